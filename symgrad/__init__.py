@@ -1,0 +1,74 @@
+"""symgrad: gradients are graphs too.
+
+Build an expression as a networkx DAG, derive its gradient, Jacobian or Hessian as another
+graph, simplify it, print it the way a textbook writes it, and compile it to fast numpy code.
+"""
+
+from .autodiff import grad, hessian, jacobian
+from .compile import compile, evaluate  # noqa: A004
+from .errors import NonDifferentiableError, ShapeError
+from .expr import Expr
+from .functions import (  # noqa: A004
+                        abs,
+                        argmax,
+                        bce,
+                        broadcast_to,
+                        const,
+                        cos,
+                        diag,
+                        diagonal,
+                        div,
+                        dot,
+                        exp,
+                        expand_dims,
+                        eye,
+                        log,
+                        log_softmax,
+                        logsumexp,
+                        matmul,
+                        matrix,
+                        maximum,
+                        mean,
+                        minimum,
+                        neg,
+                        ones,
+                        outer,
+                        power,
+                        relu,
+                        reshape,
+                        scalar,
+                        scalars,
+                        sigmoid,
+                        sin,
+                        softmax,
+                        softplus,
+                        sqrt,
+                        square,
+                        stop_gradient,
+                        sum,
+                        take,
+                        tanh,
+                        tensor,
+                        transpose,
+                        vector,
+                        zeros,
+)
+from .graph import count_nodes, to_networkx, topo_order, variables
+from .printing import latex
+from .simplify import simplify
+from .sympy_bridge import from_sympy, to_sympy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Expr", "ShapeError", "NonDifferentiableError",
+    "scalar", "scalars", "vector", "matrix", "tensor", "const",
+    "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "softplus", "abs", "sin", "cos", "square",
+    "maximum", "minimum", "neg", "power", "div", "bce", "stop_gradient",
+    "sum", "mean", "logsumexp", "softmax", "log_softmax", "argmax",
+    "matmul", "dot", "outer", "transpose", "reshape", "broadcast_to", "expand_dims", "diag",
+    "diagonal", "eye", "zeros", "ones", "take",
+    "grad", "jacobian", "hessian",
+    "simplify", "to_sympy", "from_sympy", "evaluate", "compile", "latex",
+    "count_nodes", "topo_order", "to_networkx", "variables",
+]

@@ -1,0 +1,214 @@
+"""Expressions: immutable, hash-consed nodes of a computation DAG.
+
+Every :class:`Expr` is one node: an op (from :mod:`symgrad.ops`), its operands in order, its
+attributes and its shape. Building the same op on the same operands twice returns the same node
+(hash-consing), so shared subexpressions are shared from the start. ``e.graph`` is a networkx view
+of everything ``e`` depends on, built on demand and cached.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from .shapes import check_identifier, fmt_shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .ops.base import Op
+
+# (op name, id(arg)..., attrs key) -> node. A node holds its operands, so the ids in a live key
+# always belong to live objects.
+_TABLE: weakref.WeakValueDictionary[tuple, Expr] = weakref.WeakValueDictionary()
+
+
+def attrs_key(attrs: dict | None) -> tuple:
+    if not attrs:
+        return ()
+    return tuple(sorted(attrs.items()))
+
+
+class Expr:
+    """A node of a symgrad graph. Build with the functions of :mod:`symgrad`, not directly."""
+
+    __slots__ = ("op", "args", "attrs", "shape", "name", "checks", "_graph", "__weakref__")
+    __array_ufunc__ = None  # numpy arrays defer to our operators: ``arr * x`` builds a node
+    __array_priority__ = 1000
+
+    op: Op
+    args: tuple
+    attrs: dict
+    shape: tuple
+    name: str | None
+    checks: tuple
+
+    # ---------------------------------------------------------------- structure
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """A networkx DiGraph of every node this expression depends on (cached).
+
+        Nodes are the Expr objects, with data ``op`` (the op's name), ``shape``, ``name``,
+        ``args`` (the operands in order) and ``attrs``; an edge goes from each operand to its user
+        and lists the operand ``positions``.
+        """
+        g = self._graph
+        if g is None:
+            from .graph import to_networkx
+
+            g = self._graph = to_networkx([self])
+        return g
+
+    def named(self, name: str) -> Expr:
+        """An expression equal to this one that printing shows as ``name``.
+
+        Later constructions of the same op on the same operands return the named node, so the
+        name also appears in derivatives that reuse this value.
+        """
+        check_identifier(name, "name")
+        return _named(self, name)
+
+    def __repr__(self) -> str:
+        from .printing import to_str
+
+        return f"Expr({to_str(self)!r}, shape={fmt_shape(self.shape)})"
+
+    def __str__(self) -> str:
+        from .printing import to_str
+
+        return to_str(self)
+
+    def _repr_latex_(self) -> str:
+        from .printing import to_latex
+
+        return "$" + to_latex(self) + "$"
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "the truth value of a symgrad expression is undefined; compare nodes with "
+            "'is' or '==' (node identity), or evaluate the expression first")
+
+    __hash__ = object.__hash__
+
+    # ---------------------------------------------------------------- operators
+    def __add__(self, other: Any) -> Expr:
+        return _f.add(self, other)
+
+    def __radd__(self, other: Any) -> Expr:
+        return _f.add(other, self)
+
+    def __sub__(self, other: Any) -> Expr:
+        return _f.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Expr:
+        return _f.sub(other, self)
+
+    def __mul__(self, other: Any) -> Expr:
+        return _f.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Expr:
+        return _f.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Expr:
+        return _f.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Expr:
+        return _f.div(other, self)
+
+    def __pow__(self, other: Any) -> Expr:
+        return _f.power(self, other)
+
+    def __rpow__(self, other: Any) -> Expr:
+        return _f.power(other, self)
+
+    def __neg__(self) -> Expr:
+        return _f.neg(self)
+
+    def __pos__(self) -> Expr:
+        return self
+
+    def __matmul__(self, other: Any) -> Expr:
+        return _f.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Expr:
+        return _f.matmul(other, self)
+
+    @property
+    def T(self) -> Expr:
+        """The transpose (numpy's ``.T``: all axes reversed)."""
+        return _f.transpose(self)
+
+    def sum(self, axis=None) -> Expr:
+        return _f.sum(self, axis=axis)
+
+    def mean(self, axis=None) -> Expr:
+        return _f.mean(self, axis=axis)
+
+
+def new_node(op: Op, args: tuple, attrs: dict, shape: tuple, checks: tuple = (),
+             name: str | None = None) -> Expr:
+    e = object.__new__(Expr)
+    e.op = op
+    e.args = args
+    e.attrs = attrs
+    e.shape = shape
+    e.name = name
+    e.checks = checks
+    e._graph = None
+    return e
+
+
+def node_key(op: Op, args: tuple, attrs: dict | None) -> tuple:
+    return (op.name, *[id(a) for a in args], op.attrs_key(attrs))
+
+
+def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
+    """The node ``op(*args, **attrs)``: an existing equal node, a rewritten one, or a new one."""
+    key = node_key(op, args, attrs)
+    hit = _TABLE.get(key)
+    if hit is not None:
+        return hit
+    attrs = attrs or {}
+    shape, checks = op.infer(args, attrs)
+    for rule in op.rules:
+        r = rule(args, attrs, shape)
+        if r is not None:
+            return r
+    e = new_node(op, args, attrs, shape, checks)
+    _TABLE[key] = e
+    return e
+
+
+def _named(e: Expr, name: str) -> Expr:
+    from .ops import leaves
+
+    if e.op.leaf:
+        # a leaf keeps its identity: an alias node carries the name
+        return make(leaves.ALIAS, (e,), {"alias": name})
+    if e.name == name:
+        return e
+    base = node_key(e.op, e.args, e.attrs)
+    key = base + ("__name__", name)
+    hit = _TABLE.get(key)
+    if hit is not None:
+        _TABLE[base] = hit
+        return hit
+    n = new_node(e.op, e.args, e.attrs, e.shape, e.checks, name)
+    _TABLE[key] = n
+    _TABLE[base] = n  # the named node becomes the canonical one for this value
+    return n
+
+
+def canonical(e: Expr) -> Expr:
+    """The node that constructing ``e``'s op on ``e``'s operands returns now (a named twin)."""
+    if e.op.leaf:
+        return e
+    hit = _TABLE.get(node_key(e.op, e.args, e.attrs))
+    return e if hit is None else hit
+
+
+from . import functions as _f  # noqa: E402  (operators call the public functions)

@@ -1,0 +1,419 @@
+"""The public constructors: leaves, arithmetic, functions, reductions, linear algebra.
+
+Each function lifts plain numbers and arrays to constants, then builds a node of the op table
+(:mod:`symgrad.ops`). The op's build-time rules may return a simpler equal node instead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Union
+
+import numpy as np
+
+from .errors import ShapeError
+from .expr import Expr, make
+from .ops import REGISTRY as OPS
+from .ops.leaves import CONST, DIMSIZE, EYE, VAR
+from .shapes import as_shape, check_identifier, fmt_shape, normalize_axis
+
+ExprLike = Union[Expr, float, int, np.ndarray]
+
+
+# ------------------------------------------------------------------------ leaves
+def _variable(name: str, shape) -> Expr:
+    check_identifier(name, "variable name")
+    shape = as_shape(shape)
+    return make(VAR, (), {"vname": name, "shape": shape})
+
+
+def scalar(name: str) -> Expr:
+    """A scalar variable, shape ``()``."""
+    return _variable(name, ())
+
+
+def scalars(names: str) -> tuple:
+    """A tuple of scalar variables; names split on white space or commas."""
+    if not isinstance(names, str):
+        raise ValueError(f"scalars: expected a string of names, got {names!r}")
+    parts = [p for p in re.split(r"[\s,]+", names.strip()) if p]
+    if not parts:
+        raise ValueError("scalars: no names given")
+    return tuple(scalar(p) for p in parts)
+
+
+def vector(name: str, n) -> Expr:
+    """A vector variable of shape ``(n,)``; ``n`` an int or a name for a symbolic size."""
+    return _variable(name, (n,))
+
+
+def matrix(name: str, shape) -> Expr:
+    """A matrix variable of shape ``(m, n)``; sizes ints or names."""
+    shape = as_shape(shape)
+    if len(shape) != 2:
+        raise ValueError(f"matrix {name!r}: shape {shape!r} does not have two sizes")
+    return _variable(name, shape)
+
+
+def tensor(name: str, shape) -> Expr:
+    """A variable of any shape."""
+    return _variable(name, shape)
+
+
+def const(value: Any) -> Expr:
+    """A constant: a Python number or a numpy array (plain values in operations are lifted)."""
+    if isinstance(value, Expr):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        value = float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        v = float(value)
+        return make(CONST, (), {"value": v})
+    if isinstance(value, (list, tuple, np.ndarray)):
+        arr = np.array(value)
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise ValueError(f"const: cannot make a constant of {value!r}")
+        if arr.ndim == 0:
+            return const(arr.item())
+        arr.setflags(write=False)
+        return make(CONST, (), {"value": arr})
+    raise TypeError(f"const: expected a number or an array, got {type(value).__name__}")
+
+
+def lift(v: Any) -> Expr:
+    return v if isinstance(v, Expr) else const(v)
+
+
+def dimsize(d) -> Expr:
+    """A size as a scalar value: a constant when known, a symbolic size node otherwise."""
+    if isinstance(d, int):
+        return const(float(d))
+    return make(DIMSIZE, (), {"dim": d})
+
+
+def size(shape) -> Expr:
+    """The number of elements of ``shape`` as a scalar expression."""
+    out: Expr = const(1.0)
+    known = 1
+    for d in shape:
+        if isinstance(d, int):
+            known *= d
+        else:
+            out = mul(out, dimsize(d))
+    return mul(const(float(known)), out)
+
+
+def eye(dims) -> Expr:
+    """The identity tensor of shape ``dims + dims``."""
+    dims = as_shape(dims)
+    return make(EYE, (), {"dims": dims})
+
+
+def zeros(shape) -> Expr:
+    shape = tuple(shape)
+    return broadcast_to(const(0.0), shape)
+
+
+def ones(shape) -> Expr:
+    return broadcast_to(const(1.0), tuple(shape))
+
+
+def value_of(e: Expr):
+    """The value of a constant node (through broadcasts), else None."""
+    while e.op.name == "broadcast_to":
+        e = e.args[0]
+    if e.op is CONST:
+        return e.attrs["value"]
+    return None
+
+
+def is_const(e: Expr, v: float | None = None) -> bool:
+    x = value_of(e)
+    if x is None:
+        return False
+    if v is None:
+        return True
+    if isinstance(x, np.ndarray):
+        return bool(np.all(x == v))
+    return x == v
+
+
+def is_scalar_const(e: Expr) -> bool:
+    return e.op is CONST and not isinstance(e.attrs["value"], np.ndarray)
+
+
+# ------------------------------------------------------------------------ elementwise
+def _ew(name: str, *args: ExprLike) -> Expr:
+    return make(OPS[name], tuple(lift(a) for a in args))
+
+
+def add(a: ExprLike, b: ExprLike) -> Expr:
+    return _ew("add", a, b)
+
+
+def sub(a: ExprLike, b: ExprLike) -> Expr:
+    return _ew("sub", a, b)
+
+
+def mul(a: ExprLike, b: ExprLike) -> Expr:
+    return _ew("mul", a, b)
+
+
+def div(a: ExprLike, b: ExprLike) -> Expr:
+    return _ew("div", a, b)
+
+
+def power(a: ExprLike, b: ExprLike) -> Expr:
+    """``a ** b`` (elementwise)."""
+    return _ew("pow", a, b)
+
+
+def neg(a: ExprLike) -> Expr:
+    return _ew("neg", a)
+
+
+def exp(x: ExprLike) -> Expr:
+    """Elementwise exponential."""
+    return _ew("exp", x)
+
+
+def log(x: ExprLike) -> Expr:
+    """Elementwise natural logarithm."""
+    return _ew("log", x)
+
+
+def sqrt(x: ExprLike) -> Expr:
+    """Elementwise square root."""
+    return _ew("sqrt", x)
+
+
+def sigmoid(x: ExprLike) -> Expr:
+    """The logistic function 1 / (1 + exp(-x)), evaluated without overflow."""
+    return _ew("sigmoid", x)
+
+
+def tanh(x: ExprLike) -> Expr:
+    """Elementwise hyperbolic tangent."""
+    return _ew("tanh", x)
+
+
+def relu(x: ExprLike) -> Expr:
+    """max(0, x); its derivative at 0 is 0."""
+    return _ew("relu", x)
+
+
+def softplus(x: ExprLike) -> Expr:
+    """log(1 + exp(x)), evaluated without overflow."""
+    return _ew("softplus", x)
+
+
+def abs(x: ExprLike) -> Expr:  # noqa: A001  (sg.abs mirrors numpy)
+    """Elementwise absolute value; its derivative at 0 is 0."""
+    return _ew("abs", x)
+
+
+def sin(x: ExprLike) -> Expr:
+    return _ew("sin", x)
+
+
+def cos(x: ExprLike) -> Expr:
+    return _ew("cos", x)
+
+
+def square(x: ExprLike) -> Expr:
+    return power(x, 2.0)
+
+
+def maximum(a: ExprLike, b: ExprLike) -> Expr:
+    """Elementwise maximum; at ties the whole gradient goes to ``a``."""
+    return _ew("maximum", a, b)
+
+
+def minimum(a: ExprLike, b: ExprLike) -> Expr:
+    """Elementwise minimum; at ties the whole gradient goes to ``a``."""
+    return _ew("minimum", a, b)
+
+
+def step(x: ExprLike) -> Expr:
+    """1 where x > 0, else 0 (relu's derivative; its own derivative is zero)."""
+    return _ew("step", x)
+
+
+def sigmoid_deriv(s: ExprLike) -> Expr:
+    """s * (1 - s): the derivative of the sigmoid, given the sigmoid's value ``s``."""
+    return _ew("sigmoid_deriv", s)
+
+
+def tanh_deriv(t: ExprLike) -> Expr:
+    """1 - t**2: the derivative of tanh, given tanh's value ``t``."""
+    return _ew("tanh_deriv", t)
+
+
+def bce(mu: ExprLike, y: ExprLike) -> Expr:
+    """Binary cross-entropy ``-y*log(mu) - (1-y)*log(1-mu)``, elementwise.
+
+    When ``mu`` is a sigmoid, it evaluates and differentiates in the stable form
+    ``softplus(z) - y*z``, so that its gradient in ``z`` is ``sigmoid(z) - y`` for every finite z.
+    """
+    return _ew("bce", mu, y)
+
+
+def stop_gradient(e: ExprLike) -> Expr:
+    """The value of ``e``, differentiated as a constant (zero derivative)."""
+    return make(OPS["stop_gradient"], (lift(e),))
+
+
+# ------------------------------------------------------------------------ reductions
+def _axis_attrs(op: str, e: Expr, axis, keepdims: bool = False) -> dict:
+    axes = normalize_axis(op, axis, e.ndim, e.shape)
+    return {"axis": axes, "keepdims": bool(keepdims)}
+
+
+def sum(e: ExprLike, axis=None, keepdims: bool = False) -> Expr:  # noqa: A001
+    """Sum over ``axis`` (None: all axes)."""
+    e = lift(e)
+    return make(OPS["sum"], (e,), _axis_attrs("sum", e, axis, keepdims))
+
+
+def mean(e: ExprLike, axis=None, keepdims: bool = False) -> Expr:
+    """Mean over ``axis`` (None: all axes): the sum divided by the (possibly symbolic) count."""
+    e = lift(e)
+    attrs = _axis_attrs("mean", e, axis, keepdims)
+    count = size([e.shape[a] for a in attrs["axis"]])
+    return div(sum(e, attrs["axis"], keepdims), count)
+
+
+def logsumexp(e: ExprLike, axis=None, keepdims: bool = False) -> Expr:
+    """log(sum(exp(e), axis)), evaluated without overflow (default: all axes)."""
+    e = lift(e)
+    return make(OPS["logsumexp"], (e,), _axis_attrs("logsumexp", e, axis, keepdims))
+
+
+def softmax(e: ExprLike, axis=-1) -> Expr:
+    """exp(e) / sum(exp(e), axis), stable (default: the last axis)."""
+    e = lift(e)
+    if e.ndim == 0:
+        raise ShapeError(f"softmax: needs at least one axis, got shape {fmt_shape(e.shape)}")
+    return make(OPS["softmax"], (e,), {"axis": normalize_axis("softmax", axis, e.ndim, e.shape)})
+
+
+def log_softmax(e: ExprLike, axis=-1) -> Expr:
+    """e - logsumexp(e, axis), stable (default: the last axis)."""
+    e = lift(e)
+    if e.ndim == 0:
+        raise ShapeError(f"log_softmax: needs at least one axis, got shape {fmt_shape(e.shape)}")
+    return make(OPS["log_softmax"], (e,),
+                {"axis": normalize_axis("log_softmax", axis, e.ndim, e.shape)})
+
+
+def argmax(e: ExprLike, axis=None) -> Expr:
+    """Index of the largest entry (integer valued; not differentiable). Default: flattened."""
+    e = lift(e)
+    if axis is not None:
+        axis = normalize_axis("argmax", axis, e.ndim, e.shape)
+        if len(axis) != 1:
+            raise ValueError("argmax: axis must be one axis or None")
+        axis = axis[0]
+    return make(OPS["argmax"], (e,), {"axis": axis})
+
+
+# ------------------------------------------------------------------------ linear algebra
+def matmul(a: ExprLike, b: ExprLike) -> Expr:
+    """Matrix product with numpy semantics (vectors promoted, leading axes broadcast)."""
+    return make(OPS["matmul"], (lift(a), lift(b)))
+
+
+def dot(a: ExprLike, b: ExprLike) -> Expr:
+    """numpy's dot for vectors and matrices (the matrix product); scalars multiply."""
+    a, b = lift(a), lift(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return mul(a, b)
+    if a.ndim > 2 or b.ndim > 2:
+        raise ShapeError(f"dot: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)}: "
+                         "use sg.matmul for more than two axes")
+    return matmul(a, b)
+
+
+def outer(a: ExprLike, b: ExprLike) -> Expr:
+    """The outer product a b^T of two vectors (shape (n, m))."""
+    a, b = lift(a), lift(b)
+    return make(OPS["outer"], (a, b))
+
+
+def transpose(e: ExprLike, axes=None) -> Expr:
+    """Axes permuted (default: reversed, like numpy's ``.T``)."""
+    e = lift(e)
+    if axes is None:
+        axes = tuple(reversed(range(e.ndim)))
+    else:
+        axes = tuple(int(a) % e.ndim if e.ndim else int(a) for a in axes)
+        if sorted(axes) != list(range(e.ndim)):
+            raise ValueError(f"transpose: {axes!r} is not a permutation of the axes of shape "
+                             f"{fmt_shape(e.shape)}")
+    return make(OPS["transpose"], (e,), {"axes": axes})
+
+
+def reshape(e: ExprLike, shape) -> Expr:
+    """The same entries in a new shape (sizes may be symbolic; no -1)."""
+    e = lift(e)
+    return make(OPS["reshape"], (e,), {"shape": as_shape(shape)})
+
+
+def broadcast_to(e: ExprLike, shape) -> Expr:
+    """``e`` broadcast to ``shape`` (numpy rules)."""
+    e = lift(e)
+    return make(OPS["broadcast_to"], (e,), {"shape": tuple(shape)})
+
+
+def expand_dims(e: ExprLike, axes) -> Expr:
+    """Insert axes of size 1 at the given positions of the result (negative counts from the end)."""
+    e = lift(e)
+    axes = (axes,) if isinstance(axes, int) else tuple(axes)
+    nd = e.ndim + len(axes)
+    pos = sorted(a % nd for a in axes)
+    dims = list(e.shape)
+    for p in pos:
+        dims.insert(p, 1)
+    return reshape(e, tuple(dims))
+
+
+def diag(v: ExprLike) -> Expr:
+    """The diagonal matrix with the vector ``v`` on its diagonal (leading axes batch)."""
+    return make(OPS["diag"], (lift(v),))
+
+
+def diagonal(m: ExprLike) -> Expr:
+    """The diagonal of the last two (square) axes."""
+    return make(OPS["diagonal"], (lift(m),))
+
+
+def take(M: ExprLike, i: ExprLike) -> Expr:
+    """Row ``i`` of ``M`` (``i`` an int or an integer-valued scalar expression).
+
+    Differentiable in ``M``; not in ``i``.
+    """
+    M = lift(M)
+    if isinstance(i, (bool, np.bool_)) or (not isinstance(i, Expr) and not float(i).is_integer()):
+        raise ValueError(f"take: index {i!r} is not an integer")
+    i = lift(i)
+    return make(OPS["take"], (M, i))
+
+
+def onehot(i: ExprLike, n) -> Expr:
+    """A vector of length ``n`` with 1 at index ``i`` and 0 elsewhere."""
+    return make(OPS["onehot"], (lift(i),), {"n": as_shape((n,))[0]})
+
+
+def unbroadcast(ct: Expr, nb: int, shape) -> Expr:
+    """Sum ``ct`` (``nb`` batch axes + a broadcast shape) down to ``nb`` batch axes + ``shape``."""
+    shape = tuple(shape)
+    out = ct.shape[nb:]
+    if out == shape:
+        return ct
+    lead = len(out) - len(shape)
+    if lead > 0:
+        ct = sum(ct, tuple(range(nb, nb + lead)))
+    keep = tuple(nb + i for i, d in enumerate(shape) if d == 1 and ct.shape[nb + i] != 1)
+    if keep:
+        ct = sum(ct, keep, keepdims=True)
+    return ct

@@ -1,0 +1,115 @@
+"""The op table's base class.
+
+An op is defined once, in one class: its shape rule (``infer``), its lowering to array code
+(``code``) and to Python ``math`` code for scalar graphs (``math``), its sympy form (``sympy``),
+its derivative rule (``vjp``, written with symgrad's own functions so that every derivative can be
+differentiated again), how it prints (``text`` / ``tex``) and its build-time rewrites (``rules``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+from ..errors import NonDifferentiableError, ShapeError
+from ..shapes import broadcast, fmt_shape
+
+# printing precedences
+P_ADD, P_NEG, P_MUL, P_POW, P_ATOM = 10, 15, 20, 30, 100
+
+REGISTRY: dict[str, Op] = {}
+
+
+def register(op: Op) -> Op:
+    if op.name in REGISTRY:
+        raise ValueError(f"op {op.name!r} defined twice")
+    REGISTRY[op.name] = op
+    return op
+
+
+class Op:
+    name: ClassVar[str] = ""
+    nargs: ClassVar[int | None] = None  # None: any number
+    leaf: ClassVar[bool] = False
+    elementwise: ClassVar[bool] = False  # output = broadcast of the operands, value per element
+    nondiff: ClassVar[tuple] = ()  # operand positions through which no derivative exists
+    fn: ClassVar[str] = ""  # function name for text/latex/code templates
+
+    def __init__(self) -> None:
+        # build-time rewrites: rule(args, attrs, shape) -> an equal, simpler Expr, or None
+        self.rules: list[Callable[[tuple, dict, tuple], Any]] = []
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+    # ---------------------------------------------------------------- identity
+    def attrs_key(self, attrs: dict | None) -> tuple:
+        if not attrs:
+            return ()
+        return tuple(sorted(attrs.items()))
+
+    # ---------------------------------------------------------------- shapes
+    def infer(self, args: tuple, attrs: dict) -> tuple:
+        """(shape, deferred checks) of the result; raise ShapeError when shapes do not fit."""
+        if self.nargs is not None and len(args) != self.nargs:
+            raise ValueError(f"{self.name} takes {self.nargs} operands, got {len(args)}")
+        if self.elementwise:
+            return broadcast(self.name, [a.shape for a in args])
+        raise NotImplementedError(self.name)
+
+    # ---------------------------------------------------------------- lowering
+    def code(self, a: list[str], n, g) -> str:
+        """An expression of array code; ``a`` are the operands' code, ``g`` the codegen context."""
+        raise NotImplementedError(self.name)
+
+    def math(self, a: list[str], n, g) -> str | None:
+        """The same with Python ``math`` (scalar graphs only); None when unsupported."""
+        return None
+
+    # ---------------------------------------------------------------- sympy
+    def sympy(self, a: list, n, ctx) -> Any:
+        raise NotImplementedError(f"{self.name} has no sympy form")
+
+    # ---------------------------------------------------------------- derivative
+    def vjp(self, n, ct, nb: int, wants: list[bool]) -> list:
+        """Cotangents of the operands given ``ct`` (shape: ``nb`` batch axes + n.shape).
+
+        Returns one entry per operand (None: zero or not wanted). Entries may be pairs
+        ``(target, cotangent)`` for a deeper node (used by fused, stable rules).
+        """
+        raise NotImplementedError(self.name)
+
+    def check_diff(self, n, wants: list[bool]) -> None:
+        for i in self.nondiff:
+            if i < len(wants) and wants[i]:
+                raise NonDifferentiableError(
+                    f"{self.name} has no derivative with respect to its operand {i + 1}")
+
+    # ---------------------------------------------------------------- printing
+    def text(self, a: list, n) -> tuple[str, int]:
+        return f"{self.fn or self.name}({', '.join(s for s, _ in a)})", P_ATOM
+
+    def tex(self, a: list, n) -> tuple[str, int]:
+        f = self.fn or self.name
+        return rf"\operatorname{{{f}}}\left({', '.join(s for s, _ in a)}\right)", P_ATOM
+
+
+def par(s: tuple[str, int], prec: int, latex: bool = False, strict: bool = False) -> str:
+    """``s`` (text, precedence) in parentheses when its precedence is below ``prec``."""
+    text, p = s
+    if p < prec or (strict and p == prec):
+        return rf"\left({text}\right)" if latex else f"({text})"
+    return text
+
+
+def shape_error(op: str, *shapes) -> ShapeError:
+    return ShapeError(f"{op}: shapes " + " and ".join(fmt_shape(s) for s in shapes) + " do not fit")
+
+
+def rule(op: Op):
+    """Decorator: add a build-time rewrite ``f(args, attrs, shape) -> Expr | None`` to ``op``."""
+
+    def deco(f):
+        op.rules.append(f)
+        return f
+
+    return deco

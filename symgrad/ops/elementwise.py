@@ -1,0 +1,700 @@
+"""Elementwise ops: arithmetic, the smooth functions, and the losses built from them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import sympy
+
+from .. import functions as F
+from .base import P_ADD, P_ATOM, P_MUL, P_NEG, P_POW, Op, par, register, rule
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _scalar_value(e):
+    """The Python float of a scalar constant node, else None."""
+    if e.op.name == "const":
+        v = e.attrs["value"]
+        if not isinstance(v, np.ndarray):
+            return v
+    return None
+
+
+
+
+class Elementwise(Op):
+    elementwise = True
+
+    def sympy(self, a, n, ctx):
+        return ctx.apply(self.sym, a, n)
+
+    def sym(self, *xs):  # scalar sympy form
+        raise NotImplementedError(self.name)
+
+
+class Unary(Elementwise):
+    nargs = 1
+    np_fn = ""  # the array-namespace function
+    math_fn = ""  # the math-module function
+
+    def code(self, a, n, g):
+        return f"_xp.{self.np_fn}({a[0]})"
+
+    def math(self, a, n, g):
+        return f"_m.{self.math_fn}({a[0]})" if self.math_fn else None
+
+    def text(self, a, n):
+        return f"{self.fn or self.name}({a[0][0]})", P_ATOM
+
+    def tex(self, a, n):
+        return rf"\{self.fn or self.name}\left({a[0][0]}\right)", P_ATOM
+
+    def vjp(self, n, ct, nb, wants):
+        return [F.mul(ct, self.deriv(n))]
+
+    def deriv(self, n):
+        raise NotImplementedError(self.name)
+
+
+def _tensor(e) -> bool:
+    return len(e.shape) > 0
+
+
+# ---------------------------------------------------------------------------- arithmetic
+
+
+class Add(Elementwise):
+    name = "add"
+    nargs = 2
+
+    def code(self, a, n, g):
+        return f"{a[0]} + {a[1]}"
+
+    math = code
+
+    def sym(self, x, y):
+        return x + y
+
+    def sympy(self, a, n, ctx):
+        return ctx.add(a[0], a[1], n)
+
+    def vjp(self, n, ct, nb, wants):
+        x, y = n.args
+        return [F.unbroadcast(ct, nb, x.shape), F.unbroadcast(ct, nb, y.shape)]
+
+    def text(self, a, n):
+        return f"{par(a[0], P_ADD)} + {par(a[1], P_ADD)}", P_ADD
+
+    def tex(self, a, n):
+        return f"{par(a[0], P_ADD, True)} + {par(a[1], P_ADD, True)}", P_ADD
+
+
+class Sub(Elementwise):
+    name = "sub"
+    nargs = 2
+
+    def code(self, a, n, g):
+        return f"{a[0]} - {a[1]}"
+
+    math = code
+
+    def sym(self, x, y):
+        return x - y
+
+    def sympy(self, a, n, ctx):
+        return ctx.add(a[0], ctx.neg(a[1]), n)
+
+    def vjp(self, n, ct, nb, wants):
+        x, y = n.args
+        return [F.unbroadcast(ct, nb, x.shape) if wants[0] else None,
+                F.unbroadcast(F.neg(ct), nb, y.shape) if wants[1] else None]
+
+    def text(self, a, n):
+        return f"{par(a[0], P_ADD)} - {par(a[1], P_ADD, strict=True)}", P_ADD
+
+    def tex(self, a, n):
+        return f"{par(a[0], P_ADD, True)} - {par(a[1], P_ADD, True, strict=True)}", P_ADD
+
+
+class Mul(Elementwise):
+    name = "mul"
+    nargs = 2
+
+    def code(self, a, n, g):
+        return f"{a[0]} * {a[1]}"
+
+    math = code
+
+    def sym(self, x, y):
+        return x * y
+
+    def sympy(self, a, n, ctx):
+        return ctx.mul(a[0], a[1], n)
+
+    def vjp(self, n, ct, nb, wants):
+        x, y = n.args
+        return [F.unbroadcast(F.mul(ct, y), nb, x.shape) if wants[0] else None,
+                F.unbroadcast(F.mul(ct, x), nb, y.shape) if wants[1] else None]
+
+    def text(self, a, n):
+        x, y = n.args
+        op = " ⊙ " if _tensor(x) and _tensor(y) else "*"
+        return f"{par(a[0], P_MUL)}{op}{par(a[1], P_MUL)}", P_MUL
+
+    def tex(self, a, n):
+        x, y = n.args
+        right = par(a[1], P_MUL, True)
+        if _tensor(x) and _tensor(y):
+            op = r" \odot "
+        else:
+            op = r" \cdot " if right[:1].isdigit() or right[:1] == "-" else " "
+        return f"{par(a[0], P_MUL, True)}{op}{right}", P_MUL
+
+
+class Div(Elementwise):
+    name = "div"
+    nargs = 2
+
+    def code(self, a, n, g):
+        return f"{a[0]} / {a[1]}"
+
+    math = code
+
+    def sym(self, x, y):
+        return x / y
+
+    def sympy(self, a, n, ctx):
+        return ctx.div(a[0], a[1], n)
+
+    def vjp(self, n, ct, nb, wants):
+        x, y = n.args
+        gx = F.div(ct, y)
+        return [F.unbroadcast(gx, nb, x.shape) if wants[0] else None,
+                F.unbroadcast(F.neg(F.mul(gx, n)), nb, y.shape) if wants[1] else None]
+
+    def text(self, a, n):
+        return f"{par(a[0], P_MUL)}/{par(a[1], P_MUL, strict=True)}", P_MUL
+
+    def tex(self, a, n):
+        return rf"\frac{{{a[0][0]}}}{{{a[1][0]}}}", P_ATOM
+
+
+class Neg(Elementwise):
+    name = "neg"
+    nargs = 1
+
+    def code(self, a, n, g):
+        return f"-{a[0]}"
+
+    math = code
+
+    def sym(self, x):
+        return -x
+
+    def sympy(self, a, n, ctx):
+        return ctx.neg(a[0])
+
+    def vjp(self, n, ct, nb, wants):
+        return [F.neg(ct)]
+
+    def text(self, a, n):
+        return f"-{par(a[0], P_MUL)}", P_NEG
+
+    def tex(self, a, n):
+        return f"-{par(a[0], P_MUL, True)}", P_NEG
+
+
+class Pow(Elementwise):
+    name = "pow"
+    nargs = 2
+
+    def code(self, a, n, g):
+        if _scalar_value(n.args[1]) == 2.0:
+            return f"{a[0]} * {a[0]}"
+        return f"{a[0]} ** {a[1]}"
+
+    def math(self, a, n, g):
+        c = _scalar_value(n.args[1])
+        if c == 2.0:
+            return f"{a[0]} * {a[0]}"
+        return f"_m.pow({a[0]}, {a[1]})"
+
+    def sym(self, x, y):
+        return x**y
+
+    def vjp(self, n, ct, nb, wants):
+        x, y = n.args
+        gx = gy = None
+        if wants[0]:
+            c = _scalar_value(y)
+            d = F.mul(y, F.power(x, c - 1.0 if c is not None else F.sub(y, 1.0)))
+            gx = F.unbroadcast(F.mul(ct, d), nb, x.shape)
+        if wants[1]:
+            gy = F.unbroadcast(F.mul(ct, F.mul(n, F.log(x))), nb, y.shape)
+        return [gx, gy]
+
+    def text(self, a, n):
+        return f"{par(a[0], P_POW, strict=True)}**{par(a[1], P_POW)}", P_POW
+
+    def tex(self, a, n):
+        return f"{par(a[0], P_POW, True, strict=True)}^{{{a[1][0]}}}", P_POW
+
+
+# ---------------------------------------------------------------------------- functions
+
+
+class Exp(Unary):
+    name = fn = np_fn = math_fn = "exp"
+
+    def sym(self, x):
+        return sympy.exp(x)
+
+    def deriv(self, n):
+        return n
+
+
+class Log(Unary):
+    name = fn = np_fn = math_fn = "log"
+
+    def sym(self, x):
+        return sympy.log(x)
+
+    def vjp(self, n, ct, nb, wants):
+        return [F.div(ct, n.args[0])]
+
+
+class Sqrt(Unary):
+    name = fn = np_fn = math_fn = "sqrt"
+
+    def sym(self, x):
+        return sympy.sqrt(x)
+
+    def vjp(self, n, ct, nb, wants):
+        return [F.div(F.mul(0.5, ct), n)]
+
+    def tex(self, a, n):
+        return rf"\sqrt{{{a[0][0]}}}", P_ATOM
+
+
+class Tanh(Unary):
+    name = fn = np_fn = math_fn = "tanh"
+
+    def sym(self, x):
+        return sympy.tanh(x)
+
+    def deriv(self, n):
+        return F.tanh_deriv(n)
+
+
+class Sin(Unary):
+    name = fn = np_fn = math_fn = "sin"
+
+    def sym(self, x):
+        return sympy.sin(x)
+
+    def deriv(self, n):
+        return F.cos(n.args[0])
+
+
+class Cos(Unary):
+    name = fn = np_fn = math_fn = "cos"
+
+    def sym(self, x):
+        return sympy.cos(x)
+
+    def vjp(self, n, ct, nb, wants):
+        return [F.neg(F.mul(ct, F.sin(n.args[0])))]
+
+
+class Sigmoid(Unary):
+    """1/(1 + exp(-x)), lowered as 0.5 + 0.5*tanh(x/2): the same value, never an overflow."""
+
+    name = fn = "sigmoid"
+
+    def code(self, a, n, g):
+        return f"0.5 + 0.5 * _xp.tanh(0.5 * {a[0]})"
+
+    def math(self, a, n, g):
+        return f"0.5 + 0.5 * _m.tanh(0.5 * {a[0]})"
+
+    def sym(self, x):
+        return 1 / (1 + sympy.exp(-x))
+
+    def deriv(self, n):
+        return F.sigmoid_deriv(n)
+
+    def tex(self, a, n):
+        return rf"\sigma\left({a[0][0]}\right)", P_ATOM
+
+
+class Softplus(Unary):
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow for any finite x."""
+
+    name = fn = "softplus"
+
+    def code(self, a, n, g):
+        x = a[0]
+        return f"_xp.maximum({x}, 0.0) + _xp.log1p(_xp.exp(-_xp.abs({x})))"
+
+    def math(self, a, n, g):
+        x = a[0]
+        return f"_max({x}, 0.0) + _m.log1p(_m.exp(-_abs({x})))"
+
+    def sym(self, x):
+        return sympy.log(1 + sympy.exp(x))
+
+    def deriv(self, n):
+        return F.sigmoid(n.args[0])
+
+    def tex(self, a, n):
+        return rf"\operatorname{{softplus}}\left({a[0][0]}\right)", P_ATOM
+
+
+class Relu(Unary):
+    name = fn = "relu"
+
+    def code(self, a, n, g):
+        return f"_xp.maximum({a[0]}, 0.0)"
+
+    def math(self, a, n, g):
+        return f"_max({a[0]}, 0.0)"
+
+    def sym(self, x):
+        return sympy.Max(0, x)
+
+    def deriv(self, n):
+        return F.step(n.args[0])
+
+    def tex(self, a, n):
+        return rf"\operatorname{{relu}}\left({a[0][0]}\right)", P_ATOM
+
+
+class Abs(Unary):
+    name = fn = "abs"
+
+    def code(self, a, n, g):
+        return f"_xp.abs({a[0]})"
+
+    def math(self, a, n, g):
+        return f"_abs({a[0]})"
+
+    def sym(self, x):
+        return sympy.Abs(x)
+
+    def vjp(self, n, ct, nb, wants):
+        x = n.args[0]
+        return [F.mul(ct, F.sub(F.step(x), F.step(F.neg(x))))]
+
+    def tex(self, a, n):
+        return rf"\left|{a[0][0]}\right|", P_ATOM
+
+
+class Step(Unary):
+    """1 where x > 0 else 0; its derivative is zero (the step is flat where it is defined)."""
+
+    name = fn = "step"
+
+    def code(self, a, n, g):
+        return f"_rt.step(_xp, {a[0]})"
+
+    def math(self, a, n, g):
+        return f"float({a[0]} > 0.0)"
+
+    def sym(self, x):
+        return sympy.Heaviside(x, 0)
+
+    def vjp(self, n, ct, nb, wants):
+        return [None]
+
+    def tex(self, a, n):
+        return rf"\theta\left({a[0][0]}\right)", P_ATOM
+
+
+class SigmoidDeriv(Unary):
+    """s*(1 - s) for a sigmoid's value s: one node for the sigmoid's local derivative."""
+
+    name = "sigmoid_deriv"
+
+    def code(self, a, n, g):
+        return f"{a[0]} * (1.0 - {a[0]})"
+
+    math = code
+
+    def sym(self, s):
+        return s * (1 - s)
+
+    def deriv(self, n):
+        return F.sub(1.0, F.mul(2.0, n.args[0]))
+
+    def text(self, a, n):
+        s = par(a[0], P_MUL)
+        op = " ⊙ " if _tensor(n) else "*"
+        return f"{s}{op}(1 - {par(a[0], P_ADD, strict=True)})", P_MUL
+
+    def tex(self, a, n):
+        s = par(a[0], P_MUL, True)
+        op = r" \odot " if _tensor(n) else " "
+        return rf"{s}{op}\left(1 - {par(a[0], P_ADD, True, strict=True)}\right)", P_MUL
+
+
+class TanhDeriv(Unary):
+    """1 - t**2 for tanh's value t: one node for tanh's local derivative."""
+
+    name = "tanh_deriv"
+
+    def code(self, a, n, g):
+        return f"1.0 - {a[0]} * {a[0]}"
+
+    math = code
+
+    def sym(self, t):
+        return 1 - t**2
+
+    def deriv(self, n):
+        return F.mul(-2.0, n.args[0])
+
+    def text(self, a, n):
+        return f"1 - {par(a[0], P_POW, strict=True)}**2", P_ADD
+
+    def tex(self, a, n):
+        return f"1 - {par(a[0], P_POW, True, strict=True)}^{{2}}", P_ADD
+
+
+class Maximum(Elementwise):
+    name = fn = "maximum"
+    nargs = 2
+    pick_first = ">="
+
+    def code(self, a, n, g):
+        return f"_xp.{self.name}({a[0]}, {a[1]})"
+
+    def math(self, a, n, g):
+        return f"_{self.name[:3]}({a[0]}, {a[1]})"
+
+    def sym(self, x, y):
+        return sympy.Max(x, y)
+
+    def vjp(self, n, ct, nb, wants):
+        x, y = n.args
+        # ties give the whole gradient to the first operand
+        d = F.sub(x, y) if self.name == "maximum" else F.sub(y, x)
+        first = F.sub(1.0, F.step(F.neg(d)))  # 1 where d >= 0
+        gx = F.mul(ct, first)
+        return [F.unbroadcast(gx, nb, x.shape) if wants[0] else None,
+                F.unbroadcast(F.sub(ct, gx), nb, y.shape) if wants[1] else None]
+
+
+class Minimum(Maximum):
+    name = fn = "minimum"
+
+    def sym(self, x, y):
+        return sympy.Min(x, y)
+
+
+class BCE(Elementwise):
+    """Binary cross-entropy -y*log(mu) - (1 - y)*log(1 - mu)."""
+
+    name = fn = "bce"
+    nargs = 2
+
+    def code(self, a, n, g):
+        mu, y = a
+        return f"-{y} * _xp.log({mu}) - (1.0 - {y}) * _xp.log(1.0 - {mu})"
+
+    def math(self, a, n, g):
+        mu, y = a
+        return f"-{y} * _m.log({mu}) - (1.0 - {y}) * _m.log(1.0 - {mu})"
+
+    def sym(self, mu, y):
+        return -y * sympy.log(mu) - (1 - y) * sympy.log(1 - mu)
+
+    def vjp(self, n, ct, nb, wants):
+        mu, y = n.args
+        gmu = gy = None
+        if wants[0]:
+            d = F.div(F.sub(mu, y), F.sigmoid_deriv(mu))
+            gmu = F.unbroadcast(F.mul(ct, d), nb, mu.shape)
+        if wants[1]:
+            d = F.sub(F.log(F.sub(1.0, mu)), F.log(mu))
+            gy = F.unbroadcast(F.mul(ct, d), nb, y.shape)
+        return [gmu, gy]
+
+    def text(self, a, n):
+        mu, y = a
+        return (f"-{par(y, P_MUL)}*log({mu[0]}) - (1 - {par(y, P_ADD, strict=True)})*"
+                f"log(1 - {par(mu, P_ADD, strict=True)})"), P_ADD
+
+    def tex(self, a, n):
+        mu, y = a
+        return (rf"-{par(y, P_MUL, True)} \log\left({mu[0]}\right) - \left(1 - "
+                rf"{par(y, P_ADD, True, True)}\right) \log\left(1 - {par(mu, P_ADD, True, True)}"
+                r"\right)"), P_ADD
+
+
+class StopGradient(Elementwise):
+    name = fn = "stop_gradient"
+    nargs = 1
+
+    def code(self, a, n, g):
+        return a[0]
+
+    math = code
+
+    def sympy(self, a, n, ctx):
+        return a[0]
+
+    def vjp(self, n, ct, nb, wants):
+        return [None]
+
+
+ADD, SUB, MUL, DIV, NEG, POW = (register(c()) for c in (Add, Sub, Mul, Div, Neg, Pow))
+for _c in (Exp, Log, Sqrt, Tanh, Sin, Cos, Sigmoid, Softplus, Relu, Abs, Step, SigmoidDeriv,
+           TanhDeriv, Maximum, Minimum, BCE, StopGradient):
+    register(_c())
+
+
+# ---------------------------------------------------------------------------- build-time rules
+# Each rule sees the operands, the attributes and the result's shape, and returns an equal,
+# simpler node or None.
+
+
+def _fold(f):
+    def r(args, attrs, shape):
+        vals = [_scalar_value(a) for a in args]
+        if any(v is None for v in vals):
+            return None
+        try:
+            out = f(*vals)
+        except (ArithmeticError, ValueError):
+            return None
+        if not math.isfinite(out):
+            return None
+        return F.const(out)
+
+    return r
+
+
+ADD.rules.append(_fold(lambda x, y: x + y))
+SUB.rules.append(_fold(lambda x, y: x - y))
+MUL.rules.append(_fold(lambda x, y: x * y))
+DIV.rules.append(_fold(lambda x, y: x / y))
+NEG.rules.append(_fold(lambda x: -x))
+POW.rules.append(_fold(lambda x, y: x**y))
+
+
+def _common_factor(x, y):
+    """(f, p, q) when x = f*p and y = f*q (or p*f, q*f) share a factor f, else None."""
+    if x.op is not MUL or y.op is not MUL:
+        return None
+    for i in (0, 1):
+        for j in (0, 1):
+            if x.args[i] is y.args[j]:
+                return x.args[i], x.args[1 - i], y.args[1 - j]
+    return None
+
+
+def _factor_out(x, y, shape, combine):
+    """f*p +/- f*q -> f*(p +/- q), when that keeps the shape."""
+    c = _common_factor(x, y)
+    if c is None:
+        return None
+    f, p, q = c
+    inner = combine(p, q)
+    r = F.mul(f, inner) if f.ndim == 0 or inner.ndim == 0 else F.mul(inner, f)
+    return r if r.shape == shape else None
+
+
+@rule(ADD)
+def _add_zero(args, attrs, shape):
+    x, y = args
+    if F.is_const(y, 0.0) and x.shape == shape:
+        return x
+    if F.is_const(x, 0.0) and y.shape == shape:
+        return y
+    if y.op is NEG:
+        return F.sub(x, y.args[0])
+    if x.op is NEG:
+        return F.sub(y, x.args[0])
+    return _factor_out(x, y, shape, F.add)
+
+
+@rule(SUB)
+def _sub_rules(args, attrs, shape):
+    x, y = args
+    if F.is_const(y, 0.0) and x.shape == shape:
+        return x
+    if F.is_const(x, 0.0) and y.shape == shape:
+        return F.neg(y)
+    if x is y:
+        return F.zeros(shape)
+    if y.op is NEG:
+        return F.add(x, y.args[0])
+    return _factor_out(x, y, shape, F.sub)
+
+
+@rule(MUL)
+def _mul_rules(args, attrs, shape):
+    x, y = args
+    if F.is_const(x, 0.0) or F.is_const(y, 0.0):
+        return F.zeros(shape)
+    if F.is_const(y, 1.0) and x.shape == shape:
+        return x
+    if F.is_const(x, 1.0) and y.shape == shape:
+        return y
+    if F.is_const(x, -1.0) and y.shape == shape:
+        return F.neg(y)
+    if F.is_const(y, -1.0) and x.shape == shape:
+        return F.neg(x)
+    if x.op is NEG:
+        return F.neg(F.mul(x.args[0], y))
+    if y.op is NEG:
+        return F.neg(F.mul(x, y.args[0]))
+    # a broadcast factor whose broadcast the other operand already makes
+    if x.op.name == "broadcast_to" and y.shape == x.shape:
+        return F.mul(x.args[0], y)
+    if y.op.name == "broadcast_to" and x.shape == y.shape:
+        return F.mul(x, y.args[0])
+    # constants to the front, and scalar constants gathered: c1*(c2*z) -> (c1*c2)*z
+    cy = _scalar_value(y)
+    if cy is not None and _scalar_value(x) is None:
+        return F.mul(y, x)
+    cx = _scalar_value(x)
+    if cx is not None and y.op is MUL:
+        cz = _scalar_value(y.args[0])
+        if cz is not None:
+            return F.mul(cx * cz, y.args[1])
+    return None
+
+
+@rule(DIV)
+def _div_rules(args, attrs, shape):
+    x, y = args
+    if F.is_const(y, 1.0) and x.shape == shape:
+        return x
+    if F.is_const(x, 0.0):
+        return F.zeros(shape)
+    if x.op is NEG:
+        return F.neg(F.div(x.args[0], y))
+    return None
+
+
+@rule(NEG)
+def _neg_rules(args, attrs, shape):
+    (x,) = args
+    if x.op is NEG:
+        return x.args[0]
+    if F.is_const(x, 0.0):
+        return x
+    return None
+
+
+@rule(POW)
+def _pow_rules(args, attrs, shape):
+    x, y = args
+    if F.is_const(y, 1.0) and x.shape == shape:
+        return x
+    if F.is_const(y, 0.0):
+        return F.ones(shape)
+    return None

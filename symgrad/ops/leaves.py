@@ -1,0 +1,221 @@
+"""Leaves: variables, constants, symbolic sizes, identity tensors, and name aliases."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import sympy
+
+from ..shapes import as_shape, fmt_shape
+from .base import P_ATOM, P_NEG, Op, register
+
+
+def fmt_number(v: float) -> str:
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    v = float(v)
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+class Var(Op):
+    name = "var"
+    nargs = 0
+    leaf = True
+
+    def infer(self, args, attrs):
+        return attrs["shape"], ()
+
+    def code(self, a, n, g):
+        return g.var_name(n)
+
+    math = code
+
+    def sympy(self, a, n, ctx):
+        return ctx.symbol(n)
+
+    def vjp(self, n, ct, nb, wants):
+        return []
+
+    def text(self, a, n):
+        return n.attrs["vname"], P_ATOM
+
+    def tex(self, a, n):
+        return tex_name(n.attrs["vname"]), P_ATOM
+
+
+class Const(Op):
+    name = "const"
+    nargs = 0
+    leaf = True
+
+    def attrs_key(self, attrs):
+        v = attrs["value"]
+        if isinstance(v, np.ndarray):
+            return ("arr", v.dtype.str, v.shape, v.tobytes())
+        return (type(v).__name__, v)
+
+    def infer(self, args, attrs):
+        v = attrs["value"]
+        return (tuple(v.shape) if isinstance(v, np.ndarray) else ()), ()
+
+    def code(self, a, n, g):
+        return g.const(n.attrs["value"])
+
+    math = code
+
+    def sympy(self, a, n, ctx):
+        v = n.attrs["value"]
+        if isinstance(v, np.ndarray):
+            if v.ndim == 0:
+                return sympy.Float(float(v)) if v.dtype.kind == "f" else sympy.Integer(int(v))
+            if v.ndim == 1:
+                return sympy.ImmutableMatrix(v.reshape(-1, 1).tolist())
+            if v.ndim == 2:
+                return sympy.ImmutableMatrix(v.tolist())
+            raise NotImplementedError("sympy has no form for constants of more than two axes")
+        if isinstance(v, float) and v.is_integer():
+            return sympy.Integer(int(v))
+        return sympy.nsimplify(v, rational=False) if isinstance(v, float) else sympy.Integer(v)
+
+    def vjp(self, n, ct, nb, wants):
+        return []
+
+    def text(self, a, n):
+        v = n.attrs["value"]
+        if isinstance(v, np.ndarray):
+            if v.size <= 6:
+                return np.array2string(v, separator=", ").replace("\n", ""), P_ATOM
+            return f"const{fmt_shape(v.shape)}", P_ATOM
+        s = fmt_number(v)
+        return s, (P_NEG if s.startswith("-") else P_ATOM)
+
+    def tex(self, a, n):
+        v = n.attrs["value"]
+        if isinstance(v, np.ndarray):
+            return rf"\mathrm{{const}}{fmt_shape(v.shape)}", P_ATOM
+        s = fmt_number(v)
+        return s, (P_NEG if s.startswith("-") else P_ATOM)
+
+
+class DimSize(Op):
+    """A symbolic size used as a scalar value (e.g. the N in a mean over N samples)."""
+
+    name = "dimsize"
+    nargs = 0
+    leaf = True
+
+    def infer(self, args, attrs):
+        return (), ()
+
+    def code(self, a, n, g):
+        return g.dim(n.attrs["dim"])
+
+    math = code
+
+    def sympy(self, a, n, ctx):
+        return sympy.Symbol(n.attrs["dim"], positive=True, integer=True)
+
+    def vjp(self, n, ct, nb, wants):
+        return []
+
+    def text(self, a, n):
+        return n.attrs["dim"], P_ATOM
+
+    def tex(self, a, n):
+        return tex_name(n.attrs["dim"]), P_ATOM
+
+
+class Eye(Op):
+    """The identity tensor of shape ``dims + dims`` (the seed of vectorised reverse mode)."""
+
+    name = "eye"
+    nargs = 0
+    leaf = True
+
+    def infer(self, args, attrs):
+        d = attrs["dims"]
+        return tuple(d) + tuple(d), ()
+
+    def code(self, a, n, g):
+        dims = n.attrs["dims"]
+        if len(dims) == 1:
+            return f"_xp.eye({g.dim(dims[0])})"
+        size = " * ".join(g.dim(d) for d in dims)
+        full = ", ".join(g.dim(d) for d in dims + dims)
+        return f"_xp.reshape(_xp.eye({size}), ({full},))"
+
+    def sympy(self, a, n, ctx):
+        dims = n.attrs["dims"]
+        if len(dims) == 1:
+            return sympy.Identity(ctx.size(dims[0]))
+        raise NotImplementedError("sympy has no identity tensor of more than two axes")
+
+    def vjp(self, n, ct, nb, wants):
+        return []
+
+    def text(self, a, n):
+        dims = n.attrs["dims"]
+        return ("I" if len(dims) == 1 else f"I{fmt_shape(dims)}"), P_ATOM
+
+    def tex(self, a, n):
+        return "I", P_ATOM
+
+
+class Alias(Op):
+    """A leaf (variable or constant) shown under another name; its value is the leaf's."""
+
+    name = "alias"
+    nargs = 1
+
+    def infer(self, args, attrs):
+        return args[0].shape, ()
+
+    def code(self, a, n, g):
+        return a[0]
+
+    math = code
+
+    def sympy(self, a, n, ctx):
+        return a[0]
+
+    def vjp(self, n, ct, nb, wants):
+        return [ct]
+
+    def text(self, a, n):
+        return n.attrs["alias"], P_ATOM
+
+    def tex(self, a, n):
+        return tex_name(n.attrs["alias"]), P_ATOM
+
+
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+          "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
+          "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi",
+          "Psi", "Omega"}
+
+
+def tex_name(name: str) -> str:
+    """LaTeX for an identifier: Greek letters as symbols, a trailing _suffix as a subscript."""
+    base, sep, sub = name.partition("_")
+    b = "\\" + base if base in _GREEK else (base if len(base) == 1 else rf"\mathrm{{{base}}}")
+    if sep and sub:
+        return f"{b}_{{{tex_name(sub) if sub in _GREEK else sub}}}"
+    return b
+
+
+VAR = register(Var())
+CONST = register(Const())
+DIMSIZE = register(DimSize())
+EYE = register(Eye())
+ALIAS = register(Alias())
+
+
+def is_number(v) -> bool:
+    return isinstance(v, numbers.Number) and not isinstance(v, bool) or isinstance(v, np.number)
+
+
+def shape_of_value(v) -> tuple:
+    return as_shape(np.shape(v))

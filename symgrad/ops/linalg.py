@@ -1,0 +1,425 @@
+"""Linear algebra and shape ops: matmul, outer, transpose, reshape, broadcast_to, diag, take."""
+
+from __future__ import annotations
+
+import sympy
+
+from .. import functions as F
+from ..errors import ShapeError
+from ..shapes import broadcast, fmt_shape, same_dim, size_of
+from .base import P_ATOM, P_MUL, P_POW, Op, par, register, rule, shape_error
+
+
+def _swap_last(x):
+    """x with its last two axes swapped (a matrix transpose that keeps leading axes)."""
+    nd = x.ndim
+    perm = tuple(range(nd - 2)) + (nd - 1, nd - 2)
+    return F.transpose(x, perm)
+
+
+def _is_matrix_transpose(e) -> bool:
+    return e.op.name == "transpose" and e.ndim == 2
+
+
+class MatMul(Op):
+    name = "matmul"
+    nargs = 2
+
+    def infer(self, args, attrs):
+        a, b = args
+        sa, sb = a.shape, b.shape
+        if not sa or not sb:
+            raise ShapeError(f"matmul: shapes {fmt_shape(sa)} and {fmt_shape(sb)}: "
+                             "operands must have at least one axis (use * for scalars)")
+        pa = (1,) + sa if len(sa) == 1 else sa
+        pb = sb + (1,) if len(sb) == 1 else sb
+        k, checks = _inner(pa[-1], pb[-2], sa, sb)
+        batch, c2 = broadcast("matmul", [pa[:-2], pb[:-2]]) if (len(pa) > 2 or len(pb) > 2) \
+            else ((), ())
+        out = batch + ((pa[-2],) if len(sa) > 1 else ()) + ((pb[-1],) if len(sb) > 1 else ())
+        return out, checks + c2
+
+    def code(self, a, n, g):
+        return f"{a[0]} @ {a[1]}"
+
+    def sympy(self, a, n, ctx):
+        return ctx.matmul(a[0], a[1], n)
+
+    def vjp(self, n, ct, nb, wants):
+        x, y = n.args
+        gx = gy = None
+        if x.ndim == 1 and y.ndim == 1:
+            c = F.expand_dims(ct, -1) if nb else ct
+            gx = F.mul(c, y) if wants[0] else None
+            gy = F.mul(c, x) if wants[1] else None
+            return [gx, gy]
+        if wants[0]:
+            if y.ndim == 1:  # (..., m, k) @ (k,) -> (..., m)
+                gx = F.outer(ct, y)
+            else:
+                gx = F.matmul(ct, _swap_last(y))
+            gx = F.unbroadcast(gx, nb, x.shape)
+        if wants[1]:
+            if x.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)
+                gy = F.outer(x, ct)
+            elif y.ndim == 1:  # (..., m, k) @ (k,): ct is (B..., ..., m)
+                if x.ndim == 2:
+                    gy = F.matmul(ct, x)
+                else:
+                    g = F.matmul(F.expand_dims(ct, -2), x)
+                    gy = F.reshape(g, g.shape[:-2] + g.shape[-1:])
+            else:
+                gy = F.matmul(_swap_last(x), ct)
+            gy = F.unbroadcast(gy, nb, y.shape)
+        return [gx, gy]
+
+    def text(self, a, n):
+        x, y = n.args
+        if x.ndim == 1 and y.ndim == 2:
+            # a row vector times a matrix, written for column vectors: y^T x
+            if _is_matrix_transpose(y):
+                return f"{par(a[1], P_MUL)} {par(a[0], P_MUL, strict=True)}", P_MUL
+            return f"{par(a[1], P_POW)}^T {par(a[0], P_MUL, strict=True)}", P_MUL
+        if x.ndim == 1 and y.ndim == 1:
+            return f"{par(a[0], P_POW)}^T {par(a[1], P_MUL, strict=True)}", P_MUL
+        return f"{par(a[0], P_MUL)} {par(a[1], P_MUL, strict=True)}", P_MUL
+
+    def tex(self, a, n):
+        x, y = n.args
+        if x.ndim == 1 and y.ndim == 2:
+            return f"{par(a[1], P_POW, True)}^{{T}} {par(a[0], P_MUL, True, True)}", P_MUL
+        if x.ndim == 1 and y.ndim == 1:
+            return f"{par(a[0], P_POW, True)}^{{T}} {par(a[1], P_MUL, True, True)}", P_MUL
+        return f"{par(a[0], P_MUL, True)} {par(a[1], P_MUL, True, True)}", P_MUL
+
+
+def _inner(ka, kb, sa, sb):
+    try:
+        return same_dim("matmul", ka, kb, (sa, sb))
+    except ShapeError:
+        raise shape_error("matmul", sa, sb) from None
+
+
+MATMUL = register(MatMul())
+
+
+@rule(MATMUL)
+def _matmul_rules(args, attrs, shape):
+    x, y = args
+    # identities from vectorised reverse mode: I @ A = A, A @ I = A
+    if x.op.name == "eye" and len(x.attrs["dims"]) == 1 and y.shape == shape:
+        return y
+    if y.op.name == "eye" and len(y.attrs["dims"]) == 1 and x.shape == shape:
+        return x
+    if x.op.name == "neg":
+        return F.neg(F.matmul(x.args[0], y))
+    if y.op.name == "neg":
+        return F.neg(F.matmul(x, y.args[0]))
+    if F.is_const(x, 0.0) or F.is_const(y, 0.0):
+        return F.zeros(shape)
+    return None
+
+
+class Outer(Op):
+    """a[..., :, None] * b[..., None, :] (leading axes broadcast): the outer product a b^T."""
+
+    name = "outer"
+    nargs = 2
+
+    def infer(self, args, attrs):
+        a, b = args
+        if a.ndim < 1 or b.ndim < 1:
+            raise shape_error("outer", a.shape, b.shape)
+        batch, checks = broadcast("outer", [a.shape[:-1], b.shape[:-1]])
+        return batch + (a.shape[-1], b.shape[-1]), checks
+
+    def code(self, a, n, g):
+        return f"{a[0]}[..., :, None] * {a[1]}[..., None, :]"
+
+    def sympy(self, a, n, ctx):
+        return ctx.matmul(a[0], ctx.transpose(a[1]), n)
+
+    def vjp(self, n, ct, nb, wants):
+        x, y = n.args
+        gx = F.unbroadcast(F.matmul(ct, y) if y.ndim == 1 else
+                           F.reshape(F.matmul(ct, F.expand_dims(y, -1)), ct.shape[:-1]),
+                           nb, x.shape) if wants[0] else None
+        gy = F.unbroadcast(F.matmul(x, ct) if x.ndim == 1 else
+                           F.reshape(F.matmul(F.expand_dims(x, -2), ct),
+                                     ct.shape[:-2] + ct.shape[-1:]),
+                           nb, y.shape) if wants[1] else None
+        return [gx, gy]
+
+    def text(self, a, n):
+        return f"{par(a[0], P_MUL)} {par(a[1], P_POW)}^T", P_MUL
+
+    def tex(self, a, n):
+        return f"{par(a[0], P_MUL, True)} {par(a[1], P_POW, True)}^{{T}}", P_MUL
+
+
+OUTER = register(Outer())
+
+
+class Transpose(Op):
+    name = "transpose"
+    nargs = 1
+
+    def infer(self, args, attrs):
+        x = args[0]
+        return tuple(x.shape[i] for i in attrs["axes"]), ()
+
+    def code(self, a, n, g):
+        if n.ndim == 2:
+            return f"{a[0]}.T"
+        return f"_xp.permute_dims({a[0]}, {n.attrs['axes']})"
+
+    def sympy(self, a, n, ctx):
+        return ctx.transpose(a[0])
+
+    def vjp(self, n, ct, nb, wants):
+        perm = n.attrs["axes"]
+        inv = [0] * len(perm)
+        for i, p in enumerate(perm):
+            inv[p] = i
+        return [F.transpose(ct, tuple(range(nb)) + tuple(nb + i for i in inv))]
+
+    def text(self, a, n):
+        if n.ndim == 2:
+            return f"{par(a[0], P_POW, strict=True)}^T", P_POW
+        return f"transpose({a[0][0]}, {n.attrs['axes']})", P_ATOM
+
+    def tex(self, a, n):
+        if n.ndim == 2:
+            return f"{par(a[0], P_POW, True, True)}^{{T}}", P_POW
+        return rf"\operatorname{{transpose}}\left({a[0][0]}\right)", P_ATOM
+
+
+TRANSPOSE = register(Transpose())
+
+
+@rule(TRANSPOSE)
+def _transpose_rules(args, attrs, shape):
+    (x,) = args
+    perm = attrs["axes"]
+    if perm == tuple(range(len(perm))):
+        return x
+    if x.op is TRANSPOSE:
+        inner = x.attrs["axes"]
+        return F.transpose(x.args[0], tuple(inner[p] for p in perm))
+    if x.op.name == "neg":
+        return F.neg(F.transpose(x.args[0], perm))
+    if x.op is MATMUL and x.ndim == 2 and x.args[0].ndim == 2 and x.args[1].ndim == 2 and (
+            x.args[0].op is TRANSPOSE or x.args[1].op is TRANSPOSE):
+        # (A B)^T = B^T A^T, taken when it cancels a transpose
+        a, b = x.args
+        return F.matmul(F.transpose(b), F.transpose(a))
+    return None
+
+
+class Reshape(Op):
+    name = "reshape"
+    nargs = 1
+
+    def infer(self, args, attrs):
+        x, shape = args[0], attrs["shape"]
+        a = [d for d in x.shape if d != 1]
+        b = [d for d in shape if d != 1]
+        if a != b:
+            ka, kb = size_of(x.shape), size_of(shape)
+            if ka is None or kb is None or ka != kb:
+                raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} to "
+                                 f"{fmt_shape(shape)}")
+        return shape, ()
+
+    def code(self, a, n, g):
+        return f"_xp.reshape({a[0]}, {g.shape(n.shape)})"
+
+    def sympy(self, a, n, ctx):
+        return ctx.reshape(a[0], n)
+
+    def vjp(self, n, ct, nb, wants):
+        return [F.reshape(ct, ct.shape[:nb] + n.args[0].shape)]
+
+    def text(self, a, n):
+        return a[0][0], a[0][1]
+
+    def tex(self, a, n):
+        return a[0]
+
+
+RESHAPE = register(Reshape())
+
+
+@rule(RESHAPE)
+def _reshape_rules(args, attrs, shape):
+    (x,) = args
+    if x.shape == shape:
+        return x
+    if x.op is RESHAPE:
+        return F.reshape(x.args[0], shape)
+    if x.ndim == 0:  # a scalar reshaped to ones is a broadcast
+        return F.broadcast_to(x, shape)
+    if x.op.name == "broadcast_to" and x.args[0].ndim == 0:
+        return F.broadcast_to(x.args[0], shape)
+    if x.op.name == "neg":
+        return F.neg(F.reshape(x.args[0], shape))
+    return None
+
+
+class BroadcastTo(Op):
+    name = "broadcast_to"
+    nargs = 1
+
+    def infer(self, args, attrs):
+        x, shape = args[0], attrs["shape"]
+        out, checks = broadcast("broadcast_to", [x.shape, shape])
+        if len(out) != len(shape) or any(isinstance(o, int) and isinstance(s, int) and o != s
+                                          for o, s in zip(out, shape)):
+            raise ShapeError(f"broadcast_to: cannot broadcast {fmt_shape(x.shape)} to "
+                             f"{fmt_shape(shape)}")
+        return tuple(shape), checks
+
+    def code(self, a, n, g):
+        return f"_xp.broadcast_to({a[0]}, {g.shape(n.shape)})"
+
+    def sympy(self, a, n, ctx):
+        return ctx.broadcast(a[0], n)
+
+    def vjp(self, n, ct, nb, wants):
+        return [F.unbroadcast(ct, nb, n.args[0].shape)]
+
+    def text(self, a, n):
+        return a[0]
+
+    def tex(self, a, n):
+        return a[0]
+
+
+BROADCAST = register(BroadcastTo())
+
+
+@rule(BROADCAST)
+def _broadcast_rules(args, attrs, shape):
+    (x,) = args
+    if x.shape == shape:
+        return x
+    if x.op is BROADCAST:
+        return F.broadcast_to(x.args[0], shape)
+    return None
+
+
+class Diag(Op):
+    """The diagonal matrix of a vector (leading axes batch): diag(v)."""
+
+    name = "diag"
+    nargs = 1
+
+    def infer(self, args, attrs):
+        v = args[0]
+        if v.ndim < 1:
+            raise ShapeError(f"diag: needs a vector, got shape {fmt_shape(v.shape)}")
+        return v.shape + v.shape[-1:], ()
+
+    def code(self, a, n, g):
+        return f"_rt.diag(_xp, {a[0]})"
+
+    def sympy(self, a, n, ctx):
+        return ctx.diag(a[0], n)
+
+    def vjp(self, n, ct, nb, wants):
+        return [F.diagonal(ct)]
+
+    def text(self, a, n):
+        return f"diag({a[0][0]})", P_ATOM
+
+    def tex(self, a, n):
+        return rf"\operatorname{{diag}}\left({a[0][0]}\right)", P_ATOM
+
+
+class Diagonal(Op):
+    """The diagonal of the last two axes."""
+
+    name = "diagonal"
+    nargs = 1
+
+    def infer(self, args, attrs):
+        m = args[0]
+        if m.ndim < 2:
+            raise ShapeError(f"diagonal: needs a matrix, got shape {fmt_shape(m.shape)}")
+        d, checks = same_dim("diagonal", m.shape[-2], m.shape[-1], (m.shape, m.shape))
+        return m.shape[:-2] + (d,), checks
+
+    def code(self, a, n, g):
+        return f"_rt.diagonal(_xp, {a[0]})"
+
+    def sympy(self, a, n, ctx):
+        return ctx.diagonal(a[0], n)
+
+    def vjp(self, n, ct, nb, wants):
+        return [F.diag(ct)]
+
+
+DIAG = register(Diag())
+DIAGONAL = register(Diagonal())
+
+
+class Take(Op):
+    """Row ``i`` of ``M``: differentiable in M, not in the index."""
+
+    name = "take"
+    nargs = 2
+    nondiff = (1,)
+
+    def infer(self, args, attrs):
+        M, i = args
+        if M.ndim < 1:
+            raise ShapeError(f"take: needs at least one axis, got shape {fmt_shape(M.shape)}")
+        if i.ndim != 0:
+            raise ShapeError(f"take: the index must be a scalar, got shape {fmt_shape(i.shape)}")
+        return M.shape[1:], ()
+
+    def code(self, a, n, g):
+        return f"_rt.take(_xp, {a[0]}, {a[1]})"
+
+    def sympy(self, a, n, ctx):
+        raise NotImplementedError("take has no sympy form")
+
+    def vjp(self, n, ct, nb, wants):
+        self.check_diff(n, wants)
+        M, i = n.args
+        oh = F.onehot(i, M.shape[0])
+        oh = F.reshape(oh, (M.shape[0],) + (1,) * (M.ndim - 1))
+        return [F.mul(F.expand_dims(ct, nb), oh), None]
+
+    def text(self, a, n):
+        return f"{par(a[0], P_ATOM)}[{a[1][0]}]", P_ATOM
+
+    def tex(self, a, n):
+        return f"{par(a[0], P_ATOM, True)}_{{{a[1][0]}}}", P_ATOM
+
+
+class OneHot(Op):
+    """A length-n vector with 1 at index i (the derivative of take, scattered back)."""
+
+    name = "onehot"
+    nargs = 1
+    nondiff = (0,)
+
+    def infer(self, args, attrs):
+        return (attrs["n"],), ()
+
+    def code(self, a, n, g):
+        return f"_rt.onehot(_xp, {a[0]}, {g.dim(n.attrs['n'])})"
+
+    def vjp(self, n, ct, nb, wants):
+        self.check_diff(n, wants)
+        return [None]
+
+    def text(self, a, n):
+        return f"e_{a[0][0]}", P_ATOM
+
+
+TAKE = register(Take())
+ONEHOT = register(OneHot())
+
+_ = sympy  # sympy forms go through the context (symgrad.sympy_bridge)

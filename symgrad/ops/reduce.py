@@ -1,0 +1,187 @@
+"""Reductions and normalisations over axes: sum, logsumexp, softmax, log_softmax, argmax."""
+
+from __future__ import annotations
+
+import sympy
+
+from .. import functions as F
+from .base import P_ATOM, P_MUL, Op, par, register, rule
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def expand_back(ct, nb: int, x_shape, axes, keepdims):
+    """``ct`` (batch + reduced shape) reshaped so it broadcasts against batch + x_shape."""
+    if keepdims or not axes:
+        return ct
+    kd = reduced_shape(x_shape, axes, True)
+    return F.reshape(ct, ct.shape[:nb] + kd)
+
+
+def _axis_code(axes, ndim):
+    if len(axes) == ndim:
+        return "None"
+    return f"({', '.join(str(a) for a in axes)},)"
+
+
+def _axis_text(axes, ndim):
+    if len(axes) == ndim:
+        return ""
+    if len(axes) == 1:
+        return f", axis={axes[0]}"
+    return f", axis={axes}"
+
+
+class AxisOp(Op):
+    nargs = 1
+
+    def infer(self, args, attrs):
+        x = args[0]
+        return reduced_shape(x.shape, attrs["axis"], attrs.get("keepdims", False)), ()
+
+    def text(self, a, n):
+        return f"{self.name}({a[0][0]}{_axis_text(n.attrs['axis'], n.args[0].ndim)})", P_ATOM
+
+    def tex(self, a, n):
+        return rf"\operatorname{{{self.name}}}\left({a[0][0]}\right)", P_ATOM
+
+
+class Sum(AxisOp):
+    name = "sum"
+
+    def code(self, a, n, g):
+        axes, nd = n.attrs["axis"], n.args[0].ndim
+        kd = ", keepdims=True" if n.attrs["keepdims"] else ""
+        return f"_xp.sum({a[0]}, axis={_axis_code(axes, nd)}{kd})"
+
+    def sympy(self, a, n, ctx):
+        return ctx.sum(a[0], n)
+
+    def vjp(self, n, ct, nb, wants):
+        x = n.args[0]
+        e = expand_back(ct, nb, x.shape, n.attrs["axis"], n.attrs["keepdims"])
+        return [F.broadcast_to(e, ct.shape[:nb] + x.shape)]
+
+    def tex(self, a, n):
+        x = n.args[0]
+        if x.ndim == 1 or len(n.attrs["axis"]) == x.ndim:
+            return rf"\sum {par(a[0], P_MUL, True)}", P_MUL
+        return super().tex(a, n)
+
+
+SUM = register(Sum())
+
+
+@rule(SUM)
+def _sum_rules(args, attrs, shape):
+    (x,) = args
+    axes, keep = attrs["axis"], attrs["keepdims"]
+    if not axes or x.ndim == 0:
+        return x
+    if x.op.name == "broadcast_to" and x.args[0].ndim == 0:
+        # the sum of a broadcast scalar is the scalar times the count
+        count = F.size([x.shape[i] for i in axes])
+        return F.broadcast_to(F.mul(count, x.args[0]), shape)
+    if x.op.name == "mul":
+        # a scalar factor comes out of the sum
+        p, q = x.args
+        if p.ndim == 0 and q.shape == x.shape:
+            return F.mul(p, F.sum(q, axes, keep))
+        if q.ndim == 0 and p.shape == x.shape:
+            return F.mul(q, F.sum(p, axes, keep))
+    if x.op.name == "neg":
+        return F.neg(F.sum(x.args[0], axes, keep))
+    return None
+
+
+class LogSumExp(AxisOp):
+    name = "logsumexp"
+
+    def code(self, a, n, g):
+        axes, nd = n.attrs["axis"], n.args[0].ndim
+        return f"_rt.logsumexp(_xp, {a[0]}, {_axis_code(axes, nd)}, {n.attrs['keepdims']})"
+
+    def sympy(self, a, n, ctx):
+        return sympy.log(ctx.sum(ctx.apply(sympy.exp, [a[0]], n.args[0]), n))
+
+    def vjp(self, n, ct, nb, wants):
+        x = n.args[0]
+        e = expand_back(ct, nb, x.shape, n.attrs["axis"], n.attrs["keepdims"])
+        return [F.mul(e, F.softmax(x, n.attrs["axis"]))]
+
+
+class Softmax(AxisOp):
+    name = "softmax"
+
+    def infer(self, args, attrs):
+        return args[0].shape, ()
+
+    def code(self, a, n, g):
+        axes, nd = n.attrs["axis"], n.args[0].ndim
+        return f"_rt.softmax(_xp, {a[0]}, {_axis_code(axes, nd)})"
+
+    def sympy(self, a, n, ctx):
+        ex = ctx.apply(sympy.exp, [a[0]], n.args[0])
+        return ctx.div(ex, ctx.sum(ex, n), n)
+
+    def vjp(self, n, ct, nb, wants):
+        axes = tuple(a + nb for a in n.attrs["axis"])
+        inner = F.sum(F.mul(ct, n), axes, keepdims=True)
+        return [F.mul(n, F.sub(ct, inner))]
+
+
+class LogSoftmax(Softmax):
+    name = "log_softmax"
+
+    def code(self, a, n, g):
+        axes, nd = n.attrs["axis"], n.args[0].ndim
+        return f"_rt.log_softmax(_xp, {a[0]}, {_axis_code(axes, nd)})"
+
+    def sympy(self, a, n, ctx):
+        lse = sympy.log(ctx.sum(ctx.apply(sympy.exp, [a[0]], n.args[0]), n))
+        return ctx.add(a[0], -lse, n)
+
+    def vjp(self, n, ct, nb, wants):
+        x = n.args[0]
+        axes = tuple(a + nb for a in n.attrs["axis"])
+        total = F.sum(ct, axes, keepdims=True)
+        return [F.sub(ct, F.mul(F.softmax(x, n.attrs["axis"]), total))]
+
+
+class Argmax(Op):
+    """The index of the largest entry: integer valued, not differentiable."""
+
+    name = "argmax"
+    nargs = 1
+    nondiff = (0,)
+
+    def infer(self, args, attrs):
+        x, ax = args[0], attrs["axis"]
+        if ax is None:
+            return (), ()
+        return tuple(d for i, d in enumerate(x.shape) if i != ax), ()
+
+    def code(self, a, n, g):
+        ax = n.attrs["axis"]
+        return f"_xp.argmax({a[0]}{'' if ax is None else f', axis={ax}'})"
+
+    def sympy(self, a, n, ctx):
+        raise NotImplementedError("argmax has no sympy form")
+
+    def vjp(self, n, ct, nb, wants):
+        self.check_diff(n, wants)
+        return [None]
+
+    def text(self, a, n):
+        ax = n.attrs["axis"]
+        return f"argmax({a[0][0]}{'' if ax is None else f', axis={ax}'})", P_ATOM
+
+
+LSE = register(LogSumExp())
+SOFTMAX = register(Softmax())
+LOG_SOFTMAX = register(LogSoftmax())
+ARGMAX = register(Argmax())

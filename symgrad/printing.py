@@ -1,0 +1,73 @@
+"""Readable formulas: ``str(e)`` and ``sg.latex(e)``.
+
+Named nodes print as their names (the root prints its definition). Small expressions print as
+one formula; a large DAG would print as an exponentially large tree, so shared or big
+subexpressions are then bound to temporaries (``t1 = ...``), one per line, the formula last.
+Printing is iterative: a chain of depth 100,000 prints without recursion.
+"""
+
+from __future__ import annotations
+
+from .expr import Expr
+from .graph import as_list, topo_order, use_counts
+from .ops.base import P_ATOM
+from .ops.leaves import tex_name
+
+INLINE_LIMIT = 200  # tree nodes: below this a whole expression prints as one formula
+CHUNK = 40  # tree nodes: a bigger subexpression gets a line of its own
+
+
+def _label(n: Expr) -> str | None:
+    if n.name is not None:
+        return n.name
+    return None
+
+
+def _render(root: Expr, latex: bool) -> str:
+    order = topo_order([root])
+    uses = use_counts(order)
+    tree: dict[int, int] = {}
+    for n in order:
+        if n.name is not None and n is not root:
+            tree[id(n)] = 1
+        else:
+            tree[id(n)] = 1 + sum(tree[id(a)] for a in n.args)
+    bind_all = tree[id(root)] > INLINE_LIMIT
+    out: dict[int, tuple[str, int]] = {}
+    lines: list[str] = []
+    k = 0
+    for n in order:
+        if n.name is not None and n is not root:
+            out[id(n)] = ((tex_name(n.name) if latex else n.name), P_ATOM)
+            continue
+        parts = [out[id(a)] for a in n.args]
+        s = n.op.tex(parts, n) if latex else n.op.text(parts, n)
+        if bind_all and n is not root and n.args and (
+                tree[id(n)] > CHUNK or (uses.get(id(n), 0) > 1 and tree[id(n)] > 2)):
+            k += 1
+            t = f"t_{{{k}}}" if latex else f"t{k}"
+            lines.append(f"{t} = {s[0]}")
+            out[id(n)] = (t, P_ATOM)
+            tree[id(n)] = 1
+            continue
+        out[id(n)] = s
+    text = out[id(root)][0]
+    if lines:
+        sep = r" \\ " if latex else "\n"
+        return sep.join(lines + [text])
+    return text
+
+
+def to_str(e: Expr) -> str:
+    """A readable formula for ``e`` (what ``str(e)`` returns)."""
+    return _render(e, latex=False)
+
+
+def latex(e) -> str:
+    """LaTeX for an expression (or a list: one per line); honours names given with ``.named``."""
+    outs, single = as_list(e)
+    parts = [_render(x, latex=True) for x in outs]
+    return parts[0] if single else r" \\ ".join(parts)
+
+
+to_latex = latex

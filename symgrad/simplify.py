@@ -1,0 +1,74 @@
+"""``sg.simplify``: own rewrites first, sympy where it helps, never a larger graph."""
+
+from __future__ import annotations
+
+import sympy
+
+from .expr import Expr, canonical
+from .graph import as_list, count_nodes, topo_order
+from .rewrite import rebuild
+
+SYMPY_MAX_NODES = 120  # scalar graphs up to this size are also tried in sympy
+
+
+def _own(outs: list[Expr]) -> list[Expr]:
+    # rebuilding re-runs every op's build-time rules on the new operands, and canonical()
+    # replaces a node by its named twin, so names reach every place their value is used
+    return rebuild(outs, canonical)
+
+
+def _via_sympy(e: Expr) -> Expr | None:
+    from .sympy_bridge import from_sympy, to_sympy
+
+    order = topo_order([e])
+    if len(order) > SYMPY_MAX_NODES or any(n.ndim for n in order):
+        return None
+    try:
+        s = to_sympy(e, keep_names=True)
+    except (NotImplementedError, ValueError):
+        return None
+    symbols = {}
+    for n in order:
+        if n.name is not None and n is not e:
+            symbols[n.name] = n
+        elif n.op.name == "alias" and n is not e:
+            symbols[n.attrs["alias"]] = n
+        elif n.op.name == "var":
+            symbols[n.attrs["vname"]] = n
+    best = None
+    for cand in _candidates(s):
+        try:
+            r = from_sympy(cand, symbols)
+        except ValueError:
+            continue
+        if best is None or count_nodes(r) < count_nodes(best):
+            best = r
+    return best
+
+
+def _candidates(s):
+    out = []
+    try:
+        out.append(sympy.factor_terms(sympy.cancel(s)))
+    except (sympy.PolynomialError, TypeError, ValueError):
+        pass
+    try:
+        out.append(sympy.factor(s))
+    except (sympy.PolynomialError, TypeError, ValueError):
+        pass
+    return out
+
+
+def simplify(e):
+    """An equivalent expression (a list gives a list), never larger in node count."""
+    outs, single = as_list(e)
+    res = []
+    for o in _own(outs):
+        best = o
+        alt = _via_sympy(o)
+        if alt is not None and count_nodes(alt) < count_nodes(best):
+            best = alt
+        res.append(best)
+    # guard: never larger than what was given
+    res = [r if count_nodes(r) <= count_nodes(o) else o for r, o in zip(res, outs)]
+    return res[0] if single else res

@@ -1,0 +1,345 @@
+"""symgrad <-> sympy: ``to_sympy`` and ``from_sympy``.
+
+Scalar leaves become ``Symbol(name, real=True)``; vectors become column ``MatrixSymbol``s of
+shape (n, 1) and matrices ``MatrixSymbol``s, so tensor expressions become sympy matrix
+expressions (MatMul, HadamardProduct, Transpose, elementwise functions, ...). Both directions are
+iterative, so deep graphs convert without recursion limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy
+from sympy.matrices.expressions import (
+    HadamardPower,
+    HadamardProduct,
+    MatrixExpr,
+    OneMatrix,
+    Transpose,
+)
+
+from . import functions as F
+from .expr import Expr
+from .graph import as_list, topo_order
+
+
+def _is_mat(x) -> bool:
+    return isinstance(x, (MatrixExpr, sympy.MatrixBase))
+
+
+class _Ctx:
+    """How ops build their sympy forms; knows the leaves' symbols and sympy's matrix algebra."""
+
+    def __init__(self, keep_names: bool):
+        self.keep_names = keep_names
+        self.names: dict[str, Expr] = {}
+
+    def size(self, d):
+        return sympy.Integer(d) if isinstance(d, int) else sympy.Symbol(d, integer=True,
+                                                                       positive=True)
+
+    def _mshape(self, shape):
+        if len(shape) == 1:
+            return self.size(shape[0]), sympy.Integer(1)
+        if len(shape) == 2:
+            return self.size(shape[0]), self.size(shape[1])
+        raise NotImplementedError("sympy has no form for tensors of more than two axes")
+
+    def symbol_for(self, name: str, n: Expr):
+        prev = self.names.get(name)
+        if prev is not None and prev is not n and prev.shape != n.shape:
+            raise ValueError(f"to_sympy: two different nodes are named {name}")
+        self.names[name] = n
+        if n.ndim == 0:
+            return sympy.Symbol(name, real=True)
+        return sympy.MatrixSymbol(name, *self._mshape(n.shape))
+
+    def symbol(self, n: Expr):
+        return self.symbol_for(n.attrs["vname"], n)
+
+    # elementwise algebra with numpy broadcasting, on sympy scalars and matrices
+    def _expand(self, x, shape, n_shape):
+        """A sympy value of shape ``shape`` broadcast to ``n_shape`` (both at most 2-D)."""
+        if tuple(shape) == tuple(n_shape) or not _is_mat(x):
+            return x
+        m, k = self._mshape(n_shape)
+        if len(shape) == 1 and len(n_shape) == 2:  # a row broadcast down the rows
+            return OneMatrix(m, 1) * Transpose(x)
+        if len(shape) == 2 and shape[0] == 1:
+            return OneMatrix(m, 1) * x
+        if len(shape) == 2 and shape[1] == 1:
+            return x * OneMatrix(1, k)
+        raise NotImplementedError(f"sympy broadcast of {shape} to {n_shape}")
+
+    def _pair(self, a, b, n):
+        sa, sb = n.args[0].shape, n.args[1].shape
+        if _is_mat(a):
+            a = self._expand(a, sa, n.shape)
+        if _is_mat(b):
+            b = self._expand(b, sb, n.shape)
+        return a, b
+
+    def _lift_scalar(self, s, n):
+        m, k = self._mshape(n.shape)
+        return s * OneMatrix(m, k)
+
+    def add(self, a, b, n):
+        a, b = self._pair(a, b, n)
+        if _is_mat(a) != _is_mat(b):
+            if _is_mat(a):
+                b = self._lift_scalar(b, n)
+            else:
+                a = self._lift_scalar(a, n)
+        return a + b
+
+    def neg(self, a):
+        return -a
+
+    def mul(self, a, b, n):
+        a, b = self._pair(a, b, n)
+        if _is_mat(a) and _is_mat(b):
+            return HadamardProduct(a, b)
+        return a * b
+
+    def div(self, a, b, n):
+        a, b = self._pair(a, b, n)
+        if _is_mat(b):
+            inv = HadamardPower(b, -1)
+            return HadamardProduct(a, inv) if _is_mat(a) else a * inv
+        return a / b
+
+    def apply(self, fn, args, n):
+        if len(args) == 2:
+            a, b = self._pair(args[0], args[1], n)
+            if _is_mat(a) or _is_mat(b):
+                raise NotImplementedError(f"sympy form of {n.op.name} on matrices")
+            return fn(a, b)
+        (a,) = args
+        if _is_mat(a):
+            d = sympy.Dummy("d", real=True)
+            return a.applyfunc(sympy.Lambda(d, fn(d)))
+        return fn(a)
+
+    def sum(self, a, n):
+        x = n.args[0]
+        if not _is_mat(a):
+            return a
+        m, k = self._mshape(x.shape)
+        axes = n.attrs["axis"]
+        if len(axes) == x.ndim:
+            return sympy.trace(OneMatrix(1, m) * a * OneMatrix(k, 1))
+        if x.ndim == 2 and axes == (0,):
+            return Transpose(OneMatrix(1, m) * a)
+        if x.ndim == 2 and axes == (1,):
+            return a * OneMatrix(k, 1)
+        raise NotImplementedError("sympy form of this sum")
+
+    def matmul(self, a, b, n):
+        x, y = n.args
+        if x.ndim == 1 and y.ndim == 2:
+            return Transpose(b) * a
+        if x.ndim == 1 and y.ndim == 1:
+            return sympy.trace(Transpose(a) * b)
+        return a * b
+
+    def transpose(self, a):
+        return Transpose(a) if _is_mat(a) else a
+
+    def reshape(self, a, n):
+        x = n.args[0]
+        if [d for d in x.shape if d != 1] == [d for d in n.shape if d != 1]:
+            if len(x.shape) == 1 and n.shape == (1, x.shape[0]):
+                return Transpose(a)
+            return a
+        raise NotImplementedError("sympy form of this reshape")
+
+    def broadcast(self, a, n):
+        if not _is_mat(a):
+            if n.ndim == 0:
+                return a
+            return self._lift_scalar(a, n)
+        return self._expand(a, n.args[0].shape, n.shape)
+
+    def diag(self, a, n):
+        from sympy.matrices.expressions.diagonal import DiagMatrix
+
+        return DiagMatrix(a)
+
+    def diagonal(self, a, n):
+        from sympy.matrices.expressions.diagonal import DiagonalOf
+
+        return DiagonalOf(a)
+
+
+def to_sympy(e: Expr, keep_names: bool = False):
+    """A sympy expression for ``e`` (a list gives a list).
+
+    With ``keep_names=True`` named nodes become symbols (``Symbol(name, real=True)``, or a
+    ``MatrixSymbol`` for a named tensor) instead of their definitions.
+    """
+    outs, single = as_list(e)
+    ctx = _Ctx(keep_names)
+    done: dict[int, Any] = {}
+    roots = {id(o) for o in outs}
+    for n in topo_order(outs):
+        if keep_names and n.name is not None and id(n) not in roots:
+            done[id(n)] = ctx.symbol_for(n.name, n)
+            continue
+        if keep_names and n.op.name == "alias" and id(n) not in roots:
+            done[id(n)] = ctx.symbol_for(n.attrs["alias"], n)
+            continue
+        args = [done[id(a)] for a in n.args]
+        try:
+            done[id(n)] = n.op.sympy(args, n, ctx)
+        except NotImplementedError as err:
+            raise NotImplementedError(f"to_sympy: {err}") from None
+    res = [done[id(o)] for o in outs]
+    return res[0] if single else res
+
+
+# ------------------------------------------------------------------ from sympy
+_FUNCS = {sympy.exp: F.exp, sympy.log: F.log, sympy.tanh: F.tanh, sympy.sin: F.sin,
+          sympy.cos: F.cos, sympy.Abs: F.abs}
+
+
+def from_sympy(expr, symbols: dict | None = None) -> Expr:
+    """An Expr for a sympy expression.
+
+    ``symbols`` maps sympy symbols (or their names) to Exprs; other symbols become
+    ``sg.scalar(name)``. Recognises sigmoid ``1/(1 + exp(-x))``, softplus ``log(1 + exp(x))``
+    and relu ``Max(0, x)``.
+    """
+    symbols = dict(symbols or {})
+    by_name = {(k.name if hasattr(k, "name") else str(k)): v for k, v in symbols.items()}
+    expr = sympy.sympify(expr) if not isinstance(expr, sympy.Basic) else expr
+    done: dict = {}
+    stack = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in done:
+            continue
+        special = _special(node)
+        kids = special[1] if special else node.args
+        if not ready and kids and not node.is_Atom:
+            stack.append((node, True))
+            for k in kids:
+                if k not in done:
+                    stack.append((k, False))
+            continue
+        done[node] = _convert(node, special, done, by_name)
+    return done[expr]
+
+
+def _special(node):
+    """(kind, operands) for sigmoid and softplus written out in sympy, else None."""
+    if isinstance(node, sympy.Pow) and node.exp == -1 and isinstance(node.base, sympy.Add):
+        terms = node.base.args
+        if len(terms) == 2 and sympy.S.One in terms:
+            other = terms[0] if terms[1] == sympy.S.One else terms[1]
+            if isinstance(other, sympy.exp):
+                return ("sigmoid", (-other.args[0],))
+    if isinstance(node, sympy.log) and isinstance(node.args[0], sympy.Add):
+        terms = node.args[0].args
+        if len(terms) == 2 and sympy.S.One in terms:
+            other = terms[0] if terms[1] == sympy.S.One else terms[1]
+            if isinstance(other, sympy.exp):
+                return ("softplus", (other.args[0],))
+    return None
+
+
+def _convert(node, special, done, by_name):
+    if special:
+        kind, (arg,) = special
+        return getattr(F, kind)(done[arg])
+    if node.is_Symbol or isinstance(node, sympy.MatrixSymbol):
+        hit = by_name.get(node.name)
+        if hit is not None:
+            return hit
+        if isinstance(node, sympy.MatrixSymbol):
+            r, c = node.shape
+            return F.matrix(node.name, (_dim(r), _dim(c)))
+        return F.scalar(node.name)
+    if node.is_Number or node in (sympy.pi, sympy.E):
+        return F.const(float(node))
+    args = [done[a] for a in node.args]
+    if isinstance(node, sympy.Add):
+        pos = [a for a, s in zip(args, node.args) if not _is_negative(s)]
+        neg = [a for a, s in zip(args, node.args) if _is_negative(s)]
+        out = pos[0] if pos else None
+        for a in pos[1:]:
+            out = F.add(out, a)
+        for a in neg:
+            a = a.args[0] if a.op.name == "neg" else F.neg(a)
+            out = F.neg(a) if out is None else F.sub(out, a)
+        return out
+    if isinstance(node, sympy.Mul):
+        num, den = [], []
+        sign = 1.0
+        for a, s in zip(args, node.args):
+            if s.is_Number and s < 0:
+                sign = -sign
+                if s != -1:
+                    num.append(F.const(float(-s)))
+            elif isinstance(s, sympy.Pow) and s.exp.is_Number and s.exp < 0:
+                den.append(F.power(done[s.base], float(-s.exp)) if s.exp != -1 else done[s.base])
+            else:
+                num.append(a)
+        out = num[0] if num else F.const(1.0)
+        for a in num[1:]:
+            out = F.mul(out, a)
+        for a in den:
+            out = F.div(out, a)
+        return F.neg(out) if sign < 0 else out
+    if isinstance(node, sympy.Pow):
+        base, ex = args
+        if node.exp == sympy.Rational(1, 2):
+            return F.sqrt(base)
+        if node.exp == -1:
+            return F.div(1.0, base)
+        return F.power(base, ex)
+    if isinstance(node, sympy.Max):
+        if len(args) == 2 and sympy.S.Zero in node.args:
+            other = args[1] if node.args[0] == sympy.S.Zero else args[0]
+            return F.relu(other)
+        out = args[0]
+        for a in args[1:]:
+            out = F.maximum(out, a)
+        return out
+    if isinstance(node, sympy.Min):
+        out = args[0]
+        for a in args[1:]:
+            out = F.minimum(out, a)
+        return out
+    if isinstance(node, sympy.Heaviside):
+        return F.step(args[0])
+    fn = _FUNCS.get(node.func)
+    if fn is not None:
+        return fn(*args)
+    if isinstance(node, Transpose):
+        return F.transpose(args[0])
+    if isinstance(node, HadamardProduct):
+        out = args[0]
+        for a in args[1:]:
+            out = F.mul(out, a)
+        return out
+    if isinstance(node, sympy.MatMul):
+        out = args[0]
+        for a in args[1:]:
+            out = F.mul(out, a) if (out.ndim == 0 or a.ndim == 0) else F.matmul(out, a)
+        return out
+    if isinstance(node, sympy.MatAdd):
+        out = args[0]
+        for a in args[1:]:
+            out = F.add(out, a)
+        return out
+    raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node})")
+
+
+def _is_negative(s) -> bool:
+    c, _ = s.as_coeff_Mul()
+    return c.is_Number and c < 0
+
+
+def _dim(d):
+    return int(d) if d.is_Integer else str(d)
