@@ -1,0 +1,166 @@
+"""Every op's derivative: against central finite differences, and for scalar ops against sympy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+
+import symgrad as sg
+from tests.helpers import assert_grad_fd
+
+x, y = sg.scalars("x y")
+
+# op name -> (expression in x (and y), a point inside the domain)
+SCALAR_UNARY = {
+    "exp": (lambda a: sg.exp(a), 0.3),
+    "log": (lambda a: sg.log(a), 1.7),
+    "sqrt": (lambda a: sg.sqrt(a), 2.3),
+    "sigmoid": (lambda a: sg.sigmoid(a), -0.4),
+    "tanh": (lambda a: sg.tanh(a), 0.6),
+    "relu": (lambda a: sg.relu(a), 0.8),
+    "relu_neg": (lambda a: sg.relu(a), -0.8),
+    "softplus": (lambda a: sg.softplus(a), 0.9),
+    "abs": (lambda a: sg.abs(a), -1.2),
+    "sin": (lambda a: sg.sin(a), 0.7),
+    "cos": (lambda a: sg.cos(a), 0.7),
+    "square": (lambda a: sg.square(a), -1.3),
+    "neg": (lambda a: -a, 0.5),
+    "pow3": (lambda a: a**3, 1.1),
+    "reciprocal": (lambda a: 1 / a, 1.9),
+    "sigmoid_deriv": (lambda a: sg.functions.sigmoid_deriv(a), 0.3),
+    "tanh_deriv": (lambda a: sg.functions.tanh_deriv(a), 0.3),
+}
+
+SCALAR_BINARY = {
+    "add": (lambda a, b: a + b, (0.3, -1.2)),
+    "sub": (lambda a, b: a - b, (0.3, -1.2)),
+    "mul": (lambda a, b: a * b, (0.3, -1.2)),
+    "div": (lambda a, b: a / b, (0.3, -1.2)),
+    "pow": (lambda a, b: a**b, (1.3, 0.7)),
+    "maximum": (lambda a, b: sg.maximum(a, b), (0.3, -1.2)),
+    "minimum": (lambda a, b: sg.minimum(a, b), (0.3, -1.2)),
+    "bce": (lambda a, b: sg.bce(a, b), (0.3, 0.8)),
+    "bce_sigmoid": (lambda a, b: sg.bce(sg.sigmoid(a), b), (0.3, 0.8)),
+    "softplus_combo": (lambda a, b: sg.softplus(a * b) + sg.exp(a - b), (0.3, 0.8)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCALAR_UNARY))
+def test_scalar_unary_fd_and_sympy(name):
+    build, at = SCALAR_UNARY[name]
+    f = build(x)
+    vals = {x: at}
+    assert_grad_fd(f, [x], vals)
+    g = sg.grad(f, x)
+    sx = sympy.Symbol("x", real=True)
+    want = sympy.diff(sg.to_sympy(f), sx)
+    got = sg.to_sympy(g)
+    assert abs(float(want.subs(sx, at)) - sg.evaluate(g, vals)) < 1e-9
+    if name not in ("relu", "relu_neg", "abs"):  # piecewise: compare values only
+        assert sympy.simplify(want - got) == 0
+    # the second derivative too (the derivative graph is differentiable again)
+    g2 = sg.grad(g, x)
+    want2 = sympy.diff(want, sx)
+    assert abs(float(want2.subs(sx, at)) - sg.evaluate(g2, vals)) < 1e-8
+
+
+@pytest.mark.parametrize("name", sorted(SCALAR_BINARY))
+def test_scalar_binary_fd_and_sympy(name):
+    build, (a, b) = SCALAR_BINARY[name]
+    f = build(x, y)
+    vals = {x: a, y: b}
+    assert_grad_fd(f, [x, y], vals)
+    sx, sy = sympy.Symbol("x", real=True), sympy.Symbol("y", real=True)
+    fs = sg.to_sympy(f)
+    for v, s in ((x, sx), (y, sy)):
+        want = float(sympy.diff(fs, s).subs({sx: a, sy: b}))
+        assert abs(want - sg.evaluate(sg.grad(f, v), vals)) < 1e-9
+    H = sg.hessian(f, [x, y])
+    Hs = sympy.hessian(fs, (sx, sy))
+    for i in range(2):
+        for j in range(2):
+            assert abs(float(Hs[i, j].subs({sx: a, sy: b})) - sg.evaluate(H[i][j], vals)) < 1e-8
+
+
+def test_relu_derivative_at_zero_is_zero():
+    assert sg.evaluate(sg.grad(sg.relu(x), x), {x: 0.0}) == 0.0
+    assert sg.evaluate(sg.grad(sg.abs(x), x), {x: 0.0}) == 0.0
+
+
+def test_maximum_tie_goes_to_one_side():
+    gx, gy = sg.grad(sg.maximum(x, y), [x, y])
+    assert sg.evaluate([gx, gy], {x: 1.0, y: 1.0}) == [1.0, 0.0]
+    gx, gy = sg.grad(sg.minimum(x, y), [x, y])
+    assert sg.evaluate([gx, gy], {x: 1.0, y: 1.0}) == [1.0, 0.0]
+
+
+# ------------------------------------------------------------------ tensor ops
+rng = np.random.default_rng(7)
+v3 = sg.vector("v3", 3)
+u3 = sg.vector("u3", 3)
+A = sg.matrix("A", (2, 3))
+B = sg.matrix("B", (3, 4))
+S = sg.matrix("S", (3, 3))
+T = sg.tensor("T", (2, 2, 3))
+
+VALUES = {
+    v3: rng.normal(size=3), u3: rng.normal(size=3), A: rng.normal(size=(2, 3)),
+    B: rng.normal(size=(3, 4)), S: rng.normal(size=(3, 3)), T: rng.normal(size=(2, 2, 3)),
+    x: 0.4, y: -0.9,
+}
+
+TENSOR_CASES = {
+    "sum_all": lambda: sg.sum(A * A),
+    "sum_axis0": lambda: sg.sum(sg.tanh(A), axis=0),
+    "sum_axis1_keep": lambda: sg.sum(sg.tanh(A), axis=1, keepdims=True),
+    "mean_axis": lambda: sg.mean(sg.exp(T), axis=(0, 2)),
+    "broadcast_add": lambda: A + v3,
+    "broadcast_mul": lambda: A * v3 * x,
+    "matmul_mm": lambda: sg.tanh(A @ B),
+    "matmul_mv": lambda: A @ sg.sin(v3),
+    "matmul_vm": lambda: v3 @ B,
+    "matmul_vv": lambda: v3 @ u3,
+    "matmul_batched": lambda: T @ S,
+    "matmul_batched_vec": lambda: T @ v3,
+    "dot": lambda: sg.dot(v3, u3) * x,
+    "outer": lambda: sg.outer(v3, u3 * u3),
+    "transpose": lambda: sg.transpose(A) @ A,
+    "transpose3": lambda: sg.transpose(T, (2, 0, 1)) * 2.0,
+    "reshape": lambda: sg.reshape(A, (3, 2)) @ A,
+    "broadcast_to": lambda: sg.broadcast_to(v3, (2, 3)) * A,
+    "logsumexp": lambda: sg.logsumexp(A),
+    "logsumexp_axis": lambda: sg.logsumexp(A, axis=1),
+    "softmax": lambda: sg.softmax(A),
+    "softmax_axis0": lambda: sg.softmax(A, axis=0),
+    "log_softmax": lambda: sg.log_softmax(A),
+    "diag": lambda: sg.diag(v3) @ S,
+    "diagonal": lambda: sg.diagonal(S * S),
+    "take": lambda: sg.take(A, 1) * 3.0,
+    "bce_vec": lambda: sg.bce(sg.sigmoid(v3), 0.3),
+    "relu_vec": lambda: sg.relu(v3 + 0.1),
+    "xAx": lambda: v3 @ S @ v3,
+}
+
+
+def _wrts(f):
+    return [n for n in sg.variables(f)]
+
+
+@pytest.mark.parametrize("name", sorted(TENSOR_CASES))
+def test_tensor_ops_jacobian_fd(name):
+    f = TENSOR_CASES[name]()
+    vals = {k: v for k, v in VALUES.items() if k in set(_wrts(f))}
+    assert_grad_fd(f, _wrts(f), vals, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sum_all", "logsumexp", "xAx", "matmul_vv"])
+def test_tensor_hessian_fd(name):
+    f = TENSOR_CASES[name]()
+    if f.shape != ():
+        f = sg.sum(f)
+    ws = _wrts(f)
+    vals = {k: v for k, v in VALUES.items() if k in set(ws)}
+    for w in ws:
+        g = sg.grad(f, w)
+        assert_grad_fd(g, [w], vals, rtol=1e-5, atol=1e-6)
