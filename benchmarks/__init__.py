@@ -1,0 +1,1 @@
+"""symgrad's benchmarks: each workload runs symgrad and its baselines side by side."""
