@@ -32,6 +32,7 @@ class Op:
     leaf: ClassVar[bool] = False
     elementwise: ClassVar[bool] = False  # output = broadcast of the operands, value per element
     nondiff: ClassVar[tuple] = ()  # operand positions through which no derivative exists
+    blocks_gradient: ClassVar[bool] = False  # derivative is zero: no path passes through it
     fn: ClassVar[str] = ""  # function name for text/latex/code templates
 
     def __init__(self) -> None:

@@ -536,6 +536,7 @@ class BCE(Elementwise):
 class StopGradient(Elementwise):
     name = fn = "stop_gradient"
     nargs = 1
+    blocks_gradient = True
 
     def code(self, a, n, g):
         return a[0]
