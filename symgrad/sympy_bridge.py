@@ -22,8 +22,8 @@ from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 
 from . import functions as F
 from .expr import Expr
-from .ops.elementwise import diag_scaling
 from .graph import as_list, topo_order
+from .ops.elementwise import diag_scaling
 
 
 def _is_mat(x) -> bool:
@@ -133,8 +133,12 @@ class _Ctx:
             return a
         m, k = self._mshape(x.shape)
         axes = n.attrs["axis"]
-        if len(axes) == x.ndim:
-            return sympy.trace(OneMatrix(1, m) * a * OneMatrix(k, 1))
+        if len(axes) == x.ndim:  # the sum of all entries, as a sympy Sum over an index
+            i = sympy.Dummy("i", integer=True)
+            if x.ndim == 1:
+                return sympy.Sum(a[i, 0], (i, 0, m - 1))
+            j = sympy.Dummy("j", integer=True)
+            return sympy.Sum(a[i, j], (i, 0, m - 1), (j, 0, k - 1))
         if x.ndim == 2 and axes == (0,):
             return Transpose(OneMatrix(1, m) * a)
         if x.ndim == 2 and axes == (1,):
