@@ -521,3 +521,17 @@ def test_rules_give_equal_values():
     # reassociation: the small factors meet first, the big matrix is touched once
     e = ((sg.transpose(MM) * vv) * ww) * vv
     assert e.args[0].op.name == "transpose" and e.args[1].ndim == 1
+
+
+# ------------------------------------------------------------------ the example
+def test_newton_example_converges_and_matches_the_reference():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "examples/newton_logistic_regression.py"], cwd=root,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "converged in" in r.stdout and "FAIL" not in r.stdout
+    assert "Hessian  = X^T diag(" in r.stdout

@@ -864,3 +864,13 @@ def _sub_tensor_rules(args, attrs, shape):
     if x.op.name == y.op.name == "diag" and _is_diagonal(x) and _is_diagonal(y):
         return F.diag(F.sub(x.args[0], y.args[0]))
     return None
+
+
+@rule(MUL)
+def _mul_size_one(args, attrs, shape):
+    """A factor with one entry (shape (1,), (1, 1), ...) is a scalar factor."""
+    for i in (0, 1):
+        t, o = args[i], args[1 - i]
+        if t.ndim and all(d == 1 for d in t.shape) and o.shape == shape and t.ndim <= len(shape):
+            return F.mul(F.reshape(t, ()), o)
+    return None

@@ -525,3 +525,14 @@ def _sum_of_matrix_forms(args, attrs, shape):
         r = F.mul(F.sum(a), b) if axes == (0,) else F.mul(a, F.sum(b))
         return F.reshape(r, shape)
     return None
+
+
+@rule(RESHAPE)
+def _reshape_keepdims_sum(args, attrs, shape):
+    """A sum with kept axes, reshaped to drop them, is the plain sum."""
+    (x,) = args
+    if x.op is SUM and x.attrs["keepdims"]:
+        inner, axes = x.args[0], x.attrs["axis"]
+        if tuple(d for i, d in enumerate(inner.shape) if i not in axes) == shape:
+            return F.sum(inner, axes)
+    return None
