@@ -221,9 +221,9 @@ def build_time_table(quick: bool) -> str:
 def main(quick: bool = False) -> str:
     sizes = QUICK_SIZES if quick else SIZES
     out = ["## W3: Hessian of logistic regression, X of shape (2n, n), float64", ""]
-    with open("/proc/loadavg") as fh:  # the machine is shared: say how busy it was
-        load = " ".join(fh.read().split()[:3])
-    out += [f"_Load average before the run: {load} ({os.cpu_count()} cores)._", ""]
+    if hasattr(os, "getloadavg"):  # the machine is shared: say how busy it was
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        out += [f"_Load average before the run: {load} ({os.cpu_count()} cores)._", ""]
     per_call, notes = per_call_table(sizes, quick)
     out += ["Per call, after warm-up; in parentheses the ratio to the handwritten closed form "
             "(lower is better). Every Hessian is checked against the closed form first.", "",
