@@ -273,6 +273,19 @@ def test_sign_analysis(build, want):
 
 
 # ------------------------------------------------------------------ gram op
+def test_hessian_blocks_wrt_a_vector_and_a_matrix():
+    m, n = 5, 3
+    X, y, w, f = logreg(m, n)
+    vals = logreg_values(X, y, w, m, n, labels=False)
+    H = sg.hessian(f, [w, X])
+    for i, p in enumerate([w, X]):
+        for j, q in enumerate([w, X]):
+            assert H[i][j].shape == p.shape + q.shape
+            np.testing.assert_allclose(sg.evaluate(H[i][j], vals),
+                                       numeric_grad(sg.grad(f, p), q, vals),
+                                       rtol=1e-6, atol=1e-7)
+
+
 def test_gram_derivatives_fd():
     X, d, C = sg.matrix("X", (4, 3)), sg.vector("d", 4), sg.matrix("C", (3, 3))
     vals = {X: rng.normal(size=(4, 3)), d: rng.normal(size=4), C: rng.normal(size=(3, 3))}
@@ -368,6 +381,20 @@ def test_identity_tensors_are_removed():
     assert str(J2) == "diag(1 - tanh(A x)**2) A"
     H = sg.hessian(sg.sum(sg.exp(xx)), xx)
     assert str(H) == "diag(exp(x))"
+
+
+def test_rewrites_terminate_and_stay_right_on_mixed_diagonal_products():
+    # v ⊙ (diag(u) + B) is distributed only where the diagonal part stays diagonal; the
+    # factoring rule would otherwise undo it forever
+    n = 3
+    Aa, xx, uu, s = sg.matrix("A", (n, n)), sg.vector("x", n), sg.vector("u", n), sg.scalar("s")
+    f = sg.sum((Aa @ (s * (sg.diag(uu) @ Aa @ xx) + s * xx + xx))
+               * (Aa.T @ ((Aa @ xx - uu) * (Aa @ xx - uu))))
+    vals = {Aa: rng.normal(size=(n, n)), xx: rng.normal(size=n), uu: rng.normal(size=n),
+            s: 0.7}
+    H = sg.hessian(f, xx)
+    np.testing.assert_allclose(sg.evaluate(H, vals), numeric_grad(sg.grad(f, xx), xx, vals),
+                               rtol=1e-6, atol=1e-7)
 
 
 # ------------------------------------------------------------------ printing

@@ -844,6 +844,8 @@ def _mul_distribute_diagonal(args, attrs, shape):
         a, b = s.args
         if _is_diagonal(a) or _is_diagonal(b):
             pa, pb = F.mul(v, a), F.mul(v, b)
+            if (pa if _is_diagonal(a) else pb).op is MUL:
+                return None  # the diagonal part did not stay diagonal: nothing gained
             return F.add(pa, pb) if s.op is ADD else F.sub(pa, pb)
     return None
 
