@@ -447,7 +447,7 @@ def _matmul_matrix_forms(args, attrs, shape):
         return F.mul(x, y.args[0])
     for i, m in enumerate(args):
         # (s A) B -> s (A B) for a scalar s, when that scales fewer entries
-        if m.op.name == "mul" and len(shape) <= m.ndim:
+        if m.op.name == "mul" and _not_bigger(shape, m.shape):
             for s, a in (m.args, m.args[::-1]):
                 if s.ndim == 0 and a.shape == m.shape:
                     return F.mul(s, F.matmul(a, y) if i == 0 else F.matmul(x, a))
@@ -461,6 +461,14 @@ def _matmul_matrix_forms(args, attrs, shape):
         a, b = y.args  # A (a b^T) = (A a) b^T
         return F.outer(F.matmul(x, a), b)
     return None
+
+
+def _not_bigger(a, b) -> bool:
+    """Whether shape ``a`` has at most as many entries as ``b`` (by ndim where sizes are names)."""
+    ka, kb = size_of(a), size_of(b)
+    if ka is not None and kb is not None:
+        return ka <= kb
+    return len(a) <= len(b)
 
 
 @rule(TRANSPOSE)
