@@ -8,7 +8,7 @@ import numpy as np
 import sympy
 
 from .. import functions as F
-from .base import P_ADD, P_ATOM, P_HAD, P_MUL, P_NEG, P_POW, Op, par, register, rule
+from .base import P_ADD, P_ATOM, P_HAD, P_MUL, P_NEG, P_POW, REGISTRY, Op, par, register, rule
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -875,4 +875,13 @@ def _mul_size_one(args, attrs, shape):
         t, o = args[i], args[1 - i]
         if t.ndim and all(d == 1 for d in t.shape) and o.shape == shape and t.ndim <= len(shape):
             return F.mul(F.reshape(t, ()), o)
+    return None
+
+
+@rule(REGISTRY["sigmoid_deriv"])
+def _sigmoid_deriv_even(args, attrs, shape):
+    """s(-z) (1 - s(-z)) = s(z) (1 - s(z)): the sigmoid's derivative is even."""
+    (s,) = args
+    if s.op.name == "sigmoid" and s.args[0].op is NEG:
+        return F.sigmoid_deriv(F.sigmoid(s.args[0].args[0]))
     return None
