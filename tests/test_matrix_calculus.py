@@ -202,7 +202,7 @@ def test_logistic_regression_hessian_is_one_gram_node():
     assert sum(n.op.name == "matmul" for n in topo_order([H])) == 1
     text = str(H)
     assert text.startswith("X^T diag(") and text.endswith(") X")
-    assert "sigmoid(" in text and "⊙" in text
+    assert "sigmoid(y ⊙ X w) ⊙ (1 - sigmoid(y ⊙ X w))" in text  # s (1 - s), s = σ(y ⊙ X w)
     g = sg.simplify(sg.grad(f, w))
     assert str(g).startswith("-X^T (")
 
@@ -243,6 +243,13 @@ def test_gram_without_known_sign_uses_the_closed_form():
     # the other way round: X^T (d[:, None] ⊙ X)
     H2 = sg.matmul(sg.transpose(X), sg.reshape(d, ("m", 1)) * X)
     assert H2 is H
+
+
+def test_negations_cancel_in_products():
+    u, v = sg.vector("u", 4), sg.vector("v", 4)
+    e = (-v) * sg.sigmoid(u) * (-v)
+    assert not any(n.op.name == "neg" for n in topo_order([e]))
+    assert str(e) == "v ⊙ v ⊙ sigmoid(u)"
 
 
 @pytest.mark.parametrize("build, want", [
