@@ -105,6 +105,7 @@ def main() -> int:
     if err > 1e-6:
         print("FAIL: the Newton solution differs from the reference")
         ok = False
+    print("OK" if ok else "FAILED")
     return 0 if ok else 1
 
 
