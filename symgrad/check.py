@@ -87,8 +87,9 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
     """The largest relative error of symgrad's derivatives of ``f`` against finite differences.
 
     ``wrt`` is a variable or a list of them; ``at`` maps every variable of ``f`` (the variable
-    or its name) to a value (other entries are ignored). ``order=2`` (default) checks the first derivatives (the Jacobian,
-    ``sg.grad`` for a scalar ``f``) and the second (``sg.hessian``), ``order=1`` the first only.
+    or its name) to a value (other entries are ignored). ``order=2`` (default) checks the first
+    derivatives (the Jacobian, ``sg.grad`` for a scalar ``f``) and the second
+    (``sg.hessian``), ``order=1`` the first only.
     The error of an entry is ``|s - n| / max(1, |s|, |n|)`` (symbolic ``s``, numeric ``n``;
     central differences with step ``eps * max(1, |x|)``). Raises ``AssertionError`` naming the
     worst entry when the largest error is above ``tol``.
