@@ -106,8 +106,7 @@ def _panels(exprs, forward, simplified: bool) -> list[_Panel]:
     nfwd = sum(is_fwd)
     captions = {}
     for i, o in enumerate(outs):
-        captions.setdefault(id(o), _caption(o, i, nfwd) if forward is None
-                            else (o.name or "output"))
+        captions.setdefault(id(o), _caption(o, i, nfwd))
     raw = _Panel("as built", topo_order(outs), {id(n) for n in topo_order(froots)}, captions)
     if not simplified:
         return [raw]
