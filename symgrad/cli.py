@@ -365,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate at given values: symgrad eval 'x*y' x=2 y=3")
     _add_common(p, wrt=False)
     p.add_argument("values", nargs="*", metavar="NAME=VALUE",
-                   help="values: 2 (scalar), 1,2,3 (vector), 1,2;3,4 (matrix)")
+                   help="values: 2 (scalar), 1,2,3 (vector), \"1,2;3,4\" (matrix, quoted)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("lecture", help="the backprop lecture's derivations")
