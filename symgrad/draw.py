@@ -41,7 +41,16 @@ _STYLE = {  # kind -> (fill, border, DOT style)
     "forward": ("#dbe8f6", "#2b5c8a", "rounded,filled"),
     "gradient": ("#fde2c8", "#c0601a", "rounded,filled,dashed"),
 }
-_REMOVED = ("#f2f2f2", "#9a9a9a", "rounded,filled,dotted")
+_REMOVED = ("#ffffff", "#8a8a8a", "rounded,filled,dotted")  # (the legend's sample)
+
+
+def _style(p: _Panel, n: Expr) -> tuple[str, str, str]:
+    """(fill, border, DOT style): the fill tells forward from gradient; a removed node keeps
+    it, with a grey dotted border."""
+    fill, border, style = _STYLE[p.kind(n)]
+    if id(n) in p.removed:
+        return fill, _REMOVED[1], _REMOVED[2]
+    return fill, border, style
 _LEGEND = {"forward": "forward pass", "gradient": "added by the gradient pass",
            "removed": "removed by simplify"}
 # ops whose operand order matters: their edges are numbered
@@ -173,8 +182,7 @@ def _q(s: str) -> str:
 def _dot_panel(p: _Panel, prefix: str, lines: list[str], indent: str) -> None:
     ids = {id(n): f"{prefix}{i}" for i, n in enumerate(p.order)}
     for n in p.order:
-        kind = p.kind(n)
-        fill, border, style = _REMOVED if id(n) in p.removed else _STYLE[kind]
+        fill, border, style = _style(p, n)
         label = _labelled(n, p)
         cap = p.captions.get(id(n))
         attrs = [f"label={_q(chr(10).join(label))}", f"fillcolor={_q(fill)}",
@@ -314,7 +322,7 @@ def _mpl_figure(panels: list[_Panel], title: str | None):
                                         "shrinkA": 14, "shrinkB": 14})
         for n in p.order:
             x, y = ps[id(n)]
-            fill, border, style = _REMOVED if id(n) in p.removed else _STYLE[p.kind(n)]
+            fill, border, style = _style(p, n)
             label = _labelled(n, p)
             cap = p.captions.get(id(n))
             ax.text(x, y, "\n".join(label), ha="center", va="center", fontsize=8,

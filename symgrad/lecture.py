@@ -128,7 +128,7 @@ def _scalar_section(out: _Out) -> None:
 
 def _graph_section(out: _Out) -> None:
     m = scalar_mlp()
-    u, c, w, b, mu, y, C = (m[k] for k in "u c w b mu y C".split())
+    u, c, w, b, C = (m[k] for k in "u c w b C".split())
     gs = grad(C, [u, c, w, b])
     out.heading("3. Gradients are graphs too")
     nf, nall = count_nodes(C), count_nodes([C] + gs)
@@ -147,14 +147,12 @@ def _graph_section(out: _Out) -> None:
     out("  the picture of C with its gradients (docs/img/scalar_mlp.svg):")
     out("    sg.draw([C, *sg.grad(C, [u, c, w, b])], \"scalar_mlp.svg\")")
     out("  forward nodes and the nodes the gradient pass added are drawn in two styles.")
-    _ = (mu, y)
 
 
 def _vector_section(out: _Out) -> None:
     m = vector_mlp()
-    x, U, c, w, b, y, phi, mu, C = (m[k] for k in "x U c w b y phi mu C".split())
+    U, c, w, b, phi, mu, C = (m[k] for k in "U c w b phi mu C".split())
     out.heading("4. The vector MLP")
-    _ = x
     out("  x in R^d, U in R^(l x d), c and w in R^l, b and y scalars (d and l stay symbolic):")
     defs = [f"phi = {out.f(phi)}", f"mu  = {out.f(mu)}"]
     wd = max(len(d) for d in defs)
