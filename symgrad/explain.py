@@ -144,7 +144,6 @@ class Explanation:
     @property
     def latex(self) -> str:
         rows = [rf"{lab} &= {d}" for _, _, lab, d in self.forward]
-        rows.append(r"\\[-1ex]")
         for s in self.steps:
             tag = rf" && \text{{{', '.join(s.ops)}}}" if s.ops else ""
             rows.append(rf"{s.tex_lhs} &= {s.tex_formula}{tag}")
@@ -154,7 +153,7 @@ class Explanation:
             rows.append(rf"{lhs} &= {names}")
             if factors:
                 rows.append(rf"&= {factors}")
-        body = " \\\\\n".join(r for r in rows if r != r"\\[-1ex]")
+        body = " \\\\\n".join(rows)
         return "\\begin{aligned}\n" + body + "\n\\end{aligned}"
 
     def __str__(self) -> str:
