@@ -24,7 +24,7 @@ from . import functions as F
 from .autodiff import grad, hessian
 from .compile import evaluate
 from .errors import NonDifferentiableError, ShapeError
-from .explain import ACTIVATIONS, _Display, explain
+from .explain import ACTIVATIONS, _Display, _dname, explain
 from .expr import Expr
 from .graph import topo_order, variables
 from .ops.leaves import tex_name
@@ -165,22 +165,24 @@ def _fname(f: Expr) -> tuple[str, str]:
     return name, tex_name(name)
 
 
-def _dname(name: str) -> str:
-    return f"({name})" if "_" in name else name
-
-
 # ---------------------------------------------------------------------- commands
-def cmd_grad(args, out) -> int:
+def _scalar_function(args) -> tuple[Expr, list[Expr]]:
+    """The parsed expression, which must be a scalar, and the variables of --wrt."""
     f, env = _function(args)
     ws = _wrt(args, f, env)
     if f.shape != ():
-        raise UsageError(f"grad: the expression must be a scalar, it has shape "
+        raise UsageError(f"{args.command}: the expression must be a scalar, it has shape "
                          f"{fmt_shape(f.shape)}; sum it first (sum(...))")
-    gs = grad(f, ws)
+    return f, ws
+
+
+def cmd_grad(args, out) -> int:
+    f, ws = _scalar_function(args)
     if args.explain:
         ex = explain(f, ws, show=False)
         print(ex.latex if args.latex else ex.text, file=out)
         return 0
+    gs = grad(f, ws)
     disp, where = _display(f, gs)
     _print_where(where, args.latex, out)
     fn, ftex = _fname(f)
@@ -196,11 +198,7 @@ def cmd_grad(args, out) -> int:
 
 
 def cmd_hessian(args, out) -> int:
-    f, env = _function(args)
-    ws = _wrt(args, f, env)
-    if f.shape != ():
-        raise UsageError(f"hessian: the expression must be a scalar, it has shape "
-                         f"{fmt_shape(f.shape)}")
+    f, ws = _scalar_function(args)
     rows = hessian(f, ws)
     flat = [h for row in rows for h in row]
     disp, where = _display(f, flat)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .autodiff import origin
 from .expr import Expr
-from .graph import as_list, topo_order
+from .graph import _display_name, as_list, topo_order
 from .ops.leaves import fmt_number
 from .shapes import fmt_shape
 
@@ -146,17 +146,11 @@ def _value_text(v) -> str:
 def node_label(n: Expr) -> list[str]:
     """The lines a picture shows for a node: its name (or value), its op and its shape."""
     op = n.op.name
-    first = None
-    if op == "var":
-        first = n.attrs["vname"]
-    elif op == "alias":
-        first = n.attrs["alias"]
-    elif op == "const":
+    first = _display_name(n)
+    if op == "const":
         first = _value_text(n.attrs["value"])
     elif op == "dimsize":
         first = n.attrs["dim"]
-    elif n.name is not None:
-        first = n.name
     detail = ""
     if op in ("sum", "logsumexp", "softmax", "log_softmax") and n.args and \
             len(n.attrs["axis"]) != n.args[0].ndim:

@@ -28,7 +28,7 @@ from typing import IO
 from . import functions as F
 from .autodiff import origin
 from .expr import Expr, make
-from .graph import as_list, count_nodes, topo_order
+from .graph import _display_name, as_list, count_nodes, topo_order
 from .ops.leaves import tex_name
 from .printing import latex, to_str
 from .rewrite import rebuild
@@ -175,14 +175,6 @@ def _dname(label: str) -> str:
     return f"({label})" if "_" in label or not label.isidentifier() else label
 
 
-def _leaf_label(n: Expr) -> str | None:
-    if n.op.name == "var":
-        return n.attrs["vname"]
-    if n.op.name == "alias":
-        return n.attrs["alias"]
-    return n.name
-
-
 def _targets(g, wrt) -> tuple[Expr, list[Expr]]:
     if wrt is not None:
         if not isinstance(g, Expr):
@@ -267,7 +259,7 @@ class _Trace:
                 for a in n.args:
                     if id(a) in self.dep:
                         users.setdefault(id(a), set()).add(id(n))
-        taken = {_leaf_label(n) for n in self.order if _leaf_label(n)} | {self.fname}
+        taken = {_display_name(n) for n in self.order if _display_name(n)} | {self.fname}
         self.label: dict[int, tuple[str, str]] = {id(self.f): (self.fname, tex_name(self.fname)
                                                               if self.fname.isidentifier()
                                                               else self.fname)}
@@ -280,7 +272,7 @@ class _Trace:
                     pre[id(a)] = f"{n.name}_pre" if n.name else ""
         k = 0
         for n in self.order:
-            lab = _leaf_label(n)
+            lab = _display_name(n)
             if lab is not None and n is not self.f:
                 self.label[id(n)] = (lab, tex_name(lab))
                 continue
@@ -375,7 +367,7 @@ class _Trace:
                 seen += [o for o in passing if o not in seen]
         for w in self.ws:
             if id(w) not in self.label:
-                lab = _leaf_label(w) or "x"
+                lab = _display_name(w) or "x"
                 self.label[id(w)] = (lab, tex_name(lab) if lab.isidentifier() else lab)
             if id(w) in self.dep and w.op.leaf:
                 emit(w)
