@@ -7,7 +7,9 @@ In every ``docs/**/*.md`` and ``README.md``:
 - in a ```` ```console ```` block, each ``$ symgrad ...`` line is run as a fresh
   ``python -m symgrad ...`` process and the lines after it must equal its output.
 
-Blocks marked anything else (```` ```text ````, ```` ```bash ````, ...) are not run.
+Blocks marked anything else (```` ```text ````, ```` ```bash ````, ...) are not run. A page whose
+examples need an optional dependency says so in a comment, ``<!-- needs: draw -->`` (a
+renderer: Graphviz's dot or matplotlib); the test skips that page when it is missing.
 ``python -m tests.docs_blocks --update [FILE...]`` rewrites the expected outputs from what the
 code prints now (review the diff before committing it).
 """
@@ -41,6 +43,12 @@ def doc_files() -> list[Path]:
     if (ROOT / "README.md").exists():
         files.append(ROOT / "README.md")
     return files
+
+
+def needs(text: str) -> set[str]:
+    """The optional dependencies a page declares with ``<!-- needs: a, b -->``."""
+    found = re.findall(r"<!--\s*needs:\s*([\w, ]+?)\s*-->", text)
+    return {n.strip() for group in found for n in group.split(",") if n.strip()}
 
 
 def blocks(text: str) -> list[Block]:
