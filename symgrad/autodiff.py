@@ -14,7 +14,7 @@ import weakref
 from . import functions as F
 from .errors import NonDifferentiableError
 from .expr import Expr
-from .graph import as_list, topo_order
+from .graph import as_list, no_gc, topo_order
 from .rewrite import stabilize
 from .shapes import fmt_shape
 
@@ -64,14 +64,30 @@ def _wrt_name(path: list[Expr], ws: list[Expr]) -> str:
 
 def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
     """Cotangents of ``ws`` for the cotangent ``seed`` of ``f`` (seed: batch axes + f.shape)."""
-    if all(w.op.leaf for w in ws):
-        (f,) = stabilize([f])
+    with no_gc():
+        return _reverse(f, seed, ws)
+
+
+def _reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
     order = topo_order([f])
+    if all(w.op.leaf for w in ws):
+        (g,) = stabilize([f], order)
+        if g is not f:
+            f = g
+            order = topo_order([f])
     wset = {id(w) for w in ws}
     dep: set[int] = set()
     for n in order:
-        if id(n) in wset or (not n.op.blocks_gradient and any(id(a) in dep for a in n.args)):
-            dep.add(id(n))
+        i = id(n)
+        if i in wset:
+            dep.add(i)
+            continue
+        if n.op.blocks_gradient:
+            continue
+        for a in n.args:
+            if id(a) in dep:
+                dep.add(i)
+                break
     nb = seed.ndim - f.ndim
     adj: dict[int, Expr] = {id(f): seed} if id(f) in dep else {}
     for n in reversed(order):

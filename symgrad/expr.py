@@ -8,6 +8,7 @@ of everything ``e`` depends on, built on demand and cached.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +19,33 @@ from .shapes import check_identifier, fmt_shape
 if TYPE_CHECKING:  # pragma: no cover
     from .ops.base import Op
 
-# (op name, id(arg)..., attrs key) -> node. A node holds its operands, so the ids in a live key
-# always belong to live objects.
-_TABLE: weakref.WeakValueDictionary[tuple, Expr] = weakref.WeakValueDictionary()
+# (op, id(arg)..., [attrs key]) -> weak reference to the node. A live node holds its operands, so
+# the ids in the key of a live node belong to live objects; an entry whose node has died is a miss
+# (and is overwritten), whatever object now has those ids. Dead entries are swept in bulk when the
+# table has doubled since the last sweep: no per-node callback, amortised O(1) per node.
+_TABLE: dict[tuple, weakref.ref] = {}
+_next_seq = itertools.count().__next__
+_ref = weakref.ref
+_sweep_at = 4096
+
+
+def _sweep() -> None:
+    global _sweep_at
+    dead = [k for k, r in _TABLE.items() if r() is None]
+    for k in dead:
+        del _TABLE[k]
+    _sweep_at = max(4096, 2 * len(_TABLE))
+
+
+def _lookup(key: tuple) -> Expr | None:
+    r = _TABLE.get(key)
+    return None if r is None else r()
+
+
+def _store(key: tuple, e: Expr) -> None:
+    _TABLE[key] = _ref(e)
+    if len(_TABLE) > _sweep_at:
+        _sweep()
 
 
 def attrs_key(attrs: dict | None) -> tuple:
@@ -32,7 +57,8 @@ def attrs_key(attrs: dict | None) -> tuple:
 class Expr:
     """A node of a symgrad graph. Build with the functions of :mod:`symgrad`, not directly."""
 
-    __slots__ = ("op", "args", "attrs", "shape", "name", "checks", "_graph", "__weakref__")
+    __slots__ = ("op", "args", "attrs", "shape", "name", "checks", "_graph", "_seq",
+                 "__weakref__")
     __array_ufunc__ = None  # numpy arrays defer to our operators: ``arr * x`` builds a node
     __array_priority__ = 1000
 
@@ -165,27 +191,35 @@ def new_node(op: Op, args: tuple, attrs: dict, shape: tuple, checks: tuple = (),
     e.name = name
     e.checks = checks
     e._graph = None
+    e._seq = _next_seq()  # creation order: operands are always older than their users
     return e
 
 
 def node_key(op: Op, args: tuple, attrs: dict | None) -> tuple:
-    return (op.name, *[id(a) for a in args], op.attrs_key(attrs))
+    if attrs:
+        return (op, *map(id, args), op.attrs_key(attrs))
+    return (op, *map(id, args))
 
 
 def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     """The node ``op(*args, **attrs)``: an existing equal node, a rewritten one, or a new one."""
-    key = node_key(op, args, attrs)
-    hit = _TABLE.get(key)
-    if hit is not None:
-        return hit
-    attrs = attrs or {}
+    key = (op, *map(id, args), op.attrs_key(attrs)) if attrs else (op, *map(id, args))
+    r = _TABLE.get(key)
+    if r is not None:
+        hit = r()
+        if hit is not None:
+            return hit
+    if attrs is None:
+        attrs = {}
     shape, checks = op.infer(args, attrs)
     for rule in op.rules:
         r = rule(args, attrs, shape)
         if r is not None:
             return r
     e = new_node(op, args, attrs, shape, checks)
-    _TABLE[key] = e
+    _TABLE[key] = _ref(e)
+    if len(_TABLE) > _sweep_at:
+        _sweep()
     return e
 
 
@@ -199,13 +233,13 @@ def _named(e: Expr, name: str) -> Expr:
         return e
     base = node_key(e.op, e.args, e.attrs)
     key = base + ("__name__", name)
-    hit = _TABLE.get(key)
+    hit = _lookup(key)
     if hit is not None:
-        _TABLE[base] = hit
+        _store(base, hit)
         return hit
     n = new_node(e.op, e.args, e.attrs, e.shape, e.checks, name)
-    _TABLE[key] = n
-    _TABLE[base] = n  # the named node becomes the canonical one for this value
+    _store(key, n)
+    _store(base, n)  # the named node becomes the canonical one for this value
     return n
 
 
@@ -213,7 +247,7 @@ def canonical(e: Expr) -> Expr:
     """The node that constructing ``e``'s op on ``e``'s operands returns now (a named twin)."""
     if e.op.leaf:
         return e
-    hit = _TABLE.get(node_key(e.op, e.args, e.attrs))
+    hit = _lookup(node_key(e.op, e.args, e.attrs))
     return e if hit is None else hit
 
 

@@ -144,7 +144,7 @@ def is_scalar_const(e: Expr) -> bool:
 
 # ------------------------------------------------------------------------ elementwise
 def _ew(name: str, *args: ExprLike) -> Expr:
-    return make(OPS[name], tuple(lift(a) for a in args))
+    return make(OPS[name], tuple([a if isinstance(a, Expr) else const(a) for a in args]))
 
 
 def add(a: ExprLike, b: ExprLike) -> Expr:

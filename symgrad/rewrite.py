@@ -17,12 +17,15 @@ from .graph import topo_order
 Rewrite = Callable[[Expr], Expr | None]
 
 
-def rebuild(outputs: list[Expr], rewrite: Rewrite | None = None) -> list[Expr]:
+def rebuild(outputs: list[Expr], rewrite: Rewrite | None = None,
+            order: list[Expr] | None = None) -> list[Expr]:
     """The outputs rebuilt bottom-up; ``rewrite(node)`` may return a replacement for a node.
 
     Nodes whose operands did not change are kept as they are; names are carried over.
+    ``order``: the outputs' topological order, when the caller has it already.
     """
-    order = topo_order(outputs)
+    if order is None:
+        order = topo_order(outputs)
     new: dict[int, Expr] = {}
     for n in order:
         args = n.args
@@ -92,6 +95,16 @@ def _stabilize_node(n: Expr) -> Expr | None:
     return None
 
 
-def stabilize(outputs: list[Expr]) -> list[Expr]:
-    """The outputs with every unstable pattern replaced by its stable equal."""
-    return rebuild(outputs, _stabilize_node)
+_UNSTABLE = frozenset(("log", "bce"))  # the ops _stabilize_node rewrites
+
+
+def stabilize(outputs: list[Expr], order: list[Expr] | None = None) -> list[Expr]:
+    """The outputs with every unstable pattern replaced by its stable equal.
+
+    ``order``: the outputs' topological order, when the caller has it already.
+    """
+    if order is None:
+        order = topo_order(outputs)
+    if not any(n.op.name in _UNSTABLE for n in order):
+        return list(outputs)
+    return rebuild(outputs, _stabilize_node, order)

@@ -55,6 +55,9 @@ class Op:
         if self.nargs is not None and len(args) != self.nargs:
             raise ValueError(f"{self.name} takes {self.nargs} operands, got {len(args)}")
         if self.elementwise:
+            s = args[0].shape
+            if len(args) == 1 or (len(args) == 2 and args[1].shape == s):
+                return s, ()  # the common case, without the general broadcasting rule
             return broadcast(self.name, [a.shape for a in args])
         raise NotImplementedError(self.name)
 
@@ -65,6 +68,15 @@ class Op:
 
     def math(self, a: list[str], n, g) -> str | None:
         """The same with Python ``math`` (scalar graphs only); None when unsupported."""
+        return None
+
+    def code_into(self, a: list[str], n, g, out: str) -> str | None:
+        """numpy code writing the result into the array ``out`` and evaluating to it; or None.
+
+        ``out`` has the result's shape and dtype and may be an operand's own buffer (the
+        operand is dead after this node), so an operand must be read before ``out`` is written
+        unless a single elementwise ufunc does both. Used by codegen to reuse dead temporaries.
+        """
         return None
 
     # ---------------------------------------------------------------- sympy
