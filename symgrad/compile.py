@@ -1,14 +1,23 @@
 """Code generation: a graph becomes straight-line Python source, exec'd once.
 
 The generated function takes the inputs positionally, binds symbolic sizes from the inputs'
-shapes (checking them, and naming the offending input), runs one statement per node in
-topological order against an array namespace (numpy unless told otherwise), and returns the
-outputs. A graph of scalars also gets a Python ``math`` version, used when every input is a
-Python float (it is several times faster than numpy on scalars); other inputs (arrays,
-ints, numpy scalars) take the array path, so scalar inputs given arrays broadcast per sample.
+shapes (checking them, and naming the offending input), computes the nodes in topological order
+against an array namespace (numpy unless told otherwise), and returns the outputs.
 
-The source holds no user text: variables are validated identifiers, and constants are passed
-to the generated code as objects, never as their repr.
+What the code generator does so that the result reads like careful handwritten code:
+
+- A graph of scalars gets a Python ``math`` version, used when every input is a Python float
+  (several times faster than numpy on scalars). Nodes used once are inlined into their user's
+  expression, constants are literals. Other inputs (arrays, ints, numpy scalars) take the array
+  version, compiled on first use, so scalar inputs given arrays broadcast per sample.
+- Subgraphs of constants are evaluated once, at compile time (``eye`` included), and passed to
+  the code as objects.
+- numpy temporaries are freed after their last use, and dead ones are reused as the ``out=``
+  buffer of a later elementwise op of the same shape (see :mod:`symgrad._buffers`).
+- ``sum(a * b)`` of two vectors is one dot product.
+
+The source holds no user text: variables are validated identifiers, and constants other than
+finite floats are passed to the generated code as objects, never as their repr.
 """
 
 from __future__ import annotations
@@ -22,13 +31,15 @@ from typing import Any, Callable
 import numpy as np
 
 from . import runtime
+from ._buffers import plan_buffers
 from .errors import ShapeError
 from .expr import Expr
-from .graph import as_list, topo_order, use_counts
+from .graph import as_list, no_gc, topo_order, walk
 from .rewrite import stabilize
 from .shapes import fmt_shape
 
 _FREE = ("var", "const", "dimsize")  # leaves whose code is a name, not a statement
+_MAX_INLINE_DEPTH = 8  # nesting of inlined expressions in the math version
 
 
 class _Gen:
@@ -50,6 +61,10 @@ class _Gen:
         return self.params[id(n)]
 
     def const(self, value) -> str:
+        """A name for a constant object; finite Python floats are written as literals."""
+        if value.__class__ is float and math.isfinite(value):
+            r = repr(value)
+            return f"({r})" if r[0] == "-" else r
         key = (type(value).__name__, id(value) if isinstance(value, np.ndarray) else value)
         name = self.const_names.get(key)
         if name is None:
@@ -83,7 +98,7 @@ def _fail(msg_template: str, dims: dict) -> None:
     raise ShapeError(msg_template.format(**dims))
 
 
-def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list[Expr]]:
+def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list[Expr], dict]:
     ins, _ = as_list(inputs)
     seen: dict[int, Expr] = {}
     for v in ins:
@@ -92,7 +107,7 @@ def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list
         if id(v) in seen:
             raise ValueError(f"{what}: input {v.attrs['vname']} is listed twice")
         seen[id(v)] = v
-    order = topo_order(outs)
+    order, uses = walk(outs)
     names: dict[str, Expr] = {}
     for n in order:
         if n.op.name != "var":
@@ -104,36 +119,191 @@ def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list
         names[nm] = n
         if id(n) not in seen:
             raise ValueError(f"{what}: input {nm} {fmt_shape(n.shape)} is missing")
-    return ins, order
+    return ins, order, uses
 
 
-def _lines_for(order, gen, uses, outs, math_mode: bool) -> tuple[list[str], dict[int, str]]:
-    names: dict[int, str] = {}
+# ------------------------------------------------------------------ compile-time constants
+def _all_in(args: tuple, known: dict) -> bool:
+    for a in args:
+        if id(a) not in known:
+            return False
+    return True
+
+
+def _fold_constants(order: list[Expr], gen: _Gen, xp) -> dict[int, str]:
+    """Evaluate every node computed from constants alone, once; id -> the constant's name."""
+    folded: dict[int, str] = {}
+    known: dict[int, Any] = {}
+    ns = {"_xp": xp, "_m": math, "_rt": runtime, "_max": max, "_min": min, "_abs": abs}
+    for n in order:
+        op = n.op.name
+        if op == "const":
+            known[id(n)] = n.attrs["value"]
+            continue
+        if op == "eye":
+            if not all(isinstance(d, int) for d in n.attrs["dims"]):
+                continue
+        elif n.op.leaf or not known or not _all_in(n.args, known):
+            continue
+        names = [f"_k{i}" for i in range(len(n.args))]
+        try:
+            src = n.op.code(names, n, gen)
+            val = eval(src, ns, {nm: known[id(a)] for nm, a in zip(names, n.args)})  # noqa: S307  (our own generated code)
+        except Exception:  # noqa: BLE001  (leave it to run time, where errors are reported)
+            continue
+        if getattr(val, "ndim", None) == 0:
+            val = val.item()  # a weak Python scalar: never a float64 0-d array in float32 code
+        if isinstance(val, np.ndarray):
+            val.setflags(write=False)
+        elif not isinstance(val, (float, int)):
+            continue
+        known[id(n)] = val
+        folded[id(n)] = gen.const(float(val) if isinstance(val, int) and op != "argmax" else val)
+    return folded
+
+
+# ------------------------------------------------------------------ the math version
+def _wrap(expr: str) -> str:
+    """``expr`` as an operand: parenthesised unless it is a name, a literal or one call."""
+    if expr.isidentifier():
+        return expr
+    if expr[-1] == ")":
+        i = 0 if expr[0] == "(" else expr.find("(")
+        if (i == 0 or expr[:i].replace(".", "").replace("_", "a").isalnum()) \
+                and _closes_at_end(expr, i):
+            return expr
+    return f"({expr})"
+
+
+def _closes_at_end(expr: str, i: int) -> bool:
+    """Whether the parenthesis at ``i`` closes at the last character."""
+    depth = 0
+    last = len(expr) - 1
+    for j in range(i, len(expr)):
+        c = expr[j]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return j == last
+    return False
+
+
+def _substitute(src: str, ph: str, expr: str) -> str:
+    """``src`` with the placeholder replaced by ``expr``, in parentheses where they are needed."""
+    p = src.index(ph)
+    q = p + len(ph)
+    if (src[p - 1:p] == "(" or src[p - 2:p] == ", ") and src[q:q + 1] in (")", ","):
+        return src[:p] + expr + src[q:]  # a whole argument of a call
+    return src[:p] + _wrap(expr) + src[q:]
+
+
+_PH = [f"\x00{i}\x00" for i in range(8)]  # operand placeholders while deciding what to inline
+
+
+def _math_lines(order, gen, uses, folded) -> tuple[list[str], dict[int, str]] | None:
+    """Statements of the math version and each node's code; None if an op has no math form.
+
+    A node used exactly once (by another node or by the return) is inlined into its user when
+    the user's code mentions it once; everything else gets a statement.
+    """
+    code: dict[int, str] = {}
+    depth: dict[int, int] = {}  # nodes not yet written: id -> nesting depth of their expression
     lines: list[str] = []
-    out_ids = {id(o) for o in outs}
-    remaining = dict(uses)
     k = 0
     for n in order:
-        if n.op.name in _FREE:
-            names[id(n)] = n.op.code([], n, gen)
+        i = id(n)
+        op = n.op
+        if op.leaf or i in folded:
+            code[i] = folded[i] if i in folded else op.code([], n, gen)
             continue
-        a = [names[id(x)] for x in n.args]
-        src = n.op.math(a, n, gen) if math_mode else n.op.code(a, n, gen)
-        name = f"_t{k}"
-        k += 1
+        args = n.args
+        a = []
+        pend = []
+        for j, x in enumerate(args):
+            xi = id(x)
+            if xi in depth and j < 8:
+                a.append(_PH[j])
+                pend.append(j)
+            else:
+                a.append(code[xi])
+        src = op.math(a, n, gen)
+        if src is None:
+            return None
+        d = 0
+        for j in pend:
+            xi = id(args[j])
+            ph = _PH[j]
+            if src.count(ph) == 1:
+                src = _substitute(src, ph, code[xi])
+                if depth[xi] > d:
+                    d = depth[xi]
+            else:  # mentioned twice: compute it once, before
+                name = f"_t{k}"
+                k += 1
+                lines.append(f"{name} = {code[xi]}")
+                code[xi] = name
+                src = src.replace(ph, name)
+            del depth[xi]
+        if uses[i] == 1 and d < _MAX_INLINE_DEPTH:
+            code[i] = src
+            depth[i] = d + 1
+        else:
+            name = f"_t{k}"
+            k += 1
+            lines.append(f"{name} = {src}")
+            code[i] = name
+    return lines, code
+
+
+# ------------------------------------------------------------------ the array version
+def _dot_fusions(order, uses) -> set[int]:
+    """ids of ``mul`` nodes whose only user sums them to a scalar: lowered as ``a @ b``."""
+    fused: set[int] = set()
+    for n in order:
+        if n.op.name != "sum" or n.attrs["keepdims"] or n.ndim:
+            continue
+        m = n.args[0]
+        if m.op.name == "mul" and m.ndim == 1 and uses.get(id(m)) == 1 \
+                and m.args[0].shape == m.args[1].shape == m.shape:
+            fused.add(id(m))
+    return fused
+
+
+def _array_lines(order, gen, uses, out_ids, folded, inplace: bool) -> tuple[list[str], dict]:
+    fused = _dot_fusions(order, uses)
+    plan = plan_buffers(order, uses, out_ids, folded, fused, inplace, gen)
+    names: dict[int, str] = {}
+    lines: list[str] = []
+    k = 0
+    for n in order:
+        i = id(n)
+        if i in folded:
+            names[i] = folded[i]
+            continue
+        if n.op.name in _FREE:
+            names[i] = n.op.code([], n, gen)
+            continue
+        if i in fused:
+            continue
+        into = plan.into.get(i)
+        if n.op.name == "sum" and id(n.args[0]) in fused:
+            m = n.args[0]
+            src = f"{names[id(m.args[0])]} @ {names[id(m.args[1])]}"
+        elif into is not None:
+            name = names[id(into)]  # the result overwrites the dead operand, under its name
+            src = n.op.code_into([names[id(x)] for x in n.args], n, gen, name)
+        else:
+            src = n.op.code([names[id(x)] for x in n.args], n, gen)
+        if into is None:
+            name = f"_t{k}"
+            k += 1
         lines.append(f"{name} = {src}")
-        names[id(n)] = name
-        if not math_mode:
-            # free big temporaries as soon as their last user has run
-            dead = []
-            for x in set(n.args):
-                if x.op.name in _FREE:
-                    continue
-                remaining[id(x)] -= n.args.count(x)
-                if remaining[id(x)] == 0 and id(x) not in out_ids and x.ndim > 0:
-                    dead.append(names[id(x)])
-            if dead:
-                lines.append("del " + ", ".join(sorted(dead)))
+        names[i] = name
+        dead = plan.free_after.get(i)
+        if dead:
+            lines.append("del " + ", ".join(sorted(names[x] for x in dead)))
     return lines, names
 
 
@@ -160,7 +330,11 @@ def _input_checks(ins: list[Expr], gen: _Gen, tensor_graph: bool, checks) -> tup
             else:
                 bound[d] = nm
                 lines.append(f"_d_{d} = _s[{i}]")
+    seen = set()
     for c in checks:
+        if c in seen:
+            continue
+        seen.add(c)
         a, b = gen.dim(c.a), gen.dim(c.b)
         dims = sorted({d for d in (c.a, c.b) if isinstance(d, str)} |
                       {d for s in c.shapes for d in s if isinstance(d, str)})
@@ -172,6 +346,23 @@ def _input_checks(ins: list[Expr], gen: _Gen, tensor_graph: bool, checks) -> tup
         bind = ", ".join(f"{d!r}: _d_{d}" for d in dims)
         lines.append(f"if {a} != {b}: _fail({msg!r}, {{{bind}}})")
     return lines, bound
+
+
+def _same_dtype_line(ins: list[Expr], gen: _Gen) -> str:
+    """``_ip = ...``: whether every array input (and numpy scalar) has one floating dtype.
+
+    Then every node computed from inputs alone has that dtype, so a dead temporary can hold
+    a later result (Python numbers are weak scalars and do not count).
+    """
+    arrays = [gen.params[id(v)] for v in ins if v.shape]
+    scalars = [gen.params[id(v)] for v in ins if not v.shape]
+    if not arrays:
+        return "_ip = False"
+    first = arrays[0]
+    conds = [f"{first}.dtype.kind == 'f'"] + [f"{p}.dtype is {first}.dtype" for p in arrays[1:]]
+    conds += [f"({p}.__class__ is _float or {p}.__class__ is int or "
+              f"getattr({p}, 'dtype', None) is {first}.dtype)" for p in scalars]
+    return "_ip = " + " and ".join(conds)
 
 
 def _fmt_template(shape) -> str:
@@ -196,81 +387,144 @@ def _bad_scalar(name, value):
                      "scalar inputs must be scalars")
 
 
-def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
-    """A callable computing ``outputs`` from ``inputs`` given positionally.
+# ------------------------------------------------------------------ assembly
+class _Plan:
+    """Everything both versions of one compiled function share."""
 
-    Returns one array for one output and a tuple for a list. ``.source`` holds the generated
-    Python code. ``backend``: "numpy" (default) or another array namespace (see the docs).
-    """
-    outs, single = as_list(outputs)
-    if not outs:
-        raise ValueError("compile: no outputs given")
-    ins, _ = _check_inputs(outs, inputs, "compile")
-    xp = _resolve_backend(backend)
-    outs = stabilize(outs)
-    order = topo_order(outs)
-    uses = use_counts(order)
-    for o in outs:
-        uses[id(o)] = uses.get(id(o), 0) + 1
-    gen = _Gen(ins)
-    scalar_graph = all(n.shape == () for n in order) and all(v.shape == () for v in ins)
-    checks = [c for n in order for c in n.checks]
-    check_lines, _ = _input_checks(ins, gen, not scalar_graph, checks)
-    body, names = _lines_for(order, gen, uses, outs, math_mode=False)
-    params = ", ".join(gen.params[id(v)] for v in ins)
+    def __init__(self, outs, single, ins, order, uses, gen, xp, backend):
+        self.outs, self.single, self.ins, self.order = outs, single, ins, order
+        self.uses, self.gen, self.xp, self.backend = uses, gen, xp, backend
+        self.out_ids = {id(o) for o in outs}
+        self.folded = _fold_constants(order, gen, xp)
+        self.const_outs = {id(o) for o in outs if (o.op.name == "const" and o.ndim > 0) or
+                           (id(o) in self.folded and o.ndim > 0)}
+        self.params = ", ".join(gen.params[id(v)] for v in ins)
 
-    def ret(names_):
+    def ret(self, code: dict) -> str:
         vals = []
-        for o in outs:
-            v = names_[id(o)]
-            if o.op.name == "broadcast_to" or (o.op.name == "const" and o.ndim > 0):
+        for o in self.outs:
+            v = code[id(o)]
+            if o.op.name == "broadcast_to" or id(o) in self.const_outs:
                 v = f"_rt.materialize(_xp, {v})"
             vals.append(v)
-        return f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"
+        return f"return {vals[0]}" if self.single else f"return ({', '.join(vals)},)"
 
-    src = [f"def _build({_closure_params(gen)}):"]
-    use_math = scalar_graph and backend in (None, "numpy") and all(
-        n.op.name in _FREE or n.op.math([""] * len(n.args), n, gen) is not None for n in order)
-    arr_name = "_compiled_array" if use_math else "compiled"
-    src.append(f"    def {arr_name}({params}):")
-    for ln in check_lines + body + [ret(names)]:
-        src.append("        " + ln)
-    if use_math:
-        mbody, mnames = _lines_for(order, gen, uses, outs, math_mode=True)
-        floats = [gen.params[id(v)] for v in ins]
-        src.append(f"    def compiled({params}):")
-        if floats:
-            cond = " is ".join(["_float"] + [f"{p}.__class__" for p in floats])
-            src.append(f"        if {cond}:")
-            ind = "            "
+    def array_source(self, name: str) -> str:
+        """``def name(inputs):`` the array version, with its input checks."""
+        order, gen = self.order, self.gen
+        tensor = not all(n.shape == () for n in order) or not all(v.shape == () for v in self.ins)
+        checks = [c for n in order for c in n.checks]
+        check_lines, _ = _input_checks(self.ins, gen, tensor, checks)
+        plain, pnames = _array_lines(order, gen, self.uses, self.out_ids, self.folded, False)
+        body = ["    " + ln for ln in check_lines]
+        inplace = None
+        if self.xp is np and tensor:
+            inplace, inames = _array_lines(order, gen, self.uses, self.out_ids, self.folded,
+                                           True)
+            if inplace == plain:
+                inplace = None
+        if inplace is None:
+            body += ["    " + ln for ln in plain + [self.ret(pnames)]]
         else:
-            ind = "        "
-        src.append(ind + "try:")
-        for ln in mbody + [ret(mnames)]:
-            src.append(ind + "    " + ln)
-        src.append(ind + "except (ValueError, ArithmeticError):")
-        src.append(ind + "    pass")
-        src.append(f"        return _compiled_array({params})")
-    src.append("    return compiled")
-    source = "\n".join(src) + "\n"
-    ns: dict[str, Any] = {}
-    exec(builtins.compile(source, "<symgrad>", "exec"), ns)  # noqa: S102  (our own generated code, no user text)
-    fn = ns["_build"](*_closure_values(gen, xp))
-    fn.source = source
-    fn.inputs = list(ins)
-    fn.outputs = list(outs)
-    return fn
+            body.append("    " + _same_dtype_line(self.ins, gen))
+            body.append("    if _ip:")
+            body += ["        " + ln for ln in inplace + [self.ret(inames)]]
+            body += ["    " + ln for ln in plain + [self.ret(pnames)]]
+        return f"def {name}({self.params}):\n" + "\n".join(body) + "\n"
+
+    def math_source(self) -> str | None:
+        """``def compiled(inputs):`` the math version, falling back to the array version."""
+        if self.backend not in (None, "numpy"):
+            return None
+        if not all(n.shape == () for n in self.order) or any(v.shape for v in self.ins):
+            return None
+        res = _math_lines(self.order, self.gen, self.uses, self.folded)
+        if res is None:
+            return None
+        lines, code = res
+        used = [self.gen.params[id(n)] for n in self.order if n.op.name == "var"]
+        out = [f"def compiled({self.params}):"]
+        ind = "    "
+        if used:
+            out.append(ind + "if " + " is ".join(["_float"] + [f"{p}.__class__" for p in used])
+                       + ":")
+            ind += "    "
+        out.append(ind + "try:")
+        out += [ind + "    " + ln for ln in lines + [self.ret(code)]]
+        out.append(ind + "except (ValueError, ArithmeticError):")
+        out.append(ind + "    pass")
+        out.append(f"    return _array[0]({self.params})")
+        return "\n".join(out) + "\n"
 
 
 def _closure_params(gen: _Gen) -> str:
     fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
-             "_bad_size", "_bad_scalar", "_fail"]
+             "_bad_size", "_bad_scalar", "_fail", "_array"]
     return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
 
 
-def _closure_values(gen: _Gen, xp) -> list:
+def _closure_values(gen: _Gen, xp, array_cell: list) -> list:
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _bad_scalar, _fail] + list(gen.consts)
+            _bad_scalar, _fail, array_cell] + list(gen.consts)
+
+
+def _build(fn_source: str, gen: _Gen, xp, array_cell: list) -> Callable:
+    src = f"def _build({_closure_params(gen)}):\n"
+    src += "".join("    " + ln + "\n" for ln in fn_source.splitlines())
+    name = fn_source[4:fn_source.index("(")]
+    src += f"    return {name}\n"
+    ns: dict[str, Any] = {}
+    exec(builtins.compile(src, "<symgrad>", "exec"), ns)  # noqa: S102  (our own generated code, no user text)
+    return ns["_build"](*_closure_values(gen, xp, array_cell))
+
+
+def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
+    """A callable computing ``outputs`` from ``inputs`` given positionally.
+
+    Returns one array for one output and a tuple for a list. ``.source`` holds the generated
+    Python code (for a graph of scalars, the ``math`` version; the array version used for other
+    inputs is added to it when it is first needed). ``backend``: "numpy" (default) or another
+    array namespace (see the docs).
+    """
+    with no_gc():
+        return _compile(outputs, inputs, backend)
+
+
+def _compile(outputs, inputs, backend) -> Callable:
+    outs, single = as_list(outputs)
+    if not outs:
+        raise ValueError("compile: no outputs given")
+    ins, order, uses = _check_inputs(outs, inputs, "compile")
+    xp = _resolve_backend(backend)
+    new = stabilize(outs, order)
+    if any(a is not b for a, b in zip(new, outs)):
+        outs = new
+        order, uses = walk(outs)
+    for o in outs:
+        uses[id(o)] = uses.get(id(o), 0) + 1
+    gen = _Gen(ins)
+    plan = _Plan(outs, single, ins, order, uses, gen, xp, backend)
+    msrc = plan.math_source()
+    cell: list = [None]
+    if msrc is None:
+        source = plan.array_source("compiled")
+        fn = _build(source, gen, xp, cell)
+    else:
+        fn = _build(msrc, gen, xp, cell)
+        source = msrc
+
+        def first_array_call(*args):  # the array version, compiled when first needed
+            with no_gc():
+                asrc = plan.array_source("_compiled_array")
+                cell[0] = _build(asrc, gen, xp, cell)
+                fn.source = fn.source + "\n" + asrc
+            return cell[0](*args)
+
+        cell[0] = first_array_call
+    fn.source = source
+    fn.inputs = list(ins)
+    fn.outputs = list(outs)
+    return fn
 
 
 # ------------------------------------------------------------------ evaluate

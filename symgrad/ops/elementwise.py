@@ -26,6 +26,10 @@ def _scalar_value(e):
 
 class Elementwise(Op):
     elementwise = True
+    ufunc = ""  # the numpy ufunc computing the op from its operands, when there is one
+
+    def code_into(self, a, n, g, out):
+        return f"_xp.{self.ufunc}({', '.join(a)}, out={out})" if self.ufunc else None
 
     def sympy(self, a, n, ctx):
         return ctx.apply(self.sym, a, n)
@@ -44,6 +48,9 @@ class Unary(Elementwise):
 
     def math(self, a, n, g):
         return f"_m.{self.math_fn}({a[0]})" if self.math_fn else None
+
+    def code_into(self, a, n, g, out):
+        return f"_xp.{self.np_fn}({a[0]}, out={out})" if self.np_fn else None
 
     def text(self, a, n):
         return f"{self.fn or self.name}({a[0][0]})", P_ATOM
@@ -68,6 +75,7 @@ def _tensor(e) -> bool:
 class Add(Elementwise):
     name = "add"
     nargs = 2
+    ufunc = "add"
 
     def code(self, a, n, g):
         return f"{a[0]} + {a[1]}"
@@ -94,6 +102,7 @@ class Add(Elementwise):
 class Sub(Elementwise):
     name = "sub"
     nargs = 2
+    ufunc = "subtract"
 
     def code(self, a, n, g):
         return f"{a[0]} - {a[1]}"
@@ -121,6 +130,7 @@ class Sub(Elementwise):
 class Mul(Elementwise):
     name = "mul"
     nargs = 2
+    ufunc = "multiply"
 
     def code(self, a, n, g):
         return f"{a[0]} * {a[1]}"
@@ -195,6 +205,7 @@ def _mul_render(a, n, latex: bool):
 class Div(Elementwise):
     name = "div"
     nargs = 2
+    ufunc = "divide"
 
     def code(self, a, n, g):
         return f"{a[0]} / {a[1]}"
@@ -223,6 +234,7 @@ class Div(Elementwise):
 class Neg(Elementwise):
     name = "neg"
     nargs = 1
+    ufunc = "negative"
 
     def code(self, a, n, g):
         return f"-{a[0]}"
@@ -259,6 +271,11 @@ class Pow(Elementwise):
         if c == 2.0:
             return f"{a[0]} * {a[0]}"
         return f"_m.pow({a[0]}, {a[1]})"
+
+    def code_into(self, a, n, g, out):
+        if _scalar_value(n.args[1]) == 2.0:
+            return f"_xp.multiply({a[0]}, {a[0]}, out={out})"
+        return f"_xp.power({a[0]}, {a[1]}, out={out})"
 
     def sym(self, x, y):
         return x**y
@@ -358,6 +375,10 @@ class Sigmoid(Unary):
     def math(self, a, n, g):
         return f"0.5 + 0.5 * _m.tanh(0.5 * {a[0]})"
 
+    def code_into(self, a, n, g, out):
+        inner = f"_xp.tanh(_xp.multiply({a[0]}, 0.5, out={out}), out={out})"
+        return f"_xp.add(_xp.multiply({inner}, 0.5, out={out}), 0.5, out={out})"
+
     def sym(self, x):
         return 1 / (1 + sympy.exp(-x))
 
@@ -381,6 +402,11 @@ class Softplus(Unary):
         x = a[0]
         return f"_max({x}, 0.0) + _m.log1p(_m.exp(-_abs({x})))"
 
+    def code_into(self, a, n, g, out):
+        x = a[0]  # the log1p term is computed (in a fresh array) before out is written
+        tail = f"_xp.log1p(_xp.exp(-_xp.abs({x})))"
+        return f"_xp.add({tail}, _xp.maximum({x}, 0.0, out={out}), out={out})"
+
     def sym(self, x):
         return sympy.log(1 + sympy.exp(x))
 
@@ -400,6 +426,9 @@ class Relu(Unary):
     def math(self, a, n, g):
         return f"_max({a[0]}, 0.0)"
 
+    def code_into(self, a, n, g, out):
+        return f"_xp.maximum({a[0]}, 0.0, out={out})"
+
     def sym(self, x):
         return sympy.Max(0, x)
 
@@ -418,6 +447,9 @@ class Abs(Unary):
 
     def math(self, a, n, g):
         return f"_abs({a[0]})"
+
+    def code_into(self, a, n, g, out):
+        return f"_xp.abs({a[0]}, out={out})"
 
     def sym(self, x):
         return sympy.Abs(x)
@@ -461,6 +493,9 @@ class SigmoidDeriv(Unary):
 
     math = code
 
+    def code_into(self, a, n, g, out):
+        return f"_xp.multiply({a[0]}, _xp.subtract(1.0, {a[0]}), out={out})"
+
     def sym(self, s):
         return s * (1 - s)
 
@@ -490,6 +525,9 @@ class TanhDeriv(Unary):
 
     math = code
 
+    def code_into(self, a, n, g, out):
+        return f"_xp.subtract(1.0, _xp.multiply({a[0]}, {a[0]}, out={out}), out={out})"
+
     def sym(self, t):
         return 1 - t**2
 
@@ -510,6 +548,9 @@ class Maximum(Elementwise):
 
     def code(self, a, n, g):
         return f"_xp.{self.name}({a[0]}, {a[1]})"
+
+    def code_into(self, a, n, g, out):
+        return f"_xp.{self.name}({a[0]}, {a[1]}, out={out})"
 
     def math(self, a, n, g):
         return f"_{self.name[:3]}({a[0]}, {a[1]})"
@@ -604,9 +645,14 @@ for _c in (Exp, Log, Sqrt, Tanh, Sin, Cos, Sigmoid, Softplus, Relu, Abs, Step, S
 
 def _fold(f):
     def r(args, attrs, shape):
-        vals = [_scalar_value(a) for a in args]
-        if any(v is None for v in vals):
-            return None
+        vals = []
+        for a in args:  # most operands are not constants: leave early
+            if a.op.name != "const":
+                return None
+            v = a.attrs["value"]
+            if isinstance(v, np.ndarray):
+                return None
+            vals.append(v)
         try:
             out = f(*vals)
         except (ArithmeticError, ValueError):
@@ -648,9 +694,15 @@ def _factor_out(x, y, shape, combine):
     return r if r.shape == shape else None
 
 
+# operands that some rule below looks at; a node whose operands are none of these is left alone
+_SEEN = frozenset(("const", "broadcast_to", "neg", "mul"))
+
+
 @rule(ADD)
 def _add_zero(args, attrs, shape):
     x, y = args
+    if x.op.name not in _SEEN and y.op.name not in _SEEN:
+        return None
     if F.is_const(y, 0.0) and x.shape == shape:
         return x
     if F.is_const(x, 0.0) and y.shape == shape:
@@ -665,6 +717,8 @@ def _add_zero(args, attrs, shape):
 @rule(SUB)
 def _sub_rules(args, attrs, shape):
     x, y = args
+    if x is not y and x.op.name not in _SEEN and y.op.name not in _SEEN:
+        return None
     if F.is_const(y, 0.0) and x.shape == shape:
         return x
     if F.is_const(x, 0.0) and y.shape == shape:
@@ -679,6 +733,8 @@ def _sub_rules(args, attrs, shape):
 @rule(MUL)
 def _mul_rules(args, attrs, shape):
     x, y = args
+    if x.op.name not in _SEEN and y.op.name not in _SEEN:
+        return None
     if F.is_const(x, 0.0) or F.is_const(y, 0.0):
         return F.zeros(shape)
     if F.is_const(y, 1.0) and x.shape == shape:

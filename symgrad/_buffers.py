@@ -1,0 +1,102 @@
+"""Buffer planning for the numpy code: when a temporary dies, and which dead one a result reuses.
+
+The plan is made once, at compile time, over the straight-line schedule (the topological order):
+
+- ``free_after[n]``: the temporaries whose last use is node ``n``; the code deletes them right
+  after ``n``, so big arrays do not outlive their use.
+- ``into[n]``: an operand of ``n`` whose buffer ``n`` overwrites (numpy ``out=``), when
+
+  * the operand is a fresh result of an op we know (not an input, a constant, or a view such
+    as a transpose, reshape, broadcast, ``take`` or ``stop_gradient``, which share memory),
+  * it has ``n``'s shape, is not an output, and ``n`` is its last use, and every view of its
+    buffer is dead too,
+  * neither has a constant array (or ``eye``/``onehot``/``argmax``) among its ancestors: the
+    in-place version runs only when every input has one floating dtype, so every other node has
+    that dtype too.
+"""
+
+from __future__ import annotations
+
+from .expr import Expr
+
+# ops whose result is a new array (or a scalar): its buffer belongs to the node
+FRESH = frozenset((
+    "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "tanh", "sin", "cos",
+    "sigmoid", "softplus", "relu", "abs", "step", "sigmoid_deriv", "tanh_deriv", "maximum",
+    "minimum", "bce", "matmul", "outer", "sum", "logsumexp", "softmax", "log_softmax", "diag",
+    "onehot", "eye"))
+# ops whose result may share memory with their first operand
+VIEWS = frozenset(("transpose", "reshape", "broadcast_to", "alias", "stop_gradient", "take",
+                   "diagonal"))
+# ops whose values may have a dtype other than the inputs' one
+_OTHER_DTYPE = frozenset(("eye", "onehot", "argmax"))
+_LEAVES = ("var", "const", "dimsize")
+
+
+class BufferPlan:
+    def __init__(self) -> None:
+        self.into: dict[int, Expr] = {}
+        self.free_after: dict[int, list[int]] = {}
+
+
+def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], folded: dict,
+                 fused: set[int], inplace: bool, gen) -> BufferPlan:
+    """The buffer plan of ``order`` (``fused`` mul nodes are computed by their sum's line)."""
+    plan = BufferPlan()
+    remaining = dict(uses)
+    root: dict[int, int] = {}  # id -> id of the node owning the memory it refers to
+    live: dict[int, int] = {}  # owner id -> number of its live nodes (itself and views)
+    pinned: set[int] = set()  # owners never written: outputs' memory, unknown ops' operands
+    tainted: set[int] = set()
+    named: set[int] = set()
+    for n in order:
+        i = id(n)
+        op = n.op.name
+        if i in folded or op in _LEAVES:
+            if i in folded or (op == "const" and n.ndim):
+                tainted.add(i)
+            continue
+        if i in fused:
+            continue
+        args = n.args
+        if op == "sum" and id(args[0]) in fused:
+            args = args[0].args
+        if op in _OTHER_DTYPE or any(id(a) in tainted for a in args):
+            tainted.add(i)
+        # the operands this node reads, and which of them die here
+        dying = []
+        for a in set(args):
+            ai = id(a)
+            if ai not in named:
+                continue
+            remaining[ai] -= args.count(a)
+            if remaining[ai] == 0:
+                dying.append(a)
+        dest = None
+        if op not in FRESH and op not in VIEWS:
+            for a in args:  # an op we do not know may return (part of) an operand
+                if id(a) in root:
+                    pinned.add(root[id(a)])
+        for a in dying:
+            r = root[id(a)]
+            live[r] -= 1
+            if live[r] == 0 and inplace and dest is None and r == id(a) and r not in pinned \
+                    and a.op.name in FRESH and a.shape == n.shape and n.ndim \
+                    and i not in tainted and op in FRESH \
+                    and n.op.code_into(["_"] * len(n.args), n, gen, "_") is not None:
+                dest = a
+        named.add(i)
+        if op in VIEWS and id(args[0]) in root:
+            r = root[id(args[0])]
+        else:
+            r = i
+        root[i] = r
+        live[r] = live.get(r, 0) + 1
+        if i in out_ids:
+            pinned.add(r)
+        if dest is not None:
+            plan.into[i] = dest
+        dead = [id(a) for a in dying if a is not dest and a.ndim]
+        if dead:
+            plan.free_after[i] = dead
+    return plan
