@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import math
+import types
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -82,6 +83,32 @@ class _Gen:
         if not shape:
             return "()"
         return "(" + ", ".join(self.dim(d) for d in shape) + ",)"
+
+
+def _fast_numpy():
+    """numpy, with C-level forms of the few Python-level numpy functions ops call per node.
+
+    ``np.sum`` goes through Python wrappers (2-3x the cost of the reduction itself on small
+    arrays); ``np.add.reduce`` is the same reduction. Arrays that reach these are ndarrays
+    (inputs pass ``asarray``, and nodes with axes are arrays), but other values fall back.
+    """
+    ns = types.ModuleType("symgrad_numpy")
+    ns.__dict__.update(np.__dict__)
+    reduce, ndarray = np.add.reduce, np.ndarray
+
+    def sum(x, axis=None, keepdims=False):  # noqa: A001
+        if x.__class__ is ndarray and x.dtype.kind == "f":  # np.sum widens small ints
+            return reduce(x, axis=axis, keepdims=keepdims)
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    def reshape(x, shape):
+        return x.reshape(shape) if x.__class__ is ndarray else np.reshape(x, shape)
+
+    ns.sum, ns.reshape = sum, reshape
+    return ns
+
+
+_NP = _fast_numpy()
 
 
 def _resolve_backend(backend):
@@ -319,6 +346,10 @@ def _input_checks(ins: list[Expr], gen: _Gen, tensor_graph: bool, checks) -> tup
             continue
         decl = fmt_shape(v.shape)
         lines.append(f"{p} = _asarray({p})")
+        if all(isinstance(d, int) for d in v.shape):  # one comparison with a constant tuple
+            lines.append(f"if {p}.shape != {tuple(v.shape)!r}: _bad_input({nm!r}, {p}.shape, "
+                         f"{decl!r})")
+            continue
         lines.append(f"_s = {p}.shape")
         lines.append(f"if len(_s) != {len(v.shape)}: _bad_input({nm!r}, _s, {decl!r})")
         for i, d in enumerate(v.shape):
@@ -358,11 +389,26 @@ def _same_dtype_line(ins: list[Expr], gen: _Gen) -> str:
     scalars = [gen.params[id(v)] for v in ins if not v.shape]
     if not arrays:
         return "_ip = False"
+    if len(arrays) + len(scalars) > 8:
+        return f"_ip = _uniform(({', '.join(arrays + scalars)},))"
     first = arrays[0]
     conds = [f"{first}.dtype.kind == 'f'"] + [f"{p}.dtype is {first}.dtype" for p in arrays[1:]]
     conds += [f"({p}.__class__ is _float or {p}.__class__ is int or "
               f"getattr({p}, 'dtype', None) is {first}.dtype)" for p in scalars]
     return "_ip = " + " and ".join(conds)
+
+
+def _uniform(values: tuple) -> bool:
+    """Whether the values that have a dtype (Python numbers do not count) share one float
+    dtype (the first value is an array)."""
+    dt = values[0].dtype
+    if dt.kind != "f":
+        return False
+    for v in values:
+        c = v.__class__
+        if c is not float and c is not int and getattr(v, "dtype", None) is not dt:
+            return False
+    return True
 
 
 def _fmt_template(shape) -> str:
@@ -409,27 +455,30 @@ class _Plan:
             vals.append(v)
         return f"return {vals[0]}" if self.single else f"return ({', '.join(vals)},)"
 
-    def array_source(self, name: str) -> str:
-        """``def name(inputs):`` the array version, with its input checks."""
+    def array_source(self, name: str, plain: bool = False) -> str:
+        """``def name(inputs):`` the array version, with its input checks.
+
+        Where dead temporaries can be reused, it runs the in-place version when every input
+        has one floating dtype, and otherwise calls the plain version (``_lazy["plain"]``,
+        compiled when first needed); ``plain=True`` gives that plain version.
+        """
         order, gen = self.order, self.gen
         tensor = not all(n.shape == () for n in order) or not all(v.shape == () for v in self.ins)
         checks = [c for n in order for c in n.checks]
         check_lines, _ = _input_checks(self.ins, gen, tensor, checks)
-        plain, pnames = _array_lines(order, gen, self.uses, self.out_ids, self.folded, False)
         body = ["    " + ln for ln in check_lines]
-        inplace = None
-        if self.xp is np and tensor:
-            inplace, inames = _array_lines(order, gen, self.uses, self.out_ids, self.folded,
-                                           True)
-            if inplace == plain:
-                inplace = None
-        if inplace is None:
-            body += ["    " + ln for ln in plain + [self.ret(pnames)]]
+        lines = names = None
+        if self.xp is np and tensor and not plain:
+            lines, names = _array_lines(order, gen, self.uses, self.out_ids, self.folded, True)
+            if not any("out=" in ln for ln in lines):
+                lines = None
+        if lines is None:
+            lines, names = _array_lines(order, gen, self.uses, self.out_ids, self.folded, False)
         else:
-            body.append("    " + _same_dtype_line(self.ins, gen))
-            body.append("    if _ip:")
-            body += ["        " + ln for ln in inplace + [self.ret(inames)]]
-            body += ["    " + ln for ln in plain + [self.ret(pnames)]]
+            used = [v for v in self.ins if id(v) in self.uses]
+            body.append("    " + _same_dtype_line(used, gen))
+            body.append(f"    if not _ip: return _lazy['plain']({self.params})")
+        body += ["    " + ln for ln in lines + [self.ret(names)]]
         return f"def {name}({self.params}):\n" + "\n".join(body) + "\n"
 
     def math_source(self) -> str | None:
@@ -453,29 +502,31 @@ class _Plan:
         out += [ind + "    " + ln for ln in lines + [self.ret(code)]]
         out.append(ind + "except (ValueError, ArithmeticError):")
         out.append(ind + "    pass")
-        out.append(f"    return _array[0]({self.params})")
+        out.append(f"    return _lazy['array']({self.params})")
         return "\n".join(out) + "\n"
 
 
 def _closure_params(gen: _Gen) -> str:
     fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
-             "_bad_size", "_bad_scalar", "_fail", "_array"]
+             "_bad_size", "_bad_scalar", "_fail", "_lazy", "_uniform"]
     return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
 
 
-def _closure_values(gen: _Gen, xp, array_cell: list) -> list:
+def _closure_values(gen: _Gen, xp, lazy: dict) -> list:
+    if xp is np:
+        xp = _NP
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _bad_scalar, _fail, array_cell] + list(gen.consts)
+            _bad_scalar, _fail, lazy, _uniform] + list(gen.consts)
 
 
-def _build(fn_source: str, gen: _Gen, xp, array_cell: list) -> Callable:
+def _build(fn_source: str, gen: _Gen, xp, lazy: dict) -> Callable:
     src = f"def _build({_closure_params(gen)}):\n"
     src += "".join("    " + ln + "\n" for ln in fn_source.splitlines())
     name = fn_source[4:fn_source.index("(")]
     src += f"    return {name}\n"
     ns: dict[str, Any] = {}
     exec(builtins.compile(src, "<symgrad>", "exec"), ns)  # noqa: S102  (our own generated code, no user text)
-    return ns["_build"](*_closure_values(gen, xp, array_cell))
+    return ns["_build"](*_closure_values(gen, xp, lazy))
 
 
 def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
@@ -504,27 +555,34 @@ def _compile(outputs, inputs, backend) -> Callable:
         uses[id(o)] = uses.get(id(o), 0) + 1
     gen = _Gen(ins)
     plan = _Plan(outs, single, ins, order, uses, gen, xp, backend)
+    lazy: dict[str, Callable] = {}
     msrc = plan.math_source()
-    cell: list = [None]
     if msrc is None:
         source = plan.array_source("compiled")
-        fn = _build(source, gen, xp, cell)
     else:
-        fn = _build(msrc, gen, xp, cell)
         source = msrc
-
-        def first_array_call(*args):  # the array version, compiled when first needed
-            with no_gc():
-                asrc = plan.array_source("_compiled_array")
-                cell[0] = _build(asrc, gen, xp, cell)
-                fn.source = fn.source + "\n" + asrc
-            return cell[0](*args)
-
-        cell[0] = first_array_call
+        _later(lazy, "array", lambda: plan.array_source("_compiled_array"), plan, lambda: fn)
+    _later(lazy, "plain", lambda: plan.array_source("_compiled_plain", plain=True), plan,
+           lambda: fn)
+    fn = _build(source, gen, xp, lazy)
     fn.source = source
     fn.inputs = list(ins)
     fn.outputs = list(outs)
     return fn
+
+
+def _later(lazy: dict, key: str, make_source: Callable, plan: _Plan, get_fn: Callable) -> None:
+    """``lazy[key]``: a stand-in that compiles a version on its first call, then is replaced."""
+
+    def first_call(*args):
+        with no_gc():
+            src = make_source()
+            lazy[key] = _build(src, plan.gen, plan.xp, lazy)
+            fn = get_fn()
+            fn.source = fn.source + "\n" + src
+        return lazy[key](*args)
+
+    lazy[key] = first_call
 
 
 # ------------------------------------------------------------------ evaluate

@@ -96,6 +96,31 @@ def use_counts(order: list[Expr]) -> dict[int, int]:
     return uses
 
 
+def walk_upto(outputs: Iterable[Expr], limit: int) -> list[Expr] | None:
+    """The topological order of the outputs' graph if it has at most ``limit`` nodes, else
+    None; stops as soon as it has seen more (cheap on a big graph)."""
+    seen: set[int] = set()
+    stack: list[Expr] = []
+    for r in outputs:
+        if id(r) not in seen:
+            seen.add(id(r))
+            stack.append(r)
+    out: list[Expr] = []
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        if len(seen) > limit:
+            return None
+        for a in n.args:
+            if id(a) not in seen:
+                seen.add(id(a))
+                stack.append(a)
+    if len(seen) > limit:
+        return None
+    out.sort(key=_by_seq)
+    return out
+
+
 def count_nodes(exprs) -> int:
     """Number of distinct nodes the expressions depend on (the node count of their graph)."""
     outs, _ = as_list(exprs)

@@ -6,7 +6,7 @@ import sympy
 
 from . import functions as F
 from .expr import Expr, canonical
-from .graph import as_list, count_nodes, topo_order
+from .graph import as_list, count_nodes, walk_upto
 from .rewrite import rebuild
 
 SYMPY_MAX_NODES = 120  # scalar graphs up to this size are also tried in sympy
@@ -47,8 +47,8 @@ def _own(outs: list[Expr]) -> list[Expr]:
 def _via_sympy(e: Expr) -> Expr | None:
     from .sympy_bridge import from_sympy, to_sympy
 
-    order = topo_order([e])
-    if len(order) > SYMPY_MAX_NODES or any(n.ndim for n in order):
+    order = walk_upto([e], SYMPY_MAX_NODES)  # stops early on big graphs: linear in outputs
+    if order is None or any(n.ndim for n in order):
         return None
     try:
         s = to_sympy(e, keep_names=True)
@@ -97,5 +97,5 @@ def simplify(e):
             best = alt
         res.append(best)
     # guard: never larger than what was given
-    res = [r if count_nodes(r) <= count_nodes(o) else o for r, o in zip(res, outs)]
+    res = [r if r is o or count_nodes(r) <= count_nodes(o) else o for r, o in zip(res, outs)]
     return res[0] if single else res
