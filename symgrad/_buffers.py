@@ -10,9 +10,10 @@ The plan is made once, at compile time, over the straight-line schedule (the top
     as a transpose, reshape, broadcast, ``take`` or ``stop_gradient``, which share memory),
   * it has ``n``'s shape, is not an output, and ``n`` is its last use, and every view of its
     buffer is dead too,
-  * neither has a constant array (or ``eye``/``onehot``/``argmax``) among its ancestors: the
-    in-place version runs only when every input has one floating dtype, so every other node has
-    that dtype too.
+  * neither has among its ancestors a constant array, ``eye``, ``onehot``, ``argmax``, a
+    broadcast scalar or a numpy function of scalars (numpy makes those float64): the in-place
+    version runs only when every input has one floating dtype, so every other node has that
+    dtype too, or is a weak Python number.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class BufferPlan:
 
 
 def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], folded: dict,
-                 fused: set[int], inplace: bool, gen) -> BufferPlan:
-    """The buffer plan of ``order`` (``fused`` mul nodes are computed by their sum's line)."""
+                 fused: set[int], inplace: bool, gen, mathed: set[int]) -> BufferPlan:
+    """The buffer plan of ``order`` (``fused`` mul nodes are computed by their sum's line;
+    ``mathed`` scalar nodes are Python numbers: weak scalars that keep the arrays' dtype)."""
     plan = BufferPlan()
     remaining = dict(uses)
     root: dict[int, int] = {}  # id -> id of the node owning the memory it refers to
@@ -61,7 +63,10 @@ def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], fol
         args = n.args
         if op == "sum" and id(args[0]) in fused:
             args = args[0].args
-        if op in _OTHER_DTYPE or any(id(a) in tainted for a in args):
+        if op in _OTHER_DTYPE or any(id(a) in tainted for a in args) or (
+                not n.ndim and i not in mathed and all(not a.ndim for a in args)) or (
+                op == "broadcast_to" and not args[0].ndim):
+            # numpy functions of Python numbers give float64, whatever the arrays' dtype
             tainted.add(i)
         # the operands this node reads, and which of them die here
         dying = []

@@ -298,9 +298,27 @@ def _dot_fusions(order, uses) -> set[int]:
     return fused
 
 
-def _array_lines(order, gen, uses, out_ids, folded, inplace: bool) -> tuple[list[str], dict]:
+def _scalar_math_nodes(order, gen, folded) -> set[int]:
+    """ids of the scalar nodes of a tensor graph computed from scalars alone that have a
+    Python ``math`` form: computed as Python numbers, they stay weak scalars, so a float32
+    batch stays float32 (numpy functions would return float64 numpy scalars)."""
+    out: set[int] = set()
+    for n in order:
+        if n.shape or n.op.leaf or id(n) in folded:
+            continue
+        for a in n.args:
+            if a.shape:
+                break
+        else:
+            if n.op.math(["_"] * len(n.args), n, gen) is not None:
+                out.add(id(n))
+    return out
+
+
+def _array_lines(order, gen, uses, out_ids, folded, inplace: bool,
+                 mathed: set[int]) -> tuple[list[str], dict]:
     fused = _dot_fusions(order, uses)
-    plan = plan_buffers(order, uses, out_ids, folded, fused, inplace, gen)
+    plan = plan_buffers(order, uses, out_ids, folded, fused, inplace, gen, mathed)
     names: dict[int, str] = {}
     lines: list[str] = []
     k = 0
@@ -318,11 +336,16 @@ def _array_lines(order, gen, uses, out_ids, folded, inplace: bool) -> tuple[list
         if n.op.name == "sum" and id(n.args[0]) in fused:
             m = n.args[0]
             src = f"{names[id(m.args[0])]} @ {names[id(m.args[1])]}"
-        elif into is not None:
-            name = names[id(into)]  # the result overwrites the dead operand, under its name
-            src = n.op.code_into([names[id(x)] for x in n.args], n, gen, name)
+            a = []
         else:
-            src = n.op.code([names[id(x)] for x in n.args], n, gen)
+            a = [names[id(x)] for x in n.args]
+        if a and into is not None:
+            name = names[id(into)]  # the result overwrites the dead operand, under its name
+            src = n.op.code_into(a, n, gen, name)
+        elif a and i in mathed:
+            src = n.op.math(a, n, gen)
+        elif a:
+            src = n.op.code(a, n, gen)
         if into is None:
             name = f"_t{k}"
             k += 1
@@ -455,30 +478,44 @@ class _Plan:
             vals.append(v)
         return f"return {vals[0]}" if self.single else f"return ({', '.join(vals)},)"
 
-    def array_source(self, name: str, plain: bool = False) -> str:
-        """``def name(inputs):`` the array version, with its input checks.
+    def array_source(self, name: str, variant: str = "main") -> str:
+        """``def name(inputs):`` an array version, with its input checks.
 
-        Where dead temporaries can be reused, it runs the in-place version when every input
-        has one floating dtype, and otherwise calls the plain version (``_lazy["plain"]``,
-        compiled when first needed); ``plain=True`` gives that plain version.
+        The main version computes scalar-only nodes as Python numbers and reuses dead
+        temporaries; it calls the plain version (no reuse, ``_lazy["plain"]``) when the inputs
+        do not share one floating dtype, and the numpy version (numpy everywhere,
+        ``_lazy["numpy"]``) when Python math raises (numpy returns inf or nan instead). Both
+        are compiled when first needed.
         """
         order, gen = self.order, self.gen
         tensor = not all(n.shape == () for n in order) or not all(v.shape == () for v in self.ins)
         checks = [c for n in order for c in n.checks]
         check_lines, _ = _input_checks(self.ins, gen, tensor, checks)
         body = ["    " + ln for ln in check_lines]
+        numpy = self.xp is np
+        mathed = _scalar_math_nodes(order, gen, self.folded) \
+            if numpy and tensor and variant != "numpy" else set()
         lines = names = None
-        if self.xp is np and tensor and not plain:
-            lines, names = _array_lines(order, gen, self.uses, self.out_ids, self.folded, True)
+        if numpy and tensor and variant == "main":
+            lines, names = _array_lines(order, gen, self.uses, self.out_ids, self.folded, True,
+                                        mathed)
             if not any("out=" in ln for ln in lines):
                 lines = None
         if lines is None:
-            lines, names = _array_lines(order, gen, self.uses, self.out_ids, self.folded, False)
+            lines, names = _array_lines(order, gen, self.uses, self.out_ids, self.folded, False,
+                                        mathed)
         else:
             used = [v for v in self.ins if id(v) in self.uses]
             body.append("    " + _same_dtype_line(used, gen))
             body.append(f"    if not _ip: return _lazy['plain']({self.params})")
-        body += ["    " + ln for ln in lines + [self.ret(names)]]
+        lines = lines + [self.ret(names)]
+        if mathed:
+            body.append("    try:")
+            body += ["        " + ln for ln in lines]
+            body.append("    except (ValueError, ArithmeticError):")
+            body.append(f"        return _lazy['numpy']({self.params})")
+        else:
+            body += ["    " + ln for ln in lines]
         return f"def {name}({self.params}):\n" + "\n".join(body) + "\n"
 
     def math_source(self) -> str | None:
@@ -562,7 +599,9 @@ def _compile(outputs, inputs, backend) -> Callable:
     else:
         source = msrc
         _later(lazy, "array", lambda: plan.array_source("_compiled_array"), plan, lambda: fn)
-    _later(lazy, "plain", lambda: plan.array_source("_compiled_plain", plain=True), plan,
+    _later(lazy, "plain", lambda: plan.array_source("_compiled_plain", "plain"), plan,
+           lambda: fn)
+    _later(lazy, "numpy", lambda: plan.array_source("_compiled_numpy", "numpy"), plan,
            lambda: fn)
     fn = _build(source, gen, xp, lazy)
     fn.source = source

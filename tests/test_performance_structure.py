@@ -1,0 +1,280 @@
+"""Performance, checked by structure only (never wall time): graph sizes, the shape of the
+generated code, and that buffer reuse and inlining never change a value."""
+
+from __future__ import annotations
+
+import random
+import types
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad.graph import count_nodes
+
+
+def chain(k: int, tag: str = ""):
+    """The W4 chain h_i = tanh(w_i h_(i-1) + b_i), L = h_k**2."""
+    x = sg.scalar("x" + tag)
+    ws = [sg.scalar(f"w{i}{tag}") for i in range(k)]
+    bs = [sg.scalar(f"b{i}{tag}") for i in range(k)]
+    h = x
+    for w, b in zip(ws, bs):
+        h = sg.tanh(w * h + b)
+    return x, ws, bs, h**2
+
+
+# a copy of numpy as another array namespace: the code generator reuses buffers and writes the
+# math version only for numpy itself, so compiling against this gives the plain version
+PLAIN = types.ModuleType("plain_numpy")
+PLAIN.__dict__.update(np.__dict__)
+
+
+# ------------------------------------------------------------------ graph sizes
+@pytest.mark.parametrize("k", [5, 20, 80])
+def test_chain_gradient_at_most_twice_the_forward(k):
+    x, ws, bs, L = chain(k, f"_a{k}")
+    gs = sg.grad(L, ws + bs)
+    assert count_nodes(gs) <= 2.0 * L.graph.number_of_nodes()
+
+
+@pytest.mark.parametrize("k", [10, 100, 1000])
+def test_loss_and_all_gradients_at_most_four_times_the_loss(k):
+    x, ws, bs, L = chain(k, f"_b{k}")
+    gs = sg.grad(L, ws + bs)
+    assert count_nodes([L, *gs]) <= 4 * count_nodes(L)
+
+
+def test_gradient_node_count_grows_linearly():
+    counts = []
+    for k in (50, 100, 150, 200):
+        x, ws, bs, L = chain(k, f"_c{k}")
+        counts.append((count_nodes(L), count_nodes(sg.grad(L, ws + bs))))
+    steps = {(b[0] - a[0], b[1] - a[1]) for a, b in zip(counts, counts[1:])}
+    assert len(steps) == 1  # exactly the same number of new nodes per 50 layers
+
+
+def test_hessian_of_the_chain_stays_polynomial():
+    x, ws, bs, L = chain(20, "_h")
+    H = sg.hessian(L, ws + bs)
+    n = count_nodes([e for row in H for e in row])
+    assert n <= 60 * count_nodes(L)  # casadi: 48x; a tree would be exponential
+
+
+# ------------------------------------------------------------------ scalar code
+def test_scalar_graph_compiles_to_math_calls_with_inlining():
+    x, ws, bs, L = chain(4, "_m")
+    f = sg.compile(sg.grad(L, ws + bs), [x, *ws, *bs])
+    src = f.source
+    assert "_m.tanh(" in src and "_xp." not in src  # the array version is not even built
+    assert "for " not in src and "while " not in src
+    # nodes used once are inlined: fewer statements than gradient nodes
+    statements = [ln for ln in src.splitlines() if " = " in ln]
+    assert len(statements) < count_nodes(sg.grad(L, ws + bs)) / 3
+    vals = [0.3] + [0.9] * 4 + [0.1] * 4
+    out = f(*vals)
+    assert all(type(v) is float for v in out)
+    # numpy inputs take the array version, built on first use, and agree
+    arr = f(*[np.float64(v) for v in vals])
+    assert "_xp." in f.source
+    np.testing.assert_allclose(np.array(arr, dtype=float), out, rtol=1e-14)
+    ref = sg.compile(sg.grad(L, ws + bs), [x, *ws, *bs], backend=PLAIN)(*vals)
+    np.testing.assert_allclose(np.array(ref, dtype=float), out, rtol=1e-14)
+
+
+def test_scalar_constants_are_literals_and_folded():
+    x = sg.scalar("x")
+    f = sg.compile(sg.exp(sg.const(2.0)) * x + 0.5, [x])
+    body = f.source.split("def compiled")[1]
+    assert "_c0" not in body and "exp" not in body  # exp(2) folded, written as a literal
+    assert repr(float(np.exp(2.0))) in body and "0.5" in body
+    assert f(1.0) == pytest.approx(np.exp(2.0) + 0.5)
+
+
+def test_math_domain_errors_fall_back_to_numpy():
+    x = sg.scalar("x")
+    f = sg.compile(sg.log(x), [x])
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(f(-1.0))
+
+
+# ------------------------------------------------------------------ array code
+def w1_batch():
+    u, c, w, b = sg.scalars("u c w b")
+    x, y = sg.vector("x", "N"), sg.vector("y", "N")
+    phi = sg.sigmoid(u * x + c)
+    mu = sg.sigmoid(w * phi + b)
+    L = sg.mean(sg.bce(mu, y))
+    return [u, c, w, b, x, y], sg.grad(L, [u, c, w, b])
+
+
+def test_batch_gradient_reuses_dead_buffers_and_folds_sums_into_dots():
+    ins, gs = w1_batch()
+    f = sg.compile(gs, ins)
+    src = f.source
+    assert "out=" in src and "del " in src
+    assert " @ " in src  # sum(a * b) of two vectors is one dot product
+    assert "for " not in src
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=50), (rng.random(50) < 0.5).astype(float)
+    P = (0.7, -0.3, 1.3, 0.2)
+    xc, yc = x.copy(), y.copy()
+    got = f(*P, x, y)
+    np.testing.assert_array_equal(x, xc)  # inputs are never written
+    np.testing.assert_array_equal(y, yc)
+    ref = sg.compile(gs, ins, backend=PLAIN)(*P, x, y)
+    np.testing.assert_allclose(got, ref, rtol=1e-13)
+    # float32 in, float32 out, through the same buffers (no float64 0-d constants)
+    got32 = f(*P, x.astype(np.float32), y.astype(np.float32))
+    assert {np.asarray(v).dtype for v in got32} == {np.dtype(np.float32)}
+    np.testing.assert_allclose(got32, ref, rtol=1e-4)
+    # mixed dtypes take the plain version, built when first needed, and promote as numpy does
+    mixed = f(*P, x.astype(np.float32), y)
+    assert "def _compiled_plain" in f.source
+    assert {np.asarray(v).dtype for v in mixed} == {np.dtype(np.float64)}
+    np.testing.assert_allclose(mixed, sg.compile(gs, ins, backend=PLAIN)(
+        *P, x.astype(np.float32), y), rtol=1e-13)
+
+
+def test_vector_mlp_float32_stays_float32():
+    U, c, w, b = sg.matrix("U", (4, 3)), sg.vector("c", 4), sg.vector("w", 4), sg.scalar("b")
+    X, y = sg.matrix("X", ("N", 3)), sg.vector("y", "N")
+    L = sg.mean(sg.bce(sg.sigmoid(sg.sigmoid(X @ U.T + c) @ w + b), y))
+    f = sg.compile([L, *sg.grad(L, [U, c, w, b])], [U, c, w, b, X, y])
+    rng = np.random.default_rng(1)
+    vals = [rng.normal(size=s).astype(np.float32) for s in ((4, 3), (4,), (4,))]
+    vals += [np.float32(0.1), rng.normal(size=(6, 3)).astype(np.float32),
+             (rng.random(6) < 0.5).astype(np.float32)]
+    out = f(*vals)
+    assert all(np.asarray(v).dtype == np.float32 for v in out)
+
+
+def test_constant_subgraphs_are_hoisted_out_of_the_call():
+    v = sg.vector("v", 3)
+    J = sg.jacobian(sg.tanh(v) * 2.0, v)  # built from an identity seed
+    f = sg.compile(J, [v])
+    body = f.source.split("def compiled")[1]
+    assert "_xp.eye(" not in body
+    x = np.array([0.1, -0.2, 0.3])
+    np.testing.assert_allclose(f(x), np.diag(2 * (1 - np.tanh(x) ** 2)), rtol=1e-14)
+
+
+def test_outputs_and_views_of_temporaries_are_never_overwritten():
+    M = sg.matrix("M", (3, 4))
+    t = sg.tanh(M) * 2.0  # a temporary
+    outs = [t.T, sg.exp(t) + 1.0, sg.sum(t * t, 1), sg.reshape(t, (12,)) * 3.0, t]
+    f = sg.compile(outs, [M])
+    m = np.random.default_rng(2).normal(size=(3, 4))
+    got = f(m)
+    ref = sg.compile(outs, [M], backend=PLAIN)(m)
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+    assert not np.shares_memory(got[0], got[1]) and not np.shares_memory(got[1], got[3])
+
+
+# ------------------------------------------------------------------ random graphs
+def random_graph(rng: random.Random, n_ops: int):
+    X, v, w, s = sg.matrix("X", (3, 4)), sg.vector("v", 4), sg.vector("w", 3), sg.scalar("s")
+    pool = [X, v, w, s, X, v]
+    unary = [sg.tanh, sg.sigmoid, sg.softplus, sg.relu, sg.abs, sg.sin, lambda e: -e,
+             lambda e: e * e, lambda e: sg.exp(sg.tanh(e)), lambda e: sg.sqrt(1.0 + e * e),
+             sg.functions.sigmoid_deriv, sg.functions.tanh_deriv, sg.stop_gradient]
+    binary = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
+              lambda a, b: a / (1.5 + sg.tanh(b)), sg.maximum]
+    for _ in range(n_ops):
+        r = rng.random()
+        a = rng.choice(pool)
+        try:
+            if r < 0.4:
+                e = rng.choice(unary)(a)
+            elif r < 0.75:
+                e = rng.choice(binary)(a, rng.choice(pool))
+            elif r < 0.85:
+                e = a.T if a.ndim == 2 else (sg.sum(a, 0) if a.ndim == 1 else a * 0.5)
+            elif r < 0.9:
+                e = sg.reshape(a, (12,)) if a.shape == (3, 4) else sg.broadcast_to(a, (3, 4)) \
+                    if a.shape in ((4,), ()) else sg.outer(a, v)
+            elif r < 0.95:
+                e = X @ a if a.shape == (4,) else (a @ X if a.shape == (3,) else sg.take(X, 1))
+            else:
+                e = sg.sum(a, 1) if a.ndim == 2 else sg.sum(a)
+        except (sg.ShapeError, ValueError):
+            continue
+        pool.append(e)
+    outs = rng.sample(pool[6:], min(3, len(pool) - 6)) or [pool[-1]]
+    loss = sg.sum(sg.tanh(pool[-1]))
+    return [X, v, w, s], outs, loss
+
+
+def keeps_dtype(e) -> bool:
+    """Whether numpy keeps the inputs' dtype for e: no float64 identity, one-hot or broadcast
+    number in it."""
+    for n in e.graph:
+        if n.op.name in ("eye", "onehot") or (n.op.name == "const" and n.ndim) or (
+                n.op.name == "broadcast_to" and not n.args[0].ndim):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_buffer_reuse_and_inlining_never_change_values(seed):
+    rng = random.Random(seed)
+    ins, outs, loss = random_graph(rng, 25)
+    grads = sg.grad(loss, ins)
+    exprs = outs + grads
+    f = sg.compile(exprs, ins)
+    ref = sg.compile(exprs, ins, backend=PLAIN)
+    nr = np.random.default_rng(seed)
+    for dtype in (np.float64, ">f8", np.float32):  # big-endian: the plain version
+        vals = [nr.normal(size=v.shape).astype(dtype) if v.shape else float(nr.normal())
+                for v in ins]
+        keep = [np.copy(a) for a in vals]
+        got = f(*vals)
+        want = ref(*vals)
+        rtol = 2e-4 if dtype == np.float32 else 1e-12
+        for e, a, b in zip(exprs, got, want):
+            np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
+                                       rtol=rtol, atol=rtol)
+            if dtype == np.float32 and keeps_dtype(e) and type(a) is not float:
+                assert np.asarray(a).dtype == np.float32  # scalars are weak: float32 stays
+        for a, b in zip(vals, keep):
+            np.testing.assert_array_equal(a, b)
+        again = f(*vals)  # a second call sees fresh buffers, not the first call's results
+        for a, b in zip(again, got):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_math_errors_in_a_tensor_graph_fall_back_to_numpy():
+    s, v = sg.scalar("s"), sg.vector("v", 3)
+    f = sg.compile(sg.tanh(v) * sg.log(s) + sg.exp(s), [s, v])
+    x = np.array([0.1, 0.2, 0.3])
+    np.testing.assert_allclose(f(2.0, x), np.tanh(x) * np.log(2.0) + np.exp(2.0), rtol=1e-14)
+    assert "_m.log(" in f.source  # scalar work in Python floats
+    with np.errstate(invalid="ignore"):
+        assert np.all(np.isnan(f(-1.0, x)))  # math raised; numpy gives nan, as numpy would
+    with np.errstate(over="ignore"):
+        assert np.all(np.isinf(f(1000.0, x)))
+
+
+SCALAR_OPS = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b,
+              lambda a, b: sg.tanh(a) * b, lambda a, b: a / (2.0 + sg.sigmoid(b)),
+              lambda a, b: sg.softplus(a) - a * a, sg.maximum]
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_scalar_inlining_never_changes_values(seed):
+    rng = random.Random(100 + seed)
+    xs = sg.scalars("p q r")
+    pool = list(xs)
+    for _ in range(30):
+        a, b = rng.choice(pool), rng.choice(pool)
+        op = rng.randrange(len(SCALAR_OPS))
+        e = SCALAR_OPS[op](a, b)
+        pool.append(e)
+    outs = rng.sample(pool[3:], 4) + sg.grad(sg.tanh(pool[-1]) + pool[-2], list(xs))
+    f = sg.compile(outs, list(xs))
+    assert "_xp." not in f.source
+    ref = sg.compile(outs, list(xs), backend=PLAIN)
+    vals = [rng.uniform(-1, 1) for _ in xs]
+    np.testing.assert_allclose(np.array(f(*vals), dtype=float),
+                               np.array(ref(*vals), dtype=float), rtol=1e-12, atol=1e-12)
