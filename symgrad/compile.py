@@ -150,42 +150,44 @@ def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list
 
 
 # ------------------------------------------------------------------ compile-time constants
-def _all_in(args: tuple, known: dict) -> bool:
-    for a in args:
-        if id(a) not in known:
-            return False
-    return True
-
-
 def _fold_constants(order: list[Expr], gen: _Gen, xp) -> dict[int, str]:
     """Evaluate every node computed from constants alone, once; id -> the constant's name."""
     folded: dict[int, str] = {}
     known: dict[int, Any] = {}
     ns = {"_xp": xp, "_m": math, "_rt": runtime, "_max": max, "_min": min, "_abs": abs}
     for n in order:
-        op = n.op.name
-        if op == "const":
-            known[id(n)] = n.attrs["value"]
-            continue
-        if op == "eye":
-            if not all(isinstance(d, int) for d in n.attrs["dims"]):
+        args = n.args
+        if not args:
+            op = n.op.name
+            if op == "const":
+                known[id(n)] = n.attrs["value"]
                 continue
-        elif n.op.leaf or not known or not _all_in(n.args, known):
+            if op != "eye" or not all(isinstance(d, int) for d in n.attrs["dims"]):
+                continue
+        elif not known:
             continue
-        names = [f"_k{i}" for i in range(len(n.args))]
+        else:
+            for a in args:
+                if id(a) not in known:
+                    break
+            else:
+                a = None
+            if a is not None:
+                continue
+        names = [f"_k{i}" for i in range(len(args))]
         try:
             src = n.op.code(names, n, gen)
-            val = eval(src, ns, {nm: known[id(a)] for nm, a in zip(names, n.args)})  # noqa: S307  (our own generated code)
+            val = eval(src, ns, {nm: known[id(a)] for nm, a in zip(names, args)})  # noqa: S307  (our own generated code)
         except Exception:  # noqa: BLE001  (leave it to run time, where errors are reported)
             continue
         if getattr(val, "ndim", None) == 0:
             val = val.item()  # a weak Python scalar: never a float64 0-d array in float32 code
         if isinstance(val, np.ndarray):
             val.setflags(write=False)
-        elif not isinstance(val, (float, int)):
+        elif isinstance(val, bool) or not isinstance(val, (float, int)):
             continue
         known[id(n)] = val
-        folded[id(n)] = gen.const(float(val) if isinstance(val, int) and op != "argmax" else val)
+        folded[id(n)] = gen.const(val)
     return folded
 
 
@@ -543,27 +545,26 @@ class _Plan:
         return "\n".join(out) + "\n"
 
 
-def _closure_params(gen: _Gen) -> str:
-    fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
-             "_bad_size", "_bad_scalar", "_fail", "_lazy", "_uniform"]
-    return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
+def _namespace(gen: _Gen, xp, lazy: dict) -> dict:
+    """The globals of the generated functions: helpers, the array namespace, the constants.
+
+    Globals rather than a closure: no wrapper function to compile, and 3.11 specialises
+    global loads as well as closure loads.
+    """
+    ns = {"_xp": _NP if xp is np else xp, "_m": math, "_rt": runtime, "_max": max, "_min": min,
+          "_abs": abs, "_float": float, "_asarray": xp.asarray, "_bad_input": _bad_input,
+          "_bad_size": _bad_size, "_bad_scalar": _bad_scalar, "_fail": _fail, "_lazy": lazy,
+          "_uniform": _uniform}
+    for i, c in enumerate(gen.consts):
+        ns[f"_c{i}"] = c
+    return ns
 
 
-def _closure_values(gen: _Gen, xp, lazy: dict) -> list:
-    if xp is np:
-        xp = _NP
-    return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _bad_scalar, _fail, lazy, _uniform] + list(gen.consts)
-
-
-def _build(fn_source: str, gen: _Gen, xp, lazy: dict) -> Callable:
-    src = f"def _build({_closure_params(gen)}):\n"
-    src += "".join("    " + ln + "\n" for ln in fn_source.splitlines())
+def _build(fn_source: str, ns: dict) -> Callable:
+    """Compile one generated function into the namespace ``ns`` and return it."""
     name = fn_source[4:fn_source.index("(")]
-    src += f"    return {name}\n"
-    ns: dict[str, Any] = {}
-    exec(builtins.compile(src, "<symgrad>", "exec"), ns)  # noqa: S102  (our own generated code, no user text)
-    return ns["_build"](*_closure_values(gen, xp, lazy))
+    exec(builtins.compile(fn_source, "<symgrad>", "exec"), ns)  # noqa: S102  (our own generated code, no user text)
+    return ns[name]
 
 
 def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
@@ -598,26 +599,30 @@ def _compile(outputs, inputs, backend) -> Callable:
         source = plan.array_source("compiled")
     else:
         source = msrc
-        _later(lazy, "array", lambda: plan.array_source("_compiled_array"), plan, lambda: fn)
-    _later(lazy, "plain", lambda: plan.array_source("_compiled_plain", "plain"), plan,
+        _later(lazy, "array", lambda: plan.array_source("_compiled_array"), gen, lambda: fn)
+    _later(lazy, "plain", lambda: plan.array_source("_compiled_plain", "plain"), gen,
            lambda: fn)
-    _later(lazy, "numpy", lambda: plan.array_source("_compiled_numpy", "numpy"), plan,
+    _later(lazy, "numpy", lambda: plan.array_source("_compiled_numpy", "numpy"), gen,
            lambda: fn)
-    fn = _build(source, gen, xp, lazy)
+    ns = _namespace(gen, xp, lazy)
+    fn = _build(source, ns)
     fn.source = source
     fn.inputs = list(ins)
     fn.outputs = list(outs)
     return fn
 
 
-def _later(lazy: dict, key: str, make_source: Callable, plan: _Plan, get_fn: Callable) -> None:
+def _later(lazy: dict, key: str, make_source: Callable, gen: _Gen, get_fn: Callable) -> None:
     """``lazy[key]``: a stand-in that compiles a version on its first call, then is replaced."""
 
     def first_call(*args):
+        fn = get_fn()
         with no_gc():
             src = make_source()
-            lazy[key] = _build(src, plan.gen, plan.xp, lazy)
-            fn = get_fn()
+            ns = fn.__globals__
+            for i, c in enumerate(gen.consts):  # constants this version added
+                ns.setdefault(f"_c{i}", c)
+            lazy[key] = _build(src, ns)
             fn.source = fn.source + "\n" + src
         return lazy[key](*args)
 

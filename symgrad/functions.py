@@ -32,11 +32,14 @@ def scalar(name: str) -> Expr:
     return _variable(name, ())
 
 
+_SEPARATORS = re.compile(r"[\s,]+")  # compiled at import, not in the first user's call
+
+
 def scalars(names: str) -> tuple:
     """A tuple of scalar variables; names split on white space or commas."""
     if not isinstance(names, str):
         raise ValueError(f"scalars: expected a string of names, got {names!r}")
-    parts = [p for p in re.split(r"[\s,]+", names.strip()) if p]
+    parts = [p for p in _SEPARATORS.split(names.strip()) if p]
     if not parts:
         raise ValueError("scalars: no names given")
     return tuple(scalar(p) for p in parts)

@@ -696,6 +696,7 @@ def _factor_out(x, y, shape, combine):
 
 # operands that some rule below looks at; a node whose operands are none of these is left alone
 _SEEN = frozenset(("const", "broadcast_to", "neg", "mul"))
+_MUL_SEEN = frozenset(("const", "broadcast_to", "neg"))  # a mul operand matters with a const
 
 
 @rule(ADD)
@@ -733,7 +734,7 @@ def _sub_rules(args, attrs, shape):
 @rule(MUL)
 def _mul_rules(args, attrs, shape):
     x, y = args
-    if x.op.name not in _SEEN and y.op.name not in _SEEN:
+    if x.op.name not in _MUL_SEEN and y.op.name not in _MUL_SEEN:
         return None
     if F.is_const(x, 0.0) or F.is_const(y, 0.0):
         return F.zeros(shape)
@@ -928,6 +929,8 @@ def _sub_tensor_rules(args, attrs, shape):
 @rule(MUL)
 def _mul_size_one(args, attrs, shape):
     """A factor with one entry (shape (1,), (1, 1), ...) is a scalar factor."""
+    if not shape:
+        return None
     for i in (0, 1):
         t, o = args[i], args[1 - i]
         if t.ndim and all(d == 1 for d in t.shape) and o.shape == shape and t.ndim <= len(shape):
