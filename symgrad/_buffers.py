@@ -3,13 +3,14 @@
 The plan is made once, at compile time, over the straight-line schedule (the topological order):
 
 - ``free_after[n]``: the temporaries whose last use is node ``n``; the code deletes them right
-  after ``n``, so big arrays do not outlive their use.
+  after ``n``, so big arrays do not outlive their use (arrays known to be small are left to
+  the function's return).
 - ``into[n]``: an operand of ``n`` whose buffer ``n`` overwrites (numpy ``out=``), when
 
   * the operand is a fresh result of an op we know (not an input, a constant, or a view such
     as a transpose, reshape, broadcast, ``take`` or ``stop_gradient``, which share memory),
-  * it has ``n``'s shape, is not an output, and ``n`` is its last use, and every view of its
-    buffer is dead too,
+  * it has ``n``'s shape (not known to be small), is not an output, and ``n`` is its last use,
+    and every view of its buffer is dead too,
   * neither has among its ancestors a constant array, ``eye``, ``onehot``, ``argmax``, a
     broadcast scalar or a numpy function of scalars (numpy makes those float64): the in-place
     version runs only when every input has one floating dtype, so every other node has that
@@ -34,6 +35,22 @@ _OTHER_DTYPE = frozenset(("eye", "onehot", "argmax"))
 _LEAVES = ("var", "const", "dimsize")
 
 
+SMALL = 1024  # arrays known to have fewer entries are neither reused nor deleted early
+
+
+def _big(shape) -> bool:
+    """Whether an array of this shape may be big enough for reuse and early ``del`` to pay:
+    below SMALL entries numpy's allocator is cheap and ``out=`` costs more than it saves."""
+    if not shape:
+        return False
+    n = 1
+    for d in shape:
+        if not isinstance(d, int):
+            return True
+        n *= d
+    return n >= SMALL
+
+
 class BufferPlan:
     def __init__(self) -> None:
         self.into: dict[int, Expr] = {}
@@ -50,12 +67,12 @@ def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], fol
     live: dict[int, int] = {}  # owner id -> number of its live nodes (itself and views)
     pinned: set[int] = set()  # owners never written: outputs' memory, unknown ops' operands
     tainted: set[int] = set()
-    named: set[int] = set()
+    into, free_after = plan.into, plan.free_after
     for n in order:
         i = id(n)
         op = n.op.name
         if i in folded or op in _LEAVES:
-            if i in folded or (op == "const" and n.ndim):
+            if i in folded or (op == "const" and n.shape):
                 tainted.add(i)
             continue
         if i in fused:
@@ -63,34 +80,37 @@ def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], fol
         args = n.args
         if op == "sum" and id(args[0]) in fused:
             args = args[0].args
-        if op in _OTHER_DTYPE or any(id(a) in tainted for a in args) or (
-                not n.ndim and i not in mathed and all(not a.ndim for a in args)) or (
-                op == "broadcast_to" and not args[0].ndim):
+        # which operands die here (leaves, constants and fused nodes are not in root)
+        dying = []
+        taint = op in _OTHER_DTYPE or (op == "broadcast_to" and not args[0].shape)
+        scalars_only = not n.shape
+        for a in args:
+            ai = id(a)
+            if ai in tainted:
+                taint = True
+            if a.shape:
+                scalars_only = False
+            if ai in root:
+                left = remaining[ai] - 1
+                remaining[ai] = left
+                if left == 0:
+                    dying.append(a)
+        if taint or (scalars_only and i not in mathed):
             # numpy functions of Python numbers give float64, whatever the arrays' dtype
             tainted.add(i)
-        # the operands this node reads, and which of them die here
-        dying = []
-        for a in set(args):
-            ai = id(a)
-            if ai not in named:
-                continue
-            remaining[ai] -= args.count(a)
-            if remaining[ai] == 0:
-                dying.append(a)
-        dest = None
         if op not in FRESH and op not in VIEWS:
             for a in args:  # an op we do not know may return (part of) an operand
                 if id(a) in root:
                     pinned.add(root[id(a)])
+        dest = None
         for a in dying:
             r = root[id(a)]
             live[r] -= 1
             if live[r] == 0 and inplace and dest is None and r == id(a) and r not in pinned \
-                    and a.op.name in FRESH and a.shape == n.shape and n.ndim \
+                    and a.op.name in FRESH and a.shape == n.shape and _big(n.shape) \
                     and i not in tainted and op in FRESH \
                     and n.op.code_into(["_"] * len(n.args), n, gen, "_") is not None:
                 dest = a
-        named.add(i)
         if op in VIEWS and id(args[0]) in root:
             r = root[id(args[0])]
         else:
@@ -100,8 +120,8 @@ def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], fol
         if i in out_ids:
             pinned.add(r)
         if dest is not None:
-            plan.into[i] = dest
-        dead = [id(a) for a in dying if a is not dest and a.ndim]
+            into[i] = dest
+        dead = [id(a) for a in dying if a is not dest and _big(a.shape)]
         if dead:
-            plan.free_after[i] = dead
+            free_after[i] = dead
     return plan

@@ -23,7 +23,6 @@ finite floats are passed to the generated code as objects, never as their repr.
 from __future__ import annotations
 
 import builtins
-import keyword
 import math
 import types
 from collections import OrderedDict
@@ -32,57 +31,12 @@ from typing import Any, Callable
 import numpy as np
 
 from . import runtime
-from ._buffers import plan_buffers
+from ._emit import Gen, array_lines, fold_constants, math_lines, scalar_math_nodes
 from .errors import ShapeError
 from .expr import Expr
 from .graph import as_list, no_gc, topo_order, walk
 from .rewrite import stabilize
 from .shapes import fmt_shape
-
-_FREE = ("var", "const", "dimsize")  # leaves whose code is a name, not a statement
-_MAX_INLINE_DEPTH = 8  # nesting of inlined expressions in the math version
-
-
-class _Gen:
-    """Names for one generated function: inputs, constants, sizes and temporaries."""
-
-    def __init__(self, inputs: list[Expr]):
-        self.consts: list[Any] = []
-        self.const_names: dict[tuple, str] = {}
-        self.params: dict[int, str] = {}
-        used = set()
-        for i, v in enumerate(inputs):
-            name = v.attrs["vname"]
-            ok = name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
-            p = name if ok and name not in used else f"_in{i}"
-            used.add(p)
-            self.params[id(v)] = p
-
-    def var_name(self, n: Expr) -> str:
-        return self.params[id(n)]
-
-    def const(self, value) -> str:
-        """A name for a constant object; finite Python floats are written as literals."""
-        if value.__class__ is float and math.isfinite(value):
-            r = repr(value)
-            return f"({r})" if r[0] == "-" else r
-        key = (type(value).__name__, id(value) if isinstance(value, np.ndarray) else value)
-        name = self.const_names.get(key)
-        if name is None:
-            name = f"_c{len(self.consts)}"
-            self.consts.append(value)
-            self.const_names[key] = name
-        return name
-
-    def dim(self, d) -> str:
-        if isinstance(d, int):
-            return str(d)
-        return f"_d_{d}"
-
-    def shape(self, shape) -> str:
-        if not shape:
-            return "()"
-        return "(" + ", ".join(self.dim(d) for d in shape) + ",)"
 
 
 def _fast_numpy():
@@ -149,217 +103,7 @@ def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list
     return ins, order, uses
 
 
-# ------------------------------------------------------------------ compile-time constants
-def _fold_constants(order: list[Expr], gen: _Gen, xp) -> dict[int, str]:
-    """Evaluate every node computed from constants alone, once; id -> the constant's name."""
-    folded: dict[int, str] = {}
-    known: dict[int, Any] = {}
-    ns = {"_xp": xp, "_m": math, "_rt": runtime, "_max": max, "_min": min, "_abs": abs}
-    for n in order:
-        args = n.args
-        if not args:
-            op = n.op.name
-            if op == "const":
-                known[id(n)] = n.attrs["value"]
-                continue
-            if op != "eye" or not all(isinstance(d, int) for d in n.attrs["dims"]):
-                continue
-        elif not known:
-            continue
-        else:
-            for a in args:
-                if id(a) not in known:
-                    break
-            else:
-                a = None
-            if a is not None:
-                continue
-        names = [f"_k{i}" for i in range(len(args))]
-        try:
-            src = n.op.code(names, n, gen)
-            val = eval(src, ns, {nm: known[id(a)] for nm, a in zip(names, args)})  # noqa: S307  (our own generated code)
-        except Exception:  # noqa: BLE001  (leave it to run time, where errors are reported)
-            continue
-        if getattr(val, "ndim", None) == 0:
-            val = val.item()  # a weak Python scalar: never a float64 0-d array in float32 code
-        if isinstance(val, np.ndarray):
-            val.setflags(write=False)
-        elif isinstance(val, bool) or not isinstance(val, (float, int)):
-            continue
-        known[id(n)] = val
-        folded[id(n)] = gen.const(val)
-    return folded
-
-
-# ------------------------------------------------------------------ the math version
-def _wrap(expr: str) -> str:
-    """``expr`` as an operand: parenthesised unless it is a name, a literal or one call."""
-    if expr.isidentifier():
-        return expr
-    if expr[-1] == ")":
-        i = 0 if expr[0] == "(" else expr.find("(")
-        if (i == 0 or expr[:i].replace(".", "").replace("_", "a").isalnum()) \
-                and _closes_at_end(expr, i):
-            return expr
-    return f"({expr})"
-
-
-def _closes_at_end(expr: str, i: int) -> bool:
-    """Whether the parenthesis at ``i`` closes at the last character."""
-    depth = 0
-    last = len(expr) - 1
-    for j in range(i, len(expr)):
-        c = expr[j]
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return j == last
-    return False
-
-
-def _substitute(src: str, ph: str, expr: str) -> str:
-    """``src`` with the placeholder replaced by ``expr``, in parentheses where they are needed."""
-    p = src.index(ph)
-    q = p + len(ph)
-    if (src[p - 1:p] == "(" or src[p - 2:p] == ", ") and src[q:q + 1] in (")", ","):
-        return src[:p] + expr + src[q:]  # a whole argument of a call
-    return src[:p] + _wrap(expr) + src[q:]
-
-
-_PH = [f"\x00{i}\x00" for i in range(8)]  # operand placeholders while deciding what to inline
-
-
-def _math_lines(order, gen, uses, folded) -> tuple[list[str], dict[int, str]] | None:
-    """Statements of the math version and each node's code; None if an op has no math form.
-
-    A node used exactly once (by another node or by the return) is inlined into its user when
-    the user's code mentions it once; everything else gets a statement.
-    """
-    code: dict[int, str] = {}
-    depth: dict[int, int] = {}  # nodes not yet written: id -> nesting depth of their expression
-    lines: list[str] = []
-    k = 0
-    for n in order:
-        i = id(n)
-        op = n.op
-        if op.leaf or i in folded:
-            code[i] = folded[i] if i in folded else op.code([], n, gen)
-            continue
-        args = n.args
-        a = []
-        pend = []
-        for j, x in enumerate(args):
-            xi = id(x)
-            if xi in depth and j < 8:
-                a.append(_PH[j])
-                pend.append(j)
-            else:
-                a.append(code[xi])
-        src = op.math(a, n, gen)
-        if src is None:
-            return None
-        d = 0
-        for j in pend:
-            xi = id(args[j])
-            ph = _PH[j]
-            if src.count(ph) == 1:
-                src = _substitute(src, ph, code[xi])
-                if depth[xi] > d:
-                    d = depth[xi]
-            else:  # mentioned twice: compute it once, before
-                name = f"_t{k}"
-                k += 1
-                lines.append(f"{name} = {code[xi]}")
-                code[xi] = name
-                src = src.replace(ph, name)
-            del depth[xi]
-        if uses[i] == 1 and d < _MAX_INLINE_DEPTH:
-            code[i] = src
-            depth[i] = d + 1
-        else:
-            name = f"_t{k}"
-            k += 1
-            lines.append(f"{name} = {src}")
-            code[i] = name
-    return lines, code
-
-
-# ------------------------------------------------------------------ the array version
-def _dot_fusions(order, uses) -> set[int]:
-    """ids of ``mul`` nodes whose only user sums them to a scalar: lowered as ``a @ b``."""
-    fused: set[int] = set()
-    for n in order:
-        if n.op.name != "sum" or n.attrs["keepdims"] or n.ndim:
-            continue
-        m = n.args[0]
-        if m.op.name == "mul" and m.ndim == 1 and uses.get(id(m)) == 1 \
-                and m.args[0].shape == m.args[1].shape == m.shape:
-            fused.add(id(m))
-    return fused
-
-
-def _scalar_math_nodes(order, gen, folded) -> set[int]:
-    """ids of the scalar nodes of a tensor graph computed from scalars alone that have a
-    Python ``math`` form: computed as Python numbers, they stay weak scalars, so a float32
-    batch stays float32 (numpy functions would return float64 numpy scalars)."""
-    out: set[int] = set()
-    for n in order:
-        if n.shape or n.op.leaf or id(n) in folded:
-            continue
-        for a in n.args:
-            if a.shape:
-                break
-        else:
-            if n.op.math(["_"] * len(n.args), n, gen) is not None:
-                out.add(id(n))
-    return out
-
-
-def _array_lines(order, gen, uses, out_ids, folded, inplace: bool,
-                 mathed: set[int]) -> tuple[list[str], dict]:
-    fused = _dot_fusions(order, uses)
-    plan = plan_buffers(order, uses, out_ids, folded, fused, inplace, gen, mathed)
-    names: dict[int, str] = {}
-    lines: list[str] = []
-    k = 0
-    for n in order:
-        i = id(n)
-        if i in folded:
-            names[i] = folded[i]
-            continue
-        if n.op.name in _FREE:
-            names[i] = n.op.code([], n, gen)
-            continue
-        if i in fused:
-            continue
-        into = plan.into.get(i)
-        if n.op.name == "sum" and id(n.args[0]) in fused:
-            m = n.args[0]
-            src = f"{names[id(m.args[0])]} @ {names[id(m.args[1])]}"
-            a = []
-        else:
-            a = [names[id(x)] for x in n.args]
-        if a and into is not None:
-            name = names[id(into)]  # the result overwrites the dead operand, under its name
-            src = n.op.code_into(a, n, gen, name)
-        elif a and i in mathed:
-            src = n.op.math(a, n, gen)
-        elif a:
-            src = n.op.code(a, n, gen)
-        if into is None:
-            name = f"_t{k}"
-            k += 1
-        lines.append(f"{name} = {src}")
-        names[i] = name
-        dead = plan.free_after.get(i)
-        if dead:
-            lines.append("del " + ", ".join(sorted(names[x] for x in dead)))
-    return lines, names
-
-
-def _input_checks(ins: list[Expr], gen: _Gen, tensor_graph: bool, checks) -> tuple[list, dict]:
+def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks) -> tuple[list, dict]:
     lines: list[str] = []
     bound: dict[str, str] = {}
     for v in ins:
@@ -404,7 +148,7 @@ def _input_checks(ins: list[Expr], gen: _Gen, tensor_graph: bool, checks) -> tup
     return lines, bound
 
 
-def _same_dtype_line(ins: list[Expr], gen: _Gen) -> str:
+def _same_dtype_line(ins: list[Expr], gen: Gen) -> str:
     """``_ip = ...``: whether every array input (and numpy scalar) has one floating dtype.
 
     Then every node computed from inputs alone has that dtype, so a dead temporary can hold
@@ -466,7 +210,7 @@ class _Plan:
         self.outs, self.single, self.ins, self.order = outs, single, ins, order
         self.uses, self.gen, self.xp, self.backend = uses, gen, xp, backend
         self.out_ids = {id(o) for o in outs}
-        self.folded = _fold_constants(order, gen, xp)
+        self.folded = fold_constants(order, gen, xp)
         self.const_outs = {id(o) for o in outs if (o.op.name == "const" and o.ndim > 0) or
                            (id(o) in self.folded and o.ndim > 0)}
         self.params = ", ".join(gen.params[id(v)] for v in ins)
@@ -495,18 +239,11 @@ class _Plan:
         check_lines, _ = _input_checks(self.ins, gen, tensor, checks)
         body = ["    " + ln for ln in check_lines]
         numpy = self.xp is np
-        mathed = _scalar_math_nodes(order, gen, self.folded) \
+        mathed = scalar_math_nodes(order, gen, self.folded) \
             if numpy and tensor and variant != "numpy" else set()
-        lines = names = None
-        if numpy and tensor and variant == "main":
-            lines, names = _array_lines(order, gen, self.uses, self.out_ids, self.folded, True,
-                                        mathed)
-            if not any("out=" in ln for ln in lines):
-                lines = None
-        if lines is None:
-            lines, names = _array_lines(order, gen, self.uses, self.out_ids, self.folded, False,
-                                        mathed)
-        else:
+        lines, names, reused = array_lines(order, gen, self.uses, self.out_ids, self.folded,
+                                           numpy and tensor and variant == "main", mathed)
+        if reused:
             used = [v for v in self.ins if id(v) in self.uses]
             body.append("    " + _same_dtype_line(used, gen))
             body.append(f"    if not _ip: return _lazy['plain']({self.params})")
@@ -526,7 +263,7 @@ class _Plan:
             return None
         if not all(n.shape == () for n in self.order) or any(v.shape for v in self.ins):
             return None
-        res = _math_lines(self.order, self.gen, self.uses, self.folded)
+        res = math_lines(self.order, self.gen, self.uses, self.folded)
         if res is None:
             return None
         lines, code = res
@@ -545,7 +282,7 @@ class _Plan:
         return "\n".join(out) + "\n"
 
 
-def _namespace(gen: _Gen, xp, lazy: dict) -> dict:
+def _namespace(gen: Gen, xp, lazy: dict) -> dict:
     """The globals of the generated functions: helpers, the array namespace, the constants.
 
     Globals rather than a closure: no wrapper function to compile, and 3.11 specialises
@@ -591,7 +328,7 @@ def _compile(outputs, inputs, backend) -> Callable:
         order, uses = walk(outs)
     for o in outs:
         uses[id(o)] = uses.get(id(o), 0) + 1
-    gen = _Gen(ins)
+    gen = Gen(ins)
     plan = _Plan(outs, single, ins, order, uses, gen, xp, backend)
     lazy: dict[str, Callable] = {}
     msrc = plan.math_source()
@@ -612,7 +349,7 @@ def _compile(outputs, inputs, backend) -> Callable:
     return fn
 
 
-def _later(lazy: dict, key: str, make_source: Callable, gen: _Gen, get_fn: Callable) -> None:
+def _later(lazy: dict, key: str, make_source: Callable, gen: Gen, get_fn: Callable) -> None:
     """``lazy[key]``: a stand-in that compiles a version on its first call, then is replaced."""
 
     def first_call(*args):

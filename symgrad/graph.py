@@ -121,6 +121,24 @@ def walk_upto(outputs: Iterable[Expr], limit: int) -> list[Expr] | None:
     return out
 
 
+def larger_than(outputs: Iterable[Expr], limit: int) -> set[int]:
+    """ids of the nodes (of the outputs' graph) whose own graph has more than ``limit`` nodes.
+
+    A node with such an operand is one too, so only nodes whose operands are all small are
+    walked (each at most ``limit`` nodes deep): linear in the graph, not in outputs x nodes.
+    """
+    big: set[int] = set()
+    for n in walk(outputs)[0]:
+        for a in n.args:
+            if id(a) in big:
+                big.add(id(n))
+                break
+        else:
+            if n.args and walk_upto([n], limit) is None:
+                big.add(id(n))
+    return big
+
+
 def count_nodes(exprs) -> int:
     """Number of distinct nodes the expressions depend on (the node count of their graph)."""
     outs, _ = as_list(exprs)

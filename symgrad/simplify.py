@@ -6,7 +6,7 @@ import sympy
 
 from . import functions as F
 from .expr import Expr, canonical
-from .graph import as_list, count_nodes, walk_upto
+from .graph import as_list, count_nodes, larger_than, walk_upto
 from .rewrite import rebuild
 
 SYMPY_MAX_NODES = 120  # scalar graphs up to this size are also tried in sympy
@@ -90,9 +90,11 @@ def simplify(e):
     """An equivalent expression (a list gives a list), never larger in node count."""
     outs, single = as_list(e)
     res = []
-    for o in _own(outs):
+    own = _own(outs)
+    big = larger_than(own, SYMPY_MAX_NODES)  # one pass, however many outputs share the graph
+    for o in own:
         best = o
-        alt = _via_sympy(o)
+        alt = None if id(o) in big else _via_sympy(o)
         if alt is not None and count_nodes(alt) < count_nodes(best):
             best = alt
         res.append(best)

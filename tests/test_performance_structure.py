@@ -4,6 +4,7 @@ generated code, and that buffer reuse and inlining never change a value."""
 from __future__ import annotations
 
 import random
+import sys
 import types
 
 import numpy as np
@@ -22,6 +23,13 @@ def chain(k: int, tag: str = ""):
     for w, b in zip(ws, bs):
         h = sg.tanh(w * h + b)
     return x, ws, bs, h**2
+
+
+@pytest.fixture
+def reuse_small_arrays(monkeypatch):
+    """Reuse buffers of any size (normally only arrays of SMALL entries or more, or of unknown
+    size, are reused), so that small test graphs exercise the buffer planner."""
+    monkeypatch.setattr(sys.modules["symgrad._buffers"], "SMALL", 1)
 
 
 # a copy of numpy as another array namespace: the code generator reuses buffers and writes the
@@ -159,11 +167,12 @@ def test_constant_subgraphs_are_hoisted_out_of_the_call():
     np.testing.assert_allclose(f(x), np.diag(2 * (1 - np.tanh(x) ** 2)), rtol=1e-14)
 
 
-def test_outputs_and_views_of_temporaries_are_never_overwritten():
+def test_outputs_and_views_of_temporaries_are_never_overwritten(reuse_small_arrays):
     M = sg.matrix("M", (3, 4))
     t = sg.tanh(M) * 2.0  # a temporary
     outs = [t.T, sg.exp(t) + 1.0, sg.sum(t * t, 1), sg.reshape(t, (12,)) * 3.0, t]
     f = sg.compile(outs, [M])
+    assert "out=" in f.source
     m = np.random.default_rng(2).normal(size=(3, 4))
     got = f(m)
     ref = sg.compile(outs, [M], backend=PLAIN)(m)
@@ -217,7 +226,7 @@ def keeps_dtype(e) -> bool:
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_buffer_reuse_and_inlining_never_change_values(seed):
+def test_buffer_reuse_and_inlining_never_change_values(seed, reuse_small_arrays):
     rng = random.Random(seed)
     ins, outs, loss = random_graph(rng, 25)
     grads = sg.grad(loss, ins)
@@ -242,6 +251,20 @@ def test_buffer_reuse_and_inlining_never_change_values(seed):
         again = f(*vals)  # a second call sees fresh buffers, not the first call's results
         for a, b in zip(again, got):
             np.testing.assert_array_equal(a, b)
+
+
+def test_the_random_graphs_do_reuse_buffers(reuse_small_arrays):
+    reused = 0
+    for seed in range(40):  # the graphs of the test above
+        ins, outs, loss = random_graph(random.Random(seed), 25)
+        reused += "out=" in sg.compile(outs + sg.grad(loss, ins), ins).source
+    assert reused >= 20
+
+
+def test_small_arrays_are_left_to_numpy():
+    M = sg.matrix("M", (3, 4))
+    src = sg.compile(sg.exp(sg.tanh(M) * 2.0) + 1.0, [M]).source
+    assert "out=" not in src and "del " not in src
 
 
 def test_math_errors_in_a_tensor_graph_fall_back_to_numpy():
