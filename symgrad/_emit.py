@@ -254,16 +254,15 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
         if n.op.name == "sum" and id(n.args[0]) in fused:
             m = n.args[0]
             src = f"{names[id(m.args[0])]} @ {names[id(m.args[1])]}"
-            a = []
         else:
             a = [names[id(x)] for x in n.args]
-        if a and into is not None:
-            name = names[id(into)]  # the result overwrites the dead operand, under its name
-            src = n.op.code_into(a, n, gen, name)
-        elif a and i in mathed:
-            src = n.op.math(a, n, gen)
-        elif a:
-            src = n.op.code(a, n, gen)
+            if into is not None:
+                name = names[id(into)]  # the result overwrites the dead operand, under its name
+                src = n.op.code_into(a, n, gen, name)
+            elif i in mathed:
+                src = n.op.math(a, n, gen)
+            else:
+                src = n.op.code(a, n, gen)
         if into is None:
             name = f"_t{k}"
             k += 1

@@ -8,7 +8,6 @@ of everything ``e`` depends on, built on demand and cached.
 
 from __future__ import annotations
 
-import itertools
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
 # (and is overwritten), whatever object now has those ids. Dead entries are swept in bulk when the
 # table has doubled since the last sweep: no per-node callback, amortised O(1) per node.
 _TABLE: dict[tuple, weakref.ref] = {}
-_next_seq = itertools.count().__next__
 _ref = weakref.ref
 _sweep_at = 4096
 
@@ -57,8 +55,7 @@ def attrs_key(attrs: dict | None) -> tuple:
 class Expr:
     """A node of a symgrad graph. Build with the functions of :mod:`symgrad`, not directly."""
 
-    __slots__ = ("op", "args", "attrs", "shape", "name", "checks", "_graph", "_seq",
-                 "__weakref__")
+    __slots__ = ("op", "args", "attrs", "shape", "name", "checks", "_graph", "__weakref__")
     __array_ufunc__ = None  # numpy arrays defer to our operators: ``arr * x`` builds a node
     __array_priority__ = 1000
 
@@ -191,7 +188,6 @@ def new_node(op: Op, args: tuple, attrs: dict, shape: tuple, checks: tuple = (),
     e.name = name
     e.checks = checks
     e._graph = None
-    e._seq = _next_seq()  # creation order: operands are always older than their users
     return e
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import operator
 from typing import Iterable, Iterator
 
 import networkx as nx
@@ -33,40 +32,35 @@ def as_list(exprs) -> tuple[list, bool]:
 
 
 def topo_order(outputs: Iterable[Expr]) -> list[Expr]:
-    """Every node the outputs depend on, operands before users.
-
-    Nodes are immutable and made after their operands, so creation order is a topological
-    order: collect the nodes (one loop, no recursion, so a chain of depth 100,000 is fine) and
-    sort them by it.
-    """
+    """Every node the outputs depend on, operands before users (iterative post-order DFS: one
+    loop, no recursion, so a chain of depth 100,000 is fine)."""
     return walk(outputs)[0]
 
 
 def walk(outputs: Iterable[Expr]) -> tuple[list[Expr], dict[int, int]]:
     """(topological order, id(node) -> how many operand slots refer to it), in one pass."""
     uses: dict[int, int] = {}
-    stack: list[Expr] = []
-    for r in outputs:
-        if id(r) not in uses:
-            uses[id(r)] = 0
-            stack.append(r)
-    out: list[Expr] = []
-    pop, push, emit, get = stack.pop, stack.append, out.append, uses.get
-    while stack:
-        n = pop()
-        emit(n)
-        for a in n.args:
-            c = get(id(a))
-            if c is None:
-                uses[id(a)] = 1
-                push(a)
-            else:
+    order: list[Expr] = []
+    get, emit = uses.get, order.append
+    for root in outputs:
+        if id(root) in uses:
+            continue
+        uses[id(root)] = 0
+        stack = [(root, iter(root.args))]
+        push, top = stack.append, stack.pop
+        while stack:
+            node, it = stack[-1]
+            for a in it:
+                c = get(id(a))
+                if c is None:
+                    uses[id(a)] = 1
+                    push((a, iter(a.args)))
+                    break
                 uses[id(a)] = c + 1
-    out.sort(key=_by_seq)
-    return out, uses
-
-
-_by_seq = operator.attrgetter("_seq")
+            else:
+                top()
+                emit(node)
+    return order, uses
 
 
 @contextlib.contextmanager
@@ -97,8 +91,8 @@ def use_counts(order: list[Expr]) -> dict[int, int]:
 
 
 def walk_upto(outputs: Iterable[Expr], limit: int) -> list[Expr] | None:
-    """The topological order of the outputs' graph if it has at most ``limit`` nodes, else
-    None; stops as soon as it has seen more (cheap on a big graph)."""
+    """The nodes of the outputs' graph (in no particular order) if it has at most ``limit``
+    nodes, else None; stops as soon as it has seen more (cheap on a big graph)."""
     seen: set[int] = set()
     stack: list[Expr] = []
     for r in outputs:
@@ -117,7 +111,6 @@ def walk_upto(outputs: Iterable[Expr], limit: int) -> list[Expr] | None:
                 stack.append(a)
     if len(seen) > limit:
         return None
-    out.sort(key=_by_seq)
     return out
 
 

@@ -167,6 +167,13 @@ def test_constant_subgraphs_are_hoisted_out_of_the_call():
     np.testing.assert_allclose(f(x), np.diag(2 * (1 - np.tanh(x) ** 2)), rtol=1e-14)
 
 
+def test_symbolic_identity_is_built_per_call():
+    v = sg.vector("v", "n")
+    f = sg.compile(sg.jacobian(sg.tanh(v), v), [v])  # eye(n) with n known only at the call
+    x = np.array([0.1, -0.2, 0.3, 0.4])
+    np.testing.assert_allclose(f(x), np.diag(1 - np.tanh(x) ** 2), rtol=1e-14)
+
+
 def test_outputs_and_views_of_temporaries_are_never_overwritten(reuse_small_arrays):
     M = sg.matrix("M", (3, 4))
     t = sg.tanh(M) * 2.0  # a temporary
