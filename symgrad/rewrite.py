@@ -12,7 +12,7 @@ from typing import Callable
 
 from . import functions as F
 from .expr import Expr, make
-from .graph import topo_order
+from .graph import no_gc, topo_order
 
 Rewrite = Callable[[Expr], Expr | None]
 
@@ -24,6 +24,11 @@ def rebuild(outputs: list[Expr], rewrite: Rewrite | None = None,
     Nodes whose operands did not change are kept as they are; names are carried over.
     ``order``: the outputs' topological order, when the caller has it already.
     """
+    with no_gc():
+        return _rebuild(outputs, rewrite, order)
+
+
+def _rebuild(outputs, rewrite, order) -> list[Expr]:
     if order is None:
         order = topo_order(outputs)
     new: dict[int, Expr] = {}
