@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import runtime
+from . import backends, runtime
 from .errors import ShapeError
 from .expr import Expr
 from .graph import as_list, topo_order, use_counts
@@ -70,13 +70,9 @@ class _Gen:
 
 
 def _resolve_backend(backend):
-    if backend is None or backend == "numpy":
+    if backend is None or backend is np or (isinstance(backend, str) and backend == "numpy"):
         return np
-    if isinstance(backend, str):
-        from . import backends
-
-        return backends.namespace(backend)
-    return backend
+    return backends.namespace(backend)
 
 
 def _fail(msg_template: str, dims: dict) -> None:
@@ -202,6 +198,9 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
     Returns one array for one output and a tuple for a list. ``.source`` holds the generated
     Python code. ``backend``: "numpy" (default) or another array namespace (see the docs).
     """
+    special = backends.compiler(backend)
+    if special is not None:  # "numba", "jax": see symgrad.backends
+        return special(outputs, inputs)
     outs, single = as_list(outputs)
     if not outs:
         raise ValueError("compile: no outputs given")
@@ -229,7 +228,7 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
         return f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"
 
     src = [f"def _build({_closure_params(gen)}):"]
-    use_math = scalar_graph and backend in (None, "numpy") and all(
+    use_math = scalar_graph and xp is np and all(
         n.op.name in _FREE or n.op.math([""] * len(n.args), n, gen) is not None for n in order)
     arr_name = "_compiled_array" if use_math else "compiled"
     src.append(f"    def {arr_name}({params}):")
@@ -270,7 +269,7 @@ def _closure_params(gen: _Gen) -> str:
 
 def _closure_values(gen: _Gen, xp) -> list:
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _bad_scalar, _fail] + list(gen.consts)
+            _bad_scalar, _fail] + [backends.convert_const(xp, c) for c in gen.consts]
 
 
 # ------------------------------------------------------------------ evaluate

@@ -51,24 +51,37 @@ def diag(xp, v):
 def diagonal(xp, m):
     if hasattr(xp, "linalg") and hasattr(xp.linalg, "diagonal"):
         return xp.linalg.diagonal(m)
-    return xp.diagonal(m, axis1=-2, axis2=-1)
+    if hasattr(xp, "diagonal"):
+        return xp.diagonal(m, axis1=-2, axis2=-1)
+    # a namespace without the linalg extension
+    return xp.sum(m * xp.eye(m.shape[-1], dtype=m.dtype), axis=-1)
 
 
-def _index(i, n):
-    k = int(i)
+def _index(xp, i, n):
+    try:
+        k = int(i)
+    except TypeError:
+        # a traced value (under jax.jit): no range check is possible, index dynamically
+        return xp.astype(i, xp.int32)
     if k != i or not -n <= k < n:
         raise IndexError(f"take: index {i!r} is not an integer in range for size {n}")
     return k
 
 
 def take(xp, M, i):
-    return M[_index(i, M.shape[0])]
+    return M[_index(xp, i, M.shape[0]), ...]
 
 
 def onehot(xp, i, n):
-    out = xp.zeros(n)
-    out[_index(i, n)] = 1.0
-    return out
+    k = _index(xp, i, n)
+    if isinstance(k, int):
+        out = xp.zeros(n)
+        try:
+            out[k] = 1.0
+            return out
+        except TypeError:  # immutable arrays (jax)
+            pass
+    return xp.astype(xp.arange(n) == k, xp.float64)
 def materialize(xp, x):
     """A fresh, writable array for an output that is a broadcast view or a constant."""
     try:
