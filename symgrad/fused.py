@@ -1,5 +1,485 @@
-"""placeholder"""
-def compile_fused(outputs, inputs):
-    from .backends import _require
+"""The fused CPU backend, ``sg.compile(..., backend="numba")``.
+
+numpy evaluates an elementwise chain one node at a time, each a pass over memory with a
+temporary array. Here the graph's elementwise nodes are gathered into groups of one loop shape
+(with the sums over them), and each group becomes one numba loop: every element goes through the
+whole chain in registers, sums accumulate as they go, and only the values that other nodes need
+are written out. Matrix products, reshapes and the other ops stay numpy calls in a plain Python
+driver, which also checks the input shapes as ``sg.compile`` does.
+
+Each kernel exists in two forms: a serial loop, and a loop over chunks of the first axis run in
+parallel (``numba.prange``) for large arrays. Kernels are written to a file in a cache directory
+(``$SYMGRAD_CACHE_DIR``, else ``~/.cache/symgrad``) and compiled with ``cache=True``, so another
+process loads them instead of compiling again. Kernels compute in float64.
+
+Graphs whose nodes are all scalars (arrays given for scalar inputs) have no loop shape to fuse
+over: they compile as with ``backend="numpy"``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import importlib.util
+import math
+import os
+import sys
+import tempfile
+from typing import Any, Callable
+
+import numpy as np
+
+from . import runtime
+from .backends import _require
+from .compile import _FREE, _check_inputs, _closure_params, _closure_values, _Gen, _input_checks
+from .compile import compile as _compile_numpy
+from .expr import Expr
+from .graph import as_list, topo_order
+from .rewrite import stabilize
+
+PARALLEL_MIN = 1 << 16  # elements in the loop from which the parallel kernel is used
+
+
+# ------------------------------------------------------------------ grouping
+def _fusible(n: Expr) -> bool:
+    if n.ndim == 0:
+        return False
+    if n.op.name == "broadcast_to":
+        return True
+    return n.op.elementwise and n.op.kernel(["x"] * len(n.args), n, None) is not None
+
+
+class _Group:
+    """Elementwise nodes of one loop shape, and the sums over them, computed in one loop."""
+
+    def __init__(self, gid: int, shape: tuple):
+        self.gid = gid
+        self.shape = shape
+        self.members: list[Expr] = []
+        self.sums: list[Expr] = []
+
+
+class _Plan:
+    """Which nodes go into which group: groups are merged greedily (a union-find over group
+    ids) as long as no path leaves a group and comes back into it, which would be a cycle."""
+
+    def __init__(self, order: list[Expr]):
+        self.parent: dict[int, int] = {}
+        self.shape: dict[int, tuple | None] = {}
+        self.members: dict[int, list[Expr]] = {}  # root -> member nodes
+        self.group_of: dict[int, int] = {}  # id(node) -> group id (members and sums)
+        self.anc: dict[int, set] = {}  # id(node) -> ids of the groups it depends on
+        self.sum_of: dict[int, int] = {}  # id(sum node) -> group id it is absorbed into
+        for n in order:
+            self._place(n)
+
+    def find(self, g: int) -> int:
+        while self.parent[g] != g:
+            self.parent[g] = self.parent[self.parent[g]]
+            g = self.parent[g]
+        return g
+
+    def _new(self, shape) -> int:
+        g = len(self.parent)
+        self.parent[g] = g
+        self.shape[g] = shape
+        self.members[g] = []
+        return g
+
+    def _ancestors(self, n: Expr) -> set:
+        """The groups (current ids) that ``n`` depends on, its own included."""
+        return {self.find(g) for g in self.anc.get(id(n), ())}
+
+    def _member_group(self, n: Expr) -> int | None:
+        g = self.group_of.get(id(n))
+        if g is None or id(n) in self.sum_of:
+            return None
+        return self.find(g)
+
+    def _place(self, n: Expr) -> None:
+        anc: set = set()
+        for a in n.args:
+            anc |= self.anc.get(id(a), set())
+        if n.op.name == "sum" and n.args[0].ndim > 0:
+            g = self._member_group(n.args[0])
+            if g is not None:
+                # the sum accumulates inside the group's loop and is ready after it: a
+                # pseudo-group of its own that depends on the group
+                self.sum_of[id(n)] = g
+                pseudo = self._new(None)
+                self.group_of[id(n)] = pseudo
+                self.anc[id(n)] = anc | {pseudo}
+                return
+        if _fusible(n):
+            g = self._join(n)
+            self.group_of[id(n)] = g
+            self.members[g].append(n)
+            anc.add(g)
+        self.anc[id(n)] = anc
+
+    def _join(self, n: Expr) -> int:
+        cands: list[int] = []
+        for a in n.args:
+            g = self._member_group(a)
+            if g is not None and self.shape[g] == n.shape and g not in cands:
+                cands.append(g)
+        chosen: list[int] = []
+        for g in cands:
+            if self._mergeable(n, chosen + [g]):
+                chosen.append(g)
+        if not chosen:
+            return self._new(n.shape)
+        root = chosen[0]
+        for g in chosen[1:]:
+            self.parent[g] = root
+            self.members[root] += self.members.pop(g)
+        return root
+
+    def _mergeable(self, n: Expr, groups: list[int]) -> bool:
+        """Whether ``n`` and ``groups`` can be one loop: no operand from outside them may
+        depend on any of them."""
+        gs = set(groups)
+        operands = list(n.args)
+        if len(groups) > 1:
+            operands += [a for g in groups for m in self.members[g] for a in m.args]
+        for a in operands:
+            if self._member_group(a) in gs:
+                continue
+            if self._ancestors(a) & gs:
+                return False
+        return True
+
+    def groups(self, order: list[Expr]) -> dict[int, _Group]:
+        out: dict[int, _Group] = {}
+        for n in order:
+            if id(n) in self.sum_of:
+                root = self.find(self.sum_of[id(n)])
+            elif id(n) in self.group_of:
+                root = self.find(self.group_of[id(n)])
+            else:
+                continue
+            grp = out.setdefault(root, _Group(root, self.shape[root]))
+            (grp.sums if id(n) in self.sum_of else grp.members).append(n)
+        return out
+
+
+# ------------------------------------------------------------------ kernels
+def _literal(v) -> str | None:
+    if isinstance(v, float) and math.isfinite(v):
+        return repr(v)
+    return None
+
+
+class _Kernel:
+    """The numba source of one group's loop, and what the driver passes in and gets out."""
+
+    def __init__(self, name: str, grp: _Group, needed: set, gen):
+        self.name = name
+        self.grp = grp
+        self.shape = grp.shape
+        r = len(self.shape)
+        member_ids = {id(m) for m in grp.members}
+        self.inputs: list[Expr] = []  # external operands, in order
+        self.outputs = [m for m in grp.members if id(m) in needed]
+        local: dict[int, str] = {}
+        loads: list[str] = []
+        body: list[str] = []
+
+        def operand(a: Expr) -> str:
+            if id(a) in member_ids:
+                return local[id(a)]
+            if id(a) in local:
+                return local[id(a)]
+            if a.op.name == "const" and a.ndim == 0:
+                lit = _literal(a.attrs["value"])
+                if lit is not None:
+                    return lit
+            k = len(self.inputs)
+            self.inputs.append(a)
+            nm = f"a{k}"
+            if a.ndim:
+                q = a.ndim
+                idx = []
+                for j, d in enumerate(a.shape):
+                    ax = j + r - q
+                    idx.append("0" if d == 1 and self.shape[ax] != 1 else f"_i{ax}")
+                loads.append(f"x{k} = {nm}[{', '.join(idx)}]")
+                local[id(a)] = f"x{k}"
+            else:
+                local[id(a)] = nm
+            return local[id(a)]
+
+        for j, m in enumerate(grp.members):
+            args = [operand(a) for a in m.args]
+            src = args[0] if m.op.name == "broadcast_to" else m.op.kernel(args, m, gen)
+            body.append(f"v{j} = {src}")
+            local[id(m)] = f"v{j}"
+        full = ", ".join(f"_i{k}" for k in range(r))
+        for k, o in enumerate(self.outputs):
+            body.append(f"o{k}[{full}] = {local[id(o)]}")
+        # sums: a local accumulator when the summed axes are the innermost ones
+        self.sums = []
+        pre: dict[int, list[str]] = {}
+        post: dict[int, list[str]] = {}
+        for k, s in enumerate(grp.sums):
+            axes, keep = s.attrs["axis"], s.attrs["keepdims"]
+            val = local[id(s.args[0])]
+            chunked = 0 in axes
+            kept = [f"_i{ax}" if ax not in axes else "0" for ax in range(r)
+                    if keep or ax not in axes]
+            idx = (["_c"] if chunked else []) + kept
+            target = f"r{k}[{', '.join(idx)}]"
+            p = min(axes)
+            if tuple(axes) == tuple(range(p, r)):
+                pre.setdefault(p, []).append(f"s{k} = 0.0")
+                body.append(f"s{k} += {val}")
+                post.setdefault(p, []).append(f"{target} = s{k}")
+            else:
+                body.append(f"{target} += {val}")
+            self.sums.append((s, chunked))
+        self.loads = loads
+        self.body = body
+        self.pre, self.post = pre, post
+
+    def source(self, parallel: bool) -> str:
+        r = len(self.shape)
+        params = ["_nc"] + [f"_n{k}" for k in range(r)]
+        params += [f"a{k}" for k in range(len(self.inputs))]
+        params += [f"o{k}" for k in range(len(self.outputs))]
+        params += [f"r{k}" for k in range(len(self.sums))]
+        fname = self.name + ("_p" if parallel else "_s")
+        lines = [f"def {fname}({', '.join(params)}):"]
+        loop = "_prange" if parallel else "range"
+        lines.append(f"    for _c in {loop}(_nc):")
+        lines.append("        _lo = (_c * _n0) // _nc")
+        lines.append("        _hi = ((_c + 1) * _n0) // _nc")
+        ind = "        "
+        for depth in range(r):
+            for ln in self.pre.get(depth, []):
+                lines.append(ind + ln)
+            rng = "range(_lo, _hi)" if depth == 0 else f"range(_n{depth})"
+            lines.append(f"{ind}for _i{depth} in {rng}:")
+            ind += "    "
+        for ln in self.loads + self.body:
+            lines.append(ind + ln)
+        for depth in reversed(range(r)):
+            ind = ind[:-4]
+            for ln in self.post.get(depth, []):
+                lines.append(ind + ln)
+        return "\n".join(lines) + "\n"
+
+
+# Kernels reassociate (so that their sums vectorise) and contract to FMA; they keep IEEE inf
+# and NaN semantics. Their exp is symgrad.fused_math.exp, compiled without fastmath.
+_HEADER = '''"""symgrad fused kernels (generated; safe to delete)."""
+import numba as _nb
+
+import symgrad.fused_math as _m
+
+_prange = _nb.prange
+_max, _min, _abs = max, min, abs
+_FM = {"reassoc", "contract"}
+_S = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+_P = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM, parallel=True)
+'''
+
+
+def cache_dir() -> str:
+    """Where generated kernel modules (and numba's cache of them) are kept."""
+    d = os.environ.get("SYMGRAD_CACHE_DIR")
+    if not d:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                ".cache")
+        d = os.path.join(base, "symgrad")
+    return os.path.join(d, "numba")
+
+
+def _load_module(source: str):
+    """Import ``source`` from a file named by its hash (written once, atomically)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    name = f"symgrad_kernels_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = None
+    for d in (cache_dir(), os.path.join(tempfile.gettempdir(), "symgrad-numba")):
+        try:
+            os.makedirs(d, exist_ok=True)
+            path = os.path.join(d, name + ".py")
+            if not os.path.exists(path):
+                fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+                with os.fdopen(fd, "w") as f:
+                    f.write(source)
+                os.replace(tmp, path)
+            break
+        except OSError:
+            path = None
+    if path is None:
+        raise OSError("backend 'numba': no writable cache directory (set SYMGRAD_CACHE_DIR)")
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ------------------------------------------------------------------ driver
+def _units(order: list[Expr], groups: dict[int, _Group], fused: set) -> list:
+    """Nodes and fused groups in an order where each comes after everything it uses
+    (deterministic, so that the same graph gives the same kernel source in every process)."""
+    pos = {id(n): i for i, n in enumerate(order)}
+    unit_of: dict[int, int] = {}  # id(node) -> unit key (position of the unit's first node)
+    for gid in fused:
+        grp = groups[gid]
+        key = min(pos[id(n)] for n in grp.members + grp.sums)
+        for n in grp.members + grp.sums:
+            unit_of[id(n)] = key
+    deps: dict[int, set] = {}
+    what: dict[int, Any] = {}
+    for n in order:
+        u = unit_of.get(id(n), pos[id(n)])
+        what.setdefault(u, n)
+        d = deps.setdefault(u, set())
+        for a in n.args:
+            ua = unit_of.get(id(a), pos[id(a)])
+            if ua != u:
+                d.add(ua)
+    group_at = {unit_of[id(groups[g].members[0])]: groups[g] for g in fused}
+    units: list = []
+    done: set = set()
+    for start in sorted(deps):
+        if start in done:
+            continue
+        done.add(start)
+        stack = [(start, iter(sorted(deps[start])))]
+        while stack:
+            u, it = stack[-1]
+            for v in it:
+                if v not in done:
+                    done.add(v)
+                    stack.append((v, iter(sorted(deps[v]))))
+                    break
+            else:
+                stack.pop()
+                units.append(group_at.get(u, what[u]))
+    return units
+
+
+def compile_fused(outputs, inputs) -> Callable:
+    """Like ``sg.compile``, with the elementwise chains fused into numba loops."""
     _require("numba", "numba")
-    raise NotImplementedError
+    import numba
+
+    outs, single = as_list(outputs)
+    if not outs:
+        raise ValueError("compile: no outputs given")
+    ins, _ = _check_inputs(outs, inputs, "compile")
+    outs = stabilize(outs)
+    order = topo_order(outs)
+    if all(n.ndim == 0 for n in order):
+        fn = _compile_numpy(outs if not single else outs[0], ins)
+        fn.kernels = []
+        return fn
+    plan = _Plan(order)
+    groups = plan.groups(order)
+    out_ids = {id(o) for o in outs}
+    # a group is worth a loop when it does more than one numpy call would
+    fused = {gid for gid, g in groups.items() if len(g.members) + len(g.sums) > 1
+             and sum(m.op.name != "broadcast_to" for m in g.members) + len(g.sums) > 1}
+    member_gid = {id(m): gid for gid, g in groups.items() if gid in fused for m in g.members}
+    sum_gid = {id(s): gid for gid, g in groups.items() if gid in fused for s in g.sums}
+    needed: set = set()  # members whose values leave the loop
+    for n in order:
+        for a in n.args:
+            if id(a) in member_gid and member_gid.get(id(n), sum_gid.get(id(n))) != \
+                    member_gid[id(a)]:
+                needed.add(id(a))
+    needed |= {i for i in out_ids if i in member_gid}
+    gen = _Gen(ins)
+    checks = [c for n in order for c in n.checks]
+    check_lines, _ = _input_checks(ins, gen, True, checks)
+    kernels: list[_Kernel] = []
+    names: dict[int, str] = {}
+    body: list[str] = []
+    tmp = 0
+    for u in _units(order, groups, fused):
+        if isinstance(u, _Group):
+            k = _Kernel(f"k{len(kernels)}", u, needed, gen)
+            kernels.append(k)
+            body += _call_lines(k, len(kernels) - 1, names, gen)
+            continue
+        n = u
+        if n.op.name in _FREE:
+            names[id(n)] = n.op.code([], n, gen)
+            continue
+        a = [names[id(x)] for x in n.args]
+        names[id(n)] = f"_t{tmp}"
+        body.append(f"_t{tmp} = {n.op.code(a, n, gen)}")
+        tmp += 1
+    ksrc = _HEADER + "".join(
+        "\n\n" + k.source(False) + f"{k.name}_s = _nb.njit(**_S)({k.name}_s)\n\n"
+        + k.source(True) + f"{k.name}_p = _nb.njit(**_P)({k.name}_p)\n" for k in kernels)
+    mod = _load_module(ksrc) if kernels else None
+    vals = []
+    for o in outs:
+        v = names[id(o)]
+        if o.op.name == "broadcast_to" or (o.op.name == "const" and o.ndim > 0):
+            v = f"_rt.materialize(_xp, {v})"
+        vals.append(v)
+    ret = f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"
+    params = ", ".join(gen.params[id(v)] for v in ins)
+    kparams = "".join(f", _k{i}s, _k{i}p" for i in range(len(kernels)))
+    src = [f"def _build({_closure_params(gen)}, _np, _nch{kparams}):",
+           f"    def compiled({params}):"]
+    src += ["        " + ln for ln in check_lines + body + [ret]]
+    src.append("    return compiled")
+    source = "\n".join(src) + "\n"
+    ns: dict[str, Any] = {}
+    exec(builtins.compile(source, "<symgrad-fused>", "exec"), ns)  # noqa: S102  (generated)
+    kfns = []
+    for k in kernels:
+        kfns += [getattr(mod, f"{k.name}_s"), getattr(mod, f"{k.name}_p")]
+    nch = 4 * max(1, numba.config.NUMBA_NUM_THREADS)
+    fn = ns["_build"](*_closure_values(gen, np), np, nch, *kfns)
+    fn.source = source
+    fn.kernel_source = ksrc
+    fn.kernels = [getattr(mod, f"{k.name}_s") for k in kernels] + \
+        [getattr(mod, f"{k.name}_p") for k in kernels]
+    fn.inputs = list(ins)
+    fn.outputs = list(outs)
+    return fn
+
+
+def _call_lines(k: _Kernel, i: int, names: dict, gen) -> list[str]:
+    dims = [gen.dim(d) for d in k.shape]
+    size = " * ".join(dims)
+    shape = gen.shape(k.shape)
+    lines = [f"if {size} >= {PARALLEL_MIN}:",
+             f"    _nc = _min(_nch, {dims[0]})",
+             f"    _k = _k{i}p",
+             "else:",
+             "    _nc = 1",
+             f"    _k = _k{i}s"]
+    args = ["_nc"] + dims
+    for a in k.inputs:
+        nm = names[id(a)]
+        args.append(nm if a.ndim else f"_float({nm})")
+    for j, o in enumerate(k.outputs):
+        nm = f"_f{i}o{j}"
+        lines.append(f"{nm} = _np.empty({shape})")
+        names[id(o)] = nm
+        args.append(nm)
+    finals = []
+    for j, (s, chunked) in enumerate(k.sums):
+        nm = f"_f{i}r{j}"
+        if chunked:
+            lines.append(f"{nm} = _np.zeros((_nc,) + {gen.shape(s.shape)})")
+            finals.append(f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0)")
+        else:
+            lines.append(f"{nm} = _np.zeros({gen.shape(s.shape)})")
+        names[id(s)] = nm
+        args.append(nm)
+    lines.append(f"_k({', '.join(args)})")
+    return lines + finals
+
+
+_ = runtime  # the driver's _rt

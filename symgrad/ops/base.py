@@ -65,6 +65,11 @@ class Op:
         """The same with Python ``math`` (scalar graphs only); None when unsupported."""
         return None
 
+    def kernel(self, a: list[str], n, g) -> str | None:
+        """One element of an elementwise op inside a compiled loop (numba, see
+        :mod:`symgrad.fused`): like ``math``, but overflow gives inf instead of raising."""
+        return self.math(a, n, g)
+
     # ---------------------------------------------------------------- sympy
     def sympy(self, a: list, n, ctx) -> Any:
         raise NotImplementedError(f"{self.name} has no sympy form")
