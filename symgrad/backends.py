@@ -86,10 +86,9 @@ def _adapter(name: str, base, array_type: type, device=None) -> types.ModuleType
 
     def wrap2(f):
         def g(x, y, *args, **kw):
-            if not isinstance(x, array_type):
+            # one Python number beside an array is fine (and stays on the host); two are not
+            if not isinstance(x, array_type) and not isinstance(y, array_type):
                 x = asarray(x)
-            if not isinstance(y, array_type):
-                y = asarray(y)
             return f(x, y, *args, **kw)
 
         g.__name__ = f.__name__
