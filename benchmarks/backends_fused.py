@@ -115,6 +115,12 @@ def _jax_mlp():
     return call
 
 
+def _ready(x):
+    import jax
+
+    return jax.block_until_ready(x)
+
+
 # ------------------------------------------------------------------ compile time
 def _child(which: str) -> None:
     """Derive, compile and call once in this (fresh) process; print the times as JSON."""
@@ -127,6 +133,7 @@ def _child(which: str) -> None:
     if which == "trivial":  # numba's own cost of a first call, loaded from its cache
         import importlib.util
 
+        os.makedirs(os.environ["SYMGRAD_CACHE_DIR"], exist_ok=True)
         path = os.path.join(os.environ["SYMGRAD_CACHE_DIR"], "trivial_numba.py")
         if not os.path.exists(path):
             with open(path, "w") as f:
@@ -135,6 +142,7 @@ def _child(which: str) -> None:
         t0 = time.perf_counter()
         spec = importlib.util.spec_from_file_location("trivial_numba", path)
         mod = importlib.util.module_from_spec(spec)
+        sys.modules["trivial_numba"] = mod
         spec.loader.exec_module(mod)
         mod.f(1.0)
         print(json.dumps({"import": t_import, "build": 0.0, "first": time.perf_counter() - t0,
@@ -162,9 +170,11 @@ def compile_times(which: str) -> tuple[dict, dict]:
         env = dict(os.environ, SYMGRAD_CACHE_DIR=d)
         runs = []
         for _ in range(2):
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", which],
-                                 env=env, check=True, capture_output=True, text=True).stdout
-            runs.append(json.loads(out.strip().splitlines()[-1]))
+            r = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", which],
+                               env=env, capture_output=True, text=True)
+            if r.returncode:
+                raise RuntimeError(f"compile-time child {which!r} failed: {r.stderr[-500:]}")
+            runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
     return runs[0], runs[1]
 
 
@@ -194,6 +204,9 @@ def main(quick: bool = False) -> str:
         jg = _jax_lecture()
         np.testing.assert_allclose(np.array(jg(*vals), dtype=float), want, rtol=1e-9)
         fns["jax.jit(grad)"] = lambda: jg(*vals)
+        f_jx = sg.compile(outs, ins, backend="jax")
+        np.testing.assert_allclose(np.array(f_jx(*vals), dtype=float), want, rtol=1e-9)
+        fns["symgrad jax (jit)"] = lambda: _ready(f_jx(*vals))
     t = bench(fns, repeats=repeats, min_time=min_time)
     base = t.get("jax.jit(grad)")
     rows = [[k, fmt_time(v), fmt_ratio(v / t["handwritten numpy"]),
@@ -219,6 +232,8 @@ def main(quick: bool = False) -> str:
     if have("jax"):
         jm = _jax_mlp()
         fns["jax.jit(value_and_grad)"] = lambda: jm(*vals2)
+        g_jx = sg.compile(outs, ins, backend="jax")
+        fns["symgrad jax (jit)"] = lambda: _ready(g_jx(*vals2))
     t = bench(fns, repeats=repeats, min_time=min_time)
     rows = [[k, fmt_time(v), fmt_ratio(v / t["handwritten numpy"])] for k, v in t.items()]
     r = t["symgrad numba"] / t["handwritten numpy"]

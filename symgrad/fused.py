@@ -8,9 +8,10 @@ are written out. Matrix products, reshapes and the other ops stay numpy calls in
 driver, which also checks the input shapes as ``sg.compile`` does.
 
 Each kernel exists in two forms: a serial loop, and a loop over chunks of the first axis run in
-parallel (``numba.prange``) for large arrays. Kernels are written to a file in a cache directory
-(``$SYMGRAD_CACHE_DIR``, else ``~/.cache/symgrad``) and compiled with ``cache=True``, so another
-process loads them instead of compiling again. Kernels compute in float64.
+parallel (``numba.prange``) for large arrays. Kernels are written to a file in a cache
+directory (``$SYMGRAD_CACHE_DIR/numba``, by default ``~/.cache/symgrad/numba``) and compiled
+with ``cache=True``, so another process loads them instead of compiling again. Kernels
+compute in float64.
 
 Graphs whose nodes are all scalars (arrays given for scalar inputs) have no loop shape to fuse
 over: they compile as with ``backend="numpy"``.
@@ -29,7 +30,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import runtime
 from .backends import _require
 from .compile import _FREE, _check_inputs, _closure_params, _closure_values, _Gen, _input_checks
 from .compile import compile as _compile_numpy
@@ -480,6 +480,3 @@ def _call_lines(k: _Kernel, i: int, names: dict, gen) -> list[str]:
         args.append(nm)
     lines.append(f"_k({', '.join(args)})")
     return lines + finals
-
-
-_ = runtime  # the driver's _rt
