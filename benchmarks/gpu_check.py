@@ -254,7 +254,28 @@ def targets() -> list[str]:
     return out
 
 
-def main() -> str:
+def gpu_present() -> bool:
+    """Whether any NVIDIA GPU is visible (nvidia-smi, cupy or torch), without importing much."""
+    try:
+        r = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+        if r.returncode == 0 and "GPU" in r.stdout:
+            return True
+    except Exception:
+        pass
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+def main(quick: bool = False) -> str:
+    """The report (markdown). ``quick`` is accepted for benchmarks/run.py and changes nothing:
+    the check is already short. Without a GPU it returns at once."""
+    if not gpu_present():
+        return ("## GPU check\n\n_No NVIDIA GPU here: nothing measured. Run "
+                "`python benchmarks/gpu_check.py` on a GPU machine._")
     cp = load("cupy")
     torch = load("torch")
     jax = load("jax")

@@ -5,6 +5,7 @@ graph, simplify it, print it the way a textbook writes it, and compile it to fas
 """
 
 from .autodiff import grad, hessian, jacobian
+from .backends import BackendNotInstalled
 from .compile import compile, evaluate  # noqa: A004
 from .errors import NonDifferentiableError, ShapeError
 from .expr import Expr
@@ -61,7 +62,7 @@ from .sympy_bridge import from_sympy, to_sympy
 __version__ = "0.1.0"
 
 __all__ = [
-    "Expr", "ShapeError", "NonDifferentiableError",
+    "Expr", "ShapeError", "NonDifferentiableError", "BackendNotInstalled",
     "scalar", "scalars", "vector", "matrix", "tensor", "const",
     "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "softplus", "abs", "sin", "cos", "square",
     "maximum", "minimum", "neg", "power", "div", "bce", "stop_gradient",

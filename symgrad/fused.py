@@ -60,16 +60,24 @@ class _Group:
 
 
 class _Plan:
-    """Which nodes go into which group: groups are merged greedily (a union-find over group
-    ids) as long as no path leaves a group and comes back into it, which would be a cycle."""
+    """Which nodes go into which group.
+
+    Groups are merged greedily (a union-find over group ids). A group runs as one unit: all of
+    its inputs before its loop, all of its outputs and sums after it. So a node may join a set
+    of groups only if no path leads from one of them, through anything outside them (another
+    group, a product, a sum), back into one of them or into the node: that would be a cycle.
+    Paths are followed over groups: ``deps[g]`` holds the groups that group g reads from, each
+    marked ``"m"`` (it reads one of their members directly) or ``"x"`` (through a sum or other
+    nodes); ``front[node]`` holds the groups a node outside every group reads from.
+    """
 
     def __init__(self, order: list[Expr]):
         self.parent: dict[int, int] = {}
-        self.shape: dict[int, tuple | None] = {}
-        self.members: dict[int, list[Expr]] = {}  # root -> member nodes
-        self.group_of: dict[int, int] = {}  # id(node) -> group id (members and sums)
-        self.anc: dict[int, set] = {}  # id(node) -> ids of the groups it depends on
-        self.sum_of: dict[int, int] = {}  # id(sum node) -> group id it is absorbed into
+        self.shape: dict[int, tuple] = {}
+        self.deps: dict[int, set] = {}
+        self.group_of: dict[int, int] = {}  # id(member) -> group id
+        self.sum_of: dict[int, int] = {}  # id(sum node) -> id of the group it is computed in
+        self.front: dict[int, frozenset] = {}  # id(other node) -> group ids it depends on
         for n in order:
             self._place(n)
 
@@ -83,39 +91,39 @@ class _Plan:
         g = len(self.parent)
         self.parent[g] = g
         self.shape[g] = shape
-        self.members[g] = []
+        self.deps[g] = set()
         return g
-
-    def _ancestors(self, n: Expr) -> set:
-        """The groups (current ids) that ``n`` depends on, its own included."""
-        return {self.find(g) for g in self.anc.get(id(n), ())}
 
     def _member_group(self, n: Expr) -> int | None:
         g = self.group_of.get(id(n))
-        if g is None or id(n) in self.sum_of:
-            return None
-        return self.find(g)
+        return None if g is None else self.find(g)
+
+    def _reads(self, a: Expr) -> list[tuple[int, str]]:
+        """The groups that reading ``a`` depends on, with how."""
+        g = self.group_of.get(id(a))
+        if g is not None:
+            return [(g, "m")]
+        g = self.sum_of.get(id(a))
+        if g is not None:
+            return [(g, "x")]
+        return [(h, "x") for h in self.front.get(id(a), ())]
 
     def _place(self, n: Expr) -> None:
-        anc: set = set()
-        for a in n.args:
-            anc |= self.anc.get(id(a), set())
         if n.op.name == "sum" and n.args[0].ndim > 0:
             g = self._member_group(n.args[0])
-            if g is not None:
-                # the sum accumulates inside the group's loop and is ready after it: a
-                # pseudo-group of its own that depends on the group
+            if g is not None:  # accumulated in g's loop, ready after it
                 self.sum_of[id(n)] = g
-                pseudo = self._new(None)
-                self.group_of[id(n)] = pseudo
-                self.anc[id(n)] = anc | {pseudo}
                 return
         if _fusible(n):
             g = self._join(n)
             self.group_of[id(n)] = g
-            self.members[g].append(n)
-            anc.add(g)
-        self.anc[id(n)] = anc
+            for a in n.args:
+                self.deps[g].update(self._reads(a))
+            return
+        front = set()
+        for a in n.args:
+            front.update(h for h, _ in self._reads(a))
+        self.front[id(n)] = frozenset(front)
 
     def _join(self, n: Expr) -> int:
         cands: list[int] = []
@@ -132,20 +140,36 @@ class _Plan:
         root = chosen[0]
         for g in chosen[1:]:
             self.parent[g] = root
-            self.members[root] += self.members.pop(g)
+            self.deps[root] |= self.deps.pop(g)
         return root
 
-    def _mergeable(self, n: Expr, groups: list[int]) -> bool:
-        """Whether ``n`` and ``groups`` can be one loop: no operand from outside them may
-        depend on any of them."""
-        gs = set(groups)
-        operands = list(n.args)
-        if len(groups) > 1:
-            operands += [a for g in groups for m in self.members[g] for a in m.args]
-        for a in operands:
-            if self._member_group(a) in gs:
+    def _reaches(self, starts, targets: set) -> bool:
+        """Whether a group in ``starts`` is, or depends on, one of ``targets``."""
+        stack = [self.find(g) for g in starts]
+        seen: set = set()
+        while stack:
+            g = stack.pop()
+            if g in targets:
+                return True
+            if g in seen:
                 continue
-            if self._ancestors(a) & gs:
+            seen.add(g)
+            stack.extend(self.find(h) for h, _ in self.deps[g])
+        return False
+
+    def _mergeable(self, n: Expr, groups: list[int]) -> bool:
+        """Whether ``n`` and ``groups`` can run as one loop without a cycle."""
+        gs = set(groups)
+        edges = [rd for a in n.args for rd in self._reads(a)]
+        if len(groups) > 1:
+            edges += [e for g in groups for e in self.deps[g]]
+        for h, how in edges:
+            h = self.find(h)
+            if h in gs:
+                if how != "m":  # a sum of the loop itself, or a path back into it
+                    return False
+                continue
+            if self._reaches([h], gs):
                 return False
         return True
 

@@ -145,3 +145,54 @@ def test_a_second_process_loads_the_kernels_from_the_cache(cache_dir, tmp_path):
             for _ in range(2)]
     assert runs[1]["n"] >= 1
     assert runs[1]["hits"] == runs[1]["n"] and runs[1]["misses"] == 0
+
+
+def _random_graph(seed: int):
+    """A random DAG over a matrix, vectors and a scalar: elementwise ops with broadcasting,
+    shared subexpressions, and sums and matrix products between them (which the planner must
+    keep outside the loops without making a cycle)."""
+    rng = np.random.default_rng(seed)
+    A = sg.matrix("A", (5, 3))  # known sizes: shapes that do not fit fail as they are built
+    u, v = sg.vector("u", 3), sg.vector("v", 5)
+    s = sg.scalar("s")
+    pool = [A, u, v, s, A * 0.5, sg.reshape(v, (5, 1))]
+    unary = [sg.exp, sg.tanh, sg.sigmoid, sg.softplus, sg.relu, sg.abs, sg.sin,
+             lambda e: e * e, lambda e: -e]
+    binary = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
+              lambda a, b: a / (1.5 + sg.abs(b)), sg.maximum, sg.minimum]
+    for _ in range(25):
+        k = rng.integers(10)
+        try:
+            if k < 4:
+                e = unary[rng.integers(len(unary))](pool[rng.integers(len(pool))])
+            elif k < 8:
+                a, b = (pool[i] for i in rng.integers(len(pool), size=2))
+                e = binary[rng.integers(len(binary))](a, b)
+            else:
+                a = pool[rng.integers(len(pool))]
+                if a.ndim == 2 and k == 8:
+                    e = a @ u  # a product between two elementwise chains
+                elif a.ndim >= 1:
+                    e = sg.sum(a, axis=int(rng.integers(a.ndim)), keepdims=bool(k == 9))
+                else:
+                    continue
+        except sg.ShapeError:
+            continue
+        pool.append(e)
+    mats = [e for e in pool[6:] if e.ndim == 2] or [A]
+    total = sg.sum(mats[-1]) + sg.sum(pool[-1]) + sg.sum(pool[-2])
+    outs = pool[-4:] + sg.grad(total, [A, u, v, s])
+    vals = [rng.standard_normal((5, 3)), rng.standard_normal(3), rng.standard_normal(5), 0.3]
+    return outs, [A, u, v, s], vals
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_graphs_match_numpy(seed, monkeypatch):
+    from symgrad import fused
+
+    outs, ins, vals = _random_graph(seed)
+    want = numpy_reference(outs, ins, vals)
+    _close(sg.compile(outs, ins, backend="numba")(*vals), want, rtol=1e-9)
+    if seed % 2:  # the parallel form too, on chunks of one row
+        monkeypatch.setattr(fused, "PARALLEL_MIN", 1)
+        _close(sg.compile(outs, ins, backend="numba")(*vals), want, rtol=1e-9)
