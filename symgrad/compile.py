@@ -196,7 +196,9 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
     """A callable computing ``outputs`` from ``inputs`` given positionally.
 
     Returns one array for one output and a tuple for a list. ``.source`` holds the generated
-    Python code. ``backend``: "numpy" (default) or another array namespace (see the docs).
+    Python code. ``backend``: "numpy" (default), "dask", "cupy", "torch" ("torch:cuda"),
+    "jax" (jitted), "numba" (fused loops) or an array-API namespace module; see
+    :mod:`symgrad.backends` and docs/running-at-scale.md.
     """
     special = backends.compiler(backend)
     if special is not None:  # "numba", "jax": see symgrad.backends

@@ -67,7 +67,10 @@ def x64():
         return
     import jax
 
-    with jax.enable_x64(True):
+    enable = getattr(jax, "enable_x64", None)
+    if enable is None:  # older jax
+        from jax.experimental import enable_x64 as enable
+    with enable(True):
         yield
 
 
