@@ -49,7 +49,7 @@ def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
     wset = {id(w) for w in ws}
     dep: set[int] = set()
     for n in order:
-        if id(n) in wset or any(id(a) in dep for a in n.args):
+        if id(n) in wset or (not n.op.blocks_gradient and any(id(a) in dep for a in n.args)):
             dep.add(id(n))
     nb = seed.ndim - f.ndim
     adj: dict[int, Expr] = {id(f): seed} if id(f) in dep else {}

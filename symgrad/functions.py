@@ -387,6 +387,16 @@ def diagonal(m: ExprLike) -> Expr:
     return make(OPS["diagonal"], (lift(m),))
 
 
+def trace(m: ExprLike) -> Expr:
+    """The trace of a square matrix (the sum of its diagonal)."""
+    return sum(diagonal(m))
+
+
+def gram(X: ExprLike, d: ExprLike) -> Expr:
+    """The weighted Gram matrix ``X^T diag(d) X`` of a matrix X (m, n) and a vector d (m,)."""
+    return make(OPS["gram"], (lift(X), lift(d)))
+
+
 def take(M: ExprLike, i: ExprLike) -> Expr:
     """Row ``i`` of ``M`` (``i`` an int or an integer-valued scalar expression).
 
