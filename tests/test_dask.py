@@ -75,4 +75,4 @@ def test_example_runs_small_on_the_cluster(client):
     finally:
         sys.path.pop(0)
     r = ex.run(4000, 1000, client.scheduler.address, 2, 1, numpy_baseline=False)
-    assert r["workers"] == 2 and np.isfinite(r["loss"]) and r["grad_U"].shape == (16, 20)
+    assert r["workers"] == 2 and r["grad_U"].shape == (16, 20) and ex.agrees(r)
