@@ -132,6 +132,20 @@ def test_jax_backend_is_jitted(x64):
         np.testing.assert_allclose(g, w, rtol=1e-10)
 
 
+@pytest.mark.skipif(not _have("torch") or not _have("dask") or not _have("array_api_compat"),
+                    reason="torch / dask / array-api-compat not installed")
+def test_library_modules_map_to_their_backend():
+    import dask.array as da
+    import torch
+
+    assert backends.namespace(torch) is backends.namespace("torch")
+    assert backends.namespace(da) is backends.namespace("dask")
+    assert backends.namespace(np) is np
+    x = sg.vector("x", 3)
+    fn = sg.compile(sg.exp(x) * 2.0, [x], backend=torch)
+    assert isinstance(fn(torch.ones(3, dtype=torch.float64)), torch.Tensor)
+
+
 def test_unknown_backend_is_a_clear_error():
     x = sg.scalar("x")
     with pytest.raises(ValueError, match="unknown backend 'nope'"):
