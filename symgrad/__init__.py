@@ -6,8 +6,11 @@ graph, simplify it, print it the way a textbook writes it, and compile it to fas
 
 from .autodiff import grad, hessian, jacobian
 from .backends import BackendNotInstalled
+from .check import check_grad
 from .compile import compile, evaluate  # noqa: A004
+from .draw import draw, to_dot
 from .errors import NonDifferentiableError, ShapeError
+from .explain import explain
 from .expr import Expr
 from .functions import (  # noqa: A004
                         abs,
@@ -57,6 +60,7 @@ from .functions import (  # noqa: A004
                         zeros,
 )
 from .graph import count_nodes, to_networkx, topo_order, variables
+from .parse import ParseError, parse
 from .printing import latex
 from .simplify import simplify
 from .sympy_bridge import from_sympy, to_sympy
@@ -74,4 +78,5 @@ __all__ = [
     "grad", "jacobian", "hessian",
     "simplify", "to_sympy", "from_sympy", "evaluate", "compile", "latex",
     "count_nodes", "topo_order", "to_networkx", "variables",
+    "to_dot", "draw", "explain", "check_grad", "parse", "ParseError",
 ]

@@ -9,12 +9,33 @@ one matrix expression, not a loop over rows.
 
 from __future__ import annotations
 
+import weakref
+
 from . import functions as F
 from .errors import NonDifferentiableError
 from .expr import Expr
 from .graph import as_list, topo_order
 from .rewrite import stabilize
 from .shapes import fmt_shape
+
+# derivative -> (kind, f, wrt): where each result of grad/jacobian/hessian came from, so that
+# sg.explain can re-derive it and sg.draw can tell the forward nodes from those the pass added
+_ORIGIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _record(kind: str, outs: list, f: Expr, wrts: list) -> None:
+    for g, w in zip(outs, wrts):
+        _ORIGIN[g] = (kind, f, w)
+
+
+def origin(e: Expr) -> tuple | None:
+    """``(kind, f, wrt)`` if ``e`` was returned by ``grad``, ``jacobian`` or ``hessian``, else None.
+
+    ``kind`` is the function's name, ``f`` the expression differentiated and ``wrt`` the variable
+    (a pair of variables for a Hessian block). Hash-consing makes an equal node built elsewhere
+    the same object, so the record describes the latest derivation that returned this node.
+    """
+    return _ORIGIN.get(e)
 
 
 def _describe(n: Expr) -> str:
@@ -109,6 +130,7 @@ def grad(f: Expr, wrt):
     ws, single = as_list(wrt)
     _check_wrt(ws, "grad")
     out = reverse(f, F.const(1.0), ws)
+    _record("grad", out, f, ws)
     return out[0] if single else out
 
 
@@ -123,6 +145,7 @@ def jacobian(f: Expr, wrt):
     _check_wrt(ws, "jacobian")
     seed = F.const(1.0) if f.shape == () else F.eye(f.shape)
     out = reverse(f, seed, ws)
+    _record("jacobian", out, f, ws)
     return out[0] if single else out
 
 
@@ -137,7 +160,9 @@ def hessian(f: Expr, wrt):
     _check_wrt(ws, "hessian")
     gs = reverse(f, F.const(1.0), ws)
     rows = []
-    for g in gs:
+    for wi, g in zip(ws, gs):
         seed = F.const(1.0) if g.shape == () else F.eye(g.shape)
-        rows.append(reverse(g, seed, ws))
+        row = reverse(g, seed, ws)
+        _record("hessian", row, f, [(wi, w) for w in ws])
+        rows.append(row)
     return rows[0][0] if single else rows
