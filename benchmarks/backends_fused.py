@@ -213,7 +213,7 @@ def main(quick: bool = False) -> str:
              fmt_ratio(v / base) if base else "—"] for k, v in t.items()]
     out += [f"### (a) lecture scalar MLP, N = {n:,}: gradient of the mean loss", "",
             table(["system", "per call", "/ handwritten numpy", "/ jax.jit"], rows), ""]
-    if base:
+    if base and not quick:
         r = t["symgrad numba"] / base
         out.append(f"Target ≤ 1.20x jax.jit: **{r:.2f}x** ({'met' if r <= 1.2 else 'NOT met'}).")
         out.append("")
@@ -238,9 +238,13 @@ def main(quick: bool = False) -> str:
     rows = [[k, fmt_time(v), fmt_ratio(v / t["handwritten numpy"])] for k, v in t.items()]
     r = t["symgrad numba"] / t["handwritten numpy"]
     out += ["### (b) vector MLP, d=10, l=8, N=32: loss + gradient", "",
-            table(["system", "per call", "/ handwritten numpy"], rows), "",
-            f"Target ≤ 0.70x handwritten numpy: **{r:.2f}x** "
-            f"({'met' if r <= 0.7 else 'NOT met'}).", ""]
+            table(["system", "per call", "/ handwritten numpy"], rows), ""]
+    if quick:
+        out += ["_Quick run (N = 10^5 in (a), few short rounds): the targets are judged on a "
+                "full run._", ""]
+    else:
+        out += [f"Target ≤ 0.70x handwritten numpy: **{r:.2f}x** "
+                f"({'met' if r <= 0.7 else 'NOT met'}).", ""]
 
     # (c) compile time
     rows = []

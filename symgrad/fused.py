@@ -37,7 +37,8 @@ from .expr import Expr
 from .graph import as_list, topo_order
 from .rewrite import stabilize
 
-PARALLEL_MIN = 1 << 16  # elements in the loop from which the parallel kernel is used
+PARALLEL_MIN = 1 << 18  # elements in a loop from which its parallel form is used (below, a
+# thread launch costs more than it saves, and much more on a busy machine)
 
 
 # ------------------------------------------------------------------ grouping
@@ -46,6 +47,8 @@ def _fusible(n: Expr) -> bool:
         return False
     if n.op.name == "broadcast_to":
         return True
+    if n.op.name == "outer":  # a[:, None] * b[None, :] for vectors: elementwise in the loop
+        return n.ndim == 2 and n.args[0].ndim == 1 and n.args[1].ndim == 1
     return n.op.elementwise and n.op.kernel(["x"] * len(n.args), n, None) is not None
 
 
@@ -209,32 +212,40 @@ class _Kernel:
         loads: list[str] = []
         body: list[str] = []
 
-        def operand(a: Expr) -> str:
+        arg_of: dict[int, str] = {}  # id(external operand) -> its kernel parameter
+
+        def operand(a: Expr, axes: tuple | None = None) -> str:
+            """The kernel's name for ``a``; ``axes``: the loop axes that index it (default:
+            numpy broadcasting, aligned on the last axes)."""
             if id(a) in member_ids:
                 return local[id(a)]
-            if id(a) in local:
-                return local[id(a)]
+            if axes is None:
+                axes = tuple(range(r - a.ndim, r))
+            key = (id(a), axes)
+            if key in local:
+                return local[key]
             if a.op.name == "const" and a.ndim == 0:
                 lit = _literal(a.attrs["value"])
                 if lit is not None:
                     return lit
-            k = len(self.inputs)
-            self.inputs.append(a)
-            nm = f"a{k}"
+            nm = arg_of.get(id(a))
+            if nm is None:
+                nm = arg_of[id(a)] = f"a{len(self.inputs)}"
+                self.inputs.append(a)
             if a.ndim:
-                q = a.ndim
-                idx = []
-                for j, d in enumerate(a.shape):
-                    ax = j + r - q
-                    idx.append("0" if d == 1 and self.shape[ax] != 1 else f"_i{ax}")
-                loads.append(f"x{k} = {nm}[{', '.join(idx)}]")
-                local[id(a)] = f"x{k}"
+                idx = ["0" if d == 1 and self.shape[ax] != 1 else f"_i{ax}"
+                       for d, ax in zip(a.shape, axes)]
+                local[key] = f"x{len(loads)}"
+                loads.append(f"x{len(loads)} = {nm}[{', '.join(idx)}]")
             else:
-                local[id(a)] = nm
-            return local[id(a)]
+                local[key] = nm
+            return local[key]
 
         for j, m in enumerate(grp.members):
-            args = [operand(a) for a in m.args]
+            if m.op.name == "outer":  # a[i] * b[j]
+                args = [operand(m.args[0], (0,)), operand(m.args[1], (1,))]
+            else:
+                args = [operand(a) for a in m.args]
             src = args[0] if m.op.name == "broadcast_to" else m.op.kernel(args, m, gen)
             body.append(f"v{j} = {src}")
             local[id(m)] = f"v{j}"

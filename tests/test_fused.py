@@ -170,7 +170,10 @@ def _random_graph(seed: int):
                 e = binary[rng.integers(len(binary))](a, b)
             else:
                 a = pool[rng.integers(len(pool))]
-                if a.ndim == 2 and k == 8:
+                if a.shape == (5,) and k == 9:
+                    e = sg.outer(a, pool[rng.choice([i for i, p in enumerate(pool)
+                                                     if p.shape == (3,)])])
+                elif a.ndim == 2 and k == 8:
                     e = a @ u  # a product between two elementwise chains
                 elif a.ndim >= 1:
                     e = sg.sum(a, axis=int(rng.integers(a.ndim)), keepdims=bool(k == 9))

@@ -137,6 +137,10 @@ class Outer(Op):
     def code(self, a, n, g):
         return f"{a[0]}[..., :, None] * {a[1]}[..., None, :]"
 
+    def kernel(self, a, n, g):
+        # one entry (i, j) inside a compiled loop, given a[i] and b[j] (see symgrad.fused)
+        return f"{a[0]} * {a[1]}"
+
     def sympy(self, a, n, ctx):
         if n.ndim != 2:
             raise NotImplementedError("sympy has no form for a batch of outer products")
