@@ -13,8 +13,9 @@ directory (``$SYMGRAD_CACHE_DIR/numba``, by default ``~/.cache/symgrad/numba``) 
 with ``cache=True``, so another process loads them instead of compiling again. Kernels
 compute in float64.
 
-Graphs whose nodes are all scalars (arrays given for scalar inputs) have no loop shape to fuse
-over: they compile as with ``backend="numpy"``.
+A graph of scalars called with arrays for some inputs (one value per sample) runs as one loop
+over the broadcast samples; called with Python numbers, it runs the numpy backend's ``math``
+code.
 """
 
 from __future__ import annotations
@@ -411,9 +412,7 @@ def compile_fused(outputs, inputs) -> Callable:
     outs = stabilize(outs)
     order = topo_order(outs)
     if all(n.ndim == 0 for n in order):
-        fn = _compile_numpy(outs if not single else outs[0], ins)
-        fn.kernels = []
-        return fn
+        return _compile_scalar_graph(outs, ins, single, order)
     plan = _Plan(order)
     groups = plan.groups(order)
     out_ids = {id(o) for o in outs}
@@ -515,3 +514,104 @@ def _call_lines(k: _Kernel, i: int, names: dict, gen) -> list[str]:
         args.append(nm)
     lines.append(f"_k({', '.join(args)})")
     return lines + finals
+
+
+# ------------------------------------------------------------------ all-scalar graphs
+def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
+                          order: list[Expr]) -> Callable:
+    """A graph of scalars, called with arrays for some inputs (one value per sample): one loop
+    over the broadcast samples computes every node; with Python numbers only, the numpy
+    backend's ``math`` code runs. A node without a loop form keeps the numpy backend."""
+    fn_np = _compile_numpy(outs[0] if single else outs, ins)
+    def loopable(n: Expr) -> bool:
+        if n.op.leaf:
+            return n.op.name in ("var", "const")
+        return n.op.name == "alias" or (n.op.elementwise and n.op.kernel(
+            ["x"] * len(n.args), n, None) is not None)
+
+    if not all(loopable(n) for n in order):
+        fn_np.kernels = []
+        return fn_np
+    used = {id(n) for n in order}
+    idx = [i for i, v in enumerate(ins) if id(v) in used]
+    # which of those inputs each output depends on: its shape is their broadcast, as in numpy
+    deps = []
+    for o in outs:
+        mine = {id(n) for n in topo_order([o])}
+        deps.append([j for j, i in enumerate(idx) if id(ins[i]) in mine])
+    kernels: dict[tuple, tuple] = {}
+    made: list = []
+
+    def kernel_for(mask: tuple) -> tuple:
+        names: dict[int, str] = {}
+        for j, i in enumerate(idx):
+            names[id(ins[i])] = f"x{j}" if mask[j] else f"a{j}"
+        lines = [f"x{j} = a{j}[_i]" for j in range(len(idx)) if mask[j]]
+        k = 0
+        for n in order:
+            if n.op.name == "const":
+                v = float(n.attrs["value"])
+                lit = _literal(v)
+                names[id(n)] = lit if lit is not None else f"float({str(v)!r})"  # inf, nan
+            elif not n.op.leaf:
+                a = [names[id(x)] for x in n.args]
+                src = a[0] if n.op.name == "alias" else n.op.kernel(a, n, None)
+                lines.append(f"v{k} = {src}")
+                names[id(n)] = f"v{k}"
+                k += 1
+        lines += [f"o{j}[_i] = {names[id(o)]}" for j, o in enumerate(outs)]
+        params = ", ".join(["_n"] + [f"a{j}" for j in range(len(idx))]
+                           + [f"o{j}" for j in range(len(outs))])
+        src = _HEADER
+        for tag, loop, opts in (("s", "range", "_S"), ("p", "_prange", "_P")):
+            src += (f"\n\ndef k_{tag}({params}):\n    for _i in {loop}(_n):\n"
+                    + "".join(f"        {ln}\n" for ln in lines)
+                    + f"k_{tag} = _nb.njit(**{opts})(k_{tag})\n")
+        mod = _load_module(src)
+        made.extend([mod.k_s, mod.k_p])
+        return mod.k_s, mod.k_p
+
+    def per_sample(*args):
+        if len(args) != len(ins):
+            return fn_np(*args)  # the numpy function's own error
+        sel = [args[i] for i in idx]
+        mask = tuple(getattr(a, "ndim", 0) > 0 for a in sel)
+        if not any(mask):
+            return fn_np(*args)
+        shape = np.broadcast_shapes(*(np.shape(a) for a in sel))
+        ks = kernels.get(mask)
+        if ks is None:
+            ks = kernels[mask] = kernel_for(mask)
+        size = math.prod(shape)
+        flat = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=np.float64).reshape(-1)
+                if m else float(a) for a, m in zip(sel, mask)]
+        res = [np.empty(size) for _ in outs]
+        (ks[1] if size >= PARALLEL_MIN else ks[0])(size, *flat, *res)
+        res = [_shrink(r.reshape(shape), np.broadcast_shapes(*(np.shape(sel[j]) for j in d)))
+               for r, d in zip(res, deps)]
+        return res[0] if single else tuple(res)
+
+    # Python floats in: straight to the numpy backend's math code, with one check
+    ps = ", ".join(f"_p{i}" for i in range(len(ins)))
+    cond = " is ".join(["_float"] + [f"_p{i}.__class__" for i in idx])
+    src = (f"def compiled({ps}):\n    if {cond}:\n        return _fn_np({ps})\n"
+           f"    return _per_sample({ps})\n") if idx else \
+        f"def compiled({ps}):\n    return _fn_np({ps})\n"
+    ns = {"_float": float, "_fn_np": fn_np, "_per_sample": per_sample}
+    exec(builtins.compile(src, "<symgrad-fused>", "exec"), ns)  # noqa: S102  (generated)
+    compiled = ns["compiled"]
+    compiled.source = fn_np.source
+    compiled.inputs = list(ins)
+    compiled.outputs = list(outs)
+    compiled.kernels = made
+    return compiled
+
+
+def _shrink(full: np.ndarray, shape: tuple):
+    """``full`` (every sample) cut down to ``shape``, the broadcast shape of the inputs one
+    output depends on (its values repeat along the other axes)."""
+    if full.shape == shape:
+        return full
+    pad = (1,) * (full.ndim - len(shape)) + tuple(shape)
+    cut = full[tuple(slice(None) if p == f else slice(0, 1) for p, f in zip(pad, full.shape))]
+    return cut.reshape(shape).copy() if shape else cut.reshape(())[()]

@@ -116,13 +116,26 @@ def test_shape_errors_name_the_input():
         fn(U, c, w, b, X, y[:-1])
 
 
-def test_scalar_graph_with_per_sample_arrays_falls_back_to_numpy():
-    x, w = sg.scalars("x w")
-    f = sg.sigmoid(w * x)
-    fn = sg.compile([f, sg.grad(f, w)], [x, w], backend="numba")
-    xs = np.linspace(-2, 2, 7)
-    _close(fn(xs, 0.5), numpy_reference([f, sg.grad(f, w)], [x, w], [xs, 0.5]))
-    assert fn.kernels == []
+def test_scalar_graph_with_per_sample_arrays_is_one_loop(monkeypatch):
+    from symgrad import fused
+
+    u, c, w, b, x, y = sg.scalars("u c w b x y")
+    mu = sg.sigmoid(w * sg.sigmoid(u * x + c) + b)
+    loss = sg.bce(mu, y)
+    outs = [loss, *sg.grad(loss, [u, c, w, b]), x, sg.const(2.0)]
+    ins = [u, c, w, b, x, y]
+    fn = sg.compile(outs, ins, backend="numba")
+    rng = np.random.default_rng(5)
+    xs, ys = rng.standard_normal(40), (rng.random(40) < 0.5) * 1.0
+    for vals in ([0.7, -0.3, 1.3, 0.2, xs, ys],  # per-sample data
+                 [np.linspace(0, 1, 3)[:, None], -0.3, 1.3, 0.2, xs[:4], 1.0]):  # broadcast
+        _close(fn(*vals), numpy_reference(outs, ins, vals))
+    assert len(fn.kernels) == 4  # one kernel (serial and parallel) per pattern of arrays
+    floats = [0.7, -0.3, 1.3, 0.2, 0.5, 1.0]  # Python numbers: the numpy backend's math code
+    assert fn(*floats) == sg.compile(outs, ins)(*floats)
+    monkeypatch.setattr(fused, "PARALLEL_MIN", 1)
+    _close(fn(0.7, -0.3, 1.3, 0.2, xs, ys), numpy_reference(outs, ins,
+                                                             [0.7, -0.3, 1.3, 0.2, xs, ys]))
 
 
 def test_a_second_process_loads_the_kernels_from_the_cache(cache_dir, tmp_path):
