@@ -2,8 +2,8 @@
 
 The math module's functions, except ``exp``: libm's exp is a call that stops the compiler from
 vectorising a loop, so kernels use this one, written in plain arithmetic (Cody-Waite range
-reduction and a degree-13 Taylor polynomial on |r| <= ln(2)/2; within 1 ulp of libm over the
-whole float64 range, inf/0 on overflow/underflow, subnormal results included, NaN kept).
+reduction and a degree-13 Taylor polynomial on |r| <= ln(2)/2; within 1 ulp of numpy's exp over
+the whole float64 range, inf/0 on overflow/underflow, subnormal results included, NaN kept).
 It is compiled without fastmath, so the reduction stays exact when it is inlined into a kernel
 that reassociates its sums. Importing this module needs numba.
 """
