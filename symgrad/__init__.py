@@ -4,7 +4,7 @@ Build an expression as a networkx DAG, derive its gradient, Jacobian or Hessian 
 graph, simplify it, print it the way a textbook writes it, and compile it to fast numpy code.
 """
 
-from .autodiff import grad, hessian, jacobian
+from .autodiff import grad, hessian, jacobian, zero_reason
 from .compile import compile, evaluate  # noqa: A004
 from .errors import NonDifferentiableError, ShapeError
 from .expr import Expr
@@ -22,6 +22,7 @@ from .functions import (  # noqa: A004
                         exp,
                         expand_dims,
                         eye,
+                        floor,
                         log,
                         log_softmax,
                         logsumexp,
@@ -36,6 +37,8 @@ from .functions import (  # noqa: A004
                         power,
                         relu,
                         reshape,
+                        sample_bernoulli,
+                        sample_categorical,
                         scalar,
                         scalars,
                         sigmoid,
@@ -45,10 +48,12 @@ from .functions import (  # noqa: A004
                         sqrt,
                         square,
                         stop_gradient,
+                        straight_through,
                         sum,
                         take,
                         tanh,
                         tensor,
+                        to_int,
                         transpose,
                         vector,
                         zeros,
@@ -65,10 +70,11 @@ __all__ = [
     "scalar", "scalars", "vector", "matrix", "tensor", "const",
     "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "softplus", "abs", "sin", "cos", "square",
     "maximum", "minimum", "neg", "power", "div", "bce", "stop_gradient",
+    "floor", "to_int", "sample_bernoulli", "sample_categorical", "straight_through",
     "sum", "mean", "logsumexp", "softmax", "log_softmax", "argmax",
     "matmul", "dot", "outer", "transpose", "reshape", "broadcast_to", "expand_dims", "diag",
     "diagonal", "eye", "zeros", "ones", "take",
-    "grad", "jacobian", "hessian",
+    "grad", "jacobian", "hessian", "zero_reason",
     "simplify", "to_sympy", "from_sympy", "evaluate", "compile", "latex",
     "count_nodes", "topo_order", "to_networkx", "variables",
 ]

@@ -308,9 +308,12 @@ def evaluate(exprs, values: dict):
     hit = _CACHE.get(key)
     if hit is None:
         fn = compile(outs, used)
-        _CACHE[key] = (outs, used, fn)  # the graphs stay alive, so the ids stay valid
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        # a graph that samples gets a fresh compile (fresh generators) each time: its value
+        # does not depend on what the cache holds
+        if not any(n.op.random for n in order):
+            _CACHE[key] = (outs, used, fn)  # the graphs stay alive, so the ids stay valid
+            if len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     else:
         fn = hit[2]
         _CACHE.move_to_end(key)

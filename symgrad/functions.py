@@ -124,6 +124,8 @@ def value_of(e: Expr):
         e = e.args[0]
     if e.op is CONST:
         return e.attrs["value"]
+    if e.op.name == "zero":  # a zero that records why (symgrad.ops.special)
+        return 0.0
     return None
 
 
@@ -261,6 +263,56 @@ def bce(mu: ExprLike, y: ExprLike) -> Expr:
 def stop_gradient(e: ExprLike) -> Expr:
     """The value of ``e``, differentiated as a constant (zero derivative)."""
     return make(OPS["stop_gradient"], (lift(e),))
+
+
+# ------------------------------------------------------------------------ not differentiable
+def floor(x: ExprLike) -> Expr:
+    """The largest integer <= x, elementwise (a float). Not differentiable."""
+    return _ew("floor", x)
+
+
+def to_int(x: ExprLike) -> Expr:
+    """x rounded toward zero, as integers (int64), elementwise. Not differentiable.
+
+    A NaN or infinite value raises ValueError when the expression is evaluated.
+    """
+    return _ew("to_int", x)
+
+
+def _seed(op: str, seed) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) \
+            or seed < 0:
+        raise ValueError(f"{op}: seed {seed!r} is not an int >= 0")
+    return int(seed)
+
+
+def sample_bernoulli(p: ExprLike, seed: int) -> Expr:
+    """1.0 with probability ``p``, else 0.0, elementwise. Not differentiable in ``p``.
+
+    Each compiled function draws from its own numpy Generator seeded with ``seed``: its
+    successive calls give a reproducible stream of samples. For a gradient estimate, use
+    ``sg.straight_through(sample, p)``.
+    """
+    seed = _seed("sample_bernoulli", seed)
+    return make(OPS["sample_bernoulli"], (lift(p),), {"seed": seed})
+
+
+def sample_categorical(logits: ExprLike, seed: int) -> Expr:
+    """An index drawn with probabilities ``softmax(logits)`` along the last axis (int64).
+
+    The result has ``logits.shape[:-1]``. Not differentiable in ``logits``; seeded like
+    :func:`sample_bernoulli`.
+    """
+    seed = _seed("sample_categorical", seed)
+    return make(OPS["sample_categorical"], (lift(logits),), {"seed": seed})
+
+
+def straight_through(hard: ExprLike, soft: ExprLike) -> Expr:
+    """The value of ``hard`` with the derivative of ``soft`` (the straight-through estimator).
+
+    ``hard`` counts as a constant for derivatives, so it may contain non-differentiable ops.
+    """
+    return make(OPS["straight_through"], (lift(hard), lift(soft)))
 
 
 # ------------------------------------------------------------------------ reductions

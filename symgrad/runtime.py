@@ -6,12 +6,22 @@ array libraries.
 
 from __future__ import annotations
 
+import contextlib
+
+import numpy as np
+
 
 def step(xp, x):
     """1 where x > 0 else 0, in x's floating dtype."""
     if isinstance(x, (int, float)):
         return 1.0 if x > 0 else 0.0
     return xp.astype(x > 0, x.dtype) if hasattr(xp, "astype") else (x > 0).astype(x.dtype)
+
+
+def _quiet(xp):
+    """A context where exp's underflow to 0 is silent (it is the correct rounding)."""
+    errstate = getattr(xp, "errstate", None)
+    return errstate(under="ignore") if errstate is not None else contextlib.nullcontext()
 
 
 def _finite_max(xp, x, axis):
@@ -22,7 +32,9 @@ def _finite_max(xp, x, axis):
 def logsumexp(xp, x, axis, keepdims):
     x = xp.asarray(x)
     m = _finite_max(xp, x, axis)
-    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    with _quiet(xp):
+        e = xp.exp(x - m)
+    out = xp.log(xp.sum(e, axis=axis, keepdims=True)) + m
     if keepdims:
         return out
     if axis is None:
@@ -32,14 +44,17 @@ def logsumexp(xp, x, axis, keepdims):
 
 def softmax(xp, x, axis):
     x = xp.asarray(x)
-    e = xp.exp(x - _finite_max(xp, x, axis))
+    with _quiet(xp):
+        e = xp.exp(x - _finite_max(xp, x, axis))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(xp, x, axis):
     x = xp.asarray(x)
     z = x - _finite_max(xp, x, axis)
-    return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
+    with _quiet(xp):
+        e = xp.exp(z)
+    return z - xp.log(xp.sum(e, axis=axis, keepdims=True))
 
 
 def diag(xp, v):
@@ -76,3 +91,38 @@ def materialize(xp, x):
     except TypeError:
         return xp.asarray(x) * 1
 
+
+
+# ------------------------------------------------------------------ integer casts and sampling
+def to_int(xp, x):
+    """x rounded toward zero as int64; a clear error for values that have no integer."""
+    x = xp.asarray(x)
+    if not bool(xp.all(xp.isfinite(x))):
+        raise ValueError("to_int: cannot convert a NaN or infinite value to an integer")
+    if bool(xp.any(xp.abs(x) >= 2.0**63)):
+        raise ValueError("to_int: a value is too large for a 64-bit integer")
+    return xp.astype(xp.trunc(x), xp.int64) if hasattr(xp, "astype") else \
+        xp.trunc(x).astype("int64")
+
+
+def sample_bernoulli(xp, rng, p):
+    """1.0 where a uniform draw is below p, else 0.0 (draws from ``rng``)."""
+    p = np.asarray(p, dtype=float)
+    if not bool(np.all((p >= 0.0) & (p <= 1.0))):
+        raise ValueError("sample_bernoulli: probabilities must lie in [0, 1] (got "
+                         f"{p.min() if p.size else p!r} .. {p.max() if p.size else p!r})")
+    u = rng.random(p.shape)
+    return xp.asarray((u < p).astype(float))
+
+
+def sample_categorical(xp, rng, logits):
+    """Indices drawn with probabilities softmax(logits) along the last axis (draws from rng)."""
+    x = np.asarray(logits, dtype=float)
+    if x.shape[-1] == 0:
+        raise ValueError("sample_categorical: the logits have no categories (last axis 0)")
+    if np.isnan(x).any() or np.isposinf(x).any():
+        raise ValueError("sample_categorical: the logits contain NaN or +inf")
+    cdf = np.cumsum(softmax(np, x, -1), axis=-1)
+    u = rng.random(x.shape[:-1] + (1,)) * cdf[..., -1:]
+    idx = np.sum(cdf <= u, axis=-1)
+    return xp.asarray(np.minimum(idx, x.shape[-1] - 1).astype(np.int64))

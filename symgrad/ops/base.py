@@ -32,6 +32,8 @@ class Op:
     leaf: ClassVar[bool] = False
     elementwise: ClassVar[bool] = False  # output = broadcast of the operands, value per element
     nondiff: ClassVar[tuple] = ()  # operand positions through which no derivative exists
+    zero_grad: ClassVar[tuple] = ()  # operand positions whose derivative is zero by definition
+    random: ClassVar[bool] = False  # draws random numbers (a compiled function owns a Generator)
     fn: ClassVar[str] = ""  # function name for text/latex/code templates
 
     def __init__(self) -> None:

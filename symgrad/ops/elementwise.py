@@ -335,8 +335,9 @@ class Softplus(Unary):
     name = fn = "softplus"
 
     def code(self, a, n, g):
+        # exp's argument is clipped at -708 so that it never underflows (the error: < 4e-308)
         x = a[0]
-        return f"_xp.maximum({x}, 0.0) + _xp.log1p(_xp.exp(-_xp.abs({x})))"
+        return f"_xp.maximum({x}, 0.0) + _xp.log1p(_xp.exp(-_xp.minimum(_xp.abs({x}), 708.0)))"
 
     def math(self, a, n, g):
         x = a[0]
@@ -395,6 +396,7 @@ class Step(Unary):
     """1 where x > 0 else 0; its derivative is zero (the step is flat where it is defined)."""
 
     name = fn = "step"
+    zero_grad = (0,)
 
     def code(self, a, n, g):
         return f"_rt.step(_xp, {a[0]})"
@@ -536,6 +538,7 @@ class BCE(Elementwise):
 class StopGradient(Elementwise):
     name = fn = "stop_gradient"
     nargs = 1
+    zero_grad = (0,)
 
     def code(self, a, n, g):
         return a[0]
