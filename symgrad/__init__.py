@@ -60,6 +60,7 @@ from .functions import (  # noqa: A004
 )
 from .graph import count_nodes, to_networkx, topo_order, variables
 from .printing import latex
+from .serialize import load, save
 from .simplify import simplify
 from .sympy_bridge import from_sympy, to_sympy
 
@@ -76,5 +77,5 @@ __all__ = [
     "diagonal", "eye", "zeros", "ones", "take",
     "grad", "jacobian", "hessian", "zero_reason",
     "simplify", "to_sympy", "from_sympy", "evaluate", "compile", "latex",
-    "count_nodes", "topo_order", "to_networkx", "variables",
+    "count_nodes", "topo_order", "to_networkx", "variables", "save", "load",
 ]

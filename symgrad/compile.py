@@ -38,11 +38,11 @@ class _Gen:
         self.consts: list[Any] = []
         self.const_names: dict[tuple, str] = {}
         self.params: dict[int, str] = {}
+        self.dims: dict[str, str] = {}
         used = set()
         for i, v in enumerate(inputs):
             name = v.attrs["vname"]
-            ok = name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
-            p = name if ok and name not in used else f"_in{i}"
+            p = name if _plain(name) and name not in used else f"_in{i}"
             used.add(p)
             self.params[id(v)] = p
 
@@ -61,12 +61,24 @@ class _Gen:
     def dim(self, d) -> str:
         if isinstance(d, int):
             return str(d)
-        return f"_d_{d}"
+        name = self.dims.get(d)
+        if name is None:
+            # an ASCII size name is kept readable; others are numbered, since Python folds
+            # identifiers (NFKC: "ℌ" is "H") and two sizes must never share a variable
+            name = f"_d_{d}" if d.isascii() else f"_dx{len(self.dims)}"
+            self.dims[d] = name
+        return name
 
     def shape(self, shape) -> str:
         if not shape:
             return "()"
         return "(" + ", ".join(self.dim(d) for d in shape) + ",)"
+
+
+def _plain(name: str) -> bool:
+    """Whether a variable's name can be the parameter's name in the generated source."""
+    return (name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
+            and not name.startswith("_") and not hasattr(builtins, name))
 
 
 def _resolve_backend(backend):
@@ -155,11 +167,11 @@ def _input_checks(ins: list[Expr], gen: _Gen, tensor_graph: bool, checks) -> tup
             if isinstance(d, int):
                 lines.append(f"if _s[{i}] != {d}: _bad_input({nm!r}, _s, {decl!r})")
             elif d in bound:
-                lines.append(f"if _s[{i}] != _d_{d}: _bad_size({nm!r}, _s, {decl!r}, {d!r}, "
-                             f"_d_{d}, {bound[d]!r})")
+                lines.append(f"if _s[{i}] != {gen.dim(d)}: _bad_size({nm!r}, _s, {decl!r}, "
+                             f"{d!r}, {gen.dim(d)}, {bound[d]!r})")
             else:
                 bound[d] = nm
-                lines.append(f"_d_{d} = _s[{i}]")
+                lines.append(f"{gen.dim(d)} = _s[{i}]")
     for c in checks:
         a, b = gen.dim(c.a), gen.dim(c.b)
         dims = sorted({d for d in (c.a, c.b) if isinstance(d, str)} |
@@ -169,7 +181,7 @@ def _input_checks(ins: list[Expr], gen: _Gen, tensor_graph: bool, checks) -> tup
                 raise ValueError(f"compile: size {d} is not fixed by the shape of any input")
         shapes = " and ".join(_fmt_template(s) for s in c.shapes[:2])
         msg = f"{c.op}: shapes {shapes} do not fit"
-        bind = ", ".join(f"{d!r}: _d_{d}" for d in dims)
+        bind = ", ".join(f"{d!r}: {gen.dim(d)}" for d in dims)
         lines.append(f"if {a} != {b}: _fail({msg!r}, {{{bind}}})")
     return lines, bound
 
@@ -194,6 +206,23 @@ def _bad_scalar(name, value):
     raise ShapeError(f"input {name}: declared a scalar, got an array of shape "
                      f"{fmt_shape(tuple(np.shape(value)))}; in a graph with vectors or matrices "
                      "scalar inputs must be scalars")
+
+
+def _diagnose_for(names: list[str]):
+    def _diagnose(err: Exception, values: tuple) -> None:
+        """Name the input that is not numbers when the generated code fails on it."""
+        for name, v in zip(names, values):
+            try:
+                dtype = np.asarray(v).dtype
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"input {name}: cannot be read as an array of numbers ({e})") \
+                    from err
+            if dtype.kind not in "biufc":
+                got = (f"an array of dtype {dtype}" if isinstance(v, np.ndarray)
+                       else type(v).__name__)
+                raise TypeError(f"input {name}: expected numbers, got {got}") from err
+
+    return _diagnose
 
 
 def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
@@ -233,8 +262,12 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
         n.op.name in _FREE or n.op.math([""] * len(n.args), n, gen) is not None for n in order)
     arr_name = "_compiled_array" if use_math else "compiled"
     src.append(f"    def {arr_name}({params}):")
+    src.append("        try:")  # free unless raised (Python >= 3.11)
     for ln in check_lines + body + [ret(names)]:
-        src.append("        " + ln)
+        src.append("            " + ln)
+    src.append("        except (TypeError, ValueError) as _e:")
+    src.append(f"            _diagnose(_e, ({params}{',' if ins else ''}))")
+    src.append("            raise")
     if use_math:
         mbody, mnames = _lines_for(order, gen, uses, outs, math_mode=True)
         floats = [gen.params[id(v)] for v in ins]
@@ -255,7 +288,7 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
     source = "\n".join(src) + "\n"
     ns: dict[str, Any] = {}
     exec(builtins.compile(source, "<symgrad>", "exec"), ns)  # noqa: S102  (our own generated code, no user text)
-    fn = ns["_build"](*_closure_values(gen, xp))
+    fn = ns["_build"](*_closure_values(gen, xp, ins))
     fn.source = source
     fn.inputs = list(ins)
     fn.outputs = list(outs)
@@ -264,13 +297,14 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
 
 def _closure_params(gen: _Gen) -> str:
     fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
-             "_bad_size", "_bad_scalar", "_fail"]
+             "_bad_size", "_bad_scalar", "_fail", "_diagnose"]
     return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
 
 
-def _closure_values(gen: _Gen, xp) -> list:
+def _closure_values(gen: _Gen, xp, ins: list[Expr]) -> list:
+    names = [v.attrs["vname"] for v in ins]
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _bad_scalar, _fail] + list(gen.consts)
+            _bad_scalar, _fail, _diagnose_for(names)] + list(gen.consts)
 
 
 # ------------------------------------------------------------------ evaluate

@@ -208,4 +208,9 @@ def stabilize(outputs: list[Expr], keep: set[int] | frozenset = frozenset()) -> 
     log(softmax(z)), bce(sigmoid(z), y), exp(z)/sum(exp(z)) and 1/(1 + exp(-z)), also seen
     through transposes, reshapes and broadcasts. Nodes in ``keep`` (ids) stay as they are.
     """
+    if not any(n.op.name in _CANDIDATES for n in topo_order(outputs)):
+        return list(outputs)  # nothing to rewrite: skip the rebuild
     return rebuild(outputs, _stabilize_node, keep)
+
+
+_CANDIDATES = ("log", "bce", "div")  # the ops _stabilize_node rewrites
