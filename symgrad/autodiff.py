@@ -30,7 +30,6 @@ from .graph import as_list, topo_order
 from .rewrite import stabilize
 from .shapes import fmt_shape
 
-_USER_CUTS = ("stop_gradient", "straight_through")  # cuts the user asked for: "disconnected"
 _ROUTE_MAX = 9  # nodes shown in a path before eliding the middle
 
 
@@ -131,21 +130,33 @@ def zero_reason(e: Expr) -> str | None:
     return f"{e.attrs['kind']}: {e.attrs['why']}"
 
 
-def _why_no_cotangent(f: Expr, w: Expr, order: list[Expr], live: set) -> tuple[str, str]:
-    """(kind, sentence) for a variable of f's graph that no cotangent reached."""
+def _why_no_cotangent(f: Expr, w: Expr, order: list[Expr], live: set,
+                      flat: set) -> tuple[str, str]:
+    """(kind, sentence) for a variable of f's graph that no cotangent reached.
+
+    ``flat``: ids of the nodes whose derivative rule gave no cotangent to a wanted operand.
+    """
     dep_w: set[int] = set()
     for n in order:
         if n is w or any(id(a) in dep_w for a in n.args):
             dep_w.add(id(n))
-    cuts = sorted({n.op.name for n in order if id(n) in live and any(
-        i < len(n.args) and id(n.args[i]) in dep_w for i in n.op.zero_grad)})
     fn, var = _fname(f), _describe(w)
-    if not cuts:
-        return "zero", f"the derivative of {fn} with respect to {var} is identically zero"
-    through = " and ".join(cuts)
-    if all(c in _USER_CUTS for c in cuts):
-        return "disconnected", f"{fn} depends on {var} only through {through}"
-    return "zero", f"{fn} depends on {var} only through {through}, whose derivative is zero"
+    cuts, flats = set(), set()
+    for n in order:
+        if id(n) not in live:
+            continue
+        for i, a in enumerate(n.args):
+            if id(a) in dep_w:
+                if i in n.op.zero_grad:
+                    cuts.add(n.op.name)
+                elif id(n) in flat:
+                    flats.add(n.op.name)
+    if cuts and not flats:
+        return "disconnected", f"{fn} depends on {var} only through {' and '.join(sorted(cuts))}"
+    if flats:
+        through = " and ".join(sorted(flats | cuts))
+        return "zero", f"{fn} depends on {var} only through {through}, whose derivative is zero"
+    return "zero", f"the derivative of {fn} with respect to {var} is identically zero"
 
 
 # ------------------------------------------------------------------ the reverse pass
@@ -175,6 +186,7 @@ def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
                 if i < len(n.args) and id(n.args[i]) in dep:
                     raise _undefined(f, n, i, dep, wset)
     nb = seed.ndim - f.ndim
+    flat: set[int] = set()
     adj: dict[int, Expr] = {id(f): seed} if id(f) in dep else {}
     for n in reversed(order):
         ct = adj.get(id(n))
@@ -190,6 +202,8 @@ def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
             raise _undefined(f, n, i, dep, wset) from None
         for a, want, c in zip(n.args, wants, cts):
             if c is None or not want:
+                if want:
+                    flat.add(id(n))
                 continue
             target = a
             if isinstance(c, tuple):
@@ -207,7 +221,7 @@ def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
             if id(w) not in in_graph:
                 kind, why = "zero", f"{_fname(f)} does not depend on {_describe(w)}"
             else:
-                kind, why = _why_no_cotangent(f, w, order, live)
+                kind, why = _why_no_cotangent(f, w, order, live, flat)
             g = known_zero(batch + w.shape, kind, why)
         out.append(g)
     return stabilize(out)

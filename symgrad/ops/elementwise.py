@@ -396,7 +396,6 @@ class Step(Unary):
     """1 where x > 0 else 0; its derivative is zero (the step is flat where it is defined)."""
 
     name = fn = "step"
-    zero_grad = (0,)
 
     def code(self, a, n, g):
         return f"_rt.step(_xp, {a[0]})"
