@@ -163,7 +163,7 @@ def _why_no_cotangent(f: Expr, w: Expr, order: list[Expr], live: set,
 def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
     """Cotangents of ``ws`` for the cotangent ``seed`` of ``f`` (seed: batch axes + f.shape)."""
     wset = {id(w) for w in ws}
-    (f,) = stabilize([f], keep=wset)
+    (f,) = stabilize([f], keep=ws)
     order = topo_order([f])
     # dep: nodes that depend on a variable through operands with a derivative (not cut)
     dep: set[int] = set()

@@ -19,19 +19,14 @@ from .graph import topo_order
 Rewrite = Callable[[Expr], Expr | None]
 
 
-def rebuild(outputs: list[Expr], rewrite: Rewrite | None = None,
-            keep: set[int] | frozenset = frozenset()) -> list[Expr]:
+def rebuild(outputs: list[Expr], rewrite: Rewrite | None = None) -> list[Expr]:
     """The outputs rebuilt bottom-up; ``rewrite(node)`` may return a replacement for a node.
 
-    Nodes whose operands did not change are kept as they are; names are carried over. Nodes
-    whose id is in ``keep`` are kept as they are (with everything below them).
+    Nodes whose operands did not change are kept as they are; names are carried over.
     """
     order = topo_order(outputs)
     new: dict[int, Expr] = {}
     for n in order:
-        if id(n) in keep:
-            new[id(n)] = n
-            continue
         args = n.args
         if args:
             nargs = tuple(new[id(a)] for a in args)
@@ -201,16 +196,25 @@ def _stabilize_node(n: Expr) -> Expr | None:
     return None
 
 
-def stabilize(outputs: list[Expr], keep: set[int] | frozenset = frozenset()) -> list[Expr]:
+def stabilize(outputs: list[Expr], keep: list[Expr] = ()) -> list[Expr]:
     """The outputs with every unstable pattern replaced by its stable equal.
 
     log(sigmoid(z)), log(1 - sigmoid(z)), log(1 + exp(z)), log(exp(z)), log(sum(exp(z))),
     log(softmax(z)), bce(sigmoid(z), y), exp(z)/sum(exp(z)) and 1/(1 + exp(-z)), also seen
-    through transposes, reshapes and broadcasts. Nodes in ``keep`` (ids) stay as they are.
+    through transposes, reshapes and broadcasts. The nodes in ``keep`` stay in the result and
+    count as opaque inputs (no pattern looks inside them).
     """
     if not any(n.op.name in _CANDIDATES for n in topo_order(outputs)):
         return list(outputs)  # nothing to rewrite: skip the rebuild
-    return rebuild(outputs, _stabilize_node, keep)
+    inner = [w for w in keep if not w.op.leaf]
+    if not inner:
+        return rebuild(outputs, _stabilize_node)
+    # opaque inputs: swap each kept node for a placeholder variable, and back afterwards
+    hold = {id(w): F.tensor(f"_keep{i}_{id(w)}", w.shape) for i, w in enumerate(inner)}
+    back = {id(hold[id(w)]): w for w in inner}
+    outs = rebuild(outputs, lambda n: hold.get(id(n)))
+    outs = rebuild(outs, _stabilize_node)
+    return rebuild(outs, lambda n: back.get(id(n)))
 
 
 _CANDIDATES = ("log", "bce", "div")  # the ops _stabilize_node rewrites

@@ -29,6 +29,13 @@ def _finite_max(xp, x, axis):
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
+def softplus(xp, x):
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow, and exp's underflow to 0
+    (the correctly rounded value) is silent."""
+    with _quiet(xp):
+        return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
 def logsumexp(xp, x, axis, keepdims):
     x = xp.asarray(x)
     m = _finite_max(xp, x, axis)
