@@ -167,8 +167,9 @@ def to_data(exprs) -> dict:
 def save(exprs, path: str | os.PathLike) -> None:
     """Write an expression (or a list of them) to ``path`` as JSON (see the module doc)."""
     data = to_data(exprs)
+    text = json.dumps(data, allow_nan=False, separators=(",", ":"))  # the C encoder: fast
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, allow_nan=False, separators=(",", ":"))
+        fh.write(text)
 
 
 # ------------------------------------------------------------------ load
