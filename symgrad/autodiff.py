@@ -250,7 +250,7 @@ def grad(f: Expr, wrt):
     with no derivative raises ``sg.NonDifferentiableError``.
     """
     _check_f(f, "grad", scalar=True)
-    ws, single = as_list(wrt)
+    ws, single = as_list(wrt, "grad")
     _check_wrt(ws, "grad")
     out = reverse(f, F.const(1.0), ws)
     return out[0] if single else out
@@ -262,7 +262,7 @@ def jacobian(f: Expr, wrt):
     A list ``wrt`` gives a list. Computed by one vectorised reverse pass seeded with the identity.
     """
     _check_f(f, "jacobian", scalar=False)
-    ws, single = as_list(wrt)
+    ws, single = as_list(wrt, "jacobian")
     _check_wrt(ws, "jacobian")
     seed = F.const(1.0) if f.shape == () else F.eye(f.shape)
     out = reverse(f, seed, ws)
@@ -272,7 +272,7 @@ def jacobian(f: Expr, wrt):
 def hessian(f: Expr, wrt):
     """``jacobian(grad(f, x), x)``, shape ``x.shape + x.shape``; a list gives ``H[i][j]``."""
     _check_f(f, "hessian", scalar=True)
-    ws, single = as_list(wrt)
+    ws, single = as_list(wrt, "hessian")
     _check_wrt(ws, "hessian")
     gs = reverse(f, F.const(1.0), ws)
     rows = []

@@ -96,7 +96,7 @@ def _fail(msg_template: str, dims: dict) -> None:
 
 
 def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list[Expr]]:
-    ins, _ = as_list(inputs)
+    ins, _ = as_list(inputs, f"{what}: inputs")
     seen: dict[int, Expr] = {}
     for v in ins:
         if v.op.name != "var":
@@ -231,7 +231,7 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
     Returns one array for one output and a tuple for a list. ``.source`` holds the generated
     Python code. ``backend``: "numpy" (default) or another array namespace (see the docs).
     """
-    outs, single = as_list(outputs)
+    outs, single = as_list(outputs, "compile")
     if not outs:
         raise ValueError("compile: no outputs given")
     ins, _ = _check_inputs(outs, inputs, "compile")
@@ -326,7 +326,7 @@ def evaluate(exprs, values: dict):
     ``values`` maps each variable the expressions use to a number or an array; extra entries
     are ignored.
     """
-    outs, single = as_list(exprs)
+    outs, single = as_list(exprs, "evaluate")
     if not isinstance(values, dict):
         raise TypeError("evaluate: values must be a dict from variables to numbers or arrays")
     for k in values:

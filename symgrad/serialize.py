@@ -147,7 +147,7 @@ def _check_attr(key: str, v, args: tuple) -> None:
 # ------------------------------------------------------------------ save
 def to_data(exprs) -> dict:
     """The JSON-ready dict :func:`save` writes (``exprs``: an Expr or a list of them)."""
-    outs, single = as_list(exprs)
+    outs, single = as_list(exprs, "save")
     order = topo_order(outs)
     ids = {id(n): i for i, n in enumerate(order)}
     g = nx.DiGraph()
