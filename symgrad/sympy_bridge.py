@@ -194,6 +194,9 @@ def to_sympy(e: Expr, keep_names: bool = False):
             done[id(n)] = n.op.sympy(args, n, ctx)
         except NotImplementedError as err:
             raise NotImplementedError(f"to_sympy: {err}") from None
+        except RecursionError:  # sympy's own algorithms recurse on nested expressions
+            raise ValueError(f"to_sympy: the expression is too deep for sympy (it recursed "
+                             f"past Python's limit at a {n.op.name} node)") from None
     res = [done[id(o)] for o in outs]
     return res[0] if single else res
 

@@ -82,3 +82,8 @@ def test_save_load(tmp_path):
 def test_undefined_derivative_message_on_a_deep_path(chain):
     with pytest.raises(sg.NonDifferentiableError, match=r"more\) \.\.\. .*-> floor"):
         sg.grad(sg.floor(chain) * x, x)
+
+
+def test_sympy_conversion_of_a_deep_chain_is_a_clear_error(chain):
+    with pytest.raises(ValueError, match="to_sympy: the expression is too deep for sympy"):
+        sg.to_sympy(chain)
