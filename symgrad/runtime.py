@@ -24,24 +24,31 @@ def _quiet(xp):
     return errstate(under="ignore") if errstate is not None else contextlib.nullcontext()
 
 
+def _exp_small(xp, z):
+    """exp(z) for z <= 0. An underflow to 0 is the correctly rounded value: when the caller
+    makes numpy raise on it (np.errstate(all="raise")), it is recomputed with underflow
+    silenced. The try costs nothing when nothing is raised."""
+    try:
+        return xp.exp(z)
+    except (FloatingPointError, RuntimeWarning):
+        with _quiet(xp):
+            return xp.exp(z)
+
+
 def _finite_max(xp, x, axis):
     m = xp.max(x, axis=axis, keepdims=True)
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
 def softplus(xp, x):
-    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow, and exp's underflow to 0
-    (the correctly rounded value) is silent."""
-    with _quiet(xp):
-        return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow for any finite x."""
+    return xp.maximum(x, 0.0) + xp.log1p(_exp_small(xp, -xp.abs(x)))
 
 
 def logsumexp(xp, x, axis, keepdims):
     x = xp.asarray(x)
     m = _finite_max(xp, x, axis)
-    with _quiet(xp):
-        e = xp.exp(x - m)
-    out = xp.log(xp.sum(e, axis=axis, keepdims=True)) + m
+    out = xp.log(xp.sum(_exp_small(xp, x - m), axis=axis, keepdims=True)) + m
     if keepdims:
         return out
     if axis is None:
@@ -51,17 +58,14 @@ def logsumexp(xp, x, axis, keepdims):
 
 def softmax(xp, x, axis):
     x = xp.asarray(x)
-    with _quiet(xp):
-        e = xp.exp(x - _finite_max(xp, x, axis))
+    e = _exp_small(xp, x - _finite_max(xp, x, axis))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(xp, x, axis):
     x = xp.asarray(x)
     z = x - _finite_max(xp, x, axis)
-    with _quiet(xp):
-        e = xp.exp(z)
-    return z - xp.log(xp.sum(e, axis=axis, keepdims=True))
+    return z - xp.log(xp.sum(_exp_small(xp, z), axis=axis, keepdims=True))
 
 
 def diag(xp, v):
