@@ -86,22 +86,44 @@ def _route(nodes: list[Expr]) -> str:
     return " -> ".join(names)
 
 
-def _undefined(f: Expr, n: Expr, i: int, dep: set, wset: set) -> NonDifferentiableError:
+def _path_up(n: Expr, f: Expr, order: list[Expr], live: set) -> list[Expr]:
+    """A path from ``n`` up to ``f`` through live nodes (``n`` excluded)."""
+    users: dict[int, Expr] = {}
+    for m in order:
+        if id(m) in live:
+            for a in m.args:
+                users.setdefault(id(a), m)
+    path = []
+    while n is not f and id(n) in users:
+        n = users[id(n)]
+        path.append(n)
+    return path
+
+
+def _undefined(f: Expr, sites: list, dep: set, wset: set, order: list[Expr],
+               live: set) -> NonDifferentiableError:
+    """The error for the non-differentiable operands ``sites`` ((node, position) pairs)."""
+    n, i = sites[0]
     bad = n.args[i]
     path = _path(bad, dep, wset)
     var = _describe(path[-1]) if id(path[-1]) in wset else "the variable"
     s = _short(bad)
+    route = _route(list(reversed(path)) + [n] + _path_up(n, f, order, live))
     if len(path) == 1:
         where = f"its operand {i + 1}, which is {var} itself"
     else:
-        route = _route(list(reversed(path)) + [n])
-        where = (f"its operand {i + 1}" + (f", {s}," if s else "") +
-                 f" which depends on {var} along {route}")
-    example = f"sg.stop_gradient({s})" if s else "sg.stop_gradient(...)"
+        where = f"its operand {i + 1}" + (f", {s}," if s else "") + f" which depends on {var}"
+    others = sorted({f"{m.op.name} (operand {j + 1})" for m, j in sites[1:]})
+    more = f" Further on, {', '.join(others)} has no derivative either." if others else ""
+    # wrap the op's value when no operand has a derivative (argmax, floor, ...), else the operand
+    whole = all(j in n.op.nondiff for j in range(len(n.args)))
+    s_wrap = _short(n) if whole else s
+    example = f"sg.stop_gradient({s_wrap})" if s_wrap else "sg.stop_gradient(...)"
     return NonDifferentiableError(
         f"the derivative of {_fname(f)} with respect to {var} is undefined: {n.op.name} has no "
-        f"derivative with respect to {where}. symgrad does not return a silent zero here; if "
-        f"this path should count as a constant, wrap it in sg.stop_gradient (e.g. {example}).")
+        f"derivative with respect to {where}; the path is {route}.{more} symgrad does not "
+        f"return a silent zero here; if this path should count as a constant, wrap it in "
+        f"sg.stop_gradient (e.g. {example}).")
 
 
 # ------------------------------------------------------------------ known zeros
@@ -180,11 +202,10 @@ def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
         for i, a in enumerate(n.args):
             if i not in zg:
                 live.add(id(a))
-    for n in order:
-        if id(n) in live:
-            for i in n.op.nondiff:
-                if i < len(n.args) and id(n.args[i]) in dep:
-                    raise _undefined(f, n, i, dep, wset)
+    sites = [(n, i) for n in order if id(n) in live and n.op.nondiff
+             for i in n.op.nondiff if i < len(n.args) and id(n.args[i]) in dep]
+    if sites:
+        raise _undefined(f, sites, dep, wset, order, live)
     nb = seed.ndim - f.ndim
     flat: set[int] = set()
     adj: dict[int, Expr] = {id(f): seed} if id(f) in dep else {}
@@ -199,7 +220,7 @@ def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
             cts = n.op.vjp(n, ct, nb, wants)
         except NonDifferentiableError:
             i = next((i for i in n.op.nondiff if i < len(n.args) and wants[i]), 0)
-            raise _undefined(f, n, i, dep, wset) from None
+            raise _undefined(f, [(n, i)], dep, wset, order, live) from None
         for a, want, c in zip(n.args, wants, cts):
             if c is None or not want:
                 if want:

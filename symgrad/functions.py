@@ -475,6 +475,16 @@ def diagonal(m: ExprLike) -> Expr:
     return make(OPS["diagonal"], (lift(m, "diagonal"),))
 
 
+def trace(m: ExprLike) -> Expr:
+    """The trace of a square matrix (the sum of its diagonal)."""
+    return sum(diagonal(lift(m, "trace")))
+
+
+def gram(X: ExprLike, d: ExprLike) -> Expr:
+    """The weighted Gram matrix ``X^T diag(d) X`` of a matrix X (m, n) and a vector d (m,)."""
+    return make(OPS["gram"], (lift(X, "gram"), lift(d, "gram")))
+
+
 def take(M: ExprLike, i: ExprLike) -> Expr:
     """Row ``i`` of ``M`` (``i`` an int or an integer-valued scalar expression).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sympy
 
+from . import functions as F
 from .expr import Expr, canonical
 from .graph import as_list, count_nodes, topo_order
 from .rewrite import rebuild
@@ -11,10 +12,36 @@ from .rewrite import rebuild
 SYMPY_MAX_NODES = 120  # scalar graphs up to this size are also tried in sympy
 
 
+def _factor_matmul(n: Expr) -> Expr | None:
+    """P v ± Q v -> (P ± Q) v and v P ± v Q -> v (P ± Q): one product fewer."""
+    if n.op.name not in ("add", "sub"):
+        return None
+    x, y = n.args
+    if x.op.name != "matmul" or y.op.name != "matmul":
+        return None
+    combine = F.add if n.op.name == "add" else F.sub
+    (p, v), (q, u) = x.args, y.args
+    if v is u and p.shape == q.shape:
+        if n.op.name == "add" and p.op.name == "transpose" and p.args[0] is q:
+            p, q = q, p  # A + A^T, as the books write it
+        r = F.matmul(combine(p, q), v)
+    elif p is q and v.shape == u.shape:
+        r = F.matmul(p, combine(v, u))
+    else:
+        return None
+    return r if r.shape == n.shape else None
+
+
+def _own_rewrite(n: Expr) -> Expr:
+    c = canonical(n)
+    r = _factor_matmul(c)
+    return c if r is None else r
+
+
 def _own(outs: list[Expr]) -> list[Expr]:
     # rebuilding re-runs every op's build-time rules on the new operands, and canonical()
     # replaces a node by its named twin, so names reach every place their value is used
-    return rebuild(outs, canonical)
+    return rebuild(outs, _own_rewrite)
 
 
 def _via_sympy(e: Expr) -> Expr | None:

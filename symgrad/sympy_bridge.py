@@ -18,10 +18,12 @@ from sympy.matrices.expressions import (
     OneMatrix,
     Transpose,
 )
+from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 
 from . import functions as F
 from .expr import Expr
 from .graph import as_list, topo_order
+from .ops.elementwise import diag_scaling
 
 
 def _is_mat(x) -> bool:
@@ -73,12 +75,10 @@ class _Ctx:
         raise NotImplementedError(f"sympy broadcast of {shape} to {n_shape}")
 
     def _pair(self, a, b, n):
+        if not (_is_mat(a) and _is_mat(b)) or len(n.args) != 2:
+            return a, b
         sa, sb = n.args[0].shape, n.args[1].shape
-        if _is_mat(a):
-            a = self._expand(a, sa, n.shape)
-        if _is_mat(b):
-            b = self._expand(b, sb, n.shape)
-        return a, b
+        return self._expand(a, sa, n.shape), self._expand(b, sb, n.shape)
 
     def _lift_scalar(self, s, n):
         m, k = self._mshape(n.shape)
@@ -97,6 +97,12 @@ class _Ctx:
         return -a
 
     def mul(self, a, b, n):
+        if _is_mat(a) and _is_mat(b):
+            sc = diag_scaling(n)
+            if sc is not None:  # a matrix times a broadcast vector: M diag(v) or diag(v) M
+                i, side = sc
+                m, v = (a, b) if i == 0 else (b, a)
+                return m * DiagMatrix(v) if side == "cols" else DiagMatrix(v) * m
         a, b = self._pair(a, b, n)
         if _is_mat(a) and _is_mat(b):
             return HadamardProduct(a, b)
@@ -127,8 +133,12 @@ class _Ctx:
             return a
         m, k = self._mshape(x.shape)
         axes = n.attrs["axis"]
-        if len(axes) == x.ndim:
-            return sympy.trace(OneMatrix(1, m) * a * OneMatrix(k, 1))
+        if len(axes) == x.ndim:  # the sum of all entries, as a sympy Sum over an index
+            i = sympy.Dummy("i", integer=True)
+            if x.ndim == 1:
+                return sympy.Sum(a[i, 0], (i, 0, m - 1))
+            j = sympy.Dummy("j", integer=True)
+            return sympy.Sum(a[i, j], (i, 0, m - 1), (j, 0, k - 1))
         if x.ndim == 2 and axes == (0,):
             return Transpose(OneMatrix(1, m) * a)
         if x.ndim == 2 and axes == (1,):
@@ -162,13 +172,13 @@ class _Ctx:
         return self._expand(a, n.args[0].shape, n.shape)
 
     def diag(self, a, n):
-        from sympy.matrices.expressions.diagonal import DiagMatrix
-
+        if n.ndim != 2:
+            raise NotImplementedError("sympy has no form for a batch of diagonal matrices")
         return DiagMatrix(a)
 
     def diagonal(self, a, n):
-        from sympy.matrices.expressions.diagonal import DiagonalOf
-
+        if n.ndim != 1:
+            raise NotImplementedError("sympy has no form for a batch of diagonals")
         return DiagonalOf(a)
 
 

@@ -85,10 +85,13 @@ TENSOR = {  # name -> f(choose, a, b): may raise ShapeError for operands that do
     "diag": lambda d, a, b: sg.diag(a),
     "diagonal": lambda d, a, b: sg.diagonal(a @ sg.transpose(a)),
     "take": lambda d, a, b: sg.take(a, d(range(a.shape[0]))),
+    "trace": lambda d, a, b: sg.trace(a @ sg.transpose(a)),
+    "gram": lambda d, a, b: sg.gram(a, b),
+    "gram_nonneg": lambda d, a, b: sg.gram(a, sg.exp(b)),
 }
 TENSOR_NEEDS = {  # what the first operand must be
     "softmax": 1, "log_softmax": 1, "outer": 1, "transpose": 2, "diag": 1, "diagonal": 2,
-    "take": 1, "reshape": 1, "sum": 1, "mean": 1, "logsumexp": 1, "matmul": 1,
+    "take": 1, "reshape": 1, "trace": 2, "gram": 2, "gram_nonneg": 2, "sum": 1, "mean": 1, "logsumexp": 1, "matmul": 1,
     "matmul_bt": 1, "dot": 1,
 }
 

@@ -52,7 +52,10 @@ def test_path_is_listed_in_order():
     f = sg.sum(sg.take(M, sg.argmax(sg.exp(sg.tanh(v)))))
     with pytest.raises(sg.NonDifferentiableError) as info:
         sg.grad(f, v)
-    assert "along v -> tanh -> exp -> argmax." in str(info.value)
+    msg = str(info.value)
+    assert "the path is v -> tanh -> exp -> argmax -> take -> sum." in msg
+    assert "take (operand 2) has no derivative either" in msg
+    assert "sg.stop_gradient(argmax(exp(tanh(v))))" in msg  # the value to hold constant
 
 
 def test_long_paths_are_shortened():

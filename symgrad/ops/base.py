@@ -13,8 +13,9 @@ from typing import Any, Callable, ClassVar
 from ..errors import NonDifferentiableError, ShapeError
 from ..shapes import broadcast, fmt_shape
 
-# printing precedences
-P_ADD, P_NEG, P_MUL, P_POW, P_ATOM = 10, 15, 20, 30, 100
+# printing precedences; a Hadamard product (⊙) binds looser than a matrix product or a scalar
+# factor written by juxtaposition, so it is parenthesised inside them: (mu - y) (w ⊙ phi) x^T
+P_ADD, P_NEG, P_HAD, P_MUL, P_POW, P_ATOM = 10, 15, 18, 20, 30, 100
 
 REGISTRY: dict[str, Op] = {}
 

@@ -8,7 +8,7 @@ import numpy as np
 import sympy
 
 from .. import functions as F
-from .base import P_ADD, P_ATOM, P_MUL, P_NEG, P_POW, Op, par, register, rule
+from .base import P_ADD, P_ATOM, P_HAD, P_MUL, P_NEG, P_POW, REGISTRY, Op, par, register, rule
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -139,18 +139,57 @@ class Mul(Elementwise):
                 F.unbroadcast(F.mul(ct, x), nb, y.shape) if wants[1] else None]
 
     def text(self, a, n):
-        x, y = n.args
-        op = " ⊙ " if _tensor(x) and _tensor(y) else "*"
-        return f"{par(a[0], P_MUL)}{op}{par(a[1], P_MUL)}", P_MUL
+        return _mul_render(a, n, latex=False)
 
     def tex(self, a, n):
-        x, y = n.args
+        return _mul_render(a, n, latex=True)
+
+
+def diag_scaling(n) -> tuple[int, str] | None:
+    """How a matrix product ``M * v`` reads in matrix notation, or None.
+
+    ``v`` of shape (k,) or (1, k) scales the columns of the (j, k) matrix ``M``: ``M diag(v)``
+    ("cols"); ``v`` of shape (j, 1) scales its rows: ``diag(v) M`` ("rows"). Returns (the
+    position of ``M`` among the operands, "cols" or "rows").
+    """
+    if n.ndim != 2:
+        return None
+    j, k = n.shape
+    for i in (0, 1):
+        m, v = n.args[i], n.args[1 - i]
+        if m.shape != n.shape or v.shape == n.shape:
+            continue
+        if v.shape in ((k,), (1, k)):
+            return i, "cols"
+        if v.shape == (j, 1):
+            return i, "rows"
+    return None
+
+
+def _mul_render(a, n, latex: bool):
+    x, y = n.args
+    if not _tensor(x) and not _tensor(y):
+        if not latex:
+            return f"{par(a[0], P_MUL)}*{par(a[1], P_MUL)}", P_MUL
         right = par(a[1], P_MUL, True)
-        if _tensor(x) and _tensor(y):
-            op = r" \odot "
-        else:
-            op = r" \cdot " if right[:1].isdigit() or right[:1] == "-" else " "
+        op = r" \cdot " if right[:1].isdigit() or right[:1] == "-" else " "
         return f"{par(a[0], P_MUL, True)}{op}{right}", P_MUL
+    if not _tensor(x) or not _tensor(y):
+        # a scalar factor goes in front, written by juxtaposition: (mu - y) (w ⊙ phi)
+        s, t = (a[0], a[1]) if not _tensor(x) else (a[1], a[0])
+        tt = par(t, P_MUL, latex)
+        sep = r" \cdot " if latex and tt[:1].isdigit() else " "
+        if s[1] == P_NEG and (s[0][1:2].isdigit() or s[0][1:2] == "."):
+            return f"{s[0]}{sep}{tt}", P_NEG  # a negative number: -2 x
+        return f"{par(s, P_MUL, latex)}{sep}{tt}", P_MUL
+    sc = diag_scaling(n)
+    if sc is not None:
+        i, side = sc
+        m, v = par(a[i], P_MUL, latex), a[1 - i][0]
+        d = rf"\operatorname{{diag}}\left({v}\right)" if latex else f"diag({v})"
+        return (f"{m} {d}" if side == "cols" else f"{d} {m}"), P_MUL
+    op = r" \odot " if latex else " ⊙ "
+    return f"{par(a[0], P_HAD, latex)}{op}{par(a[1], P_HAD, latex)}", P_HAD
 
 
 class Div(Elementwise):
@@ -428,14 +467,16 @@ class SigmoidDeriv(Unary):
         return F.sub(1.0, F.mul(2.0, n.args[0]))
 
     def text(self, a, n):
-        s = par(a[0], P_MUL)
-        op = " ⊙ " if _tensor(n) else "*"
-        return f"{s}{op}(1 - {par(a[0], P_ADD, strict=True)})", P_MUL
+        if _tensor(n):
+            return f"{par(a[0], P_HAD)} ⊙ (1 - {par(a[0], P_ADD, strict=True)})", P_HAD
+        return f"{par(a[0], P_MUL)}*(1 - {par(a[0], P_ADD, strict=True)})", P_MUL
 
     def tex(self, a, n):
+        if _tensor(n):
+            s = par(a[0], P_HAD, True)
+            return rf"{s} \odot \left(1 - {par(a[0], P_ADD, True, strict=True)}\right)", P_HAD
         s = par(a[0], P_MUL, True)
-        op = r" \odot " if _tensor(n) else " "
-        return rf"{s}{op}\left(1 - {par(a[0], P_ADD, True, strict=True)}\right)", P_MUL
+        return rf"{s} \left(1 - {par(a[0], P_ADD, True, strict=True)}\right)", P_MUL
 
 
 class TanhDeriv(Unary):
@@ -697,4 +738,150 @@ def _pow_rules(args, attrs, shape):
         return x
     if F.is_const(y, 0.0):
         return F.ones(shape)
+    return None
+
+
+# ---------------------------------------------------------------------------- tensor calculus
+# Rules that keep Jacobians and Hessians in matrix form (vectorised reverse mode seeds them with
+# identity tensors): I ⊙ v becomes diag(v), a column times a row an outer product, and the small
+# factors of a product meet each other before they meet a big matrix: (X^T ⊙ a) ⊙ b becomes
+# X^T ⊙ (a ⊙ b), one pass over the matrix instead of two.
+
+
+def _is_eye2(e) -> bool:
+    return e.op.name == "eye" and len(e.attrs["dims"]) == 1
+
+
+def _as_vec(v, k):
+    """``v`` of shape (k,), (1, k) or (k, 1) as a vector of shape (k,), else None."""
+    if v.shape == (k,):
+        return v
+    if v.shape in ((1, k), (k, 1)):
+        return F.reshape(v, (k,))
+    return None
+
+
+@rule(MUL)
+def _mul_eye_diag(args, attrs, shape):
+    """I ⊙ v -> diag(v) and diag(u) ⊙ v -> diag(u ⊙ v), v a row, a column or a scalar."""
+    if len(shape) != 2:
+        return None
+    for i in (0, 1):
+        e, v = args[i], args[1 - i]
+        if e.shape != shape:
+            continue
+        if _is_eye2(e):
+            u = _as_vec(v, shape[0])
+            if u is not None:
+                return F.diag(u)
+        elif e.op.name == "diag" and e.args[0].ndim == 1:
+            u = v if v.ndim == 0 else _as_vec(v, shape[0])
+            if u is not None:
+                return F.diag(F.mul(e.args[0], u))
+    return None
+
+
+@rule(MUL)
+def _mul_outer(args, attrs, shape):
+    """A column (j, 1) times a row (k,) is the outer product of the two vectors."""
+    if len(shape) != 2:
+        return None
+    j, k = shape
+    for i in (0, 1):
+        c, r = args[i], args[1 - i]
+        if c.shape == (j, 1) and r.shape in ((k,), (1, k)) and c.shape != r.shape:
+            return F.outer(F.reshape(c, (j,)), F.reshape(r, (k,)))
+    return None
+
+
+@rule(MUL)
+def _mul_regroup(args, attrs, shape):
+    """Reassociate products: small factors first, scalars in front, equal factors together."""
+    nd = len(shape)
+    if nd == 0:
+        return None
+    x, y = args
+    for inner, other in ((x, y), (y, x)):
+        if inner.op is not MUL:
+            continue
+        p, q = inner.args
+
+        def pair(a, b, other=other, first=inner is x):
+            return F.mul(a, b) if first else F.mul(b, a)
+
+        for big, small in ((p, q), (q, p)):
+            # (P ⊙ a) ⊙ b -> P ⊙ (a ⊙ b) when a and b broadcast over P
+            if big.shape == shape and small.ndim < nd and other.ndim < nd:
+                return F.mul(big, pair(small, other))
+        for s, v in ((p, q), (q, p)):
+            # (s v) ⊙ u -> s (v ⊙ u): the scalar factor in front
+            if s.ndim == 0 and v.shape == shape and other.shape == shape:
+                return F.mul(s, pair(v, other))
+        if other is p and q is not p and p.shape == q.shape == shape:
+            # (a ⊙ b) ⊙ a -> (a ⊙ a) ⊙ b: a square shows (and is known non-negative)
+            return F.mul(F.mul(p, p), q)
+    if x.ndim == 0 and y.op is MUL:
+        # s (t V) -> (s t) V for scalars s and t: one pass over V
+        for t, v in (y.args, y.args[::-1]):
+            if t.ndim == 0 and v.shape == shape:
+                return F.mul(F.mul(x, t), v)
+    return None
+
+
+def _is_diagonal(e) -> bool:
+    return _is_eye2(e) or (e.op.name == "diag" and e.args[0].ndim == 1)
+
+
+@rule(MUL)
+def _mul_distribute_diagonal(args, attrs, shape):
+    """v ⊙ (D ± B) -> v ⊙ D ± v ⊙ B when D is I or diag(u): the diagonal part stays diagonal."""
+    if len(shape) != 2:
+        return None
+    for i in (0, 1):
+        s, v = args[i], args[1 - i]
+        if s.op not in (ADD, SUB) or s.shape != shape or v.shape == shape:
+            continue
+        a, b = s.args
+        if _is_diagonal(a) or _is_diagonal(b):
+            pa, pb = F.mul(v, a), F.mul(v, b)
+            if (pa if _is_diagonal(a) else pb).op is MUL:
+                return None  # the diagonal part did not stay diagonal: nothing gained
+            return F.add(pa, pb) if s.op is ADD else F.sub(pa, pb)
+    return None
+
+
+@rule(ADD)
+def _add_tensor_rules(args, attrs, shape):
+    x, y = args
+    if x is y:
+        return F.mul(2.0, x)
+    if _is_diagonal(x) and _is_diagonal(y) and x.op.name == y.op.name == "diag":
+        return F.diag(F.add(x.args[0], y.args[0]))
+    return None
+
+
+@rule(SUB)
+def _sub_tensor_rules(args, attrs, shape):
+    x, y = args
+    if x.op.name == y.op.name == "diag" and _is_diagonal(x) and _is_diagonal(y):
+        return F.diag(F.sub(x.args[0], y.args[0]))
+    return None
+
+
+@rule(MUL)
+def _mul_size_one(args, attrs, shape):
+    """A factor with one entry (shape (1,), (1, 1), ...) is a scalar factor."""
+    for i in (0, 1):
+        t, o = args[i], args[1 - i]
+        if t.ndim and all(d == 1 for d in t.shape) and o.shape == shape and t.ndim <= len(shape):
+            return F.mul(F.reshape(t, ()), o)
+    return None
+
+
+@rule(REGISTRY["sigmoid_deriv"])
+def _sigmoid_deriv_even(args, attrs, shape):
+    """s(-z) (1 - s(-z)) = s(z) (1 - s(z)): the sigmoid's derivative is even."""
+    (s,) = args
+    if s.op.name == "sigmoid" and s.args[0].op is NEG:
+        return F.sigmoid_deriv(F.sigmoid(s.args[0].args[0]))
     return None

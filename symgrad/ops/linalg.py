@@ -8,6 +8,7 @@ from .. import functions as F
 from ..errors import ShapeError
 from ..shapes import broadcast, fmt_shape, same_dim, size_of
 from .base import P_ATOM, P_MUL, P_POW, Op, par, register, rule, shape_error
+from .reduce import SUM
 
 
 def _swap_last(x):
@@ -140,7 +141,9 @@ class Outer(Op):
         return f"{a[0]}[..., :, None] * {a[1]}[..., None, :]"
 
     def sympy(self, a, n, ctx):
-        return ctx.matmul(a[0], ctx.transpose(a[1]), n)
+        if n.ndim != 2:
+            raise NotImplementedError("sympy has no form for a batch of outer products")
+        return a[0] * ctx.transpose(a[1])
 
     def vjp(self, n, ct, nb, wants):
         x, y = n.args
@@ -426,3 +429,121 @@ TAKE = register(Take())
 ONEHOT = register(OneHot())
 
 _ = sympy  # sympy forms go through the context (symgrad.sympy_bridge)
+
+
+# ---------------------------------------------------------------------------- matrix forms
+# Build-time rules that keep derivatives in matrix form: the identity tensors and diag(v)
+# that vectorised reverse mode introduces become elementwise scalings (O(n^2) instead of an
+# O(n^3) product), row vectors become column vectors (v^T M is written M^T v), scalar factors
+# come out of products, and outer products are never multiplied out.
+
+
+@rule(MATMUL)
+def _matmul_matrix_forms(args, attrs, shape):
+    x, y = args
+    if x.ndim == 1 and y.ndim == 2:
+        return F.matmul(F.transpose(y), x)  # v^T M -> M^T v (column vectors throughout)
+    if x.op is DIAG and x.args[0].ndim == 1:  # diag(v) M -> v[:, None] ⊙ M
+        v = x.args[0]
+        return F.mul(F.expand_dims(v, -1), y) if y.ndim >= 2 else F.mul(v, y)
+    if y.op is DIAG and y.args[0].ndim == 1:  # M diag(v) -> M ⊙ v
+        return F.mul(x, y.args[0])
+    for i, m in enumerate(args):
+        # (s A) B -> s (A B) for a scalar s, when that scales fewer entries
+        if m.op.name == "mul" and _not_bigger(shape, m.shape):
+            for s, a in (m.args, m.args[::-1]):
+                if s.ndim == 0 and a.shape == m.shape:
+                    return F.mul(s, F.matmul(a, y) if i == 0 else F.matmul(x, a))
+    if x.op is OUTER and x.ndim == 2 and x.args[1].ndim == 1:
+        a, b = x.args
+        if y.ndim == 1:  # (a b^T) v = a (b^T v)
+            return F.mul(a, F.matmul(b, y))
+        if y.ndim == 2:  # (a b^T) B = a (B^T b)^T
+            return F.outer(a, F.matmul(F.transpose(y), b))
+    if y.op is OUTER and y.ndim == 2 and x.ndim == 2 and y.args[0].ndim == 1:
+        a, b = y.args  # A (a b^T) = (A a) b^T
+        return F.outer(F.matmul(x, a), b)
+    return None
+
+
+def _not_bigger(a, b) -> bool:
+    """Whether shape ``a`` has at most as many entries as ``b`` (by ndim where sizes are names)."""
+    ka, kb = size_of(a), size_of(b)
+    if ka is not None and kb is not None:
+        return ka <= kb
+    return len(a) <= len(b)
+
+
+@rule(TRANSPOSE)
+def _transpose_matrix_forms(args, attrs, shape):
+    (x,) = args
+    if len(shape) != 2:
+        return None
+    if x.op is DIAG or x.op.name == "eye":  # symmetric
+        return x
+    if x.op is OUTER and x.args[0].ndim == 1 and x.args[1].ndim == 1:
+        return F.outer(x.args[1], x.args[0])  # (a b^T)^T = b a^T
+    return None
+
+
+@rule(DIAG)
+def _diag_rules(args, attrs, shape):
+    (v,) = args
+    if v.ndim != 1:
+        return None
+    if v.op is BROADCAST and v.args[0].ndim == 0:  # diag(c 1) = c I
+        c = v.args[0]
+        return F.eye(v.shape) if F.is_const(c, 1.0) else F.mul(c, F.eye(v.shape))
+    if v.op.name == "neg":
+        return F.neg(F.diag(v.args[0]))
+    return None
+
+
+@rule(DIAGONAL)
+def _diagonal_rules(args, attrs, shape):
+    (m,) = args
+    if m.ndim != 2:
+        return None
+    if m.op is DIAG:
+        return m.args[0]
+    if m.op.name == "eye":
+        return F.ones(shape)
+    if m.op is OUTER and m.args[0].ndim == 1 and m.args[1].ndim == 1:
+        return F.mul(m.args[0], m.args[1])  # the diagonal of a b^T is a ⊙ b
+    if m.op is TRANSPOSE:
+        return F.diagonal(m.args[0])
+    if m.op.name == "neg":
+        return F.neg(F.diagonal(m.args[0]))
+    return None
+
+
+@rule(SUM)
+def _sum_of_matrix_forms(args, attrs, shape):
+    """Sums of diag(v), I, onehot and outer products, without building them."""
+    (x,) = args
+    axes = attrs["axis"]
+    if x.op is DIAG and x.ndim == 2:
+        v = x.args[0]
+        return F.reshape(v if len(axes) == 1 else F.sum(v), shape)
+    if x.op.name == "eye" and x.ndim == 2:
+        if len(axes) == 1:
+            return F.ones(shape)
+        return F.broadcast_to(F.dimsize(x.shape[0]), shape)
+    if x.op is ONEHOT:
+        return F.ones(shape)
+    if x.op is OUTER and x.ndim == 2 and x.args[0].ndim == 1 and len(axes) == 1:
+        a, b = x.args
+        r = F.mul(F.sum(a), b) if axes == (0,) else F.mul(a, F.sum(b))
+        return F.reshape(r, shape)
+    return None
+
+
+@rule(RESHAPE)
+def _reshape_keepdims_sum(args, attrs, shape):
+    """A sum with kept axes, reshaped to drop them, is the plain sum."""
+    (x,) = args
+    if x.op is SUM and x.attrs["keepdims"]:
+        inner, axes = x.args[0], x.attrs["axis"]
+        if tuple(d for i, d in enumerate(inner.shape) if i not in axes) == shape:
+            return F.sum(inner, axes)
+    return None
