@@ -91,8 +91,8 @@ TENSOR = {  # name -> f(choose, a, b): may raise ShapeError for operands that do
 }
 TENSOR_NEEDS = {  # what the first operand must be
     "softmax": 1, "log_softmax": 1, "outer": 1, "transpose": 2, "diag": 1, "diagonal": 2,
-    "take": 1, "reshape": 1, "trace": 2, "gram": 2, "gram_nonneg": 2, "sum": 1, "mean": 1, "logsumexp": 1, "matmul": 1,
-    "matmul_bt": 1, "dot": 1,
+    "take": 1, "reshape": 1, "trace": 2, "gram": 2, "gram_nonneg": 2, "sum": 1, "mean": 1,
+    "logsumexp": 1, "matmul": 1, "matmul_bt": 1, "dot": 1,
 }
 
 

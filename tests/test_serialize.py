@@ -73,7 +73,8 @@ EXAMPLES = {
     "zero": lambda: sg.grad(sg.sin(y), A),
     "gram": lambda: sg.gram(A, sg.exp(sg.vector("d2", 2))),
 }
-VALUES = {sg.vector("d2", 2): np.array([0.3, -0.2]), x: 0.7, y: 1.3, v: np.array([0.2, -0.4, 0.9]), A: np.arange(6.0).reshape(2, 3) / 5,
+VALUES = {sg.vector("d2", 2): np.array([0.3, -0.2]),
+          x: 0.7, y: 1.3, v: np.array([0.2, -0.4, 0.9]), A: np.arange(6.0).reshape(2, 3) / 5,
           S: np.eye(3) + 0.1, vn: np.array([1.0, 2.0, 4.0])}
 
 
