@@ -191,17 +191,15 @@ def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
     dep: set[int] = set()
     for n in order:
         zg = n.op.zero_grad
-        if id(n) in wset or any(id(a) in dep for i, a in enumerate(n.args) if i not in zg):
+        if id(n) in wset or (any(id(a) in dep for a in n.args) if not zg else
+                             any(id(a) in dep for i, a in enumerate(n.args) if i not in zg)):
             dep.add(id(n))
     # live: nodes whose cotangent can reach f (edges through zero-derivative operands are cut)
     live: set[int] = {id(f)}
     for n in reversed(order):
-        if id(n) not in live:
-            continue
-        zg = n.op.zero_grad
-        for i, a in enumerate(n.args):
-            if i not in zg:
-                live.add(id(a))
+        if id(n) in live and n.args:
+            zg = n.op.zero_grad
+            live.update(id(a) for i, a in enumerate(n.args) if i not in zg)
     sites = [(n, i) for n in order if id(n) in live and n.op.nondiff
              for i in n.op.nondiff if i < len(n.args) and id(n.args[i]) in dep]
     if sites:

@@ -19,12 +19,15 @@ from .graph import topo_order
 Rewrite = Callable[[Expr], Expr | None]
 
 
-def rebuild(outputs: list[Expr], rewrite: Rewrite | None = None) -> list[Expr]:
+def rebuild(outputs: list[Expr], rewrite: Rewrite | None = None,
+            order: list[Expr] | None = None) -> list[Expr]:
     """The outputs rebuilt bottom-up; ``rewrite(node)`` may return a replacement for a node.
 
     Nodes whose operands did not change are kept as they are; names are carried over.
+    ``order``: the outputs' topological order, when the caller has it already.
     """
-    order = topo_order(outputs)
+    if order is None:
+        order = topo_order(outputs)
     new: dict[int, Expr] = {}
     for n in order:
         args = n.args
@@ -204,11 +207,13 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = ()) -> list[Expr]:
     through transposes, reshapes and broadcasts. The nodes in ``keep`` stay in the result and
     count as opaque inputs (no pattern looks inside them).
     """
-    if not any(n.op.name in _CANDIDATES for n in topo_order(outputs)):
+    order = topo_order(outputs)
+    if not any(n.op.name in _CANDIDATES and (n.op.name != "div" or _stable_div(n) is not None)
+               for n in order):
         return list(outputs)  # nothing to rewrite: skip the rebuild
     inner = [w for w in keep if not w.op.leaf]
     if not inner:
-        return rebuild(outputs, _stabilize_node)
+        return rebuild(outputs, _stabilize_node, order)
     # opaque inputs: swap each kept node for a placeholder variable, and back afterwards
     hold = {id(w): F.tensor(f"_keep{i}_{id(w)}", w.shape) for i, w in enumerate(inner)}
     back = {id(hold[id(w)]): w for w in inner}
