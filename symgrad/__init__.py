@@ -5,8 +5,11 @@ graph, simplify it, print it the way a textbook writes it, and compile it to fas
 """
 
 from .autodiff import grad, hessian, jacobian, zero_reason
+from .check import check_grad
 from .compile import compile, evaluate  # noqa: A004
+from .draw import draw, to_dot
 from .errors import NonDifferentiableError, ShapeError
+from .explain import explain
 from .expr import Expr
 from .functions import (  # noqa: A004
                         abs,
@@ -61,6 +64,7 @@ from .functions import (  # noqa: A004
                         zeros,
 )
 from .graph import count_nodes, to_networkx, topo_order, variables
+from .parse import ParseError, parse
 from .printing import latex
 from .serialize import load, save
 from .simplify import simplify
@@ -80,4 +84,5 @@ __all__ = [
     "grad", "jacobian", "hessian", "zero_reason",
     "simplify", "to_sympy", "from_sympy", "evaluate", "compile", "latex",
     "count_nodes", "topo_order", "to_networkx", "variables", "save", "load",
+    "to_dot", "draw", "explain", "check_grad", "parse", "ParseError",
 ]

@@ -23,6 +23,8 @@ derivatives after it.
 
 from __future__ import annotations
 
+import weakref
+
 from . import functions as F
 from .errors import NonDifferentiableError
 from .expr import Expr, make
@@ -31,6 +33,25 @@ from .rewrite import stabilize
 from .shapes import fmt_shape
 
 _ROUTE_MAX = 9  # nodes shown in a path before eliding the middle
+
+# derivative -> (kind, f, wrt): where each result of grad/jacobian/hessian came from, so that
+# sg.explain can re-derive it and sg.draw can tell the forward nodes from those the pass added
+_ORIGIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _record(kind: str, outs: list, f: Expr, wrts: list) -> None:
+    for g, w in zip(outs, wrts):
+        _ORIGIN[g] = (kind, f, w)
+
+
+def origin(e: Expr) -> tuple | None:
+    """``(kind, f, wrt)`` if ``e`` was returned by ``grad``, ``jacobian`` or ``hessian``, else None.
+
+    ``kind`` is the function's name, ``f`` the expression differentiated and ``wrt`` the variable
+    (a pair of variables for a Hessian block). Hash-consing makes an equal node built elsewhere
+    the same object, so the record describes the latest derivation that returned this node.
+    """
+    return _ORIGIN.get(e)
 
 
 # ------------------------------------------------------------------ descriptions
@@ -272,6 +293,7 @@ def grad(f: Expr, wrt):
     ws, single = as_list(wrt, "grad")
     _check_wrt(ws, "grad")
     out = reverse(f, F.const(1.0), ws)
+    _record("grad", out, f, ws)
     return out[0] if single else out
 
 
@@ -285,6 +307,7 @@ def jacobian(f: Expr, wrt):
     _check_wrt(ws, "jacobian")
     seed = F.const(1.0) if f.shape == () else F.eye(f.shape)
     out = reverse(f, seed, ws)
+    _record("jacobian", out, f, ws)
     return out[0] if single else out
 
 
@@ -295,7 +318,9 @@ def hessian(f: Expr, wrt):
     _check_wrt(ws, "hessian")
     gs = reverse(f, F.const(1.0), ws)
     rows = []
-    for g in gs:
+    for wi, g in zip(ws, gs):
         seed = F.const(1.0) if g.shape == () else F.eye(g.shape)
-        rows.append(reverse(g, seed, ws))
+        row = reverse(g, seed, ws)
+        _record("hessian", row, f, [(wi, w) for w in ws])
+        rows.append(row)
     return rows[0][0] if single else rows

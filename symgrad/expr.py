@@ -87,6 +87,12 @@ class Expr:
 
         return "$" + to_latex(self) + "$"
 
+    def _repr_svg_(self) -> str | None:
+        """The graph as SVG for Jupyter when Graphviz is installed, else None (see sg.draw)."""
+        from .draw import svg_or_none
+
+        return svg_or_none(self)
+
     def __bool__(self) -> bool:
         raise TypeError(
             "the truth value of a symgrad expression is undefined; compare nodes with "

@@ -307,6 +307,7 @@ def _convert(node, special, done, by_name):
                 if s != -1:
                     num.append(F.const(float(-s)))
             elif isinstance(s, sympy.Pow) and s.exp.is_Number and s.exp < 0 and s.base in done:
+                # (a special form such as sigmoid's 1/(1 + exp(-x)) is a factor of its own)
                 den.append(F.power(done[s.base], float(-s.exp)) if s.exp != -1 else done[s.base])
             else:
                 num.append(a)

@@ -137,3 +137,20 @@ def test_builtin_names_do_not_break_the_scalar_fast_path():
     fl, ln = sg.scalar("float"), sg.scalar("len")
     fn = sg.compile(sg.grad(sg.relu(fl * ln), fl), [fl, ln])
     assert fn(2.0, 3.0) == 3.0 and fn(-2.0, 3.0) == 0.0
+
+
+_TOKENS = st.sampled_from(list("xyAv0123456789.+-*/()@,[]_ eT'\"=:;") + [
+    "exp(", "log(", "sum(", "**", "__", "import", "os", ".T", "1e309", "nan", "lambda",
+    "__import__('os')", "().__class__", "open(", "eval("])
+
+
+@given(st.one_of(st.text(max_size=30), st.lists(_TOKENS, max_size=15).map("".join)))
+def test_parse_takes_hostile_text(text):
+    """sg.parse, the other place that reads user text: an expression or a ValueError
+    (ParseError), never another exception and never code that runs."""
+    names = {"A": sg.matrix("A", (2, 3)), "v": sg.vector("v", 3)}
+    try:
+        e = sg.parse(text, names)
+    except ValueError:
+        return
+    assert isinstance(e, sg.Expr)

@@ -115,6 +115,21 @@ BAD = {
     "bool": (lambda: bool(x), TypeError, r"truth value"),
     "save_type": (lambda: sg.save(3, "unused.json"), TypeError, r"save: "),
     "zero_reason_type": (lambda: sg.zero_reason(1), TypeError, r"zero_reason: "),
+    "to_dot_type": (lambda: sg.to_dot(3), TypeError, r"^to_dot: "),
+    "draw_type": (lambda: sg.draw("x"), TypeError, r"^draw: "),
+    "explain_type": (lambda: sg.explain(3), TypeError, r"^explain: "),
+    "explain_not_a_gradient": (lambda: sg.explain(x), ValueError, r"^explain: "),
+    "check_grad_f": (lambda: sg.check_grad(3, x, {x: 1.0}), TypeError, r"^check_grad: f"),
+    "check_grad_wrt": (lambda: sg.check_grad(x * x, 3, {x: 1.0}), TypeError, r"^check_grad: "),
+    "check_grad_value": (lambda: sg.check_grad(x * x, x, {x: "a"}), ValueError,
+                         r"^check_grad: the value of x"),
+    "check_grad_missing": (lambda: sg.check_grad(x * y, x, {x: 1.0}), ValueError,
+                           r"^check_grad: no value given for y"),
+    "parse_type": (lambda: sg.parse(3), TypeError, r"^parse: "),
+    "parse_syntax": (lambda: sg.parse("x +"), sg.ParseError, r"column 4"),
+    "parse_attribute": (lambda: sg.parse("x.__class__"), sg.ParseError, r"attribute access"),
+    "parse_function": (lambda: sg.parse("__import__('os')"), sg.ParseError,
+                       r"unknown function '__import__'"),
 }
 
 

@@ -1,0 +1,157 @@
+"""``sg.check_grad``: symgrad's first and second derivatives against central finite differences.
+
+Like PyTensor's ``verify_grad`` and JAX's ``check_grads``: the symbolic Jacobian of ``f`` is
+compared with central differences of ``f``, and the symbolic second derivatives with central
+differences of the symbolic first derivatives (compiled once each).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .autodiff import jacobian
+from .compile import compile
+from .expr import Expr
+from .graph import as_list, variables
+from .shapes import fmt_shape
+
+
+def _values(f: Expr, ws: list[Expr], at: dict) -> tuple[list[Expr], dict]:
+    if not isinstance(at, dict):
+        raise TypeError("check_grad: 'at' must be a dict from variables (or their names) to "
+                        "values")
+    ins = variables([f])
+    for w in ws:
+        if all(w is not v for v in ins):
+            ins.append(w)
+    by_name = {v.attrs["vname"]: v for v in ins}
+    vals: dict[int, object] = {}
+    for k, val in at.items():
+        if isinstance(k, str):
+            if k not in by_name:
+                continue  # like sg.evaluate, values of other variables are ignored
+            k = by_name[k]
+        if not isinstance(k, Expr) or k.op.name != "var":
+            raise ValueError(f"check_grad: the keys of 'at' must be variables, got {k!r}")
+        if all(k is not v for v in ins):
+            continue
+        try:
+            arr = np.array(val, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"check_grad: the value of {k.attrs['vname']} is not a number or "
+                             f"an array of numbers: {val!r:.60}") from None
+        if arr.ndim != k.ndim or any(isinstance(d, int) and d != s
+                                     for d, s in zip(k.shape, arr.shape)):
+            raise ValueError(f"check_grad: the value of {k.attrs['vname']} has shape "
+                             f"{fmt_shape(arr.shape)}, the variable {fmt_shape(k.shape)}")
+        vals[id(k)] = float(arr) if arr.ndim == 0 else arr
+    for v in ins:
+        if id(v) not in vals:
+            raise ValueError(f"check_grad: no value given for {v.attrs['vname']} "
+                             f"{fmt_shape(v.shape)}")
+    return ins, vals
+
+
+def _indices(shape) -> list[tuple]:
+    return list(np.ndindex(*shape)) if shape else [()]
+
+
+def _fmt_idx(idx: tuple) -> str:
+    return f"[{', '.join(str(i) for i in idx)}]" if idx else ""
+
+
+def _fd(fn, args: list, pos: int, idx: tuple, eps: float, k: int | None = None):
+    """Central difference of output ``k`` of ``fn`` wrt entry ``idx`` of argument ``pos``."""
+    x = args[pos]
+    xi = float(np.asarray(x)[idx]) if idx else float(x)
+    h = eps * max(1.0, abs(xi))
+
+    def at(v):
+        a = list(args)
+        if idx:
+            arr = np.array(x, dtype=float)
+            arr[idx] = v
+            a[pos] = arr
+        else:
+            a[pos] = v
+        out = fn(*a)
+        return np.asarray(out if k is None else out[k], dtype=float)
+
+    return (at(xi + h) - at(xi - h)) / (2.0 * h)
+
+
+def _rel(s, n) -> np.ndarray:
+    s, n = np.asarray(s, dtype=float), np.asarray(n, dtype=float)
+    err = np.abs(s - n) / np.maximum(1.0, np.maximum(np.abs(s), np.abs(n)))
+    return np.where(np.isfinite(err), err, np.inf)
+
+
+def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
+               tol: float = 1e-5) -> float:
+    """The largest relative error of symgrad's derivatives of ``f`` against finite differences.
+
+    ``wrt`` is a variable or a list of them; ``at`` maps every variable of ``f`` (the variable
+    or its name) to a value (other entries are ignored). ``order=2`` (default) checks the first
+    derivatives (the Jacobian, ``sg.grad`` for a scalar ``f``) and the second
+    (``sg.hessian``), ``order=1`` the first only.
+    The error of an entry is ``|s - n| / max(1, |s|, |n|)`` (symbolic ``s``, numeric ``n``;
+    central differences with step ``eps * max(1, |x|)``). Raises ``AssertionError`` naming the
+    worst entry when the largest error is above ``tol``.
+    """
+    if not isinstance(f, Expr):
+        raise TypeError(f"check_grad: f must be an expression, got {type(f).__name__}")
+    if order not in (1, 2):
+        raise ValueError(f"check_grad: order must be 1 or 2, got {order!r}")
+    ws, _ = as_list(wrt, "check_grad")
+    for w in ws:
+        if w.op.name != "var":
+            raise ValueError(f"check_grad: can only check derivatives with respect to "
+                             f"variables, got {w}")
+    ins, vals = _values(f, ws, at)
+    args = [vals[id(v)] for v in ins]
+    pos = {id(v): i for i, v in enumerate(ins)}
+    fname = f.name or "f"
+    worst = (0.0, "")
+
+    def note(err, s, n, what_of):
+        nonlocal worst
+        err = np.asarray(err)
+        if err.size == 0:
+            return
+        k = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
+        e = float(err[k]) if err.ndim else float(err)
+        if e > worst[0] or not worst[1]:
+            sv = np.asarray(s)[k] if np.ndim(s) else s
+            nv = np.asarray(n)[k] if np.ndim(n) else n
+            worst = (e, f"{what_of(k)} = {float(sv):.10g} (symgrad) vs {float(nv):.10g} "
+                        f"(finite differences)")
+
+    jac = jacobian(f, ws)
+    f_fn = compile(f, ins)
+    jac_vals = compile(jac, ins)(*args)
+    fdim = f.ndim
+    for w, jv in zip(ws, jac_vals):
+        wname = w.attrs["vname"]
+        for idx in _indices(np.shape(vals[id(w)])):
+            num = _fd(f_fn, args, pos[id(w)], idx, eps)
+            sym = np.asarray(jv)[(...,) + idx] if idx else np.asarray(jv)
+            note(_rel(sym, num), sym, num,
+                 lambda k, idx=idx, wname=wname:
+                 f"d{fname}{_fmt_idx(k[:fdim])}/d{wname}{_fmt_idx(idx)}")
+    if order == 2:
+        j_fn = compile(jac, ins)
+        for i, wi in enumerate(ws):
+            hess = compile(jacobian(jac[i], ws), ins)(*args)
+            for wj, hv in zip(ws, hess):
+                for idx in _indices(np.shape(vals[id(wj)])):
+                    num = _fd(j_fn, args, pos[id(wj)], idx, eps, k=i)
+                    sym = np.asarray(hv)[(...,) + idx] if idx else np.asarray(hv)
+                    names = (fname, wi.attrs["vname"], wj.attrs["vname"])
+                    note(_rel(sym, num), sym, num,
+                         lambda k, idx=idx, names=names, wi=wi:
+                         f"d2{names[0]}{_fmt_idx(k[:fdim])}/d{names[1]}"
+                         f"{_fmt_idx(k[fdim:fdim + wi.ndim])} d{names[2]}{_fmt_idx(idx)}")
+    err, where = worst
+    if err > tol:
+        raise AssertionError(f"check_grad: {where}: relative error {err:.3g} > tol {tol:g}")
+    return err

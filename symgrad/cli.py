@@ -1,0 +1,393 @@
+"""The ``symgrad`` command line (also ``python -m symgrad``).
+
+    symgrad grad "sigmoid(w*sigmoid(u*x + c) + b)" --wrt u,c,w,b [--latex] [--raw] [--explain]
+    symgrad hessian "x**2*y + exp(x*y)" --wrt x,y
+    symgrad draw "tanh(w*x + b)" --wrt w,b -o graph.svg
+    symgrad eval "x*y + 1" x=2 y=3
+    symgrad lecture
+
+Variables are scalars unless declared with ``--vector w:n`` or ``--matrix X:m,n`` (sizes are
+numbers or names). Expressions are read by :func:`symgrad.parse.parse`, which never executes
+the text; a bad expression gets a one-line error naming the position, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from . import functions as F
+from .autodiff import grad, hessian
+from .compile import evaluate
+from .errors import NonDifferentiableError, ShapeError
+from .explain import ACTIVATIONS, _Display, _dname, explain
+from .expr import Expr
+from .graph import topo_order, variables
+from .ops.leaves import tex_name
+from .parse import ParseError, parse
+from .shapes import as_shape, check_identifier, fmt_shape
+from .simplify import simplify
+
+LABEL_MIN_CHARS = 12  # a repeated activation longer than this gets a name in the output
+
+
+class UsageError(ValueError):
+    """A bad command-line argument (exit status 2)."""
+
+
+# ---------------------------------------------------------------------- arguments
+def _declare(specs: list[str] | None, kind: str, env: dict[str, Expr]) -> None:
+    for spec in specs or []:
+        name, sep, sizes = spec.partition(":")
+        name = name.strip()
+        try:
+            check_identifier(name, "name")
+            if not sep or not sizes.strip():
+                raise ValueError("no sizes given")
+            dims = as_shape(tuple(_size(s) for s in sizes.split(",")), "size")
+        except ValueError as err:
+            raise UsageError(f"--{kind} {spec!r}: {err}; write --{kind} "
+                             f"{'w:n' if kind == 'vector' else 'X:m,n'}") from None
+        if (kind == "vector") != (len(dims) == 1) or len(dims) > 2:
+            raise UsageError(f"--{kind} {spec!r}: a {kind} takes "
+                             f"{'one size' if kind == 'vector' else 'two sizes'}")
+        if name in env:
+            raise UsageError(f"{name} is declared twice")
+        env[name] = F.vector(name, dims[0]) if kind == "vector" else F.matrix(name, dims)
+
+
+def _size(s: str):
+    s = s.strip()
+    return int(s) if s.isdigit() else s
+
+
+def _env(args) -> dict[str, Expr]:
+    env: dict[str, Expr] = {}
+    _declare(args.vector, "vector", env)
+    _declare(args.matrix, "matrix", env)
+    return env
+
+
+def _function(args) -> tuple[Expr, dict[str, Expr]]:
+    env = _env(args)
+    return parse(args.expression, env), env
+
+
+def _wrt(args, f: Expr, env: dict[str, Expr]) -> list[Expr]:
+    found = {v.attrs["vname"]: v for v in variables(f)}
+    if not args.wrt:
+        if not found:
+            raise UsageError("the expression has no variables to differentiate with respect to")
+        return list(found.values())
+    out = []
+    for name in args.wrt.split(","):
+        name = name.strip()
+        if not name:
+            continue
+        v = found.get(name, env.get(name))
+        if v is None:
+            try:
+                v = F.scalar(name)
+            except ValueError as err:
+                raise UsageError(f"--wrt: {err}") from None
+        out.append(v)
+    if not out:
+        raise UsageError("--wrt: no variables given")
+    return out
+
+
+# ---------------------------------------------------------------------- display
+def _tree_counts(outs: list[Expr]) -> dict[int, int]:
+    """How often each node occurs when the outputs are written out as trees."""
+    total: dict[int, int] = {}
+    for o in outs:
+        paths: dict[int, int] = {id(o): 1}
+        for n in reversed(topo_order([o])):
+            k = paths.get(id(n), 0)
+            total[id(n)] = total.get(id(n), 0) + k
+            if n.name is not None and n is not o:
+                continue  # a named node prints as its name
+            for a in n.args:
+                paths[id(a)] = paths.get(id(a), 0) + k
+    return total
+
+
+def _display(f: Expr, outs: list[Expr]) -> tuple[_Display, list[tuple[str, str, str, str]]]:
+    """Names for long activations that the outputs repeat (``a1 = sigmoid(u*x + c)``)."""
+    disp = _Display()
+    counts = _tree_counts(outs)
+    where = []
+    k = 0
+    taken = {v.attrs["vname"] for v in variables([f])}
+    for n in topo_order([f]):
+        if n.op.name not in ACTIVATIONS or n.name is not None or counts.get(id(n), 0) < 2:
+            continue
+        definition = disp.tokenize(n, keep_root=True)
+        text = disp.text(definition, True)
+        if len(text) <= LABEL_MIN_CHARS:
+            continue
+        if n is f and "f" not in taken:
+            lab, tex = "f", "f"
+        else:
+            k += 1
+            while f"a{k}" in taken:
+                k += 1
+            lab, tex = f"a{k}", f"a_{{{k}}}"
+        taken.add(lab)
+        where.append((lab, text, tex, disp.tex(definition, True)))
+        disp.bind(n, lab, tex)
+    return disp, where
+
+
+def _shown(disp: _Display, e: Expr, raw: bool) -> Expr:
+    e = disp.tokenize(e)
+    return e if raw else simplify(e)
+
+
+def _print_where(where, latex: bool, out) -> None:
+    if not where:
+        return
+    if latex:
+        for _, _, tex, d in where:
+            print(f"{tex} = {d}", file=out)
+        return
+    w = max(len(lab) for lab, *_ in where)
+    for i, (lab, d, _, _) in enumerate(where):
+        print(f"{'where' if i == 0 else '     '} {lab.ljust(w)} = {d}", file=out)
+
+
+def _fname(f: Expr) -> tuple[str, str]:
+    name = f.name or "f"
+    return name, tex_name(name)
+
+
+# ---------------------------------------------------------------------- commands
+def _scalar_function(args) -> tuple[Expr, list[Expr]]:
+    """The parsed expression, which must be a scalar, and the variables of --wrt."""
+    f, env = _function(args)
+    ws = _wrt(args, f, env)
+    if f.shape != ():
+        raise UsageError(f"{args.command}: the expression must be a scalar, it has shape "
+                         f"{fmt_shape(f.shape)}; sum it first (sum(...))")
+    return f, ws
+
+
+def cmd_grad(args, out) -> int:
+    f, ws = _scalar_function(args)
+    if args.explain:
+        ex = explain(f, ws, show=False)
+        print(ex.latex if args.latex else ex.text, file=out)
+        return 0
+    gs = grad(f, ws)
+    disp, where = _display(f, gs)
+    _print_where(where, args.latex, out)
+    fn, ftex = _fname(f)
+    for w, g in zip(ws, gs):
+        e = _shown(disp, g, args.raw)
+        wn = w.attrs["vname"]
+        if args.latex:
+            print(rf"\frac{{\partial {ftex}}}{{\partial {tex_name(wn)}}} = {disp.tex(e)}",
+                  file=out)
+        else:
+            print(f"d{fn}/d{_dname(wn)} = {disp.text(e)}", file=out)
+    return 0
+
+
+def cmd_hessian(args, out) -> int:
+    f, ws = _scalar_function(args)
+    rows = hessian(f, ws)
+    flat = [h for row in rows for h in row]
+    disp, where = _display(f, flat)
+    _print_where(where, args.latex, out)
+    fn, ftex = _fname(f)
+    shown = [[_shown(disp, h, args.raw) for h in row] for row in rows]
+    if all(w.shape == () for w in ws):
+        _print_matrix(shown, disp, ws, fn, ftex, args.latex, out)
+        return 0
+    for wi, row in zip(ws, shown):
+        for wj, h in zip(ws, row):
+            a, b = wi.attrs["vname"], wj.attrs["vname"]
+            if args.latex:
+                print(rf"\frac{{\partial^2 {ftex}}}{{\partial {tex_name(a)} \partial "
+                      rf"{tex_name(b)}}} = {disp.tex(h)}", file=out)
+            else:
+                print(f"d2{fn}/d{_dname(a)} d{_dname(b)} = {disp.text(h)}    shape "
+                      f"{fmt_shape(h.shape)}", file=out)
+    return 0
+
+
+def _print_matrix(shown, disp, ws, fn, ftex, latex: bool, out) -> None:
+    names = [w.attrs["vname"] for w in ws]
+    if latex:
+        body = r" \\ ".join(" & ".join(disp.tex(h) for h in row) for row in shown)
+        wrt = ", ".join(tex_name(n) for n in names)
+        print(rf"\nabla^2_{{{wrt}}} {ftex} = \begin{{pmatrix}} {body} \end{{pmatrix}}",
+              file=out)
+        return
+    cells = [[disp.text(h) for h in row] for row in shown]
+    if any("\n" in c for row in cells for c in row):  # big entries: one per line
+        for a, row in zip(names, cells):
+            for b, c in zip(names, row):
+                print(f"d2{fn}/d{_dname(a)} d{_dname(b)} = {c}", file=out)
+        return
+    widths = [max(len(row[j]) for row in cells) for j in range(len(names))]
+    print(f"Hessian of {fn} with respect to ({', '.join(names)}):", file=out)
+    for row in cells:
+        print("  [ " + "   ".join(c.ljust(w) for c, w in zip(row, widths)) + " ]", file=out)
+
+
+def cmd_draw(args, out) -> int:
+    from .draw import draw, to_dot
+
+    f, env = _function(args)
+    ws = _wrt(args, f, env) if args.wrt or f.shape == () else []
+    if ws and f.shape != ():
+        raise UsageError("draw: --wrt needs a scalar expression")
+    exprs = [f] + (grad(f, ws) if ws else [])
+    if not args.output:
+        print(to_dot(exprs, forward=f, simplified=args.simplified), end="", file=out)
+        return 0
+    try:
+        path = draw(exprs, args.output, forward=f, simplified=args.simplified,
+                    engine=args.engine)
+    except ImportError as err:
+        raise UsageError(str(err)) from None
+    print(f"wrote {path}", file=out)
+    return 0
+
+
+def _value(spec: str, var: Expr):
+    name = var.attrs["vname"]
+    try:
+        rows = [[float(x) for x in r.split(",")] for r in spec.split(";")]
+    except ValueError:
+        raise UsageError(f"{name}={spec}: not a number (vectors: 1,2,3; matrices: "
+                         "1,2;3,4)") from None
+    if var.ndim == 0:
+        if len(rows) != 1 or len(rows[0]) != 1:
+            raise UsageError(f"{name} is a scalar; declare it with --vector or --matrix")
+        return rows[0][0]
+    if var.ndim == 1:
+        if len(rows) != 1:
+            raise UsageError(f"{name} is a vector: write {name}=1,2,3")
+        return np.array(rows[0])
+    if len({len(r) for r in rows}) != 1:
+        raise UsageError(f"{name}={spec}: rows of different lengths")
+    return np.array(rows)
+
+
+def cmd_eval(args, out) -> int:
+    f, env = _function(args)
+    by_name = {v.attrs["vname"]: v for v in variables(f)}
+    values = {}
+    for item in args.values:
+        name, sep, spec = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise UsageError(f"{item!r}: write NAME=VALUE")
+        var = by_name.get(name, env.get(name))
+        if var is None:
+            raise UsageError(f"{name} is not a variable of the expression")
+        values[var] = _value(spec, var)
+    missing = [n for n, v in by_name.items() if v not in values]
+    if missing:
+        raise UsageError(f"no value given for {', '.join(missing)} (write {missing[0]}=...)")
+    res = evaluate(f, values)
+    if isinstance(res, float):
+        print(repr(res), file=out)
+    else:
+        print(np.array2string(np.asarray(res), separator=", "), file=out)
+    return 0
+
+
+def cmd_lecture(args, out) -> int:
+    from .lecture import lecture
+
+    print(lecture(latex=args.latex), file=out)
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+def _add_common(p: argparse.ArgumentParser, wrt: bool = True) -> None:
+    p.add_argument("expression", help="the expression, e.g. 'sigmoid(w*x + b)'; "
+                   "'phi = ...; ...' names intermediate values")
+    p.add_argument("--vector", action="append", metavar="NAME:SIZE",
+                   help="declare a vector variable (repeatable), e.g. w:n or w:3")
+    p.add_argument("--matrix", action="append", metavar="NAME:ROWS,COLS",
+                   help="declare a matrix variable (repeatable), e.g. X:m,n")
+    if wrt:
+        p.add_argument("--wrt", metavar="NAMES",
+                       help="comma-separated variables (default: all, in order of appearance)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="symgrad",
+        description="Symbolic gradients, Jacobians and Hessians, printed readably. Variables "
+                    "are scalars unless declared with --vector/--matrix.",
+        epilog="examples:\n  symgrad grad \"sigmoid(w*sigmoid(u*x + c) + b)\" --wrt u,c,w,b\n"
+               "  symgrad hessian \"x**2*y + exp(x*y)\" --wrt x,y\n"
+               "  symgrad draw \"tanh(w*x + b)\" --wrt w,b -o graph.svg\n"
+               "  symgrad eval \"x*y + 1\" x=2 y=3\n  symgrad lecture",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("grad", help="print the derivatives, simplified")
+    _add_common(p)
+    p.add_argument("--latex", action="store_true", help="print LaTeX")
+    p.add_argument("--raw", action="store_true", help="do not simplify")
+    p.add_argument("--explain", action="store_true", help="print the chain-rule steps")
+    p.set_defaults(func=cmd_grad)
+
+    p = sub.add_parser("hessian", help="print the matrix of second derivatives")
+    _add_common(p)
+    p.add_argument("--latex", action="store_true", help="print LaTeX")
+    p.add_argument("--raw", action="store_true", help="do not simplify")
+    p.set_defaults(func=cmd_hessian)
+
+    p = sub.add_parser("draw", help="draw the forward and gradient graph")
+    _add_common(p)
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="a .svg, .png, .pdf or .dot file (default: DOT text on stdout)")
+    p.add_argument("--simplified", action="store_true",
+                   help="draw the simplified graph beside the graph as built")
+    p.add_argument("--engine", choices=("auto", "graphviz", "matplotlib"), default="auto",
+                   help="renderer (default: Graphviz's dot if installed, else matplotlib)")
+    p.set_defaults(func=cmd_draw)
+
+    p = sub.add_parser("eval", help="evaluate at given values: symgrad eval 'x*y' x=2 y=3")
+    _add_common(p, wrt=False)
+    p.add_argument("values", nargs="*", metavar="NAME=VALUE",
+                   help="values: 2 (scalar), 1,2,3 (vector), \"1,2;3,4\" (matrix, quoted)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("lecture", help="the backprop lecture's derivations")
+    p.add_argument("--latex", action="store_true", help="print the formulas in LaTeX")
+    p.set_defaults(func=cmd_lecture)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for a bad expression or argument)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # eval's NAME=VALUE items may come after the options
+        if args.command == "eval" and all("=" in x and not x.startswith("-") for x in extra):
+            args.values = list(args.values) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    out = sys.stdout
+    try:
+        return args.func(args, out)
+    except BrokenPipeError:  # the reader went away (symgrad lecture | head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (ParseError, UsageError, ShapeError, NonDifferentiableError, ValueError) as err:
+        msg = str(err).replace("\n", " ")
+        print(f"symgrad {args.command}: error: {msg}", file=sys.stderr)
+        return 2

@@ -1,0 +1,323 @@
+"""A safe parser for expression text (the command line's input): ``sg.parse("sigmoid(w*x + b)")``.
+
+The text is read with Python's :mod:`ast` and walked node by node against a whitelist: numbers,
+names, ``+ - * / ** @``, unary ``-``/``+``, ``.T``, calls of symgrad's functions by name (with an
+``axis=`` keyword where the function has one), and ``name = expression`` statements that name
+an intermediate value (``phi = sigmoid(u*x + c); mu = sigmoid(w*phi + b); bce(mu, y)``).
+Nothing else is accepted, and nothing is ever executed: the text is never given to ``eval``,
+``exec``, ``compile`` or ``sympy.sympify``; the walk builds symgrad nodes directly. A bad text
+raises :class:`ParseError` naming the position (1-based line and column).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from . import functions as F
+from .expr import Expr
+
+MAX_CHARS = 10_000  # longer text is refused before Python's parser sees it
+MAX_DEPTH = 500  # nesting depth of the syntax tree
+
+
+class ParseError(ValueError):
+    """A text that is not a symgrad expression; ``str()`` is one line naming the position."""
+
+    def __init__(self, message: str, text: str = "", line: int = 1, col: int = 1):
+        self.message, self.text, self.line, self.col = message, text, line, col
+        multi = "\n" in text
+        where = f"line {line}, column {col}" if multi else f"column {col}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class _Fn:
+    fn: Callable
+    nargs: tuple  # allowed numbers of positional operands
+    axis: bool = False  # takes axis= (as a keyword or the second positional)
+
+
+def _unary(f: Callable) -> _Fn:
+    return _Fn(f, (1,))
+
+
+def _binary(f: Callable) -> _Fn:
+    return _Fn(f, (2,))
+
+
+def _axis(f: Callable) -> _Fn:
+    return _Fn(f, (1,), axis=True)
+
+
+FUNCTIONS: dict[str, _Fn] = {
+    **{n: _unary(getattr(F, n)) for n in (
+        "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "softplus", "abs", "sin", "cos",
+        "square", "stop_gradient", "transpose", "diag", "diagonal")},
+    **{n: _binary(getattr(F, n)) for n in (
+        "maximum", "minimum", "bce", "dot", "outer", "matmul", "take")},
+    "pow": _binary(F.power),
+    **{n: _axis(getattr(F, n)) for n in (
+        "sum", "mean", "logsumexp", "softmax", "log_softmax", "argmax")},
+}
+
+_BINOPS: dict[type, Callable] = {
+    ast.Add: F.add, ast.Sub: F.sub, ast.Mult: F.mul, ast.Div: F.div, ast.Pow: F.power,
+    ast.MatMult: F.matmul,
+}
+_OP_TEXT = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
+            ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not", ast.Invert: "~"}
+_WHAT = {  # how refused syntax is called in messages
+    "Lambda": "a lambda", "ListComp": "a comprehension", "SetComp": "a comprehension",
+    "DictComp": "a comprehension", "GeneratorExp": "a comprehension", "Subscript": "indexing",
+    "Compare": "a comparison", "BoolOp": "'and'/'or'", "IfExp": "'if ... else'",
+    "Starred": "'*' unpacking", "JoinedStr": "an f-string", "NamedExpr": "':='",
+    "List": "a list", "Tuple": "a tuple", "Dict": "a dict", "Set": "a set", "Await": "'await'",
+    "Yield": "'yield'", "YieldFrom": "'yield'", "Slice": "a slice",
+}
+
+
+@dataclass(frozen=True)
+class _At:
+    """A position inside a node (e.g. the '.' of an attribute)."""
+
+    lineno: int
+    col_offset: int
+
+
+def _char_col(text: str, line: int, byte_col: int) -> int:
+    """1-based character column of an ast position (ast gives UTF-8 byte offsets)."""
+    lines = text.split("\n")
+    src = lines[line - 1] if 0 < line <= len(lines) else ""
+    return len(src.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore")) + 1
+
+
+class _Parser:
+    def __init__(self, text: str, variables: dict[str, Expr], shift: int = 0):
+        self.text = text
+        self.shift = shift  # columns cut off the front of a one-line text by strip()
+        self.env: dict[str, Expr] = dict(variables)
+        self.assigned: set[str] = set()
+
+    def error(self, node: ast.AST | _At | None, message: str) -> ParseError:
+        if node is None or not hasattr(node, "lineno"):
+            return ParseError(message, self.text)
+        line = node.lineno
+        col = _char_col(self.text.strip(), line, node.col_offset) + self.shift
+        return ParseError(message, self.text, line, col)
+
+    # ------------------------------------------------------------------ statements
+    def program(self, tree: ast.Module) -> Expr:
+        if not tree.body:
+            raise ParseError("empty expression", self.text)
+        result = None
+        for st in tree.body:
+            if isinstance(st, ast.Expr):
+                if st is not tree.body[-1]:
+                    raise self.error(st, "only the last part may be a bare expression; name "
+                                     "the others ('phi = ...')")
+                result = self.expr(st.value)
+            elif isinstance(st, ast.Assign):
+                result = self.assign(st)
+            else:
+                kind = type(st).__name__.lower()
+                raise self.error(st, f"statement '{kind}' is not allowed; write 'name = "
+                                 "expression' or an expression")
+        return result
+
+    def assign(self, st: ast.Assign) -> Expr:
+        if len(st.targets) != 1 or not isinstance(st.targets[0], ast.Name):
+            raise self.error(st, "only 'name = expression' assignments are allowed")
+        name = st.targets[0].id
+        self.check_name(st.targets[0], name)
+        if name in self.env:
+            what = "assigned" if name in self.assigned else "a variable"
+            raise self.error(st.targets[0], f"'{name}' is already {what}")
+        value = self.expr(st.value)
+        e = value.named(name)
+        self.env[name] = e
+        self.assigned.add(name)
+        return e
+
+    def check_name(self, node: ast.AST, name: str) -> None:
+        if name.startswith("_"):
+            raise self.error(node, f"names starting with '_' are not allowed ('{name}')")
+        if name in FUNCTIONS:
+            raise self.error(node, f"'{name}' is a function: call it as {name}(...)")
+
+    # ------------------------------------------------------------------ expressions
+    def expr(self, root: ast.AST) -> Expr:
+        """Build the expression bottom-up with an explicit stack (no recursion)."""
+        done: dict[int, object] = {}
+        stack: list[tuple[ast.AST, int, bool]] = [(root, 0, False)]
+        while stack:
+            node, depth, expanded = stack.pop()
+            if depth > MAX_DEPTH:
+                raise self.error(node, f"expression nested too deeply (more than {MAX_DEPTH} "
+                                 "levels)")
+            if expanded:
+                done[id(node)] = self.build(node, done)
+                continue
+            stack.append((node, depth, True))
+            for child in self.children(node):
+                stack.append((child, depth + 1, False))
+        return done[id(root)]  # type: ignore[return-value]
+
+    def children(self, node: ast.AST) -> list[ast.AST]:
+        """The operand nodes to build first; refuses everything outside the whitelist."""
+        if isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINOPS:
+                raise self.error(node, f"operator {_OP_TEXT.get(type(node.op), '?')} is not "
+                                 "allowed")
+            return [node.left, node.right]
+        if isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, (ast.USub, ast.UAdd)):
+                raise self.error(node, f"operator {_OP_TEXT.get(type(node.op), '?')} is not "
+                                 "allowed")
+            return [node.operand]
+        if isinstance(node, (ast.Constant, ast.Name)):
+            return []
+        if isinstance(node, ast.Attribute):
+            if node.attr != "T":
+                at = _At(node.lineno, max(node.end_col_offset - len(node.attr) - 1, 0))
+                raise self.error(at, f"attribute access is not allowed ('.{node.attr}'); "
+                                 "only '.T' (transpose) is")
+            return [node.value]
+        if isinstance(node, ast.Call):
+            return self.call_operands(node)
+        what = _WHAT.get(type(node).__name__, f"'{type(node).__name__}'")
+        raise self.error(node, f"{what} is not allowed in an expression")
+
+    def call_operands(self, node: ast.Call) -> list[ast.AST]:
+        if not isinstance(node.func, ast.Name):
+            raise self.error(node, "only symgrad's functions can be called, by name "
+                             "(e.g. exp(x))")
+        name = node.func.id
+        spec = FUNCTIONS.get(name)
+        if spec is None:
+            raise self.error(node.func, f"unknown function '{name}'; known: "
+                             f"{', '.join(sorted(FUNCTIONS))}")
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                raise self.error(a, "'*' unpacking is not allowed")
+        npos = len(node.args)
+        axis_pos = spec.axis and npos == spec.nargs[0] + 1
+        if npos not in spec.nargs and not axis_pos:
+            want = " or ".join(str(k) for k in spec.nargs)
+            raise self.error(node, f"{name} takes {want} operand{'s' if want != '1' else ''}, "
+                             f"got {npos}")
+        for kw in node.keywords:
+            if kw.arg != "axis" or not spec.axis:
+                shown = "**" if kw.arg is None else kw.arg
+                raise self.error(kw.value, f"{name} takes no keyword '{shown}'")
+            if axis_pos:
+                raise self.error(kw.value, f"{name}: axis given twice")
+            self.axis_value(kw.value, name)
+        if axis_pos:
+            self.axis_value(node.args[-1], name)
+            return list(node.args[:-1])
+        return list(node.args)
+
+    def axis_value(self, node: ast.AST, fname: str):
+        """An axis: an int, a negative int, a tuple of them, or None."""
+        def one(n):
+            neg = isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub)
+            c = n.operand if neg else n
+            if isinstance(c, ast.Constant) and type(c.value) is int and abs(c.value) < 64:
+                return -c.value if neg else c.value
+            raise self.error(n, f"{fname}: axis must be a small integer, a tuple of them, "
+                             "or None")
+
+        if isinstance(node, ast.Constant) and node.value is None:
+            return None
+        if isinstance(node, ast.Tuple):
+            if len(node.elts) > 64:
+                raise self.error(node, f"{fname}: too many axes")
+            return tuple(one(n) for n in node.elts)
+        return one(node)
+
+    def build(self, node: ast.AST, done: dict[int, object]) -> Expr:
+        try:
+            return self._build(node, done)
+        except ParseError:
+            raise
+        except (ValueError, TypeError, ArithmeticError) as err:  # shapes, names, sizes
+            raise self.error(node, str(err)) from err
+
+    def _build(self, node: ast.AST, done: dict[int, object]) -> Expr:
+        if isinstance(node, ast.Constant):
+            v = node.value
+            if type(v) not in (int, float):
+                raise self.error(node, f"{type(v).__name__} constants are not allowed "
+                                 f"({v!r:.20}); only numbers")
+            try:
+                fv = float(v)
+            except OverflowError:
+                fv = math.inf
+            if not math.isfinite(fv):
+                raise self.error(node, "number too large")
+            return F.const(fv)
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.BinOp):
+            return _BINOPS[type(node.op)](done[id(node.left)], done[id(node.right)])
+        if isinstance(node, ast.UnaryOp):
+            x = done[id(node.operand)]
+            return F.neg(x) if isinstance(node.op, ast.USub) else x
+        if isinstance(node, ast.Attribute):
+            return F.transpose(done[id(node.value)])
+        assert isinstance(node, ast.Call)
+        spec = FUNCTIONS[node.func.id]  # type: ignore[union-attr]
+        args = [done[id(a)] for a in node.args if id(a) in done]
+        kwargs = {}
+        if spec.axis:
+            axis_node = next((kw.value for kw in node.keywords), None)
+            if len(node.args) == 2:
+                axis_node = node.args[1]
+            if axis_node is not None:
+                kwargs["axis"] = self.axis_value(axis_node, node.func.id)  # type: ignore
+        return spec.fn(*args, **kwargs)
+
+    def name(self, node: ast.Name) -> Expr:
+        name = node.id
+        hit = self.env.get(name)
+        if hit is not None:
+            return hit
+        self.check_name(node, name)
+        e = F.scalar(name)
+        self.env[name] = e
+        return e
+
+
+def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
+    """The expression that ``text`` describes, built without executing anything.
+
+    ``variables`` maps names to declared variables (e.g. ``{"w": sg.vector("w", "n")}``); other
+    names become scalar variables. ``name = expression`` parts, separated by ``;`` or new
+    lines, name intermediate values (shown by that name in printing); the last part is the
+    result. Raises :class:`ParseError` (a ``ValueError``) naming the position of the problem.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse: expected a string, got {type(text).__name__}")
+    if len(text) > MAX_CHARS:
+        raise ParseError(f"expression too long ({len(text)} characters; at most {MAX_CHARS})",
+                         text)
+    variables = dict(variables or {})
+    for k, v in variables.items():
+        if not isinstance(v, Expr):
+            raise TypeError(f"parse: variables[{k!r}] is not an expression")
+    body = text.strip()
+    shift = 0 if "\n" in body or not body else text.index(body[0])
+    try:
+        tree = ast.parse(body, mode="exec")
+    except SyntaxError as err:
+        msg = err.msg
+        if "nested parentheses" in msg:
+            msg = "expression nested too deeply"
+        line = err.lineno or 1
+        raise ParseError(f"syntax error: {msg}", text, line, (err.offset or 1) + shift) from None
+    except (RecursionError, MemoryError):
+        raise ParseError("expression too long or nested too deeply", text) from None
+    return _Parser(text, variables, shift).program(tree)

@@ -1,0 +1,205 @@
+"""The command line: each subcommand's output, checked against symgrad itself; errors exit 2.
+
+Most tests call ``symgrad.cli.main`` in this process with variable names of their own (names
+given to nodes are global to a process); two run ``python -m symgrad`` for real.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+
+import symgrad as sg
+from symgrad.cli import main
+from symgrad.draw import have_graphviz
+from symgrad.parse import parse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def definitions(lines):
+    """'where a1 = ...' lines as parser text: 'a1 = ...; f = ...'."""
+    parts = []
+    for line in lines:
+        m = re.match(r"^(?:where|     ) (\w+)\s* = (.*)$", line)
+        if m:
+            parts.append(f"{m.group(1)} = {m.group(2)}")
+    return parts
+
+
+def test_grad_prints_each_derivative_simplified(capsys):
+    expr = "sigmoid(gw*sigmoid(gu*gx + gc) + gb)"
+    rc, out, err = run(capsys, "grad", expr, "--wrt", "gu,gc,gw,gb")
+    assert rc == 0 and err == ""
+    lines = out.strip().split("\n")
+    assert lines[0] == "where a1 = sigmoid(gu*gx + gc)"
+    assert lines[1] == "      f  = sigmoid(gw*a1 + gb)"
+    derivs = [ln for ln in lines if ln.startswith("df/d")]
+    assert [d.split(" = ")[0] for d in derivs] == ["df/dgu", "df/dgc", "df/dgw", "df/dgb"]
+    assert derivs[3] == "df/dgb = f*(1 - f)"
+    # the printed formulas, read back, are the gradients
+    f = parse(expr)
+    names = sg.scalars("gu gc gw gb gx")
+    at = dict(zip(names, (0.3, -0.2, 1.1, 0.4, 0.9)))
+    want = sg.evaluate(sg.grad(f, list(names[:4])), at)
+    prefix = "; ".join(definitions(lines))
+    for line, w in zip(derivs, want):
+        back = parse(prefix + "; " + line.split(" = ", 1)[1])
+        assert sg.evaluate(back, at) == pytest.approx(w, rel=1e-12)
+
+
+def test_grad_with_names_latex_raw_and_explain(capsys):
+    expr = "hphi = sigmoid(hu*hx + hc); hmu = sigmoid(hw*hphi + hb); C = bce(hmu, hy)"
+    rc, out, _ = run(capsys, "grad", expr, "--wrt", "hw,hb")
+    assert rc == 0
+    assert out == "dC/dhw = (hmu - hy)*hphi\ndC/dhb = hmu - hy\n"
+    rc, out, _ = run(capsys, "grad", expr, "--wrt", "hb", "--latex")
+    assert out.strip() == r"\frac{\partial C}{\partial \mathrm{hb}} = \mathrm{hmu} - \mathrm{hy}"
+    rc, out, _ = run(capsys, "grad", expr, "--wrt", "hb", "--raw")
+    assert out.startswith("dC/dhb = ")
+    rc, out, _ = run(capsys, "grad", expr, "--wrt", "hw", "--explain")
+    assert "dC/dhw = dC/dhmu * dhmu/d(hmu_pre) * d(hmu_pre)/dhw" in out
+    assert "delta_hmu_pre" in out
+
+
+def test_grad_default_wrt_is_every_variable(capsys):
+    rc, out, _ = run(capsys, "grad", "ia*ib + ib")
+    lines = out.strip().split("\n")
+    assert [ln.split(" = ")[0] for ln in lines] == ["df/dia", "df/dib"]
+    assert lines[0] == "df/dia = ib"
+
+
+def test_hessian_prints_the_matrix(capsys):
+    rc, out, _ = run(capsys, "hessian", "jx**2*jy + exp(jx*jy)", "--wrt", "jx,jy")
+    assert rc == 0
+    lines = out.strip().split("\n")
+    assert lines[0] == "Hessian of f with respect to (jx, jy):"
+    cells = [re.split(r"\s{3,}", ln.strip()[2:-2].strip()) for ln in lines[1:]]
+    assert [len(r) for r in cells] == [2, 2]
+    jx, jy = sg.scalars("jx jy")
+    H = sg.hessian(parse("jx**2*jy + exp(jx*jy)"), [jx, jy])
+    at = {jx: 0.4, jy: -0.7}
+    for i in range(2):
+        for j in range(2):
+            assert sg.evaluate(parse(cells[i][j]), at) == pytest.approx(
+                sg.evaluate(H[i][j], at), rel=1e-12)
+    assert cells[0][1] == cells[1][0]
+    rc, out, _ = run(capsys, "hessian", "jx**2*jy + exp(jx*jy)", "--wrt", "jx,jy", "--latex")
+    assert out.startswith(r"\nabla^2_{\mathrm{jx}, \mathrm{jy}} f = \begin{pmatrix}")
+
+
+def test_hessian_of_vector_variables(capsys):
+    rc, out, _ = run(capsys, "hessian", "sum(log(1 + exp(-ky * (kX @ kw))))",
+                     "--matrix", "kX:m,n", "--vector", "kw:n", "--vector", "ky:m", "--wrt", "kw")
+    assert rc == 0
+    assert out.startswith("d2f/dkw dkw = ") and out.rstrip().endswith("shape (n, n)")
+
+
+def test_eval(capsys):
+    assert run(capsys, "eval", "lx*ly + 1", "lx=2", "ly=3")[1] == "7.0\n"
+    rc, out, _ = run(capsys, "eval", "sum(lw*lv)", "--vector", "lw:3", "--vector", "lv:n",
+                     "lw=1,2,3", "lv=1,1,2")
+    assert out == "9.0\n"
+    rc, out, _ = run(capsys, "eval", "lM @ lv", "--matrix", "lM:2,2", "--vector", "lv:n",
+                     "lM=1,2;3,4", "lv=1,1")
+    assert out == "[3., 7.]\n"
+
+
+def test_draw(capsys, tmp_path):
+    rc, out, _ = run(capsys, "draw", "tanh(mw*mx + mb)", "--wrt", "mw,mb")
+    assert rc == 0 and out.startswith("digraph symgrad {")
+    assert "added by the gradient pass" in out and "df/dmw =" in out
+    target = tmp_path / "graph.svg"
+    rc, out, err = run(capsys, "draw", "tanh(mw*mx + mb)", "--wrt", "mw,mb", "-o", str(target))
+    import importlib.util
+
+    if have_graphviz() or importlib.util.find_spec("matplotlib"):
+        assert rc == 0 and out == f"wrote {target}\n"
+        assert "<svg" in target.read_text()
+    else:
+        assert rc == 2 and "apt-get install graphviz" in err
+
+
+def test_lecture(capsys):
+    rc, out, _ = run(capsys, "lecture")
+    assert rc == 0
+    assert out.count("   equal\n") == 4 and "DIFFERENT" not in out
+    assert "dC/dw = (mu - y)*phi" in out
+    assert "dC/du = dC/dmu * dmu/d(mu_pre) * d(mu_pre)/dphi * dphi/d(phi_pre) * d(phi_pre)/du" \
+        in out
+    from symgrad.lecture import scalar_mlp
+
+    m = scalar_mlp()
+    gs = sg.grad(m["C"], [m[k] for k in "ucwb"])
+    assert f"the forward graph of C:                 {sg.count_nodes(m['C'])} nodes" in out
+    assert f"one graph:    {sg.count_nodes([m['C']] + gs)} nodes" in out
+    assert "(1) dC/dU = " in out and "(2) dC/dc = " in out
+    assert "delta_phi_pre = delta_mu_pre" in out
+    rc, out, _ = run(capsys, "lecture", "--latex")
+    assert rc == 0 and r"\delta_{\mu_{pre}}" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["grad", "__import__('os').system('touch pwned')"], "column 1"),
+    (["grad", "nx + * 2"], "column 6: syntax error"),
+    (["grad", "nx.__class__"], "attribute access"),
+    (["grad", "nv @ nu", "--vector", "nv:3", "--vector", "nu:4"], "(3,) and (4,)"),
+    (["grad", "nv", "--vector", "nv:3"], "must be a scalar"),
+    (["grad", "nx", "--vector", "nv"], "--vector 'nv': no sizes given"),
+    (["grad", "nx", "--matrix", "nM:3"], "two sizes"),
+    (["grad", "nx", "--vector", "nv:3", "--vector", "nv:4"], "declared twice"),
+    (["eval", "nx*ny", "nx=1"], "no value given for ny"),
+    (["eval", "nx", "nx=abc"], "not a number"),
+    (["eval", "nx", "nx"], "write NAME=VALUE"),
+    (["eval", "nx", "nq=1", "nx=2"], "nq is not a variable"),
+    (["draw", "nx", "-o", "g.jpg"], ".svg, .png, .pdf or .dot"),
+])
+def test_errors_are_one_line_with_status_2(capsys, argv, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith(f"symgrad {argv[0]}: error: ")
+    assert words in err
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["frobnicate"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["grad", "ox", "--bogus"])
+    assert info.value.code == 2
+
+
+def test_python_dash_m_symgrad(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    ok = subprocess.run([sys.executable, "-m", "symgrad", "eval", "x*y + 1", "x=2", "y=3"],
+                        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "7.0\n", "")
+    bad = subprocess.run([sys.executable, "-m", "symgrad", "grad",
+                          "__import__('os').system('touch pwned')"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("symgrad grad: error: column 1: ")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_console_script_is_declared():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, func = scripts["symgrad"].split(":")
+    assert getattr(import_module(module), func) is main

@@ -1,0 +1,185 @@
+"""Pictures: DOT text, forward vs gradient styles, the simplified view, both renderers."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import sys
+
+import pytest
+
+import symgrad as sg
+from symgrad.draw import _STYLE, have_graphviz, node_label
+
+draw_module = importlib.import_module("symgrad.draw")  # sg.draw is the function
+
+HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
+needs_dot = pytest.mark.skipif(not have_graphviz(), reason="Graphviz's dot is not installed")
+needs_mpl = pytest.mark.skipif(not HAVE_MPL, reason="matplotlib is not installed")
+
+NODE = re.compile(r'^\s*(p?\d*n\d+) \[label="((?:[^"\\]|\\.)*)", fillcolor="([^"]+)"', re.M)
+EDGE = re.compile(r"^\s*(p?\d*n\d+) -> (p?\d*n\d+)", re.M)
+
+
+def mlp():
+    u, c, w, b, x, y = sg.scalars("du dc dw db dx dy")
+    phi = sg.sigmoid(u * x + c).named("dphi")
+    mu = sg.sigmoid(w * phi + b).named("dmu")
+    C = sg.bce(mu, y)
+    return C, [u, c, w, b]
+
+
+def nodes(dot: str) -> dict[str, tuple[str, str]]:
+    return {m.group(1): (m.group(2), m.group(3)) for m in NODE.finditer(dot)}
+
+
+def test_dot_has_every_node_and_edge_with_op_name_and_shape():
+    C, params = mlp()
+    gs = sg.grad(C, params)
+    dot = sg.to_dot([C] + gs)
+    ns = nodes(dot)
+    order = sg.topo_order([C] + gs)
+    assert len(ns) == len(order) == sg.count_nodes([C] + gs)
+    assert len(EDGE.findall(dot)) == sum(len(n.args) for n in order)
+    labels = [lab for lab, _ in ns.values()]
+    assert any(lab == "dphi\\nsigmoid ()" for lab in labels)
+    assert any(lab == "du\\nvar ()" for lab in labels)
+    assert dot.startswith("digraph symgrad {") and dot.rstrip().endswith("}")
+
+
+def test_forward_and_gradient_nodes_are_styled_apart_with_a_legend():
+    C, params = mlp()
+    gs = sg.grad(C, params)
+    dot = sg.to_dot([C] + gs)
+    fills = [fill for lab, fill in nodes(dot).values()]
+    n_fwd = sg.count_nodes(C)
+    n_grad = sg.count_nodes([C] + gs) - n_fwd
+    assert n_grad > 0
+    assert fills.count(_STYLE["forward"][0]) == n_fwd
+    assert fills.count(_STYLE["gradient"][0]) == n_grad
+    assert "forward pass" in dot and "added by the gradient pass" in dot
+    # each output is marked with what it is
+    for name in ("du", "dc", "dw", "db"):
+        assert f'label="dC/d{name} =' not in dot  # C is unnamed: it is "f"
+        assert f'label="df/d{name} =\\n' in dot
+
+
+def test_a_gradient_alone_is_drawn_against_its_recorded_forward_graph():
+    C, params = mlp()
+    g = sg.grad(C, params[0])
+    fills = [fill for _, fill in nodes(sg.to_dot(g)).values()]
+    shared = [n for n in sg.topo_order([g]) if n in set(sg.topo_order([C]))]
+    assert fills.count(_STYLE["forward"][0]) == len(shared) > 0
+    assert fills.count(_STYLE["gradient"][0]) == sg.count_nodes(g) - len(shared) > 0
+
+
+def test_forward_can_be_given_explicitly():
+    x = sg.scalar("dq")
+    e1 = sg.exp(x)
+    e2 = e1 * sg.sin(x)
+    dot = sg.to_dot([e2], forward=[e1])
+    fills = [fill for _, fill in nodes(dot).values()]
+    assert fills.count(_STYLE["forward"][0]) == 2  # dq and exp(dq)
+    assert fills.count(_STYLE["gradient"][0]) == 2  # sin and the product
+
+
+def test_simplified_beside_raw_marks_what_simplification_removed():
+    x, y = sg.scalars("dsx dsy")
+    f = sg.exp(sg.log(x)) * y
+    g = sg.grad(f, x)
+    dot = sg.to_dot([f, g], simplified=True)
+    raw_n = sg.count_nodes([f, g])
+    simp_n = sg.count_nodes(sg.simplify([f, g]))
+    assert simp_n < raw_n
+    assert f"as built: {raw_n} nodes" in dot
+    assert f"simplified: {simp_n} nodes" in dot
+    assert "removed by simplify" in dot
+    removed = dot.count('color="#8a8a8a", style="rounded,filled,dotted"') - 1  # - the legend
+    raw = set(sg.topo_order([f, g]))
+    kept = set(sg.topo_order(sg.simplify([f, g])))
+    assert removed == len(raw - kept) > 0
+    # a removed node keeps the fill that tells forward from gradient
+    assert 'fillcolor="#fde2c8", color="#8a8a8a"' in dot
+
+
+def test_node_labels():
+    v = sg.vector("dv", "n")
+    s = sg.sum(sg.exp(v), axis=0).named("total")
+    assert node_label(s) == ["total", "sum ()"]
+    assert node_label(v) == ["dv", "var (n,)"]
+    assert node_label(sg.const(2.5)) == ["2.5", "const ()"]
+    M = sg.matrix("dM", (2, 3))
+    assert node_label(sg.sum(M, axis=1)) == ["sum axis=1 (2,)"]
+
+
+def test_quoting():
+    assert draw_module._q('a"b\\c\nd') == '"a\\"b\\\\c\\nd"'
+
+
+@needs_dot
+@pytest.mark.parametrize("fmt, magic", [("svg", b"<svg"), ("png", b"\x89PNG"),
+                                        ("pdf", b"%PDF")])
+def test_graphviz_renders(tmp_path, fmt, magic):
+    C, params = mlp()
+    path = tmp_path / f"g.{fmt}"
+    out = sg.draw([C] + sg.grad(C, params), path, engine="graphviz")
+    assert out == str(path)
+    data = path.read_bytes()
+    assert magic in data[:2000]
+
+
+@needs_mpl
+@pytest.mark.parametrize("fmt, magic", [("svg", b"<svg"), ("png", b"\x89PNG"),
+                                        ("pdf", b"%PDF")])
+def test_matplotlib_renders(tmp_path, fmt, magic):
+    C, params = mlp()
+    path = tmp_path / f"g.{fmt}"
+    sg.draw([C] + sg.grad(C, params), path, engine="matplotlib", simplified=fmt == "svg")
+    data = path.read_bytes()
+    assert magic in data[:2000]
+
+
+@needs_mpl
+def test_auto_falls_back_to_matplotlib_without_graphviz(tmp_path, monkeypatch):
+    monkeypatch.setattr(draw_module.shutil, "which", lambda name: None)
+    C, params = mlp()
+    path = tmp_path / "g.svg"
+    sg.draw([C] + sg.grad(C, params), path)
+    svg = path.read_text()
+    assert "<svg" in svg
+    assert "added by the gradient pass" in svg  # the legend, as text in the SVG
+
+
+def test_neither_renderer_gives_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(draw_module.shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match="apt-get install graphviz.*symgrad\\[draw\\]"):
+        sg.draw(sg.scalar("dz") * 2, tmp_path / "g.png")
+    # DOT text needs neither
+    path = tmp_path / "g.dot"
+    sg.draw(sg.scalar("dz") * 2, path)
+    assert path.read_text().startswith("digraph")
+
+
+def test_bad_arguments(tmp_path):
+    x = sg.scalar("dbad")
+    with pytest.raises(ValueError, match=r"\.svg, \.png, \.pdf or \.dot"):
+        sg.draw(x, tmp_path / "g.jpg")
+    with pytest.raises(ValueError, match="engine"):
+        sg.draw(x, tmp_path / "g.svg", engine="tikz")
+    with pytest.raises(ValueError, match="no expressions"):
+        sg.to_dot([])
+
+
+def test_picture_and_repr_svg(monkeypatch):
+    x = sg.scalar("drs")
+    e = sg.tanh(x) * 2
+    if have_graphviz():
+        assert "<svg" in e._repr_svg_()
+    if have_graphviz() or HAVE_MPL:
+        pic = sg.draw(e)
+        assert "<svg" in pic._repr_svg_()
+    monkeypatch.setattr(draw_module.shutil, "which", lambda name: None)
+    assert e._repr_svg_() is None  # Jupyter then shows the LaTeX formula only

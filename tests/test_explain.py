@@ -1,0 +1,173 @@
+"""sg.explain: the chain-rule trace reads like the lecture and its values are the gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+
+import symgrad as sg
+
+
+def scalar_mlp():
+    # the lecture's names: explain's output is written in them
+    x, y, u, c, w, b = sg.scalars("x y u c w b")
+    phi = sg.sigmoid(u * x + c).named("phi")
+    mu = sg.sigmoid(w * phi + b).named("mu")
+    return dict(x=x, y=y, u=u, c=c, w=w, b=b, C=sg.bce(mu, y))
+
+
+AT = {"x": 0.5, "y": 1.0, "u": 0.7, "c": -0.3, "w": 1.3, "b": 0.2}
+
+
+def values(m):
+    return {m[k]: v for k, v in AT.items()}
+
+
+def test_dC_dw_reads_as_the_lecture_writes_it():
+    m = scalar_mlp()
+    ex = sg.explain(sg.grad(m["C"], m["w"]), name="C", show=False)
+    text = ex.text
+    assert "dC/dw = dC/dmu * dmu/d(mu_pre) * d(mu_pre)/dw" in text
+    lines = text.split("\n")
+    # the chain-rule product and its simplified result
+    chain = lines[lines.index("chain rule:") + 1:]
+    assert chain[1].strip() == "= (mu - y)/(mu*(1 - mu)) * mu*(1 - mu) * phi"
+    assert chain[2].strip() == "= (mu - y)*phi"
+    # one line per step, each named after the ops it passes
+    assert [s.lhs for s in ex.steps] == ["delta_mu_pre", "dC/dw"]
+    assert ex.steps[0].ops == ["bce", "sigmoid"]
+    assert ex.steps[0].value == "mu - y"
+    assert ex.steps[1].ops == ["add", "mul"]
+    # the forward definitions name the pre-activations
+    assert "mu_pre  = w*phi + b" in text
+    assert "mu      = sigmoid(mu_pre)" in text
+
+
+def test_step_values_are_the_gradient():
+    m = scalar_mlp()
+    params = [m[k] for k in "ucwb"]
+    ex = sg.explain(m["C"], params, show=False)
+    vals = values(m)
+    got = {s.lhs: sg.evaluate(s.expr, vals) for s in ex.steps}
+    for v, g in zip(params, sg.grad(m["C"], params)):
+        assert got[f"f/d{v.attrs['vname']}".join(["d", ""])] == pytest.approx(
+            sg.evaluate(g, vals), rel=1e-12)
+    # delta_mu_pre = dC/d(w*phi + b) = mu - y
+    mu = sg.evaluate(sg.sigmoid(m["w"] * sg.sigmoid(m["u"] * m["x"] + m["c"]) + m["b"]), vals)
+    assert got["delta_mu_pre"] == pytest.approx(mu - AT["y"], rel=1e-12)
+
+
+def test_latex():
+    m = scalar_mlp()
+    ex = sg.explain(sg.grad(m["C"], m["u"]), name="C", show=False)
+    tex = ex.latex
+    assert tex.startswith("\\begin{aligned}") and tex.endswith("\\end{aligned}")
+    assert r"\delta_{\mu_{pre}} &= \frac{\mu - y}{\mu \left(1 - \mu\right)}" in tex
+    assert r"\frac{\partial C}{\partial u} &= \delta_{\phi_{pre}} x" in tex
+    assert r"\text{bce, sigmoid}" in tex
+    assert ex._repr_latex_() == "$$" + tex + "$$"
+
+
+def test_vector_mlp_is_the_backprop_delta_recursion():
+    x = sg.vector("x", "d")
+    U = sg.matrix("U", ("l", "d"))
+    c, w = sg.vector("c", "l"), sg.vector("w", "l")
+    b, y = sg.scalars("b y")
+    phi = sg.sigmoid(U @ x + c).named("phi")
+    mu = sg.sigmoid(w @ phi + b).named("mu")
+    C = sg.bce(mu, y)
+    ex = sg.explain(C, [U, c], name="C", show=False)
+    assert [s.lhs for s in ex.steps] == ["delta_mu_pre", "delta_phi_pre", "dC/dU", "dC/dc"]
+    rec = ex.steps[1]
+    # delta = (w delta_out) ⊙ phi ⊙ (1 - phi)
+    assert "delta_mu_pre" in rec.formula and "w" in rec.formula
+    assert "phi ⊙ (1 - phi)" in rec.formula
+    assert rec.ops == ["add", "matmul", "sigmoid"]
+    assert ex.steps[2].formula == "delta_phi_pre x^T"
+    assert ex.steps[3].formula == "delta_phi_pre"
+    assert ex.chains == []  # no scalar chain to U: the deltas are the explanation
+    rng = np.random.default_rng(0)
+    vals = {x: rng.normal(size=3), U: rng.normal(size=(4, 3)), c: rng.normal(size=4),
+            w: rng.normal(size=4), b: 0.1, y: 1.0}
+    for s, g in zip(ex.steps[2:], sg.grad(C, [U, c])):
+        np.testing.assert_allclose(sg.evaluate(s.expr, vals), sg.evaluate(g, vals),
+                                   rtol=1e-12)
+
+
+def test_unnamed_values_get_labels():
+    u, c, w, b, x = sg.scalars("eu ec ew eb ex")
+    f = sg.sigmoid(w * sg.sigmoid(u * x + c) + b)
+    ex = sg.explain(sg.grad(f, u), show=False)
+    text = ex.text
+    assert "z1 = eu*ex + ec" in text
+    assert "z2 = ew*sigmoid(z1) + eb" in text
+    assert "f  = sigmoid(z2)" in text
+    assert "df/deu = df/dz2 * dz2/dz1 * dz1/deu" in text
+    vals = {u: 0.3, c: -0.2, w: 1.1, b: 0.4, x: 0.9}
+    assert sg.evaluate(ex.steps[-1].expr, vals) == pytest.approx(
+        sg.evaluate(sg.grad(f, u), vals), rel=1e-12)
+
+
+def test_several_paths_and_shared_values():
+    x = sg.scalar("ex2")
+    s = sg.sin(x)
+    f = x * sg.exp(x) + s * s + s
+    ex = sg.explain(f, x, show=False)
+    assert ex.chains == []  # several paths: no single product
+    assert sg.evaluate(ex.steps[-1].expr, {x: 0.7}) == pytest.approx(
+        sg.evaluate(sg.grad(f, x), {x: 0.7}), rel=1e-12)
+
+
+def test_deep_chain():
+    k = 25
+    x = sg.scalar("dx0")
+    ws = sg.scalars(" ".join(f"dw{i}" for i in range(k)))
+    h = x
+    for wi in ws:
+        h = sg.tanh(wi * h + 0.1)
+    ex = sg.explain(sg.grad(h**2, ws[0]), show=False)
+    assert len(ex.steps) == k + 1
+    vals = {x: 0.3, **{wi: 0.9 for wi in ws}}
+    assert sg.evaluate(ex.steps[-1].expr, vals) == pytest.approx(
+        sg.evaluate(sg.grad(h**2, ws[0]), vals), rel=1e-10)
+
+
+def test_independent_and_stopped_variables():
+    x, q = sg.scalars("ex3 eq3")
+    ex = sg.explain(sg.exp(x), q, show=False)
+    assert ex.steps[-1].lhs == "df/deq3" and ex.steps[-1].formula == "0"
+    ex = sg.explain(sg.grad(sg.stop_gradient(x) * 2 + x, x), show=False)
+    assert sg.evaluate(ex.steps[-1].expr, {x: 1.0}) == 1.0
+
+
+def test_prints_unless_told_not_to(capsys):
+    m = scalar_mlp()
+    g = sg.grad(m["C"], m["b"])
+    ex = sg.explain(g, name="C")
+    assert capsys.readouterr().out == ex.text + "\n"
+    sg.explain(g, show=False)
+    assert capsys.readouterr().out == ""
+    assert repr(ex).startswith("<symgrad explanation")
+
+
+def test_errors():
+    x = sg.scalar("ex4")
+    with pytest.raises(ValueError, match="not returned by sg.grad"):
+        sg.explain(sg.exp(x) + 1)  # never returned by sg.grad
+    with pytest.raises(ValueError, match="must be a scalar"):
+        sg.explain(sg.vector("ev", 3) * x, x)
+    g1 = sg.grad(sg.exp(x) * 3, x)
+    g2 = sg.grad(sg.sin(x) * 3, x)
+    with pytest.raises(ValueError, match="different functions"):
+        sg.explain([g1, g2])
+    with pytest.raises(ValueError, match="not returned by sg.grad"):
+        sg.explain(sg.hessian(sg.exp(x) * x, x))
+
+
+def test_from_sympy_sigmoid_factor_in_a_product():
+    # explain simplifies f*(1 - f)*sigmoid(z): a sigmoid pattern inside a sympy product
+    z = sg.scalar("ez")
+    X = sympy.Symbol("ez", real=True)
+    e = sg.from_sympy(3 * X / (1 + sympy.exp(-X)))
+    assert sg.evaluate(e, {z: 0.3}) == pytest.approx(0.9 / (1 + np.exp(-0.3)))

@@ -1,0 +1,209 @@
+"""The safe expression parser: what it builds, and everything it refuses without executing."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+
+import numpy as np
+import pytest
+import sympy
+
+import symgrad as sg
+from symgrad.parse import MAX_CHARS, MAX_DEPTH, ParseError, parse
+
+pa, pb, pc = sg.scalars("pa pb pc")
+
+
+def test_builds_the_same_nodes_as_python():
+    # hash-consing: the parser's result is the very node the Python operators build
+    assert parse("sigmoid(pa*pb + pc)") is sg.sigmoid(pa * pb + pc)
+    assert parse("pa**2*pb + exp(pa*pb)") is pa**2 * pb + sg.exp(pa * pb)
+    assert parse("-pa / (pb - pc)") is -pa / (pb - pc)
+    assert parse("+pa") is pa
+    assert parse("  pa + 1  ") is pa + 1
+    assert parse("bce(sigmoid(pa), pb)") is sg.bce(sg.sigmoid(pa), pb)
+    assert parse("maximum(pa, pb) + pow(pa, 3)") is sg.maximum(pa, pb) + pa**3
+
+
+def test_declared_tensors_operators_and_axes():
+    X = sg.matrix("PX", ("m", "n"))
+    v = sg.vector("pv", "n")
+    env = {"PX": X, "pv": v}
+    assert parse("PX @ pv", env) is X @ v
+    assert parse("PX.T", env) is X.T
+    assert parse("sum(PX, axis=0)", env) is sg.sum(X, axis=0)
+    assert parse("sum(PX, 1)", env) is sg.sum(X, axis=1)
+    assert parse("sum(PX, axis=(0, 1))", env) is sg.sum(X, axis=(0, 1))
+    assert parse("softmax(PX, axis=-1)", env) is sg.softmax(X, axis=-1)
+    assert parse("logsumexp(PX @ pv)", env) is sg.logsumexp(X @ v)
+    assert parse("dot(pv, pv) + sum(outer(pv, pv))", env) is \
+        sg.dot(v, v) + sg.sum(sg.outer(v, v))
+
+
+def test_undeclared_names_are_scalars():
+    e = parse("pq*pr")
+    assert [x.shape for x in sg.variables(e)] == [(), ()]
+    assert sorted(x.attrs["vname"] for x in sg.variables(e)) == ["pq", "pr"]
+
+
+def test_assignments_name_intermediate_values():
+    e = parse("ph1 = sigmoid(pa*pb); ph2 = ph1*pc; ph2 + ph1")
+    assert str(e) == "ph2 + ph1"
+    assert sg.evaluate(e, {pa: 0.3, pb: 2.0, pc: 1.5}) == pytest.approx(
+        (1 + 1.5) / (1 + np.exp(-0.6)))
+    # the last part may itself be an assignment: the result carries that name
+    f = parse("pf = pa*pb + 1")
+    assert f.name == "pf"
+
+
+HOSTILE = [
+    "__import__('os').system('echo pwned')",
+    "pa.__class__",
+    "().__class__.__bases__[0].__subclasses__()",
+    "pa.T.__dict__",
+    "lambda: 1",
+    "(lambda: 1)()",
+    "[i for i in pa]",
+    "{i: i for i in pa}",
+    "(i for i in pa)",
+    "{pa, pb}",
+    "[pa, pb]",
+    "pa if pb else pc",
+    "pa[0]",
+    "pa[0:1]",
+    "f'{pa}'",
+    "'text'",
+    "b'bytes'",
+    "None",
+    "True",
+    "1j",
+    "...",
+    "(pa := 1)",
+    "pa < pb",
+    "pa and pb",
+    "not pa",
+    "~pa",
+    "pa // pb",
+    "pa % pb",
+    "pa << 1",
+    "pa | pb",
+    "open('/etc/passwd')",
+    "eval('1')",
+    "exec('1')",
+    "getattr(pa, 'T')",
+    "import os",
+    "pa; import os",
+    "del pa",
+    "pa += 1",
+    "pa = pb = 1",
+    "x.y = 1",
+    "def f(): pass",
+    "exp(*[pa])",
+    "exp(pa, **{})",
+    "sum(pa, axis=__import__('os'))",
+    "sum(pa, axis=pb)",
+    "exp(pa, axis=0)",
+    "exp = 1",
+    "_secret + 1",
+    "__builtins__",
+    "exp",
+    "pa\x00",
+    "await pa",
+    "pa(1)",
+]
+
+
+def _forbid_execution(monkeypatch):
+    """eval/exec/sympify raise; compile may only build syntax trees (what ast.parse does)."""
+    real_compile = builtins.compile
+
+    def forbidden(*a, **k):
+        raise AssertionError("the parser must never execute or sympify text")
+
+    def ast_only(source, filename, mode, flags=0, *a, **k):
+        if not flags & ast.PyCF_ONLY_AST:
+            raise AssertionError("the parser must never compile text to code")
+        return real_compile(source, filename, mode, flags, *a, **k)
+
+    monkeypatch.setattr(builtins, "eval", forbidden)
+    monkeypatch.setattr(builtins, "exec", forbidden)
+    monkeypatch.setattr(builtins, "compile", ast_only)
+    monkeypatch.setattr(sympy, "sympify", forbidden)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_text_is_refused_with_a_position(text, monkeypatch):
+    _forbid_execution(monkeypatch)
+    with pytest.raises(ParseError) as info:
+        parse(text)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith(("column ", "line "))
+    assert 1 <= info.value.col <= len(text) + 1
+
+
+def test_valid_text_never_calls_eval_exec_or_sympify(monkeypatch):
+    _forbid_execution(monkeypatch)
+    e = parse("pg = tanh(pa*pb + pc); pg**2 + log(1 + exp(-pa))")
+    assert e.shape == ()
+
+
+@pytest.mark.parametrize("text, col, words", [
+    ("pa + @", 6, "syntax error"),
+    ("   pa + @", 9, "syntax error"),
+    ("pa + foo(pb)", 6, "unknown function 'foo'"),
+    ("pa + pb.__class__", 8, "attribute access"),
+    ("exp(pa, pb)", 1, "exp takes 1 operand"),
+    ("pa // pb", 1, "operator //"),
+    ("pa + 1e999", 6, "number too large"),
+])
+def test_error_points_at_the_position(text, col, words):
+    with pytest.raises(ParseError) as info:
+        parse(text)
+    assert info.value.col == col
+    assert words in str(info.value)
+    assert str(info.value).startswith(f"column {col}: ")
+
+
+def test_shape_errors_name_the_position_and_shapes():
+    env = {"pv3": sg.vector("pv3", 3), "pv4": sg.vector("pv4", 4)}
+    with pytest.raises(ParseError) as info:
+        parse("1 + pv3 @ pv4", env)
+    assert info.value.col == 5
+    assert "(3,)" in str(info.value) and "(4,)" in str(info.value)
+    assert isinstance(info.value.__cause__, sg.ShapeError)
+
+
+def test_too_long_and_too_deep():
+    with pytest.raises(ParseError, match="too long"):
+        parse("pa+" * (MAX_CHARS // 3 + 1) + "pa")
+    with pytest.raises(ParseError, match="nested too deeply"):
+        parse("(" * 300 + "pa" + ")" * 300)
+    with pytest.raises(ParseError, match="nested too deeply"):
+        parse("-" * (MAX_DEPTH + 10) + "pa")
+    with pytest.raises(ParseError, match="nested too deeply"):
+        parse("+".join(["pa"] * 3000))  # within the length limit, deeper than Python allows
+    # long but shallow enough is fine
+    e = parse("+".join(["pa"] * 300))
+    assert sg.evaluate(e, {pa: 2.0}) == 600.0
+
+
+def test_reassignment_and_empty_text():
+    with pytest.raises(ParseError, match="already assigned"):
+        parse("pz = pa; pz = pb")
+    with pytest.raises(ParseError, match="already a variable"):
+        parse("pv = pa", {"pv": sg.vector("pv", 2)})
+    with pytest.raises(ParseError, match="empty"):
+        parse("   ")
+    with pytest.raises(ParseError, match="only the last part"):
+        parse("pa; pb")
+    with pytest.raises(TypeError):
+        parse(3)  # type: ignore[arg-type]
+
+
+def test_multi_line_positions():
+    with pytest.raises(ParseError) as info:
+        parse("pm = pa + 1\npm + foo(pb)")
+    assert (info.value.line, info.value.col) == (2, 6)
+    assert str(info.value).startswith("line 2, column 6: ")
