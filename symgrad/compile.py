@@ -38,11 +38,11 @@ class _Gen:
         self.consts: list[Any] = []
         self.const_names: dict[tuple, str] = {}
         self.params: dict[int, str] = {}
+        self.dims: dict[str, str] = {}
         used = set()
         for i, v in enumerate(inputs):
             name = v.attrs["vname"]
-            ok = name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
-            p = name if ok and name not in used else f"_in{i}"
+            p = name if _plain(name) and name not in used else f"_in{i}"
             used.add(p)
             self.params[id(v)] = p
 
@@ -61,12 +61,24 @@ class _Gen:
     def dim(self, d) -> str:
         if isinstance(d, int):
             return str(d)
-        return f"_d_{d}"
+        name = self.dims.get(d)
+        if name is None:
+            # an ASCII size name is kept readable; others are numbered, since Python folds
+            # identifiers (NFKC: "ℌ" is "H") and two sizes must never share a variable
+            name = f"_d_{d}" if d.isascii() else f"_dx{len(self.dims)}"
+            self.dims[d] = name
+        return name
 
     def shape(self, shape) -> str:
         if not shape:
             return "()"
         return "(" + ", ".join(self.dim(d) for d in shape) + ",)"
+
+
+def _plain(name: str) -> bool:
+    """Whether a variable's name can be the parameter's name in the generated source."""
+    return (name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
+            and not name.startswith("_") and not hasattr(builtins, name))
 
 
 def _resolve_backend(backend):
@@ -80,7 +92,7 @@ def _fail(msg_template: str, dims: dict) -> None:
 
 
 def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list[Expr]]:
-    ins, _ = as_list(inputs)
+    ins, _ = as_list(inputs, f"{what}: inputs")
     seen: dict[int, Expr] = {}
     for v in ins:
         if v.op.name != "var":
@@ -151,11 +163,11 @@ def _input_checks(ins: list[Expr], gen: _Gen, tensor_graph: bool, checks) -> tup
             if isinstance(d, int):
                 lines.append(f"if _s[{i}] != {d}: _bad_input({nm!r}, _s, {decl!r})")
             elif d in bound:
-                lines.append(f"if _s[{i}] != _d_{d}: _bad_size({nm!r}, _s, {decl!r}, {d!r}, "
-                             f"_d_{d}, {bound[d]!r})")
+                lines.append(f"if _s[{i}] != {gen.dim(d)}: _bad_size({nm!r}, _s, {decl!r}, "
+                             f"{d!r}, {gen.dim(d)}, {bound[d]!r})")
             else:
                 bound[d] = nm
-                lines.append(f"_d_{d} = _s[{i}]")
+                lines.append(f"{gen.dim(d)} = _s[{i}]")
     for c in checks:
         a, b = gen.dim(c.a), gen.dim(c.b)
         dims = sorted({d for d in (c.a, c.b) if isinstance(d, str)} |
@@ -165,7 +177,7 @@ def _input_checks(ins: list[Expr], gen: _Gen, tensor_graph: bool, checks) -> tup
                 raise ValueError(f"compile: size {d} is not fixed by the shape of any input")
         shapes = " and ".join(_fmt_template(s) for s in c.shapes[:2])
         msg = f"{c.op}: shapes {shapes} do not fit"
-        bind = ", ".join(f"{d!r}: _d_{d}" for d in dims)
+        bind = ", ".join(f"{d!r}: {gen.dim(d)}" for d in dims)
         lines.append(f"if {a} != {b}: _fail({msg!r}, {{{bind}}})")
     return lines, bound
 
@@ -192,6 +204,25 @@ def _bad_scalar(name, value):
                      "scalar inputs must be scalars")
 
 
+def _diagnose_for(names: list[str]):
+    def _diagnose(err: Exception, values: tuple) -> None:
+        """Name the input that is not numbers when the generated code fails on it."""
+        for name, v in zip(names, values):
+            if hasattr(v, "dtype") and hasattr(v, "shape") and not isinstance(v, np.ndarray):
+                continue  # another library's array (or a jax tracer): not numpy's to read
+            try:
+                dtype = np.asarray(v).dtype
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"input {name}: cannot be read as an array of numbers ({e})") \
+                    from err
+            if dtype.kind not in "biufc":
+                got = (f"an array of dtype {dtype}" if isinstance(v, np.ndarray)
+                       else type(v).__name__)
+                raise TypeError(f"input {name}: expected numbers, got {got}") from err
+
+    return _diagnose
+
+
 def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
     """A callable computing ``outputs`` from ``inputs`` given positionally.
 
@@ -203,7 +234,7 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
     special = backends.compiler(backend)
     if special is not None:  # "numba", "jax": see symgrad.backends
         return special(outputs, inputs)
-    outs, single = as_list(outputs)
+    outs, single = as_list(outputs, "compile")
     if not outs:
         raise ValueError("compile: no outputs given")
     ins, _ = _check_inputs(outs, inputs, "compile")
@@ -234,8 +265,12 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
         n.op.name in _FREE or n.op.math([""] * len(n.args), n, gen) is not None for n in order)
     arr_name = "_compiled_array" if use_math else "compiled"
     src.append(f"    def {arr_name}({params}):")
+    src.append("        try:")  # free unless raised (Python >= 3.11)
     for ln in check_lines + body + [ret(names)]:
-        src.append("        " + ln)
+        src.append("            " + ln)
+    src.append("        except (TypeError, ValueError) as _e:")
+    src.append(f"            _diagnose(_e, ({params}{',' if ins else ''}))")
+    src.append("            raise")
     if use_math:
         mbody, mnames = _lines_for(order, gen, uses, outs, math_mode=True)
         floats = [gen.params[id(v)] for v in ins]
@@ -256,7 +291,7 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
     source = "\n".join(src) + "\n"
     ns: dict[str, Any] = {}
     exec(builtins.compile(source, "<symgrad>", "exec"), ns)  # noqa: S102  (our own generated code, no user text)
-    fn = ns["_build"](*_closure_values(gen, xp))
+    fn = ns["_build"](*_closure_values(gen, xp, ins))
     fn.source = source
     fn.inputs = list(ins)
     fn.outputs = list(outs)
@@ -265,13 +300,15 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
 
 def _closure_params(gen: _Gen) -> str:
     fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
-             "_bad_size", "_bad_scalar", "_fail"]
+             "_bad_size", "_bad_scalar", "_fail", "_diagnose"]
     return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
 
 
-def _closure_values(gen: _Gen, xp) -> list:
+def _closure_values(gen: _Gen, xp, ins: list[Expr]) -> list:
+    names = [v.attrs["vname"] for v in ins]
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _bad_scalar, _fail] + [backends.convert_const(xp, c) for c in gen.consts]
+            _bad_scalar, _fail, _diagnose_for(names)] + \
+        [backends.convert_const(xp, c) for c in gen.consts]
 
 
 # ------------------------------------------------------------------ evaluate
@@ -293,7 +330,7 @@ def evaluate(exprs, values: dict):
     ``values`` maps each variable the expressions use to a number or an array; extra entries
     are ignored.
     """
-    outs, single = as_list(exprs)
+    outs, single = as_list(exprs, "evaluate")
     if not isinstance(values, dict):
         raise TypeError("evaluate: values must be a dict from variables to numbers or arrays")
     for k in values:
@@ -309,9 +346,12 @@ def evaluate(exprs, values: dict):
     hit = _CACHE.get(key)
     if hit is None:
         fn = compile(outs, used)
-        _CACHE[key] = (outs, used, fn)  # the graphs stay alive, so the ids stay valid
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        # a graph that samples gets a fresh compile (fresh generators) each time: its value
+        # does not depend on what the cache holds
+        if not any(n.op.random for n in order):
+            _CACHE[key] = (outs, used, fn)  # the graphs stay alive, so the ids stay valid
+            if len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     else:
         fn = hit[2]
         _CACHE.move_to_end(key)

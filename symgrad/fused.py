@@ -405,7 +405,7 @@ def compile_fused(outputs, inputs) -> Callable:
     _require("numba", "numba")
     import numba
 
-    outs, single = as_list(outputs)
+    outs, single = as_list(outputs, "compile")
     if not outs:
         raise ValueError("compile: no outputs given")
     ins, _ = _check_inputs(outs, inputs, "compile")
@@ -473,7 +473,7 @@ def compile_fused(outputs, inputs) -> Callable:
     for k in kernels:
         kfns += [getattr(mod, f"{k.name}_s"), getattr(mod, f"{k.name}_p")]
     nch = 4 * max(1, numba.config.NUMBA_NUM_THREADS)
-    fn = ns["_build"](*_closure_values(gen, np), np, nch, *kfns)
+    fn = ns["_build"](*_closure_values(gen, np, ins), np, nch, *kfns)
     fn.source = source
     fn.kernel_source = ksrc
     fn.kernels = [getattr(mod, f"{k.name}_s") for k in kernels] + \

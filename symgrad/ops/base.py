@@ -33,7 +33,10 @@ class Op:
     leaf: ClassVar[bool] = False
     elementwise: ClassVar[bool] = False  # output = broadcast of the operands, value per element
     nondiff: ClassVar[tuple] = ()  # operand positions through which no derivative exists
-    blocks_gradient: ClassVar[bool] = False  # derivative is zero: no path passes through it
+    # operand positions that count as constants (derivative zero by the user's choice, as in
+    # stop_gradient): derivatives stop there, and "disconnected" zeros name the op
+    zero_grad: ClassVar[tuple] = ()
+    random: ClassVar[bool] = False  # draws random numbers (a compiled function owns a Generator)
     fn: ClassVar[str] = ""  # function name for text/latex/code templates
 
     def __init__(self) -> None:

@@ -379,8 +379,7 @@ class Softplus(Unary):
     name = fn = "softplus"
 
     def code(self, a, n, g):
-        x = a[0]
-        return f"_xp.maximum({x}, 0.0) + _xp.log1p(_xp.exp(-_xp.abs({x})))"
+        return f"_rt.softplus(_xp, {a[0]})"  # exp(-|x|) may underflow to 0: that is silent
 
     def math(self, a, n, g):
         x = a[0]
@@ -585,7 +584,7 @@ class BCE(Elementwise):
 class StopGradient(Elementwise):
     name = fn = "stop_gradient"
     nargs = 1
-    blocks_gradient = True
+    zero_grad = (0,)
 
     def code(self, a, n, g):
         return a[0]
