@@ -4,7 +4,8 @@ Build an expression as a networkx DAG, derive its gradient, Jacobian or Hessian 
 graph, simplify it, print it the way a textbook writes it, and compile it to fast numpy code.
 """
 
-from .autodiff import grad, hessian, jacobian
+from .autodiff import grad, hessian, jacobian, zero_reason
+from .backends import BackendNotInstalled
 from .check import check_grad
 from .compile import compile, evaluate  # noqa: A004
 from .draw import draw, to_dot
@@ -25,6 +26,7 @@ from .functions import (  # noqa: A004
                         exp,
                         expand_dims,
                         eye,
+                        floor,
                         gram,
                         log,
                         log_softmax,
@@ -40,6 +42,8 @@ from .functions import (  # noqa: A004
                         power,
                         relu,
                         reshape,
+                        sample_bernoulli,
+                        sample_categorical,
                         scalar,
                         scalars,
                         sigmoid,
@@ -49,10 +53,12 @@ from .functions import (  # noqa: A004
                         sqrt,
                         square,
                         stop_gradient,
+                        straight_through,
                         sum,
                         take,
                         tanh,
                         tensor,
+                        to_int,
                         trace,
                         transpose,
                         vector,
@@ -61,21 +67,23 @@ from .functions import (  # noqa: A004
 from .graph import count_nodes, to_networkx, topo_order, variables
 from .parse import ParseError, parse
 from .printing import latex
+from .serialize import load, save
 from .simplify import simplify
 from .sympy_bridge import from_sympy, to_sympy
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Expr", "ShapeError", "NonDifferentiableError",
+    "Expr", "ShapeError", "NonDifferentiableError", "BackendNotInstalled",
     "scalar", "scalars", "vector", "matrix", "tensor", "const",
     "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "softplus", "abs", "sin", "cos", "square",
     "maximum", "minimum", "neg", "power", "div", "bce", "stop_gradient",
+    "floor", "to_int", "sample_bernoulli", "sample_categorical", "straight_through",
     "sum", "mean", "logsumexp", "softmax", "log_softmax", "argmax",
     "matmul", "dot", "outer", "transpose", "reshape", "broadcast_to", "expand_dims", "diag",
     "diagonal", "eye", "zeros", "ones", "take", "trace", "gram",
-    "grad", "jacobian", "hessian",
+    "grad", "jacobian", "hessian", "zero_reason",
     "simplify", "to_sympy", "from_sympy", "evaluate", "compile", "latex",
-    "count_nodes", "topo_order", "to_networkx", "variables",
+    "count_nodes", "topo_order", "to_networkx", "variables", "save", "load",
     "to_dot", "draw", "explain", "check_grad", "parse", "ParseError",
 ]

@@ -11,8 +11,9 @@ The plan is made once, at compile time, over the straight-line schedule (the top
     as a transpose, reshape, broadcast, ``take`` or ``stop_gradient``, which share memory),
   * it has ``n``'s shape (not known to be small), is not an output, and ``n`` is its last use,
     and every view of its buffer is dead too,
-  * neither has among its ancestors a constant array, ``eye``, ``onehot``, ``argmax``, a
-    broadcast scalar or a numpy function of scalars (numpy makes those float64): the in-place
+  * neither has among its ancestors a constant array, an op not known to keep the inputs'
+    dtype (``eye``, ``onehot``, ``argmax``, ...), a broadcast scalar or a numpy function of
+    scalars (numpy makes those float64): the in-place
     version runs only when every input has one floating dtype, so every other node has that
     dtype too, or is a weak Python number.
 """
@@ -30,8 +31,9 @@ FRESH = frozenset((
 # ops whose result may share memory with their first operand
 VIEWS = frozenset(("transpose", "reshape", "broadcast_to", "alias", "stop_gradient", "take",
                    "diagonal"))
-# ops whose values may have a dtype other than the inputs' one
-_OTHER_DTYPE = frozenset(("eye", "onehot", "argmax"))
+# ops known to give the inputs' dtype (numpy's promotion of their operands, numbers weak);
+# any other op (eye, onehot, argmax, zero, integer casts, samples, ops added later) may not
+_KEEPS_DTYPE = (FRESH | VIEWS) - {"eye", "onehot"}
 _LEAVES = ("var", "const", "dimsize")
 
 
@@ -82,7 +84,7 @@ def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], fol
             args = args[0].args
         # which operands die here (leaves, constants and fused nodes are not in root)
         dying = []
-        taint = op in _OTHER_DTYPE or (op == "broadcast_to" and not args[0].shape)
+        taint = op not in _KEEPS_DTYPE or (op == "broadcast_to" and not args[0].shape)
         scalars_only = not n.shape
         for a in args:
             ai = id(a)

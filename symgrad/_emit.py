@@ -7,6 +7,7 @@ them into functions, with their input checks.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import math
 from typing import Any
@@ -21,6 +22,12 @@ FREE = ("var", "const", "dimsize")  # leaves whose code is a name, not a stateme
 MAX_INLINE_DEPTH = 8  # nesting of inlined expressions in the math version
 
 
+def plain_name(name: str) -> bool:
+    """Whether a variable's name can be the parameter's name in the generated source."""
+    return (name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
+            and not name.startswith("_") and not hasattr(builtins, name))
+
+
 class Gen:
     """Names for one generated function: inputs, constants, sizes and temporaries."""
 
@@ -28,11 +35,11 @@ class Gen:
         self.consts: list[Any] = []
         self.const_names: dict[tuple, str] = {}
         self.params: dict[int, str] = {}
+        self.dims: dict[str, str] = {}
         used = set()
         for i, v in enumerate(inputs):
             name = v.attrs["vname"]
-            ok = name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
-            p = name if ok and name not in used else f"_in{i}"
+            p = name if plain_name(name) and name not in used else f"_in{i}"
             used.add(p)
             self.params[id(v)] = p
 
@@ -40,10 +47,7 @@ class Gen:
         return self.params[id(n)]
 
     def const(self, value) -> str:
-        """A name for a constant object; finite Python floats are written as literals."""
-        if value.__class__ is float and math.isfinite(value):
-            r = repr(value)
-            return f"({r})" if r[0] == "-" else r
+        """A name for a constant: constants travel to the code as objects, never as text."""
         key = (type(value).__name__, id(value) if isinstance(value, np.ndarray) else value)
         name = self.const_names.get(key)
         if name is None:
@@ -55,7 +59,13 @@ class Gen:
     def dim(self, d) -> str:
         if isinstance(d, int):
             return str(d)
-        return f"_d_{d}"
+        name = self.dims.get(d)
+        if name is None:
+            # an ASCII size name is kept readable; others are numbered, since Python folds
+            # identifiers (NFKC: "ℌ" is "H") and two sizes must never share a variable
+            name = f"_d_{d}" if d.isascii() else f"_dx{len(self.dims)}"
+            self.dims[d] = name
+        return name
 
     def shape(self, shape) -> str:
         if not shape:

@@ -5,6 +5,20 @@ rule for its operands' cotangents (built from symgrad ops, reusing the forward n
 the cotangents of a node over its uses. Cotangents may carry leading batch axes: seeding them
 with the identity gives a whole Jacobian in one pass (vectorised reverse mode), so a Hessian is
 one matrix expression, not a loop over rows.
+
+A derivative is one of three things, and symgrad says which:
+
+- a graph (possibly one that evaluates to zero somewhere);
+- a *known zero*: a ``zero`` node that records why (``sg.zero_reason``): ``zero`` when ``f``
+  does not depend on ``x`` (or only through a flat op such as the step inside relu'), and
+  ``disconnected`` when ``f`` depends on ``x`` only through ``sg.stop_gradient`` or the hard
+  value of ``sg.straight_through``;
+- *undefined*: a path from ``x`` to ``f`` passes through a value with no derivative (argmax, the
+  index of take, floor, integer casts, samples). That raises :class:`NonDifferentiableError`
+  naming the op and the path; symgrad never returns a silent zero there.
+
+Stability rewrites (:func:`symgrad.rewrite.stabilize`) run on ``f`` before the pass and on the
+derivatives after it.
 """
 
 from __future__ import annotations
@@ -13,10 +27,12 @@ import weakref
 
 from . import functions as F
 from .errors import NonDifferentiableError
-from .expr import Expr
+from .expr import Expr, make
 from .graph import as_list, no_gc, topo_order
 from .rewrite import stabilize
 from .shapes import fmt_shape
+
+_ROUTE_MAX = 9  # nodes shown in a path before eliding the middle
 
 # derivative -> (kind, f, wrt): where each result of grad/jacobian/hessian came from, so that
 # sg.explain can re-derive it and sg.draw can tell the forward nodes from those the pass added
@@ -38,10 +54,36 @@ def origin(e: Expr) -> tuple | None:
     return _ORIGIN.get(e)
 
 
+# ------------------------------------------------------------------ descriptions
 def _describe(n: Expr) -> str:
     if n.op.name == "var":
         return n.attrs["vname"]
+    if n.op.name == "alias":
+        return n.attrs["alias"]
     return n.name or n.op.name
+
+
+def _fname(f: Expr) -> str:
+    """How messages call the differentiated output."""
+    if f.op.name in ("var", "alias") or f.name:
+        return _describe(f)
+    return "f"
+
+
+def _short(e: Expr, limit: int = 12) -> str | None:
+    """``str(e)`` when ``e`` has at most ``limit`` nodes, else None (never walks a big graph)."""
+    seen: set[int] = set()
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if len(seen) > limit:
+            return None
+        stack.extend(n.args)
+    s = str(e)
+    return s if len(s) <= 60 and "\n" not in s else None
 
 
 def _path(start: Expr, dep: set, targets: set) -> list[Expr]:
@@ -57,11 +99,110 @@ def _path(start: Expr, dep: set, targets: set) -> list[Expr]:
     return path
 
 
-def _wrt_name(path: list[Expr], ws: list[Expr]) -> str:
-    last = path[-1]
-    return _describe(last) if any(last is w for w in ws) else "the variable"
+def _route(nodes: list[Expr]) -> str:
+    names = [_describe(p) for p in nodes]
+    if len(names) > _ROUTE_MAX:
+        k = _ROUTE_MAX // 2
+        names = names[:k] + [f"... ({len(names) - 2 * k} more) ..."] + names[-k:]
+    return " -> ".join(names)
 
 
+def _path_up(n: Expr, f: Expr, order: list[Expr], live: set) -> list[Expr]:
+    """A path from ``n`` up to ``f`` through live nodes (``n`` excluded)."""
+    users: dict[int, Expr] = {}
+    for m in order:
+        if id(m) in live:
+            for a in m.args:
+                users.setdefault(id(a), m)
+    path = []
+    while n is not f and id(n) in users:
+        n = users[id(n)]
+        path.append(n)
+    return path
+
+
+def _undefined(f: Expr, sites: list, dep: set, wset: set, order: list[Expr],
+               live: set) -> NonDifferentiableError:
+    """The error for the non-differentiable operands ``sites`` ((node, position) pairs)."""
+    n, i = sites[0]
+    bad = n.args[i]
+    path = _path(bad, dep, wset)
+    var = _describe(path[-1]) if id(path[-1]) in wset else "the variable"
+    s = _short(bad)
+    route = _route(list(reversed(path)) + [n] + _path_up(n, f, order, live))
+    if len(path) == 1:
+        where = f"its operand {i + 1}, which is {var} itself"
+    else:
+        where = f"its operand {i + 1}" + (f", {s}," if s else "") + f" which depends on {var}"
+    others = sorted({f"{m.op.name} (operand {j + 1})" for m, j in sites[1:]})
+    more = f" Further on, {', '.join(others)} has no derivative either." if others else ""
+    # wrap the op's value when no operand has a derivative (argmax, floor, ...), else the operand
+    whole = all(j in n.op.nondiff for j in range(len(n.args)))
+    s_wrap = _short(n) if whole else s
+    example = f"sg.stop_gradient({s_wrap})" if s_wrap else "sg.stop_gradient(...)"
+    return NonDifferentiableError(
+        f"the derivative of {_fname(f)} with respect to {var} is undefined: {n.op.name} has no "
+        f"derivative with respect to {where}; the path is {route}.{more} symgrad does not "
+        f"return a silent zero here; if this path should count as a constant, wrap it in "
+        f"sg.stop_gradient (e.g. {example}).")
+
+
+# ------------------------------------------------------------------ known zeros
+def known_zero(shape, kind: str, why: str) -> Expr:
+    """A zero of ``shape`` that records why it is zero (``kind``: "zero" or "disconnected")."""
+    return make(_zero_op(), (), {"shape": tuple(shape), "kind": kind, "why": why})
+
+
+def _zero_op():
+    from .ops import REGISTRY
+
+    return REGISTRY["zero"]
+
+
+def zero_reason(e: Expr) -> str | None:
+    """Why ``e`` is a known zero ("zero: f does not depend on x", "disconnected: ..."), or None.
+
+    Derivatives that are zero for a structural reason carry it; any other expression gives None.
+    """
+    if not isinstance(e, Expr):
+        raise TypeError(f"zero_reason: expected an expression, got {type(e).__name__}")
+    while e.op.name in ("broadcast_to", "reshape", "transpose", "neg"):
+        e = e.args[0]
+    if e.op.name != "zero":
+        return None
+    return f"{e.attrs['kind']}: {e.attrs['why']}"
+
+
+def _why_no_cotangent(f: Expr, w: Expr, order: list[Expr], live: set,
+                      flat: set) -> tuple[str, str]:
+    """(kind, sentence) for a variable of f's graph that no cotangent reached.
+
+    ``flat``: ids of the nodes whose derivative rule gave no cotangent to a wanted operand.
+    """
+    dep_w: set[int] = set()
+    for n in order:
+        if n is w or any(id(a) in dep_w for a in n.args):
+            dep_w.add(id(n))
+    fn, var = _fname(f), _describe(w)
+    cuts, flats = set(), set()
+    for n in order:
+        if id(n) not in live:
+            continue
+        for i, a in enumerate(n.args):
+            if id(a) in dep_w:
+                if i in n.op.zero_grad:
+                    cuts.add(n.op.name)
+                elif id(n) in flat:
+                    flats.add(n.op.name)
+    if cuts and not flats:
+        return "disconnected", f"{fn} depends on {var} only through {' and '.join(sorted(cuts))}"
+    if flats:
+        through = " and ".join(sorted(flats | cuts))
+        return "zero", f"{fn} depends on {var} only through {through}, whose derivative is zero"
+    return "zero", f"the derivative of {fn} with respect to {var} is identically zero"
+
+
+# ------------------------------------------------------------------ the reverse pass
 def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
     """Cotangents of ``ws`` for the cotangent ``seed`` of ``f`` (seed: batch axes + f.shape)."""
     with no_gc():
@@ -69,26 +210,31 @@ def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
 
 
 def _reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
-    order = topo_order([f])
-    if all(w.op.leaf for w in ws):
-        (g,) = stabilize([f], order)
-        if g is not f:
-            f = g
-            order = topo_order([f])
     wset = {id(w) for w in ws}
+    order = topo_order([f])
+    (g,) = stabilize([f], keep=ws, order=order)
+    if g is not f:
+        f = g
+        order = topo_order([f])
+    # dep: nodes that depend on a variable through operands with a derivative (not cut)
     dep: set[int] = set()
     for n in order:
-        i = id(n)
-        if i in wset:
-            dep.add(i)
-            continue
-        if n.op.blocks_gradient:
-            continue
-        for a in n.args:
-            if id(a) in dep:
-                dep.add(i)
-                break
+        zg = n.op.zero_grad
+        if id(n) in wset or (any(id(a) in dep for a in n.args) if not zg else
+                             any(id(a) in dep for i, a in enumerate(n.args) if i not in zg)):
+            dep.add(id(n))
+    # live: nodes whose cotangent can reach f (edges through zero-derivative operands are cut)
+    live: set[int] = {id(f)}
+    for n in reversed(order):
+        if id(n) in live and n.args:
+            zg = n.op.zero_grad
+            live.update(id(a) for i, a in enumerate(n.args) if i not in zg)
+    sites = [(n, i) for n in order if id(n) in live and n.op.nondiff
+             for i in n.op.nondiff if i < len(n.args) and id(n.args[i]) in dep]
+    if sites:
+        raise _undefined(f, sites, dep, wset, order, live)
     nb = seed.ndim - f.ndim
+    flat: set[int] = set()
     adj: dict[int, Expr] = {id(f): seed} if id(f) in dep else {}
     for n in reversed(order):
         ct = adj.get(id(n))
@@ -99,18 +245,13 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
             continue
         try:
             cts = n.op.vjp(n, ct, nb, wants)
-        except NonDifferentiableError as err:
-            bad = next((a for i, a in enumerate(n.args) if i in n.op.nondiff and id(a) in dep),
-                       n.args[0])
-            path = _path(bad, dep, wset)
-            route = " -> ".join(_describe(p) for p in reversed(path + [])) + f" -> {n.op.name}"
-            var = _wrt_name(path, ws)
-            raise NonDifferentiableError(
-                f"{err} ({n.op.name} is not differentiable there): the derivative with respect "
-                f"to {var} passes through it along {route}. Wrap that path in sg.stop_gradient "
-                "if it should count as constant.") from None
+        except NonDifferentiableError:
+            i = next((i for i in n.op.nondiff if i < len(n.args) and wants[i]), 0)
+            raise _undefined(f, [(n, i)], dep, wset, order, live) from None
         for a, want, c in zip(n.args, wants, cts):
             if c is None or not want:
+                if want:
+                    flat.add(id(n))
                 continue
             target = a
             if isinstance(c, tuple):
@@ -119,12 +260,19 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
             adj[id(target)] = c if prev is None else F.add(prev, c)
     out = []
     batch = seed.shape[:nb]
+    in_graph: set[int] | None = None
     for w in ws:
         g = adj.get(id(w))
         if g is None:
-            g = F.zeros(batch + w.shape)
+            if in_graph is None:
+                in_graph = {id(n) for n in order}
+            if id(w) not in in_graph:
+                kind, why = "zero", f"{_fname(f)} does not depend on {_describe(w)}"
+            else:
+                kind, why = _why_no_cotangent(f, w, order, live, flat)
+            g = known_zero(batch + w.shape, kind, why)
         out.append(g)
-    return out
+    return stabilize(out)
 
 
 def _check_wrt(ws: list[Expr], what: str) -> None:
@@ -133,17 +281,24 @@ def _check_wrt(ws: list[Expr], what: str) -> None:
             raise TypeError(f"{what}: cannot differentiate with respect to {w!r}")
 
 
+def _check_f(f, what: str, scalar: bool) -> None:
+    if not isinstance(f, Expr):
+        raise TypeError(f"{what}: f must be an expression, got {type(f).__name__}")
+    if scalar and f.shape != ():
+        hint = "; use sg.jacobian for a non-scalar f, or sum it first" if what == "grad" else ""
+        raise ValueError(f"{what}: f must be a scalar (shape ()), got shape "
+                         f"{fmt_shape(f.shape)}{hint}")
+
+
 def grad(f: Expr, wrt):
     """The gradient of the scalar ``f`` with respect to ``wrt`` (one Expr, or a list of them).
 
-    Each gradient has the layout of its variable: ``grad(f, U)`` has ``U``'s shape.
+    Each gradient has the layout of its variable: ``grad(f, U)`` has ``U``'s shape. A gradient
+    that is zero for a structural reason says why (``sg.zero_reason``); one through a value
+    with no derivative raises ``sg.NonDifferentiableError``.
     """
-    if not isinstance(f, Expr):
-        raise TypeError(f"grad: f must be an expression, got {type(f).__name__}")
-    if f.shape != ():
-        raise ValueError(f"grad: f must be a scalar (shape ()), got shape {fmt_shape(f.shape)}; "
-                         "use sg.jacobian for a non-scalar f, or sum it first")
-    ws, single = as_list(wrt)
+    _check_f(f, "grad", scalar=True)
+    ws, single = as_list(wrt, "grad")
     _check_wrt(ws, "grad")
     out = reverse(f, F.const(1.0), ws)
     _record("grad", out, f, ws)
@@ -155,9 +310,8 @@ def jacobian(f: Expr, wrt):
 
     A list ``wrt`` gives a list. Computed by one vectorised reverse pass seeded with the identity.
     """
-    if not isinstance(f, Expr):
-        raise TypeError(f"jacobian: f must be an expression, got {type(f).__name__}")
-    ws, single = as_list(wrt)
+    _check_f(f, "jacobian", scalar=False)
+    ws, single = as_list(wrt, "jacobian")
     _check_wrt(ws, "jacobian")
     seed = F.const(1.0) if f.shape == () else F.eye(f.shape)
     out = reverse(f, seed, ws)
@@ -167,12 +321,8 @@ def jacobian(f: Expr, wrt):
 
 def hessian(f: Expr, wrt):
     """``jacobian(grad(f, x), x)``, shape ``x.shape + x.shape``; a list gives ``H[i][j]``."""
-    if not isinstance(f, Expr):
-        raise TypeError(f"hessian: f must be an expression, got {type(f).__name__}")
-    if f.shape != ():
-        raise ValueError(f"hessian: f must be a scalar (shape ()), got shape "
-                         f"{fmt_shape(f.shape)}")
-    ws, single = as_list(wrt)
+    _check_f(f, "hessian", scalar=True)
+    ws, single = as_list(wrt, "hessian")
     _check_wrt(ws, "hessian")
     gs = reverse(f, F.const(1.0), ws)
     rows = []

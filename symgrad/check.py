@@ -35,7 +35,11 @@ def _values(f: Expr, ws: list[Expr], at: dict) -> tuple[list[Expr], dict]:
             raise ValueError(f"check_grad: the keys of 'at' must be variables, got {k!r}")
         if all(k is not v for v in ins):
             continue
-        arr = np.array(val, dtype=float)
+        try:
+            arr = np.array(val, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"check_grad: the value of {k.attrs['vname']} is not a number or "
+                             f"an array of numbers: {val!r:.60}") from None
         if arr.ndim != k.ndim or any(isinstance(d, int) and d != s
                                      for d, s in zip(k.shape, arr.shape)):
             raise ValueError(f"check_grad: the value of {k.attrs['vname']} has shape "
@@ -98,7 +102,7 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
         raise TypeError(f"check_grad: f must be an expression, got {type(f).__name__}")
     if order not in (1, 2):
         raise ValueError(f"check_grad: order must be 1 or 2, got {order!r}")
-    ws, _ = as_list(wrt)
+    ws, _ = as_list(wrt, "check_grad")
     for w in ws:
         if w.op.name != "var":
             raise ValueError(f"check_grad: can only check derivatives with respect to "

@@ -30,8 +30,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import runtime
-from ._emit import Gen, array_lines, fold_constants, math_lines, scalar_math_nodes
+from . import backends, runtime
+from ._emit import FREE, Gen, array_lines, fold_constants, math_lines, scalar_math_nodes
 from .errors import ShapeError
 from .expr import Expr
 from .graph import as_list, no_gc, topo_order, walk
@@ -66,21 +66,24 @@ _NP = _fast_numpy()
 
 
 def _resolve_backend(backend):
-    if backend is None or backend == "numpy":
+    if backend is None or backend is np or (isinstance(backend, str) and backend == "numpy"):
         return np
-    if isinstance(backend, str):
-        from . import backends
-
-        return backends.namespace(backend)
-    return backend
+    return backends.namespace(backend)
 
 
 def _fail(msg_template: str, dims: dict) -> None:
     raise ShapeError(msg_template.format(**dims))
 
 
-def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list[Expr], dict]:
-    ins, _ = as_list(inputs)
+def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list[Expr]]:
+    """(the inputs, the outputs' topological order), after checking the inputs."""
+    ins, order, _ = _check_inputs_walk(outs, inputs, what)
+    return ins, order
+
+
+def _check_inputs_walk(outs: list[Expr], inputs, what: str) -> tuple[list, list, dict]:
+    """(the inputs, the outputs' topological order, their use counts), checked."""
+    ins, _ = as_list(inputs, f"{what}: inputs")
     seen: dict[int, Expr] = {}
     for v in ins:
         if v.op.name != "var":
@@ -125,11 +128,11 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks) -> tupl
             if isinstance(d, int):
                 lines.append(f"if _s[{i}] != {d}: _bad_input({nm!r}, _s, {decl!r})")
             elif d in bound:
-                lines.append(f"if _s[{i}] != _d_{d}: _bad_size({nm!r}, _s, {decl!r}, {d!r}, "
-                             f"_d_{d}, {bound[d]!r})")
+                lines.append(f"if _s[{i}] != {gen.dim(d)}: _bad_size({nm!r}, _s, {decl!r}, "
+                             f"{d!r}, {gen.dim(d)}, {bound[d]!r})")
             else:
                 bound[d] = nm
-                lines.append(f"_d_{d} = _s[{i}]")
+                lines.append(f"{gen.dim(d)} = _s[{i}]")
     seen = set()
     for c in checks:
         if c in seen:
@@ -143,7 +146,7 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks) -> tupl
                 raise ValueError(f"compile: size {d} is not fixed by the shape of any input")
         shapes = " and ".join(_fmt_template(s) for s in c.shapes[:2])
         msg = f"{c.op}: shapes {shapes} do not fit"
-        bind = ", ".join(f"{d!r}: _d_{d}" for d in dims)
+        bind = ", ".join(f"{d!r}: {gen.dim(d)}" for d in dims)
         lines.append(f"if {a} != {b}: _fail({msg!r}, {{{bind}}})")
     return lines, bound
 
@@ -196,6 +199,25 @@ def _bad_size(name, got, decl, dim, value, first):
                      f"{dim} is {value}, fixed by input {first}")
 
 
+def _diagnose_for(names: list[str]):
+    def _diagnose(err: Exception, values: tuple) -> None:
+        """Name the input that is not numbers when the generated code fails on it."""
+        for name, v in zip(names, values):
+            if hasattr(v, "dtype") and hasattr(v, "shape") and not isinstance(v, np.ndarray):
+                continue  # another library's array (or a jax tracer): not numpy's to read
+            try:
+                dtype = np.asarray(v).dtype
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"input {name}: cannot be read as an array of numbers ({e})") \
+                    from err
+            if dtype.kind not in "biufc":
+                got = (f"an array of dtype {dtype}" if isinstance(v, np.ndarray)
+                       else type(v).__name__)
+                raise TypeError(f"input {name}: expected numbers, got {got}") from err
+
+    return _diagnose
+
+
 def _bad_scalar(name, value):
     raise ShapeError(f"input {name}: declared a scalar, got an array of shape "
                      f"{fmt_shape(tuple(np.shape(value)))}; in a graph with vectors or matrices "
@@ -237,7 +259,6 @@ class _Plan:
         tensor = not all(n.shape == () for n in order) or not all(v.shape == () for v in self.ins)
         checks = [c for n in order for c in n.checks]
         check_lines, _ = _input_checks(self.ins, gen, tensor, checks)
-        body = ["    " + ln for ln in check_lines]
         numpy = self.xp is np
         mathed = scalar_math_nodes(order, gen, self.folded) \
             if numpy and tensor and variant != "numpy" else set()
@@ -245,16 +266,16 @@ class _Plan:
                                            numpy and tensor and variant == "main", mathed)
         if reused:
             used = [v for v in self.ins if id(v) in self.uses]
-            body.append("    " + _same_dtype_line(used, gen))
-            body.append(f"    if not _ip: return _lazy['plain']({self.params})")
-        lines = lines + [self.ret(names)]
-        if mathed:
-            body.append("    try:")
-            body += ["        " + ln for ln in lines]
-            body.append("    except (ValueError, ArithmeticError):")
-            body.append(f"        return _lazy['numpy']({self.params})")
-        else:
-            body += ["    " + ln for ln in lines]
+            check_lines += [_same_dtype_line(used, gen),
+                            f"if not _ip: return _lazy['plain']({self.params})"]
+        args = f"({self.params}{',' if self.ins else ''})"
+        body = ["    try:"] + ["        " + ln for ln in check_lines + lines + [self.ret(names)]]
+        if mathed:  # Python math raised where numpy returns inf or nan
+            body += ["    except (ValueError, ArithmeticError):",
+                     f"        return _lazy['numpy']({self.params})"]
+        # an input that is not numbers: say which (free unless raised, Python >= 3.11)
+        body += [f"    except ({'' if mathed else 'ValueError, '}TypeError) as _e:",
+                 f"        _diagnose(_e, {args})", "        raise"]
         return f"def {name}({self.params}):\n" + "\n".join(body) + "\n"
 
     def math_source(self) -> str | None:
@@ -282,7 +303,7 @@ class _Plan:
         return "\n".join(out) + "\n"
 
 
-def _namespace(gen: Gen, xp, lazy: dict) -> dict:
+def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
     """The globals of the generated functions: helpers, the array namespace, the constants.
 
     Globals rather than a closure: no wrapper function to compile, and 3.11 specialises
@@ -291,10 +312,33 @@ def _namespace(gen: Gen, xp, lazy: dict) -> dict:
     ns = {"_xp": _NP if xp is np else xp, "_m": math, "_rt": runtime, "_max": max, "_min": min,
           "_abs": abs, "_float": float, "_asarray": xp.asarray, "_bad_input": _bad_input,
           "_bad_size": _bad_size, "_bad_scalar": _bad_scalar, "_fail": _fail, "_lazy": lazy,
-          "_uniform": _uniform}
-    for i, c in enumerate(gen.consts):
-        ns[f"_c{i}"] = c
+          "_uniform": _uniform, "_diagnose": _diagnose_for([v.attrs["vname"] for v in ins])}
+    _add_consts(ns, gen, xp)
     return ns
+
+
+def _add_consts(ns: dict, gen: Gen, xp) -> None:
+    for i, c in enumerate(gen.consts):
+        if f"_c{i}" not in ns:
+            ns[f"_c{i}"] = backends.convert_const(xp, c)
+
+
+# the closure-style interface other code generators build on (symgrad.fused)
+_FREE = FREE
+_Gen = Gen
+
+
+def _closure_params(gen: Gen) -> str:
+    fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
+             "_bad_size", "_bad_scalar", "_fail", "_diagnose"]
+    return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
+
+
+def _closure_values(gen: Gen, xp, ins: list[Expr]) -> list:
+    names = [v.attrs["vname"] for v in ins]
+    return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
+            _bad_scalar, _fail, _diagnose_for(names)] + \
+        [backends.convert_const(xp, c) for c in gen.consts]
 
 
 def _build(fn_source: str, ns: dict) -> Callable:
@@ -309,20 +353,24 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
 
     Returns one array for one output and a tuple for a list. ``.source`` holds the generated
     Python code (for a graph of scalars, the ``math`` version; the array version used for other
-    inputs is added to it when it is first needed). ``backend``: "numpy" (default) or another
-    array namespace (see the docs).
+    inputs is added to it when it is first needed). ``backend``: "numpy" (default), "dask",
+    "cupy", "torch" ("torch:cuda"), "jax" (jitted), "numba" (fused loops) or an array-API
+    namespace module; see :mod:`symgrad.backends` and docs/running-at-scale.md.
     """
+    special = backends.compiler(backend)
+    if special is not None:  # "numba", "jax": see symgrad.backends
+        return special(outputs, inputs)
     with no_gc():
         return _compile(outputs, inputs, backend)
 
 
 def _compile(outputs, inputs, backend) -> Callable:
-    outs, single = as_list(outputs)
+    outs, single = as_list(outputs, "compile")
     if not outs:
         raise ValueError("compile: no outputs given")
-    ins, order, uses = _check_inputs(outs, inputs, "compile")
+    ins, order, uses = _check_inputs_walk(outs, inputs, "compile")
     xp = _resolve_backend(backend)
-    new = stabilize(outs, order)
+    new = stabilize(outs, order=order)
     if any(a is not b for a, b in zip(new, outs)):
         outs = new
         order, uses = walk(outs)
@@ -341,7 +389,7 @@ def _compile(outputs, inputs, backend) -> Callable:
            lambda: fn)
     _later(lazy, "numpy", lambda: plan.array_source("_compiled_numpy", "numpy"), gen,
            lambda: fn)
-    ns = _namespace(gen, xp, lazy)
+    ns = _namespace(gen, xp, lazy, ins)
     fn = _build(source, ns)
     fn.source = source
     fn.inputs = list(ins)
@@ -357,8 +405,7 @@ def _later(lazy: dict, key: str, make_source: Callable, gen: Gen, get_fn: Callab
         with no_gc():
             src = make_source()
             ns = fn.__globals__
-            for i, c in enumerate(gen.consts):  # constants this version added
-                ns.setdefault(f"_c{i}", c)
+            _add_consts(ns, gen, ns["_xp"])  # constants this version added
             lazy[key] = _build(src, ns)
             fn.source = fn.source + "\n" + src
         return lazy[key](*args)
@@ -385,7 +432,7 @@ def evaluate(exprs, values: dict):
     ``values`` maps each variable the expressions use to a number or an array; extra entries
     are ignored.
     """
-    outs, single = as_list(exprs)
+    outs, single = as_list(exprs, "evaluate")
     if not isinstance(values, dict):
         raise TypeError("evaluate: values must be a dict from variables to numbers or arrays")
     for k in values:
@@ -401,9 +448,12 @@ def evaluate(exprs, values: dict):
     hit = _CACHE.get(key)
     if hit is None:
         fn = compile(outs, used)
-        _CACHE[key] = (outs, used, fn)  # the graphs stay alive, so the ids stay valid
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        # a graph that samples gets a fresh compile (fresh generators) each time: its value
+        # does not depend on what the cache holds
+        if not any(n.op.random for n in order):
+            _CACHE[key] = (outs, used, fn)  # the graphs stay alive, so the ids stay valid
+            if len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     else:
         fn = hit[2]
         _CACHE.move_to_end(key)

@@ -99,11 +99,11 @@ def _caption(e: Expr, i: int, nforward: int) -> str:
 
 
 def _panels(exprs, forward, simplified: bool) -> list[_Panel]:
-    outs, _ = as_list(exprs)
+    outs, _ = as_list(exprs, "to_dot")
     if not outs:
         raise ValueError("draw: no expressions given")
     if forward is not None:
-        froots, _ = as_list(forward)
+        froots, _ = as_list(forward, "to_dot: forward")
         is_fwd = [any(o is r for r in froots) for o in outs]
     else:
         is_fwd = [origin(o) is None for o in outs]
@@ -387,6 +387,7 @@ def draw(exprs, path: str | os.PathLike | None = None, *, forward=None,
     ``engine``: "auto" (Graphviz's ``dot`` when installed, else matplotlib), "graphviz" or
     "matplotlib". ``forward`` and ``simplified`` as in :func:`to_dot`.
     """
+    as_list(exprs, "draw")
     if path is None:
         svg = _render(exprs, "svg", forward, simplified, title, engine)
         return Picture(svg.decode("utf-8"))

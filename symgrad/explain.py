@@ -179,9 +179,9 @@ def _targets(g, wrt) -> tuple[Expr, list[Expr]]:
     if wrt is not None:
         if not isinstance(g, Expr):
             raise TypeError(f"explain: f must be an expression, got {type(g).__name__}")
-        ws, _ = as_list(wrt)
+        ws, _ = as_list(wrt, "explain")
         return g, ws
-    gs, _ = as_list(g)
+    gs, _ = as_list(g, "explain")
     f = None
     ws = []
     for e in gs:

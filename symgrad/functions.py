@@ -73,7 +73,10 @@ def const(value: Any) -> Expr:
         v = float(value)
         return make(CONST, (), {"value": v})
     if isinstance(value, (list, tuple, np.ndarray)):
-        arr = np.array(value)
+        try:
+            arr = np.array(value)
+        except ValueError as err:  # ragged nested lists
+            raise ValueError(f"const: cannot make a constant of {value!r:.60} ({err})") from None
         if arr.dtype == object or arr.dtype.kind not in "biuf":
             raise ValueError(f"const: cannot make a constant of {value!r}")
         if arr.ndim == 0:
@@ -83,8 +86,17 @@ def const(value: Any) -> Expr:
     raise TypeError(f"const: expected a number or an array, got {type(value).__name__}")
 
 
-def lift(v: Any) -> Expr:
-    return v if isinstance(v, Expr) else const(v)
+def lift(v: Any, op: str | None = None) -> Expr:
+    """``v`` as an expression (numbers and arrays become constants); ``op`` names the caller."""
+    if isinstance(v, Expr):
+        return v
+    try:
+        return const(v)
+    except (TypeError, ValueError) as err:
+        if op is None:
+            raise
+        raise type(err)(f"{op}: operand {v!r:.60} is not an expression, a number or an array "
+                        "of numbers") from None
 
 
 def dimsize(d) -> Expr:
@@ -108,25 +120,31 @@ def size(shape) -> Expr:
 
 def eye(dims) -> Expr:
     """The identity tensor of shape ``dims + dims``."""
-    dims = as_shape(dims)
+    dims = as_shape(dims, "eye: dims")
     return make(EYE, (), {"dims": dims})
 
 
 def zeros(shape) -> Expr:
-    shape = tuple(shape)
-    return broadcast_to(const(0.0), shape)
+    """A constant zero of ``shape`` (sizes may be symbolic)."""
+    return broadcast_to(const(0.0), as_shape(shape, "zeros: shape"))
 
 
 def ones(shape) -> Expr:
-    return broadcast_to(const(1.0), tuple(shape))
+    """A constant one of ``shape`` (sizes may be symbolic)."""
+    return broadcast_to(const(1.0), as_shape(shape, "ones: shape"))
 
 
 def value_of(e: Expr):
-    """The value of a constant node (through broadcasts), else None."""
+    """The value of a constant node (through broadcasts), else None.
+
+    (The quick exits of the elementwise rules list the ops read here: keep them in sync.)
+    """
     while e.op.name == "broadcast_to":
         e = e.args[0]
     if e.op is CONST:
         return e.attrs["value"]
+    if e.op.name == "zero":  # a zero that records why (symgrad.ops.special)
+        return 0.0
     return None
 
 
@@ -146,8 +164,12 @@ def is_scalar_const(e: Expr) -> bool:
 
 
 # ------------------------------------------------------------------------ elementwise
+def _is_int(a) -> bool:
+    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+
 def _ew(name: str, *args: ExprLike) -> Expr:
-    return make(OPS[name], tuple([a if isinstance(a, Expr) else const(a) for a in args]))
+    return make(OPS[name], tuple([a if isinstance(a, Expr) else lift(a, name) for a in args]))
 
 
 def add(a: ExprLike, b: ExprLike) -> Expr:
@@ -263,24 +285,78 @@ def bce(mu: ExprLike, y: ExprLike) -> Expr:
 
 def stop_gradient(e: ExprLike) -> Expr:
     """The value of ``e``, differentiated as a constant (zero derivative)."""
-    return make(OPS["stop_gradient"], (lift(e),))
+    return make(OPS["stop_gradient"], (lift(e, "stop_gradient"),))
+
+
+# ------------------------------------------------------------------------ not differentiable
+def floor(x: ExprLike) -> Expr:
+    """The largest integer <= x, elementwise (a float). Not differentiable."""
+    return _ew("floor", x)
+
+
+def to_int(x: ExprLike) -> Expr:
+    """x rounded toward zero, as integers (int64), elementwise. Not differentiable.
+
+    A NaN or infinite value raises ValueError when the expression is evaluated.
+    """
+    return _ew("to_int", x)
+
+
+def _seed(op: str, seed) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) \
+            or seed < 0:
+        raise ValueError(f"{op}: seed {seed!r} is not an int >= 0")
+    return int(seed)
+
+
+def sample_bernoulli(p: ExprLike, seed: int) -> Expr:
+    """1.0 with probability ``p``, else 0.0, elementwise. Not differentiable in ``p``.
+
+    Each compiled function draws from its own numpy Generator seeded with ``seed``: its
+    successive calls give a reproducible stream of samples. For a gradient estimate, use
+    ``sg.straight_through(sample, p)``.
+    """
+    seed = _seed("sample_bernoulli", seed)
+    return make(OPS["sample_bernoulli"], (lift(p, "sample_bernoulli"),), {"seed": seed})
+
+
+def sample_categorical(logits: ExprLike, seed: int) -> Expr:
+    """An index drawn with probabilities ``softmax(logits)`` along the last axis (int64).
+
+    The result has ``logits.shape[:-1]``. Not differentiable in ``logits``; seeded like
+    :func:`sample_bernoulli`.
+    """
+    seed = _seed("sample_categorical", seed)
+    return make(OPS["sample_categorical"], (lift(logits, "sample_categorical"),),
+                {"seed": seed})
+
+
+def straight_through(hard: ExprLike, soft: ExprLike) -> Expr:
+    """The value of ``hard`` with the derivative of ``soft`` (the straight-through estimator).
+
+    ``hard`` counts as a constant for derivatives, so it may contain non-differentiable ops.
+    """
+    return make(OPS["straight_through"],
+                (lift(hard, "straight_through"), lift(soft, "straight_through")))
 
 
 # ------------------------------------------------------------------------ reductions
 def _axis_attrs(op: str, e: Expr, axis, keepdims: bool = False) -> dict:
     axes = normalize_axis(op, axis, e.ndim, e.shape)
+    if not isinstance(keepdims, (bool, np.bool_)):
+        raise ValueError(f"{op}: keepdims {keepdims!r} is not a bool")
     return {"axis": axes, "keepdims": bool(keepdims)}
 
 
 def sum(e: ExprLike, axis=None, keepdims: bool = False) -> Expr:  # noqa: A001
     """Sum over ``axis`` (None: all axes)."""
-    e = lift(e)
+    e = lift(e, "sum")
     return make(OPS["sum"], (e,), _axis_attrs("sum", e, axis, keepdims))
 
 
 def mean(e: ExprLike, axis=None, keepdims: bool = False) -> Expr:
     """Mean over ``axis`` (None: all axes): the sum divided by the (possibly symbolic) count."""
-    e = lift(e)
+    e = lift(e, "mean")
     attrs = _axis_attrs("mean", e, axis, keepdims)
     count = size([e.shape[a] for a in attrs["axis"]])
     return div(sum(e, attrs["axis"], keepdims), count)
@@ -288,13 +364,13 @@ def mean(e: ExprLike, axis=None, keepdims: bool = False) -> Expr:
 
 def logsumexp(e: ExprLike, axis=None, keepdims: bool = False) -> Expr:
     """log(sum(exp(e), axis)), evaluated without overflow (default: all axes)."""
-    e = lift(e)
+    e = lift(e, "logsumexp")
     return make(OPS["logsumexp"], (e,), _axis_attrs("logsumexp", e, axis, keepdims))
 
 
 def softmax(e: ExprLike, axis=-1) -> Expr:
     """exp(e) / sum(exp(e), axis), stable (default: the last axis)."""
-    e = lift(e)
+    e = lift(e, "softmax")
     if e.ndim == 0:
         raise ShapeError(f"softmax: needs at least one axis, got shape {fmt_shape(e.shape)}")
     return make(OPS["softmax"], (e,), {"axis": normalize_axis("softmax", axis, e.ndim, e.shape)})
@@ -302,7 +378,7 @@ def softmax(e: ExprLike, axis=-1) -> Expr:
 
 def log_softmax(e: ExprLike, axis=-1) -> Expr:
     """e - logsumexp(e, axis), stable (default: the last axis)."""
-    e = lift(e)
+    e = lift(e, "log_softmax")
     if e.ndim == 0:
         raise ShapeError(f"log_softmax: needs at least one axis, got shape {fmt_shape(e.shape)}")
     return make(OPS["log_softmax"], (e,),
@@ -311,7 +387,7 @@ def log_softmax(e: ExprLike, axis=-1) -> Expr:
 
 def argmax(e: ExprLike, axis=None) -> Expr:
     """Index of the largest entry (integer valued; not differentiable). Default: flattened."""
-    e = lift(e)
+    e = lift(e, "argmax")
     if axis is not None:
         axis = normalize_axis("argmax", axis, e.ndim, e.shape)
         if len(axis) != 1:
@@ -323,12 +399,12 @@ def argmax(e: ExprLike, axis=None) -> Expr:
 # ------------------------------------------------------------------------ linear algebra
 def matmul(a: ExprLike, b: ExprLike) -> Expr:
     """Matrix product with numpy semantics (vectors promoted, leading axes broadcast)."""
-    return make(OPS["matmul"], (lift(a), lift(b)))
+    return make(OPS["matmul"], (lift(a, "matmul"), lift(b, "matmul")))
 
 
 def dot(a: ExprLike, b: ExprLike) -> Expr:
     """numpy's dot for vectors and matrices (the matrix product); scalars multiply."""
-    a, b = lift(a), lift(b)
+    a, b = lift(a, "dot"), lift(b, "dot")
     if a.ndim == 0 or b.ndim == 0:
         return mul(a, b)
     if a.ndim > 2 or b.ndim > 2:
@@ -339,41 +415,56 @@ def dot(a: ExprLike, b: ExprLike) -> Expr:
 
 def outer(a: ExprLike, b: ExprLike) -> Expr:
     """The outer product a b^T of two vectors (shape (n, m))."""
-    a, b = lift(a), lift(b)
+    a, b = lift(a, "outer"), lift(b, "outer")
     return make(OPS["outer"], (a, b))
 
 
 def transpose(e: ExprLike, axes=None) -> Expr:
     """Axes permuted (default: reversed, like numpy's ``.T``)."""
-    e = lift(e)
+    e = lift(e, "transpose")
     if axes is None:
         axes = tuple(reversed(range(e.ndim)))
     else:
-        axes = tuple(int(a) % e.ndim if e.ndim else int(a) for a in axes)
-        if sorted(axes) != list(range(e.ndim)):
-            raise ValueError(f"transpose: {axes!r} is not a permutation of the axes of shape "
+        given = axes
+        try:
+            axes = tuple(axes)
+        except TypeError:
+            axes = None
+        if axes is None or not all(_is_int(a) and -e.ndim <= a < e.ndim for a in axes) or \
+                sorted(int(a) % e.ndim for a in axes) != list(range(e.ndim)):
+            raise ValueError(f"transpose: {given!r} is not a permutation of the axes of shape "
                              f"{fmt_shape(e.shape)}")
+        axes = tuple(int(a) % e.ndim for a in axes)
     return make(OPS["transpose"], (e,), {"axes": axes})
 
 
 def reshape(e: ExprLike, shape) -> Expr:
     """The same entries in a new shape (sizes may be symbolic; no -1)."""
-    e = lift(e)
-    return make(OPS["reshape"], (e,), {"shape": as_shape(shape)})
+    e = lift(e, "reshape")
+    return make(OPS["reshape"], (e,), {"shape": as_shape(shape, "reshape: size")})
 
 
 def broadcast_to(e: ExprLike, shape) -> Expr:
     """``e`` broadcast to ``shape`` (numpy rules)."""
-    e = lift(e)
-    return make(OPS["broadcast_to"], (e,), {"shape": tuple(shape)})
+    e = lift(e, "broadcast_to")
+    return make(OPS["broadcast_to"], (e,), {"shape": as_shape(shape, "broadcast_to: size")})
 
 
 def expand_dims(e: ExprLike, axes) -> Expr:
     """Insert axes of size 1 at the given positions of the result (negative counts from the end)."""
-    e = lift(e)
-    axes = (axes,) if isinstance(axes, int) else tuple(axes)
+    e = lift(e, "expand_dims")
+    try:
+        axes = (axes,) if _is_int(axes) else tuple(axes)
+    except TypeError:
+        raise ValueError(f"expand_dims: axes {axes!r} is not an int or a tuple of ints") \
+            from None
     nd = e.ndim + len(axes)
-    pos = sorted(a % nd for a in axes)
+    if not all(_is_int(a) and -nd <= a < nd for a in axes):
+        raise ValueError(f"expand_dims: axes {axes!r} are not ints in range for a result with "
+                         f"{nd} axes (shape {fmt_shape(e.shape)})")
+    pos = sorted(int(a) % nd for a in axes)
+    if len(set(pos)) != len(pos):
+        raise ValueError(f"expand_dims: repeated axis in {axes!r}")
     dims = list(e.shape)
     for p in pos:
         dims.insert(p, 1)
@@ -382,22 +473,22 @@ def expand_dims(e: ExprLike, axes) -> Expr:
 
 def diag(v: ExprLike) -> Expr:
     """The diagonal matrix with the vector ``v`` on its diagonal (leading axes batch)."""
-    return make(OPS["diag"], (lift(v),))
+    return make(OPS["diag"], (lift(v, "diag"),))
 
 
 def diagonal(m: ExprLike) -> Expr:
     """The diagonal of the last two (square) axes."""
-    return make(OPS["diagonal"], (lift(m),))
+    return make(OPS["diagonal"], (lift(m, "diagonal"),))
 
 
 def trace(m: ExprLike) -> Expr:
     """The trace of a square matrix (the sum of its diagonal)."""
-    return sum(diagonal(m))
+    return sum(diagonal(lift(m, "trace")))
 
 
 def gram(X: ExprLike, d: ExprLike) -> Expr:
     """The weighted Gram matrix ``X^T diag(d) X`` of a matrix X (m, n) and a vector d (m,)."""
-    return make(OPS["gram"], (lift(X), lift(d)))
+    return make(OPS["gram"], (lift(X, "gram"), lift(d, "gram")))
 
 
 def take(M: ExprLike, i: ExprLike) -> Expr:
@@ -405,16 +496,25 @@ def take(M: ExprLike, i: ExprLike) -> Expr:
 
     Differentiable in ``M``; not in ``i``.
     """
-    M = lift(M)
-    if isinstance(i, (bool, np.bool_)) or (not isinstance(i, Expr) and not float(i).is_integer()):
-        raise ValueError(f"take: index {i!r} is not an integer")
-    i = lift(i)
+    M = lift(M, "take")
+    if not isinstance(i, Expr):
+        try:
+            ok = not isinstance(i, (bool, np.bool_)) and float(i).is_integer()
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"take: index {i!r:.40} is not an integer")
+        n = M.shape[0] if M.ndim else None
+        if isinstance(n, int) and not -n <= int(i) < n:
+            raise ValueError(f"take: index {int(i)} is out of range for shape "
+                             f"{fmt_shape(M.shape)}")
+    i = lift(i, "take")
     return make(OPS["take"], (M, i))
 
 
 def onehot(i: ExprLike, n) -> Expr:
     """A vector of length ``n`` with 1 at index ``i`` and 0 elsewhere."""
-    return make(OPS["onehot"], (lift(i),), {"n": as_shape((n,))[0]})
+    return make(OPS["onehot"], (lift(i, "onehot"),), {"n": as_shape((n,), "onehot: size")[0]})
 
 
 def unbroadcast(ct: Expr, nb: int, shape) -> Expr:

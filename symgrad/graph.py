@@ -16,18 +16,19 @@ import networkx as nx
 from .expr import Expr
 
 
-def as_list(exprs) -> tuple[list, bool]:
-    """(list of Expr, whether a single Expr was given)."""
+def as_list(exprs, what: str | None = None) -> tuple[list, bool]:
+    """(list of Expr, whether a single Expr was given); ``what`` names the caller in errors."""
     if isinstance(exprs, Expr):
         return [exprs], True
+    pre = f"{what}: " if what else ""
     try:
         out = list(exprs)
     except TypeError:
-        raise TypeError(f"expected an expression or a list of them, got {type(exprs).__name__}") \
-            from None
+        raise TypeError(f"{pre}expected an expression or a list of them, got "
+                        f"{type(exprs).__name__}") from None
     for e in out:
         if not isinstance(e, Expr):
-            raise TypeError(f"expected expressions, got {type(e).__name__}: {e!r}")
+            raise TypeError(f"{pre}expected expressions, got {type(e).__name__}: {e!r:.60}")
     return out, False
 
 
@@ -39,10 +40,14 @@ def topo_order(outputs: Iterable[Expr]) -> list[Expr]:
 
 def walk(outputs: Iterable[Expr]) -> tuple[list[Expr], dict[int, int]]:
     """(topological order, id(node) -> how many operand slots refer to it), in one pass."""
+    if isinstance(outputs, Expr):
+        outputs = (outputs,)
     uses: dict[int, int] = {}
     order: list[Expr] = []
     get, emit = uses.get, order.append
     for root in outputs:
+        if not isinstance(root, Expr):
+            raise TypeError(f"topo_order: expected expressions, got {type(root).__name__}")
         if id(root) in uses:
             continue
         uses[id(root)] = 0
@@ -134,20 +139,20 @@ def larger_than(outputs: Iterable[Expr], limit: int) -> set[int]:
 
 def count_nodes(exprs) -> int:
     """Number of distinct nodes the expressions depend on (the node count of their graph)."""
-    outs, _ = as_list(exprs)
+    outs, _ = as_list(exprs, "count_nodes")
     return len(topo_order(outs))
 
 
 def variables(exprs) -> list[Expr]:
     """The variables the expressions depend on, in order of first appearance."""
-    outs, _ = as_list(exprs)
+    outs, _ = as_list(exprs, "variables")
     return [n for n in topo_order(outs) if n.op.name == "var"]
 
 
 def to_networkx(outputs: Iterable[Expr]) -> nx.DiGraph:
     """A networkx DiGraph of the outputs and everything they depend on."""
     g = nx.DiGraph()
-    for n in topo_order(outputs):
+    for n in topo_order(as_list(outputs, "to_networkx")[0]):
         g.add_node(n, op=n.op.name, shape=n.shape, name=_display_name(n), args=n.args,
                    attrs=dict(n.attrs))
         for pos, a in enumerate(n.args):

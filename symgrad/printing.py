@@ -65,7 +65,7 @@ def to_str(e: Expr) -> str:
 
 def latex(e) -> str:
     """LaTeX for an expression (or a list: one per line); honours names given with ``.named``."""
-    outs, single = as_list(e)
+    outs, single = as_list(e, "latex")
     parts = [_render(x, latex=True) for x in outs]
     return parts[0] if single else r" \\ ".join(parts)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from . import functions as F
 from .expr import Expr, make
 from .graph import no_gc, topo_order
@@ -58,33 +60,133 @@ def _rebuild(outputs, rewrite, order) -> list[Expr]:
 
 # ------------------------------------------------------------------ stability
 _VIEWS = ("transpose", "reshape", "broadcast_to")
+# ops whose value is > 0 everywhere, so log(a/b) = log(a) - log(b)
+_POSITIVE = ("exp", "sigmoid", "softplus", "softmax", "dimsize")
 
 
-def _is_one(e: Expr) -> bool:
-    return F.is_const(e, 1.0) and e.ndim == 0
+def _peel(x: Expr, name: str) -> Expr | None:
+    """``z`` with ``x == name(z)``, seeing through views (``T(f(z)) = f(T(z))``), or None."""
+    views = []
+    while x.op.name in _VIEWS:
+        views.append(x)
+        x = x.args[0]
+    if x.op.name != name:
+        return None
+    z = x.args[0]
+    for v in reversed(views):
+        z = make(v.op, (z,), v.attrs)
+    return z
 
 
-def _stable_log(x: Expr) -> Expr | None:
-    """A stable form of log(x), or None."""
+def _sigmoid_arg(x: Expr) -> Expr | None:
+    """``z`` with ``x == sigmoid(z)``: a sigmoid (through views) or ``1 - sigmoid(z)``."""
+    z = _peel(x, "sigmoid")
+    if z is not None:
+        return z
+    if x.op.name == "sub" and F.is_const(x.args[0], 1.0):
+        z = _peel(x.args[1], "sigmoid")
+        if z is not None:
+            return F.neg(z)  # 1 - sigmoid(z) = sigmoid(-z)
+    return None
+
+
+def _sum_exp(x: Expr) -> Expr | None:
+    """logsumexp(z) when ``x`` is sum(exp(z)) (exp seen through views), else None."""
+    if x.op.name != "sum":
+        return None
+    z = _peel(x.args[0], "exp")
+    if z is None:
+        return None
+    return F.logsumexp(z, x.attrs["axis"], x.attrs["keepdims"])
+
+
+def _positive(x: Expr) -> bool:
+    while x.op.name in _VIEWS:
+        x = x.args[0]
+    if x.op.name in _POSITIVE:
+        return True
+    if F.is_const(x):
+        v = F.value_of(x)
+        return bool(np.all(np.asarray(v) > 0))
+    return x.op.name == "sum" and _peel(x.args[0], "exp") is not None
+
+
+def _fit(e: Expr, shape) -> Expr:
+    return e if e.shape == tuple(shape) else F.broadcast_to(e, shape)
+
+
+def _stable_log(x: Expr, through_div: bool = True) -> Expr | None:
+    """A stable form of log(x), or None (views are peeled off and put back on the result)."""
+    views = []
+    while x.op.name in _VIEWS:  # log(T(x)) = T(log(x))
+        views.append(x)
+        x = x.args[0]
+    r = _stable_log_core(x, through_div)
+    if r is None:
+        return None
+    for v in reversed(views):
+        r = make(v.op, (r,), v.attrs)
+    return r
+
+
+def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
     op = x.op.name
-    if op == "sigmoid":  # log(sigmoid(z)) = -softplus(-z)
-        return F.neg(F.softplus(F.neg(x.args[0])))
-    if op == "sub" and _is_one(x.args[0]) and x.args[1].op.name == "sigmoid":
-        return F.neg(F.softplus(x.args[1].args[0]))  # log(1 - sigmoid(z)) = -softplus(z)
+    z = _sigmoid_arg(x)
+    if z is not None:  # log(sigmoid(z)) = -softplus(-z)
+        return _fit(F.neg(F.softplus(F.neg(z))), x.shape)
+    z = _peel(x, "exp")
+    if z is not None:  # log(exp(z)) = z, also where exp(z) overflows
+        return z
     if op == "add":
         a, b = x.args
-        if _is_one(a) and b.op.name == "exp" and b.shape == x.shape:
-            return F.softplus(b.args[0])  # log(1 + exp(z))
-        if _is_one(b) and a.op.name == "exp" and a.shape == x.shape:
-            return F.softplus(a.args[0])
-    if op == "sum" and x.args[0].op.name == "exp":
-        return F.logsumexp(x.args[0].args[0], x.attrs["axis"], x.attrs["keepdims"])
+        for one, other in ((a, b), (b, a)):
+            if F.is_const(one, 1.0):
+                z = _peel(other, "exp")
+                if z is not None:  # log(1 + exp(z)) = softplus(z)
+                    return _fit(F.softplus(z), x.shape)
+    lse = _sum_exp(x)
+    if lse is not None:
+        return lse
     if op == "softmax":
         return F.log_softmax(x.args[0], x.attrs["axis"])
-    if op in _VIEWS:
-        inner = _stable_log(x.args[0])
-        if inner is not None:
-            return make(x.op, (inner,), x.attrs)
+    if op == "div" and through_div:  # log(a/b) = log(a) - log(b) for a, b > 0
+        a, b = x.args
+        la, lb = _stable_log(a, False), _stable_log(b, False)
+        if (la is not None or lb is not None) and _positive(a) and _positive(b):
+            return _fit(F.sub(la if la is not None else F.log(a),
+                              lb if lb is not None else F.log(b)), x.shape)
+    return None
+
+
+def _sum_of_exp_like(b: Expr, z: Expr) -> tuple | None:
+    """The axes when ``b`` broadcasts like ``sum(exp(z), axes, keepdims=True)``, else None."""
+    while b.op.name == "broadcast_to":
+        b = b.args[0]
+    s = b.args[0] if b.op.name == "reshape" else b
+    if s.op.name != "sum" or _peel(s.args[0], "exp") is not z:
+        return None
+    axes = s.attrs["axis"]
+    kd = tuple(1 if i in axes else d for i, d in enumerate(z.shape))
+    if s.attrs["keepdims"] or len(axes) == z.ndim or (b is not s and b.shape == kd):
+        return axes
+    return None
+
+
+def _stable_div(n: Expr) -> Expr | None:
+    """exp(z) / sum(exp(z)) -> softmax(z); 1 / (1 + exp(-z)) -> sigmoid(z)."""
+    a, b = n.args
+    z = _peel(a, "exp")
+    if z is not None and z.shape == n.shape and z.ndim:
+        axes = _sum_of_exp_like(b, z)
+        if axes is not None:
+            return F.softmax(z, axes)
+    if F.is_const(a, 1.0) and b.op.name == "add":
+        p, q = b.args
+        for one, other in ((p, q), (q, p)):
+            if F.is_const(one, 1.0):
+                u = _peel(other, "exp")
+                if u is not None:
+                    return _fit(F.sigmoid(F.neg(u)), n.shape)
     return None
 
 
@@ -94,22 +196,38 @@ def _stabilize_node(n: Expr) -> Expr | None:
         return _stable_log(n.args[0])
     if op == "bce":
         mu, y = n.args
-        if mu.op.name == "sigmoid":
-            z = mu.args[0]
-            return F.broadcast_to(F.sub(F.softplus(z), F.mul(y, z)), n.shape)
+        z = _sigmoid_arg(mu)
+        if z is not None:  # bce(sigmoid(z), y) = softplus(z) - y*z
+            return _fit(F.sub(F.softplus(z), F.mul(y, z)), n.shape)
+    if op == "div":
+        return _stable_div(n)
     return None
 
 
-_UNSTABLE = frozenset(("log", "bce"))  # the ops _stabilize_node rewrites
-
-
-def stabilize(outputs: list[Expr], order: list[Expr] | None = None) -> list[Expr]:
+def stabilize(outputs: list[Expr], keep: list[Expr] = (),
+              order: list[Expr] | None = None) -> list[Expr]:
     """The outputs with every unstable pattern replaced by its stable equal.
 
-    ``order``: the outputs' topological order, when the caller has it already.
+    log(sigmoid(z)), log(1 - sigmoid(z)), log(1 + exp(z)), log(exp(z)), log(sum(exp(z))),
+    log(softmax(z)), bce(sigmoid(z), y), exp(z)/sum(exp(z)) and 1/(1 + exp(-z)), also seen
+    through transposes, reshapes and broadcasts. The nodes in ``keep`` stay in the result and
+    count as opaque inputs (no pattern looks inside them). ``order``: the outputs' topological
+    order, when the caller has it already.
     """
     if order is None:
         order = topo_order(outputs)
-    if not any(n.op.name in _UNSTABLE for n in order):
-        return list(outputs)
-    return rebuild(outputs, _stabilize_node, order)
+    if not any(n.op.name in _CANDIDATES and (n.op.name != "div" or _stable_div(n) is not None)
+               for n in order):
+        return list(outputs)  # nothing to rewrite: skip the rebuild
+    inner = [w for w in keep if not w.op.leaf]
+    if not inner:
+        return rebuild(outputs, _stabilize_node, order)
+    # opaque inputs: swap each kept node for a placeholder variable, and back afterwards
+    hold = {id(w): F.tensor(f"_keep{i}_{id(w)}", w.shape) for i, w in enumerate(inner)}
+    back = {id(hold[id(w)]): w for w in inner}
+    outs = rebuild(outputs, lambda n: hold.get(id(n)))
+    outs = rebuild(outs, _stabilize_node)
+    return rebuild(outs, lambda n: back.get(id(n)))
+
+
+_CANDIDATES = ("log", "bce", "div")  # the ops _stabilize_node rewrites

@@ -6,6 +6,10 @@ array libraries.
 
 from __future__ import annotations
 
+import contextlib
+
+import numpy as np
+
 
 def step(xp, x):
     """1 where x > 0 else 0, in x's floating dtype."""
@@ -14,15 +18,37 @@ def step(xp, x):
     return xp.astype(x > 0, x.dtype) if hasattr(xp, "astype") else (x > 0).astype(x.dtype)
 
 
+def _quiet(xp):
+    """A context where exp's underflow to 0 is silent (it is the correct rounding)."""
+    errstate = getattr(xp, "errstate", None)
+    return errstate(under="ignore") if errstate is not None else contextlib.nullcontext()
+
+
+def _exp_small(xp, z):
+    """exp(z) for z <= 0. An underflow to 0 is the correctly rounded value: when the caller
+    makes numpy raise on it (np.errstate(all="raise")), it is recomputed with underflow
+    silenced. The try costs nothing when nothing is raised."""
+    try:
+        return xp.exp(z)
+    except (FloatingPointError, RuntimeWarning):
+        with _quiet(xp):
+            return xp.exp(z)
+
+
 def _finite_max(xp, x, axis):
     m = xp.max(x, axis=axis, keepdims=True)
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
+def softplus(xp, x):
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow for any finite x."""
+    return xp.maximum(x, 0.0) + xp.log1p(_exp_small(xp, -xp.abs(x)))
+
+
 def logsumexp(xp, x, axis, keepdims):
     x = xp.asarray(x)
     m = _finite_max(xp, x, axis)
-    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    out = xp.log(xp.sum(_exp_small(xp, x - m), axis=axis, keepdims=True)) + m
     if keepdims:
         return out
     if axis is None:
@@ -32,14 +58,14 @@ def logsumexp(xp, x, axis, keepdims):
 
 def softmax(xp, x, axis):
     x = xp.asarray(x)
-    e = xp.exp(x - _finite_max(xp, x, axis))
+    e = _exp_small(xp, x - _finite_max(xp, x, axis))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(xp, x, axis):
     x = xp.asarray(x)
     z = x - _finite_max(xp, x, axis)
-    return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
+    return z - xp.log(xp.sum(_exp_small(xp, z), axis=axis, keepdims=True))
 
 
 def diag(xp, v):
@@ -51,24 +77,37 @@ def diag(xp, v):
 def diagonal(xp, m):
     if hasattr(xp, "linalg") and hasattr(xp.linalg, "diagonal"):
         return xp.linalg.diagonal(m)
-    return xp.diagonal(m, axis1=-2, axis2=-1)
+    if hasattr(xp, "diagonal"):
+        return xp.diagonal(m, axis1=-2, axis2=-1)
+    # a namespace without the linalg extension
+    return xp.sum(m * xp.eye(m.shape[-1], dtype=m.dtype), axis=-1)
 
 
-def _index(i, n):
-    k = int(i)
+def _index(xp, i, n):
+    try:
+        k = int(i)
+    except TypeError:
+        # a traced value (under jax.jit): no range check is possible, index dynamically
+        return xp.astype(i, xp.int32)
     if k != i or not -n <= k < n:
         raise IndexError(f"take: index {i!r} is not an integer in range for size {n}")
     return k
 
 
 def take(xp, M, i):
-    return M[_index(i, M.shape[0])]
+    return M[_index(xp, i, M.shape[0]), ...]
 
 
 def onehot(xp, i, n):
-    out = xp.zeros(n)
-    out[_index(i, n)] = 1.0
-    return out
+    k = _index(xp, i, n)
+    if isinstance(k, int):
+        out = xp.zeros(n)
+        try:
+            out[k] = 1.0
+            return out
+        except TypeError:  # immutable arrays (jax)
+            pass
+    return xp.astype(xp.arange(n) == k, xp.float64)
 def materialize(xp, x):
     """A fresh, writable array for an output that is a broadcast view or a constant."""
     try:
@@ -76,3 +115,38 @@ def materialize(xp, x):
     except TypeError:
         return xp.asarray(x) * 1
 
+
+
+# ------------------------------------------------------------------ integer casts and sampling
+def to_int(xp, x):
+    """x rounded toward zero as int64; a clear error for values that have no integer."""
+    x = xp.asarray(x)
+    if not bool(xp.all(xp.isfinite(x))):
+        raise ValueError("to_int: cannot convert a NaN or infinite value to an integer")
+    if bool(xp.any(xp.abs(x) >= 2.0**63)):
+        raise ValueError("to_int: a value is too large for a 64-bit integer")
+    return xp.astype(xp.trunc(x), xp.int64) if hasattr(xp, "astype") else \
+        xp.trunc(x).astype("int64")
+
+
+def sample_bernoulli(xp, rng, p):
+    """1.0 where a uniform draw is below p, else 0.0 (draws from ``rng``)."""
+    p = np.asarray(p, dtype=float)
+    if not bool(np.all((p >= 0.0) & (p <= 1.0))):
+        raise ValueError("sample_bernoulli: probabilities must lie in [0, 1] (got "
+                         f"{p.min() if p.size else p!r} .. {p.max() if p.size else p!r})")
+    u = rng.random(p.shape)
+    return xp.asarray((u < p).astype(float))
+
+
+def sample_categorical(xp, rng, logits):
+    """Indices drawn with probabilities softmax(logits) along the last axis (draws from rng)."""
+    x = np.asarray(logits, dtype=float)
+    if x.shape[-1] == 0:
+        raise ValueError("sample_categorical: the logits have no categories (last axis 0)")
+    if np.isnan(x).any() or np.isposinf(x).any():
+        raise ValueError("sample_categorical: the logits contain NaN or +inf")
+    cdf = np.cumsum(softmax(np, x, -1), axis=-1)
+    u = rng.random(x.shape[:-1] + (1,)) * cdf[..., -1:]
+    idx = np.sum(cdf <= u, axis=-1)
+    return xp.asarray(np.minimum(idx, x.shape[-1] - 1).astype(np.int64))

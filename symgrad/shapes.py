@@ -131,7 +131,10 @@ def normalize_axis(op: str, axis, ndim: int, shape) -> tuple:
     """``axis`` (None, an int or ints, negative allowed) as a sorted tuple of axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    try:
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    except TypeError:
+        raise ValueError(f"{op}: axis {axis!r} is not an int or a tuple of ints") from None
     out = []
     for a in axes:
         if isinstance(a, bool) or not isinstance(a, int):

@@ -88,7 +88,7 @@ def _candidates(s):
 
 def simplify(e):
     """An equivalent expression (a list gives a list), never larger in node count."""
-    outs, single = as_list(e)
+    outs, single = as_list(e, "simplify")
     res = []
     own = _own(outs)
     big = larger_than(own, SYMPY_MAX_NODES)  # one pass, however many outputs share the graph

@@ -188,7 +188,7 @@ def to_sympy(e: Expr, keep_names: bool = False):
     With ``keep_names=True`` named nodes become symbols (``Symbol(name, real=True)``, or a
     ``MatrixSymbol`` for a named tensor) instead of their definitions.
     """
-    outs, single = as_list(e)
+    outs, single = as_list(e, "to_sympy")
     ctx = _Ctx(keep_names)
     done: dict[int, Any] = {}
     roots = {id(o) for o in outs}
@@ -204,6 +204,9 @@ def to_sympy(e: Expr, keep_names: bool = False):
             done[id(n)] = n.op.sympy(args, n, ctx)
         except NotImplementedError as err:
             raise NotImplementedError(f"to_sympy: {err}") from None
+        except RecursionError:  # sympy's own algorithms recurse on nested expressions
+            raise ValueError(f"to_sympy: the expression is too deep for sympy (it recursed "
+                             f"past Python's limit at a {n.op.name} node)") from None
     res = [done[id(o)] for o in outs]
     return res[0] if single else res
 
@@ -220,9 +223,21 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     ``sg.scalar(name)``. Recognises sigmoid ``1/(1 + exp(-x))``, softplus ``log(1 + exp(x))``
     and relu ``Max(0, x)``.
     """
+    if symbols is not None and not isinstance(symbols, dict):
+        raise TypeError(f"from_sympy: symbols must be a dict from sympy symbols (or names) to "
+                        f"expressions, got {type(symbols).__name__}")
     symbols = dict(symbols or {})
     by_name = {(k.name if hasattr(k, "name") else str(k)): v for k, v in symbols.items()}
-    expr = sympy.sympify(expr) if not isinstance(expr, sympy.Basic) else expr
+    for k, v in by_name.items():
+        if not isinstance(v, Expr):
+            raise TypeError(f"from_sympy: symbols[{k!r}] must be an expression, got "
+                            f"{type(v).__name__}")
+    if not isinstance(expr, sympy.Basic):
+        try:
+            expr = sympy.sympify(expr)
+        except (sympy.SympifyError, TypeError) as err:
+            raise ValueError(f"from_sympy: cannot read {expr!r:.60} as a sympy expression "
+                             f"({err})") from None
     done: dict = {}
     stack = [(expr, False)]
     while stack:

@@ -33,7 +33,10 @@ class Op:
     leaf: ClassVar[bool] = False
     elementwise: ClassVar[bool] = False  # output = broadcast of the operands, value per element
     nondiff: ClassVar[tuple] = ()  # operand positions through which no derivative exists
-    blocks_gradient: ClassVar[bool] = False  # derivative is zero: no path passes through it
+    # operand positions that count as constants (derivative zero by the user's choice, as in
+    # stop_gradient): derivatives stop there, and "disconnected" zeros name the op
+    zero_grad: ClassVar[tuple] = ()
+    random: ClassVar[bool] = False  # draws random numbers (a compiled function owns a Generator)
     fn: ClassVar[str] = ""  # function name for text/latex/code templates
 
     def __init__(self) -> None:
@@ -78,6 +81,11 @@ class Op:
         unless a single elementwise ufunc does both. Used by codegen to reuse dead temporaries.
         """
         return None
+
+    def kernel(self, a: list[str], n, g) -> str | None:
+        """One element of an elementwise op inside a compiled loop (numba, see
+        :mod:`symgrad.fused`): like ``math``, but overflow gives inf instead of raising."""
+        return self.math(a, n, g)
 
     # ---------------------------------------------------------------- sympy
     def sympy(self, a: list, n, ctx) -> Any:

@@ -379,6 +379,11 @@ class Sigmoid(Unary):
         inner = f"_xp.tanh(_xp.multiply({a[0]}, 0.5, out={out}), out={out})"
         return f"_xp.add(_xp.multiply({inner}, 0.5, out={out}), 0.5, out={out})"
 
+    def kernel(self, a, n, g):
+        # in a compiled loop exp overflows to inf (1/(1 + inf) = 0, exact): one exp is
+        # twice as fast as tanh
+        return f"1.0 / (1.0 + _m.exp(-{a[0]}))"
+
     def sym(self, x):
         return 1 / (1 + sympy.exp(-x))
 
@@ -395,8 +400,7 @@ class Softplus(Unary):
     name = fn = "softplus"
 
     def code(self, a, n, g):
-        x = a[0]
-        return f"_xp.maximum({x}, 0.0) + _xp.log1p(_xp.exp(-_xp.abs({x})))"
+        return f"_rt.softplus(_xp, {a[0]})"  # exp(-|x|) may underflow to 0: that is silent
 
     def math(self, a, n, g):
         x = a[0]
@@ -472,6 +476,9 @@ class Step(Unary):
 
     def math(self, a, n, g):
         return f"float({a[0]} > 0.0)"
+
+    def kernel(self, a, n, g):
+        return f"(1.0 if {a[0]} > 0.0 else 0.0)"
 
     def sym(self, x):
         return sympy.Heaviside(x, 0)
@@ -618,7 +625,7 @@ class BCE(Elementwise):
 class StopGradient(Elementwise):
     name = fn = "stop_gradient"
     nargs = 1
-    blocks_gradient = True
+    zero_grad = (0,)
 
     def code(self, a, n, g):
         return a[0]
@@ -695,8 +702,9 @@ def _factor_out(x, y, shape, combine):
 
 
 # operands that some rule below looks at; a node whose operands are none of these is left alone
-_SEEN = frozenset(("const", "broadcast_to", "neg", "mul"))
-_MUL_SEEN = frozenset(("const", "broadcast_to", "neg"))  # a mul operand matters with a const
+# (the ops functions.value_of reads a constant from: const, broadcast_to, zero; keep in sync)
+_SEEN = frozenset(("const", "broadcast_to", "zero", "neg", "mul"))
+_MUL_SEEN = frozenset(("const", "broadcast_to", "zero", "neg"))  # mul matters next to a const
 
 
 @rule(ADD)

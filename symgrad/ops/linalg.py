@@ -57,6 +57,9 @@ class MatMul(Op):
         if wants[0]:
             if y.ndim == 1:  # (..., m, k) @ (k,) -> (..., m)
                 gx = F.outer(ct, y)
+            elif x.ndim == 1 and y.ndim > 2:  # (k,) @ (..., k, n): ct is (B..., ..., n)
+                g = F.matmul(F.expand_dims(ct, -2), _swap_last(y))
+                gx = F.reshape(g, g.shape[:-2] + g.shape[-1:])
             else:
                 gx = F.matmul(ct, _swap_last(y))
             gx = F.unbroadcast(gx, nb, x.shape)
@@ -136,6 +139,10 @@ class Outer(Op):
 
     def code(self, a, n, g):
         return f"{a[0]}[..., :, None] * {a[1]}[..., None, :]"
+
+    def kernel(self, a, n, g):
+        # one entry (i, j) inside a compiled loop, given a[i] and b[j] (see symgrad.fused)
+        return f"{a[0]} * {a[1]}"
 
     def sympy(self, a, n, ctx):
         if n.ndim != 2:

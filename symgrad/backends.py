@@ -1,0 +1,252 @@
+"""Array backends: the namespace that generated code calls as ``_xp``.
+
+``sg.compile(outputs, inputs, backend=...)`` takes one of
+
+- ``"numpy"`` (the default);
+- ``"dask"``: dask arrays, evaluated lazily (``dask.compute`` runs the graph, on a
+  ``dask.distributed`` cluster when a client is active);
+- ``"cupy"``: cupy arrays on the current GPU;
+- ``"torch"``, ``"torch:cuda"``, ``"torch:cuda:1"``, ...: torch tensors (the device is where
+  the constants, identities and zeros the graph creates are put);
+- ``"jax"``: jax arrays; the generated function is wrapped in ``jax.jit``, so XLA fuses it;
+- ``"numba"``: numpy arrays, with the elementwise chains fused into numba kernels
+  (see :mod:`symgrad.fused`);
+- or an array-API namespace module (``array_api_strict``, ``jax.numpy``, one of
+  ``array_api_compat``'s, or ``torch``/``cupy``/``dask.array`` themselves, which are mapped to
+  their backend).
+
+Each optional backend raises :class:`BackendNotInstalled` (an ``ImportError``) naming the extra to
+install when its library is missing. Generated code only uses array-API names; libraries that
+are not quite array-API namespaces go through ``array_api_compat`` plus a thin adapter (below)
+that accepts Python numbers where the code may pass them and creates float64 arrays on the
+backend's device.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["BackendNotInstalled", "available", "namespace", "BACKENDS"]
+
+BACKENDS = ("numpy", "dask", "cupy", "torch", "jax", "numba")
+
+# the functions generated code may call with a Python number where an array is expected
+_COERCE_FIRST = ("exp", "log", "log1p", "sqrt", "tanh", "sin", "cos", "abs", "sum", "max",
+                 "argmax", "reshape", "broadcast_to", "isfinite", "squeeze", "zeros_like")
+_COERCE_BOTH = ("maximum", "minimum")
+_CREATE = ("eye", "zeros", "ones", "empty", "full")
+
+
+class BackendNotInstalled(ImportError):
+    """An optional backend's library is missing; the message says what to install."""
+
+
+def _require(module: str, extra: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendNotInstalled(
+            f"backend {extra!r} needs the package {module.split('.')[0]!r}, which is not "
+            f"installed: pip install 'symgrad[{extra}]' ({exc})") from exc
+
+
+def _compat(lib: str, extra: str):
+    _require(lib, extra)
+    return _require(f"array_api_compat.{lib}", extra)
+
+
+def _adapter(name: str, base, array_type: type, device=None) -> types.ModuleType:
+    """A copy of namespace ``base`` whose functions accept Python numbers and create float64
+    arrays on ``device`` by default."""
+    ns = types.ModuleType(f"symgrad.backends.{name}")
+    ns.__dict__.update({k: v for k, v in vars(base).items() if not k.startswith("__")})
+    float64 = base.float64
+    base_asarray = base.asarray
+
+    def asarray(x, dtype=None, device=None, copy=None):
+        if dtype is None and isinstance(x, (float, int)) and not isinstance(x, bool):
+            dtype = float64
+        kw = {} if copy is None else {"copy": copy}
+        return base_asarray(x, dtype=dtype, device=device or _device, **kw)
+
+    _device = device
+
+    def wrap1(f):
+        def g(x, *args, **kw):
+            if not isinstance(x, array_type):
+                x = asarray(x)
+            return f(x, *args, **kw)
+
+        g.__name__ = f.__name__
+        return g
+
+    def wrap2(f):
+        def g(x, y, *args, **kw):
+            # one Python number beside an array is fine (and stays on the host); two are not
+            if not isinstance(x, array_type) and not isinstance(y, array_type):
+                x = asarray(x)
+            return f(x, y, *args, **kw)
+
+        g.__name__ = f.__name__
+        return g
+
+    def creator(f):
+        def g(*args, dtype=None, device=None, **kw):
+            return f(*args, dtype=float64 if dtype is None else dtype,
+                     device=device or _device, **kw)
+
+        g.__name__ = f.__name__
+        return g
+
+    for f in _COERCE_FIRST:
+        if hasattr(base, f):
+            setattr(ns, f, wrap1(getattr(base, f)))
+    for f in _COERCE_BOTH:
+        setattr(ns, f, wrap2(getattr(base, f)))
+    for f in _CREATE:
+        if hasattr(base, f):
+            setattr(ns, f, creator(getattr(base, f)))
+    base_arange = base.arange
+    ns.arange = lambda *a, device=None, **kw: base_arange(*a, device=device or _device, **kw)
+    ns.asarray = asarray
+    ns.symgrad_backend = name
+    ns.symgrad_device = device
+    return ns
+
+
+def _dask_reshape(reshape):
+    """dask reshapes only by merging or splitting whole chunks; other reshapes (rare in
+    gradients) go through one chunk along the axes they touch."""
+
+    def g(x, shape, **kw):
+        try:
+            return reshape(x, shape, **kw)
+        except NotImplementedError:
+            return reshape(x.rechunk(-1), shape, **kw)
+
+    return g
+
+
+_NAMESPACES: dict[str, Any] = {}
+
+
+def _make(name: str, device: str | None):
+    if name == "numpy":
+        return np
+    if name == "dask":
+        da = _require("dask.array", "dask")
+        ns = _adapter("dask", _compat("dask.array", "dask"), da.Array)
+        ns.reshape = _dask_reshape(ns.reshape)
+        return ns
+    if name == "jax":
+        return _require("jax.numpy", "jax")
+    if name == "torch":
+        torch = _require("torch", "torch")
+        base = _compat("torch", "torch")
+        return _adapter(f"torch:{device}" if device else "torch", base, torch.Tensor,
+                        torch.device(device) if device else None)
+    if name == "cupy":
+        cupy = _require("cupy", "cupy")
+        return _adapter("cupy", _compat("cupy", "cupy"), cupy.ndarray)
+    raise ValueError(f"unknown backend {name!r}: expected one of {', '.join(BACKENDS)}, "
+                     "or an array namespace module")
+
+
+_MODULES = {"numpy": "numpy", "torch": "torch", "cupy": "cupy", "dask.array": "dask",
+            "jax.numpy": "jax", "array_api_compat.torch": "torch",
+            "array_api_compat.cupy": "cupy", "array_api_compat.dask.array": "dask",
+            "array_api_compat.numpy": "numpy"}
+
+
+def namespace(backend: Any) -> Any:
+    """The array namespace generated code calls for ``backend`` (a name or a module)."""
+    if backend is None:
+        return np
+    if not isinstance(backend, str):
+        if getattr(backend, "symgrad_backend", None):  # already one of ours
+            return backend
+        name = _MODULES.get(getattr(backend, "__name__", ""))
+        if name is None:
+            return _generic(backend)
+        backend = name
+    key = backend.strip().lower()
+    ns = _NAMESPACES.get(key)
+    if ns is None:
+        name, _, device = key.partition(":")
+        if name == "numba":
+            raise ValueError("backend 'numba' is a compiler, not an array namespace: use "
+                             "sg.compile(..., backend='numba')")
+        if device and name != "torch":
+            raise ValueError(f"backend {backend!r}: only torch takes a device (torch:cuda)")
+        ns = _NAMESPACES[key] = _make(name, device or None)
+    return ns
+
+
+def _generic(mod) -> Any:
+    """An array-API namespace module given directly, adapted once (cached by identity)."""
+    if not hasattr(mod, "asarray") or not hasattr(mod, "float64"):
+        raise TypeError(f"backend {mod!r} is not an array namespace (it has no asarray or "
+                        "float64)")
+    key = f"module:{id(mod)}"
+    ns = _NAMESPACES.get(key)
+    if ns is None:
+        array_type = type(mod.asarray(0.0))
+        ns = _NAMESPACES[key] = _adapter(getattr(mod, "__name__", "namespace"), mod,
+                                         array_type)
+        ns.symgrad_module = mod  # keeps the module (and so its id) alive
+    return ns
+
+
+def available(name: str) -> bool:
+    """Whether the backend ``name`` can be used here (its library imports)."""
+    try:
+        if name == "numba":
+            _require("numba", "numba")
+        else:
+            namespace(name)
+    except ImportError:
+        return False
+    return True
+
+
+def convert_const(xp, value):
+    """A constant of the graph as an array of ``xp`` (numbers stay Python numbers)."""
+    if xp is np or not isinstance(value, np.ndarray):
+        return value
+    return xp.asarray(value)
+
+
+def compiler(backend: Any) -> Callable | None:
+    """A compile function of its own for ``backend`` ("numba", "jax"), or None."""
+    if not isinstance(backend, str):
+        return None
+    name = backend.strip().lower()
+    if name == "numba":
+        from .fused import compile_fused
+
+        return compile_fused
+    if name == "jax":
+        return _compile_jax
+    return None
+
+
+def _compile_jax(outputs, inputs) -> Callable:
+    """The numpy-style generated code run on jax.numpy under ``jax.jit`` (XLA fuses it)."""
+    from .compile import compile as core_compile
+
+    jax = _require("jax", "jax")
+    fn = core_compile(outputs, inputs, backend=namespace("jax"))
+    jitted = jax.jit(fn)
+
+    def compiled(*args):
+        return jitted(*args)
+
+    compiled.source = fn.source
+    compiled.inputs = fn.inputs
+    compiled.outputs = fn.outputs
+    compiled.unjitted = fn
+    return compiled

@@ -1,0 +1,617 @@
+"""The fused CPU backend, ``sg.compile(..., backend="numba")``.
+
+numpy evaluates an elementwise chain one node at a time, each a pass over memory with a
+temporary array. Here the graph's elementwise nodes are gathered into groups of one loop shape
+(with the sums over them), and each group becomes one numba loop: every element goes through the
+whole chain in registers, sums accumulate as they go, and only the values that other nodes need
+are written out. Matrix products, reshapes and the other ops stay numpy calls in a plain Python
+driver, which also checks the input shapes as ``sg.compile`` does.
+
+Each kernel exists in two forms: a serial loop, and a loop over chunks of the first axis run in
+parallel (``numba.prange``) for large arrays. Kernels are written to a file in a cache
+directory (``$SYMGRAD_CACHE_DIR/numba``, by default ``~/.cache/symgrad/numba``) and compiled
+with ``cache=True``, so another process loads them instead of compiling again. Kernels
+compute in float64.
+
+A graph of scalars called with arrays for some inputs (one value per sample) runs as one loop
+over the broadcast samples; called with Python numbers, it runs the numpy backend's ``math``
+code.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import importlib.util
+import math
+import os
+import sys
+import tempfile
+from typing import Any, Callable
+
+import numpy as np
+
+from .backends import _require
+from .compile import _FREE, _check_inputs, _closure_params, _closure_values, _Gen, _input_checks
+from .compile import compile as _compile_numpy
+from .expr import Expr
+from .graph import as_list, topo_order
+from .rewrite import stabilize
+
+PARALLEL_MIN = 1 << 18  # elements in a loop from which its parallel form is used (below, a
+# thread launch costs more than it saves, and much more on a busy machine)
+
+
+# ------------------------------------------------------------------ grouping
+def _fusible(n: Expr) -> bool:
+    if n.ndim == 0:
+        return False
+    if n.op.name == "broadcast_to":
+        return True
+    if n.op.name == "outer":  # a[:, None] * b[None, :] for vectors: elementwise in the loop
+        return n.ndim == 2 and n.args[0].ndim == 1 and n.args[1].ndim == 1
+    return n.op.elementwise and n.op.kernel(["x"] * len(n.args), n, None) is not None
+
+
+class _Group:
+    """Elementwise nodes of one loop shape, and the sums over them, computed in one loop."""
+
+    def __init__(self, gid: int, shape: tuple):
+        self.gid = gid
+        self.shape = shape
+        self.members: list[Expr] = []
+        self.sums: list[Expr] = []
+
+
+class _Plan:
+    """Which nodes go into which group.
+
+    Groups are merged greedily (a union-find over group ids). A group runs as one unit: all of
+    its inputs before its loop, all of its outputs and sums after it. So a node may join a set
+    of groups only if no path leads from one of them, through anything outside them (another
+    group, a product, a sum), back into one of them or into the node: that would be a cycle.
+    Paths are followed over groups: ``deps[g]`` holds the groups that group g reads from, each
+    marked ``"m"`` (it reads one of their members directly) or ``"x"`` (through a sum or other
+    nodes); ``front[node]`` holds the groups a node outside every group reads from.
+    """
+
+    def __init__(self, order: list[Expr]):
+        self.parent: dict[int, int] = {}
+        self.shape: dict[int, tuple] = {}
+        self.deps: dict[int, set] = {}
+        self.group_of: dict[int, int] = {}  # id(member) -> group id
+        self.sum_of: dict[int, int] = {}  # id(sum node) -> id of the group it is computed in
+        self.front: dict[int, frozenset] = {}  # id(other node) -> group ids it depends on
+        for n in order:
+            self._place(n)
+
+    def find(self, g: int) -> int:
+        while self.parent[g] != g:
+            self.parent[g] = self.parent[self.parent[g]]
+            g = self.parent[g]
+        return g
+
+    def _new(self, shape) -> int:
+        g = len(self.parent)
+        self.parent[g] = g
+        self.shape[g] = shape
+        self.deps[g] = set()
+        return g
+
+    def _member_group(self, n: Expr) -> int | None:
+        g = self.group_of.get(id(n))
+        return None if g is None else self.find(g)
+
+    def _reads(self, a: Expr) -> list[tuple[int, str]]:
+        """The groups that reading ``a`` depends on, with how."""
+        g = self.group_of.get(id(a))
+        if g is not None:
+            return [(g, "m")]
+        g = self.sum_of.get(id(a))
+        if g is not None:
+            return [(g, "x")]
+        return [(h, "x") for h in self.front.get(id(a), ())]
+
+    def _place(self, n: Expr) -> None:
+        if n.op.name == "sum" and n.args[0].ndim > 0:
+            g = self._member_group(n.args[0])
+            if g is not None:  # accumulated in g's loop, ready after it
+                self.sum_of[id(n)] = g
+                return
+        if _fusible(n):
+            g = self._join(n)
+            self.group_of[id(n)] = g
+            for a in n.args:
+                self.deps[g].update(self._reads(a))
+            return
+        front = set()
+        for a in n.args:
+            front.update(h for h, _ in self._reads(a))
+        self.front[id(n)] = frozenset(front)
+
+    def _join(self, n: Expr) -> int:
+        cands: list[int] = []
+        for a in n.args:
+            g = self._member_group(a)
+            if g is not None and self.shape[g] == n.shape and g not in cands:
+                cands.append(g)
+        chosen: list[int] = []
+        for g in cands:
+            if self._mergeable(n, chosen + [g]):
+                chosen.append(g)
+        if not chosen:
+            return self._new(n.shape)
+        root = chosen[0]
+        for g in chosen[1:]:
+            self.parent[g] = root
+            self.deps[root] |= self.deps.pop(g)
+        return root
+
+    def _reaches(self, starts, targets: set) -> bool:
+        """Whether a group in ``starts`` is, or depends on, one of ``targets``."""
+        stack = [self.find(g) for g in starts]
+        seen: set = set()
+        while stack:
+            g = stack.pop()
+            if g in targets:
+                return True
+            if g in seen:
+                continue
+            seen.add(g)
+            stack.extend(self.find(h) for h, _ in self.deps[g])
+        return False
+
+    def _mergeable(self, n: Expr, groups: list[int]) -> bool:
+        """Whether ``n`` and ``groups`` can run as one loop without a cycle."""
+        gs = set(groups)
+        edges = [rd for a in n.args for rd in self._reads(a)]
+        if len(groups) > 1:
+            edges += [e for g in groups for e in self.deps[g]]
+        for h, how in edges:
+            h = self.find(h)
+            if h in gs:
+                if how != "m":  # a sum of the loop itself, or a path back into it
+                    return False
+                continue
+            if self._reaches([h], gs):
+                return False
+        return True
+
+    def groups(self, order: list[Expr]) -> dict[int, _Group]:
+        out: dict[int, _Group] = {}
+        for n in order:
+            if id(n) in self.sum_of:
+                root = self.find(self.sum_of[id(n)])
+            elif id(n) in self.group_of:
+                root = self.find(self.group_of[id(n)])
+            else:
+                continue
+            grp = out.setdefault(root, _Group(root, self.shape[root]))
+            (grp.sums if id(n) in self.sum_of else grp.members).append(n)
+        return out
+
+
+# ------------------------------------------------------------------ kernels
+def _literal(v) -> str | None:
+    if isinstance(v, float) and math.isfinite(v):
+        return repr(v)
+    return None
+
+
+class _Kernel:
+    """The numba source of one group's loop, and what the driver passes in and gets out."""
+
+    def __init__(self, name: str, grp: _Group, needed: set, gen):
+        self.name = name
+        self.grp = grp
+        self.shape = grp.shape
+        r = len(self.shape)
+        member_ids = {id(m) for m in grp.members}
+        self.inputs: list[Expr] = []  # external operands, in order
+        self.outputs = [m for m in grp.members if id(m) in needed]
+        local: dict[int, str] = {}
+        loads: list[str] = []
+        body: list[str] = []
+
+        arg_of: dict[int, str] = {}  # id(external operand) -> its kernel parameter
+
+        def operand(a: Expr, axes: tuple | None = None) -> str:
+            """The kernel's name for ``a``; ``axes``: the loop axes that index it (default:
+            numpy broadcasting, aligned on the last axes)."""
+            if id(a) in member_ids:
+                return local[id(a)]
+            if axes is None:
+                axes = tuple(range(r - a.ndim, r))
+            key = (id(a), axes)
+            if key in local:
+                return local[key]
+            if a.op.name == "const" and a.ndim == 0:
+                lit = _literal(a.attrs["value"])
+                if lit is not None:
+                    return lit
+            nm = arg_of.get(id(a))
+            if nm is None:
+                nm = arg_of[id(a)] = f"a{len(self.inputs)}"
+                self.inputs.append(a)
+            if a.ndim:
+                idx = ["0" if d == 1 and self.shape[ax] != 1 else f"_i{ax}"
+                       for d, ax in zip(a.shape, axes)]
+                local[key] = f"x{len(loads)}"
+                loads.append(f"x{len(loads)} = {nm}[{', '.join(idx)}]")
+            else:
+                local[key] = nm
+            return local[key]
+
+        for j, m in enumerate(grp.members):
+            if m.op.name == "outer":  # a[i] * b[j]
+                args = [operand(m.args[0], (0,)), operand(m.args[1], (1,))]
+            else:
+                args = [operand(a) for a in m.args]
+            src = args[0] if m.op.name == "broadcast_to" else m.op.kernel(args, m, gen)
+            body.append(f"v{j} = {src}")
+            local[id(m)] = f"v{j}"
+        full = ", ".join(f"_i{k}" for k in range(r))
+        for k, o in enumerate(self.outputs):
+            body.append(f"o{k}[{full}] = {local[id(o)]}")
+        # sums: a local accumulator when the summed axes are the innermost ones
+        self.sums = []
+        pre: dict[int, list[str]] = {}
+        post: dict[int, list[str]] = {}
+        for k, s in enumerate(grp.sums):
+            axes, keep = s.attrs["axis"], s.attrs["keepdims"]
+            val = local[id(s.args[0])]
+            chunked = 0 in axes
+            kept = [f"_i{ax}" if ax not in axes else "0" for ax in range(r)
+                    if keep or ax not in axes]
+            idx = (["_c"] if chunked else []) + kept
+            target = f"r{k}[{', '.join(idx)}]"
+            p = min(axes)
+            if tuple(axes) == tuple(range(p, r)):
+                pre.setdefault(p, []).append(f"s{k} = 0.0")
+                body.append(f"s{k} += {val}")
+                post.setdefault(p, []).append(f"{target} = s{k}")
+            else:
+                body.append(f"{target} += {val}")
+            self.sums.append((s, chunked))
+        self.loads = loads
+        self.body = body
+        self.pre, self.post = pre, post
+
+    def source(self, parallel: bool) -> str:
+        r = len(self.shape)
+        params = ["_nc"] + [f"_n{k}" for k in range(r)]
+        params += [f"a{k}" for k in range(len(self.inputs))]
+        params += [f"o{k}" for k in range(len(self.outputs))]
+        params += [f"r{k}" for k in range(len(self.sums))]
+        fname = self.name + ("_p" if parallel else "_s")
+        lines = [f"def {fname}({', '.join(params)}):"]
+        loop = "_prange" if parallel else "range"
+        lines.append(f"    for _c in {loop}(_nc):")
+        lines.append("        _lo = (_c * _n0) // _nc")
+        lines.append("        _hi = ((_c + 1) * _n0) // _nc")
+        ind = "        "
+        for depth in range(r):
+            for ln in self.pre.get(depth, []):
+                lines.append(ind + ln)
+            rng = "range(_lo, _hi)" if depth == 0 else f"range(_n{depth})"
+            lines.append(f"{ind}for _i{depth} in {rng}:")
+            ind += "    "
+        for ln in self.loads + self.body:
+            lines.append(ind + ln)
+        for depth in reversed(range(r)):
+            ind = ind[:-4]
+            for ln in self.post.get(depth, []):
+                lines.append(ind + ln)
+        return "\n".join(lines) + "\n"
+
+
+# Kernels reassociate (so that their sums vectorise) and contract to FMA; they keep IEEE inf
+# and NaN semantics. Their exp is symgrad.fused_math.exp, compiled without fastmath.
+_HEADER = '''"""symgrad fused kernels (generated; safe to delete)."""
+import numba as _nb
+
+import symgrad.fused_math as _m
+
+_prange = _nb.prange
+_max, _min, _abs = max, min, abs
+_FM = {"reassoc", "contract"}
+_S = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+_P = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM, parallel=True)
+'''
+
+
+def cache_dir() -> str:
+    """Where generated kernel modules (and numba's cache of them) are kept."""
+    d = os.environ.get("SYMGRAD_CACHE_DIR")
+    if not d:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                ".cache")
+        d = os.path.join(base, "symgrad")
+    return os.path.join(d, "numba")
+
+
+def _load_module(source: str):
+    """Import ``source`` from a file named by its hash (written once, atomically)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    name = f"symgrad_kernels_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = None
+    for d in (cache_dir(), os.path.join(tempfile.gettempdir(), "symgrad-numba")):
+        try:
+            os.makedirs(d, exist_ok=True)
+            path = os.path.join(d, name + ".py")
+            if not os.path.exists(path):
+                fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+                with os.fdopen(fd, "w") as f:
+                    f.write(source)
+                os.replace(tmp, path)
+            break
+        except OSError:
+            path = None
+    if path is None:
+        raise OSError("backend 'numba': no writable cache directory (set SYMGRAD_CACHE_DIR)")
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ------------------------------------------------------------------ driver
+def _units(order: list[Expr], groups: dict[int, _Group], fused: set) -> list:
+    """Nodes and fused groups in an order where each comes after everything it uses
+    (deterministic, so that the same graph gives the same kernel source in every process)."""
+    pos = {id(n): i for i, n in enumerate(order)}
+    unit_of: dict[int, int] = {}  # id(node) -> unit key (position of the unit's first node)
+    for gid in fused:
+        grp = groups[gid]
+        key = min(pos[id(n)] for n in grp.members + grp.sums)
+        for n in grp.members + grp.sums:
+            unit_of[id(n)] = key
+    deps: dict[int, set] = {}
+    what: dict[int, Any] = {}
+    for n in order:
+        u = unit_of.get(id(n), pos[id(n)])
+        what.setdefault(u, n)
+        d = deps.setdefault(u, set())
+        for a in n.args:
+            ua = unit_of.get(id(a), pos[id(a)])
+            if ua != u:
+                d.add(ua)
+    group_at = {unit_of[id(groups[g].members[0])]: groups[g] for g in fused}
+    units: list = []
+    done: set = set()
+    for start in sorted(deps):
+        if start in done:
+            continue
+        done.add(start)
+        stack = [(start, iter(sorted(deps[start])))]
+        while stack:
+            u, it = stack[-1]
+            for v in it:
+                if v not in done:
+                    done.add(v)
+                    stack.append((v, iter(sorted(deps[v]))))
+                    break
+            else:
+                stack.pop()
+                units.append(group_at.get(u, what[u]))
+    return units
+
+
+def compile_fused(outputs, inputs) -> Callable:
+    """Like ``sg.compile``, with the elementwise chains fused into numba loops."""
+    _require("numba", "numba")
+    import numba
+
+    outs, single = as_list(outputs, "compile")
+    if not outs:
+        raise ValueError("compile: no outputs given")
+    ins, _ = _check_inputs(outs, inputs, "compile")
+    outs = stabilize(outs)
+    order = topo_order(outs)
+    if all(n.ndim == 0 for n in order):
+        return _compile_scalar_graph(outs, ins, single, order)
+    plan = _Plan(order)
+    groups = plan.groups(order)
+    out_ids = {id(o) for o in outs}
+    # a group is worth a loop when it does more than one numpy call would
+    fused = {gid for gid, g in groups.items() if len(g.members) + len(g.sums) > 1
+             and sum(m.op.name != "broadcast_to" for m in g.members) + len(g.sums) > 1}
+    member_gid = {id(m): gid for gid, g in groups.items() if gid in fused for m in g.members}
+    sum_gid = {id(s): gid for gid, g in groups.items() if gid in fused for s in g.sums}
+    needed: set = set()  # members whose values leave the loop
+    for n in order:
+        for a in n.args:
+            if id(a) in member_gid and member_gid.get(id(n), sum_gid.get(id(n))) != \
+                    member_gid[id(a)]:
+                needed.add(id(a))
+    needed |= {i for i in out_ids if i in member_gid}
+    gen = _Gen(ins)
+    checks = [c for n in order for c in n.checks]
+    check_lines, _ = _input_checks(ins, gen, True, checks)
+    kernels: list[_Kernel] = []
+    names: dict[int, str] = {}
+    body: list[str] = []
+    tmp = 0
+    for u in _units(order, groups, fused):
+        if isinstance(u, _Group):
+            k = _Kernel(f"k{len(kernels)}", u, needed, gen)
+            kernels.append(k)
+            body += _call_lines(k, len(kernels) - 1, names, gen)
+            continue
+        n = u
+        if n.op.name in _FREE:
+            names[id(n)] = n.op.code([], n, gen)
+            continue
+        a = [names[id(x)] for x in n.args]
+        names[id(n)] = f"_t{tmp}"
+        body.append(f"_t{tmp} = {n.op.code(a, n, gen)}")
+        tmp += 1
+    ksrc = _HEADER + "".join(
+        "\n\n" + k.source(False) + f"{k.name}_s = _nb.njit(**_S)({k.name}_s)\n\n"
+        + k.source(True) + f"{k.name}_p = _nb.njit(**_P)({k.name}_p)\n" for k in kernels)
+    mod = _load_module(ksrc) if kernels else None
+    vals = []
+    for o in outs:
+        v = names[id(o)]
+        if o.op.name == "broadcast_to" or (o.op.name == "const" and o.ndim > 0):
+            v = f"_rt.materialize(_xp, {v})"
+        vals.append(v)
+    ret = f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"
+    params = ", ".join(gen.params[id(v)] for v in ins)
+    kparams = "".join(f", _k{i}s, _k{i}p" for i in range(len(kernels)))
+    src = [f"def _build({_closure_params(gen)}, _np, _nch{kparams}):",
+           f"    def compiled({params}):"]
+    src += ["        " + ln for ln in check_lines + body + [ret]]
+    src.append("    return compiled")
+    source = "\n".join(src) + "\n"
+    ns: dict[str, Any] = {}
+    exec(builtins.compile(source, "<symgrad-fused>", "exec"), ns)  # noqa: S102  (generated)
+    kfns = []
+    for k in kernels:
+        kfns += [getattr(mod, f"{k.name}_s"), getattr(mod, f"{k.name}_p")]
+    nch = 4 * max(1, numba.config.NUMBA_NUM_THREADS)
+    fn = ns["_build"](*_closure_values(gen, np, ins), np, nch, *kfns)
+    fn.source = source
+    fn.kernel_source = ksrc
+    fn.kernels = [getattr(mod, f"{k.name}_s") for k in kernels] + \
+        [getattr(mod, f"{k.name}_p") for k in kernels]
+    fn.inputs = list(ins)
+    fn.outputs = list(outs)
+    return fn
+
+
+def _call_lines(k: _Kernel, i: int, names: dict, gen) -> list[str]:
+    dims = [gen.dim(d) for d in k.shape]
+    size = " * ".join(dims)
+    shape = gen.shape(k.shape)
+    lines = [f"if {size} >= {PARALLEL_MIN}:",
+             f"    _nc = _min(_nch, {dims[0]})",
+             f"    _k = _k{i}p",
+             "else:",
+             "    _nc = 1",
+             f"    _k = _k{i}s"]
+    args = ["_nc"] + dims
+    for a in k.inputs:
+        nm = names[id(a)]
+        args.append(nm if a.ndim else f"_float({nm})")
+    for j, o in enumerate(k.outputs):
+        nm = f"_f{i}o{j}"
+        lines.append(f"{nm} = _np.empty({shape})")
+        names[id(o)] = nm
+        args.append(nm)
+    finals = []
+    for j, (s, chunked) in enumerate(k.sums):
+        nm = f"_f{i}r{j}"
+        if chunked:
+            lines.append(f"{nm} = _np.zeros((_nc,) + {gen.shape(s.shape)})")
+            finals.append(f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0)")
+        else:
+            lines.append(f"{nm} = _np.zeros({gen.shape(s.shape)})")
+        names[id(s)] = nm
+        args.append(nm)
+    lines.append(f"_k({', '.join(args)})")
+    return lines + finals
+
+
+# ------------------------------------------------------------------ all-scalar graphs
+def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
+                          order: list[Expr]) -> Callable:
+    """A graph of scalars, called with arrays for some inputs (one value per sample): one loop
+    over the broadcast samples computes every node; with Python numbers only, the numpy
+    backend's ``math`` code runs. A node without a loop form keeps the numpy backend."""
+    fn_np = _compile_numpy(outs[0] if single else outs, ins)
+    def loopable(n: Expr) -> bool:
+        if n.op.leaf:
+            return n.op.name in ("var", "const")
+        return n.op.name == "alias" or (n.op.elementwise and n.op.kernel(
+            ["x"] * len(n.args), n, None) is not None)
+
+    if not all(loopable(n) for n in order):
+        fn_np.kernels = []
+        return fn_np
+    used = {id(n) for n in order}
+    idx = [i for i, v in enumerate(ins) if id(v) in used]
+    # which of those inputs each output depends on: its shape is their broadcast, as in numpy
+    deps = []
+    for o in outs:
+        mine = {id(n) for n in topo_order([o])}
+        deps.append([j for j, i in enumerate(idx) if id(ins[i]) in mine])
+    kernels: dict[tuple, tuple] = {}
+    made: list = []
+
+    def kernel_for(mask: tuple) -> tuple:
+        names: dict[int, str] = {}
+        for j, i in enumerate(idx):
+            names[id(ins[i])] = f"x{j}" if mask[j] else f"a{j}"
+        lines = [f"x{j} = a{j}[_i]" for j in range(len(idx)) if mask[j]]
+        k = 0
+        for n in order:
+            if n.op.name == "const":
+                v = float(n.attrs["value"])
+                lit = _literal(v)
+                names[id(n)] = lit if lit is not None else f"float({str(v)!r})"  # inf, nan
+            elif not n.op.leaf:
+                a = [names[id(x)] for x in n.args]
+                src = a[0] if n.op.name == "alias" else n.op.kernel(a, n, None)
+                lines.append(f"v{k} = {src}")
+                names[id(n)] = f"v{k}"
+                k += 1
+        lines += [f"o{j}[_i] = {names[id(o)]}" for j, o in enumerate(outs)]
+        params = ", ".join(["_n"] + [f"a{j}" for j in range(len(idx))]
+                           + [f"o{j}" for j in range(len(outs))])
+        src = _HEADER
+        for tag, loop, opts in (("s", "range", "_S"), ("p", "_prange", "_P")):
+            src += (f"\n\ndef k_{tag}({params}):\n    for _i in {loop}(_n):\n"
+                    + "".join(f"        {ln}\n" for ln in lines)
+                    + f"k_{tag} = _nb.njit(**{opts})(k_{tag})\n")
+        mod = _load_module(src)
+        made.extend([mod.k_s, mod.k_p])
+        return mod.k_s, mod.k_p
+
+    def per_sample(*args):
+        if len(args) != len(ins):
+            return fn_np(*args)  # the numpy function's own error
+        sel = [args[i] for i in idx]
+        mask = tuple(getattr(a, "ndim", 0) > 0 for a in sel)
+        if not any(mask):
+            return fn_np(*args)
+        shape = np.broadcast_shapes(*(np.shape(a) for a in sel))
+        ks = kernels.get(mask)
+        if ks is None:
+            ks = kernels[mask] = kernel_for(mask)
+        size = math.prod(shape)
+        flat = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=np.float64).reshape(-1)
+                if m else float(a) for a, m in zip(sel, mask)]
+        res = [np.empty(size) for _ in outs]
+        (ks[1] if size >= PARALLEL_MIN else ks[0])(size, *flat, *res)
+        res = [_shrink(r.reshape(shape), np.broadcast_shapes(*(np.shape(sel[j]) for j in d)))
+               for r, d in zip(res, deps)]
+        return res[0] if single else tuple(res)
+
+    # Python floats in: straight to the numpy backend's math code, with one check
+    ps = ", ".join(f"_p{i}" for i in range(len(ins)))
+    cond = " is ".join(["_float"] + [f"_p{i}.__class__" for i in idx])
+    src = (f"def compiled({ps}):\n    if {cond}:\n        return _fn_np({ps})\n"
+           f"    return _per_sample({ps})\n") if idx else \
+        f"def compiled({ps}):\n    return _fn_np({ps})\n"
+    ns = {"_float": float, "_fn_np": fn_np, "_per_sample": per_sample}
+    exec(builtins.compile(src, "<symgrad-fused>", "exec"), ns)  # noqa: S102  (generated)
+    compiled = ns["compiled"]
+    compiled.source = fn_np.source
+    compiled.inputs = list(ins)
+    compiled.outputs = list(outs)
+    compiled.kernels = made
+    return compiled
+
+
+def _shrink(full: np.ndarray, shape: tuple):
+    """``full`` (every sample) cut down to ``shape``, the broadcast shape of the inputs one
+    output depends on (its values repeat along the other axes)."""
+    if full.shape == shape:
+        return full
+    pad = (1,) * (full.ndim - len(shape)) + tuple(shape)
+    cut = full[tuple(slice(None) if p == f else slice(0, 1) for p, f in zip(pad, full.shape))]
+    return cut.reshape(shape).copy() if shape else cut.reshape(())[()]

@@ -1,0 +1,165 @@
+"""Differentiable, zero, disconnected or undefined: symgrad says which, and why."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+
+x, y = sg.scalars("x y")
+v = sg.vector("v", 4)
+M = sg.matrix("M", (4, 3))
+VALS = {x: 0.3, y: -0.7, v: np.array([0.5, -1.0, 2.0, 0.1]),
+        M: np.arange(12.0).reshape(4, 3) / 7}
+
+
+# ------------------------------------------------------------------ undefined
+UNDEFINED = {
+    "argmax": (lambda: sg.argmax(v) * x, "argmax", "v"),
+    "take_index": (lambda: sg.sum(sg.take(M, sg.argmax(sg.tanh(v)))), "argmax", "v"),
+    "take_index_direct": (lambda: sg.sum(sg.take(M, sg.floor(x * 3.0))), "floor", "x"),
+    "floor": (lambda: sg.floor(x) * x, "floor", "x"),
+    "to_int": (lambda: sg.to_int(x) + 0.5, "to_int", "x"),
+    "bernoulli": (lambda: sg.sum(sg.sample_bernoulli(sg.sigmoid(v), 1)), "sample_bernoulli", "v"),
+    "categorical": (lambda: sg.sample_categorical(v, 1) * 1.0, "sample_categorical", "v"),
+    # other, differentiable paths to v do not hide the undefined one
+    "mixed": (lambda: sg.sum(v * v) + sg.argmax(v), "argmax", "v"),
+    # nor does an op whose derivative would cut the cotangent (step is flat)
+    "behind_step": (lambda: sg.functions.step(sg.argmax(v) - 1.0), "argmax", "v"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNDEFINED))
+def test_undefined_derivative_names_op_path_variable(name):
+    build, op, var = UNDEFINED[name]
+    f = build()
+    wrt = {"v": v, "x": x}[var]
+    with pytest.raises(sg.NonDifferentiableError) as info:
+        sg.grad(f, wrt)
+    msg = str(info.value)
+    assert isinstance(info.value, TypeError)
+    assert "undefined" in msg and op in msg and f"respect to {var}" in msg
+    assert "sg.stop_gradient" in msg
+    assert f"{var} ->" in msg or f"which is {var} itself" in msg  # the path from the variable
+    with pytest.raises(sg.NonDifferentiableError):  # jacobian and hessian say the same
+        sg.jacobian(f, [wrt])
+    with pytest.raises(sg.NonDifferentiableError):
+        sg.hessian(f, wrt)
+
+
+def test_path_is_listed_in_order():
+    f = sg.sum(sg.take(M, sg.argmax(sg.exp(sg.tanh(v)))))
+    with pytest.raises(sg.NonDifferentiableError) as info:
+        sg.grad(f, v)
+    msg = str(info.value)
+    assert "the path is v -> tanh -> exp -> argmax -> take -> sum." in msg
+    assert "take (operand 2) has no derivative either" in msg
+    assert "sg.stop_gradient(argmax(exp(tanh(v))))" in msg  # the value to hold constant
+
+
+def test_long_paths_are_shortened():
+    h = x
+    for _ in range(500):
+        h = sg.sin(h) * 1.01
+    with pytest.raises(sg.NonDifferentiableError) as info:
+        sg.grad(sg.floor(h) * x, x)
+    msg = str(info.value)
+    assert "more) ..." in msg and len(msg) < 700 and "-> floor" in msg
+
+
+def test_take_is_differentiable_in_the_matrix():
+    i = sg.argmax(v)
+    f = sg.sum(sg.take(M, i) * sg.const([1.0, 2.0, 3.0]))
+    g = sg.evaluate(sg.grad(f, M), VALS)
+    want = np.zeros((4, 3))
+    want[int(np.argmax(VALS[v]))] = [1.0, 2.0, 3.0]
+    np.testing.assert_array_equal(g, want)
+
+
+def test_stop_gradient_makes_a_path_constant():
+    f = sg.sum(sg.take(M, sg.stop_gradient(sg.argmax(v)))) + sg.sum(v * v)
+    np.testing.assert_allclose(sg.evaluate(sg.grad(f, v), VALS), 2 * VALS[v])
+    g = sg.grad(sg.stop_gradient(x * x) * x, x)
+    assert sg.evaluate(g, VALS) == pytest.approx(VALS[x] ** 2)
+
+
+def test_straight_through_hard_part_may_be_undefined():
+    soft = sg.softmax(v)
+    hard = sg.functions.onehot(sg.argmax(v), 4)
+    f = sg.sum(sg.straight_through(hard, soft) * sg.const([1.0, 2.0, 3.0, 4.0]))
+    g = sg.evaluate(sg.grad(f, v), VALS)
+    s = np.exp(VALS[v]) / np.exp(VALS[v]).sum()
+    c = np.arange(1.0, 5.0)
+    np.testing.assert_allclose(g, s * (c - s @ c), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ zero and disconnected
+def test_zero_when_f_does_not_depend_on_x():
+    for w in (x, v, M):
+        g = sg.grad(sg.sin(y), w)
+        assert g.shape == w.shape
+        assert sg.zero_reason(g) == f"zero: f does not depend on {sg.variables(w)[0]}"
+        np.testing.assert_array_equal(sg.evaluate(g, VALS), np.zeros(w.shape))
+        assert "zero: f does not depend on" in str(g)
+    j = sg.jacobian(sg.tanh(v), x)
+    assert j.shape == (4,) and sg.zero_reason(j).startswith("zero:")
+    assert sg.grad(sg.sin(y).named("loss"), x).attrs["why"] == "loss does not depend on x"
+
+
+def test_disconnected_through_stop_gradient_and_straight_through():
+    g = sg.grad(sg.sin(y) * sg.stop_gradient(x), x)
+    assert sg.zero_reason(g) == "disconnected: f depends on x only through stop_gradient"
+    assert "disconnected" in str(g) and "disconnected" in sg.latex(g)
+    assert sg.evaluate(g, VALS) == 0.0
+    g = sg.grad(sg.sum(sg.straight_through(v * v, sg.tanh(y))), v)
+    assert sg.zero_reason(g).startswith("disconnected: f depends on v only through "
+                                        "straight_through")
+    np.testing.assert_array_equal(sg.evaluate(g, VALS), np.zeros(4))
+
+
+def test_zero_through_a_flat_op():
+    H = sg.hessian(sg.sum(sg.relu(v)), v)
+    assert H.shape == (4, 4)
+    assert sg.zero_reason(H) == "zero: f depends on v only through step, whose derivative is zero"
+    np.testing.assert_array_equal(sg.evaluate(H, VALS), np.zeros((4, 4)))
+
+
+def test_a_zero_value_is_not_a_known_zero():
+    g = sg.grad(x * y, x)
+    assert sg.zero_reason(g) is None
+    assert sg.evaluate(g, {x: 1.0, y: 0.0}) == 0.0  # zero here, but a real derivative
+    assert sg.zero_reason(sg.hessian(x * x, x)) is None
+    with pytest.raises(TypeError, match="zero_reason"):
+        sg.zero_reason(0.0)
+
+
+def test_known_zeros_fold_away_in_larger_expressions():
+    g = sg.grad(sg.sin(y), x)
+    assert (g + x) is x and sg.count_nodes(g * sg.tanh(x)) == 1
+    # and compile, printed or not, to zeros of the right shape
+    G = sg.grad(sg.sin(y), M)
+    out = sg.compile(G, [y])(0.5)
+    assert out.shape == (4, 3) and not out.any()
+
+
+def test_hessian_of_a_linear_function_is_a_known_zero():
+    H = sg.hessian(3.0 * x + y, x)
+    assert sg.zero_reason(H) == "zero: f does not depend on x"
+
+
+# ------------------------------------------------------------------ conventions
+def test_relu_and_abs_derivatives_at_zero_are_zero_elementwise():
+    w = sg.vector("w", 3)
+    pts = {w: np.array([-1.0, 0.0, 2.0])}
+    np.testing.assert_array_equal(sg.evaluate(sg.grad(sg.sum(sg.relu(w)), w), pts), [0, 0, 1])
+    np.testing.assert_array_equal(sg.evaluate(sg.grad(sg.sum(sg.abs(w)), w), pts), [-1, 0, 1])
+
+
+@pytest.mark.parametrize("fn", [sg.maximum, sg.minimum])
+def test_ties_give_the_whole_gradient_to_the_first_operand(fn):
+    a, b = sg.vector("a", 3), sg.vector("b", 3)
+    pts = {a: np.array([1.0, 2.0, 3.0]), b: np.array([1.0, 0.0, 5.0])}
+    ga, gb = sg.evaluate(sg.grad(sg.sum(fn(a, b)), [a, b]), pts)
+    assert ga[0] == 1.0 and gb[0] == 0.0  # the tie: no 0.5 split
+    np.testing.assert_array_equal(ga + gb, np.ones(3))

@@ -1,0 +1,40 @@
+"""Bugs found by the property tests (tests/test_properties.py), one test each."""
+
+from __future__ import annotations
+
+import sympy
+
+import symgrad as sg
+
+x = sg.scalar("x")
+
+
+def test_from_sympy_product_with_a_sigmoid_written_as_a_power():
+    # x/(1 + exp(-x)): the Pow(-1) factor is recognised as a sigmoid, so its base is never
+    # converted; the product must use the sigmoid, not look the base up (was a KeyError)
+    sx = sympy.Symbol("x", real=True)
+    e = sg.from_sympy(sx / (1 + sympy.exp(-sx)))
+    assert sg.evaluate(e, {x: 0.7}) == sg.evaluate(x * sg.sigmoid(x), {x: 0.7})
+    f = sg.bce(0.1 + 0.8 * sg.sigmoid(x), x)
+    assert abs(sg.evaluate(sg.simplify(f), {x: 0.4}) - sg.evaluate(f, {x: 0.4})) < 1e-12
+
+
+def test_vector_times_batched_matrix_gradient_in_the_vector():
+    # (k,) @ (b, k, n): the vector's cotangent needs the missing row axis back (was a
+    # ShapeError in the Hessian of sum(outer(p, A)**3), where outer's derivative makes one)
+    import numpy as np
+
+    from tests.helpers import assert_grad_fd
+
+    p = sg.vector("p", 2)
+    T = sg.tensor("T", (4, 2, 3))
+    vals = {p: np.array([0.3, -0.8]), T: np.linspace(-1, 1, 24).reshape(4, 2, 3)}
+    assert_grad_fd(sg.tanh(p @ T), [p, T], vals)
+    A = sg.matrix("A", (2, 3))
+    f = sg.sum(sg.outer(p * p, A) ** 3.0)
+    H = sg.hessian(f, [p, A])
+    vals = {p: vals[p], A: np.arange(6.0).reshape(2, 3) / 5}
+    for i, w in enumerate((p, A)):
+        assert_grad_fd(sg.grad(f, w), [p, A], vals)
+        got = sg.evaluate(H[i], vals)
+        np.testing.assert_allclose(got[0], sg.evaluate(sg.jacobian(sg.grad(f, w), p), vals))

@@ -1,0 +1,145 @@
+"""Floor, integer casts, seeded sampling and the straight-through estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+
+x, y = sg.scalars("x y")
+v = sg.vector("v", 5)
+L = sg.matrix("L", (4, 3))
+
+
+def test_floor_and_to_int_values():
+    pts = np.array([-2.5, -1.0, -0.2, 0.0, 0.7, 3.0])
+    np.testing.assert_array_equal(sg.evaluate(sg.floor(v * 1.0), {v: pts[:5]}), np.floor(pts[:5]))
+    got = sg.evaluate(sg.to_int(v), {v: pts[:5]})
+    np.testing.assert_array_equal(got, np.trunc(pts[:5]))
+    assert sg.compile(sg.to_int(v), [v])(pts[:5]).dtype == np.int64
+    for p in pts:  # the scalar fast path agrees with numpy
+        assert sg.evaluate(sg.floor(x), {x: float(p)}) == np.floor(p)
+        assert sg.evaluate(sg.to_int(x), {x: float(p)}) == np.trunc(p)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e300])
+def test_to_int_of_a_value_without_an_integer_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="to_int"):
+        sg.evaluate(sg.to_int(x), {x: bad})
+
+
+def test_to_int_result_indexes_take():
+    M = sg.matrix("M", (4, 2))
+    row = sg.take(M, sg.to_int(x * 3.0))
+    m = np.arange(8.0).reshape(4, 2)
+    np.testing.assert_array_equal(sg.evaluate(row, {M: m, x: 0.7}), m[2])
+
+
+def test_bernoulli_frequencies_follow_p():
+    p = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
+    pv = sg.vector("pv", 5)
+    f = sg.compile(sg.sample_bernoulli(pv, seed=11), [pv])
+    draws = np.array([f(p) for _ in range(4000)])
+    assert set(np.unique(draws)) <= {0.0, 1.0}
+    sd = np.sqrt(p * (1 - p) / len(draws))
+    assert np.all(np.abs(draws.mean(axis=0) - p) <= 5 * sd + 1e-12)
+
+
+def test_categorical_frequencies_follow_softmax():
+    logits = np.array([0.3, -1.0, 2.0, 0.0])
+    lv = sg.vector("lv", 4)
+    s = sg.sample_categorical(lv, seed=5)
+    assert s.shape == ()
+    f = sg.compile(s, [lv])
+    draws = np.array([f(logits) for _ in range(4000)])
+    want = np.exp(logits) / np.exp(logits).sum()
+    freq = np.bincount(draws, minlength=4) / len(draws)
+    assert np.all(np.abs(freq - want) <= 5 * np.sqrt(want * (1 - want) / len(draws)))
+
+
+def test_categorical_over_rows_and_symbolic_sizes():
+    Lr = sg.matrix("Lr", ("n", "k"))
+    s = sg.sample_categorical(Lr, seed=2)
+    assert s.shape == ("n",)
+    logits = np.full((6, 3), -np.inf)
+    logits[np.arange(6), [0, 2, 1, 1, 0, 2]] = 0.0  # one possible category per row
+    np.testing.assert_array_equal(sg.evaluate(s, {Lr: logits}), [0, 2, 1, 1, 0, 2])
+
+
+def test_sampling_is_seeded_and_reproducible():
+    p = np.full(5, 0.5)
+    b = sg.sample_bernoulli(v, seed=3)
+    f1, f2 = sg.compile(b, [v]), sg.compile(b, [v])
+    s1 = [f1(p) for _ in range(5)]
+    s2 = [f2(p) for _ in range(5)]
+    np.testing.assert_array_equal(s1, s2)  # a fresh compile restarts the same stream
+    assert any(not np.array_equal(s1[0], s) for s in s1[1:])  # calls draw new samples
+    other = sg.compile(sg.sample_bernoulli(v, seed=4), [v])
+    assert any(not np.array_equal(a, other(p)) for a in s1)
+    # evaluate does not depend on what its cache holds: the first draw each time
+    np.testing.assert_array_equal(sg.evaluate(b, {v: p}), sg.evaluate(b, {v: p}))
+
+
+def test_generator_is_a_closure_object_not_text():
+    src = sg.compile(sg.sample_bernoulli(v, seed=123456789), [v]).source
+    assert "123456789" not in src and "default_rng" not in src
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", None, True])
+def test_bad_seed(seed):
+    with pytest.raises(ValueError, match="sample_bernoulli: seed"):
+        sg.sample_bernoulli(v, seed)
+    with pytest.raises(ValueError, match="sample_categorical: seed"):
+        sg.sample_categorical(v, seed)
+
+
+def test_bad_probabilities_and_logits_are_clear_errors():
+    with pytest.raises(ValueError, match=r"sample_bernoulli: probabilities must lie in \[0, 1\]"):
+        sg.evaluate(sg.sample_bernoulli(v, 0), {v: np.array([0.1, 0.2, 1.5, 0.0, 0.3])})
+    with pytest.raises(ValueError, match="sample_categorical"):
+        sg.evaluate(sg.sample_categorical(v, 0), {v: np.array([0.1, np.nan, 1.5, 0.0, 0.3])})
+    with pytest.raises(sg.ShapeError, match=r"sample_categorical.*\(\)"):
+        sg.sample_categorical(x, 0)
+
+
+def test_straight_through_value_of_hard_derivative_of_soft():
+    p = sg.sigmoid(v)
+    hard = sg.sample_bernoulli(p, seed=9)
+    st = sg.straight_through(hard, p)
+    f = sg.sum(st * sg.const(np.arange(5.0)))
+    vals = {v: np.linspace(-1, 1, 5)}
+    value, g = sg.evaluate([f, sg.grad(f, v)], vals)
+    h = sg.evaluate(hard, vals)
+    assert value == pytest.approx(float(h @ np.arange(5.0)))
+    s = 1 / (1 + np.exp(-vals[v]))
+    np.testing.assert_allclose(g, np.arange(5.0) * s * (1 - s), rtol=1e-12)
+
+
+def test_straight_through_broadcasts_and_checks_shapes():
+    st = sg.straight_through(sg.floor(x), v)
+    assert st.shape == (5,)
+    out = sg.evaluate(st, {x: 2.5, v: np.zeros(5)})
+    np.testing.assert_array_equal(out, np.full(5, 2.0))
+    with pytest.raises(sg.ShapeError, match=r"straight_through.*\(5,\).*\(3,\)"):
+        sg.straight_through(v, sg.vector("w3", 3))
+
+
+def test_printing_of_special_ops():
+    assert str(sg.floor(x)) == "floor(x)"
+    assert str(sg.to_int(x)) == "int(x)"
+    assert str(sg.sample_bernoulli(x, 7)) == "sample_bernoulli(x, seed=7)"
+    assert "floor" in sg.latex(sg.floor(x)) or r"\lfloor" in sg.latex(sg.floor(x))
+    assert str(sg.straight_through(sg.floor(x), x)) == "straight_through(floor(x), x)"
+
+
+def test_sympy_forms():
+    import sympy
+
+    sx = sympy.Symbol("x", real=True)
+    assert sg.to_sympy(sg.floor(x)) == sympy.floor(sx)
+    e = sg.to_sympy(sg.to_int(x))
+    for p in (-2.5, -0.5, 0.5, 2.5):
+        assert float(e.subs(sx, p)) == np.trunc(p)
+    with pytest.raises(NotImplementedError, match="sample_bernoulli"):
+        sg.to_sympy(sg.sample_bernoulli(x, 0))
