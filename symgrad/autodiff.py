@@ -29,7 +29,7 @@ from . import functions as F
 from .errors import NonDifferentiableError
 from .expr import Expr, make
 from .graph import as_list, no_gc, topo_order
-from .rewrite import stabilize
+from .rewrite import has_candidates, stabilize
 from .shapes import fmt_shape
 
 _ROUTE_MAX = 9  # nodes shown in a path before eliding the middle
@@ -219,16 +219,26 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
     # dep: nodes that depend on a variable through operands with a derivative (not cut)
     dep: set[int] = set()
     for n in order:
+        k = id(n)
         zg = n.op.zero_grad
-        if id(n) in wset or (any(id(a) in dep for a in n.args) if not zg else
-                             any(id(a) in dep for i, a in enumerate(n.args) if i not in zg)):
-            dep.add(id(n))
+        if k in wset:
+            dep.add(k)
+        elif not zg:  # the common case, as a plain loop
+            for a in n.args:
+                if id(a) in dep:
+                    dep.add(k)
+                    break
+        elif any(id(a) in dep for i, a in enumerate(n.args) if i not in zg):
+            dep.add(k)
     # live: nodes whose cotangent can reach f (edges through zero-derivative operands are cut)
     live: set[int] = {id(f)}
     for n in reversed(order):
         if id(n) in live and n.args:
             zg = n.op.zero_grad
-            live.update(id(a) for i, a in enumerate(n.args) if i not in zg)
+            if zg:
+                live.update(id(a) for i, a in enumerate(n.args) if i not in zg)
+            else:
+                live.update(map(id, n.args))
     sites = [(n, i) for n in order if id(n) in live and n.op.nondiff
              for i in n.op.nondiff if i < len(n.args) and id(n.args[i]) in dep]
     if sites:
@@ -272,7 +282,25 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
                 kind, why = _why_no_cotangent(f, w, order, live, flat)
             g = known_zero(batch + w.shape, kind, why)
         out.append(g)
+    if all(w.op.leaf for w in ws) and not has_candidates(_new_nodes(out, order)):
+        return out  # f was stabilized whole above, and the pass added no pattern root
     return stabilize(out)
+
+
+def _new_nodes(outs: list[Expr], old: list[Expr]) -> list[Expr]:
+    """The nodes of the outputs' graph that are not in ``old`` (not walking into ``old``)."""
+    seen = {id(n) for n in old}
+    stack = [o for o in outs if id(o) not in seen]
+    seen.update(id(o) for o in stack)
+    new = []
+    while stack:
+        n = stack.pop()
+        new.append(n)
+        for a in n.args:
+            if id(a) not in seen:
+                seen.add(id(a))
+                stack.append(a)
+    return new
 
 
 def _check_wrt(ws: list[Expr], what: str) -> None:

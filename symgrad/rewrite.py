@@ -216,8 +216,7 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
     """
     if order is None:
         order = topo_order(outputs)
-    if not any(n.op.name in _CANDIDATES and (n.op.name != "div" or _stable_div(n) is not None)
-               for n in order):
+    if not has_candidates(order):
         return list(outputs)  # nothing to rewrite: skip the rebuild
     inner = [w for w in keep if not w.op.leaf]
     if not inner:
@@ -231,3 +230,9 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
 
 
 _CANDIDATES = ("log", "bce", "div")  # the ops _stabilize_node rewrites
+
+
+def has_candidates(nodes) -> bool:
+    """Whether any of ``nodes`` may be the root of an unstable pattern (cheap: by op name)."""
+    return any(n.op.name in _CANDIDATES and (n.op.name != "div" or _stable_div(n) is not None)
+               for n in nodes)
