@@ -274,7 +274,8 @@ class _Plan:
             body += ["    except (ValueError, ArithmeticError):",
                      f"        return _lazy['numpy']({self.params})"]
         # an input that is not numbers: say which (free unless raised, Python >= 3.11)
-        body += [f"    except ({'' if mathed else 'ValueError, '}TypeError) as _e:",
+        caught = "TypeError" if mathed else "(TypeError, ValueError)"
+        body += [f"    except {caught} as _e:",
                  f"        _diagnose(_e, {args})", "        raise"]
         return f"def {name}({self.params}):\n" + "\n".join(body) + "\n"
 
@@ -288,7 +289,7 @@ class _Plan:
         if res is None:
             return None
         lines, code = res
-        used = [self.gen.params[id(n)] for n in self.order if n.op.name == "var"]
+        used = [self.gen.params[id(v)] for v in self.ins if id(v) in self.uses]
         out = [f"def compiled({self.params}):"]
         ind = "    "
         if used:
