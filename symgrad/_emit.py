@@ -22,10 +22,13 @@ FREE = ("var", "const", "dimsize")  # leaves whose code is a name, not a stateme
 MAX_INLINE_DEPTH = 8  # nesting of inlined expressions in the math version
 
 
+_RESERVED = frozenset(dir(builtins)) | frozenset(keyword.kwlist)
+
+
 def plain_name(name: str) -> bool:
     """Whether a variable's name can be the parameter's name in the generated source."""
-    return (name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
-            and not name.startswith("_") and not hasattr(builtins, name))
+    return (name.isascii() and name.isidentifier() and name[0] != "_"
+            and name not in _RESERVED)
 
 
 class Gen:
@@ -155,58 +158,100 @@ def _substitute(src: str, ph: str, expr: str) -> str:
 _PH = [f"\x00{i}\x00" for i in range(8)]  # operand placeholders while deciding what to inline
 
 
+_UNARY, _ATOM = 3, 9  # precedences of -x and of a name, literal or call; generic code: 0
+
+
+def _operand(expr: str, prec: int, need: int) -> str:
+    """``expr`` (of precedence ``prec``; 0: unknown) as an operand that needs ``need``."""
+    if prec >= need:
+        return expr
+    return _wrap(expr) if prec == 0 else f"({expr})"
+
+
 def math_lines(order, gen, uses, folded) -> tuple[list[str], dict[int, str]] | None:
     """Statements of the math version and each node's code; None if an op has no math form.
 
     A node used exactly once (by another node or by the return) is inlined into its user when
-    the user's code mentions it once; everything else gets a statement.
+    the user's code mentions it once; everything else gets a statement. Operators (``op.infix``)
+    get parentheses only where Python's precedence needs them: ``a * b * (c - d)``.
     """
     code: dict[int, str] = {}
+    prec: dict[int, int] = {}  # precedence of each node's code
     depth: dict[int, int] = {}  # nodes not yet written: id -> nesting depth of their expression
     lines: list[str] = []
+    emit = lines.append
     k = 0
     for n in order:
         i = id(n)
         op = n.op
         if op.leaf or i in folded:
-            code[i] = folded[i] if i in folded else op.code([], n, gen)
+            c = code[i] = folded[i] if i in folded else op.code([], n, gen)
+            prec[i] = _UNARY if c[:1] == "-" else _ATOM
             continue
         args = n.args
-        a = []
-        pend = []
-        for j, x in enumerate(args):
-            xi = id(x)
-            if xi in depth and j < 8:
-                a.append(_PH[j])
-                pend.append(j)
-            else:
-                a.append(code[xi])
-        src = op.math(a, n, gen)
-        if src is None:
-            return None
         d = 0
-        for j in pend:
-            xi = id(args[j])
-            ph = _PH[j]
-            if src.count(ph) == 1:
-                src = _substitute(src, ph, code[xi])
-                if depth[xi] > d:
-                    d = depth[xi]
-            else:  # mentioned twice: compute it once, before
-                name = f"_t{k}"
-                k += 1
-                lines.append(f"{name} = {code[xi]}")
-                code[xi] = name
-                src = src.replace(ph, name)
-            del depth[xi]
+        inf = op.infix
+        if inf is not None:
+            sym, level = inf
+            x = id(args[0])
+            c, p = code[x], prec[x]
+            if x in depth:
+                d = depth.pop(x)
+            if p < level:
+                c = _operand(c, p, level)
+            if len(args) == 1:
+                src = f"{sym}{c}"
+            else:
+                # a right operand may not share the operator's level (left-associative): a - b - c
+                # is (a - b) - c, and a - (b - c) keeps its parentheses
+                y = id(args[1])
+                c2, p = code[y], prec[y]
+                if y in depth:
+                    dy = depth.pop(y)
+                    if dy > d:
+                        d = dy
+                if p <= level:
+                    c2 = _operand(c2, p, level + 1)
+                src = f"{c} {sym} {c2}"
+            sp = level
+        else:
+            a = []
+            pend = []
+            for j, x in enumerate(args):
+                xi = id(x)
+                if xi in depth and j < 8:
+                    a.append(_PH[j])
+                    pend.append(j)
+                else:
+                    a.append(code[xi])
+            src = op.math(a, n, gen)
+            if src is None:
+                return None
+            for j in pend:
+                xi = id(args[j])
+                ph = _PH[j]
+                if src.count(ph) == 1:
+                    src = _substitute(src, ph, code[xi])
+                    if depth[xi] > d:
+                        d = depth[xi]
+                else:  # mentioned twice: compute it once, before
+                    name = f"_t{k}"
+                    k += 1
+                    emit(f"{name} = {code[xi]}")
+                    code[xi] = name
+                    src = src.replace(ph, name)
+                del depth[xi]
+            sp = 0
         if uses[i] == 1 and d < MAX_INLINE_DEPTH:
             code[i] = src
             depth[i] = d + 1
+            prec[i] = sp
         else:
             name = f"_t{k}"
             k += 1
-            lines.append(f"{name} = {src}")
+            emit(f"{name} = {src}")
             code[i] = name
+            prec[i] = _ATOM
     return lines, code
 
 

@@ -23,8 +23,6 @@ derivatives after it.
 
 from __future__ import annotations
 
-import weakref
-
 from . import functions as F
 from .errors import NonDifferentiableError
 from .expr import Expr, make
@@ -34,14 +32,16 @@ from .shapes import fmt_shape
 
 _ROUTE_MAX = 9  # nodes shown in a path before eliding the middle
 
-# derivative -> (kind, f, wrt): where each result of grad/jacobian/hessian came from, so that
-# sg.explain can re-derive it and sg.draw can tell the forward nodes from those the pass added
-_ORIGIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Where each result of grad/jacobian/hessian came from, so that sg.explain can re-derive it and
+# sg.draw can tell the forward nodes from those the pass added: every result's ``_origin`` slot
+# holds its call's record (kind, f, ids of the results, the variables). One record per call, no
+# weak reference per result (fewer objects for the garbage collector to walk).
 
 
 def _record(kind: str, outs: list, f: Expr, wrts: list) -> None:
-    for g, w in zip(outs, wrts):
-        _ORIGIN[g] = (kind, f, w)
+    rec = (kind, f, tuple(map(id, outs)), tuple(wrts))
+    for g in outs:
+        g._origin = rec
 
 
 def origin(e: Expr) -> tuple | None:
@@ -51,7 +51,12 @@ def origin(e: Expr) -> tuple | None:
     (a pair of variables for a Hessian block). Hash-consing makes an equal node built elsewhere
     the same object, so the record describes the latest derivation that returned this node.
     """
-    return _ORIGIN.get(e)
+    rec = getattr(e, "_origin", None)
+    if rec is None:
+        return None
+    kind, f, ids, wrts = rec
+    i = len(ids) - 1 - ids[::-1].index(id(e))  # e is alive: its id is the one recorded for it
+    return kind, f, wrts[i]
 
 
 # ------------------------------------------------------------------ descriptions

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 import types
 from collections import OrderedDict
 from typing import Any, Callable
@@ -236,6 +237,7 @@ class _Plan:
         self.const_outs = {id(o) for o in outs if (o.op.name == "const" and o.ndim > 0) or
                            (id(o) in self.folded and o.ndim > 0)}
         self.params = ", ".join(gen.params[id(v)] for v in ins)
+        self.extra: dict[str, Any] = {}  # globals the generated code needs besides _namespace's
 
     def ret(self, code: dict) -> str:
         vals = []
@@ -289,19 +291,50 @@ class _Plan:
         if res is None:
             return None
         lines, code = res
-        used = [self.gen.params[id(v)] for v in self.ins if id(v) in self.uses]
-        out = [f"def compiled({self.params}):"]
+        used = [i for i, v in enumerate(self.ins) if id(v) in self.uses]
+        if len(self.ins) > MANY_INPUTS:
+            # many inputs: name them once (CPython's compile costs about 1 µs per token)
+            out = ["def compiled(*_a):"]
+            guard, unpack, fallback = _many_inputs_guard(self.ins, used, self.extra), \
+                f"{self.params}, = _a", "_lazy['array'](*_a)"
+        else:
+            out = [f"def compiled({self.params}):"]
+            names = [self.gen.params[id(self.ins[i])] for i in used]
+            guard = " is ".join(["_float"] + [f"{p}.__class__" for p in names]) if used \
+                else None
+            unpack, fallback = None, f"_lazy['array']({self.params})"
         ind = "    "
-        if used:
-            out.append(ind + "if " + " is ".join(["_float"] + [f"{p}.__class__" for p in used])
-                       + ":")
+        if guard:
+            out.append(f"{ind}if {guard}:")
             ind += "    "
         out.append(ind + "try:")
-        out += [ind + "    " + ln for ln in lines + [self.ret(code)]]
+        body = ([unpack] if unpack else []) + lines + [self.ret(code)]
+        out += [ind + "    " + ln for ln in body]
         out.append(ind + "except (ValueError, ArithmeticError):")
         out.append(ind + "    pass")
-        out.append(f"    return _lazy['array']({self.params})")
+        out.append(f"    return {fallback}")
         return "\n".join(out) + "\n"
+
+
+MANY_INPUTS = 8  # more inputs than this: the math version takes *_a (a shorter source)
+
+
+def _many_inputs_guard(ins: list[Expr], used: list[int], extra: dict) -> str | None:
+    """The math version's test that every used input is a Python float, for ``*_a``.
+
+    Another number of arguments fails it too: the array version then raises Python's error.
+    """
+    if not used:
+        return None
+    n = len(ins)
+    if len(used) == 1:
+        return f"len(_a) == {n} and _a[{used[0]}].__class__ is _float"
+    extra["_type"] = type
+    extra[f"_floats{len(used)}"] = (float,) * len(used)
+    if len(used) == n:
+        return f"_floats{n} == (*map(_type, _a),)"
+    extra["_pick"] = operator.itemgetter(*used)
+    return f"len(_a) == {n} and _floats{len(used)} == (*map(_type, _pick(_a)),)"
 
 
 def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
@@ -391,6 +424,7 @@ def _compile(outputs, inputs, backend) -> Callable:
     _later(lazy, "numpy", lambda: plan.array_source("_compiled_numpy", "numpy"), gen,
            lambda: fn)
     ns = _namespace(gen, xp, lazy, ins)
+    ns.update(plan.extra)
     fn = _build(source, ns)
     fn.source = source
     fn.inputs = list(ins)

@@ -18,10 +18,12 @@ from .shapes import check_identifier, fmt_shape
 if TYPE_CHECKING:  # pragma: no cover
     from .ops.base import Op
 
-# (op, id(arg)..., [attrs key]) -> weak reference to the node. A live node holds its operands, so
-# the ids in the key of a live node belong to live objects; an entry whose node has died is a miss
-# (and is overwritten), whatever object now has those ids. Dead entries are swept in bulk when the
-# table has doubled since the last sweep: no per-node callback, amortised O(1) per node.
+# (op.tag, id(arg)..., [attrs key]) -> weak reference to the node. A live node holds its operands,
+# so the ids in the key of a live node belong to live objects; an entry whose node has died is a
+# miss (and is overwritten), whatever object now has those ids. Dead entries are swept in bulk
+# when the table has doubled since the last sweep: no per-node callback, amortised O(1) per node.
+# Keys hold numbers and strings only, so the garbage collector stops tracking them after their
+# first collection (fewer long-lived objects for its full collections to walk).
 _TABLE: dict[tuple, weakref.ref] = {}
 _ref = weakref.ref
 _sweep_at = 4096
@@ -55,7 +57,9 @@ def attrs_key(attrs: dict | None) -> tuple:
 class Expr:
     """A node of a symgrad graph. Build with the functions of :mod:`symgrad`, not directly."""
 
-    __slots__ = ("op", "args", "attrs", "shape", "name", "checks", "_graph", "__weakref__")
+    # _origin: set on the results of grad/jacobian/hessian only (see autodiff.origin)
+    __slots__ = ("op", "args", "attrs", "shape", "name", "checks", "_graph", "_origin",
+                 "__weakref__")
     __array_ufunc__ = None  # numpy arrays defer to our operators: ``arr * x`` builds a node
     __array_priority__ = 1000
 
@@ -193,13 +197,13 @@ def new_node(op: Op, args: tuple, attrs: dict, shape: tuple, checks: tuple = (),
 
 def node_key(op: Op, args: tuple, attrs: dict | None) -> tuple:
     if attrs:
-        return (op, *map(id, args), op.attrs_key(attrs))
-    return (op, *map(id, args))
+        return (op.tag, *map(id, args), op.attrs_key(attrs))
+    return (op.tag, *map(id, args))
 
 
 def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     """The node ``op(*args, **attrs)``: an existing equal node, a rewritten one, or a new one."""
-    key = (op, *map(id, args), op.attrs_key(attrs)) if attrs else (op, *map(id, args))
+    key = (op.tag, *map(id, args), op.attrs_key(attrs)) if attrs else (op.tag, *map(id, args))
     r = _TABLE.get(key)
     if r is not None:
         hit = r()
@@ -208,7 +212,7 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     if attrs is None:
         attrs = {}
     shape, checks = op.infer(args, attrs)
-    for rule in op.rules:
+    for rule in (op.rules if shape else op.scalar_rules):
         r = rule(args, attrs, shape)
         if r is not None:
             return r

@@ -169,7 +169,11 @@ def _is_int(a) -> bool:
 
 
 def _ew(name: str, *args: ExprLike) -> Expr:
-    return make(OPS[name], tuple([a if isinstance(a, Expr) else lift(a, name) for a in args]))
+    for a in args:
+        if a.__class__ is not Expr:
+            return make(OPS[name], tuple([a if isinstance(a, Expr) else lift(a, name)
+                                          for a in args]))
+    return make(OPS[name], args)  # operands that are expressions already: the common case
 
 
 def add(a: ExprLike, b: ExprLike) -> Expr:

@@ -56,12 +56,13 @@ def walk(outputs: Iterable[Expr]) -> tuple[list[Expr], dict[int, int]]:
         while stack:
             node, it = stack[-1]
             for a in it:
-                c = get(id(a))
+                ia = id(a)
+                c = get(ia)
                 if c is None:
-                    uses[id(a)] = 1
+                    uses[ia] = 1
                     push((a, iter(a.args)))
                     break
-                uses[id(a)] = c + 1
+                uses[ia] = c + 1
             else:
                 top()
                 emit(node)

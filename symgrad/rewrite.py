@@ -234,5 +234,8 @@ _CANDIDATES = ("log", "bce", "div")  # the ops _stabilize_node rewrites
 
 def has_candidates(nodes) -> bool:
     """Whether any of ``nodes`` may be the root of an unstable pattern (cheap: by op name)."""
-    return any(n.op.name in _CANDIDATES and (n.op.name != "div" or _stable_div(n) is not None)
-               for n in nodes)
+    for n in nodes:  # a plain loop: this runs over every node of every graph derived or compiled
+        name = n.op.name
+        if name in _CANDIDATES and (name != "div" or _stable_div(n) is not None):
+            return True
+    return False

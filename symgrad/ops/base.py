@@ -38,10 +38,16 @@ class Op:
     zero_grad: ClassVar[tuple] = ()
     random: ClassVar[bool] = False  # draws random numbers (a compiled function owns a Generator)
     fn: ClassVar[str] = ""  # function name for text/latex/code templates
+    # (operator, precedence) when ``math`` is ``a <op> b`` (or ``<op>a`` for one operand):
+    # lets the math emitter leave out the parentheses Python does not need
+    infix: ClassVar[tuple[str, int] | None] = None
 
     def __init__(self) -> None:
-        # build-time rewrites: rule(args, attrs, shape) -> an equal, simpler Expr, or None
+        # build-time rewrites: rule(args, attrs, shape) -> an equal, simpler Expr, or None;
+        # scalar_rules: those that can apply to a scalar result (make() tries only these there)
         self.rules: list[Callable[[tuple, dict, tuple], Any]] = []
+        self.scalar_rules: list[Callable[[tuple, dict, tuple], Any]] = []
+        self.tag = id(self)  # the op in node-table keys (a number: keys stay untracked by the GC)
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -127,11 +133,17 @@ def shape_error(op: str, *shapes) -> ShapeError:
     return ShapeError(f"{op}: shapes " + " and ".join(fmt_shape(s) for s in shapes) + " do not fit")
 
 
-def rule(op: Op):
-    """Decorator: add a build-time rewrite ``f(args, attrs, shape) -> Expr | None`` to ``op``."""
+def rule(op: Op, tensor_only: bool = False):
+    """Decorator: add a build-time rewrite ``f(args, attrs, shape) -> Expr | None`` to ``op``.
+
+    ``tensor_only``: the rule never applies when the result is a scalar (shape ``()``), so
+    building a scalar node skips it (most nodes of scalar graphs: cheaper construction).
+    """
 
     def deco(f):
         op.rules.append(f)
+        if not tensor_only:
+            op.scalar_rules.append(f)
         return f
 
     return deco

@@ -73,6 +73,7 @@ def _tensor(e) -> bool:
 
 
 class Add(Elementwise):
+    infix = ("+", 1)
     name = "add"
     nargs = 2
     ufunc = "add"
@@ -100,6 +101,7 @@ class Add(Elementwise):
 
 
 class Sub(Elementwise):
+    infix = ("-", 1)
     name = "sub"
     nargs = 2
     ufunc = "subtract"
@@ -128,6 +130,7 @@ class Sub(Elementwise):
 
 
 class Mul(Elementwise):
+    infix = ("*", 2)
     name = "mul"
     nargs = 2
     ufunc = "multiply"
@@ -203,6 +206,7 @@ def _mul_render(a, n, latex: bool):
 
 
 class Div(Elementwise):
+    infix = ("/", 2)
     name = "div"
     nargs = 2
     ufunc = "divide"
@@ -232,6 +236,7 @@ class Div(Elementwise):
 
 
 class Neg(Elementwise):
+    infix = ("-", 3)
     name = "neg"
     nargs = 1
     ufunc = "negative"
@@ -671,12 +676,12 @@ def _fold(f):
     return r
 
 
-ADD.rules.append(_fold(lambda x, y: x + y))
-SUB.rules.append(_fold(lambda x, y: x - y))
-MUL.rules.append(_fold(lambda x, y: x * y))
-DIV.rules.append(_fold(lambda x, y: x / y))
-NEG.rules.append(_fold(lambda x: -x))
-POW.rules.append(_fold(lambda x, y: x**y))
+rule(ADD)(_fold(lambda x, y: x + y))
+rule(SUB)(_fold(lambda x, y: x - y))
+rule(MUL)(_fold(lambda x, y: x * y))
+rule(DIV)(_fold(lambda x, y: x / y))
+rule(NEG)(_fold(lambda x: -x))
+rule(POW)(_fold(lambda x, y: x**y))
 
 
 def _common_factor(x, y):
@@ -827,7 +832,7 @@ def _as_vec(v, k):
     return None
 
 
-@rule(MUL)
+@rule(MUL, tensor_only=True)
 def _mul_eye_diag(args, attrs, shape):
     """I ⊙ v -> diag(v) and diag(u) ⊙ v -> diag(u ⊙ v), v a row, a column or a scalar."""
     if len(shape) != 2:
@@ -847,7 +852,7 @@ def _mul_eye_diag(args, attrs, shape):
     return None
 
 
-@rule(MUL)
+@rule(MUL, tensor_only=True)
 def _mul_outer(args, attrs, shape):
     """A column (j, 1) times a row (k,) is the outer product of the two vectors."""
     if len(shape) != 2:
@@ -860,7 +865,7 @@ def _mul_outer(args, attrs, shape):
     return None
 
 
-@rule(MUL)
+@rule(MUL, tensor_only=True)
 def _mul_regroup(args, attrs, shape):
     """Reassociate products: small factors first, scalars in front, equal factors together."""
     nd = len(shape)
@@ -898,7 +903,7 @@ def _is_diagonal(e) -> bool:
     return _is_eye2(e) or (e.op.name == "diag" and e.args[0].ndim == 1)
 
 
-@rule(MUL)
+@rule(MUL, tensor_only=True)
 def _mul_distribute_diagonal(args, attrs, shape):
     """v ⊙ (D ± B) -> v ⊙ D ± v ⊙ B when D is I or diag(u): the diagonal part stays diagonal."""
     if len(shape) != 2:
@@ -926,7 +931,7 @@ def _add_tensor_rules(args, attrs, shape):
     return None
 
 
-@rule(SUB)
+@rule(SUB, tensor_only=True)
 def _sub_tensor_rules(args, attrs, shape):
     x, y = args
     if x.op.name == y.op.name == "diag" and _is_diagonal(x) and _is_diagonal(y):
@@ -934,7 +939,7 @@ def _sub_tensor_rules(args, attrs, shape):
     return None
 
 
-@rule(MUL)
+@rule(MUL, tensor_only=True)
 def _mul_size_one(args, attrs, shape):
     """A factor with one entry (shape (1,), (1, 1), ...) is a scalar factor."""
     if not shape:
