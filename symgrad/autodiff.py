@@ -358,10 +358,21 @@ def hessian(f: Expr, wrt):
     ws, single = as_list(wrt, "hessian")
     _check_wrt(ws, "hessian")
     gs = reverse(f, F.const(1.0), ws)
-    rows = []
-    for wi, g in zip(ws, gs):
+    rows: list[list[Expr]] = []
+    for i, (wi, g) in enumerate(zip(ws, gs)):
         seed = F.const(1.0) if g.shape == () else F.eye(g.shape)
-        row = reverse(g, seed, ws)
+        # symmetry: the blocks left of the diagonal are the transposes of those computed in the
+        # rows above, so this row's pass only asks for the variables from wi on (a shorter
+        # pass, and the two halves share every node)
+        row = [_mirror(rows[j][i], ws[j], wi) for j in range(i)] + reverse(g, seed, ws[i:])
         _record("hessian", row, f, [(wi, w) for w in ws])
         rows.append(row)
     return rows[0][0] if single else rows
+
+
+def _mirror(h: Expr, wj: Expr, wi: Expr) -> Expr:
+    """The block d2f/dwi dwj from the block d2f/dwj dwi (shape wj.shape + wi.shape)."""
+    p, q = wj.ndim, wi.ndim
+    if p == 0 or q == 0:
+        return h  # the same layout either way
+    return F.transpose(h, tuple(range(p, p + q)) + tuple(range(p)))

@@ -182,6 +182,9 @@ class Expr:
         return _f.mean(self, axis=axis)
 
 
+_NO_ATTRS: dict = {}  # the attrs of every node without attributes (shared: never mutated)
+
+
 def new_node(op: Op, args: tuple, attrs: dict, shape: tuple, checks: tuple = (),
              name: str | None = None) -> Expr:
     e = object.__new__(Expr)
@@ -210,7 +213,7 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
         if hit is not None:
             return hit
     if attrs is None:
-        attrs = {}
+        attrs = _NO_ATTRS
     shape, checks = op.infer(args, attrs)
     for rule in (op.rules if shape else op.scalar_rules):
         r = rule(args, attrs, shape)
