@@ -208,19 +208,30 @@ def _why_no_cotangent(f: Expr, w: Expr, order: list[Expr], live: set,
 
 
 # ------------------------------------------------------------------ the reverse pass
-def reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
-    """Cotangents of ``ws`` for the cotangent ``seed`` of ``f`` (seed: batch axes + f.shape)."""
+def reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None = None,
+            shared_ids: set[int] | None = None) -> list[Expr]:
+    """Cotangents of ``ws`` for the cotangent ``seed`` of ``f`` (seed: batch axes + f.shape).
+
+    ``shared``: a topological order of a graph that contains ``f``'s and has no unstable
+    pattern (the gradient graph, when a Hessian derives each of its rows): the pass then
+    neither walks nor stabilizes ``f`` again. ``shared_ids``: the ids of nodes known to hold
+    no unstable pattern (those of ``shared`` at least); the pass adds those it creates.
+    """
     with no_gc():
-        return _reverse(f, seed, ws)
+        return _reverse(f, seed, ws, shared, shared_ids)
 
 
-def _reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
+def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
+             shared_ids: set[int] | None = None) -> list[Expr]:
     wset = {id(w) for w in ws}
-    order = topo_order([f])
-    (g,) = stabilize([f], keep=ws, order=order)
-    if g is not f:
-        f = g
+    if shared is not None:
+        order = shared  # nodes f does not reach are not live: they get no cotangent
+    else:
         order = topo_order([f])
+        (g,) = stabilize([f], keep=ws, order=order)
+        if g is not f:
+            f = g
+            order = topo_order([f])
     # dep: nodes that depend on a variable through operands with a derivative (not cut)
     dep: set[int] = set()
     for n in order:
@@ -280,21 +291,24 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
         g = adj.get(id(w))
         if g is None:
             if in_graph is None:
-                in_graph = {id(n) for n in order}
+                in_graph = {id(n) for n in (order if shared is None else topo_order([f]))}
             if id(w) not in in_graph:
                 kind, why = "zero", f"{_fname(f)} does not depend on {_describe(w)}"
             else:
                 kind, why = _why_no_cotangent(f, w, order, live, flat)
             g = known_zero(batch + w.shape, kind, why)
         out.append(g)
-    if all(w.op.leaf for w in ws) and not has_candidates(_new_nodes(out, order)):
+    known = {id(n) for n in order} if shared is None else shared_ids
+    new = _new_nodes(out, known)
+    if all(w.op.leaf for w in ws) and not has_candidates(new):
         return out  # f was stabilized whole above, and the pass added no pattern root
+    known.difference_update(map(id, new))  # not known to be stable after all
     return stabilize(out)
 
 
-def _new_nodes(outs: list[Expr], old: list[Expr]) -> list[Expr]:
-    """The nodes of the outputs' graph that are not in ``old`` (not walking into ``old``)."""
-    seen = {id(n) for n in old}
+def _new_nodes(outs: list[Expr], seen: set[int]) -> list[Expr]:
+    """The nodes of the outputs' graph whose ids are not in ``seen`` (not walking into those),
+    which ``seen`` then holds as well."""
     stack = [o for o in outs if id(o) not in seen]
     seen.update(id(o) for o in stack)
     new = []
@@ -358,13 +372,19 @@ def hessian(f: Expr, wrt):
     ws, single = as_list(wrt, "hessian")
     _check_wrt(ws, "hessian")
     gs = reverse(f, F.const(1.0), ws)
+    # every row's pass walks a part of the gradient graph: walk it once
+    shared = topo_order(gs) if len(ws) > 1 else None
+    if shared is not None and has_candidates(shared):
+        shared = None  # each row stabilizes its own graph first
+    stable = None if shared is None else {id(n) for n in shared}
     rows: list[list[Expr]] = []
     for i, (wi, g) in enumerate(zip(ws, gs)):
         seed = F.const(1.0) if g.shape == () else F.eye(g.shape)
         # symmetry: the blocks left of the diagonal are the transposes of those computed in the
         # rows above, so this row's pass only asks for the variables from wi on (a shorter
         # pass, and the two halves share every node)
-        row = [_mirror(rows[j][i], ws[j], wi) for j in range(i)] + reverse(g, seed, ws[i:])
+        row = [_mirror(rows[j][i], ws[j], wi) for j in range(i)] + \
+            reverse(g, seed, ws[i:], shared, stable)
         _record("hessian", row, f, [(wi, w) for w in ws])
         rows.append(row)
     return rows[0][0] if single else rows
