@@ -182,6 +182,7 @@ class Expr:
         return _f.mean(self, axis=axis)
 
 
+_new = object.__new__
 _NO_ATTRS: dict = {}  # the attrs of every node without attributes (shared: never mutated)
 
 
@@ -219,7 +220,14 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
         r = rule(args, attrs, shape)
         if r is not None:
             return r
-    e = new_node(op, args, attrs, shape, checks)
+    e = _new(Expr)  # new_node, inlined: this is the hottest path of every pass
+    e.op = op
+    e.args = args
+    e.attrs = attrs
+    e.shape = shape
+    e.name = None
+    e.checks = checks
+    e._graph = None
     _TABLE[key] = _ref(e)
     if len(_TABLE) > _sweep_at:
         _sweep()

@@ -177,18 +177,26 @@ def _ew(name: str, *args: ExprLike) -> Expr:
 
 
 def add(a: ExprLike, b: ExprLike) -> Expr:
+    if a.__class__ is Expr and b.__class__ is Expr:  # the common case, without _ew's packing
+        return make(OPS["add"], (a, b))
     return _ew("add", a, b)
 
 
 def sub(a: ExprLike, b: ExprLike) -> Expr:
+    if a.__class__ is Expr and b.__class__ is Expr:  # the common case, without _ew's packing
+        return make(OPS["sub"], (a, b))
     return _ew("sub", a, b)
 
 
 def mul(a: ExprLike, b: ExprLike) -> Expr:
+    if a.__class__ is Expr and b.__class__ is Expr:  # the common case, without _ew's packing
+        return make(OPS["mul"], (a, b))
     return _ew("mul", a, b)
 
 
 def div(a: ExprLike, b: ExprLike) -> Expr:
+    if a.__class__ is Expr and b.__class__ is Expr:  # the common case, without _ew's packing
+        return make(OPS["div"], (a, b))
     return _ew("div", a, b)
 
 
