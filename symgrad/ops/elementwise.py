@@ -725,6 +725,11 @@ def _add_zero(args, attrs, shape):
         return F.sub(x, y.args[0])
     if x.op is NEG:
         return F.sub(y, x.args[0])
+    # a broadcast term whose broadcast the other term already makes (sum's derivative)
+    if x.op.name == "broadcast_to" and y.shape == shape:
+        return F.add(x.args[0], y)
+    if y.op.name == "broadcast_to" and x.shape == shape:
+        return F.add(x, y.args[0])
     return _factor_out(x, y, shape, F.add)
 
 
@@ -741,6 +746,10 @@ def _sub_rules(args, attrs, shape):
         return F.zeros(shape)
     if y.op is NEG:
         return F.add(x, y.args[0])
+    if x.op.name == "broadcast_to" and y.shape == shape:
+        return F.sub(x.args[0], y)
+    if y.op.name == "broadcast_to" and x.shape == shape:
+        return F.sub(x, y.args[0])
     return _factor_out(x, y, shape, F.sub)
 
 

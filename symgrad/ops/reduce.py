@@ -56,6 +56,8 @@ class Sum(AxisOp):
     def code(self, a, n, g):
         axes, nd = n.attrs["axis"], n.args[0].ndim
         kd = ", keepdims=True" if n.attrs["keepdims"] else ""
+        if len(axes) == nd and not kd:
+            return f"_xp.sum({a[0]})"  # every axis: the default
         return f"_xp.sum({a[0]}, axis={_axis_code(axes, nd)}{kd})"
 
     def sympy(self, a, n, ctx):
