@@ -107,7 +107,8 @@ def _check_inputs_walk(outs: list[Expr], inputs, what: str) -> tuple[list, list,
     return ins, order, uses
 
 
-def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks) -> tuple[list, dict]:
+def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
+                  convert: bool = True) -> tuple[list, dict]:
     lines: list[str] = []
     bound: dict[str, str] = {}
     for v in ins:
@@ -118,7 +119,8 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks) -> tupl
                 lines.append(f"if getattr({p}, 'ndim', 0): _bad_scalar({nm!r}, {p})")
             continue
         decl = fmt_shape(v.shape)
-        lines.append(f"{p} = _asarray({p})")
+        if convert:
+            lines.append(f"{p} = _asarray({p})")
         if all(isinstance(d, int) for d in v.shape):  # one comparison with a constant tuple
             lines.append(f"if {p}.shape != {tuple(v.shape)!r}: _bad_input({nm!r}, {p}.shape, "
                          f"{decl!r})")
@@ -182,6 +184,62 @@ def _uniform(values: tuple) -> bool:
         if c is not float and c is not int and getattr(v, "dtype", None) is not dt:
             return False
     return True
+
+
+def _fixed(v: Expr) -> bool:
+    return all(isinstance(d, int) for d in v.shape)
+
+
+def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
+    """``read(a)``: the inputs ``a`` (a tuple, in the order of ``ins``) as a list, arrays
+    converted; the number of inputs, fixed shapes and scalars checked as the inline checks of a
+    version with few inputs do (same errors). Inputs with symbolic sizes are checked inline."""
+    n = len(ins)
+    names = [v.attrs["vname"] for v in ins]
+    arrays = [i for i, v in enumerate(ins) if v.shape]
+    fixed = [(i, tuple(ins[i].shape), fmt_shape(ins[i].shape)) for i in arrays if _fixed(ins[i])]
+    scalars = [i for i, v in enumerate(ins) if not v.shape] if tensor_graph else []
+    asarray = xp.asarray
+
+    def read(a: tuple) -> list:
+        if len(a) != n:
+            _arity(fname, names, len(a))
+        vals = list(a)
+        for i in arrays:
+            vals[i] = asarray(vals[i])
+        for i, want, decl in fixed:
+            if vals[i].shape != want:
+                _bad_input(names[i], vals[i].shape, decl)
+        for i in scalars:
+            v = vals[i]
+            if v.__class__ is not float and getattr(v, "ndim", 0):
+                _bad_scalar(names[i], v)
+        return vals
+
+    return read
+
+
+def _arity(fname: str, names: list[str], got: int) -> None:
+    """Python's own error for a call with the wrong number of positional arguments."""
+    n = len(names)
+    if got > n:
+        raise TypeError(f"{fname}() takes {n} positional arguments but {got} were given")
+    missing = [repr(m) for m in names[got:]]
+    listed = missing[0] if len(missing) == 1 else \
+        ", ".join(missing[:-1]) + ("," if len(missing) > 2 else "") + " and " + missing[-1]
+    s = "" if len(missing) == 1 else "s"
+    raise TypeError(f"{fname}() missing {len(missing)} required positional argument{s}: {listed}")
+
+
+def _uniform_picker(ins: list[Expr], used: list[Expr]) -> Callable:
+    """``_uniform`` of the used array inputs, then the used scalars, from the list of values."""
+    pos = {id(v): i for i, v in enumerate(ins)}
+    idx = [pos[id(v)] for v in used if v.shape] + [pos[id(v)] for v in used if not v.shape]
+
+    def uniform_in(vals: list) -> bool:
+        return _uniform(tuple(vals[i] for i in idx))
+
+    return uniform_in
 
 
 def _fmt_template(shape) -> str:
@@ -249,6 +307,11 @@ class _Plan:
         return f"return {vals[0]}" if self.single else f"return ({', '.join(vals)},)"
 
     def array_source(self, name: str, variant: str = "main") -> str:
+        if len(self.ins) > MANY_INPUTS:
+            return self._array_source(name, variant, many=True)
+        return self._array_source(name, variant, many=False)
+
+    def _array_source(self, name: str, variant: str, many: bool) -> str:
         """``def name(inputs):`` an array version, with its input checks.
 
         The main version computes scalar-only nodes as Python numbers and reuses dead
@@ -260,7 +323,16 @@ class _Plan:
         order, gen = self.order, self.gen
         tensor = not all(n.shape == () for n in order) or not all(v.shape == () for v in self.ins)
         checks = [c for n in order for c in n.checks]
-        check_lines, _ = _input_checks(self.ins, gen, tensor, checks)
+        params, call, values = self.params, self.params, f"({self.params}{',' if self.ins else ''})"
+        if many:  # name the inputs once: one call reads, converts and checks them (see _reader)
+            params, call, values = "*_a", "*_a", "_a"
+            self.extra["_read"] = _reader(self.ins, tensor, self.xp, "compiled")
+            pre = ["_v = _read(_a)", f"{self.params}, = _v"]
+            rest = [v for v in self.ins if v.shape and not _fixed(v)]  # symbolic sizes: below
+            check_lines, _ = _input_checks(rest, gen, tensor, checks, convert=False)
+            check_lines = pre + check_lines
+        else:
+            check_lines, _ = _input_checks(self.ins, gen, tensor, checks)
         numpy = self.xp is np
         mathed = scalar_math_nodes(order, gen, self.folded) \
             if numpy and tensor and variant != "numpy" else set()
@@ -268,18 +340,21 @@ class _Plan:
                                            numpy and tensor and variant == "main", mathed)
         if reused:
             used = [v for v in self.ins if id(v) in self.uses]
-            check_lines += [_same_dtype_line(used, gen),
-                            f"if not _ip: return _lazy['plain']({self.params})"]
-        args = f"({self.params}{',' if self.ins else ''})"
+            if many:
+                self.extra["_uniform_in"] = _uniform_picker(self.ins, used)
+                dtype_line = "_ip = _uniform_in(_v)"
+            else:
+                dtype_line = _same_dtype_line(used, gen)
+            check_lines += [dtype_line, f"if not _ip: return _lazy['plain']({call})"]
         body = ["    try:"] + ["        " + ln for ln in check_lines + lines + [self.ret(names)]]
         if mathed:  # Python math raised where numpy returns inf or nan
             body += ["    except (ValueError, ArithmeticError):",
-                     f"        return _lazy['numpy']({self.params})"]
+                     f"        return _lazy['numpy']({call})"]
         # an input that is not numbers: say which (free unless raised, Python >= 3.11)
         caught = "TypeError" if mathed else "(TypeError, ValueError)"
         body += [f"    except {caught} as _e:",
-                 f"        _diagnose(_e, {args})", "        raise"]
-        return f"def {name}({self.params}):\n" + "\n".join(body) + "\n"
+                 f"        _diagnose(_e, {values})", "        raise"]
+        return f"def {name}({params}):\n" + "\n".join(body) + "\n"
 
     def math_source(self) -> str | None:
         """``def compiled(inputs):`` the math version, falling back to the array version."""
@@ -418,11 +493,12 @@ def _compile(outputs, inputs, backend) -> Callable:
         source = plan.array_source("compiled")
     else:
         source = msrc
-        _later(lazy, "array", lambda: plan.array_source("_compiled_array"), gen, lambda: fn)
+        _later(lazy, "array", lambda: plan.array_source("_compiled_array"), gen, lambda: fn,
+               plan.extra)
     _later(lazy, "plain", lambda: plan.array_source("_compiled_plain", "plain"), gen,
-           lambda: fn)
+           lambda: fn, plan.extra)
     _later(lazy, "numpy", lambda: plan.array_source("_compiled_numpy", "numpy"), gen,
-           lambda: fn)
+           lambda: fn, plan.extra)
     ns = _namespace(gen, xp, lazy, ins)
     ns.update(plan.extra)
     fn = _build(source, ns)
@@ -432,8 +508,12 @@ def _compile(outputs, inputs, backend) -> Callable:
     return fn
 
 
-def _later(lazy: dict, key: str, make_source: Callable, gen: Gen, get_fn: Callable) -> None:
-    """``lazy[key]``: a stand-in that compiles a version on its first call, then is replaced."""
+def _later(lazy: dict, key: str, make_source: Callable, gen: Gen, get_fn: Callable,
+           extra: dict) -> None:
+    """``lazy[key]``: a stand-in that compiles a version on its first call, then is replaced.
+
+    ``extra``: the plan's globals for the generated code, which making the source may add to.
+    """
 
     def first_call(*args):
         fn = get_fn()
@@ -441,6 +521,7 @@ def _later(lazy: dict, key: str, make_source: Callable, gen: Gen, get_fn: Callab
             src = make_source()
             ns = fn.__globals__
             _add_consts(ns, gen, ns["_xp"])  # constants this version added
+            ns.update(extra)
             lazy[key] = _build(src, ns)
             fn.source = fn.source + "\n" + src
         return lazy[key](*args)

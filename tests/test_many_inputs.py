@@ -1,0 +1,129 @@
+"""Functions of many inputs name them once (``def compiled(*_a)``, one call reads and checks
+them): the source stays short, and every check and error is that of a function with few
+inputs. Structure and values only, never wall time."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad.compile import MANY_INPUTS
+
+N = MANY_INPUTS + 4
+
+
+def scalar_graph(tag: str):
+    xs = [sg.scalar(f"p{i}{tag}") for i in range(N)]
+    out = [sg.tanh(xs[0] * xs[1] + xs[2])] + [x * x + 1.0 for x in xs[3:]]
+    return xs, out
+
+
+def vector_graph(tag: str, n=3, size="n"):
+    """Vectors of a fixed size, scalars, and one vector of a symbolic size."""
+    vs = [sg.vector(f"v{i}{tag}", n) for i in range(N // 2)]
+    ss = [sg.scalar(f"s{i}{tag}") for i in range(N - N // 2 - 1)]
+    z = sg.vector(f"z{tag}", size)
+    ins = [x for pair in zip(vs, ss) for x in pair] + vs[len(ss):] + [z]
+    h = sum((s * v for s, v in zip(ss, vs)), vs[-1])
+    return ins, [sg.exp(h), sg.sum(h) * sg.sum(z)]
+
+
+def test_scalar_graph_with_many_inputs_names_them_once():
+    xs, out = scalar_graph("_a")
+    f = sg.compile(out, xs)
+    head = f.source.splitlines()[0]
+    assert head == "def compiled(*_a):"
+    names = [f"p{i}_a" for i in range(N)]
+    assert sum(f.source.count(nm + ",") for nm in names) == N  # one unpacking line lists them
+    vals = [0.1 * (i + 1) for i in range(N)]
+    got = f(*vals)
+    assert all(type(v) is float for v in got)
+    want = [np.tanh(vals[0] * vals[1] + vals[2])] + [v * v + 1.0 for v in vals[3:]]
+    np.testing.assert_allclose(got, want, rtol=1e-15)
+    # numpy scalars and arrays take the array version, which agrees
+    np.testing.assert_allclose(f(*map(np.float64, vals)), want, rtol=1e-15)
+    arr = f(*[np.full(2, v) for v in vals])
+    np.testing.assert_allclose([a[0] for a in arr], want, rtol=1e-15)
+
+
+def test_an_unused_input_may_be_anything_in_the_math_version():
+    xs, out = scalar_graph("_u")
+    extra = sg.scalar("unused_u")
+    f = sg.compile(out, xs + [extra])
+    vals = [0.2] * N
+    assert f(*vals, "not a number") == f(*vals, 1.5)
+
+
+@pytest.mark.parametrize("graph", ["scalar", "vector"])
+def test_wrong_numbers_of_arguments_raise_pythons_own_error(graph):
+    ins, out = scalar_graph("_n") if graph == "scalar" else vector_graph("_n")
+    f = sg.compile(out, ins)
+    names = [v.attrs["vname"] for v in ins]
+    good = [0.5] * len(ins) if graph == "scalar" else \
+        [np.ones(3) if v.shape else 0.5 for v in ins[:-1]] + [np.ones(4)]
+    with pytest.raises(TypeError, match=rf"takes {len(ins)} positional arguments but "
+                                        rf"{len(ins) + 1} were given"):
+        f(*good, 1.0)
+    with pytest.raises(TypeError, match=f"missing 1 required positional argument: "
+                                        f"'{names[-1]}'"):
+        f(*good[:-1])
+    with pytest.raises(TypeError, match=f"missing 3 required positional arguments: "
+                                        f"'{names[-3]}', '{names[-2]}', and '{names[-1]}'"):
+        f(*good[:-3])
+
+
+def test_tensor_inputs_are_checked_as_with_few_inputs():
+    ins, out = vector_graph("_c")
+    f = sg.compile(out, ins)
+    assert f.source.startswith("def compiled(*_a):")
+    vals = [np.linspace(0.1, 0.3, 3) if v.shape else 0.3 for v in ins[:-1]] + [np.ones(5)]
+    ref = sg.compile(out, ins, backend=_plain())(*vals)  # no reuse, no Python-number scalars
+    for a, b in zip(f(*vals), ref):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+    bad = list(vals)
+    bad[0] = np.ones(4)
+    with pytest.raises(sg.ShapeError, match=r"input v0_c: expected shape \(3,\), got \(4,\)"):
+        f(*bad)
+    bad = list(vals)
+    bad[1] = np.ones(2)
+    with pytest.raises(sg.ShapeError, match="input s0_c: declared a scalar"):
+        f(*bad)
+    bad = list(vals)
+    bad[-1] = np.ones((2, 2))  # the symbolic size: checked inline
+    with pytest.raises(sg.ShapeError, match="input z_c"):
+        f(*bad)
+    bad = list(vals)
+    bad[1] = "x"
+    with pytest.raises(TypeError, match="input s0_c: expected numbers"):
+        f(*bad)
+
+
+def test_many_inputs_with_buffer_reuse_and_mixed_dtypes(monkeypatch):
+    monkeypatch.setattr(sys.modules["symgrad._buffers"], "SMALL", 1)
+    ins, out = vector_graph("_r", n=4)
+    f = sg.compile(out, ins)
+    assert "out=" in f.source and "_uniform_in(_v)" in f.source
+    rng = np.random.default_rng(0)
+    vals = [rng.uniform(0.1, 0.5, 4) if v.shape else 0.3 for v in ins[:-1]] + [np.ones(6)]
+    ref = sg.compile(out, ins, backend=_plain())(*vals)
+    for a, b in zip(f(*vals), ref):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+    f32 = [v.astype(np.float32) if isinstance(v, np.ndarray) else v for v in vals]
+    got = f(*f32)
+    assert got[0].dtype == np.float32
+    mixed = list(f32)
+    mixed[0] = vals[0]  # one float64 array: the plain version runs
+    got = f(*mixed)
+    assert "def _compiled_plain(*_a):" in f.source
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-5)
+
+
+def _plain():
+    import types
+
+    ns = types.ModuleType("plain_numpy_many")
+    ns.__dict__.update(np.__dict__)
+    return ns
