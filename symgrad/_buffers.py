@@ -64,6 +64,11 @@ def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], fol
     """The buffer plan of ``order`` (``fused`` mul nodes are computed by their sum's line;
     ``mathed`` scalar nodes are Python numbers: weak scalars that keep the arrays' dtype)."""
     plan = BufferPlan()
+    for n in order:
+        if _big(n.shape):
+            break
+    else:
+        return plan  # every array is known to be small: nothing to reuse or delete early
     remaining = dict(uses)
     root: dict[int, int] = {}  # id -> id of the node owning the memory it refers to
     live: dict[int, int] = {}  # owner id -> number of its live nodes (itself and views)

@@ -7,9 +7,8 @@ and for the graph algorithms networkx provides.
 
 from __future__ import annotations
 
-import contextlib
 import gc
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import networkx as nx
 
@@ -40,6 +39,16 @@ def topo_order(outputs: Iterable[Expr]) -> list[Expr]:
 
 def walk(outputs: Iterable[Expr]) -> tuple[list[Expr], dict[int, int]]:
     """(topological order, id(node) -> how many operand slots refer to it), in one pass."""
+    if not gc.isenabled():
+        return _walk(outputs)
+    gc.disable()  # the stack of a deep graph holds many young objects: see no_gc
+    try:
+        return _walk(outputs)
+    finally:
+        gc.enable()
+
+
+def _walk(outputs: Iterable[Expr]) -> tuple[list[Expr], dict[int, int]]:
     if isinstance(outputs, Expr):
         outputs = (outputs,)
     uses: dict[int, int] = {}
@@ -69,22 +78,26 @@ def walk(outputs: Iterable[Expr]) -> tuple[list[Expr], dict[int, int]]:
     return order, uses
 
 
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
+class no_gc:  # noqa: N801  (used like a function: ``with no_gc():``)
     """Pause Python's cyclic garbage collector while a pass builds many objects.
 
     Graph passes create nodes, tuples and dicts by the thousand and free no cycles; the
     collector's generational scans would otherwise run over the growing graph again and again
     (measured: 3x slower passes at 10^5 nodes). Reference counting still frees everything.
+    A class, not a generator-based context manager: entering and leaving cost a few hundred
+    nanoseconds, and every derivative and compile pays them several times.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+
+    __slots__ = ("was",)
+
+    def __enter__(self) -> None:
+        self.was = gc.isenabled()
+        if self.was:
+            gc.disable()
+
+    def __exit__(self, *exc) -> None:
+        if self.was:
+            gc.enable()
 
 
 def use_counts(order: list[Expr]) -> dict[int, int]:

@@ -6,7 +6,7 @@ import sympy
 
 from . import functions as F
 from .expr import Expr, canonical
-from .graph import as_list, count_nodes, larger_than, walk_upto
+from .graph import as_list, count_nodes, larger_than, no_gc, walk_upto
 from .rewrite import rebuild
 
 SYMPY_MAX_NODES = 120  # scalar graphs up to this size are also tried in sympy
@@ -88,6 +88,11 @@ def _candidates(s):
 
 def simplify(e):
     """An equivalent expression (a list gives a list), never larger in node count."""
+    with no_gc():
+        return _simplify(e)
+
+
+def _simplify(e):
     outs, single = as_list(e, "simplify")
     res = []
     own = _own(outs)
