@@ -37,8 +37,8 @@ def _rebuild(outputs, rewrite, order) -> list[Expr]:
     for n in order:
         args = n.args
         if args:
-            nargs = tuple(new[id(a)] for a in args)
-            if any(x is not y for x, y in zip(nargs, args)):
+            nargs = tuple([new[id(a)] for a in args])
+            if nargs != args:  # element by element, identity first (Expr has no __eq__)
                 m = make(n.op, nargs, n.attrs)
                 if n.name is not None and m.op is n.op and m.name is None:
                     m = m.named(n.name)
