@@ -175,6 +175,24 @@ def math_lines(order, gen, uses, folded) -> tuple[list[str], dict[int, str]] | N
     the user's code mentions it once; everything else gets a statement. Operators (``op.infix``)
     get parentheses only where Python's precedence needs them: ``a * b * (c - d)``.
     """
+
+    def leaf(n):
+        i = id(n)
+        if i in folded:
+            return folded[i]
+        return n.op.code([], n, gen) if n.op.leaf else None
+
+    return inline_lines(order, uses, leaf, lambda n, a: n.op.math(a, n, gen))
+
+
+def inline_lines(order, uses, leaf, src_of, operands=None, skip=None):
+    """Statements computing ``order`` with nodes used once inlined, and each node's code.
+
+    ``leaf(n)``: the code of a node that needs no statement (a name), else None; ``src_of(n,
+    a)``: the code of ``n`` from its operands' code ``a`` (None: no such form, and the result
+    is None); ``operands(n)``: the nodes whose code ``src_of`` takes (default ``n.args``);
+    ``skip``: ids of nodes computed inside another node's code (fused into it).
+    """
     code: dict[int, str] = {}
     prec: dict[int, int] = {}  # precedence of each node's code
     depth: dict[int, int] = {}  # nodes not yet written: id -> nesting depth of their expression
@@ -183,12 +201,15 @@ def math_lines(order, gen, uses, folded) -> tuple[list[str], dict[int, str]] | N
     k = 0
     for n in order:
         i = id(n)
-        op = n.op
-        if op.leaf or i in folded:
-            c = code[i] = folded[i] if i in folded else op.code([], n, gen)
+        if skip and i in skip:
+            continue
+        c = leaf(n)
+        if c is not None:
+            code[i] = c
             prec[i] = _UNARY if c[:1] == "-" else _ATOM
             continue
-        args = n.args
+        op = n.op
+        args = n.args if operands is None else operands(n)
         d = 0
         inf = op.infix
         if inf is not None:
@@ -224,7 +245,7 @@ def math_lines(order, gen, uses, folded) -> tuple[list[str], dict[int, str]] | N
                     pend.append(j)
                 else:
                     a.append(code[xi])
-            src = op.math(a, n, gen)
+            src = src_of(n, a)
             if src is None:
                 return None
             for j in pend:
@@ -242,7 +263,7 @@ def math_lines(order, gen, uses, folded) -> tuple[list[str], dict[int, str]] | N
                     src = src.replace(ph, name)
                 del depth[xi]
             sp = 0
-        if uses[i] == 1 and d < MAX_INLINE_DEPTH:
+        if uses[i] == 1 and d < MAX_INLINE_DEPTH and not op.random:
             code[i] = src
             depth[i] = d + 1
             prec[i] = sp
@@ -292,6 +313,9 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
     (then the code needs every input to share one floating dtype)."""
     fused = dot_fusions(order, uses)
     plan = plan_buffers(order, uses, out_ids, folded, fused, inplace, gen, mathed)
+    if not plan.into and not plan.free_after:
+        # no buffer to reuse or free early: nodes used once are inlined, as in the math version
+        return (*_inlined_array_lines(order, gen, uses, folded, mathed, fused), False)
     names: dict[int, str] = {}
     lines: list[str] = []
     k = 0
@@ -327,3 +351,25 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
         if dead:
             lines.append("del " + ", ".join(sorted(names[x] for x in dead)))
     return lines, names, bool(plan.into)
+
+
+def _inlined_array_lines(order, gen, uses, folded, mathed, fused):
+    def leaf(n):
+        i = id(n)
+        if i in folded:
+            return folded[i]
+        return n.op.code([], n, gen) if n.op.name in FREE else None
+
+    def operands(n):
+        if n.op.name == "sum" and id(n.args[0]) in fused:
+            return n.args[0].args
+        return n.args
+
+    def src_of(n, a):
+        if n.op.name == "sum" and id(n.args[0]) in fused:
+            return f"{_wrap(a[0])} @ {_wrap(a[1])}"
+        if id(n) in mathed:
+            return n.op.math(a, n, gen)
+        return n.op.code(a, n, gen)
+
+    return inline_lines(order, uses, leaf, src_of, operands, fused)
