@@ -176,22 +176,17 @@ def math_lines(order, gen, uses, folded) -> tuple[list[str], dict[int, str]] | N
     get parentheses only where Python's precedence needs them: ``a * b * (c - d)``.
     """
 
-    def leaf(n):
-        i = id(n)
-        if i in folded:
-            return folded[i]
-        return n.op.code([], n, gen) if n.op.leaf else None
-
-    return inline_lines(order, uses, leaf, lambda n, a: n.op.math(a, n, gen))
+    return inline_lines(order, uses, gen, folded, None, lambda n, a: n.op.math(a, n, gen))
 
 
-def inline_lines(order, uses, leaf, src_of, operands=None, skip=None):
+def inline_lines(order, uses, gen, folded, free, src_of, operands=None, skip=None):
     """Statements computing ``order`` with nodes used once inlined, and each node's code.
 
-    ``leaf(n)``: the code of a node that needs no statement (a name), else None; ``src_of(n,
-    a)``: the code of ``n`` from its operands' code ``a`` (None: no such form, and the result
-    is None); ``operands(n)``: the nodes whose code ``src_of`` takes (default ``n.args``);
-    ``skip``: ids of nodes computed inside another node's code (fused into it).
+    Nodes in ``folded`` (id -> constant's name) and leaves whose op is in ``free`` (None: every
+    leaf) need no statement; ``src_of(n, a)``: the code of ``n`` from its operands' code ``a``
+    (None: no such form, and the result is None); ``operands(n)``: the nodes whose code
+    ``src_of`` takes (default ``n.args``); ``skip``: ids of nodes computed inside another
+    node's code (fused into it).
     """
     code: dict[int, str] = {}
     prec: dict[int, int] = {}  # precedence of each node's code
@@ -203,12 +198,11 @@ def inline_lines(order, uses, leaf, src_of, operands=None, skip=None):
         i = id(n)
         if skip and i in skip:
             continue
-        c = leaf(n)
-        if c is not None:
-            code[i] = c
+        op = n.op
+        if i in folded or (op.leaf if free is None else op.name in free):
+            c = code[i] = folded[i] if i in folded else op.code([], n, gen)
             prec[i] = _UNARY if c[:1] == "-" else _ATOM
             continue
-        op = n.op
         args = n.args if operands is None else operands(n)
         d = 0
         inf = op.infix
@@ -354,12 +348,6 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
 
 
 def _inlined_array_lines(order, gen, uses, folded, mathed, fused):
-    def leaf(n):
-        i = id(n)
-        if i in folded:
-            return folded[i]
-        return n.op.code([], n, gen) if n.op.name in FREE else None
-
     def operands(n):
         if n.op.name == "sum" and id(n.args[0]) in fused:
             return n.args[0].args
@@ -372,4 +360,4 @@ def _inlined_array_lines(order, gen, uses, folded, mathed, fused):
             return n.op.math(a, n, gen)
         return n.op.code(a, n, gen)
 
-    return inline_lines(order, uses, leaf, src_of, operands, fused)
+    return inline_lines(order, uses, gen, folded, FREE, src_of, operands, fused)

@@ -232,33 +232,37 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
         if g is not f:
             f = g
             order = topo_order([f])
-    # dep: nodes that depend on a variable through operands with a derivative (not cut)
+    # dep: nodes that depend on a variable through operands with a derivative (not cut); a node
+    # with a non-differentiable operand in dep is in dep too (no op cuts such an operand)
     dep: set[int] = set()
+    nondiff: list[Expr] = []  # nodes of dep with an operand that has no derivative
     for n in order:
         k = id(n)
-        zg = n.op.zero_grad
         if k in wset:
             dep.add(k)
-        elif not zg:  # the common case, as a plain loop
+            continue
+        op = n.op
+        zg = op.zero_grad
+        if not zg:  # the common case, as a plain loop
             for a in n.args:
                 if id(a) in dep:
                     dep.add(k)
                     break
+            else:
+                continue
         elif any(id(a) in dep for i, a in enumerate(n.args) if i not in zg):
             dep.add(k)
-    # live: nodes whose cotangent can reach f (edges through zero-derivative operands are cut)
-    live: set[int] = {id(f)}
-    for n in reversed(order):
-        if id(n) in live and n.args:
-            zg = n.op.zero_grad
-            if zg:
-                live.update(id(a) for i, a in enumerate(n.args) if i not in zg)
-            else:
-                live.update(map(id, n.args))
-    sites = [(n, i) for n in order if id(n) in live and n.op.nondiff
-             for i in n.op.nondiff if i < len(n.args) and id(n.args[i]) in dep]
-    if sites:
-        raise _undefined(f, sites, dep, wset, order, live)
+        else:
+            continue
+        if op.nondiff:
+            nondiff.append(n)
+    live: set[int] | None = None  # computed when needed: only errors and zeros need it
+    if nondiff:
+        live = _live(f, order)
+        sites = [(n, i) for n in nondiff if id(n) in live
+                 for i in n.op.nondiff if i < len(n.args) and id(n.args[i]) in dep]
+        if sites:
+            raise _undefined(f, sites, dep, wset, order, live)
     nb = seed.ndim - f.ndim
     flat: set[int] = set()
     adj: dict[int, Expr] = {id(f): seed} if id(f) in dep else {}
@@ -273,7 +277,7 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
             cts = n.op.vjp(n, ct, nb, wants)
         except NonDifferentiableError:
             i = next((i for i in n.op.nondiff if i < len(n.args) and wants[i]), 0)
-            raise _undefined(f, [(n, i)], dep, wset, order, live) from None
+            raise _undefined(f, [(n, i)], dep, wset, order, live or _live(f, order)) from None
         for a, want, c in zip(n.args, wants, cts):
             if c is None or not want:
                 if want:
@@ -295,7 +299,7 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
             if id(w) not in in_graph:
                 kind, why = "zero", f"{_fname(f)} does not depend on {_describe(w)}"
             else:
-                kind, why = _why_no_cotangent(f, w, order, live, flat)
+                kind, why = _why_no_cotangent(f, w, order, live or _live(f, order), flat)
             g = known_zero(batch + w.shape, kind, why)
         out.append(g)
     known = {id(n) for n in order} if shared is None else shared_ids
@@ -304,6 +308,20 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
         return out  # f was stabilized whole above, and the pass added no pattern root
     known.difference_update(map(id, new))  # not known to be stable after all
     return stabilize(out)
+
+
+def _live(f: Expr, order: list[Expr]) -> set[int]:
+    """ids of the nodes whose cotangent can reach ``f`` (edges through operands an op cuts,
+    as stop_gradient does, are cut)."""
+    live: set[int] = {id(f)}
+    for n in reversed(order):
+        if id(n) in live and n.args:
+            zg = n.op.zero_grad
+            if zg:
+                live.update(id(a) for i, a in enumerate(n.args) if i not in zg)
+            else:
+                live.update(map(id, n.args))
+    return live
 
 
 def _new_nodes(outs: list[Expr], seen: set[int]) -> list[Expr]:

@@ -60,21 +60,25 @@ def _walk(outputs: Iterable[Expr]) -> tuple[list[Expr], dict[int, int]]:
         if id(root) in uses:
             continue
         uses[id(root)] = 0
-        stack = [(root, iter(root.args))]
-        push, top = stack.append, stack.pop
-        while stack:
-            node, it = stack[-1]
-            for a in it:
+        nodes, its = [root], [iter(root.args)]  # the path from the root, and where each stands
+        push, push_it, pop, pop_it = nodes.append, its.append, nodes.pop, its.pop
+        while its:
+            for a in its[-1]:
                 ia = id(a)
                 c = get(ia)
                 if c is None:
                     uses[ia] = 1
-                    push((a, iter(a.args)))
-                    break
-                uses[ia] = c + 1
+                    args = a.args
+                    if args:
+                        push(a)
+                        push_it(iter(args))
+                        break
+                    emit(a)  # a leaf: its place in the post-order is here
+                else:
+                    uses[ia] = c + 1
             else:
-                top()
-                emit(node)
+                pop_it()
+                emit(pop())
     return order, uses
 
 
