@@ -326,3 +326,56 @@ def test_scalar_inlining_never_changes_values(seed):
     vals = [rng.uniform(-1, 1) for _ in xs]
     np.testing.assert_allclose(np.array(f(*vals), dtype=float),
                                np.array(ref(*vals), dtype=float), rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------ inlined array code
+def test_small_array_code_inlines_nodes_used_once():
+    v, w, s = sg.vector("v_i", 8), sg.vector("w_i", 8), sg.scalar("s_i")
+    h = v
+    for _ in range(5):
+        h = sg.tanh(w * h + s * sg.sum(h))
+    L = sg.sum(h * h)
+    gs = sg.grad(L, [v, w, s])
+    f = sg.compile([L, *gs], [v, w, s])
+    body = [ln for ln in f.source.splitlines() if " = " in ln and "_asarray" not in ln]
+    computed = [n for n in sg.topo_order([L, *gs]) if n.args]
+    assert len(body) < 0.6 * len(computed)  # one statement per value used twice, or so
+    assert "del " not in f.source and "out=" not in f.source
+    assert "broadcast_to" not in f.source  # sum's derivative: numpy broadcasts the scalar
+    vals = [np.linspace(-1, 1, 8), np.linspace(0.5, 1.5, 8), 0.3]
+    ref = sg.compile([L, *gs], [v, w, s], backend=PLAIN)
+    for a, b in zip(f(*vals), ref(*vals)):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_inlined_array_code_never_changes_values(seed, monkeypatch):
+    ins, outs, loss = random_graph(random.Random(1000 + seed), 25)
+    exprs = outs + sg.grad(loss, ins)
+    f = sg.compile(exprs, ins)  # arrays of 12 entries at most: statements inlined
+    assert "del " not in f.source
+    # the reference: one statement per node (every array counts as big for the planner, and
+    # a plain namespace writes into no buffer)
+    monkeypatch.setattr(sys.modules["symgrad._buffers"], "SMALL", 1)
+    ref = sg.compile(exprs, ins, backend=PLAIN)
+    nr = np.random.default_rng(seed)
+    for dtype in (np.float64, np.float32):
+        vals = [nr.normal(size=v.shape).astype(dtype) if v.shape else float(nr.normal())
+                for v in ins]
+        rtol = 2e-4 if dtype == np.float32 else 1e-12
+        for e, a, b in zip(exprs, f(*vals), ref(*vals)):
+            np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
+                                       rtol=rtol, atol=rtol)
+            if dtype == np.float32 and keeps_dtype(e) and type(a) is not float:
+                assert np.asarray(a).dtype == np.float32
+
+
+def test_scalar_results_skip_the_tensor_only_rules():
+    from symgrad.ops import REGISTRY
+
+    mul = REGISTRY["mul"]
+    skipped = [r for r in mul.rules if r not in mul.scalar_rules]
+    assert skipped and len(mul.scalar_rules) < len(mul.rules)
+    x, y = sg.scalars("x_r y_r")
+    for r in skipped:  # each of them indeed leaves scalar products alone
+        assert r((x, y), {}, ()) is None
