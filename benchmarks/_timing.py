@@ -6,6 +6,7 @@ shared machine hits all of them alike; the figures are medians over rounds.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import statistics
 import time
@@ -41,6 +42,27 @@ def bench(fns: dict[str, Callable[[], object]], repeats: int = 7, min_time: floa
                 f()
             samples[k].append((time.perf_counter() - t0) / n)
     return {k: statistics.median(v) for k, v in samples.items()}
+
+
+class GCTimer:
+    """Seconds Python's cyclic garbage collector ran while the context was open."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._t0 = 0.0
+
+    def _cb(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._t0
+
+    def __enter__(self) -> GCTimer:
+        gc.callbacks.append(self._cb)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self._cb)
 
 
 def time_once(fn: Callable[[], object]) -> float:
