@@ -36,6 +36,7 @@ from ._emit import FREE, Gen, array_lines, fold_constants, math_lines, scalar_ma
 from .errors import ShapeError
 from .expr import Expr
 from .graph import as_list, no_gc, topo_order, walk
+from .ops.leaves import VAR
 from .rewrite import stabilize
 from .shapes import fmt_shape
 
@@ -95,7 +96,7 @@ def _check_inputs_walk(outs: list[Expr], inputs, what: str) -> tuple[list, list,
     order, uses = walk(outs)
     names: dict[str, Expr] = {}
     for n in order:
-        if n.op.name != "var":
+        if n.op is not VAR:
             continue
         nm = n.attrs["vname"]
         if nm in names and names[nm] is not n:
@@ -296,6 +297,8 @@ class _Plan:
                            (id(o) in self.folded and o.ndim > 0)}
         self.params = ", ".join(gen.params[id(v)] for v in ins)
         self.extra: dict[str, Any] = {}  # globals the generated code needs besides _namespace's
+        # a graph with arrays (or array inputs): no math version
+        self.tensor = any(v.shape for v in ins) or any(n.shape for n in order)
 
     def ret(self, code: dict) -> str:
         vals = []
@@ -321,7 +324,7 @@ class _Plan:
         are compiled when first needed.
         """
         order, gen = self.order, self.gen
-        tensor = not all(n.shape == () for n in order) or not all(v.shape == () for v in self.ins)
+        tensor = self.tensor
         checks = [c for n in order for c in n.checks]
         params, call, values = self.params, self.params, f"({self.params}{',' if self.ins else ''})"
         if many:  # name the inputs once: one call reads, converts and checks them (see _reader)
@@ -360,7 +363,7 @@ class _Plan:
         """``def compiled(inputs):`` the math version, falling back to the array version."""
         if self.backend not in (None, "numpy"):
             return None
-        if not all(n.shape == () for n in self.order) or any(v.shape for v in self.ins):
+        if self.tensor:
             return None
         res = math_lines(self.order, self.gen, self.uses, self.folded)
         if res is None:
