@@ -176,6 +176,13 @@ def _ew(name: str, *args: ExprLike) -> Expr:
     return make(OPS[name], args)  # operands that are expressions already: the common case
 
 
+def _ew1(name: str, x: ExprLike) -> Expr:
+    """One operand: ``_ew`` without packing the arguments (every derivative builds these)."""
+    if x.__class__ is Expr:
+        return make(OPS[name], (x,))
+    return _ew(name, x)
+
+
 def add(a: ExprLike, b: ExprLike) -> Expr:
     if a.__class__ is Expr and b.__class__ is Expr:  # the common case, without _ew's packing
         return make(OPS["add"], (a, b))
@@ -206,55 +213,55 @@ def power(a: ExprLike, b: ExprLike) -> Expr:
 
 
 def neg(a: ExprLike) -> Expr:
-    return _ew("neg", a)
+    return _ew1("neg", a)
 
 
 def exp(x: ExprLike) -> Expr:
     """Elementwise exponential."""
-    return _ew("exp", x)
+    return _ew1("exp", x)
 
 
 def log(x: ExprLike) -> Expr:
     """Elementwise natural logarithm."""
-    return _ew("log", x)
+    return _ew1("log", x)
 
 
 def sqrt(x: ExprLike) -> Expr:
     """Elementwise square root."""
-    return _ew("sqrt", x)
+    return _ew1("sqrt", x)
 
 
 def sigmoid(x: ExprLike) -> Expr:
     """The logistic function 1 / (1 + exp(-x)), evaluated without overflow."""
-    return _ew("sigmoid", x)
+    return _ew1("sigmoid", x)
 
 
 def tanh(x: ExprLike) -> Expr:
     """Elementwise hyperbolic tangent."""
-    return _ew("tanh", x)
+    return _ew1("tanh", x)
 
 
 def relu(x: ExprLike) -> Expr:
     """max(0, x); its derivative at 0 is 0."""
-    return _ew("relu", x)
+    return _ew1("relu", x)
 
 
 def softplus(x: ExprLike) -> Expr:
     """log(1 + exp(x)), evaluated without overflow."""
-    return _ew("softplus", x)
+    return _ew1("softplus", x)
 
 
 def abs(x: ExprLike) -> Expr:  # noqa: A001  (sg.abs mirrors numpy)
     """Elementwise absolute value; its derivative at 0 is 0."""
-    return _ew("abs", x)
+    return _ew1("abs", x)
 
 
 def sin(x: ExprLike) -> Expr:
-    return _ew("sin", x)
+    return _ew1("sin", x)
 
 
 def cos(x: ExprLike) -> Expr:
-    return _ew("cos", x)
+    return _ew1("cos", x)
 
 
 def square(x: ExprLike) -> Expr:
@@ -273,17 +280,17 @@ def minimum(a: ExprLike, b: ExprLike) -> Expr:
 
 def step(x: ExprLike) -> Expr:
     """1 where x > 0, else 0 (relu's derivative; its own derivative is zero)."""
-    return _ew("step", x)
+    return _ew1("step", x)
 
 
 def sigmoid_deriv(s: ExprLike) -> Expr:
     """s * (1 - s): the derivative of the sigmoid, given the sigmoid's value ``s``."""
-    return _ew("sigmoid_deriv", s)
+    return _ew1("sigmoid_deriv", s)
 
 
 def tanh_deriv(t: ExprLike) -> Expr:
     """1 - t**2: the derivative of tanh, given tanh's value ``t``."""
-    return _ew("tanh_deriv", t)
+    return _ew1("tanh_deriv", t)
 
 
 def bce(mu: ExprLike, y: ExprLike) -> Expr:
@@ -303,7 +310,7 @@ def stop_gradient(e: ExprLike) -> Expr:
 # ------------------------------------------------------------------------ not differentiable
 def floor(x: ExprLike) -> Expr:
     """The largest integer <= x, elementwise (a float). Not differentiable."""
-    return _ew("floor", x)
+    return _ew1("floor", x)
 
 
 def to_int(x: ExprLike) -> Expr:
@@ -311,7 +318,7 @@ def to_int(x: ExprLike) -> Expr:
 
     A NaN or infinite value raises ValueError when the expression is evaluated.
     """
-    return _ew("to_int", x)
+    return _ew1("to_int", x)
 
 
 def _seed(op: str, seed) -> int:
@@ -531,6 +538,8 @@ def onehot(i: ExprLike, n) -> Expr:
 
 def unbroadcast(ct: Expr, nb: int, shape) -> Expr:
     """Sum ``ct`` (``nb`` batch axes + a broadcast shape) down to ``nb`` batch axes + ``shape``."""
+    if not nb and ct.shape == shape:
+        return ct  # the common case: nothing was broadcast
     shape = tuple(shape)
     out = ct.shape[nb:]
     if out == shape:
