@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import builtins
 import math
-import operator
 import types
 from collections import OrderedDict
 from typing import Any, Callable
@@ -369,50 +368,33 @@ class _Plan:
         if res is None:
             return None
         lines, code = res
-        used = [i for i, v in enumerate(self.ins) if id(v) in self.uses]
-        if len(self.ins) > MANY_INPUTS:
-            # many inputs: name them once (CPython's compile costs about 1 µs per token)
-            out = ["def compiled(*_a):"]
-            guard, unpack, fallback = _many_inputs_guard(self.ins, used, self.extra), \
-                f"{self.params}, = _a", "_lazy['array'](*_a)"
+        names = [self.gen.params[id(v)] for v in self.ins if id(v) in self.uses]
+        guard = " is ".join(["_float"] + [f"{p}.__class__" for p in names]) if names else None
+        many = len(self.ins) > MANY_INPUTS
+        if many:
+            # the arguments, in order, without naming them again (CPython's compile costs about
+            # 1 µs per token): only the parameters are bound before the body, and a function's
+            # locals() lists its parameters first
+            again = "*locals().values()"
+            again_in_body = f"*[*locals().values()][:{len(self.ins)}]"
         else:
-            out = [f"def compiled({self.params}):"]
-            names = [self.gen.params[id(self.ins[i])] for i in used]
-            guard = " is ".join(["_float"] + [f"{p}.__class__" for p in names]) if used \
-                else None
-            unpack, fallback = None, f"_lazy['array']({self.params})"
+            again = again_in_body = self.params
+        out = [f"def compiled({self.params}):"]
         ind = "    "
         if guard:
             out.append(f"{ind}if {guard}:")
             ind += "    "
         out.append(ind + "try:")
-        body = ([unpack] if unpack else []) + lines + [self.ret(code)]
-        out += [ind + "    " + ln for ln in body]
+        out += [ind + "    " + ln for ln in lines + [self.ret(code)]]
         out.append(ind + "except (ValueError, ArithmeticError):")
-        out.append(ind + "    pass")
-        out.append(f"    return {fallback}")
+        out.append(ind + (f"    return _lazy['array']({again_in_body})" if many else "    pass"))
+        if many:
+            out.append("    # not all Python floats: the array version, with the same arguments")
+        out.append(f"    return _lazy['array']({again})")
         return "\n".join(out) + "\n"
 
 
-MANY_INPUTS = 8  # more inputs than this: the math version takes *_a (a shorter source)
-
-
-def _many_inputs_guard(ins: list[Expr], used: list[int], extra: dict) -> str | None:
-    """The math version's test that every used input is a Python float, for ``*_a``.
-
-    Another number of arguments fails it too: the array version then raises Python's error.
-    """
-    if not used:
-        return None
-    n = len(ins)
-    if len(used) == 1:
-        return f"len(_a) == {n} and _a[{used[0]}].__class__ is _float"
-    extra["_type"] = type
-    extra[f"_floats{len(used)}"] = (float,) * len(used)
-    if len(used) == n:
-        return f"_floats{n} == (*map(_type, _a),)"
-    extra["_pick"] = operator.itemgetter(*used)
-    return f"len(_a) == {n} and _floats{len(used)} == (*map(_type, _pick(_a)),)"
+MANY_INPUTS = 8  # more inputs than this: their names are not repeated in the source
 
 
 def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
