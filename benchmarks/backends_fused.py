@@ -25,59 +25,22 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks._timing import bench, fmt_ratio, fmt_time, have, table  # noqa: E402
+from benchmarks._workloads import (  # noqa: E402
+    scalar_mlp,
+    scalar_mlp_numpy,
+    vector_mlp,
+    vector_mlp_data,
+    vector_mlp_numpy,
+)
 
 ARGS = (0.7, -0.3, 1.3, 0.2)  # u, c, w, b
 
 
 # ------------------------------------------------------------------ the workloads
-def lecture_graph():
-    import symgrad as sg
-
-    u, c, w, b = sg.scalars("u c w b")
-    x, y = sg.vector("x", "N"), sg.vector("y", "N")
-    mu = sg.sigmoid(w * sg.sigmoid(u * x + c) + b)
-    loss = sg.mean(sg.bce(mu, y))
-    return sg.grad(loss, [u, c, w, b]), [u, c, w, b, x, y]
-
-
-def lecture_numpy(u, c, w, b, x, y):
-    """Handwritten backprop of the batch-mean loss (the closed forms)."""
-    n = x.shape[0]
-    phi = 1.0 / (1.0 + np.exp(-(u * x + c)))
-    mu = 1.0 / (1.0 + np.exp(-(w * phi + b)))
-    d = mu - y
-    t = d * w * phi * (1.0 - phi)
-    return np.dot(t, x) / n, t.sum() / n, np.dot(d, phi) / n, d.sum() / n
-
-
-def mlp_graph():
-    import symgrad as sg
-
-    X, y = sg.matrix("X", ("N", "d")), sg.vector("y", "N")
-    U, c, w, b = sg.matrix("U", ("l", "d")), sg.vector("c", "l"), sg.vector("w", "l"), \
-        sg.scalar("b")
-    mu = sg.sigmoid(sg.sigmoid(X @ U.T + c) @ w + b)
-    loss = sg.mean(sg.bce(mu, y))
-    return [loss, *sg.grad(loss, [U, c, w, b])], [U, c, w, b, X, y]
-
-
 def mlp_data(d, h, n, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = (rng.random(n) < 0.5).astype(float)
-    return [rng.standard_normal((h, d)) / np.sqrt(d), 0.1 * rng.standard_normal(h),
-            rng.standard_normal(h) / np.sqrt(h), 0.1, X, y]
-
-
-def mlp_numpy(U, c, w, b, X, y):
-    """Handwritten loss + backprop of the vector MLP."""
-    n = X.shape[0]
-    phi = 1 / (1 + np.exp(-(X @ U.T + c)))
-    mu = 1 / (1 + np.exp(-(phi @ w + b)))
-    loss = -np.mean(y * np.log(mu) + (1 - y) * np.log(1 - mu))
-    d2 = (mu - y) / n
-    dz1 = np.outer(d2, w) * phi * (1 - phi)
-    return loss, dz1.T @ X, dz1.sum(axis=0), phi.T @ d2, d2.sum()
+    """The vector MLP's values, b as a Python float."""
+    U, c, w, _, X, y = vector_mlp_data(d, h, n, seed=seed)
+    return [U, c, w, 0.1, X, y]
 
 
 def _jax_lecture():
@@ -149,10 +112,10 @@ def _child(which: str) -> None:
                           "kernels": 1}))
         return
     if which == "lecture":
-        outs, ins = lecture_graph()
+        outs, ins = scalar_mlp(batch=True)
         vals = [*ARGS, np.linspace(-1, 1, 1000), np.ones(1000)]
     else:
-        outs, ins = mlp_graph()
+        outs, ins = vector_mlp()
         vals = mlp_data(10, 8, 32)
     t0 = time.perf_counter()
     fn = sg.compile(outs, ins, backend="numba")
@@ -192,13 +155,13 @@ def main(quick: bool = False) -> str:
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal(n), (rng.random(n) < 0.5).astype(float)
     vals = [*ARGS, x, y]
-    outs, ins = lecture_graph()
+    outs, ins = scalar_mlp(batch=True)
     f_np = sg.compile(outs, ins)
     f_nb = sg.compile(outs, ins, backend="numba")
-    want = lecture_numpy(*vals)
+    want = scalar_mlp_numpy(*vals)
     for f in (f_np, f_nb):
         np.testing.assert_allclose(np.array(f(*vals), dtype=float), want, rtol=1e-9)
-    fns = {"handwritten numpy": lambda: lecture_numpy(*vals),
+    fns = {"handwritten numpy": lambda: scalar_mlp_numpy(*vals),
            "symgrad numpy": lambda: f_np(*vals), "symgrad numba": lambda: f_nb(*vals)}
     if have("jax"):
         jg = _jax_lecture()
@@ -219,15 +182,15 @@ def main(quick: bool = False) -> str:
         out.append("")
 
     # (b) vector MLP, d=10, l=8, N=32
-    outs, ins = mlp_graph()
+    outs, ins = vector_mlp()
     vals2 = mlp_data(10, 8, 32)
     g_np = sg.compile(outs, ins)
     g_nb = sg.compile(outs, ins, backend="numba")
-    want2 = mlp_numpy(*vals2)
+    want2 = vector_mlp_numpy(*vals2)
     for f in (g_np, g_nb):
         for a, b in zip(f(*vals2), want2):
             np.testing.assert_allclose(np.asarray(a), b, rtol=1e-9, atol=1e-15)
-    fns = {"handwritten numpy": lambda: mlp_numpy(*vals2),
+    fns = {"handwritten numpy": lambda: vector_mlp_numpy(*vals2),
            "symgrad numpy": lambda: g_np(*vals2), "symgrad numba": lambda: g_nb(*vals2)}
     if have("jax"):
         jm = _jax_mlp()

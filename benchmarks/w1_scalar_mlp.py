@@ -12,7 +12,6 @@ Run: ``python -m benchmarks --only w1`` (``--quick`` for a smoke run).
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 
@@ -20,27 +19,10 @@ import numpy as np
 
 from benchmarks._peers import as_floats, close, have, run_child, setup_jax
 from benchmarks._timing import bench, fmt_ratio, fmt_time, skipped, table
+from benchmarks._workloads import scalar_mlp, scalar_mlp_math, scalar_mlp_numpy
 
 ARGS = (0.7, -0.3, 1.3, 0.2, 0.5, 1.0)  # u, c, w, b, x, y
 PEERS = ["sympy", "symengine", "casadi", "jax", "torch", "autograd", "pytensor"]
-
-
-# ------------------------------------------------------------------ handwritten baselines
-def grad_math(u, c, w, b, x, y):
-    phi = 1.0 / (1.0 + math.exp(-(u * x + c)))
-    mu = 1.0 / (1.0 + math.exp(-(w * phi + b)))
-    d = mu - y
-    t = d * w * phi * (1.0 - phi)
-    return (t * x, t, d * phi, d)
-
-
-def grad_numpy(u, c, w, b, x, y):
-    n = x.shape[0]
-    phi = 1.0 / (1.0 + np.exp(-(u * x + c)))
-    mu = 1.0 / (1.0 + np.exp(-(w * phi + b)))
-    d = mu - y
-    t = d * w * phi * (1.0 - phi)
-    return (np.dot(t, x) / n, t.mean(), np.dot(d, phi) / n, d.mean())
 
 
 # ------------------------------------------------------------------ builders
@@ -49,16 +31,7 @@ def grad_numpy(u, c, w, b, x, y):
 def build_symgrad(tag: str = "", batch: bool = False):
     import symgrad as sg
 
-    u, c, w, b = sg.scalars(f"u{tag} c{tag} w{tag} b{tag}")
-    if batch:
-        x, y = sg.vector(f"x{tag}", "N"), sg.vector(f"y{tag}", "N")
-    else:
-        x, y = sg.scalars(f"x{tag} y{tag}")
-    phi = sg.sigmoid(u * x + c)
-    mu = sg.sigmoid(w * phi + b)
-    C = sg.bce(mu, y)
-    L = sg.mean(C) if batch else C
-    return sg.compile(sg.grad(L, [u, c, w, b]), [u, c, w, b, x, y])
+    return sg.compile(*scalar_mlp(tag, batch))
 
 
 def build_sympy(tag: str = "", batch: bool = False):
@@ -178,7 +151,7 @@ def derive_child(name: str, reps: int) -> dict:
         g = builder(f"_{i}")
         out = g(*ARGS)
         runs.append(time.perf_counter() - t0)
-        assert close(as_floats(out), grad_math(*ARGS), 1e-8), name
+        assert close(as_floats(out), scalar_mlp_math(*ARGS), 1e-8), name
     return {"first": runs[0], "again": statistics.median(runs[1:]) if reps > 1 else None}
 
 
@@ -211,8 +184,8 @@ def part_a(quick: bool) -> str:
 
 # ------------------------------------------------------------------ (b) per call
 def part_b(quick: bool) -> tuple[str, float]:
-    ref = grad_math(*ARGS)
-    fns = {"handwritten `math`": grad_math}
+    ref = scalar_mlp_math(*ARGS)
+    fns = {"handwritten `math`": scalar_mlp_math}
     for name, (module, builder) in SCALAR_BUILDERS.items():
         if module != "symgrad" and not have(module):
             continue
@@ -236,8 +209,8 @@ def part_c(quick: bool) -> tuple[str, float]:
     x = rng.standard_normal(n)
     y = (rng.random(n) < 0.5).astype(np.float64)
     P = ARGS[:4]
-    ref = grad_numpy(*P, x, y)
-    fns = {"handwritten numpy": grad_numpy, "symgrad": build_symgrad("_c", batch=True)}
+    ref = scalar_mlp_numpy(*P, x, y)
+    fns = {"handwritten numpy": scalar_mlp_numpy, "symgrad": build_symgrad("_c", batch=True)}
     builders = {"jax jit(grad(mean))": ("jax", build_jax),
                 "torch autograd.grad": ("torch", build_torch),
                 "autograd grad": ("autograd", build_autograd),

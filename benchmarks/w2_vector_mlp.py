@@ -17,52 +17,26 @@ import numpy as np
 
 from benchmarks._peers import as_floats, have, setup_jax
 from benchmarks._timing import bench, fmt_ratio, fmt_time, skipped, table
+from benchmarks._workloads import (
+    vector_mlp_data,
+    vector_mlp_loss,
+    vector_mlp_numpy,
+    vector_mlp_numpy_forward,
+)
 
 SIZES = {"large": (784, 256, 1024), "small": (10, 8, 32)}
 PEERS = ["torch", "jax", "autograd"]
-
-
-def make_data(d, l, N, dtype, seed=0):  # noqa: E741  (the lecture's names)
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((N, d)).astype(dtype)
-    y = (rng.random(N) < 0.5).astype(dtype)
-    U = (rng.standard_normal((l, d)) / np.sqrt(d)).astype(dtype)
-    c = (0.1 * rng.standard_normal(l)).astype(dtype)
-    w = (rng.standard_normal(l) / np.sqrt(l)).astype(dtype)
-    return U, c, w, dtype(0.1), X, y
-
-
-# ------------------------------------------------------------------ handwritten numpy
-def np_forward(U, c, w, b, X, y):
-    phi = 1 / (1 + np.exp(-(X @ U.T + c)))
-    mu = 1 / (1 + np.exp(-(phi @ w + b)))
-    return -np.mean(y * np.log(mu) + (1 - y) * np.log(1 - mu))
-
-
-def np_loss_grad(U, c, w, b, X, y):
-    N = X.shape[0]
-    phi = 1 / (1 + np.exp(-(X @ U.T + c)))
-    mu = 1 / (1 + np.exp(-(phi @ w + b)))
-    loss = -np.mean(y * np.log(mu) + (1 - y) * np.log(1 - mu))
-    d2 = (mu - y) / N
-    gw = phi.T @ d2
-    gb = d2.sum()
-    dz1 = np.outer(d2, w) * phi * (1 - phi)
-    return loss, dz1.T @ X, dz1.sum(axis=0), gw, gb
 
 
 # ------------------------------------------------------------------ systems
 def sys_symgrad(d, l, data):  # noqa: E741
     import symgrad as sg
 
-    U, c, w, b = sg.matrix("U", (l, d)), sg.vector("c", l), sg.vector("w", l), sg.scalar("b")
-    X, y = sg.matrix("X", ("N", d)), sg.vector("y", "N")
-    phi = sg.sigmoid(X @ U.T + c)
-    mu = sg.sigmoid(phi @ w + b)
-    L = sg.mean(sg.bce(mu, y))
+    L, params, (X, y) = vector_mlp_loss(d, l)
+    ins = [*params, X, y]
     t0 = time.perf_counter()
-    g = sg.compile([L, *sg.grad(L, [U, c, w, b])], [U, c, w, b, X, y])
-    f = sg.compile(L, [U, c, w, b, X, y])
+    g = sg.compile([L, *sg.grad(L, params)], ins)
+    f = sg.compile(L, ins)
     build = time.perf_counter() - t0
     return (lambda: g(*data)), (lambda: f(*data)), build
 
@@ -152,14 +126,15 @@ def _check(name, out, ref, dtype):
 
 def run_size(label: str, quick: bool) -> tuple[str, dict]:
     d, l, N = SIZES[label]  # noqa: E741
-    ref = [np.asarray(v, dtype=np.float64) for v in np_loss_grad(*make_data(d, l, N, np.float64))]
+    ref = [np.asarray(v, dtype=np.float64)
+           for v in vector_mlp_numpy(*vector_mlp_data(d, l, N, np.float64))]
     fns: dict = {}
     meta: dict = {}
     for dtype in (np.float64, np.float32):
-        data = make_data(d, l, N, dtype)
+        data = vector_mlp_data(d, l, N, dtype)
         tag = "" if dtype == np.float64 else " f32"
-        fns["handwritten numpy" + tag] = ((lambda data=data: np_loss_grad(*data)),
-                                          (lambda data=data: np_forward(*data)))
+        fns["handwritten numpy" + tag] = ((lambda data=data: vector_mlp_numpy(*data)),
+                                          (lambda data=data: vector_mlp_numpy_forward(*data)))
         meta["handwritten numpy" + tag] = (dtype, 0.0)
         for name, (module, maker) in SYSTEMS.items():
             if module != "symgrad" and not have(module):
