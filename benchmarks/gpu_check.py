@@ -32,6 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 # jax would otherwise take 75% of the GPU's memory when it starts, leaving cupy and torch short
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+from benchmarks._workloads import vector_mlp  # noqa: E402
+
 BUDGET_S = 200.0
 T0 = time.monotonic()
 MLP_SIZE = (784, 256, 65536)  # d, l, N
@@ -104,6 +107,16 @@ def guard(work: str, what: str, f) -> None:
         traceback.print_exc()
 
 
+def on_each(work: str, cp, torch, jax, on_cupy, on_torch, on_jax) -> None:
+    """Guarded runs of one workload on each library that is here (cupy, torch with CUDA, jax)."""
+    if cp is not None:
+        guard(work, "cupy", on_cupy)
+    if torch is not None and torch.cuda.is_available():
+        guard(work, "torch", on_torch)
+    if jax is not None:
+        guard(work, "jax", on_jax)
+
+
 def card_name(cp, torch) -> str:
     try:
         if cp is not None:
@@ -136,15 +149,6 @@ def run_tests() -> str:
 
 
 # ------------------------------------------------------------------ workloads
-def mlp_graph(sg):
-    X, y = sg.matrix("X", ("N", "d")), sg.vector("y", "N")
-    U, c, w, b = sg.matrix("U", ("l", "d")), sg.vector("c", "l"), sg.vector("w", "l"), \
-        sg.scalar("b")
-    mu = sg.sigmoid(sg.sigmoid(X @ U.T + c) @ w + b)
-    loss = sg.mean(sg.bce(mu, y))
-    return [loss, *sg.grad(loss, [U, c, w, b])], [U, c, w, b, X, y]
-
-
 def hessian_graph(sg):
     X, y, w = sg.matrix("X", ("m", "n")), sg.vector("y", "m"), sg.vector("w", "n")
     f = sg.sum(sg.softplus(-y * (X @ w)))
@@ -158,7 +162,7 @@ def bench_mlp(sg, cp, torch, jax, jnp) -> None:
     X = rng.standard_normal((n, d))
     y = (rng.random(n) < 0.5).astype(float)
     U, c, w, b = rng.standard_normal((h, d)) * 0.05, np.zeros(h), rng.standard_normal(h) * 0.1, 0.0
-    outs, ins = mlp_graph(sg)
+    outs, ins = vector_mlp()
 
     def on_cupy():
         Xc, yc, Uc, cc, wc = (cp.asarray(a) for a in (X, y, U, c, w))
@@ -214,12 +218,7 @@ def bench_mlp(sg, cp, torch, jax, jnp) -> None:
         row(work, "symgrad backend='jax' (jit)",
             lambda: jax.block_until_ready(fn(Uj, cj, wj, b, Xj, yj)), lambda: None)
 
-    if cp is not None:
-        guard(work, "cupy", on_cupy)
-    if torch is not None and torch.cuda.is_available():
-        guard(work, "torch", on_torch)
-    if jax is not None:
-        guard(work, "jax", on_jax)
+    on_each(work, cp, torch, jax, on_cupy, on_torch, on_jax)
 
 
 def bench_hessian(sg, cp, torch, jax, jnp) -> None:
@@ -261,12 +260,7 @@ def bench_hessian(sg, cp, torch, jax, jnp) -> None:
         row(work, "symgrad sg.hessian, backend='jax' (jit)",
             lambda: jax.block_until_ready(fn(Xj, yj, wj)), lambda: None)
 
-    if cp is not None:
-        guard(work, "cupy", on_cupy)
-    if torch is not None and torch.cuda.is_available():
-        guard(work, "torch", on_torch)
-    if jax is not None:
-        guard(work, "jax", on_jax)
+    on_each(work, cp, torch, jax, on_cupy, on_torch, on_jax)
 
 
 def targets() -> list[str]:
