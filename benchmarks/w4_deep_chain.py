@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmarks._peers import have, setup_jax
 from benchmarks._timing import GCTimer, bench, fmt_ratio, fmt_time, skipped, table
+from benchmarks._workloads import chain
 
 PEERS = ["casadi", "jax", "symengine", "sympy"]
 
@@ -62,24 +63,12 @@ def hess_fd(x, ws, bs, eps=1e-6):
 
 
 # ------------------------------------------------------------------ symgrad
-def sg_chain(k: int, tag: str = ""):
-    import symgrad as sg
-
-    x = sg.scalar("x" + tag)
-    ws = [sg.scalar(f"w{i}{tag}") for i in range(k)]
-    bs = [sg.scalar(f"b{i}{tag}") for i in range(k)]
-    h = x
-    for w, b in zip(ws, bs):
-        h = sg.tanh(w * h + b)
-    return x, ws, bs, h**2
-
-
 def sg_build(k: int, tag: str = "", hessian: bool = False) -> dict:
     """symgrad: derive + compile (timed) of the gradient (or Hessian) of a fresh chain."""
     import symgrad as sg
     from symgrad.graph import count_nodes
 
-    x, ws, bs, L = sg_chain(k, tag)
+    x, ws, bs, L = chain(k, tag)
     with GCTimer() as gct:
         t0, c0 = time.perf_counter(), time.process_time()
         if hessian:
@@ -186,6 +175,11 @@ def _check(name: str, out, ref, rtol: float = 1e-9) -> None:
 
 
 # ------------------------------------------------------------------ parts
+def _growth(b: dict) -> str:
+    """A table cell: forward size → gradient size (their ratio)."""
+    return f"{b['fwd_nodes']} → {b['nodes']} ({b['nodes'] / b['fwd_nodes']:.2f}x)"
+
+
 def part_ab(quick: bool) -> tuple[str, dict]:
     ks = [5, 10, 20] if quick else [5, 10, 20, 40, 80]
     size_rows, time_rows, builds = [], [], {}
@@ -198,23 +192,17 @@ def part_ab(quick: bool) -> tuple[str, dict]:
         dc = statistics.median(r["derive"] + r["compile"] for r in reps)
         best = min(reps, key=lambda r: r["derive"] + r["compile"])
         builds[k] = {"symgrad": s}
-        size = [f"{s['fwd_nodes']} → {s['nodes']} ({s['nodes'] / s['fwd_nodes']:.2f}x)"]
+        size = [_growth(s)]
         times = [f"**{fmt_time(dc)}** (best {fmt_time(best['derive'] + best['compile'])}: "
                  f"{fmt_time(best['derive'])} + {fmt_time(best['compile'])})"]
-        if have("casadi"):
-            ca_ = casadi_build(k)
-            _check("casadi", ca_["call"](xv, wv, bv), ref)
-            builds[k]["casadi SX"] = ca_
-            size.append(f"{ca_['fwd_nodes']} → {ca_['nodes']} "
-                        f"({ca_['nodes'] / ca_['fwd_nodes']:.2f}x)")
-            times.append(fmt_time(ca_["build"]))
-        if have("jax"):
-            jx = jax_build(k)
-            _check("jax", jx["call"](xv, wv, bv), ref)
-            builds[k]["jax jit(grad)"] = jx
-            size.append(f"{jx['fwd_nodes']} → {jx['nodes']} "
-                        f"({jx['nodes'] / jx['fwd_nodes']:.2f}x)")
-            times.append(fmt_time(jx["build"]))
+        for module, name, build in (("casadi", "casadi SX", casadi_build),
+                                    ("jax", "jax jit(grad)", jax_build)):
+            if have(module):
+                p = build(k)
+                _check(module, p["call"](xv, wv, bv), ref)
+                builds[k][name] = p
+                size.append(_growth(p))
+                times.append(fmt_time(p["build"]))
         if have("symengine"):
             if k <= (20 if quick else 80):
                 se_ = symengine_build(k)

@@ -11,18 +11,8 @@ import numpy as np
 import pytest
 
 import symgrad as sg
+from benchmarks._workloads import chain  # the W4 chain the benchmark measures
 from symgrad.graph import count_nodes
-
-
-def chain(k: int, tag: str = ""):
-    """The W4 chain h_i = tanh(w_i h_(i-1) + b_i), L = h_k**2."""
-    x = sg.scalar("x" + tag)
-    ws = [sg.scalar(f"w{i}{tag}") for i in range(k)]
-    bs = [sg.scalar(f"b{i}{tag}") for i in range(k)]
-    h = x
-    for w, b in zip(ws, bs):
-        h = sg.tanh(w * h + b)
-    return x, ws, bs, h**2
 
 
 @pytest.fixture
