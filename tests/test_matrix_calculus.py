@@ -16,6 +16,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix
 
 import symgrad as sg
 from symgrad.graph import topo_order
+from symgrad.lecture import vector_mlp as lecture_vector_mlp
 from symgrad.ops.gram import nonneg
 from tests.helpers import assert_grad_fd, numeric_grad
 
@@ -406,13 +407,9 @@ def test_rewrites_terminate_and_stay_right_on_mixed_diagonal_products():
 
 # ------------------------------------------------------------------ printing
 def vector_mlp(d="d", l="l"):  # noqa: E741
-    xv = sg.vector("x", d)
-    U = sg.matrix("U", (l, d))
-    c, w = sg.vector("c", l), sg.vector("w", l)
-    bb, y = sg.scalars("b y")
-    phi = sg.sigmoid(U @ xv + c).named("phi")
-    mu = sg.sigmoid(w @ phi + bb).named("mu")
-    return xv, U, c, w, bb, y, sg.bce(mu, y)
+    """The graph ``symgrad lecture`` prints: x, U, c, w, b, y and the loss C."""
+    m = lecture_vector_mlp(d, l)
+    return tuple(m[k] for k in ("x", "U", "c", "w", "b", "y", "C"))
 
 
 def test_lecture_eq1_prints_in_matrix_notation():
