@@ -389,6 +389,12 @@ def hessian(f: Expr, wrt):
     _check_f(f, "hessian", scalar=True)
     ws, single = as_list(wrt, "hessian")
     _check_wrt(ws, "hessian")
+    with no_gc():  # one pause for all the rows' passes (see no_gc)
+        rows = _hessian_rows(f, ws)
+    return rows[0][0] if single else rows
+
+
+def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
     gs = reverse(f, F.const(1.0), ws)
     # every row's pass walks a part of the gradient graph: walk it once
     shared = topo_order(gs) if len(ws) > 1 else None
@@ -405,7 +411,7 @@ def hessian(f: Expr, wrt):
             reverse(g, seed, ws[i:], shared, stable)
         _record("hessian", row, f, [(wi, w) for w in ws])
         rows.append(row)
-    return rows[0][0] if single else rows
+    return rows
 
 
 def _mirror(h: Expr, wj: Expr, wi: Expr) -> Expr:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sympy
-
 from . import functions as F
+from ._lazy import sympy
 from .expr import Expr, canonical
 from .graph import as_list, count_nodes, larger_than, no_gc, walk_upto
 from .rewrite import rebuild

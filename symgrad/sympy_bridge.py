@@ -10,24 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import sympy
-from sympy.matrices.expressions import (
-    HadamardPower,
-    HadamardProduct,
-    MatrixExpr,
-    OneMatrix,
-    Transpose,
-)
-from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
-
 from . import functions as F
+from ._lazy import sympy
 from .expr import Expr
 from .graph import as_list, topo_order
 from .ops.elementwise import diag_scaling
 
 
 def _is_mat(x) -> bool:
-    return isinstance(x, (MatrixExpr, sympy.MatrixBase))
+    return isinstance(x, (sympy.MatrixExpr, sympy.MatrixBase))
 
 
 class _Ctx:
@@ -67,11 +58,11 @@ class _Ctx:
             return x
         m, k = self._mshape(n_shape)
         if len(shape) == 1 and len(n_shape) == 2:  # a row broadcast down the rows
-            return OneMatrix(m, 1) * Transpose(x)
+            return sympy.OneMatrix(m, 1) * sympy.Transpose(x)
         if len(shape) == 2 and shape[0] == 1:
-            return OneMatrix(m, 1) * x
+            return sympy.OneMatrix(m, 1) * x
         if len(shape) == 2 and shape[1] == 1:
-            return x * OneMatrix(1, k)
+            return x * sympy.OneMatrix(1, k)
         raise NotImplementedError(f"sympy broadcast of {shape} to {n_shape}")
 
     def _pair(self, a, b, n):
@@ -82,7 +73,7 @@ class _Ctx:
 
     def _lift_scalar(self, s, n):
         m, k = self._mshape(n.shape)
-        return s * OneMatrix(m, k)
+        return s * sympy.OneMatrix(m, k)
 
     def add(self, a, b, n):
         a, b = self._pair(a, b, n)
@@ -102,17 +93,17 @@ class _Ctx:
             if sc is not None:  # a matrix times a broadcast vector: M diag(v) or diag(v) M
                 i, side = sc
                 m, v = (a, b) if i == 0 else (b, a)
-                return m * DiagMatrix(v) if side == "cols" else DiagMatrix(v) * m
+                return m * sympy.DiagMatrix(v) if side == "cols" else sympy.DiagMatrix(v) * m
         a, b = self._pair(a, b, n)
         if _is_mat(a) and _is_mat(b):
-            return HadamardProduct(a, b)
+            return sympy.HadamardProduct(a, b)
         return a * b
 
     def div(self, a, b, n):
         a, b = self._pair(a, b, n)
         if _is_mat(b):
-            inv = HadamardPower(b, -1)
-            return HadamardProduct(a, inv) if _is_mat(a) else a * inv
+            inv = sympy.HadamardPower(b, -1)
+            return sympy.HadamardProduct(a, inv) if _is_mat(a) else a * inv
         return a / b
 
     def apply(self, fn, args, n):
@@ -140,27 +131,27 @@ class _Ctx:
             j = sympy.Dummy("j", integer=True)
             return sympy.Sum(a[i, j], (i, 0, m - 1), (j, 0, k - 1))
         if x.ndim == 2 and axes == (0,):
-            return Transpose(OneMatrix(1, m) * a)
+            return sympy.Transpose(sympy.OneMatrix(1, m) * a)
         if x.ndim == 2 and axes == (1,):
-            return a * OneMatrix(k, 1)
+            return a * sympy.OneMatrix(k, 1)
         raise NotImplementedError("sympy form of this sum")
 
     def matmul(self, a, b, n):
         x, y = n.args
         if x.ndim == 1 and y.ndim == 2:
-            return Transpose(b) * a
+            return sympy.Transpose(b) * a
         if x.ndim == 1 and y.ndim == 1:
-            return sympy.trace(Transpose(a) * b)
+            return sympy.trace(sympy.Transpose(a) * b)
         return a * b
 
     def transpose(self, a):
-        return Transpose(a) if _is_mat(a) else a
+        return sympy.Transpose(a) if _is_mat(a) else a
 
     def reshape(self, a, n):
         x = n.args[0]
         if [d for d in x.shape if d != 1] == [d for d in n.shape if d != 1]:
             if len(x.shape) == 1 and n.shape == (1, x.shape[0]):
-                return Transpose(a)
+                return sympy.Transpose(a)
             return a
         raise NotImplementedError("sympy form of this reshape")
 
@@ -174,12 +165,12 @@ class _Ctx:
     def diag(self, a, n):
         if n.ndim != 2:
             raise NotImplementedError("sympy has no form for a batch of diagonal matrices")
-        return DiagMatrix(a)
+        return sympy.DiagMatrix(a)
 
     def diagonal(self, a, n):
         if n.ndim != 1:
             raise NotImplementedError("sympy has no form for a batch of diagonals")
-        return DiagonalOf(a)
+        return sympy.DiagonalOf(a)
 
 
 def to_sympy(e: Expr, keep_names: bool = False):
@@ -212,8 +203,14 @@ def to_sympy(e: Expr, keep_names: bool = False):
 
 
 # ------------------------------------------------------------------ from sympy
-_FUNCS = {sympy.exp: F.exp, sympy.log: F.log, sympy.tanh: F.tanh, sympy.sin: F.sin,
-          sympy.cos: F.cos, sympy.Abs: F.abs}
+_FUNCS: dict = {}  # sympy function -> symgrad constructor, filled on first use
+
+
+def _funcs() -> dict:
+    if not _FUNCS:
+        _FUNCS.update({sympy.exp: F.exp, sympy.log: F.log, sympy.tanh: F.tanh,
+                       sympy.sin: F.sin, sympy.cos: F.cos, sympy.Abs: F.abs})
+    return _FUNCS
 
 
 def from_sympy(expr, symbols: dict | None = None) -> Expr:
@@ -339,12 +336,12 @@ def _convert(node, special, done, by_name):
         return out
     if isinstance(node, sympy.Heaviside):
         return F.step(args[0])
-    fn = _FUNCS.get(node.func)
+    fn = _funcs().get(node.func)
     if fn is not None:
         return fn(*args)
-    if isinstance(node, Transpose):
+    if isinstance(node, sympy.Transpose):
         return F.transpose(args[0])
-    if isinstance(node, HadamardProduct):
+    if isinstance(node, sympy.HadamardProduct):
         out = args[0]
         for a in args[1:]:
             out = F.mul(out, a)

@@ -4,8 +4,10 @@ generated code, and that buffer reuse and inlining never change a value."""
 from __future__ import annotations
 
 import random
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -369,3 +371,20 @@ def test_scalar_results_skip_the_tensor_only_rules():
     x, y = sg.scalars("x_r y_r")
     for r in skipped:  # each of them indeed leaves scalar products alone
         assert r((x, y), {}, ()) is None
+
+
+def test_deriving_and_compiling_never_import_sympy():
+    # sympy costs 0.3 s to import and doubles what each full garbage collection scans; only
+    # to_sympy and simplify need it (a fresh interpreter: this one has imported it already)
+    code = (
+        "import sys, symgrad as sg\n"
+        "x, w = sg.scalars('x w')\n"
+        "f = sg.compile(sg.grad(sg.tanh(w * x) ** 2, [x, w]), [x, w])\n"
+        "assert f(0.5, 2.0)[0] > 0\n"
+        "assert 'sympy' not in sys.modules, 'sympy imported'\n"
+        "print(sg.to_sympy(sg.tanh(w * x)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "tanh(w*x)"

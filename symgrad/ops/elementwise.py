@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import sympy
 
 from .. import functions as F
+from .._lazy import sympy
 from .base import P_ADD, P_ATOM, P_HAD, P_MUL, P_NEG, P_POW, REGISTRY, Op, par, register, rule
 
 # ---------------------------------------------------------------------------- helpers

@@ -11,8 +11,6 @@ product); elsewhere the closed form ``X^T (d[:, None] X)``.
 from __future__ import annotations
 
 import numpy as np
-from sympy import Transpose
-from sympy.matrices.expressions.diagonal import DiagMatrix
 
 from .. import functions as F
 from ..errors import ShapeError
@@ -49,6 +47,9 @@ class Gram(Op):
         return f"{X}.T @ ({d}[:, None] * {X})"
 
     def sympy(self, a, n, ctx):
+        from sympy import Transpose
+        from sympy.matrices.expressions.diagonal import DiagMatrix
+
         X, d = a
         return Transpose(X) * DiagMatrix(d) * X
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import sympy
 
+from .._lazy import sympy
 from ..shapes import as_shape, fmt_shape
 from .base import P_ATOM, P_NEG, Op, register
 

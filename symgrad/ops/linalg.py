@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sympy
-
 from .. import functions as F
+from .._lazy import sympy
 from ..errors import ShapeError
 from ..shapes import broadcast, fmt_shape, same_dim, size_of
 from .base import P_ATOM, P_MUL, P_POW, Op, par, register, rule, shape_error

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sympy
-
 from .. import functions as F
+from .._lazy import sympy
 from .base import P_ATOM, P_MUL, Op, par, register, rule
 
 

@@ -15,9 +15,9 @@ the zero that knows why it is zero.
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
 from .. import functions as F
+from .._lazy import sympy
 from ..errors import ShapeError
 from ..shapes import broadcast, fmt_shape
 from .base import P_ATOM, Op, register
