@@ -5,10 +5,21 @@ from __future__ import annotations
 from . import functions as F
 from ._lazy import sympy
 from .expr import Expr, canonical
-from .graph import as_list, count_nodes, larger_than, no_gc, walk_upto
+from .graph import as_list, count_nodes, larger_than, no_gc, topo_order, walk_upto
 from .rewrite import rebuild
 
 SYMPY_MAX_NODES = 120  # scalar graphs up to this size are also tried in sympy
+# sympy works on trees, not graphs: a node used k times is k copies there, so a small graph can
+# be a large tree (the gradient of an 8-layer tanh chain: 67 nodes, a tree of 263; sympy took
+# seconds on it and found nothing smaller). Measured (docs/guide/simplify-and-sympy.md): every
+# expression of the tests, docs and lecture that sympy makes smaller is a tree of at most 28
+# nodes (the lecture's at most 10), and sympy takes some 20 ms on a tree of 60 with few terms.
+SYMPY_MAX_TREE = 60
+# cancel and factor multiply products of sums out: (a + b)*(c + d)*... with n factors is 2**n
+# terms, and their time grows with the terms (measured: 16 ms at 16 terms, 100 ms at 64,
+# 2 s at 1024). Everything sympy improves in the tests, docs and lecture expands to at most
+# 3 terms.
+SYMPY_MAX_TERMS = 16
 
 
 def _factor_matmul(n: Expr) -> Expr | None:
@@ -49,9 +60,13 @@ def _via_sympy(e: Expr) -> Expr | None:
     order = walk_upto([e], SYMPY_MAX_NODES)  # stops early on big graphs: linear in outputs
     if order is None or any(n.ndim for n in order):
         return None
+    if tree_size(e, SYMPY_MAX_TREE) > SYMPY_MAX_TREE:
+        return None
     try:
         s = to_sympy(e, keep_names=True)
     except (NotImplementedError, ValueError):
+        return None
+    if expanded_terms(s, SYMPY_MAX_TERMS) > SYMPY_MAX_TERMS:
         return None
     symbols = {}
     for n in order:
@@ -72,6 +87,78 @@ def _via_sympy(e: Expr) -> Expr | None:
     return best
 
 
+def tree_size(e: Expr, cap: int) -> int:
+    """The size of ``e`` as a tree, as ``to_sympy(e, keep_names=True)`` writes it: a node shared
+    k times counts k times, named nodes below ``e`` count 1 (they become symbols). One pass over
+    the graph; sizes stop growing past ``cap`` (the result is then ``cap + 1``)."""
+    size: dict[int, int] = {}
+    for n in topo_order([e]):
+        if n is not e and (n.name is not None or n.op.name == "alias"):
+            size[id(n)] = 1
+        else:
+            size[id(n)] = min(cap + 1, 1 + sum(size[id(a)] for a in n.args))
+    return size[id(e)]
+
+
+def expanded_terms(s, cap: int) -> int:
+    """How many monomials sympy's ``cancel``/``factor`` expand ``s`` into, estimated: the larger
+    of the numerator's and the denominator's term counts over a common denominator, with every
+    product of sums multiplied out. Function calls (``exp(...)``, ``tanh(...)``) count as one
+    symbol: sympy does not expand inside them. One pass over the distinct subexpressions;
+    counts stop growing past ``cap`` (the result is then ``cap + 1``)."""
+    memo: dict = {}
+    stack = [s]
+    while stack:
+        x = stack[-1]
+        if x in memo:
+            stack.pop()
+            continue
+        todo = [a for a in x.args if a not in memo] if (x.is_Add or x.is_Mul or x.is_Pow) else ()
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        memo[x] = _num_den(x, memo, cap + 1)
+    return max(memo[s])
+
+
+def _num_den(x, memo, top: int) -> tuple[int, int]:
+    """(numerator terms, denominator terms) of ``x`` expanded, each at most ``top``."""
+    if x.is_Add:
+        den = 1
+        for a in x.args:
+            den = min(top, den * memo[a][1])
+        num = 0
+        for a in x.args:  # a/b + c/d = (a*d + c*b)/(b*d)
+            other = 1
+            for b in x.args:
+                if b is not a:
+                    other = min(top, other * memo[b][1])
+            num = min(top, num + memo[a][0] * other)
+        return num, den
+    if x.is_Mul:
+        num = den = 1
+        for a in x.args:
+            num, den = min(top, num * memo[a][0]), min(top, den * memo[a][1])
+        return num, den
+    if x.is_Pow and x.exp.is_Integer:
+        n, d = memo[x.base]
+        p = int(x.exp)
+        if p < 0:
+            n, d, p = d, n, -p
+        return _power(n, p, top), _power(d, p, top)
+    return 1, 1
+
+
+def _power(n: int, p: int, top: int) -> int:
+    r = 1
+    for _ in range(p):
+        r = min(top, r * n)
+        if r in (1, top):
+            break
+    return r
+
+
 def _candidates(s):
     out = []
     try:
@@ -86,7 +173,15 @@ def _candidates(s):
 
 
 def simplify(e):
-    """An equivalent expression (a list gives a list), never larger in node count."""
+    """An equivalent expression (a list gives a list), never larger in node count.
+
+    symgrad's own rewrites run on the whole graph. A small scalar output is also handed to
+    sympy (``cancel``, ``factor``), but only when sympy's tree of it is small: at most
+    ``SYMPY_MAX_TREE`` nodes with shared nodes counted once per use, and at most
+    ``SYMPY_MAX_TERMS`` terms once its products of sums are multiplied out. Larger ones
+    (gradients of deep chains, products of many sums) would take sympy seconds or more, so
+    they keep symgrad's own result, and simplify stays fast on every graph.
+    """
     with no_gc():
         return _simplify(e)
 

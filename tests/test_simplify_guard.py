@@ -1,0 +1,130 @@
+"""sg.simplify hands sympy only expressions whose tree is small: a graph with many shared nodes is
+a large tree for sympy, and products of sums multiply out (gradients of deep chains)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import sympy
+
+import symgrad as sg
+import symgrad.sympy_bridge as bridge
+
+S = sys.modules["symgrad.simplify"]  # the module (sg.simplify is the function)
+
+
+def _tanh_chain(k: int):
+    x = sg.scalar("x")
+    ws = [sg.scalar(f"w{i}") for i in range(k)]
+    bs = [sg.scalar(f"b{i}") for i in range(k)]
+    h = x
+    for w, b in zip(ws, bs):
+        h = sg.tanh(w * h + b)
+    return h**2, [x] + ws + bs, ws + bs
+
+
+@pytest.fixture
+def to_sympy_calls(monkeypatch):
+    """Counts the calls simplify makes to sympy (through sympy_bridge.to_sympy)."""
+    calls = []
+    real = bridge.to_sympy
+
+    def spy(e, keep_names=False):
+        calls.append(e)
+        return real(e, keep_names=keep_names)
+
+    monkeypatch.setattr(bridge, "to_sympy", spy)
+    return calls
+
+
+def _tree(e, named_leaf=True, root=True) -> int:
+    """Tree size by plain recursion (small graphs only): the reference for tree_size."""
+    if not root and named_leaf and (e.name is not None or e.op.name == "alias"):
+        return 1
+    return 1 + sum(_tree(a, named_leaf, False) for a in e.args)
+
+
+def test_deep_chain_gradient_skips_sympy_and_stays_equivalent(to_sympy_calls):
+    L, leaves, params = _tanh_chain(10)
+    g = sg.grad(L, params)
+    assert all(sg.count_nodes(o) <= S.SYMPY_MAX_NODES for o in g)  # small graphs ...
+    assert min(S.tree_size(o, 10**6) for o in g) > S.SYMPY_MAX_TREE  # ... but large trees
+    s = sg.simplify(g)
+    assert to_sympy_calls == []
+    assert sg.count_nodes(s) <= sg.count_nodes(g)
+    for o, r in zip(g, s):
+        assert sg.count_nodes(r) <= sg.count_nodes(o)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        env = {v: float(rng.normal()) for v in leaves}
+        np.testing.assert_allclose(sg.evaluate(s, env), sg.evaluate(g, env), rtol=1e-12,
+                                   atol=1e-15)
+
+
+def test_short_chain_gradient_still_goes_to_sympy(to_sympy_calls):
+    L, _, params = _tanh_chain(2)
+    g = sg.grad(L, params)
+    sg.simplify(g)
+    assert len(to_sympy_calls) == len(g)  # every output is small enough: the guard lets it in
+
+
+def test_products_of_many_sums_skip_sympy(to_sympy_calls):
+    xs = sg.scalars(" ".join(f"x{i}" for i in range(8)))
+    ys = sg.scalars(" ".join(f"y{i}" for i in range(8)))
+    e = xs[0] + ys[0]
+    for a, b in zip(xs[1:], ys[1:]):
+        e = e * (a + b)  # a tree of 31 nodes, 2**8 terms multiplied out
+    assert S.tree_size(e, 10**6) <= S.SYMPY_MAX_TREE
+    assert sg.simplify(e) is e
+    assert len(to_sympy_calls) == 1  # converted, then stopped before cancel/factor
+    assert S.expanded_terms(bridge.to_sympy(e), 10**6) == 2**8 > S.SYMPY_MAX_TERMS
+
+
+def test_sympy_still_simplifies_small_trees():
+    mu, y = sg.scalars("mu y")
+    g = (mu - y) / (mu * (1 - mu)) * mu * (1 - mu)  # the shape of dC/dmu * dmu/dz
+    assert str(sg.simplify(g)) == "mu - y"
+    x = sg.scalar("x")
+    assert sg.count_nodes(sg.simplify(sg.exp(sg.log(x)) * x / x)) == 1
+
+
+def test_tree_size_counts_shared_nodes_per_use_and_stops_at_the_cap():
+    x, y = sg.scalars("x y")
+    e = x * y + x
+    for _ in range(6):
+        e = e * e + y  # each step doubles the tree, adds 3 nodes to the graph
+    assert S.tree_size(e, 10**6) == _tree(e)
+    assert S.tree_size(e, 10**6) > 2**6 > sg.count_nodes(e)
+    assert S.tree_size(e, 50) == 51
+    phi = sg.sigmoid(x * y).named("phi")
+    f = phi * (1 - phi) + phi
+    assert S.tree_size(f, 10**6) == _tree(f) == 7  # phi is a symbol for sympy: it counts 1
+    assert S.tree_size(phi, 10**6) == _tree(phi) == 4  # the root itself is expanded
+
+
+def _sympy_terms(s) -> int:
+    num, den = sympy.fraction(sympy.together(s))
+    return max(len(sympy.Add.make_args(sympy.expand(num))),
+               len(sympy.Add.make_args(sympy.expand(den))))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_expanded_terms_of_a_product_of_sums(n):
+    a = sympy.symbols(f"a0:{n}")
+    b = sympy.symbols(f"b0:{n}")
+    s = sympy.Mul(*[ai + bi for ai, bi in zip(a, b)])
+    assert S.expanded_terms(s, 10**6) == _sympy_terms(s) == 2**n
+    assert S.expanded_terms(s**2, 10**6) >= _sympy_terms(s**2)
+    assert S.expanded_terms(s, 1) == min(2, 2**n)  # stops at the cap + 1
+
+
+def test_expanded_terms_over_a_common_denominator():
+    a, b, c, d, x = sympy.symbols("a b c d x")
+    s = a / b + c / d  # (a*d + c*b)/(b*d)
+    assert S.expanded_terms(s, 100) == _sympy_terms(s) == 2
+    sig = 1 / (1 + sympy.exp(-x))  # sigmoid's sympy form: exp(-x) is one symbol
+    assert S.expanded_terms(sig, 100) == _sympy_terms(sig) == 2
+    t = (1 - sympy.tanh(a + b + c) ** 2) * (a + b)  # no expansion inside tanh
+    assert S.expanded_terms(t, 100) == _sympy_terms(t) == 4
