@@ -23,6 +23,7 @@ derivatives after it.
 
 from __future__ import annotations
 
+from . import edge_pushing
 from . import functions as F
 from .errors import NonDifferentiableError
 from .expr import Expr, make
@@ -232,30 +233,7 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
         if g is not f:
             f = g
             order = topo_order([f])
-    # dep: nodes that depend on a variable through operands with a derivative (not cut); a node
-    # with a non-differentiable operand in dep is in dep too (no op cuts such an operand)
-    dep: set[int] = set()
-    nondiff: list[Expr] = []  # nodes of dep with an operand that has no derivative
-    for n in order:
-        k = id(n)
-        if k in wset:
-            dep.add(k)
-            continue
-        op = n.op
-        zg = op.zero_grad
-        if not zg:  # the common case, as a plain loop
-            for a in n.args:
-                if id(a) in dep:
-                    dep.add(k)
-                    break
-            else:
-                continue
-        elif any(id(a) in dep for i, a in enumerate(n.args) if i not in zg):
-            dep.add(k)
-        else:
-            continue
-        if op.nondiff:
-            nondiff.append(n)
+    dep, nondiff = _dependents(order, wset)
     live: set[int] | None = None  # computed when needed: only errors and zeros need it
     if nondiff:
         live = _live(f, order)
@@ -308,6 +286,38 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
         return out  # f was stabilized whole above, and the pass added no pattern root
     known.difference_update(map(id, new))  # not known to be stable after all
     return stabilize(out)
+
+
+def _dependents(order: list[Expr], wset: set[int]) -> tuple[set[int], list[Expr]]:
+    """(ids of the nodes that depend on a variable through operands with a derivative, the
+    nodes among them with an operand that has no derivative).
+
+    A node with a non-differentiable operand in the set is in it too (no op cuts such an
+    operand); edges an op cuts (``zero_grad``, as stop_gradient's) do not count.
+    """
+    dep: set[int] = set()
+    nondiff: list[Expr] = []
+    for n in order:
+        k = id(n)
+        if k in wset:
+            dep.add(k)
+            continue
+        op = n.op
+        zg = op.zero_grad
+        if not zg:  # the common case, as a plain loop
+            for a in n.args:
+                if id(a) in dep:
+                    dep.add(k)
+                    break
+            else:
+                continue
+        elif any(id(a) in dep for i, a in enumerate(n.args) if i not in zg):
+            dep.add(k)
+        else:
+            continue
+        if op.nondiff:
+            nondiff.append(n)
+    return dep, nondiff
 
 
 def _live(f: Expr, order: list[Expr]) -> set[int]:
@@ -395,6 +405,10 @@ def hessian(f: Expr, wrt):
 
 
 def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
+    if len(ws) > 1 and all(w.shape == () for w in ws):
+        rows = _edge_pushed(f, ws)
+        if rows is not None:
+            return rows
     gs = reverse(f, F.const(1.0), ws)
     # every row's pass walks a part of the gradient graph: walk it once
     shared = topo_order(gs) if len(ws) > 1 else None
@@ -411,6 +425,29 @@ def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
             reverse(g, seed, ws[i:], shared, stable)
         _record("hessian", row, f, [(wi, w) for w in ws])
         rows.append(row)
+    return rows
+
+
+def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
+    """The Hessian of a scalar graph in one sweep (:mod:`symgrad.edge_pushing`), or None where
+    that method does not apply (tensors, ops without a second derivative, known zeros)."""
+    order = topo_order([f])
+    (g,) = stabilize([f], keep=ws, order=order)
+    if g is not f:
+        order = topo_order([g])
+    if not edge_pushing.supported(order):
+        return None
+    dep, _ = _dependents(order, {id(w) for w in ws})
+    rows = edge_pushing.hessian_rows(g, ws, order, dep)
+    if rows is None:
+        return None
+    flat = [h for row in rows for h in row]
+    known = {id(n) for n in order}
+    if has_candidates(_new_nodes(flat, known)):
+        it = iter(stabilize(flat))
+        rows = [[next(it) for _ in ws] for _ in ws]
+    for wi, row in zip(ws, rows):
+        _record("hessian", row, f, [(wi, w) for w in ws])
     return rows
 
 

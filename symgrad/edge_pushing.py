@@ -1,0 +1,217 @@
+"""Hessians of scalar graphs in one reverse sweep: edge pushing (Gower and Mello, 2012).
+
+Row by row, a Hessian is one reverse pass over the gradient graph per variable. Edge pushing
+instead walks ``f``'s own graph once, in reverse topological order, carrying two things: each
+node's adjoint (the first derivative of ``f`` with respect to it) and the symmetric
+*second-order adjoints* ``W[a, b]`` between the nodes still to be eliminated (the Hessian of
+``f`` seen as a function of them). Eliminating a node ``v = phi(a, b, ...)`` does three things:
+
+- *pushing*: every edge ``W[v, p]`` moves to ``v``'s operands, ``W[a, p] += phi_a W[v, p]``
+  (twice that when ``p`` is ``a``), and the diagonal ``W[v, v]`` moves as
+  ``W[a, b] += phi_a phi_b W[v, v]``;
+- *creating*: ``v``'s own curvature adds ``W[a, b] += adjoint(v) phi_ab``;
+- the adjoint moves on, ``adjoint(a) += adjoint(v) phi_a``.
+
+What is left between the variables is the Hessian. Each entry is built once (the matrix is
+symmetric), and variables that enter ``f`` through one node (``w`` and ``b`` in ``w h + b``)
+share all the work above that node: on the W4 chain the graph is less than half the size of the
+row-by-row one. The partial derivatives ``phi_a`` and ``phi_ab`` come from each op's own
+derivative rule, applied to placeholder operands once per op (so every op that has a ``vjp``
+works here unchanged) and then written in terms of the real operands.
+"""
+
+from __future__ import annotations
+
+from . import functions as F
+from .expr import Expr, make
+
+_ZERO_OPS = frozenset({"zero"})  # a derivative rule's known zeros: no term at all
+
+
+def _is_zero(e: Expr | None) -> bool:
+    return e is None or e.op.name in _ZERO_OPS or (e.op.name == "const" and e.attrs["value"] == 0)
+
+
+_PLACEHOLDERS: list[Expr] = []
+_TEMPLATES: dict[tuple, tuple] = {}
+
+
+def _placeholders(k: int) -> list[Expr]:
+    while len(_PLACEHOLDERS) < k:
+        _PLACEHOLDERS.append(F.scalar(f"_edge_push_{len(_PLACEHOLDERS)}"))
+    return _PLACEHOLDERS[:k]
+
+
+def _template(n: Expr) -> tuple:
+    """(placeholders, the op on them, first partials by slot, second partials by slot pair).
+
+    Computed once per op and attributes: the op's own derivative rule, applied twice to
+    placeholder operands. A partial is None where it is zero.
+    """
+    from .autodiff import reverse
+
+    key = (n.op.tag, len(n.args), n.op.attrs_key(n.attrs) if n.attrs else None)
+    t = _TEMPLATES.get(key)
+    if t is None:
+        ph = _placeholders(len(n.args))
+        v = make(n.op, tuple(ph), n.attrs or None)
+        first = [None if _is_zero(d) else d for d in reverse(v, F.const(1.0), ph)]
+        second = [[None] * len(ph) for _ in ph]
+        for s, d in enumerate(first):
+            if d is None:
+                continue
+            row = reverse(d, F.const(1.0), ph)
+            for t_, dd in enumerate(row):
+                if t_ >= s and not _is_zero(dd):
+                    second[s][t_] = dd
+        t = _TEMPLATES[key] = (ph, v, first, second)
+    return t
+
+
+def _substitute(e: Expr, mapping: dict[int, Expr], memo: dict[int, Expr]) -> Expr:
+    """``e`` with the placeholders replaced by real operands (bottom-up, no recursion)."""
+    stack = [e]
+    while stack:
+        m = stack[-1]
+        if id(m) in memo:
+            stack.pop()
+            continue
+        if id(m) in mapping:
+            memo[id(m)] = mapping[id(m)]
+            stack.pop()
+            continue
+        todo = [a for a in m.args if id(a) not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        args = tuple([memo[id(a)] for a in m.args])
+        memo[id(m)] = m if args == m.args else make(m.op, args, m.attrs)
+    return memo[id(e)]
+
+
+def _partials(n: Expr, dep: set[int]):
+    """(unique operands in ``dep``, their first partials, second partials by operand pair).
+
+    Operands used in several slots (``x * x``) get the sums over their slots.
+    """
+    ph, v, first, second = _template(n)
+    mapping = {id(p): a for p, a in zip(ph, n.args)}
+    if id(v) not in mapping:
+        mapping[id(v)] = n  # the op's own value reused: tanh' = 1 - tanh(x)**2 uses the node
+    memo: dict[int, Expr] = {}
+    uniq: list[Expr] = []
+    slot_of: list[int] = []  # slot -> index in uniq, or -1 (not a dependent operand)
+    for a in n.args:
+        if id(a) not in dep:
+            slot_of.append(-1)
+            continue
+        for j, u in enumerate(uniq):
+            if u is a:
+                slot_of.append(j)
+                break
+        else:
+            slot_of.append(len(uniq))
+            uniq.append(a)
+    d1: list[Expr | None] = [None] * len(uniq)
+    for s, d in enumerate(first):
+        j = slot_of[s]
+        if j < 0 or d is None:
+            continue
+        d = _substitute(d, mapping, memo)
+        d1[j] = d if d1[j] is None else F.add(d1[j], d)
+    d2: dict[tuple[int, int], Expr] = {}
+    for s, row in enumerate(second):
+        for t, dd in enumerate(row):
+            if dd is None or slot_of[s] < 0 or slot_of[t] < 0:
+                continue
+            i, j = sorted((slot_of[s], slot_of[t]))
+            dd = _substitute(dd, mapping, memo)
+            if s != t and i == j:
+                dd = F.mul(F.const(2.0), dd)  # both orders of the slot pair (s, t)
+            prev = d2.get((i, j))
+            d2[i, j] = dd if prev is None else F.add(prev, dd)
+    return uniq, d1, d2
+
+
+def hessian_rows(f: Expr, ws: list[Expr], order: list[Expr], dep: set[int]) -> list | None:
+    """``H[i][j]`` of the scalar ``f`` for scalar variables ``ws``, or None if an entry is zero.
+
+    ``order``: ``f``'s topological order (already stabilized); ``dep``: ids of the nodes that
+    depend on a variable through differentiable operands. Known zeros are left to the row-by-row
+    method, which says why each one is zero.
+    """
+    adj: dict[int, Expr] = {id(f): F.const(1.0)}
+    W: dict[int, dict[int, Expr]] = {}  # symmetric: W[a][b] is W[b][a]
+    byid = {id(n): n for n in order}
+
+    def add_edge(a: Expr, b: Expr, val: Expr) -> None:
+        ia, ib = id(a), id(b)
+        ra = W.get(ia)
+        if ra is None:
+            ra = W[ia] = {}
+        prev = ra.get(ib)
+        val = val if prev is None else F.add(prev, val)
+        ra[ib] = val
+        if ia != ib:
+            rb = W.get(ib)
+            if rb is None:
+                rb = W[ib] = {}
+            rb[ia] = val
+
+    for n in reversed(order):
+        i = id(n)
+        if i not in dep or n.op.leaf:
+            continue
+        row = W.pop(i, None) or {}
+        for p in row:
+            if p != i:
+                del W[p][i]
+        wii = row.pop(i, None)
+        vbar = adj.pop(i, None)
+        if vbar is None and not row and wii is None:
+            continue  # f does not reach this node
+        uniq, d1, d2 = _partials(n, dep)
+        for p, wip in row.items():
+            pn = byid[p]
+            for a, da in zip(uniq, d1):
+                if da is None:
+                    continue
+                val = F.mul(da, wip)
+                if a is pn:
+                    val = F.mul(F.const(2.0), val)
+                add_edge(a, pn, val)
+        if wii is not None:
+            for x in range(len(uniq)):
+                if d1[x] is None:
+                    continue
+                for y in range(x, len(uniq)):
+                    if d1[y] is None:
+                        continue
+                    prod = F.mul(d1[x], d1[x]) if x == y else F.mul(d1[x], d1[y])
+                    add_edge(uniq[x], uniq[y], F.mul(prod, wii))
+        if vbar is not None:
+            for (x, y), dd in d2.items():
+                add_edge(uniq[x], uniq[y], F.mul(vbar, dd))
+            for a, da in zip(uniq, d1):
+                if da is not None:
+                    prev = adj.get(id(a))
+                    c = F.mul(vbar, da)
+                    adj[id(a)] = c if prev is None else F.add(prev, c)
+    rows = []
+    for wi in ws:
+        r = W.get(id(wi), {})
+        row = [r.get(id(wj)) for wj in ws]
+        if any(h is None for h in row):
+            return None
+        rows.append(row)
+    return rows
+
+
+def supported(order: list[Expr]) -> bool:
+    """Whether every node is a scalar of an op this method can differentiate twice."""
+    for n in order:
+        if n.shape != () or n.op.nondiff or n.op.random or n.op.zero_grad:
+            return False
+    return True
+

@@ -1,0 +1,107 @@
+"""Hessians of scalar graphs by edge pushing: the same values as differentiating twice, a
+smaller graph, and the row-by-row method wherever edge pushing does not apply."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import symgrad as sg
+from benchmarks._workloads import chain
+from symgrad import autodiff, edge_pushing
+from symgrad.graph import count_nodes
+from tests.strategies import X0, X1, dags, point_is_safe, points
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Counts the Hessians edge pushing returned (not None)."""
+    calls = {"used": 0}
+    real = edge_pushing.hessian_rows
+
+    def counting(*a, **k):
+        rows = real(*a, **k)
+        calls["used"] += rows is not None
+        return rows
+
+    monkeypatch.setattr(edge_pushing, "hessian_rows", counting)
+    return calls
+
+
+def row_by_row(f, ws):
+    return [[sg.grad(sg.grad(f, wi), wj) for wj in ws] for wi in ws]
+
+
+x, y, z = sg.scalars("x y z")
+CASES = {  # no entry is zero (edge pushing leaves known zeros to the row method)
+    "x*x*y*y": (x * x * y * y, {x: 0.7, y: -1.3}),  # an operand in two slots
+    "x**x*y + y*y": (sg.power(x, x) * y + y * y, {x: 1.3, y: 0.4}),
+    "x/(x + y)": (x / (x + y), {x: 0.8, y: 1.9}),
+    "exp(x*y)*tanh(x)": (sg.exp(x * y) * sg.tanh(x), {x: 0.3, y: -0.8}),
+    "bce(sigmoid(w*x + b), y)": (sg.bce(sg.sigmoid(z * x + y), 1.0), {x: 0.5, y: 0.2, z: 1.3}),
+    "sin(x*y*z) + z**3": (sg.sin(x * y * z) + z**3.0, {x: 0.9, y: 0.6, z: -0.4}),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_matches_sympy(name, spy):
+    f, at = CASES[name]
+    ws = list(at)
+    H = sg.hessian(f, ws)
+    assert spy["used"] == 1, "edge pushing was not used"
+    syms = [sympy.Symbol(w.attrs["vname"], real=True) for w in ws]
+    Hs = sympy.hessian(sg.to_sympy(f), syms).subs(dict(zip(syms, at.values())))
+    got = np.array([[sg.evaluate(h, at) for h in row] for row in H])
+    np.testing.assert_allclose(got, np.array(Hs, dtype=float), rtol=1e-12, atol=1e-12)
+    for i in range(len(ws)):
+        for j in range(len(ws)):
+            assert H[i][j] is H[j][i]  # each entry built once
+            assert set(sg.variables(H[i][j])) <= set(sg.variables(f))  # no placeholder left
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_random_scalar_graphs_match_differentiating_twice(data):
+    e = data.draw(dags(tensor=False, min_ops=3, max_ops=12), label="e")
+    ws = [X0, X1]
+    assume(set(sg.variables(e)) == set(ws))
+    vals = data.draw(points(ws), label="point")
+    assume(point_is_safe(e, vals, gap=1e-3))
+    H = sg.hessian(e, ws)
+    ref = row_by_row(e, ws)
+    got = sg.compile([h for row in H for h in row], ws)(vals[X0], vals[X1])
+    want = sg.compile([h for row in ref for h in row], ws)(vals[X0], vals[X1])
+    scale = 1.0 + np.max(np.abs(want))
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * scale, err_msg=str(e))
+
+
+def test_the_chain_hessian_is_less_than_half_the_row_by_row_graph(monkeypatch):
+    sizes = {}
+    for k in (10, 20):
+        _, ws, bs, L = chain(k, f"_ep{k}")
+        sizes[k] = count_nodes([h for row in sg.hessian(L, ws + bs) for h in row])
+    monkeypatch.setattr(autodiff, "_edge_pushed", lambda f, ws: None)
+    _, ws, bs, L = chain(20, "_rows20")
+    rows = count_nodes([h for row in sg.hessian(L, ws + bs) for h in row])
+    assert sizes[20] < 0.5 * rows
+    assert sizes[20] <= 4.2 * sizes[10]  # quadratic, as the matrix itself
+
+
+def test_known_zeros_and_cut_edges_keep_their_reasons(spy):
+    H = sg.hessian(x * y, [x, y])
+    assert sg.zero_reason(H[0][0]) == "zero: y does not depend on x"
+    H = sg.hessian(x * y + sg.stop_gradient(x) * x, [x, y])
+    assert sg.zero_reason(H[0][0]).startswith("disconnected")
+    assert spy["used"] == 0
+
+
+def test_tensor_variables_and_undefined_paths_take_the_row_method(spy):
+    v = sg.vector("v_ep", 3)
+    H = sg.hessian(sg.sum(sg.exp(v)) * x, [v, x])
+    assert H[0][0].shape == (3, 3) and H[0][1].shape == (3,)
+    with pytest.raises(sg.NonDifferentiableError):
+        sg.hessian(sg.floor(x) * y + x * y, [x, y])
+    assert spy["used"] == 0
