@@ -430,7 +430,7 @@ def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
 
 def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
     """The Hessian of a scalar graph in one sweep (:mod:`symgrad.edge_pushing`), or None where
-    that method does not apply (tensors, ops without a second derivative, known zeros)."""
+    that method does not apply (tensors, ops that cut a derivative or have none)."""
     order = topo_order([f])
     (g,) = stabilize([f], keep=ws, order=order)
     if g is not f:
@@ -439,8 +439,18 @@ def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
         return None
     dep, _ = _dependents(order, {id(w) for w in ws})
     rows = edge_pushing.hessian_rows(g, ws, order, dep)
-    if rows is None:
-        return None
+    gs = None
+    for i, row in enumerate(rows):
+        missing = [j for j in range(i, len(ws)) if row[j] is None]
+        if not missing:
+            continue
+        # known zeros: the row method says why (rows below take the transposed block)
+        if gs is None:
+            gs = reverse(f, F.const(1.0), ws)
+        seed = F.const(1.0)
+        again = reverse(gs[i], seed, [ws[j] for j in missing])
+        for j, h in zip(missing, again):
+            row[j] = rows[j][i] = h
     flat = [h for row in rows for h in row]
     known = {id(n) for n in order}
     if has_candidates(_new_nodes(flat, known)):

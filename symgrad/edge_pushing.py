@@ -134,12 +134,12 @@ def _partials(n: Expr, dep: set[int]):
     return uniq, d1, d2
 
 
-def hessian_rows(f: Expr, ws: list[Expr], order: list[Expr], dep: set[int]) -> list | None:
-    """``H[i][j]`` of the scalar ``f`` for scalar variables ``ws``, or None if an entry is zero.
+def hessian_rows(f: Expr, ws: list[Expr], order: list[Expr], dep: set[int]) -> list:
+    """``H[i][j]`` of the scalar ``f`` for scalar variables ``ws``; None where no edge reached.
 
     ``order``: ``f``'s topological order (already stabilized); ``dep``: ids of the nodes that
-    depend on a variable through differentiable operands. Known zeros are left to the row-by-row
-    method, which says why each one is zero.
+    depend on a variable through differentiable operands. The entries left None are zero; the
+    caller asks the row-by-row method why.
     """
     adj: dict[int, Expr] = {id(f): F.const(1.0)}
     W: dict[int, dict[int, Expr]] = {}  # symmetric: W[a][b] is W[b][a]
@@ -201,10 +201,7 @@ def hessian_rows(f: Expr, ws: list[Expr], order: list[Expr], dep: set[int]) -> l
     rows = []
     for wi in ws:
         r = W.get(id(wi), {})
-        row = [r.get(id(wj)) for wj in ws]
-        if any(h is None for h in row):
-            return None
-        rows.append(row)
+        rows.append([r.get(id(wj)) for wj in ws])
     return rows
 
 
