@@ -430,14 +430,17 @@ def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
 
 def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
     """The Hessian of a scalar graph in one sweep (:mod:`symgrad.edge_pushing`), or None where
-    that method does not apply (tensors, ops that cut a derivative or have none)."""
+    that method does not apply (tensor nodes, a path through a value with no derivative)."""
     order = topo_order([f])
     (g,) = stabilize([f], keep=ws, order=order)
     if g is not f:
         order = topo_order([g])
-    if not edge_pushing.supported(order):
+    dep, nondiff = _dependents(order, {id(w) for w in ws})
+    if nondiff:  # only those whose cotangent can reach f matter (as in the reverse pass)
+        live = _live(g, order)
+        nondiff = [n for n in nondiff if id(n) in live]
+    if not edge_pushing.supported(order, dep, nondiff):
         return None
-    dep, _ = _dependents(order, {id(w) for w in ws})
     rows = edge_pushing.hessian_rows(g, ws, order, dep)
     gs = None
     for i, row in enumerate(rows):

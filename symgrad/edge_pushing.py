@@ -205,10 +205,15 @@ def hessian_rows(f: Expr, ws: list[Expr], order: list[Expr], dep: set[int]) -> l
     return rows
 
 
-def supported(order: list[Expr]) -> bool:
-    """Whether every node is a scalar of an op this method can differentiate twice."""
+def supported(order: list[Expr], dep: set[int], nondiff: list[Expr]) -> bool:
+    """Whether every node is a scalar and no dependent path passes through a value without a
+    derivative (``nondiff``: the nodes of ``dep`` with such an operand; the row method raises
+    for them, naming the path). Ops that cut a derivative (stop_gradient) need nothing: the
+    nodes above the cut are not in ``dep``."""
     for n in order:
-        if n.shape != () or n.op.nondiff or n.op.random or n.op.zero_grad:
+        if n.shape != ():
+            return False
+    for n in nondiff:
+        if n.op.random or any(i < len(n.args) and id(n.args[i]) in dep for i in n.op.nondiff):
             return False
     return True
-
