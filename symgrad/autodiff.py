@@ -447,13 +447,22 @@ def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
         missing = [j for j in range(i, len(ws)) if row[j] is None]
         if not missing:
             continue
-        # known zeros: the row method says why (rows below take the transposed block)
+        # known zeros, with the reasons the row method gives (rows below take the transposed
+        # block): a variable the gradient's graph lacks says so at once, other zeros ask a pass
         if gs is None:
             gs = reverse(f, F.const(1.0), ws)
-        seed = F.const(1.0)
-        again = reverse(gs[i], seed, [ws[j] for j in missing])
-        for j, h in zip(missing, again):
-            row[j] = rows[j][i] = h
+        in_graph = {id(n) for n in topo_order([gs[i]])}
+        ask = []
+        for j in missing:
+            if id(ws[j]) in in_graph:
+                ask.append(j)
+            else:
+                row[j] = rows[j][i] = known_zero(
+                    (), "zero", f"{_fname(gs[i])} does not depend on {_describe(ws[j])}")
+        if ask:
+            again = reverse(gs[i], F.const(1.0), [ws[j] for j in ask])
+            for j, h in zip(ask, again):
+                row[j] = rows[j][i] = h
     flat = [h for row in rows for h in row]
     known = {id(n) for n in order}
     if has_candidates(_new_nodes(flat, known)):
