@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from . import functions as F
 from .expr import Expr, make
-
-_ZERO_OPS = frozenset({"zero"})  # a derivative rule's known zeros: no term at all
+from .rewrite import rebuild
 
 
 def _is_zero(e: Expr | None) -> bool:
-    return e is None or e.op.name in _ZERO_OPS or (e.op.name == "const" and e.attrs["value"] == 0)
+    """Whether a derivative rule's result is no term at all (a known zero or the constant 0)."""
+    return e is None or e.op.name == "zero" or (e.op.name == "const" and e.attrs["value"] == 0)
 
 
 _PLACEHOLDERS: list[Expr] = []
@@ -43,7 +43,7 @@ def _placeholders(k: int) -> list[Expr]:
 
 
 def _template(n: Expr) -> tuple:
-    """(placeholders, the op on them, first partials by slot, second partials by slot pair).
+    """(placeholders, first partials by slot, second partials by slot pair).
 
     Computed once per op and attributes: the op's own derivative rule, applied twice to
     placeholder operands. A partial is None where it is zero.
@@ -64,30 +64,8 @@ def _template(n: Expr) -> tuple:
             for t_, dd in enumerate(row):
                 if t_ >= s and not _is_zero(dd):
                     second[s][t_] = dd
-        t = _TEMPLATES[key] = (ph, v, first, second)
+        t = _TEMPLATES[key] = (ph, first, second)
     return t
-
-
-def _substitute(e: Expr, mapping: dict[int, Expr], memo: dict[int, Expr]) -> Expr:
-    """``e`` with the placeholders replaced by real operands (bottom-up, no recursion)."""
-    stack = [e]
-    while stack:
-        m = stack[-1]
-        if id(m) in memo:
-            stack.pop()
-            continue
-        if id(m) in mapping:
-            memo[id(m)] = mapping[id(m)]
-            stack.pop()
-            continue
-        todo = [a for a in m.args if id(a) not in memo]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        args = tuple([memo[id(a)] for a in m.args])
-        memo[id(m)] = m if args == m.args else make(m.op, args, m.attrs)
-    return memo[id(e)]
 
 
 def _partials(n: Expr, dep: set[int]):
@@ -95,11 +73,7 @@ def _partials(n: Expr, dep: set[int]):
 
     Operands used in several slots (``x * x``) get the sums over their slots.
     """
-    ph, v, first, second = _template(n)
-    mapping = {id(p): a for p, a in zip(ph, n.args)}
-    if id(v) not in mapping:
-        mapping[id(v)] = n  # the op's own value reused: tanh' = 1 - tanh(x)**2 uses the node
-    memo: dict[int, Expr] = {}
+    ph, first, second = _template(n)
     uniq: list[Expr] = []
     slot_of: list[int] = []  # slot -> index in uniq, or -1 (not a dependent operand)
     for a in n.args:
@@ -113,24 +87,26 @@ def _partials(n: Expr, dep: set[int]):
         else:
             slot_of.append(len(uniq))
             uniq.append(a)
+    # the template's partials, on the real operands (in one rebuild: shared parts once; the
+    # op's own node comes back by hash-consing, so tanh' = 1 - tanh(x)**2 reuses it)
+    terms1 = [(slot_of[s], d) for s, d in enumerate(first) if d is not None and slot_of[s] >= 0]
+    terms2 = [(s, t, dd) for s, row in enumerate(second) for t, dd in enumerate(row)
+              if dd is not None and slot_of[s] >= 0 and slot_of[t] >= 0]
+    mapping = {id(p): a for p, a in zip(ph, n.args)}
+    real = iter(rebuild([d for _, d in terms1] + [dd for _, _, dd in terms2],
+                        lambda m: mapping.get(id(m))))
     d1: list[Expr | None] = [None] * len(uniq)
-    for s, d in enumerate(first):
-        j = slot_of[s]
-        if j < 0 or d is None:
-            continue
-        d = _substitute(d, mapping, memo)
+    for j, _ in terms1:
+        d = next(real)
         d1[j] = d if d1[j] is None else F.add(d1[j], d)
     d2: dict[tuple[int, int], Expr] = {}
-    for s, row in enumerate(second):
-        for t, dd in enumerate(row):
-            if dd is None or slot_of[s] < 0 or slot_of[t] < 0:
-                continue
-            i, j = sorted((slot_of[s], slot_of[t]))
-            dd = _substitute(dd, mapping, memo)
-            if s != t and i == j:
-                dd = F.mul(F.const(2.0), dd)  # both orders of the slot pair (s, t)
-            prev = d2.get((i, j))
-            d2[i, j] = dd if prev is None else F.add(prev, dd)
+    for s, t, _ in terms2:
+        dd = next(real)
+        i, j = sorted((slot_of[s], slot_of[t]))
+        if s != t and i == j:
+            dd = F.mul(F.const(2.0), dd)  # both orders of the slot pair (s, t)
+        prev = d2.get((i, j))
+        d2[i, j] = dd if prev is None else F.add(prev, dd)
     return uniq, d1, d2
 
 
@@ -188,8 +164,7 @@ def hessian_rows(f: Expr, ws: list[Expr], order: list[Expr], dep: set[int]) -> l
                 for y in range(x, len(uniq)):
                     if d1[y] is None:
                         continue
-                    prod = F.mul(d1[x], d1[x]) if x == y else F.mul(d1[x], d1[y])
-                    add_edge(uniq[x], uniq[y], F.mul(prod, wii))
+                    add_edge(uniq[x], uniq[y], F.mul(F.mul(d1[x], d1[y]), wii))
         if vbar is not None:
             for (x, y), dd in d2.items():
                 add_edge(uniq[x], uniq[y], F.mul(vbar, dd))
