@@ -368,29 +368,40 @@ class _Plan:
         if res is None:
             return None
         lines, code = res
+        body = lines + [self.ret(code)]
+        if len(self.ins) > MANY_INPUTS:
+            return self._many_math_source(body)
         names = [self.gen.params[id(v)] for v in self.ins if id(v) in self.uses]
         guard = " is ".join(["_float"] + [f"{p}.__class__" for p in names]) if names else None
-        many = len(self.ins) > MANY_INPUTS
-        if many:
-            # the arguments, in order, without naming them again (CPython's compile costs about
-            # 1 µs per token): only the parameters are bound before the body, and a function's
-            # locals() lists its parameters first
-            again = "*locals().values()"
-            again_in_body = f"*[*locals().values()][:{len(self.ins)}]"
-        else:
-            again = again_in_body = self.params
         out = [f"def compiled({self.params}):"]
         ind = "    "
         if guard:
             out.append(f"{ind}if {guard}:")
             ind += "    "
         out.append(ind + "try:")
-        out += [ind + "    " + ln for ln in lines + [self.ret(code)]]
+        out += [ind + "    " + ln for ln in body]
         out.append(ind + "except (ValueError, ArithmeticError):")
-        out.append(ind + (f"    return _lazy['array']({again_in_body})" if many else "    pass"))
-        if many:
-            out.append("    # not all Python floats: the array version, with the same arguments")
-        out.append(f"    return _lazy['array']({again})")
+        out.append(ind + "    pass")
+        out.append(f"    return _lazy['array']({self.params})")
+        return "\n".join(out) + "\n"
+
+    def _many_math_source(self, body: list[str]) -> str:
+        """The math version of a function of many inputs, which names them once.
+
+        CPython's compile costs about 1 µs per name or operator, so a guard that names every
+        input (``_float is a.__class__ is b.__class__ ...``) would cost as much as the
+        parameter list again. Instead the arguments arrive as one tuple, one C-level ``sum``
+        checks them (its result is a Python float for Python floats and ints, and a numpy
+        scalar or array as soon as one input is one), and one unpacking names them. Anything
+        else (numpy values, arrays, objects, the wrong number of arguments) and anything the
+        math functions refuse takes the array version, which checks and reports it.
+        """
+        out = ["def compiled(*_a):", "    try:",
+               "        if _sum(_a, 0.0).__class__ is _float:  # all Python numbers",
+               f"            {self.params}, = _a"]
+        out += ["            " + ln for ln in body]
+        out += ["    except (TypeError, ValueError, ArithmeticError):", "        pass",
+                "    return _lazy['array'](*_a)"]
         return "\n".join(out) + "\n"
 
 
@@ -404,8 +415,9 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
     global loads as well as closure loads.
     """
     ns = {"_xp": _NP if xp is np else xp, "_m": math, "_rt": runtime, "_max": max, "_min": min,
-          "_abs": abs, "_float": float, "_asarray": xp.asarray, "_bad_input": _bad_input,
-          "_bad_size": _bad_size, "_bad_scalar": _bad_scalar, "_fail": _fail, "_lazy": lazy,
+          "_abs": abs, "_float": float, "_sum": sum, "_asarray": xp.asarray,
+          "_bad_input": _bad_input, "_bad_size": _bad_size, "_bad_scalar": _bad_scalar,
+          "_fail": _fail, "_lazy": lazy,
           "_uniform": _uniform, "_diagnose": _diagnose_for([v.attrs["vname"] for v in ins])}
     _add_consts(ns, gen, xp)
     return ns
