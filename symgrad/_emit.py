@@ -193,25 +193,27 @@ def inline_lines(order, uses, gen, folded, free, src_of, operands=None, skip=Non
     depth: dict[int, int] = {}  # nodes not yet written: id -> nesting depth of their expression
     lines: list[str] = []
     emit = lines.append
+    fget, params, pending = folded.get, gen.params, depth.pop
     k = 0
     for n in order:
         i = id(n)
         if skip and i in skip:
             continue
         op = n.op
-        if i in folded or (op.leaf if free is None else op.name in free):
-            c = code[i] = folded[i] if i in folded else op.code([], n, gen)
-            prec[i] = _UNARY if c[:1] == "-" else _ATOM
+        c = fget(i)
+        if c is None and (op.leaf if free is None else op.name in free):
+            c = params[i] if op.name == "var" else op.code([], n, gen)
+        if c is not None:  # a name or a literal: no statement
+            code[i] = c
+            prec[i] = _UNARY if c[0] == "-" else _ATOM
             continue
         args = n.args if operands is None else operands(n)
-        d = 0
         inf = op.infix
         if inf is not None:
             sym, level = inf
             x = id(args[0])
             c, p = code[x], prec[x]
-            if x in depth:
-                d = depth.pop(x)
+            d = pending(x, 0)  # how deep the inlined operands nest (0: names)
             if p < level:
                 c = _operand(c, p, level)
             if len(args) == 1:
@@ -221,15 +223,15 @@ def inline_lines(order, uses, gen, folded, free, src_of, operands=None, skip=Non
                 # is (a - b) - c, and a - (b - c) keeps its parentheses
                 y = id(args[1])
                 c2, p = code[y], prec[y]
-                if y in depth:
-                    dy = depth.pop(y)
-                    if dy > d:
-                        d = dy
+                dy = pending(y, 0)
+                if dy > d:
+                    d = dy
                 if p <= level:
                     c2 = _operand(c2, p, level + 1)
                 src = f"{c} {sym} {c2}"
             sp = level
         else:
+            d = 0
             a = []
             pend = []
             for j, x in enumerate(args):
