@@ -68,6 +68,7 @@ def _via_sympy(e: Expr) -> Expr | None:
         return None
     if expanded_terms(s, SYMPY_MAX_TERMS) > SYMPY_MAX_TERMS:
         return None
+    s, back = freeze_numbers(s)
     symbols = {}
     for n in order:
         if n.name is not None and n is not e:
@@ -79,12 +80,40 @@ def _via_sympy(e: Expr) -> Expr | None:
     best = None
     for cand in _candidates(s):
         try:
-            r = from_sympy(cand, symbols)
+            r = from_sympy(cand.xreplace(back), symbols)
         except ValueError:
             continue
         if best is None or count_nodes(r) < count_nodes(best):
             best = r
     return best
+
+
+# cancel and factor write exp(369/200 * y) as exp(y/200)**369: a polynomial of degree 369
+# (measured: factor((1 + exp(-y - 369/200))**-2) took 54 s). Numbers other than small integers
+# and simple fractions become symbols while sympy works, and the numbers are put back after.
+SMALL_NUMBER = 16
+
+
+def freeze_numbers(s):
+    """(``s`` with every number but small integers and fractions p/q with |p|, q at most
+    ``SMALL_NUMBER`` replaced by a positive symbol (times -1 for a negative number), the
+    replacement that puts the numbers back)."""
+    back: dict = {}
+    seen: dict = {}
+
+    def small(x) -> bool:
+        return x.is_Rational and abs(x.p) <= SMALL_NUMBER and x.q <= SMALL_NUMBER
+
+    for x in s.atoms(sympy.Number):
+        if small(x) or not x.is_real or x in seen:
+            continue
+        mag = -x if x.is_negative else x
+        d = next((k for k, v in back.items() if v == mag), None)
+        if d is None:
+            d = sympy.Dummy(f"c{len(back)}", positive=True)
+            back[d] = mag
+        seen[x] = -d if x.is_negative else d
+    return (s.xreplace(seen) if seen else s), back
 
 
 def tree_size(e: Expr, cap: int) -> int:

@@ -128,3 +128,47 @@ def test_expanded_terms_over_a_common_denominator():
     assert S.expanded_terms(sig, 100) == _sympy_terms(sig) == 2
     t = (1 - sympy.tanh(a + b + c) ** 2) * (a + b)  # no expansion inside tanh
     assert S.expanded_terms(t, 100) == _sympy_terms(t) == 4
+
+
+def test_numbers_become_symbols_while_sympy_works():
+    """cancel and factor write exp(369/200 y) as exp(y/200)**369 (factor took 54 s on the
+    square of a sigmoid): sympy gets a symbol for every number that is not small."""
+    y = sympy.Symbol("y", real=True)
+    s = (sympy.exp(-y - sympy.Rational(369, 200)) + 1) ** -2 + sympy.Float(0.25) * y**3 \
+        + y ** sympy.Rational(3, 2) + sympy.Rational(-369, 200) * y
+    frozen, back = S.freeze_numbers(s)
+    nums = frozen.atoms(sympy.Number)
+    assert all(n.is_Rational and abs(n.p) <= S.SMALL_NUMBER and n.q <= S.SMALL_NUMBER
+               for n in nums)
+    assert sympy.Rational(3, 2) in nums  # small fractions stay (sqrt is x**(1/2))
+    assert len(back) == 2 and all(d.is_positive for d in back)  # 369/200 once, 0.25
+    assert frozen.xreplace(back) == s
+
+
+@pytest.mark.parametrize("build", [
+    lambda x, y: sg.sigmoid(1.845 + y) ** 2,
+    lambda x, y: -1.454 * sg.sigmoid(-2.105 * y) * -2.908 * x
+    - 2.478 * sg.sigmoid(-2.105 * y) * 4.956 * x,
+    lambda x, y: sg.sigmoid(-1.49 - x - y**2) - (y**2 + x / x) / sg.sigmoid(y**2),
+    lambda x, y: sg.exp(0.3 * x) * sg.exp(0.7 * x) + sg.log(2.7 * x) - sg.log(x),
+])
+def test_sympy_never_sees_large_fractions_and_results_stay_equal(build, monkeypatch):
+    x, y = sg.scalars("x y")
+    e = build(x, y)
+    seen = []
+    real = S._candidates
+    monkeypatch.setattr(S, "_candidates", lambda s: seen.append(s) or real(s))
+    r = sg.simplify(e)
+    assert seen, "the expression is small: sympy is tried"
+    for s in seen:
+        assert all(abs(n.p) <= S.SMALL_NUMBER and n.q <= S.SMALL_NUMBER
+                   for n in s.atoms(sympy.Rational))
+    vals = {x: 0.7, y: -0.4}
+    np.testing.assert_allclose(sg.evaluate(r, vals), sg.evaluate(e, vals), rtol=1e-12)
+    assert sg.graph.count_nodes(r) <= sg.graph.count_nodes(e)
+
+
+def test_the_numbers_come_back_in_sympy_results():
+    x = sg.scalar("x")
+    assert str(sg.simplify(sg.exp(0.3 * x) * sg.exp(0.7 * x))) == "exp(x)"
+    assert str(sg.simplify(sg.log(2.7 * x) - sg.log(x))) == "log(2.7)"
