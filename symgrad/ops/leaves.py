@@ -17,7 +17,13 @@ def fmt_number(v: float) -> str:
     v = float(v)
     if v.is_integer() and abs(v) < 1e15:
         return str(int(v))
-    return repr(v)
+    s = repr(v)
+    short = f"{v:.15g}"
+    if len(short.split("e")[0].lstrip("-").replace(".", "").strip("0")) <= 12:
+        # the rounding error of a derived constant (2.51 - 1 is 1.5099999999999998) is not
+        # printed: 1.51, as a person writes it (the code keeps the exact value)
+        return short
+    return s
 
 
 class Var(Op):

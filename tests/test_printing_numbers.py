@@ -1,0 +1,34 @@
+"""Numbers print as a person writes them: a derived constant's rounding error is not shown,
+a constant that needs all its digits keeps them, and compiled code keeps the exact value."""
+
+from __future__ import annotations
+
+import pytest
+
+import symgrad as sg
+from symgrad.ops.leaves import fmt_number
+
+
+@pytest.mark.parametrize("value, text", [
+    (2.51 - 1.0, "1.51"),  # 1.5099999999999998
+    (0.1 + 0.2, "0.3"),
+    (0.1 * 0.3, "0.03"),
+    (3.141592653589793, "3.141592653589793"),  # all 16 digits are meant
+    (1 / 3, "0.3333333333333333"),
+    (1.2345678901234567e-05, "1.2345678901234568e-05"),
+    (2.5e-07, "2.5e-07"),
+    (-2.5, "-2.5"),
+    (4.0, "4"),
+    (1e300, "1e+300"),
+])
+def test_fmt_number(value, text):
+    assert fmt_number(value) == text
+
+
+def test_a_derived_exponent_prints_short_and_computes_exactly():
+    x = sg.scalar("x")
+    g = sg.grad((x * x + 0.5) ** 2.51, x)
+    assert "**1.51" in str(g) and "1.5099" not in str(g)
+    f = sg.compile(g, [x])
+    want = 2.51 * (0.7 * 0.7 + 0.5) ** (2.51 - 1.0) * 2 * 0.7
+    assert f(0.7) == pytest.approx(want, rel=1e-15)
