@@ -266,13 +266,14 @@ class _Kernel:
             idx = (["_c"] if chunked else []) + kept
             target = f"r{k}[{', '.join(idx)}]"
             p = min(axes)
-            if tuple(axes) == tuple(range(p, r)):
+            inner = tuple(axes) == tuple(range(p, r))
+            if inner:  # a float64 local; each entry of r{k} is written once, at the end
                 pre.setdefault(p, []).append(f"s{k} = 0.0")
                 body.append(f"s{k} += {val}")
                 post.setdefault(p, []).append(f"{target} = s{k}")
-            else:
+            else:  # r{k} itself accumulates: the driver gives it float64
                 body.append(f"{target} += {val}")
-            self.sums.append((s, chunked))
+            self.sums.append((s, chunked, inner))
         self.loads = loads
         self.body = body
         self.pre, self.post = pre, post
@@ -431,6 +432,7 @@ def compile_fused(outputs, inputs) -> Callable:
     gen = _Gen(ins)
     checks = [c for n in order for c in n.checks]
     check_lines, _ = _input_checks(ins, gen, True, checks)
+    used = {id(n) for n in order if n.op.name == "var"}
     kernels: list[_Kernel] = []
     names: dict[int, str] = {}
     body: list[str] = []
@@ -462,9 +464,10 @@ def compile_fused(outputs, inputs) -> Callable:
     ret = f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"
     params = ", ".join(gen.params[id(v)] for v in ins)
     kparams = "".join(f", _k{i}s, _k{i}p" for i in range(len(kernels)))
-    src = [f"def _build({_closure_params(gen)}, _np, _nch{kparams}):",
+    src = [f"def _build({_closure_params(gen)}, _np, _nch, _rdt, _sdt, _f32, _f64{kparams}):",
            f"    def compiled({params}):"]
-    src += ["        " + ln for ln in check_lines + body + [ret]]
+    dtype_lines = _dtype_lines(ins, used, gen) if kernels else []
+    src += ["        " + ln for ln in check_lines + dtype_lines + body + [ret]]
     src.append("    return compiled")
     source = "\n".join(src) + "\n"
     ns: dict[str, Any] = {}
@@ -473,7 +476,8 @@ def compile_fused(outputs, inputs) -> Callable:
     for k in kernels:
         kfns += [getattr(mod, f"{k.name}_s"), getattr(mod, f"{k.name}_p")]
     nch = 4 * max(1, numba.config.NUMBA_NUM_THREADS)
-    fn = ns["_build"](*_closure_values(gen, np, ins), np, nch, *kfns)
+    fn = ns["_build"](*_closure_values(gen, np, ins), np, nch, np.result_type, _with_scalars,
+                      _F32, _F64, *kfns)
     fn.source = source
     fn.kernel_source = ksrc
     fn.kernels = [getattr(mod, f"{k.name}_s") for k in kernels] + \
@@ -484,36 +488,80 @@ def compile_fused(outputs, inputs) -> Callable:
 
 
 def _call_lines(k: _Kernel, i: int, names: dict, gen) -> list[str]:
+    """The driver's call of one kernel: its buffers (outputs in the call's dtype ``_dt``),
+    the call, and its sums made final (partial sums added up, cast to ``_dt``)."""
     dims = [gen.dim(d) for d in k.shape]
     size = " * ".join(dims)
     shape = gen.shape(k.shape)
+    # the partial sums of a chunked loop: in _dt when there is one chunk (its entries are
+    # then the final sums), in float64 when the chunks' partials are added up afterwards
+    partials = any(chunked and inner for _, chunked, inner in k.sums)
     lines = [f"if {size} >= {PARALLEL_MIN}:",
              f"    _nc = _min(_nch, {dims[0]})",
-             f"    _k = _k{i}p",
+             f"    _k = _k{i}p"] + (["    _ad = _f64"] if partials else []) + [
              "else:",
              "    _nc = 1",
-             f"    _k = _k{i}s"]
+             f"    _k = _k{i}s"] + (["    _ad = _dt"] if partials else [])
     args = ["_nc"] + dims
     for a in k.inputs:
         nm = names[id(a)]
         args.append(nm if a.ndim else f"_float({nm})")
     for j, o in enumerate(k.outputs):
         nm = f"_f{i}o{j}"
-        lines.append(f"{nm} = _np.empty({shape})")
+        lines.append(f"{nm} = _np.empty({shape}, _dt)")
         names[id(o)] = nm
         args.append(nm)
     finals = []
-    for j, (s, chunked) in enumerate(k.sums):
+    for j, (s, chunked, inner) in enumerate(k.sums):
         nm = f"_f{i}r{j}"
-        if chunked:
+        cast = f"if _dt is not _f64: {nm} = {nm}.astype(_dt)"
+        if chunked and inner:
+            lines.append(f"{nm} = _np.zeros((_nc,) + {gen.shape(s.shape)}, _ad)")
+            finals.append(f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0).astype(_dt)")
+        elif chunked:
             lines.append(f"{nm} = _np.zeros((_nc,) + {gen.shape(s.shape)})")
-            finals.append(f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0)")
+            finals += [f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0)", cast]
+        elif inner:
+            lines.append(f"{nm} = _np.zeros({gen.shape(s.shape)}, _dt)")
         else:
             lines.append(f"{nm} = _np.zeros({gen.shape(s.shape)})")
+            finals.append(cast)
         names[id(s)] = nm
         args.append(nm)
     lines.append(f"_k({', '.join(args)})")
     return lines + finals
+
+
+def _dtype_lines(ins: list[Expr], used: set, gen) -> list[str]:
+    """``_dt = ...``: the dtype of the arrays a call's kernels write, computed once per call.
+
+    numpy's promotion of the used inputs that carry a dtype (arrays, numpy scalars, 0-d
+    arrays; Python numbers are weak and do not count), as the numpy backend's results have;
+    float64 unless that is float32 (integer and bool inputs give float64, never an integer
+    buffer that would truncate; numba has no float16 or long double arithmetic).
+    """
+    arrays = [gen.params[id(v)] for v in ins if v.shape and id(v) in used]
+    scalars = [gen.params[id(v)] for v in ins if not v.shape and id(v) in used]
+    if arrays:
+        lines = [f"_dt = _rdt({', '.join(arrays)})"]
+        lines += [f"if {p}.__class__ is not _float: _dt = _sdt(_dt, {p})" for p in scalars]
+    elif scalars:
+        lines = [f"_dt = _sdt(None, {', '.join(scalars)})"]
+    else:
+        return ["_dt = _f64"]
+    return lines + ["if _dt is not _f32: _dt = _f64"]
+
+
+def _with_scalars(dt, *values):
+    """``dt`` (or None) promoted by the values that have a dtype of their own (numpy scalars,
+    0-d arrays); Python numbers and anything else (reported where it is used) leave it."""
+    typed = [v for v in values if hasattr(v, "dtype")]
+    if dt is not None:
+        typed.append(dt)
+    return np.result_type(*typed) if typed else _F64
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 # ------------------------------------------------------------------ all-scalar graphs
@@ -583,9 +631,15 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
         if ks is None:
             ks = kernels[mask] = kernel_for(mask)
         size = math.prod(shape)
-        flat = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=np.float64).reshape(-1)
-                if m else float(a) for a, m in zip(sel, mask)]
-        res = [np.empty(size) for _ in outs]
+        arrays = [np.asarray(a) for a, m in zip(sel, mask) if m]
+        dt = np.result_type(*arrays)  # the arrays' dtype; numpy scalars promote it, as in numpy
+        if not all(m or a.__class__ is float for a, m in zip(sel, mask)):
+            dt = _with_scalars(dt, *(a for a, m in zip(sel, mask) if not m))
+        if dt != _F32:
+            dt = _F64
+        it = iter(arrays)  # float32 and float64 arrays go in as they are, others as float64
+        flat = [_flat(next(it), shape) if m else float(a) for a, m in zip(sel, mask)]
+        res = [np.empty(size, dt) for _ in outs]
         (ks[1] if size >= PARALLEL_MIN else ks[0])(size, *flat, *res)
         res = [_shrink(r.reshape(shape), np.broadcast_shapes(*(np.shape(sel[j]) for j in d)))
                for r, d in zip(res, deps)]
@@ -605,6 +659,13 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
     compiled.outputs = list(outs)
     compiled.kernels = made
     return compiled
+
+
+def _flat(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` broadcast to ``shape``, as a contiguous 1-d array for a per-sample loop: float32
+    and float64 keep their dtype (no copy when nothing is broadcast), others become float64."""
+    dt = a.dtype if a.dtype == _F32 or a.dtype == _F64 else _F64
+    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dt).reshape(-1)
 
 
 def _shrink(full: np.ndarray, shape: tuple):
