@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._emit import scalar_math_nodes
 from .backends import _require
 from .compile import _FREE, _check_inputs, _closure_params, _closure_values, _Gen, _input_checks
 from .compile import compile as _compile_numpy
@@ -433,41 +434,30 @@ def compile_fused(outputs, inputs) -> Callable:
     checks = [c for n in order for c in n.checks]
     check_lines, _ = _input_checks(ins, gen, True, checks)
     used = {id(n) for n in order if n.op.name == "var"}
-    kernels: list[_Kernel] = []
-    names: dict[int, str] = {}
-    body: list[str] = []
-    tmp = 0
-    for u in _units(order, groups, fused):
-        if isinstance(u, _Group):
-            k = _Kernel(f"k{len(kernels)}", u, needed, gen)
-            kernels.append(k)
-            body += _call_lines(k, len(kernels) - 1, names, gen)
-            continue
-        n = u
-        if n.op.name in _FREE:
-            names[id(n)] = n.op.code([], n, gen)
-            continue
-        a = [names[id(x)] for x in n.args]
-        names[id(n)] = f"_t{tmp}"
-        body.append(f"_t{tmp} = {n.op.code(a, n, gen)}")
-        tmp += 1
+    units = _units(order, groups, fused)
+    kernels = [_Kernel(f"k{j}", u, needed, gen)
+               for j, u in enumerate(u for u in units if isinstance(u, _Group))]
+    # scalar nodes computed from scalars alone, as Python numbers where they have a math form
+    # (as the numpy backend does): weak scalars, so they do not promote a float32 batch
+    mathed = scalar_math_nodes(order, gen, {})
+    body = _driver_lines(units, kernels, outs, single, gen, mathed)
     ksrc = _HEADER + "".join(
         "\n\n" + k.source(False) + f"{k.name}_s = _nb.njit(**_S)({k.name}_s)\n\n"
         + k.source(True) + f"{k.name}_p = _nb.njit(**_P)({k.name}_p)\n" for k in kernels)
     mod = _load_module(ksrc) if kernels else None
-    vals = []
-    for o in outs:
-        v = names[id(o)]
-        if o.op.name == "broadcast_to" or (o.op.name == "const" and o.ndim > 0):
-            v = f"_rt.materialize(_xp, {v})"
-        vals.append(v)
-    ret = f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"
     params = ", ".join(gen.params[id(v)] for v in ins)
+    head = check_lines + (_dtype_lines(ins, used, gen) if kernels else [])
+    src = []
+    if mathed:  # Python math raised where numpy gives inf or nan: numpy forms throughout
+        plain = _driver_lines(units, kernels, outs, single, gen, set())
+        src += [f"    def compiled_numpy({params}):"]
+        src += ["        " + ln for ln in head + plain]
+        body = ["try:"] + ["    " + ln for ln in body] + \
+            ["except (ValueError, ArithmeticError):", f"    return compiled_numpy({params})"]
     kparams = "".join(f", _k{i}s, _k{i}p" for i in range(len(kernels)))
-    src = [f"def _build({_closure_params(gen)}, _np, _nch, _rdt, _sdt, _f32, _f64{kparams}):",
-           f"    def compiled({params}):"]
-    dtype_lines = _dtype_lines(ins, used, gen) if kernels else []
-    src += ["        " + ln for ln in check_lines + dtype_lines + body + [ret]]
+    src = [f"def _build({_closure_params(gen)}, _np, _nch, _rdt, _sdt, _f32, _f64{kparams}):"] \
+        + src + [f"    def compiled({params}):"]
+    src += ["        " + ln for ln in head + body]
     src.append("    return compiled")
     source = "\n".join(src) + "\n"
     ns: dict[str, Any] = {}
@@ -485,6 +475,37 @@ def compile_fused(outputs, inputs) -> Callable:
     fn.inputs = list(ins)
     fn.outputs = list(outs)
     return fn
+
+
+def _driver_lines(units: list, kernels: list[_Kernel], outs: list[Expr], single: bool, gen,
+                  mathed: set) -> list[str]:
+    """The driver's statements after the input checks: kernel calls and numpy calls in order,
+    then the return; the nodes in ``mathed`` in their Python ``math`` form."""
+    names: dict[int, str] = {}
+    body: list[str] = []
+    tmp = 0
+    ks = iter(kernels)
+    for u in units:
+        if isinstance(u, _Group):
+            k = next(ks)
+            body += _call_lines(k, int(k.name[1:]), names, gen)
+            continue
+        n = u
+        if n.op.name in _FREE:
+            names[id(n)] = n.op.code([], n, gen)
+            continue
+        a = [names[id(x)] for x in n.args]
+        names[id(n)] = f"_t{tmp}"
+        src = n.op.math(a, n, gen) if id(n) in mathed else n.op.code(a, n, gen)
+        body.append(f"_t{tmp} = {src}")
+        tmp += 1
+    vals = []
+    for o in outs:
+        v = names[id(o)]
+        if o.op.name == "broadcast_to" or (o.op.name == "const" and o.ndim > 0):
+            v = f"_rt.materialize(_xp, {v})"
+        vals.append(v)
+    return body + [f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"]
 
 
 def _call_lines(k: _Kernel, i: int, names: dict, gen) -> list[str]:
