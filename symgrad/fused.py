@@ -652,15 +652,11 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
         if ks is None:
             ks = kernels[mask] = kernel_for(mask)
         size = math.prod(shape)
-        arrays = [np.asarray(a) for a, m in zip(sel, mask) if m]
-        dt = np.result_type(*arrays)  # the arrays' dtype; numpy scalars promote it, as in numpy
-        if not all(m or a.__class__ is float for a, m in zip(sel, mask)):
-            dt = _with_scalars(dt, *(a for a, m in zip(sel, mask) if not m))
-        if dt != _F32:
-            dt = _F64
-        it = iter(arrays)  # float32 and float64 arrays go in as they are, others as float64
-        flat = [_flat(next(it), shape) if m else float(a) for a, m in zip(sel, mask)]
-        res = [np.empty(size, dt) for _ in outs]
+        vals = [np.asarray(a) if m else a for a, m in zip(sel, mask)]
+        # float32 and float64 arrays go in as they are (no copy unless broadcast), others as
+        # float64; each output in the dtype numpy gives it (_out_dtype)
+        flat = [_flat(a, shape) if m else float(a) for a, m in zip(vals, mask)]
+        res = [np.empty(size, _out_dtype([vals[j] for j in d])) for d in deps]
         (ks[1] if size >= PARALLEL_MIN else ks[0])(size, *flat, *res)
         res = [_shrink(r.reshape(shape), np.broadcast_shapes(*(np.shape(sel[j]) for j in d)))
                for r, d in zip(res, deps)]
@@ -680,6 +676,13 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
     compiled.outputs = list(outs)
     compiled.kernels = made
     return compiled
+
+
+def _out_dtype(values: list) -> np.dtype:
+    """The dtype of a per-sample output computed from ``values``: numpy's promotion of those
+    that carry a dtype (Python numbers are weak), float64 unless that is float32."""
+    dt = _with_scalars(None, *values)
+    return dt if dt == _F32 else _F64
 
 
 def _flat(a: np.ndarray, shape: tuple) -> np.ndarray:
