@@ -10,12 +10,24 @@ driver, which also checks the input shapes as ``sg.compile`` does.
 Each kernel exists in two forms: a serial loop, and a loop over chunks of the first axis run in
 parallel (``numba.prange``) for large arrays. Kernels are written to a file in a cache
 directory (``$SYMGRAD_CACHE_DIR/numba``, by default ``~/.cache/symgrad/numba``) and compiled
-with ``cache=True``, so another process loads them instead of compiling again. Kernels
-compute in float64.
+with ``cache=True``, so another process loads them instead of compiling again.
+
+dtypes: results have the numpy backend's dtype. Once per call, the driver works out the dtype
+``_dt`` of every array the kernels write: ``np.result_type`` of the inputs the graph uses that
+carry a dtype (arrays, numpy scalars, 0-d arrays; Python numbers are weak), float64 unless that
+is float32 (integer and bool inputs give float64, never an integer buffer that truncates). Array
+inputs reach the kernels as they are (numba compiles each kernel once per argument types), the
+kernels compute in float64 and round each stored value to ``_dt``; sums accumulate in float64
+and are cast to ``_dt`` at the end. Scalar nodes computed from scalars alone are Python numbers
+(``math``), as in the numpy backend, so that they do not promote a float32 batch; where Python
+math raises, a driver with numpy forms throughout runs instead. One dtype per call: an output
+computed from float32 inputs alone is float64 when another input of the graph is float64 (numpy
+would give float32).
 
 A graph of scalars called with arrays for some inputs (one value per sample) runs as one loop
-over the broadcast samples; called with Python numbers, it runs the numpy backend's ``math``
-code.
+over the broadcast samples, each output in the dtype of the inputs it depends on (same rule;
+float32 and float64 arrays go in as they are, others as float64); called with Python numbers, it
+runs the numpy backend's ``math`` code.
 """
 
 from __future__ import annotations
