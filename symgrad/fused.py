@@ -575,14 +575,20 @@ def _dtype_lines(ins: list[Expr], used: set, gen) -> list[str]:
     """
     arrays = [gen.params[id(v)] for v in ins if v.shape and id(v) in used]
     scalars = [gen.params[id(v)] for v in ins if not v.shape and id(v) in used]
-    if arrays:
-        lines = [f"_dt = _rdt({', '.join(arrays)})"]
-        lines += [f"if {p}.__class__ is not _float: _dt = _sdt(_dt, {p})" for p in scalars]
-    elif scalars:
-        lines = [f"_dt = _sdt(None, {', '.join(scalars)})"]
-    else:
+    if not arrays and not scalars:
         return ["_dt = _f64"]
-    return lines + ["if _dt is not _f32: _dt = _f64"]
+    if not arrays:
+        lines = [f"_dt = _sdt(None, {', '.join(scalars)})"]
+    elif len(arrays) > 8:
+        lines = [f"_dt = _rdt({', '.join(arrays)})"]
+    else:  # the arrays' dtypes are mostly one: compare them (cheaper than result_type)
+        lines = [f"_dt = {arrays[0]}.dtype"]
+        if len(arrays) > 1:
+            differ = " or ".join(f"{p}.dtype is not _dt" for p in arrays[1:])
+            lines.append(f"if {differ}: _dt = _rdt({', '.join(arrays)})")
+    lines += [f"if {p}.__class__ is not _float: _dt = _sdt(_dt, {p})" for p in scalars]
+    # float32 or float64, each as the one dtype object (an unpickled array has its own)
+    return lines + ["if _dt is not _f32 and _dt is not _f64: _dt = _f32 if _dt == _f32 else _f64"]
 
 
 def _with_scalars(dt, *values):
@@ -693,8 +699,7 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
 def _out_dtype(values: list) -> np.dtype:
     """The dtype of a per-sample output computed from ``values``: numpy's promotion of those
     that carry a dtype (Python numbers are weak), float64 unless that is float32."""
-    dt = _with_scalars(None, *values)
-    return dt if dt == _F32 else _F64
+    return _F32 if _with_scalars(None, *values) == _F32 else _F64
 
 
 def _flat(a: np.ndarray, shape: tuple) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import pickle
 import subprocess
 import sys
 
@@ -250,7 +251,7 @@ def _dtype_graph():
 
 @pytest.mark.parametrize("combo", ["float32", "float64", "float32 + float64", "int arrays",
                                    "float32, np.float32 scalar", "float32, np.float64 scalar",
-                                   "float32, 0-d float64 scalar"])
+                                   "float32, 0-d float64 scalar", "float32, unpickled"])
 def test_result_dtypes_follow_the_numpy_backend(combo):
     outs, ins, (X, y, w, s) = _dtype_graph()
     vals = {"float32": [X, y, w, s],  # Python float s: a weak scalar
@@ -260,9 +261,13 @@ def test_result_dtypes_follow_the_numpy_backend(combo):
                            np.array([1, -2, 1]), s],
             "float32, np.float32 scalar": [X, y, w, np.float32(s)],
             "float32, np.float64 scalar": [X, y, w, np.float64(s)],
-            "float32, 0-d float64 scalar": [X, y, w, np.array(s)]}[combo]
+            "float32, 0-d float64 scalar": [X, y, w, np.array(s)],
+            "float32, unpickled": [X, y, w, s]}[combo]
     if combo.startswith("float32,") or combo == "float32":
         vals = _f32(vals[:3]) + vals[3:]
+    if combo == "float32, unpickled":  # each array's dtype is an object of its own
+        vals = pickle.loads(pickle.dumps(vals))
+        assert vals[0].dtype is not np.dtype(np.float32)
     fn = sg.compile(outs, ins, backend="numba")
     got, want = _dtypes(fn(*vals)), _want_dtypes(outs, ins, vals, ints=combo == "int arrays")
     if combo == "float32 + float64":
@@ -271,7 +276,7 @@ def test_result_dtypes_follow_the_numpy_backend(combo):
         assert got == [np.dtype(np.float64)] * 5 and want[3:] == [np.dtype(np.float32)] * 2
         got, want = got[:3], want[:3]
     assert got == want
-    if combo == "float32":
+    if combo in ("float32", "float32, unpickled"):
         assert set(got) == {np.dtype(np.float32)}
     if combo == "int arrays":
         assert set(got) == {np.dtype(np.float64)}
