@@ -526,8 +526,8 @@ def _call_lines(k: _Kernel, i: int, names: dict, gen) -> list[str]:
     dims = [gen.dim(d) for d in k.shape]
     size = " * ".join(dims)
     shape = gen.shape(k.shape)
-    # the partial sums of a chunked loop: in _dt when there is one chunk (its entries are
-    # then the final sums), in float64 when the chunks' partials are added up afterwards
+    # the partial sums of a chunked loop: in _dt in the serial form (one chunk, whose entries
+    # are the final sums), in float64 in the parallel form (partials added up afterwards)
     partials = any(chunked and inner for _, chunked, inner in k.sums)
     lines = [f"if {size} >= {PARALLEL_MIN}:",
              f"    _nc = _min(_nch, {dims[0]})",
@@ -548,9 +548,10 @@ def _call_lines(k: _Kernel, i: int, names: dict, gen) -> list[str]:
     for j, (s, chunked, inner) in enumerate(k.sums):
         nm = f"_f{i}r{j}"
         cast = f"if _dt is not _f64: {nm} = {nm}.astype(_dt)"
-        if chunked and inner:
+        if chunked and inner:  # (the parallel form may have one chunk, of one row)
             lines.append(f"{nm} = _np.zeros((_nc,) + {gen.shape(s.shape)}, _ad)")
-            finals.append(f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0).astype(_dt)")
+            finals += [f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0)",
+                       f"if _ad is not _dt: {nm} = {nm}.astype(_dt)"]
         elif chunked:
             lines.append(f"{nm} = _np.zeros((_nc,) + {gen.shape(s.shape)})")
             finals += [f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0)", cast]

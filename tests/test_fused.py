@@ -311,6 +311,18 @@ def test_float32_and_float64_calls_of_one_function(case, monkeypatch):
         _close32(got, exact)
 
 
+def test_parallel_form_of_one_chunk_keeps_float32(monkeypatch):
+    from symgrad import fused
+
+    monkeypatch.setattr(fused, "PARALLEL_MIN", 1)
+    M = sg.matrix("M", (1, "n"))  # one row: the parallel form runs one chunk
+    outs = [sg.sum(sg.exp(M)), sg.sum(sg.exp(M) * M, 1), sg.sum(sg.tanh(M) * M, 0)]
+    vals = [np.linspace(-1, 1, 9, dtype=np.float32)[None, :]]
+    got = sg.compile(outs, [M], backend="numba")(*vals)
+    assert _dtypes(got) == [np.dtype(np.float32)] * 3
+    _close32(got, numpy_reference(outs, [M], [vals[0].astype(np.float64)]))
+
+
 def test_float32_example_from_the_docs():
     x, w = sg.vector("x", "n"), sg.scalar("w")
     L = sg.sum(sg.tanh(w * x) ** 2)
