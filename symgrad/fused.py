@@ -20,9 +20,10 @@ inputs reach the kernels as they are (numba compiles each kernel once per argume
 kernels compute in float64 and round each stored value to ``_dt``; sums accumulate in float64
 and are cast to ``_dt`` at the end. Scalar nodes computed from scalars alone are Python numbers
 (``math``), as in the numpy backend, so that they do not promote a float32 batch; where Python
-math raises, a driver with numpy forms throughout runs instead. One dtype per call: an output
-computed from float32 inputs alone is float64 when another input of the graph is float64 (numpy
-would give float32).
+math raises, a driver with numpy forms throughout runs instead. One dtype per call, from the
+inputs alone: an output computed from float32 inputs alone is float64 when another input of the
+graph is float64, and a float64 constant array read in a loop does not promote the loop's values
+(numpy would give float32, and float64).
 
 A graph of scalars called with arrays for some inputs (one value per sample) runs as one loop
 over the broadcast samples, each output in the dtype of the inputs it depends on (same rule;
