@@ -10,12 +10,25 @@ driver, which also checks the input shapes as ``sg.compile`` does.
 Each kernel exists in two forms: a serial loop, and a loop over chunks of the first axis run in
 parallel (``numba.prange``) for large arrays. Kernels are written to a file in a cache
 directory (``$SYMGRAD_CACHE_DIR/numba``, by default ``~/.cache/symgrad/numba``) and compiled
-with ``cache=True``, so another process loads them instead of compiling again. Kernels
-compute in float64.
+with ``cache=True``, so another process loads them instead of compiling again.
+
+dtypes: results have the numpy backend's dtype. Once per call, the driver works out the dtype
+``_dt`` of every array the kernels write: ``np.result_type`` of the inputs the graph uses that
+carry a dtype (arrays, numpy scalars, 0-d arrays; Python numbers are weak), float64 unless that
+is float32 (integer and bool inputs give float64, never an integer buffer that truncates). Array
+inputs reach the kernels as they are (numba compiles each kernel once per argument types), the
+kernels compute in float64 and round each stored value to ``_dt``; sums accumulate in float64
+and are cast to ``_dt`` at the end. Scalar nodes computed from scalars alone are Python numbers
+(``math``), as in the numpy backend, so that they do not promote a float32 batch; where Python
+math raises, a driver with numpy forms throughout runs instead. One dtype per call, from the
+inputs alone: an output computed from float32 inputs alone is float64 when another input of the
+graph is float64, and a float64 constant array read in a loop does not promote the loop's values
+(numpy would give float32, and float64).
 
 A graph of scalars called with arrays for some inputs (one value per sample) runs as one loop
-over the broadcast samples; called with Python numbers, it runs the numpy backend's ``math``
-code.
+over the broadcast samples, each output in the dtype of the inputs it depends on (same rule;
+float32 and float64 arrays go in as they are, others as float64); called with Python numbers, it
+runs the numpy backend's ``math`` code.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._emit import scalar_math_nodes
 from .backends import _require
 from .compile import _FREE, _check_inputs, _closure_params, _closure_values, _Gen, _input_checks
 from .compile import compile as _compile_numpy
@@ -266,13 +280,14 @@ class _Kernel:
             idx = (["_c"] if chunked else []) + kept
             target = f"r{k}[{', '.join(idx)}]"
             p = min(axes)
-            if tuple(axes) == tuple(range(p, r)):
+            inner = tuple(axes) == tuple(range(p, r))
+            if inner:  # a float64 local; each entry of r{k} is written once, at the end
                 pre.setdefault(p, []).append(f"s{k} = 0.0")
                 body.append(f"s{k} += {val}")
                 post.setdefault(p, []).append(f"{target} = s{k}")
-            else:
+            else:  # r{k} itself accumulates: the driver gives it float64
                 body.append(f"{target} += {val}")
-            self.sums.append((s, chunked))
+            self.sums.append((s, chunked, inner))
         self.loads = loads
         self.body = body
         self.pre, self.post = pre, post
@@ -431,40 +446,31 @@ def compile_fused(outputs, inputs) -> Callable:
     gen = _Gen(ins)
     checks = [c for n in order for c in n.checks]
     check_lines, _ = _input_checks(ins, gen, True, checks)
-    kernels: list[_Kernel] = []
-    names: dict[int, str] = {}
-    body: list[str] = []
-    tmp = 0
-    for u in _units(order, groups, fused):
-        if isinstance(u, _Group):
-            k = _Kernel(f"k{len(kernels)}", u, needed, gen)
-            kernels.append(k)
-            body += _call_lines(k, len(kernels) - 1, names, gen)
-            continue
-        n = u
-        if n.op.name in _FREE:
-            names[id(n)] = n.op.code([], n, gen)
-            continue
-        a = [names[id(x)] for x in n.args]
-        names[id(n)] = f"_t{tmp}"
-        body.append(f"_t{tmp} = {n.op.code(a, n, gen)}")
-        tmp += 1
+    used = {id(n) for n in order if n.op.name == "var"}
+    units = _units(order, groups, fused)
+    kernels = [_Kernel(f"k{j}", u, needed, gen)
+               for j, u in enumerate(u for u in units if isinstance(u, _Group))]
+    # scalar nodes computed from scalars alone, as Python numbers where they have a math form
+    # (as the numpy backend does): weak scalars, so they do not promote a float32 batch
+    mathed = scalar_math_nodes(order, gen, {})
+    body = _driver_lines(units, kernels, outs, single, gen, mathed)
     ksrc = _HEADER + "".join(
         "\n\n" + k.source(False) + f"{k.name}_s = _nb.njit(**_S)({k.name}_s)\n\n"
         + k.source(True) + f"{k.name}_p = _nb.njit(**_P)({k.name}_p)\n" for k in kernels)
     mod = _load_module(ksrc) if kernels else None
-    vals = []
-    for o in outs:
-        v = names[id(o)]
-        if o.op.name == "broadcast_to" or (o.op.name == "const" and o.ndim > 0):
-            v = f"_rt.materialize(_xp, {v})"
-        vals.append(v)
-    ret = f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"
     params = ", ".join(gen.params[id(v)] for v in ins)
+    head = check_lines + (_dtype_lines(ins, used, gen) if kernels else [])
+    src = []
+    if mathed:  # Python math raised where numpy gives inf or nan: numpy forms throughout
+        plain = _driver_lines(units, kernels, outs, single, gen, set())
+        src += [f"    def compiled_numpy({params}):"]
+        src += ["        " + ln for ln in head + plain]
+        body = ["try:"] + ["    " + ln for ln in body] + \
+            ["except (ValueError, ArithmeticError):", f"    return compiled_numpy({params})"]
     kparams = "".join(f", _k{i}s, _k{i}p" for i in range(len(kernels)))
-    src = [f"def _build({_closure_params(gen)}, _np, _nch{kparams}):",
-           f"    def compiled({params}):"]
-    src += ["        " + ln for ln in check_lines + body + [ret]]
+    src = [f"def _build({_closure_params(gen)}, _np, _nch, _rdt, _sdt, _f32, _f64{kparams}):"] \
+        + src + [f"    def compiled({params}):"]
+    src += ["        " + ln for ln in head + body]
     src.append("    return compiled")
     source = "\n".join(src) + "\n"
     ns: dict[str, Any] = {}
@@ -473,7 +479,8 @@ def compile_fused(outputs, inputs) -> Callable:
     for k in kernels:
         kfns += [getattr(mod, f"{k.name}_s"), getattr(mod, f"{k.name}_p")]
     nch = 4 * max(1, numba.config.NUMBA_NUM_THREADS)
-    fn = ns["_build"](*_closure_values(gen, np, ins), np, nch, *kfns)
+    fn = ns["_build"](*_closure_values(gen, np, ins), np, nch, np.result_type, _with_scalars,
+                      _F32, _F64, *kfns)
     fn.source = source
     fn.kernel_source = ksrc
     fn.kernels = [getattr(mod, f"{k.name}_s") for k in kernels] + \
@@ -483,37 +490,119 @@ def compile_fused(outputs, inputs) -> Callable:
     return fn
 
 
+def _driver_lines(units: list, kernels: list[_Kernel], outs: list[Expr], single: bool, gen,
+                  mathed: set) -> list[str]:
+    """The driver's statements after the input checks: kernel calls and numpy calls in order,
+    then the return; the nodes in ``mathed`` in their Python ``math`` form."""
+    names: dict[int, str] = {}
+    body: list[str] = []
+    tmp = 0
+    ks = iter(kernels)
+    for u in units:
+        if isinstance(u, _Group):
+            k = next(ks)
+            body += _call_lines(k, int(k.name[1:]), names, gen)
+            continue
+        n = u
+        if n.op.name in _FREE:
+            names[id(n)] = n.op.code([], n, gen)
+            continue
+        a = [names[id(x)] for x in n.args]
+        names[id(n)] = f"_t{tmp}"
+        src = n.op.math(a, n, gen) if id(n) in mathed else n.op.code(a, n, gen)
+        body.append(f"_t{tmp} = {src}")
+        tmp += 1
+    vals = []
+    for o in outs:
+        v = names[id(o)]
+        if o.op.name == "broadcast_to" or (o.op.name == "const" and o.ndim > 0):
+            v = f"_rt.materialize(_xp, {v})"
+        vals.append(v)
+    return body + [f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"]
+
+
 def _call_lines(k: _Kernel, i: int, names: dict, gen) -> list[str]:
+    """The driver's call of one kernel: its buffers (outputs in the call's dtype ``_dt``),
+    the call, and its sums made final (partial sums added up, cast to ``_dt``)."""
     dims = [gen.dim(d) for d in k.shape]
     size = " * ".join(dims)
     shape = gen.shape(k.shape)
+    # the partial sums of a chunked loop: in _dt in the serial form (one chunk, whose entries
+    # are the final sums), in float64 in the parallel form (partials added up afterwards)
+    partials = any(chunked and inner for _, chunked, inner in k.sums)
     lines = [f"if {size} >= {PARALLEL_MIN}:",
              f"    _nc = _min(_nch, {dims[0]})",
-             f"    _k = _k{i}p",
+             f"    _k = _k{i}p"] + (["    _ad = _f64"] if partials else []) + [
              "else:",
              "    _nc = 1",
-             f"    _k = _k{i}s"]
+             f"    _k = _k{i}s"] + (["    _ad = _dt"] if partials else [])
     args = ["_nc"] + dims
     for a in k.inputs:
         nm = names[id(a)]
         args.append(nm if a.ndim else f"_float({nm})")
     for j, o in enumerate(k.outputs):
         nm = f"_f{i}o{j}"
-        lines.append(f"{nm} = _np.empty({shape})")
+        lines.append(f"{nm} = _np.empty({shape}, _dt)")
         names[id(o)] = nm
         args.append(nm)
     finals = []
-    for j, (s, chunked) in enumerate(k.sums):
+    for j, (s, chunked, inner) in enumerate(k.sums):
         nm = f"_f{i}r{j}"
-        if chunked:
+        cast = f"if _dt is not _f64: {nm} = {nm}.astype(_dt)"
+        if chunked and inner:  # (the parallel form may have one chunk, of one row)
+            lines.append(f"{nm} = _np.zeros((_nc,) + {gen.shape(s.shape)}, _ad)")
+            finals += [f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0)",
+                       f"if _ad is not _dt: {nm} = {nm}.astype(_dt)"]
+        elif chunked:
             lines.append(f"{nm} = _np.zeros((_nc,) + {gen.shape(s.shape)})")
-            finals.append(f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0)")
+            finals += [f"{nm} = {nm}[0] if _nc == 1 else {nm}.sum(0)", cast]
+        elif inner:
+            lines.append(f"{nm} = _np.zeros({gen.shape(s.shape)}, _dt)")
         else:
             lines.append(f"{nm} = _np.zeros({gen.shape(s.shape)})")
+            finals.append(cast)
         names[id(s)] = nm
         args.append(nm)
     lines.append(f"_k({', '.join(args)})")
     return lines + finals
+
+
+def _dtype_lines(ins: list[Expr], used: set, gen) -> list[str]:
+    """``_dt = ...``: the dtype of the arrays a call's kernels write, computed once per call.
+
+    numpy's promotion of the used inputs that carry a dtype (arrays, numpy scalars, 0-d
+    arrays; Python numbers are weak and do not count), as the numpy backend's results have;
+    float64 unless that is float32 (integer and bool inputs give float64, never an integer
+    buffer that would truncate; numba has no float16 or long double arithmetic).
+    """
+    arrays = [gen.params[id(v)] for v in ins if v.shape and id(v) in used]
+    scalars = [gen.params[id(v)] for v in ins if not v.shape and id(v) in used]
+    if not arrays and not scalars:
+        return ["_dt = _f64"]
+    if not arrays:
+        lines = [f"_dt = _sdt(None, {', '.join(scalars)})"]
+    elif len(arrays) > 8:
+        lines = [f"_dt = _rdt({', '.join(arrays)})"]
+    else:  # the arrays' dtypes are mostly one: compare them (cheaper than result_type)
+        lines = [f"_dt = {arrays[0]}.dtype"]
+        if len(arrays) > 1:
+            differ = " or ".join(f"{p}.dtype is not _dt" for p in arrays[1:])
+            lines.append(f"if {differ}: _dt = _rdt({', '.join(arrays)})")
+    lines += [f"if {p}.__class__ is not _float: _dt = _sdt(_dt, {p})" for p in scalars]
+    # float32 or float64, each as the one dtype object (an unpickled array has its own)
+    return lines + ["if _dt is not _f32 and _dt is not _f64: _dt = _f32 if _dt == _f32 else _f64"]
+
+
+def _with_scalars(dt, *values):
+    """``dt`` (or None) promoted by the values that have a dtype of their own (numpy scalars,
+    0-d arrays); Python numbers and anything else (reported where it is used) leave it."""
+    typed = [v for v in values if hasattr(v, "dtype")]
+    if dt is not None:
+        typed.append(dt)
+    return np.result_type(*typed) if typed else _F64
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 # ------------------------------------------------------------------ all-scalar graphs
@@ -583,9 +672,11 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
         if ks is None:
             ks = kernels[mask] = kernel_for(mask)
         size = math.prod(shape)
-        flat = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=np.float64).reshape(-1)
-                if m else float(a) for a, m in zip(sel, mask)]
-        res = [np.empty(size) for _ in outs]
+        vals = [np.asarray(a) if m else a for a, m in zip(sel, mask)]
+        # float32 and float64 arrays go in as they are (no copy unless broadcast), others as
+        # float64; each output in the dtype numpy gives it (_out_dtype)
+        flat = [_flat(a, shape) if m else float(a) for a, m in zip(vals, mask)]
+        res = [np.empty(size, _out_dtype([vals[j] for j in d])) for d in deps]
         (ks[1] if size >= PARALLEL_MIN else ks[0])(size, *flat, *res)
         res = [_shrink(r.reshape(shape), np.broadcast_shapes(*(np.shape(sel[j]) for j in d)))
                for r, d in zip(res, deps)]
@@ -605,6 +696,19 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
     compiled.outputs = list(outs)
     compiled.kernels = made
     return compiled
+
+
+def _out_dtype(values: list) -> np.dtype:
+    """The dtype of a per-sample output computed from ``values``: numpy's promotion of those
+    that carry a dtype (Python numbers are weak), float64 unless that is float32."""
+    return _F32 if _with_scalars(None, *values) == _F32 else _F64
+
+
+def _flat(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` broadcast to ``shape``, as a contiguous 1-d array for a per-sample loop: float32
+    and float64 keep their dtype (no copy when nothing is broadcast), others become float64."""
+    dt = a.dtype if a.dtype == _F32 or a.dtype == _F64 else _F64
+    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dt).reshape(-1)
 
 
 def _shrink(full: np.ndarray, shape: tuple):

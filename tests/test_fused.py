@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import pickle
 import subprocess
 import sys
 
@@ -33,12 +34,17 @@ def cache_dir(tmp_path_factory):
         os.environ["SYMGRAD_CACHE_DIR"] = old
 
 
-def _close(got, want, rtol=1e-10):
+def _close(got, want, rtol=1e-10, atol=1e-12):
     assert len(got) == len(want)
     for k, (g, w) in enumerate(zip(got, want)):
         g = np.asarray(g)
         assert g.shape == w.shape, k
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-12, err_msg=f"output {k}")
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"output {k}")
+
+
+def _close32(got, want):
+    """Within float32 rounding (values of order 1, so an absolute 1e-6 where terms cancel)."""
+    _close(got, want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -212,3 +218,155 @@ def test_random_graphs_match_numpy(seed, monkeypatch):
     if seed % 2:  # the parallel form too, on chunks of one row
         monkeypatch.setattr(fused, "PARALLEL_MIN", 1)
         _close(sg.compile(outs, ins, backend="numba")(*vals), want, rtol=1e-9)
+
+
+# ------------------------------------------------------------------ dtypes
+def _dtypes(res) -> list:
+    return [np.asarray(r).dtype for r in (res if isinstance(res, tuple) else (res,))]
+
+
+def _want_dtypes(outs, ins, vals, ints=False) -> list:
+    """The numpy backend's dtypes; with ``ints`` (integer inputs), integer ones made float64:
+    the fused loops never write an integer buffer, which would truncate a float result."""
+    return [np.dtype(np.float64) if ints and d.kind != "f" else d
+            for d in _dtypes(sg.compile(outs, ins)(*vals))]
+
+
+def _f32(vals) -> list:
+    return [v.astype(np.float32) if isinstance(v, np.ndarray) else v for v in vals]
+
+
+def _dtype_graph():
+    """Fused loops with outputs, sums over all axes and over the first axis, a matrix product
+    between loops, and scalar work on the scalar input alone."""
+    X, y, w = sg.matrix("X", ("N", 3)), sg.vector("y", "N"), sg.vector("w", 3)
+    s = sg.scalar("s")
+    z = sg.tanh(X @ w * s + 0.5)
+    loss = sg.sum((z - y) ** 2) + sg.sin(s) * sg.sum(y) + 0.1 * s * s
+    outs = [loss, *sg.grad(loss, [w, s]), sg.exp(X * s) + 1.0, sg.sum(sg.exp(X * s), 0)]
+    rng = np.random.default_rng(11)
+    return outs, [X, y, w, s], [rng.standard_normal((50, 3)), rng.standard_normal(50),
+                                rng.standard_normal(3), 0.7]
+
+
+@pytest.mark.parametrize("combo", ["float32", "float64", "float32 + float64", "int arrays",
+                                   "float32, np.float32 scalar", "float32, np.float64 scalar",
+                                   "float32, 0-d float64 scalar", "float32, unpickled"])
+def test_result_dtypes_follow_the_numpy_backend(combo):
+    outs, ins, (X, y, w, s) = _dtype_graph()
+    vals = {"float32": [X, y, w, s],  # Python float s: a weak scalar
+            "float64": [X, y, w, s],
+            "float32 + float64": [X.astype(np.float32), y, w.astype(np.float32), s],
+            "int arrays": [np.round(X * 3).astype(int), (y > 0).astype(np.int32),
+                           np.array([1, -2, 1]), s],
+            "float32, np.float32 scalar": [X, y, w, np.float32(s)],
+            "float32, np.float64 scalar": [X, y, w, np.float64(s)],
+            "float32, 0-d float64 scalar": [X, y, w, np.array(s)],
+            "float32, unpickled": [X, y, w, s]}[combo]
+    if combo.startswith("float32,") or combo == "float32":
+        vals = _f32(vals[:3]) + vals[3:]
+    if combo == "float32, unpickled":  # each array's dtype is an object of its own
+        vals = pickle.loads(pickle.dumps(vals))
+        assert vals[0].dtype is not np.dtype(np.float32)
+    fn = sg.compile(outs, ins, backend="numba")
+    got, want = _dtypes(fn(*vals)), _want_dtypes(outs, ins, vals, ints=combo == "int arrays")
+    if combo == "float32 + float64":
+        # one dtype per call: the last two outputs, of the float32 X alone, are float64 here
+        # (numpy: float32); the others use the float64 y too
+        assert got == [np.dtype(np.float64)] * 5 and want[3:] == [np.dtype(np.float32)] * 2
+        got, want = got[:3], want[:3]
+    assert got == want
+    if combo in ("float32", "float32, unpickled"):
+        assert set(got) == {np.dtype(np.float32)}
+    if combo == "int arrays":
+        assert set(got) == {np.dtype(np.float64)}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_float32_and_float64_calls_of_one_function(case, monkeypatch):
+    """One compiled function, called with float32 and with float64 arrays: float32 in (not
+    copied up: the kernels are compiled for float32 arrays), the numpy backend's dtypes out,
+    values within float32 rounding of the exact ones; float64 as before."""
+    from symgrad import fused
+
+    outs, ins, vals = CASES[case]()
+    fn = sg.compile(outs, ins, backend="numba")
+    v32 = _f32(vals)
+    exact = numpy_reference(outs, ins, [v.astype(np.float64) if isinstance(v, np.ndarray)
+                                        else v for v in v32])
+    got = fn(*v32)
+    assert _dtypes(got) == _want_dtypes(outs, ins, v32)
+    _close32(got, exact)
+    if fn.kernels:
+        sigs = [str(sig) for k in fn.kernels for sig in k.signatures]
+        assert any("float32" in sig for sig in sigs)
+    got = fn(*vals)
+    assert _dtypes(got) == _want_dtypes(outs, ins, vals)
+    _close(got, numpy_reference(outs, ins, vals), rtol=1e-12)
+    if case in ("mlp", "reductions"):  # the parallel form: partial sums added in float64
+        monkeypatch.setattr(fused, "PARALLEL_MIN", 1)
+        fn = sg.compile(outs, ins, backend="numba")
+        got = fn(*v32)
+        assert _dtypes(got) == _want_dtypes(outs, ins, v32)
+        _close32(got, exact)
+
+
+def test_parallel_form_of_one_chunk_keeps_float32(monkeypatch):
+    from symgrad import fused
+
+    monkeypatch.setattr(fused, "PARALLEL_MIN", 1)
+    M = sg.matrix("M", (1, "n"))  # one row: the parallel form runs one chunk
+    outs = [sg.sum(sg.exp(M)), sg.sum(sg.exp(M) * M, 1), sg.sum(sg.tanh(M) * M, 0)]
+    vals = [np.linspace(-1, 1, 9, dtype=np.float32)[None, :]]
+    got = sg.compile(outs, [M], backend="numba")(*vals)
+    assert _dtypes(got) == [np.dtype(np.float32)] * 3
+    _close32(got, numpy_reference(outs, [M], [vals[0].astype(np.float64)]))
+
+
+def test_float32_example_from_the_docs():
+    x, w = sg.vector("x", "n"), sg.scalar("w")
+    L = sg.sum(sg.tanh(w * x) ** 2)
+    f = sg.compile([L, sg.grad(L, w)], [w, x], backend="numba")
+    xs = np.linspace(0, 1, 1000, dtype=np.float32)
+    got = f(0.5, xs)
+    assert [type(v) for v in got] == [np.float32, np.float32]
+    _close32(got, numpy_reference([L, sg.grad(L, w)], [w, x], [0.5, xs.astype(np.float64)]))
+    assert _dtypes(f(0.5, xs.astype(np.float64))) == [np.dtype(np.float64)] * 2
+
+
+def test_scalar_math_falls_back_to_numpy_forms():
+    """Scalar nodes of scalars are Python numbers in the driver; where Python math raises,
+    the numpy forms give nan or inf, as with the numpy backend."""
+    x, w = sg.vector("x", "n"), sg.scalar("w")
+    outs = [sg.sum(sg.exp(w * x)) + sg.log(w), sg.exp(w) * sg.sum(x)]
+    fn = sg.compile(outs, [w, x], backend="numba")
+    xs = np.linspace(0, 1, 7, dtype=np.float32)
+    for wv in (0.5, -0.5, 800.0):
+        with np.errstate(all="ignore"):
+            got, want = fn(wv, xs), sg.compile(outs, [w, x])(wv, xs)
+        assert _dtypes(got) == _dtypes(want)
+        _close(got, [np.asarray(v) for v in want], rtol=1e-6)
+
+
+@pytest.mark.parametrize("combo", ["float32", "np.float32 scalar", "float32 + float64",
+                                   "int", "Python float, float32"])
+def test_per_sample_outputs_take_the_numpy_backend_dtype(combo):
+    a, b = sg.scalars("a b")
+    outs = [sg.tanh(a * b), a * 2.0, sg.exp(b) + 1.0]
+    ones = np.linspace(0.5, 1.5, 5)
+    vals = {"float32": [ones.astype(np.float32), ones.astype(np.float32)],
+            "np.float32 scalar": [np.float32(0.5), ones.astype(np.float32)],
+            "float32 + float64": [ones.astype(np.float32)[:, None], ones],
+            "int": [0.5, np.arange(5)],
+            "Python float, float32": [0.5, ones.astype(np.float32)]}[combo]
+    fn = sg.compile(outs, [a, b], backend="numba")
+    got = fn(*vals)
+    assert _dtypes(got) == _want_dtypes(outs, [a, b], vals, ints=combo == "int")
+    exact = numpy_reference(outs, [a, b], [np.asarray(v, np.float64) for v in vals])
+    if np.dtype(np.float32) in _dtypes(got):
+        _close32(got, exact)
+    else:
+        _close(got, exact, rtol=1e-12)
+    g = sg.compile(sg.tanh(a * b), [a, b], backend="numba")
+    if combo == "np.float32 scalar":
+        assert g(*vals).dtype == np.float32
