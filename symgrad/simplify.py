@@ -98,22 +98,17 @@ def freeze_numbers(s):
     """(``s`` with every number but small integers and fractions p/q with |p|, q at most
     ``SMALL_NUMBER`` replaced by a positive symbol (times -1 for a negative number), the
     replacement that puts the numbers back)."""
-    back: dict = {}
-    seen: dict = {}
-
-    def small(x) -> bool:
-        return x.is_Rational and abs(x.p) <= SMALL_NUMBER and x.q <= SMALL_NUMBER
-
+    symbol: dict = {}  # |number| -> its symbol
+    frozen: dict = {}
     for x in s.atoms(sympy.Number):
-        if small(x) or not x.is_real or x in seen:
+        if (x.is_Rational and abs(x.p) <= SMALL_NUMBER and x.q <= SMALL_NUMBER) \
+                or x.is_zero or not (x.is_real and x.is_finite):
             continue
-        mag = -x if x.is_negative else x
-        d = next((k for k, v in back.items() if v == mag), None)
+        d = symbol.get(abs(x))
         if d is None:
-            d = sympy.Dummy(f"c{len(back)}", positive=True)
-            back[d] = mag
-        seen[x] = -d if x.is_negative else d
-    return (s.xreplace(seen) if seen else s), back
+            d = symbol[abs(x)] = sympy.Dummy(f"c{len(symbol)}", positive=True)
+        frozen[x] = -d if x.is_negative else d
+    return (s.xreplace(frozen) if frozen else s), {d: m for m, d in symbol.items()}
 
 
 def tree_size(e: Expr, cap: int) -> int:
