@@ -117,6 +117,8 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
         if not v.shape:
             if tensor_graph:
                 lines.append(f"if getattr({p}, 'ndim', 0): _bad_scalar({nm!r}, {p})")
+            else:  # numpy's functions of a Python bool are float16: compute with 0.0 and 1.0
+                lines.append(f"if {p}.__class__ is bool: {p} = _float({p})")
             continue
         decl = fmt_shape(v.shape)
         if convert:

@@ -221,6 +221,15 @@ def test_scalar_graph_accepts_arrays_per_sample():
     np.testing.assert_allclose(g(np.array([0.1, 0.2]), 2.0), 2.0 * np.tanh([0.1, 0.2]))
 
 
+def test_a_python_bool_input_computes_in_full_precision():
+    # numpy's tanh of a Python bool is float16 (0.7617): the scalar graph's array version
+    # computes with 1.0 instead
+    g = sg.compile(sg.tanh(x) * y, [x, y])
+    got = g(True, 3.0)
+    assert got == pytest.approx(3.0 * np.tanh(1.0), rel=1e-15)
+    assert np.asarray(got).dtype == np.float64
+
+
 def test_symbolic_sizes_are_checked_at_call_time():
     u = sg.vector("u", "n")
     fn = sg.compile(sg.sum(S @ u), [S, u])
