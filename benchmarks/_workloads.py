@@ -6,9 +6,11 @@ every structural test measures the same graph. symgrad is imported inside the bu
 at import time), so that importing this module costs nothing before a timed region.
 
 - W1, the lecture's scalar MLP: ``scalar_mlp`` (its four gradients, one sample or a batch) and
-  the handwritten ``scalar_mlp_math`` / ``scalar_mlp_numpy`` backprop;
+  the handwritten ``scalar_mlp_math`` / ``scalar_mlp_numpy`` backprop, and ``scalar_mlp_loss_in``
+  (the cost in any array module, for the peers that trace it);
 - W2, the vector MLP: ``vector_mlp_loss`` (loss alone), ``vector_mlp`` (loss and gradients),
-  ``vector_mlp_data`` and the handwritten ``vector_mlp_numpy`` / ``vector_mlp_numpy_forward``;
+  ``vector_mlp_data``, the handwritten ``vector_mlp_numpy`` / ``vector_mlp_numpy_forward`` and
+  ``vector_mlp_loss_in`` (the loss in any array module);
 - W4, the deep scalar chain: ``chain``.
 """
 
@@ -61,6 +63,19 @@ def scalar_mlp_numpy(u, c, w, b, x, y):
     return (np.dot(t, x) / n, t.mean(), np.dot(d, phi) / n, d.mean())
 
 
+def scalar_mlp_loss_in(xp, batch: bool = False):
+    """The lecture's BCE cost ``C(u, c, w, b, x, y)`` written with the array module ``xp``
+    (``jax.numpy`` for the peers that trace it); ``batch``: the mean over x and y."""
+
+    def C(u, c, w, b, x, y):
+        phi = 1 / (1 + xp.exp(-(u * x + c)))
+        mu = 1 / (1 + xp.exp(-(w * phi + b)))
+        L = -y * xp.log(mu) - (1 - y) * xp.log(1 - mu)
+        return xp.mean(L) if batch else L
+
+    return C
+
+
 # ------------------------------------------------------------------ W2, vector MLP
 def vector_mlp_loss(d="d", l="l") -> tuple:  # noqa: E741  (the lecture's names)
     """The mean BCE loss of the vector MLP, its parameters [U, c, w, b] and data [X, y].
@@ -95,6 +110,19 @@ def vector_mlp_data(d: int, l: int, n: int, dtype=np.float64, seed: int = 0):  #
     c = (0.1 * rng.standard_normal(l)).astype(dtype)
     w = (rng.standard_normal(l) / np.sqrt(l)).astype(dtype)
     return U, c, w, dtype(0.1), X, y
+
+
+def vector_mlp_loss_in(xp):
+    """The vector MLP's mean BCE loss ``loss((U, c, w, b), X, y)`` written with the array
+    module ``xp`` (``jax.numpy`` for the peers that trace it)."""
+
+    def loss(params, X, y):
+        U, c, w, b = params
+        phi = 1 / (1 + xp.exp(-(X @ U.T + c)))
+        mu = 1 / (1 + xp.exp(-(phi @ w + b)))
+        return -xp.mean(y * xp.log(mu) + (1 - y) * xp.log(1 - mu))
+
+    return loss
 
 
 def vector_mlp_numpy_forward(U, c, w, b, X, y):

@@ -27,9 +27,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from benchmarks._timing import bench, fmt_ratio, fmt_time, have, table  # noqa: E402
 from benchmarks._workloads import (  # noqa: E402
     scalar_mlp,
+    scalar_mlp_loss_in,
     scalar_mlp_numpy,
     vector_mlp,
     vector_mlp_data,
+    vector_mlp_loss_in,
     vector_mlp_numpy,
 )
 
@@ -49,12 +51,7 @@ def _jax_lecture():
 
     jax.config.update("jax_enable_x64", True)
 
-    def loss(u, c, w, b, x, y):
-        phi = 1 / (1 + jnp.exp(-(u * x + c)))
-        mu = 1 / (1 + jnp.exp(-(w * phi + b)))
-        return jnp.mean(-y * jnp.log(mu) - (1 - y) * jnp.log(1 - mu))
-
-    g = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))
+    g = jax.jit(jax.grad(scalar_mlp_loss_in(jnp, batch=True), argnums=(0, 1, 2, 3)))
     return lambda *a: jax.block_until_ready(g(*a))
 
 
@@ -64,13 +61,7 @@ def _jax_mlp():
 
     jax.config.update("jax_enable_x64", True)
 
-    def loss(p, X, y):
-        U, c, w, b = p
-        phi = 1 / (1 + jnp.exp(-(X @ U.T + c)))
-        mu = 1 / (1 + jnp.exp(-(phi @ w + b)))
-        return -jnp.mean(y * jnp.log(mu) + (1 - y) * jnp.log(1 - mu))
-
-    vg = jax.jit(jax.value_and_grad(loss))
+    vg = jax.jit(jax.value_and_grad(vector_mlp_loss_in(jnp)))
 
     def call(U, c, w, b, X, y):
         return jax.block_until_ready(vg((U, c, w, b), X, y))

@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmarks._peers import as_floats, close, have, run_child, setup_jax
 from benchmarks._timing import bench, fmt_ratio, fmt_time, skipped, table
-from benchmarks._workloads import scalar_mlp, scalar_mlp_math, scalar_mlp_numpy
+from benchmarks._workloads import scalar_mlp, scalar_mlp_loss_in, scalar_mlp_math, scalar_mlp_numpy
 
 ARGS = (0.7, -0.3, 1.3, 0.2, 0.5, 1.0)  # u, c, w, b, x, y
 PEERS = ["sympy", "symengine", "casadi", "jax", "torch", "autograd", "pytensor"]
@@ -71,13 +71,7 @@ def build_jax(tag: str = "", batch: bool = False):
     jax = setup_jax()
     import jax.numpy as jnp
 
-    def C(u, c, w, b, x, y):
-        phi = 1 / (1 + jnp.exp(-(u * x + c)))
-        mu = 1 / (1 + jnp.exp(-(w * phi + b)))
-        L = -y * jnp.log(mu) - (1 - y) * jnp.log(1 - mu)
-        return jnp.mean(L) if batch else L
-
-    g = jax.jit(jax.grad(C, argnums=(0, 1, 2, 3)))
+    g = jax.jit(jax.grad(scalar_mlp_loss_in(jnp, batch), argnums=(0, 1, 2, 3)))
     return lambda *a: jax.block_until_ready(g(*a))
 
 

@@ -20,6 +20,7 @@ from benchmarks._timing import bench, fmt_ratio, fmt_time, skipped, table
 from benchmarks._workloads import (
     vector_mlp_data,
     vector_mlp_loss,
+    vector_mlp_loss_in,
     vector_mlp_numpy,
     vector_mlp_numpy_forward,
 )
@@ -70,12 +71,7 @@ def sys_jax(d, l, data):  # noqa: E741
     jax = setup_jax()
     import jax.numpy as jnp
 
-    def loss(params, X, y):
-        U, c, w, b = params
-        phi = 1 / (1 + jnp.exp(-(X @ U.T + c)))
-        mu = 1 / (1 + jnp.exp(-(phi @ w + b)))
-        return -jnp.mean(y * jnp.log(mu) + (1 - y) * jnp.log(1 - mu))
-
+    loss = vector_mlp_loss_in(jnp)
     U, c, w, b, X, y = [jnp.asarray(a) for a in data]
     t0 = time.perf_counter()
     vg, fw = jax.jit(jax.value_and_grad(loss)), jax.jit(loss)
