@@ -275,6 +275,10 @@ def _diagnose_for(names: list[str]):
                 got = (f"an array of dtype {dtype}" if isinstance(v, np.ndarray)
                        else type(v).__name__)
                 raise TypeError(f"input {name}: expected numbers, got {got}") from err
+        for name, v in zip(names, values):
+            if isinstance(v, (list, tuple)):  # Python's operators do not broadcast these
+                raise TypeError(f"input {name}: got a Python {type(v).__name__}; pass a number "
+                                "or a numpy array (np.asarray)") from err
 
     return _diagnose
 

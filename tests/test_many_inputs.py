@@ -159,3 +159,15 @@ def _plain():
     ns = types.ModuleType("plain_numpy_many")
     ns.__dict__.update(np.__dict__)
     return ns
+
+
+def test_a_python_list_for_a_scalar_input_is_named():
+    xs, out = scalar_graph("_l")
+    f = sg.compile(out, xs)
+    vals = [0.5] * N
+    vals[3] = [1.0, 2.0]
+    with pytest.raises(TypeError, match=r"input p3_l: got a Python list; pass a number or a "
+                                        r"numpy array"):
+        f(*vals)
+    vals[3] = np.array([1.0, 2.0])  # the same values as an array: one result per sample
+    assert f(*vals)[1].shape == (2,)  # p3 * p3 + 1
