@@ -605,6 +605,11 @@ def _with_scalars(dt, *values):
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
+def _loop_dtype(dt) -> np.dtype:
+    """The dtype a loop stores for values of dtype ``dt``: float32 stays, all else float64."""
+    return _F32 if dt == _F32 else _F64
+
+
 # ------------------------------------------------------------------ all-scalar graphs
 def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
                           order: list[Expr]) -> Callable:
@@ -701,14 +706,13 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
 def _out_dtype(values: list) -> np.dtype:
     """The dtype of a per-sample output computed from ``values``: numpy's promotion of those
     that carry a dtype (Python numbers are weak), float64 unless that is float32."""
-    return _F32 if _with_scalars(None, *values) == _F32 else _F64
+    return _loop_dtype(_with_scalars(None, *values))
 
 
 def _flat(a: np.ndarray, shape: tuple) -> np.ndarray:
     """``a`` broadcast to ``shape``, as a contiguous 1-d array for a per-sample loop: float32
     and float64 keep their dtype (no copy when nothing is broadcast), others become float64."""
-    dt = a.dtype if a.dtype == _F32 or a.dtype == _F64 else _F64
-    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dt).reshape(-1)
+    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=_loop_dtype(a.dtype)).reshape(-1)
 
 
 def _shrink(full: np.ndarray, shape: tuple):
