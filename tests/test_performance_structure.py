@@ -388,3 +388,45 @@ def test_deriving_and_compiling_never_import_sympy():
                          cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "tanh(w*x)"
+
+
+# ------------------------------------------------------------------ sums over some axes
+_SUM_CASES = [((7, 5), (0,)), ((7, 5), (1,)), ((4, 3, 5), (0,)), ((4, 3, 5), (0, 1)),
+              ((4, 3, 5), (2,)), ((4, 3, 5), (1, 2)), ((4, 3, 5), (1,)), ((4, 3, 5), (0, 2)),
+              ((0, 5), (0,)), ((6, 0), (1,)), ((2, 3, 4, 5), (0, 1, 2))]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape,axes", _SUM_CASES)
+@pytest.mark.parametrize("order", ["C", "F", "view"])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_partial_sums_match_numpy(shape, axes, dtype, order, keepdims):
+    """The generated code's ``_xp.sum`` (BLAS ``ones @ x`` where it can) gives numpy's sum:
+    value, dtype and shape, in every memory order, and for empty arrays."""
+    fast = sys.modules["symgrad.compile"]._NP
+    rng = np.random.default_rng(len(shape) * 10 + len(axes))
+    x = rng.standard_normal(shape).astype(dtype)
+    if order == "F":
+        x = np.asfortranarray(x)
+    elif order == "view" and x.shape[0] > 1:
+        x = np.concatenate([x, x])[::2]  # strided: neither memory order
+    got = fast.sum(x, axis=axes, keepdims=keepdims)
+    want = np.sum(x, axis=axes, keepdims=keepdims)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_column_sums_go_to_blas_and_keep_inf_and_nan():
+    blas_sum = sys.modules["symgrad.compile"]._blas_sum
+    x = np.ones((5, 3))
+    assert blas_sum(x, (0,)) is not None and blas_sum(x.astype(np.int64), (0,)) is None
+    assert blas_sum(x[:, ::2], (0,)) is None  # would need a copy: numpy's reduction instead
+    x[1, 0], x[2, 1] = np.inf, np.nan
+    np.testing.assert_array_equal(blas_sum(x, (0,)), [np.inf, np.nan, 5.0])
+
+
+def test_ones_vectors_are_read_only():
+    ones = sys.modules["symgrad.compile"]._ones
+    o = ones(4, np.dtype(np.float64))
+    assert o is ones(4, np.dtype(np.float64)) and not o.flags.writeable
