@@ -176,8 +176,10 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
         if not v.shape:
             if tensor_graph:
                 lines.append(f"if getattr({p}, 'ndim', 0): _bad_scalar({nm!r}, {p})")
-            else:  # numpy's functions of a Python bool are float16: compute with 0.0 and 1.0
-                lines.append(f"if {p}.__class__ is bool: {p} = _float({p})")
+            else:  # numpy's functions of a Python bool are float16, of an int above 2**63 an
+                # object array: compute with floats, as the math version does
+                lines.append(f"if {p}.__class__ is bool or {p}.__class__ is int: "
+                             f"{p} = _float({p})")
             continue
         decl = fmt_shape(v.shape)
         if convert:
@@ -259,7 +261,8 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
     names = [v.attrs["vname"] for v in ins]
     arrays = [i for i, v in enumerate(ins) if v.shape]
     fixed = [(i, tuple(ins[i].shape), fmt_shape(ins[i].shape)) for i in arrays if _fixed(ins[i])]
-    scalars = [i for i, v in enumerate(ins) if not v.shape] if tensor_graph else []
+    numbers = [i for i, v in enumerate(ins) if not v.shape]
+    scalars = numbers if tensor_graph else []
     asarray = xp.asarray
 
     def read(a: tuple) -> list:
@@ -268,6 +271,10 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
         vals = list(a)
         for i in arrays:
             vals[i] = asarray(vals[i])
+        for i in numbers:  # Python bools and ints compute as floats (see _input_checks)
+            c = vals[i].__class__
+            if c is int or c is bool:
+                vals[i] = float(vals[i])
         for i, want, decl in fixed:
             if vals[i].shape != want:
                 _bad_input(names[i], vals[i].shape, decl)
@@ -319,10 +326,16 @@ def _bad_size(name, got, decl, dim, value, first):
                      f"{dim} is {value}, fixed by input {first}")
 
 
+_MAX_FLOAT_INT = int(np.finfo(np.float64).max)
+
+
 def _diagnose_for(names: list[str]):
     def _diagnose(err: Exception, values: tuple) -> None:
         """Name the input that is not numbers when the generated code fails on it."""
         for name, v in zip(names, values):
+            if v.__class__ is int and not -_MAX_FLOAT_INT <= v <= _MAX_FLOAT_INT:
+                raise OverflowError(f"input {name}: an integer of {v.bit_length()} bits is too "
+                                    "large for a float (at most about 1.8e308)") from err
             if hasattr(v, "dtype") and hasattr(v, "shape") and not isinstance(v, np.ndarray):
                 continue  # another library's array (or a jax tracer): not numpy's to read
             try:
@@ -418,7 +431,9 @@ class _Plan:
             body += ["    except (ValueError, ArithmeticError):",
                      f"        return _lazy['numpy']({call})"]
         # an input that is not numbers: say which (free unless raised, Python >= 3.11)
-        caught = "TypeError" if mathed else "(TypeError, ValueError)"
+        # (an int too big for a float raises OverflowError, an ArithmeticError; with mathed
+        # nodes the clause above has passed it on to the numpy version, which names it)
+        caught = "TypeError" if mathed else "(TypeError, ValueError, ArithmeticError)"
         body += [f"    except {caught} as _e:",
                  f"        _diagnose(_e, {values})", "        raise"]
         return f"def {name}({params}):\n" + "\n".join(body) + "\n"

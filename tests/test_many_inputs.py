@@ -171,3 +171,26 @@ def test_a_python_list_for_a_scalar_input_is_named():
         f(*vals)
     vals[3] = np.array([1.0, 2.0])  # the same values as an array: one result per sample
     assert f(*vals)[1].shape == (2,)  # p3 * p3 + 1
+
+
+def test_an_integer_too_big_for_a_float_is_named():
+    xs, out = scalar_graph("_i")
+    f = sg.compile(out, xs)
+    vals = [0.5] * N
+    vals[4] = 10**400  # the math version's sum raises OverflowError, the array version names it
+    with pytest.raises(OverflowError, match=r"input p4_i: an integer of 1329 bits is too large"):
+        f(*vals)
+    vals[4] = 10**300  # big, but a float: both versions compute with it
+    with np.errstate(over="ignore"):
+        assert f(*vals)[2] == float("inf")  # p4 * p4 + 1, in floats
+
+
+def test_bools_and_ints_with_arrays_compute_as_floats():
+    xs = [sg.scalar(f"q{i}") for i in range(N)]
+    f = sg.compile([sg.tanh(xs[0]), sum(xs[1:], xs[0])], xs)
+    rest = [np.full(2, 0.5)] + [0.5] * (N - 2)  # an array: the array version runs
+    for one in (True, 1):  # numpy computes tanh of a Python bool in float16 (0.7617)
+        got = f(one, *rest)
+        assert got[0].dtype == np.float64
+        np.testing.assert_allclose(got[0], np.tanh(1.0), rtol=1e-15)
+        np.testing.assert_allclose(got[1], 1.0 + 0.5 * (N - 1), rtol=1e-15)

@@ -230,6 +230,20 @@ def test_a_python_bool_input_computes_in_full_precision():
     assert np.asarray(got).dtype == np.float64
 
 
+def test_python_ints_compute_as_floats_and_a_too_big_one_is_named():
+    g = sg.compile(sg.tanh(x) * y, [x, y])
+    # numpy would make an object array of an int above 2**63, and fail in tanh
+    assert g(10**300, 2.0) == pytest.approx(2.0, rel=1e-15)
+    assert g(3, 2) == pytest.approx(2.0 * np.tanh(3.0), rel=1e-15)
+    with pytest.raises(OverflowError, match=r"input x: an integer of 1329 bits is too large for "
+                                            r"a float"):
+        g(-10**400, 2.0)
+    v = sg.vector("v", 3)
+    h = sg.compile(sg.sum(v * x), [x, v])  # a tensor graph names it too
+    with pytest.raises(OverflowError, match=r"input x: an integer of 1329 bits"):
+        h(10**400, np.ones(3))
+
+
 def test_symbolic_sizes_are_checked_at_call_time():
     u = sg.vector("u", "n")
     fn = sg.compile(sg.sum(S @ u), [S, u])
