@@ -173,13 +173,9 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
     for v in ins:
         p = gen.params[id(v)]
         nm = v.attrs["vname"]
-        if not v.shape:
-            if tensor_graph:
-                lines.append(f"if getattr({p}, 'ndim', 0): _bad_scalar({nm!r}, {p})")
-            else:  # numpy's functions of a Python bool are float16, of an int above 2**63 an
-                # object array: compute with floats, as the math version does
-                lines.append(f"if {p}.__class__ is bool or {p}.__class__ is int: "
-                             f"{p} = _float({p})")
+        if not v.shape:  # see _scalar_in
+            arr = f" or getattr({p}, 'ndim', 0)" if tensor_graph else ""
+            lines.append(f"if {p}.__class__ in _NONARRAY{arr}: {p} = _scalar_in({nm!r}, {p})")
             continue
         decl = fmt_shape(v.shape)
         if convert:
@@ -262,7 +258,6 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
     arrays = [i for i, v in enumerate(ins) if v.shape]
     fixed = [(i, tuple(ins[i].shape), fmt_shape(ins[i].shape)) for i in arrays if _fixed(ins[i])]
     numbers = [i for i, v in enumerate(ins) if not v.shape]
-    scalars = numbers if tensor_graph else []
     asarray = xp.asarray
 
     def read(a: tuple) -> list:
@@ -271,17 +266,13 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
         vals = list(a)
         for i in arrays:
             vals[i] = asarray(vals[i])
-        for i in numbers:  # Python bools and ints compute as floats (see _input_checks)
-            c = vals[i].__class__
-            if c is int or c is bool:
-                vals[i] = float(vals[i])
+        for i in numbers:  # as the inline checks of _input_checks
+            v = vals[i]
+            if v.__class__ in _NONARRAY or (tensor_graph and getattr(v, "ndim", 0)):
+                vals[i] = _scalar_in(names[i], v)
         for i, want, decl in fixed:
             if vals[i].shape != want:
                 _bad_input(names[i], vals[i].shape, decl)
-        for i in scalars:
-            v = vals[i]
-            if v.__class__ is not float and getattr(v, "ndim", 0):
-                _bad_scalar(names[i], v)
         return vals
 
     return read
@@ -333,9 +324,6 @@ def _diagnose_for(names: list[str]):
     def _diagnose(err: Exception, values: tuple) -> None:
         """Name the input that is not numbers when the generated code fails on it."""
         for name, v in zip(names, values):
-            if v.__class__ is int and not -_MAX_FLOAT_INT <= v <= _MAX_FLOAT_INT:
-                raise OverflowError(f"input {name}: an integer of {v.bit_length()} bits is too "
-                                    "large for a float (at most about 1.8e308)") from err
             if hasattr(v, "dtype") and hasattr(v, "shape") and not isinstance(v, np.ndarray):
                 continue  # another library's array (or a jax tracer): not numpy's to read
             try:
@@ -347,10 +335,6 @@ def _diagnose_for(names: list[str]):
                 got = (f"an array of dtype {dtype}" if isinstance(v, np.ndarray)
                        else type(v).__name__)
                 raise TypeError(f"input {name}: expected numbers, got {got}") from err
-        for name, v in zip(names, values):
-            if isinstance(v, (list, tuple)):  # Python's operators do not broadcast these
-                raise TypeError(f"input {name}: got a Python {type(v).__name__}; pass a number "
-                                "or a numpy array (np.asarray)") from err
 
     return _diagnose
 
@@ -359,6 +343,28 @@ def _bad_scalar(name, value):
     raise ShapeError(f"input {name}: declared a scalar, got an array of shape "
                      f"{fmt_shape(tuple(np.shape(value)))}; in a graph with vectors or matrices "
                      "scalar inputs must be scalars")
+
+
+# what a scalar input's check hands to _scalar_in: Python numbers that numpy would compute
+# with in another dtype (bool: float16 in numpy's functions; int above 2**63: an object
+# array), and sequences, which numpy's functions take as arrays but Python's operators do not
+_NONARRAY = frozenset((bool, int, list, tuple))
+
+
+def _scalar_in(name: str, v):
+    """A scalar input that is not a float or an array: an int or bool as a float; a list or
+    tuple refused (one message, whichever op meets it first); in a graph with vectors or
+    matrices, an array refused (see _bad_scalar)."""
+    c = v.__class__
+    if c is bool or c is int:
+        if not -_MAX_FLOAT_INT <= v <= _MAX_FLOAT_INT:
+            raise OverflowError(f"input {name}: an integer of {v.bit_length()} bits is too "
+                                "large for a float (at most about 1.8e308)")
+        return float(v)
+    if c is list or c is tuple:
+        raise TypeError(f"input {name}: got a Python {c.__name__}; pass a number or a numpy "
+                        "array (np.asarray)")
+    _bad_scalar(name, v)
 
 
 # ------------------------------------------------------------------ assembly
@@ -431,9 +437,7 @@ class _Plan:
             body += ["    except (ValueError, ArithmeticError):",
                      f"        return _lazy['numpy']({call})"]
         # an input that is not numbers: say which (free unless raised, Python >= 3.11)
-        # (an int too big for a float raises OverflowError, an ArithmeticError; with mathed
-        # nodes the clause above has passed it on to the numpy version, which names it)
-        caught = "TypeError" if mathed else "(TypeError, ValueError, ArithmeticError)"
+        caught = "TypeError" if mathed else "(TypeError, ValueError)"
         body += [f"    except {caught} as _e:",
                  f"        _diagnose(_e, {values})", "        raise"]
         return f"def {name}({params}):\n" + "\n".join(body) + "\n"
@@ -497,6 +501,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
     ns = {"_xp": _NP if xp is np else xp, "_m": math, "_rt": runtime, "_max": max, "_min": min,
           "_abs": abs, "_float": float, "_sum": sum, "_asarray": xp.asarray,
           "_bad_input": _bad_input, "_bad_size": _bad_size, "_bad_scalar": _bad_scalar,
+          "_NONARRAY": _NONARRAY, "_scalar_in": _scalar_in,
           "_fail": _fail, "_lazy": lazy,
           "_uniform": _uniform, "_diagnose": _diagnose_for([v.attrs["vname"] for v in ins])}
     _add_consts(ns, gen, xp)
@@ -516,14 +521,14 @@ _Gen = Gen
 
 def _closure_params(gen: Gen) -> str:
     fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
-             "_bad_size", "_bad_scalar", "_fail", "_diagnose"]
+             "_bad_size", "_bad_scalar", "_fail", "_diagnose", "_NONARRAY", "_scalar_in"]
     return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
 
 
 def _closure_values(gen: Gen, xp, ins: list[Expr]) -> list:
     names = [v.attrs["vname"] for v in ins]
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _bad_scalar, _fail, _diagnose_for(names)] + \
+            _bad_scalar, _fail, _diagnose_for(names), _NONARRAY, _scalar_in] + \
         [backends.convert_const(xp, c) for c in gen.consts]
 
 

@@ -244,6 +244,20 @@ def test_python_ints_compute_as_floats_and_a_too_big_one_is_named():
         h(10**400, np.ones(3))
 
 
+@pytest.mark.parametrize("seq", [[1.0, 2.0, 3.0], (1.0, 2.0, 3.0)])
+def test_a_python_sequence_for_a_scalar_input_is_refused_by_name(seq):
+    # numpy's functions would take it as an array and Python's operators would not: the
+    # graph with vectors used to compute s * v elementwise, the scalar graph to fail in '*'
+    s, v = sg.scalar("s"), sg.vector("v", 3)
+    kind = type(seq).__name__
+    for fn, args in ((sg.compile(s * v, [s, v]), (seq, np.ones(3))),
+                     (sg.compile(sg.tanh(x) * y, [x, y]), (seq, 2.0)),
+                     (sg.compile(x * sg.tanh(y), [x, y]), (seq, 2.0))):
+        with pytest.raises(TypeError, match=rf"input (s|x): got a Python {kind}; pass a number "
+                                            r"or a numpy array"):
+            fn(*args)
+
+
 def test_symbolic_sizes_are_checked_at_call_time():
     u = sg.vector("u", "n")
     fn = sg.compile(sg.sum(S @ u), [S, u])
