@@ -468,7 +468,8 @@ def compile_fused(outputs, inputs) -> Callable:
         body = ["try:"] + ["    " + ln for ln in body] + \
             ["except (ValueError, ArithmeticError):", f"    return compiled_numpy({params})"]
     kparams = "".join(f", _k{i}s, _k{i}p" for i in range(len(kernels)))
-    src = [f"def _build({_closure_params(gen)}, _np, _nch, _rdt, _sdt, _f32, _f64{kparams}):"] \
+    helpers = "_np, _nch, _rdt, _sdt, _f32, _f64, _f16"
+    src = [f"def _build({_closure_params(gen)}, {helpers}{kparams}):"] \
         + src + [f"    def compiled({params}):"]
     src += ["        " + ln for ln in head + body]
     src.append("    return compiled")
@@ -480,7 +481,7 @@ def compile_fused(outputs, inputs) -> Callable:
         kfns += [getattr(mod, f"{k.name}_s"), getattr(mod, f"{k.name}_p")]
     nch = 4 * max(1, numba.config.NUMBA_NUM_THREADS)
     fn = ns["_build"](*_closure_values(gen, np, ins), np, nch, np.result_type, _with_scalars,
-                      _F32, _F64, *kfns)
+                      _F32, _F64, _F16, *kfns)
     fn.source = source
     fn.kernel_source = ksrc
     fn.kernels = [getattr(mod, f"{k.name}_s") for k in kernels] + \
@@ -590,7 +591,10 @@ def _dtype_lines(ins: list[Expr], used: set, gen) -> list[str]:
             lines.append(f"if {differ}: _dt = _rdt({', '.join(arrays)})")
     lines += [f"if {p}.__class__ is not _float: _dt = _sdt(_dt, {p})" for p in scalars]
     # float32 or float64, each as the one dtype object (an unpickled array has its own)
-    return lines + ["if _dt is not _f32 and _dt is not _f64: _dt = _f32 if _dt == _f32 else _f64"]
+    lines.append("if _dt is not _f32 and _dt is not _f64: _dt = _f32 if _dt == _f32 else _f64")
+    # numba has no float16: such inputs go in as _dt (as ints and bools are read as float64)
+    return lines + [f"if {p}.dtype.char == 'e': {p} = {p}.astype(_dt)" for p in arrays] + \
+        [f"if getattr({p}, 'dtype', None) == _f16: {p} = _float({p})" for p in scalars]
 
 
 def _with_scalars(dt, *values):
@@ -602,7 +606,7 @@ def _with_scalars(dt, *values):
     return np.result_type(*typed) if typed else _F64
 
 
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_F32, _F64, _F16 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)
 
 
 def _loop_dtype(dt) -> np.dtype:

@@ -282,6 +282,23 @@ def test_result_dtypes_follow_the_numpy_backend(combo):
         assert set(got) == {np.dtype(np.float64)}
 
 
+@pytest.mark.parametrize("combo", ["float16", "float16 + float32", "float16 scalar"])
+def test_float16_inputs_are_read_as_a_dtype_numba_has(combo):
+    """numba has no float16: such arrays (and numpy scalars) go in as float64, or float32 next
+    to float32 arrays, as integer arrays go in as float64; the values are numpy's."""
+    outs, ins, (X, y, w, s) = _dtype_graph()
+    vals = {"float16": [X.astype(np.float16), y.astype(np.float16), w.astype(np.float16), s],
+            "float16 + float32": [X.astype(np.float16), y.astype(np.float32),
+                                  w.astype(np.float32), s],
+            "float16 scalar": [X, y, w, np.float16(s)]}[combo]
+    got = sg.compile(outs, ins, backend="numba")(*vals)
+    want_dt = np.dtype(np.float32) if combo == "float16 + float32" else np.dtype(np.float64)
+    assert set(_dtypes(got)) == {want_dt}
+    exact = numpy_reference(outs, ins, [np.asarray(v, dtype=np.float64) if hasattr(v, "dtype")
+                                        else v for v in vals])
+    _close32(got, exact)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_float32_and_float64_calls_of_one_function(case, monkeypatch):
     """One compiled function, called with float32 and with float64 arrays: float32 in (not
