@@ -58,11 +58,13 @@ def _fast_numpy():
 
     def sum(x, axis=None, keepdims=False):  # noqa: A001
         if x.__class__ is ndarray and x.dtype.kind == "f":  # np.sum widens small ints
-            if axis is not None and x.ndim > 1 and axis.__class__ is tuple:
+            if axis is None:
+                return reduce(x, None, None, None, keepdims)
+            if x.size >= _BLAS_SUM_MIN and x.ndim > 1 and axis.__class__ is tuple:
                 r = _blas_sum(x, axis)
                 if r is not None:
                     return r.reshape(_kept(x.shape, axis)) if keepdims else r
-            return reduce(x, axis=axis, keepdims=keepdims)
+            return reduce(x, axis, None, None, keepdims)
         return np.sum(x, axis=axis, keepdims=keepdims)
 
     def reshape(x, shape):
@@ -73,6 +75,7 @@ def _fast_numpy():
 
 
 _BLAS_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+_BLAS_SUM_MIN = 512  # entries; below, numpy's reduction costs less than the checks
 _ONES: dict[tuple, np.ndarray] = {}
 
 

@@ -40,8 +40,19 @@ def _finite_max(xp, x, axis):
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
+_SMALL_SOFTPLUS = 256  # entries: below, numpy's one logaddexp call beats six vectorised ones
+
+
 def softplus(xp, x):
-    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow for any finite x."""
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow for any finite x.
+
+    A small numpy array takes ``logaddexp(0, x)``, the same formula in one ufunc: 2.5x faster
+    at 32 entries, but not vectorised (3 to 10x slower from 1,000 entries on)."""
+    if x.__class__ is np.ndarray and x.size < _SMALL_SOFTPLUS:
+        try:
+            return np.logaddexp(0.0, x)
+        except (FloatingPointError, RuntimeWarning):  # exp underflows to 0: np.errstate
+            pass
     return xp.maximum(x, 0.0) + xp.log1p(_exp_small(xp, -xp.abs(x)))
 
 

@@ -216,3 +216,23 @@ def test_softplus_and_sigmoid_never_warn():
     val, g = _strict(sg.evaluate, [f, sg.grad(f, w)], {w: ZS})
     _check(val, np.sum(_ref_softplus(ZS) + _ref_sigmoid(ZS)))
     _check(g, _ref_sigmoid(ZS) + _ref_sigmoid(ZS) * _ref_sigmoid(-ZS))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("strict", [False, True])
+def test_softplus_of_small_and_big_arrays_agree(dtype, strict):
+    """Arrays below _SMALL_SOFTPLUS entries take numpy's logaddexp, others the vectorised
+    formula: the same values (to rounding) and dtype, and no warning either way."""
+    from symgrad import runtime
+
+    small = np.concatenate([ZS, np.linspace(-40, 40, 51)]).astype(dtype)
+    assert small.size < runtime._SMALL_SOFTPLUS
+    big = np.tile(small, runtime._SMALL_SOFTPLUS // small.size + 1)
+    run = (lambda f, *a: _strict(f, *a)) if strict else (lambda f, *a: f(*a))
+    s = run(runtime.softplus, np, small)
+    b = run(runtime.softplus, np, big)[:small.size]
+    assert s.dtype == b.dtype == dtype
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    tiny = np.finfo(dtype).tiny  # subnormal results carry fewer digits
+    np.testing.assert_allclose(s, b, rtol=tol, atol=tiny)
+    np.testing.assert_allclose(s, _ref_softplus(small.astype(np.float64)), rtol=tol, atol=tiny)
