@@ -15,7 +15,8 @@ with ``cache=True``, so another process loads them instead of compiling again.
 dtypes: results have the numpy backend's dtype. Once per call, the driver works out the dtype
 ``_dt`` of every array the kernels write: ``np.result_type`` of the inputs the graph uses that
 carry a dtype (arrays, numpy scalars, 0-d arrays; Python numbers are weak), float64 unless that
-is float32 (integer and bool inputs give float64, never an integer buffer that truncates). Array
+is float32 (integer and bool inputs give float64, never an integer buffer that truncates;
+numba has no float16, so float16 inputs are converted to that dtype first). Array
 inputs reach the kernels as they are (numba compiles each kernel once per argument types), the
 kernels compute in float64 and round each stored value to ``_dt``; sums accumulate in float64
 and are cast to ``_dt`` at the end. Scalar nodes computed from scalars alone are Python numbers
@@ -29,22 +30,22 @@ A graph of scalars called with arrays for some inputs (one value per sample) run
 over the broadcast samples, each output in the dtype of the inputs it depends on (same rule;
 float32 and float64 arrays go in as they are, others as float64); called with Python numbers, it
 runs the numpy backend's ``math`` code.
+
+The loop groups are planned in :mod:`symgrad._loop_groups`, their kernels written and loaded by
+:mod:`symgrad._numba_kernels`; this module compiles a graph with them and writes the driver.
 """
 
 from __future__ import annotations
 
 import builtins
-import hashlib
-import importlib.util
 import math
-import os
-import sys
-import tempfile
 from typing import Any, Callable
 
 import numpy as np
 
 from ._emit import scalar_math_nodes
+from ._loop_groups import Group, LoopPlan
+from ._numba_kernels import HEADER, Kernel, literal, load_module
 from .backends import _require
 from .compile import _FREE, _check_inputs, _closure_params, _closure_values, _Gen, _input_checks
 from .compile import compile as _compile_numpy
@@ -56,325 +57,8 @@ PARALLEL_MIN = 1 << 18  # elements in a loop from which its parallel form is use
 # thread launch costs more than it saves, and much more on a busy machine)
 
 
-# ------------------------------------------------------------------ grouping
-def _fusible(n: Expr) -> bool:
-    if n.ndim == 0:
-        return False
-    if n.op.name == "broadcast_to":
-        return True
-    if n.op.name == "outer":  # a[:, None] * b[None, :] for vectors: elementwise in the loop
-        return n.ndim == 2 and n.args[0].ndim == 1 and n.args[1].ndim == 1
-    return n.op.elementwise and n.op.kernel(["x"] * len(n.args), n, None) is not None
-
-
-class _Group:
-    """Elementwise nodes of one loop shape, and the sums over them, computed in one loop."""
-
-    def __init__(self, gid: int, shape: tuple):
-        self.gid = gid
-        self.shape = shape
-        self.members: list[Expr] = []
-        self.sums: list[Expr] = []
-
-
-class _Plan:
-    """Which nodes go into which group.
-
-    Groups are merged greedily (a union-find over group ids). A group runs as one unit: all of
-    its inputs before its loop, all of its outputs and sums after it. So a node may join a set
-    of groups only if no path leads from one of them, through anything outside them (another
-    group, a product, a sum), back into one of them or into the node: that would be a cycle.
-    Paths are followed over groups: ``deps[g]`` holds the groups that group g reads from, each
-    marked ``"m"`` (it reads one of their members directly) or ``"x"`` (through a sum or other
-    nodes); ``front[node]`` holds the groups a node outside every group reads from.
-    """
-
-    def __init__(self, order: list[Expr]):
-        self.parent: dict[int, int] = {}
-        self.shape: dict[int, tuple] = {}
-        self.deps: dict[int, set] = {}
-        self.group_of: dict[int, int] = {}  # id(member) -> group id
-        self.sum_of: dict[int, int] = {}  # id(sum node) -> id of the group it is computed in
-        self.front: dict[int, frozenset] = {}  # id(other node) -> group ids it depends on
-        for n in order:
-            self._place(n)
-
-    def find(self, g: int) -> int:
-        while self.parent[g] != g:
-            self.parent[g] = self.parent[self.parent[g]]
-            g = self.parent[g]
-        return g
-
-    def _new(self, shape) -> int:
-        g = len(self.parent)
-        self.parent[g] = g
-        self.shape[g] = shape
-        self.deps[g] = set()
-        return g
-
-    def _member_group(self, n: Expr) -> int | None:
-        g = self.group_of.get(id(n))
-        return None if g is None else self.find(g)
-
-    def _reads(self, a: Expr) -> list[tuple[int, str]]:
-        """The groups that reading ``a`` depends on, with how."""
-        g = self.group_of.get(id(a))
-        if g is not None:
-            return [(g, "m")]
-        g = self.sum_of.get(id(a))
-        if g is not None:
-            return [(g, "x")]
-        return [(h, "x") for h in self.front.get(id(a), ())]
-
-    def _place(self, n: Expr) -> None:
-        if n.op.name == "sum" and n.args[0].ndim > 0:
-            g = self._member_group(n.args[0])
-            if g is not None:  # accumulated in g's loop, ready after it
-                self.sum_of[id(n)] = g
-                return
-        if _fusible(n):
-            g = self._join(n)
-            self.group_of[id(n)] = g
-            for a in n.args:
-                self.deps[g].update(self._reads(a))
-            return
-        front = set()
-        for a in n.args:
-            front.update(h for h, _ in self._reads(a))
-        self.front[id(n)] = frozenset(front)
-
-    def _join(self, n: Expr) -> int:
-        cands: list[int] = []
-        for a in n.args:
-            g = self._member_group(a)
-            if g is not None and self.shape[g] == n.shape and g not in cands:
-                cands.append(g)
-        chosen: list[int] = []
-        for g in cands:
-            if self._mergeable(n, chosen + [g]):
-                chosen.append(g)
-        if not chosen:
-            return self._new(n.shape)
-        root = chosen[0]
-        for g in chosen[1:]:
-            self.parent[g] = root
-            self.deps[root] |= self.deps.pop(g)
-        return root
-
-    def _reaches(self, starts, targets: set) -> bool:
-        """Whether a group in ``starts`` is, or depends on, one of ``targets``."""
-        stack = [self.find(g) for g in starts]
-        seen: set = set()
-        while stack:
-            g = stack.pop()
-            if g in targets:
-                return True
-            if g in seen:
-                continue
-            seen.add(g)
-            stack.extend(self.find(h) for h, _ in self.deps[g])
-        return False
-
-    def _mergeable(self, n: Expr, groups: list[int]) -> bool:
-        """Whether ``n`` and ``groups`` can run as one loop without a cycle."""
-        gs = set(groups)
-        edges = [rd for a in n.args for rd in self._reads(a)]
-        if len(groups) > 1:
-            edges += [e for g in groups for e in self.deps[g]]
-        for h, how in edges:
-            h = self.find(h)
-            if h in gs:
-                if how != "m":  # a sum of the loop itself, or a path back into it
-                    return False
-                continue
-            if self._reaches([h], gs):
-                return False
-        return True
-
-    def groups(self, order: list[Expr]) -> dict[int, _Group]:
-        out: dict[int, _Group] = {}
-        for n in order:
-            if id(n) in self.sum_of:
-                root = self.find(self.sum_of[id(n)])
-            elif id(n) in self.group_of:
-                root = self.find(self.group_of[id(n)])
-            else:
-                continue
-            grp = out.setdefault(root, _Group(root, self.shape[root]))
-            (grp.sums if id(n) in self.sum_of else grp.members).append(n)
-        return out
-
-
-# ------------------------------------------------------------------ kernels
-def _literal(v) -> str | None:
-    if isinstance(v, float) and math.isfinite(v):
-        return repr(v)
-    return None
-
-
-class _Kernel:
-    """The numba source of one group's loop, and what the driver passes in and gets out."""
-
-    def __init__(self, name: str, grp: _Group, needed: set, gen):
-        self.name = name
-        self.grp = grp
-        self.shape = grp.shape
-        r = len(self.shape)
-        member_ids = {id(m) for m in grp.members}
-        self.inputs: list[Expr] = []  # external operands, in order
-        self.outputs = [m for m in grp.members if id(m) in needed]
-        local: dict[int, str] = {}
-        loads: list[str] = []
-        body: list[str] = []
-
-        arg_of: dict[int, str] = {}  # id(external operand) -> its kernel parameter
-
-        def operand(a: Expr, axes: tuple | None = None) -> str:
-            """The kernel's name for ``a``; ``axes``: the loop axes that index it (default:
-            numpy broadcasting, aligned on the last axes)."""
-            if id(a) in member_ids:
-                return local[id(a)]
-            if axes is None:
-                axes = tuple(range(r - a.ndim, r))
-            key = (id(a), axes)
-            if key in local:
-                return local[key]
-            if a.op.name == "const" and a.ndim == 0:
-                lit = _literal(a.attrs["value"])
-                if lit is not None:
-                    return lit
-            nm = arg_of.get(id(a))
-            if nm is None:
-                nm = arg_of[id(a)] = f"a{len(self.inputs)}"
-                self.inputs.append(a)
-            if a.ndim:
-                idx = ["0" if d == 1 and self.shape[ax] != 1 else f"_i{ax}"
-                       for d, ax in zip(a.shape, axes)]
-                local[key] = f"x{len(loads)}"
-                loads.append(f"x{len(loads)} = {nm}[{', '.join(idx)}]")
-            else:
-                local[key] = nm
-            return local[key]
-
-        for j, m in enumerate(grp.members):
-            if m.op.name == "outer":  # a[i] * b[j]
-                args = [operand(m.args[0], (0,)), operand(m.args[1], (1,))]
-            else:
-                args = [operand(a) for a in m.args]
-            src = args[0] if m.op.name == "broadcast_to" else m.op.kernel(args, m, gen)
-            body.append(f"v{j} = {src}")
-            local[id(m)] = f"v{j}"
-        full = ", ".join(f"_i{k}" for k in range(r))
-        for k, o in enumerate(self.outputs):
-            body.append(f"o{k}[{full}] = {local[id(o)]}")
-        # sums: a local accumulator when the summed axes are the innermost ones
-        self.sums = []
-        pre: dict[int, list[str]] = {}
-        post: dict[int, list[str]] = {}
-        for k, s in enumerate(grp.sums):
-            axes, keep = s.attrs["axis"], s.attrs["keepdims"]
-            val = local[id(s.args[0])]
-            chunked = 0 in axes
-            kept = [f"_i{ax}" if ax not in axes else "0" for ax in range(r)
-                    if keep or ax not in axes]
-            idx = (["_c"] if chunked else []) + kept
-            target = f"r{k}[{', '.join(idx)}]"
-            p = min(axes)
-            inner = tuple(axes) == tuple(range(p, r))
-            if inner:  # a float64 local; each entry of r{k} is written once, at the end
-                pre.setdefault(p, []).append(f"s{k} = 0.0")
-                body.append(f"s{k} += {val}")
-                post.setdefault(p, []).append(f"{target} = s{k}")
-            else:  # r{k} itself accumulates: the driver gives it float64
-                body.append(f"{target} += {val}")
-            self.sums.append((s, chunked, inner))
-        self.loads = loads
-        self.body = body
-        self.pre, self.post = pre, post
-
-    def source(self, parallel: bool) -> str:
-        r = len(self.shape)
-        params = ["_nc"] + [f"_n{k}" for k in range(r)]
-        params += [f"a{k}" for k in range(len(self.inputs))]
-        params += [f"o{k}" for k in range(len(self.outputs))]
-        params += [f"r{k}" for k in range(len(self.sums))]
-        fname = self.name + ("_p" if parallel else "_s")
-        lines = [f"def {fname}({', '.join(params)}):"]
-        loop = "_prange" if parallel else "range"
-        lines.append(f"    for _c in {loop}(_nc):")
-        lines.append("        _lo = (_c * _n0) // _nc")
-        lines.append("        _hi = ((_c + 1) * _n0) // _nc")
-        ind = "        "
-        for depth in range(r):
-            for ln in self.pre.get(depth, []):
-                lines.append(ind + ln)
-            rng = "range(_lo, _hi)" if depth == 0 else f"range(_n{depth})"
-            lines.append(f"{ind}for _i{depth} in {rng}:")
-            ind += "    "
-        for ln in self.loads + self.body:
-            lines.append(ind + ln)
-        for depth in reversed(range(r)):
-            ind = ind[:-4]
-            for ln in self.post.get(depth, []):
-                lines.append(ind + ln)
-        return "\n".join(lines) + "\n"
-
-
-# Kernels reassociate (so that their sums vectorise) and contract to FMA; they keep IEEE inf
-# and NaN semantics. Their exp is symgrad.fused_math.exp, compiled without fastmath.
-_HEADER = '''"""symgrad fused kernels (generated; safe to delete)."""
-import numba as _nb
-
-import symgrad.fused_math as _m
-
-_prange = _nb.prange
-_max, _min, _abs = max, min, abs
-_FM = {"reassoc", "contract"}
-_S = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
-_P = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM, parallel=True)
-'''
-
-
-def cache_dir() -> str:
-    """Where generated kernel modules (and numba's cache of them) are kept."""
-    d = os.environ.get("SYMGRAD_CACHE_DIR")
-    if not d:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                                ".cache")
-        d = os.path.join(base, "symgrad")
-    return os.path.join(d, "numba")
-
-
-def _load_module(source: str):
-    """Import ``source`` from a file named by its hash (written once, atomically)."""
-    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
-    name = f"symgrad_kernels_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = None
-    for d in (cache_dir(), os.path.join(tempfile.gettempdir(), "symgrad-numba")):
-        try:
-            os.makedirs(d, exist_ok=True)
-            path = os.path.join(d, name + ".py")
-            if not os.path.exists(path):
-                fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-                with os.fdopen(fd, "w") as f:
-                    f.write(source)
-                os.replace(tmp, path)
-            break
-        except OSError:
-            path = None
-    if path is None:
-        raise OSError("backend 'numba': no writable cache directory (set SYMGRAD_CACHE_DIR)")
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 # ------------------------------------------------------------------ driver
-def _units(order: list[Expr], groups: dict[int, _Group], fused: set) -> list:
+def _units(order: list[Expr], groups: dict[int, Group], fused: set) -> list:
     """Nodes and fused groups in an order where each comes after everything it uses
     (deterministic, so that the same graph gives the same kernel source in every process)."""
     pos = {id(n): i for i, n in enumerate(order)}
@@ -428,7 +112,7 @@ def compile_fused(outputs, inputs) -> Callable:
     order = topo_order(outs)
     if all(n.ndim == 0 for n in order):
         return _compile_scalar_graph(outs, ins, single, order)
-    plan = _Plan(order)
+    plan = LoopPlan(order)
     groups = plan.groups(order)
     out_ids = {id(o) for o in outs}
     # a group is worth a loop when it does more than one numpy call would
@@ -448,16 +132,16 @@ def compile_fused(outputs, inputs) -> Callable:
     check_lines, _ = _input_checks(ins, gen, True, checks)
     used = {id(n) for n in order if n.op.name == "var"}
     units = _units(order, groups, fused)
-    kernels = [_Kernel(f"k{j}", u, needed, gen)
-               for j, u in enumerate(u for u in units if isinstance(u, _Group))]
+    kernels = [Kernel(f"k{j}", u, needed, gen)
+               for j, u in enumerate(u for u in units if isinstance(u, Group))]
     # scalar nodes computed from scalars alone, as Python numbers where they have a math form
     # (as the numpy backend does): weak scalars, so they do not promote a float32 batch
     mathed = scalar_math_nodes(order, gen, {})
     body = _driver_lines(units, kernels, outs, single, gen, mathed)
-    ksrc = _HEADER + "".join(
+    ksrc = HEADER + "".join(
         "\n\n" + k.source(False) + f"{k.name}_s = _nb.njit(**_S)({k.name}_s)\n\n"
         + k.source(True) + f"{k.name}_p = _nb.njit(**_P)({k.name}_p)\n" for k in kernels)
-    mod = _load_module(ksrc) if kernels else None
+    mod = load_module(ksrc) if kernels else None
     params = ", ".join(gen.params[id(v)] for v in ins)
     head = check_lines + (_dtype_lines(ins, used, gen) if kernels else [])
     src = []
@@ -491,7 +175,7 @@ def compile_fused(outputs, inputs) -> Callable:
     return fn
 
 
-def _driver_lines(units: list, kernels: list[_Kernel], outs: list[Expr], single: bool, gen,
+def _driver_lines(units: list, kernels: list[Kernel], outs: list[Expr], single: bool, gen,
                   mathed: set) -> list[str]:
     """The driver's statements after the input checks: kernel calls and numpy calls in order,
     then the return; the nodes in ``mathed`` in their Python ``math`` form."""
@@ -500,7 +184,7 @@ def _driver_lines(units: list, kernels: list[_Kernel], outs: list[Expr], single:
     tmp = 0
     ks = iter(kernels)
     for u in units:
-        if isinstance(u, _Group):
+        if isinstance(u, Group):
             k = next(ks)
             body += _call_lines(k, int(k.name[1:]), names, gen)
             continue
@@ -522,7 +206,7 @@ def _driver_lines(units: list, kernels: list[_Kernel], outs: list[Expr], single:
     return body + [f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"]
 
 
-def _call_lines(k: _Kernel, i: int, names: dict, gen) -> list[str]:
+def _call_lines(k: Kernel, i: int, names: dict, gen) -> list[str]:
     """The driver's call of one kernel: its buffers (outputs in the call's dtype ``_dt``),
     the call, and its sums made final (partial sums added up, cast to ``_dt``)."""
     dims = [gen.dim(d) for d in k.shape]
@@ -649,7 +333,7 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
         for n in order:
             if n.op.name == "const":
                 v = float(n.attrs["value"])
-                lit = _literal(v)
+                lit = literal(v)
                 names[id(n)] = lit if lit is not None else f"float({str(v)!r})"  # inf, nan
             elif not n.op.leaf:
                 a = [names[id(x)] for x in n.args]
@@ -660,12 +344,12 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
         lines += [f"o{j}[_i] = {names[id(o)]}" for j, o in enumerate(outs)]
         params = ", ".join(["_n"] + [f"a{j}" for j in range(len(idx))]
                            + [f"o{j}" for j in range(len(outs))])
-        src = _HEADER
+        src = HEADER
         for tag, loop, opts in (("s", "range", "_S"), ("p", "_prange", "_P")):
             src += (f"\n\ndef k_{tag}({params}):\n    for _i in {loop}(_n):\n"
                     + "".join(f"        {ln}\n" for ln in lines)
                     + f"k_{tag} = _nb.njit(**{opts})(k_{tag})\n")
-        mod = _load_module(src)
+        mod = load_module(src)
         made.extend([mod.k_s, mod.k_p])
         return mod.k_s, mod.k_p
 

@@ -1,0 +1,186 @@
+"""The numba source of one loop group, and the on-disk module the kernels load from (for
+:mod:`symgrad.fused`).
+
+Each kernel exists in two forms: a serial loop, and a loop over chunks of the first axis run in
+parallel (``numba.prange``). Kernel modules are written to a file named by their hash in
+:func:`cache_dir` and compiled with numba's ``cache=True``, so another process loads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import os
+import sys
+import tempfile
+
+from ._loop_groups import Group
+from .expr import Expr
+
+
+def literal(v) -> str | None:
+    if isinstance(v, float) and math.isfinite(v):
+        return repr(v)
+    return None
+
+
+class Kernel:
+    """The numba source of one group's loop, and what the driver passes in and gets out."""
+
+    def __init__(self, name: str, grp: Group, needed: set, gen):
+        self.name = name
+        self.grp = grp
+        self.shape = grp.shape
+        r = len(self.shape)
+        member_ids = {id(m) for m in grp.members}
+        self.inputs: list[Expr] = []  # external operands, in order
+        self.outputs = [m for m in grp.members if id(m) in needed]
+        local: dict[int, str] = {}
+        loads: list[str] = []
+        body: list[str] = []
+
+        arg_of: dict[int, str] = {}  # id(external operand) -> its kernel parameter
+
+        def operand(a: Expr, axes: tuple | None = None) -> str:
+            """The kernel's name for ``a``; ``axes``: the loop axes that index it (default:
+            numpy broadcasting, aligned on the last axes)."""
+            if id(a) in member_ids:
+                return local[id(a)]
+            if axes is None:
+                axes = tuple(range(r - a.ndim, r))
+            key = (id(a), axes)
+            if key in local:
+                return local[key]
+            if a.op.name == "const" and a.ndim == 0:
+                lit = literal(a.attrs["value"])
+                if lit is not None:
+                    return lit
+            nm = arg_of.get(id(a))
+            if nm is None:
+                nm = arg_of[id(a)] = f"a{len(self.inputs)}"
+                self.inputs.append(a)
+            if a.ndim:
+                idx = ["0" if d == 1 and self.shape[ax] != 1 else f"_i{ax}"
+                       for d, ax in zip(a.shape, axes)]
+                local[key] = f"x{len(loads)}"
+                loads.append(f"x{len(loads)} = {nm}[{', '.join(idx)}]")
+            else:
+                local[key] = nm
+            return local[key]
+
+        for j, m in enumerate(grp.members):
+            if m.op.name == "outer":  # a[i] * b[j]
+                args = [operand(m.args[0], (0,)), operand(m.args[1], (1,))]
+            else:
+                args = [operand(a) for a in m.args]
+            src = args[0] if m.op.name == "broadcast_to" else m.op.kernel(args, m, gen)
+            body.append(f"v{j} = {src}")
+            local[id(m)] = f"v{j}"
+        full = ", ".join(f"_i{k}" for k in range(r))
+        for k, o in enumerate(self.outputs):
+            body.append(f"o{k}[{full}] = {local[id(o)]}")
+        # sums: a local accumulator when the summed axes are the innermost ones
+        self.sums = []
+        pre: dict[int, list[str]] = {}
+        post: dict[int, list[str]] = {}
+        for k, s in enumerate(grp.sums):
+            axes, keep = s.attrs["axis"], s.attrs["keepdims"]
+            val = local[id(s.args[0])]
+            chunked = 0 in axes
+            kept = [f"_i{ax}" if ax not in axes else "0" for ax in range(r)
+                    if keep or ax not in axes]
+            idx = (["_c"] if chunked else []) + kept
+            target = f"r{k}[{', '.join(idx)}]"
+            p = min(axes)
+            inner = tuple(axes) == tuple(range(p, r))
+            if inner:  # a float64 local; each entry of r{k} is written once, at the end
+                pre.setdefault(p, []).append(f"s{k} = 0.0")
+                body.append(f"s{k} += {val}")
+                post.setdefault(p, []).append(f"{target} = s{k}")
+            else:  # r{k} itself accumulates: the driver gives it float64
+                body.append(f"{target} += {val}")
+            self.sums.append((s, chunked, inner))
+        self.loads = loads
+        self.body = body
+        self.pre, self.post = pre, post
+
+    def source(self, parallel: bool) -> str:
+        r = len(self.shape)
+        params = ["_nc"] + [f"_n{k}" for k in range(r)]
+        params += [f"a{k}" for k in range(len(self.inputs))]
+        params += [f"o{k}" for k in range(len(self.outputs))]
+        params += [f"r{k}" for k in range(len(self.sums))]
+        fname = self.name + ("_p" if parallel else "_s")
+        lines = [f"def {fname}({', '.join(params)}):"]
+        loop = "_prange" if parallel else "range"
+        lines.append(f"    for _c in {loop}(_nc):")
+        lines.append("        _lo = (_c * _n0) // _nc")
+        lines.append("        _hi = ((_c + 1) * _n0) // _nc")
+        ind = "        "
+        for depth in range(r):
+            for ln in self.pre.get(depth, []):
+                lines.append(ind + ln)
+            rng = "range(_lo, _hi)" if depth == 0 else f"range(_n{depth})"
+            lines.append(f"{ind}for _i{depth} in {rng}:")
+            ind += "    "
+        for ln in self.loads + self.body:
+            lines.append(ind + ln)
+        for depth in reversed(range(r)):
+            ind = ind[:-4]
+            for ln in self.post.get(depth, []):
+                lines.append(ind + ln)
+        return "\n".join(lines) + "\n"
+
+
+# Kernels reassociate (so that their sums vectorise) and contract to FMA; they keep IEEE inf
+# and NaN semantics. Their exp is symgrad.fused_math.exp, compiled without fastmath.
+HEADER = '''"""symgrad fused kernels (generated; safe to delete)."""
+import numba as _nb
+
+import symgrad.fused_math as _m
+
+_prange = _nb.prange
+_max, _min, _abs = max, min, abs
+_FM = {"reassoc", "contract"}
+_S = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+_P = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM, parallel=True)
+'''
+
+
+def cache_dir() -> str:
+    """Where generated kernel modules (and numba's cache of them) are kept."""
+    d = os.environ.get("SYMGRAD_CACHE_DIR")
+    if not d:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                ".cache")
+        d = os.path.join(base, "symgrad")
+    return os.path.join(d, "numba")
+
+
+def load_module(source: str):
+    """Import ``source`` from a file named by its hash (written once, atomically)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    name = f"symgrad_kernels_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = None
+    for d in (cache_dir(), os.path.join(tempfile.gettempdir(), "symgrad-numba")):
+        try:
+            os.makedirs(d, exist_ok=True)
+            path = os.path.join(d, name + ".py")
+            if not os.path.exists(path):
+                fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+                with os.fdopen(fd, "w") as f:
+                    f.write(source)
+                os.replace(tmp, path)
+            break
+        except OSError:
+            path = None
+    if path is None:
+        raise OSError("backend 'numba': no writable cache directory (set SYMGRAD_CACHE_DIR)")
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
