@@ -503,7 +503,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
     """
     ns = {"_xp": _NP if xp is np else xp, "_m": math, "_rt": runtime, "_max": max, "_min": min,
           "_abs": abs, "_float": float, "_sum": sum, "_asarray": xp.asarray,
-          "_bad_input": _bad_input, "_bad_size": _bad_size, "_bad_scalar": _bad_scalar,
+          "_bad_input": _bad_input, "_bad_size": _bad_size,
           "_NONARRAY": _NONARRAY, "_scalar_in": _scalar_in,
           "_fail": _fail, "_lazy": lazy,
           "_uniform": _uniform, "_diagnose": _diagnose_for([v.attrs["vname"] for v in ins])}
@@ -524,14 +524,14 @@ _Gen = Gen
 
 def _closure_params(gen: Gen) -> str:
     fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
-             "_bad_size", "_bad_scalar", "_fail", "_diagnose", "_NONARRAY", "_scalar_in"]
+             "_bad_size", "_fail", "_diagnose", "_NONARRAY", "_scalar_in"]
     return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
 
 
 def _closure_values(gen: Gen, xp, ins: list[Expr]) -> list:
     names = [v.attrs["vname"] for v in ins]
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _bad_scalar, _fail, _diagnose_for(names), _NONARRAY, _scalar_in] + \
+            _fail, _diagnose_for(names), _NONARRAY, _scalar_in] + \
         [backends.convert_const(xp, c) for c in gen.consts]
 
 
