@@ -60,8 +60,8 @@ class BufferPlan:
 
 
 def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], folded: dict,
-                 fused: set[int], inplace: bool, gen, mathed: set[int],
-                 operands: dict[int, tuple] | None = None) -> BufferPlan:
+                 fused: set[int], operands: dict[int, tuple], inplace: bool, gen,
+                 mathed: set[int]) -> BufferPlan:
     """The buffer plan of ``order``. ``fused`` nodes are computed inside their user's line,
     which reads ``operands[id(user)]`` instead of its own operands; ``mathed`` scalar nodes
     are Python numbers: weak scalars that keep the arrays' dtype."""
@@ -86,7 +86,7 @@ def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], fol
             continue
         if i in fused:
             continue
-        args = n.args if operands is None else operands.get(i, n.args)
+        args = operands.get(i, n.args)
         # which operands die here (leaves, constants and fused nodes are not in root)
         dying = []
         taint = op not in _KEEPS_DTYPE or (op == "broadcast_to" and not args[0].shape)

@@ -338,7 +338,7 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
         if n.op.name == "sum" and id(n.args[0]) in fused:
             operands[id(n)] = n.args[0].args
     skipped = fused | {id(p) for p, _ in outers.values()}
-    plan = plan_buffers(order, uses, out_ids, folded, skipped, inplace, gen, mathed, operands)
+    plan = plan_buffers(order, uses, out_ids, folded, skipped, operands, inplace, gen, mathed)
     if not plan.into and not plan.free_after:
         # no buffer to reuse or free early: nodes used once are inlined, as in the math version
         return (*_inlined_array_lines(order, gen, uses, folded, mathed, fused), False)
