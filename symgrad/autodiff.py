@@ -228,11 +228,7 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
     if shared is not None:
         order = shared  # nodes f does not reach are not live: they get no cotangent
     else:
-        order = topo_order([f])
-        (g,) = stabilize([f], keep=ws, order=order)
-        if g is not f:
-            f = g
-            order = topo_order([f])
+        f, order = _stabilized(f, ws)
     dep, nondiff = _dependents(order, wset)
     live: set[int] | None = None  # computed when needed: only errors and zeros need it
     if nondiff:
@@ -286,6 +282,14 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
         return out  # f was stabilized whole above, and the pass added no pattern root
     known.difference_update(map(id, new))  # not known to be stable after all
     return stabilize(out)
+
+
+def _stabilized(f: Expr, ws: list[Expr]) -> tuple[Expr, list[Expr]]:
+    """``f`` with its unstable patterns rewritten (the variables ``ws`` kept), and its
+    topological order."""
+    order = topo_order([f])
+    (g,) = stabilize([f], keep=ws, order=order)
+    return (f, order) if g is f else (g, topo_order([g]))
 
 
 def _dependents(order: list[Expr], wset: set[int]) -> tuple[set[int], list[Expr]]:
@@ -431,10 +435,7 @@ def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
 def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
     """The Hessian of a scalar graph in one sweep (:mod:`symgrad.edge_pushing`), or None where
     that method does not apply (tensor nodes, a path through a value with no derivative)."""
-    order = topo_order([f])
-    (g,) = stabilize([f], keep=ws, order=order)
-    if g is not f:
-        order = topo_order([g])
+    g, order = _stabilized(f, ws)
     dep, nondiff = _dependents(order, {id(w) for w in ws})
     if nondiff:  # only those whose cotangent can reach f matter (as in the reverse pass)
         live = _live(g, order)
