@@ -15,6 +15,8 @@ What the code generator does so that the result reads like careful handwritten c
 - numpy temporaries are freed after their last use, and dead ones are reused as the ``out=``
   buffer of a later elementwise op of the same shape (see :mod:`symgrad._buffers`).
 - ``sum(a * b)`` of two vectors is one dot product.
+- A graph with vectors or matrices whose scalar inputs are given arrays of samples is called
+  once per sample (:mod:`symgrad._per_sample`).
 
 The source holds no user text: variables are validated identifiers, and constants other than
 finite floats are passed to the generated code as objects, never as their repr.
@@ -32,6 +34,7 @@ import numpy as np
 
 from . import backends, runtime
 from ._emit import FREE, Gen, array_lines, fold_constants, math_lines, scalar_math_nodes
+from ._per_sample import PerSample, refuse, runner
 from .errors import ShapeError
 from .expr import Expr
 from .graph import as_list, no_gc, topo_order, walk
@@ -342,12 +345,6 @@ def _diagnose_for(names: list[str]):
     return _diagnose
 
 
-def _bad_scalar(name, value):
-    raise ShapeError(f"input {name}: declared a scalar, got an array of shape "
-                     f"{fmt_shape(tuple(np.shape(value)))}; in a graph with vectors or matrices "
-                     "scalar inputs must be scalars")
-
-
 # what a scalar input's check hands to _scalar_in: Python numbers that numpy would compute
 # with in another dtype (bool: float16 in numpy's functions; int above 2**63: an object
 # array), and sequences, which numpy's functions take as arrays but Python's operators do not
@@ -357,7 +354,8 @@ _NONARRAY = frozenset((bool, int, list, tuple))
 def _scalar_in(name: str, v):
     """A scalar input that is not a float or an array: an int or bool as a float; a list or
     tuple refused (one message, whichever op meets it first); in a graph with vectors or
-    matrices, an array refused (see _bad_scalar)."""
+    matrices, an array raises PerSample (the numpy code then calls once per sample, see
+    symgrad._per_sample)."""
     c = v.__class__
     if c is bool or c is int:
         if not -_MAX_FLOAT_INT <= v <= _MAX_FLOAT_INT:
@@ -367,7 +365,7 @@ def _scalar_in(name: str, v):
     if c is list or c is tuple:
         raise TypeError(f"input {name}: got a Python {c.__name__}; pass a number or a numpy "
                         "array (np.asarray)")
-    _bad_scalar(name, v)
+    refuse(name, v)
 
 
 # ------------------------------------------------------------------ assembly
@@ -436,6 +434,9 @@ class _Plan:
                 dtype_line = _same_dtype_line(used, gen)
             check_lines += [dtype_line, f"if not _ip: return _lazy['plain']({call})"]
         body = ["    try:"] + ["        " + ln for ln in check_lines + lines + [self.ret(names)]]
+        if numpy and tensor and any(not v.shape for v in self.ins):  # first: a ValueError
+            body += ["    except _PerSample:",  # a scalar input got samples: symgrad._per_sample
+                     f"        return _lazy['per_sample']({call})"]
         if mathed:  # Python math raised where numpy returns inf or nan
             body += ["    except (ValueError, ArithmeticError):",
                      f"        return _lazy['numpy']({call})"]
@@ -505,7 +506,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_abs": abs, "_float": float, "_sum": sum, "_asarray": xp.asarray,
           "_bad_input": _bad_input, "_bad_size": _bad_size,
           "_NONARRAY": _NONARRAY, "_scalar_in": _scalar_in,
-          "_fail": _fail, "_lazy": lazy,
+          "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
           "_uniform": _uniform, "_diagnose": _diagnose_for([v.attrs["vname"] for v in ins])}
     _add_consts(ns, gen, xp)
     return ns
@@ -584,6 +585,8 @@ def _compile(outputs, inputs, backend) -> Callable:
            lambda: fn, plan.extra)
     _later(lazy, "numpy", lambda: plan.array_source("_compiled_numpy", "numpy"), gen,
            lambda: fn, plan.extra)
+    if plan.tensor and xp is np:  # what the generated code's `except _PerSample` calls
+        lazy["per_sample"] = runner(ins, plan.uses, single, lambda: fn)
     ns = _namespace(gen, xp, lazy, ins)
     ns.update(plan.extra)
     fn = _build(source, ns)

@@ -36,3 +36,14 @@ def assert_grad_fd(f_expr, wrt_list, values, rtol=1e-5, atol=1e-7, eps=1e-6):
         want = numeric_grad(f_expr, v, values, eps)
         np.testing.assert_allclose(np.asarray(j), want, rtol=rtol, atol=atol,
                                    err_msg=f"d/d{v} of {f_expr}")
+
+
+def plain_numpy(name: str):
+    """A copy of numpy as another array namespace (a module of its own name: numpy's
+    ``__name__`` would make symgrad take it for numpy). Code compiled against it is the plain
+    version: no reused buffers, no Python-number scalars, no math version."""
+    import types
+
+    ns = types.ModuleType(name)
+    ns.__dict__.update({k: v for k, v in np.__dict__.items() if k != "__name__"})
+    return ns

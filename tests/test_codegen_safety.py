@@ -26,7 +26,7 @@ HOSTILE = ["print", "len", "float", "getattr", "exec", "eval", "open", "__import
            "compiled", "_compiled_array", "_float", "_asarray", "_fail", "match", "case",
            "type", "_", "__class__", "self", "np", "math", "sg", "ℌ", "H", "ﬁ", "fi", "𝐱", "x",
            "Ω", "Ω", "a" * 80, "T", "sum", "max", "abs", "None_", "dx0", "_dx0", "e"]
-_GENERATED = re.compile(r"^_(xp|m|rt|max|min|abs|float|asarray|bad_input|bad_size|bad_scalar"
+_GENERATED = re.compile(r"^_(xp|m|rt|max|min|abs|float|asarray|bad_input|bad_size|PerSample"
                         r"|fail|diagnose|c\d+|t\d+|s|e|z|d_[A-Za-z0-9_]+|dx\d+|in\d+|build|"
                         r"compiled_array|compiled_plain|compiled_numpy|lazy|uniform|ip|NONARRAY|scalar_in)$"
                         r"|^compiled$")

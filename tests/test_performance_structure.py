@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 import symgrad as sg
 from benchmarks._workloads import chain  # the W4 chain the benchmark measures
 from symgrad.graph import count_nodes
+from tests.helpers import plain_numpy
 
 
 @pytest.fixture
@@ -26,8 +26,7 @@ def reuse_small_arrays(monkeypatch):
 
 # a copy of numpy as another array namespace: the code generator reuses buffers and writes the
 # math version only for numpy itself, so compiling against this gives the plain version
-PLAIN = types.ModuleType("plain_numpy")
-PLAIN.__dict__.update(np.__dict__)
+PLAIN = plain_numpy("plain_numpy")
 
 
 # ------------------------------------------------------------------ graph sizes
