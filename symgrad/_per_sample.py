@@ -34,6 +34,18 @@ def refuse(name: str, value) -> None:
                     "takes arrays of samples for its scalar inputs on the numpy backend only")
 
 
+def samples_shape(names: list[str], values: list) -> tuple:
+    """The shape the values given for the scalar inputs ``names`` (arrays of samples, or
+    numbers) broadcast to; a ShapeError naming the arrays when they do not."""
+    shapes = [np.shape(v) for v in values]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = " and ".join(f"{n} {fmt_shape(tuple(s))}" for n, s in zip(names, shapes) if s)
+        raise ShapeError(f"inputs {listed}: arrays of samples for scalar inputs must "
+                         "broadcast together") from None
+
+
 def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable) -> Callable:
     """``per_sample(*args)``: the compiled function ``get_fn()`` called once per sample.
 
@@ -59,13 +71,7 @@ def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable) -> C
                     call[i] = 0.0  # ignored: the outputs do not use it
         if not batched:
             return fn(*call)
-        try:
-            shape = np.broadcast_shapes(*(v.shape for v in values))
-        except ValueError:
-            listed = " and ".join(f"{names[i]} {fmt_shape(v.shape)}"
-                                  for i, v in zip(batched, values))
-            raise ShapeError(f"inputs {listed}: arrays of samples for scalar inputs must "
-                             "broadcast together") from None
+        shape = samples_shape([names[i] for i in batched], values)
         values = [np.broadcast_to(v, shape) for v in values]
         results = []
         for idx in np.ndindex(shape):

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import backends, runtime
 from ._emit import FREE, Gen, array_lines, fold_constants, math_lines, scalar_math_nodes
-from ._per_sample import PerSample, refuse, runner
+from ._per_sample import PerSample, refuse, runner, samples_shape
 from .errors import ShapeError
 from .expr import Expr
 from .graph import as_list, no_gc, topo_order, walk
@@ -326,9 +326,13 @@ def _bad_size(name, got, decl, dim, value, first):
 _MAX_FLOAT_INT = int(np.finfo(np.float64).max)
 
 
-def _diagnose_for(names: list[str]):
+def _diagnose_for(ins: list[Expr]):
+    names = [v.attrs["vname"] for v in ins]
+    scalar = [not v.shape for v in ins]
+
     def _diagnose(err: Exception, values: tuple) -> None:
-        """Name the input that is not numbers when the generated code fails on it."""
+        """Name the input that is not numbers, or the scalar inputs whose arrays of samples do
+        not broadcast together, when the generated code fails on them."""
         for name, v in zip(names, values):
             if hasattr(v, "dtype") and hasattr(v, "shape") and not isinstance(v, np.ndarray):
                 continue  # another library's array (or a jax tracer): not numpy's to read
@@ -341,6 +345,11 @@ def _diagnose_for(names: list[str]):
                 got = (f"an array of dtype {dtype}" if isinstance(v, np.ndarray)
                        else type(v).__name__)
                 raise TypeError(f"input {name}: expected numbers, got {got}") from err
+        if isinstance(err, ValueError) and not isinstance(err, ShapeError):
+            batched = [(n, v) for n, s, v in zip(names, scalar, values)
+                       if s and getattr(v, "ndim", 0)]
+            if len(batched) > 1:
+                samples_shape([n for n, _ in batched], [v for _, v in batched])
 
     return _diagnose
 
@@ -507,7 +516,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_bad_input": _bad_input, "_bad_size": _bad_size,
           "_NONARRAY": _NONARRAY, "_scalar_in": _scalar_in,
           "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
-          "_uniform": _uniform, "_diagnose": _diagnose_for([v.attrs["vname"] for v in ins])}
+          "_uniform": _uniform, "_diagnose": _diagnose_for(ins)}
     _add_consts(ns, gen, xp)
     return ns
 
@@ -530,9 +539,8 @@ def _closure_params(gen: Gen) -> str:
 
 
 def _closure_values(gen: Gen, xp, ins: list[Expr]) -> list:
-    names = [v.attrs["vname"] for v in ins]
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _fail, _diagnose_for(names), _NONARRAY, _scalar_in] + \
+            _fail, _diagnose_for(ins), _NONARRAY, _scalar_in] + \
         [backends.convert_const(xp, c) for c in gen.consts]
 
 

@@ -46,6 +46,7 @@ import numpy as np
 from ._emit import scalar_math_nodes
 from ._loop_groups import Group, LoopPlan
 from ._numba_kernels import HEADER, Kernel, literal, load_module
+from ._per_sample import samples_shape
 from .backends import _require
 from .compile import _FREE, _check_inputs, _closure_params, _closure_values, _Gen, _input_checks
 from .compile import compile as _compile_numpy
@@ -360,7 +361,7 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
         mask = tuple(getattr(a, "ndim", 0) > 0 for a in sel)
         if not any(mask):
             return fn_np(*args)
-        shape = np.broadcast_shapes(*(np.shape(a) for a in sel))
+        shape = samples_shape([ins[i].attrs["vname"] for i in idx], sel)
         ks = kernels.get(mask)
         if ks is None:
             ks = kernels[mask] = kernel_for(mask)

@@ -122,3 +122,15 @@ def test_the_numpy_versions_catch_it_and_other_backends_say_so():
     with pytest.raises(sg.ShapeError, match=r"input s_i: declared a scalar, got an array of "
                                             r"shape \(2,\); .* on the numpy backend only"):
         other(np.ones(3), np.ones(2))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_scalar_graph_names_the_samples_that_do_not_broadcast(backend):
+    if backend == "numba":
+        pytest.importorskip("numba")
+    x, y, z = sg.scalars("x_j y_j z_j")
+    f = sg.compile([x * y * z, x + 1.0], [x, y, z], backend=backend)
+    np.testing.assert_allclose(f(np.arange(3.0), np.arange(3.0), 2.0)[0], [0.0, 2.0, 8.0])
+    with pytest.raises(sg.ShapeError, match=r"^inputs x_j \(3,\) and y_j \(2,\): arrays of "
+                                            r"samples for scalar inputs must broadcast together"):
+        f(np.arange(3.0), np.arange(2.0), 1.0)
