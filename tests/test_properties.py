@@ -3,7 +3,8 @@
 - the compiled gradient equals central finite differences;
 - for scalar graphs it equals sympy.diff;
 - sg.simplify keeps the value and never grows the node count;
-- a compiled function equals sg.evaluate, and a batch of samples equals each sample;
+- a compiled function equals sg.evaluate and the plain (no reuse, no math) version, and a
+  batch of samples equals each sample, in graphs of scalars and graphs with tensors;
 - Hessians are symmetric;
 - to_sympy / from_sympy keeps the value.
 """
@@ -16,7 +17,10 @@ from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 import symgrad as sg
+from tests.helpers import plain_numpy
 from tests.strategies import dags, point_is_safe, points, to_scalar
+
+PLAIN = plain_numpy("plain_numpy_properties")
 
 RTOL = 1e-5  # finite differences
 EXACT = 1e-9  # two ways of computing the same value
@@ -102,14 +106,21 @@ def test_compile_equals_evaluate(data):
     outs = [e, to_scalar(e)]
     fn = sg.compile(outs, ws)
     together = fn(*_args(ws, vals))
-    for o, t in zip(outs, together):
+    # the plain version: no math version, no reused buffers, no inlining into Python numbers
+    plain = sg.compile(outs, ws, backend=PLAIN)(*_args(ws, vals))
+    for o, t, p in zip(outs, together, plain):
         np.testing.assert_allclose(t, sg.evaluate(o, vals), rtol=EXACT, atol=EXACT)
-    if not tensor:  # scalar inputs given arrays: one result per sample
-        samples = [data.draw(points(ws), label="sample") for _ in range(3)]
+        np.testing.assert_allclose(t, p, rtol=EXACT, atol=EXACT)
+    # scalar inputs given arrays: one result per sample (numpy broadcasting in a graph of
+    # scalars, one call per sample in a graph with tensors)
+    scalars = [w for w in ws if not w.shape]
+    if scalars:
+        samples = [{**vals, **{w: data.draw(points([w]), label="sample")[w] for w in scalars}}
+                   for _ in range(3)]
         for s in samples:
             assume(point_is_safe(e, s))
-        batch = {w: np.array([s[w] for s in samples]) for w in ws}
-        got = fn(*_args(ws, batch))[0]
+        batch = [np.array([s[w] for s in samples]) if not w.shape else vals[w] for w in ws]
+        got = fn(*batch)[0]
         want = [fn(*_args(ws, s))[0] for s in samples]
         np.testing.assert_allclose(got, want, rtol=EXACT, atol=EXACT)
 
