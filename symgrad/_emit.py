@@ -104,7 +104,8 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
         names = [f"_k{i}" for i in range(len(args))]
         try:
             src = n.op.code(names, n, gen)
-            val = eval(src, ns, {nm: known[id(a)] for nm, a in zip(names, args)})  # noqa: S307  (our own generated code)
+            with np.errstate(all="raise"):  # 1/0, overflow: left to run time, with its warning
+                val = eval(src, ns, {nm: known[id(a)] for nm, a in zip(names, args)})  # noqa: S307  (our own generated code)
         except Exception:  # noqa: BLE001  (leave it to run time, where errors are reported)
             continue
         if getattr(val, "ndim", None) == 0:
@@ -179,14 +180,17 @@ def math_lines(order, gen, uses, folded) -> tuple[list[str], dict[int, str]] | N
     return inline_lines(order, uses, gen, folded, None, lambda n, a: n.op.math(a, n, gen))
 
 
-def inline_lines(order, uses, gen, folded, free, src_of, operands=None, skip=None):
+def inline_lines(order, uses, gen, folded, free, src_of, operands=None, skip=None,
+                 infix_numbers=True):
     """Statements computing ``order`` with nodes used once inlined, and each node's code.
 
     Nodes in ``folded`` (id -> constant's name) and leaves whose op is in ``free`` (None: every
     leaf) need no statement; ``src_of(n, a)``: the code of ``n`` from its operands' code ``a``
     (None: no such form, and the result is None); ``operands(n)``: the nodes whose code
     ``src_of`` takes (default ``n.args``); ``skip``: ids of nodes computed inside another
-    node's code (fused into it).
+    node's code (fused into it); ``infix_numbers``: whether scalar nodes are written with
+    their op's infix even where Python numbers compute otherwise than numpy (the math
+    version, which falls back when Python raises), or with ``src_of`` there (array code).
     """
     code: dict[int, str] = {}
     prec: dict[int, int] = {}  # precedence of each node's code
@@ -209,6 +213,8 @@ def inline_lines(order, uses, gen, folded, free, src_of, operands=None, skip=Non
             continue
         args = n.args if operands is None else operands(n)
         inf = op.infix
+        if inf is not None and not (infix_numbers or op.numbers_infix or n.shape):
+            inf = None  # array code: this op's code for a scalar node (see Op.numbers_infix)
         if inf is not None:
             sym, level = inf
             x = id(args[0])
@@ -399,4 +405,5 @@ def _inlined_array_lines(order, gen, uses, folded, mathed, fused):
             return n.op.math(a, n, gen)
         return n.op.code(a, n, gen)
 
-    return inline_lines(order, uses, gen, folded, FREE, src_of, operands, fused)
+    return inline_lines(order, uses, gen, folded, FREE, src_of, operands, fused,
+                        infix_numbers=False)

@@ -18,6 +18,34 @@ def step(xp, x):
     return xp.astype(x > 0, x.dtype) if hasattr(xp, "astype") else (x > 0).astype(x.dtype)
 
 
+def div(xp, a, b):
+    """``a / b`` for a scalar node: what numpy gives (inf or nan, with numpy's warning) where
+    Python numbers would raise ZeroDivisionError; the result stays a Python number (a weak
+    scalar, which keeps a float32 batch float32)."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return _numpy_number(np.divide, a, b)
+
+
+def power(xp, a, b):
+    """``a ** b`` for a scalar node: what numpy gives (nan, inf, with numpy's warning) where
+    Python numbers would raise or turn complex (a negative base, a fractional exponent)."""
+    try:
+        r = a ** b
+    except (ZeroDivisionError, OverflowError):
+        return _numpy_number(np.power, a, b)
+    if r.__class__ is complex and a.__class__ is not complex and b.__class__ is not complex:
+        return _numpy_number(np.power, a, b)
+    return r
+
+
+def _numpy_number(ufunc, a, b):
+    """numpy's result of ``ufunc(a, b)`` for Python numbers, as a Python number."""
+    dtype = complex if complex in (a.__class__, b.__class__) else np.float64
+    return ufunc(np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype)).item()
+
+
 def _quiet(xp):
     """A context where exp's underflow to 0 is silent (it is the correct rounding)."""
     errstate = getattr(xp, "errstate", None)

@@ -41,6 +41,9 @@ class Op:
     # (operator, precedence) when ``math`` is ``a <op> b`` (or ``<op>a`` for one operand):
     # lets the math emitter leave out the parentheses Python does not need
     infix: ClassVar[tuple[str, int] | None] = None
+    # whether array code may write a scalar node as its infix too: False where Python numbers
+    # would compute something else than numpy (1.0 / 0.0 raises), so ``code`` is used instead
+    numbers_infix: ClassVar[bool] = True
 
     def __init__(self) -> None:
         # build-time rewrites: rule(args, attrs, shape) -> an equal, simpler Expr, or None;

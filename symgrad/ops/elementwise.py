@@ -207,14 +207,19 @@ def _mul_render(a, n, latex: bool):
 
 class Div(Elementwise):
     infix = ("/", 2)
+    numbers_infix = False  # 1.0 / 0.0 raises in Python: array code calls _rt.div (see code)
     name = "div"
     nargs = 2
     ufunc = "divide"
 
     def code(self, a, n, g):
-        return f"{a[0]} / {a[1]}"
+        if n.shape:
+            return f"{a[0]} / {a[1]}"
+        # a scalar node may divide two Python numbers: numpy's inf or nan, not ZeroDivisionError
+        return f"_rt.div(_xp, {a[0]}, {a[1]})"
 
-    math = code
+    def math(self, a, n, g):
+        return f"{a[0]} / {a[1]}"  # raises on a zero divisor: the array version takes over
 
     def sym(self, x, y):
         return x / y
@@ -269,7 +274,10 @@ class Pow(Elementwise):
     def code(self, a, n, g):
         if _scalar_value(n.args[1]) == 2.0:
             return f"{a[0]} * {a[0]}"
-        return f"{a[0]} ** {a[1]}"
+        if n.shape:
+            return f"{a[0]} ** {a[1]}"
+        # a scalar node may raise two Python numbers: numpy's nan, not a complex number
+        return f"_rt.power(_xp, {a[0]}, {a[1]})"
 
     def math(self, a, n, g):
         c = _scalar_value(n.args[1])

@@ -1,0 +1,85 @@
+"""Where Python numbers compute otherwise than numpy, compiled code gives numpy's answer.
+
+Python raises ZeroDivisionError for 1.0 / 0.0 and OverflowError for 10.0 ** 400, and gives a
+complex number for (-1.0) ** 0.5; numpy gives inf or nan with a RuntimeWarning. The math version
+of a scalar graph raises and falls back to the array version, whose scalar nodes divide and
+raise to powers through runtime.div / runtime.power: numpy's answer, as a Python number (a weak
+scalar, so a float32 batch stays float32)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+
+x, y = sg.scalars("x_pn y_pn")
+v = sg.vector("v_pn", 3)
+n = sg.vector("n_pn", "N")
+
+
+@pytest.mark.parametrize("expr, value, want", [
+    (1 / x, 0.0, np.inf),
+    (1 / x, -0.0, -np.inf),
+    (1 / x, 0, np.inf),  # a Python int
+    (x / x, 0.0, np.nan),
+    (x**0.5, -1.0, np.nan),  # Python: a complex number
+    (x**-1.0, 0.0, np.inf),
+    (x**400.0, 10.0, np.inf),  # Python: OverflowError
+])
+def test_a_scalar_graph_gives_numpys_answer(expr, value, want):
+    f = sg.compile(expr, [x])
+    with pytest.warns(RuntimeWarning):
+        got = f(value)
+    assert not isinstance(got, complex)
+    np.testing.assert_equal(got, want)
+    with pytest.warns(RuntimeWarning):
+        np.testing.assert_equal(sg.evaluate(expr, {x: value}), want)
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError):
+        f(value)  # as numpy does when told to raise
+
+
+def test_python_numbers_that_compute_keep_their_python_answer():
+    f = sg.compile([x / y, x**y], [x, y])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert f(3.0, 2.0) == (1.5, 9.0)
+        assert f(-8.0, 3.0) == (-8.0 / 3.0, -512.0)  # an integral exponent of a negative base
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_graph_with_tensors_gives_numpys_answer_in_its_dtype(dtype):
+    s = sg.scalar("s_pn")
+    f = sg.compile([v * (1 / s), v * s**0.5], [v, s])
+    with pytest.warns(RuntimeWarning):
+        a, b = f(np.ones(3, dtype), 0.0)
+    np.testing.assert_equal(a, np.full(3, np.inf))
+    with pytest.warns(RuntimeWarning):
+        a, b = f(np.ones(3, dtype), -1.0)
+    np.testing.assert_equal(b, np.full(3, np.nan))
+    assert a.dtype == b.dtype == dtype
+
+
+def test_the_mean_of_no_samples_is_nan_as_in_numpy():
+    f = sg.compile([sg.mean(n), sg.grad(sg.mean(n * n), n)], [n])
+    with pytest.warns(RuntimeWarning):
+        m, g = f(np.ones(0))
+    assert np.isnan(m) and g.shape == (0,)
+
+
+def test_a_constant_division_by_zero_is_left_to_run_time():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is computed (or warned about) at compile time
+        f = sg.compile(x * (sg.const(1.0) / sg.const(0.0)), [x])
+    with pytest.warns(RuntimeWarning):
+        assert f(2.0) == np.inf
+
+
+def test_array_code_of_a_scalar_division_calls_the_helper():
+    f = sg.compile(v * (1 / x), [v, x])  # 1/x is a scalar node computed from scalars alone
+    assert "_c0 / x_pn" in f.source  # the main version: Python math, weak scalars
+    with pytest.warns(RuntimeWarning):
+        f(np.ones(3), 0.0)
+    assert "_rt.div(_xp, _c0, x_pn)" in f.source  # the numpy version it fell back to
