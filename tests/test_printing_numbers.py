@@ -32,3 +32,16 @@ def test_a_derived_exponent_prints_short_and_computes_exactly():
     f = sg.compile(g, [x])
     want = 2.51 * (0.7 * 0.7 + 0.5) ** (2.51 - 1.0) * 2 * 0.7
     assert f(0.7) == pytest.approx(want, rel=1e-15)
+
+
+def test_a_product_of_a_scalar_with_itself_prints_as_a_square():
+    x, y = sg.scalars("p q")
+    assert str(x * x) == "p**2"
+    assert sg.latex(x * x) == "p^{2}"
+    assert str((x + y) * (x + y)) == "(p + q)**2"
+    assert sg.latex((x + y) * (x + y)) == r"\left(p + q\right)^{2}"
+    assert str(x * x * y) == "p**2*q"
+    assert str(x * y) == "p*q"
+    assert (x * x).op.name == "mul"  # only the printing: the graph keeps the smaller product
+    v = sg.vector("v_sq", 3)
+    assert str(v * v) == "v_sq ⊙ v_sq"  # elementwise products of tensors keep their symbol

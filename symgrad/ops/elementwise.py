@@ -182,6 +182,10 @@ def diag_scaling(n) -> tuple[int, str] | None:
 def _mul_render(a, n, latex: bool):
     x, y = n.args
     if not _tensor(x) and not _tensor(y):
+        if x is y:  # a square, as a textbook writes it (y*y is the smaller graph, y**2 reads)
+            if latex:
+                return f"{par(a[0], P_POW, True, strict=True)}^{{2}}", P_POW
+            return f"{par(a[0], P_POW, strict=True)}**2", P_POW
         if not latex:
             return f"{par(a[0], P_MUL)}*{par(a[1], P_MUL)}", P_MUL
         right = par(a[1], P_MUL, True)
