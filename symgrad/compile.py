@@ -211,12 +211,17 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
                       {d for s in c.shapes for d in s if isinstance(d, str)})
         for d in dims:
             if d not in bound:
-                raise ValueError(f"compile: size {d} is not fixed by the shape of any input")
+                _unbound(d)
         shapes = " and ".join(_fmt_template(s) for s in c.shapes[:2])
         msg = f"{c.op}: shapes {shapes} do not fit"
         bind = ", ".join(f"{d!r}: {gen.dim(d)}" for d in dims)
         lines.append(f"if {a} != {b}: _fail({msg!r}, {{{bind}}})")
     return lines, bound
+
+
+def _unbound(dim: str) -> None:
+    raise ValueError(f"compile: size {dim} is not fixed by the shape of any input (list an "
+                     f"input whose shape has {dim}, even one the outputs do not use)")
 
 
 def _same_dtype_line(ins: list[Expr], gen: Gen) -> str:
@@ -425,15 +430,18 @@ class _Plan:
             self.extra["_read"] = _reader(self.ins, tensor, self.xp, "compiled")
             pre = ["_v = _read(_a)", f"{self.params}, = _v"]
             rest = [v for v in self.ins if v.shape and not _fixed(v)]  # symbolic sizes: below
-            check_lines, _ = _input_checks(rest, gen, tensor, checks, convert=False)
+            check_lines, bound = _input_checks(rest, gen, tensor, checks, convert=False)
             check_lines = pre + check_lines
         else:
-            check_lines, _ = _input_checks(self.ins, gen, tensor, checks)
+            check_lines, bound = _input_checks(self.ins, gen, tensor, checks)
         numpy = self.xp is np
         mathed = scalar_math_nodes(order, gen, self.folded) \
             if numpy and tensor and variant != "numpy" else set()
         lines, names, reused = array_lines(order, gen, self.uses, self.out_ids, self.folded,
                                            numpy and tensor and variant == "main", mathed)
+        for d in gen.dims:  # a size the code needs (a shape, a mean's count, ...)
+            if d not in bound:
+                _unbound(d)
         if reused:
             used = [v for v in self.ins if id(v) in self.uses]
             if many:
@@ -626,6 +634,25 @@ def _later(lazy: dict, key: str, make_source: Callable, gen: Gen, get_fn: Callab
 
 
 # ------------------------------------------------------------------ evaluate
+def _size_givers(order: list[Expr], used: list[Expr], values: dict) -> list[Expr]:
+    """Variables of ``values`` the outputs do not use whose shapes fix a size the outputs
+    need and no used variable fixes (the gradient of ``sum(take(X, 1))`` wrt ``X`` has
+    ``X``'s shape but not ``X``)."""
+    need = {d for n in order for d in n.shape if isinstance(d, str)}
+    need.update(n.attrs["dim"] for n in order if n.op.name == "dimsize")
+    need.difference_update(d for v in used for d in v.shape)
+    extra = []
+    for v in values:
+        if need and v.op.name == "var" and v not in used and need.intersection(v.shape):
+            extra.append(v)
+            need.difference_update(v.shape)
+    if need:
+        d = sorted(need)[0]
+        raise ValueError(f"evaluate: size {d} is not fixed by the shape of any value given "
+                         f"(give a value for a variable whose shape has {d})")
+    return extra
+
+
 _CACHE: OrderedDict[tuple, tuple] = OrderedDict()
 _CACHE_SIZE = 64
 
@@ -656,6 +683,7 @@ def evaluate(exprs, values: dict):
         if v not in values:
             raise ValueError(f"evaluate: no value given for input {v.attrs['vname']} "
                              f"{fmt_shape(v.shape)}")
+    used += _size_givers(order, used, values)
     key = tuple(id(o) for o in outs) + (None,) + tuple(id(v) for v in used)
     hit = _CACHE.get(key)
     if hit is None:

@@ -277,3 +277,21 @@ def test_runtime_index_errors_name_take():
     fn = sg.compile(sg.take(A, i), [A, i])
     with pytest.raises(IndexError, match=r"take: index 7"):
         fn(np.ones((2, 3)), 7.0)
+
+
+def test_a_size_the_outputs_need_comes_from_an_input_they_do_not_use():
+    # the gradient of sum(take(X, 1)) has X's shape (N, 3) but does not contain X
+    X = sg.matrix("X_size", ("N", 3))
+    g = sg.grad(sg.sum(sg.take(X, 1)), X)
+    want = np.zeros((4, 3))
+    want[1] = 1.0
+    np.testing.assert_array_equal(sg.compile(g, [X])(np.ones((4, 3))), want)
+    np.testing.assert_array_equal(sg.evaluate(g, {X: np.ones((4, 3))}), want)
+    v = sg.vector("v_size", "N")
+    np.testing.assert_allclose(sg.evaluate(sg.grad(sg.mean(v), v), {v: np.ones(4)}), [0.25] * 4)
+    with pytest.raises(ValueError, match=r"compile: size N is not fixed by the shape of any "
+                                         r"input \(list an input whose shape has N"):
+        sg.compile(g, [])
+    with pytest.raises(ValueError, match=r"evaluate: size N is not fixed by the shape of any "
+                                         r"value given"):
+        sg.evaluate(sg.grad(sg.mean(v), v), {})
