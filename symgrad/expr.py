@@ -164,6 +164,9 @@ class Expr:
     def __pos__(self) -> Expr:
         return self
 
+    def __abs__(self) -> Expr:
+        return _f.abs(self)
+
     def __matmul__(self, other: Any) -> Expr:
         return _f.matmul(self, other)
 

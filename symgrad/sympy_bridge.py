@@ -8,6 +8,8 @@ iterative, so deep graphs convert without recursion limits.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from typing import Any
 
 from . import functions as F
@@ -217,8 +219,11 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     """An Expr for a sympy expression.
 
     ``symbols`` maps sympy symbols (or their names) to Exprs; other symbols become
-    ``sg.scalar(name)``. Recognises sigmoid ``1/(1 + exp(-x))``, softplus ``log(1 + exp(x))``
-    and relu ``Max(0, x)``.
+    ``sg.scalar(name)``, and a ``MatrixSymbol`` a matrix (a vector when it has one column,
+    as ``to_sympy`` writes vectors). Recognises sigmoid ``1/(1 + exp(-x))``, softplus
+    ``log(1 + exp(x))``, relu ``Max(0, x)``, and the matrix expressions ``to_sympy`` writes
+    (products, sums, transposes, traces, elementwise products and functions, positive integer
+    powers).
     """
     if symbols is not None and not isinstance(symbols, dict):
         raise TypeError(f"from_sympy: symbols must be a dict from sympy symbols (or names) to "
@@ -243,7 +248,9 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
             continue
         special = _special(node)
         kids = special[1] if special else node.args
-        if not ready and kids and not node.is_Atom:
+        if not ready and kids and not node.is_Atom and not isinstance(node, sympy.MatrixSymbol):
+            if not special:
+                _check_readable(node)  # name the construct, not an operand it has
             stack.append((node, True))
             for k in kids:
                 if k not in done:
@@ -253,8 +260,18 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     return done[expr]
 
 
+@functools.cache
+def _elementwise_apply() -> type:
+    """sympy's class of ``A.applyfunc(f)`` for a matrix expression (not exported by name)."""
+    return importlib.import_module("sympy.matrices.expressions.applyfunc") \
+        .ElementwiseApplyFunction
+
+
 def _special(node):
-    """(kind, operands) for sigmoid and softplus written out in sympy, else None."""
+    """(kind, operands) for sigmoid and softplus written out in sympy, and for a function
+    applied to each entry of a matrix (``Lambda(d, f(d)).(A)``), else None."""
+    if isinstance(node, _elementwise_apply()):
+        return ("elementwise", (node.expr,))
     if isinstance(node, sympy.Pow) and node.exp == -1 and isinstance(node.base, sympy.Add):
         terms = node.base.args
         if len(terms) == 2 and sympy.S.One in terms:
@@ -270,9 +287,24 @@ def _special(node):
     return None
 
 
+_READABLE = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Max, sympy.Min, sympy.Heaviside,
+             sympy.Transpose, sympy.HadamardProduct, sympy.MatMul, sympy.MatAdd, sympy.MatPow,
+             sympy.Trace)
+
+
+def _check_readable(node) -> None:
+    if not isinstance(node, _READABLE) and node.func not in _funcs():
+        raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node})")
+
+
 def _convert(node, special, done, by_name):
     if special:
         kind, (arg,) = special
+        if kind == "elementwise":  # the function's body, read with its variable as the matrix
+            fn = node.function
+            (d,) = fn.variables
+            entry = sympy.Symbol(f"_entry_{id(node)}")  # a name no user symbol has
+            return from_sympy(fn.expr.xreplace({d: entry}), {**by_name, entry.name: done[arg]})
         return getattr(F, kind)(done[arg])
     if node.is_Symbol or isinstance(node, sympy.MatrixSymbol):
         hit = by_name.get(node.name)
@@ -280,11 +312,38 @@ def _convert(node, special, done, by_name):
             return hit
         if isinstance(node, sympy.MatrixSymbol):
             r, c = node.shape
+            if c == 1:  # how to_sympy writes a vector: a column
+                return F.vector(node.name, _dim(r))
             return F.matrix(node.name, (_dim(r), _dim(c)))
         return F.scalar(node.name)
     if node.is_Number or node in (sympy.pi, sympy.E):
         return F.const(float(node))
     args = [done[a] for a in node.args]
+    # matrix expressions first: sympy's MatMul is a Mul and its MatAdd an Add
+    if isinstance(node, sympy.Transpose):
+        return F.transpose(args[0])
+    if isinstance(node, sympy.HadamardProduct):
+        out = args[0]
+        for a in args[1:]:
+            out = F.mul(out, a)
+        return out
+    if isinstance(node, sympy.MatMul):
+        out = args[0]
+        for a in args[1:]:
+            out = F.mul(out, a) if (out.ndim == 0 or a.ndim == 0) else F.matmul(out, a)
+        return out
+    if isinstance(node, sympy.Trace):  # to_sympy's form of a scalar x^T A y: a 1 x 1 trace
+        return args[0] if args[0].ndim == 0 else F.trace(args[0])
+    if isinstance(node, sympy.MatPow) and node.exp.is_Integer and node.exp > 0:
+        out = args[0]
+        for _ in range(int(node.exp) - 1):
+            out = F.matmul(out, args[0])
+        return out
+    if isinstance(node, sympy.MatAdd):
+        out = args[0]
+        for a in args[1:]:
+            out = F.add(out, a)
+        return out
     if isinstance(node, sympy.Add):
         pos = [a for a, s in zip(args, node.args) if not _is_negative(s)]
         neg = [a for a, s in zip(args, node.args) if _is_negative(s)]
@@ -339,23 +398,6 @@ def _convert(node, special, done, by_name):
     fn = _funcs().get(node.func)
     if fn is not None:
         return fn(*args)
-    if isinstance(node, sympy.Transpose):
-        return F.transpose(args[0])
-    if isinstance(node, sympy.HadamardProduct):
-        out = args[0]
-        for a in args[1:]:
-            out = F.mul(out, a)
-        return out
-    if isinstance(node, sympy.MatMul):
-        out = args[0]
-        for a in args[1:]:
-            out = F.mul(out, a) if (out.ndim == 0 or a.ndim == 0) else F.matmul(out, a)
-        return out
-    if isinstance(node, sympy.MatAdd):
-        out = args[0]
-        for a in args[1:]:
-            out = F.add(out, a)
-        return out
     raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node})")
 
 

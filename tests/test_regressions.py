@@ -38,3 +38,18 @@ def test_vector_times_batched_matrix_gradient_in_the_vector():
         assert_grad_fd(sg.grad(f, w), [p, A], vals)
         got = sg.evaluate(H[i], vals)
         np.testing.assert_allclose(got[0], sg.evaluate(sg.jacobian(sg.grad(f, w), p), vals))
+
+
+def test_matrix_expressions_from_to_sympy_read_back():
+    # MatrixSymbols were walked into (their name is a sympy Str: "no symgrad form for Str"),
+    # and a MatMul, being a sympy Mul, was read as an elementwise product
+    import numpy as np
+
+    M, v, s = sg.matrix("M_rt", (3, 3)), sg.vector("v_rt", 3), sg.scalar("s_rt")
+    vals = {M: np.arange(9.0).reshape(3, 3) / 10, v: np.array([1.0, 2.0, 3.0]), s: 0.5}
+    for e in [M @ v, (M @ v) * s, M.T @ M + M, 2 * M @ M, M @ M @ M, v @ M @ v,
+              sg.tanh(M @ v) * (M @ v), sg.sigmoid(M @ v) * s, sg.tanh(sg.exp(M))]:
+        back = sg.from_sympy(sg.to_sympy(e))
+        assert back.shape == e.shape, e
+        assert set(sg.variables(back)) <= {M, v, s}, e  # a vector comes back as the vector
+        np.testing.assert_allclose(sg.evaluate(back, vals), sg.evaluate(e, vals), rtol=1e-12)

@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+import sympy
 
 import symgrad as sg
 
@@ -92,6 +93,13 @@ BAD = {
     "from_sympy_symbols": (lambda: sg.from_sympy("x + 1", {"x": 3}), TypeError,
                            r"from_sympy: symbols\['x'\]"),
     "from_sympy_symbols_type": (lambda: sg.from_sympy("x", [1]), TypeError, r"from_sympy: sym"),
+    # the construct is named, not an operand of it (True, a tuple, ...)
+    "from_sympy_piecewise": (lambda: sg.from_sympy("Piecewise((1, x > 0), (0, True))"),
+                             ValueError, r"from_sympy: no symgrad form for Piecewise"),
+    "from_sympy_matrix": (lambda: sg.from_sympy(sympy.Matrix([[1, 2]])), ValueError,
+                          r"from_sympy: no symgrad form for ImmutableDenseMatrix"),
+    "from_sympy_derivative": (lambda: sg.from_sympy("Derivative(f(x), x)"), ValueError,
+                              r"from_sympy: no symgrad form for Derivative"),
     "evaluate_values": (lambda: sg.evaluate(x, [1.0]), TypeError, r"evaluate: values"),
     "evaluate_missing": (lambda: sg.evaluate(x * y, {x: 1.0}), ValueError,
                          r"evaluate: no value given for input y"),
@@ -277,6 +285,17 @@ def test_runtime_index_errors_name_take():
     fn = sg.compile(sg.take(A, i), [A, i])
     with pytest.raises(IndexError, match=r"take: index 7"):
         fn(np.ones((2, 3)), 7.0)
+
+
+def test_from_sympy_reads_matrix_symbols_as_matrices_and_columns_as_vectors():
+    Q = sg.from_sympy(sympy.MatrixSymbol("Q_ms", 2, 3) * sympy.MatrixSymbol("q_ms", 3, 1))
+    assert Q.shape == (2,)  # a column MatrixSymbol is how to_sympy writes a vector
+    assert set(sg.variables(Q)) == {sg.matrix("Q_ms", (2, 3)), sg.vector("q_ms", 3)}
+
+
+def test_abs_of_an_expression():
+    assert str(abs(x - 1.0)) == str(sg.abs(x - 1.0))
+    assert sg.evaluate(abs(x), {x: -2.5}) == 2.5
 
 
 def test_a_size_the_outputs_need_comes_from_an_input_they_do_not_use():
