@@ -287,13 +287,16 @@ def _special(node):
     return None
 
 
-_READABLE = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Max, sympy.Min, sympy.Heaviside,
-             sympy.Transpose, sympy.HadamardProduct, sympy.MatMul, sympy.MatAdd, sympy.MatPow,
-             sympy.Trace)
+@functools.cache
+def _readable() -> tuple:
+    """The sympy classes _convert reads besides its function table (sympy is imported late)."""
+    return (sympy.Add, sympy.Mul, sympy.Pow, sympy.Max, sympy.Min, sympy.Heaviside,
+            sympy.Transpose, sympy.HadamardProduct, sympy.MatMul, sympy.MatAdd, sympy.MatPow,
+            sympy.Trace)
 
 
 def _check_readable(node) -> None:
-    if not isinstance(node, _READABLE) and node.func not in _funcs():
+    if not isinstance(node, _readable()) and node.func not in _funcs():
         raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node})")
 
 
