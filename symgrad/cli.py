@@ -325,6 +325,8 @@ def _add_common(p: argparse.ArgumentParser, wrt: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     ap = argparse.ArgumentParser(
         prog="symgrad",
         description="Symbolic gradients, Jacobians and Hessians, printed readably. Variables "
@@ -334,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  symgrad draw \"tanh(w*x + b)\" --wrt w,b -o graph.svg\n"
                "  symgrad eval \"x*y + 1\" x=2 y=3\n  symgrad lecture",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"symgrad {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
