@@ -40,6 +40,17 @@ def power(xp, a, b):
     return r
 
 
+def maximum_number(a, b):
+    """numpy's maximum of two Python numbers: nan if either is nan (Python's ``max(1.0,
+    nan)`` is 1.0)."""
+    return a if a > b or a != a else b
+
+
+def minimum_number(a, b):
+    """numpy's minimum of two Python numbers: nan if either is nan."""
+    return a if a < b or a != a else b
+
+
 def _numpy_number(ufunc, a, b):
     """numpy's result of ``ufunc(a, b)`` for Python numbers, as a Python number."""
     dtype = complex if complex in (a.__class__, b.__class__) else np.float64

@@ -83,3 +83,17 @@ def test_array_code_of_a_scalar_division_calls_the_helper():
     with pytest.warns(RuntimeWarning):
         f(np.ones(3), 0.0)
     assert "_rt.div(_xp, _c0, x_pn)" in f.source  # the numpy version it fell back to
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_maximum_and_minimum_propagate_nan_as_numpy_does(backend):
+    # Python's max(1.0, nan) is 1.0 (a nan that comes second is passed over); numpy's is nan
+    if backend == "numba":
+        pytest.importorskip("numba")
+    f = sg.compile([sg.maximum(x, y), sg.minimum(x, y)], [x, y], backend=backend)
+    nan = float("nan")
+    pairs = [(1.0, nan), (nan, 1.0), (1.0, 2.0), (2.0, 1.0), (3.0, 3.0), (-0.0, 0.0)]
+    for a, b in pairs:
+        np.testing.assert_equal(f(a, b), (np.maximum(a, b), np.minimum(a, b)))
+    xs, ys = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    np.testing.assert_equal(f(xs, ys), (np.maximum(xs, ys), np.minimum(xs, ys)))

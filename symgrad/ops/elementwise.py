@@ -577,7 +577,13 @@ class Maximum(Elementwise):
         return f"_xp.{self.name}({a[0]}, {a[1]}, out={out})"
 
     def math(self, a, n, g):
-        return f"_{self.name[:3]}({a[0]}, {a[1]})"
+        # not Python's max/min, which keep a number next to a nan that comes second
+        return f"_rt.{self.name}_number({a[0]}, {a[1]})"
+
+    def kernel(self, a, n, g):
+        x, y = (f"({v})" for v in a)  # as runtime.maximum_number, inline in a compiled loop
+        cmp = ">" if self.name == "maximum" else "<"
+        return f"({x} if {x} {cmp} {y} or {x} != {x} else {y})"
 
     def sym(self, x, y):
         return sympy.Max(x, y)
