@@ -4,7 +4,8 @@ Python raises ZeroDivisionError for 1.0 / 0.0 and OverflowError for 10.0 ** 400,
 complex number for (-1.0) ** 0.5; numpy gives inf or nan with a RuntimeWarning. The math version
 of a scalar graph raises and falls back to the array version, whose scalar nodes divide and
 raise to powers through runtime.div / runtime.power: numpy's answer, as a Python number (a weak
-scalar, so a float32 batch stays float32)."""
+scalar, so a float32 batch stays float32). Python's max(1.0, nan) is 1.0, numpy's maximum nan:
+the math version's maximum and minimum propagate nan as numpy does."""
 
 from __future__ import annotations
 
