@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -332,10 +333,36 @@ def scalar_math_nodes(order, gen, folded) -> set[int]:
     return out
 
 
+def number_nodes(order, folded) -> set[int]:
+    """ids of the scalar nodes of a tensor graph computed from scalar inputs, constants and
+    sizes alone: Python numbers at run time (samples for a scalar input are called one at a
+    time, see symgrad._per_sample)."""
+    out: set[int] = set()
+    for n in order:
+        if n.shape or n.op.random:
+            continue
+        if id(n) in folded or (n.op.name in FREE if n.op.leaf else
+                               all(id(a) in out for a in n.args)):
+            out.add(id(n))
+    return out
+
+
+_XP = re.compile(r"\b_xp\b")
+
+
+def hosted_code(n, a: list[str], gen) -> str:
+    """The code of the number node ``n`` computed by numpy on the host, as a Python number:
+    numpy's inf and nan (never Python's exceptions), and a weak scalar (an array library's
+    function of a Python number would make a float64 array, promoting a float32 batch)."""
+    return f"_rt.number({_XP.sub('_np', n.op.code(a, n, gen))})"
+
+
 def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
-                mathed: set[int]) -> tuple[list[str], dict, bool]:
+                mathed: set[int], hosted: set[int] = frozenset()) -> tuple[list[str], dict, bool]:
     """Statements of an array version, each node's name, and whether a dead buffer is reused
-    (then the code needs every input to share one floating dtype)."""
+    (then the code needs every input to share one floating dtype). ``mathed``: number nodes
+    written in their Python ``math`` form; ``hosted``: those computed by numpy on the host
+    (see hosted_code)."""
     fused = dot_fusions(order, uses)
     outers = outer_fusions(order, uses, out_ids, folded)
     # the operands each fused line reads, instead of the node it computes in passing
@@ -344,10 +371,11 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
         if n.op.name == "sum" and id(n.args[0]) in fused:
             operands[id(n)] = n.args[0].args
     skipped = fused | {id(p) for p, _ in outers.values()}
-    plan = plan_buffers(order, uses, out_ids, folded, skipped, operands, inplace, gen, mathed)
+    plan = plan_buffers(order, uses, out_ids, folded, skipped, operands, inplace, gen,
+                        mathed | hosted)
     if not plan.into and not plan.free_after:
         # no buffer to reuse or free early: nodes used once are inlined, as in the math version
-        return (*_inlined_array_lines(order, gen, uses, folded, mathed, fused), False)
+        return (*_inlined_array_lines(order, gen, uses, folded, mathed, fused, hosted), False)
     names: dict[int, str] = {}
     lines: list[str] = []
     k = 0
@@ -379,6 +407,8 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
                 src = n.op.code_into(a, n, gen, name)
             elif i in mathed:
                 src = n.op.math(a, n, gen)
+            elif i in hosted:
+                src = hosted_code(n, a, gen)
             else:
                 src = n.op.code(a, n, gen)
         if into is None:
@@ -392,7 +422,7 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
     return lines, names, bool(plan.into)
 
 
-def _inlined_array_lines(order, gen, uses, folded, mathed, fused):
+def _inlined_array_lines(order, gen, uses, folded, mathed, fused, hosted):
     def operands(n):
         if n.op.name == "sum" and id(n.args[0]) in fused:
             return n.args[0].args
@@ -403,6 +433,8 @@ def _inlined_array_lines(order, gen, uses, folded, mathed, fused):
             return f"{_wrap(a[0])} @ {_wrap(a[1])}"
         if id(n) in mathed:
             return n.op.math(a, n, gen)
+        if id(n) in hosted:
+            return hosted_code(n, a, gen)
         return n.op.code(a, n, gen)
 
     return inline_lines(order, uses, gen, folded, FREE, src_of, operands, fused,

@@ -213,6 +213,12 @@ def available(name: str) -> bool:
     return True
 
 
+def traced(xp) -> bool:
+    """Whether code on ``xp`` may run under tracing (jax.jit), where scalar inputs are
+    tracers rather than Python numbers: scalar nodes then stay in ``xp``."""
+    return getattr(xp, "__name__", "").split(".")[0] == "jax"
+
+
 def convert_const(xp, value):
     """A constant of the graph as an array of ``xp`` (numbers stay Python numbers)."""
     if xp is np or not isinstance(value, np.ndarray):

@@ -33,7 +33,15 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backends, runtime
-from ._emit import FREE, Gen, array_lines, fold_constants, math_lines, scalar_math_nodes
+from ._emit import (
+    FREE,
+    Gen,
+    array_lines,
+    fold_constants,
+    math_lines,
+    number_nodes,
+    scalar_math_nodes,
+)
 from ._per_sample import PerSample, refuse, runner, samples_shape
 from .errors import ShapeError
 from .expr import Expr
@@ -437,8 +445,13 @@ class _Plan:
         numpy = self.xp is np
         mathed = scalar_math_nodes(order, gen, self.folded) \
             if numpy and tensor and variant != "numpy" else set()
+        # the other number nodes: numpy on the host, where another array library (or numpy's
+        # own functions) would turn a Python number into a float64 array or numpy scalar
+        hosted = number_nodes(order, self.folded) - mathed \
+            if tensor and not backends.traced(self.xp) else set()
         lines, names, reused = array_lines(order, gen, self.uses, self.out_ids, self.folded,
-                                           numpy and tensor and variant == "main", mathed)
+                                           numpy and tensor and variant == "main", mathed,
+                                           hosted)
         for d in gen.dims:  # a size the code needs (a shape, a mean's count, ...)
             if d not in bound:
                 _unbound(d)
@@ -523,7 +536,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_abs": abs, "_float": float, "_sum": sum, "_asarray": xp.asarray,
           "_bad_input": _bad_input, "_bad_size": _bad_size,
           "_NONARRAY": _NONARRAY, "_scalar_in": _scalar_in,
-          "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
+          "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample, "_np": _NP,
           "_uniform": _uniform, "_diagnose": _diagnose_for(ins)}
     _add_consts(ns, gen, xp)
     return ns

@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._emit import scalar_math_nodes
+from ._emit import hosted_code, number_nodes, scalar_math_nodes
 from ._loop_groups import Group, LoopPlan
 from ._numba_kernels import HEADER, Kernel, literal, load_module
 from ._per_sample import samples_shape
@@ -147,7 +147,8 @@ def compile_fused(outputs, inputs) -> Callable:
     head = check_lines + (_dtype_lines(ins, used, gen) if kernels else [])
     src = []
     if mathed:  # Python math raised where numpy gives inf or nan: numpy forms throughout
-        plain = _driver_lines(units, kernels, outs, single, gen, set())
+        plain = _driver_lines(units, kernels, outs, single, gen, set(),
+                              number_nodes(order, {}))
         src += [f"    def compiled_numpy({params}):"]
         src += ["        " + ln for ln in head + plain]
         body = ["try:"] + ["    " + ln for ln in body] + \
@@ -177,9 +178,10 @@ def compile_fused(outputs, inputs) -> Callable:
 
 
 def _driver_lines(units: list, kernels: list[Kernel], outs: list[Expr], single: bool, gen,
-                  mathed: set) -> list[str]:
+                  mathed: set, hosted: set = frozenset()) -> list[str]:
     """The driver's statements after the input checks: kernel calls and numpy calls in order,
-    then the return; the nodes in ``mathed`` in their Python ``math`` form."""
+    then the return; the nodes in ``mathed`` in their Python ``math`` form, those in
+    ``hosted`` computed by numpy as Python numbers (symgrad._emit.hosted_code)."""
     names: dict[int, str] = {}
     body: list[str] = []
     tmp = 0
@@ -195,7 +197,12 @@ def _driver_lines(units: list, kernels: list[Kernel], outs: list[Expr], single: 
             continue
         a = [names[id(x)] for x in n.args]
         names[id(n)] = f"_t{tmp}"
-        src = n.op.math(a, n, gen) if id(n) in mathed else n.op.code(a, n, gen)
+        if id(n) in mathed:
+            src = n.op.math(a, n, gen)
+        elif id(n) in hosted:
+            src = hosted_code(n, a, gen)
+        else:
+            src = n.op.code(a, n, gen)
         body.append(f"_t{tmp} = {src}")
         tmp += 1
     vals = []

@@ -40,6 +40,12 @@ def power(xp, a, b):
     return r
 
 
+def number(x):
+    """A scalar numpy computed from Python numbers, as a Python number (a weak scalar: it
+    keeps a float32 array float32)."""
+    return x.item() if isinstance(x, np.generic) or getattr(x, "ndim", None) == 0 else x
+
+
 def maximum_number(a, b):
     """numpy's maximum of two Python numbers: nan if either is nan (Python's ``max(1.0,
     nan)`` is 1.0)."""

@@ -83,7 +83,27 @@ def test_array_code_of_a_scalar_division_calls_the_helper():
     assert "_c0 / x_pn" in f.source  # the main version: Python math, weak scalars
     with pytest.warns(RuntimeWarning):
         f(np.ones(3), 0.0)
-    assert "_rt.div(_xp, _c0, x_pn)" in f.source  # the numpy version it fell back to
+    # the numpy version it fell back to: numpy on the host, then a Python number again
+    assert "_rt.number(_rt.div(_np, _c0, x_pn))" in f.source
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
+def test_scalars_computed_from_scalar_inputs_keep_a_float32_batch_float32(backend):
+    # a function of a Python number in another array library (or numpy's own functions, in
+    # the version the math version falls back to) gives float64, which promotes float32 arrays
+    xp = pytest.importorskip(backend)
+    s = sg.scalar("s_pn")
+    outs = [v * sg.sin(s), sg.sum(v) * sg.exp(s), v * sg.log(s)]
+    f = sg.compile(outs, [v, s], backend=xp)
+    ones = xp.ones(3, dtype=xp.float32)
+    for value in (0.5, -0.5):  # log(-0.5): Python math raises, numpy gives nan
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            got = f(ones, value)
+        assert [g.dtype for g in got] == [xp.float32] * 3, value
+        want = [np.sin(value), 3 * np.exp(value), np.log(value) if value > 0 else np.nan]
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(np.asarray(g).reshape(-1)[0], w, rtol=1e-6)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
