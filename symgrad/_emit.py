@@ -351,10 +351,11 @@ _XP = re.compile(r"\b_xp\b")
 
 
 def hosted_code(n, a: list[str], gen) -> str:
-    """The code of the number node ``n`` computed by numpy on the host, as a Python number:
-    numpy's inf and nan (never Python's exceptions), and a weak scalar (an array library's
-    function of a Python number would make a float64 array, promoting a float32 batch)."""
-    return f"_rt.number({_XP.sub('_np', n.op.code(a, n, gen))})"
+    """The code of the number node ``n`` computed by numpy on the host (``_hx``: numpy, or
+    runtime.HostOr for another backend), as a Python number: numpy's inf and nan (never
+    Python's exceptions), and a weak scalar (an array library's function of a Python number
+    would make a float64 array, promoting a float32 batch)."""
+    return f"_rt.number({_XP.sub('_hx', n.op.code(a, n, gen))})"
 
 
 def array_lines(order, gen, uses, out_ids, folded, inplace: bool,

@@ -536,7 +536,8 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_abs": abs, "_float": float, "_sum": sum, "_asarray": xp.asarray,
           "_bad_input": _bad_input, "_bad_size": _bad_size,
           "_NONARRAY": _NONARRAY, "_scalar_in": _scalar_in,
-          "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample, "_np": _NP,
+          "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
+          "_hx": _NP if xp is np else runtime.HostOr(xp),
           "_uniform": _uniform, "_diagnose": _diagnose_for(ins)}
     _add_consts(ns, gen, xp)
     return ns

@@ -154,7 +154,7 @@ def compile_fused(outputs, inputs) -> Callable:
         body = ["try:"] + ["    " + ln for ln in body] + \
             ["except (ValueError, ArithmeticError):", f"    return compiled_numpy({params})"]
     kparams = "".join(f", _k{i}s, _k{i}p" for i in range(len(kernels)))
-    helpers = "_np, _nch, _rdt, _sdt, _f32, _f64, _f16"
+    helpers = "_np, _hx, _nch, _rdt, _sdt, _f32, _f64, _f16"
     src = [f"def _build({_closure_params(gen)}, {helpers}{kparams}):"] \
         + src + [f"    def compiled({params}):"]
     src += ["        " + ln for ln in head + body]
@@ -166,7 +166,7 @@ def compile_fused(outputs, inputs) -> Callable:
     for k in kernels:
         kfns += [getattr(mod, f"{k.name}_s"), getattr(mod, f"{k.name}_p")]
     nch = 4 * max(1, numba.config.NUMBA_NUM_THREADS)
-    fn = ns["_build"](*_closure_values(gen, np, ins), np, nch, np.result_type, _with_scalars,
+    fn = ns["_build"](*_closure_values(gen, np, ins), np, np, nch, np.result_type, _with_scalars,
                       _F32, _F64, _F16, *kfns)
     fn.source = source
     fn.kernel_source = ksrc

@@ -42,8 +42,38 @@ def power(xp, a, b):
 
 def number(x):
     """A scalar numpy computed from Python numbers, as a Python number (a weak scalar: it
-    keeps a float32 array float32)."""
-    return x.item() if isinstance(x, np.generic) or getattr(x, "ndim", None) == 0 else x
+    keeps a float32 array float32); anything else as it is."""
+    if isinstance(x, np.generic) or (x.__class__ is np.ndarray and x.ndim == 0):
+        return x.item()
+    return x
+
+
+def _on_host(a) -> bool:
+    return a.__class__ in (float, int, bool, complex) or isinstance(a, (np.generic, np.ndarray))
+
+
+class HostOr:
+    """The namespace of scalars computed from scalar inputs alone on a backend other than
+    numpy (see symgrad._emit.hosted_code): a function of Python numbers (or numpy values) is
+    numpy's, on the host; of anything else (a 0-d tensor the caller passed, which may live on
+    a device or carry an autograd graph) the backend's."""
+
+    def __init__(self, xp):
+        self._xp = xp
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        host, other = getattr(np, name, None), getattr(self._xp, name)
+
+        def f(*args, **kw):
+            if host is not None and all(_on_host(a) for a in args):
+                return host(*args, **kw)
+            return other(*args, **kw)
+
+        f.__name__ = name
+        setattr(self, name, f)  # looked up once per name
+        return f
 
 
 def maximum_number(a, b):

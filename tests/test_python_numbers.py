@@ -84,7 +84,7 @@ def test_array_code_of_a_scalar_division_calls_the_helper():
     with pytest.warns(RuntimeWarning):
         f(np.ones(3), 0.0)
     # the numpy version it fell back to: numpy on the host, then a Python number again
-    assert "_rt.number(_rt.div(_np, _c0, x_pn))" in f.source
+    assert "_rt.number(_rt.div(_hx, _c0, x_pn))" in f.source
 
 
 @pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
@@ -104,6 +104,11 @@ def test_scalars_computed_from_scalar_inputs_keep_a_float32_batch_float32(backen
         want = [np.sin(value), 3 * np.exp(value), np.log(value) if value > 0 else np.nan]
         for g, w in zip(got, want):
             np.testing.assert_allclose(np.asarray(g).reshape(-1)[0], w, rtol=1e-6)
+    # a 0-d array of the backend for the scalar stays with the backend (it may live on a
+    # device, or carry an autograd graph)
+    got = f(ones, xp.asarray(0.5, dtype=xp.float32))
+    assert [g.dtype for g in got] == [xp.float32] * 3
+    np.testing.assert_allclose(np.asarray(got[0]), np.full(3, np.sin(0.5)), rtol=1e-6)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
