@@ -61,10 +61,11 @@ class BufferPlan:
 
 def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], folded: dict,
                  fused: set[int], operands: dict[int, tuple], inplace: bool, gen,
-                 mathed: set[int]) -> BufferPlan:
+                 promoting: set[int]) -> BufferPlan:
     """The buffer plan of ``order``. ``fused`` nodes are computed inside their user's line,
-    which reads ``operands[id(user)]`` instead of its own operands; ``mathed`` scalar nodes
-    are Python numbers: weak scalars that keep the arrays' dtype."""
+    which reads ``operands[id(user)]`` instead of its own operands; ``promoting``: scalar
+    nodes the array namespace computes from Python numbers, which may not have the arrays'
+    dtype (numpy's functions of Python numbers give float64)."""
     plan = BufferPlan()
     for n in order:
         if _big(n.shape):
@@ -90,20 +91,16 @@ def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], fol
         # which operands die here (leaves, constants and fused nodes are not in root)
         dying = []
         taint = op not in _KEEPS_DTYPE or (op == "broadcast_to" and not args[0].shape)
-        scalars_only = not n.shape
         for a in args:
             ai = id(a)
             if ai in tainted:
                 taint = True
-            if a.shape:
-                scalars_only = False
             if ai in root:
                 left = remaining[ai] - 1
                 remaining[ai] = left
                 if left == 0:
                     dying.append(a)
-        if taint or (scalars_only and i not in mathed):
-            # numpy functions of Python numbers give float64, whatever the arrays' dtype
+        if taint or i in promoting:
             tainted.add(i)
         if op not in FRESH and op not in VIEWS:
             for a in args:  # an op we do not know may return (part of) an operand

@@ -40,12 +40,19 @@ class Gen:
         self.const_names: dict[tuple, str] = {}
         self.params: dict[int, str] = {}
         self.dims: dict[str, str] = {}
+        # ids of the scalar nodes that may be Python numbers at run time (None: every scalar
+        # node may be, as in a graph of scalars; see number_nodes)
+        self.numbers: set[int] | None = None
         used = set()
         for i, v in enumerate(inputs):
             name = v.attrs["vname"]
             p = name if plain_name(name) and name not in used else f"_in{i}"
             used.add(p)
             self.params[id(v)] = p
+
+    def may_be_number(self, n: Expr) -> bool:
+        """Whether ``n`` may be a Python number at run time (then ``a / b`` may raise)."""
+        return not n.shape and (self.numbers is None or id(n) in self.numbers)
 
     def var_name(self, n: Expr) -> str:
         return self.params[id(n)]
@@ -214,7 +221,8 @@ def inline_lines(order, uses, gen, folded, free, src_of, operands=None, skip=Non
             continue
         args = n.args if operands is None else operands(n)
         inf = op.infix
-        if inf is not None and not (infix_numbers or op.numbers_infix or n.shape):
+        if inf is not None and not (infix_numbers or op.numbers_infix
+                                    or not gen.may_be_number(n)):
             inf = None  # array code: this op's code for a scalar node (see Op.numbers_infix)
         if inf is not None:
             sym, level = inf
@@ -317,20 +325,13 @@ def outer_fusions(order, uses, out_ids, folded) -> dict[int, tuple]:
 
 
 def scalar_math_nodes(order, gen, folded) -> set[int]:
-    """ids of the scalar nodes of a tensor graph computed from scalars alone that have a
-    Python ``math`` form: computed as Python numbers, they stay weak scalars, so a float32
-    batch stays float32 (numpy functions would return float64 numpy scalars)."""
-    out: set[int] = set()
-    for n in order:
-        if n.shape or n.op.leaf or id(n) in folded:
-            continue
-        for a in n.args:
-            if a.shape:
-                break
-        else:
-            if n.op.math(["_"] * len(n.args), n, gen) is not None:
-                out.add(id(n))
-    return out
+    """ids of the number nodes of a tensor graph (see number_nodes) that have a Python
+    ``math`` form: computed as Python numbers, they stay weak scalars, so a float32 batch
+    stays float32 (numpy functions would return float64 numpy scalars). A scalar computed
+    from an array (a sum) is a numpy scalar of the array's dtype, and stays with numpy."""
+    nums = number_nodes(order, folded)
+    return {id(n) for n in order if id(n) in nums and not n.op.leaf and id(n) not in folded
+            and n.op.math(["_"] * len(n.args), n, gen) is not None}
 
 
 def number_nodes(order, folded) -> set[int]:
@@ -372,8 +373,9 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
         if n.op.name == "sum" and id(n.args[0]) in fused:
             operands[id(n)] = n.args[0].args
     skipped = fused | {id(p) for p, _ in outers.values()}
+    promoting = (gen.numbers or set()) - mathed - hosted  # xp's functions of Python numbers
     plan = plan_buffers(order, uses, out_ids, folded, skipped, operands, inplace, gen,
-                        mathed | hosted)
+                        promoting)
     if not plan.into and not plan.free_after:
         # no buffer to reuse or free early: nodes used once are inlined, as in the math version
         return (*_inlined_array_lines(order, gen, uses, folded, mathed, fused, hosted), False)

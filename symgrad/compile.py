@@ -399,12 +399,14 @@ class _Plan:
         self.uses, self.gen, self.xp, self.backend = uses, gen, xp, backend
         self.out_ids = {id(o) for o in outs}
         self.folded = fold_constants(order, gen, xp)
+        # a graph with arrays: only scalars computed from scalar inputs are Python numbers
+        self.tensor = any(v.shape for v in ins) or any(n.shape for n in order)
+        if self.tensor:
+            gen.numbers = number_nodes(order, self.folded)
         self.const_outs = {id(o) for o in outs if (o.op.name == "const" and o.ndim > 0) or
                            (id(o) in self.folded and o.ndim > 0)}
         self.params = ", ".join(gen.params[id(v)] for v in ins)
         self.extra: dict[str, Any] = {}  # globals the generated code needs besides _namespace's
-        # a graph with arrays (or array inputs): no math version
-        self.tensor = any(v.shape for v in ins) or any(n.shape for n in order)
 
     def ret(self, code: dict) -> str:
         vals = []
@@ -447,8 +449,7 @@ class _Plan:
             if numpy and tensor and variant != "numpy" else set()
         # the other number nodes: numpy on the host, where another array library (or numpy's
         # own functions) would turn a Python number into a float64 array or numpy scalar
-        hosted = number_nodes(order, self.folded) - mathed \
-            if tensor and not backends.traced(self.xp) else set()
+        hosted = gen.numbers - mathed if tensor and not backends.traced(self.xp) else set()
         lines, names, reused = array_lines(order, gen, self.uses, self.out_ids, self.folded,
                                            numpy and tensor and variant == "main", mathed,
                                            hosted)

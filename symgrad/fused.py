@@ -137,6 +137,7 @@ def compile_fused(outputs, inputs) -> Callable:
                for j, u in enumerate(u for u in units if isinstance(u, Group))]
     # scalar nodes computed from scalars alone, as Python numbers where they have a math form
     # (as the numpy backend does): weak scalars, so they do not promote a float32 batch
+    gen.numbers = number_nodes(order, {})
     mathed = scalar_math_nodes(order, gen, {})
     body = _driver_lines(units, kernels, outs, single, gen, mathed)
     ksrc = HEADER + "".join(
@@ -147,8 +148,7 @@ def compile_fused(outputs, inputs) -> Callable:
     head = check_lines + (_dtype_lines(ins, used, gen) if kernels else [])
     src = []
     if mathed:  # Python math raised where numpy gives inf or nan: numpy forms throughout
-        plain = _driver_lines(units, kernels, outs, single, gen, set(),
-                              number_nodes(order, {}))
+        plain = _driver_lines(units, kernels, outs, single, gen, set(), gen.numbers)
         src += [f"    def compiled_numpy({params}):"]
         src += ["        " + ln for ln in head + plain]
         body = ["try:"] + ["    " + ln for ln in body] + \

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
+from tests.helpers import plain_numpy
 
 x, y = sg.scalars("x_pn y_pn")
 v = sg.vector("v_pn", 3)
@@ -123,3 +124,17 @@ def test_maximum_and_minimum_propagate_nan_as_numpy_does(backend):
         np.testing.assert_equal(f(a, b), (np.maximum(a, b), np.minimum(a, b)))
     xs, ys = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     np.testing.assert_equal(f(xs, ys), (np.maximum(xs, ys), np.minimum(xs, ys)))
+
+
+def test_a_scalar_computed_from_an_array_keeps_the_arrays_dtype():
+    # sum(w) is a numpy float32: math functions of it would give a Python float (float64)
+    w, s = sg.vector("w_pn", 3), sg.scalar("s_pn")
+    outs = [sg.sigmoid(sg.sum(w) * (1 - sg.sum(w))), sg.sum(v) / s, v * sg.exp(s)]
+    f = sg.compile(outs, [v, w, s])
+    plain = sg.compile(outs, [v, w, s], backend=plain_numpy("plain_numpy_pn"))
+    args = (np.ones(3, np.float32), np.full(3, 0.3, np.float32), 0.5)
+    for got in (f(*args), plain(*args)):
+        assert [np.asarray(g).dtype for g in got] == [np.dtype(np.float32)] * 3
+    assert "_xp.sum(v_pn) / s_pn" in f.source  # a numpy scalar: no helper, never raises
+    with pytest.warns(RuntimeWarning):
+        assert f(*args[:2], 0.0)[1] == np.inf

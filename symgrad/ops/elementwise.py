@@ -217,9 +217,9 @@ class Div(Elementwise):
     ufunc = "divide"
 
     def code(self, a, n, g):
-        if n.shape:
+        if not g.may_be_number(n):
             return f"{a[0]} / {a[1]}"
-        # a scalar node may divide two Python numbers: numpy's inf or nan, not ZeroDivisionError
+        # Python numbers may meet here: numpy's inf or nan, not ZeroDivisionError
         return f"_rt.div(_xp, {a[0]}, {a[1]})"
 
     def math(self, a, n, g):
@@ -278,9 +278,9 @@ class Pow(Elementwise):
     def code(self, a, n, g):
         if _scalar_value(n.args[1]) == 2.0:
             return f"{a[0]} * {a[0]}"
-        if n.shape:
+        if not g.may_be_number(n):
             return f"{a[0]} ** {a[1]}"
-        # a scalar node may raise two Python numbers: numpy's nan, not a complex number
+        # Python numbers may meet here: numpy's nan, not a complex number
         return f"_rt.power(_xp, {a[0]}, {a[1]})"
 
     def math(self, a, n, g):
