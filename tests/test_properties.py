@@ -5,15 +5,20 @@
 - sg.simplify keeps the value and never grows the node count;
 - a compiled function equals sg.evaluate and the plain (no reuse, no math) version, and a
   batch of samples equals each sample, in graphs of scalars and graphs with tensors;
+- at inf, nan, zeros and huge values every version gives numpy's answer and dtype (1,500
+  examples: the math and numpy versions of scalar graphs, the main and plain versions of
+  graphs with tensors, float64 and float32);
 - Hessians are symmetric;
 - to_sympy / from_sympy keeps the value.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import sympy
-from hypothesis import assume, given, note
+from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
 import symgrad as sg
@@ -156,3 +161,44 @@ def test_sympy_round_trip_keeps_value(data):
     assume(point_is_safe(e, vals))
     got = sg.evaluate(back, {w: v for w, v in vals.items() if w in set(sg.variables(back))})
     np.testing.assert_allclose(got, sg.evaluate(e, vals), rtol=EXACT, atol=EXACT)
+
+
+_SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 3.0, 700.0, -700.0, 1e308, float("inf"), float("-inf"),
+            float("nan")]
+
+
+def _agree(got, want, rtol):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape and got.dtype == want.dtype, (got, want)
+    both = np.isfinite(got) & np.isfinite(want)
+    assert np.array_equal(np.where(both, 0.0, got), np.where(both, 0.0, want), equal_nan=True)
+    np.testing.assert_allclose(got[both], want[both], rtol=rtol, atol=0)
+
+
+@settings(max_examples=max(1500, settings.default.max_examples))  # fast: 5x CI's default
+@given(st.data())
+def test_versions_agree_at_inf_nan_and_zero(data):
+    """Every version gives numpy's answer, nan, inf, dtype and all: the math version of a graph
+    of scalars (Python floats) and its numpy version (numpy floats); the main version of a graph
+    with tensors (reused buffers, Python numbers) and the plain one, in float64 and float32."""
+    tensor = data.draw(st.booleans(), label="tensor")
+    e = data.draw(dags(tensor=tensor, value_only=True), label="e")
+    ws = sg.variables(e)
+    outs = [e, to_scalar(e), *sg.grad(to_scalar(e), ws)]
+    fn = sg.compile(outs, ws)
+    special = st.sampled_from(_SPECIAL)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if not tensor:
+            vals = [data.draw(special, label=str(w)) for w in ws]
+            got, want = fn(*vals), fn(*map(np.float64, vals))
+            for g, w in zip(got, want):  # math and numpy's own functions differ in the last bit
+                _agree(np.float64(g), w, rtol=1e-6)
+            return
+        dtype = data.draw(st.sampled_from([np.float64, np.float32]), label="dtype")
+        vals = [np.array(data.draw(st.lists(special, min_size=int(np.prod(w.shape)),
+                                             max_size=int(np.prod(w.shape)))),
+                         dtype).reshape(w.shape) if w.shape else data.draw(special) for w in ws]
+        got, want = fn(*vals), sg.compile(outs, ws, backend=PLAIN)(*vals)
+        for g, w in zip(got, want):
+            _agree(g, w, rtol=1e-12 if dtype == np.float64 else 1e-5)
