@@ -240,6 +240,14 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
         except (sympy.SympifyError, TypeError) as err:
             raise ValueError(f"from_sympy: cannot read {expr!r:.60} as a sympy expression "
                              f"({err})") from None
+    return _read(expr, by_name, frozenset())
+
+
+def _read(expr, by_name: dict, sizes: frozenset) -> Expr:
+    """``expr`` read bottom-up; ``sizes``: names of the symbolic sizes of its matrices (and
+    of the expression it is part of), which stand for sizes, not scalar variables."""
+    sizes = sizes | {str(d) for m in expr.atoms(sympy.MatrixSymbol) for d in m.shape
+                     if d.is_Symbol}
     done: dict = {}
     stack = [(expr, False)]
     while stack:
@@ -256,8 +264,14 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
                 if k not in done:
                     stack.append((k, False))
             continue
-        done[node] = _convert(node, special, done, by_name)
+        done[node] = _convert(node, special, done, by_name, sizes)
     return done[expr]
+
+
+@functools.cache
+def _matrix_element() -> type:
+    """sympy's class of an entry ``A[i, j]`` of a matrix expression (not exported by name)."""
+    return importlib.import_module("sympy.matrices.expressions.matexpr").MatrixElement
 
 
 @functools.cache
@@ -272,6 +286,8 @@ def _special(node):
     applied to each entry of a matrix (``Lambda(d, f(d)).(A)``), else None."""
     if isinstance(node, _elementwise_apply()):
         return ("elementwise", (node.expr,))
+    if isinstance(node, sympy.Sum):
+        return ("index_sum", ())  # read whole (_read_sum): its body holds entries A[_i, 0]
     if isinstance(node, sympy.Pow) and node.exp == -1 and isinstance(node.base, sympy.Add):
         terms = node.base.args
         if len(terms) == 2 and sympy.S.One in terms:
@@ -300,19 +316,56 @@ def _check_readable(node) -> None:
         raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node})")
 
 
-def _convert(node, special, done, by_name):
+def _read_sum(node, by_name: dict, sizes: frozenset) -> Expr:
+    """``Sum(f(v[_i, 0], ...), (_i, 0, n - 1))``, as to_sympy writes ``sum(f(v))``: the sum of
+    ``f`` applied to whole vectors (or, with two indices ``M[_i, _j]``, whole matrices)."""
+    idx = [lim[0] for lim in node.limits]
+    entries = sorted({a for a in sympy.preorder_traversal(node.function)
+                      if isinstance(a, _matrix_element())}, key=sympy.default_sort_key)
+
+    def spans(hi, size) -> bool:
+        return sympy.simplify(hi + 1 - size) == 0
+
+    fits = bool(entries) and all(lo == 0 for _, lo, _ in node.limits)
+    for m in entries:
+        rows, cols = m.parent.shape
+        if len(idx) == 1:
+            fits = fits and m.i == idx[0] and m.j == 0 and cols == 1 and \
+                spans(node.limits[0][2], rows)
+        else:
+            fits = fits and len(idx) == 2 and (m.i, m.j) == tuple(idx) and \
+                spans(node.limits[0][2], rows) and spans(node.limits[1][2], cols)
+    if not fits:
+        raise ValueError(f"from_sympy: no symgrad form for Sum ({node}): only sums of the "
+                         "entries of whole vectors or matrices are read")
+    names = {f"_entry_{id(node)}_{k}": _read(m.parent, by_name, sizes)
+             for k, m in enumerate(entries)}
+    body = node.function.xreplace({m: sympy.Symbol(nm) for m, nm in zip(entries, names)})
+    if body.free_symbols & set(idx):
+        raise ValueError(f"from_sympy: no symgrad form for Sum ({node}): its index appears "
+                         "outside the entries")
+    return F.sum(_read(body, {**by_name, **names}, sizes))
+
+
+def _convert(node, special, done, by_name, sizes):
     if special:
-        kind, (arg,) = special
+        kind, kids = special
+        if kind == "index_sum":
+            return _read_sum(node, by_name, sizes)
+        (arg,) = kids
         if kind == "elementwise":  # the function's body, read with its variable as the matrix
             fn = node.function
             (d,) = fn.variables
             entry = sympy.Symbol(f"_entry_{id(node)}")  # a name no user symbol has
-            return from_sympy(fn.expr.xreplace({d: entry}), {**by_name, entry.name: done[arg]})
+            return _read(fn.expr.xreplace({d: entry}), {**by_name, entry.name: done[arg]},
+                         sizes)
         return getattr(F, kind)(done[arg])
     if node.is_Symbol or isinstance(node, sympy.MatrixSymbol):
         hit = by_name.get(node.name)
         if hit is not None:
             return hit
+        if node.is_Symbol and node.name in sizes and node.is_integer:
+            return F.dimsize(node.name)  # a size of a matrix here (a mean's n), not a variable
         if isinstance(node, sympy.MatrixSymbol):
             r, c = node.shape
             if c == 1:  # how to_sympy writes a vector: a column

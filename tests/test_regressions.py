@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sympy
 
 import symgrad as sg
@@ -53,3 +54,24 @@ def test_matrix_expressions_from_to_sympy_read_back():
         assert back.shape == e.shape, e
         assert set(sg.variables(back)) <= {M, v, s}, e  # a vector comes back as the vector
         np.testing.assert_allclose(sg.evaluate(back, vals), sg.evaluate(e, vals), rtol=1e-12)
+
+
+def test_sums_over_an_index_from_to_sympy_read_back():
+    # to_sympy writes sum(f(v)) as Sum(f(v[_i, 0]), (_i, 0, n - 1)) and a mean's count as the
+    # size symbol n: read back as sum(f(v)) and the size of v (not a scalar variable n)
+    import numpy as np
+
+    V, M, s = sg.vector("V_rs", "n"), sg.matrix("M_rs", (2, 3)), sg.scalar("s_rs")
+    vals = {V: np.array([0.5, -0.2, 0.4]), M: np.arange(6.0).reshape(2, 3) / 10, s: 0.7}
+    for e in [sg.sum(V * V), sg.sum(sg.tanh(V)) * s, sg.mean(V), sg.logsumexp(V), sg.sum(M),
+              sg.sum(sg.exp(M) * M)]:
+        back = sg.from_sympy(sg.to_sympy(e))
+        assert set(sg.variables(back)) <= {V, M, s}, e
+        np.testing.assert_allclose(sg.evaluate(back, vals), sg.evaluate(e, vals), rtol=1e-12)
+    # a product summed over a shared index is not an entrywise sum: named, not misread
+    A = sg.matrix("A_rs", ("m", "n"))
+    with pytest.raises(ValueError, match=r"from_sympy: no symgrad form for Sum"):
+        sg.from_sympy(sg.to_sympy(sg.sum(A @ V)))
+    # an integer symbol that is no matrix's size stays a scalar variable, as the contract says
+    k = sg.from_sympy(sympy.Symbol("k_rs", integer=True, positive=True))
+    assert k.op.name == "var" and k.shape == ()
