@@ -69,6 +69,14 @@ def _describe(n: Expr) -> str:
     return n.name or n.op.name
 
 
+def _wrt_text(w: Expr) -> str:
+    """How messages call what is differentiated with respect to: its name, or its formula
+    when it is a small unnamed expression (``2*x``, not ``mul``)."""
+    if w.op.name in ("var", "alias") or w.name:
+        return _describe(w)
+    return _short(w) or _describe(w)
+
+
 def _fname(f: Expr) -> str:
     """How messages call the differentiated output."""
     if f.op.name in ("var", "alias") or f.name:
@@ -133,7 +141,7 @@ def _undefined(f: Expr, sites: list, dep: set, wset: set, order: list[Expr],
     n, i = sites[0]
     bad = n.args[i]
     path = _path(bad, dep, wset)
-    var = _describe(path[-1]) if id(path[-1]) in wset else "the variable"
+    var = _wrt_text(path[-1]) if id(path[-1]) in wset else "the variable"
     s = _short(bad)
     route = _route(list(reversed(path)) + [n] + _path_up(n, f, order, live))
     if len(path) == 1:
@@ -189,7 +197,7 @@ def _why_no_cotangent(f: Expr, w: Expr, order: list[Expr], live: set,
     for n in order:
         if n is w or any(id(a) in dep_w for a in n.args):
             dep_w.add(id(n))
-    fn, var = _fname(f), _describe(w)
+    fn, var = _fname(f), _wrt_text(w)
     cuts, flats = set(), set()
     for n in order:
         if id(n) not in live:
@@ -271,7 +279,7 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
             if in_graph is None:
                 in_graph = {id(n) for n in (order if shared is None else topo_order([f]))}
             if id(w) not in in_graph:
-                kind, why = "zero", f"{_fname(f)} does not depend on {_describe(w)}"
+                kind, why = "zero", f"{_fname(f)} does not depend on {_wrt_text(w)}"
             else:
                 kind, why = _why_no_cotangent(f, w, order, live or _live(f, order), flat)
             g = known_zero(batch + w.shape, kind, why)
@@ -459,7 +467,7 @@ def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
                 ask.append(j)
             else:
                 row[j] = rows[j][i] = known_zero(
-                    (), "zero", f"{_fname(gs[i])} does not depend on {_describe(ws[j])}")
+                    (), "zero", f"{_fname(gs[i])} does not depend on {_wrt_text(ws[j])}")
         if ask:
             again = reverse(gs[i], F.const(1.0), [ws[j] for j in ask])
             for j, h in zip(ask, again):

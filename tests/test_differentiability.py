@@ -105,6 +105,8 @@ def test_zero_when_f_does_not_depend_on_x():
     j = sg.jacobian(sg.tanh(v), x)
     assert j.shape == (4,) and sg.zero_reason(j).startswith("zero:")
     assert sg.grad(sg.sin(y).named("loss"), x).attrs["why"] == "loss does not depend on x"
+    # an unnamed expression is called by its formula, not by its op's name ("mul")
+    assert sg.zero_reason(sg.grad(x * x, 2.0 * x)) == "zero: f does not depend on 2*x"
 
 
 def test_disconnected_through_stop_gradient_and_straight_through():
