@@ -111,8 +111,11 @@ class _Ctx:
     def apply(self, fn, args, n):
         if len(args) == 2:
             a, b = self._pair(args[0], args[1], n)
-            if _is_mat(a) or _is_mat(b):
-                raise NotImplementedError(f"sympy form of {n.op.name} on matrices")
+            if _is_mat(a) or _is_mat(b):  # entry by entry: bce(mu, y) of vectors
+                i, j = sympy.Dummy("i", integer=True), sympy.Dummy("j", integer=True)
+                ea, eb = (x[i, j] if _is_mat(x) else x for x in (a, b))
+                return sympy.FunctionMatrix(*self._mshape(n.shape), sympy.Lambda((i, j),
+                                                                                fn(ea, eb)))
             return fn(a, b)
         (a,) = args
         if _is_mat(a):

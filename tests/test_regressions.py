@@ -64,7 +64,10 @@ def test_sums_over_an_index_from_to_sympy_read_back():
     V, M, s = sg.vector("V_rs", "n"), sg.matrix("M_rs", (2, 3)), sg.scalar("s_rs")
     vals = {V: np.array([0.5, -0.2, 0.4]), M: np.arange(6.0).reshape(2, 3) / 10, s: 0.7}
     for e in [sg.sum(V * V), sg.sum(sg.tanh(V)) * s, sg.mean(V), sg.logsumexp(V), sg.sum(M),
-              sg.sum(sg.exp(M) * M)]:
+              sg.sum(sg.exp(M) * M),
+              # two-operand functions of vectors and matrices, entry by entry (FunctionMatrix)
+              sg.mean(sg.bce(sg.sigmoid(V), 0.5 * V + 0.2)), sg.sum(sg.maximum(M, 0.5 - M)),
+              sg.sum(sg.exp(V) ** V)]:
         back = sg.from_sympy(sg.to_sympy(e))
         assert set(sg.variables(back)) <= {V, M, s}, e
         np.testing.assert_allclose(sg.evaluate(back, vals), sg.evaluate(e, vals), rtol=1e-12)
@@ -72,6 +75,10 @@ def test_sums_over_an_index_from_to_sympy_read_back():
     A = sg.matrix("A_rs", ("m", "n"))
     with pytest.raises(ValueError, match=r"from_sympy: no symgrad form for Sum"):
         sg.from_sympy(sg.to_sympy(sg.sum(A @ V)))
+    # the lecture's logistic loss has a closed form: one Sum over the samples
+    X, w, y = sg.matrix("X_rs", ("N", "d")), sg.vector("w_rs", "d"), sg.vector("y_rs", "N")
+    closed = sg.to_sympy(sg.mean(sg.bce(sg.sigmoid(X @ w), y)))
+    assert closed.has(sympy.Sum) and {str(a) for a in closed.free_symbols} >= {"N", "d"}
     # an integer symbol that is no matrix's size stays a scalar variable, as the contract says
     k = sg.from_sympy(sympy.Symbol("k_rs", integer=True, positive=True))
     assert k.op.name == "var" and k.shape == ()
