@@ -382,27 +382,17 @@ def _convert(node, special, done, by_name, sizes):
     if isinstance(node, sympy.Transpose):
         return F.transpose(args[0])
     if isinstance(node, sympy.HadamardProduct):
-        out = args[0]
-        for a in args[1:]:
-            out = F.mul(out, a)
-        return out
+        return functools.reduce(F.mul, args)
     if isinstance(node, sympy.MatMul):
-        out = args[0]
-        for a in args[1:]:
-            out = F.mul(out, a) if (out.ndim == 0 or a.ndim == 0) else F.matmul(out, a)
-        return out
+        return functools.reduce(
+            lambda out, a: F.mul(out, a) if out.ndim == 0 or a.ndim == 0 else F.matmul(out, a),
+            args)
     if isinstance(node, sympy.Trace):  # to_sympy's form of a scalar x^T A y: a 1 x 1 trace
         return args[0] if args[0].ndim == 0 else F.trace(args[0])
     if isinstance(node, sympy.MatPow) and node.exp.is_Integer and node.exp > 0:
-        out = args[0]
-        for _ in range(int(node.exp) - 1):
-            out = F.matmul(out, args[0])
-        return out
+        return functools.reduce(F.matmul, [args[0]] * int(node.exp))
     if isinstance(node, sympy.MatAdd):
-        out = args[0]
-        for a in args[1:]:
-            out = F.add(out, a)
-        return out
+        return functools.reduce(F.add, args)
     if isinstance(node, sympy.Add):
         pos = [a for a, s in zip(args, node.args) if not _is_negative(s)]
         neg = [a for a, s in zip(args, node.args) if _is_negative(s)]
@@ -443,15 +433,9 @@ def _convert(node, special, done, by_name, sizes):
         if len(args) == 2 and sympy.S.Zero in node.args:
             other = args[1] if node.args[0] == sympy.S.Zero else args[0]
             return F.relu(other)
-        out = args[0]
-        for a in args[1:]:
-            out = F.maximum(out, a)
-        return out
+        return functools.reduce(F.maximum, args)
     if isinstance(node, sympy.Min):
-        out = args[0]
-        for a in args[1:]:
-            out = F.minimum(out, a)
-        return out
+        return functools.reduce(F.minimum, args)
     if isinstance(node, sympy.Heaviside):
         return F.step(args[0])
     fn = _funcs().get(node.func)
