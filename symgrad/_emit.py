@@ -329,7 +329,7 @@ def scalar_math_nodes(order, gen, folded) -> set[int]:
     ``math`` form: computed as Python numbers, they stay weak scalars, so a float32 batch
     stays float32 (numpy functions would return float64 numpy scalars). A scalar computed
     from an array (a sum) is a numpy scalar of the array's dtype, and stays with numpy."""
-    nums = number_nodes(order, folded)
+    nums = gen.numbers if gen.numbers is not None else number_nodes(order, folded)
     return {id(n) for n in order if id(n) in nums and not n.op.leaf and id(n) not in folded
             and n.op.math(["_"] * len(n.args), n, gen) is not None}
 
