@@ -291,6 +291,8 @@ def _special(node):
         return ("elementwise", (node.expr,))
     if isinstance(node, sympy.Sum):
         return ("index_sum", ())  # read whole (_read_sum): its body holds entries A[_i, 0]
+    if isinstance(node, sympy.FunctionMatrix):
+        return ("function_matrix", ())  # likewise (_read_function_matrix)
     if isinstance(node, sympy.Pow) and node.exp == -1 and isinstance(node.base, sympy.Add):
         terms = node.base.args
         if len(terms) == 2 and sympy.S.One in terms:
@@ -322,32 +324,48 @@ def _check_readable(node) -> None:
 def _read_sum(node, by_name: dict, sizes: frozenset) -> Expr:
     """``Sum(f(v[_i, 0], ...), (_i, 0, n - 1))``, as to_sympy writes ``sum(f(v))``: the sum of
     ``f`` applied to whole vectors (or, with two indices ``M[_i, _j]``, whole matrices)."""
+    if any(lo != 0 for _, lo, _ in node.limits):
+        raise ValueError(f"from_sympy: no symgrad form for Sum ({node}): its indices must "
+                         "start at 0")
     idx = [lim[0] for lim in node.limits]
-    entries = sorted({a for a in sympy.preorder_traversal(node.function)
+    return F.sum(_entrywise(node, node.function, idx, [hi + 1 for _, _, hi in node.limits],
+                            by_name, sizes))
+
+
+def _read_function_matrix(node, by_name: dict, sizes: frozenset) -> Expr:
+    """``FunctionMatrix(m, k, Lambda((i, j), f(A[i, j], ...)))``, as to_sympy writes a function
+    of two vectors or matrices: ``f`` applied to the whole operands."""
+    fn = node.lamda
+    return _entrywise(node, fn.expr, list(fn.variables), list(node.shape), by_name, sizes)
+
+
+def _entrywise(node, body, idx: list, extents: list, by_name: dict, sizes: frozenset) -> Expr:
+    """``body``, a formula in entries of matrices indexed by ``idx`` (spanning ``extents``),
+    read as the same formula of the whole matrices: ``v[_i, 0]`` over ``_i < n`` is ``v``."""
+    entries = sorted({a for a in sympy.preorder_traversal(body)
                       if isinstance(a, _matrix_element())}, key=sympy.default_sort_key)
 
-    def spans(hi, size) -> bool:
-        return sympy.simplify(hi + 1 - size) == 0
+    def spans(size, want) -> bool:
+        return sympy.simplify(size - want) == 0
 
-    fits = bool(entries) and all(lo == 0 for _, lo, _ in node.limits)
+    fits = bool(entries)
     for m in entries:
         rows, cols = m.parent.shape
         if len(idx) == 1:
-            fits = fits and m.i == idx[0] and m.j == 0 and cols == 1 and \
-                spans(node.limits[0][2], rows)
+            fits = fits and m.i == idx[0] and m.j == 0 and cols == 1 and spans(rows, extents[0])
         else:
             fits = fits and len(idx) == 2 and (m.i, m.j) == tuple(idx) and \
-                spans(node.limits[0][2], rows) and spans(node.limits[1][2], cols)
+                spans(rows, extents[0]) and spans(cols, extents[1])
     if not fits:
-        raise ValueError(f"from_sympy: no symgrad form for Sum ({node}): only sums of the "
-                         "entries of whole vectors or matrices are read")
+        raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node}): only "
+                         "formulas in the entries of whole vectors or matrices are read")
     names = {f"_entry_{id(node)}_{k}": _read(m.parent, by_name, sizes)
              for k, m in enumerate(entries)}
-    body = node.function.xreplace({m: sympy.Symbol(nm) for m, nm in zip(entries, names)})
+    body = body.xreplace({m: sympy.Symbol(nm) for m, nm in zip(entries, names)})
     if body.free_symbols & set(idx):
-        raise ValueError(f"from_sympy: no symgrad form for Sum ({node}): its index appears "
-                         "outside the entries")
-    return F.sum(_read(body, {**by_name, **names}, sizes))
+        raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node}): its "
+                         "index appears outside the entries")
+    return _read(body, {**by_name, **names}, sizes)
 
 
 def _convert(node, special, done, by_name, sizes):
@@ -355,6 +373,8 @@ def _convert(node, special, done, by_name, sizes):
         kind, kids = special
         if kind == "index_sum":
             return _read_sum(node, by_name, sizes)
+        if kind == "function_matrix":
+            return _read_function_matrix(node, by_name, sizes)
         (arg,) = kids
         if kind == "elementwise":  # the function's body, read with its variable as the matrix
             fn = node.function

@@ -67,9 +67,11 @@ def test_sums_over_an_index_from_to_sympy_read_back():
               sg.sum(sg.exp(M) * M),
               # two-operand functions of vectors and matrices, entry by entry (FunctionMatrix)
               sg.mean(sg.bce(sg.sigmoid(V), 0.5 * V + 0.2)), sg.sum(sg.maximum(M, 0.5 - M)),
-              sg.sum(sg.exp(V) ** V)]:
+              sg.sum(sg.exp(V) ** V),
+              # and not summed: the FunctionMatrix itself reads back as the whole function
+              sg.bce(sg.sigmoid(V), 0.5 * V + 0.2), sg.maximum(M, 0.5 - M), sg.exp(V) ** V]:
         back = sg.from_sympy(sg.to_sympy(e))
-        assert set(sg.variables(back)) <= {V, M, s}, e
+        assert back.shape == e.shape and set(sg.variables(back)) <= {V, M, s}, e
         np.testing.assert_allclose(sg.evaluate(back, vals), sg.evaluate(e, vals), rtol=1e-12)
     # a product summed over a shared index is not an entrywise sum: named, not misread
     A = sg.matrix("A_rs", ("m", "n"))
