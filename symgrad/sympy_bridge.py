@@ -17,6 +17,7 @@ from ._lazy import sympy
 from .expr import Expr
 from .graph import as_list, topo_order
 from .ops.elementwise import diag_scaling
+from .shapes import fmt_shape
 
 
 def _is_mat(x) -> bool:
@@ -200,6 +201,12 @@ def to_sympy(e: Expr, keep_names: bool = False):
             done[id(n)] = n.op.sympy(args, n, ctx)
         except NotImplementedError as err:
             raise NotImplementedError(f"to_sympy: {err}") from None
+        except (TypeError, ValueError, AttributeError) as err:  # sympy refused the form
+            if str(err).startswith("to_sympy:"):
+                raise
+            shapes = " and ".join(fmt_shape(a.shape) for a in n.args)
+            raise NotImplementedError(f"to_sympy: no sympy form for {n.op.name} of shapes "
+                                      f"{shapes} ({type(err).__name__}: {err})") from None
         except RecursionError:  # sympy's own algorithms recurse on nested expressions
             raise ValueError(f"to_sympy: the expression is too deep for sympy (it recursed "
                              f"past Python's limit at a {n.op.name} node)") from None
@@ -368,6 +375,33 @@ def _entrywise(node, body, idx: list, extents: list, by_name: dict, sizes: froze
     return _read(body, {**by_name, **names}, sizes)
 
 
+def _read_matmul(node, args: list[Expr]) -> Expr:
+    """A sympy matrix product. Columns (n, 1) are read as vectors, for which ``@`` is a dot
+    product: a column times a row, ``v*w.T`` in sympy, is their outer product."""
+    out, shape = args[0], _shape_of(node.args[0])
+    for a, s in zip(args[1:], node.args[1:]):
+        s = _shape_of(s)
+        if out.ndim == 0 or a.ndim == 0:
+            out = F.mul(out, a)
+        elif shape[1:] == (1,) and s[:1] == (1,) and shape[0] != 1:
+            out = F.outer(_as_vector(out), _as_vector(a))
+        else:
+            out = F.matmul(out, a)
+        shape = (shape[0], s[1]) if len(shape) == 2 and len(s) == 2 else s
+    return out
+
+
+def _shape_of(x) -> tuple:
+    return tuple(x.shape) if hasattr(x, "shape") else ()
+
+
+def _as_vector(e: Expr) -> Expr:
+    """A vector, or a one-column or one-row matrix as the vector of its entries."""
+    if e.ndim == 1:
+        return e
+    return F.reshape(e, (e.shape[0] if e.shape[1] == 1 else e.shape[1],))
+
+
 def _convert(node, special, done, by_name, sizes):
     if special:
         kind, kids = special
@@ -404,9 +438,7 @@ def _convert(node, special, done, by_name, sizes):
     if isinstance(node, sympy.HadamardProduct):
         return functools.reduce(F.mul, args)
     if isinstance(node, sympy.MatMul):
-        return functools.reduce(
-            lambda out, a: F.mul(out, a) if out.ndim == 0 or a.ndim == 0 else F.matmul(out, a),
-            args)
+        return _read_matmul(node, args)
     if isinstance(node, sympy.Trace):  # to_sympy's form of a scalar x^T A y: a 1 x 1 trace
         return args[0] if args[0].ndim == 0 else F.trace(args[0])
     if isinstance(node, sympy.MatPow) and node.exp.is_Integer and node.exp > 0:

@@ -49,6 +49,8 @@ def test_matrix_expressions_from_to_sympy_read_back():
     M, v, s = sg.matrix("M_rt", (3, 3)), sg.vector("v_rt", 3), sg.scalar("s_rt")
     vals = {M: np.arange(9.0).reshape(3, 3) / 10, v: np.array([1.0, 2.0, 3.0]), s: 0.5}
     for e in [M @ v, (M @ v) * s, M.T @ M + M, 2 * M @ M, M @ M @ M, v @ M @ v,
+              # a column times a row (v*v.T in sympy) is an outer product, not v @ v
+              sg.outer(s * v, v), M @ sg.outer(v, v), sg.outer(v, v) @ M,
               sg.tanh(M @ v) * (M @ v), sg.sigmoid(M @ v) * s, sg.tanh(sg.exp(M))]:
         back = sg.from_sympy(sg.to_sympy(e))
         assert back.shape == e.shape, e
