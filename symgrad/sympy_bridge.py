@@ -256,7 +256,8 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
 def _read(expr, by_name: dict, sizes: frozenset) -> Expr:
     """``expr`` read bottom-up; ``sizes``: names of the symbolic sizes of its matrices (and
     of the expression it is part of), which stand for sizes, not scalar variables."""
-    sizes = sizes | {str(d) for m in expr.atoms(sympy.MatrixSymbol) for d in m.shape
+    sizes = sizes | {str(d) for m in expr.atoms(sympy.MatrixSymbol, sympy.OneMatrix,
+                                                sympy.ZeroMatrix) for d in m.shape
                      if d.is_Symbol}
     done: dict = {}
     stack = [(expr, False)]
@@ -266,7 +267,7 @@ def _read(expr, by_name: dict, sizes: frozenset) -> Expr:
             continue
         special = _special(node)
         kids = special[1] if special else node.args
-        if not ready and kids and not node.is_Atom and not isinstance(node, sympy.MatrixSymbol):
+        if not ready and kids and not node.is_Atom and not _matrix_leaf(node):
             if not special:
                 _check_readable(node)  # name the construct, not an operand it has
             stack.append((node, True))
@@ -320,7 +321,7 @@ def _readable() -> tuple:
     """The sympy classes _convert reads besides its function table (sympy is imported late)."""
     return (sympy.Add, sympy.Mul, sympy.Pow, sympy.Max, sympy.Min, sympy.Heaviside,
             sympy.Transpose, sympy.HadamardProduct, sympy.MatMul, sympy.MatAdd, sympy.MatPow,
-            sympy.Trace)
+            sympy.Trace, sympy.DiagMatrix, sympy.DiagonalOf, sympy.HadamardPower)
 
 
 def _check_readable(node) -> None:
@@ -373,6 +374,11 @@ def _entrywise(node, body, idx: list, extents: list, by_name: dict, sizes: froze
         raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node}): its "
                          "index appears outside the entries")
     return _read(body, {**by_name, **names}, sizes)
+
+
+def _matrix_leaf(node) -> bool:
+    """A matrix read whole, not from its arguments (its name or sizes)."""
+    return isinstance(node, (sympy.MatrixSymbol, sympy.OneMatrix, sympy.ZeroMatrix))
 
 
 def _read_matmul(node, args: list[Expr]) -> Expr:
@@ -431,6 +437,12 @@ def _convert(node, special, done, by_name, sizes):
         return F.scalar(node.name)
     if node.is_Number or node in (sympy.pi, sympy.E):
         return F.const(float(node))
+    if isinstance(node, (sympy.OneMatrix, sympy.ZeroMatrix)):  # to_sympy's broadcasts
+        r, c = (_dim(d) for d in node.shape)
+        value = 1.0 if isinstance(node, sympy.OneMatrix) else 0.0
+        # a column or a row is a vector, as a MatrixSymbol column (or its transpose) is
+        shape = (r, c) if r != 1 and c != 1 else (c,) if r == 1 and c != 1 else (r,)
+        return F.broadcast_to(F.const(value), shape)
     args = [done[a] for a in node.args]
     # matrix expressions first: sympy's MatMul is a Mul and its MatAdd an Add
     if isinstance(node, sympy.Transpose):
@@ -439,6 +451,12 @@ def _convert(node, special, done, by_name, sizes):
         return functools.reduce(F.mul, args)
     if isinstance(node, sympy.MatMul):
         return _read_matmul(node, args)
+    if isinstance(node, sympy.DiagMatrix):  # M diag(v): a broadcast product, in sympy
+        return F.diag(_as_vector(args[0]))
+    if isinstance(node, sympy.DiagonalOf):
+        return F.diagonal(args[0])
+    if isinstance(node, sympy.HadamardPower):
+        return F.power(args[0], args[1])
     if isinstance(node, sympy.Trace):  # to_sympy's form of a scalar x^T A y: a 1 x 1 trace
         return args[0] if args[0].ndim == 0 else F.trace(args[0])
     if isinstance(node, sympy.MatPow) and node.exp.is_Integer and node.exp > 0:

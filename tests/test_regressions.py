@@ -51,6 +51,9 @@ def test_matrix_expressions_from_to_sympy_read_back():
     for e in [M @ v, (M @ v) * s, M.T @ M + M, 2 * M @ M, M @ M @ M, v @ M @ v,
               # a column times a row (v*v.T in sympy) is an outer product, not v @ v
               sg.outer(s * v, v), M @ sg.outer(v, v), sg.outer(v, v) @ M,
+              # broadcasts (OneMatrix), scalings (DiagMatrix), diagonals, entrywise powers
+              M + v, M + s, sg.sum(M, axis=0), M * v, sg.diagonal(M), M / (M * M + 0.5),
+              sg.logsumexp(M, axis=1),
               sg.tanh(M @ v) * (M @ v), sg.sigmoid(M @ v) * s, sg.tanh(sg.exp(M))]:
         back = sg.from_sympy(sg.to_sympy(e))
         assert back.shape == e.shape, e
@@ -86,3 +89,17 @@ def test_sums_over_an_index_from_to_sympy_read_back():
     # an integer symbol that is no matrix's size stays a scalar variable, as the contract says
     k = sg.from_sympy(sympy.Symbol("k_rs", integer=True, positive=True))
     assert k.op.name == "var" and k.shape == ()
+
+
+def test_to_sympy_of_a_logsumexp_over_one_axis_of_a_matrix():
+    # log of the row sums was sympy's log of a whole matrix, and a sum of it kept one term:
+    # sum(logsumexp(A, axis=0)) came out as log((1*exp.(A)).T), a wrong value
+    import numpy as np
+
+    A = sg.matrix("A_lse", (2, 3))
+    a = np.arange(6.0).reshape(2, 3) / 10
+    for e in [sg.sum(sg.logsumexp(A, axis=0)), sg.logsumexp(A, axis=1)]:
+        value = sg.to_sympy(e).subs(sympy.MatrixSymbol("A_lse", 2, 3), sympy.Matrix(a)).doit()
+        got = np.array(sympy.Matrix(value).evalf() if hasattr(value, "shape") else value.evalf(),
+                       dtype=float).reshape(-1)
+        np.testing.assert_allclose(got, np.reshape(sg.evaluate(e, {A: a}), -1), rtol=1e-12)

@@ -107,7 +107,8 @@ class LogSumExp(AxisOp):
         return f"_rt.logsumexp(_xp, {a[0]}, {_axis_code(axes, nd)}, {n.attrs['keepdims']})"
 
     def sympy(self, a, n, ctx):
-        return sympy.log(ctx.sum(ctx.apply(sympy.exp, [a[0]], n.args[0]), n))
+        # over some axes of a matrix the sum is a matrix: its log is taken entry by entry
+        return ctx.apply(sympy.log, [ctx.sum(ctx.apply(sympy.exp, [a[0]], n.args[0]), n)], n)
 
     def vjp(self, n, ct, nb, wants):
         x = n.args[0]
