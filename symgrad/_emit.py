@@ -221,8 +221,8 @@ def inline_lines(order, uses, gen, folded, free, src_of, operands=None, skip=Non
             continue
         args = n.args if operands is None else operands(n)
         inf = op.infix
-        if inf is not None and not (infix_numbers or op.numbers_infix
-                                    or not gen.may_be_number(n)):
+        if inf is not None and not infix_numbers and not op.numbers_infix \
+                and gen.may_be_number(n):
             inf = None  # array code: this op's code for a scalar node (see Op.numbers_infix)
         if inf is not None:
             sym, level = inf
