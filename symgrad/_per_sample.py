@@ -4,19 +4,30 @@ A graph of scalars takes arrays for its scalar inputs and computes per sample by
 broadcasting alone. A graph with vectors or matrices cannot: its tensors already have axes,
 which a per-sample array would be broadcast against. There, a scalar input given an array
 raises :class:`PerSample` inside the generated code; the numpy versions catch it and hand the
-call to :func:`runner`'s function, which calls the compiled function once per sample and
-stacks the results: each output gets the samples' shape in front of its own.
+call to :func:`runner`'s function. Each output gets the samples' shape in front of its own.
+
+That function computes all samples at once where it can: :func:`batched_graph` rebuilds the
+graph with one leading axis of samples on every node that depends on a scalar given samples
+(each op's ``batch`` rule says how), and that graph is compiled once per set of such inputs.
+Nodes that do not depend on them are computed once per call, not once per sample. Where an op
+has no batch rule (``take``, ``diag``, random draws, ...), it calls the compiled function once
+per sample and stacks the results.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 
 from .errors import ShapeError
 from .expr import Expr
+from .graph import topo_order
 from .shapes import fmt_shape
+
+SAMPLES = "_samples"  # the size of the samples' axis in a batched graph
+CHUNK = 1 << 22  # entries of the largest batched node computed at once (32 MiB of float64)
 
 
 class PerSample(ShapeError):
@@ -46,17 +57,100 @@ def samples_shape(names: list[str], values: list) -> tuple:
                          "broadcast together") from None
 
 
+def batched_graph(outs: list[Expr], which: list[Expr]):
+    """``outs`` computed for a batch of samples of the scalar variables ``which``.
+
+    Returns (the new outputs, whether each has the samples' axis in front, the variables that
+    stand for ``which``: vectors of size ``_samples``, the batched nodes), or None when some
+    op on the way has no batch rule or draws random numbers (whose draws a batch would
+    reorder).
+    """
+    from . import functions as F
+
+    new: dict[int, Expr] = {}
+    batched: dict[int, bool] = {}
+    stand_ins = []
+    for w in which:
+        v = F.vector(w.attrs["vname"], SAMPLES)
+        new[id(w)], batched[id(w)] = v, True
+        stand_ins.append(v)
+    nodes = []
+    for n in topo_order(outs):
+        i = id(n)
+        if i in new:
+            continue
+        flags = [batched[id(a)] for a in n.args]
+        if not any(flags):  # computed once, as it is
+            new[i], batched[i] = n, False
+            continue
+        if n.op.random:
+            return None
+        b = n.op.batch(n, tuple(new[id(a)] for a in n.args), flags)
+        if b is None:
+            return None
+        new[i], batched[i] = b, True
+        nodes.append(b)
+    return [new[id(o)] for o in outs], [batched[id(o)] for o in outs], stand_ins, nodes
+
+
+def _entries_per_sample(nodes: list[Expr]) -> Callable[[dict], int]:
+    """``entries(sizes)``: the most entries one sample takes in any of the batched ``nodes``
+    (whose first axis is the samples'), given the symbolic sizes' values ``sizes``."""
+    known, symbolic = 1, []
+    for n in nodes:
+        k, names = 1, []
+        for d in n.shape[1:]:
+            if isinstance(d, int):
+                k *= d
+            else:
+                names.append(d)
+        if names:
+            symbolic.append((k, names))
+        else:
+            known = max(known, k)
+    if not symbolic:
+        return lambda sizes: known
+
+    def entries(sizes: dict) -> int:
+        most = known
+        for k, names in symbolic:
+            for d in names:
+                k *= sizes.get(d, 1)
+            most = max(most, k)
+        return most
+
+    return entries
+
+
 def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable) -> Callable:
-    """``per_sample(*args)``: the compiled function ``get_fn()`` called once per sample.
+    """``per_sample(*args)``: the compiled function ``get_fn()`` computed for each sample.
 
     The scalar inputs given arrays (of any shape; they broadcast together to the samples'
-    shape ``S``) are the samples; every other input is passed to each call as it is. An
-    output of shape ``s`` comes back with shape ``S + s``. Scalar inputs the outputs do not
-    use are ignored, arrays or not.
+    shape ``S``) are the samples; every other input is passed as it is. An output of shape
+    ``s`` comes back with shape ``S + s``. Scalar inputs the outputs do not use are ignored,
+    arrays or not. The samples are computed together by a batched version of the graph
+    (compiled on first need, ``CHUNK`` entries at a time), or one call each where the graph
+    has an op without a batch rule.
     """
     names = [v.attrs["vname"] for v in ins]
     scalars = [i for i, v in enumerate(ins) if not v.shape]
     scalar_used = {i: id(ins[i]) in used for i in scalars}
+    versions: dict[tuple, tuple | None] = {}  # batched inputs -> the batched version
+
+    def batched_version(fn, batched: tuple):
+        if batched not in versions:
+            from .compile import compile as sg_compile
+
+            made = batched_graph(fn.outputs, [ins[i] for i in batched])
+            if made is None:
+                versions[batched] = None
+            else:
+                outs, flags, stand_ins, nodes = made
+                swap = dict(zip(batched, stand_ins))
+                bfn = sg_compile(outs, [swap.get(i, v) for i, v in enumerate(ins)])
+                fn.source = fn.source + "\n" + bfn.source
+                versions[batched] = (bfn, flags, _entries_per_sample(nodes))
+        return versions[batched]
 
     def per_sample(*args):
         fn = get_fn()
@@ -72,23 +166,65 @@ def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable) -> C
         if not batched:
             return fn(*call)
         shape = samples_shape([names[i] for i in batched], values)
-        values = [np.broadcast_to(v, shape) for v in values]
-        results = []
-        for idx in np.ndindex(shape):
-            for i, v in zip(batched, values):
-                call[i] = v[idx]
-            results.append(fn(*call))
-        if not results:  # no samples: one call on stand-in values for the outputs' shapes
-            for i, v in zip(batched, values):
-                call[i] = np.ones((), v.dtype)[()]
-            with np.errstate(all="ignore"):
-                first = fn(*call)
-            outs = [first] if single else list(first)
-            stacked = [np.empty(shape + np.shape(o), np.asarray(o).dtype) for o in outs]
-        else:
-            per_output = [[r] for r in results] if single else results
-            stacked = [np.stack([np.asarray(r[j]) for r in per_output]).reshape(
-                shape + np.shape(per_output[0][j])) for j in range(len(per_output[0]))]
-        return stacked[0] if single else tuple(stacked)
+        version = batched_version(fn, tuple(batched))
+        if version is None:
+            values = [np.broadcast_to(v, shape) for v in values]
+            return _one_by_one(fn, call, batched, values, shape, single)
+        return _together(version, args, call, batched, values, shape, ins, single)
 
     return per_sample
+
+
+def _together(version, args, call, batched, values, shape, ins, single):
+    """The samples computed by the batched version, a chunk of them at a time."""
+    bfn, flags, entries = version
+    tensors = [(v, args[i]) for i, v in enumerate(ins) if v.shape]
+    # a scalar input's samples compute as Python numbers do next to the tensors: float32
+    # tensors keep float32
+    dtype = np.result_type(0.0, *(t.dtype for _, t in tensors
+                                  if getattr(t, "dtype", None) is not None and
+                                  t.dtype.kind in "fiub"))
+    count = math.prod(shape)
+    flat = [np.broadcast_to(v, shape).reshape(-1).astype(dtype, copy=False) for v in values]
+    sizes = {d: k for v, t in tensors for d, k in zip(v.shape, np.shape(t)) if isinstance(d, str)}
+    step = max(1, CHUNK // entries(sizes))
+    if count <= step:
+        for i, v in zip(batched, flat):
+            call[i] = v
+        parts = [bfn(*call)]
+    else:
+        parts = []
+        for start in range(0, count, step):
+            for i, v in zip(batched, flat):
+                call[i] = v[start:start + step]
+            parts.append(bfn(*call))
+    outs = []
+    for j, b in enumerate(flags):
+        if b:
+            r = parts[0][j] if len(parts) == 1 else np.concatenate([p[j] for p in parts])
+            outs.append(r.reshape(shape + r.shape[1:]))
+        else:  # computed once: the same for every sample
+            r = np.asarray(parts[0][j])
+            outs.append(np.broadcast_to(r, shape + r.shape).copy())
+    return outs[0] if single else tuple(outs)
+
+
+def _one_by_one(fn, call, batched, values, shape, single):
+    """The samples computed by one call of ``fn`` each, stacked."""
+    results = []
+    for idx in np.ndindex(shape):
+        for i, v in zip(batched, values):
+            call[i] = v[idx]
+        results.append(fn(*call))
+    if not results:  # no samples: one call on stand-in values for the outputs' shapes
+        for i, v in zip(batched, values):
+            call[i] = np.ones((), v.dtype)[()]
+        with np.errstate(all="ignore"):
+            first = fn(*call)
+        outs = [first] if single else list(first)
+        stacked = [np.empty(shape + np.shape(o), np.asarray(o).dtype) for o in outs]
+    else:
+        per_output = [[r] for r in results] if single else results
+        stacked = [np.stack([np.asarray(r[j]) for r in per_output]).reshape(
+            shape + np.shape(per_output[0][j])) for j in range(len(per_output[0]))]
+    return stacked[0] if single else tuple(stacked)

@@ -1,14 +1,19 @@
 """Scalar inputs given arrays of samples, in graphs with vectors or matrices: the compiled
-function computes once per sample (symgrad._per_sample) and stacks the results, each output
-with the samples' shape in front of its own."""
+function computes every sample (symgrad._per_sample), each output with the samples' shape in
+front of its own: all samples at once by a batched version of the graph, or one call per
+sample where an op has no batch rule."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import symgrad as sg
+from symgrad import _per_sample
 from tests.helpers import plain_numpy
+from tests.strategies import dags, point_is_safe, points, to_scalar
 
 
 def mlp(tag: str):
@@ -38,7 +43,7 @@ def test_each_sample_is_the_call_with_that_scalar():
     for j, b in enumerate(bs):
         one = f(*vals[:3], float(b), *vals[4:])
         for g, want in zip(got, one):
-            np.testing.assert_array_equal(g[j], want)  # the same code on the same numbers
+            np.testing.assert_allclose(g[j], want, rtol=1e-13, atol=1e-15)
 
 
 def test_samples_of_two_inputs_broadcast_together():
@@ -134,3 +139,119 @@ def test_a_scalar_graph_names_the_samples_that_do_not_broadcast(backend):
     with pytest.raises(sg.ShapeError, match=r"^inputs x_j \(3,\) and y_j \(2,\): arrays of "
                                             r"samples for scalar inputs must broadcast together"):
         f(np.arange(3.0), np.arange(2.0), 1.0)
+
+
+# ------------------------------------------------------------------ the batched version
+def test_samples_are_computed_together_by_one_batched_function():
+    ins, outs = mlp("_bat")
+    f = sg.compile(outs, ins)
+    vals = values()
+    f(*vals[:3], np.linspace(-1, 1, 1000), *vals[4:])
+    # the batched version was compiled once and added to the source: a second function whose
+    # bias is a vector of samples; the nodes that do not depend on it (U @ x + c, phi) are
+    # computed once, so they keep their shapes
+    assert f.source.count("def compiled(") == 2
+    assert "if len(_s) != 1: _bad_input('b_bat', _s, '(_samples,)')" in f.source
+    batched = f.source[f.source.rindex("def compiled("):]
+    assert "for " not in batched
+
+
+@pytest.mark.parametrize(("left", "right"), [(a, b) for a in ("v", "M", "bv", "bM")
+                                             for b in ("v", "M", "bv", "bM") if "b" in a + b])
+def test_matrix_products_of_samples(left, right):
+    """Every case of @ with a batched operand on either side, or both: a vector or a matrix
+    scaled by the samples."""
+    s = sg.scalar("s_mm")
+    shapes = {"v": (3,), "M": (3, 3)}
+    leaves = {k: sg.vector(f"{k}_mm", 3) if k == "v" else sg.matrix(f"{k}_mm", (3, 3))
+              for k in ("v", "M")}
+
+    def operand(key):
+        e = leaves[key.lstrip("b")]
+        return e * s if key.startswith("b") else e
+
+    e = operand(left) @ operand(right)
+    ins = [s, leaves["v"], leaves["M"]]
+    f = sg.compile(e, ins)
+    rng = np.random.default_rng(1)
+    v, M = rng.normal(size=shapes["v"]), rng.normal(size=shapes["M"])
+    ss = np.array([0.5, -2.0, 3.0])
+    got = f(ss, v, M)
+    want = np.stack([f(float(x), v, M) for x in ss])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert "_samples" in f.source
+
+
+def test_outer_products_keep_the_samples_axis_in_front_of_their_leading_axes():
+    A, v, s = sg.matrix("A_op", (2, 3)), sg.vector("v_op", 3), sg.scalar("s_op")
+    f = sg.compile(sg.outer(A, v * s), [A, v, s])  # (2, 3) and (3,): shape (2, 3, 3)
+    rng = np.random.default_rng(2)
+    a, vv = rng.normal(size=(2, 3)), rng.normal(size=3)
+    got = f(a, vv, np.array([1.0, 2.0, -1.0, 0.5]))
+    assert got.shape == (4, 2, 3, 3)
+    for j, x in enumerate([1.0, 2.0, -1.0, 0.5]):
+        np.testing.assert_allclose(got[j], a[:, :, None] * (vv * x)[None, None, :])
+
+
+def test_an_op_without_a_batch_rule_computes_sample_by_sample():
+    v, s = sg.vector("v_nr", 3), sg.scalar("s_nr")
+    e = sg.functions.diag(v * s)  # diag has no batch rule
+    f = sg.compile(e, [v, s])
+    vv = np.array([1.0, 2.0, 3.0])
+    got = f(vv, np.array([1.0, -1.0]))
+    np.testing.assert_array_equal(got, [np.diag(vv), -np.diag(vv)])
+    assert "_samples" not in f.source  # no batched version: one call per sample
+
+
+def test_chunks_of_samples_give_the_same_outputs(monkeypatch):
+    ins, outs = mlp("_chk")
+    vals = values()
+    bs = np.linspace(-2, 2, 7).reshape(7, 1)
+    whole = sg.compile(outs, ins)(*vals[:3], bs, *vals[4:])
+    monkeypatch.setattr(_per_sample, "CHUNK", 30)  # a U-sized node (12 entries) per sample
+    chunked = sg.compile(outs, ins)(*vals[:3], bs, *vals[4:])
+    for a, b in zip(whole, chunked):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+        assert a.shape == b.shape
+
+
+def test_outputs_that_do_not_depend_on_the_samples_are_repeated_and_writable():
+    v, s = sg.vector("v_rep", 2), sg.scalar("s_rep")
+    f = sg.compile([sg.sum(v * v), v * s], [v, s])
+    once, scaled = f(np.array([1.0, 2.0]), np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(once, [5.0, 5.0, 5.0])
+    once[0] = 0.0  # a copy per sample, as the per-sample calls' stack was
+    np.testing.assert_array_equal(scaled, [[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])
+
+
+def test_float64_samples_next_to_float32_tensors_compute_in_float32():
+    ins, outs = mlp("_f32")
+    vals = values(np.float32)
+    got = sg.compile(outs, ins)(*vals[:3], np.array([0.1, 0.2]), vals[4], 1.0)
+    assert {g.dtype for g in got} == {np.dtype(np.float32)}  # as a Python float b does
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_a_batch_of_samples_equals_each_sample(data):
+    e = data.draw(dags(tensor=True, value_only=True), label="e")
+    ws = sg.variables(e)
+    scalars = [w for w in ws if not w.shape]
+    assume(scalars and any(w.shape for w in ws))
+    vals = data.draw(points(ws), label="point")
+    samples = [{**vals, **{w: data.draw(points([w]), label="sample")[w] for w in scalars}}
+               for _ in range(4)]
+    for s in samples:
+        assume(point_is_safe(e, s))
+    outs = [e, to_scalar(e)]
+    fn = sg.compile(outs, ws)
+    batch = [np.array([s[w] for s in samples]).reshape(2, 2) if not w.shape else vals[w]
+             for w in ws]
+    got = fn(*batch)
+    for j, o in enumerate(outs):
+        want = np.stack([fn(*[s[w] for w in ws])[j] for s in samples])
+        np.testing.assert_allclose(got[j], want.reshape((2, 2) + o.shape), rtol=1e-9,
+                                   atol=1e-9)
+    # computed together wherever every op on the way has a batch rule
+    together = _per_sample.batched_graph(outs, scalars) is not None
+    assert ("_samples" in fn.source) == together

@@ -317,3 +317,17 @@ def test_a_size_the_outputs_need_comes_from_an_input_they_do_not_use():
     with pytest.raises(ValueError, match=r"evaluate: size N is not fixed by the shape of any "
                                          r"value given"):
         sg.evaluate(sg.grad(sg.mean(v), v), {})
+
+
+def test_reshape_with_a_symbolic_size_keeps_it_and_counts_the_numbers():
+    X = sg.matrix("X_rs", ("N", 6))
+    T = sg.reshape(X, ("N", 2, 3))
+    assert T.shape == ("N", 2, 3)
+    assert sg.reshape(T, ("N", 6)).shape == ("N", 6)
+    f = sg.compile(sg.reshape(T, ("N", 3, 2)), [X])
+    np.testing.assert_array_equal(f(np.arange(12.0).reshape(2, 6)),
+                                  np.arange(12.0).reshape(2, 3, 2))
+    with pytest.raises(sg.ShapeError, match=r"reshape: cannot reshape \(N, 6\) to \(N, 4\)"):
+        sg.reshape(X, ("N", 4))
+    with pytest.raises(sg.ShapeError, match=r"cannot reshape \(N, 6\) to \(6, M\)"):
+        sg.reshape(X, (6, "M"))

@@ -109,6 +109,19 @@ class Op:
         """
         raise NotImplementedError(self.name)
 
+    # ---------------------------------------------------------------- batching
+    def batch(self, n, args: tuple, batched: list[bool]) -> Any:
+        """``n`` for a batch of samples: ``args`` are its new operands, those marked in
+        ``batched`` with one leading axis of samples in front of their shapes. Returns the node
+        with that axis in front of ``n``'s shape, or None where this op has no such rule
+        (per-sample calls then compute sample by sample: see symgrad._per_sample).
+
+        The default: an elementwise op broadcasts its operands once the batched ones have
+        their sample axis in front of the result's axes."""
+        if not self.elementwise:
+            return None
+        return make_node(self, pad_batched(args, batched, n.ndim), n.attrs)
+
     def check_diff(self, n, wants: list[bool]) -> None:
         for i in self.nondiff:
             if i < len(wants) and wants[i]:
@@ -150,3 +163,24 @@ def rule(op: Op, tensor_only: bool = False):
         return f
 
     return deco
+
+
+def make_node(op: Op, args: tuple, attrs: dict | None) -> Any:
+    """``symgrad.expr.make``, imported when first used (expr imports the op table)."""
+    from ..expr import make
+
+    return make(op, tuple(args), attrs or None)
+
+
+def pad_batched(args, batched: list[bool], rank: int) -> tuple:
+    """The operands, each batched one (shape ``(B,) + s``) reshaped to ``(B,) + (1, ...) + s``
+    of ``rank + 1`` axes, so that numpy's broadcasting keeps the sample axis in front."""
+    from .. import functions as F
+
+    out = []
+    for a, b in zip(args, batched):
+        k = rank + 1 - a.ndim
+        if b and k > 0:
+            a = F.reshape(a, a.shape[:1] + (1,) * k + a.shape[1:])
+        out.append(a)
+    return tuple(out)

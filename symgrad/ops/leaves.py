@@ -190,6 +190,9 @@ class Alias(Op):
     def vjp(self, n, ct, nb, wants):
         return [ct]
 
+    def batch(self, n, args, batched):
+        return args[0]  # only a leaf is shown by another name, and a batched one is new
+
     def text(self, a, n):
         return n.attrs["alias"], P_ATOM
 

@@ -6,7 +6,7 @@ from .. import functions as F
 from .._lazy import sympy
 from ..errors import ShapeError
 from ..shapes import broadcast, fmt_shape, same_dim, size_of
-from .base import P_ATOM, P_MUL, P_POW, Op, par, register, rule, shape_error
+from .base import P_ATOM, P_MUL, P_POW, Op, make_node, pad_batched, par, register, rule, shape_error
 from .reduce import SUM
 
 
@@ -75,6 +75,26 @@ class MatMul(Op):
                 gy = F.matmul(_swap_last(x), ct)
             gy = F.unbroadcast(gy, nb, y.shape)
         return [gx, gy]
+
+    def batch(self, n, args, batched):
+        x, y = n.args  # the operands' shapes for one sample
+        if x.ndim > 2 or y.ndim > 2:
+            return None
+        bx, by = args
+        if batched[0] and batched[1]:
+            if x.ndim == 1 and y.ndim == 1:  # one dot product per sample
+                return F.sum(F.mul(bx, by), 1)
+            if x.ndim == 1:  # (B, k) @ (B, k, n): one row times each matrix
+                p = F.matmul(F.expand_dims(bx, 1), by)
+                return F.reshape(p, p.shape[:1] + p.shape[2:])
+            if y.ndim == 1:  # (B, m, k) @ (B, k): each matrix times one column
+                p = F.matmul(bx, F.expand_dims(by, -1))
+                return F.reshape(p, p.shape[:-1])
+            return F.matmul(bx, by)
+        if batched[1] and y.ndim == 1:  # x @ v for each row v of (B, k): (B, k) @ x^T
+            return F.matmul(by, x if x.ndim == 1 else F.transpose(x))
+        # numpy's matmul broadcasts a stack of matrices (or of rows) against the other
+        return F.matmul(bx, by)
 
     def text(self, a, n):
         x, y = n.args
@@ -159,6 +179,10 @@ class Outer(Op):
                            nb, y.shape) if wants[1] else None
         return [gx, gy]
 
+    def batch(self, n, args, batched):
+        # leading axes broadcast: the samples' axis goes in front of all of them
+        return make_node(self, pad_batched(args, batched, max(a.ndim for a in n.args)), None)
+
     def text(self, a, n):
         return f"{par(a[0], P_MUL)} {par(a[1], P_POW)}^T", P_MUL
 
@@ -191,6 +215,9 @@ class Transpose(Op):
         for i, p in enumerate(perm):
             inv[p] = i
         return [F.transpose(ct, tuple(range(nb)) + tuple(nb + i for i in inv))]
+
+    def batch(self, n, args, batched):
+        return make_node(self, args, {"axes": (0,) + tuple(p + 1 for p in n.attrs["axes"])})
 
     def text(self, a, n):
         if n.ndim == 2:
@@ -225,6 +252,17 @@ def _transpose_rules(args, attrs, shape):
     return None
 
 
+def _same_size(sa, sb) -> bool:
+    """Whether the shapes hold as many entries for every value of their symbolic sizes: the
+    same named sizes, in the same order, and equal products of the numbers ((N, 2, 3) and
+    (N, 6))."""
+    def split(shape):
+        return ([d for d in shape if isinstance(d, str)],
+                size_of([d for d in shape if isinstance(d, int)]))
+
+    return split(sa) == split(sb)
+
+
 class Reshape(Op):
     name = "reshape"
     nargs = 1
@@ -233,11 +271,9 @@ class Reshape(Op):
         x, shape = args[0], attrs["shape"]
         a = [d for d in x.shape if d != 1]
         b = [d for d in shape if d != 1]
-        if a != b:
-            ka, kb = size_of(x.shape), size_of(shape)
-            if ka is None or kb is None or ka != kb:
-                raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} to "
-                                 f"{fmt_shape(shape)}")
+        if a != b and not _same_size(x.shape, shape):
+            raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} to "
+                             f"{fmt_shape(shape)}")
         return shape, ()
 
     def code(self, a, n, g):
@@ -248,6 +284,9 @@ class Reshape(Op):
 
     def vjp(self, n, ct, nb, wants):
         return [F.reshape(ct, ct.shape[:nb] + n.args[0].shape)]
+
+    def batch(self, n, args, batched):
+        return F.reshape(args[0], args[0].shape[:1] + n.shape)
 
     def text(self, a, n):
         return a[0][0], a[0][1]
@@ -296,6 +335,10 @@ class BroadcastTo(Op):
 
     def vjp(self, n, ct, nb, wants):
         return [F.unbroadcast(ct, nb, n.args[0].shape)]
+
+    def batch(self, n, args, batched):
+        (x,) = pad_batched(args, batched, n.ndim)
+        return F.broadcast_to(x, x.shape[:1] + n.shape)
 
     def text(self, a, n):
         return a[0]
@@ -399,6 +442,12 @@ class Take(Op):
         oh = F.onehot(i, M.shape[0])
         oh = F.reshape(oh, (M.shape[0],) + (1,) * (M.ndim - 1))
         return [F.mul(F.expand_dims(ct, nb), oh), None]
+
+    def batch(self, n, args, batched):
+        if batched[1]:
+            return None  # an index per sample: computed sample by sample
+        M = args[0]  # (B, rows, ...): row i of each sample is row i of M with B second
+        return F.take(F.transpose(M, (1, 0) + tuple(range(2, M.ndim))), args[1])
 
     def text(self, a, n):
         return f"{par(a[0], P_ATOM)}[{a[1][0]}]", P_ATOM

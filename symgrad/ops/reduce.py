@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import functions as F
 from .._lazy import sympy
-from .base import P_ATOM, P_MUL, Op, par, register, rule
+from .base import P_ATOM, P_MUL, Op, make_node, par, register, rule
 
 
 def reduced_shape(shape, axes, keepdims):
@@ -41,6 +41,10 @@ class AxisOp(Op):
     def infer(self, args, attrs):
         x = args[0]
         return reduced_shape(x.shape, attrs["axis"], attrs.get("keepdims", False)), ()
+
+    def batch(self, n, args, batched):
+        # the same reduction, each axis one further along behind the samples' axis
+        return make_node(self, args, {**n.attrs, "axis": tuple(a + 1 for a in n.attrs["axis"])})
 
     def text(self, a, n):
         return f"{self.name}({a[0][0]}{_axis_text(n.attrs['axis'], n.args[0].ndim)})", P_ATOM
@@ -177,6 +181,12 @@ class Argmax(Op):
     def vjp(self, n, ct, nb, wants):
         self.check_diff(n, wants)
         return [None]
+
+    def batch(self, n, args, batched):
+        ax = n.attrs["axis"]
+        if ax is None:
+            return None  # an index into the flattened samples: computed sample by sample
+        return make_node(self, args, {"axis": ax + 1})
 
     def text(self, a, n):
         ax = n.attrs["axis"]

@@ -20,7 +20,7 @@ from .. import functions as F
 from .._lazy import sympy
 from ..errors import ShapeError
 from ..shapes import broadcast, fmt_shape
-from .base import P_ATOM, Op, register
+from .base import P_ATOM, Op, make_node, pad_batched, register
 
 
 class Floor(Op):
@@ -149,6 +149,9 @@ class StraightThrough(Op):
 
     def vjp(self, n, ct, nb, wants):
         return [None, F.unbroadcast(ct, nb, n.args[1].shape) if wants[1] else None]
+
+    def batch(self, n, args, batched):  # operands broadcast, as an elementwise op's do
+        return make_node(self, pad_batched(args, batched, n.ndim), None)
 
 
 class Zero(Op):
