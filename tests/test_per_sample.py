@@ -193,14 +193,37 @@ def test_outer_products_keep_the_samples_axis_in_front_of_their_leading_axes():
         np.testing.assert_allclose(got[j], a[:, :, None] * (vv * x)[None, None, :])
 
 
+def test_diag_diagonal_and_gram_of_samples():
+    v, s = sg.vector("v_dg", 3), sg.scalar("s_dg")
+    X = sg.matrix("X_dg", (4, 3))
+    d = sg.vector("d_dg", 4)
+    outs = [sg.diag(v * s), sg.functions.diagonal(sg.outer(v, v * s)),
+            sg.functions.gram(X * s, d), sg.functions.gram(X, d * s)]
+    f = sg.compile(outs, [v, X, d, s])
+    rng = np.random.default_rng(3)
+    vals = [rng.normal(size=3), rng.normal(size=(4, 3)), rng.normal(size=4)]
+    ss = np.array([1.0, -0.5, 2.0])
+    got = f(*vals, ss)
+    assert "_samples" in f.source
+    for j, x in enumerate(ss):
+        for g, want in zip(got, f(*vals, float(x))):
+            np.testing.assert_allclose(g[j], want, rtol=1e-12)
+
+
 def test_an_op_without_a_batch_rule_computes_sample_by_sample():
-    v, s = sg.vector("v_nr", 3), sg.scalar("s_nr")
-    e = sg.functions.diag(v * s)  # diag has no batch rule
-    f = sg.compile(e, [v, s])
-    vv = np.array([1.0, 2.0, 3.0])
-    got = f(vv, np.array([1.0, -1.0]))
-    np.testing.assert_array_equal(got, [np.diag(vv), -np.diag(vv)])
+    M, i = sg.matrix("M_nr", (3, 2)), sg.scalar("i_nr")
+    f = sg.compile(sg.take(M, i), [M, i])  # an index per sample has no batch rule
+    m = np.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(f(m, np.array([2.0, 0.0, 1.0])), m[[2, 0, 1]])
     assert "_samples" not in f.source  # no batched version: one call per sample
+
+
+def test_a_row_of_a_batched_matrix():
+    M, s = sg.matrix("M_row", (3, 2)), sg.scalar("s_row")
+    f = sg.compile(sg.take(M * s, 1), [M, s])
+    m = np.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(f(m, np.array([1.0, 2.0])), [m[1], 2 * m[1]])
+    assert "_samples" in f.source
 
 
 def test_chunks_of_samples_give_the_same_outputs(monkeypatch):

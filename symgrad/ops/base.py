@@ -32,6 +32,9 @@ class Op:
     nargs: ClassVar[int | None] = None  # None: any number
     leaf: ClassVar[bool] = False
     elementwise: ClassVar[bool] = False  # output = broadcast of the operands, value per element
+    # whether the op takes extra leading axes on its operands, broadcast together, and gives
+    # them to its result (as diag and outer do): then it computes a batch of samples as is
+    leading_axes: ClassVar[bool] = False
     nondiff: ClassVar[tuple] = ()  # operand positions through which no derivative exists
     # operand positions that count as constants (derivative zero by the user's choice, as in
     # stop_gradient): derivatives stop there, and "disconnected" zeros name the op
@@ -116,11 +119,12 @@ class Op:
         with that axis in front of ``n``'s shape, or None where this op has no such rule
         (per-sample calls then compute sample by sample: see symgrad._per_sample).
 
-        The default: an elementwise op broadcasts its operands once the batched ones have
-        their sample axis in front of the result's axes."""
-        if not self.elementwise:
+        The default, for elementwise ops and ops with ``leading_axes``: the operands broadcast
+        once the batched ones have their sample axis in front of all the others."""
+        if not (self.elementwise or self.leading_axes):
             return None
-        return make_node(self, pad_batched(args, batched, n.ndim), n.attrs)
+        rank = max(a.ndim for a in n.args)
+        return make_node(self, pad_batched(args, batched, rank), n.attrs)
 
     def check_diff(self, n, wants: list[bool]) -> None:
         for i in self.nondiff:

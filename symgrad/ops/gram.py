@@ -64,6 +64,10 @@ class Gram(Op):
             gd = F.sum(F.mul(F.matmul(X, ct), X), -1)
         return [gX, gd]
 
+    def batch(self, n, args, batched):
+        X, d = args  # X^T (d[:, None] X) for each sample: leading axes broadcast in matmul
+        return F.matmul(_swap_last(X), F.mul(F.expand_dims(d, -1), X))
+
     def text(self, a, n):
         X, d = a
         return f"{par(X, P_POW, strict=True)}^T diag({d[0]}) {par(X, P_MUL, strict=True)}", P_MUL

@@ -148,6 +148,7 @@ class Outer(Op):
 
     name = "outer"
     nargs = 2
+    leading_axes = True
 
     def infer(self, args, attrs):
         a, b = args
@@ -178,10 +179,6 @@ class Outer(Op):
                                      ct.shape[:-2] + ct.shape[-1:]),
                            nb, y.shape) if wants[1] else None
         return [gx, gy]
-
-    def batch(self, n, args, batched):
-        # leading axes broadcast: the samples' axis goes in front of all of them
-        return make_node(self, pad_batched(args, batched, max(a.ndim for a in n.args)), None)
 
     def text(self, a, n):
         return f"{par(a[0], P_MUL)} {par(a[1], P_POW)}^T", P_MUL
@@ -365,6 +362,7 @@ class Diag(Op):
 
     name = "diag"
     nargs = 1
+    leading_axes = True
 
     def infer(self, args, attrs):
         v = args[0]
@@ -393,6 +391,7 @@ class Diagonal(Op):
 
     name = "diagonal"
     nargs = 1
+    leading_axes = True
 
     def infer(self, args, attrs):
         m = args[0]

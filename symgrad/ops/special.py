@@ -20,7 +20,7 @@ from .. import functions as F
 from .._lazy import sympy
 from ..errors import ShapeError
 from ..shapes import broadcast, fmt_shape
-from .base import P_ATOM, Op, make_node, pad_batched, register
+from .base import P_ATOM, Op, register
 
 
 class Floor(Op):
@@ -131,6 +131,7 @@ class StraightThrough(Op):
 
     name = fn = "straight_through"
     nargs = 2
+    leading_axes = True  # the operands broadcast, as an elementwise op's do
     zero_grad = (0,)  # the hard value counts as a constant
 
     def infer(self, args, attrs):
@@ -149,9 +150,6 @@ class StraightThrough(Op):
 
     def vjp(self, n, ct, nb, wants):
         return [None, F.unbroadcast(ct, nb, n.args[1].shape) if wants[1] else None]
-
-    def batch(self, n, args, batched):  # operands broadcast, as an elementwise op's do
-        return make_node(self, pad_batched(args, batched, n.ndim), None)
 
 
 class Zero(Op):
