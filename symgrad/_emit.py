@@ -336,8 +336,9 @@ def scalar_math_nodes(order, gen, folded) -> set[int]:
 
 def number_nodes(order, folded) -> set[int]:
     """ids of the scalar nodes of a tensor graph computed from scalar inputs, constants and
-    sizes alone: Python numbers at run time (samples for a scalar input are called one at a
-    time, see symgrad._per_sample)."""
+    sizes alone: Python numbers at run time (samples for a scalar input never reach them: they
+    are computed one call each, or by a batched version in which that input is a vector; see
+    symgrad._per_sample)."""
     out: set[int] = set()
     for n in order:
         if n.shape or n.op.random:
