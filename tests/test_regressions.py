@@ -103,3 +103,21 @@ def test_to_sympy_of_a_logsumexp_over_one_axis_of_a_matrix():
         got = np.array(sympy.Matrix(value).evalf() if hasattr(value, "shape") else value.evalf(),
                        dtype=float).reshape(-1)
         np.testing.assert_allclose(got, np.reshape(sg.evaluate(e, {A: a}), -1), rtol=1e-12)
+
+
+def test_dask_compile_of_a_sum_of_constants():
+    # constant folding took .item() of dask's lazy 0-d result: compile raised AttributeError
+    import importlib.util
+
+    import numpy as np
+
+    if importlib.util.find_spec("dask") is None or importlib.util.find_spec(
+            "array_api_compat") is None:
+        pytest.skip("dask / array-api-compat not installed")
+    import dask.array as da
+
+    v = sg.vector("v_dk", 3)
+    e = v * sg.sum(sg.const(np.array([0.5, 1.0, 1.5])))  # the gradient of a weighted sum has it
+    fn = sg.compile(e, [v], backend="dask")
+    got = fn(da.from_array(np.arange(3.0), chunks=2)).compute()
+    np.testing.assert_allclose(got, np.arange(3.0) * 3.0)
