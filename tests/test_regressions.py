@@ -121,3 +121,15 @@ def test_dask_compile_of_a_sum_of_constants():
     fn = sg.compile(e, [v], backend="dask")
     got = fn(da.from_array(np.arange(3.0), chunks=2)).compute()
     np.testing.assert_allclose(got, np.arange(3.0) * 3.0)
+
+
+def test_renaming_a_named_variable_leaves_the_first_name_alone():
+    # naming an alias made its named twin what x.named("a") returned from then on: that node
+    # printed as "b", and a parsed "t0 = v; t1 = t0; ... t0 ..." showed t1 where t0 was written
+    x = sg.scalar("x_rn")
+    a = x.named("a_rn")
+    b = a.named("b_rn")
+    assert str(b) == "b_rn" and str(b + 1) == "b_rn + 1"
+    again = x.named("a_rn")
+    assert again is a and str(again + 1) == "a_rn + 1"
+    assert sg.evaluate(b * 2, {x: 1.5}) == 3.0
