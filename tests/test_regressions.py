@@ -133,3 +133,29 @@ def test_renaming_a_named_variable_leaves_the_first_name_alone():
     again = x.named("a_rn")
     assert again is a and str(again + 1) == "a_rn + 1"
     assert sg.evaluate(b * 2, {x: 1.5}) == 3.0
+
+
+def test_float32_gradient_through_a_broadcast_constant_stays_float32():
+    # d sum(A / s) / dA was broadcast_to(1.0, A.shape) / s: the broadcast constant is a float64
+    # array, so a float32 A and s gave a float64 gradient (numpy and numba backends alike)
+    import numpy as np
+
+    # (and likewise ones(n) @ M, M @ ones(n), outer(ones, v), diagonal of a broadcast, M * v)
+    from tests.helpers import numeric_grad
+
+    A, w = sg.matrix("A_f32", (2, 3)), sg.vector("w_f32", 2)
+    v, B = sg.vector("v_f32", 3), sg.matrix("B_f32", (3, 4))
+    vals32 = {A: np.arange(1.0, 7.0).reshape(2, 3).astype(np.float32),
+              w: np.array([0.5, 1.5], np.float32), v: np.array([0.1, -0.2, 0.3], np.float32),
+              B: np.linspace(-1, 1, 12).reshape(3, 4).astype(np.float32)}
+    vals = {k: x.astype(float) for k, x in vals32.items()}
+    ins = list(vals)
+    for f in [sg.sum(A / sg.sum(w)), sg.sum(A / (sg.logsumexp(w) ** 2 + 0.5)),
+              sg.sum(A * sg.sum(w) - sg.sum(w)), sg.sum(A @ v), sg.sum(w @ A), sg.sum(A @ B),
+              sg.sum(sg.outer(w, v)), sg.sum(sg.tanh(A) * v), sg.sum(sg.log_softmax(A, axis=1)),
+              sg.sum(sg.diag(sg.tanh(A)))]:
+        for x in sg.variables(f):
+            g = sg.grad(f, x)
+            got = sg.compile(g, ins)(*[vals32[k] for k in ins])
+            assert got.dtype == np.float32, (str(f), str(x))
+            np.testing.assert_allclose(got, numeric_grad(f, x, vals), rtol=1e-4, atol=1e-5)
