@@ -117,7 +117,10 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
         except Exception:  # noqa: BLE001  (leave it to run time, where errors are reported)
             continue
         if getattr(val, "ndim", None) == 0:
-            val = val.item()  # a weak Python scalar: never a float64 0-d array in float32 code
+            item = getattr(val, "item", None)
+            if item is None:  # a lazy 0-d array (dask's): like its n-d ones, left to run time
+                continue
+            val = item()  # a weak Python scalar: never a float64 0-d array in float32 code
         if isinstance(val, np.ndarray):
             val.setflags(write=False)
         elif isinstance(val, bool) or not isinstance(val, (float, int)):

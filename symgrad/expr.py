@@ -243,6 +243,10 @@ def _named(e: Expr, name: str) -> Expr:
     if e.op.leaf:
         # a leaf keeps its identity: an alias node carries the name
         return make(leaves.ALIAS, (e,), {"alias": name})
+    if e.op is leaves.ALIAS:
+        # a leaf shown under another name: the leaf under this name (a named twin of the alias
+        # would become what later x.named(old name) returns, printing the new name)
+        return make(leaves.ALIAS, e.args, {"alias": name})
     if e.name == name:
         return e
     base = node_key(e.op, e.args, e.attrs)

@@ -103,3 +103,59 @@ def test_to_sympy_of_a_logsumexp_over_one_axis_of_a_matrix():
         got = np.array(sympy.Matrix(value).evalf() if hasattr(value, "shape") else value.evalf(),
                        dtype=float).reshape(-1)
         np.testing.assert_allclose(got, np.reshape(sg.evaluate(e, {A: a}), -1), rtol=1e-12)
+
+
+def test_dask_compile_of_a_sum_of_constants():
+    # constant folding took .item() of dask's lazy 0-d result: compile raised AttributeError
+    import importlib.util
+
+    import numpy as np
+
+    if importlib.util.find_spec("dask") is None or importlib.util.find_spec(
+            "array_api_compat") is None:
+        pytest.skip("dask / array-api-compat not installed")
+    import dask.array as da
+
+    v = sg.vector("v_dk", 3)
+    e = v * sg.sum(sg.const(np.array([0.5, 1.0, 1.5])))  # the gradient of a weighted sum has it
+    fn = sg.compile(e, [v], backend="dask")
+    got = fn(da.from_array(np.arange(3.0), chunks=2)).compute()
+    np.testing.assert_allclose(got, np.arange(3.0) * 3.0)
+
+
+def test_renaming_a_named_variable_leaves_the_first_name_alone():
+    # naming an alias made its named twin what x.named("a") returned from then on: that node
+    # printed as "b", and a parsed "t0 = v; t1 = t0; ... t0 ..." showed t1 where t0 was written
+    x = sg.scalar("x_rn")
+    a = x.named("a_rn")
+    b = a.named("b_rn")
+    assert str(b) == "b_rn" and str(b + 1) == "b_rn + 1"
+    again = x.named("a_rn")
+    assert again is a and str(again + 1) == "a_rn + 1"
+    assert sg.evaluate(b * 2, {x: 1.5}) == 3.0
+
+
+def test_float32_gradient_through_a_broadcast_constant_stays_float32():
+    # d sum(A / s) / dA was broadcast_to(1.0, A.shape) / s: the broadcast constant is a float64
+    # array, so a float32 A and s gave a float64 gradient (numpy and numba backends alike)
+    import numpy as np
+
+    # (and likewise ones(n) @ M, M @ ones(n), outer(ones, v), diagonal of a broadcast, M * v)
+    from tests.helpers import numeric_grad
+
+    A, w = sg.matrix("A_f32", (2, 3)), sg.vector("w_f32", 2)
+    v, B = sg.vector("v_f32", 3), sg.matrix("B_f32", (3, 4))
+    vals32 = {A: np.arange(1.0, 7.0).reshape(2, 3).astype(np.float32),
+              w: np.array([0.5, 1.5], np.float32), v: np.array([0.1, -0.2, 0.3], np.float32),
+              B: np.linspace(-1, 1, 12).reshape(3, 4).astype(np.float32)}
+    vals = {k: x.astype(float) for k, x in vals32.items()}
+    ins = list(vals)
+    for f in [sg.sum(A / sg.sum(w)), sg.sum(A / (sg.logsumexp(w) ** 2 + 0.5)),
+              sg.sum(A * sg.sum(w) - sg.sum(w)), sg.sum(A @ v), sg.sum(w @ A), sg.sum(A @ B),
+              sg.sum(sg.outer(w, v)), sg.sum(sg.tanh(A) * v), sg.sum(sg.log_softmax(A, axis=1)),
+              sg.sum(sg.diag(sg.tanh(A)))]:
+        for x in sg.variables(f):
+            g = sg.grad(f, x)
+            got = sg.compile(g, ins)(*[vals32[k] for k in ins])
+            assert got.dtype == np.float32, (str(f), str(x))
+            np.testing.assert_allclose(got, numeric_grad(f, x, vals), rtol=1e-4, atol=1e-5)

@@ -724,6 +724,18 @@ def _factor_out(x, y, shape, combine):
     return r if r.shape == shape else None
 
 
+def _broadcast_after(x, y, shape, combine):
+    """op(broadcast_to(a, s), y) -> broadcast_to(op(a, y), shape) for a scalar a or y (and the
+    mirror image): the op on the smaller operands, broadcast once. Computed the other way, a
+    scalar constant's broadcast (sum's derivative) is a float64 array that promotes a float32
+    y's result (so the rules also drop a broadcast that the other operand makes anyway)."""
+    if x.op.name == "broadcast_to" and (y.ndim == 0 or x.args[0].ndim == 0):
+        return F.broadcast_to(combine(x.args[0], y), shape)
+    if y.op.name == "broadcast_to" and (x.ndim == 0 or y.args[0].ndim == 0):
+        return F.broadcast_to(combine(x, y.args[0]), shape)
+    return None
+
+
 # operands that some rule below looks at; a node whose operands are none of these is left alone
 # (the ops functions.value_of reads a constant from: const, broadcast_to, zero; keep in sync)
 _SEEN = frozenset(("const", "broadcast_to", "zero", "neg", "mul"))
@@ -748,7 +760,8 @@ def _add_zero(args, attrs, shape):
         return F.add(x.args[0], y)
     if y.op.name == "broadcast_to" and x.shape == shape:
         return F.add(x, y.args[0])
-    return _factor_out(x, y, shape, F.add)
+    r = _broadcast_after(x, y, shape, F.add)
+    return r if r is not None else _factor_out(x, y, shape, F.add)
 
 
 @rule(SUB)
@@ -768,7 +781,8 @@ def _sub_rules(args, attrs, shape):
         return F.sub(x.args[0], y)
     if y.op.name == "broadcast_to" and x.shape == shape:
         return F.sub(x, y.args[0])
-    return _factor_out(x, y, shape, F.sub)
+    r = _broadcast_after(x, y, shape, F.sub)
+    return r if r is not None else _factor_out(x, y, shape, F.sub)
 
 
 @rule(MUL)
@@ -791,10 +805,13 @@ def _mul_rules(args, attrs, shape):
     if y.op is NEG:
         return F.neg(F.mul(x, y.args[0]))
     # a broadcast factor whose broadcast the other operand already makes
-    if x.op.name == "broadcast_to" and y.shape == x.shape:
+    if x.op.name == "broadcast_to" and y.shape == shape:
         return F.mul(x.args[0], y)
-    if y.op.name == "broadcast_to" and x.shape == y.shape:
+    if y.op.name == "broadcast_to" and x.shape == shape:
         return F.mul(x, y.args[0])
+    r = _broadcast_after(x, y, shape, F.mul)
+    if r is not None:
+        return r
     # constants to the front, and scalar constants gathered: c1*(c2*z) -> (c1*c2)*z
     cy = _scalar_value(y)
     if cy is not None and _scalar_value(x) is None:
@@ -816,7 +833,11 @@ def _div_rules(args, attrs, shape):
         return F.zeros(shape)
     if x.op is NEG:
         return F.neg(F.div(x.args[0], y))
-    return None
+    if x.op.name == "broadcast_to" and y.shape == shape:
+        return F.div(x.args[0], y)
+    if y.op.name == "broadcast_to" and x.shape == shape:
+        return F.div(x, y.args[0])
+    return _broadcast_after(x, y, shape, F.div)
 
 
 @rule(NEG)

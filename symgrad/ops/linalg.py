@@ -140,7 +140,22 @@ def _matmul_rules(args, attrs, shape):
         return F.neg(F.matmul(x, y.args[0]))
     if F.is_const(x, 0.0) or F.is_const(y, 0.0):
         return F.zeros(shape)
+    # a product with a scalar c's broadcast (sum(M @ v)'s derivative in v) is c times sums of
+    # the other operand: not a float64 constant array, which would promote float32 work
+    if x.ndim <= 2 and y.ndim <= 2:
+        if _scalar_broadcast(x):  # 1 @ Y: Y's column sums, for each row of the result
+            r = F.mul(x.args[0], F.sum(y, axis=0 if y.ndim == 2 else None))
+            return F.broadcast_to(r, shape)
+        if _scalar_broadcast(y):  # X @ 1: X's row sums, for each column of the result
+            r = F.mul(y.args[0], F.sum(x, axis=-1 if x.ndim == 2 else None))
+            if x.ndim == 2 and y.ndim == 2:
+                r = F.reshape(r, (x.shape[0], 1))
+            return F.broadcast_to(r, shape)
     return None
+
+
+def _scalar_broadcast(e) -> bool:
+    return e.op.name == "broadcast_to" and e.args[0].ndim == 0
 
 
 class Outer(Op):
@@ -188,6 +203,20 @@ class Outer(Op):
 
 
 OUTER = register(Outer())
+
+
+@rule(OUTER)
+def _outer_rules(args, attrs, shape):
+    a, b = args
+    if a.ndim != 1 or b.ndim != 1:
+        return None
+    # a scalar's broadcast times a vector (the derivative of sum(A @ v) in A): the vector scaled
+    # and broadcast, not a float64 constant array that would promote float32 work
+    if a.op.name == "broadcast_to" and a.args[0].ndim == 0:
+        return F.broadcast_to(F.mul(a.args[0], b), shape)
+    if b.op.name == "broadcast_to" and b.args[0].ndim == 0:
+        return F.broadcast_to(F.reshape(F.mul(a, b.args[0]), (a.shape[0], 1)), shape)
+    return None
 
 
 class Transpose(Op):
@@ -553,6 +582,9 @@ def _diag_rules(args, attrs, shape):
 @rule(DIAGONAL)
 def _diagonal_rules(args, attrs, shape):
     (m,) = args
+    if m.op.name == "broadcast_to" and m.args[0].ndim == 0:
+        # a scalar's broadcast, not a float64 constant array (that would promote float32 work)
+        return F.broadcast_to(m.args[0], shape)
     if m.ndim != 2:
         return None
     if m.op is DIAG:
