@@ -10,9 +10,9 @@ That function computes all samples at once where it can: :func:`batched_graph` r
 graph with one leading axis of samples on every node that depends on a scalar given samples
 (each op's ``batch`` rule says how), and that graph is compiled once per set of such inputs.
 Nodes that do not depend on them are computed once per call, not once per sample. Where an op
-has no batch rule (``onehot``, ``argmax`` over all axes, ``take`` with an index given samples)
-or draws random numbers, it calls the compiled function once per sample and stacks the
-results.
+has no batch rule (``argmax`` over all axes; ``take`` with an index given samples, and the
+one-hot vector of its gradient) or draws random numbers, it calls the compiled function
+once per sample and stacks the results.
 """
 
 from __future__ import annotations

@@ -651,8 +651,8 @@ def _later(lazy: dict, key: str, make_source: Callable, gen: Gen, get_fn: Callab
 # ------------------------------------------------------------------ evaluate
 def _size_givers(order: list[Expr], used: list[Expr], values: dict) -> list[Expr]:
     """Variables of ``values`` the outputs do not use whose shapes fix a size the outputs
-    need and no used variable fixes (the gradient of ``sum(take(X, 1))`` wrt ``X`` has
-    ``X``'s shape but not ``X``)."""
+    need and no used variable fixes (the gradient of ``mean(v)`` wrt ``v`` has ``v``'s shape
+    but not ``v``)."""
     need = {d for n in order for d in n.shape if isinstance(d, str)}
     need.update(n.attrs["dim"] for n in order if n.op.name == "dimsize")
     need.difference_update(d for v in used for d in v.shape)

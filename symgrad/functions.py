@@ -531,9 +531,11 @@ def take(M: ExprLike, i: ExprLike) -> Expr:
     return make(OPS["take"], (M, i))
 
 
-def onehot(i: ExprLike, n) -> Expr:
-    """A vector of length ``n`` with 1 at index ``i`` and 0 elsewhere."""
-    return make(OPS["onehot"], (lift(i, "onehot"),), {"n": as_shape((n,), "onehot: size")[0]})
+def onehot(i: ExprLike, n, like: ExprLike | None = None) -> Expr:
+    """A vector of length ``n`` with 1 at index ``i`` and 0 elsewhere; in ``like``'s floating
+    dtype at run time when given (float64 otherwise)."""
+    args = (lift(i, "onehot"),) if like is None else (lift(i, "onehot"), lift(like, "onehot"))
+    return make(OPS["onehot"], args, {"n": as_shape((n,), "onehot: size")[0]})
 
 
 def unbroadcast(ct: Expr, nb: int, shape) -> Expr:

@@ -184,16 +184,27 @@ def take(xp, M, i):
     return M[_index(xp, i, M.shape[0]), ...]
 
 
-def onehot(xp, i, n):
+def onehot(xp, i, n, like=None):
+    """e_i of length n: in ``like``'s dtype when it is a floating array, else float64."""
     k = _index(xp, i, n)
+    dtype = getattr(like, "dtype", None)
+    if dtype is None or not _is_floating(xp, dtype):
+        dtype = xp.float64
     if isinstance(k, int):
-        out = xp.zeros(n)
+        out = xp.zeros(n, dtype=dtype)
         try:
             out[k] = 1.0
             return out
         except TypeError:  # immutable arrays (jax)
             pass
-    return xp.astype(xp.arange(n) == k, xp.float64)
+    return xp.astype(xp.arange(n) == k, dtype)
+
+
+def _is_floating(xp, dtype) -> bool:
+    try:
+        return xp.isdtype(dtype, "real floating")
+    except (AttributeError, TypeError):  # a namespace without isdtype
+        return getattr(dtype, "kind", "") == "f"
 def materialize(xp, x):
     """A fresh, writable array for an output that is a broadcast view or a constant."""
     try:

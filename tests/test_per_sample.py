@@ -218,11 +218,14 @@ def test_an_op_without_a_batch_rule_computes_sample_by_sample():
     assert "_samples" not in f.source  # no batched version: one call per sample
 
 
-def test_a_row_of_a_batched_matrix():
-    M, s = sg.matrix("M_row", (3, 2)), sg.scalar("s_row")
-    f = sg.compile(sg.take(M * s, 1), [M, s])
+def test_a_row_of_a_batched_matrix_and_its_gradient():
+    M, s, i = sg.matrix("M_row", (3, 2)), sg.scalar("s_row"), sg.scalar("i_row")
+    f = sg.compile([sg.take(M * s, 1), sg.grad(sg.sum(sg.take(M * s, i) ** 2), M)], [M, s, i])
     m = np.arange(6.0).reshape(3, 2)
-    np.testing.assert_array_equal(f(m, np.array([1.0, 2.0])), [m[1], 2 * m[1]])
+    rows, grads = f(m, np.array([1.0, 2.0]), 1.0)
+    np.testing.assert_array_equal(rows, [m[1], 2 * m[1]])
+    for j, x in enumerate([1.0, 2.0]):  # the one-hot of take's gradient is the same per sample
+        np.testing.assert_allclose(grads[j], f(m, x, 1.0)[1])
     assert "_samples" in f.source
 
 

@@ -159,3 +159,28 @@ def test_float32_gradient_through_a_broadcast_constant_stays_float32():
             got = sg.compile(g, ins)(*[vals32[k] for k in ins])
             assert got.dtype == np.float32, (str(f), str(x))
             np.testing.assert_allclose(got, numeric_grad(f, x, vals), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "dask"])
+def test_the_gradient_of_take_has_the_matrix_dtype(backend):
+    # take's derivative scatters back with a one-hot vector, which was always float64: the
+    # softmax cross-entropy's gradient of a float32 z came back float64 (the one-hot now takes
+    # the dtype of the matrix taken from)
+    import numpy as np
+
+    if backend != "numpy":
+        pytest.importorskip(backend)
+    z, i = sg.vector("z_oh", 4), sg.scalar("i_oh")
+    A = sg.matrix("A_oh", (3, 2))
+    ce = -sg.take(sg.log_softmax(z), i)
+    outs = [sg.grad(ce, z), sg.grad(sg.sum(sg.take(A, i)), A),
+            sg.grad(sg.sum(sg.take(A, 1) ** 2), A)]
+    f = sg.compile(outs, [z, A, i], backend=backend)
+    zz, aa = np.array([0.5, -1.0, 2.0, 0.0]), np.arange(6.0).reshape(3, 2)
+    for dtype in (np.float32, np.float64):
+        got = [np.asarray(g) for g in f(zz.astype(dtype), aa.astype(dtype), 2.0)]
+        assert [g.dtype for g in got] == [np.dtype(dtype)] * 3, backend
+        p = np.exp(zz - zz.max())
+        np.testing.assert_allclose(got[0], p / p.sum() - np.eye(4)[2], rtol=1e-6)
+        np.testing.assert_array_equal(got[1], np.eye(3)[2][:, None] * np.ones(2))
+        np.testing.assert_allclose(got[2], np.eye(3)[1][:, None] * 2 * aa[1], rtol=1e-6)

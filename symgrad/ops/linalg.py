@@ -467,7 +467,7 @@ class Take(Op):
     def vjp(self, n, ct, nb, wants):
         self.check_diff(n, wants)
         M, i = n.args
-        oh = F.onehot(i, M.shape[0])
+        oh = F.onehot(i, M.shape[0], like=M)  # M's gradient in M's dtype
         oh = F.reshape(oh, (M.shape[0],) + (1,) * (M.ndim - 1))
         return [F.mul(F.expand_dims(ct, nb), oh), None]
 
@@ -485,24 +485,43 @@ class Take(Op):
 
 
 class OneHot(Op):
-    """A length-n vector with 1 at index i (the derivative of take, scattered back)."""
+    """A length-n vector with 1 at index i (the derivative of take, scattered back).
+
+    An optional second operand lends its dtype: take's derivative passes the matrix it takes
+    from, so a float32 matrix gets a float32 gradient (a float64 one-hot would promote it).
+    Its derivative is zero by construction (``zero_grad``): only its dtype is read.
+    """
 
     name = "onehot"
-    nargs = 1
+    nargs = None  # (i,) or (i, like)
     nondiff = (0,)
+    zero_grad = (1,)
 
     def infer(self, args, attrs):
+        if not 1 <= len(args) <= 2:
+            raise ValueError(f"onehot takes 1 or 2 operands, got {len(args)}")
         return (attrs["n"],), ()
 
     def code(self, a, n, g):
-        return f"_rt.onehot(_xp, {a[0]}, {g.dim(n.attrs['n'])})"
+        like = f", {a[1]}" if len(a) > 1 else ""
+        return f"_rt.onehot(_xp, {a[0]}, {g.dim(n.attrs['n'])}{like})"
 
     def vjp(self, n, ct, nb, wants):
         self.check_diff(n, wants)
-        return [None]
+        return [None] * len(n.args)
+
+    def batch(self, n, args, batched):
+        if batched[0]:
+            return None  # an index per sample: computed sample by sample
+        # only the dtype-lending operand has samples: the same vector for each of them
+        like = args[1]
+        return F.broadcast_to(F.onehot(args[0], n.attrs["n"], like=like), like.shape[:1] + n.shape)
 
     def text(self, a, n):
         return f"e_{a[0][0]}", P_ATOM
+
+    def tex(self, a, n):
+        return f"e_{{{a[0][0]}}}", P_ATOM
 
 
 TAKE = register(Take())
