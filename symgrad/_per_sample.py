@@ -3,8 +3,9 @@
 A graph of scalars takes arrays for its scalar inputs and computes per sample by numpy's
 broadcasting alone. A graph with vectors or matrices cannot: its tensors already have axes,
 which a per-sample array would be broadcast against. There, a scalar input given an array
-raises :class:`PerSample` inside the generated code; the numpy versions catch it and hand the
-call to :func:`runner`'s function. Each output gets the samples' shape in front of its own.
+raises :class:`PerSample` inside the generated code; the code of every array backend catches
+it and hands the call to :func:`runner`'s function. Each output gets the samples' shape in front
+of its own.
 
 That function computes all samples at once where it can: :func:`batched_graph` rebuilds the
 graph with one leading axis of samples on every node that depends on a scalar given samples
@@ -22,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import runtime
 from .errors import ShapeError
 from .expr import Expr
 from .graph import topo_order
@@ -34,8 +36,8 @@ CHUNK = 1 << 22  # entries of the largest batched node computed at once (32 MiB 
 class PerSample(ShapeError):
     """A scalar input of a graph with vectors or matrices was given an array.
 
-    The numpy backend's generated code catches it and computes sample by sample; other
-    backends let it through, as the ShapeError its message describes.
+    The array backends' generated code catches it and computes the samples; jax and numba
+    let it through, as the ShapeError its message describes.
     """
 
 
@@ -43,7 +45,8 @@ def refuse(name: str, value) -> None:
     """Raise :class:`PerSample` for the scalar input ``name`` given the array ``value``."""
     raise PerSample(f"input {name}: declared a scalar, got an array of shape "
                     f"{fmt_shape(tuple(np.shape(value)))}; a graph with vectors or matrices "
-                    "takes arrays of samples for its scalar inputs on the numpy backend only")
+                    "takes arrays of samples for its scalar inputs on the array backends only "
+                    "(numpy, dask, torch, cupy, array-API namespaces), not on jax or numba")
 
 
 def samples_shape(names: list[str], values: list) -> tuple:
@@ -123,20 +126,76 @@ def _entries_per_sample(nodes: list[Expr]) -> Callable[[dict], int]:
     return entries
 
 
-def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable) -> Callable:
+class _Arrays:
+    """The few array operations per-sample calls need: numpy's own, or the backend namespace's
+    (array API) for the other array backends."""
+
+    def __init__(self, xp) -> None:
+        self.xp = xp
+        self.numpy = xp is np
+
+    def asarray(self, v):
+        return np.asarray(v) if self.numpy else self.xp.asarray(v)
+
+    def sample_dtype(self, tensors: list):
+        """The dtype samples compute in: as Python numbers next to the tensors (float32
+        tensors keep float32)."""
+        dtypes = [t.dtype for t in tensors if getattr(t, "dtype", None) is not None]
+        if self.numpy:
+            return np.result_type(0.0, *(d for d in dtypes if d.kind in "fiub"))
+        xp = self.xp
+        floats = [d for d in dtypes if runtime._is_floating(xp, d)]
+        return xp.float32 if floats and all(d == xp.float32 for d in floats) else xp.float64
+
+    def flat(self, v, shape: tuple, dtype):
+        if self.numpy:
+            return np.broadcast_to(v, shape).reshape(-1).astype(dtype, copy=False)
+        xp = self.xp
+        return xp.astype(xp.reshape(xp.broadcast_to(v, shape), (-1,)), dtype)
+
+    def reshape(self, r, shape: tuple):
+        return r.reshape(shape) if self.numpy else self.xp.reshape(r, shape)
+
+    def concat(self, parts: list):
+        return np.concatenate(parts) if self.numpy else self.xp.concat(parts, axis=0)
+
+    def stack(self, parts: list):
+        return np.stack(parts) if self.numpy else self.xp.stack(parts)
+
+    def repeated(self, r, shape: tuple):
+        """A fresh array of ``r`` repeated over the samples' shape in front of its own."""
+        r = self.asarray(r)
+        shape = shape + tuple(r.shape)
+        if self.numpy:
+            return np.broadcast_to(r, shape).copy()
+        return runtime.materialize(self.xp, self.xp.broadcast_to(r, shape))
+
+    def one(self, dtype):
+        return np.ones((), dtype)[()] if self.numpy else self.xp.ones((), dtype=dtype)
+
+    def empty(self, shape: tuple, like):
+        like = self.asarray(like)
+        shape = shape + tuple(like.shape)
+        return np.empty(shape, like.dtype) if self.numpy else \
+            self.xp.empty(shape, dtype=like.dtype)
+
+
+def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable,
+           backend="numpy", xp=np) -> Callable:
     """``per_sample(*args)``: the compiled function ``get_fn()`` computed for each sample.
 
     The scalar inputs given arrays (of any shape; they broadcast together to the samples'
     shape ``S``) are the samples; every other input is passed as it is. An output of shape
     ``s`` comes back with shape ``S + s``. Scalar inputs the outputs do not use are ignored,
     arrays or not. The samples are computed together by a batched version of the graph
-    (compiled on first need, ``CHUNK`` entries at a time), or one call each where the graph
-    has an op without a batch rule.
+    (compiled for ``backend`` on first need, ``CHUNK`` entries at a time), or one call each
+    where the graph has an op without a batch rule. ``xp``: the backend's namespace.
     """
     names = [v.attrs["vname"] for v in ins]
     scalars = [i for i, v in enumerate(ins) if not v.shape]
     scalar_used = {i: id(ins[i]) in used for i in scalars}
     versions: dict[tuple, tuple | None] = {}  # batched inputs -> the batched version
+    arrays = _Arrays(xp)
 
     def batched_version(fn, batched: tuple):
         if batched not in versions:
@@ -148,7 +207,7 @@ def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable) -> C
             else:
                 outs, flags, stand_ins, nodes = made
                 swap = dict(zip(batched, stand_ins))
-                bfn = sg_compile(outs, [swap.get(i, v) for i, v in enumerate(ins)])
+                bfn = sg_compile(outs, [swap.get(i, v) for i, v in enumerate(ins)], backend)
                 fn.source = fn.source + "\n" + bfn.source
                 versions[batched] = (bfn, flags, _entries_per_sample(nodes))
         return versions[batched]
@@ -161,7 +220,7 @@ def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable) -> C
             if getattr(args[i], "ndim", 0):
                 if scalar_used[i]:
                     batched.append(i)
-                    values.append(np.asarray(args[i]))
+                    values.append(arrays.asarray(args[i]))
                 else:
                     call[i] = 0.0  # ignored: the outputs do not use it
         if not batched:
@@ -169,24 +228,19 @@ def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable) -> C
         shape = samples_shape([names[i] for i in batched], values)
         version = batched_version(fn, tuple(batched))
         if version is None:
-            values = [np.broadcast_to(v, shape) for v in values]
-            return _one_by_one(fn, call, batched, values, shape, single)
-        return _together(version, args, call, batched, values, shape, ins, single)
+            return _one_by_one(fn, call, batched, values, shape, single, arrays)
+        return _together(version, args, call, batched, values, shape, ins, single, arrays)
 
     return per_sample
 
 
-def _together(version, args, call, batched, values, shape, ins, single):
+def _together(version, args, call, batched, values, shape, ins, single, arrays):
     """The samples computed by the batched version, a chunk of them at a time."""
     bfn, flags, entries = version
     tensors = [(v, args[i]) for i, v in enumerate(ins) if v.shape]
-    # a scalar input's samples compute as Python numbers do next to the tensors: float32
-    # tensors keep float32
-    dtype = np.result_type(0.0, *(t.dtype for _, t in tensors
-                                  if getattr(t, "dtype", None) is not None and
-                                  t.dtype.kind in "fiub"))
+    dtype = arrays.sample_dtype([t for _, t in tensors])
     count = math.prod(shape)
-    flat = [np.broadcast_to(v, shape).reshape(-1).astype(dtype, copy=False) for v in values]
+    flat = [arrays.flat(v, shape, dtype) for v in values]
     sizes = {d: k for v, t in tensors for d, k in zip(v.shape, np.shape(t)) if isinstance(d, str)}
     step = max(1, CHUNK // entries(sizes))
     if count <= step:
@@ -202,16 +256,16 @@ def _together(version, args, call, batched, values, shape, ins, single):
     outs = []
     for j, b in enumerate(flags):
         if b:
-            r = parts[0][j] if len(parts) == 1 else np.concatenate([p[j] for p in parts])
-            outs.append(r.reshape(shape + r.shape[1:]))
+            r = parts[0][j] if len(parts) == 1 else arrays.concat([p[j] for p in parts])
+            outs.append(arrays.reshape(r, shape + tuple(r.shape[1:])))
         else:  # computed once: the same for every sample
-            r = np.asarray(parts[0][j])
-            outs.append(np.broadcast_to(r, shape + r.shape).copy())
+            outs.append(arrays.repeated(parts[0][j], shape))
     return outs[0] if single else tuple(outs)
 
 
-def _one_by_one(fn, call, batched, values, shape, single):
+def _one_by_one(fn, call, batched, values, shape, single, arrays):
     """The samples computed by one call of ``fn`` each, stacked."""
+    values = [arrays.xp.broadcast_to(v, shape) for v in values]
     results = []
     for idx in np.ndindex(shape):
         for i, v in zip(batched, values):
@@ -219,13 +273,15 @@ def _one_by_one(fn, call, batched, values, shape, single):
         results.append(fn(*call))
     if not results:  # no samples: one call on stand-in values for the outputs' shapes
         for i, v in zip(batched, values):
-            call[i] = np.ones((), v.dtype)[()]
+            call[i] = arrays.one(v.dtype)
         with np.errstate(all="ignore"):
             first = fn(*call)
         outs = [first] if single else list(first)
-        stacked = [np.empty(shape + np.shape(o), np.asarray(o).dtype) for o in outs]
+        stacked = [arrays.empty(shape, o) for o in outs]
     else:
         per_output = [[r] for r in results] if single else results
-        stacked = [np.stack([np.asarray(r[j]) for r in per_output]).reshape(
-            shape + np.shape(per_output[0][j])) for j in range(len(per_output[0]))]
+        stacked = []
+        for j in range(len(per_output[0])):
+            one = [arrays.asarray(r[j]) for r in per_output]
+            stacked.append(arrays.reshape(arrays.stack(one), shape + tuple(one[0].shape)))
     return stacked[0] if single else tuple(stacked)

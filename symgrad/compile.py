@@ -465,8 +465,9 @@ class _Plan:
                 dtype_line = _same_dtype_line(used, gen)
             check_lines += [dtype_line, f"if not _ip: return _lazy['plain']({call})"]
         body = ["    try:"] + ["        " + ln for ln in check_lines + lines + [self.ret(names)]]
-        if numpy and tensor and any(not v.shape for v in self.ins):  # first: a ValueError
-            body += ["    except _PerSample:",  # a scalar input got samples: symgrad._per_sample
+        if tensor and not backends.traced(self.xp) and any(not v.shape for v in self.ins):
+            # first, being a ValueError: a scalar input got samples (symgrad._per_sample)
+            body += ["    except _PerSample:",
                      f"        return _lazy['per_sample']({call})"]
         if mathed:  # Python math raised where numpy returns inf or nan
             body += ["    except (ValueError, ArithmeticError):",
@@ -616,8 +617,8 @@ def _compile(outputs, inputs, backend) -> Callable:
            lambda: fn, plan.extra)
     _later(lazy, "numpy", lambda: plan.array_source("_compiled_numpy", "numpy"), gen,
            lambda: fn, plan.extra)
-    if plan.tensor and xp is np:  # what the generated code's `except _PerSample` calls
-        lazy["per_sample"] = runner(ins, plan.uses, single, lambda: fn)
+    if plan.tensor and not backends.traced(xp):  # what `except _PerSample` calls
+        lazy["per_sample"] = runner(ins, plan.uses, single, lambda: fn, backend, xp)
     ns = _namespace(gen, xp, lazy, ins)
     ns.update(plan.extra)
     fn = _build(source, ns)

@@ -116,17 +116,60 @@ def test_single_output_and_evaluate():
     np.testing.assert_allclose(g(vv, ss), fd, rtol=1e-7)
 
 
-def test_the_numpy_versions_catch_it_and_other_backends_say_so():
+def test_array_backends_catch_it_and_jax_and_numba_say_so():
     v, s = sg.vector("v_i", 3), sg.scalar("s_i")
     f = sg.compile(sg.sum(v) * s, [v, s])
     assert "except _PerSample:" in f.source
     scalar_graph = sg.compile(s * s, [s])
     assert "_PerSample" not in scalar_graph.source  # numpy broadcasting does it there
     other = sg.compile(sg.sum(v) * s, [v, s], backend=plain_numpy("plain_numpy_per_sample"))
-    assert "_PerSample" not in other.source
+    assert "except _PerSample:" in other.source
+    np.testing.assert_array_equal(other(np.ones(3), np.array([1.0, 2.0])), [3.0, 6.0])
+    pytest.importorskip("numba")
+    fused = sg.compile(sg.sum(v) * s, [v, s], backend="numba")
     with pytest.raises(sg.ShapeError, match=r"input s_i: declared a scalar, got an array of "
-                                            r"shape \(2,\); .* on the numpy backend only"):
-        other(np.ones(3), np.ones(2))
+                                            r"shape \(2,\); .* not on jax or numba"):
+        fused(np.ones(3), np.ones(2))
+
+
+def _to_numpy(x):
+    x = x.compute() if hasattr(x, "compute") else x
+    return np.asarray(x.cpu() if hasattr(x, "cpu") else x)
+
+
+@pytest.mark.parametrize("backend", ["dask", "torch", "array_api_strict"])
+def test_samples_on_other_array_backends(backend):
+    mod = pytest.importorskip(backend)
+    if backend == "dask":
+        pytest.importorskip("array_api_compat")
+    ins, outs = mlp(f"_{backend}")
+    vals = values()
+    bs = np.array([[-1.0, 0.0], [0.5, 3.0]])
+    want = sg.compile(outs, ins)(*vals[:3], bs, *vals[4:])
+    f = sg.compile(outs, ins, backend=mod if backend == "array_api_strict" else backend)
+    conv = (lambda x: mod.asarray(x) if np.ndim(x) else x) if backend == "array_api_strict" \
+        else (lambda x: x)
+    got = f(*[conv(x) for x in vals[:3]], conv(bs), *vals[4:])
+    assert "_samples" in f.source
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(_to_numpy(g), w, rtol=1e-12)
+    # an index given samples: one call each, stacked in the backend's arrays
+    M, i = sg.matrix(f"M_{backend}", (3, 2)), sg.scalar(f"i_{backend}")
+    rows = sg.compile(sg.take(M, i), [M, i], backend=mod if backend == "array_api_strict"
+                      else backend)
+    m = np.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(_to_numpy(rows(conv(m), conv(np.array([2.0, 0.0])))),
+                                  m[[2, 0]])
+
+
+def test_float32_tensors_keep_float32_samples_on_torch():
+    torch = pytest.importorskip("torch")
+    ins, outs = mlp("_t32")
+    vals = values(np.float32)
+    f = sg.compile(outs, ins, backend="torch")
+    got = f(*[torch.tensor(x) for x in vals[:3]], torch.tensor([0.1, 0.2]), torch.tensor(vals[4]),
+            1.0)
+    assert {g.dtype for g in got} == {torch.float32}
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
