@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from . import runtime
+from .backends import traced
 from .errors import ShapeError
 from .expr import Expr
 from .graph import topo_order
@@ -36,8 +37,9 @@ CHUNK = 1 << 22  # entries of the largest batched node computed at once (32 MiB 
 class PerSample(ShapeError):
     """A scalar input of a graph with vectors or matrices was given an array.
 
-    The array backends' generated code catches it and computes the samples; jax and numba
-    let it through, as the ShapeError its message describes.
+    The array backends' generated code catches it and computes the samples (jax's compiled
+    function looks for samples before its jitted call); numba lets it through, as the
+    ShapeError its message describes.
     """
 
 
@@ -45,8 +47,8 @@ def refuse(name: str, value) -> None:
     """Raise :class:`PerSample` for the scalar input ``name`` given the array ``value``."""
     raise PerSample(f"input {name}: declared a scalar, got an array of shape "
                     f"{fmt_shape(tuple(np.shape(value)))}; a graph with vectors or matrices "
-                    "takes arrays of samples for its scalar inputs on the array backends only "
-                    "(numpy, dask, torch, cupy, array-API namespaces), not on jax or numba")
+                    "takes arrays of samples for its scalar inputs on every backend but numba "
+                    "(whose fused loops have no axis of samples)")
 
 
 def samples_shape(names: list[str], values: list) -> tuple:
@@ -143,9 +145,13 @@ class _Arrays:
         dtypes = [t.dtype for t in tensors if getattr(t, "dtype", None) is not None]
         if self.numpy:
             return np.result_type(0.0, *(d for d in dtypes if d.kind in "fiub"))
+        # by name: a tensor given as a numpy array to another backend has a numpy dtype
         xp = self.xp
-        floats = [d for d in dtypes if runtime._is_floating(xp, d)]
-        return xp.float32 if floats and all(d == xp.float32 for d in floats) else xp.float64
+        names = {str(d).rsplit(".", 1)[-1] for d in dtypes}
+        default = xp.asarray(0.0).dtype  # a Python float's (torch, jax: float32)
+        if "float64" in names and not (traced(xp) and "float32" in str(default)):
+            return xp.float64  # (jax without x64 has no float64: it keeps its default)
+        return xp.float32 if "float32" in names else default
 
     def flat(self, v, shape: tuple, dtype):
         if self.numpy:

@@ -241,15 +241,32 @@ def compiler(backend: Any) -> Callable | None:
 
 
 def _compile_jax(outputs, inputs) -> Callable:
-    """The numpy-style generated code run on jax.numpy under ``jax.jit`` (XLA fuses it)."""
+    """The numpy-style generated code run on jax.numpy under ``jax.jit`` (XLA fuses it).
+
+    In a graph with vectors or matrices, scalar inputs given arrays of samples go to a batched
+    version of the graph, jitted in its turn (see symgrad._per_sample): under jit they are
+    tracers, which the generated code cannot tell from a tensor's."""
+    from ._per_sample import runner
     from .compile import compile as core_compile
+    from .graph import as_list, topo_order
 
     jax = _require("jax", "jax")
-    fn = core_compile(outputs, inputs, backend=namespace("jax"))
+    xp = namespace("jax")
+    fn = core_compile(outputs, inputs, backend=xp)
     jitted = jax.jit(fn)
+    ins = fn.inputs
+    scalars = [i for i, v in enumerate(ins) if not v.shape]
+    if scalars and any(n.shape for n in topo_order(fn.outputs)):
+        used = {id(n) for n in topo_order(fn.outputs)}
+        per_sample = runner(ins, used, as_list(outputs)[1], lambda: compiled, "jax", xp)
 
-    def compiled(*args):
-        return jitted(*args)
+        def compiled(*args):
+            if len(args) == len(ins) and any(getattr(args[i], "ndim", 0) for i in scalars):
+                return per_sample(*args)
+            return jitted(*args)
+    else:
+        def compiled(*args):
+            return jitted(*args)
 
     compiled.source = fn.source
     compiled.inputs = fn.inputs

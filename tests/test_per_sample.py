@@ -116,7 +116,7 @@ def test_single_output_and_evaluate():
     np.testing.assert_allclose(g(vv, ss), fd, rtol=1e-7)
 
 
-def test_array_backends_catch_it_and_jax_and_numba_say_so():
+def test_array_backends_catch_it_and_numba_says_so():
     v, s = sg.vector("v_i", 3), sg.scalar("s_i")
     f = sg.compile(sg.sum(v) * s, [v, s])
     assert "except _PerSample:" in f.source
@@ -128,7 +128,7 @@ def test_array_backends_catch_it_and_jax_and_numba_say_so():
     pytest.importorskip("numba")
     fused = sg.compile(sg.sum(v) * s, [v, s], backend="numba")
     with pytest.raises(sg.ShapeError, match=r"input s_i: declared a scalar, got an array of "
-                                            r"shape \(2,\); .* not on jax or numba"):
+                                            r"shape \(2,\); .* on every backend but numba"):
         fused(np.ones(3), np.ones(2))
 
 
@@ -137,8 +137,8 @@ def _to_numpy(x):
     return np.asarray(x.cpu() if hasattr(x, "cpu") else x)
 
 
-@pytest.mark.parametrize("backend", ["dask", "torch", "array_api_strict"])
-def test_samples_on_other_array_backends(backend):
+@pytest.mark.parametrize("backend", ["dask", "torch", "array_api_strict", "jax"])
+def test_samples_on_other_backends(backend):
     mod = pytest.importorskip(backend)
     if backend == "dask":
         pytest.importorskip("array_api_compat")
@@ -151,8 +151,9 @@ def test_samples_on_other_array_backends(backend):
         else (lambda x: x)
     got = f(*[conv(x) for x in vals[:3]], conv(bs), *vals[4:])
     assert "_samples" in f.source
+    rtol = 1e-5 if backend == "jax" else 1e-12  # jax computes in float32 unless x64 is on
     for g, w in zip(got, want):
-        np.testing.assert_allclose(_to_numpy(g), w, rtol=1e-12)
+        np.testing.assert_allclose(_to_numpy(g), w, rtol=rtol, atol=rtol)
     # an index given samples: one call each, stacked in the backend's arrays
     M, i = sg.matrix(f"M_{backend}", (3, 2)), sg.scalar(f"i_{backend}")
     rows = sg.compile(sg.take(M, i), [M, i], backend=mod if backend == "array_api_strict"

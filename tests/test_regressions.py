@@ -184,3 +184,12 @@ def test_the_gradient_of_take_has_the_matrix_dtype(backend):
         np.testing.assert_allclose(got[0], p / p.sum() - np.eye(4)[2], rtol=1e-6)
         np.testing.assert_array_equal(got[1], np.eye(3)[2][:, None] * np.ones(2))
         np.testing.assert_allclose(got[2], np.eye(3)[1][:, None] * 2 * aa[1], rtol=1e-6)
+
+
+def test_a_constant_times_a_quotient_by_a_constant_is_gathered():
+    # the gradient of lam/2 * |w|^2 printed as "2*lam/2 w": 2*(lam/2) was left as it was
+    lam, w, z = sg.scalar("lam_q"), sg.vector("w_q", 3), sg.scalar("z_q")
+    assert str(sg.grad(lam / 2 * sg.sum(w * w), w)) == "lam_q w_q"
+    assert str(3.0 * (z / 2.0)) == "1.5*z_q" and str((z / 4) * 2) == "0.5*z_q"
+    with pytest.warns(RuntimeWarning, match="divide by zero"):  # at run time, as numpy does
+        assert sg.evaluate(2 * (z / 0), {z: 1.0}) == float("inf")

@@ -821,6 +821,10 @@ def _mul_rules(args, attrs, shape):
         cz = _scalar_value(y.args[0])
         if cz is not None:
             return F.mul(cx * cz, y.args[1])
+    if cx is not None and y.op is DIV:  # c1*(z/c2) -> (c1/c2)*z: 2*(lam/2) is lam
+        cz = _scalar_value(y.args[1])
+        if cz is not None and cz != 0 and y.args[0].shape == shape:
+            return F.mul(cx / cz, y.args[0])
     return None
 
 
