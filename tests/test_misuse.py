@@ -1,0 +1,26 @@
+"""Misuse of the public API gets a clear error that names the operation, the shapes or the
+variable, never a bare error from deep inside (numpy's, sympy's, Python's) or a wrong answer."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+
+x = sg.scalar("x")
+A = sg.matrix("A", (2, 3))
+
+
+def test_a_negative_constant_to_a_fractional_power_is_nan_like_a_variable():
+    # folding (-3.0) ** 0.5 in Python gave a complex number, and the build crashed in
+    # math.isfinite ("must be real number, not complex")
+    e = sg.power(-3.0, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert np.isnan(sg.evaluate(e * x, {x: 1.0}))
+        assert np.isnan(sg.evaluate(sg.const(-8.0) ** (1 / 3), {}))
+        assert np.isnan(sg.evaluate(x ** 0.5, {x: -3.0}))  # the same answer as a variable's
+    assert sg.power(4.0, 0.5) is sg.const(2.0)  # real powers still fold
