@@ -70,7 +70,11 @@ def const(value: Any) -> Expr:
     if isinstance(value, (bool, np.bool_)):
         value = float(value)
     if isinstance(value, (int, float, np.integer, np.floating)):
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # a Python int beyond float64's range
+            raise OverflowError(f"const: an integer of {int(value).bit_length()} bits is too "
+                                "large for a float (at most about 1.8e308)") from None
         return make(CONST, (), {"value": v})
     if isinstance(value, (list, tuple, np.ndarray)):
         try:
@@ -92,6 +96,10 @@ def lift(v: Any, op: str | None = None) -> Expr:
         return v
     try:
         return const(v)
+    except OverflowError as err:
+        if op is None:
+            raise
+        raise OverflowError(f"{op}: operand {str(err).removeprefix('const: ')}") from None
     except (TypeError, ValueError) as err:
         if op is None:
             raise
@@ -518,7 +526,7 @@ def take(M: ExprLike, i: ExprLike) -> Expr:
     M = lift(M, "take")
     if not isinstance(i, Expr):
         try:
-            ok = not isinstance(i, (bool, np.bool_)) and float(i).is_integer()
+            ok = _is_int(i) or (not isinstance(i, (bool, np.bool_)) and float(i).is_integer())
         except (TypeError, ValueError):
             ok = False
         if not ok:

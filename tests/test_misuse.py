@@ -24,3 +24,19 @@ def test_a_negative_constant_to_a_fractional_power_is_nan_like_a_variable():
         assert np.isnan(sg.evaluate(sg.const(-8.0) ** (1 / 3), {}))
         assert np.isnan(sg.evaluate(x ** 0.5, {x: -3.0}))  # the same answer as a variable's
     assert sg.power(4.0, 0.5) is sg.const(2.0)  # real powers still fold
+
+
+@pytest.mark.parametrize("build", [lambda: sg.const(10**400), lambda: x + 10**400,
+                                   lambda: sg.exp(-(10**400)), lambda: sg.maximum(x, 10**400)])
+def test_an_integer_too_large_for_a_float_is_named(build):
+    # float(10**400) raised a bare "int too large to convert to float"
+    with pytest.raises(OverflowError, match=r"^(const|add|exp|maximum): .*integer of 1329 bits "
+                                            r"is too large for a float"):
+        build()
+
+
+def test_take_of_a_huge_integer_index():
+    with pytest.raises(ValueError, match=r"^take: index 1\d+ is out of range for shape \(2, 3\)"):
+        sg.take(A, 10**400)
+    with pytest.raises(OverflowError, match=r"^take: operand an integer of 1329 bits"):
+        sg.take(sg.matrix("B_huge", ("n", 3)), 10**400)
