@@ -23,7 +23,7 @@ ExprLike = Union[Expr, float, int, np.ndarray]
 # ------------------------------------------------------------------------ leaves
 def _variable(name: str, shape) -> Expr:
     check_identifier(name, "variable name")
-    shape = as_shape(shape)
+    shape = as_shape(shape, f"variable {name}: shape")
     return make(VAR, (), {"vname": name, "shape": shape})
 
 
@@ -52,7 +52,8 @@ def vector(name: str, n) -> Expr:
 
 def matrix(name: str, shape) -> Expr:
     """A matrix variable of shape ``(m, n)``; sizes ints or names."""
-    shape = as_shape(shape)
+    check_identifier(name, "variable name")
+    shape = as_shape(shape, f"variable {name}: shape")
     if len(shape) != 2:
         raise ValueError(f"matrix {name!r}: shape {shape!r} does not have two sizes")
     return _variable(name, shape)

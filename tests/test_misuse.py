@@ -40,3 +40,17 @@ def test_take_of_a_huge_integer_index():
         sg.take(A, 10**400)
     with pytest.raises(OverflowError, match=r"^take: operand an integer of 1329 bits"):
         sg.take(sg.matrix("B_huge", ("n", 3)), 10**400)
+
+
+def test_numpy_integers_are_axes_and_sizes_and_an_infinite_size_is_named():
+    # an np.int64 axis (what np.argmax returns, say) was refused as "not an int", and an
+    # infinite size escaped as int()'s OverflowError
+    assert sg.sum(A, np.int64(0)).shape == (3,)
+    assert sg.sum(A, np.array([1])).shape == (2,)
+    assert sg.softmax(A, np.int32(0)).attrs["axis"] == (0,)
+    assert sg.argmax(A, np.int64(-1)).shape == (2,)
+    assert sg.zeros(np.int64(3)).shape == (3,)
+    with pytest.raises(ValueError, match=r"sum: axis np.True_"):
+        sg.sum(A, np.bool_(True))
+    with pytest.raises(ValueError, match=r"^variable v_inf: shape inf is not a size"):
+        sg.vector("v_inf", float("inf"))
