@@ -54,3 +54,14 @@ def test_numpy_integers_are_axes_and_sizes_and_an_infinite_size_is_named():
         sg.sum(A, np.bool_(True))
     with pytest.raises(ValueError, match=r"^variable v_inf: shape inf is not a size"):
         sg.vector("v_inf", float("inf"))
+
+
+def test_a_non_square_diagonal_says_so():
+    # it said "diagonal: shapes (2, 3) and (2, 3) do not fit": the same shape twice
+    with pytest.raises(sg.ShapeError, match=r"^diagonal: shape \(2, 3\) is not square"):
+        sg.trace(A)
+    M = sg.matrix("M_sq", ("n", "m"))
+    f = sg.compile(sg.trace(M), [M])
+    assert f(np.eye(3)) == 3.0
+    with pytest.raises(sg.ShapeError, match=r"^diagonal: shape \(2, 3\) is not square"):
+        f(np.ones((2, 3)))
