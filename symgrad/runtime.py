@@ -175,6 +175,8 @@ def _index(xp, i, n):
     except TypeError:
         # a traced value (under jax.jit): no range check is possible, index dynamically
         return xp.astype(i, xp.int32)
+    except (ValueError, OverflowError):  # nan, inf
+        raise IndexError(f"take: index {i!r} is not an integer in range for size {n}") from None
     if k != i or not -n <= k < n:
         raise IndexError(f"take: index {i!r} is not an integer in range for size {n}")
     return k

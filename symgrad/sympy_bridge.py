@@ -12,6 +12,8 @@ import functools
 import importlib
 from typing import Any
 
+import numpy as np
+
 from . import functions as F
 from ._lazy import sympy
 from .expr import Expr
@@ -186,6 +188,9 @@ def to_sympy(e: Expr, keep_names: bool = False):
     ``MatrixSymbol`` for a named tensor) instead of their definitions.
     """
     outs, single = as_list(e, "to_sympy")
+    if not isinstance(keep_names, (bool, int, np.bool_)):  # an Expr's truth value raises
+        raise TypeError(f"to_sympy: keep_names must be True or False, got {keep_names!r:.60}")
+    keep_names = bool(keep_names)
     ctx = _Ctx(keep_names)
     done: dict[int, Any] = {}
     roots = {id(o) for o in outs}
@@ -250,6 +255,8 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
         except (sympy.SympifyError, TypeError) as err:
             raise ValueError(f"from_sympy: cannot read {expr!r:.60} as a sympy expression "
                              f"({err})") from None
+        if not isinstance(expr, sympy.Basic):  # None, a list, ...: sympify passes them on
+            raise ValueError(f"from_sympy: cannot read {expr!r:.60} as a sympy expression")
     return _read(expr, by_name, frozenset())
 
 

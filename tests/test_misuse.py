@@ -65,3 +65,30 @@ def test_a_non_square_diagonal_says_so():
     assert f(np.eye(3)) == 3.0
     with pytest.raises(sg.ShapeError, match=r"^diagonal: shape \(2, 3\) is not square"):
         f(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("call, err, pattern", [
+    (lambda: sg.explain([]), ValueError, r"^explain: no gradients given"),  # AttributeError
+    (lambda: sg.explain(x * x, []), ValueError, r"^explain: no variables"),  # printed nothing
+    (lambda: sg.from_sympy(None), ValueError, r"^from_sympy: cannot read None"),  # AttributeError
+    (lambda: sg.from_sympy([x]), ValueError, r"^from_sympy: cannot read \["),
+    (lambda: sg.parse("x", 3), TypeError, r"^parse: variables must be a dict"),  # dict()'s error
+    (lambda: sg.parse("x", ["x"]), TypeError, r"^parse: variables must be a dict"),
+    (lambda: sg.to_sympy(x, x), TypeError, r"^to_sympy: keep_names"),  # bool(Expr)'s error
+    (lambda: sg.to_sympy(x, np.ones(2)), TypeError, r"^to_sympy: keep_names"),  # numpy's
+    (lambda: sg.topo_order(None), TypeError, r"^topo_order: "),  # 'NoneType' is not iterable
+    (lambda: sg.to_dot([]), ValueError, r"^to_dot: no expressions"),  # it said draw
+    (lambda: sg.draw([]), ValueError, r"^draw: no expressions"),
+    (lambda: sg.draw(x, 3), TypeError, r"^draw: path must be a file name"),  # os.fspath's
+])
+def test_bad_arguments_name_the_function(call, err, pattern):
+    with pytest.raises(err, match=pattern):
+        call()
+
+
+@pytest.mark.parametrize("i", [float("nan"), float("inf"), np.array([0.0, np.nan])])
+def test_a_nan_or_infinite_index_is_named_by_take(i):
+    # int(nan) escaped as "cannot convert float NaN to integer"
+    f = sg.compile(sg.take(A, x), [A, x])
+    with pytest.raises(IndexError, match=r"^take: index .*(nan|inf).* is not an integer"):
+        f(np.ones((2, 3)), i)
