@@ -246,10 +246,34 @@ def _compile_jax(outputs, inputs) -> Callable:
 
     jax = _require("jax", "jax")
     fn = core_compile(outputs, inputs, backend=namespace("jax"))
-    jitted = jax.jit(fn)
+    from .graph import topo_order
 
-    def compiled(*args):
-        return jitted(*args)
+    if not any(n.op.name in ("take", "onehot") for n in topo_order(fn.outputs)):
+        jitted = jax.jit(fn)
+
+        def compiled(*args):
+            return jitted(*args)
+    else:
+        # an index computed inside jit is checked there (jax would clamp it to a valid row,
+        # a silently wrong answer): checkify carries the failure out, raised here
+        from jax.experimental import checkify
+
+        from . import runtime
+
+        checked = jax.jit(checkify.checkify(fn))
+
+        def compiled(*args):
+            runtime.CHECKING.on = True  # read only while jax traces, inside this call
+            try:
+                err, out = checked(*args)
+            finally:
+                runtime.CHECKING.on = False
+            msg = err.get()
+            if msg is not None:
+                for tail in (" (`check` failed", " (check failed at"):  # jax's suffixes
+                    msg = msg.split(tail)[0]
+                raise IndexError(msg)
+            return out
 
     compiled.source = fn.source
     compiled.inputs = fn.inputs

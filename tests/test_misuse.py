@@ -92,3 +92,19 @@ def test_a_nan_or_infinite_index_is_named_by_take(i):
     f = sg.compile(sg.take(A, x), [A, x])
     with pytest.raises(IndexError, match=r"^take: index .*(nan|inf).* is not an integer"):
         f(np.ones((2, 3)), i)
+
+
+@pytest.mark.parametrize("i", [5.0, -7.0, 1.5, float("nan")])
+def test_the_jax_backend_refuses_a_bad_index_instead_of_clamping_it(i):
+    # under jax.jit the index is a tracer: jax clamped 5.0 to row 1 and returned it
+    pytest.importorskip("jax")
+    M = np.arange(6.0).reshape(2, 3)
+    f = sg.compile(sg.take(A, x) * 2.0, [A, x], backend="jax")
+    np.testing.assert_allclose(f(M, 1.0), [6.0, 8.0, 10.0])
+    np.testing.assert_allclose(f(M, -1.0), [6.0, 8.0, 10.0])
+    with pytest.raises(IndexError, match=r"^take: index \S+ is not an integer in range for "
+                                         r"size 2$"):
+        f(M, i)
+    g = sg.compile(sg.grad(sg.sum(sg.take(A, x) ** 2), A), [A, x], backend="jax")  # onehot
+    with pytest.raises(IndexError, match=r"^take: index"):
+        g(M, i)
