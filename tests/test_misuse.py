@@ -108,3 +108,19 @@ def test_the_jax_backend_refuses_a_bad_index_instead_of_clamping_it(i):
     g = sg.compile(sg.grad(sg.sum(sg.take(A, x) ** 2), A), [A, x], backend="jax")  # onehot
     with pytest.raises(IndexError, match=r"^take: index"):
         g(M, i)
+
+
+def test_load_and_save_name_a_bad_path_or_file(tmp_path):
+    # an int path was taken by open() as a file descriptor: save wrote to fd 3 and closed it
+    for fn in (lambda p: sg.save(x, p), sg.load):
+        for p in (3, None):
+            with pytest.raises(TypeError, match=r"^(save|load): path must be a file name"):
+                fn(p)
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")  # UnicodeDecodeError
+    with pytest.raises(ValueError, match=r"^load: .*binary.json' is not JSON"):
+        sg.load(binary)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)  # RecursionError
+    with pytest.raises(ValueError, match=r"^load: .*deep.json' is nested too deeply"):
+        sg.load(deep)
