@@ -525,6 +525,8 @@ def take(M: ExprLike, i: ExprLike) -> Expr:
     Differentiable in ``M``; not in ``i``.
     """
     M = lift(M, "take")
+    if isinstance(i, Expr) and is_scalar_const(i):  # sg.const(7.0), or 7 in sg.parse's text
+        i = i.attrs["value"]
     if not isinstance(i, Expr):
         try:
             ok = _is_int(i) or (not isinstance(i, (bool, np.bool_)) and float(i).is_integer())

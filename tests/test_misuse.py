@@ -124,3 +124,15 @@ def test_load_and_save_name_a_bad_path_or_file(tmp_path):
     deep.write_text("[" * 100_000 + "]" * 100_000)  # RecursionError
     with pytest.raises(ValueError, match=r"^load: .*deep.json' is nested too deeply"):
         sg.load(deep)
+
+
+def test_a_constant_index_is_checked_when_take_is_built():
+    # sg.const(7.0), or the 7 of parsed text, was let through to fail (or, on jax, be clamped)
+    # at call time, though its value is known
+    assert sg.take(A, sg.const(-2.0)) is sg.take(A, -2)
+    with pytest.raises(ValueError, match=r"^take: index 7 is out of range for shape \(2, 3\)"):
+        sg.take(A, sg.const(7.0))
+    with pytest.raises(ValueError, match=r"^take: index 1.5 is not an integer"):
+        sg.take(A, sg.const(1.5))
+    with pytest.raises(sg.ParseError, match=r"take: index 5 is out of range for shape \(2, 3\)"):
+        sg.parse("take(A, 5)", {"A": A})
