@@ -436,12 +436,15 @@ def _convert(node, special, done, by_name, sizes):
             return hit
         if node.is_Symbol and node.name in sizes and node.is_integer:
             return F.dimsize(node.name)  # a size of a matrix here (a mean's n), not a variable
-        if isinstance(node, sympy.MatrixSymbol):
-            r, c = node.shape
-            if c == 1:  # how to_sympy writes a vector: a column
-                return F.vector(node.name, _dim(r))
-            return F.matrix(node.name, (_dim(r), _dim(c)))
-        return F.scalar(node.name)
+        try:
+            if isinstance(node, sympy.MatrixSymbol):
+                r, c = node.shape
+                if c == 1:  # how to_sympy writes a vector: a column
+                    return F.vector(node.name, _dim(r))
+                return F.matrix(node.name, (_dim(r), _dim(c)))
+            return F.scalar(node.name)
+        except ValueError as err:  # a name or a size symgrad cannot take
+            raise ValueError(f"from_sympy: symbol {node.name!r}: {err}") from None
     if node.is_Number or node in (sympy.pi, sympy.E):
         return F.const(float(node))
     if isinstance(node, (sympy.OneMatrix, sympy.ZeroMatrix)):  # to_sympy's broadcasts

@@ -136,3 +136,21 @@ def test_a_constant_index_is_checked_when_take_is_built():
         sg.take(A, sg.const(1.5))
     with pytest.raises(sg.ParseError, match=r"take: index 5 is out of range for shape \(2, 3\)"):
         sg.parse("take(A, 5)", {"A": A})
+
+
+@pytest.mark.parametrize("kw, err, pattern", [
+    ({"eps": 0.0}, ValueError, r"eps must be a finite number > 0, got 0.0"),  # nan, 0/0
+    ({"eps": -1e-6}, ValueError, r"eps must be a finite number > 0"),
+    ({"eps": "a"}, TypeError, r"eps must be a number, got str"),  # numpy's TypeError
+    ({"tol": float("nan")}, ValueError, r"tol must be a finite number > 0"),  # always passed
+])
+def test_check_grad_checks_its_step_and_tolerance(kw, err, pattern):
+    with pytest.raises(err, match=r"^check_grad: " + pattern):
+        sg.check_grad(x * x, x, {x: 1.0}, **kw)
+
+
+def test_from_sympy_names_a_symbol_symgrad_cannot_take():
+    sympy = pytest.importorskip("sympy")
+    with pytest.raises(ValueError, match=r"^from_sympy: symbol 'lambda': .*not a valid Python "
+                                         r"identifier"):
+        sg.from_sympy(sympy.Symbol("lambda") * 2)
