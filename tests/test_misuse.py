@@ -3,6 +3,7 @@ variable, never a bare error from deep inside (numpy's, sympy's, Python's) or a 
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -154,3 +155,47 @@ def test_from_sympy_names_a_symbol_symgrad_cannot_take():
     with pytest.raises(ValueError, match=r"^from_sympy: symbol 'lambda': .*not a valid Python "
                                          r"identifier"):
         sg.from_sympy(sympy.Symbol("lambda") * 2)
+
+
+# ------------------------------------------------------------------ the property
+_ZOO = [None, "abc", "", "class", "αβ", [1.0, 2.0], [[1, 2], [3]], {"a": 1}, {1, 2}, b"x", 1j,
+        np.array([1, "a"], dtype=object), np.array([1 + 2j]), np.array([True, False, True]),
+        np.arange(3), np.ones(3, dtype=np.float16), np.zeros(0), np.ones((2, 2, 2)),
+        np.array(1.0), float("nan"), float("inf"), 10**400, -3, 2.5, np.int64(1), np.bool_(True),
+        (1, 2), slice(1), len, x, sg.vector("v_zoo", 3), A, sg.matrix("S_zoo", ("n", "n")),
+        sg.vector("u_zoo", "n"), sg.vector("x", 2)]  # a second variable named x
+# what a function's message may start with instead of its own name
+_PREFIX = {"square": "pow", "power": "pow", "trace": "diagonal|trace", "dot": "matmul|dot",
+           "vector": "variable", "matrix": "variable|matrix", "tensor": "variable",
+           "scalar": "variable"}
+_BUILDERS = sorted(n for n in sg.__all__ if n not in {
+    "Expr", "ShapeError", "NonDifferentiableError", "BackendNotInstalled", "ParseError",
+    "draw", "save", "load", "explain", "check_grad", "parse", "to_sympy", "from_sympy",
+    "simplify", "evaluate", "compile", "grad", "jacobian", "hessian", "latex", "to_dot",
+    "count_nodes", "topo_order", "to_networkx", "variables", "zero_reason"})
+
+
+def test_every_builder_refuses_bad_arguments_by_name():
+    """Each function that builds a node, called with one or two arguments from a zoo of bad
+    values, returns an expression or raises TypeError/ValueError (ShapeError)/OverflowError
+    whose message starts with its name."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=400, deadline=None, database=None)
+    @given(st.sampled_from(_BUILDERS), st.lists(st.sampled_from(range(len(_ZOO))), min_size=1,
+                                                max_size=2))
+    def check(name, picks):
+        args = [_ZOO[i] for i in picks]
+        try:
+            out = getattr(sg, name)(*args)
+        except (TypeError, ValueError, OverflowError) as err:
+            msg = str(err)
+            ok = re.match(rf"({_PREFIX.get(name, name)}|{name})\b", msg) or (
+                name in ("scalar", "scalars") and "not a valid Python identifier" in msg) or (
+                    "missing" in msg or "positional argument" in msg)  # Python's own arity
+            assert ok, f"sg.{name}{tuple(args)!r:.120}: {type(err).__name__}: {msg}"
+        else:
+            assert isinstance(out, (sg.Expr, tuple)), (name, out)
+
+    check()
