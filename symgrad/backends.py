@@ -253,11 +253,35 @@ def _compile_jax(outputs, inputs) -> Callable:
     jax = _require("jax", "jax")
     xp = namespace("jax")
     fn = core_compile(outputs, inputs, backend=xp)
-    jitted = jax.jit(fn)
+    order = topo_order(fn.outputs)
+    if not any(n.op.name in ("take", "onehot") for n in order):
+        jitted = jax.jit(fn)
+    else:
+        # an index computed inside jit is checked there (jax would clamp it to a valid row,
+        # a silently wrong answer): checkify carries the failure out, raised here
+        from jax.experimental import checkify
+
+        from . import runtime
+
+        checked = jax.jit(checkify.checkify(fn))
+
+        def jitted(*args):
+            runtime.CHECKING.on = True  # read only while jax traces, inside this call
+            try:
+                err, out = checked(*args)
+            finally:
+                runtime.CHECKING.on = False
+            msg = err.get()
+            if msg is not None:
+                for tail in (" (`check` failed", " (check failed at"):  # jax's suffixes
+                    msg = msg.split(tail)[0]
+                raise IndexError(msg)
+            return out
+
     ins = fn.inputs
     scalars = [i for i, v in enumerate(ins) if not v.shape]
-    if scalars and any(n.shape for n in topo_order(fn.outputs)):
-        used = {id(n) for n in topo_order(fn.outputs)}
+    if scalars and any(n.shape for n in order):
+        used = {id(n) for n in order}
         per_sample = runner(ins, used, as_list(outputs)[1], lambda: compiled, "jax", xp)
 
         def compiled(*args):

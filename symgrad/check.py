@@ -7,6 +7,8 @@ differences of the symbolic first derivatives (compiled once each).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .autodiff import jacobian
@@ -102,6 +104,12 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
         raise TypeError(f"check_grad: f must be an expression, got {type(f).__name__}")
     if order not in (1, 2):
         raise ValueError(f"check_grad: order must be 1 or 2, got {order!r}")
+    for what, val in (("eps", eps), ("tol", tol)):  # eps=0 divided by zero, eps='a' in numpy
+        if isinstance(val, (bool, np.bool_)) or not isinstance(val, (int, float, np.integer,
+                                                                     np.floating)):
+            raise TypeError(f"check_grad: {what} must be a number, got {type(val).__name__}")
+        if not (math.isfinite(val) and val > 0):
+            raise ValueError(f"check_grad: {what} must be a finite number > 0, got {val!r}")
     ws, _ = as_list(wrt, "check_grad")
     for w in ws:
         if w.op.name != "var":

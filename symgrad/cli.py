@@ -256,6 +256,8 @@ def cmd_draw(args, out) -> int:
                     engine=args.engine)
     except ImportError as err:
         raise UsageError(str(err)) from None
+    except OSError as err:  # a folder that does not exist, no permission, ...
+        raise UsageError(f"cannot write {args.output!r}: {err.strerror or err}") from None
     print(f"wrote {path}", file=out)
     return 0
 
@@ -390,7 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (symgrad lecture | head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (ParseError, UsageError, ShapeError, NonDifferentiableError, ValueError) as err:
+    except (ParseError, UsageError, ShapeError, NonDifferentiableError, ValueError, IndexError,
+            OverflowError) as err:  # IndexError: take's index at eval; OverflowError: a value
         msg = str(err).replace("\n", " ")
         print(f"symgrad {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -101,7 +101,7 @@ def _caption(e: Expr, i: int, nforward: int) -> str:
 def _panels(exprs, forward, simplified: bool) -> list[_Panel]:
     outs, _ = as_list(exprs, "to_dot")
     if not outs:
-        raise ValueError("draw: no expressions given")
+        raise ValueError("to_dot: no expressions given")
     if forward is not None:
         froots, _ = as_list(forward, "to_dot: forward")
         is_fwd = [any(o is r for r in froots) for o in outs]
@@ -387,7 +387,11 @@ def draw(exprs, path: str | os.PathLike | None = None, *, forward=None,
     ``engine``: "auto" (Graphviz's ``dot`` when installed, else matplotlib), "graphviz" or
     "matplotlib". ``forward`` and ``simplified`` as in :func:`to_dot`.
     """
-    as_list(exprs, "draw")
+    if not as_list(exprs, "draw")[0]:
+        raise ValueError("draw: no expressions given")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"draw: path must be a file name (a str or a path), got "
+                        f"{type(path).__name__}")
     if path is None:
         svg = _render(exprs, "svg", forward, simplified, title, engine)
         return Picture(svg.decode("utf-8"))

@@ -180,8 +180,12 @@ def _targets(g, wrt) -> tuple[Expr, list[Expr]]:
         if not isinstance(g, Expr):
             raise TypeError(f"explain: f must be an expression, got {type(g).__name__}")
         ws, _ = as_list(wrt, "explain")
+        if not ws:
+            raise ValueError("explain: no variables given to differentiate with respect to")
         return g, ws
     gs, _ = as_list(g, "explain")
+    if not gs:
+        raise ValueError("explain: no gradients given")
     f = None
     ws = []
     for e in gs:

@@ -23,7 +23,7 @@ ExprLike = Union[Expr, float, int, np.ndarray]
 # ------------------------------------------------------------------------ leaves
 def _variable(name: str, shape) -> Expr:
     check_identifier(name, "variable name")
-    shape = as_shape(shape)
+    shape = as_shape(shape, f"variable {name}: shape")
     return make(VAR, (), {"vname": name, "shape": shape})
 
 
@@ -52,7 +52,8 @@ def vector(name: str, n) -> Expr:
 
 def matrix(name: str, shape) -> Expr:
     """A matrix variable of shape ``(m, n)``; sizes ints or names."""
-    shape = as_shape(shape)
+    check_identifier(name, "variable name")
+    shape = as_shape(shape, f"variable {name}: shape")
     if len(shape) != 2:
         raise ValueError(f"matrix {name!r}: shape {shape!r} does not have two sizes")
     return _variable(name, shape)
@@ -70,7 +71,11 @@ def const(value: Any) -> Expr:
     if isinstance(value, (bool, np.bool_)):
         value = float(value)
     if isinstance(value, (int, float, np.integer, np.floating)):
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # a Python int beyond float64's range
+            raise OverflowError(f"const: an integer of {int(value).bit_length()} bits is too "
+                                "large for a float (at most about 1.8e308)") from None
         return make(CONST, (), {"value": v})
     if isinstance(value, (list, tuple, np.ndarray)):
         try:
@@ -92,6 +97,10 @@ def lift(v: Any, op: str | None = None) -> Expr:
         return v
     try:
         return const(v)
+    except OverflowError as err:
+        if op is None:
+            raise
+        raise OverflowError(f"{op}: operand {str(err).removeprefix('const: ')}") from None
     except (TypeError, ValueError) as err:
         if op is None:
             raise
@@ -516,9 +525,11 @@ def take(M: ExprLike, i: ExprLike) -> Expr:
     Differentiable in ``M``; not in ``i``.
     """
     M = lift(M, "take")
+    if isinstance(i, Expr) and is_scalar_const(i):  # sg.const(7.0), or 7 in sg.parse's text
+        i = i.attrs["value"]
     if not isinstance(i, Expr):
         try:
-            ok = not isinstance(i, (bool, np.bool_)) and float(i).is_integer()
+            ok = _is_int(i) or (not isinstance(i, (bool, np.bool_)) and float(i).is_integer())
         except (TypeError, ValueError):
             ok = False
         if not ok:

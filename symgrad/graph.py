@@ -34,7 +34,7 @@ def as_list(exprs, what: str | None = None) -> tuple[list, bool]:
 def topo_order(outputs: Iterable[Expr]) -> list[Expr]:
     """Every node the outputs depend on, operands before users (iterative post-order DFS: one
     loop, no recursion, so a chain of depth 100,000 is fine)."""
-    return walk(outputs)[0]
+    return walk(as_list(outputs, "topo_order")[0])[0]
 
 
 def walk(outputs: Iterable[Expr]) -> tuple[list[Expr], dict[int, int]]:

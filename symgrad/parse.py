@@ -304,6 +304,9 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
     if len(text) > MAX_CHARS:
         raise ParseError(f"expression too long ({len(text)} characters; at most {MAX_CHARS})",
                          text)
+    if variables is not None and not isinstance(variables, dict):
+        raise TypeError(f"parse: variables must be a dict from names to expressions, got "
+                        f"{type(variables).__name__}")
     variables = dict(variables or {})
     for k, v in variables.items():
         if not isinstance(v, Expr):

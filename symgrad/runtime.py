@@ -7,8 +7,13 @@ array libraries.
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
+
+# set while symgrad's jax wrapper traces a function under checkify (see backends._compile_jax):
+# then an index that is only known inside jax.jit is checked there
+CHECKING = threading.local()
 
 
 def step(xp, x):
@@ -173,8 +178,16 @@ def _index(xp, i, n):
     try:
         k = int(i)
     except TypeError:
-        # a traced value (under jax.jit): no range check is possible, index dynamically
+        # a traced value (under jax.jit): jax would clamp a bad index to a valid row, so
+        # symgrad's wrapper checks it with checkify; a caller's own jit of .unjitted does not
+        if getattr(CHECKING, "on", False):
+            from jax.experimental import checkify
+
+            checkify.check(xp.all((i == xp.floor(i)) & (i >= -n) & (i < n)),
+                           "take: index {i} is not an integer in range for size " + str(n), i=i)
         return xp.astype(i, xp.int32)
+    except (ValueError, OverflowError):  # nan, inf
+        raise IndexError(f"take: index {i!r} is not an integer in range for size {n}") from None
     if k != i or not -n <= k < n:
         raise IndexError(f"take: index {i!r} is not an integer in range for size {n}")
     return k

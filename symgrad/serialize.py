@@ -167,6 +167,7 @@ def to_data(exprs) -> dict:
 def save(exprs, path: str | os.PathLike) -> None:
     """Write an expression (or a list of them) to ``path`` as JSON (see the module doc)."""
     data = to_data(exprs)
+    _check_path("save", path)
     text = json.dumps(data, allow_nan=False, separators=(",", ":"))  # the C encoder: fast
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -208,12 +209,23 @@ def load(path: str | os.PathLike):
     Raises ValueError (naming the node) for an unknown op, a cycle, a wrong number of
     operands, a shape that does not fit or a bad name.
     """
+    _check_path("load", path)
     with open(path, encoding="utf-8") as fh:
         try:
             data = json.load(fh, parse_constant=_no_constant)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"load: {os.fspath(path)!r} is not JSON ({err})") from None
+        except RecursionError:
+            raise ValueError(f"load: {os.fspath(path)!r} is nested too deeply to be a symgrad "
+                             "file") from None
     return from_data(data)
+
+
+def _check_path(what: str, path) -> None:
+    """A file name; not an int, which open() would take as a file descriptor (and close)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{what}: path must be a file name (a str or a path), got "
+                        f"{type(path).__name__}")
 
 
 def _no_constant(name: str):

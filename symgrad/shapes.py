@@ -11,6 +11,8 @@ from __future__ import annotations
 import keyword
 from typing import NamedTuple, Union
 
+import numpy as np
+
 from .errors import ShapeError
 
 Dim = Union[int, str]
@@ -47,7 +49,7 @@ def as_dim(d, what: str = "size") -> Dim:
         return check_identifier(d.strip(), what)
     try:
         i = int(d)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         raise ValueError(f"{what} {d!r} is not a size (an int >= 0 or a name)") from None
     if i != d or i < 0:
         raise ValueError(f"{what} {d!r} is not a size (an int >= 0 or a name)")
@@ -55,7 +57,7 @@ def as_dim(d, what: str = "size") -> Dim:
 
 
 def as_shape(shape, what: str = "shape") -> Shape:
-    if isinstance(shape, (int, str)):
+    if isinstance(shape, (int, str, np.integer)):
         shape = (shape,)
     try:
         dims = tuple(shape)
@@ -117,11 +119,16 @@ def _two(shapes):
 
 
 def same_dim(op: str, a: Dim, b: Dim, shapes) -> tuple[Dim, tuple]:
-    """Two sizes that must be equal; returns (size, deferred checks)."""
+    """Two sizes that must be equal; returns (size, deferred checks). ``shapes``: the operand
+    shapes they come from (one shape: two sizes of one operand must be equal)."""
     if a == b:
         return a, ()
     if isinstance(a, int) and isinstance(b, int):
-        sa, sb = _two(list(shapes))
+        shapes = list(shapes)
+        if len(shapes) == 1:  # two sizes of one operand (diagonal's last two)
+            raise ShapeError(f"{op}: shape {fmt_shape(shapes[0])} is not square (its last "
+                             "two sizes differ)")
+        sa, sb = _two(shapes)
         raise ShapeError(f"{op}: shapes {fmt_shape(sa)} and {fmt_shape(sb)} do not fit")
     pick = a if isinstance(a, int) else b
     return pick, (Check(a, b, op, tuple(shapes)),)
@@ -132,13 +139,14 @@ def normalize_axis(op: str, axis, ndim: int, shape) -> tuple:
     if axis is None:
         return tuple(range(ndim))
     try:
-        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     except TypeError:
         raise ValueError(f"{op}: axis {axis!r} is not an int or a tuple of ints") from None
     out = []
     for a in axes:
-        if isinstance(a, bool) or not isinstance(a, int):
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
             raise ValueError(f"{op}: axis {a!r} is not an int")
+        a = int(a)  # a numpy integer, as numpy's own functions take it
         if not -ndim <= a < ndim:
             raise ShapeError(f"{op}: axis {a} is out of range for shape {fmt_shape(shape)}")
         out.append(a % ndim)

@@ -12,6 +12,8 @@ import functools
 import importlib
 from typing import Any
 
+import numpy as np
+
 from . import functions as F
 from ._lazy import sympy
 from .expr import Expr
@@ -186,6 +188,9 @@ def to_sympy(e: Expr, keep_names: bool = False):
     ``MatrixSymbol`` for a named tensor) instead of their definitions.
     """
     outs, single = as_list(e, "to_sympy")
+    if not isinstance(keep_names, (bool, int, np.bool_)):  # an Expr's truth value raises
+        raise TypeError(f"to_sympy: keep_names must be True or False, got {keep_names!r:.60}")
+    keep_names = bool(keep_names)
     ctx = _Ctx(keep_names)
     done: dict[int, Any] = {}
     roots = {id(o) for o in outs}
@@ -250,6 +255,8 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
         except (sympy.SympifyError, TypeError) as err:
             raise ValueError(f"from_sympy: cannot read {expr!r:.60} as a sympy expression "
                              f"({err})") from None
+        if not isinstance(expr, sympy.Basic):  # None, a list, ...: sympify passes them on
+            raise ValueError(f"from_sympy: cannot read {expr!r:.60} as a sympy expression")
     return _read(expr, by_name, frozenset())
 
 
@@ -429,12 +436,15 @@ def _convert(node, special, done, by_name, sizes):
             return hit
         if node.is_Symbol and node.name in sizes and node.is_integer:
             return F.dimsize(node.name)  # a size of a matrix here (a mean's n), not a variable
-        if isinstance(node, sympy.MatrixSymbol):
-            r, c = node.shape
-            if c == 1:  # how to_sympy writes a vector: a column
-                return F.vector(node.name, _dim(r))
-            return F.matrix(node.name, (_dim(r), _dim(c)))
-        return F.scalar(node.name)
+        try:
+            if isinstance(node, sympy.MatrixSymbol):
+                r, c = node.shape
+                if c == 1:  # how to_sympy writes a vector: a column
+                    return F.vector(node.name, _dim(r))
+                return F.matrix(node.name, (_dim(r), _dim(c)))
+            return F.scalar(node.name)
+        except ValueError as err:  # a name or a size symgrad cannot take
+            raise ValueError(f"from_sympy: symbol {node.name!r}: {err}") from None
     if node.is_Number or node in (sympy.pi, sympy.E):
         return F.const(float(node))
     if isinstance(node, (sympy.OneMatrix, sympy.ZeroMatrix)):  # to_sympy's broadcasts

@@ -165,6 +165,9 @@ def test_lecture(capsys):
     (["eval", "nx", "nx"], "write NAME=VALUE"),
     (["eval", "nx", "nq=1", "nx=2"], "nq is not a variable"),
     (["draw", "nx", "-o", "g.jpg"], ".svg, .png, .pdf or .dot"),
+    # these escaped as a traceback (IndexError, FileNotFoundError)
+    (["eval", "take(nv, ni)", "--vector", "nv:3", "nv=1,2,3", "ni=7"], "take: index 7.0"),
+    (["draw", "nx", "-o", "no_such_dir/g.dot"], "cannot write 'no_such_dir/g.dot': No such file"),
 ])
 def test_errors_are_one_line_with_status_2(capsys, argv, words, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -687,7 +687,9 @@ def _fold(f):
             out = f(*vals)
         except (ArithmeticError, ValueError):
             return None
-        if not math.isfinite(out):
+        # a complex result (a negative base to a fractional power) is not folded: the node
+        # evaluates to numpy's nan, with its warning, like the same power of a variable
+        if out.__class__ is complex or not math.isfinite(out):
             return None
         return F.const(out)
 

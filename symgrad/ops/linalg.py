@@ -426,7 +426,7 @@ class Diagonal(Op):
         m = args[0]
         if m.ndim < 2:
             raise ShapeError(f"diagonal: needs a matrix, got shape {fmt_shape(m.shape)}")
-        d, checks = same_dim("diagonal", m.shape[-2], m.shape[-1], (m.shape, m.shape))
+        d, checks = same_dim("diagonal", m.shape[-2], m.shape[-1], (m.shape,))
         return m.shape[:-2] + (d,), checks
 
     def code(self, a, n, g):
