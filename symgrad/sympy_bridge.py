@@ -239,6 +239,9 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     ``log(1 + exp(x))``, relu ``Max(0, x)``, and the matrix expressions ``to_sympy`` writes
     (products, sums, transposes, traces, elementwise products and functions, positive integer
     powers).
+
+    A string is first read by ``sympy.sympify``, which evaluates it as Python: never pass text
+    from an untrusted source; ``sg.parse`` reads formulas without evaluating them.
     """
     if symbols is not None and not isinstance(symbols, dict):
         raise TypeError(f"from_sympy: symbols must be a dict from sympy symbols (or names) to "
