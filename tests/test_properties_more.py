@@ -12,7 +12,9 @@ tests/test_properties.py does not fuzz:
   included;
 - sg.simplify of gradients keeps their value and never grows their node count;
 - the numba and dask backends give what the numpy backend gives on random graphs with tensors
-  (skipped cleanly when numba or dask is not installed).
+  (skipped cleanly when numba or dask is not installed);
+- str(e) of a graph of scalars means what the graph computes: read as Python, with each
+  function name bound to its op, it has e's value (precedence and parentheses are right).
 """
 
 from __future__ import annotations
@@ -349,3 +351,28 @@ def test_dask_backend_equals_numpy(data):
     got = dask.compute(*sg.compile(outs, ws, backend="dask")(*ins), scheduler="sync")
     _close(got, want, 1e-10)
 
+
+def _op_functions() -> dict:
+    """Each op's printed function name -> the op applied to numbers (evaluated by symgrad)."""
+    from symgrad.expr import make
+    from symgrad.ops.base import REGISTRY
+
+    def apply(op):
+        return lambda *a: np.float64(sg.evaluate(make(op, tuple(sg.const(float(x)) for x in a)),
+                                                 {}))
+
+    return {op.fn or op.name: apply(op) for op in REGISTRY.values() if not op.leaf}
+
+
+@given(st.data())
+def test_printed_scalar_formula_has_the_graph_value(data):
+    e = data.draw(dags(tensor=False, value_only=True), label="e")
+    vals = data.draw(points(sg.variables(e)), label="point")
+    assume(point_is_safe(e, vals))
+    text = str(e)
+    note(text)
+    env = dict(_op_functions(), **{v.attrs["vname"]: np.float64(vals[v])
+                                   for v in sg.variables(e)})
+    with np.errstate(all="ignore"):
+        got = float(eval(text, env))  # noqa: S307  (our own printed formula)
+    np.testing.assert_allclose(got, sg.evaluate(e, vals), rtol=1e-7, atol=1e-9, err_msg=text)
