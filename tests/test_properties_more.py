@@ -373,6 +373,12 @@ def test_printed_scalar_formula_has_the_graph_value(data):
     note(text)
     env = dict(_op_functions(), **{v.attrs["vname"]: np.float64(vals[v])
                                    for v in sg.variables(e)})
+    # a node named elsewhere in the process (names are process-global) prints as its name
+    for n in sg.topo_order([e]):
+        name = n.name or (n.attrs["alias"] if n.op.name == "alias" else None)
+        if name:
+            used = {v: vals[v] for v in sg.variables(n)}
+            env[name] = np.float64(sg.evaluate(n, used))
     with np.errstate(all="ignore"):
         got = float(eval(text, env))  # noqa: S307  (our own printed formula)
     np.testing.assert_allclose(got, sg.evaluate(e, vals), rtol=1e-7, atol=1e-9, err_msg=text)
