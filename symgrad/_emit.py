@@ -49,6 +49,9 @@ class Gen:
             p = name if plain_name(name) and name not in used else f"_in{i}"
             used.add(p)
             self.params[id(v)] = p
+        # the first tensor input: arrays the code creates (identities) take its floating dtype,
+        # so that they do not promote a float32 computation to float64
+        self.like: str | None = next((self.params[id(v)] for v in inputs if v.shape), None)
 
     def may_be_number(self, n: Expr) -> bool:
         """Whether ``n`` may be a Python number at run time (then ``a / b`` may raise)."""
@@ -97,7 +100,9 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
             if op == "const":
                 known[id(n)] = n.attrs["value"]
                 continue
-            if op != "eye" or not all(isinstance(d, int) for d in n.attrs["dims"]):
+            # an identity is folded only where no tensor input lends it a dtype at run time
+            if op != "eye" or gen.like is not None or \
+                    not all(isinstance(d, int) for d in n.attrs["dims"]):
                 continue
         elif not known:
             continue

@@ -197,6 +197,14 @@ def take(xp, M, i):
     return M[_index(xp, i, M.shape[0]), ...]
 
 
+def eye(xp, n, like):
+    """The n x n identity in ``like``'s floating dtype (float64 when it is not floating)."""
+    dtype = getattr(like, "dtype", None)
+    if dtype is None or not _is_floating(xp, dtype):
+        return xp.eye(n)
+    return xp.eye(n, dtype=dtype)
+
+
 def onehot(xp, i, n, like=None):
     """e_i of length n: in ``like``'s dtype when it is a floating array, else float64."""
     k = _index(xp, i, n)

@@ -193,3 +193,29 @@ def test_a_constant_times_a_quotient_by_a_constant_is_gathered():
     assert str(3.0 * (z / 2.0)) == "1.5*z_q" and str((z / 4) * 2) == "0.5*z_q"
     with pytest.warns(RuntimeWarning, match="divide by zero"):  # at run time, as numpy does
         assert sg.evaluate(2 * (z / 0), {z: 1.0}) == float("inf")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "dask"])
+def test_identities_take_the_dtype_of_a_tensor_input(backend):
+    # the Hessian of lam/2 |w|^2 has lam * I, and I was a float64 array: a float32 problem got
+    # a float64 Hessian (numpy, numba and dask alike)
+    import numpy as np
+
+    if backend != "numpy":
+        pytest.importorskip(backend)
+    X, y, w = sg.matrix("X_id", ("N", "d")), sg.vector("y_id", "N"), sg.vector("w_id", "d")
+    lam = sg.scalar("lam_id")
+    L = sg.mean(sg.bce(sg.sigmoid(X @ w), y)) + lam / 2 * sg.sum(w * w)
+    f = sg.compile([sg.hessian(L, w), sg.jacobian(w * 2.0, w)], [X, y, w, lam], backend=backend)
+    rng = np.random.default_rng(0)
+    xv, yv, wv = rng.normal(size=(6, 3)), (rng.random(6) > 0.5) * 1.0, rng.normal(size=3)
+    mu = 1 / (1 + np.exp(-(xv @ wv)))
+    want = (xv.T * (mu * (1 - mu))) @ xv / 6 + 0.1 * np.eye(3)
+    for dtype in (np.float32, np.float64):
+        H, J = (np.asarray(r) for r in f(xv.astype(dtype), yv.astype(dtype), wv.astype(dtype),
+                                          0.1))
+        assert H.dtype == J.dtype == np.dtype(dtype), backend
+        np.testing.assert_allclose(H, want, rtol=1e-5)
+        np.testing.assert_array_equal(J, 2 * np.eye(3))
+    ints = f(np.ones((6, 3), int), np.ones(6, int), np.ones(3, int), 0.1)
+    assert np.asarray(ints[1]).dtype == np.float64  # no floating input: float64, as before

@@ -147,11 +147,13 @@ class Eye(Op):
 
     def code(self, a, n, g):
         dims = n.attrs["dims"]
-        if len(dims) == 1:
-            return f"_xp.eye({g.dim(dims[0])})"
+        like = getattr(g, "like", None)  # in the floating dtype of a tensor input, if any
         size = " * ".join(g.dim(d) for d in dims)
+        eye = f"_rt.eye(_xp, {size}, {like})" if like else f"_xp.eye({size})"
+        if len(dims) == 1:
+            return eye
         full = ", ".join(g.dim(d) for d in dims + dims)
-        return f"_xp.reshape(_xp.eye({size}), ({full},))"
+        return f"_xp.reshape({eye}, ({full},))"
 
     def sympy(self, a, n, ctx):
         dims = n.attrs["dims"]
