@@ -195,3 +195,16 @@ def point_is_safe(e, vals, bound: float = 1e6, gap: float = 1e-4) -> bool:
         if not np.all(np.isfinite(a)) or np.any(np.abs(a) > bound):
             return False
     return all(np.all(np.abs(np.asarray(k)) > gap) for k in got[len(nodes):])
+
+
+@st.composite
+def scalar_cases(draw, max_ops: int = 7, gap: float = 1e-3):
+    """(f, its variables, a safe point): a scalar function of a random graph with tensors, for
+    second derivatives (kinks kept ``gap`` away)."""
+    from hypothesis import assume
+
+    f = to_scalar(draw(dags(tensor=True, max_ops=max_ops), label="e"))
+    ws = sg.variables(f)
+    vals = draw(points(ws), label="point")
+    assume(point_is_safe(f, vals, gap=gap))
+    return f, ws, vals
