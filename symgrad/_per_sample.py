@@ -37,9 +37,10 @@ CHUNK = 1 << 22  # entries of the largest batched node computed at once (32 MiB 
 class PerSample(ShapeError):
     """A scalar input of a graph with vectors or matrices was given an array.
 
-    The array backends' generated code catches it and computes the samples (jax's compiled
-    function looks for samples before its jitted call); numba lets it through, as the
-    ShapeError its message describes.
+    Every backend's compiled function catches it and computes the samples (the array
+    backends' generated code, the numba driver's wrapper; jax's compiled function looks for
+    samples before its jitted call). Only code traced by jax, where inputs are tracers, lets
+    it through, as the ShapeError its message describes.
     """
 
 
@@ -47,8 +48,8 @@ def refuse(name: str, value) -> None:
     """Raise :class:`PerSample` for the scalar input ``name`` given the array ``value``."""
     raise PerSample(f"input {name}: declared a scalar, got an array of shape "
                     f"{fmt_shape(tuple(np.shape(value)))}; a graph with vectors or matrices "
-                    "takes arrays of samples for its scalar inputs on every backend but numba "
-                    "(whose fused loops have no axis of samples)")
+                    "takes arrays of samples for its scalar inputs outside jax tracing only "
+                    "(with jax, compile with backend='jax' and pass the samples to its function)")
 
 
 def samples_shape(names: list[str], values: list) -> tuple:

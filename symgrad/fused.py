@@ -174,7 +174,27 @@ def compile_fused(outputs, inputs) -> Callable:
         [getattr(mod, f"{k.name}_p") for k in kernels]
     fn.inputs = list(ins)
     fn.outputs = list(outs)
+    if any(not v.shape for v in ins):
+        return _with_samples(fn, ins, order, single)
     return fn
+
+
+def _with_samples(fn: Callable, ins: list, order: list, single: bool) -> Callable:
+    """``fn``, whose scalar inputs may also be given arrays of samples: those calls go to a
+    batched version of the graph, fused in its turn (see symgrad._per_sample)."""
+    from ._per_sample import PerSample, runner
+
+    per_sample = runner(ins, {id(n) for n in order}, single, lambda: compiled, "numba", np)
+
+    def compiled(*args):
+        try:
+            return fn(*args)
+        except PerSample:
+            return per_sample(*args)
+
+    for attr in ("source", "kernel_source", "kernels", "inputs", "outputs"):
+        setattr(compiled, attr, getattr(fn, attr))
+    return compiled
 
 
 def _driver_lines(units: list, kernels: list[Kernel], outs: list[Expr], single: bool, gen,
