@@ -56,6 +56,8 @@ def samples_shape(names: list[str], values: list) -> tuple:
     """The shape the values given for the scalar inputs ``names`` (arrays of samples, or
     numbers) broadcast to; a ShapeError naming the arrays when they do not."""
     shapes = [np.shape(v) for v in values]
+    if len(shapes) == 1:
+        return tuple(shapes[0])
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
@@ -115,9 +117,6 @@ def _entries_per_sample(nodes: list[Expr]) -> Callable[[dict], int]:
             symbolic.append((k, names))
         else:
             known = max(known, k)
-    if not symbolic:
-        return lambda sizes: known
-
     def entries(sizes: dict) -> int:
         most = known
         for k, names in symbolic:
@@ -126,6 +125,7 @@ def _entries_per_sample(nodes: list[Expr]) -> Callable[[dict], int]:
             most = max(most, k)
         return most
 
+    entries.symbolic = bool(symbolic)  # whether it reads sizes at all
     return entries
 
 
@@ -136,6 +136,7 @@ class _Arrays:
     def __init__(self, xp) -> None:
         self.xp = xp
         self.numpy = xp is np
+        self._dtypes: dict = {}  # the tensors' dtypes -> the samples' (the same each call)
 
     def asarray(self, v):
         return np.asarray(v) if self.numpy else self.xp.asarray(v)
@@ -143,7 +144,13 @@ class _Arrays:
     def sample_dtype(self, tensors: list):
         """The dtype samples compute in: as Python numbers next to the tensors (float32
         tensors keep float32)."""
-        dtypes = [t.dtype for t in tensors if getattr(t, "dtype", None) is not None]
+        dtypes = tuple(t.dtype for t in tensors if getattr(t, "dtype", None) is not None)
+        known = self._dtypes.get(dtypes)
+        if known is None:
+            known = self._dtypes[dtypes] = self._sample_dtype(dtypes)
+        return known
+
+    def _sample_dtype(self, dtypes: tuple):
         if self.numpy:
             return np.result_type(0.0, *(d for d in dtypes if d.kind in "fiub"))
         # by name: a tensor given as a numpy array to another backend has a numpy dtype
@@ -156,7 +163,9 @@ class _Arrays:
 
     def flat(self, v, shape: tuple, dtype):
         if self.numpy:
-            return np.broadcast_to(v, shape).reshape(-1).astype(dtype, copy=False)
+            if v.shape != shape:
+                v = np.broadcast_to(v, shape)
+            return v.reshape(-1).astype(dtype, copy=False)
         xp = self.xp
         return xp.astype(xp.reshape(xp.broadcast_to(v, shape), (-1,)), dtype)
 
@@ -248,7 +257,8 @@ def _together(version, args, call, batched, values, shape, ins, single, arrays):
     dtype = arrays.sample_dtype([t for _, t in tensors])
     count = math.prod(shape)
     flat = [arrays.flat(v, shape, dtype) for v in values]
-    sizes = {d: k for v, t in tensors for d, k in zip(v.shape, np.shape(t)) if isinstance(d, str)}
+    sizes = {d: k for v, t in tensors for d, k in zip(v.shape, np.shape(t)) if isinstance(d, str)} \
+        if entries.symbolic else {}
     step = max(1, CHUNK // entries(sizes))
     if count <= step:
         for i, v in zip(batched, flat):
