@@ -82,3 +82,27 @@ def test_cupy_logistic_hessian_is_the_closed_form():
     want = Xv.T @ ((s * (1 - s))[:, None] * Xv)
     got = fn(cp.asarray(Xv), cp.asarray(yv), cp.asarray(wv))
     np.testing.assert_allclose(cp.asnumpy(got), want, rtol=1e-10, atol=1e-12)
+
+
+def _samples_on_the_device(backend: str, to_device, is_device_array) -> None:
+    """A scalar input given an array of samples on the device: the batched version runs there
+    and returns device arrays equal to numpy's (symgrad._per_sample)."""
+    v, s, A = sg.vector("v_gs", 3), sg.scalar("s_gs"), sg.matrix("A_gs", (2, 3))
+    outs = [sg.sum(sg.tanh(v * s)), A @ (v * s), sg.sum(v)]
+    vals = [np.array([0.1, 0.2, 0.3]), np.arange(6.0).reshape(2, 3), np.array([1.0, -2.0, 0.5])]
+    want = sg.compile(outs, [v, A, s])(*vals)
+    got = sg.compile(outs, [v, A, s], backend=backend)(*[to_device(x) for x in vals])
+    _check(got, want, is_device_array)
+
+
+@cupy_only
+def test_cupy_samples_of_a_scalar_input():
+    cp = _cupy()
+    _samples_on_the_device("cupy", cp.asarray, lambda a: isinstance(a, cp.ndarray))
+
+
+@torch_cuda
+def test_torch_cuda_samples_of_a_scalar_input():
+    torch = _torch_cuda()
+    _samples_on_the_device("torch:cuda", lambda x: torch.as_tensor(x, device="cuda"),
+                           lambda a: isinstance(a, torch.Tensor) and a.is_cuda)
