@@ -149,6 +149,28 @@ def par(s: tuple[str, int], prec: int, latex: bool = False, strict: bool = False
     return text
 
 
+def jux(s: tuple[str, int]) -> str:
+    """Text of ``s`` as the left factor of a product written by juxtaposition (``A B``,
+    ``x A``): parenthesised below a product, and where it is a quotient, since ``x/y A``
+    would read as ``x/(y A)``."""
+    text, p = s
+    if p < P_MUL or (p == P_MUL and _top_level_slash(text)):
+        return f"({text})"
+    return text
+
+
+def _top_level_slash(text: str) -> bool:
+    depth = 0
+    for c in text:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "/" and depth == 0:
+            return True
+    return False
+
+
 def shape_error(op: str, *shapes) -> ShapeError:
     return ShapeError(f"{op}: shapes " + " and ".join(fmt_shape(s) for s in shapes) + " do not fit")
 
