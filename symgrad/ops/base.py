@@ -137,8 +137,14 @@ class Op:
         return f"{self.fn or self.name}({', '.join(s for s, _ in a)})", P_ATOM
 
     def tex(self, a: list, n) -> tuple[str, int]:
-        f = self.fn or self.name
+        f = tex_op_name(self.fn or self.name)
         return rf"\operatorname{{{f}}}\left({', '.join(s for s, _ in a)}\right)", P_ATOM
+
+
+def tex_op_name(f: str) -> str:
+    """An op's name inside ``\\operatorname{...}``: math mode there too, so ``stop_gradient``
+    would print as stop with the subscript gradient; the underscore is escaped."""
+    return f.replace("_", r"\_")
 
 
 def par(s: tuple[str, int], prec: int, latex: bool = False, strict: bool = False) -> str:
