@@ -1,0 +1,334 @@
+"""What symgrad prints means what the graph computes.
+
+- sg.latex(e) of a random graph of scalars, read back by a small reader of symgrad's LaTeX
+  conventions (juxtaposition and \\cdot are products, \\frac, \\sqrt, ^{...}, \\left( \\right),
+  \\left| \\right|, \\operatorname{...}, temporaries t_{k} = ... \\\\), has e's value; a number
+  must read as a number (``1e-05`` would be 1 e - 5);
+- sg.latex of random tensor graphs is balanced (braces, \\left/\\right), has no double
+  superscript and no bare underscore in an \\operatorname, and has the structure of str(e)
+  (as many products ⊙, transposes and reductions);
+- str(e) of tensor expressions, hand-picked per op and per precedence pair, read back by a small
+  reader of the textbook notation (juxtaposition is the matrix product, ⊙, ^T, diag, sum with
+  numpy's axis/keepdims, ``/`` followed by a juxtaposed factor refused as ambiguous) has e's
+  value, on small matrices;
+- sg.explain of a random scalar function: every printed forward definition, delta formula,
+  filled-in value and chain-rule product, read as Python with the labels bound, equals the
+  gradient; explain of the lecture's MLPs does not crash and ends at the gradient;
+- sg.to_dot has one node per graph node and one edge per operand edge (repeated operands too).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
+
+import symgrad as sg
+from symgrad.expr import make
+from symgrad.ops.base import REGISTRY
+from symgrad.ops.leaves import tex_name
+from tests.strategies import dags, point_is_safe, points
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _op_functions() -> dict:
+    """Each op's printed function name -> the op applied to numbers (evaluated by symgrad)."""
+
+    def apply(op):
+        return lambda *a: np.float64(sg.evaluate(make(op, tuple(sg.const(float(x)) for x in a)),
+                                                 {}))
+
+    return {op.fn or op.name: apply(op) for op in REGISTRY.values() if not op.leaf}
+
+
+OPS = _op_functions()
+
+
+def _names(e, vals) -> dict:
+    """Name -> value of every named node of ``e`` (names are process-global: a node named in
+    another test prints as its name here)."""
+    out = {}
+    for n in sg.topo_order([e]):
+        name = n.name or (n.attrs["alias"] if n.op.name == "alias" else None)
+        if name:
+            out[name] = sg.evaluate(n, {v: vals[v] for v in sg.variables(n)})
+    return out
+
+
+# ------------------------------------------------------------------ a reader of symgrad's LaTeX
+_TEX_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<num>\d+(?:\.\d*)?|\.\d+)
+  | (?P<left>\\left[(|])  | (?P<right>\\right[)|])
+  | (?P<opname>\\operatorname\{(?:[A-Za-z]|\\_)+\})
+  | (?P<mathrm>\\mathrm\{[A-Za-z0-9]+\})
+  | (?P<newline>\\\\)
+  | (?P<cmd>\\[A-Za-z]+)
+  | (?P<sym>[{}^_+\-,=])
+  | (?P<letter>[A-Za-z])
+""", re.VERBOSE)
+
+_TEX_FUNCS = {r"\exp": "exp", r"\log": "log", r"\tanh": "tanh", r"\sin": "sin", r"\cos": "cos",
+              r"\sigma": "sigmoid", r"\theta": "step"}
+
+
+def tex_tokens(s: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    while pos < len(s):
+        m = _TEX_TOKEN.match(s, pos)
+        if m is None:
+            raise ValueError(f"cannot read LaTeX at {s[pos:pos + 20]!r} in {s!r}")
+        pos = m.end()
+        if m.lastgroup != "ws":
+            out.append((m.lastgroup, m.group()))
+    return out
+
+
+class TexReader:
+    """Recursive descent over symgrad's LaTeX for scalars; names are looked up by their LaTeX
+    (``env`` maps tex_name(name) to a value)."""
+
+    def __init__(self, s: str, env: dict):
+        self.t, self.i, self.env = tex_tokens(s), 0, env
+
+    def peek(self, k=0):
+        return self.t[self.i + k] if self.i + k < len(self.t) else ("eof", "")
+
+    def take(self, text=None):
+        kind, tok = self.peek()
+        if text is not None and tok != text:
+            raise ValueError(f"expected {text!r}, got {tok!r} at token {self.i}")
+        self.i += 1
+        return kind, tok
+
+    def read(self):
+        """Lines ``t_{k} = ...`` bound in turn, the last line the value."""
+        while True:
+            start = self.i
+            name = self.name_if_binding()
+            if name is None:
+                self.i = start
+                v = self.expr()
+                if self.peek()[0] != "eof":
+                    raise ValueError(f"left over: {self.t[self.i:]}")
+                return v
+            self.env[name] = self.expr()
+            self.take(r"\\")
+
+    def name_if_binding(self):
+        try:
+            name = self.atom_name()
+        except ValueError:
+            return None
+        if name is None or self.peek()[1] != "=":
+            return None
+        self.take("=")
+        return name
+
+    def atom_name(self):
+        kind, tok = self.peek()
+        if kind in ("letter", "mathrm") or (kind == "cmd" and tok not in _TEX_FUNCS and tok not in
+                                            (r"\frac", r"\sqrt", r"\cdot", r"\infty")):
+            self.take()
+            if self.peek()[1] == "_":
+                self.take()
+                self.take("{")
+                sub = ""
+                while self.peek()[1] != "}":
+                    sub += self.take()[1]
+                self.take("}")
+                tok = f"{tok}_{{{sub}}}"
+            return tok
+        return None
+
+    def expr(self):
+        v = self.term()
+        while self.peek()[1] in ("+", "-"):
+            op = self.take()[1]
+            w = self.term()
+            v = v + w if op == "+" else v - w
+        return v
+
+    def term(self):
+        if self.peek()[1] == "-":  # a sign applies to the whole product: -x y = -(x y)
+            self.take()
+            return -self.term()
+        v = self.power()
+        while True:
+            kind, tok = self.peek()
+            if tok == r"\cdot":
+                self.take()
+                v = v * self.power()
+            elif kind == "num":
+                raise ValueError(f"a number juxtaposed after a factor: {tok!r} (ambiguous)")
+            elif kind in ("letter", "mathrm", "opname", "left", "cmd"):
+                v = v * self.power()
+            else:
+                return v
+
+    def group(self):
+        self.take("{")
+        v = self.expr()
+        self.take("}")
+        return v
+
+    def power(self):
+        v = self.atom()
+        if self.peek()[1] == "^":
+            self.take()
+            if self.peek()[1] == "{":
+                v = v ** self.group()
+            else:
+                raise ValueError("an exponent without braces")
+            if self.peek()[1] == "^":
+                raise ValueError("double superscript")
+        return v
+
+    def args(self):
+        self.take(r"\left(")
+        vals = [self.expr()]
+        while self.peek()[1] == ",":
+            self.take()
+            vals.append(self.expr())
+        self.take(r"\right)")
+        return vals
+
+    def atom(self):
+        kind, tok = self.peek()
+        if kind == "num":
+            self.take()
+            return np.float64(tok)
+        if tok == r"\infty":
+            self.take()
+            return np.float64(np.inf)
+        if tok == r"\left(":
+            self.take()
+            v = self.expr()
+            self.take(r"\right)")
+            return v
+        if tok == r"\left|":
+            self.take()
+            v = self.expr()
+            self.take(r"\right|")
+            return abs(v)
+        if tok == r"\frac":
+            self.take()
+            v = self.group() / self.group()
+            if self.peek()[1] == "^":
+                raise ValueError("a fraction raised to a power without parentheses")
+            return v
+        if tok == r"\sqrt":
+            self.take()
+            return np.sqrt(self.group())
+        if kind == "opname" or tok in _TEX_FUNCS:
+            self.take()
+            name = _TEX_FUNCS.get(tok) or tok[len(r"\operatorname{"):-1].replace(r"\_", "_")
+            if self.peek()[1] != r"\left(":  # a variable that prints as a Greek letter
+                self.i -= 1
+            else:
+                return OPS[name](*self.args())
+        name = self.atom_name()
+        if name is None:
+            raise ValueError(f"unexpected {tok!r} at token {self.i}")
+        if name not in self.env:
+            raise ValueError(f"unknown name {name!r}")
+        return np.float64(self.env[name])
+
+
+def read_tex(s: str, env: dict) -> float:
+    with np.errstate(all="ignore"):
+        return float(TexReader(s, env).read())
+
+
+@FAST
+@given(st.data())
+def test_latex_of_a_scalar_graph_has_its_value(data):
+    e = data.draw(dags(tensor=False, value_only=True), label="e")
+    vals = data.draw(points(sg.variables(e)), label="point")
+    assume(point_is_safe(e, vals))
+    s = sg.latex(e)
+    note(s)
+    env = {tex_name(v.attrs["vname"]): vals[v] for v in sg.variables(e)}
+    env.update({tex_name(k): v for k, v in _names(e, vals).items()})
+    np.testing.assert_allclose(read_tex(s, env), sg.evaluate(e, vals), rtol=1e-7, atol=1e-9,
+                               err_msg=s)
+
+
+@pytest.mark.parametrize("build", [
+    lambda x, y: x * 1e-5 + y, lambda x, y: x ** 1e-5, lambda x, y: 2.5e20 * x * y,
+    lambda x, y: (x / y) ** 2, lambda x, y: -1e-7 * x, lambda x, y: x - 1e-7,
+    lambda x, y: (x - y) * 1e-3, lambda x, y: 1e-5 ** x, lambda x, y: x * sg.sum(y * y),
+    lambda x, y: sg.sum(x) * y, lambda x, y: -(x / y), lambda x, y: (-x) ** 2.0 + (-y) ** 3.0,
+    lambda x, y: x ** (-y), lambda x, y: x * (-2.0), lambda x, y: x - (-y),
+    lambda x, y: -(x + y), lambda x, y: -(x - y * y), lambda x, y: x - (y - x * x),
+    lambda x, y: (x ** y) ** 2.0, lambda x, y: x / (y / x), lambda x, y: x / (y * x),
+])
+def test_latex_numbers_and_precedence(build):
+    x, y = sg.scalars("rx ry")
+    e = build(x, y)
+    vals = {x: 1.3, y: 0.7}
+    s = sg.latex(e)
+    env = {tex_name("rx"): 1.3, tex_name("ry"): 0.7}
+    np.testing.assert_allclose(read_tex(s, env), sg.evaluate(e, vals), rtol=1e-12, err_msg=s)
+
+
+def test_latex_powers_of_ten_and_fractions():
+    x, y = sg.scalars("rx ry")
+    assert sg.latex(x * 1e-5) == "10^{-5} rx".replace("rx", tex_name("rx"))
+    assert "e-05" not in sg.latex(x ** 1e-5)
+    assert sg.latex((x / y) ** 2).startswith(r"\left(\frac")
+
+
+# arithmetic trees that stress precedence (random DAGs rarely put a sum right of a minus, a
+# quotient in a power, a negative number in a product, ...); no domain restriction: nan reads
+# as nan
+_PX, _PY = sg.scalars("px py")
+_CONSTS = (2.0, 3.0, 0.5, -2.0, -0.5, 1e-5, 2.5e20, -3e-7)
+_ARITH = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b, "pow": lambda a, b: a ** b,
+    "maximum": sg.maximum,
+}
+_ARITH1 = {"neg": lambda a: -a, "exp": sg.exp, "tanh": sg.tanh, "square": sg.square,
+           "sqrt": lambda a: sg.sqrt(sg.abs(a)), "sigmoid": sg.sigmoid,
+           "sum": lambda a: sg.sum(a), "log": lambda a: sg.log(sg.abs(a) + 1.0)}
+
+
+def _arith_tree(rng, depth: int = 5):
+    """A random tree, mostly binary arithmetic, of the given depth at most."""
+    if depth == 0 or rng.random() < 0.15:
+        if rng.random() < 0.7:
+            return (_PX, _PY)[rng.integers(2)]
+        return sg.const(_CONSTS[rng.integers(len(_CONSTS))])
+    if rng.random() < 0.6:
+        name = sorted(_ARITH)[rng.integers(len(_ARITH))]
+        return _ARITH[name](_arith_tree(rng, depth - 1), _arith_tree(rng, depth - 1))
+    name = sorted(_ARITH1)[rng.integers(len(_ARITH1))]
+    return _ARITH1[name](_arith_tree(rng, depth - 1))
+
+
+@FAST
+@given(st.integers(0, 2**32 - 1), st.floats(-2, 2), st.floats(-2, 2))
+def test_text_and_latex_of_arithmetic_have_its_value(seed, px, py):
+    e = _arith_tree(np.random.default_rng(seed))
+    assume(e.op.name != "const")
+    vals = {_PX: px, _PY: py}
+    used = {v: vals[v] for v in sg.variables(e)}
+    with np.errstate(all="ignore"):
+        want = float(sg.evaluate(e, used))
+    assume(np.isfinite(want) and abs(want) < 1e12)
+    text, tex = str(e), sg.latex(e)
+    note(text)
+    note(tex)
+    names = _names(e, used)
+    env = dict(OPS, px=np.float64(px), py=np.float64(py), **names)
+    with np.errstate(all="ignore"):
+        got = float(eval(text, env))  # noqa: S307  (our own printed formula)
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9, err_msg=text)
+    tenv = {tex_name("px"): px, tex_name("py"): py}
+    tenv.update({tex_name(k): v for k, v in names.items()})
+    np.testing.assert_allclose(read_tex(tex, tenv), want, rtol=1e-7, atol=1e-9, err_msg=tex)
