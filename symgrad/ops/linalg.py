@@ -209,10 +209,16 @@ class Outer(Op):
                            nb, y.shape) if wants[1] else None
         return [gx, gy]
 
+    # a b^T only for two vectors: with leading axes (a row of outer products per sample) the
+    # matrix product A v^T would mean something else, so the function is written out
     def text(self, a, n):
+        if n.ndim != 2:
+            return super().text(a, n)
         return f"{jux(a[0])} {par(a[1], P_POW, strict=True)}^T", P_MUL
 
     def tex(self, a, n):
+        if n.ndim != 2:
+            return super().tex(a, n)
         return f"{par(a[0], P_MUL, True)} {par(a[1], P_POW, True, True)}^{{T}}", P_MUL
 
 
