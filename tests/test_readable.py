@@ -571,3 +571,135 @@ def test_tensor_text_of_a_random_graph_reads_back(data):
     want = np.asarray(sg.evaluate(e, vals), dtype=float)
     assert got.size == want.size, (text, got.shape, want.shape)
     np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-7, atol=1e-9, err_msg=text)
+
+
+# ------------------------------------------------------------------ explain
+def _explain_reads_back(e, vals):
+    ws = sg.variables(e)
+    ex = sg.explain(e, ws, show=False)
+    grads = dict(zip(ws, sg.evaluate(sg.grad(e, ws), vals)))
+    env = dict(OPS, **{v.attrs["vname"]: np.float64(vals[v]) for v in ws}, **_names(e, vals))
+    checked = 0
+    with np.errstate(all="ignore"):
+        for lab, d, _, _ in ex.forward:
+            env[lab] = eval(d, env)  # noqa: S307  (our own printed formula)
+        for s in ex.steps:
+            want = sg.evaluate(s.expr, {v: vals[v] for v in sg.variables(s.expr)})
+            for txt in [s.formula] + ([s.value] if s.value else []):
+                got = eval(txt, env)  # noqa: S307
+                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9,
+                                           err_msg=f"{s.lhs} = {txt}\n{ex}")
+                checked += 1
+            env[s.lhs] = want
+        for w in ws:  # the last step of each variable is its gradient
+            step = [s for s in ex.steps if s.lhs.endswith(f"/d{w.attrs['vname']}")
+                    or s.lhs.endswith(f"/d({w.attrs['vname']})")][-1]
+            np.testing.assert_allclose(eval(step.value or step.formula, env), grads[w],  # noqa: S307
+                                       rtol=1e-6, atol=1e-9, err_msg=str(ex))
+        for lhs, _, factors, *_ in ex.chains:
+            w = next(v for v in ws if lhs.endswith(v.attrs["vname"]) or
+                     lhs.endswith(v.attrs["vname"] + ")"))
+            prod = factors.partition("\n")[0]
+            np.testing.assert_allclose(eval(prod, env), grads[w], rtol=1e-6, atol=1e-9,  # noqa: S307
+                                       err_msg=f"{lhs} = {prod}\n{ex}")
+    _balanced(ex.latex)
+    return checked
+
+
+@settings(FAST, max_examples=40)
+@given(st.data())
+def test_explain_of_a_scalar_function_prints_the_gradient(data):
+    e = data.draw(dags(tensor=False, value_only=True), label="e")
+    vals = data.draw(points(sg.variables(e)), label="point")
+    assume(point_is_safe(e, vals))
+    _explain_reads_back(e, vals)
+
+
+def test_explain_of_a_lecture_chain():
+    x, y, u, c, w, b = sg.scalars("ex_x ex_y ex_u ex_c ex_w ex_b")
+    phi = sg.sigmoid(u * x + c)
+    mu = sg.sigmoid(w * phi + b)
+    C = sg.bce(mu, y) + (w - u) ** 2.0 / (b * b + 1.0)
+    vals = {x: 0.3, y: 1.0, u: -0.4, c: 0.2, w: 0.7, b: -0.1}
+    assert _explain_reads_back(C, vals) >= 6
+
+
+def test_explain_of_the_lecture_mlps_ends_at_the_gradient():
+    from symgrad import lecture
+
+    for m, params in ((lecture.scalar_mlp(), "u c w b"), (lecture.vector_mlp(3, 4), "U c w b")):
+        C, ps = m["C"], [m[k] for k in params.split()]
+        ex = sg.explain(C, ps, show=False)
+        _balanced(ex.latex)
+        rng = np.random.default_rng(1)
+        vals = {v: (float(rng.uniform(-1, 1)) if v.ndim == 0 else rng.uniform(-1, 1, v.shape))
+                for v in sg.variables(C)}
+        if m["y"].ndim == 0:
+            vals[m["y"]] = 1.0
+        grads = sg.evaluate(sg.grad(C, ps), vals)
+        last = {s.lhs: s for s in ex.steps}
+        for p, g in zip(ps, grads):
+            name = p.name or p.attrs["vname"]
+            (step,) = [s for lhs, s in last.items() if lhs.endswith(f"/d{name}")]
+            got = sg.evaluate(step.expr, {v: vals[v] for v in sg.variables(step.expr)})
+            np.testing.assert_allclose(got, g, rtol=1e-9, atol=1e-12, err_msg=str(ex))
+
+
+# ------------------------------------------------------------------ LaTeX of tensor graphs
+def _balanced(s: str) -> None:
+    depth = 0
+    for i, ch in enumerate(s):
+        if ch == "{" and (i == 0 or s[i - 1] != "\\"):
+            depth += 1
+        elif ch == "}" and (i == 0 or s[i - 1] != "\\"):
+            depth -= 1
+            assert depth >= 0, s
+    assert depth == 0, s
+    assert s.count(r"\left") == s.count(r"\right"), s
+    assert s.count(r"\begin{") == s.count(r"\end{"), s
+    assert not re.search(r"\^\{(?:[^{}]|\{[^{}]*\})*\}\^", s), f"double superscript: {s}"
+    assert not re.search(r"\^[A-Za-z0-9]\^", s), f"double superscript: {s}"
+    for m in re.finditer(r"\\operatorname\{([^}]*)\}", s):
+        assert re.fullmatch(r"(?:[A-Za-z]|\\_)+", m.group(1)), f"bad operator name: {s}"
+
+
+@FAST
+@given(dags(tensor=True))
+def test_latex_of_a_tensor_graph_is_balanced_and_has_the_structure_of_its_text(e):
+    s, t = sg.latex(e), str(e)
+    note(t)
+    note(s)
+    _balanced(s)
+    assert s.count(r"\odot") == t.count("⊙")
+    assert s.count("^{T}") == t.count("^T")
+    assert s.count("diag") == t.count("diag")
+    assert s.count("keepdims") == t.count("keepdims")
+    assert s.count(r"\mathrm{axis}") == t.count("axis=")
+
+
+# ------------------------------------------------------------------ DOT
+_DOT_NODE = re.compile(r"^\s*(n\d+) \[label=", re.M)
+_DOT_EDGE = re.compile(r"^\s*(n\d+) -> (n\d+) \[", re.M)
+
+
+@FAST
+@given(dags(tensor=True))
+def test_dot_has_one_node_per_node_and_one_edge_per_operand(e):
+    order = sg.topo_order([e])
+    dot = sg.to_dot(e)
+    ids = _DOT_NODE.findall(dot)
+    assert len(ids) == len(set(ids)) == len(order)
+    edges = sorted(_DOT_EDGE.findall(dot))
+    # each node's number of incoming edges is its operand count (repeated operands too)
+    assert len(edges) == sum(len(n.args) for n in order)
+    fan_in = {}
+    for _, dst in edges:
+        fan_in[dst] = fan_in.get(dst, 0) + 1
+    assert sorted(fan_in.values()) == sorted(len(n.args) for n in order if n.args)
+
+
+def test_dot_of_a_square_has_both_edges():
+    x = sg.scalar("dx")
+    dot = sg.to_dot(x * x)
+    assert len(_DOT_NODE.findall(dot)) == 2
+    assert len(_DOT_EDGE.findall(dot)) == 2
