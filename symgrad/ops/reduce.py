@@ -35,7 +35,9 @@ def _axis_text(axes, ndim, keepdims=False, latex=False):
     if len(axes) != ndim:
         ax = axes[0] if len(axes) == 1 else axes
         out = rf", \mathrm{{axis}}={ax}" if latex else f", axis={ax}"
-    if keepdims:
+    # kept leading axes broadcast as dropped ones do (numpy aligns shapes on the right): the
+    # sum of a vector or of a matrix's columns reads the same without keepdims
+    if keepdims and tuple(sorted(axes)) != tuple(range(len(axes))):
         out += r", \mathrm{keepdims}" if latex else ", keepdims=True"
     return out
 
@@ -81,7 +83,7 @@ class Sum(AxisOp):
 
     def tex(self, a, n):
         x = n.args[0]
-        if (x.ndim == 1 or len(n.attrs["axis"]) == x.ndim) and not n.attrs["keepdims"]:
+        if x.ndim == 1 or len(n.attrs["axis"]) == x.ndim:
             # a big operator takes everything to its right: as a left factor it needs
             # parentheses (\sum A B would be the sum of A B), as a prefix minus does
             return rf"\sum {par(a[0], P_MUL, True)}", P_NEG
