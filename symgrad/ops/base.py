@@ -137,8 +137,14 @@ class Op:
         return f"{self.fn or self.name}({', '.join(s for s, _ in a)})", P_ATOM
 
     def tex(self, a: list, n) -> tuple[str, int]:
-        f = self.fn or self.name
+        f = tex_op_name(self.fn or self.name)
         return rf"\operatorname{{{f}}}\left({', '.join(s for s, _ in a)}\right)", P_ATOM
+
+
+def tex_op_name(f: str) -> str:
+    """An op's name inside ``\\operatorname{...}``: math mode there too, so ``stop_gradient``
+    would print as stop with the subscript gradient; the underscore is escaped."""
+    return f.replace("_", r"\_")
 
 
 def par(s: tuple[str, int], prec: int, latex: bool = False, strict: bool = False) -> str:
@@ -147,6 +153,28 @@ def par(s: tuple[str, int], prec: int, latex: bool = False, strict: bool = False
     if p < prec or (strict and p == prec):
         return rf"\left({text}\right)" if latex else f"({text})"
     return text
+
+
+def jux(s: tuple[str, int]) -> str:
+    """Text of ``s`` as the left factor of a product written by juxtaposition (``A B``,
+    ``x A``): parenthesised below a product, and where it is a quotient, since ``x/y A``
+    would read as ``x/(y A)``."""
+    text, p = s
+    if p < P_MUL or (p == P_MUL and _top_level_slash(text)):
+        return f"({text})"
+    return text
+
+
+def _top_level_slash(text: str) -> bool:
+    depth = 0
+    for c in text:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "/" and depth == 0:
+            return True
+    return False
 
 
 def shape_error(op: str, *shapes) -> ShapeError:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import functions as F
 from .._lazy import sympy
-from .base import P_ADD, P_ATOM, P_HAD, P_MUL, P_NEG, P_POW, REGISTRY, Op, par, register, rule
+from .base import P_ADD, P_ATOM, P_HAD, P_MUL, P_NEG, P_POW, REGISTRY, Op, jux, par, register, rule
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -198,11 +198,11 @@ def _mul_render(a, n, latex: bool):
         sep = r" \cdot " if latex and tt[:1].isdigit() else " "
         if s[1] == P_NEG and (s[0][1:2].isdigit() or s[0][1:2] == "."):
             return f"{s[0]}{sep}{tt}", P_NEG  # a negative number: -2 x
-        return f"{par(s, P_MUL, latex)}{sep}{tt}", P_MUL
+        return f"{par(s, P_MUL, True) if latex else jux(s)}{sep}{tt}", P_MUL
     sc = diag_scaling(n)
     if sc is not None:
         i, side = sc
-        m, v = par(a[i], P_MUL, latex), a[1 - i][0]
+        m, v = (par(a[i], P_MUL, True) if latex else jux(a[i])), a[1 - i][0]
         d = rf"\operatorname{{diag}}\left({v}\right)" if latex else f"diag({v})"
         return (f"{m} {d}" if side == "cols" else f"{d} {m}"), P_MUL
     op = r" \odot " if latex else " ⊙ "
@@ -241,7 +241,9 @@ class Div(Elementwise):
         return f"{par(a[0], P_MUL)}/{par(a[1], P_MUL, strict=True)}", P_MUL
 
     def tex(self, a, n):
-        return rf"\frac{{{a[0][0]}}}{{{a[1][0]}}}", P_ATOM
+        # a power's precedence: a fraction is an atom in a product, but raised to a power or
+        # transposed it takes parentheses: \left(\frac{x}{y}\right)^{2}, not \frac{x}{y}^{2}
+        return rf"\frac{{{a[0][0]}}}{{{a[1][0]}}}", P_POW
 
 
 class Neg(Elementwise):

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._lazy import sympy
 from ..shapes import as_shape, fmt_shape
-from .base import P_ATOM, P_NEG, Op, register
+from .base import P_ATOM, P_MUL, P_NEG, P_POW, Op, register
 
 
 def fmt_number(v: float) -> str:
@@ -102,8 +102,26 @@ class Const(Op):
         v = n.attrs["value"]
         if isinstance(v, np.ndarray):
             return rf"\mathrm{{const}}{fmt_shape(v.shape)}", P_ATOM
-        s = fmt_number(v)
-        return s, (P_NEG if s.startswith("-") else P_ATOM)
+        return tex_number(v)
+
+
+def tex_number(v) -> tuple[str, int]:
+    """LaTeX of a number, with its precedence: ``1e-05`` would read as 1 e - 5 (e Euler's
+    number), so powers of ten are written out: ``10^{-5}``, ``2.5 \\cdot 10^{20}``; ``inf`` is
+    ``\\infty``."""
+    s = fmt_number(v)
+    sign, body = ("-", s[1:]) if s.startswith("-") else ("", s)
+    if body == "inf":
+        body, p = r"\infty", P_ATOM
+    elif body == "nan":
+        body, p = r"\mathrm{NaN}", P_ATOM
+    elif "e" in body:
+        m, _, k = body.partition("e")
+        k = str(int(k))
+        body, p = (f"10^{{{k}}}", P_POW) if m == "1" else (rf"{m} \cdot 10^{{{k}}}", P_MUL)
+    else:
+        p = P_ATOM
+    return sign + body, (P_NEG if sign else p)
 
 
 class DimSize(Op):

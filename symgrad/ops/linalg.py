@@ -6,7 +6,19 @@ from .. import functions as F
 from .._lazy import sympy
 from ..errors import ShapeError
 from ..shapes import broadcast, fmt_shape, same_dim, size_of
-from .base import P_ATOM, P_MUL, P_POW, Op, make_node, pad_batched, par, register, rule, shape_error
+from .base import (
+    P_ATOM,
+    P_MUL,
+    P_POW,
+    Op,
+    jux,
+    make_node,
+    pad_batched,
+    par,
+    register,
+    rule,
+    shape_error,
+)
 from .reduce import SUM
 
 
@@ -101,18 +113,20 @@ class MatMul(Op):
         if x.ndim == 1 and y.ndim == 2:
             # a row vector times a matrix, written for column vectors: y^T x
             if _is_matrix_transpose(y):
-                return f"{par(a[1], P_MUL)} {par(a[0], P_MUL, strict=True)}", P_MUL
-            return f"{par(a[1], P_POW)}^T {par(a[0], P_MUL, strict=True)}", P_MUL
+                return f"{jux(a[1])} {par(a[0], P_MUL, strict=True)}", P_MUL
+            return f"{par(a[1], P_POW, strict=True)}^T {par(a[0], P_MUL, strict=True)}", P_MUL
         if x.ndim == 1 and y.ndim == 1:
-            return f"{par(a[0], P_POW)}^T {par(a[1], P_MUL, strict=True)}", P_MUL
-        return f"{par(a[0], P_MUL)} {par(a[1], P_MUL, strict=True)}", P_MUL
+            return f"{par(a[0], P_POW, strict=True)}^T {par(a[1], P_MUL, strict=True)}", P_MUL
+        return f"{jux(a[0])} {par(a[1], P_MUL, strict=True)}", P_MUL
 
     def tex(self, a, n):
         x, y = n.args
         if x.ndim == 1 and y.ndim == 2:
-            return f"{par(a[1], P_POW, True)}^{{T}} {par(a[0], P_MUL, True, True)}", P_MUL
+            if _is_matrix_transpose(y):
+                return f"{par(a[1], P_MUL, True)} {par(a[0], P_MUL, True, True)}", P_MUL
+            return f"{par(a[1], P_POW, True, True)}^{{T}} {par(a[0], P_MUL, True, True)}", P_MUL
         if x.ndim == 1 and y.ndim == 1:
-            return f"{par(a[0], P_POW, True)}^{{T}} {par(a[1], P_MUL, True, True)}", P_MUL
+            return f"{par(a[0], P_POW, True, True)}^{{T}} {par(a[1], P_MUL, True, True)}", P_MUL
         return f"{par(a[0], P_MUL, True)} {par(a[1], P_MUL, True, True)}", P_MUL
 
 
@@ -195,11 +209,17 @@ class Outer(Op):
                            nb, y.shape) if wants[1] else None
         return [gx, gy]
 
+    # a b^T only for two vectors: with leading axes (a row of outer products per sample) the
+    # matrix product A v^T would mean something else, so the function is written out
     def text(self, a, n):
-        return f"{par(a[0], P_MUL)} {par(a[1], P_POW)}^T", P_MUL
+        if n.ndim != 2:
+            return super().text(a, n)
+        return f"{jux(a[0])} {par(a[1], P_POW, strict=True)}^T", P_MUL
 
     def tex(self, a, n):
-        return f"{par(a[0], P_MUL, True)} {par(a[1], P_POW, True)}^{{T}}", P_MUL
+        if n.ndim != 2:
+            return super().tex(a, n)
+        return f"{par(a[0], P_MUL, True)} {par(a[1], P_POW, True, True)}^{{T}}", P_MUL
 
 
 OUTER = register(Outer())

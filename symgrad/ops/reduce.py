@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import functions as F
 from .._lazy import sympy
-from .base import P_ATOM, P_MUL, Op, make_node, par, register, rule
+from .base import P_ATOM, P_MUL, P_NEG, Op, make_node, par, register, rule, tex_op_name
 
 
 def reduced_shape(shape, axes, keepdims):
@@ -27,12 +27,19 @@ def _axis_code(axes, ndim):
     return f"({', '.join(str(a) for a in axes)},)"
 
 
-def _axis_text(axes, ndim):
-    if len(axes) == ndim:
-        return ""
-    if len(axes) == 1:
-        return f", axis={axes[0]}"
-    return f", axis={axes}"
+def _axis_text(axes, ndim, keepdims=False, latex=False):
+    """``, axis=1`` (nothing over every axis), and ``, keepdims=True`` where the reduced axes
+    are kept: ``B - sum(C, axis=1)`` and ``B - sum(C, axis=1, keepdims=True)`` broadcast
+    differently, so the text must tell them apart."""
+    out = ""
+    if len(axes) != ndim:
+        ax = axes[0] if len(axes) == 1 else axes
+        out = rf", \mathrm{{axis}}={ax}" if latex else f", axis={ax}"
+    # kept leading axes broadcast as dropped ones do (numpy aligns shapes on the right): the
+    # sum of a vector or of a matrix's columns reads the same without keepdims
+    if keepdims and tuple(sorted(axes)) != tuple(range(len(axes))):
+        out += r", \mathrm{keepdims}" if latex else ", keepdims=True"
+    return out
 
 
 class AxisOp(Op):
@@ -47,10 +54,13 @@ class AxisOp(Op):
         return make_node(self, args, {**n.attrs, "axis": tuple(a + 1 for a in n.attrs["axis"])})
 
     def text(self, a, n):
-        return f"{self.name}({a[0][0]}{_axis_text(n.attrs['axis'], n.args[0].ndim)})", P_ATOM
+        ax = _axis_text(n.attrs["axis"], n.args[0].ndim, n.attrs.get("keepdims", False))
+        return f"{self.name}({a[0][0]}{ax})", P_ATOM
 
     def tex(self, a, n):
-        return rf"\operatorname{{{self.name}}}\left({a[0][0]}\right)", P_ATOM
+        ax = _axis_text(n.attrs["axis"], n.args[0].ndim, n.attrs.get("keepdims", False), True)
+        f = tex_op_name(self.name)
+        return rf"\operatorname{{{f}}}\left({a[0][0]}{ax}\right)", P_ATOM
 
 
 class Sum(AxisOp):
@@ -74,7 +84,9 @@ class Sum(AxisOp):
     def tex(self, a, n):
         x = n.args[0]
         if x.ndim == 1 or len(n.attrs["axis"]) == x.ndim:
-            return rf"\sum {par(a[0], P_MUL, True)}", P_MUL
+            # a big operator takes everything to its right: as a left factor it needs
+            # parentheses (\sum A B would be the sum of A B), as a prefix minus does
+            return rf"\sum {par(a[0], P_MUL, True)}", P_NEG
         return super().tex(a, n)
 
 

@@ -20,7 +20,7 @@ from .. import functions as F
 from .._lazy import sympy
 from ..errors import ShapeError
 from ..shapes import broadcast, fmt_shape
-from .base import P_ATOM, Op, register
+from .base import P_ATOM, Op, register, tex_op_name
 
 
 class Floor(Op):
@@ -93,7 +93,7 @@ class _Sample(Op):
         return f"{self.name}({a[0][0]}, seed={n.attrs['seed']})", P_ATOM
 
     def tex(self, a, n):
-        short = self.name.removeprefix("sample_")
+        short = tex_op_name(self.name.removeprefix("sample_"))
         return (rf"\operatorname{{{short}}}_{{{n.attrs['seed']}}}\left({a[0][0]}\right)",
                 P_ATOM)
 
