@@ -76,24 +76,28 @@ _TEX_FUNCS = {r"\exp": "exp", r"\log": "log", r"\tanh": "tanh", r"\sin": "sin", 
               r"\sigma": "sigmoid", r"\theta": "step"}
 
 
-def tex_tokens(s: str) -> list[tuple[str, str]]:
+def _matches(pattern, s: str) -> list:
+    """The tokens of ``s`` (matches of ``pattern``'s named groups), white space left out."""
     out, pos = [], 0
     while pos < len(s):
-        m = _TEX_TOKEN.match(s, pos)
+        m = pattern.match(s, pos)
         if m is None:
-            raise ValueError(f"cannot read LaTeX at {s[pos:pos + 20]!r} in {s!r}")
+            raise ValueError(f"cannot read {s[pos:pos + 20]!r} in {s!r}")
         pos = m.end()
         if m.lastgroup != "ws":
-            out.append((m.lastgroup, m.group()))
+            out.append(m)
     return out
 
 
-class TexReader:
-    """Recursive descent over symgrad's LaTeX for scalars; names are looked up by their LaTeX
-    (``env`` maps tex_name(name) to a value)."""
+def tex_tokens(s: str) -> list[tuple[str, str]]:
+    return [(m.lastgroup, m.group()) for m in _matches(_TEX_TOKEN, s)]
 
-    def __init__(self, s: str, env: dict):
-        self.t, self.i, self.env = tex_tokens(s), 0, env
+
+class _Descent:
+    """The moves both readers make over their tokens (``self.t``, read from ``self.i``)."""
+
+    t: list
+    i: int
 
     def peek(self, k=0):
         return self.t[self.i + k] if self.i + k < len(self.t) else ("eof", "")
@@ -101,9 +105,32 @@ class TexReader:
     def take(self, text=None):
         kind, tok = self.peek()
         if text is not None and tok != text:
-            raise ValueError(f"expected {text!r}, got {tok!r} at token {self.i}")
+            raise ValueError(f"expected {text!r}, got {tok!r} at token {self.i} of {self.t}")
         self.i += 1
         return kind, tok
+
+    def finished(self, v):
+        """``v``, once every token has been read."""
+        if self.peek()[0] != "eof":
+            raise ValueError(f"left over: {self.t[self.i:]}")
+        return v
+
+    def sums(self, operand):
+        """``operand (+|- operand)*``, left to right."""
+        v = operand()
+        while self.peek()[1] in ("+", "-"):
+            op = self.take()[1]
+            w = operand()
+            v = v + w if op == "+" else v - w
+        return v
+
+
+class TexReader(_Descent):
+    """Recursive descent over symgrad's LaTeX for scalars; names are looked up by their LaTeX
+    (``env`` maps tex_name(name) to a value)."""
+
+    def __init__(self, s: str, env: dict):
+        self.t, self.i, self.env = tex_tokens(s), 0, env
 
     def read(self):
         """Lines ``t_{k} = ...`` bound in turn, the last line the value."""
@@ -112,10 +139,7 @@ class TexReader:
             name = self.name_if_binding()
             if name is None:
                 self.i = start
-                v = self.expr()
-                if self.peek()[0] != "eof":
-                    raise ValueError(f"left over: {self.t[self.i:]}")
-                return v
+                return self.finished(self.expr())
             self.env[name] = self.expr()
             self.take(r"\\")
 
@@ -146,12 +170,7 @@ class TexReader:
         return None
 
     def expr(self):
-        v = self.term()
-        while self.peek()[1] in ("+", "-"):
-            op = self.take()[1]
-            w = self.term()
-            v = v + w if op == "+" else v - w
-        return v
+        return self.sums(self.term)
 
     def term(self):
         if self.peek()[1] == "-":  # a sign applies to the whole product: -x y = -(x y)
@@ -357,53 +376,27 @@ _NP = {"exp": np.exp, "log": np.log, "tanh": np.tanh, "sqrt": np.sqrt, "abs": np
                                                                               keepdims=keepdims))}
 
 
-class TextReader:
+class TextReader(_Descent):
     """The textbook notation of str(e): juxtaposition is the matrix product (a scalar factor
     scales), vectors are columns, ⊙ binds looser than juxtaposition, ^T and ** tightest;
     elementwise operators broadcast as numpy does; sum(..., axis=, keepdims=) as numpy's.
     A quotient followed by a juxtaposed factor (x/y A) is refused as ambiguous."""
 
     def __init__(self, s: str, env: dict):
-        self.t, self.i, self.env = [], 0, env
-        self.spaced: list[bool] = []
-        pos = 0
-        while pos < len(s):
-            m = _TXT_TOKEN.match(s, pos)
-            if m is None:
-                raise ValueError(f"cannot read {s[pos:pos + 20]!r} in {s!r}")
-            pos = m.end()
-            if m.lastgroup != "ws":
-                self.t.append((m.lastgroup, m.group()))
-                self.spaced.append(m.start() > 0 and s[m.start() - 1] == " ")
-
-    def peek(self):
-        return self.t[self.i] if self.i < len(self.t) else ("eof", "")
+        ms = _matches(_TXT_TOKEN, s)
+        self.t, self.i, self.env = [(m.lastgroup, m.group()) for m in ms], 0, env
+        self.spaced = [m.start() > 0 and s[m.start() - 1] == " " for m in ms]
 
     def call(self) -> bool:
         """A name followed by ``(`` with no space between is a function call: ``f(x)``;
         ``x (y + z)`` is a product."""
         return self.peek()[1] == "(" and not self.spaced[self.i]
 
-    def take(self, text=None):
-        kind, tok = self.peek()
-        if text is not None and tok != text:
-            raise ValueError(f"expected {text!r}, got {tok!r} at token {self.i} of {self.t}")
-        self.i += 1
-        return kind, tok
-
     def read(self):
-        v = self.add()
-        if self.peek()[0] != "eof":
-            raise ValueError(f"left over: {self.t[self.i:]}")
-        return v
+        return self.finished(self.add())
 
     def add(self):
-        v = self.neg()
-        while self.peek()[1] in ("+", "-"):
-            op = self.take()[1]
-            w = self.neg()
-            v = v + w if op == "+" else v - w
-        return v
+        return self.sums(self.neg)
 
     def neg(self):
         if self.peek()[1] == "-":
