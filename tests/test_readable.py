@@ -63,17 +63,18 @@ def _names(e, vals) -> dict:
 _TEX_TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<num>\d+(?:\.\d*)?|\.\d+)
-  | (?P<left>\\left[(|])  | (?P<right>\\right[)|])
+  | (?P<left>\\left[(|[])  | (?P<right>\\right[)|\]])
+  | (?P<indicator>\\mathbb\{1\})
   | (?P<opname>\\operatorname\{(?:[A-Za-z]|\\_)+\})
   | (?P<mathrm>\\mathrm\{[A-Za-z0-9]+\})
   | (?P<newline>\\\\)
   | (?P<cmd>\\[A-Za-z]+)
-  | (?P<sym>[{}^_+\-,=])
+  | (?P<sym>[{}^_+\-,=>])
   | (?P<letter>[A-Za-z])
 """, re.VERBOSE)
 
 _TEX_FUNCS = {r"\exp": "exp", r"\log": "log", r"\tanh": "tanh", r"\sin": "sin", r"\cos": "cos",
-              r"\sigma": "sigmoid", r"\theta": "step"}
+              r"\sigma": "sigmoid"}
 
 
 def _matches(pattern, s: str) -> list:
@@ -234,6 +235,14 @@ class TexReader(_Descent):
             v = self.expr()
             self.take(r"\right|")
             return abs(v)
+        if kind == "indicator":  # \mathbb{1}\left[x > 0\right]: the step function
+            self.take()
+            self.take(r"\left[")
+            v = self.expr()
+            self.take(">")
+            self.take("0")
+            self.take(r"\right]")
+            return np.float64(v > 0)
         if tok == r"\frac":
             self.take()
             v = self.group() / self.group()
@@ -696,3 +705,8 @@ def test_dot_of_a_square_has_both_edges():
     dot = sg.to_dot(x * x)
     assert len(_DOT_NODE.findall(dot)) == 2
     assert len(_DOT_EDGE.findall(dot)) == 2
+
+
+def test_the_step_function_is_an_indicator_in_latex_not_a_variable_named_theta():
+    theta, x = sg.scalars("theta x")
+    assert sg.latex(sg.functions.step(x) * theta) == r"\mathbb{1}\left[x > 0\right] \theta"

@@ -506,7 +506,8 @@ class Step(Unary):
         return [None]
 
     def tex(self, a, n):
-        return rf"\theta\left({a[0][0]}\right)", P_ATOM
+        # the indicator 1[x > 0]: a variable may well be called theta (the Heaviside letter)
+        return rf"\mathbb{{1}}\left[{a[0][0]} > 0\right]", P_ATOM
 
 
 class SigmoidDeriv(Unary):
