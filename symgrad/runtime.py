@@ -198,19 +198,15 @@ def take(xp, M, i):
 
 
 def eye(xp, n, like):
-    """The n x n identity in ``like``'s floating dtype (float64 when it is not floating)."""
-    dtype = getattr(like, "dtype", None)
-    if dtype is None or not _is_floating(xp, dtype):
-        return xp.eye(n)
-    return xp.eye(n, dtype=dtype)
+    """The n x n identity in ``like``'s floating dtype (the library's default otherwise)."""
+    dtype = _float_dtype_of(xp, like, None)
+    return xp.eye(n) if dtype is None else xp.eye(n, dtype=dtype)
 
 
 def onehot(xp, i, n, like=None):
     """e_i of length n: in ``like``'s dtype when it is a floating array, else float64."""
     k = _index(xp, i, n)
-    dtype = getattr(like, "dtype", None)
-    if dtype is None or not _is_floating(xp, dtype):
-        dtype = xp.float64
+    dtype = _float_dtype_of(xp, like, xp.float64)
     if isinstance(k, int):
         out = xp.zeros(n, dtype=dtype)
         try:
@@ -221,11 +217,20 @@ def onehot(xp, i, n, like=None):
     return xp.astype(xp.arange(n) == k, dtype)
 
 
+def _float_dtype_of(xp, like, default):
+    """``like``'s dtype if it is a floating array, else ``default``: the dtype of an array
+    symgrad creates (an identity, a one-hot vector) next to ``like``."""
+    dtype = getattr(like, "dtype", None)
+    return dtype if dtype is not None and _is_floating(xp, dtype) else default
+
+
 def _is_floating(xp, dtype) -> bool:
     try:
         return xp.isdtype(dtype, "real floating")
     except (AttributeError, TypeError):  # a namespace without isdtype
         return getattr(dtype, "kind", "") == "f"
+
+
 def materialize(xp, x):
     """A fresh, writable array for an output that is a broadcast view or a constant."""
     try:
