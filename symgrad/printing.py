@@ -23,9 +23,18 @@ def _label(n: Expr) -> str | None:
     return None
 
 
+def _shows_sigma(n: Expr) -> bool:
+    """Whether ``n`` prints as the letter sigma in LaTeX (a name ``sigma`` or ``sigma_...``)."""
+    name = n.name if n.name is not None else n.attrs.get("vname", n.attrs.get("alias"))
+    return isinstance(name, str) and name.partition("_")[0] == "sigma"
+
+
 def _render(root: Expr, latex: bool) -> str:
     order = topo_order([root])
     uses = use_counts(order)
+    # the sigmoid is the lecture's sigma, unless a variable of the formula is called sigma
+    spell_sigmoid = latex and any(n.op.name == "sigmoid" for n in order) and \
+        any(_shows_sigma(n) for n in order)
     tree: dict[int, int] = {}
     for n in order:
         if n.name is not None and n is not root:
@@ -41,7 +50,10 @@ def _render(root: Expr, latex: bool) -> str:
             out[id(n)] = ((tex_name(n.name) if latex else n.name), P_ATOM)
             continue
         parts = [out[id(a)] for a in n.args]
-        s = n.op.tex(parts, n) if latex else n.op.text(parts, n)
+        if spell_sigmoid and n.op.name == "sigmoid":
+            s = (rf"\operatorname{{sigmoid}}\left({parts[0][0]}\right)", P_ATOM)
+        else:
+            s = n.op.tex(parts, n) if latex else n.op.text(parts, n)
         if bind_all and n is not root and n.args and (
                 tree[id(n)] > CHUNK or (uses.get(id(n), 0) > 1 and tree[id(n)] > 2)):
             k += 1

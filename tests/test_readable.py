@@ -156,7 +156,9 @@ class TexReader(_Descent):
 
     def atom_name(self):
         kind, tok = self.peek()
-        if kind in ("letter", "mathrm") or (kind == "cmd" and tok not in _TEX_FUNCS and tok not in
+        # \sigma not followed by a parenthesis (the sigmoid's case) is a variable named sigma
+        if kind in ("letter", "mathrm") or (kind == "cmd" and (tok == r"\sigma" or tok not in
+                                            _TEX_FUNCS) and tok not in
                                             (r"\frac", r"\sqrt", r"\cdot", r"\infty")):
             self.take()
             if self.peek()[1] == "_":
@@ -710,3 +712,19 @@ def test_dot_of_a_square_has_both_edges():
 def test_the_step_function_is_an_indicator_in_latex_not_a_variable_named_theta():
     theta, x = sg.scalars("theta x")
     assert sg.latex(sg.functions.step(x) * theta) == r"\mathbb{1}\left[x > 0\right] \theta"
+
+
+def test_a_variable_named_sigma_next_to_the_sigmoid_reads_back():
+    # σ(x+y) would read as the sigmoid of x + y: a variable named sigma gets a dot before a
+    # parenthesis, and with such a variable in the formula the sigmoid is spelled out
+    sigma, x, y = sg.scalars("sigma x y")
+    e = sigma * (x + y) + sg.sigmoid(y)
+    s = sg.latex(e)
+    assert s == r"\sigma \cdot \left(x + y\right) + \operatorname{sigmoid}\left(y\right)"
+    vals = {sigma: 0.3, x: 1.1, y: -0.4}
+    env = {r"\sigma": 0.3, "x": 1.1, "y": -0.4}
+    np.testing.assert_allclose(read_tex(s, env), sg.evaluate(e, vals), rtol=1e-12)
+    assert sg.latex(sg.sigmoid(x) * x) == r"\sigma\left(x\right) x"  # the lecture's letter
+    assert "operatorname" in sg.latex(sg.sigmoid(x) * sg.scalar("sigma_2"))
+    v = sg.vector("v", 3)
+    assert sg.latex(sigma * (v + x)) == r"\sigma \cdot \left(v + x\right)"

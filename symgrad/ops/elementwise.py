@@ -179,6 +179,12 @@ def diag_scaling(n) -> tuple[int, str] | None:
     return None
 
 
+def _reads_as_call(left: str, right: str) -> bool:
+    r"""Whether ``left right`` would read as the sigmoid applied: ``\sigma \left(x + y\right)``
+    for a variable named sigma times x + y (a dot goes between them)."""
+    return left.endswith(r"\sigma") and right.startswith(r"\left(")
+
+
 def _mul_render(a, n, latex: bool):
     x, y = n.args
     if not _tensor(x) and not _tensor(y):
@@ -188,14 +194,15 @@ def _mul_render(a, n, latex: bool):
             return f"{par(a[0], P_POW, strict=True)}**2", P_POW
         if not latex:
             return f"{par(a[0], P_MUL)}*{par(a[1], P_MUL)}", P_MUL
-        right = par(a[1], P_MUL, True)
-        op = r" \cdot " if right[:1].isdigit() or right[:1] == "-" else " "
-        return f"{par(a[0], P_MUL, True)}{op}{right}", P_MUL
+        left, right = par(a[0], P_MUL, True), par(a[1], P_MUL, True)
+        dot = right[:1].isdigit() or right[:1] == "-" or _reads_as_call(left, right)
+        op = r" \cdot " if dot else " "
+        return f"{left}{op}{right}", P_MUL
     if not _tensor(x) or not _tensor(y):
         # a scalar factor goes in front, written by juxtaposition: (mu - y) (w ⊙ phi)
         s, t = (a[0], a[1]) if not _tensor(x) else (a[1], a[0])
         tt = par(t, P_MUL, latex)
-        sep = r" \cdot " if latex and tt[:1].isdigit() else " "
+        sep = r" \cdot " if latex and (tt[:1].isdigit() or _reads_as_call(s[0], tt)) else " "
         if s[1] == P_NEG and (s[0][1:2].isdigit() or s[0][1:2] == "."):
             return f"{s[0]}{sep}{tt}", P_NEG  # a negative number: -2 x
         return f"{par(s, P_MUL, True) if latex else jux(s)}{sep}{tt}", P_MUL
