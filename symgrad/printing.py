@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .expr import Expr
 from .graph import as_list, topo_order, use_counts
-from .ops.base import P_ATOM
+from .ops.base import P_ATOM, P_MUL, P_POW
 from .ops.leaves import tex_name
 
 INLINE_LIMIT = 200  # tree nodes: below this a whole expression prints as one formula
@@ -50,6 +50,8 @@ def _render(root: Expr, latex: bool) -> str:
             out[id(n)] = ((tex_name(n.name) if latex else n.name), P_ATOM)
             continue
         parts = [out[id(a)] for a in n.args]
+        if n.op.elementwise and n.ndim == 2 and len(n.args) > 1 and n.op.name != "mul":
+            parts = _columns_spread(n, parts, latex)
         if spell_sigmoid and n.op.name == "sigmoid":
             s = (rf"\operatorname{{sigmoid}}\left({parts[0][0]}\right)", P_ATOM)
         else:
@@ -68,6 +70,23 @@ def _render(root: Expr, latex: bool) -> str:
         sep = r" \\ " if latex else "\n"
         return sep.join(lines + [text])
     return text
+
+
+def _columns_spread(n: Expr, parts: list, latex: bool) -> list:
+    """A vector made a column and spread along the columns of ``n`` reads ``v 1^T``: a bare
+    ``v`` would read, to a numpy reader, as spread along the rows (``A + w`` for a row ``w``).
+    (``mul`` writes such a product as ``diag(v) A`` itself.)"""
+    if n.shape[1] == 1:
+        return parts
+    out = list(parts)
+    for i, a in enumerate(n.args):
+        if a.op.name == "reshape" and a.shape[1:] == (1,) and a.args[0].ndim == 1 \
+                and a.name is None:
+            text, prec = parts[i]
+            if prec < P_POW:
+                text = rf"\left({text}\right)" if latex else f"({text})"
+            out[i] = (rf"{text} \mathbf{{1}}^{{T}}" if latex else f"{text} 1^T", P_MUL)
+    return out
 
 
 def to_str(e: Expr) -> str:

@@ -554,7 +554,8 @@ def test_tensor_text_reads_back_to_its_value(case):
                                err_msg=text)
 
 
-_UNREADABLE = ("reshape", "broadcast_to", "expand_dims")  # printed as their operand, by design
+_UNREADABLE = ("reshape", "broadcast_to", "expand_dims")  # mostly printed as their operand (a
+# vector made a row reads v^T, a column spread over columns v 1^T: tested by hand below)
 
 
 @FAST
@@ -728,3 +729,15 @@ def test_a_variable_named_sigma_next_to_the_sigmoid_reads_back():
     assert "operatorname" in sg.latex(sg.sigmoid(x) * sg.scalar("sigma_2"))
     v = sg.vector("v", 3)
     assert sg.latex(sigma * (v + x)) == r"\sigma \cdot \left(v + x\right)"
+
+
+def test_reshapes_of_vectors_print_as_columns_and_rows():
+    A, v, w = sg.matrix("rsA", (3, 4)), sg.vector("rsv", 3), sg.vector("rsw", 4)
+    col, row = sg.reshape(v, (3, 1)), sg.reshape(w, (1, 4))
+    assert str(col @ row) == "rsv rsw^T"  # an outer product, not "rsv rsw"
+    # a column spread along the columns is not the row broadcast A + w
+    assert str(A + col) == "rsA + rsv 1^T"
+    assert str(A + w) == "rsA + rsw"
+    assert str(A - sg.reshape(v + 1.0, (3, 1))) == "rsA - (rsv + 1) 1^T"
+    assert sg.latex(A + col) == r"\mathrm{rsA} + \mathrm{rsv} \mathbf{1}^{T}"
+    assert str(col * A) == "diag(rsv) rsA"

@@ -334,11 +334,22 @@ class Reshape(Op):
     def batch(self, n, args, batched):
         return F.reshape(args[0], args[0].shape[:1] + n.shape)
 
+    # A vector is a column in the text: reshaped to a column it prints as itself, reshaped to
+    # a row as its transpose (an outer product reads v w^T, not v w); other reshapes print
+    # their operand.
     def text(self, a, n):
+        if _vector_to_row(n):
+            return f"{par(a[0], P_POW, strict=True)}^T", P_POW
         return a[0][0], a[0][1]
 
     def tex(self, a, n):
+        if _vector_to_row(n):
+            return f"{par(a[0], P_POW, True, True)}^{{T}}", P_POW
         return a[0]
+
+
+def _vector_to_row(n) -> bool:
+    return n.ndim == 2 and n.shape[0] == 1 and n.args[0].ndim == 1
 
 
 RESHAPE = register(Reshape())
