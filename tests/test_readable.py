@@ -717,18 +717,20 @@ def test_the_step_function_is_an_indicator_in_latex_not_a_variable_named_theta()
 
 def test_a_variable_named_sigma_next_to_the_sigmoid_reads_back():
     # σ(x+y) would read as the sigmoid of x + y: a variable named sigma gets a dot before a
-    # parenthesis, and with such a variable in the formula the sigmoid is spelled out
-    sigma, x, y = sg.scalars("sigma x y")
+    # parenthesis, and with such a variable in the formula the sigmoid is spelled out.
+    # (Names of its own: names are process-global, another test may name sigmoid(x) "mu".)
+    sigma, x, y = sg.scalars("sigma sgx sgy")
+    X, Y = tex_name("sgx"), tex_name("sgy")
     e = sigma * (x + y) + sg.sigmoid(y)
     s = sg.latex(e)
-    assert s == r"\sigma \cdot \left(x + y\right) + \operatorname{sigmoid}\left(y\right)"
+    assert s == rf"\sigma \cdot \left({X} + {Y}\right) + \operatorname{{sigmoid}}\left({Y}\right)"
     vals = {sigma: 0.3, x: 1.1, y: -0.4}
-    env = {r"\sigma": 0.3, "x": 1.1, "y": -0.4}
+    env = {r"\sigma": 0.3, X: 1.1, Y: -0.4}
     np.testing.assert_allclose(read_tex(s, env), sg.evaluate(e, vals), rtol=1e-12)
-    assert sg.latex(sg.sigmoid(x) * x) == r"\sigma\left(x\right) x"  # the lecture's letter
+    assert sg.latex(sg.sigmoid(x) * x) == rf"\sigma\left({X}\right) {X}"  # the lecture's letter
     assert "operatorname" in sg.latex(sg.sigmoid(x) * sg.scalar("sigma_2"))
-    v = sg.vector("v", 3)
-    assert sg.latex(sigma * (v + x)) == r"\sigma \cdot \left(v + x\right)"
+    v = sg.vector("sgv", 3)
+    assert sg.latex(sigma * (v + x)) == rf"\sigma \cdot \left({tex_name('sgv')} + {X}\right)"
 
 
 def test_reshapes_of_vectors_print_as_columns_and_rows():
