@@ -92,7 +92,8 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
     """Evaluate every node computed from constants alone, once; id -> the constant's name."""
     folded: dict[int, str] = {}
     known: dict[int, Any] = {}
-    ns = {"_xp": xp, "_m": math, "_rt": runtime, "_max": max, "_min": min, "_abs": abs}
+    ns = {"_xp": xp, "_hx": np, "_m": math, "_rt": runtime, "_max": max, "_min": min,
+          "_abs": abs}
     for n in order:
         args = n.args
         if not args:

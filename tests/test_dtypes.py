@@ -77,6 +77,12 @@ def _python_float_input():
     return [sg.broadcast_to(s, ("n",)), *sg.grad(sg.mean(v * s), [v, s])], [v, s]
 
 
+def _bce_of_a_number():
+    s, v = sg.scalar("s"), sg.vector("v", "n")
+    mu = 0.1 + 0.8 * sg.sigmoid(s)  # a Python number at run time: its logs are weak too
+    return [sg.bce(mu, v), sg.bce(mu, sg.sum(v)) * v], [v, s]
+
+
 def _hessian():
     X, w = sg.matrix("X", ("m", "n")), sg.vector("w", "n")
     f = sg.mean(sg.softplus(X @ w)) + 0.5 * sg.sum(w * w)
@@ -87,6 +93,7 @@ CASES = {"mean": _mean_fixed, "mean symbolic": _mean_symbolic,
          "mean matrix symbolic": _mean_matrix_symbolic, "outer": _outer, "diag": _diag,
          "diag symbolic": _diag_symbolic, "unused input": _unused_input,
          "ones and zeros": _ones_and_zeros, "Python float input": _python_float_input,
+         "bce of a number": _bce_of_a_number,
          "hessian": _hessian}
 
 _SIZES = {"n": 3, "m": 5}
