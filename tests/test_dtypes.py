@@ -177,6 +177,24 @@ def test_per_sample_calls_keep_float32():
     assert [_dtype(r) for r in got] == [F64] * len(outs)
 
 
+def test_per_sample_calls_one_by_one_keep_float32():
+    """An index given samples has no batch rule: one call per sample. As in the batched
+    calls, the samples compute as Python numbers would next to the float32 tensors (float64
+    samples too), and a result that is a Python number (2 i) takes their dtype."""
+    M, i = sg.matrix("M", (2, 3)), sg.scalar("i")
+    row = sg.take(M, i)
+    outs = [row * i, sg.grad(sg.sum(row), M), 2.0 * i]
+    f = sg.compile(outs, [M, i])
+    m32 = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for samples in (np.array([0.0, 1.0]), np.float32([0.0, 1.0])):
+        got = f(m32, samples)
+        assert [_dtype(r) for r in got] == [F32] * 3
+        assert [r.shape for r in got] == [(2, 3), (2, 2, 3), (2,)]
+        np.testing.assert_allclose(got[0], [[0.0, 0.0, 0.0], [3.0, 4.0, 5.0]])
+    got = f(m32.astype(np.float64), np.array([0.0, 1.0]))
+    assert [_dtype(r) for r in got] == [F64] * 3
+
+
 def test_a_broadcast_number_is_made_at_run_time_only_next_to_a_tensor_input():
     """With a tensor input, a broadcast number is made at run time, in that input's dtype;
     without one (an all-scalar input list), it is folded once as before."""
