@@ -11,8 +11,11 @@ import importlib.util
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import symgrad as sg
+from tests.strategies import TENSOR_VARS, X0, dags
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
@@ -278,3 +281,61 @@ def test_backends_results_have_the_inputs_dtype(name, case, dtype, numba_cache):
         got = sg.compile(outs, ins, backend=_backend(name))(*_inputs(name, vals))
         dts = [_dtype(r) for r in got]
     assert dts == [np.dtype(dtype)] * len(outs)
+
+
+# ------------------------------------------------------------------ random graphs
+def _graph_and_gradients(e):
+    """(outputs, inputs): ``e``, and the gradients of sum(e) wrt every variable of the pool,
+    those it does not depend on included (zeros)."""
+    loss = sg.sum(e) if e.ndim else e
+    return [e, *sg.grad(loss, list(TENSOR_VARS))], list(TENSOR_VARS)
+
+
+def _random_values(seed, ins, dtype, scalar_kind):
+    rng = np.random.default_rng(seed)
+    vals = []
+    for v in ins:
+        x = rng.uniform(-1.5, 1.5, v.shape)
+        if v.shape:
+            vals.append(x.astype(dtype))
+        else:
+            vals.append(float(x) if scalar_kind == "python" else dtype(x))
+    return vals
+
+
+def _check_dtypes(outs, got, dtype):
+    """Every tensor result has ``dtype``; a scalar result is a Python number (a weak scalar,
+    computed from scalar inputs alone) or has ``dtype``."""
+    for e, r in zip(outs, got):
+        if e.shape:
+            assert isinstance(r, np.ndarray) and r.dtype == dtype, (str(e), r)
+        else:
+            assert type(r) in (float, int) or np.asarray(r).dtype == dtype, (str(e), r)
+
+
+@given(dags(tensor=True, value_only=True, max_ops=8), st.integers(0, 2**32 - 1),
+       st.sampled_from(["python", "numpy"]))
+def test_random_graphs_keep_float32_and_float64(e, seed, scalar_kind):
+    outs, ins = _graph_and_gradients(e)
+    f = sg.compile(outs, ins)
+    with np.errstate(all="ignore"):
+        for dtype in (np.float32, np.float64):
+            _check_dtypes(outs, f(*_random_values(seed, ins, dtype, scalar_kind)),
+                          np.dtype(dtype))
+
+
+@given(dags(tensor=True, max_ops=8), st.integers(0, 2**32 - 1))
+def test_random_graphs_keep_float32_per_sample(e, seed):
+    """The first scalar input given float32 samples: every result float32, samples in front."""
+    outs, ins = _graph_and_gradients(e)
+    f = sg.compile(outs, ins)
+    vals = _random_values(seed, ins, np.float32, "python")
+    vals[0] = np.float32([0.25, -0.5])
+    with np.errstate(all="ignore"):
+        got = f(*vals)
+    if not any(v is X0 for o in outs for v in sg.variables(o)):  # the samples are ignored
+        _check_dtypes(outs, got, F32)
+        return
+    for o, r in zip(outs, got):
+        assert isinstance(r, np.ndarray) and r.dtype == F32, str(o)
+        assert r.shape == (2, *o.shape)
