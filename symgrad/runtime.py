@@ -227,6 +227,11 @@ def broadcast_number(xp, x, shape, like):
     if c is float or c is int or getattr(getattr(x, "aval", None), "weak_type", False):
         dtype = _float_dtype_of(xp, like, None)
         if dtype is not None:
+            if like.__class__ is np.ndarray:
+                # the read-only view np.broadcast_to makes, built directly: 0.8 us, not 3 us
+                out = np.ndarray(shape, dtype, np.asarray(x, dtype), 0, (0,) * len(shape))
+                out.flags.writeable = False
+                return out
             return xp.broadcast_to(xp.asarray(x, dtype=dtype), shape)
     return xp.broadcast_to(x, shape)
 
