@@ -92,7 +92,8 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
     """Evaluate every node computed from constants alone, once; id -> the constant's name."""
     folded: dict[int, str] = {}
     known: dict[int, Any] = {}
-    ns = {"_xp": xp, "_m": math, "_rt": runtime, "_max": max, "_min": min, "_abs": abs}
+    ns = {"_xp": xp, "_hx": np, "_m": math, "_rt": runtime, "_max": max, "_min": min,
+          "_abs": abs}
     for n in order:
         args = n.args
         if not args:
@@ -100,9 +101,7 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
             if op == "const":
                 known[id(n)] = n.attrs["value"]
                 continue
-            # an identity is folded only where no tensor input lends it a dtype at run time
-            if op != "eye" or gen.like is not None or \
-                    not all(isinstance(d, int) for d in n.attrs["dims"]):
+            if op != "eye" or not all(isinstance(d, int) for d in n.attrs["dims"]):
                 continue
         elif not known:
             continue
@@ -114,6 +113,12 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
                 a = None
             if a is not None:
                 continue
+        if gen.like is not None and n.shape and \
+                not any(isinstance(known[id(a)], np.ndarray) for a in args):
+            # an array made of Python numbers alone (an identity, a broadcast number) is weak:
+            # made at run time in the floating dtype of the first tensor input (runtime.eye,
+            # runtime.broadcast_number), where folding would make it float64
+            continue
         names = [f"_k{i}" for i in range(len(args))]
         try:
             src = n.op.code(names, n, gen)

@@ -161,6 +161,10 @@ class _Arrays:
             return xp.float64  # (jax without x64 has no float64: it keeps its default)
         return xp.float32 if "float32" in names else default
 
+    def cast(self, v, dtype):
+        """The samples ``v`` in ``dtype``."""
+        return v.astype(dtype, copy=False) if self.numpy else self.xp.astype(v, dtype)
+
     def flat(self, v, shape: tuple, dtype):
         if self.numpy:
             if v.shape != shape:
@@ -178,9 +182,16 @@ class _Arrays:
     def stack(self, parts: list):
         return np.stack(parts) if self.numpy else self.xp.stack(parts)
 
-    def repeated(self, r, shape: tuple):
+    def result(self, r, dtype):
+        """A result as an array: a Python number (weak: computed from numbers alone) in the
+        samples' ``dtype``, as the results computed from the samples are."""
+        if r.__class__ is float or r.__class__ is int:
+            return np.asarray(r, dtype) if self.numpy else self.xp.asarray(r, dtype=dtype)
+        return self.asarray(r)
+
+    def repeated(self, r, shape: tuple, dtype):
         """A fresh array of ``r`` repeated over the samples' shape in front of its own."""
-        r = self.asarray(r)
+        r = self.result(r, dtype)
         shape = shape + tuple(r.shape)
         if self.numpy:
             return np.broadcast_to(r, shape).copy()
@@ -244,7 +255,7 @@ def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable,
         shape = samples_shape([names[i] for i in batched], values)
         version = batched_version(fn, tuple(batched))
         if version is None:
-            return _one_by_one(fn, call, batched, values, shape, single, arrays)
+            return _one_by_one(fn, call, batched, values, shape, ins, args, single, arrays)
         return _together(version, args, call, batched, values, shape, ins, single, arrays)
 
     return per_sample
@@ -254,7 +265,7 @@ def _together(version, args, call, batched, values, shape, ins, single, arrays):
     """The samples computed by the batched version, a chunk of them at a time."""
     bfn, flags, entries = version
     tensors = [(v, args[i]) for i, v in enumerate(ins) if v.shape]
-    dtype = arrays.sample_dtype([t for _, t in tensors])
+    dtype = arrays.sample_dtype([t for _, t in tensors])  # as Python numbers next to them
     count = math.prod(shape)
     flat = [arrays.flat(v, shape, dtype) for v in values]
     sizes = {d: k for v, t in tensors for d, k in zip(v.shape, np.shape(t)) if isinstance(d, str)} \
@@ -276,21 +287,22 @@ def _together(version, args, call, batched, values, shape, ins, single, arrays):
             r = parts[0][j] if len(parts) == 1 else arrays.concat([p[j] for p in parts])
             outs.append(arrays.reshape(r, shape + tuple(r.shape[1:])))
         else:  # computed once: the same for every sample
-            outs.append(arrays.repeated(parts[0][j], shape))
+            outs.append(arrays.repeated(parts[0][j], shape, dtype))
     return outs[0] if single else tuple(outs)
 
 
-def _one_by_one(fn, call, batched, values, shape, single, arrays):
+def _one_by_one(fn, call, batched, values, shape, ins, args, single, arrays):
     """The samples computed by one call of ``fn`` each, stacked."""
-    values = [arrays.xp.broadcast_to(v, shape) for v in values]
+    dtype = arrays.sample_dtype([args[i] for i, v in enumerate(ins) if v.shape])  # as together
+    values = [arrays.xp.broadcast_to(arrays.cast(v, dtype), shape) for v in values]
     results = []
     for idx in np.ndindex(shape):
         for i, v in zip(batched, values):
             call[i] = v[idx]
         results.append(fn(*call))
     if not results:  # no samples: one call on stand-in values for the outputs' shapes
-        for i, v in zip(batched, values):
-            call[i] = arrays.one(v.dtype)
+        for i in batched:
+            call[i] = arrays.one(dtype)
         with np.errstate(all="ignore"):
             first = fn(*call)
         outs = [first] if single else list(first)
@@ -299,6 +311,6 @@ def _one_by_one(fn, call, batched, values, shape, single, arrays):
         per_output = [[r] for r in results] if single else results
         stacked = []
         for j in range(len(per_output[0])):
-            one = [arrays.asarray(r[j]) for r in per_output]
+            one = [arrays.result(r[j], dtype) for r in per_output]
             stacked.append(arrays.reshape(arrays.stack(one), shape + tuple(one[0].shape)))
     return stacked[0] if single else tuple(stacked)

@@ -10,8 +10,9 @@ What the code generator does so that the result reads like careful handwritten c
   (several times faster than numpy on scalars). Nodes used once are inlined into their user's
   expression, constants are literals. Other inputs (arrays, ints, numpy scalars) take the array
   version, compiled on first use, so scalar inputs given arrays broadcast per sample.
-- Subgraphs of constants are evaluated once, at compile time (``eye`` included), and passed to
-  the code as objects.
+- Subgraphs of constants are evaluated once, at compile time, and passed to the code as
+  objects; an array made of Python numbers alone (an identity, a broadcast number) only where
+  no tensor input lends it a floating dtype at run time.
 - numpy temporaries are freed after their last use, and dead ones are reused as the ``out=``
   buffer of a later elementwise op of the same shape (see :mod:`symgrad._buffers`).
 - ``sum(a * b)`` of two vectors is one dot product.

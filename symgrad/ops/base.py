@@ -197,6 +197,20 @@ def rule(op: Op, tensor_only: bool = False):
     return deco
 
 
+def broadcast_code(a: str, x, shape: tuple, g) -> str:
+    """Array code broadcasting the operand ``x`` (its code ``a``) to ``shape``.
+
+    A scalar that may be a Python number at run time (a constant, a size, a scalar input) is
+    weak, as numpy's Python scalars are: where a tensor input lends a floating dtype
+    (``g.like``), it is made in that dtype (runtime.broadcast_number), so that the mean's
+    gradient of float32 data is float32. Other operands keep numpy's broadcasting.
+    """
+    like = getattr(g, "like", None)
+    if like and not x.shape and g.may_be_number(x):
+        return f"_rt.broadcast_number(_xp, {a}, {g.shape(shape)}, {like})"
+    return f"_xp.broadcast_to({a}, {g.shape(shape)})"
+
+
 def make_node(op: Op, args: tuple, attrs: dict | None) -> Any:
     """``symgrad.expr.make``, imported when first used (expr imports the op table)."""
     from ..expr import make

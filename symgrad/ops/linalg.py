@@ -11,6 +11,7 @@ from .base import (
     P_MUL,
     P_POW,
     Op,
+    broadcast_code,
     jux,
     make_node,
     pad_batched,
@@ -385,7 +386,7 @@ class BroadcastTo(Op):
         return tuple(shape), checks
 
     def code(self, a, n, g):
-        return f"_xp.broadcast_to({a[0]}, {g.shape(n.shape)})"
+        return broadcast_code(a[0], n.args[0], n.shape, g)
 
     def sympy(self, a, n, ctx):
         return ctx.broadcast(a[0], n)

@@ -20,7 +20,7 @@ from .. import functions as F
 from .._lazy import sympy
 from ..errors import ShapeError
 from ..shapes import broadcast, fmt_shape
-from .base import P_ATOM, Op, register, tex_op_name
+from .base import P_ATOM, Op, broadcast_code, register, tex_op_name
 
 
 class Floor(Op):
@@ -140,7 +140,7 @@ class StraightThrough(Op):
     def code(self, a, n, g):
         if n.args[0].shape == n.shape:
             return a[0]
-        return f"_xp.broadcast_to({a[0]}, {g.shape(n.shape)})"
+        return broadcast_code(a[0], n.args[0], n.shape, g)
 
     def math(self, a, n, g):
         return a[0]
@@ -163,7 +163,11 @@ class Zero(Op):
         return tuple(attrs["shape"]), ()
 
     def code(self, a, n, g):
-        return "0.0" if not n.shape else f"_xp.zeros({g.shape(n.shape)})"
+        if not n.shape:
+            return "0.0"
+        like = getattr(g, "like", None)  # in the floating dtype of a tensor input, if any
+        shape = g.shape(n.shape)
+        return f"_rt.zeros(_xp, {shape}, {like})" if like else f"_xp.zeros({shape})"
 
     def math(self, a, n, g):
         return "0.0"

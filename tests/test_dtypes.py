@@ -1,0 +1,341 @@
+"""dtypes of results: the arrays symgrad creates (a broadcast number such as the mean's
+gradient 1/n, the zeros of a gradient the output does not depend on, identities) take the
+floating dtype of the first tensor input, as Python numbers are weak in numpy: float32 data
+gives float32 results and gradients, float64 data float64, integer data float64 as before. A
+constant array the user gives (``sg.const``) keeps its dtype, as a numpy array does, and so does
+a scalar computed from float64 arrays."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import symgrad as sg
+from tests.strategies import TENSOR_VARS, X0, dags
+
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _have(mod: str) -> bool:
+    return importlib.util.find_spec(mod) is not None
+
+
+def _dtype(r):
+    """The result's dtype as numpy's (torch and jax dtypes by name)."""
+    if hasattr(r, "compute"):  # dask
+        r = r.compute(scheduler="sync")
+    dt = getattr(r, "dtype", None)
+    if dt is None:
+        return type(r)
+    return np.dtype(str(dt).rsplit(".", 1)[-1])
+
+
+# ------------------------------------------------------------------ the cases
+def _mean_fixed():
+    A = sg.matrix("A", (3, 4))
+    return [sg.grad(sg.mean(A), A)], [A]
+
+
+def _mean_symbolic():
+    v = sg.vector("v", "n")
+    return [sg.grad(sg.mean(v), v)], [v]
+
+
+def _mean_matrix_symbolic():
+    M = sg.matrix("M", ("m", "n"))
+    return [sg.grad(sg.mean(M), M)], [M]
+
+
+def _outer():
+    A, v = sg.matrix("A", (3, 4)), sg.vector("v", 3)
+    return sg.grad(sg.sum(sg.outer(v, A)), [v, A]), [v, A]
+
+
+def _diag():
+    v = sg.vector("v", 3)
+    return [sg.grad(sg.sum(sg.diag(v)), v)], [v]
+
+
+def _diag_symbolic():
+    v = sg.vector("v", "n")
+    return [sg.grad(sg.sum(sg.diag(v)), v)], [v]
+
+
+def _unused_input():
+    v, w = sg.vector("v", 3), sg.vector("w", "n")
+    return sg.grad(sg.sum(v * v), [v, w]), [v, w]
+
+
+def _ones_and_zeros():
+    v = sg.vector("v", "n")
+    return [sg.ones((2, "n")), sg.zeros(("n",)), sg.broadcast_to(2.5, (3,)), v * 0.5], [v]
+
+
+def _python_float_input():
+    s, v = sg.scalar("s"), sg.vector("v", "n")
+    return [sg.broadcast_to(s, ("n",)), *sg.grad(sg.mean(v * s), [v, s])], [v, s]
+
+
+def _bce_of_a_number():
+    s, v = sg.scalar("s"), sg.vector("v", "n")
+    mu = 0.1 + 0.8 * sg.sigmoid(s)  # a Python number at run time: its logs are weak too
+    return [sg.bce(mu, v), sg.bce(mu, sg.sum(v)) * v], [v, s]
+
+
+def _hessian():
+    X, w = sg.matrix("X", ("m", "n")), sg.vector("w", "n")
+    f = sg.mean(sg.softplus(X @ w)) + 0.5 * sg.sum(w * w)
+    return [sg.grad(f, w), sg.hessian(f, w)], [w, X]
+
+
+CASES = {"mean": _mean_fixed, "mean symbolic": _mean_symbolic,
+         "mean matrix symbolic": _mean_matrix_symbolic, "outer": _outer, "diag": _diag,
+         "diag symbolic": _diag_symbolic, "unused input": _unused_input,
+         "ones and zeros": _ones_and_zeros, "Python float input": _python_float_input,
+         "bce of a number": _bce_of_a_number,
+         "hessian": _hessian}
+
+_SIZES = {"n": 3, "m": 5}
+
+
+def _values(ins, dtype, scalar=1.5):
+    rng = np.random.default_rng(0)
+    out = []
+    for v in ins:
+        if not v.shape:
+            out.append(scalar)
+            continue
+        shape = tuple(d if isinstance(d, int) else _SIZES[d] for d in v.shape)
+        out.append(rng.uniform(0.5, 1.5, shape).astype(dtype))
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("dtype, want", [(np.float32, F32), (np.float64, F64),
+                                         (np.int64, F64)])  # integers: float64, as before
+def test_numpy_results_have_the_inputs_dtype(case, dtype, want):
+    outs, ins = CASES[case]()
+    vals = [v if isinstance(v, float) else (4 * v).astype(dtype) for v in
+            _values(ins, np.float64)]
+    f = sg.compile(outs, ins)
+    got = f(*vals)
+    assert [_dtype(r) for r in got] == [want] * len(outs)
+    # the values float64 computes
+    ref = f(*[v if isinstance(v, float) else v.astype(np.float64) for v in vals])
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(np.asarray(g, dtype=float), r, rtol=1e-6)
+
+
+def test_results_are_writable_arrays_of_their_own():
+    outs, ins = _mean_fixed()
+    f = sg.compile(outs, ins)
+    a = f(np.ones((3, 4), np.float32))[0]
+    b = f(np.ones((3, 4), np.float32))[0]
+    a[0, 0] = 7.0
+    assert b[0, 0] == np.float32(1 / 12)
+
+
+def test_constant_arrays_stay_strong_as_in_numpy():
+    """A constant array the user gives keeps its dtype (numpy: float32 * float64 array is
+    float64); so do scalars computed from float64 arrays, broadcast."""
+    A, x = sg.matrix("A", (3, 4)), sg.vector("x", 3)
+    K = sg.const(np.full((3, 4), 2.0))
+    outs = [sg.grad(sg.sum(A * K), A), K * 1.0, sg.broadcast_to(sg.sum(x), (3, 4)),
+            sg.broadcast_to(sg.sum(A), (2,)), sg.grad(sg.mean(A), A)]
+    a32, x64 = np.ones((3, 4), np.float32), np.ones(3)
+    got = sg.compile(outs, [A, x])(a32, x64)
+    # strong: the constant, the float64 sum; weak: 1/12, the mean's gradient
+    assert [_dtype(r) for r in got] == [F64, F64, F64, F32, F32]
+    k32 = sg.const(np.full((3, 4), 2.0, np.float32))  # a float32 constant: numpy's promotion
+    f = sg.compile(sg.grad(sg.sum(sg.sin(A) * k32), A), [A])
+    assert f(np.ones((3, 4))).dtype == F64
+    assert f(a32).dtype == F32
+
+
+def test_numpy_scalar_inputs_are_strong():
+    """A numpy float64 scalar given for a scalar input is strong, as in numpy."""
+    s, v = sg.scalar("s"), sg.vector("v", 3)
+    f = sg.compile(sg.broadcast_to(s, (3,)) + 0 * v, [v, s])
+    assert f(np.ones(3, np.float32), 2.0).dtype == F32
+    assert f(np.ones(3, np.float32), np.float32(2.0)).dtype == F32
+    assert f(np.ones(3, np.float32), np.float64(2.0)).dtype == F64
+
+
+def test_per_sample_calls_keep_float32():
+    """Scalar inputs given arrays of samples: float32 tensors (and samples) stay float32."""
+    s, v = sg.scalar("s"), sg.vector("v", "n")
+    L = sg.mean(sg.tanh(v * s))
+    outs = [sg.broadcast_to(s, ("n",)), *sg.grad(L, [v, s]), sg.grad(sg.mean(v), v)]
+    f = sg.compile(outs, [v, s])
+    v32 = np.linspace(0.5, 1.0, 3, dtype=np.float32)
+    for samples in (np.float32([0.5, 1.0]), np.array([0.5, 1.0])):
+        got = f(v32, samples)
+        assert [_dtype(r) for r in got] == [F32] * len(outs)
+        assert got[0].shape == (2, 3)
+    got = f(v32.astype(np.float64), np.array([0.5, 1.0]))
+    assert [_dtype(r) for r in got] == [F64] * len(outs)
+
+
+def test_per_sample_calls_one_by_one_keep_float32():
+    """An index given samples has no batch rule: one call per sample. As in the batched
+    calls, the samples compute as Python numbers would next to the float32 tensors (float64
+    samples too), and a result that is a Python number (2 i) takes their dtype."""
+    M, i = sg.matrix("M", (2, 3)), sg.scalar("i")
+    row = sg.take(M, i)
+    outs = [row * i, sg.grad(sg.sum(row), M), 2.0 * i]
+    f = sg.compile(outs, [M, i])
+    m32 = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for samples in (np.array([0.0, 1.0]), np.float32([0.0, 1.0])):
+        got = f(m32, samples)
+        assert [_dtype(r) for r in got] == [F32] * 3
+        assert [r.shape for r in got] == [(2, 3), (2, 2, 3), (2,)]
+        np.testing.assert_allclose(got[0], [[0.0, 0.0, 0.0], [3.0, 4.0, 5.0]])
+    got = f(m32.astype(np.float64), np.array([0.0, 1.0]))
+    assert [_dtype(r) for r in got] == [F64] * 3
+
+
+def test_a_broadcast_number_is_made_at_run_time_only_next_to_a_tensor_input():
+    """With a tensor input, a broadcast number is made at run time, in that input's dtype;
+    without one (an all-scalar input list), it is folded once as before."""
+    v = sg.vector("v", "n")
+    f = sg.compile(sg.grad(sg.mean(v), v), [v])
+    assert "_rt.broadcast_number(_xp, " in f.source
+    s = sg.scalar("s")
+    g = sg.compile(sg.broadcast_to(2.0, (3,)), [s])
+    assert "broadcast" not in g.source.split("def compiled")[1]  # folded, float64
+    assert g(1.0).dtype == F64
+
+
+# ------------------------------------------------------------------ other backends
+def _jax_x64():
+    import jax
+
+    enable = getattr(jax, "enable_x64", None)
+    if enable is None:  # older jax
+        from jax.experimental import enable_x64 as enable
+    return enable(True)
+
+
+def _inputs(name, vals):
+    if name == "torch":
+        import torch
+
+        return [torch.as_tensor(v) if isinstance(v, np.ndarray) else v for v in vals]
+    if name == "jax":
+        import jax.numpy as jnp
+
+        return [jnp.asarray(v) if isinstance(v, np.ndarray) else v for v in vals]
+    if name == "dask":
+        import dask.array as da
+
+        return [da.from_array(v, chunks=max(1, v.shape[0] // 2)) if isinstance(v, np.ndarray)
+                else v for v in vals]
+    if name == "array_api_strict":
+        import array_api_strict as xp
+
+        return [xp.asarray(v) if isinstance(v, np.ndarray) else v for v in vals]
+    return vals
+
+
+def _backend(name):
+    if name == "array_api_strict":
+        import array_api_strict
+
+        return array_api_strict
+    return name
+
+
+BACKENDS = [
+    pytest.param("torch", marks=pytest.mark.skipif(not _have("torch") or not _have(
+        "array_api_compat"), reason="torch / array-api-compat not installed")),
+    pytest.param("jax", marks=pytest.mark.skipif(not _have("jax"), reason="jax not installed")),
+    pytest.param("dask", marks=pytest.mark.skipif(not _have("dask") or not _have(
+        "array_api_compat"), reason="dask / array-api-compat not installed")),
+    pytest.param("array_api_strict", marks=pytest.mark.skipif(
+        not _have("array_api_strict"), reason="array_api_strict not installed")),
+    pytest.param("numba", marks=pytest.mark.skipif(not _have("numba"),
+                                                   reason="numba not installed")),
+]
+
+
+@pytest.fixture
+def numba_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", BACKENDS)
+def test_backends_results_have_the_inputs_dtype(name, case, dtype, numba_cache):
+    outs, ins = CASES[case]()
+    vals = _values(ins, dtype)
+    if name == "jax":  # with x64, where jax has float64 to get wrong
+        with _jax_x64():
+            got = sg.compile(outs, ins, backend="jax")(*_inputs(name, vals))
+            dts = [_dtype(r) for r in got]
+    else:
+        got = sg.compile(outs, ins, backend=_backend(name))(*_inputs(name, vals))
+        dts = [_dtype(r) for r in got]
+    assert dts == [np.dtype(dtype)] * len(outs)
+
+
+# ------------------------------------------------------------------ random graphs
+def _graph_and_gradients(e):
+    """(outputs, inputs): ``e``, and the gradients of sum(e) wrt every variable of the pool,
+    those it does not depend on included (zeros)."""
+    loss = sg.sum(e) if e.ndim else e
+    return [e, *sg.grad(loss, list(TENSOR_VARS))], list(TENSOR_VARS)
+
+
+def _random_values(seed, ins, dtype, scalar_kind):
+    rng = np.random.default_rng(seed)
+    vals = []
+    for v in ins:
+        x = rng.uniform(-1.5, 1.5, v.shape)
+        if v.shape:
+            vals.append(x.astype(dtype))
+        else:
+            vals.append(float(x) if scalar_kind == "python" else dtype(x))
+    return vals
+
+
+def _check_dtypes(outs, got, dtype):
+    """Every tensor result has ``dtype``; a scalar result is a Python number (a weak scalar,
+    computed from scalar inputs alone) or has ``dtype``."""
+    for e, r in zip(outs, got):
+        if e.shape:
+            assert isinstance(r, np.ndarray) and r.dtype == dtype, (str(e), r)
+        else:
+            assert type(r) in (float, int) or np.asarray(r).dtype == dtype, (str(e), r)
+
+
+@given(dags(tensor=True, value_only=True, max_ops=8), st.integers(0, 2**32 - 1),
+       st.sampled_from(["python", "numpy"]))
+def test_random_graphs_keep_float32_and_float64(e, seed, scalar_kind):
+    outs, ins = _graph_and_gradients(e)
+    f = sg.compile(outs, ins)
+    with np.errstate(all="ignore"):
+        for dtype in (np.float32, np.float64):
+            _check_dtypes(outs, f(*_random_values(seed, ins, dtype, scalar_kind)),
+                          np.dtype(dtype))
+
+
+@given(dags(tensor=True, max_ops=8), st.integers(0, 2**32 - 1))
+def test_random_graphs_keep_float32_per_sample(e, seed):
+    """The first scalar input given float32 samples: every result float32, samples in front."""
+    outs, ins = _graph_and_gradients(e)
+    f = sg.compile(outs, ins)
+    vals = _random_values(seed, ins, np.float32, "python")
+    vals[0] = np.float32([0.25, -0.5])
+    with np.errstate(all="ignore"):
+        got = f(*vals)
+    if not any(v is X0 for o in outs for v in sg.variables(o)):  # the samples are ignored
+        _check_dtypes(outs, got, F32)
+        return
+    for o, r in zip(outs, got):
+        assert isinstance(r, np.ndarray) and r.dtype == F32, str(o)
+        assert r.shape == (2, *o.shape)
