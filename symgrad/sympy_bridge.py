@@ -238,7 +238,12 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     as ``to_sympy`` writes vectors). Recognises sigmoid ``1/(1 + exp(-x))``, softplus
     ``log(1 + exp(x))``, relu ``Max(0, x)``, and the matrix expressions ``to_sympy`` writes
     (products, sums, transposes, traces, elementwise products and functions, positive integer
-    powers).
+    powers), and formulas in the entries ``A[i, j]`` of matrices: sums over
+    indices (``Sum``, nested or not) and ``FunctionMatrix``.
+
+    Every sympy matrix of shape (n, 1) becomes a vector of n, so an expression that is an
+    (n, 1) matrix in symgrad comes back as a vector: ``sg.reshape`` it where the column
+    matters. A construct with no symgrad form is named in a ``ValueError``.
 
     A string is first read by ``sympy.sympify``, which evaluates it as Python: never pass text
     from an untrusted source; ``sg.parse`` reads formulas without evaluating them.
@@ -263,17 +268,28 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     return _read(expr, by_name, frozenset())
 
 
-def _read(expr, by_name: dict, sizes: frozenset) -> Expr:
+def _read(expr, by_name: dict, sizes: frozenset, scope: tuple = ()) -> Expr:
     """``expr`` read bottom-up; ``sizes``: names of the symbolic sizes of its matrices (and
-    of the expression it is part of), which stand for sizes, not scalar variables."""
+    of the expression it is part of), which stand for sizes, not scalar variables.
+
+    ``scope``: the indices ``((i, extent), ...)`` of the sums and FunctionMatrix entries
+    ``expr`` is the body of. A body is read as a tensor with one axis per index, in that
+    order, of size 1 where it does not depend on the index (so numpy's broadcasting lines
+    the entries up): ``A[_i, _j]*v[_j, 0]`` over ``(_i, _j)`` is ``A ⊙ v`` with ``v`` a row.
+    """
     sizes = sizes | {str(d) for m in expr.atoms(sympy.MatrixSymbol, sympy.OneMatrix,
-                                                sympy.ZeroMatrix) for d in m.shape
-                     if d.is_Symbol}
+                                                sympy.ZeroMatrix, sympy.Identity)
+                     for d in m.shape if d.is_Symbol}
     done: dict = {}
+    indices = {s for s, _ in scope}
     stack = [(expr, False)]
     while stack:
         node, ready = stack.pop()
         if node in done:
+            continue
+        if indices and not node.is_Atom and not _is_mat(node) and \
+                not node.free_symbols & indices:  # Trace(v.T*w) in a body: a scalar, read whole
+            done[node] = _read(node, by_name, sizes)
             continue
         special = _special(node)
         kids = special[1] if special else node.args
@@ -285,8 +301,28 @@ def _read(expr, by_name: dict, sizes: frozenset) -> Expr:
                 if k not in done:
                     stack.append((k, False))
             continue
-        done[node] = _convert(node, special, done, by_name, sizes)
+        if scope and _is_mat(node):  # (a matrix is read whole, as the parent of its entries)
+            raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node}) "
+                             "inside a sum over an index: only its entries can be read there")
+        out = _convert(node, special, done, by_name, sizes, scope)
+        done[node] = _canonical(out, node) if _is_mat(node) else out
     return done[expr]
+
+
+def _canonical(e: Expr, node) -> Expr:
+    """``e``, read from the sympy matrix ``node``, in the one shape symgrad gives each sympy
+    shape: (n, 1) is a vector of n (as to_sympy writes vectors), (m, k) with k > 1 a matrix.
+    Products and transposes of columns and rows can read as either (``v.T`` is a row, and
+    symgrad's transpose of a vector is the vector): every node is put in the one form, so that
+    entry-by-entry operations meet equal shapes."""
+    rows, cols = node.shape
+    want = (_dim(rows),) if cols == 1 else (_dim(rows), _dim(cols))
+    if e.shape == want:
+        return e
+    if [d for d in e.shape if d != 1] != [d for d in want if d != 1]:
+        raise ValueError(f"from_sympy: read {node.func.__name__} ({node}) as shape "
+                         f"{fmt_shape(e.shape)}, but sympy's shape is ({rows}, {cols})")
+    return F.reshape(e, want)
 
 
 @functools.cache
@@ -304,13 +340,16 @@ def _elementwise_apply() -> type:
 
 def _special(node):
     """(kind, operands) for sigmoid and softplus written out in sympy, and for a function
-    applied to each entry of a matrix (``Lambda(d, f(d)).(A)``), else None."""
+    applied to each entry of a matrix (``Lambda(d, f(d)).(A)``), else None. Sums over an
+    index, FunctionMatrix and entries ``A[i, j]`` are read whole (no operands here)."""
     if isinstance(node, _elementwise_apply()):
         return ("elementwise", (node.expr,))
     if isinstance(node, sympy.Sum):
-        return ("index_sum", ())  # read whole (_read_sum): its body holds entries A[_i, 0]
+        return ("index_sum", ())  # its body holds entries A[_i, 0] (_read_sum)
     if isinstance(node, sympy.FunctionMatrix):
         return ("function_matrix", ())  # likewise (_read_function_matrix)
+    if isinstance(node, _matrix_element()):
+        return ("element", ())  # its parent is read whole, its indices are not values
     if isinstance(node, sympy.Pow) and node.exp == -1 and isinstance(node.base, sympy.Add):
         terms = node.base.args
         if len(terms) == 2 and sympy.S.One in terms:
@@ -339,56 +378,132 @@ def _check_readable(node) -> None:
         raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node})")
 
 
-def _read_sum(node, by_name: dict, sizes: frozenset) -> Expr:
-    """``Sum(f(v[_i, 0], ...), (_i, 0, n - 1))``, as to_sympy writes ``sum(f(v))``: the sum of
-    ``f`` applied to whole vectors (or, with two indices ``M[_i, _j]``, whole matrices)."""
-    if any(lo != 0 for _, lo, _ in node.limits):
-        raise ValueError(f"from_sympy: no symgrad form for Sum ({node}): its indices must "
-                         "start at 0")
-    idx = [lim[0] for lim in node.limits]
-    return F.sum(_entrywise(node, node.function, idx, [hi + 1 for _, _, hi in node.limits],
-                            by_name, sizes))
+def _no_form(node, why: str) -> ValueError:
+    return ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node}): {why}")
+
+
+def _extent(node, hi, known) -> Any:
+    """The number of values of an index running from 0 to ``hi``: an int or a size name."""
+    n = hi + 1
+    if n.free_symbols & known:
+        raise _no_form(node, "its limits depend on another index")
+    if not (n.is_Integer and n > 0) and not n.is_Symbol:
+        raise _no_form(node, f"its index runs over {n} values, which is not a size")
+    return n
+
+
+def _read_sum(node, by_name: dict, sizes: frozenset, scope: tuple) -> Expr:
+    """``Sum(body, (_i, 0, n - 1), ...)``: the body read as a tensor over the outer indices
+    and ``_i``, ..., summed over the axes of its own indices (``Sum(v[_i, 0]**2, (_i, 0, n -
+    1))``, how to_sympy writes ``sum(v * v)``, is ``sum(v**2)``; ``Sum(A[_i, _k]*v[_k, 0],
+    (_k, 0, n - 1))`` is the row sums of ``A ⊙ v``, that is ``A @ v``)."""
+    known = {s for s, _ in scope}
+    new = []
+    for idx, lo, hi in node.limits:
+        if lo != 0:
+            raise _no_form(node, "its indices must start at 0")
+        new.append((idx, _extent(node, hi, known | {s for s, _ in new})))
+    # the sum is the same in any order of its indices: the order they index the entries in
+    # (A[_i, _k] over (_i, _k), not (_k, _i)) keeps the matrices untransposed
+    seen = [s for m in sympy.preorder_traversal(node.function) if isinstance(m, _matrix_element())
+            for s in (m.i, m.j)]
+    new.sort(key=lambda sn: seen.index(sn[0]) if sn[0] in seen else len(seen))
+    layout = scope + tuple(new)
+    body = _read(node.function, by_name, sizes | _size_names(new), layout)
+    _check_lined_up(node, body, layout)
+    outer = tuple(body.shape[p] if body.ndim else 1 for p in range(len(scope)))
+    body = F.broadcast_to(body, outer + tuple(_dim(n) for _, n in new))
+    return F.sum(body, tuple(range(len(scope), len(layout))))
 
 
 def _read_function_matrix(node, by_name: dict, sizes: frozenset) -> Expr:
-    """``FunctionMatrix(m, k, Lambda((i, j), f(A[i, j], ...)))``, as to_sympy writes a function
-    of two vectors or matrices: ``f`` applied to the whole operands."""
+    """``FunctionMatrix(m, k, Lambda((i, j), f(A[i, j], v[j, 0], ...)))``, as to_sympy writes a
+    function of two vectors or matrices: ``f`` of the operands lined up along ``i`` and ``j``
+    (``v`` as a row), broadcast to (m, k)."""
     fn = node.lamda
-    return _entrywise(node, fn.expr, list(fn.variables), list(node.shape), by_name, sizes)
+    if len(fn.variables) != 2:
+        raise _no_form(node, "its function must take two indices")
+    rows, cols = node.shape
+    layout = tuple(zip(fn.variables, (rows, cols)))
+    body = _read(fn.expr, by_name, sizes, layout)
+    _check_lined_up(node, body, layout)
+    return F.broadcast_to(body, (_dim(rows), _dim(cols)))
 
 
-def _entrywise(node, body, idx: list, extents: list, by_name: dict, sizes: frozenset) -> Expr:
-    """``body``, a formula in entries of matrices indexed by ``idx`` (spanning ``extents``),
-    read as the same formula of the whole matrices: ``v[_i, 0]`` over ``_i < n`` is ``v``."""
-    entries = sorted({a for a in sympy.preorder_traversal(body)
-                      if isinstance(a, _matrix_element())}, key=sympy.default_sort_key)
+def _check_lined_up(node, body: Expr, layout: tuple) -> None:
+    """A body read over ``layout`` is a scalar or has one axis per index (what every reader
+    of entries returns): anything else would broadcast against the wrong axes."""
+    if body.ndim not in (0, len(layout)):
+        raise _no_form(node, f"its body read as shape {fmt_shape(body.shape)}, not one axis "
+                             "per index")
 
-    def spans(size, want) -> bool:
-        return sympy.simplify(size - want) == 0
 
-    fits = bool(entries)
-    for m in entries:
-        rows, cols = m.parent.shape
-        if len(idx) == 1:
-            fits = fits and m.i == idx[0] and m.j == 0 and cols == 1 and spans(rows, extents[0])
-        else:
-            fits = fits and len(idx) == 2 and (m.i, m.j) == tuple(idx) and \
-                spans(rows, extents[0]) and spans(cols, extents[1])
-    if not fits:
-        raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node}): only "
-                         "formulas in the entries of whole vectors or matrices are read")
-    names = {f"_entry_{id(node)}_{k}": _read(m.parent, by_name, sizes)
-             for k, m in enumerate(entries)}
-    body = body.xreplace({m: sympy.Symbol(nm) for m, nm in zip(entries, names)})
-    if body.free_symbols & set(idx):
-        raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node}): its "
-                         "index appears outside the entries")
-    return _read(body, {**by_name, **names}, sizes)
+def _size_names(scope) -> frozenset:
+    return frozenset(str(n) for _, n in scope if n.is_Symbol)
+
+
+def _read_element(node, by_name: dict, sizes: frozenset, scope: tuple) -> Expr:
+    """An entry ``X[i, j]`` of a matrix expression ``X`` (read whole), as a tensor over the
+    indices of ``scope``: ``X`` itself over ``(i, j)``, its transpose over ``(j, i)``, its
+    diagonal for ``X[i, i]``, a row or an entry (take) for constant indices."""
+    X = node.parent
+    if X.free_symbols & {s for s, _ in scope}:
+        raise _no_form(node, "a matrix that depends on the index is not read")
+    T = _read(X, by_name, sizes)
+    rows, cols = X.shape
+    slots = [(node.i, rows), (node.j, cols)]
+    indices = {s: n for s, n in scope}
+    # an index with one value is 0 (the column index of a FunctionMatrix of one column)
+    zero = {s: sympy.S.Zero for s, n in scope if n == 1}
+    slots = [(s.xreplace(zero), n) for s, n in slots]
+    free = set().union(*(sl.free_symbols for sl, _ in slots)) - set(indices)
+    if free:
+        raise ValueError(f"from_sympy: no symgrad form for the free index {min(free, key=str)}"
+                         f" of {node}: an index must belong to a Sum or a FunctionMatrix")
+    if T.ndim == 1:  # a column: its column index is 0
+        if slots[1][0] != 0:
+            raise _no_form(node, "an entry outside the column")
+        slots = slots[:1]
+    if not all(s.is_Integer or s in indices for s, _ in slots):
+        raise _no_form(node, "its indices must be indices or numbers")
+    for s, size in slots:
+        if s.is_Integer:
+            if s < 0 or (size.is_Integer and s >= size):
+                raise _no_form(node, f"index {s} is out of range for size {size}")
+        elif sympy.simplify(size - indices[s]) != 0:  # a part of the axis: no symgrad form
+            raise _no_form(node, f"its index {s} runs over {indices[s]} values, the axis has "
+                                 f"{size}")
+    labels = [s for s, _ in slots]
+    if len(labels) == 2 and labels[1].is_Integer:  # column j: row j of the transpose
+        T, labels = F.take(F.transpose(T), int(labels[1])), labels[:1]
+    if labels and labels[0].is_Integer:
+        T, labels = F.take(T, int(labels[0])), labels[1:]
+    if len(labels) == 2 and labels[0] == labels[1]:
+        if sympy.simplify(rows - cols) != 0:
+            raise _no_form(node, "a diagonal of a matrix that is not square")
+        T, labels = F.diagonal(T), labels[:1]
+    return _align(T, labels, scope)
+
+
+def _align(T: Expr, labels: list, scope: tuple) -> Expr:
+    """``T``, whose axes belong to ``labels`` (indices of ``scope``), with its axes in the
+    scope's order and an axis of 1 for every index it does not depend on."""
+    order = [s for s, _ in scope]
+    for s in labels:
+        if s not in order:
+            raise ValueError(f"from_sympy: no symgrad form for the free index {s}: an index "
+                             "must belong to a Sum or a FunctionMatrix")
+    perm = sorted(range(len(labels)), key=lambda a: order.index(labels[a]))
+    if perm != list(range(len(labels))):
+        T, labels = F.transpose(T, tuple(perm)), [labels[a] for a in perm]
+    shape = tuple(T.shape[labels.index(s)] if s in labels else 1 for s in order)
+    return T if T.shape == shape else F.reshape(T, shape)
 
 
 def _matrix_leaf(node) -> bool:
     """A matrix read whole, not from its arguments (its name or sizes)."""
-    return isinstance(node, (sympy.MatrixSymbol, sympy.OneMatrix, sympy.ZeroMatrix))
+    return isinstance(node, (sympy.MatrixSymbol, sympy.OneMatrix, sympy.ZeroMatrix,
+                             sympy.Identity))
 
 
 def _read_matmul(node, args: list[Expr]) -> Expr:
@@ -418,13 +533,15 @@ def _as_vector(e: Expr) -> Expr:
     return F.reshape(e, (e.shape[0] if e.shape[1] == 1 else e.shape[1],))
 
 
-def _convert(node, special, done, by_name, sizes):
+def _convert(node, special, done, by_name, sizes, scope=()):
     if special:
         kind, kids = special
         if kind == "index_sum":
-            return _read_sum(node, by_name, sizes)
+            return _read_sum(node, by_name, sizes, scope)
         if kind == "function_matrix":
             return _read_function_matrix(node, by_name, sizes)
+        if kind == "element":
+            return _read_element(node, by_name, sizes, scope)
         (arg,) = kids
         if kind == "elementwise":  # the function's body, read with its variable as the matrix
             fn = node.function
@@ -434,6 +551,9 @@ def _convert(node, special, done, by_name, sizes):
                          sizes)
         return getattr(F, kind)(done[arg])
     if node.is_Symbol or isinstance(node, sympy.MatrixSymbol):
+        if any(node == s for s, _ in scope):
+            raise ValueError(f"from_sympy: no symgrad form for the index {node} outside the "
+                             "entries of a matrix (an index is not a value)")
         hit = by_name.get(node.name)
         if hit is not None:
             return hit
@@ -451,27 +571,28 @@ def _convert(node, special, done, by_name, sizes):
     if node.is_Number or node in (sympy.pi, sympy.E):
         return F.const(float(node))
     if isinstance(node, (sympy.OneMatrix, sympy.ZeroMatrix)):  # to_sympy's broadcasts
-        r, c = (_dim(d) for d in node.shape)
         value = 1.0 if isinstance(node, sympy.OneMatrix) else 0.0
-        # a column or a row is a vector, as a MatrixSymbol column (or its transpose) is
-        shape = (r, c) if r != 1 and c != 1 else (c,) if r == 1 and c != 1 else (r,)
-        return F.broadcast_to(F.const(value), shape)
+        return F.broadcast_to(F.const(value), tuple(_dim(d) for d in node.shape))
+    if isinstance(node, sympy.Identity):  # I(1): sympy's product of 1 x 1 ones
+        return F.eye((_dim(node.rows),))
     args = [done[a] for a in node.args]
     # matrix expressions first: sympy's MatMul is a Mul and its MatAdd an Add
-    if isinstance(node, sympy.Transpose):
-        return F.transpose(args[0])
+    if isinstance(node, sympy.Transpose):  # of a row or a column: the same entries (reshape)
+        return args[0] if 1 in node.arg.shape else F.transpose(args[0])
     if isinstance(node, sympy.HadamardProduct):
         return functools.reduce(F.mul, args)
     if isinstance(node, sympy.MatMul):
         return _read_matmul(node, args)
     if isinstance(node, sympy.DiagMatrix):  # M diag(v): a broadcast product, in sympy
         return F.diag(_as_vector(args[0]))
-    if isinstance(node, sympy.DiagonalOf):
-        return F.diagonal(args[0])
+    if isinstance(node, sympy.DiagonalOf):  # (of a 1 x 1 matrix, read as a vector: itself)
+        return args[0] if node.arg.shape == (1, 1) else F.diagonal(args[0])
     if isinstance(node, sympy.HadamardPower):
         return F.power(args[0], args[1])
     if isinstance(node, sympy.Trace):  # to_sympy's form of a scalar x^T A y: a 1 x 1 trace
-        return args[0] if args[0].ndim == 0 else F.trace(args[0])
+        if node.arg.shape == (1, 1):
+            return F.reshape(args[0], ())
+        return F.trace(args[0])
     if isinstance(node, sympy.MatPow) and node.exp.is_Integer and node.exp > 0:
         return functools.reduce(F.matmul, [args[0]] * int(node.exp))
     if isinstance(node, sympy.MatAdd):
@@ -533,4 +654,9 @@ def _is_negative(s) -> bool:
 
 
 def _dim(d):
-    return int(d) if d.is_Integer else str(d)
+    if d.is_Integer:
+        return int(d)
+    if d.is_Symbol:
+        return str(d)
+    raise ValueError(f"from_sympy: no symgrad form for the size {d}: sizes are numbers or "
+                     "names")

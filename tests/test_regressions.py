@@ -78,10 +78,13 @@ def test_sums_over_an_index_from_to_sympy_read_back():
         back = sg.from_sympy(sg.to_sympy(e))
         assert back.shape == e.shape and set(sg.variables(back)) <= {V, M, s}, e
         np.testing.assert_allclose(sg.evaluate(back, vals), sg.evaluate(e, vals), rtol=1e-12)
-    # a product summed over a shared index is not an entrywise sum: named, not misread
+    # a product summed over a shared index (Sum(A[_i, _k]*V[_k, 0], ...)) is not an entrywise
+    # sum of whole matrices: it reads back as the product's own value (tests/test_sympy_tensors.py)
     A = sg.matrix("A_rs", ("m", "n"))
-    with pytest.raises(ValueError, match=r"from_sympy: no symgrad form for Sum"):
-        sg.from_sympy(sg.to_sympy(sg.sum(A @ V)))
+    back = sg.from_sympy(sg.to_sympy(sg.sum(A @ V)))
+    vals[A] = np.arange(6.0).reshape(2, 3) / 7
+    np.testing.assert_allclose(sg.evaluate(back, vals), sg.evaluate(sg.sum(A @ V), vals),
+                               rtol=1e-12)
     # the lecture's logistic loss has a closed form: one Sum over the samples
     X, w, y = sg.matrix("X_rs", ("N", "d")), sg.vector("w_rs", "d"), sg.vector("y_rs", "N")
     closed = sg.to_sympy(sg.mean(sg.bce(sg.sigmoid(X @ w), y)))

@@ -1,0 +1,101 @@
+"""to_sympy -> from_sympy on graphs with vectors and matrices: one test per class of graph the
+round trip used to refuse (or get wrong).
+
+Every round trip is checked by value: the graph read back and the original are evaluated at
+random inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+
+import symgrad as sg
+
+A = sg.matrix("A_st", (2, 3))
+B = sg.matrix("B_st", (3, 3))
+V = sg.vector("v_st", 3)
+W = sg.vector("w_st", 2)
+X = sg.scalar("x_st")
+rng = np.random.default_rng(7)
+VALS = {A: rng.normal(size=(2, 3)), B: rng.normal(size=(3, 3)), V: rng.normal(size=3),
+        W: rng.normal(size=2), X: 0.4}
+
+
+def round_trip(e, symbols=None):
+    """``e`` through sympy and back; the leaves map to themselves by name."""
+    if symbols is None:
+        symbols = {w.attrs["vname"]: w for w in sg.variables(e)}
+    return sg.from_sympy(sg.to_sympy(e), symbols)
+
+
+def assert_same_value(back, e, vals=VALS):
+    """``back`` has ``e``'s value (and shape, but for a matrix of one column: a vector)."""
+    got = np.asarray(sg.evaluate(back, {w: vals[w] for w in sg.variables(back)}))
+    want = np.asarray(sg.evaluate(e, {w: vals[w] for w in sg.variables(e)}))
+    assert back.shape == e.shape or (len(e.shape) == 2 and e.shape[1] == 1
+                                     and back.shape == e.shape[:1]), (back.shape, e.shape)
+    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-12, atol=1e-12,
+                               err_msg=f"{e} came back as {back}")
+
+
+def test_function_matrix_with_broadcast_entries():
+    # maximum(A, v) of a matrix and a row is FunctionMatrix(2, 3, Lambda((i, j), Max(A[i, j],
+    # v[j, 0]))): v's entries go along the columns (was "only formulas in the entries of
+    # whole vectors or matrices are read")
+    for e in [sg.minimum(A * (1.0 - A), V), sg.maximum(A, V), sg.bce(sg.sigmoid(A), 0.5 * V),
+              sg.maximum(sg.reshape(W, (2, 1)), A), sg.minimum(B, sg.transpose(B))]:
+        assert_same_value(round_trip(e), e)
+
+
+def test_nested_sums_over_symbolic_sizes():
+    # with symbolic sizes sympy keeps the inner sum: Sum(Sum(M[_i, _k]*u[_k, 0], (_k, 0, n - 1)),
+    # (_i, 0, m - 1)), one index per level
+    M, u = sg.matrix("M_st", ("m", "n")), sg.vector("u_st", "n")
+    vals = {M: rng.normal(size=(2, 3)), u: rng.normal(size=3)}
+    for e in [sg.sum(M @ u), sg.sum(sg.exp(M @ u)) * sg.sum(u), sg.mean(sg.tanh(M @ u) * (M @ u))]:
+        s = sg.to_sympy(e)
+        assert s.has(sympy.Sum)
+        assert_same_value(sg.from_sympy(s), e, vals)
+    i, k = sympy.Dummy("i", integer=True), sympy.Dummy("k", integer=True)
+    m, n = (sympy.Symbol(d, integer=True, positive=True) for d in "mn")
+    Ms, us = sympy.MatrixSymbol("M_st", m, n), sympy.MatrixSymbol("u_st", n, 1)
+    nested = sympy.Sum(sympy.Sum(Ms[i, k] * us[k, 0], (k, 0, n - 1)) ** 2, (i, 0, m - 1))
+    assert_same_value(sg.from_sympy(nested), sg.sum((M @ u) ** 2.0), vals)
+
+
+def test_entries_at_constant_indices():
+    # sympy writes sums it knows the length of term by term: exp(v[0, 0]) + exp(v[1, 0]) + ...
+    # (was "no symgrad form for MatrixElement"); a lone entry is that entry
+    vs, As = sympy.MatrixSymbol("v_st", 3, 1), sympy.MatrixSymbol("A_st", 2, 3)
+    cases = [(sum(sympy.exp(vs[c, 0]) for c in range(3)), sg.sum(sg.exp(V))),
+             (vs[1, 0] * As[1, 2] - As[0, 0], sg.take(V, 1) * sg.take(sg.take(A, 1), 2)
+              - sg.take(sg.take(A, 0), 0)),
+             (sum(As[r, c] ** 2 for r in range(2) for c in range(3)), sg.sum(A * A))]
+    for s, e in cases:
+        assert_same_value(sg.from_sympy(s), e)
+    assert_same_value(round_trip(sg.softmax(V)), sg.softmax(V))
+
+
+def test_a_column_given_in_symbols_meets_a_vector_entry_by_entry():
+    # a (2, 1) matrix mapped in ``symbols`` times a column read as a vector was their outer
+    # product (2, 2), a wrong value: every column now reads as one shape
+    C = sg.matrix("C_st", (2, 1))
+    s = sympy.HadamardProduct(sympy.MatrixSymbol("C_st", 2, 1), sympy.MatrixSymbol("w_st", 2, 1))
+    back = sg.from_sympy(s, {"C_st": C, "w_st": W})
+    vals = {**VALS, C: np.array([[1.0], [2.0]])}
+    assert back.shape == (2,)
+    np.testing.assert_allclose(sg.evaluate(back, vals), vals[C][:, 0] * vals[W])
+
+
+def test_free_index_and_partial_sums_are_named():
+    i = sympy.Dummy("i", integer=True)
+    vs = sympy.MatrixSymbol("v_st", 3, 1)
+    with pytest.raises(ValueError, match=r"from_sympy: no symgrad form for the free index"):
+        sg.from_sympy(vs[i, 0] + 1)
+    with pytest.raises(ValueError, match=r"from_sympy: no symgrad form for MatrixElement.*runs "
+                                         r"over 2 values, the axis has 3"):
+        sg.from_sympy(sympy.Sum(vs[i, 0], (i, 0, 1)))
+    with pytest.raises(ValueError, match=r"from_sympy: no symgrad form for the index"):
+        sg.from_sympy(sympy.Sum(i * vs[i, 0], (i, 0, 2)))
