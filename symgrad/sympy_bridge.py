@@ -239,7 +239,8 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     ``log(1 + exp(x))``, relu ``Max(0, x)``, and the matrix expressions ``to_sympy`` writes
     (products, sums, transposes, traces, elementwise products and functions, positive integer
     powers), and formulas in the entries ``A[i, j]`` of matrices: sums over
-    indices (``Sum``, nested or not) and ``FunctionMatrix``.
+    indices (``Sum``, nested or not, and the sums of terms sympy writes out for products of
+    matrices of known sizes) and ``FunctionMatrix``.
 
     Every sympy matrix of shape (n, 1) becomes a vector of n, so an expression that is an
     (n, 1) matrix in symgrad comes back as a vector: ``sg.reshape`` it where the column
@@ -265,7 +266,71 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
                              f"({err})") from None
         if not isinstance(expr, sympy.Basic):  # None, a list, ...: sympify passes them on
             raise ValueError(f"from_sympy: cannot read {expr!r:.60} as a sympy expression")
-    return _read(expr, by_name, frozenset())
+    return _read(_rolled(expr), by_name, frozenset())
+
+
+# sympy writes out the entries of a product of matrices of known sizes as sums of their
+# terms: (A*v)[i, 0] is A[i, 0]*v[0, 0] + A[i, 1]*v[1, 0] + A[i, 2]*v[2, 0]. _rolled writes
+# such sums back as one Sum over an index, so that they read as one operation on the whole
+# matrices instead of one per entry. The indices it makes are these (one per nesting level).
+_ROLL: list = []
+
+
+def _roll_index(level: int):
+    while len(_ROLL) <= level:
+        _ROLL.append(sympy.Dummy(f"r{len(_ROLL)}", integer=True, nonnegative=True))
+    return _ROLL[level]
+
+
+def _rolled(expr):
+    """``expr`` with every sum of terms ``t(0) + t(1) + ... + t(n - 1)``, where ``t(c)`` takes
+    entries at index ``c`` of axes of ``n`` entries, written as ``Sum(t(k), (k, 0, n - 1))``.
+    The terms are equal to the Sum's, by construction: nothing is assumed."""
+    if not any(a.i.is_Integer or a.j.is_Integer for a in expr.atoms(_matrix_element())):
+        return expr
+    return expr.replace(lambda x: type(x) is sympy.Add, _roll_add)
+
+
+def _roll_add(add):
+    terms = list(add.args)
+    while True:
+        groups: dict = {}  # (template, n) -> {c: term}
+        for t in terms:
+            for key, c in _templates(t):
+                groups.setdefault(key, {}).setdefault(c, t)
+        full = [(key, g) for key, g in groups.items()
+                if len(g) == key[1] and set(g) == set(range(key[1]))
+                and len(set(map(id, g.values()))) == key[1]]
+        if not full:
+            return sympy.Add(*terms) if len(terms) != len(add.args) else add
+        (template, n, k), g = max(full, key=lambda kg: kg[0][1])
+        used = {id(t) for t in g.values()}
+        terms = [t for t in terms if id(t) not in used] + \
+            [sympy.Sum(template, (k, 0, n - 1))]
+
+
+def _templates(t):
+    """((template, n, k), c) for each constant ``c`` at which ``t`` takes entries of an axis
+    of ``n`` entries: ``t`` with those indices replaced by ``k``."""
+    element = _matrix_element()
+    entries = [a for a in sympy.preorder_traversal(t) if isinstance(a, element)]
+    consts = set()
+    for m in entries:
+        rows, cols = m.parent.shape
+        for slot, size in ((m.i, rows), (m.j, cols)):
+            if slot.is_Integer and size.is_Integer and size > 1:
+                consts.add((int(slot), int(size)))
+    level = sum(1 for d in _ROLL if t.has(d))
+    k = _roll_index(level)
+    for c, n in consts:
+        swap = {}
+        for m in entries:
+            rows, cols = m.parent.shape
+            i = k if m.i == c and rows == n else m.i
+            j = k if m.j == c and cols == n else m.j
+            if (i, j) != (m.i, m.j):
+                swap[m] = element(m.parent, i, j)  # (indexing could evaluate the entry)
+        yield (t.xreplace(swap), n, k), c
 
 
 def _read(expr, by_name: dict, sizes: frozenset, scope: tuple = ()) -> Expr:

@@ -49,6 +49,16 @@ def test_function_matrix_with_broadcast_entries():
         assert_same_value(round_trip(e), e)
 
 
+def test_sums_of_products_over_a_shared_index():
+    # sum(A @ v): Sum(A[_i, 0]*v[0, 0] + A[_i, 1]*v[1, 0] + A[_i, 2]*v[2, 0], (_i, 0, 1)),
+    # the product's entries written out by sympy (was "no symgrad form for Sum")
+    for e in [sg.sum(A @ V), sg.sum(sg.diagonal(A @ sg.transpose(A))), sg.sum(sg.sum(A, axis=1)),
+              sg.sum(sg.tanh(B @ V) * V), sg.trace(B @ B)]:
+        back = round_trip(e)
+        assert_same_value(back, e)
+        assert "take" not in {n.op.name for n in sg.topo_order([back])}, back  # one sum, rolled
+
+
 def test_nested_sums_over_symbolic_sizes():
     # with symbolic sizes sympy keeps the inner sum: Sum(Sum(M[_i, _k]*u[_k, 0], (_k, 0, n - 1)),
     # (_i, 0, m - 1)), one index per level
