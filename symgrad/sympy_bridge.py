@@ -240,7 +240,8 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     (products, sums, transposes, traces, elementwise products and functions, positive integer
     powers), and formulas in the entries ``A[i, j]`` of matrices: sums over
     indices (``Sum``, nested or not, and the sums of terms sympy writes out for products of
-    matrices of known sizes) and ``FunctionMatrix``.
+    matrices of known sizes), ``FunctionMatrix``, ``KroneckerDelta``, and ``Piecewise``
+    where one branch holds for every index.
 
     Every sympy matrix of shape (n, 1) becomes a vector of n, so an expression that is an
     (n, 1) matrix in symgrad comes back as a vector: ``sg.reshape`` it where the column
@@ -415,6 +416,10 @@ def _special(node):
         return ("function_matrix", ())  # likewise (_read_function_matrix)
     if isinstance(node, _matrix_element()):
         return ("element", ())  # its parent is read whole, its indices are not values
+    if isinstance(node, sympy.Piecewise):
+        return ("piecewise", ())  # the branch whose condition holds for every index value
+    if isinstance(node, sympy.KroneckerDelta):
+        return ("delta", ())  # an identity matrix (or a one-hot row) over its indices
     if isinstance(node, sympy.Pow) and node.exp == -1 and isinstance(node.base, sympy.Add):
         terms = node.base.args
         if len(terms) == 2 and sympy.S.One in terms:
@@ -565,6 +570,118 @@ def _align(T: Expr, labels: list, scope: tuple) -> Expr:
     return T if T.shape == shape else F.reshape(T, shape)
 
 
+def _read_piecewise(node, by_name: dict, sizes: frozenset, scope: tuple) -> Expr:
+    """``Piecewise((f, cond), ...)`` where one branch holds for every value of the indices
+    (sympy's entry of ``A*DiagMatrix(v)``: ``Piecewise((A[i, j]*v[j, 0], (j >= 0) & (j <= 2)),
+    (0, True))``): that branch. A choice that differs between entries is not read."""
+    for branch, cond in node.args:
+        holds = _holds(cond, scope)
+        if holds is None:
+            break
+        if holds:
+            return _read(branch, by_name, sizes, scope)
+    raise _no_form(node, "its branch is not the same for every entry")
+
+
+_COMPARISONS = ("GreaterThan", "StrictGreaterThan", "LessThan", "StrictLessThan")
+
+
+def _holds(cond, scope: tuple):
+    """Whether ``cond`` (comparisons of formulas of the indices, joined by & and |) is true
+    for every value of the indices in their ranges (True), for none (False), or neither or
+    not known (None)."""
+    if cond in (sympy.true, sympy.false):
+        return bool(cond)
+    if isinstance(cond, (sympy.And, sympy.Or)):
+        parts = [_holds(c, scope) for c in cond.args]
+        if isinstance(cond, sympy.And):
+            return False if False in parts else None if None in parts else True
+        return True if True in parts else None if None in parts else False
+    if type(cond).__name__ not in _COMPARISONS:
+        return None
+    d = sympy.expand(cond.lhs - cond.rhs)
+    lo_hi = _bounds(d, {s: n for s, n in scope})
+    if lo_hi is None:  # not a sum of multiples of the indices: its values, where countable
+        where = _index_values([d], scope)
+        if where is None:
+            return None
+        lo_hi = (sympy.Float(where[1][0].min()), sympy.Float(where[1][0].max()))
+    lo, hi = lo_hi
+    rel = type(cond)
+    always, never = rel(lo, 0), rel(hi, 0)  # for >: the smallest value; for <: the largest
+    if rel in (sympy.LessThan, sympy.StrictLessThan):
+        always, never = rel(hi, 0), rel(lo, 0)
+    if always == sympy.true:
+        return True
+    if never == sympy.false:
+        return False
+    return None
+
+
+def _bounds(d, indices: dict):
+    """(the smallest, the largest value) of ``d``, a sum of integer multiples of the indices
+    (sizes may be symbolic), over their ranges; None for another formula."""
+    sizes = {n for n in indices.values() if n.is_Symbol}
+    if d.free_symbols - set(indices) - sizes:
+        return None
+    const = d.subs({s: 0 for s in indices})
+    lo = hi = const
+    for s in indices:
+        a = d.coeff(s)
+        if not a.is_Integer:
+            return None
+        span = a * (indices[s] - 1)
+        lo, hi = (lo + span, hi) if a < 0 else (lo, hi + span)
+    if sympy.expand(d - sum((d.coeff(s) * s for s in indices), sympy.S.Zero) - const) != 0:
+        return None
+    return lo, hi
+
+
+def _read_delta(node, scope: tuple) -> Expr:
+    """``KroneckerDelta(i, j)`` over two indices of one range: the identity matrix; with a
+    constant ``KroneckerDelta(i, 2)``: the one-hot vector; both along their indices."""
+    indices = {s: n for s, n in scope}
+    a, b = node.args[:2]
+    if a.is_Integer:
+        a, b = b, a
+    if a in indices and b in indices and sympy.simplify(indices[a] - indices[b]) == 0:
+        return _align(F.eye((_dim(indices[a]),)), [a, b], scope)
+    if a in indices and b.is_Integer and b >= 0 and not (indices[a].is_Integer and
+                                                          b >= indices[a]):
+        return _align(F.onehot(int(b), _dim(indices[a])), [a], scope)
+    where = _index_values([a, b], scope)  # formulas of the indices: the 0/1 tensor
+    if where is None:
+        raise _no_form(node, "only a delta of indices of numbers of values, or of an index "
+                             "and a number, is read")
+    used, (at_a, at_b) = where
+    return _align(F.const((at_a == at_b).astype(float)), used, scope)
+
+
+GATHER_MAX = 10**6  # the most index values _index_values evaluates
+
+
+def _index_values(exprs: list, scope: tuple):
+    """(the indices ``exprs`` use, in the scope's order; each formula's values at every value
+    of those indices, as arrays over them), where the formulas are arithmetic (+, *, floor,
+    Mod) on indices of numbers of values, at most ``GATHER_MAX`` of them; else None."""
+    indices = {s: n for s, n in scope}
+    used = [s for s, _ in scope if any(e.has(s) for e in exprs)]
+    if not all(indices[s].is_Integer for s in used):
+        return None
+    allowed = (sympy.Add, sympy.Mul, sympy.floor, sympy.Mod, sympy.Integer, sympy.Rational)
+    for e in exprs:
+        if not all(isinstance(a, allowed) or a in indices for a in sympy.preorder_traversal(e)):
+            return None
+    box = tuple(int(indices[s]) for s in used)
+    if int(np.prod(box, dtype=np.int64)) > GATHER_MAX:
+        return None
+    grid = np.meshgrid(*[np.arange(n) for n in box], indexing="ij")
+    # floor(p/q) in floating point is exact for the indices of any array that fits in memory
+    return used, [np.broadcast_to(np.asarray(sympy.lambdify(used, e, "numpy")(*grid),
+                                             dtype=float), box) for e in exprs]
+
+
+
 def _matrix_leaf(node) -> bool:
     """A matrix read whole, not from its arguments (its name or sizes)."""
     return isinstance(node, (sympy.MatrixSymbol, sympy.OneMatrix, sympy.ZeroMatrix,
@@ -607,6 +724,10 @@ def _convert(node, special, done, by_name, sizes, scope=()):
             return _read_function_matrix(node, by_name, sizes)
         if kind == "element":
             return _read_element(node, by_name, sizes, scope)
+        if kind == "piecewise":
+            return _read_piecewise(node, by_name, sizes, scope)
+        if kind == "delta":
+            return _read_delta(node, scope)
         (arg,) = kids
         if kind == "elementwise":  # the function's body, read with its variable as the matrix
             fn = node.function

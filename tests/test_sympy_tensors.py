@@ -99,6 +99,18 @@ def test_a_column_given_in_symbols_meets_a_vector_entry_by_entry():
     np.testing.assert_allclose(sg.evaluate(back, vals), vals[C][:, 0] * vals[W])
 
 
+def test_kronecker_delta_and_piecewise_of_index_ranges():
+    # sympy's entries of DiagMatrix(v) are KroneckerDelta(i, j)*v[i, 0], and of A*DiagMatrix(v)
+    # Piecewise((A[i, j]*v[j, 0], (j >= 0) & (j <= 2)), (0, True)): the branch that holds
+    for e in [sg.logsumexp(sg.diag(sg.sigmoid(W))), sg.bce(sg.sigmoid(sg.tanh(A) @ sg.diag(V)), X)]:
+        assert_same_value(round_trip(e), e)
+    i = sympy.Dummy("i", integer=True)
+    vs = sympy.MatrixSymbol("v_st", 3, 1)
+    maybe = sympy.Sum(sympy.Piecewise((vs[i, 0], vs[i, 0] > 0), (0, True)), (i, 0, 2))
+    with pytest.raises(ValueError, match=r"from_sympy: no symgrad form for Piecewise"):
+        sg.from_sympy(maybe)  # a choice by value: no symgrad form here
+
+
 def test_free_index_and_partial_sums_are_named():
     i = sympy.Dummy("i", integer=True)
     vs = sympy.MatrixSymbol("v_st", 3, 1)
