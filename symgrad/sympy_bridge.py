@@ -27,7 +27,11 @@ def _is_mat(x) -> bool:
 
 
 class _Ctx:
-    """How ops build their sympy forms; knows the leaves' symbols and sympy's matrix algebra."""
+    """How ops build their sympy forms; knows the leaves' symbols and sympy's matrix algebra.
+
+    Every value has one sympy form for its shape: a scalar is a sympy scalar, a vector of n a
+    column (n, 1), a matrix (m, k) an (m, k) matrix expression. The methods below keep to it
+    (from_sympy reads a column back as a vector, so a matrix (n, 1) comes back as a vector)."""
 
     def __init__(self, keep_names: bool):
         self.keep_names = keep_names
@@ -58,30 +62,40 @@ class _Ctx:
 
     # elementwise algebra with numpy broadcasting, on sympy scalars and matrices
     def _expand(self, x, shape, n_shape):
-        """A sympy value of shape ``shape`` broadcast to ``n_shape`` (both at most 2-D)."""
-        if tuple(shape) == tuple(n_shape) or not _is_mat(x):
+        """A sympy value of shape ``shape`` broadcast to ``n_shape`` (numpy's rules)."""
+        shape, n_shape = tuple(shape), tuple(n_shape)
+        if shape == n_shape:
             return x
-        m, k = self._mshape(n_shape)
-        if len(shape) == 1 and len(n_shape) == 2:  # a row broadcast down the rows
-            return sympy.OneMatrix(m, 1) * sympy.Transpose(x)
-        if len(shape) == 2 and shape[0] == 1:
-            return sympy.OneMatrix(m, 1) * x
-        if len(shape) == 2 and shape[1] == 1:
-            return x * sympy.OneMatrix(1, k)
-        raise NotImplementedError(f"sympy broadcast of {shape} to {n_shape}")
+        if not _is_mat(x):
+            return self._lift_scalar(x, n_shape) if n_shape else x
+        if len(n_shape) > 2:
+            raise NotImplementedError("sympy has no form for tensors of more than two axes")
+        # numpy lines shapes up on the right: a vector broadcasts as a row (1, n)
+        r, c = (1, shape[0]) if len(shape) == 1 else shape
+        m, k = (1, n_shape[0]) if len(n_shape) == 1 else n_shape
+        X = sympy.Transpose(x) if len(shape) == 1 else x
+        if r == 1 and m != 1:
+            X = sympy.OneMatrix(self.size(m), 1) * X
+        if c == 1 and k != 1:
+            X = X * sympy.OneMatrix(1, self.size(k))
+        return sympy.Transpose(X) if len(n_shape) == 1 else X
 
-    def _pair(self, a, b, n):
-        if not (_is_mat(a) and _is_mat(b)) or len(n.args) != 2:
+    def _pair(self, a, b, n, shapes=None):
+        if shapes is None:
+            if len(n.args) != 2:
+                return a, b
+            shapes = (n.args[0].shape, n.args[1].shape)
+        if not (_is_mat(a) and _is_mat(b)):
             return a, b
-        sa, sb = n.args[0].shape, n.args[1].shape
-        return self._expand(a, sa, n.shape), self._expand(b, sb, n.shape)
+        return self._expand(a, shapes[0], n.shape), self._expand(b, shapes[1], n.shape)
 
-    def _lift_scalar(self, s, n):
-        m, k = self._mshape(n.shape)
-        return s * sympy.OneMatrix(m, k)
+    def _lift_scalar(self, s, shape):
+        """The scalar ``s`` in every entry of ``shape``."""
+        shape = getattr(shape, "shape", shape)
+        return sympy.MatMul(s, sympy.OneMatrix(*self._mshape(shape)))
 
-    def add(self, a, b, n):
-        a, b = self._pair(a, b, n)
+    def add(self, a, b, n, shapes=None):
+        a, b = self._pair(a, b, n, shapes)
         if _is_mat(a) != _is_mat(b):
             if _is_mat(a):
                 b = self._lift_scalar(b, n)
@@ -104,11 +118,13 @@ class _Ctx:
             return sympy.HadamardProduct(a, b)
         return a * b
 
-    def div(self, a, b, n):
-        a, b = self._pair(a, b, n)
+    def div(self, a, b, n, shapes=None):
+        a, b = self._pair(a, b, n, shapes)
         if _is_mat(b):
             inv = sympy.HadamardPower(b, -1)
             return sympy.HadamardProduct(a, inv) if _is_mat(a) else a * inv
+        if _is_mat(a):  # a matrix over a scalar: MatMul as is (a * would expand a Sum in b)
+            return sympy.MatMul(sympy.Pow(b, -1), a)
         return a / b
 
     def apply(self, fn, args, n):
@@ -126,23 +142,37 @@ class _Ctx:
             return a.applyfunc(sympy.Lambda(d, fn(d)))
         return fn(a)
 
-    def sum(self, a, n):
-        x = n.args[0]
+    def reduce_sum(self, a, shape, axes, keepdims=False):
+        """The sum of ``a`` (of ``shape``) over ``axes``."""
         if not _is_mat(a):
             return a
-        m, k = self._mshape(x.shape)
-        axes = n.attrs["axis"]
-        if len(axes) == x.ndim:  # the sum of all entries, as a sympy Sum over an index
+        axes = tuple(sorted(axes))
+        m, k = self._mshape(shape)
+        if len(axes) == len(shape):  # the sum of all entries, as a sympy Sum over an index
             i = sympy.Dummy("i", integer=True)
-            if x.ndim == 1:
-                return sympy.Sum(a[i, 0], (i, 0, m - 1))
-            j = sympy.Dummy("j", integer=True)
-            return sympy.Sum(a[i, j], (i, 0, m - 1), (j, 0, k - 1))
-        if x.ndim == 2 and axes == (0,):
-            return sympy.Transpose(sympy.OneMatrix(1, m) * a)
-        if x.ndim == 2 and axes == (1,):
+            if len(shape) == 1:
+                total = sympy.Sum(a[i, 0], (i, 0, m - 1))
+            else:
+                j = sympy.Dummy("j", integer=True)
+                total = sympy.Sum(a[i, j], (i, 0, m - 1), (j, 0, k - 1))
+            return self._lift_scalar(total, (1,) * len(shape)) if keepdims else total
+        if axes == (0,):  # the column sums: a row (1, k), or as a vector a column
+            row = sympy.OneMatrix(1, m) * a
+            return row if keepdims else sympy.Transpose(row)
+        if axes == (1,):  # the row sums: a column (m, 1) either way
             return a * sympy.OneMatrix(k, 1)
-        raise NotImplementedError("sympy form of this sum")
+        raise NotImplementedError(f"sympy form of a sum over the axes {axes}")
+
+    def sum(self, a, n):
+        return self.reduce_sum(a, n.args[0].shape, n.attrs["axis"], n.attrs.get("keepdims"))
+
+    def sum_back(self, a, shape, axes):
+        """The sum of ``a`` over ``axes``, broadcast back to ``shape`` (softmax's normaliser):
+        a scalar when ``axes`` are all the axes."""
+        if len(axes) == len(shape):
+            return self.reduce_sum(a, shape, axes)
+        kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+        return self._expand(self.reduce_sum(a, shape, axes, keepdims=True), kept, shape)
 
     def matmul(self, a, b, n):
         x, y = n.args
@@ -150,24 +180,25 @@ class _Ctx:
             return sympy.Transpose(b) * a
         if x.ndim == 1 and y.ndim == 1:
             return sympy.trace(sympy.Transpose(a) * b)
+        if x.ndim > 2 or y.ndim > 2:
+            raise NotImplementedError("sympy has no form for a batch of matrix products")
         return a * b
 
     def transpose(self, a):
         return sympy.Transpose(a) if _is_mat(a) else a
 
     def reshape(self, a, n):
-        x = n.args[0]
-        if [d for d in x.shape if d != 1] == [d for d in n.shape if d != 1]:
-            if len(x.shape) == 1 and n.shape == (1, x.shape[0]):
-                return sympy.Transpose(a)
-            return a
-        raise NotImplementedError("sympy form of this reshape")
+        src, dst = n.args[0].shape, n.shape
+        if [d for d in src if d != 1] == [d for d in dst if d != 1]:  # axes of 1 only
+            if not dst:  # (1,) or (1, 1) to a scalar: the entry
+                return a[0, 0]
+            if not src:
+                return self._lift_scalar(a, dst)
+            ms, md = self._mshape(src), self._mshape(dst)
+            return a if ms == md else sympy.Transpose(a)  # a row for a column
+        raise NotImplementedError("sympy form of a reshape that moves entries to other rows")
 
     def broadcast(self, a, n):
-        if not _is_mat(a):
-            if n.ndim == 0:
-                return a
-            return self._lift_scalar(a, n)
         return self._expand(a, n.args[0].shape, n.shape)
 
     def diag(self, a, n):
@@ -179,6 +210,7 @@ class _Ctx:
         if n.ndim != 1:
             raise NotImplementedError("sympy has no form for a batch of diagonals")
         return sympy.DiagonalOf(a)
+
 
 
 def to_sympy(e: Expr, keep_names: bool = False):
@@ -204,19 +236,28 @@ def to_sympy(e: Expr, keep_names: bool = False):
         args = [done[id(a)] for a in n.args]
         try:
             done[id(n)] = n.op.sympy(args, n, ctx)
-        except NotImplementedError as err:
-            raise NotImplementedError(f"to_sympy: {err}") from None
+        except NotImplementedError as err:  # the op (or sympy) has no form for these shapes
+            raise NotImplementedError(f"to_sympy: no sympy form for {_op_shapes(n)} ({err})") \
+                from None
         except (TypeError, ValueError, AttributeError) as err:  # sympy refused the form
             if str(err).startswith("to_sympy:"):
                 raise
-            shapes = " and ".join(fmt_shape(a.shape) for a in n.args)
-            raise NotImplementedError(f"to_sympy: no sympy form for {n.op.name} of shapes "
-                                      f"{shapes} ({type(err).__name__}: {err})") from None
+            raise NotImplementedError(f"to_sympy: no sympy form for {_op_shapes(n)} "
+                                      f"({type(err).__name__}: {err})") from None
         except RecursionError:  # sympy's own algorithms recurse on nested expressions
             raise ValueError(f"to_sympy: the expression is too deep for sympy (it recursed "
                              f"past Python's limit at a {n.op.name} node)") from None
     res = [done[id(o)] for o in outs]
     return res[0] if single else res
+
+
+def _op_shapes(n: Expr) -> str:
+    """``diag of shape (2, 3) -> (2, 3, 3)``, ``matmul of shapes (2, 3) and (3,) -> (2,)``: the
+    op, its operands' shapes and its own, as to_sympy's errors name them."""
+    if not n.args:
+        return f"{n.op.name} of shape {fmt_shape(n.shape)}"
+    return (f"{n.op.name} of shape{'s' if len(n.args) > 1 else ''} "
+            f"{' and '.join(fmt_shape(a.shape) for a in n.args)} -> {fmt_shape(n.shape)}")
 
 
 # ------------------------------------------------------------------ from sympy

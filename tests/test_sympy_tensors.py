@@ -121,3 +121,50 @@ def test_free_index_and_partial_sums_are_named():
         sg.from_sympy(sympy.Sum(vs[i, 0], (i, 0, 1)))
     with pytest.raises(ValueError, match=r"from_sympy: no symgrad form for the index"):
         sg.from_sympy(sympy.Sum(i * vs[i, 0], (i, 0, 2)))
+
+
+# ------------------------------------------------------------------ to_sympy: forms
+def test_softmax_and_log_softmax_over_one_axis_of_a_matrix():
+    # the sums along an axis are broadcast back over it (softmax was "no sympy form for softmax
+    # of shapes (2, 3)"; log_softmax's log of a matrix "noncommutative scalars in MatMul")
+    for axis in (0, 1):
+        for e in [sg.softmax(A, axis=axis), sg.log_softmax(A, axis=axis),
+                  sg.log_softmax(V + A, axis=axis), sg.softmax(B, axis=axis) @ V]:
+            assert_same_value(round_trip(e), e)
+
+
+def test_sums_that_keep_their_axes():
+    # sum(A, axis=0, keepdims=True) is a row (1, 3): it was written as a column, so it came
+    # back as a vector and A - it could not be written at all
+    for e in [sg.sum(A, axis=0, keepdims=True), A - sg.sum(A, axis=0, keepdims=True),
+              A / sg.sum(A * A, axis=1, keepdims=True), sg.sum(B, keepdims=True),
+              sg.logsumexp(A, axis=0, keepdims=True) - A]:
+        back = round_trip(e)
+        assert_same_value(back, e)
+        if e.shape[0] == 1 and e.shape[1] != 1:
+            assert back.shape == e.shape  # a row is a row ((1, 1) is a column: a vector)
+
+
+def test_what_has_no_sympy_form_is_named():
+    # sympy's matrix expressions have two axes: a value of three has no form; the op, its
+    # operands' shapes and its own are named
+    for e, name in [(sg.diag(A), r"diag of shape \(2, 3\) -> \(2, 3, 3\)"),
+                    (sg.outer(A, V), r"outer of shapes \(2, 3\) and \(3,\) -> \(2, 3, 3\)"),
+                    (sg.sum(sg.broadcast_to(A, (2, 2, 3)), axis=0),
+                     r"broadcast_to of shape \(2, 3\) -> \(2, 2, 3\)")]:
+        with pytest.raises(NotImplementedError, match=r"^to_sympy: no sympy form for " + name):
+            sg.to_sympy(e)
+
+
+def test_sympy_refusing_a_form_is_named(monkeypatch):
+    # an error sympy raises while building a form is not let through as it is
+    from symgrad.ops.elementwise import Maximum
+
+    def refuse(self, x, y):
+        raise TypeError("Mix of Matrix and Scalar symbols")
+
+    monkeypatch.setattr(Maximum, "sym", refuse)
+    with pytest.raises(NotImplementedError, match=r"^to_sympy: no sympy form for maximum of "
+                                                  r"shapes \(2, 3\) and \(\) -> \(2, 3\) "
+                                                  r"\(TypeError: Mix"):
+        sg.to_sympy(sg.maximum(A, X))

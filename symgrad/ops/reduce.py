@@ -143,8 +143,10 @@ class Softmax(AxisOp):
         return f"_rt.softmax(_xp, {a[0]}, {_axis_code(axes, nd)})"
 
     def sympy(self, a, n, ctx):
-        ex = ctx.apply(sympy.exp, [a[0]], n.args[0])
-        return ctx.div(ex, ctx.sum(ex, n), n)
+        # exp(x) over its sums along the axes, broadcast back to x's shape
+        x = n.args[0]
+        ex = ctx.apply(sympy.exp, [a[0]], x)
+        return ctx.div(ex, ctx.sum_back(ex, x.shape, n.attrs["axis"]), n, (x.shape, x.shape))
 
     def vjp(self, n, ct, nb, wants):
         axes = tuple(a + nb for a in n.attrs["axis"])
@@ -160,8 +162,10 @@ class LogSoftmax(Softmax):
         return f"_rt.log_softmax(_xp, {a[0]}, {_axis_code(axes, nd)})"
 
     def sympy(self, a, n, ctx):
-        lse = sympy.log(ctx.sum(ctx.apply(sympy.exp, [a[0]], n.args[0]), n))
-        return ctx.add(a[0], -lse, n)
+        # x minus the log of its sums of exp along the axes, broadcast back to x's shape
+        x = n.args[0]
+        total = ctx.sum_back(ctx.apply(sympy.exp, [a[0]], x), x.shape, n.attrs["axis"])
+        return ctx.add(a[0], ctx.neg(ctx.apply(sympy.log, [total], x)), n, (x.shape, x.shape))
 
     def vjp(self, n, ct, nb, wants):
         x = n.args[0]
