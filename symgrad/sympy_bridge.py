@@ -196,7 +196,22 @@ class _Ctx:
                 return self._lift_scalar(a, dst)
             ms, md = self._mshape(src), self._mshape(dst)
             return a if ms == md else sympy.Transpose(a)  # a row for a column
-        raise NotImplementedError("sympy form of a reshape that moves entries to other rows")
+        return self._reshape_entries(a, src, dst)
+
+    def _reshape_entries(self, a, src, dst):
+        """A reshape that moves entries to other rows: a FunctionMatrix whose entry (i, j)
+        is the entry of ``a`` at the same place in row-major order."""
+        sizes = list(src) + list(dst)
+        if not all(isinstance(d, int) for d in sizes) or not src or not dst:
+            raise NotImplementedError("sympy form of a reshape of symbolic sizes")
+        self._mshape(src)  # (more than two axes: no form)
+        rows, cols = self._mshape(dst)
+        i, j = sympy.Dummy("i", integer=True), sympy.Dummy("j", integer=True)
+        # the entry's place in row-major order (an index of one value is left out: it is 0)
+        flat = i if len(dst) == 1 or dst[1] == 1 else j if dst[0] == 1 else i * dst[1] + j
+        entry = a[flat, 0] if len(src) == 1 else a[sympy.floor(flat / src[1]),
+                                                    sympy.Mod(flat, src[1])]
+        return sympy.FunctionMatrix(rows, cols, sympy.Lambda((i, j), entry))
 
     def broadcast(self, a, n):
         return self._expand(a, n.args[0].shape, n.shape)
@@ -211,6 +226,23 @@ class _Ctx:
             raise NotImplementedError("sympy has no form for a batch of diagonals")
         return sympy.DiagonalOf(a)
 
+    def take(self, a, n):
+        """Row ``i`` of a matrix (a slice, transposed to the column of a vector) or entry ``i``
+        of a vector, for a constant ``i``."""
+        M, i = n.args
+        if not F.is_scalar_const(i):
+            raise NotImplementedError("sympy form of take at a computed index")
+        r, rows = int(i.attrs["value"]), M.shape[0]
+        if r < 0:
+            if not isinstance(rows, int):
+                raise NotImplementedError("sympy form of take at a negative index of a "
+                                          "symbolic size")
+            r += rows
+        if M.ndim == 1:
+            return a[r, 0]
+        if M.ndim == 2:
+            return sympy.Transpose(a[r, :])
+        raise NotImplementedError("sympy has no form for tensors of more than two axes")
 
 
 def to_sympy(e: Expr, keep_names: bool = False):
@@ -279,7 +311,7 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     as ``to_sympy`` writes vectors). Recognises sigmoid ``1/(1 + exp(-x))``, softplus
     ``log(1 + exp(x))``, relu ``Max(0, x)``, and the matrix expressions ``to_sympy`` writes
     (products, sums, transposes, traces, elementwise products and functions, positive integer
-    powers), and formulas in the entries ``A[i, j]`` of matrices: sums over
+    powers, rows and entries), and formulas in the entries ``A[i, j]`` of matrices: sums over
     indices (``Sum``, nested or not, and the sums of terms sympy writes out for products of
     matrices of known sizes), ``FunctionMatrix``, ``KroneckerDelta``, and ``Piecewise``
     where one branch holds for every index.
@@ -457,6 +489,8 @@ def _special(node):
         return ("function_matrix", ())  # likewise (_read_function_matrix)
     if isinstance(node, _matrix_element()):
         return ("element", ())  # its parent is read whole, its indices are not values
+    if isinstance(node, sympy.MatrixSlice):
+        return ("slice", (node.parent,))
     if isinstance(node, sympy.Piecewise):
         return ("piecewise", ())  # the branch whose condition holds for every index value
     if isinstance(node, sympy.KroneckerDelta):
@@ -556,7 +590,9 @@ def _size_names(scope) -> frozenset:
 def _read_element(node, by_name: dict, sizes: frozenset, scope: tuple) -> Expr:
     """An entry ``X[i, j]`` of a matrix expression ``X`` (read whole), as a tensor over the
     indices of ``scope``: ``X`` itself over ``(i, j)``, its transpose over ``(j, i)``, its
-    diagonal for ``X[i, i]``, a row or an entry (take) for constant indices."""
+    diagonal for ``X[i, i]``, a row or an entry (take) for constant indices, and a reshape of
+    ``X`` where the indices step through its entries in row-major order (``v[3*_i + _j, 0]``,
+    ``A[floor(_i/3), Mod(_i, 3)]``, as to_sympy writes a reshape)."""
     X = node.parent
     if X.free_symbols & {s for s, _ in scope}:
         raise _no_form(node, "a matrix that depends on the index is not read")
@@ -576,7 +612,10 @@ def _read_element(node, by_name: dict, sizes: frozenset, scope: tuple) -> Expr:
             raise _no_form(node, "an entry outside the column")
         slots = slots[:1]
     if not all(s.is_Integer or s in indices for s, _ in slots):
-        raise _no_form(node, "its indices must be indices or numbers")
+        try:
+            return _align(*_reshaped_entries(node, T, slots, scope), scope)
+        except ValueError:  # not a reshape: the entries gathered by a 0/1 matrix
+            return _gathered(node, T, slots, scope)
     for s, size in slots:
         if s.is_Integer:
             if s < 0 or (size.is_Integer and s >= size):
@@ -594,6 +633,83 @@ def _read_element(node, by_name: dict, sizes: frozenset, scope: tuple) -> Expr:
             raise _no_form(node, "a diagonal of a matrix that is not square")
         T, labels = F.diagonal(T), labels[:1]
     return _align(T, labels, scope)
+
+
+def _reshaped_entries(node, T: Expr, slots: list, scope: tuple) -> tuple:
+    """(tensor, indices) for an entry whose indices are formulas: its place in ``T``'s
+    row-major order must step through all of ``T`` once as the indices run, in their order
+    (a reshape of ``T``), and the column index must stay in its range on the way."""
+    indices = {s: n for s, n in scope}
+    if not all(n.is_Integer for s, n in indices.items() if any(sl.has(s) for sl, _ in slots)) \
+            or not all(sz.is_Integer for _, sz in slots):
+        raise _no_form(node, "an index formula over symbolic sizes")
+    if len(slots) == 2:
+        (r, _), (c, cols) = slots
+        if not (isinstance(c, sympy.Mod) and c.args[1] == cols):
+            lo_hi = _bounds(sympy.expand(c), indices)
+            if lo_hi is None or lo_hi[0] < 0 or lo_hi[1] >= cols:
+                raise _no_form(node, "its column index may leave the matrix")
+        place = r * cols + c
+    else:
+        place = slots[0][0]
+    place = sympy.expand(place.replace(sympy.Mod, lambda a, b: a - b * sympy.floor(a / b)))
+    coeff = _affine(node, place, indices)
+    if coeff.pop(None) != 0:
+        raise _no_form(node, "its entries do not start at the first")
+    used = [s for s, _ in scope if coeff.get(s, 0) != 0]
+    step = 1
+    for s in reversed(used):  # row-major: the last index steps by 1, each one by the rest
+        if coeff[s] != step:
+            raise _no_form(node, "its indices do not step through the entries in order")
+        step *= int(indices[s])
+    total = 1
+    for _, sz in slots:
+        total *= int(sz)
+    if step != total:
+        raise _no_form(node, "its indices do not reach every entry once")
+    flat = F.reshape(T, (total,))
+    return F.reshape(flat, tuple(int(indices[s]) for s in used)), used
+
+
+def _gathered(node, T: Expr, slots: list, scope: tuple) -> Expr:
+    """The entries of ``T`` at index formulas of integer arithmetic (``floor``, ``Mod``: what
+    sympy writes for the entries of a product with a reshaped matrix), for sizes that are
+    numbers: the formulas are evaluated at every value of the indices they use, and the
+    entries picked by a constant 0/1 matrix times ``T``'s entries, in a row."""
+    where = _index_values([sl for sl, _ in slots], scope)
+    at = [] if where is None else [_as_index(values) for values in where[1]]
+    if where is None or any(a is None for a in at) or not all(sz.is_Integer for _, sz in slots):
+        raise _no_form(node, "its indices are not integer arithmetic on indices of numbers "
+                             "of values")
+    used = where[0]
+    box = at[0].shape
+    total = int(np.prod([int(sz) for _, sz in slots]))
+    if int(np.prod(box, dtype=np.int64)) * total > GATHER_MAX:
+        raise _no_form(node, f"gathering its entries takes a 0/1 matrix of more than "
+                             f"{GATHER_MAX} entries")
+    place = np.zeros(box, dtype=np.int64)
+    for values, (_, sz) in zip(at, slots):
+        if np.any(values < 0) or np.any(values >= int(sz)):
+            raise _no_form(node, "its index leaves the matrix")
+        place = place * int(sz) + values
+    pick = np.zeros((place.size, total))
+    pick[np.arange(place.size), place.reshape(-1)] = 1.0
+    out = F.reshape(F.matmul(F.const(pick), F.reshape(T, (total,))), box)
+    return _align(out, used, scope)
+
+
+def _affine(node, e, indices: dict) -> dict:
+    """{index: integer coefficient, None: the constant} of ``e``, a sum of integer multiples
+    of the indices."""
+    if e.free_symbols - set(indices) or e.has(sympy.floor, sympy.Mod):
+        raise _no_form(node, f"its index {e} is not a sum of multiples of the indices")
+    coeff: dict = {None: e.subs({s: 0 for s in indices})}
+    for s in indices:
+        coeff[s] = e.coeff(s)
+    rest = e - sum((coeff[s] * s for s in indices), sympy.S.Zero) - coeff[None]
+    if sympy.expand(rest) != 0 or not all(c.is_Integer for c in coeff.values()):
+        raise _no_form(node, f"its index {e} is not a sum of multiples of the indices")
+    return {k: int(c) for k, c in coeff.items()}
 
 
 def _align(T: Expr, labels: list, scope: tuple) -> Expr:
@@ -698,7 +814,8 @@ def _read_delta(node, scope: tuple) -> Expr:
     return _align(F.const((at_a == at_b).astype(float)), used, scope)
 
 
-GATHER_MAX = 10**6  # the most index values _index_values evaluates
+# the most index values _index_values evaluates, and entries of the 0/1 matrix _gathered builds
+GATHER_MAX = 10**6
 
 
 def _index_values(exprs: list, scope: tuple):
@@ -721,6 +838,30 @@ def _index_values(exprs: list, scope: tuple):
     return used, [np.broadcast_to(np.asarray(sympy.lambdify(used, e, "numpy")(*grid),
                                              dtype=float), box) for e in exprs]
 
+
+def _as_index(values: np.ndarray):
+    """Index values as integers, or None where one is not a whole number."""
+    return values.astype(np.int64) if np.all(values == np.round(values)) else None
+
+
+def _read_slice(node, X: Expr) -> Expr:
+    """A row ``M[i, :]`` or a column ``M[:, j]`` of a matrix (take), or all of it."""
+    rows, cols = node.parent.shape
+    (r0, r1, rs), (c0, c1, cs) = node.rowslice, node.colslice
+
+    def whole(a, b, s, n):
+        return a == 0 and s == 1 and sympy.simplify(b - n) == 0
+
+    def one(a, b, s):
+        return a.is_Integer and s == 1 and b - a == 1
+
+    if whole(r0, r1, rs, rows) and whole(c0, c1, cs, cols):
+        return X
+    if one(r0, r1, rs) and whole(c0, c1, cs, cols):
+        return F.take(X, int(r0))
+    if one(c0, c1, cs) and whole(r0, r1, rs, rows):
+        return X if X.ndim == 1 else F.take(F.transpose(X), int(c0))
+    raise _no_form(node, "only a whole row or column is read")
 
 
 def _matrix_leaf(node) -> bool:
@@ -765,6 +906,8 @@ def _convert(node, special, done, by_name, sizes, scope=()):
             return _read_function_matrix(node, by_name, sizes)
         if kind == "element":
             return _read_element(node, by_name, sizes, scope)
+        if kind == "slice":
+            return _read_slice(node, done[node.parent])
         if kind == "piecewise":
             return _read_piecewise(node, by_name, sizes, scope)
         if kind == "delta":

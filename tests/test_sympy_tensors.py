@@ -145,6 +145,33 @@ def test_sums_that_keep_their_axes():
             assert back.shape == e.shape  # a row is a row ((1, 1) is a column: a vector)
 
 
+def test_take_at_a_constant_index():
+    # a row of a matrix is a slice, an entry of a vector an entry (was "take has no sympy form")
+    for e in [sg.take(A, 1), sg.take(V, 2) * A, sg.take(A, -1) ** 3.0, sg.take(sg.exp(B), 0) @ V,
+              sg.softmax(sg.take(sg.bce(sg.sigmoid(A), V), 1))]:
+        assert_same_value(round_trip(e), e)
+    i = sg.scalar("i_st")
+    with pytest.raises(NotImplementedError, match=r"to_sympy: no sympy form for take of shapes "
+                                                  r"\(3,\) and \(\) -> \(\).*computed index"):
+        sg.to_sympy(sg.take(V, sg.to_int(i)))
+
+
+def test_reshapes():
+    # axes of one added or dropped are the same column or its transpose; a reshape that moves
+    # entries to other rows is a FunctionMatrix of the entries in row-major order (was "sympy
+    # form of this reshape")
+    for e in [sg.reshape(A, (6,)), sg.reshape(A, (3, 2)), sg.reshape(A, (1, 6)),
+              sg.reshape(A, (6, 1)), sg.reshape(sg.reshape(A, (6,)), (2, 3)) * A,
+              sg.reshape(V, (1, 3)) @ B, sg.reshape(sg.reshape(V, (1, 3)), (3,)) * V,
+              sg.reshape(X, (1,)) + V, sg.reshape(sg.reshape(X, (1, 1)), ()),
+              sg.sum(sg.reshape(B, (9,)) * sg.reshape(B, (9,))),
+              sg.diagonal(sg.outer(sg.reshape(A, (6,)), sg.reshape(A, (6,))))]:
+        assert_same_value(round_trip(e), e)
+    with pytest.raises(NotImplementedError, match=r"to_sympy: no sympy form for reshape .* "
+                                                  r"symbolic sizes"):
+        sg.to_sympy(sg.reshape(sg.matrix("S_st", ("m", 2)), (2, "m")))
+
+
 def test_what_has_no_sympy_form_is_named():
     # sympy's matrix expressions have two axes: a value of three has no form; the op, its
     # operands' shapes and its own are named
