@@ -9,8 +9,8 @@
   examples: the math and numpy versions of scalar graphs, the main and plain versions of
   graphs with tensors, float64 and float32);
 - Hessians are symmetric;
-- to_sympy / from_sympy keeps the value, for graphs of scalars and (where sympy has a form)
-  graphs with tensors.
+- to_sympy / from_sympy keeps the value, for graphs of scalars (graphs with tensors:
+  tests/test_sympy_tensors.py).
 """
 
 from __future__ import annotations
@@ -199,24 +199,3 @@ def test_versions_agree_at_inf_nan_and_zero(data):
         got, want = fn(*vals), sg.compile(outs, ws, backend=PLAIN)(*vals)
         for g, w in zip(got, want):
             _agree(g, w, rtol=1e-12 if dtype == np.float64 else 1e-5)
-
-
-@given(st.data())
-def test_tensor_sympy_round_trip_keeps_value(data):
-    """Where to_sympy has a form for a graph with tensors and from_sympy reads it back, the
-    value is kept (a one-column or one-row matrix may come back as a vector: sympy has one
-    form for both)."""
-    e = data.draw(dags(tensor=True, value_only=True, max_ops=6), label="e")
-    ws = sg.variables(e)
-    try:
-        back = sg.from_sympy(sg.to_sympy(e), {w.attrs["vname"]: w for w in ws})
-    except NotImplementedError:
-        return  # no sympy form (named in the message; tests/test_validation.py)
-    except ValueError as err:
-        assert str(err).startswith("from_sympy: no symgrad form for"), err
-        return
-    vals = data.draw(points(ws), label="point")
-    assume(point_is_safe(e, vals))
-    got, want = np.asarray(sg.evaluate(back, vals)), np.asarray(sg.evaluate(e, vals))
-    assert got.size == want.size and (back.shape == e.shape or 1 in e.shape), (back, e)
-    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-8, atol=1e-10)

@@ -1,17 +1,27 @@
 """to_sympy -> from_sympy on graphs with vectors and matrices: one test per class of graph the
-round trip used to refuse (or get wrong).
+round trip used to refuse (or get wrong), and the property over random tensor graphs.
 
 Every round trip is checked by value: the graph read back and the original are evaluated at
-random inputs.
+random inputs. ``python -m tests.test_sympy_tensors 5000`` runs the round trip on 5000 random
+graphs (tests/strategies.py, up to 6 ops) and prints how many keep their value and, for the
+others, the error classes with counts (docs/guide/simplify-and-sympy.md quotes them).
 """
 
 from __future__ import annotations
 
+import re
+import sys
+from collections import Counter
+
 import numpy as np
 import pytest
 import sympy
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
 
 import symgrad as sg
+from symgrad.shapes import fmt_shape
+from tests.strategies import dags, point_is_safe, points
 
 A = sg.matrix("A_st", (2, 3))
 B = sg.matrix("B_st", (3, 3))
@@ -40,6 +50,7 @@ def assert_same_value(back, e, vals=VALS):
                                err_msg=f"{e} came back as {back}")
 
 
+# ------------------------------------------------------------------ from_sympy: entries
 def test_function_matrix_with_broadcast_entries():
     # maximum(A, v) of a matrix and a row is FunctionMatrix(2, 3, Lambda((i, j), Max(A[i, j],
     # v[j, 0]))): v's entries go along the columns (was "only formulas in the entries of
@@ -195,3 +206,80 @@ def test_sympy_refusing_a_form_is_named(monkeypatch):
                                                   r"shapes \(2, 3\) and \(\) -> \(2, 3\) "
                                                   r"\(TypeError: Mix"):
         sg.to_sympy(sg.maximum(A, X))
+
+
+# ------------------------------------------------------------------ the property
+ERROR = re.compile(r"^(to_sympy: no sympy form for \w+ of shapes? |"
+                   r"from_sympy: no symgrad form for )")
+
+
+def outcome(e, vals) -> str:
+    """How ``e``'s round trip ends: "ok" (same value at ``vals``), "unchecked" (``vals`` is
+    not a safe point), "error: <op or construct>: <reason>" (an error naming what has no
+    form), or, all failures of the bridge, "unnamed error: ...", "wrong shape ...",
+    "wrong value"."""
+    try:
+        back = round_trip(e)
+    except (NotImplementedError, ValueError) as err:
+        if not ERROR.match(str(err)):
+            return f"unnamed error: {type(err).__name__}: {str(err).splitlines()[0][:70]}"
+        return "error: " + _error_class(str(err))
+    if not (back.shape == e.shape or (len(e.shape) == 2 and e.shape[1] == 1
+                                      and back.shape == e.shape[:1])):
+        return f"wrong shape {fmt_shape(e.shape)} -> {fmt_shape(back.shape)}"
+    if not point_is_safe(e, vals):
+        return "unchecked"
+    got = np.asarray(sg.evaluate(back, {w: vals[w] for w in sg.variables(back)}))
+    want = np.asarray(sg.evaluate(e, {w: vals[w] for w in sg.variables(e)}))
+    if not np.allclose(got.reshape(want.shape), want, rtol=1e-8, atol=1e-10):
+        return "wrong value"
+    return "ok"
+
+
+def _error_class(msg: str) -> str:
+    """The op (or sympy construct) an error names and its reason, without the formulas."""
+    m = re.match(r"to_sympy: no sympy form for (\w+) of .*?\(([^()]*(?:\([^()]*\))?[^()]*)\)$",
+                 msg)
+    if m:
+        reason = re.sub(r"^(\w+Error): .*", r"\1", m.group(2))  # sympy's own words vary
+        return f"{m.group(1)}: {reason}"
+    m = re.match(r"from_sympy: no symgrad form for (\w+)( \(.*\))?(: .*)?$", msg)
+    if m:
+        return f"{m.group(1)}{m.group(3) or ''}"
+    return msg.splitlines()[0][:80]
+
+
+@settings(max_examples=100)
+@given(st.data())
+def test_round_trip_keeps_the_value_or_names_the_op(data):
+    """The round trip of a random graph with tensors keeps its value (and its shape, but for a
+    matrix of one column, which comes back as a vector) or raises an error naming the op or the
+    sympy construct with no form: never a wrong value, never another error."""
+    e = data.draw(dags(tensor=True, value_only=True, max_ops=6), label="e")
+    vals = data.draw(points(sg.variables(e)), label="point")
+    result = outcome(e, vals)
+    assert result in ("ok", "unchecked") or result.startswith("error: "), (result, str(e))
+    assume(result != "unchecked")
+
+
+def main(n: int) -> Counter:
+    """Classify the round trips of ``n`` random graphs (deterministic: the same n, the same
+    graphs) and print the classes with counts."""
+    counts: Counter = Counter()
+
+    @settings(max_examples=n, derandomize=True, database=None, deadline=None,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def run(data):
+        e = data.draw(dags(tensor=True, value_only=True, max_ops=6))
+        counts[outcome(e, data.draw(points(sg.variables(e))))] += 1
+
+    run()
+    total = sum(counts.values())
+    for name, c in counts.most_common():
+        print(f"{c:6d} {100 * c / total:5.1f} %  {name}")
+    return counts
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
