@@ -413,8 +413,9 @@ def _read(expr, by_name: dict, sizes: frozenset, scope: tuple = ()) -> Expr:
 
     ``scope``: the indices ``((i, extent), ...)`` of the sums and FunctionMatrix entries
     ``expr`` is the body of. A body is read as a tensor with one axis per index, in that
-    order, of size 1 where it does not depend on the index (so numpy's broadcasting lines
-    the entries up): ``A[_i, _j]*v[_j, 0]`` over ``(_i, _j)`` is ``A ⊙ v`` with ``v`` a row.
+    order, of size 1 where it does not depend on the index, leading axes of 1 left out (so
+    numpy's broadcasting lines the entries up): ``A[_i, _j]*v[_j, 0]`` over ``(_i, _j)`` is
+    ``A ⊙ v``, and ``v`` broadcasts as a row.
     """
     sizes = sizes | {str(d) for m in expr.atoms(sympy.MatrixSymbol, sympy.OneMatrix,
                                                 sympy.ZeroMatrix, sympy.Identity)
@@ -556,8 +557,8 @@ def _read_sum(node, by_name: dict, sizes: frozenset, scope: tuple) -> Expr:
     layout = scope + tuple(new)
     body = _read(node.function, by_name, sizes | _size_names(new), layout)
     _check_lined_up(node, body, layout)
-    outer = tuple(body.shape[p] if body.ndim else 1 for p in range(len(scope)))
-    body = F.broadcast_to(body, outer + tuple(_dim(n) for _, n in new))
+    lined = (1,) * (len(layout) - body.ndim) + body.shape
+    body = F.broadcast_to(body, lined[:len(scope)] + tuple(_dim(n) for _, n in new))
     return F.sum(body, tuple(range(len(scope), len(layout))))
 
 
@@ -576,11 +577,11 @@ def _read_function_matrix(node, by_name: dict, sizes: frozenset) -> Expr:
 
 
 def _check_lined_up(node, body: Expr, layout: tuple) -> None:
-    """A body read over ``layout`` is a scalar or has one axis per index (what every reader
-    of entries returns): anything else would broadcast against the wrong axes."""
-    if body.ndim not in (0, len(layout)):
-        raise _no_form(node, f"its body read as shape {fmt_shape(body.shape)}, not one axis "
-                             "per index")
+    """A body read over ``layout`` has at most one axis per index (what every reader of
+    entries returns, lined up on the right): more would broadcast against the wrong axes."""
+    if body.ndim > len(layout):
+        raise _no_form(node, f"its body read as shape {fmt_shape(body.shape)}, more axes than "
+                             "its indices")
 
 
 def _size_names(scope) -> frozenset:
@@ -724,6 +725,8 @@ def _align(T: Expr, labels: list, scope: tuple) -> Expr:
     if perm != list(range(len(labels))):
         T, labels = F.transpose(T, tuple(perm)), [labels[a] for a in perm]
     shape = tuple(T.shape[labels.index(s)] if s in labels else 1 for s in order)
+    while shape and shape[0] == 1:  # leading axes of 1 are numpy's to add: v, not v as a row
+        shape = shape[1:]
     return T if T.shape == shape else F.reshape(T, shape)
 
 
