@@ -8,6 +8,7 @@ iterative, so deep graphs convert without recursion limits.
 
 from __future__ import annotations
 
+import fractions
 import functools
 import importlib
 from typing import Any
@@ -836,10 +837,27 @@ def _index_values(exprs: list, scope: tuple):
     box = tuple(int(indices[s]) for s in used)
     if int(np.prod(box, dtype=np.int64)) > GATHER_MAX:
         return None
-    grid = np.meshgrid(*[np.arange(n) for n in box], indexing="ij")
-    # floor(p/q) in floating point is exact for the indices of any array that fits in memory
-    return used, [np.broadcast_to(np.asarray(sympy.lambdify(used, e, "numpy")(*grid),
-                                             dtype=float), box) for e in exprs]
+    grid = dict(zip(used, (g.astype(object) for g in np.meshgrid(
+        *[np.arange(n) for n in box], indexing="ij"))))
+    return used, [np.broadcast_to(np.asarray(_index_formula(e, grid), dtype=float), box)
+                  for e in exprs]
+
+
+def _index_formula(e, grid: dict):
+    """The values of ``e`` (+, *, floor, Mod of numbers and indices) at ``grid``, the indices'
+    values, computed exactly: Python ints and fractions (2*_i/3 is not an integer)."""
+    if e in grid:
+        return grid[e]
+    if e.is_Number:
+        return fractions.Fraction(int(e.p), int(e.q))
+    vals = [_index_formula(a, grid) for a in e.args]
+    if isinstance(e, sympy.Add):
+        return functools.reduce(np.add, vals)
+    if isinstance(e, sympy.Mul):
+        return functools.reduce(np.multiply, vals)
+    if isinstance(e, sympy.floor):
+        return np.floor_divide(vals[0], 1)
+    return np.mod(vals[0], vals[1])  # Mod: the only other kind _index_values lets through
 
 
 def _as_index(values: np.ndarray):
