@@ -20,6 +20,9 @@ def as_list(exprs, what: str | None = None) -> tuple[list, bool]:
     if isinstance(exprs, Expr):
         return [exprs], True
     pre = f"{what}: " if what else ""
+    if isinstance(exprs, (set, frozenset)):  # a set's order is not the caller's
+        raise TypeError(f"{pre}expected an expression or a list of them, got a "
+                        f"{type(exprs).__name__}, whose order is arbitrary (use a list)")
     try:
         out = list(exprs)
     except TypeError:

@@ -199,3 +199,17 @@ def test_every_builder_refuses_bad_arguments_by_name():
             assert isinstance(out, (sg.Expr, tuple)), (name, out)
 
     check()
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, y: sg.grad(x * y, {x, y}),
+    lambda x, y: sg.hessian(x * y, frozenset([x, y])),
+    lambda x, y: sg.jacobian(x * y, {x}),
+    lambda x, y: sg.compile(x * y, {x, y}),
+    lambda x, y: sg.compile({x * y, x + y}, [x, y]),
+])
+def test_a_set_is_refused_where_order_matters(call):
+    # the results (or the positional inputs) would come in the set's arbitrary order
+    x, y = sg.scalars("setx sety")
+    with pytest.raises(TypeError, match="order is arbitrary"):
+        call(x, y)
