@@ -6,7 +6,10 @@ ops that only reverse mode creates (eye, onehot, step, diag, ...) are covered to
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
+import pytest
 
 import symgrad as sg
 
@@ -95,3 +98,43 @@ CASES = {"elementwise": _elementwise, "reductions": _reductions, "linalg": _lina
 
 def numpy_reference(outs, ins, vals) -> list:
     return [np.asarray(r) for r in sg.compile(outs, ins)(*vals)]
+
+
+# ------------------------------------------------------------------ the array libraries
+def have(mod: str) -> bool:
+    """Whether the module ``mod`` is installed (without importing it)."""
+    return importlib.util.find_spec(mod) is not None
+
+
+def backend_inputs(name, vals):
+    """The input values as arrays of the backend (scalars stay Python numbers)."""
+    if name == "torch":
+        import torch
+
+        return [torch.as_tensor(v) if isinstance(v, np.ndarray) else v for v in vals]
+    if name == "jax":
+        import jax.numpy as jnp
+
+        return [jnp.asarray(v) if isinstance(v, np.ndarray) else v for v in vals]
+    if name == "dask":
+        import dask.array as da
+
+        return [da.from_array(v, chunks=max(1, v.shape[0] // 2) if v.ndim else ())
+                if isinstance(v, np.ndarray) else v for v in vals]
+    if name == "array_api_strict":
+        import array_api_strict as xp
+
+        return [xp.asarray(v) if isinstance(v, np.ndarray) else v for v in vals]
+    return vals
+
+
+# the array backends on the CPU, each skipped cleanly when its library is missing
+ARRAY_BACKENDS = [
+    pytest.param("torch", marks=pytest.mark.skipif(not have("torch") or not have(
+        "array_api_compat"), reason="torch / array-api-compat not installed")),
+    pytest.param("jax", marks=pytest.mark.skipif(not have("jax"), reason="jax not installed")),
+    pytest.param("dask", marks=pytest.mark.skipif(not have("dask") or not have(
+        "array_api_compat"), reason="dask / array-api-compat not installed")),
+    pytest.param("array_api_strict", marks=pytest.mark.skipif(
+        not have("array_api_strict"), reason="array_api_strict not installed")),
+]

@@ -4,18 +4,15 @@ Each library's tests skip cleanly when it is not installed."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 import symgrad as sg
 from symgrad import backends
+from tests.backend_cases import ARRAY_BACKENDS as BACKENDS
 from tests.backend_cases import CASES, numpy_reference
-
-
-def _have(mod: str) -> bool:
-    return importlib.util.find_spec(mod) is not None
+from tests.backend_cases import backend_inputs as _inputs
+from tests.backend_cases import have as _have
 
 
 def _to_numpy(r):
@@ -24,39 +21,6 @@ def _to_numpy(r):
     if hasattr(r, "detach"):  # torch
         r = r.detach().cpu().numpy()
     return np.asarray(r)
-
-
-def _inputs(name, vals):
-    """The input values as arrays of the backend (scalars stay Python numbers)."""
-    if name == "torch":
-        import torch
-
-        return [torch.as_tensor(v) if isinstance(v, np.ndarray) else v for v in vals]
-    if name == "jax":
-        import jax.numpy as jnp
-
-        return [jnp.asarray(v) if isinstance(v, np.ndarray) else v for v in vals]
-    if name == "dask":
-        import dask.array as da
-
-        return [da.from_array(v, chunks=max(1, v.shape[0] // 2) if v.ndim else ())
-                if isinstance(v, np.ndarray) else v for v in vals]
-    if name == "array_api_strict":
-        import array_api_strict as xp
-
-        return [xp.asarray(v) if isinstance(v, np.ndarray) else v for v in vals]
-    return vals
-
-
-BACKENDS = [
-    pytest.param("torch", marks=pytest.mark.skipif(not _have("torch") or not _have(
-        "array_api_compat"), reason="torch / array-api-compat not installed")),
-    pytest.param("jax", marks=pytest.mark.skipif(not _have("jax"), reason="jax not installed")),
-    pytest.param("dask", marks=pytest.mark.skipif(not _have("dask") or not _have(
-        "array_api_compat"), reason="dask / array-api-compat not installed")),
-    pytest.param("array_api_strict", marks=pytest.mark.skipif(
-        not _have("array_api_strict"), reason="array_api_strict not installed")),
-]
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,18 @@ a scalar computed from float64 arrays."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import symgrad as sg
+from tests.backend_cases import ARRAY_BACKENDS
+from tests.backend_cases import backend_inputs as _inputs
+from tests.backend_cases import have as _have
 from tests.strategies import TENSOR_VARS, X0, dags
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
-
-
-def _have(mod: str) -> bool:
-    return importlib.util.find_spec(mod) is not None
 
 
 def _dtype(r):
@@ -220,27 +217,6 @@ def _jax_x64():
     return enable(True)
 
 
-def _inputs(name, vals):
-    if name == "torch":
-        import torch
-
-        return [torch.as_tensor(v) if isinstance(v, np.ndarray) else v for v in vals]
-    if name == "jax":
-        import jax.numpy as jnp
-
-        return [jnp.asarray(v) if isinstance(v, np.ndarray) else v for v in vals]
-    if name == "dask":
-        import dask.array as da
-
-        return [da.from_array(v, chunks=max(1, v.shape[0] // 2)) if isinstance(v, np.ndarray)
-                else v for v in vals]
-    if name == "array_api_strict":
-        import array_api_strict as xp
-
-        return [xp.asarray(v) if isinstance(v, np.ndarray) else v for v in vals]
-    return vals
-
-
 def _backend(name):
     if name == "array_api_strict":
         import array_api_strict
@@ -249,17 +225,8 @@ def _backend(name):
     return name
 
 
-BACKENDS = [
-    pytest.param("torch", marks=pytest.mark.skipif(not _have("torch") or not _have(
-        "array_api_compat"), reason="torch / array-api-compat not installed")),
-    pytest.param("jax", marks=pytest.mark.skipif(not _have("jax"), reason="jax not installed")),
-    pytest.param("dask", marks=pytest.mark.skipif(not _have("dask") or not _have(
-        "array_api_compat"), reason="dask / array-api-compat not installed")),
-    pytest.param("array_api_strict", marks=pytest.mark.skipif(
-        not _have("array_api_strict"), reason="array_api_strict not installed")),
-    pytest.param("numba", marks=pytest.mark.skipif(not _have("numba"),
-                                                   reason="numba not installed")),
-]
+BACKENDS = [*ARRAY_BACKENDS, pytest.param("numba", marks=pytest.mark.skipif(
+    not _have("numba"), reason="numba not installed"))]
 
 
 @pytest.fixture
