@@ -42,9 +42,24 @@ def _factor_matmul(n: Expr) -> Expr | None:
     return r if r.shape == n.shape else None
 
 
+def _cancel_quotient(n: Expr) -> Expr | None:
+    """(a / d) * d -> a, elementwise on any shape: what sympy's cancel does for scalars (the
+    chain-rule step of the bce of a sigmoid is ``(s - y) / s'(z) * s'(z)``). As cancel, it
+    reads a 0/0 where d is zero as a."""
+    if n.op.name != "mul":
+        return None
+    x, y = n.args
+    for q, d in ((x, y), (y, x)):
+        if q.op.name == "div" and q.args[1] is d and q.args[0].shape == n.shape:
+            return q.args[0]
+    return None
+
+
 def _own_rewrite(n: Expr) -> Expr:
     c = canonical(n)
     r = _factor_matmul(c)
+    if r is None:
+        r = _cancel_quotient(c)
     return c if r is None else r
 
 

@@ -171,3 +171,32 @@ def test_from_sympy_sigmoid_factor_in_a_product():
     X = sympy.Symbol("ez", real=True)
     e = sg.from_sympy(3 * X / (1 + sympy.exp(-X)))
     assert sg.evaluate(e, {z: 0.3}) == pytest.approx(0.9 / (1 + np.exp(-0.3)))
+
+
+def test_bce_of_an_unnamed_sigmoid_cancels_in_the_step():
+    # the step (s - y) / s'(z) * s'(z) cancelled only when the sigmoid had a name
+    a, y = sg.scalars("qa qy")
+    ex = sg.explain(sg.bce(sg.sigmoid(2 * a + 1), y), a, show=False)
+    assert "= sigmoid(z1) - qy\n" in ex.text + "\n"
+    assert "= 2*(sigmoid(z1) - qy)" in ex.text
+
+
+def test_bce_of_a_sigmoid_cancels_for_vectors_too():
+    X, w, y = sg.matrix("qX", ("N", "d")), sg.vector("qw", "d"), sg.vector("qy", "N")
+    ex = sg.explain(sg.mean(sg.bce(sg.sigmoid(X @ w), y)), w, show=False)
+    assert "= (1/N) (sigmoid(z1) - qy)" in ex.text
+    assert ex.text.rstrip().endswith("= (1/N) qX^T (sigmoid(z1) - qy)")
+
+
+def test_simplify_cancels_a_quotient_by_the_factor_it_meets():
+    v, d = sg.vector("qv", 3), sg.vector("qd", 3)
+    x, y = sg.scalars("qx qy2")
+    for e, want in [((v / d) * d, v), (d * (v / d), v), ((x / y) * y, x),
+                    ((x / y) * sg.sum(d), None), ((v / x) * x, v)]:
+        s = sg.simplify(e)
+        if want is None:  # another factor: nothing cancels
+            assert s is e or sg.count_nodes(s) <= sg.count_nodes(e)
+            continue
+        assert s is want, (str(e), str(s))
+    # a scalar divisor of a vector: (x / y) * y stays x only where shapes agree
+    assert sg.simplify((x / v) * v).shape == (3,)
