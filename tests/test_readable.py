@@ -743,3 +743,10 @@ def test_reshapes_of_vectors_print_as_columns_and_rows():
     assert str(A - sg.reshape(v + 1.0, (3, 1))) == "rsA - (rsv + 1) 1^T"
     assert sg.latex(A + col) == r"\mathrm{rsA} + \mathrm{rsv} \mathbf{1}^{T}"
     assert str(col * A) == "diag(rsv) rsA"
+
+
+def test_bce_of_vectors_reads_as_a_hadamard_product():
+    v, y, s = sg.vector("bcv", 3), sg.vector("bcy", 3), sg.scalar("bcs")
+    assert str(sg.bce(v, y)) == "-bcy ⊙ log(bcv) - (1 - bcy) ⊙ log(1 - bcv)"
+    assert r"\odot" in sg.latex(sg.bce(v, y))
+    assert str(sg.bce(v, s)) == "-bcs*log(bcv) - (1 - bcs)*log(1 - bcv)"  # a scalar y: as before

@@ -648,16 +648,20 @@ class BCE(Elementwise):
             gy = F.unbroadcast(F.mul(ct, d), nb, y.shape)
         return [gmu, gy]
 
+    # elementwise products of tensors read with ⊙, as mul writes them
     def text(self, a, n):
         mu, y = a
-        return (f"-{par(y, P_MUL)}*log({mu[0]}) - (1 - {par(y, P_ADD, strict=True)})*"
-                f"log(1 - {par(mu, P_ADD, strict=True)})"), P_ADD
+        times, p = (" ⊙ ", P_HAD) if _tensor(n.args[0]) and _tensor(n.args[1]) else ("*", P_MUL)
+        return (f"-{par(y, p)}{times}log({mu[0]}) - (1 - {par(y, P_ADD, strict=True)})"
+                f"{times}log(1 - {par(mu, P_ADD, strict=True)})"), P_ADD
 
     def tex(self, a, n):
         mu, y = a
-        return (rf"-{par(y, P_MUL, True)} \log\left({mu[0]}\right) - \left(1 - "
-                rf"{par(y, P_ADD, True, True)}\right) \log\left(1 - {par(mu, P_ADD, True, True)}"
-                r"\right)"), P_ADD
+        times, p = (r" \odot ", P_HAD) if _tensor(n.args[0]) and _tensor(n.args[1]) else \
+            (" ", P_MUL)
+        return (rf"-{par(y, p, True)}{times}\log\left({mu[0]}\right) - \left(1 - "
+                rf"{par(y, P_ADD, True, True)}\right){times}\log\left(1 - "
+                rf"{par(mu, P_ADD, True, True)}\right)"), P_ADD
 
 
 class StopGradient(Elementwise):
