@@ -267,11 +267,17 @@ class Transpose(Op):
         return make_node(self, args, {"axes": (0,) + tuple(p + 1 for p in n.attrs["axes"])})
 
     def text(self, a, n):
+        spread = _spread_text(n, a[0], latex=False)
+        if spread is not None:
+            return spread
         if n.ndim == 2:
             return f"{par(a[0], P_POW, strict=True)}^T", P_POW
         return f"transpose({a[0][0]}, {n.attrs['axes']})", P_ATOM
 
     def tex(self, a, n):
+        spread = _spread_text(n, a[0], latex=True)
+        if spread is not None:
+            return spread
         if n.ndim == 2:
             return f"{par(a[0], P_POW, True, True)}^{{T}}", P_POW
         return rf"\operatorname{{transpose}}\left({a[0][0]}\right)", P_ATOM
@@ -398,14 +404,41 @@ class BroadcastTo(Op):
         (x,) = pad_batched(args, batched, n.ndim)
         return F.broadcast_to(x, x.shape[:1] + n.shape)
 
+    # A broadcast prints as its operand (numpy's broadcasting reads it back), except a column
+    # spread along columns, which a bare operand would spread along the rows: it reads v 1^T.
     def text(self, a, n):
-        return a[0]
+        return _spread_text(n, a[0], latex=False) or a[0]
 
     def tex(self, a, n):
-        return a[0]
+        return _spread_text(n, a[0], latex=True) or a[0]
 
 
 BROADCAST = register(BroadcastTo())
+
+
+def _spread_text(n, s: tuple[str, int], latex: bool) -> tuple[str, int] | None:
+    """``v 1^T`` for a matrix ``n`` whose columns are all the vector printed ``s``: a column
+    spread along the columns (``broadcast_to(v[:, None], (k, m))``) or a row broadcast
+    transposed (``broadcast_to(v, (m, k))^T``). Printed as its operand (``v``, or ``v^T``
+    transposed), a numpy reader would spread it along the wrong axis. ``None`` for other
+    nodes. The transpose of a broadcast scalar prints as the scalar."""
+    if n.ndim != 2 or n.shape[1] == 1:
+        return None
+    if n.op is BROADCAST:
+        x = n.args[0]
+        if x.ndim != 2 or x.shape[1] != 1:
+            return None
+    elif n.op is TRANSPOSE and n.args[0].op is BROADCAST and n.args[0].name is None:
+        x = n.args[0].args[0]
+        if x.ndim == 0:
+            return s
+        if x.ndim != 1:
+            return None
+    else:
+        return None
+    if latex:
+        return rf"{par(s, P_MUL, latex=True)} \mathbf{{1}}^{{T}}", P_MUL
+    return f"{jux(s)} 1^T", P_MUL
 
 
 @rule(BROADCAST)
