@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from .expr import Expr
 from .graph import as_list, topo_order, use_counts
-from .ops.base import P_ATOM, P_MUL, P_POW
+from .ops.base import P_ATOM
 from .ops.leaves import tex_name
+from .ops.linalg import spread_along_columns
 
 INLINE_LIMIT = 200  # tree nodes: below this a whole expression prints as one formula
 CHUNK = 40  # tree nodes: a bigger subexpression gets a line of its own
@@ -82,10 +83,7 @@ def _columns_spread(n: Expr, parts: list, latex: bool) -> list:
     for i, a in enumerate(n.args):
         if a.op.name == "reshape" and a.shape[1:] == (1,) and a.args[0].ndim == 1 \
                 and a.name is None:
-            text, prec = parts[i]
-            if prec < P_POW:
-                text = rf"\left({text}\right)" if latex else f"({text})"
-            out[i] = (rf"{text} \mathbf{{1}}^{{T}}" if latex else f"{text} 1^T", P_MUL)
+            out[i] = spread_along_columns(parts[i], latex)
     return out
 
 

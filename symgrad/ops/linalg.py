@@ -436,6 +436,11 @@ def _spread_text(n, s: tuple[str, int], latex: bool) -> tuple[str, int] | None:
             return None
     else:
         return None
+    return spread_along_columns(s, latex)
+
+
+def spread_along_columns(s: tuple[str, int], latex: bool) -> tuple[str, int]:
+    """``v 1^T``: the vector printed ``s`` as every column of a matrix."""
     if latex:
         return rf"{par(s, P_MUL, latex=True)} \mathbf{{1}}^{{T}}", P_MUL
     return f"{jux(s)} 1^T", P_MUL
