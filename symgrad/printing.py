@@ -11,6 +11,7 @@ from __future__ import annotations
 from .expr import Expr
 from .graph import as_list, topo_order, use_counts
 from .ops.base import P_ATOM
+from .ops.elementwise import diag_scaling
 from .ops.leaves import tex_name
 from .ops.linalg import spread_along_columns
 
@@ -51,8 +52,9 @@ def _render(root: Expr, latex: bool) -> str:
             out[id(n)] = ((tex_name(n.name) if latex else n.name), P_ATOM)
             continue
         parts = [out[id(a)] for a in n.args]
-        if n.op.elementwise and n.ndim == 2 and len(n.args) > 1 and n.op.name != "mul":
-            parts = _columns_spread(n, parts, latex)
+        if n.op.elementwise and n.ndim == 2 and len(n.args) > 1:
+            parts = _scaling_row(n, parts, out) if n.op.name == "mul" else \
+                _columns_spread(n, parts, latex)
         if spell_sigmoid and n.op.name == "sigmoid":
             s = (rf"\operatorname{{sigmoid}}\left({parts[0][0]}\right)", P_ATOM)
         else:
@@ -71,6 +73,20 @@ def _render(root: Expr, latex: bool) -> str:
         sep = r" \\ " if latex else "\n"
         return sep.join(lines + [text])
     return text
+
+
+def _scaling_row(n: Expr, parts: list, out: dict) -> list:
+    """``A diag(w)`` for ``A * reshape(w, (1, k))``: inside diag the vector's own text, not
+    the row ``w^T`` the reshape prints elsewhere."""
+    sc = diag_scaling(n)
+    if sc is None or sc[1] != "cols":
+        return parts
+    v = n.args[1 - sc[0]]
+    if v.op.name != "reshape" or v.name is not None or v.args[0].ndim != 1:
+        return parts
+    out_parts = list(parts)
+    out_parts[1 - sc[0]] = out[id(v.args[0])]
+    return out_parts
 
 
 def _columns_spread(n: Expr, parts: list, latex: bool) -> list:

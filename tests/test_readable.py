@@ -743,6 +743,8 @@ def test_reshapes_of_vectors_print_as_columns_and_rows():
     assert str(A - sg.reshape(v + 1.0, (3, 1))) == "rsA - (rsv + 1) 1^T"
     assert sg.latex(A + col) == r"\mathrm{rsA} + \mathrm{rsv} \mathbf{1}^{T}"
     assert str(col * A) == "diag(rsv) rsA"
+    assert str(A * row) == "rsA diag(rsw)"  # inside diag the vector, not the row rsw^T
+    assert str(A * sg.reshape(w + 1.0, (1, 4))) == "rsA diag(rsw + 1)"
 
 
 def test_bce_of_vectors_reads_as_a_hadamard_product():
