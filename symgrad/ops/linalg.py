@@ -297,6 +297,11 @@ def _transpose_rules(args, attrs, shape):
         return F.transpose(x.args[0], tuple(inner[p] for p in perm))
     if x.op.name == "neg":
         return F.neg(F.transpose(x.args[0], perm))
+    if x.op is BROADCAST and x.args[0].ndim == 0:
+        # every entry the same number: the broadcast to the new shape, which the rules of
+        # sums, products and printing know (sum(transpose(c 1)) printed sum(c), and summed
+        # the broadcast only at run time)
+        return F.broadcast_to(x.args[0], shape)
     if x.op is MATMUL and x.ndim == 2 and x.args[0].ndim == 2 and x.args[1].ndim == 2 and (
             x.args[0].op is TRANSPOSE or x.args[1].op is TRANSPOSE):
         # (A B)^T = B^T A^T, taken when it cancels a transpose
