@@ -90,17 +90,30 @@ def _scaling_row(n: Expr, parts: list, out: dict) -> list:
 
 
 def _columns_spread(n: Expr, parts: list, latex: bool) -> list:
-    """A vector made a column and spread along the columns of ``n`` reads ``v 1^T``: a bare
-    ``v`` would read, to a numpy reader, as spread along the rows (``A + w`` for a row ``w``).
-    (``mul`` writes such a product as ``diag(v) A`` itself.)"""
+    """A column (k, 1) spread along the columns of ``n`` reads ``v 1^T``: a column made of a
+    vector prints as the vector, which a numpy reader would spread along the rows (``A + w``
+    for a row ``w``). (``mul`` writes such a product as ``diag(v) A`` itself.)"""
     if n.shape[1] == 1:
         return parts
     out = list(parts)
     for i, a in enumerate(n.args):
-        if a.op.name == "reshape" and a.shape[1:] == (1,) and a.args[0].ndim == 1 \
-                and a.name is None:
+        if a.ndim == 2 and a.shape[1] == 1 and _column_of_a_vector(a):
             out[i] = spread_along_columns(parts[i], latex)
     return out
+
+
+def _column_of_a_vector(a: Expr, depth: int = 8) -> bool:
+    """Whether the column ``a`` prints as a vector: a reshaped vector, or elementwise ops on
+    such columns (``0.5 v``, ``v + w``). A name, a variable of shape (k, 1) or
+    ``keepdims=True`` show the column."""
+    if a.name is not None or not a.args or depth == 0:
+        return False
+    if a.op.name == "reshape":
+        return a.args[0].ndim == 1
+    if not a.op.elementwise:
+        return False
+    cols = [x for x in a.args if x.shape == a.shape]
+    return bool(cols) and all(_column_of_a_vector(x, depth - 1) for x in cols)
 
 
 def to_str(e: Expr) -> str:

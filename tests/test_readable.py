@@ -752,3 +752,29 @@ def test_bce_of_vectors_reads_as_a_hadamard_product():
     assert str(sg.bce(v, y)) == "-bcy ⊙ log(bcv) - (1 - bcy) ⊙ log(1 - bcv)"
     assert r"\odot" in sg.latex(sg.bce(v, y))
     assert str(sg.bce(v, s)) == "-bcs*log(bcv) - (1 - bcs)*log(1 - bcv)"  # a scalar y: as before
+
+
+def test_a_transposed_broadcast_number_is_a_broadcast_and_prints_its_size():
+    # transpose(broadcast_to(1, (3, 2))) printed as "1": the gradient below printed sum(1)
+    # (its value is 6), and a matrix of twos in a product printed (1 + 1), which reads as 2
+    A, x1, w = sg.matrix("tbA", (2, 3)), sg.scalar("tbx"), sg.vector("tbw", 2)
+    g = sg.grad(sg.sum((A + x1).T), x1)
+    assert str(g) == "6"
+    h = sg.grad(sg.sum(A.T @ (sg.reshape(w, (2, 1)) * A)), A)
+    assert "1 + 1" not in str(h)
+    vals = {A: np.arange(6.0).reshape(2, 3) / 7, w: np.array([0.3, -1.2])}
+    r = vals[A].sum(axis=1)
+    np.testing.assert_allclose(sg.evaluate(h, vals), 2 * (vals[w] * r)[:, None] * np.ones(3))
+    assert str(h) == "diag(tbw) 2 sum(tbA, axis=1) 1^T"
+    t = sg.transpose(sg.broadcast_to(2.0, (3, 2)))
+    assert t.op.name == "broadcast_to" and t.shape == (2, 3)
+
+
+def test_any_column_spread_along_columns_prints_v_times_ones_transposed():
+    # a column that is not a bare reshape (a scaled one, an (n, 1) matrix) printed as the
+    # vector it holds: "cA + 0.5 cv" reads, in numpy, as the row broadcast
+    A, x, v, c = sg.matrix("csA", (2, 3)), sg.scalar("csx"), sg.vector("csv", 2), \
+        sg.matrix("csc", (2, 1))
+    assert str(A + 0.5 * sg.reshape(v, (2, 1))) == "csA + 0.5 csv 1^T"
+    assert str(A - sg.reshape(v, (2, 1)) * x) == "csA - csx csv 1^T"
+    assert str(A + c) == "csA + csc"  # its declared shape shows the column
