@@ -14,7 +14,11 @@ from symgrad.ops.leaves import fmt_number
     (0.1 + 0.2, "0.3"),
     (0.1 * 0.3, "0.03"),
     (3.141592653589793, "3.141592653589793"),  # all 16 digits are meant
-    (1 / 3, "0.3333333333333333"),
+    (1 / 3, "1/3"),  # the mean's factor over 3: exactly the float 1/3, a small fraction
+    (-2 / 3, "-2/3"),
+    (1 / 96, "1/96"),
+    (2 ** 0.5, "1.4142135623730951"),  # no small fraction: its digits are kept
+    (1 / 101, "0.009900990099009901"),  # denominators up to 100 only
     (1.2345678901234567e-05, "1.2345678901234568e-05"),
     (2.5e-07, "2.5e-07"),
     (-2.5, "-2.5"),
@@ -23,6 +27,14 @@ from symgrad.ops.leaves import fmt_number
 ])
 def test_fmt_number(value, text):
     assert fmt_number(value) == text
+
+
+def test_a_small_fraction_reads_as_one_in_text_and_latex():
+    v, x = sg.vector("fv", 3), sg.scalar("fx")
+    assert str(sg.grad(sg.mean(sg.tanh(v)), v)) == "(1/3) (1 - tanh(fv)**2)"
+    assert sg.latex(x * (1 / 3)) == r"\frac{1}{3} \mathrm{fx}"
+    assert str(x ** (1 / 3)) == "fx**(1/3)"
+    assert eval(str(-x * (1 / 3)).replace("fx", "0.9")) == -0.9 * (1 / 3)  # reads back exactly
 
 
 def test_a_derived_exponent_prints_short_and_computes_exactly():

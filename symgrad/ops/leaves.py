@@ -23,7 +23,20 @@ def fmt_number(v: float) -> str:
         # the rounding error of a derived constant (2.51 - 1 is 1.5099999999999998) is not
         # printed: 1.51, as a person writes it (the code keeps the exact value)
         return short
-    return s
+    frac = _small_fraction(v)
+    return s if frac is None else f"{frac[0]}/{frac[1]}"
+
+
+def _small_fraction(v: float) -> tuple[int, int] | None:
+    """(p, q) when ``v`` is exactly the float p/q for a denominator up to 100 (the mean's 1/3,
+    2/3): printed as the fraction, not 0.3333333333333333."""
+    if not np.isfinite(v):
+        return None
+    for q in range(2, 101):
+        p = round(v * q)
+        if p and abs(p) <= 1000 and p / q == v and np.gcd(p, q) == 1:
+            return p, q
+    return None
 
 
 class Var(Op):
@@ -96,7 +109,7 @@ class Const(Op):
                 return np.array2string(v, separator=", ").replace("\n", ""), P_ATOM
             return f"const{fmt_shape(v.shape)}", P_ATOM
         s = fmt_number(v)
-        return s, (P_NEG if s.startswith("-") else P_ATOM)
+        return s, (P_NEG if s.startswith("-") else P_MUL if "/" in s else P_ATOM)
 
     def tex(self, a, n):
         v = n.attrs["value"]
@@ -115,6 +128,9 @@ def tex_number(v) -> tuple[str, int]:
         body, p = r"\infty", P_ATOM
     elif body == "nan":
         body, p = r"\mathrm{NaN}", P_ATOM
+    elif "/" in body:  # a small fraction
+        num, _, den = body.partition("/")
+        body, p = rf"\frac{{{num}}}{{{den}}}", P_ATOM
     elif "e" in body:
         m, _, k = body.partition("e")
         k = str(int(k))
