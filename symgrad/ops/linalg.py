@@ -271,7 +271,7 @@ class Transpose(Op):
         if spread is not None:
             return spread
         if n.ndim == 2:
-            return f"{par(a[0], P_POW, strict=True)}^T", P_POW
+            return transposed(a[0], latex=False)
         return f"transpose({a[0][0]}, {n.attrs['axes']})", P_ATOM
 
     def tex(self, a, n):
@@ -279,7 +279,7 @@ class Transpose(Op):
         if spread is not None:
             return spread
         if n.ndim == 2:
-            return f"{par(a[0], P_POW, True, True)}^{{T}}", P_POW
+            return transposed(a[0], latex=True)
         return rf"\operatorname{{transpose}}\left({a[0][0]}\right)", P_ATOM
 
 
@@ -351,13 +351,20 @@ class Reshape(Op):
     # their operand.
     def text(self, a, n):
         if _vector_to_row(n):
-            return f"{par(a[0], P_POW, strict=True)}^T", P_POW
+            return transposed(a[0], latex=False)
         return a[0][0], a[0][1]
 
     def tex(self, a, n):
         if _vector_to_row(n):
-            return f"{par(a[0], P_POW, True, True)}^{{T}}", P_POW
+            return transposed(a[0], latex=True)
         return a[0]
+
+
+def transposed(s: tuple[str, int], latex: bool) -> tuple[str, int]:
+    """``s^T``: the text printed ``s`` transposed (a matrix, or a vector made a row)."""
+    if latex:
+        return f"{par(s, P_POW, True, True)}^{{T}}", P_POW
+    return f"{par(s, P_POW, strict=True)}^T", P_POW
 
 
 def _vector_to_row(n) -> bool:
