@@ -218,7 +218,11 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
             return hit
     if attrs is None:
         attrs = _NO_ATTRS
-    shape, checks = op.infer(args, attrs)
+    k = op.same_shape_nargs
+    if k and k == len(args) and (k == 1 or args[0].shape == args[1].shape):
+        shape, checks = args[0].shape, ()  # Op.infer's common case, without the call
+    else:
+        shape, checks = op.infer(args, attrs)
     for rule in (op.rules if shape else op.scalar_rules):
         r = rule(args, attrs, shape)
         if r is not None:

@@ -54,6 +54,10 @@ class Op:
         self.rules: list[Callable[[tuple, dict, tuple], Any]] = []
         self.scalar_rules: list[Callable[[tuple, dict, tuple], Any]] = []
         self.tag = id(self)  # the op in node-table keys (a number: keys stay untracked by the GC)
+        # how many operands of one shape make a result of that shape by Op.infer's elementwise
+        # rule (1 or 2; 0: not such an op), so that make() can skip the call in that case
+        plain = self.elementwise and type(self).infer is Op.infer and self.nargs in (1, 2)
+        self.same_shape_nargs = self.nargs if plain else 0
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
