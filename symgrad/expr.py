@@ -127,6 +127,25 @@ class Expr:
 
     __hash__ = object.__hash__
 
+    # ---------------------------------------------------------------- copying and pickling
+    # A node is immutable and stands for its value by identity (hash-consing: building the
+    # same op on the same operands returns this very node, and a variable is its name). A copy
+    # would be a second node for the same value, and a deep copy a graph of new variables that
+    # sg.grad(copy, x) finds independent of x. So copying returns the node itself, and
+    # pickling writes the graph by value (sg.save's data) and rebuilds it through the
+    # constructors: in this process the same nodes, in another one equal nodes on variables
+    # of the same names.
+    def __copy__(self) -> Expr:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Expr:
+        return self
+
+    def __reduce__(self) -> tuple:
+        from .serialize import from_data, to_data
+
+        return from_data, (to_data(self),)
+
     # ---------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Expr:
         return _f.add(self, other)

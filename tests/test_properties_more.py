@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -261,6 +262,8 @@ def test_save_load_keeps_nodes_values_and_names(data):
     assert len(back) == len(outs)
     for b, o in zip(back, outs):
         assert b is o, (str(b), str(o))  # rebuilt through the ops: the very nodes
+    for b, o in zip(pickle.loads(pickle.dumps(outs)), outs):  # pickle writes the same data
+        assert b is o, (str(b), str(o))
     assert back[0].name == f"out_saved{k}"
     if not point_is_safe(g, vals):
         return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -124,6 +126,39 @@ def test_round_trip_in_a_fresh_process(tmp_path):
                          capture_output=True, text=True, check=True).stdout.splitlines()
     want = [f"{str(e)!r} {sg.count_nodes(e)} {e.shape}" for e in exprs]
     assert out == want
+
+
+# ------------------------------------------------------------------ copy and pickle
+def test_copy_and_deepcopy_return_the_node():
+    e = sg.sin(x) * x + sg.sum(A @ v)
+    assert copy.copy(e) is e and copy.deepcopy(e) is e
+    box = copy.deepcopy({"loss": e, "params": [x, A]})
+    assert box["loss"] is e and box["params"][1] is A
+    # a copied graph of new variables would be independent of x: the gradient would be zero
+    assert sg.grad(copy.deepcopy(e), x) is sg.grad(e, x)
+    assert sg.zero_reason(sg.grad(copy.deepcopy(e), x)) is None
+
+
+@pytest.mark.parametrize("protocol", [0, pickle.DEFAULT_PROTOCOL, pickle.HIGHEST_PROTOCOL])
+def test_pickle_gives_back_the_nodes(protocol):
+    exprs = [EXAMPLES[k]() for k in sorted(EXAMPLES)]
+    for e in exprs:
+        assert pickle.loads(pickle.dumps(e, protocol)) is e, str(e)
+    f = sg.sum(sg.tanh(A @ v) * x)
+    g = sg.grad(f, [A, v, x])
+    back = pickle.loads(pickle.dumps({"f": f, "g": g}, protocol))
+    assert back["f"] is f and all(b is a for b, a in zip(back["g"], g))
+
+
+def test_pickle_in_a_fresh_process():
+    exprs = [EXAMPLES[k]() for k in sorted(EXAMPLES)]
+    code = ("import pickle, sys, symgrad as sg\n"
+            "for e in pickle.loads(sys.stdin.buffer.read()):\n"
+            "    print(repr(str(e)), sg.count_nodes(e), e.shape)\n")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(exprs), cwd=root,
+                         capture_output=True, check=True).stdout.decode().splitlines()
+    assert out == [f"{str(e)!r} {sg.count_nodes(e)} {e.shape}" for e in exprs]
 
 
 # ------------------------------------------------------------------ validation
