@@ -63,6 +63,13 @@ class Expr:
     __array_ufunc__ = None  # numpy arrays defer to our operators: ``arr * x`` builds a node
     __array_priority__ = 1000
 
+    def __array_function__(self, func, types, args, kwargs):
+        """numpy's functions (``np.sum(e)``, ``np.dot(w, e)``) build the symgrad node; the
+        others raise a TypeError that names them (see :mod:`symgrad.numpy_functions`)."""
+        from .numpy_functions import array_function
+
+        return array_function(func, args, kwargs)
+
     op: Op
     args: tuple
     attrs: dict

@@ -1,0 +1,68 @@
+"""numpy's functions called on expressions build symgrad nodes, or say they cannot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+
+v = sg.vector("v_npf", 3)
+w = sg.vector("w_npf", 2)
+A = sg.matrix("A_npf", (2, 3))
+S = sg.matrix("S_npf", (3, 3))
+x, y = sg.scalars("x_npf y_npf")
+VALUES = {v: np.array([0.5, -1.0, 2.0]), w: np.array([1.5, 0.25]),
+          A: np.arange(6.0).reshape(2, 3) - 2.0, S: np.arange(9.0).reshape(3, 3) / 4}
+
+SAME_NODE = [  # numpy's call, the symgrad call that builds the same node, numpy on the values
+    (lambda: np.sum(v), lambda: sg.sum(v), lambda a: np.sum(a[v])),
+    (lambda: np.sum(A, axis=1, keepdims=True), lambda: sg.sum(A, axis=1, keepdims=True),
+     lambda a: np.sum(a[A], axis=1, keepdims=True)),
+    (lambda: np.mean(A, axis=0), lambda: sg.mean(A, axis=0), lambda a: np.mean(a[A], axis=0)),
+    (lambda: np.dot(np.ones(3), v), lambda: sg.dot(np.ones(3), v),
+     lambda a: np.dot(np.ones(3), a[v])),
+    (lambda: np.dot(A, v), lambda: A @ v, lambda a: a[A] @ a[v]),
+    (lambda: np.dot(2.0, v), lambda: 2.0 * v, lambda a: 2.0 * a[v]),
+    (lambda: np.outer(v, w), lambda: sg.outer(v, w), lambda a: np.outer(a[v], a[w])),
+    (lambda: np.transpose(A), lambda: A.T, lambda a: a[A].T),
+    (lambda: np.reshape(A, (3, 2)), lambda: sg.reshape(A, (3, 2)),
+     lambda a: a[A].reshape(3, 2)),
+    (lambda: np.diag(v), lambda: sg.diag(v), lambda a: np.diag(a[v])),
+    (lambda: np.diag(S), lambda: sg.diagonal(S), lambda a: np.diag(a[S])),
+    (lambda: np.trace(S), lambda: sg.trace(S), lambda a: np.trace(a[S])),
+]
+
+
+@pytest.mark.parametrize("case", range(len(SAME_NODE)))
+def test_numpy_functions_build_the_symgrad_node(case):
+    via_numpy, via_sg, on_values = SAME_NODE[case]
+    e = via_numpy()
+    assert e is via_sg()
+    np.testing.assert_allclose(sg.evaluate(e, VALUES), on_values(VALUES))
+
+
+def test_shape_and_ndim():
+    assert np.shape(A) == (2, 3) and np.ndim(v) == 1 and np.ndim(x) == 0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: np.concatenate([v, v]), "numpy.concatenate does not work on symgrad"),
+    (lambda: np.linalg.norm(v), "numpy.linalg.norm does not work"),
+    (lambda: np.allclose(v, 1.0), "numpy.allclose"),
+    (lambda: np.sum(v, out=np.zeros(())), "numpy.sum: out="),
+    (lambda: np.mean(v, dtype=np.float32), "numpy.mean: dtype="),
+    (lambda: np.reshape(A, (3, 2), order="F"), "C order"),
+    (lambda: np.outer(A, v), "two vectors"),
+    (lambda: np.diag(v, k=1), "k=0"),
+])
+def test_other_numpy_functions_are_refused_by_name(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+def test_what_numpy_did_before_is_kept_where_it_was_right():
+    assert np.sum([x, y]) is x + y  # a list of scalar expressions: numpy adds them
+    assert not np.any(np.ones(3) == x)  # == is node identity, as for Python numbers
+    with pytest.raises(TypeError, match="ufunc"):
+        np.exp(x)  # ufuncs: numpy refuses them itself (use sg.exp)
