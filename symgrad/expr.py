@@ -12,6 +12,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
+import numpy as np
 
 from .shapes import check_identifier, fmt_shape
 
@@ -209,6 +210,12 @@ class Expr:
 
     def mean(self, axis=None) -> Expr:
         return _f.mean(self, axis=axis)
+
+    def reshape(self, *shape) -> Expr:
+        """numpy's ``a.reshape(3, 2)`` or ``a.reshape((3, 2))``; one size may be -1."""
+        if len(shape) == 1 and not isinstance(shape[0], (int, str, np.integer)):
+            shape = shape[0]
+        return _f.reshape(self, shape)
 
 
 _new = object.__new__

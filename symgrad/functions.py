@@ -467,9 +467,48 @@ def transpose(e: ExprLike, axes=None) -> Expr:
 
 
 def reshape(e: ExprLike, shape) -> Expr:
-    """The same entries in a new shape (sizes may be symbolic; no -1)."""
+    """The same entries in a new shape (sizes may be symbolic). One size may be -1, as in
+    numpy: the size that keeps the number of entries (a number, or the one named size left)."""
     e = lift(e, "reshape")
+    shape = _fill_unknown_size(e.shape, shape)
     return make(OPS["reshape"], (e,), {"shape": as_shape(shape, "reshape: size")})
+
+
+def _fill_unknown_size(have: tuple, shape):
+    """``shape`` with its -1 replaced by the size that keeps ``have``'s number of entries."""
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    try:
+        dims = list(dims)
+    except TypeError:
+        return shape  # as_shape says what is wrong with it
+    unknown = [i for i, d in enumerate(dims)
+               if isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d == -1]
+    if not unknown:
+        return shape
+    if len(unknown) > 1:
+        raise ValueError(f"reshape: only one size of {tuple(dims)} can be -1")
+    known = as_shape([d for i, d in enumerate(dims) if i != unknown[0]], "reshape: size")
+    names = [d for d in have if isinstance(d, str)]
+    whole = 1
+    for d in have:
+        whole *= d if isinstance(d, int) else 1
+    part = 1
+    for d in known:
+        if isinstance(d, int):
+            part *= d
+        elif d in names:
+            names.remove(d)
+        else:
+            names = None
+            break
+    if names is None or part == 0 or whole % part:
+        raise ShapeError(f"reshape: cannot reshape {fmt_shape(have)} to {tuple(dims)}")
+    if names and (len(names) > 1 or whole != part):
+        product = "*".join(names + ([str(whole // part)] if whole != part else []))
+        raise ShapeError(f"reshape: cannot reshape {fmt_shape(have)} to {tuple(dims)}: the -1 "
+                         f"would be {product}, and a size is a number or one name")
+    dims[unknown[0]] = names[0] if names else whole // part
+    return tuple(dims)
 
 
 def broadcast_to(e: ExprLike, shape) -> Expr:

@@ -66,3 +66,44 @@ def test_what_numpy_did_before_is_kept_where_it_was_right():
     assert not np.any(np.ones(3) == x)  # == is node identity, as for Python numbers
     with pytest.raises(TypeError, match="ufunc"):
         np.exp(x)  # ufuncs: numpy refuses them itself (use sg.exp)
+
+
+# ------------------------------------------------------------------ reshape with -1
+T = sg.tensor("T_npf", (2, 3, 4))
+X = sg.matrix("X_npf", ("N", 3))
+
+
+@pytest.mark.parametrize("shape", [(-1, 4), (6, -1), (-1,), -1, (2, -1, 2), (1, -1, 1)])
+def test_reshape_infers_a_minus_one_as_numpy_does(shape):
+    t = np.arange(24.0).reshape(2, 3, 4)
+    e = sg.reshape(T, shape)
+    want = t.reshape(shape)
+    assert e.shape == want.shape
+    assert e is sg.reshape(T, want.shape)  # the same node as the shape given in full
+    np.testing.assert_array_equal(sg.evaluate(e, {T: t}), want)
+
+
+def test_reshape_minus_one_with_symbolic_sizes():
+    assert sg.reshape(X, ("N", -1)).shape == ("N", 3)
+    assert sg.reshape(X, (-1, 3)).shape == ("N", 3)
+    assert sg.reshape(X, (-1, 1, 3)).shape == ("N", 1, 3)
+    with pytest.raises(sg.ShapeError, match=r"the -1 would be N\*3, and a size is a number"):
+        sg.reshape(X, (-1,))
+
+
+@pytest.mark.parametrize("shape, error, match", [
+    ((-1, -1), ValueError, "only one size"),
+    ((-1, 5), sg.ShapeError, r"cannot reshape \(2, 3, 4\) to \(-1, 5\)"),
+    ((0, -1), sg.ShapeError, "cannot reshape"),
+    ((-2, 12), ValueError, "not a size"),
+])
+def test_reshape_minus_one_errors(shape, error, match):
+    with pytest.raises(error, match=match):
+        sg.reshape(T, shape)
+
+
+def test_reshape_method_and_its_gradient():
+    assert A.reshape(3, 2) is sg.reshape(A, (3, 2)) is A.reshape((3, 2))
+    assert v.reshape(-1, 1).shape == (3, 1)
+    g = sg.grad(sg.sum(A.reshape(-1) * sg.const(np.arange(6.0))), A)
+    np.testing.assert_array_equal(sg.evaluate(g, {}), np.arange(6.0).reshape(2, 3))
