@@ -205,11 +205,21 @@ class Expr:
         """The transpose (numpy's ``.T``: all axes reversed)."""
         return _f.transpose(self)
 
-    def sum(self, axis=None) -> Expr:
-        return _f.sum(self, axis=axis)
+    # numpy's methods of the same names (the symgrad functions they call say more)
+    def sum(self, axis=None, keepdims: bool = False) -> Expr:
+        return _f.sum(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None) -> Expr:
-        return _f.mean(self, axis=axis)
+    def mean(self, axis=None, keepdims: bool = False) -> Expr:
+        return _f.mean(self, axis=axis, keepdims=keepdims)
+
+    def dot(self, other: Any) -> Expr:
+        return _f.dot(self, other)
+
+    def transpose(self, *axes) -> Expr:
+        """numpy's ``a.transpose()``, ``a.transpose(1, 0, 2)`` or ``a.transpose((1, 0, 2))``."""
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+            axes = axes[0]
+        return _f.transpose(self, axes or None)
 
     def reshape(self, *shape) -> Expr:
         """numpy's ``a.reshape(3, 2)`` or ``a.reshape((3, 2))``; one size may be -1."""

@@ -107,3 +107,11 @@ def test_reshape_method_and_its_gradient():
     assert v.reshape(-1, 1).shape == (3, 1)
     g = sg.grad(sg.sum(A.reshape(-1) * sg.const(np.arange(6.0))), A)
     np.testing.assert_array_equal(sg.evaluate(g, {}), np.arange(6.0).reshape(2, 3))
+
+
+def test_numpy_methods():
+    assert A.sum(axis=0, keepdims=True) is sg.sum(A, axis=0, keepdims=True)
+    assert A.mean(1, True) is sg.mean(A, axis=1, keepdims=True)
+    assert A.dot(v) is A @ v and v.dot(v) is v @ v
+    assert A.transpose() is A.T
+    assert T.transpose(1, 0, 2) is T.transpose((1, 0, 2)) is sg.transpose(T, (1, 0, 2))
