@@ -247,7 +247,7 @@ def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable,
             if getattr(args[i], "ndim", 0):
                 if scalar_used[i]:
                     batched.append(i)
-                    values.append(arrays.asarray(args[i]))
+                    values.append(_real_samples(names[i], arrays.asarray(args[i])))
                 else:
                     call[i] = 0.0  # ignored: the outputs do not use it
         if not batched:
@@ -259,6 +259,17 @@ def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable,
         return _together(version, args, call, batched, values, shape, ins, single, arrays)
 
     return per_sample
+
+
+def _real_samples(name: str, v):
+    """``v``, after checking that it holds real numbers: samples are computed in a real float
+    dtype, which would drop the imaginary parts of complex ones and read strings, None and
+    dates as numbers."""
+    kind = getattr(getattr(v, "dtype", None), "kind", "f")  # numpy's dtypes have a kind
+    if kind not in "biuf":
+        raise TypeError(f"input {name}: samples must be real numbers, got an array of dtype "
+                        f"{v.dtype}")
+    return v
 
 
 def _together(version, args, call, batched, values, shape, ins, single, arrays):

@@ -77,6 +77,20 @@ def test_a_bad_tensor_input_is_still_named():
         f(*vals[:3], np.ones(3), np.ones(5), 1.0)
 
 
+@pytest.mark.parametrize("samples", [
+    np.array([1j, 2j]), np.array(["1", "2"]), np.array([None, 1.0]),
+    np.array(["2020-01-01"], dtype="M8[D]"), np.array(["a", "b"])])
+def test_samples_that_are_not_real_numbers_are_named(samples):
+    # they were cast to the samples' float dtype: imaginary parts dropped, strings and dates
+    # read as numbers, None as nan
+    v, s = sg.vector("v_real", 3), sg.scalar("s_real")
+    f = sg.compile(sg.sum(v) * s, [v, s])
+    with pytest.raises(TypeError, match=r"input s_real: samples must be real numbers"):
+        f(np.ones(3), samples)
+    np.testing.assert_array_equal(f(np.ones(3), np.array([1, 2])), [3.0, 6.0])
+    np.testing.assert_array_equal(f(np.ones(3), np.array([True, False])), [3.0, 0.0])
+
+
 def test_float32_samples_stay_float32():
     ins, outs = mlp("_e")
     f = sg.compile(outs, ins)
