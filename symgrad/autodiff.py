@@ -387,7 +387,7 @@ def grad(f: Expr, wrt):
     _check_f(f, "grad", scalar=True)
     ws, single = as_list(wrt, "grad")
     _check_wrt(ws, "grad")
-    out = reverse(f, F.const(1.0), ws)
+    out = _reverse_each_inner(f, F.const(1.0), ws)
     _record("grad", out, f, ws)
     return out[0] if single else out
 
@@ -401,9 +401,31 @@ def jacobian(f: Expr, wrt):
     ws, single = as_list(wrt, "jacobian")
     _check_wrt(ws, "jacobian")
     seed = F.const(1.0) if f.shape == () else F.eye(f.shape)
-    out = reverse(f, seed, ws)
+    out = _reverse_each_inner(f, seed, ws)
     _record("jacobian", out, f, ws)
     return out[0] if single else out
+
+
+def _reverse_each_inner(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
+    """``reverse(f, seed, ws)``, with each node of ``ws`` that is not a variable (an
+    intermediate value, such as a named hidden unit) in a pass of its own.
+
+    A pass keeps the nodes it differentiates with respect to as they are, so no stable
+    rewrite may look through them: with ``mu = sigmoid(z)`` among them, ``bce(mu, y)`` keeps
+    its ``(mu - y)/(mu (1 - mu))``. A pass of its own gives that form to ``df/dmu`` alone,
+    and the variables' gradients stay the stable ones they are when asked for alone.
+    """
+    inner = [i for i, w in enumerate(ws) if not w.op.leaf]
+    if not inner or len(ws) == 1:
+        return reverse(f, seed, ws)
+    leaves = [i for i, w in enumerate(ws) if w.op.leaf]
+    out: list = [None] * len(ws)
+    if leaves:
+        for i, g in zip(leaves, reverse(f, seed, [ws[i] for i in leaves])):
+            out[i] = g
+    for i in inner:
+        out[i] = reverse(f, seed, [ws[i]])[0]
+    return out
 
 
 def hessian(f: Expr, wrt):

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from . import functions as F
-from .autodiff import grad, hessian
+from .autodiff import _describe, grad, hessian
 from .compile import evaluate
 from .errors import NonDifferentiableError, ShapeError
 from .explain import ACTIVATIONS, _Display, _dname, explain
@@ -83,17 +83,20 @@ def _wrt(args, f: Expr, env: dict[str, Expr]) -> list[Expr]:
         if not found:
             raise UsageError("the expression has no variables to differentiate with respect to")
         return list(found.values())
+    # a value the formula names (``phi = sigmoid(...); ...``) is differentiated with respect
+    # to as it is, as sg.grad(f, h) does for an intermediate h
+    nodes = topo_order([f])
+    named = {n.name: n for n in nodes if n.name and not n.op.leaf}
+    named.update((n.attrs["alias"], n) for n in nodes if n.op.name == "alias")
     out = []
     for name in args.wrt.split(","):
         name = name.strip()
         if not name:
             continue
-        v = found.get(name, env.get(name))
+        v = found.get(name, env.get(name, named.get(name)))
         if v is None:
-            try:
-                v = F.scalar(name)
-            except ValueError as err:
-                raise UsageError(f"--wrt: {err}") from None
+            raise UsageError(f"--wrt: {name} is not a variable or a named value of the "
+                             "expression")
         out.append(v)
     if not out:
         raise UsageError("--wrt: no variables given")
@@ -188,7 +191,7 @@ def cmd_grad(args, out) -> int:
     fn, ftex = _fname(f)
     for w, g in zip(ws, gs):
         e = _shown(disp, g, args.raw)
-        wn = w.attrs["vname"]
+        wn = _describe(w)  # a variable's name, or the name of a value of the formula
         if args.latex:
             print(rf"\frac{{\partial {ftex}}}{{\partial {tex_name(wn)}}} = {disp.tex(e)}",
                   file=out)
@@ -210,7 +213,7 @@ def cmd_hessian(args, out) -> int:
         return 0
     for wi, row in zip(ws, shown):
         for wj, h in zip(ws, row):
-            a, b = wi.attrs["vname"], wj.attrs["vname"]
+            a, b = _describe(wi), _describe(wj)
             if args.latex:
                 print(rf"\frac{{\partial^2 {ftex}}}{{\partial {tex_name(a)} \partial "
                       rf"{tex_name(b)}}} = {disp.tex(h)}", file=out)
@@ -221,7 +224,7 @@ def cmd_hessian(args, out) -> int:
 
 
 def _print_matrix(shown, disp, ws, fn, ftex, latex: bool, out) -> None:
-    names = [w.attrs["vname"] for w in ws]
+    names = [_describe(w) for w in ws]
     if latex:
         body = r" \\ ".join(" & ".join(disp.tex(h) for h in row) for row in shown)
         wrt = ", ".join(tex_name(n) for n in names)
@@ -323,7 +326,9 @@ def _add_common(p: argparse.ArgumentParser, wrt: bool = True) -> None:
                    help="declare a matrix variable (repeatable), e.g. X:m,n")
     if wrt:
         p.add_argument("--wrt", metavar="NAMES",
-                       help="comma-separated variables (default: all, in order of appearance)")
+                       help="comma-separated variables, or values the expression names "
+                       "(default: every variable, in the order they appear in the expression "
+                       "written out in full)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,21 +20,29 @@ Rewrite = Callable[[Expr], Expr | None]
 
 
 def rebuild(outputs: list[Expr], rewrite: Rewrite | None = None,
-            order: list[Expr] | None = None) -> list[Expr]:
+            order: list[Expr] | None = None,
+            replace: dict[int, Expr] | None = None) -> list[Expr]:
     """The outputs rebuilt bottom-up; ``rewrite(node)`` may return a replacement for a node.
 
-    Nodes whose operands did not change are kept as they are; names are carried over.
-    ``order``: the outputs' topological order, when the caller has it already.
+    ``rewrite`` sees each node rebuilt on its new operands; ``replace`` (id of a node of the
+    outputs' graph -> its replacement) is looked up with the node as it is in that graph, so
+    it also finds a node whose operands change. Nodes whose operands did not change are kept
+    as they are; names are carried over. ``order``: the outputs' topological order, when the
+    caller has it already.
     """
     with no_gc():
-        return _rebuild(outputs, rewrite, order)
+        return _rebuild(outputs, rewrite, order, replace or {})
 
 
-def _rebuild(outputs, rewrite, order) -> list[Expr]:
+def _rebuild(outputs, rewrite, order, replace) -> list[Expr]:
     if order is None:
         order = topo_order(outputs)
     new: dict[int, Expr] = {}
     for n in order:
+        r = replace.get(id(n)) if replace else None
+        if r is not None:
+            new[id(n)] = r
+            continue
         args = n.args
         if args:
             nargs = tuple([new[id(a)] for a in args])
@@ -224,9 +232,9 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
     # opaque inputs: swap each kept node for a placeholder variable, and back afterwards
     hold = {id(w): F.tensor(f"_keep{i}_{id(w)}", w.shape) for i, w in enumerate(inner)}
     back = {id(hold[id(w)]): w for w in inner}
-    outs = rebuild(outputs, lambda n: hold.get(id(n)))
+    outs = rebuild(outputs, replace=hold)  # by the nodes as they are: a kept node may use another
     outs = rebuild(outs, _stabilize_node)
-    return rebuild(outs, lambda n: back.get(id(n)))
+    return rebuild(outs, replace=back)
 
 
 _CANDIDATES = ("log", "bce", "div")  # the ops _stabilize_node rewrites

@@ -74,6 +74,16 @@ def test_grad_with_names_latex_raw_and_explain(capsys):
     assert "delta_hmu_pre" in out
 
 
+def test_grad_wrt_values_the_formula_names(capsys):
+    # --wrt phi,mu printed 0 "does not depend on": the names were taken for new variables
+    expr = "phi = sigmoid(u*x + c); mu = sigmoid(w*phi + b); C = bce(mu, y)"
+    rc, out, err = run(capsys, "grad", expr, "--wrt", "phi,mu")
+    assert rc == 0 and err == ""
+    assert out.splitlines() == ["dC/dphi = (mu - y)*w", "dC/dmu = (mu - y)/(mu*(1 - mu))"]
+    rc, out, err = run(capsys, "grad", expr, "--wrt", "phi,zz")
+    assert rc == 2 and "--wrt: zz is not a variable or a named value of the expression" in err
+
+
 def test_grad_default_wrt_is_every_variable(capsys):
     rc, out, _ = run(capsys, "grad", "ia*ib + ib")
     lines = out.strip().split("\n")

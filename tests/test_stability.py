@@ -210,6 +210,23 @@ def test_stabilize_keeps_intermediate_variables():
     assert sg.evaluate(gh, {z: 0.3}) == pytest.approx(1 / _ref_sigmoid(0.6) + 1)
 
 
+def test_several_intermediate_values_one_inside_the_other():
+    # asked together with phi, the gradient wrt mu = sigmoid(w phi + b) was 0 ("does not
+    # depend on mu"): keeping phi rebuilt mu, which the stable rewrite of bce(sigmoid) removed
+    x, y, u, w = sg.scalars("x_nest y_nest u_nest w_nest")
+    phi = sg.sigmoid(u * x).named("phi_nest")
+    mu = sg.sigmoid(w * phi).named("mu_nest")
+    C = sg.bce(mu, y)
+    at = {x: 0.5, y: 1.0, u: 0.3, w: 1.5}
+    together = sg.grad(C, [u, phi, mu, w])
+    alone = [sg.grad(C, v) for v in (u, phi, mu, w)]
+    assert all(a is b for a, b in zip(together, alone))  # the variables' keep the stable form
+    m = sg.evaluate(mu, at)
+    assert sg.evaluate(together[2], at) == pytest.approx(-1 / m)  # d/dmu of -log(mu) at y = 1
+    assert sg.evaluate(together[1], at) == pytest.approx((m - 1) * 1.5)
+    assert sg.evaluate(sg.jacobian(C, [phi, mu])[1], at) == pytest.approx(-1 / m)
+
+
 def test_softplus_and_sigmoid_never_warn():
     w = sg.vector("w", len(ZS))
     f = sg.sum(sg.softplus(w) + sg.sigmoid(w))
