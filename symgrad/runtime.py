@@ -150,7 +150,12 @@ def logsumexp(xp, x, axis, keepdims):
 def softmax(xp, x, axis):
     x = xp.asarray(x)
     e = _exp_small(xp, x - _finite_max(xp, x, axis))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    total = xp.sum(e, axis=axis, keepdims=True)  # at least 1: the largest entry is exp(0)
+    try:
+        return e / total
+    except (FloatingPointError, RuntimeWarning):  # a tiny share underflows to 0, correctly
+        with _quiet(xp):
+            return e / total
 
 
 def log_softmax(xp, x, axis):

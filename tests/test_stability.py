@@ -210,6 +210,17 @@ def test_stabilize_keeps_intermediate_variables():
     assert sg.evaluate(gh, {z: 0.3}) == pytest.approx(1 / _ref_sigmoid(0.6) + 1)
 
 
+def test_softmax_share_below_the_smallest_double_raises_nothing():
+    # exp(z - max) is above the smallest double, its share of the sum is not: the division
+    # underflowed, and numpy raised under errstate(all="raise")
+    v = sg.vector("v_tiny", 3)
+    z = np.array([0.0, -30.32718742, -734.4374293])
+    want = _ref_softmax(z)
+    for e in (sg.softmax(v), sg.grad(sg.logsumexp(v), v)):
+        got = _strict(sg.compile(e, [v]), z)
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
+
+
 def test_several_intermediate_values_one_inside_the_other():
     # asked together with phi, the gradient wrt mu = sigmoid(w phi + b) was 0 ("does not
     # depend on mu"): keeping phi rebuilt mu, which the stable rewrite of bce(sigmoid) removed
