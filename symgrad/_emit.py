@@ -140,6 +140,37 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
     return folded
 
 
+# ------------------------------------------------------------------ the returned values
+# ops whose numpy code may return (a view of) their operand's own array
+_VIEW_OPS = frozenset(("transpose", "reshape", "take", "stop_gradient", "alias", "diagonal",
+                       "broadcast_to"))
+
+
+def returned(outs: list[Expr], code: dict, fresh_ids, mutable: bool = True) -> list[str]:
+    """Each output's code in the ``return``, so that every result is an array of its own.
+
+    A broadcast and a constant are made fresh, writable arrays (``fresh_ids``: the outputs
+    folded to constants). On a backend of ``mutable`` arrays, an output that is an input or a
+    view of one (``grad(sum(a*b), b)`` is ``a``), a read-only diagonal, or a view of the same
+    array as an earlier output, is copied: writing into a result then changes neither the
+    caller's arrays nor another result.
+    """
+    vals, bases = [], set()
+    for o in outs:
+        v = code[id(o)]
+        base = o
+        while base.op.name in _VIEW_OPS:
+            base = base.args[0]
+        if o.op.name == "broadcast_to" or id(o) in fresh_ids:
+            v = f"_rt.materialize(_xp, {v})"
+        elif mutable and (base.op.name in ("var", "const") or id(base) in bases or
+                          o.op.name == "diagonal"):
+            v = f"_rt.own(_xp, {v})"
+        bases.add(id(base))
+        vals.append(v)
+    return vals
+
+
 # ------------------------------------------------------------------ the math version
 def _wrap(expr: str) -> str:
     """``expr`` as an operand: parenthesised unless it is a name, a literal or one call."""

@@ -41,6 +41,7 @@ from ._emit import (
     fold_constants,
     math_lines,
     number_nodes,
+    returned,
     scalar_math_nodes,
 )
 from ._per_sample import PerSample, refuse, runner, samples_shape
@@ -414,12 +415,7 @@ class _Plan:
         self.extra: dict[str, Any] = {}  # globals the generated code needs besides _namespace's
 
     def ret(self, code: dict) -> str:
-        vals = []
-        for o in self.outs:
-            v = code[id(o)]
-            if o.op.name == "broadcast_to" or id(o) in self.const_outs:
-                v = f"_rt.materialize(_xp, {v})"
-            vals.append(v)
+        vals = returned(self.outs, code, self.const_outs, not backends.traced(self.xp))
         return f"return {vals[0]}" if self.single else f"return ({', '.join(vals)},)"
 
     def array_source(self, name: str, variant: str = "main") -> str:

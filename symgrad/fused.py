@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._emit import hosted_code, number_nodes, scalar_math_nodes
+from ._emit import hosted_code, number_nodes, returned, scalar_math_nodes
 from ._loop_groups import Group, LoopPlan
 from ._numba_kernels import HEADER, Kernel, literal, load_module
 from ._per_sample import samples_shape
@@ -225,12 +225,8 @@ def _driver_lines(units: list, kernels: list[Kernel], outs: list[Expr], single: 
             src = n.op.code(a, n, gen)
         body.append(f"_t{tmp} = {src}")
         tmp += 1
-    vals = []
-    for o in outs:
-        v = names[id(o)]
-        if o.op.name == "broadcast_to" or (o.op.name == "const" and o.ndim > 0):
-            v = f"_rt.materialize(_xp, {v})"
-        vals.append(v)
+    consts = {id(o) for o in outs if o.op.name == "const" and o.ndim > 0}
+    vals = returned(outs, names, consts)
     return body + [f"return {vals[0]}" if single else f"return ({', '.join(vals)},)"]
 
 

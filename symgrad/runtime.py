@@ -272,6 +272,14 @@ def materialize(xp, x):
         return xp.asarray(x) * 1
 
 
+def own(xp, x):
+    """An output that may be an input's array, a view of one or of another output's: copied
+    when it is an array (numbers, and numpy's scalars, cannot be written into)."""
+    if getattr(x, "shape", None) is None or isinstance(x, np.generic):
+        return x
+    return materialize(xp, x)
+
+
 
 # ------------------------------------------------------------------ integer casts and sampling
 def to_int(xp, x):
