@@ -675,9 +675,13 @@ _CACHE_SIZE = 64
 
 
 def _to_python(v):
+    """A scalar result as a Python number: an int for an integer one (argmax, to_int), which
+    can then index; a float otherwise."""
     if isinstance(v, np.ndarray) and v.ndim == 0:
-        return float(v)
-    if isinstance(v, (np.floating, np.integer)):
+        v = v[()]
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
         return float(v)
     return v
 

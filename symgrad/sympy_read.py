@@ -762,11 +762,26 @@ def _convert(node, special, done, by_name, sizes, scope=()):
     if isinstance(node, sympy.Min):
         return functools.reduce(F.minimum, args)
     if isinstance(node, sympy.Heaviside):
-        return F.step(args[0])
+        return _heaviside(node, args[0])
     fn = _funcs().get(node.func)
     if fn is not None:
         return fn(*args)
     raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node})")
+
+
+def _heaviside(node, x):
+    """sympy's Heaviside(x, H0), whose value at 0 is H0 (1/2 unless given): symgrad's step is
+    1[x > 0], so H0 = 0 is step(x), H0 = 1 is 1 - step(-x), and other numbers add H0 1[x = 0]."""
+    h0 = node.args[1] if len(node.args) > 1 else sympy.S.Half
+    if not h0.is_number:
+        raise ValueError(f"from_sympy: {node}: the value at 0 must be a number")
+    h0 = float(h0)
+    if h0 == 0.0:
+        return F.step(x)
+    if h0 == 1.0:
+        return F.sub(1.0, F.step(F.neg(x)))
+    at_zero = F.sub(F.sub(1.0, F.step(x)), F.step(F.neg(x)))  # 1[x = 0]
+    return F.add(F.step(x), F.mul(h0, at_zero))
 
 
 def _is_negative(s) -> bool:

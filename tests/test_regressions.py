@@ -222,3 +222,25 @@ def test_identities_take_the_dtype_of_a_tensor_input(backend):
         np.testing.assert_array_equal(J, 2 * np.eye(3))
     ints = f(np.ones((6, 3), int), np.ones(6, int), np.ones(3, int), 0.1)
     assert np.asarray(ints[1]).dtype == np.float64  # no floating input: float64, as before
+
+
+def test_zero_and_negative_zero_are_two_constants():
+    # hash-consed by ==, sg.const(0.0) after sg.const(-0.0) was the -0.0 node: 1/0 gave -inf
+    x = sg.scalar("x_negzero")
+    neg = sg.const(-0.0)
+    assert sg.const(0.0) is not neg and sg.const(-0.0) is neg
+    with pytest.warns(RuntimeWarning):
+        assert sg.evaluate(1.0 / sg.const(0.0) * x, {x: 1.0}) == float("inf")
+        assert sg.evaluate(1.0 / neg * x, {x: 1.0}) == float("-inf")
+
+
+@pytest.mark.parametrize("h0, at_zero", [(None, 0.5), (1, 1.0), (0, 0.0),
+                                         (sympy.Rational(1, 3), 1 / 3)])
+def test_from_sympy_reads_heavisides_value_at_zero(h0, at_zero):
+    # Heaviside(x) (1/2 at 0, as sympy.diff(Max(x, 0), x) gives it) and Heaviside(x, 1) were
+    # both read as step(x), which is 0 at 0
+    X = sympy.Symbol("x_heavi", real=True)
+    x = sg.scalar("x_heavi")
+    h = sympy.Heaviside(X) if h0 is None else sympy.Heaviside(X, h0)
+    e = sg.from_sympy(h)
+    assert [sg.evaluate(e, {x: t}) for t in (-2.0, 0.0, 3.0)] == [0.0, pytest.approx(at_zero), 1.0]

@@ -74,6 +74,8 @@ class Const(Op):
         v = attrs["value"]
         if isinstance(v, np.ndarray):
             return ("arr", v.dtype.str, v.shape, v.tobytes())
+        if isinstance(v, float):  # by its bits: -0.0 == 0.0, yet 1/-0.0 is -inf
+            return ("float", v.hex())
         return (type(v).__name__, v)
 
     def infer(self, args, attrs):
