@@ -778,3 +778,23 @@ def test_any_column_spread_along_columns_prints_v_times_ones_transposed():
     assert str(A + 0.5 * sg.reshape(v, (2, 1))) == "csA + 0.5 csv 1^T"
     assert str(A - sg.reshape(v, (2, 1)) * x) == "csA - csx csv 1^T"
     assert str(A + c) == "csA + csc"  # its declared shape shows the column
+
+
+def test_a_sum_of_a_broadcast_prints_its_count():
+    # a broadcast prints as its operand, so its sum read as the operand's: sum(w) for a value
+    # of 2 sum(w), sum(exp(s)) for 12 exp(s)
+    w, v = sg.vector("w_sumb", 3), sg.vector("v_sumb", 4)
+    s, A = sg.scalar("s_sumb"), sg.matrix("A_sumb", (3, 4))
+    vals = {w: np.array([1.0, 2.0, 3.0]), v: np.arange(4.0), s: 0.4, A: np.ones((3, 4))}
+    cases = [
+        (sg.sum(sg.broadcast_to(w, (2, 3))), "2*sum(w_sumb)", 12.0),
+        (sg.sum(sg.broadcast_to(w, (2, 3)), axis=0), "2 w_sumb", [2.0, 4.0, 6.0]),
+        (sg.sum(sg.exp(s + A * 0.0)), "12*exp(s_sumb)", 12 * np.exp(0.4)),
+        (sg.grad(sg.sum(sg.broadcast_to(v, (3, 4)) ** 2), v), "6 v_sumb", 6 * np.arange(4.0)),
+        (sg.hessian(sg.sum(sg.exp(sg.broadcast_to(v, (3, 4)))), v), "diag(3 exp(v_sumb))",
+         np.diag(3 * np.exp(np.arange(4.0)))),
+    ]
+    for e, text, want in cases:
+        assert str(e) == text
+        used = {k: val for k, val in vals.items() if k in set(sg.variables(e))}
+        np.testing.assert_allclose(sg.evaluate(e, used), want)

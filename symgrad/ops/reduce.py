@@ -99,10 +99,13 @@ def _sum_rules(args, attrs, shape):
     axes, keep = attrs["axis"], attrs["keepdims"]
     if not axes or x.ndim == 0:
         return x
-    if x.op.name == "broadcast_to" and x.args[0].ndim == 0:
-        # the sum of a broadcast scalar is the scalar times the count
-        count = F.size([x.shape[i] for i in axes])
-        return F.broadcast_to(F.mul(count, x.args[0]), shape)
+    if x.op.name == "broadcast_to":
+        return _sum_of_broadcast(x, axes, keep, shape)
+    if x.op.elementwise and len(x.args) == 1 and x.args[0].op.name == "broadcast_to":
+        # f(broadcast(u)) is broadcast(f(u)): sum(exp(s + 0*A)) read sum(exp(s))
+        b = x.args[0]
+        inner = make_node(x.op, (b.args[0],), x.attrs)
+        return _sum_of_broadcast(F.broadcast_to(inner, b.shape), axes, keep, shape)
     if x.op.name == "mul":
         # a scalar factor comes out of the sum
         p, q = x.args
@@ -113,6 +116,21 @@ def _sum_rules(args, attrs, shape):
     if x.op.name == "neg":
         return F.neg(F.sum(x.args[0], axes, keep))
     return None
+
+
+def _sum_of_broadcast(x, axes: tuple, keep: bool, shape: tuple):
+    """The sum of ``broadcast_to(u, S)`` over ``axes``: the count of the broadcast axes
+    summed over times the sum of ``u`` over its own, broadcast to the result's shape.
+
+    Printed, ``sum(broadcast_to(w, (2, 3)))`` read ``sum(w)`` (a broadcast prints as its
+    operand), half its value; now it is ``2 sum(w)``. It also computes less.
+    """
+    u, full = x.args[0], x.shape
+    lead = len(full) - u.ndim  # u's axes are the last ones of the broadcast (numpy's rule)
+    spread = [full[i] for i in axes if i < lead or (u.shape[i - lead] == 1 and full[i] != 1)]
+    own = tuple(i - lead for i in axes if i >= lead)
+    r = F.sum(u, own, keep) if own else u
+    return F.broadcast_to(F.mul(F.size(spread), r), shape)
 
 
 class LogSumExp(AxisOp):
