@@ -103,13 +103,15 @@ def _columns_spread(n: Expr, parts: list, latex: bool) -> list:
 
 
 def _column_of_a_vector(a: Expr, depth: int = 8) -> bool:
-    """Whether the column ``a`` prints as a vector: a reshaped vector, or elementwise ops on
-    such columns (``0.5 v``, ``v + w``). A name, a variable of shape (k, 1) or
-    ``keepdims=True`` show the column."""
+    """Whether the column ``a`` prints as a vector: a reshaped vector, a matrix times such a
+    column (``M u``), or elementwise ops on such columns (``0.5 v``, ``v + w``). A name, a
+    variable of shape (k, 1) or ``keepdims=True`` show the column."""
     if a.name is not None or not a.args or depth == 0:
         return False
     if a.op.name == "reshape":
         return a.args[0].ndim == 1
+    if a.op.name == "matmul":
+        return _column_of_a_vector(a.args[1], depth - 1)
     if not a.op.elementwise:
         return False
     cols = [x for x in a.args if x.shape == a.shape]

@@ -798,3 +798,28 @@ def test_a_sum_of_a_broadcast_prints_its_count():
         assert str(e) == text
         used = {k: val for k, val in vals.items() if k in set(sg.variables(e))}
         np.testing.assert_allclose(sg.evaluate(e, used), want)
+
+
+def test_a_reshape_that_moves_entries_says_so():
+    # it printed its operand: reshape(A, (3, 2)) @ B read "A B", a product that does not fit
+    A, B = sg.matrix("A_mv", (2, 3)), sg.matrix("B_mv", (2, 2))
+    u, v = sg.vector("u_mv", 6), sg.vector("v_mv", 3)
+    assert str(A.reshape(3, 2) @ B) == "reshape(A_mv, (3, 2)) B_mv"
+    assert sg.latex(A.reshape(3, 2) @ B) == \
+        r"\operatorname{reshape}\left(A_{mv}, (3, 2)\right) B_{mv}"
+    assert str(sg.sum(u.reshape(2, 3), axis=0)) == "sum(reshape(u_mv, (2, 3)), axis=0)"
+    # adding or dropping axes of size 1 moves nothing: the operand, or a row's transpose
+    assert str(v.reshape(3, 1)) == "v_mv" and str(v.reshape(1, 3)) == "v_mv^T"
+    assert str(sg.reshape(A, (1, 2, 3))) == "A_mv"
+
+
+def test_columns_and_rows_that_printed_as_vectors():
+    M, u = sg.matrix("M_cr", (3, 3)), sg.vector("u_cr", 3)
+    # a matrix times a column made of a vector, spread along the columns: "M u + u" read as
+    # the vector M u + u, for a (3, 3) value
+    assert str(M @ sg.reshape(u, (3, 1)) + u) == "M_cr u_cr 1^T + u_cr"
+    # column sums kept as a row: S^T S (an outer product) read as an inner one
+    S = sg.sum(M, axis=0, keepdims=True)
+    assert str(S.T @ S) == ("sum(M_cr, axis=0, keepdims=True)^T "
+                            "sum(M_cr, axis=0, keepdims=True)")
+    assert str(sg.sum(u, keepdims=True)) == "sum(u_cr)"  # one entry: it broadcasts as a number

@@ -347,16 +347,21 @@ class Reshape(Op):
         return F.reshape(args[0], args[0].shape[:1] + n.shape)
 
     # A vector is a column in the text: reshaped to a column it prints as itself, reshaped to
-    # a row as its transpose (an outer product reads v w^T, not v w); other reshapes print
-    # their operand.
+    # a row as its transpose (an outer product reads v w^T, not v w); a reshape that only adds
+    # or drops axes of size 1 prints its operand; one that moves entries says so
+    # (reshape(A, (3, 2)) B, where "A B" read as a product of shapes that do not fit).
     def text(self, a, n):
         if _vector_to_row(n):
             return transposed(a[0], latex=False)
+        if _moves_entries(n):
+            return f"reshape({a[0][0]}, {fmt_shape(n.shape)})", P_ATOM
         return a[0][0], a[0][1]
 
     def tex(self, a, n):
         if _vector_to_row(n):
             return transposed(a[0], latex=True)
+        if _moves_entries(n):
+            return rf"\operatorname{{reshape}}\left({a[0][0]}, {fmt_shape(n.shape)}\right)", P_ATOM
         return a[0]
 
 
@@ -369,6 +374,11 @@ def transposed(s: tuple[str, int], latex: bool) -> tuple[str, int]:
 
 def _vector_to_row(n) -> bool:
     return n.ndim == 2 and n.shape[0] == 1 and n.args[0].ndim == 1
+
+
+def _moves_entries(n) -> bool:
+    """Whether a reshape does more than add or drop axes of size 1."""
+    return [d for d in n.shape if d != 1] != [d for d in n.args[0].shape if d != 1]
 
 
 RESHAPE = register(Reshape())

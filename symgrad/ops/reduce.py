@@ -36,8 +36,9 @@ def _axis_text(axes, ndim, keepdims=False, latex=False):
         ax = axes[0] if len(axes) == 1 else axes
         out = rf", \mathrm{{axis}}={ax}" if latex else f", axis={ax}"
     # kept leading axes broadcast as dropped ones do (numpy aligns shapes on the right): the
-    # sum of a vector or of a matrix's columns reads the same without keepdims
-    if keepdims and tuple(sorted(axes)) != tuple(range(len(axes))):
+    # sum of a vector reads the same without keepdims. A matrix's column sums kept as a row
+    # show it: the row is not the vector it would print as (in S^T S, an outer product)
+    if keepdims and (tuple(sorted(axes)) != tuple(range(len(axes))) or ndim >= 2):
         out += r", \mathrm{keepdims}" if latex else ", keepdims=True"
     return out
 
