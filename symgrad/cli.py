@@ -24,7 +24,7 @@ from . import functions as F
 from .autodiff import _describe, grad, hessian
 from .compile import evaluate
 from .errors import NonDifferentiableError, ShapeError
-from .explain import ACTIVATIONS, _Display, _dname, explain
+from .explain import ACTIVATIONS, _Display, _dname, explain, function_name
 from .expr import Expr
 from .graph import topo_order, variables
 from .ops.leaves import tex_name
@@ -133,8 +133,9 @@ def _display(f: Expr, outs: list[Expr]) -> tuple[_Display, list[tuple[str, str, 
         text = disp.text(definition, True)
         if len(text) <= LABEL_MIN_CHARS:
             continue
-        if n is f and "f" not in taken:
-            lab, tex = "f", "f"
+        if n is f and function_name(f) not in taken:
+            lab = function_name(f)
+            tex = tex_name(lab)
         else:
             k += 1
             while f"a{k}" in taken:
@@ -164,7 +165,7 @@ def _print_where(where, latex: bool, out) -> None:
 
 
 def _fname(f: Expr) -> tuple[str, str]:
-    name = f.name or "f"
+    name = function_name(f)
     return name, tex_name(name)
 
 

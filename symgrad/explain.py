@@ -200,6 +200,22 @@ def _targets(g, wrt) -> tuple[Expr, list[Expr]]:
     return f, ws
 
 
+def function_name(f: Expr) -> str:
+    """What a derivation calls the function ``f``: its name, else ``f``, or the first of F, L,
+    g, h that no variable or named value of ``f`` already is (with a variable named f,
+    ``df/dx = (1 - f**2)*f`` read two different values as f)."""
+    if f.name:
+        return f.name
+    taken = {_display_name(n) for n in topo_order([f]) if n.op.leaf or n.name}
+    for name in ("f", "F", "L", "g", "h"):
+        if name not in taken:
+            return name
+    k = 1
+    while f"f{k}" in taken:
+        k += 1
+    return f"f{k}"
+
+
 def explain(g, wrt=None, *, name: str | None = None, show: bool = True,
             file: IO[str] | None = None) -> Explanation:
     """The chain-rule steps that produce a gradient, in text and LaTeX.
@@ -217,7 +233,7 @@ def explain(g, wrt=None, *, name: str | None = None, show: bool = True,
     for w in ws:
         if not isinstance(w, Expr):
             raise TypeError(f"explain: cannot differentiate with respect to {w!r}")
-    ex = _Trace(f, ws, name or f.name or "f").run()
+    ex = _Trace(f, ws, name or function_name(f)).run()
     if show:
         print(ex.text, file=file if file is not None else sys.stdout)
     return ex

@@ -200,3 +200,11 @@ def test_simplify_cancels_a_quotient_by_the_factor_it_meets():
         assert s is want, (str(e), str(s))
     # a scalar divisor of a vector: (x / y) * y stays x only where shapes agree
     assert sg.simplify((x / v) * v).shape == (3,)
+
+
+def test_a_variable_named_f_leaves_the_function_another_name():
+    # explain called the function f next to a variable f: "(1 - f**2)*f" read one value twice
+    f, x = sg.scalars("f x")
+    ex = sg.explain(sg.tanh(f * x), x, show=False)
+    assert "dF/dx" in ex.text and "(1 - F**2)*f" in ex.text
+    assert "df/dx" not in ex.text
