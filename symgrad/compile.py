@@ -60,10 +60,11 @@ def _fast_numpy():
     arrays); ``np.add.reduce`` is the same reduction. Arrays that reach these are ndarrays
     (inputs pass ``asarray``, and nodes with axes are arrays), but other values fall back.
 
-    A float32 or float64 sum over the leading or the trailing axes of an array (a bias's
-    gradient: the column sums of a batch) is a matrix-vector product with a vector of ones:
-    BLAS does it 2 to 6 times faster than numpy's reduction, to the same accuracy (numpy adds
-    the rows of a column one after the other too). See :func:`_blas_sum`.
+    A float32 or float64 sum over the leading axes of an array (a bias's gradient: the
+    column sums of a batch) is a matrix-vector product with a vector of ones: BLAS does it 2
+    to 6 times faster than numpy's reduction, to the same accuracy (numpy adds the rows of a
+    column one after the other too). Not over the axes numpy sums along memory: there numpy
+    adds pairwise, ten times more accurately in float32 than BLAS. See :func:`_blas_sum`.
     """
     ns = types.ModuleType("symgrad_numpy")
     ns.__dict__.update(np.__dict__)
@@ -106,31 +107,24 @@ def _ones(n: int, dtype) -> np.ndarray:
 
 
 def _blas_sum(x: np.ndarray, axes: tuple):
-    """The sum of ``x`` over ``axes`` as ``ones @ x`` (leading axes) or ``x @ ones`` (trailing
-    axes), or None where that needs a copy (not contiguous), is not BLAS (not float32 or
-    float64), or the axes are neither (or all, or not in order)."""
+    """The sum of ``x`` over ``axes`` as a product with a vector of ones, where numpy would
+    add along the summed axes one entry after the other (they are not the ones along memory):
+    the leading axes of a C-ordered array, the trailing one of an F-ordered matrix. None
+    elsewhere (numpy adds pairwise there, more accurately), for other dtypes than float32
+    and float64, and where a copy would be needed."""
     dt = x.dtype
     if dt not in _BLAS_DTYPES:
         return None
     nd, k, s = x.ndim, len(axes), x.shape
     if not 0 < k < nd:
         return None
-    if nd == 2:  # a matrix: BLAS takes either memory order
-        if not (x.flags.c_contiguous or x.flags.f_contiguous):
-            return None
-        if axes == (0,):
-            return _ones(s[0], dt) @ x
-        if axes == (1,):
-            return x @ _ones(s[1], dt)
+    if x.flags.c_contiguous:
+        if axes == tuple(range(k)):
+            n = math.prod(s[:k])
+            return (_ones(n, dt) @ x.reshape(n, -1)).reshape(s[k:])
         return None
-    if not x.flags.c_contiguous:
-        return None
-    if axes == tuple(range(k)):
-        n = math.prod(s[:k])
-        return (_ones(n, dt) @ x.reshape(n, -1)).reshape(s[k:])
-    if axes == tuple(range(nd - k, nd)):
-        n = math.prod(s[nd - k:])
-        return (x.reshape(-1, n) @ _ones(n, dt)).reshape(s[:nd - k])
+    if nd == 2 and x.flags.f_contiguous and axes == (1,):
+        return x @ _ones(s[1], dt)
     return None
 
 

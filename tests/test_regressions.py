@@ -244,3 +244,14 @@ def test_from_sympy_reads_heavisides_value_at_zero(h0, at_zero):
     h = sympy.Heaviside(X) if h0 is None else sympy.Heaviside(X, h0)
     e = sg.from_sympy(h)
     assert [sg.evaluate(e, {x: t}) for t in (-2.0, 0.0, 3.0)] == [0.0, pytest.approx(at_zero), 1.0]
+
+
+def test_float32_row_sums_keep_numpys_pairwise_accuracy():
+    # sums along memory went to BLAS (x @ ones), ten times less accurate than numpy's
+    # pairwise sum in float32; sums across it (a batch's column sums) still go to BLAS
+    import numpy as np
+
+    X = sg.matrix("X_rowsum", (4, "N"))
+    x = np.random.default_rng(0).random((4, 1 << 20)).astype(np.float32)
+    got = sg.compile(sg.sum(X, axis=1), [X])(x)
+    np.testing.assert_array_equal(got, np.add.reduce(x, axis=1))
