@@ -217,11 +217,14 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
             if d not in bound:
                 _unbound(d)
         if len(c.shapes) == 1:  # two sizes of one operand (see shapes.same_dim)
-            msg = f"{c.op}: shape {_fmt_template(c.shapes[0])} is not square (its last two " \
-                "sizes differ)"
+            msg = f"{c.op}: shape {_fmt_template(c.shapes[0])} is not square: its last two " \
+                "sizes differ"
         else:
             shapes = " and ".join(_fmt_template(s) for s in c.shapes[:2])
             msg = f"{c.op}: shapes {shapes} do not fit"
+        # which symbolic sizes these are, and which input gave each
+        if dims:
+            msg += " (" + ", ".join(f"{d} = {{{d}}} from input {bound[d]}" for d in dims) + ")"
         bind = ", ".join(f"{d!r}: {gen.dim(d)}" for d in dims)
         lines.append(f"if {a} != {b}: _fail({msg!r}, {{{bind}}})")
     return lines, bound

@@ -550,7 +550,11 @@ def diagonal(m: ExprLike) -> Expr:
 
 def trace(m: ExprLike) -> Expr:
     """The trace of a square matrix (the sum of its diagonal)."""
-    return sum(diagonal(lift(m, "trace")))
+    m = lift(m, "trace")
+    if m.ndim != 2 or (isinstance(m.shape[0], int) and isinstance(m.shape[1], int)
+                       and m.shape[0] != m.shape[1]):
+        raise ShapeError(f"trace: shape {fmt_shape(m.shape)} is not a square matrix")
+    return sum(diagonal(m))
 
 
 def gram(X: ExprLike, d: ExprLike) -> Expr:

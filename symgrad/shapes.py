@@ -36,7 +36,11 @@ def fmt_shape(shape) -> str:
 
 
 def check_identifier(name, what: str = "name") -> str:
-    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+    if isinstance(name, str) and keyword.iskeyword(name):
+        hint = " (for the Greek letter: lambda_, which prints as \\lambda)" \
+            if name == "lambda" else ""
+        raise ValueError(f"{what} {name!r} is a Python keyword, not a valid name{hint}")
+    if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"{what} {name!r} is not a valid Python identifier")
     return name
 

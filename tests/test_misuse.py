@@ -60,7 +60,9 @@ def test_numpy_integers_are_axes_and_sizes_and_an_infinite_size_is_named():
 def test_a_non_square_diagonal_says_so():
     # it said "diagonal: shapes (2, 3) and (2, 3) do not fit": the same shape twice
     with pytest.raises(sg.ShapeError, match=r"^diagonal: shape \(2, 3\) is not square"):
-        sg.trace(A)
+        sg.diagonal(A)
+    with pytest.raises(sg.ShapeError, match=r"^trace: shape \(2, 3\) is not a square matrix"):
+        sg.trace(A)  # (it named diagonal, which the user did not call)
     M = sg.matrix("M_sq", ("n", "m"))
     f = sg.compile(sg.trace(M), [M])
     assert f(np.eye(3)) == 3.0
@@ -152,8 +154,8 @@ def test_check_grad_checks_its_step_and_tolerance(kw, err, pattern):
 
 def test_from_sympy_names_a_symbol_symgrad_cannot_take():
     sympy = pytest.importorskip("sympy")
-    with pytest.raises(ValueError, match=r"^from_sympy: symbol 'lambda': .*not a valid Python "
-                                         r"identifier"):
+    with pytest.raises(ValueError, match=r"^from_sympy: symbol 'lambda': .*is a Python keyword, "
+                                         r"not a valid name"):
         sg.from_sympy(sympy.Symbol("lambda") * 2)
 
 
@@ -213,3 +215,17 @@ def test_a_set_is_refused_where_order_matters(call):
     x, y = sg.scalars("setx sety")
     with pytest.raises(TypeError, match="order is arbitrary"):
         call(x, y)
+
+
+def test_a_symbolic_size_mismatch_found_at_call_time_names_sizes_and_inputs():
+    # it said "matmul: shapes (2, 3) and (2, 3) do not fit", not which sizes or inputs
+    X = sg.matrix("X_callsz", ("m", "n"))
+    with pytest.raises(sg.ShapeError, match=r"^matmul: shapes \(2, 3\) and \(2, 3\) do not fit "
+                                            r"\(m = 2 from input X_callsz, n = 3 from input "
+                                            r"X_callsz\)"):
+        sg.evaluate(X @ X, {X: np.ones((2, 3))})
+
+
+def test_a_keyword_name_says_it_is_one():
+    with pytest.raises(ValueError, match=r"'lambda' is a Python keyword.*lambda_"):
+        sg.scalar("lambda")

@@ -66,7 +66,7 @@ BAD = {
     "eye_size": (lambda: sg.eye(-1), ValueError, r"eye: dims -1"),
     "zeros_size": (lambda: sg.zeros((2, -1)), ValueError, r"zeros: shape -1"),
     "ones_none": (lambda: sg.ones(None), ValueError, r"ones"),
-    "trace_rect": (lambda: sg.trace(A), ShapeError, r"diagonal: shape \(2, 3\) is not square"),
+    "trace_rect": (lambda: sg.trace(A), ShapeError, r"trace: shape \(2, 3\) is not a square"),
     "trace_type": (lambda: sg.trace("a"), TypeError, r"^trace: operand 'a'"),
     "gram_shapes": (lambda: sg.gram(A, v), ShapeError, r"gram: shapes \(2, 3\) and \(3,\)"),
     "gram_type": (lambda: sg.gram(A, None), TypeError, r"^gram: operand None"),
