@@ -236,6 +236,8 @@ def _build_node(g: nx.DiGraph, nid, built: dict) -> Expr:
     d = g.nodes[nid]
     opname = d.get("op")
     where = f"node {nid!r} ({opname})" if isinstance(opname, str) else f"node {nid!r}"
+    if not d:  # networkx made it for an edge's end: the nodes list has no such id
+        raise ValueError(f"load: {where}: an edge refers to it, but it is not in the nodes")
     if not isinstance(opname, str) or opname not in REGISTRY:
         raise ValueError(f"load: {where}: unknown op {opname!r:.40}")
     op = REGISTRY[opname]

@@ -183,6 +183,12 @@ def test_unknown_op(tmp_path):
     _load_bad(d, tmp_path, r"node \d+ \(os.system\): unknown op 'os.system'")
 
 
+def test_an_edge_to_a_node_that_is_not_listed(tmp_path):
+    d = _data()
+    d["graph"]["nodes"][0]["id"] = "renamed"  # its edges still name it 0
+    _load_bad(d, tmp_path, r"node 0: an edge refers to it, but it is not in the nodes")
+
+
 def test_cycle(tmp_path):
     d = _data()
     ids = {n["op"]: n["id"] for n in d["graph"]["nodes"]}
