@@ -667,6 +667,19 @@ def _size_givers(order: list[Expr], used: list[Expr], values: dict) -> list[Expr
     return extra
 
 
+def _dtype_lender(used: list[Expr], values: dict) -> list[Expr]:
+    """A variable of ``values`` the outputs do not use, given a floating array of its own
+    shape, when no used one is: the gradient of mean(v) wrt v does not use v, yet a float32
+    v makes it float32 (as compile(g, [v]) does)."""
+    if any(getattr(values[v], "dtype", None) is not None for v in used if v.shape):
+        return []
+    for v, val in values.items():
+        if (v.shape and v not in used and isinstance(val, np.ndarray) and val.dtype.kind == "f"
+                and _fixed(v) and val.shape == v.shape):
+            return [v]
+    return []
+
+
 _CACHE: OrderedDict[tuple, tuple] = OrderedDict()
 _CACHE_SIZE = 64
 
@@ -702,6 +715,7 @@ def evaluate(exprs, values: dict):
             raise ValueError(f"evaluate: no value given for input {v.attrs['vname']} "
                              f"{fmt_shape(v.shape)}")
     used += _size_givers(order, used, values)
+    used += _dtype_lender(used, values)
     key = tuple(id(o) for o in outs) + (None,) + tuple(id(v) for v in used)
     hit = _CACHE.get(key)
     if hit is None:

@@ -306,3 +306,13 @@ def test_random_graphs_keep_float32_per_sample(e, seed):
     for o, r in zip(outs, got):
         assert isinstance(r, np.ndarray) and r.dtype == F32, str(o)
         assert r.shape == (2, *o.shape)
+
+
+def test_evaluate_takes_its_dtype_from_a_value_the_graph_does_not_use():
+    # the gradient of mean(v) wrt v does not use v: evaluate gave float64 for float32 v,
+    # where compile(g, [v]) gives float32
+    v = sg.vector("v_lend", 3)
+    g = sg.grad(sg.mean(v), v)
+    assert sg.evaluate(g, {v: np.ones(3, np.float32)}).dtype == np.float32
+    assert sg.compile(g, [v])(np.ones(3, np.float32)).dtype == np.float32
+    assert sg.evaluate(g, {v: np.ones(3)}).dtype == np.float64
