@@ -143,7 +143,7 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
 # ------------------------------------------------------------------ the returned values
 # ops whose numpy code may return (a view of) their operand's own array
 _VIEW_OPS = frozenset(("transpose", "reshape", "take", "stop_gradient", "alias", "diagonal",
-                       "broadcast_to"))
+                       "broadcast_to", "straight_through"))
 
 
 def returned(outs: list[Expr], code: dict, fresh_ids, mutable: bool = True) -> list[str]:
@@ -164,7 +164,8 @@ def returned(outs: list[Expr], code: dict, fresh_ids, mutable: bool = True) -> l
         if o.op.name == "broadcast_to" or id(o) in fresh_ids:
             v = f"_rt.materialize(_xp, {v})"
         elif mutable and (base.op.name in ("var", "const") or id(base) in bases or
-                          o.op.name == "diagonal"):
+                          o.op.name in ("diagonal", "straight_through")):
+            # (straight_through's value is its hard operand, or a read-only broadcast of it)
             v = f"_rt.own(_xp, {v})"
         bases.add(id(base))
         vals.append(v)

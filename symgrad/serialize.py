@@ -36,7 +36,7 @@ from .shapes import as_dim, as_shape, check_identifier, fmt_shape
 
 FORMAT = "symgrad"
 VERSION = 1
-_DTYPES = ("<f8", "<f4", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1")
+_DTYPES = ("<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1")
 
 
 # ------------------------------------------------------------------ attribute values
@@ -52,6 +52,9 @@ def _encode(v: Any) -> Any:
         return {"tuple": [_encode(x) for x in v]}
     if isinstance(v, np.ndarray):
         a = np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<"))
+        if a.dtype.str not in _DTYPES:  # long double: its size depends on the machine
+            raise TypeError(f"save: a constant of dtype {v.dtype} cannot be saved (integers, "
+                            "booleans and 16, 32 and 64-bit floats can)")
         return {"array": base64.b64encode(a.tobytes()).decode("ascii"), "dtype": a.dtype.str,
                 "shape": list(a.shape)}
     raise TypeError(f"save: cannot store an attribute of type {type(v).__name__}")

@@ -41,6 +41,8 @@ CASES = {
                                 sg.take(M, 1), b.named("b_alias_own")],
     "diagonals": lambda: [sg.diagonal(S), sg.diagonal(S * 2.0)],
     "repeated outputs": lambda: [M * 2.0, M * 2.0, (M * 2.0).T],
+    "straight-through values": lambda: [sg.straight_through(b, sg.sigmoid(c)),
+                                        sg.straight_through(sg.sum(a), sg.sigmoid(c))],
     "a row of a constant": lambda: [sg.take(sg.const(np.eye(3)), 1) * 1.0 + a * 0.0,
                                     sg.take(sg.const(np.eye(3)), 1)],
 }

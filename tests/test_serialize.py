@@ -281,3 +281,14 @@ def test_non_finite_constants_round_trip(tmp_path):
     back = sg.load(tmp_path / "c.json")  # NaN != NaN: an equal graph, not the same node
     assert serialize.to_data(back) == serialize.to_data(e)
     assert str(back) == "nan + (-inf)*x"
+
+
+def test_float16_constants_round_trip_and_long_double_ones_say_why_not(tmp_path):
+    v2 = sg.vector("v_f16", 2)
+    c = v2 * sg.const(np.array([1.5, 2.0], dtype=np.float16))
+    assert pickle.loads(pickle.dumps(c)) is c  # pickled, then refused when loaded
+    sg.save(c, tmp_path / "c.json")
+    assert sg.load(tmp_path / "c.json") is c
+    d = v2 * sg.const(np.array([1.0, 2.0], dtype=np.longdouble))
+    with pytest.raises(TypeError, match=r"save: a constant of dtype \w+ cannot be saved"):
+        pickle.dumps(d)
