@@ -255,3 +255,16 @@ def test_float32_row_sums_keep_numpys_pairwise_accuracy():
     x = np.random.default_rng(0).random((4, 1 << 20)).astype(np.float32)
     got = sg.compile(sg.sum(X, axis=1), [X])(x)
     np.testing.assert_array_equal(got, np.add.reduce(x, axis=1))
+
+
+def test_gradient_through_a_symbolic_reshape_whose_size_a_constant_fixed():
+    # ShapeError "reshape: cannot reshape (5, 12) to (N, 3, 4)": the cotangent had the
+    # constant's 5 where the reshape's shape has N
+    import numpy as np
+
+    S = sg.tensor("S_rsfix", ("N", 3, 4))
+    e = sg.reshape(sg.tanh(S), ("N", 12)) * sg.const(np.ones((5, 12)) * np.arange(12.0))
+    g = sg.grad(sg.sum(e), S)
+    s = np.random.default_rng(0).normal(size=(5, 3, 4))
+    want = (1 - np.tanh(s) ** 2) * np.arange(12.0).reshape(3, 4)
+    np.testing.assert_allclose(sg.evaluate(g, {S: s}), want)

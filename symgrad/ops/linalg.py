@@ -341,7 +341,13 @@ class Reshape(Op):
         return ctx.reshape(a[0], n)
 
     def vjp(self, n, ct, nb, wants):
-        return [F.reshape(ct, ct.shape[:nb] + n.args[0].shape)]
+        # a product with a concrete operand may have fixed a symbolic size of this reshape's
+        # result in the cotangent ((N, 12) times a (5, 12) constant): the same size in x's
+        # shape is then that number too
+        fixed = {d: c for d, c in zip(n.shape, ct.shape[nb:])
+                 if isinstance(d, str) and isinstance(c, int)}
+        shape = tuple(fixed.get(d, d) for d in n.args[0].shape)
+        return [F.reshape(ct, ct.shape[:nb] + shape)]
 
     def batch(self, n, args, batched):
         return F.reshape(args[0], args[0].shape[:1] + n.shape)
