@@ -70,6 +70,9 @@ class HostOr:
         if name.startswith("__"):
             raise AttributeError(name)
         host, other = getattr(np, name, None), getattr(self._xp, name)
+        if isinstance(other, type) or not callable(other):  # a dtype (int64), a constant
+            setattr(self, name, other)
+            return other
 
         def f(*args, **kw):
             if host is not None and all(_on_host(a) for a in args):

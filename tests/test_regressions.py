@@ -268,3 +268,16 @@ def test_gradient_through_a_symbolic_reshape_whose_size_a_constant_fixed():
     s = np.random.default_rng(0).normal(size=(5, 3, 4))
     want = (1 - np.tanh(s) ** 2) * np.arange(12.0).reshape(3, 4)
     np.testing.assert_allclose(sg.evaluate(g, {S: s}), want)
+
+
+def test_to_int_of_a_scalar_input_on_dask():
+    # TypeError "Cannot interpret <function ...> as a data type": the host-or-backend
+    # namespace wrapped the dtype int64 as a function
+    import numpy as np
+
+    pytest.importorskip("dask")
+    x, v = sg.scalar("x_dkint"), sg.vector("v_dkint", 3)
+    f = sg.compile([sg.to_int(x), v * sg.to_int(x)], [x, v], backend="dask")
+    i, w = (np.asarray(r) for r in f(2.5, np.ones(3)))
+    assert i == 2 and i.dtype.kind == "i"
+    np.testing.assert_array_equal(w, [2.0, 2.0, 2.0])
