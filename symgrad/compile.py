@@ -685,13 +685,11 @@ _CACHE_SIZE = 64
 
 
 def _to_python(v):
-    """A scalar result as a Python number: an int for an integer one (argmax, to_int), which
-    can then index; a float otherwise."""
+    """A scalar result as a Python float, as the contract says (an integer one too: argmax,
+    to_int; ``int(...)`` of it indexes)."""
     if isinstance(v, np.ndarray) and v.ndim == 0:
-        v = v[()]
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, (np.floating, np.integer)):
         return float(v)
     return v
 
