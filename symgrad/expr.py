@@ -135,6 +135,21 @@ class Expr:
 
     __hash__ = object.__hash__
 
+    # A symbolic value has no number to give; Python's conversions would otherwise fail with
+    # a message that does not say why. (numpy's object arrays of expressions stay possible:
+    # ``np.array([x, y])`` holds the nodes, and ``np.sum`` of it adds them.)
+    def __float__(self) -> float:
+        raise TypeError(_no_value(self, "a float"))
+
+    def __int__(self) -> int:
+        raise TypeError(_no_value(self, "an int"))
+
+    def __complex__(self) -> complex:
+        raise TypeError(_no_value(self, "a complex number"))
+
+    def __index__(self) -> int:
+        raise TypeError(_no_value(self, "an index"))
+
     # ---------------------------------------------------------------- copying and pickling
     # A node is immutable and stands for its value by identity (hash-consing: building the
     # same op on the same operands returns this very node, and a variable is its name). A copy
@@ -317,3 +332,14 @@ def canonical(e: Expr) -> Expr:
 
 
 from . import functions as _f  # noqa: E402  (operators call the public functions)
+
+
+def _no_value(e: Expr, what: str) -> str:
+    from .printing import to_str
+
+    text = to_str(e)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return (f"cannot convert the symbolic expression {text} (shape {fmt_shape(e.shape)}) to "
+            f"{what}: it has no value until evaluated; use sg.evaluate(expr, values) or "
+            "sg.compile(expr, inputs)")

@@ -4,6 +4,7 @@ their inputs and name the offending one."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -126,6 +127,13 @@ BAD = {
     "topo_order_type": (lambda: sg.topo_order([1]), TypeError, r"topo_order: "),
     "named": (lambda: x.named("a-b"), ValueError, r"'a-b' is not a valid Python identifier"),
     "bool": (lambda: bool(x), TypeError, r"truth value"),
+    "float": (lambda: float(x * y), TypeError,
+              r"cannot convert the symbolic expression x\*y \(shape \(\)\) to a float: .*"
+              r"sg.evaluate"),
+    "int": (lambda: int(v), TypeError, r"expression v \(shape \(3,\)\) to an int"),
+    "complex": (lambda: complex(x), TypeError, r"expression x .* to a complex number"),
+    "index": (lambda: [1, 2][x], TypeError, r"expression x .* to an index"),
+    "math": (lambda: math.exp(x), TypeError, r"expression x .* to a float"),
     "save_type": (lambda: sg.save(3, "unused.json"), TypeError, r"save: "),
     "zero_reason_type": (lambda: sg.zero_reason(1), TypeError, r"zero_reason: "),
     "to_dot_type": (lambda: sg.to_dot(3), TypeError, r"^to_dot: "),
