@@ -213,7 +213,7 @@ def eye(xp, n, like):
 
 def onehot(xp, i, n, like=None):
     """e_i of length n: in ``like``'s dtype when it is a floating array, else float64."""
-    k = _index(xp, i, n)
+    k = _index(xp, i, n) % n  # a negative index counts from the end (arange(n) == k misses it)
     dtype = _float_dtype_of(xp, like, xp.float64)
     if isinstance(k, int):
         out = xp.zeros(n, dtype=dtype)

@@ -79,6 +79,14 @@ def _linalg():
     return outs, [A, B, v, T, i], vals
 
 
+def _negative_index():
+    # a negative index counts from the end, in the gradient's one-hot row too (jax's onehot
+    # compared arange(n) with -1 and gave a zero gradient)
+    A, i = sg.matrix("A", (3, 4)), sg.scalar("i")
+    f = sg.sum(sg.take(A, i) ** 2.0) + sg.sum(sg.take(A, -2) * 3.0)
+    return [sg.take(A, i), sg.grad(f, A)], [A, i], [_rng().standard_normal((3, 4)), -1.0]
+
+
 def _hessian():
     X, y, w = sg.matrix("X", ("m", "n")), sg.vector("y", "m"), sg.vector("w", "n")
     f = sg.sum(sg.softplus(-y * (X @ w)))
@@ -93,7 +101,7 @@ def _mlp():
 
 
 CASES = {"elementwise": _elementwise, "reductions": _reductions, "linalg": _linalg,
-         "hessian": _hessian, "mlp": _mlp}
+         "negative_index": _negative_index, "hessian": _hessian, "mlp": _mlp}
 
 
 def numpy_reference(outs, ins, vals) -> list:
