@@ -29,7 +29,7 @@ from .errors import NonDifferentiableError
 from .expr import Expr, make
 from .graph import as_list, no_gc, topo_order
 from .rewrite import has_candidates, stabilize
-from .shapes import fmt_shape
+from .shapes import fit_pairs, fmt_shape
 
 _ROUTE_MAX = 9  # nodes shown in a path before eliding the middle
 
@@ -268,6 +268,8 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
             target = a
             if isinstance(c, tuple):
                 target, c = c
+            if c.shape != target.shape and (nb == 0 or c.shape[nb:] != target.shape):
+                c = _fit(c, nb, target)
             prev = adj.get(id(target))
             adj[id(target)] = c if prev is None else F.add(prev, c)
     out = []
@@ -290,6 +292,18 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
         return out  # f was stabilized whole above, and the pass added no pattern root
     known.difference_update(map(id, new))  # not known to be stable after all
     return stabilize(out)
+
+
+def _fit(c: Expr, nb: int, target: Expr) -> Expr:
+    """The cotangent ``c`` in ``target``'s shape where the two differ only in sizes that the
+    forward graph checks equal at run time: ``w @ v`` with w (n,) and v (m,) gives w the
+    cotangent v of shape (m,), which becomes (n,), checked (and ``sum(X, 1) * c`` with a (2,)
+    constant c gives the (m,) sum a (2,) cotangent). Other differences are the vjp's own."""
+    want = target.shape
+    if not any(isinstance(d, str) for d in (*c.shape[nb:], *want)) or \
+            fit_pairs(c.shape[nb:], want) is None:
+        return c
+    return F.fit_shape(c, c.shape[:nb] + want)
 
 
 def _stabilized(f: Expr, ws: list[Expr]) -> tuple[Expr, list[Expr]]:

@@ -474,6 +474,12 @@ def reshape(e: ExprLike, shape) -> Expr:
     return make(OPS["reshape"], (e,), {"shape": as_shape(shape, "reshape: size")})
 
 
+def fit_shape(e: Expr, shape) -> Expr:
+    """``e`` in ``shape``, which differs from ``e.shape`` only in sizes checked equal at run
+    time (see :class:`symgrad.ops.linalg.FitShape`); the reverse pass uses it."""
+    return make(OPS["fit_shape"], (e,), {"shape": as_shape(shape, "fit_shape: size")})
+
+
 def _fill_unknown_size(have: tuple, shape):
     """``shape`` with its -1 replaced by the size that keeps ``have``'s number of entries."""
     dims = (shape,) if isinstance(shape, (int, np.integer)) else shape

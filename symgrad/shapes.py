@@ -157,3 +157,16 @@ def normalize_axis(op: str, axis, ndim: int, shape) -> tuple:
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def fit_pairs(a: tuple, b: tuple) -> list | None:
+    """The sizes of ``a`` and ``b`` (axes of 1 aside) that differ, in pairs, where each pair
+    has a symbolic size (equal at run time, or an error); None where they do not pair up."""
+    da = [d for d in a if d != 1]
+    db = [d for d in b if d != 1]
+    if len(da) != len(db):
+        return None
+    pairs = [(p, q) for p, q in zip(da, db) if p != q]
+    if any(isinstance(p, int) and isinstance(q, int) for p, q in pairs):
+        return None
+    return pairs

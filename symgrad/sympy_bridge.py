@@ -195,6 +195,17 @@ class _Ctx:
             return a if ms == md else sympy.Transpose(a)  # a row for a column
         return self._reshape_entries(a, src, dst)
 
+    def fit_shape(self, a, n):
+        """The same matrix: its sizes are equal to the new ones at run time (axes of 1 may
+        make a column a row, or a 1 x 1 matrix an entry)."""
+        src, dst = n.args[0].shape, n.shape
+        if not dst:
+            return a[0, 0] if src else a
+        if not src:
+            return self._lift_scalar(a, dst)
+        column = len(src) == 1 or src[-1] == 1
+        return a if column == (len(dst) == 1 or dst[-1] == 1) else sympy.Transpose(a)
+
     def _reshape_entries(self, a, src, dst):
         """A reshape that moves entries to other rows: a FunctionMatrix whose entry (i, j)
         is the entry of ``a`` at the same place in row-major order."""

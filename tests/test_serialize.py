@@ -62,6 +62,7 @@ EXAMPLES = {
     "outer": lambda: sg.outer(v, v),
     "transpose": lambda: sg.transpose(A),
     "reshape": lambda: sg.reshape(A, (3, 2)),
+    "fit_shape": lambda: F.fit_shape(vn, (3, 1)),
     "broadcast_to": lambda: sg.broadcast_to(v, (4, 3)),
     "diag": lambda: sg.diag(v),
     "diagonal": lambda: sg.diagonal(S),

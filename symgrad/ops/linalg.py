@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import functions as F
 from .._lazy import sympy
 from ..errors import ShapeError
-from ..shapes import broadcast, fmt_shape, same_dim, size_of
+from ..shapes import Check, broadcast, fit_pairs, fmt_shape, same_dim, size_of
 from .base import (
     P_ATOM,
     P_MUL,
@@ -383,8 +383,10 @@ def _vector_to_row(n) -> bool:
 
 
 def _moves_entries(n) -> bool:
-    """Whether a reshape does more than add or drop axes of size 1."""
-    return [d for d in n.shape if d != 1] != [d for d in n.args[0].shape if d != 1]
+    """Whether a reshape does more than add or drop axes of size 1 (a fit_shape never does:
+    (2,) as (m, 1) is a column)."""
+    return n.op is not FIT_SHAPE and \
+        [d for d in n.shape if d != 1] != [d for d in n.args[0].shape if d != 1]
 
 
 RESHAPE = register(Reshape())
@@ -404,6 +406,41 @@ def _reshape_rules(args, attrs, shape):
     if x.op.name == "neg":
         return F.neg(F.reshape(x.args[0], shape))
     return None
+
+
+class FitShape(Reshape):
+    """``x`` in a shape that differs from its own only in sizes the graph checks equal at run
+    time: (2,) as (m,), (m, n) as (n, n), with axes of 1 added or dropped. The reverse pass
+    gives each cotangent its node's shape with it (``w @ v``, w of shape (n,) and v of (m,),
+    gives w the cotangent v, which must have w's shape). Unlike ``reshape`` it never moves
+    entries: (N, 6) as (6, M) means N = 6 and M = 6, where a reshape means N = M."""
+
+    name = "fit_shape"
+
+    def infer(self, args, attrs):
+        x, shape = args[0], attrs["shape"]
+        pairs = fit_pairs(x.shape, shape)
+        if pairs is None:
+            raise ShapeError(f"fit_shape: sizes {fmt_shape(x.shape)} and {fmt_shape(shape)} "
+                             "do not pair up")
+        return shape, tuple(Check(p, q, "derivative", (x.shape, shape)) for p, q in pairs)
+
+    def vjp(self, n, ct, nb, wants):
+        return [F.fit_shape(ct, ct.shape[:nb] + n.args[0].shape)]
+
+    def batch(self, n, args, batched):
+        return F.fit_shape(args[0], args[0].shape[:1] + n.shape)
+
+    def sympy(self, a, n, ctx):
+        return ctx.fit_shape(a[0], n)
+
+
+FIT_SHAPE = register(FitShape())
+
+
+@rule(FIT_SHAPE)
+def _fit_shape_rules(args, attrs, shape):
+    return args[0] if args[0].shape == shape else None
 
 
 class BroadcastTo(Op):

@@ -1,0 +1,101 @@
+"""Derivatives of graphs whose symbolic sizes the forward graph checks at run time.
+
+``w @ v`` with w of shape (n,) and v of shape (m,) builds, and checks n == m when it runs. Its
+gradient wrt w is v: of shape (m,), where a gradient has its variable's shape (n,). The
+reverse pass gives such a cotangent its node's shape (``fit_shape``), with the same check, so
+the gradient neither has a wrong shape nor runs where ``f`` itself refuses to. Where a
+concrete operand fixes a symbolic size (a (2,) constant times the (m,) row sums of X), the
+cotangent has the number, and the pass gives it the symbolic size back rather than failing in
+a reshape the user never wrote.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from tests.helpers import assert_grad_fd
+
+X = sg.matrix("X_ss", ("m", "n"))
+w = sg.vector("w_ss", "n")
+v = sg.vector("v_ss", "m")
+c2 = sg.const(np.array([1.0, 2.0]))
+rng = np.random.default_rng(3)
+
+
+def test_the_gradient_has_its_variables_shape_and_fs_size_check():
+    g = sg.grad(w @ v, w)
+    assert g.shape == w.shape
+    np.testing.assert_array_equal(sg.evaluate(g, {w: np.ones(3), v: np.arange(3.0)}),
+                                  [0.0, 1.0, 2.0])
+    with pytest.raises(sg.ShapeError, match=r"\(4,\) and \(3,\) do not fit \(m = 4 from "
+                                            r"input v_ss, n = 3 from input w_ss\)"):
+        sg.evaluate(g, {w: np.ones(3), v: np.arange(4.0)})
+    f = sg.compile(g, [w, v])
+    with pytest.raises(sg.ShapeError, match="do not fit"):
+        f(np.ones(3), np.arange(4.0))
+
+
+def test_the_gradient_of_a_trace_refuses_a_matrix_that_is_not_square():
+    g = sg.grad(sg.trace(X), X)
+    assert g.shape == X.shape
+    np.testing.assert_array_equal(sg.evaluate(g, {X: np.ones((3, 3))}), np.eye(3))
+    with pytest.raises(sg.ShapeError, match=r"\(m = 2 from input X_ss, n = 3 from input X_ss\)"):
+        sg.evaluate(g, {X: np.ones((2, 3))})  # as f itself does
+
+
+def test_hessian_and_other_layouts_keep_the_variables_shapes():
+    H = sg.hessian((w @ v) ** 2, w)
+    assert H.shape == ("n", "n")
+    vv = np.arange(3.0)
+    np.testing.assert_allclose(sg.evaluate(H, {w: np.ones(3), v: vv}), 2 * np.outer(vv, vv))
+    P = sg.matrix("P_ss", ("p", "k"))
+    g = sg.grad(sg.sum(P @ w), w)
+    assert g.shape == ("n",)
+    with pytest.raises(sg.ShapeError, match="do not fit"):
+        sg.evaluate(g, {P: np.ones((2, 5)), w: np.ones(3)})
+    g = sg.grad(sg.sum(sg.diag(w) @ X), X)
+    assert g.shape == X.shape
+    with pytest.raises(sg.ShapeError, match="size n is 5, fixed by input w_ss"):
+        sg.evaluate(g, {w: np.ones(5), X: np.ones((2, 3))})
+
+
+@pytest.mark.parametrize("build", [
+    lambda: sg.sum(sg.sum(X, axis=1) * c2),
+    lambda: sg.mean(sg.sum(X, axis=1) * c2),
+    lambda: sg.sum(sg.logsumexp(X, axis=1) * c2),
+    lambda: c2 @ sg.sum(X, axis=1),
+    lambda: sg.sum(sg.tanh(X) * sg.reshape(c2, (2, 1))),
+])
+def test_a_concrete_operand_that_fixes_a_symbolic_size(build):
+    f = build()
+    g = sg.grad(f, X)
+    assert g.shape == X.shape
+    assert_grad_fd(f, [X], {X: rng.standard_normal((2, 3))})
+    with pytest.raises(sg.ShapeError, match="m = 3 from input X_ss"):
+        sg.evaluate(g, {X: np.ones((3, 3))})
+
+
+def test_the_gradient_of_a_gradient_weighted_by_a_constant():
+    A = sg.matrix("A_ss", ("n", "n"))
+    g = sg.grad(sg.sum(sg.tanh(A * w)), w)
+    f2 = sg.sum(g * sg.const(np.arange(1.0, 5.0)))
+    h = sg.grad(f2, w)
+    assert h.shape == w.shape
+    assert_grad_fd(f2, [w], {A: rng.standard_normal((4, 4)), w: rng.standard_normal(4)})
+
+
+def test_fit_shape_pairs_sizes_where_reshape_counts_entries():
+    F = sg.functions
+    N6 = sg.matrix("N6_ss", ("N", 6))
+    with pytest.raises(sg.ShapeError, match=r"cannot reshape \(N, 6\) to \(6, M\)"):
+        sg.reshape(N6, (6, "M"))
+    e = F.fit_shape(N6, (6, "M"))  # N = 6 and M = 6: the entries stay where they are
+    assert e.shape == (6, "M")
+    with pytest.raises(sg.ShapeError,
+                       match=r"fit_shape: sizes \(N, 6\) and \(5, 6, 2\) do not pair up"):
+        F.fit_shape(N6, (5, 6, 2))
+    col = F.fit_shape(c2, ("m", 1))
+    assert str(col) == str(c2)  # a column, not a reshape that moves entries
+    assert F.fit_shape(v, ("m",)) is v
