@@ -241,7 +241,8 @@ def sqrt(x: ExprLike) -> Expr:
 
 
 def sigmoid(x: ExprLike) -> Expr:
-    """The logistic function 1 / (1 + exp(-x)), evaluated without overflow."""
+    """The logistic function 1 / (1 + exp(-x)), accurate for every x and with no overflow
+    warning (below x = -709 it is the correctly rounded 0)."""
     return _ew1("sigmoid", x)
 
 

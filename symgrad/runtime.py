@@ -123,6 +123,29 @@ def _finite_max(xp, x, axis):
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
+def sigmoid(xp, x, out=None):
+    """1/(1 + exp(-x)), accurate for every x (the form 0.5 + 0.5 tanh(x/2), which never
+    overflows, cancels below x = -20: it gave 0 for sigmoid(-40) = 4e-18). exp(-x) overflows
+    to inf below x = -709 (float64), where 1/(1 + inf) = 0 is the correctly rounded value;
+    numpy's signals for that overflow and for the subnormal results just above it are
+    silenced here, for this op only. ``out``: a buffer for the result."""
+    errstate = getattr(xp, "errstate", None)
+    if errstate is None and out is None and hasattr(x, "map_blocks"):  # dask: numpy's blocks
+        return x.map_blocks(_numpy_sigmoid)
+    with errstate(over="ignore", under="ignore") if errstate is not None else _NO_CONTEXT:
+        if out is None:
+            return 1.0 / (1.0 + xp.exp(-x))
+        e = xp.exp(xp.negative(x, out=out), out=out)
+        return xp.divide(1.0, xp.add(e, 1.0, out=e), out=e)
+
+
+_NO_CONTEXT = contextlib.nullcontext()
+
+
+def _numpy_sigmoid(block):
+    return sigmoid(np, block)
+
+
 _SMALL_SOFTPLUS = 256  # entries: below, numpy's one logaddexp call beats six vectorised ones
 
 

@@ -264,3 +264,47 @@ def test_softplus_of_small_and_big_arrays_agree(dtype, strict):
     tiny = np.finfo(dtype).tiny  # subnormal results carry fewer digits
     np.testing.assert_allclose(s, b, rtol=tol, atol=tiny)
     np.testing.assert_allclose(s, _ref_softplus(small.astype(np.float64)), rtol=tol, atol=tiny)
+
+
+SIG_ZS = np.concatenate([np.linspace(-700.0, 700.0, 57), [-40.0, -37.0, -20.0, -1e-3, 1e-3]])
+
+
+def _sigmoid_exact(z):
+    """1/(1 + e^-z) to about 1e-16 relative: exp(z)/(1 + exp(z)) below 0, where it is the
+    form with no cancellation."""
+    z = np.asarray(z, dtype=float)
+    with np.errstate(over="ignore"):
+        return np.where(z < 0, np.exp(z) / (1.0 + np.exp(z)), 1.0 / (1.0 + np.exp(-z)))
+
+
+@pytest.mark.parametrize("path", ["array", "in place", "python floats", "per sample"])
+def test_sigmoid_is_accurate_to_the_last_digits_where_it_is_tiny(path):
+    """0.5 + 0.5 tanh(z/2) cancels for negative z: it gave 0 for sigmoid(-40) = 4.2e-18 and
+    was 30 % off at -37. Relative accuracy, not an absolute 1e-15, is the test."""
+    z = sg.scalar("z_sig")
+    w = sg.vector("w_sig", len(SIG_ZS))
+    A, B = sg.matrix("A_sig", (len(SIG_ZS), 50)), sg.matrix("B_sig", (50, 60))
+    if path == "array":
+        got = _strict(sg.compile(sg.sigmoid(w), [w]), SIG_ZS)
+    elif path == "in place":  # the matrix product's buffer is dead: sigmoid writes into it
+        fn = sg.compile(sg.sigmoid(A @ B), [A, B])
+        assert "_rt.sigmoid(_xp, _t0, _t0)" in fn.source
+        a, b = np.zeros((len(SIG_ZS), 50)), np.zeros((50, 60))
+        a[:, 0], b[0] = SIG_ZS, 1.0
+        got = _strict(fn, a, b)[:, 7]
+    elif path == "python floats":
+        fn = sg.compile(sg.sigmoid(z), [z])
+        got = [_strict(fn, float(t)) for t in SIG_ZS]
+    else:
+        got = _strict(sg.compile(sg.sigmoid(z), [z]), SIG_ZS)
+    np.testing.assert_allclose(got, _sigmoid_exact(SIG_ZS), rtol=1e-13, atol=0)
+
+
+def test_sigmoid_below_the_range_of_exp_is_zero_without_a_warning():
+    z, w = sg.scalar("z_sig0"), sg.vector("w_sig0", 3)
+    assert _strict(sg.compile(sg.sigmoid(z), [z]), -800.0) == 0.0  # math.exp overflows
+    for dtype in (np.float64, np.float32):
+        got = _strict(sg.compile(sg.sigmoid(w), [w]), np.array([-800.0, -90.0, 0.0], dtype))
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, _sigmoid_exact([-800.0, -90.0, 0.0]).astype(dtype),
+                                   rtol=1e-6, atol=np.finfo(dtype).tiny)

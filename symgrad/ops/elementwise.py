@@ -391,19 +391,19 @@ class Cos(Unary):
 
 
 class Sigmoid(Unary):
-    """1/(1 + exp(-x)), lowered as 0.5 + 0.5*tanh(x/2): the same value, never an overflow."""
+    """1/(1 + exp(-x)), in that form: accurate for every x (see runtime.sigmoid)."""
 
     name = fn = "sigmoid"
 
     def code(self, a, n, g):
-        return f"0.5 + 0.5 * _xp.tanh(0.5 * {a[0]})"
+        return f"_rt.sigmoid(_xp, {a[0]})"
 
     def math(self, a, n, g):
-        return f"0.5 + 0.5 * _m.tanh(0.5 * {a[0]})"
+        # below x = -709 math.exp raises OverflowError: the call takes the array version
+        return f"1.0 / (1.0 + _m.exp(-{a[0]}))"
 
     def code_into(self, a, n, g, out):
-        inner = f"_xp.tanh(_xp.multiply({a[0]}, 0.5, out={out}), out={out})"
-        return f"_xp.add(_xp.multiply({inner}, 0.5, out={out}), 0.5, out={out})"
+        return f"_rt.sigmoid(_xp, {a[0]}, {out})"
 
     def kernel(self, a, n, g):
         # in a compiled loop exp overflows to inf (1/(1 + inf) = 0, exact): one exp is
