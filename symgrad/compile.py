@@ -373,7 +373,9 @@ def _diagnose_for(ins: list[Expr]):
 # what a scalar input's check hands to _scalar_in: Python numbers that numpy would compute
 # with in another dtype (bool: float16 in numpy's functions; int above 2**63: an object
 # array), and sequences, which numpy's functions take as arrays but Python's operators do not
-_NONARRAY = frozenset((bool, int, list, tuple))
+# (and numpy's integer and bool scalars, which numpy would compute with in their dtype)
+_NONARRAY = frozenset((bool, int, list, tuple, np.bool_, np.int8, np.int16, np.int32, np.int64,
+                       np.uint8, np.uint16, np.uint32, np.uint64, np.longlong, np.ulonglong))
 
 
 def _scalar_in(name: str, v):
@@ -382,6 +384,10 @@ def _scalar_in(name: str, v):
     matrices, an array raises PerSample (the numpy code then calls once per sample, see
     symgrad._per_sample)."""
     c = v.__class__
+    if isinstance(v, np.integer):  # numpy would compute in its integer dtype (and wrap):
+        return np.float64(v)  # a strong float64, as numpy promotes an int64 with float32 data
+    if c is np.bool_:
+        return float(v)
     if c is bool or c is int:
         if not -_MAX_FLOAT_INT <= v <= _MAX_FLOAT_INT:
             raise OverflowError(f"input {name}: an integer of {v.bit_length()} bits is too "
@@ -486,9 +492,14 @@ class _Plan:
         if res is None:
             return None
         lines, code = res
-        body = lines + [self.ret(code)]
         if len(self.ins) > MANY_INPUTS:
-            return self._many_math_source(body)
+            # its guard lets Python ints through: an output that only adds and multiplies
+            # them would be an int (or an exact big one where floats give inf)
+            code = dict(code)
+            for i in _maybe_int(self.order, self.outs):
+                code[i] = f"_float({code[i]})"
+            return self._many_math_source(lines + [self.ret(code)])
+        body = lines + [self.ret(code)]
         names = [self.gen.params[id(v)] for v in self.ins if id(v) in self.uses]
         guard = " is ".join(["_float"] + [f"{p}.__class__" for p in names]) if names else None
         out = [f"def compiled({self.params}):"]
@@ -524,6 +535,21 @@ class _Plan:
 
 
 MANY_INPUTS = 8  # more inputs than this: their names are not repeated in the source
+
+# ops whose math code gives an int for int operands (Python's +, -, *, **, abs, max, min)
+_INT_CLOSED = frozenset({"add", "sub", "mul", "neg", "pow", "abs", "relu", "maximum",
+                         "minimum", "stop_gradient", "straight_through", "sum", "transpose",
+                         "reshape", "fit_shape", "broadcast_to", "alias"})
+
+
+def _maybe_int(order: list[Expr], outs: list[Expr]) -> set[int]:
+    """ids of the outputs that are ints when the scalar inputs are Python ints."""
+    ints: set[int] = set()
+    for n in order:
+        if n.op is VAR or (n.op.name in _INT_CLOSED and all(id(a) in ints for a in n.args)) \
+                or (n.op.name == "pow" and id(n.args[0]) in ints):  # x**2 is written x * x
+            ints.add(id(n))
+    return {id(o) for o in outs if id(o) in ints}
 
 
 def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:

@@ -138,3 +138,19 @@ def test_a_scalar_computed_from_an_array_keeps_the_arrays_dtype():
     assert "_xp.sum(v_pn) / s_pn" in f.source  # a numpy scalar: no helper, never raises
     with pytest.warns(RuntimeWarning):
         assert f(*args[:2], 0.0)[1] == np.inf
+
+
+@pytest.mark.parametrize("value", [np.int64(2**32), np.uint8(200), np.int32(-7), np.bool_(True)])
+def test_numpy_integer_scalars_give_the_values_of_the_equal_floats(value):
+    """numpy computes np.int64(2**32)**2 in int64 (0, wrapped) and uint8 200 * 200 in
+    uint8; a scalar input takes them as floats, as it takes Python ints."""
+    x = sg.scalar("x_npint")
+    v = sg.vector("v_npint", 2)
+    want = float(value) ** 2
+    with np.errstate(all="raise"):
+        assert sg.compile(x * x, [x])(value) == want
+        assert sg.evaluate(x * x, {x: value}) == want
+        got = sg.compile(x * x * v, [x, v])(value, np.ones(2, np.float32))
+    np.testing.assert_array_equal(got, [want, want])
+    # an int is a float64 (strong, as numpy promotes it with float32 data); a bool is weak
+    assert got.dtype == (np.float32 if isinstance(value, np.bool_) else np.float64)
