@@ -4,13 +4,13 @@ Build an expression as a networkx DAG, derive its gradient, Jacobian or Hessian 
 graph, simplify it, print it the way a textbook writes it, and compile it to fast numpy code.
 """
 
-from .autodiff import grad, hessian, jacobian, zero_reason
+from .autodiff import grad, hessian, jacobian, origin, zero_reason
 from .backends import BackendNotInstalled
 from .check import check_grad
 from .compile import compile, evaluate  # noqa: A004
-from .draw import draw, to_dot
+from .draw import Picture, draw, to_dot
 from .errors import NonDifferentiableError, ShapeError
-from .explain import explain
+from .explain import Explanation, explain
 from .expr import Expr
 from .functions import (  # noqa: A004
                         abs,
@@ -82,8 +82,8 @@ __all__ = [
     "sum", "mean", "logsumexp", "softmax", "log_softmax", "argmax",
     "matmul", "dot", "outer", "transpose", "reshape", "broadcast_to", "expand_dims", "diag",
     "diagonal", "eye", "zeros", "ones", "take", "trace", "gram",
-    "grad", "jacobian", "hessian", "zero_reason",
+    "grad", "jacobian", "hessian", "zero_reason", "origin",
     "simplify", "to_sympy", "from_sympy", "evaluate", "compile", "latex",
     "count_nodes", "topo_order", "to_networkx", "variables", "save", "load",
-    "to_dot", "draw", "explain", "check_grad", "parse", "ParseError",
+    "to_dot", "draw", "Picture", "explain", "Explanation", "check_grad", "parse", "ParseError",
 ]

@@ -52,6 +52,8 @@ def origin(e: Expr) -> tuple | None:
     (a pair of variables for a Hessian block). Hash-consing makes an equal node built elsewhere
     the same object, so the record describes the latest derivation that returned this node.
     """
+    if not isinstance(e, Expr):
+        raise TypeError(f"origin: expected an expression, got {type(e).__name__}")
     rec = getattr(e, "_origin", None)
     if rec is None:
         return None
@@ -74,13 +76,21 @@ def _wrt_text(w: Expr) -> str:
     when it is a small unnamed expression (``2*x``, not ``mul``)."""
     if w.op.name in ("var", "alias") or w.name:
         return _describe(w)
-    return _short(w) or _describe(w)
+    text = _short(w)
+    if text is None:
+        return _describe(w)
+    # a value that prints as a name it is not (a broadcast prints as its operand) says its op
+    return f"{w.op.name}({text})" if text.isidentifier() else text
 
 
 def _fname(f: Expr) -> str:
-    """How messages call the differentiated output."""
+    """How messages call the differentiated output: its name, ``df/dx`` for a gradient (the
+    rows of a Hessian differentiate one), else ``f``."""
     if f.op.name in ("var", "alias") or f.name:
         return _describe(f)
+    rec = origin(f)
+    if rec is not None and rec[0] == "grad":
+        return f"d{_fname(rec[1])}/d{_wrt_text(rec[2])}"
     return "f"
 
 
@@ -458,6 +468,7 @@ def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
         if rows is not None:
             return rows
     gs = reverse(f, F.const(1.0), ws)
+    _record("grad", gs, f, ws)  # a row's messages call its function df/dw
     # every row's pass walks a part of the gradient graph: walk it once
     shared = topo_order(gs) if len(ws) > 1 else None
     if shared is not None and has_candidates(shared):
@@ -496,6 +507,7 @@ def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
         # block): a variable the gradient's graph lacks says so at once, other zeros ask a pass
         if gs is None:
             gs = reverse(f, F.const(1.0), ws)
+            _record("grad", gs, f, ws)
         in_graph = {id(n) for n in topo_order([gs[i]])}
         ask = []
         for j in missing:

@@ -125,7 +125,9 @@ def _display(f: Expr, outs: list[Expr]) -> tuple[_Display, list[tuple[str, str, 
     counts = _tree_counts(outs)
     where = []
     k = 0
-    taken = {v.attrs["vname"] for v in variables([f])}
+    # the names the formula gives (variables and named values, ``a1 = tanh(x)``) stay theirs
+    taken = {v.attrs["vname"] for v in variables([f])} | \
+        {n.name for n in topo_order([f, *outs]) if n.name is not None}
     for n in topo_order([f]):
         if n.op.name not in ACTIVATIONS or n.name is not None or counts.get(id(n), 0) < 2:
             continue

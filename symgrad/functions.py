@@ -211,6 +211,7 @@ def mul(a: ExprLike, b: ExprLike) -> Expr:
 
 
 def div(a: ExprLike, b: ExprLike) -> Expr:
+    """Elementwise ``a / b`` (numpy broadcasting), as the ``/`` operator builds it."""
     if a.__class__ is Expr and b.__class__ is Expr:  # the common case, without _ew's packing
         return make(OPS["div"], (a, b))
     return _ew("div", a, b)
@@ -222,6 +223,7 @@ def power(a: ExprLike, b: ExprLike) -> Expr:
 
 
 def neg(a: ExprLike) -> Expr:
+    """Elementwise ``-a``, as the unary ``-`` operator builds it."""
     return _ew1("neg", a)
 
 
@@ -267,14 +269,17 @@ def abs(x: ExprLike) -> Expr:  # noqa: A001  (sg.abs mirrors numpy)
 
 
 def sin(x: ExprLike) -> Expr:
+    """Elementwise sine."""
     return _ew1("sin", x)
 
 
 def cos(x: ExprLike) -> Expr:
+    """Elementwise cosine."""
     return _ew1("cos", x)
 
 
 def square(x: ExprLike) -> Expr:
+    """Elementwise ``x**2``."""
     return power(x, 2.0)
 
 

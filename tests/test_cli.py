@@ -84,6 +84,26 @@ def test_grad_wrt_values_the_formula_names(capsys):
     assert rc == 2 and "--wrt: zz is not a variable or a named value of the expression" in err
 
 
+def test_automatic_names_skip_the_formulas_own_names(capsys):
+    # 'where a1 = sigmoid(u*x + c)' redefined the user's a1 = tanh(x): the printed gradient
+    # read, with its where line, as another formula
+    expr = "a1 = tanh(x); sigmoid(w*sigmoid(u*x + c) + b)*a1"
+    rc, out, err = run(capsys, "grad", expr, "--wrt", "u,w", "--raw")
+    assert rc == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "where a2 = sigmoid(u*x + c)"
+    assert lines[-1] == "df/dw = a1*a3*(1 - a3)*a2"
+    defs = "; ".join(["a1 = tanh(x)"] + definitions(lines))
+    u, c, w, b, x = 0.3, -0.2, 0.7, 0.1, 0.9
+    env = {"u": u, "c": c, "w": w, "b": b, "x": x}
+    printed = parse(f"{defs}; g = {lines[-1].split(' = ', 1)[1]}")  # read as the user would
+    f = parse(expr)
+    (w_var,) = [v for v in sg.variables(f) if v.attrs["vname"] == "w"]
+    values = {v: env[v.attrs["vname"]] for v in sg.variables(f)}
+    assert sg.evaluate(printed, {v: env[v.attrs["vname"]] for v in sg.variables(printed)}) == \
+        pytest.approx(sg.evaluate(sg.grad(f, w_var), values), rel=1e-12)
+
+
 def test_grad_default_wrt_is_every_variable(capsys):
     rc, out, _ = run(capsys, "grad", "ia*ib + ib")
     lines = out.strip().split("\n")

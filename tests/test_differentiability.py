@@ -123,7 +123,9 @@ def test_disconnected_through_stop_gradient_and_straight_through():
 def test_zero_through_a_flat_op():
     H = sg.hessian(sg.sum(sg.relu(v)), v)
     assert H.shape == (4, 4)
-    assert sg.zero_reason(H) == "zero: f depends on v only through step, whose derivative is zero"
+    # the Hessian differentiates df/dv (the messages named it f, which depends on v)
+    assert sg.zero_reason(H) == \
+        "zero: df/dv depends on v only through step, whose derivative is zero"
     np.testing.assert_array_equal(sg.evaluate(H, VALS), np.zeros((4, 4)))
 
 
@@ -147,7 +149,11 @@ def test_known_zeros_fold_away_in_larger_expressions():
 
 def test_hessian_of_a_linear_function_is_a_known_zero():
     H = sg.hessian(3.0 * x + y, x)
-    assert sg.zero_reason(H) == "zero: f does not depend on x"
+    assert sg.zero_reason(H) == "zero: df/dx does not depend on x"
+    L = (x * x * y).named("L")
+    assert sg.zero_reason(sg.hessian(L, [x, y])[1][1]) == "zero: dL/dy does not depend on y"
+    g = sg.grad(sg.sin(x) * y, y)  # sin(x), a gradient
+    assert sg.zero_reason(sg.grad(g, y)) == "zero: df/dy does not depend on y"
 
 
 # ------------------------------------------------------------------ conventions

@@ -136,6 +136,7 @@ BAD = {
     "math": (lambda: math.exp(x), TypeError, r"expression x .* to a float"),
     "save_type": (lambda: sg.save(3, "unused.json"), TypeError, r"save: "),
     "zero_reason_type": (lambda: sg.zero_reason(1), TypeError, r"zero_reason: "),
+    "origin_type": (lambda: sg.origin(1), TypeError, r"^origin: expected an expression, got int"),
     "to_dot_type": (lambda: sg.to_dot(3), TypeError, r"^to_dot: "),
     "draw_type": (lambda: sg.draw("x"), TypeError, r"^draw: "),
     "explain_type": (lambda: sg.explain(3), TypeError, r"^explain: "),
