@@ -141,7 +141,7 @@ import numba as _nb
 import symgrad.fused_math as _m
 
 _prange = _nb.prange
-_max, _min, _abs = max, min, abs
+_max, _min, _abs, _float = max, min, abs, float
 _FM = {"reassoc", "contract"}
 _S = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
 _P = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM, parallel=True)

@@ -134,6 +134,60 @@ def _dask_reshape(reshape):
 _NAMESPACES: dict[str, Any] = {}
 
 
+def _torch_promoter(torch):
+    """``promote(values)``: the inputs with their tensors in numpy's common dtype of the
+    tensors and numpy numbers among them (Python numbers are weak and do not count), integer
+    data as float64. torch refuses a float32 @ float64 product, computes int data with
+    Python floats in float32, and lets a float64 0-d tensor or numpy scalar leave float32
+    data float32, where numpy promotes; numpy's rules are symgrad's (see running-at-scale)."""
+    to_np = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64,
+             torch.bool: np.bool_, torch.uint8: np.uint8, torch.int8: np.int8,
+             torch.int16: np.int16, torch.int32: np.int32, torch.int64: np.int64}
+    to_torch = {np.dtype(v): k for k, v in to_np.items()}
+    tensor = torch.Tensor
+
+    def promote(values: tuple) -> tuple:
+        dts = []
+        for v in values:
+            if isinstance(v, tensor):
+                dt = to_np.get(v.dtype)
+                if dt is None:  # bfloat16, complex: torch's own rules
+                    return values
+                dts.append(dt)
+            elif isinstance(v, (np.generic, np.ndarray)):
+                dts.append(v.dtype)
+        if not dts:
+            return values
+        common = np.result_type(*dts)
+        if common.kind in "biu":
+            common = np.dtype(np.float64)
+        target = to_torch.get(common)
+        if target is None:
+            return values
+        return tuple(v.to(target) if isinstance(v, tensor) and v.dtype != target
+                     else float(v) if isinstance(v, (np.generic, np.ndarray))
+                     and v.dtype.kind in "biuf" and v.ndim == 0
+                     else v for v in values)
+
+    return promote
+
+
+def _known_sizes(asarray):
+    """dask's asarray, refusing an array whose chunk sizes are unknown (after a boolean mask:
+    shape (nan, 3)). A size bound to nan gave a mean of nan, without an error."""
+    def g(x, *args, **kw):
+        x = asarray(x, *args, **kw)
+        if any(d != d for d in x.shape):
+            raise ValueError(UNKNOWN_SIZES.format(shape=x.shape))
+        return x
+
+    return g
+
+
+UNKNOWN_SIZES = ("a dask array of shape {shape} has chunks of unknown size: call its "
+                 ".compute_chunk_sizes() first (symgrad checks and binds every size)")
+
+
 def _make(name: str, device: str | None):
     if name == "numpy":
         return np
@@ -141,14 +195,17 @@ def _make(name: str, device: str | None):
         da = _require("dask.array", "dask")
         ns = _adapter("dask", _compat("dask.array", "dask"), da.Array)
         ns.reshape = _dask_reshape(ns.reshape)
+        ns.asarray = _known_sizes(ns.asarray)
         return ns
     if name == "jax":
         return _require("jax.numpy", "jax")
     if name == "torch":
         torch = _require("torch", "torch")
         base = _compat("torch", "torch")
-        return _adapter(f"torch:{device}" if device else "torch", base, torch.Tensor,
-                        torch.device(device) if device else None)
+        ns = _adapter(f"torch:{device}" if device else "torch", base, torch.Tensor,
+                      torch.device(device) if device else None)
+        ns.promote_inputs = _torch_promoter(torch)
+        return ns
     if name == "cupy":
         cupy = _require("cupy", "cupy")
         return _adapter("cupy", _compat("cupy", "cupy"), cupy.ndarray)
@@ -177,6 +234,9 @@ def namespace(backend: Any) -> Any:
     ns = _NAMESPACES.get(key)
     if ns is None:
         name, _, device = key.partition(":")
+        if name == "numba" and device:
+            raise ValueError(f"backend {backend!r}: only torch takes a device (torch:cuda); "
+                             "numba's kernels run on the CPU: backend='numba'")
         if name == "numba":
             raise ValueError("backend 'numba' is a compiler, not an array namespace: use "
                              "sg.compile(..., backend='numba')")
@@ -198,11 +258,24 @@ def _generic(mod) -> Any:
         ns = _NAMESPACES[key] = _adapter(getattr(mod, "__name__", "namespace"), mod,
                                          array_type)
         ns.symgrad_module = mod  # keeps the module (and so its id) alive
+        ns.promote_inputs = _numpy_numbers_as_arrays(ns.asarray)
     return ns
 
 
+def _numpy_numbers_as_arrays(asarray):
+    """``promote(values)``: numpy numbers (and 0-d arrays) given for scalar inputs as 0-d
+    arrays of the namespace, which (array_api_strict) may refuse numpy's own types."""
+    def promote(values: tuple) -> tuple:
+        return tuple(asarray(v.item() if isinstance(v, np.bool_) else v, dtype=None)
+                     if isinstance(v, np.generic) or (isinstance(v, np.ndarray) and v.ndim == 0)
+                     else v for v in values)
+
+    return promote
+
+
 def available(name: str) -> bool:
-    """Whether the backend ``name`` can be used here (its library imports)."""
+    """Whether the backend ``name`` can be used here: its library imports, and for a GPU
+    backend ("cupy", "torch:cuda"), a GPU is there (torch without CUDA imports all the same)."""
     try:
         if name == "numba":
             _require("numba", "numba")
@@ -210,6 +283,18 @@ def available(name: str) -> bool:
             namespace(name)
     except ImportError:
         return False
+    key = name.strip().lower()
+    if key.startswith("torch:cuda"):
+        import torch
+
+        return bool(torch.cuda.is_available())
+    if key == "cupy":
+        import cupy
+
+        try:
+            return cupy.cuda.runtime.getDeviceCount() > 0
+        except Exception:  # no driver, no device: cupy's CUDARuntimeError and kin
+            return False
     return True
 
 
@@ -254,6 +339,11 @@ def _compile_jax(outputs, inputs) -> Callable:
     xp = namespace("jax")
     fn = core_compile(outputs, inputs, backend=xp)
     order = topo_order(fn.outputs)
+    drawn = next((n.op.name for n in order if n.op.random), None)
+    if drawn is not None:  # it failed inside jax's tracing, with jax's TracerArrayConversionError
+        raise ValueError(f"compile: {drawn} draws from numpy's random generator, which code "
+                         "jitted by jax cannot call; compile it with another backend "
+                         "('numpy', 'numba', 'torch', 'dask')")
     if not any(n.op.name in ("take", "onehot") for n in order):
         jitted = jax.jit(fn)
     else:

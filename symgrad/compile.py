@@ -177,9 +177,11 @@ def _check_inputs_walk(outs: list[Expr], inputs, what: str) -> tuple[list, list,
 
 
 def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
-                  convert: bool = True) -> tuple[list, dict]:
+                  convert: bool = True, order: list[Expr] = ()) -> tuple[list, dict]:
     lines: list[str] = []
     bound: dict[str, str] = {}
+    first_param: dict[str, str] = {}
+    meets = _where_sizes_meet(order)
     for v in ins:
         p = gen.params[id(v)]
         nm = v.attrs["vname"]
@@ -201,8 +203,10 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
                 lines.append(f"if _s[{i}] != {d}: _bad_input({nm!r}, _s, {decl!r})")
             elif d in bound:
                 lines.append(f"if _s[{i}] != {gen.dim(d)}: _bad_size({nm!r}, _s, {decl!r}, "
-                             f"{d!r}, {gen.dim(d)}, {bound[d]!r})")
+                             f"{d!r}, {gen.dim(d)}, {bound[d]!r}, {first_param[d]}.shape, "
+                             f"{meets.get(d)!r})")
             else:
+                first_param[d] = p
                 bound[d] = nm
                 lines.append(f"{gen.dim(d)} = _s[{i}]")
     seen = set()
@@ -334,9 +338,28 @@ def _bad_input(name, got, decl):
     raise ShapeError(f"input {name}: expected shape {decl}, got {fmt_shape(tuple(got))}")
 
 
-def _bad_size(name, got, decl, dim, value, first):
-    raise ShapeError(f"input {name}: shape {fmt_shape(tuple(got))} does not fit {decl}: size "
-                     f"{dim} is {value}, fixed by input {first}")
+def _bad_size(name, got, decl, dim, value, first, first_shape=None, op=None):
+    msg = (f"input {name}: shape {fmt_shape(tuple(got))} does not fit {decl}: size {dim} is "
+           f"{value}, fixed by input {first}")
+    if op is not None:  # the operation and both shapes, as the contract's ShapeError says
+        msg = f"{op}: shapes do not fit: {msg} of shape {fmt_shape(tuple(first_shape))}"
+    raise ShapeError(msg)
+
+
+def _where_sizes_meet(order) -> dict[str, str]:
+    """For each symbolic size, the first op whose operands both have it (``X @ w`` for the n of
+    X (m, n) and w (n,)): the operation a disagreement on that size fails."""
+    meets: dict[str, str] = {}
+    for n in order:
+        if len(n.args) < 2:
+            continue
+        seen: set = set()
+        for a in n.args:
+            mine = {d for d in a.shape if isinstance(d, str)}
+            for d in mine & seen:
+                meets.setdefault(d, n.op.name)
+            seen |= mine
+    return meets
 
 
 _MAX_FLOAT_INT = int(np.finfo(np.float64).max)
@@ -350,6 +373,9 @@ def _diagnose_for(ins: list[Expr]):
         """Name the input that is not numbers, or the scalar inputs whose arrays of samples do
         not broadcast together, when the generated code fails on them."""
         for name, v in zip(names, values):
+            if hasattr(v, "compute_chunk_sizes") and any(d != d for d in v.shape):
+                raise ValueError(f"input {name}: " + backends.UNKNOWN_SIZES.format(
+                    shape=v.shape)) from None
             if hasattr(v, "dtype") and hasattr(v, "shape") and not isinstance(v, np.ndarray):
                 continue  # another library's array (or a jax tracer): not numpy's to read
             try:
@@ -444,10 +470,15 @@ class _Plan:
             self.extra["_read"] = _reader(self.ins, tensor, self.xp, "compiled")
             pre = ["_v = _read(_a)", f"{self.params}, = _v"]
             rest = [v for v in self.ins if v.shape and not _fixed(v)]  # symbolic sizes: below
-            check_lines, bound = _input_checks(rest, gen, tensor, checks, convert=False)
+            check_lines, bound = _input_checks(rest, gen, tensor, checks, convert=False,
+                                               order=order)
             check_lines = pre + check_lines
         else:
-            check_lines, bound = _input_checks(self.ins, gen, tensor, checks)
+            check_lines, bound = _input_checks(self.ins, gen, tensor, checks, order=order)
+        promote = getattr(self.xp, "promote_inputs", None)
+        if promote is not None:  # torch: numpy's promotion, for every input at once
+            self.extra["_promote"] = promote
+            check_lines.append(f"{self.params}, = _promote(({self.params},))")
         numpy = self.xp is np
         mathed = scalar_math_nodes(order, gen, self.folded) \
             if numpy and tensor and variant != "numpy" else set()

@@ -20,6 +20,7 @@ from numba.extending import intrinsic
 
 cos, log, log1p, pow, sin, sqrt, tanh = (math.cos, math.log, math.log1p, math.pow, math.sin,
                                          math.sqrt, math.tanh)
+floor = np.floor  # a float, as numpy's (numba's math.floor is an int: no inf, no nan)
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts: k * _LN2_HI is exact

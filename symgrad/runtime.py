@@ -20,6 +20,10 @@ def step(xp, x):
     """1 where x > 0 else 0, in x's floating dtype."""
     if isinstance(x, (int, float)):
         return 1.0 if x > 0 else 0.0
+    if getattr(getattr(x, "aval", None), "weak_type", False):
+        # a Python-float input under jax.jit is a weak tracer: astype would make it a strong
+        # float64, which turns float32 data into float64; where() of Python numbers stays weak
+        return xp.where(x > 0, 1.0, 0.0)
     return xp.astype(x > 0, x.dtype) if hasattr(xp, "astype") else (x > 0).astype(x.dtype)
 
 

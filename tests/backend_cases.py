@@ -45,7 +45,8 @@ def _elementwise():
     outs = [sg.exp(v), sg.log(sg.abs(v) + 1.0), sg.sqrt(u), sg.tanh(v), sg.sin(v), sg.cos(v),
             sg.sigmoid(v * 30.0), sg.softplus(v * 30.0), sg.relu(v), sg.maximum(v, u),
             sg.minimum(v, a), v**3.0, u**v, v / u - a, -v, sg.bce(sg.sigmoid(v), u / 3.0),
-            sg.bce(u / 3.0, 0.5), sg.stop_gradient(v) * a, sg.exp(a) * v]
+            sg.bce(u / 3.0, 0.5), sg.stop_gradient(v) * a, sg.exp(a) * v,
+            sg.floor(v * 3.0) + v]  # floor inside a fused loop (numba's kernel lacked _float)
     total = sg.sum(outs[0] * outs[3]) + sg.sum(outs[6] + outs[7] + outs[8] + outs[14])
     total = total + sg.sum(sg.maximum(v, u) * sg.abs(v)) + a * a
     outs += sg.grad(total, [v, u, a])

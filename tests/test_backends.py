@@ -131,3 +131,101 @@ def test_missing_backend_names_the_extra(monkeypatch):
             sg.compile(sg.sum(x), [x], backend=name)
         assert not backends.available(name)
     assert backends.available("numpy")
+
+
+def test_a_gpu_backend_is_available_only_with_a_gpu():
+    # torch built without CUDA imports: available("torch:cuda") said True, and the compile
+    # then failed in torch
+    if _have("torch"):
+        import torch
+
+        assert backends.available("torch:cuda") is bool(torch.cuda.is_available())
+    if not _have("cupy"):
+        assert not backends.available("cupy")
+    with pytest.raises(ValueError, match=r"backend 'numba:cpu': only torch takes a device"):
+        sg.compile(sg.vector("x_gpu", 3) * 2.0, [sg.vector("x_gpu", 3)], backend="numba:cpu")
+
+
+def test_dask_arrays_of_unknown_chunk_sizes_are_named():
+    """A boolean mask leaves a dask array of shape (nan, 3): its size N bound to nan gave a
+    mean of nan without an error."""
+    if not _have("dask") or not _have("array_api_compat"):
+        pytest.skip("dask and array_api_compat not installed")
+    import dask.array as da
+
+    X, w = sg.matrix("X_unk", ("N", 3)), sg.vector("w_unk", 3)
+    data = np.arange(30.0).reshape(10, 3)
+    keep = np.arange(10) % 2 == 0
+    masked = da.from_array(data, chunks=(4, 3))[da.from_array(keep, chunks=4)]
+    f = sg.compile(sg.mean(X @ w), [X, w], backend="dask")
+    with pytest.raises(ValueError, match=r"input X_unk: a dask array of shape \(nan, 3\) has "
+                                         r"chunks of unknown size: call its "
+                                         r"\.compute_chunk_sizes\(\) first"):
+        f(masked, np.ones(3))
+    got = f(masked.compute_chunk_sizes(), np.ones(3)).compute()
+    assert got == pytest.approx((data[keep] @ np.ones(3)).mean())
+
+
+def test_jax_refuses_a_graph_that_samples_by_name(x64):
+    """numpy's generator cannot run inside jax.jit: the call failed in jax's tracing with a
+    TracerArrayConversionError that did not say which op or what to do."""
+    if not _have("jax"):
+        pytest.skip("jax not installed")
+    v = sg.vector("v_draw", 4)
+    for e in (sg.straight_through(sg.sample_bernoulli(sg.sigmoid(v), seed=1), sg.sigmoid(v)),
+              sg.sample_categorical(v, seed=2)):
+        with pytest.raises(ValueError, match=r"compile: sample_\w+ draws from numpy's random "
+                                             r"generator, which code jitted by jax cannot call"):
+            sg.compile(e, [v], backend="jax")
+
+
+def test_jax_keeps_float32_through_a_kink_of_a_python_float_input(x64):
+    """relu'(t), abs'(t) of a Python-float input t: under jit t is a weak tracer, and the
+    step made it a strong float64, so float32 data gave float64 gradients (numpy: float32)."""
+    if not _have("jax"):
+        pytest.skip("jax not installed")
+    u, t = sg.vector("u_kink", 3), sg.scalar("t_kink")
+    outs = [sg.grad(sg.sum(sg.exp(u) * sg.relu(t)), t), sg.grad(sg.abs(t) * sg.sum(u), t),
+            sg.hessian(sg.sum(sg.exp(u) * sg.relu(t)), [u, t])[0][1]]
+    u32 = np.ones(3, np.float32)
+    want = [np.asarray(r).dtype for r in sg.compile(outs, [u, t])(u32, 2.0)]
+    got = [np.asarray(r).dtype for r in sg.compile(outs, [u, t], backend="jax")(u32, 2.0)]
+    assert want == got == [np.float32] * 3
+
+
+def test_torch_promotes_inputs_as_numpy_does():
+    """torch refused float32 @ float64 (a RuntimeError), computed int data with Python floats
+    in float32 (16777217 * 0.5 lost its last digit), and left float32 data float32 beside a
+    float64 numpy scalar: its inputs now take numpy's common dtype, ints as float64."""
+    if not _have("torch"):
+        pytest.skip("torch not installed")
+    import torch
+
+    A, w, v, x = sg.matrix("A_pr", (2, 3)), sg.vector("w_pr", 3), sg.vector("v_pr", 3), \
+        sg.scalar("x_pr")
+    mixed = sg.compile(A @ w, [A, w], backend="torch")(torch.ones(2, 3), torch.ones(3).double())
+    assert mixed.dtype == torch.float64 and mixed.tolist() == [3.0, 3.0]
+    half = sg.compile(v * 0.5, [v], backend="torch")(torch.tensor([16777217, 1, 2]))
+    assert half.dtype == torch.float64 and half[0].item() == 8388608.5
+    got = sg.compile(sg.sum(v * sg.exp(v)), [v], backend="torch")(torch.tensor([3, 1, 2]))
+    assert got.item() == pytest.approx(sg.compile(sg.sum(v * sg.exp(v)), [v])(
+        np.array([3.0, 1.0, 2.0])))
+    for val in (np.float64(1.5), np.array(1.5)):
+        r = sg.compile(v * x, [v, x], backend="torch")(torch.ones(3), val)
+        assert r.dtype == torch.float64  # as numpy: float32 data times a strong float64
+    weak = sg.compile(v * x, [v, x], backend="torch")(torch.ones(3), 1.5)
+    assert weak.dtype == torch.float32  # a Python float is weak in both
+
+
+def test_an_array_api_namespace_takes_numpy_numbers_for_scalar_inputs():
+    # array_api_strict refused a numpy float64 for the scalar input x with its own TypeError
+    # ("Expected Array or Python scalar"); the contract's scalar input takes numpy numbers
+    if not _have("array_api_strict"):
+        pytest.skip("array_api_strict not installed")
+    import array_api_strict as xp
+
+    v, x = sg.vector("v_aas", 3), sg.scalar("x_aas")
+    f = sg.compile(v * x, [v, x], backend=xp)
+    for val in (1.5, np.float64(1.5), np.float32(1.5), np.array(1.5), np.int64(2)):
+        got = f(xp.asarray([1.0, 2.0, 3.0]), val)
+        np.testing.assert_array_equal(np.asarray(got), np.array([1.0, 2.0, 3.0]) * float(val))
