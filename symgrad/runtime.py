@@ -133,17 +133,22 @@ def sigmoid(xp, x, out=None):
     to inf below x = -709 (float64), where 1/(1 + inf) = 0 is the correctly rounded value;
     numpy's signals for that overflow and for the subnormal results just above it are
     silenced here, for this op only. ``out``: a buffer for the result."""
-    errstate = getattr(xp, "errstate", None)
-    if errstate is None and out is None and hasattr(x, "map_blocks"):  # dask: numpy's blocks
+    if getattr(xp, "errstate", None) is not None:
+        return _quiet_sigmoid(xp, x, out)
+    if out is None and hasattr(x, "map_blocks"):  # dask: numpy's blocks, silenced in turn
         return x.map_blocks(_numpy_sigmoid)
-    with errstate(over="ignore", under="ignore") if errstate is not None else _NO_CONTEXT:
-        if out is None:
-            return 1.0 / (1.0 + xp.exp(-x))
-        e = xp.exp(xp.negative(x, out=out), out=out)
-        return xp.divide(1.0, xp.add(e, 1.0, out=e), out=e)
+    return _sigmoid(xp, x, out)
 
 
-_NO_CONTEXT = contextlib.nullcontext()
+def _sigmoid(xp, x, out):
+    if out is None:
+        return 1.0 / (1.0 + xp.exp(-x))
+    e = xp.exp(xp.negative(x, out=out), out=out)
+    return xp.divide(1.0, xp.add(e, 1.0, out=e), out=e)
+
+
+# errstate as a decorator: about 0.5 us a call, where a with-statement's new errstate is 1.2
+_quiet_sigmoid = np.errstate(over="ignore", under="ignore")(_sigmoid)
 
 
 def _numpy_sigmoid(block):
