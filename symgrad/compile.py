@@ -523,14 +523,9 @@ class _Plan:
         if res is None:
             return None
         lines, code = res
-        if len(self.ins) > MANY_INPUTS:
-            # its guard lets Python ints through: an output that only adds and multiplies
-            # them would be an int (or an exact big one where floats give inf)
-            code = dict(code)
-            for i in _maybe_int(self.order, self.outs):
-                code[i] = f"_float({code[i]})"
-            return self._many_math_source(lines + [self.ret(code)])
         body = lines + [self.ret(code)]
+        if len(self.ins) > MANY_INPUTS:
+            return self._many_math_source(body)
         names = [self.gen.params[id(v)] for v in self.ins if id(v) in self.uses]
         guard = " is ".join(["_float"] + [f"{p}.__class__" for p in names]) if names else None
         out = [f"def compiled({self.params}):"]
@@ -566,21 +561,6 @@ class _Plan:
 
 
 MANY_INPUTS = 8  # more inputs than this: their names are not repeated in the source
-
-# ops whose math code gives an int for int operands (Python's +, -, *, **, abs, max, min)
-_INT_CLOSED = frozenset({"add", "sub", "mul", "neg", "pow", "abs", "relu", "maximum",
-                         "minimum", "stop_gradient", "straight_through", "sum", "transpose",
-                         "reshape", "fit_shape", "broadcast_to", "alias"})
-
-
-def _maybe_int(order: list[Expr], outs: list[Expr]) -> set[int]:
-    """ids of the outputs that are ints when the scalar inputs are Python ints."""
-    ints: set[int] = set()
-    for n in order:
-        if n.op is VAR or (n.op.name in _INT_CLOSED and all(id(a) in ints for a in n.args)) \
-                or (n.op.name == "pow" and id(n.args[0]) in ints):  # x**2 is written x * x
-            ints.add(id(n))
-    return {id(o) for o in outs if id(o) in ints}
 
 
 def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
@@ -748,6 +728,11 @@ def _to_python(v):
         return float(v)
     if isinstance(v, (np.floating, np.integer)):
         return float(v)
+    if v.__class__ is int:  # Python ints through the math version of many inputs (below)
+        try:
+            return float(v)
+        except OverflowError:  # an exact int beyond floats: what float arithmetic gives
+            return float("inf") if v > 0 else float("-inf")
     return v
 
 
