@@ -81,6 +81,21 @@ def test_sampling_is_seeded_and_reproducible():
     np.testing.assert_array_equal(sg.evaluate(b, {v: p}), sg.evaluate(b, {v: p}))
 
 
+def test_every_version_of_a_function_draws_from_one_stream():
+    """The versions compiled later (mixed input dtypes: the plain one) made generators of their
+    own, so their draws started over and repeated the main version's."""
+    P, Q = sg.matrix("P_st", ("m", "n")), sg.matrix("Q_st", ("m", "n"))
+    out = sg.sample_bernoulli(sg.sigmoid(sg.tanh(P * Q)), seed=1)  # p = 0.5 at zeros
+    z64 = np.zeros((40, 40))
+    ref = sg.compile(out, [P, Q])
+    stream = [ref(z64, z64) for _ in range(4)]
+    fn = sg.compile(out, [P, Q])
+    got = [fn(z64, z64), fn(z64, z64), fn(z64, z64.astype(np.float32)),
+           fn(z64, z64.astype(np.float32))]
+    for a, b in zip(got, stream):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_generator_is_a_closure_object_not_text():
     src = sg.compile(sg.sample_bernoulli(v, seed=123456789), [v]).source
     assert "123456789" not in src and "default_rng" not in src

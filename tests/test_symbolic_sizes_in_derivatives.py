@@ -99,3 +99,12 @@ def test_fit_shape_pairs_sizes_where_reshape_counts_entries():
     col = F.fit_shape(c2, ("m", 1))
     assert str(col) == str(c2)  # a column, not a reshape that moves entries
     assert F.fit_shape(v, ("m",)) is v
+
+
+def test_a_fitted_gradient_is_an_array_of_its_own():
+    # fit_shape is a reshape: returned as is, grad(w @ v, w) was a view of the caller's v
+    vals = np.arange(3.0)
+    r = sg.compile(sg.grad(w @ v, w), [w, v])(np.ones(3), vals)
+    assert not np.shares_memory(r, vals)
+    t, g = sg.evaluate([sg.tanh(v), sg.grad(w @ sg.tanh(v), w)], {w: np.ones(3), v: vals})
+    assert not np.shares_memory(t, g)

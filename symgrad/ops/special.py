@@ -79,8 +79,14 @@ class _Sample(Op):
     random = True
 
     def rng(self, n, g) -> str:
-        """The closure name of this node's generator (one per node per compiled function)."""
-        return g.const(np.random.default_rng(n.attrs["seed"]))
+        """The closure name of this node's generator: one per node per compiled function, which
+        every version of it shares (the versions compiled later for mixed dtypes or for
+        numpy's inf and nan made generators of their own, so their draws started over)."""
+        key = ("rng", id(n))
+        name = g.const_names.get(key)
+        if name is None:
+            name = g.const_names[key] = g.const(np.random.default_rng(n.attrs["seed"]))
+        return name
 
     def sympy(self, a, n, ctx):
         raise NotImplementedError(f"{self.name} (a random sample) has no sympy form")
