@@ -32,9 +32,12 @@ _sweep_at = 4096
 
 def _sweep() -> None:
     global _sweep_at
-    dead = [k for k, r in _TABLE.items() if r() is None]
-    for k in dead:
-        del _TABLE[k]
+    # a snapshot (one C call): another thread may add entries meanwhile (building graphs in
+    # threads raised "dictionary changed size during iteration" here)
+    dead = [(k, r) for k, r in list(_TABLE.items()) if r() is None]
+    for k, r in dead:
+        if _TABLE.get(k) is r:  # not replaced by a live node since
+            _TABLE.pop(k, None)
     _sweep_at = max(4096, 2 * len(_TABLE))
 
 
@@ -293,7 +296,13 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     e.name = None
     e.checks = checks
     e._graph = None
-    _TABLE[key] = _ref(e)
+    w = _ref(e)
+    prev = _TABLE.setdefault(key, w)  # one C call: of two threads making this node, one wins
+    if prev is not w:
+        hit = prev()
+        if hit is not None:
+            return hit  # another thread made it first: one node per value, as hash-consing says
+        _TABLE[key] = w  # a dead entry
     if len(_TABLE) > _sweep_at:
         _sweep()
     return e

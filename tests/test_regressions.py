@@ -281,3 +281,38 @@ def test_to_int_of_a_scalar_input_on_dask():
     i, w = (np.asarray(r) for r in f(2.5, np.ones(3)))
     assert i == 2 and i.dtype.kind == "i"
     np.testing.assert_array_equal(w, [2.0, 2.0, 2.0])
+
+
+def test_building_graphs_in_threads_keeps_one_node_per_value():
+    """Two threads making the same node each stored their own (two variables named w for
+    one name and shape: a gradient between them was a silent zero), and the table's sweep
+    iterated while another thread added entries (a RuntimeError)."""
+    import sys
+    import threading
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        T, N = 8, 3000
+        barrier = threading.Barrier(T)
+        made: list[list] = [[] for _ in range(T)]
+        errors: list[Exception] = []
+
+        def work(t):
+            barrier.wait()
+            for k in range(N):
+                try:
+                    made[t].append(sg.vector(f"w_thr{k}", 3))
+                    sg.tanh(sg.vector(f"w_thr{k}", 3) * float(k))
+                except RuntimeError as err:
+                    errors.append(err)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(T)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors
+    assert all(len({id(made[t][k]) for t in range(T)}) == 1 for k in range(N))
