@@ -440,6 +440,8 @@ def _reverse_each_inner(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
     and the variables' gradients stay the stable ones they are when asked for alone.
     """
     inner = [i for i, w in enumerate(ws) if not w.op.leaf]
+    if any(ws[i].name is not None for i in inner):
+        ws = _twins_in(f, ws)
     if not inner or len(ws) == 1:
         return reverse(f, seed, ws)
     leaves = [i for i, w in enumerate(ws) if w.op.leaf]
@@ -449,6 +451,24 @@ def _reverse_each_inner(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
             out[i] = g
     for i in inner:
         out[i] = reverse(f, seed, [ws[i]])[0]
+    return out
+
+
+def _twins_in(f: Expr, ws: list[Expr]) -> list[Expr]:
+    """``ws`` with each named value that ``f``'s graph lacks replaced by the equal node it has.
+
+    ``h.named("h")`` after ``f = h*h`` was built is a named twin of ``h`` (later constructions
+    return it), while ``f`` holds ``h``: the gradient with respect to the twin is the one with
+    respect to ``h``, where it was a zero that said f does not depend on h."""
+    nodes = topo_order([f])
+    have = {id(n) for n in nodes}
+    out = []
+    for w in ws:
+        if w.name is not None and not w.op.leaf and id(w) not in have:
+            w = next((n for n in nodes if n.op is w.op and n.attrs == w.attrs and
+                      len(n.args) == len(w.args) and all(a is b for a, b in zip(n.args, w.args))),
+                     w)
+        out.append(w)
     return out
 
 

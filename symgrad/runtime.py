@@ -123,7 +123,10 @@ def _exp_small(xp, z):
 
 
 def _finite_max(xp, x, axis):
-    m = xp.max(x, axis=axis, keepdims=True)
+    try:
+        m = xp.max(x, axis=axis, keepdims=True)
+    except ValueError:  # an axis of length 0 has no max: no shift (logsumexp is -inf)
+        return xp.sum(x, axis=axis, keepdims=True)
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 

@@ -171,3 +171,15 @@ def test_ties_give_the_whole_gradient_to_the_first_operand(fn):
     ga, gb = sg.evaluate(sg.grad(sg.sum(fn(a, b)), [a, b]), pts)
     assert ga[0] == 1.0 and gb[0] == 0.0  # the tie: no 0.5 split
     np.testing.assert_array_equal(ga + gb, np.ones(3))
+
+
+def test_a_value_named_after_it_was_used_is_still_differentiated():
+    """h.named("h") after f = h*h was built is a named twin of h: the gradient with respect to
+    it was a zero that said f does not depend on h."""
+    t = sg.tanh(sg.scalar("x_twin"))
+    f = t * t
+    named = t.named("h_twin")
+    assert named is not t
+    for g in (sg.grad(f, named), sg.grad(f, [named, t])[0], sg.jacobian(f, named)):
+        assert sg.zero_reason(g) is None
+        assert sg.evaluate(g, {sg.scalar("x_twin"): 0.5}) == pytest.approx(2 * np.tanh(0.5))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import sympy
 
@@ -316,3 +317,16 @@ def test_building_graphs_in_threads_keeps_one_node_per_value():
         sys.setswitchinterval(old)
     assert not errors
     assert all(len({id(made[t][k]) for t in range(T)}) == 1 for k in range(N))
+
+
+def test_softmax_family_over_an_empty_axis():
+    # numpy's "zero-size array to reduction operation maximum" named no op: the shift by the
+    # largest entry has nothing to shift by (the sum of no exponentials is 0)
+    v = sg.vector("v_empty", "n")
+    with np.errstate(divide="ignore"):
+        assert sg.evaluate(sg.logsumexp(v), {v: np.zeros(0)}) == -np.inf
+        assert sg.evaluate(sg.softmax(v), {v: np.zeros(0)}).shape == (0,)
+        assert sg.evaluate(sg.log_softmax(v), {v: np.zeros(0)}).shape == (0,)
+        M = sg.matrix("M_empty", ("n", 3))
+        np.testing.assert_array_equal(sg.evaluate(sg.logsumexp(M, axis=0), {M: np.zeros((0, 3))}),
+                                      [-np.inf] * 3)
