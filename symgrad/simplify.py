@@ -94,8 +94,11 @@ def _via_sympy(e: Expr) -> Expr | None:
             symbols[n.attrs["vname"]] = n
     best = None
     for cand in _candidates(s):
+        cand = cand.xreplace(back)
+        if not _numbers_fit_floats(cand):
+            continue
         try:
-            r = from_sympy(cand.xreplace(back), symbols)
+            r = from_sympy(cand, symbols)
         except ValueError:
             continue
         if best is None or count_nodes(r) < count_nodes(best):
@@ -107,6 +110,20 @@ def _via_sympy(e: Expr) -> Expr | None:
 # (measured: factor((1 + exp(-y - 369/200))**-2) took 54 s). Numbers other than small integers
 # and simple fractions become symbols while sympy works, and the numbers are put back after.
 SMALL_NUMBER = 16
+
+
+def _numbers_fit_floats(s) -> bool:
+    """Whether every number of ``s`` is a float64 other than inf, and 0 only if it is 0.
+    Putting a frozen number back evaluates what sympy made of it: ``exp(c0)`` with
+    c0 = 750.5 is 1.0e326, which sympy's floats hold and float64 does not (it became inf, and
+    the gradient of sigmoid(x + 750.5) "simplified" to 0)."""
+    for x in s.atoms(sympy.Number):
+        if x.is_zero or not (x.is_real and x.is_finite):
+            continue
+        v = abs(float(x))
+        if v == 0.0 or v == float("inf"):
+            return False
+    return True
 
 
 def freeze_numbers(s):

@@ -172,3 +172,19 @@ def test_the_numbers_come_back_in_sympy_results():
     x = sg.scalar("x")
     assert str(sg.simplify(sg.exp(0.3 * x) * sg.exp(0.7 * x))) == "exp(x)"
     assert str(sg.simplify(sg.log(2.7 * x) - sg.log(x))) == "log(2.7)"
+
+
+@pytest.mark.parametrize("build, at", [
+    (lambda x: sg.grad(sg.sigmoid(x + 750.5), x), -750.5),
+    (lambda x: sg.sigmoid(x + 1000.5), -1000.0),
+    (lambda x: sg.sigmoid(x + 1000.5) ** 2, -1000.0),
+    (lambda x: sg.grad(sg.softplus((10 / (1 / 3 + 0.3)) ** 3 + x), x), -3936.0),
+])
+def test_a_number_sympy_makes_too_big_for_a_float_keeps_the_expression(build, at):
+    """Putting a frozen number back evaluated exp(750.5) to 1.0e326, beyond float64: the
+    gradient of sigmoid(x + 750.5) simplified to 0 (0.25 at x = -750.5), sigmoid(x + 1000.5)
+    to exp(x)/exp(x) (nan)."""
+    x = sg.scalar("x_big")
+    e = build(x)
+    with np.errstate(all="ignore"):
+        assert sg.evaluate(sg.simplify(e), {x: at}) == pytest.approx(sg.evaluate(e, {x: at}))
