@@ -196,11 +196,24 @@ def cmd_grad(args, out) -> int:
         e = _shown(disp, g, args.raw)
         wn = _describe(w)  # a variable's name, or the name of a value of the formula
         if args.latex:
-            print(rf"\frac{{\partial {ftex}}}{{\partial {tex_name(wn)}}} = {disp.tex(e)}",
-                  file=out)
+            print(_equation(rf"\frac{{\partial {ftex}}}{{\partial {tex_name(wn)}}}",
+                            disp.tex(e), True), file=out)
         else:
-            print(f"d{fn}/d{_dname(wn)} = {disp.text(e)}", file=out)
+            print(_equation(f"d{fn}/d{_dname(wn)}", disp.text(e), False), file=out)
     return 0
+
+
+def _equation(lhs: str, text: str, latex: bool) -> str:
+    """``lhs = text``; a long ``text`` comes as temporaries and a last line (``t1 = ...``,
+    ``t2 = ...``, the value), which follow the value under ``where`` (written after the ``=``,
+    the first temporary read as the derivative: ``df/dx = t1 = abs(x) + 0.5``)."""
+    sep = r" \\ " if latex else "\n"
+    *temps, value = text.split(sep)
+    if not temps:
+        return f"{lhs} = {text}"
+    if latex:
+        return f"{lhs} = {value}" + r" \\ \text{where } " + sep.join(temps)
+    return f"{lhs} = {value}\n  where " + "\n        ".join(temps)
 
 
 def cmd_hessian(args, out) -> int:
@@ -218,16 +231,22 @@ def cmd_hessian(args, out) -> int:
         for wj, h in zip(ws, row):
             a, b = _describe(wi), _describe(wj)
             if args.latex:
-                print(rf"\frac{{\partial^2 {ftex}}}{{\partial {tex_name(a)} \partial "
-                      rf"{tex_name(b)}}} = {disp.tex(h)}", file=out)
+                print(_equation(rf"\frac{{\partial^2 {ftex}}}{{\partial {tex_name(a)} "
+                                rf"\partial {tex_name(b)}}}", disp.tex(h), True), file=out)
             else:
-                print(f"d2{fn}/d{_dname(a)} d{_dname(b)} = {disp.text(h)}    shape "
-                      f"{fmt_shape(h.shape)}", file=out)
+                print(_equation(f"d2{fn}/d{_dname(a)} d{_dname(b)}", disp.text(h), False) +
+                      f"    shape {fmt_shape(h.shape)}", file=out)
     return 0
 
 
 def _print_matrix(shown, disp, ws, fn, ftex, latex: bool, out) -> None:
     names = [_describe(w) for w in ws]
+    if latex and any(r" \\ " in disp.tex(h) for row in shown for h in row):
+        for a, row in zip(names, shown):  # big entries (with temporaries): one per line
+            for b, h in zip(names, row):
+                print(_equation(rf"\frac{{\partial^2 {ftex}}}{{\partial {tex_name(a)} "
+                                rf"\partial {tex_name(b)}}}", disp.tex(h), True), file=out)
+        return
     if latex:
         body = r" \\ ".join(" & ".join(disp.tex(h) for h in row) for row in shown)
         wrt = ", ".join(tex_name(n) for n in names)
@@ -238,7 +257,7 @@ def _print_matrix(shown, disp, ws, fn, ftex, latex: bool, out) -> None:
     if any("\n" in c for row in cells for c in row):  # big entries: one per line
         for a, row in zip(names, cells):
             for b, c in zip(names, row):
-                print(f"d2{fn}/d{_dname(a)} d{_dname(b)} = {c}", file=out)
+                print(_equation(f"d2{fn}/d{_dname(a)} d{_dname(b)}", c, False), file=out)
         return
     widths = [max(len(row[j]) for row in cells) for j in range(len(names))]
     print(f"Hessian of {fn} with respect to ({', '.join(names)}):", file=out)

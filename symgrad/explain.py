@@ -291,9 +291,19 @@ class _Trace:
                 if a.name is None and id(a) not in pre:
                     pre[id(a)] = f"{n.name}_pre" if n.name else ""
         k = 0
+        named: dict[str, int] = {}
         for n in self.order:
             lab = _display_name(n)
             if lab is not None and n is not self.f:
+                if named.setdefault(lab, id(n)) != id(n):
+                    # a second value under this name (names are global: one given elsewhere)
+                    # gets one of its own, where both read "phi" in the derivation
+                    j = 2
+                    while f"{lab}_{j}" in taken:
+                        j += 1
+                    lab = f"{lab}_{j}"
+                    taken.add(lab)
+                    self.disp.bind(n, lab, tex_name(lab))
                 self.label[id(n)] = (lab, tex_name(lab))
                 continue
             if n.op.leaf or n is self.f:

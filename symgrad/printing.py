@@ -37,9 +37,15 @@ def _render(root: Expr, latex: bool) -> str:
     # the sigmoid is the lecture's sigma, unless a variable of the formula is called sigma
     spell_sigmoid = latex and any(n.op.name == "sigmoid" for n in order) and \
         any(_shows_sigma(n) for n in order)
-    tree: dict[int, int] = {}
+    # a name shows one value: a second node under the same name (named elsewhere: names are
+    # global) prints its formula, where "phi + phi" read as twice one value
+    shown: dict[str, int] = {}
     for n in order:
         if n.name is not None and n is not root:
+            shown.setdefault(n.name, id(n))
+    tree: dict[int, int] = {}
+    for n in order:
+        if n.name is not None and n is not root and shown[n.name] == id(n):
             tree[id(n)] = 1
         else:
             tree[id(n)] = 1 + sum(tree[id(a)] for a in n.args)
@@ -48,7 +54,7 @@ def _render(root: Expr, latex: bool) -> str:
     lines: list[str] = []
     k = 0
     for n in order:
-        if n.name is not None and n is not root:
+        if n.name is not None and n is not root and shown[n.name] == id(n):
             out[id(n)] = ((tex_name(n.name) if latex else n.name), P_ATOM)
             continue
         parts = [out[id(a)] for a in n.args]

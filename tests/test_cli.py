@@ -86,22 +86,41 @@ def test_grad_wrt_values_the_formula_names(capsys):
 
 def test_automatic_names_skip_the_formulas_own_names(capsys):
     # 'where a1 = sigmoid(u*x + c)' redefined the user's a1 = tanh(x): the printed gradient
-    # read, with its where line, as another formula
-    expr = "a1 = tanh(x); sigmoid(w*sigmoid(u*x + c) + b)*a1"
-    rc, out, err = run(capsys, "grad", expr, "--wrt", "u,w", "--raw")
+    # read, with its where line, as another formula (names of its own: names are global)
+    expr = "a1 = tanh(xn); sigmoid(wn*sigmoid(un*xn + cn) + bn)*a1"
+    rc, out, err = run(capsys, "grad", expr, "--wrt", "un,wn", "--raw")
     assert rc == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0] == "where a2 = sigmoid(u*x + c)"
-    assert lines[-1] == "df/dw = a1*a3*(1 - a3)*a2"
-    defs = "; ".join(["a1 = tanh(x)"] + definitions(lines))
-    u, c, w, b, x = 0.3, -0.2, 0.7, 0.1, 0.9
-    env = {"u": u, "c": c, "w": w, "b": b, "x": x}
+    assert lines[0] == "where a2 = sigmoid(un*xn + cn)"
+    assert lines[-1] == "df/dwn = a1*a3*(1 - a3)*a2"
+    defs = "; ".join(["a1 = tanh(xn)"] + definitions(lines))
+    env = {"un": 0.3, "cn": -0.2, "wn": 0.7, "bn": 0.1, "xn": 0.9}
     printed = parse(f"{defs}; g = {lines[-1].split(' = ', 1)[1]}")  # read as the user would
     f = parse(expr)
-    (w_var,) = [v for v in sg.variables(f) if v.attrs["vname"] == "w"]
+    (w_var,) = [v for v in sg.variables(f) if v.attrs["vname"] == "wn"]
     values = {v: env[v.attrs["vname"]] for v in sg.variables(f)}
     assert sg.evaluate(printed, {v: env[v.attrs["vname"]] for v in sg.variables(printed)}) == \
         pytest.approx(sg.evaluate(sg.grad(f, w_var), values), rel=1e-12)
+
+
+def test_a_long_derivative_reads_value_first_then_its_temporaries(capsys):
+    # the first temporary stood after "df/dx =": df/dx = t1 = x**2 + 0.5 read as the value
+    expr = ("log(1 + exp(xl*yl*sin(xl)))*cos(xl*yl)*tanh(xl**2 + yl*xl)/(1 + xl**2)**1.5"
+            "*softplus(yl - xl)*exp(-xl)*sigmoid(xl*yl)/(xl**2 + 0.5)")
+    rc, out, err = run(capsys, "grad", "--wrt", "xl", "--", expr)
+    assert rc == 0 and err == ""
+    lines = out.splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.startswith("df/dxl = "))
+    assert lines[i].count(" = ") == 1 and lines[i + 1].startswith("  where t1 = ")
+    temps = [lines[i + 1].removeprefix("  where ")] + [ln.strip() for ln in lines[i + 2:]]
+    defs = definitions(lines[:i]) + temps + ["g = " + lines[i].split(" = ", 1)[1]]
+    printed = parse("; ".join(defs))
+    env = {"xl": 0.7, "yl": -0.4}
+    f = parse(expr)
+    (x_var,) = [v for v in sg.variables(f) if v.attrs["vname"] == "xl"]
+    assert sg.evaluate(printed, {v: env[v.attrs["vname"]] for v in sg.variables(printed)}) == \
+        pytest.approx(sg.evaluate(sg.grad(f, x_var), {v: env[v.attrs["vname"]]
+                                                      for v in sg.variables(f)}), rel=1e-9)
 
 
 def test_grad_default_wrt_is_every_variable(capsys):

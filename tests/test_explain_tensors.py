@@ -17,7 +17,7 @@ from tests.test_readable import _NP, TextReader, _names
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def _softmax(a, axis=None):  # symgrad prints softmax over all entries without an axis
+def _softmax(a, axis=-1):  # as sg.softmax: the last axis by default (every axis: axis=None)
     a = np.asarray(a)
     e = np.exp(a - a.max(axis, keepdims=True))
     return e / e.sum(axis, keepdims=True)
@@ -30,7 +30,7 @@ def _diag(v):  # a column scaling prints diag(r^T) when r is a row: the diagonal
     return np.apply_along_axis(np.diag, -1, v) if v.ndim > 1 else np.diag(v)
 
 
-_ENV_NP = {"softmax": _softmax, "log_softmax": lambda a, axis=None: np.log(_softmax(a, axis)),
+_ENV_NP = {"softmax": _softmax, "log_softmax": lambda a, axis=-1: np.log(_softmax(a, axis)),
            "diag": _diag}
 # printed as their operand, or (3-d) in a notation the reader does not know
 _UNREADABLE = ("reshape", "broadcast_to", "expand_dims", "outer", "gram", "diag", "take")

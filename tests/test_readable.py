@@ -462,8 +462,8 @@ class TextReader(_Descent):
                     key = self.take()[1]
                     self.take("=")
                     val = self.take()[1]
-                    kw[key] = {"True": True, "False": False}.get(val) if val in (
-                        "True", "False") else int(val)
+                    kw[key] = {"True": True, "False": False, "None": None}.get(val) if val in (
+                        "True", "False", "None") else int(val)
                 else:
                     args.append(self.add())
                 if self.peek()[1] != ",":
@@ -532,6 +532,10 @@ TENSOR_CASES = {  # (builder, the text expected where a defect was fixed, else N
     "quadratic form gradient": (lambda: sg.grad(_V @ (_A @ _V) / (_W @ _W), _V), None),
     "outer products per row": (lambda: sg.outer(_C, _V), "outer(rC, rv)"),
     "hessian of a quadratic form": (lambda: sg.hessian(sg.sum(sg.tanh(_A @ _V)), _V), None),
+    # softmax's default is the last axis: over every entry it printed softmax(A), which reads
+    # (and parses) as the softmax of each row
+    "softmax over every entry": (lambda: sg.grad(sg.logsumexp(_A), _A), "softmax(rA, axis=None)"),
+    "log_softmax of rows": (lambda: sg.log_softmax(_A), "log_softmax(rA, axis=1)"),
 }
 
 
@@ -823,3 +827,27 @@ def test_columns_and_rows_that_printed_as_vectors():
     assert str(S.T @ S) == ("sum(M_cr, axis=0, keepdims=True)^T "
                             "sum(M_cr, axis=0, keepdims=True)")
     assert str(sg.sum(u, keepdims=True)) == "sum(u_cr)"  # one entry: it broadcasts as a number
+
+
+def test_a_name_shows_one_value():
+    """Names are global: sigmoid(x) named phi elsewhere and sigmoid(y) named phi here printed
+    phi + phi (read: twice one value) for sigmoid(y) + sigmoid(x)."""
+    x, y = sg.scalars("x_one y_one")
+    earlier = sg.sigmoid(x).named("phi_one")  # an earlier cell, still alive
+    C = sg.sigmoid(y).named("phi_one") + sg.sigmoid(x)
+    assert sg.sigmoid(x) is earlier  # later constructions return the named node
+    assert str(C) in ("phi_one + sigmoid(x_one)", "sigmoid(y_one) + phi_one")
+    assert sg.latex(C).count(r"\phi") <= 1
+    ex = sg.explain(C, [x, y], name="C_one", show=False)
+    assert "phi_one_2" in ex.text
+    assert ex.text.count("phi_one   =") + ex.text.count("phi_one =") == 1
+
+
+def test_softmax_over_every_entry_and_argmax_axes_in_latex():
+    A = sg.matrix("A_ax", (2, 3))
+    assert str(sg.softmax(A, axis=None)) == "softmax(A_ax, axis=None)"
+    assert sg.latex(sg.log_softmax(A, axis=None)).endswith(r"\mathrm{axis}=\mathrm{None}\right)")
+    assert str(sg.softmax(sg.vector("v_ax", 3))) == "softmax(v_ax)"
+    assert sg.latex(sg.argmax(A, axis=0)) == \
+        r"\operatorname{argmax}\left(A_{ax}, \mathrm{axis}=0\right)"
+    assert sg.latex(sg.argmax(A)) == r"\operatorname{argmax}\left(A_{ax}\right)"

@@ -27,14 +27,17 @@ def _axis_code(axes, ndim):
     return f"({', '.join(str(a) for a in axes)},)"
 
 
-def _axis_text(axes, ndim, keepdims=False, latex=False):
+def _axis_text(axes, ndim, keepdims=False, latex=False, last_by_default=False):
     """``, axis=1`` (nothing over every axis), and ``, keepdims=True`` where the reduced axes
     are kept: ``B - sum(C, axis=1)`` and ``B - sum(C, axis=1, keepdims=True)`` broadcast
-    differently, so the text must tell them apart."""
+    differently, so the text must tell them apart. ``last_by_default``: the op's default is
+    the last axis (softmax), so every axis of a matrix reads ``axis=None``."""
     out = ""
     if len(axes) != ndim:
         ax = axes[0] if len(axes) == 1 else axes
         out = rf", \mathrm{{axis}}={ax}" if latex else f", axis={ax}"
+    elif last_by_default and ndim >= 2:
+        out = r", \mathrm{axis}=\mathrm{None}" if latex else ", axis=None"
     # kept leading axes broadcast as dropped ones do (numpy aligns shapes on the right): the
     # sum of a vector reads the same without keepdims. A matrix's column sums kept as a row
     # show it: the row is not the vector it would print as (in S^T S, an outer product)
@@ -54,12 +57,16 @@ class AxisOp(Op):
         # the same reduction, each axis one further along behind the samples' axis
         return make_node(self, args, {**n.attrs, "axis": tuple(a + 1 for a in n.attrs["axis"])})
 
+    last_by_default = False  # softmax's default axis is the last one, not every axis
+
     def text(self, a, n):
-        ax = _axis_text(n.attrs["axis"], n.args[0].ndim, n.attrs.get("keepdims", False))
+        ax = _axis_text(n.attrs["axis"], n.args[0].ndim, n.attrs.get("keepdims", False),
+                        last_by_default=self.last_by_default)
         return f"{self.name}({a[0][0]}{ax})", P_ATOM
 
     def tex(self, a, n):
-        ax = _axis_text(n.attrs["axis"], n.args[0].ndim, n.attrs.get("keepdims", False), True)
+        ax = _axis_text(n.attrs["axis"], n.args[0].ndim, n.attrs.get("keepdims", False), True,
+                        self.last_by_default)
         f = tex_op_name(self.name)
         return rf"\operatorname{{{f}}}\left({a[0][0]}{ax}\right)", P_ATOM
 
@@ -153,6 +160,7 @@ class LogSumExp(AxisOp):
 
 class Softmax(AxisOp):
     name = "softmax"
+    last_by_default = True
 
     def infer(self, args, attrs):
         return args[0].shape, ()
@@ -226,6 +234,11 @@ class Argmax(Op):
     def text(self, a, n):
         ax = n.attrs["axis"]
         return f"argmax({a[0][0]}{'' if ax is None else f', axis={ax}'})", P_ATOM
+
+    def tex(self, a, n):
+        ax = n.attrs["axis"]
+        ax = "" if ax is None else rf", \mathrm{{axis}}={ax}"
+        return rf"\operatorname{{argmax}}\left({a[0][0]}{ax}\right)", P_ATOM
 
 
 LSE = register(LogSumExp())
