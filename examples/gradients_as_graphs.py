@@ -40,14 +40,27 @@ for k in (5, 10, 100, 1000):
 
 x, ws, bs, L = chain(3)
 params = ws + bs
-H = sg.hessian(L, params)
+H = sg.hessian(L, params)  # scalars: one sweep of edge pushing (symgrad.edge_pushing)
 n_hess = sg.count_nodes([h for row in H for h in row])
-print(f"\nk=3: forward {sg.count_nodes(L)} nodes, Hessian (6 x 6, gradient of gradient) "
-      f"{n_hess} nodes")
+rows = [sg.grad(g, params) for g in sg.grad(L, params)]  # the gradient of each gradient entry
+n_rows = sg.count_nodes([h for row in rows for h in row])
+print(f"\nk=3: forward {sg.count_nodes(L)} nodes; Hessian (6 x 6) {n_hess} nodes from "
+      f"sg.hessian, {n_rows} as the gradient of each gradient entry")
 vals = {x: 0.8, **{w: 0.9 for w in ws}, **{b: 0.1 for b in bs}}
 Hv = np.array([sg.evaluate(row, vals) for row in H])
-ok = ok and np.allclose(Hv, Hv.T)
-print("Hessian symmetric:", np.allclose(Hv, Hv.T))
+# the values, against sympy's Hessian of the same chain (symmetry alone would prove nothing:
+# sg.hessian gives the blocks below the diagonal as the mirrored ones above)
+sx3, sw3, sb3 = sympy.Symbol("x"), sympy.symbols("w1:4"), sympy.symbols("b1:4")
+h3 = sx3
+for w, b in zip(sw3, sb3):
+    h3 = sympy.tanh(w * h3 + b)
+at3 = {sx3: 0.8, **{w: 0.9 for w in sw3}, **{b: 0.1 for b in sb3}}
+want_h = np.array(sympy.hessian(h3**2, sw3 + sb3).subs(at3).evalf(), dtype=float)
+hess_ok = np.allclose(Hv, want_h, rtol=1e-10, atol=1e-12) and \
+    np.allclose(np.array([sg.evaluate(row, vals) for row in rows]), want_h, rtol=1e-10,
+                atol=1e-12)
+ok = ok and hess_ok
+print("Hessian matches sympy.hessian (both ways):", hess_ok)
 
 # sympy's tree for comparison
 sx = sympy.Symbol("x")
@@ -70,9 +83,9 @@ print("d2/dz2 sigmoid =", sg.simplify(d2))
 print("d3/dz3 sigmoid =", sg.simplify(d3))
 szz = sympy.Symbol("z", real=True)
 want = sympy.diff(1 / (1 + sympy.exp(-szz)), szz, 3)
-for at in (-3.0, 0.0, 0.5, 2.0):
-    good = np.isclose(sg.evaluate(d3, {z: at}), float(want.subs(szz, at)), rtol=1e-10)
-    ok = ok and good
-print("third derivative matches sympy.diff:", ok)
+third_ok = all(np.isclose(sg.evaluate(d3, {z: at}), float(want.subs(szz, at)), rtol=1e-10)
+               for at in (-3.0, 0.0, 0.5, 2.0))
+ok = ok and third_ok
+print("third derivative matches sympy.diff:", third_ok)
 print("OK" if ok else "FAILED")
 sys.exit(0 if ok else 1)

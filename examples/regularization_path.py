@@ -43,12 +43,21 @@ steps = wv - np.linalg.solve(Hs, gs[..., None])[..., 0]  # one Newton step per l
 print(f"200 lambdas in one call: {(t1 - t0) * 1e3:.2f} ms; shapes {Ls.shape}, {gs.shape}, "
       f"{Hs.shape}")
 
-# the closed forms: g = X^T (mu - y) / N + lambda w, H = X^T diag(mu (1 - mu)) X / N + lambda I
-mu = 1 / (1 + np.exp(-(Xv @ wv)))
-g0 = Xv.T @ (mu - yv) / N
-H0 = (Xv.T * (mu * (1 - mu))) @ Xv / N
-ok = np.allclose(gs, g0 + lams[:, None] * wv) and \
-    np.allclose(Hs, H0 + lams[:, None, None] * np.eye(d))
+# the closed forms: g = X^T (mu - y) / N + lambda w, H = X^T diag(mu (1 - mu)) X / N + lambda I,
+# at w = 0 (the path's start) and at a w whose lambda w term shows
+
+
+def closed_forms(at):
+    mu = 1 / (1 + np.exp(-(Xv @ at)))
+    return Xv.T @ (mu - yv) / N, (Xv.T * (mu * (1 - mu))) @ Xv / N
+
+
+ok = True
+w1 = 0.3 * rng.normal(size=d)
+for at, (_, g_at, H_at) in ((wv, (Ls, gs, Hs)), (w1, f(Xv, yv, w1, lams))):
+    g0, H0 = closed_forms(at)
+    ok = ok and np.allclose(g_at, g0 + lams[:, None] * at) and \
+        np.allclose(H_at, H0 + lams[:, None, None] * np.eye(d))
 
 # the same, one call per lambda
 t2 = time.perf_counter()

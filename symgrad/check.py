@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .autodiff import jacobian
+from .autodiff import hessian, jacobian
 from .compile import compile
 from .expr import Expr
 from .graph import as_list, variables
@@ -63,7 +63,8 @@ def _fmt_idx(idx: tuple) -> str:
 
 
 def _fd(fn, args: list, pos: int, idx: tuple, eps: float, k: int | None = None):
-    """Central difference of output ``k`` of ``fn`` wrt entry ``idx`` of argument ``pos``."""
+    """(central difference of output ``k`` of ``fn`` wrt entry ``idx`` of argument ``pos``,
+    the size of its rounding noise: the values' own rounding over the step)."""
     x = args[pos]
     xi = float(np.asarray(x)[idx]) if idx else float(x)
     h = eps * max(1.0, abs(xi))
@@ -79,12 +80,21 @@ def _fd(fn, args: list, pos: int, idx: tuple, eps: float, k: int | None = None):
         out = fn(*a)
         return np.asarray(out if k is None else out[k], dtype=float)
 
-    return (at(xi + h) - at(xi - h)) / (2.0 * h)
+    hi, lo = at(xi + h), at(xi - h)
+    noise = _NOISE * np.maximum(np.abs(hi), np.abs(lo)) / h
+    return (hi - lo) / (2.0 * h), noise
 
 
-def _rel(s, n) -> np.ndarray:
+_NOISE = 64 * np.finfo(float).eps  # a margin over the rounding of the two values
+
+
+def _rel(s, n, noise) -> np.ndarray:
+    """``|s - n| / max(|s|, |n|)``, where the difference and the values stand out of the
+    finite difference's rounding noise (a true zero next to 1e-11 of noise is no error)."""
     s, n = np.asarray(s, dtype=float), np.asarray(n, dtype=float)
-    err = np.abs(s - n) / np.maximum(1.0, np.maximum(np.abs(s), np.abs(n)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.abs(s - n) / np.maximum(np.maximum(np.abs(s), np.abs(n)), noise)
+    err = np.where(np.abs(s - n) <= noise, 0.0, err)
     return np.where(np.isfinite(err), err, np.inf)
 
 
@@ -96,8 +106,11 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
     or its name) to a value (other entries are ignored). ``order=2`` (default) checks the first
     derivatives (the Jacobian, ``sg.grad`` for a scalar ``f``) and the second
     (``sg.hessian``), ``order=1`` the first only.
-    The error of an entry is ``|s - n| / max(1, |s|, |n|)`` (symbolic ``s``, numeric ``n``;
-    central differences with step ``eps * max(1, |x|)``). Raises ``AssertionError`` naming the
+    The error of an entry is ``|s - n| / max(|s|, |n|)`` (symbolic ``s``, numeric ``n``;
+    central differences with step ``eps * max(1, |x|)``), a relative error at every scale: a
+    derivative of 1e-9 that is twice its true value is an error of 0.5 (the measure
+    ``max(1, |s|, |n|)`` let every derivative below ``tol`` pass). A difference within the
+    finite differences' own rounding noise counts as none. Raises ``AssertionError`` naming the
     worst entry when the largest error is above ``tol``.
     """
     if not isinstance(f, Expr):
@@ -111,6 +124,8 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
         if not (math.isfinite(val) and val > 0):
             raise ValueError(f"check_grad: {what} must be a finite number > 0, got {val!r}")
     ws, _ = as_list(wrt, "check_grad")
+    if not ws:
+        raise ValueError("check_grad: wrt is empty: no derivatives to check")
     for w in ws:
         if w.op.name != "var":
             raise ValueError(f"check_grad: can only check derivatives with respect to "
@@ -141,21 +156,24 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
     for w, jv in zip(ws, jac_vals):
         wname = w.attrs["vname"]
         for idx in _indices(np.shape(vals[id(w)])):
-            num = _fd(f_fn, args, pos[id(w)], idx, eps)
+            num, noise = _fd(f_fn, args, pos[id(w)], idx, eps)
             sym = np.asarray(jv)[(...,) + idx] if idx else np.asarray(jv)
-            note(_rel(sym, num), sym, num,
+            note(_rel(sym, num, noise), sym, num,
                  lambda k, idx=idx, wname=wname:
                  f"d{fname}{_fmt_idx(k[:fdim])}/d{wname}{_fmt_idx(idx)}")
     if order == 2:
         j_fn = compile(jac, ins)
+        # a scalar f: sg.hessian itself (edge pushing for scalars, symmetric blocks mirrored),
+        # which the jacobian of the jacobian would not check
+        blocks = hessian(f, ws) if f.shape == () else [jacobian(g, ws) for g in jac]
         for i, wi in enumerate(ws):
-            hess = compile(jacobian(jac[i], ws), ins)(*args)
+            hess = compile(list(blocks[i]), ins)(*args)
             for wj, hv in zip(ws, hess):
                 for idx in _indices(np.shape(vals[id(wj)])):
-                    num = _fd(j_fn, args, pos[id(wj)], idx, eps, k=i)
+                    num, noise = _fd(j_fn, args, pos[id(wj)], idx, eps, k=i)
                     sym = np.asarray(hv)[(...,) + idx] if idx else np.asarray(hv)
                     names = (fname, wi.attrs["vname"], wj.attrs["vname"])
-                    note(_rel(sym, num), sym, num,
+                    note(_rel(sym, num, noise), sym, num,
                          lambda k, idx=idx, names=names, wi=wi:
                          f"d2{names[0]}{_fmt_idx(k[:fdim])}/d{names[1]}"
                          f"{_fmt_idx(k[fdim:fdim + wi.ndim])} d{names[2]}{_fmt_idx(idx)}")

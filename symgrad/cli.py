@@ -89,7 +89,7 @@ def _wrt(args, f: Expr, env: dict[str, Expr]) -> list[Expr]:
     named = {n.name: n for n in nodes if n.name and not n.op.leaf}
     named.update((n.attrs["alias"], n) for n in nodes if n.op.name == "alias")
     out = []
-    for name in args.wrt.split(","):
+    for name in ",".join(args.wrt).split(","):  # --wrt a,b --wrt c: all three
         name = name.strip()
         if not name:
             continue
@@ -347,10 +347,10 @@ def _add_common(p: argparse.ArgumentParser, wrt: bool = True) -> None:
     p.add_argument("--matrix", action="append", metavar="NAME:ROWS,COLS",
                    help="declare a matrix variable (repeatable), e.g. X:m,n")
     if wrt:
-        p.add_argument("--wrt", metavar="NAMES",
-                       help="comma-separated variables, or values the expression names "
-                       "(default: every variable, in the order they appear in the expression "
-                       "written out in full)")
+        p.add_argument("--wrt", metavar="NAMES", action="append",
+                       help="comma-separated variables, or values the expression names; "
+                       "repeatable (default: every variable, in the order they appear in the "
+                       "expression written out in full)")
 
 
 def build_parser() -> argparse.ArgumentParser:

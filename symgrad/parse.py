@@ -169,8 +169,9 @@ class _Parser:
         """The operand nodes to build first; refuses everything outside the whitelist."""
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _BINOPS:
+                hint = "; write ** for a power (x**2)" if isinstance(node.op, ast.BitXor) else ""
                 raise self.error(node, f"operator {_OP_TEXT.get(type(node.op), '?')} is not "
-                                 "allowed")
+                                 f"allowed{hint}")
             return [node.left, node.right]
         if isinstance(node, ast.UnaryOp):
             if not isinstance(node.op, (ast.USub, ast.UAdd)):

@@ -56,7 +56,8 @@ def test_a_wrong_second_derivative_is_caught_only_at_order_two(monkeypatch):
 
 def test_worst_entry_of_a_vector_is_named():
     v = sg.vector("kv", 3)
-    f = sg.sum(v * sg.stop_gradient(v) ** 2)
+    last = sg.take(v, 2)
+    f = sg.sum(v) + last * sg.stop_gradient(last)  # symgrad: 1 + v2 where the value has 1 + 2 v2
     with pytest.raises(AssertionError, match=r"df/dkv\[2\]"):
         sg.check_grad(f, v, {v: np.array([0.1, 0.2, 3.0])}, order=1)
 
@@ -64,17 +65,55 @@ def test_worst_entry_of_a_vector_is_named():
 def test_tolerance_and_errors():
     f = sg.sin(kx) * ky
     at = {kx: 0.3, ky: 2.0}
-    err = sg.check_grad(f, kx, at)
+    err = sg.check_grad(f, kx, at, eps=1e-3)  # a step whose truncation error shows
+    assert err > 0
     with pytest.raises(AssertionError):
-        sg.check_grad(f, kx, at, tol=err / 10)  # a tolerance below the FD error fails
+        sg.check_grad(f, kx, at, eps=1e-3, tol=err / 10)  # a tolerance below the FD error fails
     with pytest.raises(ValueError, match="no value given for ky"):
         sg.check_grad(f, kx, {kx: 0.3})
     with pytest.raises(ValueError, match="shape"):
         sg.check_grad(f, kx, {kx: [0.3, 0.4], ky: 1.0})
-    assert sg.check_grad(f, kx, {"other": 1.0, ka: 5.0, kx: 0.3, ky: 2.0}) == err  # ignored
+    assert sg.check_grad(f, kx, {"other": 1.0, ka: 5.0, kx: 0.3, ky: 2.0}, eps=1e-3) == err
     with pytest.raises(ValueError, match="must be variables"):
         sg.check_grad(f, kx, {kx * 2: 1.0, kx: 0.3, ky: 1.0})
     with pytest.raises(ValueError, match="variables"):
         sg.check_grad(f, kx * 2, at)
     with pytest.raises(ValueError, match="order"):
         sg.check_grad(f, kx, at, order=3)
+    with pytest.raises(ValueError, match="check_grad: wrt is empty"):
+        sg.check_grad(f, [], at)
+
+
+@pytest.mark.parametrize("x", [-12.0, -20.0])
+@pytest.mark.parametrize("scale", [1.0, 1e-6])
+def test_a_wrong_derivative_is_caught_however_small(monkeypatch, x, scale):
+    """The error was |s - n| / max(1, |s|, |n|): a derivative below tol passed however wrong
+    (sigmoid'(-20) = 2e-9, doubled, was an "error" of 2e-9)."""
+    op = REGISTRY["sigmoid"]
+    monkeypatch.setattr(type(op), "deriv", lambda self, n: 2.0 * sg.functions.sigmoid_deriv(n))
+    f = scale * sg.sigmoid(kx)
+    with pytest.raises(AssertionError, match=r"relative error 0\.5"):
+        sg.check_grad(f, kx, {kx: x}, order=1)
+
+
+def test_a_true_zero_next_to_rounding_noise_is_no_error():
+    f = kx * kx + 1e3 * ky  # d2f/dkx dky = 0 exactly; finite differences give ~1e-9 of noise
+    assert sg.check_grad(f, [kx, ky], {kx: 0.3, ky: 2.0}) < 1e-6
+
+
+def test_order_two_checks_sg_hessian_itself(monkeypatch):
+    """For scalar variables sg.hessian pushes edges (symgrad.edge_pushing): order=2 compared
+    the Jacobian of the Jacobian, another path, and passed a broken sg.hessian."""
+    from symgrad import edge_pushing
+
+    real = edge_pushing.hessian_rows
+
+    def tripled(f, ws, order, dep):
+        rows = real(f, ws, order, dep)
+        return [[h if i == j or h is None else 3.0 * h for j, h in enumerate(row)]
+                for i, row in enumerate(rows)]
+
+    monkeypatch.setattr(edge_pushing, "hessian_rows", tripled)
+    f = sg.sigmoid(kx * kb + ka)
+    with pytest.raises(AssertionError, match=r"d2f/dk\w dk\w"):
+        sg.check_grad(f, [kx, kb, ka], {kx: 0.8, kb: -1.1, ka: 0.3}, order=2)

@@ -123,6 +123,13 @@ def test_a_long_derivative_reads_value_first_then_its_temporaries(capsys):
                                                       for v in sg.variables(f)}), rel=1e-9)
 
 
+def test_wrt_repeats_and_a_caret_says_to_write_two_stars(capsys):
+    rc, out, err = run(capsys, "grad", "xr*yr*zr", "--wrt", "xr", "--wrt", "yr,zr")
+    assert rc == 0 and out.splitlines() == ["df/dxr = zr*yr", "df/dyr = zr*xr", "df/dzr = xr*yr"]
+    rc, out, err = run(capsys, "grad", "xr^2")
+    assert rc == 2 and "operator ^ is not allowed; write ** for a power (x**2)" in err
+
+
 def test_grad_default_wrt_is_every_variable(capsys):
     rc, out, _ = run(capsys, "grad", "ia*ib + ib")
     lines = out.strip().split("\n")

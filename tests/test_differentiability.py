@@ -183,3 +183,12 @@ def test_a_value_named_after_it_was_used_is_still_differentiated():
     for g in (sg.grad(f, named), sg.grad(f, [named, t])[0], sg.jacobian(f, named)):
         assert sg.zero_reason(g) is None
         assert sg.evaluate(g, {sg.scalar("x_twin"): 0.5}) == pytest.approx(2 * np.tanh(0.5))
+
+
+def test_a_gradient_that_is_its_own_function_has_a_zero_with_a_reason():
+    # grad(exp(x), x) is exp(x) itself: its record named the node as its own function, and
+    # the zero's message recursed without end (RecursionError)
+    x, y = sg.scalars("x_self y_self")
+    H = sg.hessian(sg.exp(x), [x, y])
+    assert sg.zero_reason(H[1][1]) == "zero: f does not depend on y_self"
+    assert sg.zero_reason(sg.jacobian(sg.grad(sg.exp(x), x), y)).startswith("zero: ")
