@@ -39,8 +39,8 @@ def _render(root: Expr, latex: bool) -> str:
         any(_shows_sigma(n) for n in order)
     # a name shows one value: a second node under the same name (named elsewhere: names are
     # global) prints its formula, where "phi + phi" read as twice one value
-    shown: dict[str, int] = {}
-    for n in order:
+    shown: dict[str, int] = {n.attrs["vname"]: id(n) for n in order if n.op.name == "var"}
+    for n in order:  # (a variable's name too: sigmoid(x) named y printed y*y for it times y)
         if n.name is not None and n is not root:
             shown.setdefault(n.name, id(n))
     tree: dict[int, int] = {}

@@ -21,6 +21,7 @@ naming the node otherwise.
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from . import functions as F
 from .expr import Expr, make
 from .graph import as_list, topo_order
 from .ops import REGISTRY
@@ -89,7 +91,10 @@ def _decode_array(v: dict, where: str) -> np.ndarray:
     dt = np.dtype(dtype)
     if len(raw) != dt.itemsize * math.prod(shape):
         raise ValueError(f"load: {where}: the array data does not fit shape {tuple(shape)}")
-    a = np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
+    try:
+        a = np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
+    except ValueError as err:  # an empty array of sizes numpy cannot hold: (0, 2**62)
+        raise ValueError(f"load: {where}: array shape {tuple(shape)}: {err}") from None
     a.setflags(write=False)
     return a
 
@@ -181,8 +186,9 @@ def from_data(data: Any):
     """The expression (or list) that :func:`to_data` described; validates everything."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError("load: not a symgrad file (no \"format\": \"symgrad\")")
-    if data.get("version") != VERSION:
-        raise ValueError(f"load: unsupported version {data.get('version')!r} "
+    version = data.get("version")
+    if not _int(version) or version != VERSION:  # (True == 1 and 1.0 == 1 in Python)
+        raise ValueError(f"load: unsupported version {version!r} "
                          f"(this symgrad reads version {VERSION})")
     outputs, single = data.get("outputs"), data.get("single")
     if not isinstance(outputs, list) or not isinstance(single, bool) or (
@@ -200,7 +206,7 @@ def from_data(data: Any):
     for nid in nx.topological_sort(g):
         built[nid] = _build_node(g, nid, built)
     for o in outputs:
-        if isinstance(o, (list, dict)) or o not in built:
+        if not _an_id(o) or o not in built:
             raise ValueError(f"load: output {o!r:.40} is not a node of the graph")
     res = [built[o] for o in outputs]
     return res[0] if single else res
@@ -261,6 +267,21 @@ def _build_node(g: nx.DiGraph, nid, built: dict) -> Expr:
     raw = d.get("attrs", {})
     if not isinstance(raw, dict):
         raise ValueError(f"load: {where}: attrs is not an object")
+    # exactly the op's attributes: an extra one made another node that printed the same (a
+    # second variable x), a missing one a KeyError when the node was printed or evaluated
+    for k in raw:
+        if k not in op.attr_names:
+            raise ValueError(f"load: {where}: {opname} has no attribute {k!r:.40}")
+    for k in op.attr_names:
+        if k not in raw:
+            raise ValueError(f"load: {where}: {opname} needs the attribute {k!r}")
+    if "axis" in raw and opname != "argmax":
+        axis = _decode(raw["axis"], f"{where}, attribute 'axis'")
+        if not isinstance(axis, tuple):
+            raise ValueError(f"load: {where}: the axis of {opname} must be a tuple of axes, "
+                             f"got {axis!r:.40}")
+        if not axis and opname != "sum":
+            raise ValueError(f"load: {where}: the axis of {opname} names no axis")
     attrs = {}
     for k, v in raw.items():
         v = _decode(v, f"{where}, attribute {k!r:.40}")
@@ -275,6 +296,8 @@ def _build_node(g: nx.DiGraph, nid, built: dict) -> Expr:
             raise ValueError(f"shape {shape!r:.60} is not a list of sizes")
         stored = as_shape(shape, "shape")
         n = make(op, args, attrs)
+        if opname == "take":
+            F.take(*args)  # sg.take's checks of a constant index (an integer, in range)
     except (KeyError, IndexError, TypeError, ValueError) as err:
         raise ValueError(f"load: {where}: {err}") from None
     if n.shape != stored:
@@ -290,20 +313,35 @@ def _build_node(g: nx.DiGraph, nid, built: dict) -> Expr:
 
 
 # ------------------------------------------------------------------ networkx versions
+# networkx 3.4 renamed node_link_data's and node_link_graph's ``link`` keyword ``edges``. (A
+# fallback on TypeError hid the TypeErrors of bad data behind "unexpected keyword 'link'".)
+_EDGES_KW = "edges" if "edges" in inspect.signature(nx.node_link_graph).parameters else "link"
+
+
 def _node_link_data(g: nx.DiGraph) -> dict:
-    try:
-        return nx.node_link_data(g, edges="edges")
-    except TypeError:  # networkx < 3.4
-        return nx.node_link_data(g, link="edges")
+    return nx.node_link_data(g, **{_EDGES_KW: "edges"})
+
+
+def _an_id(v) -> bool:
+    """A node id: an int (not a bool, which equals 0 or 1) or a string."""
+    return isinstance(v, str) or _int(v)
 
 
 def _node_link_graph(data) -> nx.DiGraph:
     if not isinstance(data, dict) or data.get("directed") is not True or data.get("multigraph"):
         raise ValueError("a directed, simple graph is expected")
-    try:
-        g = nx.node_link_graph(data, directed=True, multigraph=False, edges="edges")
-    except TypeError:  # networkx < 3.4
-        g = nx.node_link_graph(data, directed=True, multigraph=False, link="edges")
+    # networkx keeps the last of two nodes with one id (and True is the id 1): check first
+    nodes = data.get("nodes")
+    if isinstance(nodes, list):
+        seen = set()
+        for d in nodes:
+            nid = d.get("id") if isinstance(d, dict) else None
+            if not _an_id(nid):
+                raise ValueError(f"node id {nid!r:.40} is not an int or a string")
+            if nid in seen:
+                raise ValueError(f"two nodes have the id {nid!r:.40}")
+            seen.add(nid)
+    g = nx.node_link_graph(data, directed=True, multigraph=False, **{_EDGES_KW: "edges"})
     for nid in g.nodes:
         if isinstance(nid, (list, dict, float)) or nid is None:
             raise ValueError(f"node id {nid!r:.40} is not an int or a string")

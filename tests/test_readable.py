@@ -851,3 +851,17 @@ def test_softmax_over_every_entry_and_argmax_axes_in_latex():
     assert sg.latex(sg.argmax(A, axis=0)) == \
         r"\operatorname{argmax}\left(A_{ax}, \mathrm{axis}=0\right)"
     assert sg.latex(sg.argmax(A)) == r"\operatorname{argmax}\left(A_{ax}\right)"
+
+
+def test_a_value_named_like_a_variable_prints_its_formula():
+    # sigmoid(x) named y, times the variable y, printed y*y
+    x, y = sg.scalars("x_nv y_nv")
+    s = sg.sigmoid(x).named("y_nv")
+    assert str(s * y) == "sigmoid(x_nv)*y_nv"
+    assert str(s) == "sigmoid(x_nv)"  # the root prints its formula anyway
+
+
+def test_the_largest_floats_print():
+    # str() of 1.7976931348623157e308 raised OverflowError looking for a small fraction
+    assert str(sg.const(1.7976931348623157e308)) == "1.7976931348623157e+308"
+    assert str(sg.const(-1e300) * sg.scalar("x_big_p")) == "(-1e+300)*x_big_p"

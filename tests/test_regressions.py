@@ -330,3 +330,14 @@ def test_softmax_family_over_an_empty_axis():
         M = sg.matrix("M_empty", ("n", 3))
         np.testing.assert_array_equal(sg.evaluate(sg.logsumexp(M, axis=0), {M: np.zeros((0, 3))}),
                                       [-np.inf] * 3)
+
+
+def test_an_empty_axis_tuple_is_numpys_no_reduction_and_eye_needs_a_size():
+    # axis=() wrote "(,)" into the generated code: a SyntaxError at the first call
+    A = sg.matrix("A_noax", (2, 3))
+    a = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(sg.evaluate(sg.logsumexp(A, axis=()), {A: a}), a)
+    np.testing.assert_allclose(sg.evaluate(sg.softmax(A, axis=()), {A: a}), np.ones((2, 3)))
+    np.testing.assert_allclose(sg.evaluate(sg.log_softmax(A, axis=()), {A: a}), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"eye: dims \(\) has no size"):
+        sg.eye(())

@@ -293,3 +293,50 @@ def test_float16_constants_round_trip_and_long_double_ones_say_why_not(tmp_path)
     d = v2 * sg.const(np.array([1.0, 2.0], dtype=np.longdouble))
     with pytest.raises(TypeError, match=r"save: a constant of dtype \w+ cannot be saved"):
         pickle.dumps(d)
+
+
+# ------------------------------------------------------------------ gaps a round-trip helper found
+def test_an_op_takes_exactly_its_attributes(tmp_path):
+    """An extra attribute made another node that printed the same (x with a "seed" was a
+    second variable x: a gradient of x*x with respect to x was x); a missing one raised a
+    bare KeyError when the node was printed or evaluated."""
+    d = _data(x * x)
+    _node(d, "var")["attrs"]["seed"] = 1
+    _load_bad(d, tmp_path, r"node \d+ \(var\): var has no attribute 'seed'")
+    d = _data(sg.tanh(x))
+    _node(d, "tanh")["attrs"]["keepdims"] = True
+    _load_bad(d, tmp_path, r"\(tanh\): tanh has no attribute 'keepdims'")
+    for op, key in (("var", "vname"), ("sum", "axis"), ("sample_bernoulli", "seed")):
+        d = _data(sg.sum(sg.sample_bernoulli(sg.sigmoid(v), seed=3)))
+        del _node(d, op)["attrs"][key]
+        _load_bad(d, tmp_path, rf"\({op}\): {op} needs the attribute '{key}'")
+    for name, build in EXAMPLES.items():  # the declaration matches every op's nodes
+        for n in sg.topo_order([build()]):
+            assert set(n.attrs) == set(n.op.attr_names), n.op.name
+
+
+def test_axes_of_the_softmax_family_and_take_indices_are_checked(tmp_path):
+    d = _data(sg.softmax(A))
+    _node(d, "softmax")["attrs"]["axis"] = None
+    _load_bad(d, tmp_path, r"\(softmax\): the axis of softmax must be a tuple of axes")
+    d = _data(sg.log_softmax(A))
+    _node(d, "log_softmax")["attrs"]["axis"] = {"tuple": []}
+    _load_bad(d, tmp_path, r"\(log_softmax\): the axis of log_softmax names no axis")
+    for bad in (0.5, 5.0, -3.0):
+        d = _data(sg.take(A, 1))
+        _node(d, "const")["attrs"]["value"] = bad
+        _load_bad(d, tmp_path, r"\(take\): take: index")
+
+
+def test_node_ids_are_distinct_ints_or_strings(tmp_path):
+    # networkx kept the last of two nodes with one id: the file loaded as another graph
+    d = _data(sg.tanh(x) + sg.sin(x))
+    tanh, sin = _node(d, "tanh"), _node(d, "sin")
+    sin["id"] = tanh["id"]
+    _load_bad(d, tmp_path, rf"two nodes have the id {tanh['id']}")
+    d = _data()
+    d["graph"]["nodes"][0]["id"] = True  # True == 1
+    _load_bad(d, tmp_path, r"node id True is not an int or a string")
+    d = _data()
+    d["version"] = True
+    _load_bad(d, tmp_path, r"unsupported version True")

@@ -188,3 +188,20 @@ def test_a_number_sympy_makes_too_big_for_a_float_keeps_the_expression(build, at
     e = build(x)
     with np.errstate(all="ignore"):
         assert sg.evaluate(sg.simplify(e), {x: at}) == pytest.approx(sg.evaluate(e, {x: at}))
+
+
+@pytest.mark.parametrize("c", [1.00000001, 0.33333334, 1e-40, 1.7e-300])
+def test_constants_reach_sympy_as_the_floats_they_are(c):
+    """nsimplify snapped 1.00000001 to 1, 0.33333334 to 1/3 and 1e-40 to 0, so
+    sg.simplify(1.00000001*x - x) was 0 and sg.simplify(x + 1e-40*y) was x."""
+    x, y = sg.scalar("x_c"), sg.scalar("y_c")
+    assert float(sg.to_sympy(c * x).subs(sympy.Symbol("x_c", real=True), 1.0)) == c
+    e = x * c - x if c > 1e-30 else x + c * y
+    at = {x: 0.7, y: 1.0 / c if c < 1e-30 else 1.0}
+    assert sg.evaluate(sg.simplify(e), at) == pytest.approx(sg.evaluate(e, at), rel=1e-6)
+
+
+def test_simple_constants_still_print_simply():
+    x = sg.scalar("x_s")
+    assert str(sg.to_sympy(x / 3)) == "x_s/3"
+    assert str(sg.to_sympy(0.1 * x)) == "x_s/10"

@@ -40,6 +40,7 @@ class Op:
     # stop_gradient): derivatives stop there, and "disconnected" zeros name the op
     zero_grad: ClassVar[tuple] = ()
     random: ClassVar[bool] = False  # draws random numbers (a compiled function owns a Generator)
+    attr_names: ClassVar[tuple[str, ...]] = ()  # the attributes a node of this op has (sg.load)
     fn: ClassVar[str] = ""  # function name for text/latex/code templates
     # (operator, precedence) when ``math`` is ``a <op> b`` (or ``<op>a`` for one operand):
     # lets the math emitter leave out the parentheses Python does not need

@@ -30,7 +30,7 @@ def fmt_number(v: float) -> str:
 def _small_fraction(v: float) -> tuple[int, int] | None:
     """(p, q) when ``v`` is exactly the float p/q for a denominator up to 100 (the mean's 1/3,
     2/3): printed as the fraction, not 0.3333333333333333."""
-    if not np.isfinite(v):
+    if not np.isfinite(v) or abs(v) > 1000:  # (and v * q of the largest floats is inf)
         return None
     for q in range(2, 101):
         p = round(v * q)
@@ -41,6 +41,7 @@ def _small_fraction(v: float) -> tuple[int, int] | None:
 
 class Var(Op):
     name = "var"
+    attr_names = ("vname", "shape")
     nargs = 0
     leaf = True
 
@@ -67,6 +68,7 @@ class Var(Op):
 
 class Const(Op):
     name = "const"
+    attr_names = ("value",)
     nargs = 0
     leaf = True
 
@@ -99,7 +101,13 @@ class Const(Op):
             raise NotImplementedError("sympy has no form for constants of more than two axes")
         if isinstance(v, float) and v.is_integer():
             return sympy.Integer(int(v))
-        return sympy.nsimplify(v, rational=False) if isinstance(v, float) else sympy.Integer(v)
+        if not isinstance(v, float):
+            return sympy.Integer(v)
+        # a simple form (1/3 for 0.3333333333333333) only where it is this very float:
+        # nsimplify alone snapped 1.00000001 to 1 and 1e-40 to 0, so sg.simplify(1.00000001*x - x)
+        # was 0
+        r = sympy.nsimplify(v, rational=False)
+        return r if r.is_Number and float(r) == v else sympy.Float(v)
 
     def vjp(self, n, ct, nb, wants):
         return []
@@ -146,6 +154,7 @@ class DimSize(Op):
     """A symbolic size used as a scalar value (e.g. the N in a mean over N samples)."""
 
     name = "dimsize"
+    attr_names = ("dim",)
     nargs = 0
     leaf = True
 
@@ -174,11 +183,14 @@ class Eye(Op):
     """The identity tensor of shape ``dims + dims`` (the seed of vectorised reverse mode)."""
 
     name = "eye"
+    attr_names = ("dims",)
     nargs = 0
     leaf = True
 
     def infer(self, args, attrs):
         d = attrs["dims"]
+        if not d:  # its code would be _xp.eye() (a SyntaxError where it is compiled)
+            raise ValueError("eye: dims () has no size (the identity of shape () is 1.0)")
         return tuple(d) + tuple(d), ()
 
     def code(self, a, n, g):
@@ -212,6 +224,7 @@ class Alias(Op):
     """A leaf (variable or constant) shown under another name; its value is the leaf's."""
 
     name = "alias"
+    attr_names = ("alias",)
     nargs = 1
 
     def infer(self, args, attrs):

@@ -242,6 +242,7 @@ def _outer_rules(args, attrs, shape):
 
 class Transpose(Op):
     name = "transpose"
+    attr_names = ("axes",)
     nargs = 1
 
     def infer(self, args, attrs):
@@ -323,6 +324,7 @@ def _same_size(sa, sb) -> bool:
 
 class Reshape(Op):
     name = "reshape"
+    attr_names = ("shape",)
     nargs = 1
 
     def infer(self, args, attrs):
@@ -445,6 +447,7 @@ def _fit_shape_rules(args, attrs, shape):
 
 class BroadcastTo(Op):
     name = "broadcast_to"
+    attr_names = ("shape",)
     nargs = 1
 
     def infer(self, args, attrs):
@@ -628,6 +631,7 @@ class OneHot(Op):
     """
 
     name = "onehot"
+    attr_names = ("n",)
     nargs = None  # (i,) or (i, like)
     nondiff = (0,)
     zero_grad = (1,)

@@ -24,6 +24,8 @@ def expand_back(ct, nb: int, x_shape, axes, keepdims):
 def _axis_code(axes, ndim):
     if len(axes) == ndim:
         return "None"
+    if not axes:  # numpy's axis=(): no reduction ("(,)" was a SyntaxError)
+        return "()"
     return f"({', '.join(str(a) for a in axes)},)"
 
 
@@ -73,6 +75,7 @@ class AxisOp(Op):
 
 class Sum(AxisOp):
     name = "sum"
+    attr_names = ("axis", "keepdims")
 
     def code(self, a, n, g):
         axes, nd = n.attrs["axis"], n.args[0].ndim
@@ -143,6 +146,7 @@ def _sum_of_broadcast(x, axes: tuple, keep: bool, shape: tuple):
 
 class LogSumExp(AxisOp):
     name = "logsumexp"
+    attr_names = ("axis", "keepdims")
 
     def code(self, a, n, g):
         axes, nd = n.attrs["axis"], n.args[0].ndim
@@ -160,6 +164,7 @@ class LogSumExp(AxisOp):
 
 class Softmax(AxisOp):
     name = "softmax"
+    attr_names = ("axis",)
     last_by_default = True
 
     def infer(self, args, attrs):
@@ -205,6 +210,7 @@ class Argmax(Op):
     """The index of the largest entry: integer valued, not differentiable."""
 
     name = "argmax"
+    attr_names = ("axis",)
     nargs = 1
     nondiff = (0,)
 

@@ -75,6 +75,7 @@ class ToInt(Op):
 
 class _Sample(Op):
     nargs = 1
+    attr_names = ("seed",)
     nondiff = (0,)
     random = True
 
@@ -162,6 +163,7 @@ class Zero(Op):
     """A zero tensor that records why it is zero ("zero" or "disconnected", and a sentence)."""
 
     name = "zero"
+    attr_names = ("kind", "why", "shape")
     nargs = 0
     leaf = True
 
