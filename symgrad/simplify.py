@@ -83,6 +83,10 @@ def _via_sympy(e: Expr) -> Expr | None:
         return None
     if expanded_terms(s, SYMPY_MAX_TERMS) > SYMPY_MAX_TERMS:
         return None
+    if s.has(sympy.zoo, sympy.nan):
+        # log(0) is sympy's complex infinity, and what sympy builds on it nan: the graph's
+        # sigmoid(log(0)) + x is x, its "simplification" nan
+        return None
     s, back = freeze_numbers(s)
     symbols = {}
     for n in order:
@@ -118,6 +122,8 @@ def _numbers_fit_floats(s) -> bool:
     c0 = 750.5 is 1.0e326, which sympy's floats hold and float64 does not (it became inf, and
     the gradient of sigmoid(x + 750.5) "simplified" to 0)."""
     for x in s.atoms(sympy.Number):
+        if x is sympy.nan or x is sympy.zoo:
+            return False
         if x.is_zero or not (x.is_real and x.is_finite):
             continue
         v = abs(float(x))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fractions
 import functools
 import importlib
+import math
 from typing import Any
 
 import numpy as np
@@ -690,7 +691,12 @@ def _convert(node, special, done, by_name, sizes, scope=()):
         except ValueError as err:  # a name or a size symgrad cannot take
             raise ValueError(f"from_sympy: symbol {node.name!r}: {err}") from None
     if node.is_Number or node in (sympy.pi, sympy.E):
-        return F.const(float(node))
+        v = float(node)
+        if (v in (0.0, math.inf, -math.inf)) and node.is_finite and not node.is_zero:
+            # 10**400 became inf (and inf*x nan at x = 0), 1/10**400 became 0
+            raise ValueError(f"from_sympy: the number {sympy.N(node, 4)} does not fit a "
+                             "float")
+        return F.const(v)
     if isinstance(node, (sympy.OneMatrix, sympy.ZeroMatrix)):  # to_sympy's broadcasts
         value = 1.0 if isinstance(node, sympy.OneMatrix) else 0.0
         return F.broadcast_to(F.const(value), tuple(_dim(d) for d in node.shape))

@@ -310,7 +310,7 @@ def test_an_op_takes_exactly_its_attributes(tmp_path):
         d = _data(sg.sum(sg.sample_bernoulli(sg.sigmoid(v), seed=3)))
         del _node(d, op)["attrs"][key]
         _load_bad(d, tmp_path, rf"\({op}\): {op} needs the attribute '{key}'")
-    for name, build in EXAMPLES.items():  # the declaration matches every op's nodes
+    for build in EXAMPLES.values():  # the declaration matches every op's nodes
         for n in sg.topo_order([build()]):
             assert set(n.attrs) == set(n.op.attr_names), n.op.name
 

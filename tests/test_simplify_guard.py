@@ -205,3 +205,26 @@ def test_simple_constants_still_print_simply():
     x = sg.scalar("x_s")
     assert str(sg.to_sympy(x / 3)) == "x_s/3"
     assert str(sg.to_sympy(0.1 * x)) == "x_s/10"
+
+
+@pytest.mark.parametrize("build, at, want", [
+    (lambda x: sg.sigmoid(sg.log(x - x)) + x, 0.5, 0.5),  # x - x is 0 when built: log(0)
+    (lambda x: sg.exp(sg.log(x - x)) * x, 0.5, 0.0),
+    (lambda x: sg.softplus(sg.log(sg.const(0.0))) + x, 0.5, 0.5),
+])
+def test_a_log_of_zero_is_not_simplified_into_nan(build, at, want):
+    """sympy reads log(0) as complex infinity and builds nan on it: the simplified graph was
+    the constant nan where the graph is finite."""
+    x = sg.scalar("x_l0")
+    e = build(x)
+    with np.errstate(divide="ignore"):
+        assert sg.evaluate(e, {x: at}) == want
+        assert sg.evaluate(sg.simplify(e), {x: at}) == want
+
+
+@pytest.mark.parametrize("number", [sympy.Integer(10) ** 400, sympy.Float("1e400"),
+                                    sympy.Rational(1, 10**400)])
+def test_from_sympy_refuses_a_number_beyond_floats(number):
+    x = sympy.Symbol("x_fs", real=True)
+    with pytest.raises(ValueError, match=r"from_sympy: the number .* does not fit a float"):
+        sg.from_sympy(number * x)
