@@ -17,7 +17,7 @@ from ._lazy import sympy
 from .expr import Expr
 from .graph import as_list, topo_order
 from .ops.elementwise import diag_scaling
-from .shapes import fmt_shape
+from .shapes import fit_pairs, fmt_shape
 from .sympy_read import _is_mat, from_sympy
 
 __all__ = ["from_sympy", "to_sympy"]
@@ -199,6 +199,10 @@ class _Ctx:
         """The same matrix: its sizes are equal to the new ones at run time (axes of 1 may
         make a column a row, or a 1 x 1 matrix an entry)."""
         src, dst = n.args[0].shape, n.shape
+        for p, q in fit_pairs(src, dst) or ():
+            if isinstance(p, int) != isinstance(q, int):
+                # a sympy matrix has the sizes it has: a 2 x 1 constant cannot stand for (m,)
+                raise NotImplementedError(f"the sizes {p} and {q} are equal only at run time")
         if not dst:
             return a[0, 0] if src else a
         if not src:

@@ -108,3 +108,12 @@ def test_a_fitted_gradient_is_an_array_of_its_own():
     assert not np.shares_memory(r, vals)
     t, g = sg.evaluate([sg.tanh(v), sg.grad(w @ sg.tanh(v), w)], {w: np.ones(3), v: vals})
     assert not np.shares_memory(t, g)
+
+
+def test_sympy_says_why_it_has_no_form_for_a_size_fixed_at_run_time():
+    # the (2, 1) constant matrix stood for the (m,) node, and sympy failed inside ("%d format:
+    # a real number is required, not Symbol")
+    g = sg.grad((v * v) @ c2, v)
+    with pytest.raises(NotImplementedError, match=r"the sizes 2 and m are equal only at run time"):
+        sg.to_sympy(g)
+    assert sg.evaluate(sg.simplify(g), {v: np.array([1.0, 3.0])}).tolist() == [2.0, 12.0]
