@@ -181,7 +181,7 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
     lines: list[str] = []
     bound: dict[str, str] = {}
     first_param: dict[str, str] = {}
-    meets = _where_sizes_meet(order)
+    meets: dict[str, str] | None = None  # made when a second input has a size (most have none)
     for v in ins:
         p = gen.params[id(v)]
         nm = v.attrs["vname"]
@@ -202,6 +202,8 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
             if isinstance(d, int):
                 lines.append(f"if _s[{i}] != {d}: _bad_input({nm!r}, _s, {decl!r})")
             elif d in bound:
+                if meets is None:
+                    meets = _where_sizes_meet(order)
                 lines.append(f"if _s[{i}] != {gen.dim(d)}: _bad_size({nm!r}, _s, {decl!r}, "
                              f"{d!r}, {gen.dim(d)}, {bound[d]!r}, {first_param[d]}.shape, "
                              f"{meets.get(d)!r})")
@@ -476,7 +478,7 @@ class _Plan:
         else:
             check_lines, bound = _input_checks(self.ins, gen, tensor, checks, order=order)
         promote = getattr(self.xp, "promote_inputs", None)
-        if promote is not None:  # torch: numpy's promotion, for every input at once
+        if promote is not None:  # torch, array-API modules: see symgrad.backends
             self.extra["_promote"] = promote
             check_lines.append(f"{self.params}, = _promote(({self.params},))")
         numpy = self.xp is np
