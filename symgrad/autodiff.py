@@ -26,7 +26,7 @@ from __future__ import annotations
 from . import edge_pushing
 from . import functions as F
 from .errors import NonDifferentiableError
-from .expr import Expr, make
+from .expr import Expr, make, node_key
 from .graph import as_list, no_gc, topo_order
 from .rewrite import has_candidates, stabilize
 from .shapes import fit_pairs, fmt_shape
@@ -466,9 +466,8 @@ def _twins_in(f: Expr, ws: list[Expr]) -> list[Expr]:
     out = []
     for w in ws:
         if w.name is not None and not w.op.leaf and id(w) not in have:
-            w = next((n for n in nodes if n.op is w.op and n.attrs == w.attrs and
-                      len(n.args) == len(w.args) and all(a is b for a, b in zip(n.args, w.args))),
-                     w)
+            key = node_key(w.op, w.args, w.attrs)  # the hash-consing key: the same value
+            w = next((n for n in nodes if node_key(n.op, n.args, n.attrs) == key), w)
         out.append(w)
     return out
 
