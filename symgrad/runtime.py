@@ -114,12 +114,29 @@ def _quiet(xp):
 def _exp_small(xp, z):
     """exp(z) for z <= 0. An underflow to 0 is the correctly rounded value: when the caller
     makes numpy raise on it (np.errstate(all="raise")), it is recomputed with underflow
-    silenced. The try costs nothing when nothing is raised."""
+    silenced. The try costs nothing when nothing is raised. (dask computes later, outside the
+    try: its blocks are computed with underflow silenced.)"""
+    if getattr(xp, "errstate", None) is None and hasattr(z, "map_blocks"):
+        return z.map_blocks(_quiet_exp)
     try:
         return xp.exp(z)
     except (FloatingPointError, RuntimeWarning):
         with _quiet(xp):
             return xp.exp(z)
+
+
+_quiet_exp = np.errstate(under="ignore")(np.exp)
+
+
+def _shifted(xp, x, m):
+    """``x - m`` (m the largest entry): entries more than the largest double below it
+    (-1.7e308 beside 1.7e308) overflow to -inf, whose exp is the correctly rounded 0."""
+    try:
+        return x - m
+    except (FloatingPointError, RuntimeWarning):
+        errstate = getattr(xp, "errstate", None)
+        with errstate(over="ignore") if errstate is not None else contextlib.nullcontext():
+            return x - m
 
 
 def _finite_max(xp, x, axis):
@@ -177,7 +194,7 @@ def softplus(xp, x):
 def logsumexp(xp, x, axis, keepdims):
     x = xp.asarray(x)
     m = _finite_max(xp, x, axis)
-    out = xp.log(xp.sum(_exp_small(xp, x - m), axis=axis, keepdims=True)) + m
+    out = xp.log(xp.sum(_exp_small(xp, _shifted(xp, x, m)), axis=axis, keepdims=True)) + m
     if keepdims:
         return out
     if axis is None:
@@ -187,7 +204,7 @@ def logsumexp(xp, x, axis, keepdims):
 
 def softmax(xp, x, axis):
     x = xp.asarray(x)
-    e = _exp_small(xp, x - _finite_max(xp, x, axis))
+    e = _exp_small(xp, _shifted(xp, x, _finite_max(xp, x, axis)))
     total = xp.sum(e, axis=axis, keepdims=True)  # at least 1: the largest entry is exp(0)
     try:
         return e / total
@@ -198,7 +215,7 @@ def softmax(xp, x, axis):
 
 def log_softmax(xp, x, axis):
     x = xp.asarray(x)
-    z = x - _finite_max(xp, x, axis)
+    z = _shifted(xp, x, _finite_max(xp, x, axis))
     return z - xp.log(xp.sum(_exp_small(xp, z), axis=axis, keepdims=True))
 
 

@@ -308,3 +308,32 @@ def test_sigmoid_below_the_range_of_exp_is_zero_without_a_warning():
         assert got.dtype == dtype
         np.testing.assert_allclose(got, _sigmoid_exact([-800.0, -90.0, 0.0]).astype(dtype),
                                    rtol=1e-6, atol=np.finfo(dtype).tiny)
+
+
+def test_entries_further_apart_than_the_largest_double():
+    # x - max(x) overflowed to -inf (its exp is the correct 0) with numpy's signal raised
+    v = sg.vector("v_far", 2)
+    f = sg.compile([sg.logsumexp(v), sg.grad(sg.logsumexp(v), v), sg.log_softmax(v)], [v])
+    lse, g, ls = _strict(f, np.array([-1.7e308, 1.7e308]))
+    assert lse == 1.7e308 and g.tolist() == [0.0, 1.0] and ls.tolist() == [-np.inf, 0.0]
+
+
+def test_dask_computes_the_stable_forms_without_signals():
+    """The try around exp that silences a correct underflow ran while dask built its graph;
+    the underflow came later, in compute()."""
+    pytest.importorskip("dask")
+    pytest.importorskip("array_api_compat")
+    import dask
+    import dask.array as da
+
+    z, v = sg.scalar("z_dask"), sg.vector("v_dask", 2)
+    f = sg.compile([sg.softplus(z), sg.log(sg.sigmoid(z)), sg.grad(sg.softplus(z), z)], [z],
+                   backend="dask")
+    g = sg.compile([sg.logsumexp(v), sg.softmax(v)], [v], backend="dask")
+    with dask.config.set(scheduler="synchronous"):
+        vals = _strict(lambda: dask.compute(*f(da.from_array(np.array([-800.0, 800.0]),
+                                                             chunks=1))))
+        lse, sm = _strict(lambda: dask.compute(*g(da.from_array(np.array([0.0, -800.0])))))
+    np.testing.assert_allclose(vals[0], [0.0, 800.0])
+    np.testing.assert_allclose(vals[1], [-800.0, 0.0])
+    assert lse == pytest.approx(0.0) and sm.tolist() == [1.0, 0.0]
