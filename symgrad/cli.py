@@ -28,7 +28,7 @@ from .explain import ACTIVATIONS, _Display, _dname, explain, function_name
 from .expr import Expr
 from .graph import topo_order, variables
 from .ops.leaves import tex_name
-from .parse import ParseError, parse
+from .parse import ParseError, names_in, parse
 from .shapes import as_shape, check_identifier, fmt_shape
 from .simplify import simplify
 
@@ -94,6 +94,8 @@ def _wrt(args, f: Expr, env: dict[str, Expr]) -> list[Expr]:
         if not name:
             continue
         v = found.get(name, env.get(name, named.get(name)))
+        if v is None and name in names_in(args.expression):
+            v = F.scalar(name)  # folded away as the formula was built (x*0 + y): df/dx = 0
         if v is None:
             raise UsageError(f"--wrt: {name} is not a variable or a named value of the "
                              "expression")
@@ -317,8 +319,12 @@ def cmd_eval(args, out) -> int:
         if not sep:
             raise UsageError(f"{item!r}: write NAME=VALUE")
         var = by_name.get(name, env.get(name))
+        if var is None and name in names_in(args.expression):
+            continue  # folded away as the formula was built (x - x is 0): its value is unused
         if var is None:
             raise UsageError(f"{name} is not a variable of the expression")
+        if var in values:
+            raise UsageError(f"{name} is given twice")
         values[var] = _value(spec, var)
     missing = [n for n, v in by_name.items() if v not in values]
     if missing:

@@ -32,9 +32,17 @@ _sweep_at = 4096
 
 def _sweep() -> None:
     global _sweep_at
-    # a snapshot (one C call): another thread may add entries meanwhile (building graphs in
-    # threads raised "dictionary changed size during iteration" here)
-    dead = [(k, r) for k, r in list(_TABLE.items()) if r() is None]
+    # a snapshot: another thread may add entries meanwhile (building graphs in threads raised
+    # "dictionary changed size during iteration" here). Even list() of the items can be cut
+    # short, where a garbage collection it triggers runs finalizers that switch threads: then
+    # it is taken again
+    while True:
+        try:
+            items = list(_TABLE.items())
+            break
+        except RuntimeError:
+            continue
+    dead = [(k, r) for k, r in items if r() is None]
     for k, r in dead:
         if _TABLE.get(k) is r:  # not replaced by a live node since
             _TABLE.pop(k, None)

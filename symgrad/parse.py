@@ -94,10 +94,17 @@ def _char_col(text: str, line: int, byte_col: int) -> int:
     return len(src.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore")) + 1
 
 
+def _lead(text: str) -> tuple[int, int]:
+    """(lines, columns) that strip() cuts off the front of ``text``: positions in the stripped
+    text are these many lines further down, and on its first line these many columns right."""
+    lead = text[:len(text) - len(text.lstrip())]
+    return lead.count("\n"), len(lead) - (lead.rfind("\n") + 1)
+
+
 class _Parser:
-    def __init__(self, text: str, variables: dict[str, Expr], shift: int = 0):
+    def __init__(self, text: str, variables: dict[str, Expr]):
         self.text = text
-        self.shift = shift  # columns cut off the front of a one-line text by strip()
+        self.lines_cut, self.cols_cut = _lead(text)
         self.env: dict[str, Expr] = dict(variables)
         self.assigned: set[str] = set()
 
@@ -105,8 +112,10 @@ class _Parser:
         if node is None or not hasattr(node, "lineno"):
             return ParseError(message, self.text)
         line = node.lineno
-        col = _char_col(self.text.strip(), line, node.col_offset) + self.shift
-        return ParseError(message, self.text, line, col)
+        col = _char_col(self.text.strip(), line, node.col_offset)
+        if line == 1:
+            col += self.cols_cut
+        return ParseError(message, self.text, line + self.lines_cut, col)
 
     # ------------------------------------------------------------------ statements
     def program(self, tree: ast.Module) -> Expr:
@@ -136,6 +145,8 @@ class _Parser:
             what = "assigned" if name in self.assigned else "a variable"
             raise self.error(st.targets[0], f"'{name}' is already {what}")
         value = self.expr(st.value)
+        if name in self.env:  # x = x + 1: the right side made x a variable
+            raise self.error(st.targets[0], f"'{name}' is used in its own definition")
         e = value.named(name)
         self.env[name] = e
         self.assigned.add(name)
@@ -209,11 +220,11 @@ class _Parser:
             want = " or ".join(str(k) for k in spec.nargs)
             raise self.error(node, f"{name} takes {want} operand{'s' if want != '1' else ''}, "
                              f"got {npos}")
-        for kw in node.keywords:
+        for i, kw in enumerate(node.keywords):
             if kw.arg != "axis" or not spec.axis:
                 shown = "**" if kw.arg is None else kw.arg
                 raise self.error(kw.value, f"{name} takes no keyword '{shown}'")
-            if axis_pos:
+            if axis_pos or i:  # sum(X, 0, axis=1) or sum(X, axis=0, axis=1): which one?
                 raise self.error(kw.value, f"{name}: axis given twice")
             self.axis_value(kw.value, name)
         if axis_pos:
@@ -313,7 +324,7 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
         if not isinstance(v, Expr):
             raise TypeError(f"parse: variables[{k!r}] is not an expression")
     body = text.strip()
-    shift = 0 if "\n" in body or not body else text.index(body[0])
+    lines_cut, cols_cut = _lead(text)
     try:
         tree = ast.parse(body, mode="exec")
     except SyntaxError as err:
@@ -321,7 +332,18 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
         if "nested parentheses" in msg:
             msg = "expression nested too deeply"
         line = err.lineno or 1
-        raise ParseError(f"syntax error: {msg}", text, line, (err.offset or 1) + shift) from None
+        col = (err.offset or 1) + (cols_cut if line == 1 else 0)
+        raise ParseError(f"syntax error: {msg}", text, line + lines_cut, col) from None
     except (RecursionError, MemoryError):
         raise ParseError("expression too long or nested too deeply", text) from None
-    return _Parser(text, variables, shift).program(tree)
+    return _Parser(text, variables).program(tree)
+
+
+def names_in(text: str) -> set[str]:
+    """The names ``text`` uses (variables and named values, before anything is built): a
+    variable that building folds away (``x - x`` is 0) is still one the text has."""
+    try:
+        tree = ast.parse(text.strip(), mode="exec")
+    except (SyntaxError, RecursionError, MemoryError):
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(FUNCTIONS)

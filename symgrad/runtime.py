@@ -125,7 +125,11 @@ def _exp_small(xp, z):
             return xp.exp(z)
 
 
-_quiet_exp = np.errstate(under="ignore")(np.exp)
+def _quiet_exp(block):
+    """numpy's exp of a dask block, its underflow silenced (a plain function: dask's
+    distributed scheduler pickles it by name to send it to the workers)."""
+    with np.errstate(under="ignore"):
+        return np.exp(block)
 
 
 def _shifted(xp, x, m):

@@ -130,6 +130,16 @@ def test_wrt_repeats_and_a_caret_says_to_write_two_stars(capsys):
     assert rc == 2 and "operator ^ is not allowed; write ** for a power (x**2)" in err
 
 
+def test_variables_folded_away_as_the_formula_was_built(capsys):
+    # x - x is 0 when built: "x is not a variable of the expression" refused valid input
+    assert run(capsys, "eval", "xf - xf", "xf=1")[:2] == (0, "0.0\n")
+    assert run(capsys, "eval", "xf*0 + yf", "xf=1", "yf=2")[:2] == (0, "2.0\n")
+    rc, out, err = run(capsys, "grad", "xf*0 + yf", "--wrt", "xf,yf")
+    assert rc == 0 and out.splitlines()[0].startswith("df/dxf = 0 [zero: ")
+    rc, out, err = run(capsys, "eval", "xf*2", "xf=3", "xf=4")
+    assert rc == 2 and "xf is given twice" in err
+
+
 def test_grad_default_wrt_is_every_variable(capsys):
     rc, out, _ = run(capsys, "grad", "ia*ib + ib")
     lines = out.strip().split("\n")

@@ -207,3 +207,15 @@ def test_multi_line_positions():
         parse("pm = pa + 1\npm + foo(pb)")
     assert (info.value.line, info.value.col) == (2, 6)
     assert str(info.value).startswith("line 2, column 6: ")
+
+
+@pytest.mark.parametrize("text, match", [
+    ("sum(Xp, axis=0, axis=1)", r"column 22: sum: axis given twice"),  # the second was ignored
+    ("xs = xs + 1; xs*xs", r"'xs' is used in its own definition"),
+    ("\n\nxs +* ys", r"line 3, column 5: syntax error"),  # lines counted in the stripped text
+    ("\n\na = xs\nb = foo(a)\nb", r"line 4, column 5: unknown function 'foo'"),
+    ("  \n  xs + foo(ys)", r"line 2, column 8: unknown function 'foo'"),
+])
+def test_texts_that_read_otherwise_are_refused_where_they_are(text, match):
+    with pytest.raises(sg.ParseError, match=match):
+        sg.parse(text, {"Xp": sg.matrix("Xp", (2, 3))})

@@ -341,3 +341,11 @@ def test_an_empty_axis_tuple_is_numpys_no_reduction_and_eye_needs_a_size():
     np.testing.assert_allclose(sg.evaluate(sg.log_softmax(A, axis=()), {A: a}), np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"eye: dims \(\) has no size"):
         sg.eye(())
+
+
+def test_zero_over_zero_is_nan():
+    # the rule 0/x = 0 took 0/0 too: "symgrad eval 0/0" printed 0.0
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(sg.evaluate(sg.const(0.0) / sg.const(0.0), {}))
+    assert sg.const(0.0) / sg.scalar("x_zz") is not None
+    assert str(sg.const(0.0) / sg.scalar("x_zz")) == "0"  # the algebra of numbers (documented)

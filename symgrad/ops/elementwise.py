@@ -854,7 +854,7 @@ def _div_rules(args, attrs, shape):
     x, y = args
     if F.is_const(y, 1.0) and x.shape == shape:
         return x
-    if F.is_const(x, 0.0):
+    if F.is_const(x, 0.0) and not F.is_const(y, 0.0):  # (0/0 is nan: the constants fold)
         return F.zeros(shape)
     if x.op is NEG:
         return F.neg(F.div(x.args[0], y))
