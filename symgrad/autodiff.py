@@ -483,11 +483,15 @@ def hessian(f: Expr, wrt):
 
 
 def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
-    if len(ws) > 1 and all(w.shape == () for w in ws):
+    inner = any(not w.op.leaf for w in ws)
+    if len(ws) > 1 and all(w.shape == () for w in ws) and not inner:
         rows = _edge_pushed(f, ws)
         if rows is not None:
             return rows
-    gs = reverse(f, F.const(1.0), ws)
+    # an intermediate value among ws gets a first pass of its own (as in grad), so that the
+    # variables' gradients keep their stable forms: with mu = sigmoid(z) kept opaque in one
+    # pass, d/dz of bce(mu, y) was (mu - y)/(mu (1 - mu)) * mu (1 - mu), nan at z = 40
+    gs = _reverse_each_inner(f, F.const(1.0), ws) if inner else reverse(f, F.const(1.0), ws)
     _record("grad", gs, f, ws)  # a row's messages call its function df/dw
     # every row's pass walks a part of the gradient graph: walk it once
     shared = topo_order(gs) if len(ws) > 1 else None

@@ -337,3 +337,17 @@ def test_dask_computes_the_stable_forms_without_signals():
     np.testing.assert_allclose(vals[0], [0.0, 800.0])
     np.testing.assert_allclose(vals[1], [-800.0, 0.0])
     assert lse == pytest.approx(0.0) and sm.tolist() == [1.0, 0.0]
+
+
+def test_a_hessian_with_an_intermediate_keeps_the_variables_stable_forms():
+    """hessian(C, [z, mu]) took one first pass with mu = sigmoid(z) opaque: d/dz of bce(mu, y)
+    was (mu - y)/(mu (1 - mu)) times mu (1 - mu), nan at z = 40 (grad already passed each
+    intermediate on its own)."""
+    z, y = sg.scalars("z_hi y_hi")
+    mu = sg.sigmoid(z).named("mu_hi")
+    H = sg.hessian(sg.bce(mu, y), [z, mu])
+    for at in (40.0, -800.0):
+        assert _strict(sg.evaluate, H[0], {z: at, y: 0.3}) == [0.0, 1.0]
+    m = 1 / (1 + np.exp(-0.3))
+    np.testing.assert_allclose(sg.evaluate([h for row in H for h in row], {z: 0.3, y: 0.4}),
+                               [m * (1 - m), 1.0, 1.0, 0.4 / m**2 + 0.6 / (1 - m) ** 2])
