@@ -88,13 +88,14 @@ def _wrt(args, f: Expr, env: dict[str, Expr]) -> list[Expr]:
     nodes = topo_order([f])
     named = {n.name: n for n in nodes if n.name and not n.op.leaf}
     named.update((n.attrs["alias"], n) for n in nodes if n.op.name == "alias")
+    written = names_in(args.expression)
     out = []
     for name in ",".join(args.wrt).split(","):  # --wrt a,b --wrt c: all three
         name = name.strip()
         if not name:
             continue
         v = found.get(name, env.get(name, named.get(name)))
-        if v is None and name in names_in(args.expression):
+        if v is None and name in written:
             v = F.scalar(name)  # folded away as the formula was built (x*0 + y): df/dx = 0
         if v is None:
             raise UsageError(f"--wrt: {name} is not a variable or a named value of the "
@@ -233,33 +234,33 @@ def cmd_hessian(args, out) -> int:
         for wj, h in zip(ws, row):
             a, b = _describe(wi), _describe(wj)
             if args.latex:
-                print(_equation(rf"\frac{{\partial^2 {ftex}}}{{\partial {tex_name(a)} "
-                                rf"\partial {tex_name(b)}}}", disp.tex(h), True), file=out)
+                print(_equation(_d2(fn, ftex, a, b, True), disp.tex(h), True), file=out)
             else:
-                print(_equation(f"d2{fn}/d{_dname(a)} d{_dname(b)}", disp.text(h), False) +
+                print(_equation(_d2(fn, ftex, a, b, False), disp.text(h), False) +
                       f"    shape {fmt_shape(h.shape)}", file=out)
     return 0
 
 
+def _d2(fn: str, ftex: str, a: str, b: str, latex: bool) -> str:
+    """The left side of a second derivative: ``d2f/dx dy``, or its LaTeX fraction."""
+    if latex:
+        return rf"\frac{{\partial^2 {ftex}}}{{\partial {tex_name(a)} \partial {tex_name(b)}}}"
+    return f"d2{fn}/d{_dname(a)} d{_dname(b)}"
+
+
 def _print_matrix(shown, disp, ws, fn, ftex, latex: bool, out) -> None:
     names = [_describe(w) for w in ws]
-    if latex and any(r" \\ " in disp.tex(h) for row in shown for h in row):
-        for a, row in zip(names, shown):  # big entries (with temporaries): one per line
-            for b, h in zip(names, row):
-                print(_equation(rf"\frac{{\partial^2 {ftex}}}{{\partial {tex_name(a)} "
-                                rf"\partial {tex_name(b)}}}", disp.tex(h), True), file=out)
+    cells = [[disp.tex(h) if latex else disp.text(h) for h in row] for row in shown]
+    if any((r" \\ " if latex else "\n") in c for row in cells for c in row):
+        for a, row in zip(names, cells):  # big entries (with temporaries): one per line
+            for b, c in zip(names, row):
+                print(_equation(_d2(fn, ftex, a, b, latex), c, latex), file=out)
         return
     if latex:
-        body = r" \\ ".join(" & ".join(disp.tex(h) for h in row) for row in shown)
+        body = r" \\ ".join(" & ".join(row) for row in cells)
         wrt = ", ".join(tex_name(n) for n in names)
         print(rf"\nabla^2_{{{wrt}}} {ftex} = \begin{{pmatrix}} {body} \end{{pmatrix}}",
               file=out)
-        return
-    cells = [[disp.text(h) for h in row] for row in shown]
-    if any("\n" in c for row in cells for c in row):  # big entries: one per line
-        for a, row in zip(names, cells):
-            for b, c in zip(names, row):
-                print(_equation(f"d2{fn}/d{_dname(a)} d{_dname(b)}", c, False), file=out)
         return
     widths = [max(len(row[j]) for row in cells) for j in range(len(names))]
     print(f"Hessian of {fn} with respect to ({', '.join(names)}):", file=out)
@@ -313,13 +314,14 @@ def cmd_eval(args, out) -> int:
     f, env = _function(args)
     by_name = {v.attrs["vname"]: v for v in variables(f)}
     values = {}
+    written = names_in(args.expression)
     for item in args.values:
         name, sep, spec = item.partition("=")
         name = name.strip()
         if not sep:
             raise UsageError(f"{item!r}: write NAME=VALUE")
         var = by_name.get(name, env.get(name))
-        if var is None and name in names_in(args.expression):
+        if var is None and name in written:
             continue  # folded away as the formula was built (x - x is 0): its value is unused
         if var is None:
             raise UsageError(f"{name} is not a variable of the expression")
