@@ -62,12 +62,10 @@ def _fmt_idx(idx: tuple) -> str:
     return f"[{', '.join(str(i) for i in idx)}]" if idx else ""
 
 
-def _fd(fn, args: list, pos: int, idx: tuple, eps: float, k: int | None = None):
-    """(central difference of output ``k`` of ``fn`` wrt entry ``idx`` of argument ``pos``,
-    the size of its rounding noise: the values' own rounding over the step)."""
+def _entry(fn, args: list, pos: int, idx: tuple, k: int | None):
+    """(x, v -> the output (output ``k`` of a list) with entry ``idx`` of argument ``pos`` set
+    to ``v``, as a float array), where x is that entry's value."""
     x = args[pos]
-    xi = float(np.asarray(x)[idx]) if idx else float(x)
-    h = eps * max(1.0, abs(xi))
 
     def at(v):
         a = list(args)
@@ -80,9 +78,49 @@ def _fd(fn, args: list, pos: int, idx: tuple, eps: float, k: int | None = None):
         out = fn(*a)
         return np.asarray(out if k is None else out[k], dtype=float)
 
+    return (float(np.asarray(x)[idx]) if idx else float(x)), at
+
+
+def _fd(fn, args: list, pos: int, idx: tuple, eps: float, k: int | None = None):
+    """(central difference of output ``k`` of ``fn`` wrt entry ``idx`` of argument ``pos``,
+    the size of its rounding noise: the values' own rounding over the step)."""
+    xi, at = _entry(fn, args, pos, idx, k)
+    h = eps * max(1.0, abs(xi))
     hi, lo = at(xi + h), at(xi - h)
     noise = _NOISE * np.maximum(np.abs(hi), np.abs(lo)) / h
     return (hi - lo) / (2.0 * h), noise
+
+
+def _not_smooth(args: list, eps: float, fn, pos: int, idx: tuple, k: int | None,
+                out: tuple) -> str:
+    """Why the finite differences of entry ``out`` cannot be trusted at this point, or "".
+
+    At a kink (``relu`` at 0) the one-sided differences disagree, whatever the step; where
+    the function differentiated jumps (the second derivative of ``abs`` at 0) or its
+    derivative does (``v * abs(v)`` at 0), the central difference changes with the step: it
+    has not converged, and no step gives the derivative. Either way the point is the problem.
+    """
+    xi, at = _entry(fn, args, pos, idx, k)
+    h = eps * max(1.0, abs(xi))
+    mid, hi, lo, hi8, lo8 = (float(at(v)[out]) for v in
+                             (xi, xi + h, xi - h, xi + h / 8, xi - h / 8))
+    noise = _NOISE * max(abs(mid), abs(hi), abs(lo)) / (h / 8)  # the smaller step's rounding
+    right, left = (hi - mid) / h, (mid - lo) / h
+    right8, left8 = (hi8 - mid) / (h / 8), (mid - lo8) / (h / 8)
+    wide, narrow = (hi - lo) / (2 * h), (hi8 - lo8) / (h / 4)
+    if not all(map(math.isfinite, (right, left, right8, left8, narrow))):
+        return ""
+    gap = abs(right - left)
+    if gap > max(noise, 0.1 * max(abs(right), abs(left))) and \
+            abs(right8 - right) + abs(left8 - left) < 0.1 * gap:  # a smooth minimum's shrink
+        return (f"; the one-sided differences disagree here ({left:.6g} from the left, "
+                f"{right:.6g} from the right): not differentiable at this point (a kink?); "
+                f"check at another point")
+    if abs(narrow - wide) > max(noise, 0.5 * max(abs(wide), abs(narrow))):
+        return (f"; the finite difference changes with the step ({wide:.6g} at step {h:.3g}, "
+                f"{narrow:.6g} at step {h / 8:.3g}): it has not converged, as where the "
+                f"function or its derivative is not smooth; check at another point")
+    return ""
 
 
 _NOISE = 64 * np.finfo(float).eps  # a margin over the rounding of the two values
@@ -134,9 +172,9 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
     args = [vals[id(v)] for v in ins]
     pos = {id(v): i for i, v in enumerate(ins)}
     fname = f.name or "f"
-    worst = (0.0, "")
+    worst: tuple = (0.0, "", None)
 
-    def note(err, s, n, what_of):
+    def note(err, s, n, what_of, fd):
         nonlocal worst
         err = np.asarray(err)
         if err.size == 0:
@@ -147,7 +185,7 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
             sv = np.asarray(s)[k] if np.ndim(s) else s
             nv = np.asarray(n)[k] if np.ndim(n) else n
             worst = (e, f"{what_of(k)} = {float(sv):.10g} (symgrad) vs {float(nv):.10g} "
-                        f"(finite differences)")
+                        f"(finite differences)", fd + (tuple(k),))
 
     jac = jacobian(f, ws)
     f_fn = compile(f, ins)
@@ -160,7 +198,8 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
             sym = np.asarray(jv)[(...,) + idx] if idx else np.asarray(jv)
             note(_rel(sym, num, noise), sym, num,
                  lambda k, idx=idx, wname=wname:
-                 f"d{fname}{_fmt_idx(k[:fdim])}/d{wname}{_fmt_idx(idx)}")
+                 f"d{fname}{_fmt_idx(k[:fdim])}/d{wname}{_fmt_idx(idx)}",
+                 (f_fn, pos[id(w)], idx, None))
     if order == 2:
         j_fn = compile(jac, ins)
         # a scalar f: sg.hessian itself (edge pushing for scalars, symmetric blocks mirrored),
@@ -176,8 +215,11 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
                     note(_rel(sym, num, noise), sym, num,
                          lambda k, idx=idx, names=names, wi=wi:
                          f"d2{names[0]}{_fmt_idx(k[:fdim])}/d{names[1]}"
-                         f"{_fmt_idx(k[fdim:fdim + wi.ndim])} d{names[2]}{_fmt_idx(idx)}")
-    err, where = worst
+                         f"{_fmt_idx(k[fdim:fdim + wi.ndim])} d{names[2]}{_fmt_idx(idx)}",
+                         (j_fn, pos[id(wj)], idx, i))
+    err, where, fd = worst
     if err > tol:
-        raise AssertionError(f"check_grad: {where}: relative error {err:.3g} > tol {tol:g}")
+        hint = _not_smooth(args, eps, *fd)
+        raise AssertionError(f"check_grad: {where}: relative error {err:.3g} > tol {tol:g}"
+                             f"{hint}")
     return err

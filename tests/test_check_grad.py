@@ -117,3 +117,36 @@ def test_order_two_checks_sg_hessian_itself(monkeypatch):
     f = sg.sigmoid(kx * kb + ka)
     with pytest.raises(AssertionError, match=r"d2f/dk\w dk\w"):
         sg.check_grad(f, [kx, kb, ka], {kx: 0.8, kb: -1.1, ka: 0.3}, order=2)
+
+
+def test_a_point_where_f_is_not_smooth_is_named_as_the_problem():
+    """At a kink no finite difference gives the derivative: the failure says so, where it
+    only said "relative error 1" and left the user suspecting symgrad."""
+    with pytest.raises(AssertionError, match=r"one-sided differences disagree here \(0 from "
+                                             r"the left, 1 from the right\)"):
+        sg.check_grad(sg.relu(kx), kx, {kx: 0.0}, order=1)
+    # abs'' at 0: the derivative jumps, its central difference grows as the step shrinks
+    with pytest.raises(AssertionError, match=r"d2f/dkx dkx .* changes with the step"):
+        sg.check_grad(sg.abs(kx), kx, {kx: 0.0})
+    # v |v| has the derivative 2 |v|, 0 at 0, where the difference is the step itself
+    v = sg.vector("kv", 3)
+    with pytest.raises(AssertionError, match=r"df/dkv\[1\] .* changes with the step"):
+        sg.check_grad(sg.sum(sg.abs(v) * v), v, {v: np.array([1.0, 0.0, 2.0])}, order=1)
+    # away from the kink all is well
+    assert sg.check_grad(sg.abs(kx) * kx, kx, {kx: 0.5}) < 1e-7
+
+
+def test_a_wrong_derivative_at_a_smooth_point_gets_no_excuse(monkeypatch):
+    op = REGISTRY["sigmoid"]
+    monkeypatch.setattr(type(op), "deriv", lambda self, n: 2.0 * sg.functions.sigmoid_deriv(n))
+    for x in (0.0, 1.5):  # 0: a smooth point where the one-sided differences differ little
+        with pytest.raises(AssertionError) as info:
+            sg.check_grad(sg.sigmoid(kx), kx, {kx: x}, order=1)
+        assert "relative error" in str(info.value)
+        assert "smooth" not in str(info.value) and "kink" not in str(info.value)
+    # a wrong derivative at the minimum of a smooth function (one-sided differences of x**2
+    # at 0 are -h and h): not mistaken for a kink
+    f = kx * sg.stop_gradient(kx) + 2 * kx * kx  # symgrad: 5 x; true 6 x
+    with pytest.raises(AssertionError) as info:
+        sg.check_grad(f, kx, {kx: 1e-3}, order=1)
+    assert "kink" not in str(info.value)
