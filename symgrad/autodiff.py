@@ -506,9 +506,17 @@ def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
         # pass, and the two halves share every node)
         row = [_mirror(rows[j][i], ws[j], wi) for j in range(i)] + \
             reverse(g, seed, ws[i:], shared, stable)
-        _record("hessian", row, f, [(wi, w) for w in ws])
         rows.append(row)
+    _record_rows(rows, f, ws)
     return rows
+
+
+def _record_rows(rows: list[list[Expr]], f: Expr, ws: list[Expr]) -> None:
+    """The Hessian's origin records, the last row first: a symmetric scalar block is one node
+    in two places, and the record that wins (the first row's) names its pair in order,
+    ``(w0, w1)`` for ``H[0][1]``, where the later row's named it ``(w1, w0)``."""
+    for wi, row in reversed(list(zip(ws, rows))):
+        _record("hessian", row, f, [(wi, w) for w in ws])
 
 
 def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
@@ -549,8 +557,7 @@ def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
     if has_candidates(_new_nodes(flat, known)):
         it = iter(stabilize(flat))
         rows = [[next(it) for _ in ws] for _ in ws]
-    for wi, row in zip(ws, rows):
-        _record("hessian", row, f, [(wi, w) for w in ws])
+    _record_rows(rows, f, ws)
     return rows
 
 

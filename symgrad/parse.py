@@ -55,7 +55,7 @@ def _axis(f: Callable) -> _Fn:
 FUNCTIONS: dict[str, _Fn] = {
     **{n: _unary(getattr(F, n)) for n in (
         "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "softplus", "abs", "sin", "cos",
-        "square", "stop_gradient", "transpose", "diag", "diagonal")},
+        "square", "stop_gradient", "transpose", "diag", "diagonal", "step", "floor")},
     **{n: _binary(getattr(F, n)) for n in (
         "maximum", "minimum", "bce", "dot", "outer", "matmul", "take")},
     "pow": _binary(F.power),

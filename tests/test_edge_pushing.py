@@ -129,3 +129,19 @@ def test_tensor_variables_and_undefined_paths_take_the_row_method(spy):
     with pytest.raises(sg.NonDifferentiableError):
         sg.hessian(sg.floor(x) * y + x * y, [x, y])
     assert spy["used"] == 0
+
+
+@pytest.mark.parametrize("scalars", [True, False])
+def test_origin_names_each_block_in_order(scalars):
+    """A symmetric scalar block is one node at H[0][1] and H[1][0]: its record named the pair
+    (w1, w0), the later row's; the first row's record wins now, in the row-major order."""
+    a, b, c = sg.scalars("oa ob oc")
+    v = sg.vector("ov", 2)
+    ws = [a, b, c] if scalars else [a, v]  # edge pushing, or the row method
+    f = sg.exp(a * b) * sg.sin(c) if scalars else sg.exp(a * sg.sum(v * v))
+    H = sg.hessian(f, ws)
+    for i, wi in enumerate(ws):
+        for j in range(i, len(ws)):
+            kind, g, pair = sg.origin(H[i][j])
+            assert kind == "hessian" and g is f
+            assert pair[0] is wi and pair[1] is ws[j]

@@ -24,6 +24,17 @@ def test_builds_the_same_nodes_as_python():
     assert parse("  pa + 1  ") is pa + 1
     assert parse("bce(sigmoid(pa), pb)") is sg.bce(sg.sigmoid(pa), pb)
     assert parse("maximum(pa, pb) + pow(pa, 3)") is sg.maximum(pa, pb) + pa**3
+    assert parse("step(pa) - floor(pb)") is sg.step(pa) - sg.floor(pb)
+
+
+def test_printed_derivatives_of_scalars_read_back():
+    # relu's and abs's derivatives print with step(...), which the parser did not know
+    for f in (sg.relu(pa) * pb, sg.abs(pa) * pa, sg.maximum(pa, pa * pb)):
+        g = sg.grad(f, pa)
+        back = parse(str(g))
+        vals = {pa: -0.7, pb: 1.3}
+        assert sg.evaluate(back, vals) == sg.evaluate(g, vals)
+        assert sg.evaluate(back, {pa: 0.4, pb: 1.3}) == sg.evaluate(g, {pa: 0.4, pb: 1.3})
 
 
 def test_declared_tensors_operators_and_axes():
