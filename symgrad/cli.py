@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -331,7 +332,16 @@ def cmd_eval(args, out) -> int:
     missing = [n for n, v in by_name.items() if v not in values]
     if missing:
         raise UsageError(f"no value given for {', '.join(missing)} (write {missing[0]}=...)")
-    res = evaluate(f, values)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        res = evaluate(f, values)
+    # numpy's warnings (1/0, log(0)) as one line each, without the generated code's file/line
+    for msg in dict.fromkeys(str(w.message) for w in caught
+                             if issubclass(w.category, RuntimeWarning)):
+        print(f"symgrad eval: warning: {msg}", file=sys.stderr)
+    for w in caught:  # any other warning as it was
+        if not issubclass(w.category, RuntimeWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if isinstance(res, float):
         print(repr(res), file=out)
     else:

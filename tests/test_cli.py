@@ -279,3 +279,12 @@ def test_version(capsys):
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out.strip() == f"symgrad {sg.__version__}"
+
+
+def test_eval_warnings_are_one_line_each(capsys):
+    # numpy's RuntimeWarnings reached stderr with the runtime's file, line and source line
+    rc, out, err = run(capsys, "eval", "log(xw) + xw/xw", "xw=0")
+    assert rc == 0 and out == "nan\n"
+    assert sorted(err.splitlines()) == ["symgrad eval: warning: divide by zero encountered in log",
+                                        "symgrad eval: warning: invalid value encountered in "
+                                        "divide"]
