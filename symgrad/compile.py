@@ -29,6 +29,8 @@ import builtins
 import math
 import types
 from collections import OrderedDict
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Callable
 
 import numpy as np
@@ -177,7 +179,11 @@ def _check_inputs_walk(outs: list[Expr], inputs, what: str) -> tuple[list, list,
 
 
 def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
-                  convert: bool = True, order: list[Expr] = ()) -> tuple[list, dict]:
+                  convert: bool = True, order: list[Expr] = (),
+                  numpy_in: bool = False) -> tuple[list, dict]:
+    """Lines that check (and convert) the inputs, and the sizes they bind. ``numpy_in``: the
+    code computes with numpy, which takes arrays of odd dtypes (see _array_in) through
+    _array_in."""
     lines: list[str] = []
     bound: dict[str, str] = {}
     first_param: dict[str, str] = {}
@@ -188,9 +194,15 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
         if not v.shape:  # see _scalar_in
             arr = f" or getattr({p}, 'ndim', 0)" if tensor_graph else ""
             lines.append(f"if {p}.__class__ in _NONARRAY{arr}: {p} = _scalar_in({nm!r}, {p})")
+            if numpy_in:  # a 0-d array, or samples for a graph of scalars
+                lines.append(f"elif {p}.__class__ is _ndarray and {p}.dtype not in _FINE: "
+                             f"{p} = _array_in({nm!r}, {p})")
             continue
         decl = fmt_shape(v.shape)
-        if convert:
+        if convert and numpy_in:
+            lines.append(f"if {p}.__class__ is not _ndarray or {p}.dtype is not _f64 and "
+                         f"{p}.dtype not in _FINE: {p} = _array_in({nm!r}, {p})")
+        elif convert:
             lines.append(f"{p} = _asarray({p})")
         if all(isinstance(d, int) for d in v.shape):  # one comparison with a constant tuple
             lines.append(f"if {p}.shape != {tuple(v.shape)!r}: _bad_input({nm!r}, {p}.shape, "
@@ -286,6 +298,7 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
     arrays = [i for i, v in enumerate(ins) if v.shape]
     fixed = [(i, tuple(ins[i].shape), fmt_shape(ins[i].shape)) for i in arrays if _fixed(ins[i])]
     numbers = [i for i, v in enumerate(ins) if not v.shape]
+    numpy = xp is np
     asarray = xp.asarray
 
     def read(a: tuple) -> list:
@@ -293,11 +306,17 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
             _arity(fname, names, len(a))
         vals = list(a)
         for i in arrays:
-            vals[i] = asarray(vals[i])
+            v = vals[i]
+            if not numpy:
+                vals[i] = asarray(v)
+            elif v.__class__ is not np.ndarray or v.dtype not in _FINE:
+                vals[i] = _array_in(names[i], v)
         for i in numbers:  # as the inline checks of _input_checks
             v = vals[i]
             if v.__class__ in _NONARRAY or (tensor_graph and getattr(v, "ndim", 0)):
                 vals[i] = _scalar_in(names[i], v)
+            elif numpy and v.__class__ is np.ndarray and v.dtype not in _FINE:
+                vals[i] = _array_in(names[i], v)
         for i, want, decl in fixed:
             if vals[i].shape != want:
                 _bad_input(names[i], vals[i].shape, decl)
@@ -403,7 +422,39 @@ def _diagnose_for(ins: list[Expr]):
 # array), and sequences, which numpy's functions take as arrays but Python's operators do not
 # (and numpy's integer and bool scalars, which numpy would compute with in their dtype)
 _NONARRAY = frozenset((bool, int, list, tuple, np.bool_, np.int8, np.int16, np.int32, np.int64,
-                       np.uint8, np.uint16, np.uint32, np.uint64, np.longlong, np.ulonglong))
+                       np.uint8, np.uint16, np.uint32, np.uint64, np.longlong, np.ulonglong,
+                       complex, np.complex64, np.complex128, np.clongdouble, Fraction, Decimal,
+                       np.ma.MaskedArray))
+
+# the dtypes of arrays that numpy computes with as they are; arrays of other dtypes go through
+# _array_in (as do other array-likes)
+_FINE = frozenset(np.dtype(t) for t in (np.float64, np.float32, np.float16, np.longdouble,
+                                        np.int64, np.int32))
+_F64 = np.dtype(np.float64)  # (numpy's native float64 dtype is one object: the quick test)
+
+
+def _array_in(name: str, v):
+    """An array input that is not a numpy array of a float or int32/int64 dtype, as one.
+
+    Bool, unsigned and 8- or 16-bit integer data is taken as float64: numpy computes the exp
+    or sigmoid of such data in float16 (exp(12) overflows), and the negation inside
+    ``sigmoid`` or ``softmax`` wraps unsigned data around. Complex, date, string and masked
+    arrays are refused: the code computes with real numbers, and a mask would be dropped.
+    """
+    if isinstance(v, np.ma.MaskedArray):
+        raise TypeError(f"input {name}: a masked array, whose mask symgrad would ignore; pass "
+                        f"the values to compute with (e.g. {name}.filled(0.0))")
+    try:
+        a = np.asarray(v)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"input {name}: cannot be read as an array of numbers ({err})") from None
+    kind = a.dtype.kind
+    if kind in "biu" and a.dtype not in _FINE:
+        return a.astype(np.float64)
+    if kind in "fiO":  # (object arrays: the ops that take them compute with them)
+        return a
+    raise TypeError(f"input {name}: an array of dtype {a.dtype}; symgrad computes with real "
+                    "numbers (float or integer arrays)")
 
 
 def _scalar_in(name: str, v):
@@ -424,6 +475,13 @@ def _scalar_in(name: str, v):
     if c is list or c is tuple:
         raise TypeError(f"input {name}: got a Python {c.__name__}; pass a number or a numpy "
                         "array (np.asarray)")
+    if c is Fraction or c is Decimal:
+        return float(v)
+    if isinstance(v, (complex, np.complexfloating)):
+        raise TypeError(f"input {name}: a complex number ({v}); symgrad computes with real "
+                        "numbers")
+    if isinstance(v, np.ma.MaskedArray):
+        return _array_in(name, v)  # refused
     refuse(name, v)
 
 
@@ -476,7 +534,8 @@ class _Plan:
                                                order=order)
             check_lines = pre + check_lines
         else:
-            check_lines, bound = _input_checks(self.ins, gen, tensor, checks, order=order)
+            check_lines, bound = _input_checks(self.ins, gen, tensor, checks, order=order,
+                                               numpy_in=self.xp is np)
         promote = getattr(self.xp, "promote_inputs", None)
         if promote is not None:  # torch, array-API modules: see symgrad.backends
             self.extra["_promote"] = promote
@@ -575,6 +634,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_abs": abs, "_float": float, "_sum": sum, "_asarray": xp.asarray,
           "_bad_input": _bad_input, "_bad_size": _bad_size,
           "_NONARRAY": _NONARRAY, "_scalar_in": _scalar_in,
+          "_ndarray": np.ndarray, "_FINE": _FINE, "_array_in": _array_in, "_f64": _F64,
           "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
           "_hx": _NP if xp is np else runtime.HostOr(xp),
           "_uniform": _uniform, "_diagnose": _diagnose_for(ins)}
@@ -595,13 +655,14 @@ _Gen = Gen
 
 def _closure_params(gen: Gen) -> str:
     fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
-             "_bad_size", "_fail", "_diagnose", "_NONARRAY", "_scalar_in"]
+             "_bad_size", "_fail", "_diagnose", "_NONARRAY", "_scalar_in", "_ndarray", "_FINE",
+             "_array_in"]  # (and _f64, numpy's float64 dtype: symgrad.fused passes its own)
     return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
 
 
 def _closure_values(gen: Gen, xp, ins: list[Expr]) -> list:
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _fail, _diagnose_for(ins), _NONARRAY, _scalar_in] + \
+            _fail, _diagnose_for(ins), _NONARRAY, _scalar_in, np.ndarray, _FINE, _array_in] + \
         [backends.convert_const(xp, c) for c in gen.consts]
 
 

@@ -78,12 +78,20 @@ def const(value: Any) -> Expr:
                                 "large for a float (at most about 1.8e308)") from None
         return make(CONST, (), {"value": v})
     if isinstance(value, (list, tuple, np.ndarray)):
+        if isinstance(value, np.ma.MaskedArray):
+            raise ValueError("const: a masked array, whose mask symgrad would ignore; pass the "
+                             "values to compute with (e.g. value.filled(0.0))")
         try:
             arr = np.array(value)
         except ValueError as err:  # ragged nested lists
             raise ValueError(f"const: cannot make a constant of {value!r:.60} ({err})") from None
         if arr.dtype == object or arr.dtype.kind not in "biuf":
             raise ValueError(f"const: cannot make a constant of {value!r}")
+        if arr.dtype.kind in "bu" or (arr.dtype.kind == "i" and arr.dtype.itemsize < 4):
+            # as inputs of these dtypes are (see compile._array_in): numpy negates bool data
+            # not at all and unsigned data with a wrap-around, and computes exp of int8 in
+            # float16
+            arr = arr.astype(np.float64)
         if arr.ndim == 0:
             return const(arr.item())
         arr.setflags(write=False)

@@ -130,7 +130,7 @@ def compile_fused(outputs, inputs) -> Callable:
     needed |= {i for i in out_ids if i in member_gid}
     gen = _Gen(ins)
     checks = [c for n in order for c in n.checks]
-    check_lines, _ = _input_checks(ins, gen, True, checks, order=order)
+    check_lines, _ = _input_checks(ins, gen, True, checks, order=order, numpy_in=True)
     used = {id(n) for n in order if n.op.name == "var"}
     units = _units(order, groups, fused)
     kernels = [Kernel(f"k{j}", u, needed, gen)

@@ -316,3 +316,60 @@ def test_evaluate_takes_its_dtype_from_a_value_the_graph_does_not_use():
     assert sg.evaluate(g, {v: np.ones(3, np.float32)}).dtype == np.float32
     assert sg.compile(g, [v])(np.ones(3, np.float32)).dtype == np.float32
     assert sg.evaluate(g, {v: np.ones(3)}).dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.int16,
+                                   np.bool_])
+def test_small_unsigned_and_bool_arrays_are_taken_as_float64(dtype):
+    """sigmoid of uint8 [1, 2, 3] was [0, 0, 0] (-x wrapped to 255, in float16), softmax nan,
+    logsumexp inf, exp of int8 12 inf: such arrays now compute as their float64 values."""
+    v = sg.vector("dv", 3)
+    x = sg.scalar("dx")
+    data = np.array([1, 0, 1] if dtype is np.bool_ else [12, 1, 3], dtype=dtype)
+    ref = data.astype(np.float64)
+    for e in (sg.sigmoid(v), sg.softmax(v), sg.logsumexp(v), sg.exp(v), sg.log_softmax(v),
+              sg.grad(sg.sum(sg.softplus(v)), v), -v + 1):
+        got = sg.evaluate(e, {v: data})
+        want = sg.evaluate(e, {v: ref})
+        assert np.asarray(got).dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+    # samples for the scalar input of a graph of scalars, and the many-input reader
+    np.testing.assert_allclose(sg.evaluate(sg.sigmoid(x), {x: data}),
+                               1 / (1 + np.exp(-ref)), rtol=1e-15)
+    many = [sg.vector(f"dm{i}", 3) for i in range(10)]
+    f = sg.compile(sum(sg.sigmoid(m) for m in many), many)
+    np.testing.assert_allclose(f(*[data] * 10), 10 / (1 + np.exp(-ref)), rtol=1e-14)
+
+
+def test_complex_masked_and_odd_values_are_refused_by_name():
+    v = sg.vector("cv", 3)
+    x, y = sg.scalars("cx cy")
+    bad = {
+        "complex128": np.array([1 + 1j, 2, 3]),
+        "masked array": np.ma.array([1.0, -4.0, 9.0], mask=[0, 1, 0]),
+    }
+    for what, val in bad.items():
+        with pytest.raises(TypeError, match=f"input cv: .*{what}"):
+            sg.evaluate(sg.sum(v), {v: val})
+    for val in (3 + 4j, np.complex128(1.0), np.ma.array([1.0, 2.0], mask=[0, 1])):
+        with pytest.raises(TypeError, match=r"input cx: .*(complex|masked)"):
+            sg.evaluate(sg.softplus(x) * y, {x: val, y: 2.0})
+    with pytest.raises(TypeError, match=r"input cx: .*complex"):
+        sg.compile(sg.sum(v) * x, [v, x])(np.ones(3), 1j)
+    from decimal import Decimal
+    from fractions import Fraction
+
+    assert sg.evaluate(sg.softplus(x) * y, {x: Decimal("0.5"), y: Fraction(1, 2)}) == \
+        pytest.approx(0.5 * np.log1p(np.exp(0.5)), rel=1e-15)
+
+
+def test_constant_arrays_of_bool_unsigned_or_small_ints_are_float64():
+    # -const([True, False]) raised numpy's "boolean negative is not supported" at evaluate
+    assert list(sg.evaluate(-sg.const(np.array([True, False])), {})) == [-1.0, -0.0]
+    s = sg.evaluate(sg.sigmoid(sg.const(np.array([1, 2], np.uint8))), {})
+    np.testing.assert_allclose(s, 1 / (1 + np.exp(-np.array([1.0, 2.0]))), rtol=1e-15)
+    assert sg.const(np.array([1, 2], np.int8)).attrs["value"].dtype == np.float64
+    assert sg.const(np.array([1, 2], np.int64)).attrs["value"].dtype == np.int64
+    assert sg.const(np.array([1, 2], np.float16)).attrs["value"].dtype == np.float16
+    with pytest.raises(ValueError, match="const: a masked array"):
+        sg.const(np.ma.array([1.0, 2.0], mask=[0, 1]))

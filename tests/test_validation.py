@@ -172,7 +172,7 @@ def test_every_public_function_is_checked():
     callables = [n for n in sg.__all__ if callable(getattr(sg, n)) and not inspect.isclass(
         getattr(sg, n))]
     covered = {"neg", "div", "sqrt", "log", "sigmoid", "tanh", "relu", "softplus", "abs", "sin",
-               "cos", "square", "minimum", "bce", "stop_gradient", "to_int",
+               "cos", "square", "minimum", "bce", "stop_gradient", "to_int", "step",
                "sample_categorical", "load", "power"}  # tested below or through the same code
     missing = [n for n in callables if f"sg.{n}(" not in src and n not in covered]
     assert not missing, missing
@@ -180,7 +180,7 @@ def test_every_public_function_is_checked():
 
 @pytest.mark.parametrize("fn", [sg.neg, sg.sqrt, sg.log, sg.sigmoid, sg.tanh, sg.relu,
                                 sg.softplus, sg.abs, sg.sin, sg.cos, sg.square, sg.to_int,
-                                sg.stop_gradient])
+                                sg.stop_gradient, sg.step])
 def test_unary_functions_name_themselves(fn):
     with pytest.raises(TypeError, match=r"^\w+: operand None"):
         fn(None)
