@@ -441,7 +441,7 @@ def _reverse_each_inner(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
     and the variables' gradients stay the stable ones they are when asked for alone.
     """
     inner = [i for i, w in enumerate(ws) if not w.op.leaf]
-    if any(ws[i].name is not None for i in inner):
+    if inner:
         ws = _twins_in(f, ws)
     if not inner or len(ws) == 1:
         return reverse(f, seed, ws)
@@ -456,16 +456,17 @@ def _reverse_each_inner(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
 
 
 def _twins_in(f: Expr, ws: list[Expr]) -> list[Expr]:
-    """``ws`` with each named value that ``f``'s graph lacks replaced by the equal node it has.
+    """``ws`` with each value that ``f``'s graph lacks replaced by the equal node it has.
 
     ``h.named("h")`` after ``f = h*h`` was built is a named twin of ``h`` (later constructions
     return it), while ``f`` holds ``h``: the gradient with respect to the twin is the one with
-    respect to ``h``, where it was a zero that said f does not depend on h."""
+    respect to ``h``, where it was a zero that said f does not depend on h. And the other way
+    round: ``f`` built after the naming holds the twin, and ``h`` stands for it."""
     nodes = topo_order([f])
     have = {id(n) for n in nodes}
     out = []
     for w in ws:
-        if w.name is not None and not w.op.leaf and id(w) not in have:
+        if not w.op.leaf and id(w) not in have:
             key = node_key(w.op, w.args, w.attrs)  # the hash-consing key: the same value
             w = next((n for n in nodes if node_key(n.op, n.args, n.attrs) == key), w)
         out.append(w)
@@ -484,6 +485,8 @@ def hessian(f: Expr, wrt):
 
 def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
     inner = any(not w.op.leaf for w in ws)
+    if inner:
+        ws = _twins_in(f, ws)
     if len(ws) > 1 and all(w.shape == () for w in ws) and not inner:
         rows = _edge_pushed(f, ws)
         if rows is not None:

@@ -8,6 +8,7 @@ of everything ``e`` depends on, built on demand and cached.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -28,25 +29,47 @@ if TYPE_CHECKING:  # pragma: no cover
 _TABLE: dict[tuple, weakref.ref] = {}
 _ref = weakref.ref
 _sweep_at = 4096
+# key -> weak reference to the node a named twin replaced in _TABLE (see _named): when the
+# twin dies while that node lives, constructions return that node again, not a third one
+_SHADOWED: dict[tuple, weakref.ref] = {}
+# taken only where an entry is dead (replacing it, sweeping): of two threads that both find
+# an entry dead, the second must see the first's node, or each keeps a node of its own
+_LOCK = threading.RLock()
 
 
 def _sweep() -> None:
     global _sweep_at
-    # a snapshot: another thread may add entries meanwhile (building graphs in threads raised
-    # "dictionary changed size during iteration" here). Even list() of the items can be cut
-    # short, where a garbage collection it triggers runs finalizers that switch threads: then
-    # it is taken again
-    while True:
-        try:
-            items = list(_TABLE.items())
-            break
-        except RuntimeError:
-            continue
-    dead = [(k, r) for k, r in items if r() is None]
-    for k, r in dead:
-        if _TABLE.get(k) is r:  # not replaced by a live node since
-            _TABLE.pop(k, None)
-    _sweep_at = max(4096, 2 * len(_TABLE))
+    with _LOCK:
+        # a snapshot: another thread may add entries meanwhile (building graphs in threads
+        # raised "dictionary changed size during iteration" here). Even list() of the items can
+        # be cut short, where a garbage collection it triggers runs finalizers that switch
+        # threads: then it is taken again
+        while True:
+            try:
+                items = list(_TABLE.items())
+                break
+            except RuntimeError:
+                continue
+        dead = [(k, r) for k, r in items if r() is None]
+        for k, r in dead:
+            if _TABLE.get(k) is r and _revive(k) is None:  # not replaced by a live node since
+                _TABLE.pop(k, None)
+        for k in [k for k, r in list(_SHADOWED.items()) if r() is None]:
+            _SHADOWED.pop(k, None)
+        _sweep_at = max(4096, 2 * len(_TABLE))
+
+
+def _revive(key: tuple) -> Expr | None:
+    """The live node a dead named twin had replaced under ``key``, put back (under _LOCK)."""
+    r = _SHADOWED.get(key)
+    if r is None:
+        return None
+    e = r()
+    if e is None:
+        _SHADOWED.pop(key, None)
+        return None
+    _TABLE[key] = r
+    return e
 
 
 def _lookup(key: tuple) -> Expr | None:
@@ -310,7 +333,14 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
         hit = prev()
         if hit is not None:
             return hit  # another thread made it first: one node per value, as hash-consing says
-        _TABLE[key] = w  # a dead entry
+        with _LOCK:  # a dead entry: replaced once, by one thread
+            cur = _TABLE.get(key)
+            hit = None if cur is None else cur()
+            if hit is None:
+                hit = _revive(key) if _SHADOWED else None
+            if hit is not None:
+                return hit
+            _TABLE[key] = w
     if len(_TABLE) > _sweep_at:
         _sweep()
     return e
@@ -336,6 +366,10 @@ def _named(e: Expr, name: str) -> Expr:
         return hit
     n = new_node(e.op, e.args, e.attrs, e.shape, e.checks, name)
     _store(key, n)
+    with _LOCK:
+        old = _TABLE.get(base)
+        if old is not None and old() is not None and base not in _SHADOWED:
+            _SHADOWED[base] = old  # the first node of this value, back when its twins die
     _store(base, n)  # the named node becomes the canonical one for this value
     return n
 

@@ -319,6 +319,79 @@ def test_building_graphs_in_threads_keeps_one_node_per_value():
     assert all(len({id(made[t][k]) for t in range(T)}) == 1 for k in range(N))
 
 
+def test_threads_replacing_dead_entries_keep_one_node_per_value():
+    """The round after the variables died: two threads that both found the dead entry each
+    stored their own node (w1 is not w2, and grad(sum(w1*w1), w2) was a silent zero)."""
+    import sys
+    import threading
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    split = 0
+    try:
+        T, N = 4, 3000
+        for _ in range(4):
+            made: list[list] = [[None] * N for _ in range(T)]
+            barrier = threading.Barrier(T)
+
+            def work(t, made=made, barrier=barrier):
+                barrier.wait()
+                for k in range(N):
+                    made[t][k] = sg.vector(f"w_dead{k}", 3)
+
+            threads = [threading.Thread(target=work, args=(t,)) for t in range(T)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            split += sum(len({id(made[t][k]) for t in range(T)}) > 1 for k in range(N))
+            del made  # the variables die: the next round rebuilds them over dead entries
+    finally:
+        sys.setswitchinterval(old)
+    assert split == 0
+
+
+def test_a_value_outlives_its_named_twin():
+    """u.named("v") made the twin what building sin(x) returns; when the twin died, building
+    sin(x) made a third node while u lived (and grad(sin(x)*y, u) was a false zero)."""
+    import gc
+
+    x, y = sg.scalars("x_tw y_tw")
+    u = sg.sin(x)
+    u.named("v_tw")
+    gc.collect()
+    assert sg.sin(x) is u
+    assert sg.grad(sg.sin(x) * y, u) is y
+    # and the other way round: f built on the living twin, the gradient asked of the value
+    h = sg.tanh(x)
+    hn = h.named("h_tw")
+    f = sg.tanh(x) * y
+    assert sg.grad(f, h) is y and sg.grad(f, hn) is y
+    assert sg.jacobian(f, h) is y
+    assert sg.evaluate(sg.hessian(f, [h, y])[0][1], {}) == 1.0
+
+
+def test_dropped_constant_arrays_are_not_kept_by_the_table():
+    """A constant's key held a copy of its bytes until the table was swept (thousands of
+    entries later): a minibatch lifted to a constant each step held gigabytes."""
+    import gc
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            sg.const(np.random.default_rng(0).random(250_000))  # 2 MB each, dropped at once
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 2_000_000
+    a = np.array([1.0, 2.0])
+    assert sg.const(a) is sg.const(a.copy())  # equal arrays are still one node
+    assert sg.const(np.array([1.0, -0.0])) is not sg.const(np.array([1.0, 0.0]))
+
+
 def test_softmax_family_over_an_empty_axis():
     # numpy's "zero-size array to reduction operation maximum" named no op: the shift by the
     # largest entry has nothing to shift by (the sum of no exponentials is 0)
