@@ -865,3 +865,19 @@ def test_the_largest_floats_print():
     # str() of 1.7976931348623157e308 raised OverflowError looking for a small fraction
     assert str(sg.const(1.7976931348623157e308)) == "1.7976931348623157e+308"
     assert str(sg.const(-1e300) * sg.scalar("x_big_p")) == "(-1e+300)*x_big_p"
+
+
+def test_a_row_read_as_a_vector_prints_transposed():
+    """A (1, k) row reshaped to a vector printed as the row itself: c @ r (built as the outer
+    product of c and r as vectors) read "c r^T", and the gradient of sum(exp(c r)) wrt c
+    "exp(c r^T) r", which no shapes fit (its value is exp(c r) r^T)."""
+    r, c, A = sg.matrix("rr", (1, 3)), sg.matrix("rc", (3, 1)), sg.matrix("rA", (3, 3))
+    assert str(c @ r) == "rc rr" and str(c * r) == "rc rr"
+    assert sg.latex(c @ r) == r"\mathrm{rc} \mathrm{rr}"
+    assert str(sg.matmul(A, sg.reshape(r, (3,)))) == "rA rr^T"
+    g = sg.grad(sg.sum(sg.exp(c * r)), c)
+    assert str(g) == "exp(rc rr) rr^T"
+    assert sg.latex(g) == r"\exp\left(\mathrm{rc} \mathrm{rr}\right) \mathrm{rr}^{T}"
+    v, w = sg.vector("rv", 3), sg.vector("rw", 3)
+    assert str(sg.outer(v, A @ w)) == "rv (rA rw)^T"
+    assert str(sg.outer(v, w).T) == "rw rv^T"

@@ -215,12 +215,12 @@ class Outer(Op):
     def text(self, a, n):
         if n.ndim != 2:
             return super().text(a, n)
-        return f"{jux(a[0])} {par(a[1], P_POW, strict=True)}^T", P_MUL
+        return f"{jux(a[0])} {par(transposed(a[1], False), P_MUL, strict=True)}", P_MUL
 
     def tex(self, a, n):
         if n.ndim != 2:
             return super().tex(a, n)
-        return f"{par(a[0], P_MUL, True)} {par(a[1], P_POW, True, True)}^{{T}}", P_MUL
+        return f"{par(a[0], P_MUL, True)} {par(transposed(a[1], True), P_MUL, True, True)}", P_MUL
 
 
 OUTER = register(Outer())
@@ -359,29 +359,46 @@ class Reshape(Op):
     # or drops axes of size 1 prints its operand; one that moves entries says so
     # (reshape(A, (3, 2)) B, where "A B" read as a product of shapes that do not fit).
     def text(self, a, n):
-        if _vector_to_row(n):
+        if _vector_to_row(n) or _row_to_vector(n):
             return transposed(a[0], latex=False)
         if _moves_entries(n):
             return f"reshape({a[0][0]}, {fmt_shape(n.shape)})", P_ATOM
         return a[0][0], a[0][1]
 
     def tex(self, a, n):
-        if _vector_to_row(n):
+        if _vector_to_row(n) or _row_to_vector(n):
             return transposed(a[0], latex=True)
         if _moves_entries(n):
             return rf"\operatorname{{reshape}}\left({a[0][0]}, {fmt_shape(n.shape)}\right)", P_ATOM
         return a[0]
 
 
+class _Transposed(tuple):
+    """A printed ``s^T`` that remembers ``s``: transposed again, it is ``s`` (``c r`` for the
+    column c times the row r, built as the outer product of c and r read as a vector)."""
+
+    inner: tuple[str, int]
+
+
 def transposed(s: tuple[str, int], latex: bool) -> tuple[str, int]:
     """``s^T``: the text printed ``s`` transposed (a matrix, or a vector made a row)."""
+    if isinstance(s, _Transposed):
+        return s.inner
     if latex:
-        return f"{par(s, P_POW, True, True)}^{{T}}", P_POW
-    return f"{par(s, P_POW, strict=True)}^T", P_POW
+        t = _Transposed((f"{par(s, P_POW, True, True)}^{{T}}", P_POW))
+    else:
+        t = _Transposed((f"{par(s, P_POW, strict=True)}^T", P_POW))
+    t.inner = s
+    return t
 
 
 def _vector_to_row(n) -> bool:
     return n.ndim == 2 and n.shape[0] == 1 and n.args[0].ndim == 1
+
+
+def _row_to_vector(n) -> bool:
+    """A row (1, k) read as a vector: a column in the text, the row transposed."""
+    return n.ndim == 1 and n.args[0].ndim == 2 and n.args[0].shape[0] == 1
 
 
 def _moves_entries(n) -> bool:
