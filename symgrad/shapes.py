@@ -9,6 +9,7 @@ run when the sizes are known (see :mod:`symgrad.compile`).
 from __future__ import annotations
 
 import keyword
+import numbers
 from typing import NamedTuple, Union
 
 import numpy as np
@@ -47,7 +48,7 @@ def check_identifier(name, what: str = "name") -> str:
 
 def as_dim(d, what: str = "size") -> Dim:
     """Validate one size: a non-negative int or an identifier string."""
-    if isinstance(d, bool):
+    if isinstance(d, bool) or (isinstance(d, numbers.Complex) and not isinstance(d, numbers.Real)):
         raise ValueError(f"{what} {d!r} is not a size (an int >= 0 or a name)")
     if isinstance(d, str):
         return check_identifier(d.strip(), what)
