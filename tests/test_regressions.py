@@ -422,3 +422,15 @@ def test_zero_over_zero_is_nan():
         assert np.isnan(sg.evaluate(sg.const(0.0) / sg.const(0.0), {}))
     assert sg.const(0.0) / sg.scalar("x_zz") is not None
     assert str(sg.const(0.0) / sg.scalar("x_zz")) == "0"  # the algebra of numbers (documented)
+
+
+def test_gathering_constants_never_overflows_or_flushes_to_zero():
+    """c1*(c2*x) became (c1*c2)*x without a check: 1e200*(1e200*x) was inf*x, and
+    1e-200*(1e-200*x) the exact 0, whose gradient said f did not depend on x."""
+    x = sg.scalar("x_gather")
+    assert sg.evaluate(1e200 * (1e200 * x), {x: 1e-300}) == pytest.approx(1e100)
+    tiny = 1e-200 * (1e-200 * x)
+    assert sg.evaluate(tiny, {x: 1e300}) == pytest.approx(1e-100)
+    assert sg.zero_reason(sg.grad(tiny, x)) is None
+    assert sg.evaluate(1e-200 * (x / 1e200), {x: 1e300}) == pytest.approx(1e-100)
+    assert 2 * (3 * x) is 6 * x and 2 * (x / 4) is 0.5 * x  # ordinary constants still gather

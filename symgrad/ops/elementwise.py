@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -840,13 +841,20 @@ def _mul_rules(args, attrs, shape):
     cx = _scalar_value(x)
     if cx is not None and y.op is MUL:
         cz = _scalar_value(y.args[0])
-        if cz is not None:
+        if cz is not None and _gathers(cx * cz):
             return F.mul(cx * cz, y.args[1])
     if cx is not None and y.op is DIV:  # c1*(z/c2) -> (c1/c2)*z: 2*(lam/2) is lam
         cz = _scalar_value(y.args[1])
-        if cz is not None and cz != 0 and y.args[0].shape == shape:
+        if cz is not None and cz != 0 and y.args[0].shape == shape and _gathers(cx / cz):
             return F.mul(cx / cz, y.args[0])
     return None
+
+
+def _gathers(c: float) -> bool:
+    """Whether two scalar constants may be gathered into ``c``: a normal float (1e200 *
+    (1e200 * x) gathered to inf * x, and 1e-200 * (1e-200 * x) to the exact 0, whose gradient
+    said x was not used). The constants are never zero here: the rules above take x * 0."""
+    return math.isfinite(c) and abs(c) >= sys.float_info.min
 
 
 @rule(DIV)
