@@ -27,6 +27,13 @@ def step(xp, x):
     return xp.astype(x > 0, x.dtype) if hasattr(xp, "astype") else (x > 0).astype(x.dtype)
 
 
+def zero_as_one(xp, x):
+    """x with 1 where it is 0 (the base of a power, in the log of its derivative)."""
+    if isinstance(x, (int, float)):
+        return x or 1.0
+    return xp.where(x == 0, xp.ones_like(x), x)
+
+
 def div(xp, a, b):
     """``a / b`` for a scalar node: what numpy gives (inf or nan, with numpy's warning) where
     Python numbers would raise ZeroDivisionError; the result stays a Python number (a weak

@@ -192,3 +192,24 @@ def test_a_gradient_that_is_its_own_function_has_a_zero_with_a_reason():
     H = sg.hessian(sg.exp(x), [x, y])
     assert sg.zero_reason(H[1][1]) == "zero: f does not depend on y_self"
     assert sg.zero_reason(sg.jacobian(sg.grad(sg.exp(x), x), y)).startswith("zero: ")
+
+
+def test_a_power_at_base_zero_has_a_zero_derivative_in_its_exponent():
+    """d(x**p)/dp = x**p log(x) was 0 * log(0) = nan at x = 0 (a dead relu unit to a learned
+    power): 0**p is 0 for every p > 0, so the derivative and all its higher ones in p are 0."""
+    import warnings
+
+    x, p = sg.scalars("x_pz p_pz")
+    g = sg.grad(sg.relu(x) ** p, p)
+    assert str(g) == "relu(x_pz)**p_pz*log(relu(x_pz))"
+    assert sg.evaluate(g, {x: -1.0, p: 2.0}) == 0.0
+    assert sg.compile(g, [x, p])(-1.0, 2.0) == 0.0  # the math version
+    H = sg.hessian(x**p, [x, p])
+    assert sg.evaluate([e for row in H for e in row], {x: 0.0, p: 3.0}) == [0.0] * 4
+    v = sg.vector("v_pz", 3)
+    got = sg.evaluate(sg.grad(sg.sum(v**p), p), {v: np.array([0.0, 2.0, 3.0]), p: 2.0})
+    assert got == pytest.approx(4 * np.log(2) + 9 * np.log(3), rel=1e-14)
+    with warnings.catch_warnings():  # a negative base is still nan, as x**p is
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert np.isnan(sg.evaluate(sg.grad(x**p, p), {x: -1.0, p: 0.5}))
+    assert sg.check_grad(x**p, [x, p], {x: 1.5, p: 2.5}) < 1e-6

@@ -7,6 +7,8 @@ import pytest
 import sympy
 
 import symgrad as sg
+from symgrad.expr import make
+from symgrad.ops import REGISTRY
 from tests.helpers import assert_grad_fd
 
 x, y = sg.scalars("x y")
@@ -30,6 +32,7 @@ SCALAR_UNARY = {
     "reciprocal": (lambda a: 1 / a, 1.9),
     "sigmoid_deriv": (lambda a: sg.functions.sigmoid_deriv(a), 0.3),
     "tanh_deriv": (lambda a: sg.functions.tanh_deriv(a), 0.3),
+    "zero_as_one": (lambda a: make(REGISTRY["zero_as_one"], (a,)) * a, 0.7),
 }
 
 SCALAR_BINARY = {

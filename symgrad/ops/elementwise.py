@@ -315,7 +315,10 @@ class Pow(Elementwise):
             d = F.mul(y, F.power(x, c - 1.0 if c is not None else F.sub(y, 1.0)))
             gx = F.unbroadcast(F.mul(ct, d), nb, x.shape)
         if wants[1]:
-            gy = F.unbroadcast(F.mul(ct, F.mul(n, F.log(x))), nb, y.shape)
+            # x**y log(x), with log(1) where x is 0: d(0**y)/dy is 0 (for y > 0), and so is
+            # every higher derivative in y, where 0 log(0) was nan (as torch's and jax's)
+            base = x if x.op.name in _POSITIVE else _zero_as_one(x)  # (log(sigmoid) is stable)
+            gy = F.unbroadcast(F.mul(ct, F.mul(n, F.log(base))), nb, y.shape)
         return [gx, gy]
 
     def text(self, a, n):
@@ -518,6 +521,44 @@ class Step(Unary):
         return rf"\mathbb{{1}}\left[{a[0][0]} > 0\right]", P_ATOM
 
 
+class ZeroAsOne(Unary):
+    """x, with 1 where x is 0: the base of a power in the log of its derivative in the
+    exponent. Printed as x (it is x wherever the log is finite); its derivative is 1."""
+
+    name = "zero_as_one"
+
+    def code(self, a, n, g):
+        return f"_rt.zero_as_one(_xp, {a[0]})"
+
+    def math(self, a, n, g):
+        return f"({a[0]} or 1.0)"
+
+    def kernel(self, a, n, g):
+        return f"({a[0]} if {a[0]} != 0.0 else 1.0)"
+
+    def sym(self, x):
+        return x
+
+    def vjp(self, n, ct, nb, wants):
+        return [ct]
+
+    def text(self, a, n):
+        return a[0]
+
+    def tex(self, a, n):
+        return a[0]
+
+
+# ops whose values are > 0 (where they do not underflow, where x**y is 0 too)
+_POSITIVE = frozenset(("exp", "sigmoid", "softplus", "softmax", "dimsize"))
+
+
+def _zero_as_one(x):
+    from ..expr import make
+
+    return make(REGISTRY["zero_as_one"], (x,))
+
+
 class SigmoidDeriv(Unary):
     """s*(1 - s) for a sigmoid's value s: one node for the sigmoid's local derivative."""
 
@@ -684,7 +725,7 @@ class StopGradient(Elementwise):
 
 ADD, SUB, MUL, DIV, NEG, POW = (register(c()) for c in (Add, Sub, Mul, Div, Neg, Pow))
 for _c in (Exp, Log, Sqrt, Tanh, Sin, Cos, Sigmoid, Softplus, Relu, Abs, Step, SigmoidDeriv,
-           TanhDeriv, Maximum, Minimum, BCE, StopGradient):
+           TanhDeriv, Maximum, Minimum, BCE, StopGradient, ZeroAsOne):
     register(_c())
 
 
