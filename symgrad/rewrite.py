@@ -157,6 +157,14 @@ def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
         return lse
     if op == "softmax":
         return F.log_softmax(x.args[0], x.attrs["axis"])
+    if op == "mul":  # log(c a) = log(c) + log(a) for a constant c > 0: the sum of a broadcast
+        a, b = x.args  # exp(u) is built as count * sum(exp(u)), whose log is then stable
+        for c, other in ((a, b), (b, a)):
+            v = F.value_of(c) if F.is_const(c) else None
+            if v is not None and not isinstance(v, np.ndarray) and v > 0:
+                lo = _stable_log(other, through_div)
+                if lo is not None:
+                    return _fit(F.add(F.log(c), lo), x.shape)
     if op == "div" and through_div:  # log(a/b) = log(a) - log(b) for a, b > 0
         a, b = x.args
         la, lb = _stable_log(a, False), _stable_log(b, False)

@@ -351,3 +351,18 @@ def test_a_hessian_with_an_intermediate_keeps_the_variables_stable_forms():
     m = 1 / (1 + np.exp(-0.3))
     np.testing.assert_allclose(sg.evaluate([h for row in H for h in row], {z: 0.3, y: 0.4}),
                                [m * (1 - m), 1.0, 1.0, 0.4 / m**2 + 0.6 / (1 - m) ** 2])
+
+
+def test_log_of_a_sum_over_a_broadcast_of_exp_is_stable():
+    """sum(broadcast(exp(u))) is built as count * sum(exp(u)), and log(2 sum(exp(u))) was
+    not recognised: inf at u = 800, its gradient nan (log(c a) = log(c) + log(a) now)."""
+    u = sg.vector("u_bst", 3)
+    uv = np.array([800.0, 0.0, -3.0])
+    want = np.log(2) + 800 + np.log1p(np.exp(-800) + np.exp(-803))
+    for e in (sg.log(sg.sum(sg.broadcast_to(sg.exp(u), (2, 3)))),
+              sg.log(sg.sum(sg.exp(sg.broadcast_to(u, (2, 3))))),
+              sg.log(2.0 * sg.sum(sg.exp(u)))):
+        assert sg.evaluate(e, {u: uv}) == pytest.approx(want, rel=1e-15)
+        np.testing.assert_allclose(sg.evaluate(sg.grad(e, u), {u: uv}), [1, 0, 0], atol=1e-300)
+    e = sg.log(sg.sum(sg.broadcast_to(sg.exp(u), (2, 3)), axis=0))
+    np.testing.assert_allclose(sg.evaluate(e, {u: uv}), np.log(2) + uv, rtol=1e-15)
