@@ -376,6 +376,9 @@ def sample_categorical(xp, rng, logits):
         raise ValueError("sample_categorical: the logits have no categories (last axis 0)")
     if np.isnan(x).any() or np.isposinf(x).any():
         raise ValueError("sample_categorical: the logits contain NaN or +inf")
+    if np.isneginf(x).all(axis=-1).any():  # softmax of them all is 0/0: no distribution
+        raise ValueError("sample_categorical: a row of logits is -inf throughout (every "
+                         "category has probability 0)")
     cdf = np.cumsum(softmax(np, x, -1), axis=-1)
     u = rng.random(x.shape[:-1] + (1,)) * cdf[..., -1:]
     idx = np.sum(cdf <= u, axis=-1)

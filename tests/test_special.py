@@ -116,6 +116,11 @@ def test_bad_probabilities_and_logits_are_clear_errors():
         sg.evaluate(sg.sample_categorical(v, 0), {v: np.array([0.1, np.nan, 1.5, 0.0, 0.3])})
     with pytest.raises(sg.ShapeError, match=r"sample_categorical.*\(\)"):
         sg.sample_categorical(x, 0)
+    # all categories at probability 0: it drew index 0 without a word
+    with pytest.raises(ValueError, match="sample_categorical: a row of logits is -inf"):
+        sg.evaluate(sg.sample_categorical(v, 0), {v: np.full(5, -np.inf)})
+    assert sg.evaluate(sg.sample_categorical(v, 0),
+                       {v: np.array([-np.inf, 0.0, -np.inf, -np.inf, -np.inf])}) == 1
 
 
 def test_straight_through_value_of_hard_derivative_of_soft():
