@@ -105,9 +105,43 @@ def _via_sympy(e: Expr) -> Expr | None:
             r = from_sympy(cand, symbols)
         except ValueError:
             continue
-        if best is None or count_nodes(r) < count_nodes(best):
+        if (best is None or count_nodes(r) < count_nodes(best)) and _keeps_finite(e, r, order):
             best = r
     return best
+
+
+# values each variable takes at the points where a sympy form is checked (rotated per point)
+_PROBE = (-1.3, 0.0, 0.7, -0.4, 2.1)
+
+
+def _keeps_finite(e: Expr, r: Expr, order: list[Expr]) -> bool:
+    """Whether ``r`` is finite wherever ``e`` is, at a few points.
+
+    sympy's rules hold for complex numbers: sqrt(relu(y) y) becomes sqrt(relu(y)) sqrt(y), nan
+    for y < 0 where the product is 0. (The other way round, a nan becoming a number, as
+    sqrt(x)**2 = x, is documented.)
+    """
+    import math
+    import warnings
+
+    from .compile import compile
+
+    xs = [n for n in order if n.op.name == "var"]
+    try:
+        fe, fr = compile(e, xs), compile(r, xs)
+    except (ValueError, TypeError, NotImplementedError):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for k in range(len(_PROBE)):
+            vals = [_PROBE[(i + k) % len(_PROBE)] for i in range(len(xs))]
+            try:
+                a, b = float(fe(*vals)), float(fr(*vals))
+            except (ValueError, TypeError, ArithmeticError, IndexError):
+                continue
+            if math.isfinite(a) and not math.isfinite(b):
+                return False
+    return True
 
 
 # cancel and factor write exp(369/200 * y) as exp(y/200)**369: a polynomial of degree 369

@@ -228,3 +228,14 @@ def test_from_sympy_refuses_a_number_beyond_floats(number):
     x = sympy.Symbol("x_fs", real=True)
     with pytest.raises(ValueError, match=r"from_sympy: the number .* does not fit a float"):
         sg.from_sympy(number * x)
+
+
+def test_a_sympy_form_that_is_nan_where_the_graph_is_finite_is_refused():
+    """sympy splits sqrt(a b) into sqrt(a) sqrt(b) where a >= 0 (true for complex numbers):
+    sqrt(relu(y) y) became sqrt(relu(y)) y**0.5, nan for y < 0 where the graph gives 0."""
+    y = sg.scalar("y_fin")
+    r = sg.relu(y)
+    e = sg.sqrt(sg.maximum(r, y) * sg.minimum(y, r)) / sg.minimum(y, r)
+    s = sg.simplify(e)
+    assert sg.evaluate(s, {y: -0.5}) == sg.evaluate(e, {y: -0.5}) == 0.0
+    assert sg.evaluate(s, {y: 2.0}) == pytest.approx(sg.evaluate(e, {y: 2.0}))
