@@ -43,6 +43,8 @@ def _render(root: Expr, latex: bool) -> str:
     for n in order:  # (a variable's name too: sigmoid(x) named y printed y*y for it times y)
         if n.name is not None and n is not root:
             shown.setdefault(n.name, id(n))
+        elif n.op.name == "alias":  # x.named("y") next to a variable y: "y + y" for x + y
+            shown.setdefault(n.attrs["alias"], id(n))
     tree: dict[int, int] = {}
     for n in order:
         if n.name is not None and n is not root and shown[n.name] == id(n):
@@ -58,6 +60,9 @@ def _render(root: Expr, latex: bool) -> str:
             out[id(n)] = ((tex_name(n.name) if latex else n.name), P_ATOM)
             continue
         parts = [out[id(a)] for a in n.args]
+        if n.op.name == "alias" and shown[n.attrs["alias"]] != id(n):
+            out[id(n)] = parts[0]  # the name shows another value here: the leaf's own name
+            continue
         if n.op.elementwise and n.ndim == 2 and len(n.args) > 1:
             parts = _scaling_row(n, parts, out) if n.op.name == "mul" else \
                 _columns_spread(n, parts, latex)

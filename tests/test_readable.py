@@ -881,3 +881,21 @@ def test_a_row_read_as_a_vector_prints_transposed():
     v, w = sg.vector("rv", 3), sg.vector("rw", 3)
     assert str(sg.outer(v, A @ w)) == "rv (rA rw)^T"
     assert str(sg.outer(v, w).T) == "rw rv^T"
+
+
+def test_a_leaf_named_like_another_variable_prints_its_own_name_beside_it():
+    # x.named("y") + y printed "y + y" (and its LaTeX "y y" for the product): one name, two values
+    x, y = sg.scalars("x_al y_al")
+    assert str(x.named("y_al") + y) == "x_al + y_al"
+    assert sg.latex(x.named("y_al") * y) == sg.latex(x * y)
+    assert str(x.named("zeta_al") * 2) == "2*zeta_al"  # alone, the alias is shown
+
+
+def test_a_constant_times_a_reciprocal_is_a_quotient():
+    # the mean's 1/n times 2 printed (2*1/n) v
+    v = sg.vector("v_rec", "n")
+    x = sg.scalar("x_rec")
+    assert str(sg.grad(sg.mean(v * v), v)) == "(2/n) v_rec"
+    assert sg.latex(sg.grad(sg.mean(v * v), v)) == r"\frac{2}{n} v_{rec}"
+    assert 2 * (1 / x) is 2 / x
+    assert sg.evaluate(sg.grad(sg.mean(v * v), v), {v: np.array([1.0, 3.0])}).tolist() == [1, 3]
