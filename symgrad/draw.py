@@ -98,6 +98,11 @@ def _caption(e: Expr, i: int, nforward: int) -> str:
     return f"d{fname}/d{_var_name(w)}"
 
 
+def _check_title(title, what: str) -> None:
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"{what}: title must be a string, got {type(title).__name__}")
+
+
 def _panels(exprs, forward, simplified: bool) -> list[_Panel]:
     outs, _ = as_list(exprs, "to_dot")
     if not outs:
@@ -212,6 +217,7 @@ def to_dot(exprs, *, forward=None, simplified: bool = False, title: str | None =
     module docs for how they are told apart; ``forward=`` names the forward expressions
     explicitly). ``simplified=True`` puts ``sg.simplify`` of the graph beside it.
     """
+    _check_title(title, "to_dot")
     panels = _panels(exprs, forward, simplified)
     lines = ["digraph symgrad {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica", '
              'fontsize=11];', '  edge [arrowsize=0.6, fontsize=9, fontcolor="#666666"];']
@@ -389,6 +395,7 @@ def draw(exprs, path: str | os.PathLike | None = None, *, forward=None,
     """
     if not as_list(exprs, "draw")[0]:
         raise ValueError("draw: no expressions given")
+    _check_title(title, "draw")
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"draw: path must be a file name (a str or a path), got "
                         f"{type(path).__name__}")

@@ -20,18 +20,21 @@ textbook ones; both give the same gradient.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 from dataclasses import dataclass, field
 from typing import IO
 
 from . import functions as F
-from .autodiff import origin
+from .autodiff import jacobian, origin
+from .errors import NonDifferentiableError
 from .expr import Expr, make
 from .graph import _display_name, as_list, count_nodes, topo_order
 from .ops.leaves import tex_name
-from .printing import latex, to_str
+from .printing import latex, to_latex, to_str
 from .rewrite import rebuild
+from .shapes import check_identifier
 from .simplify import simplify
 
 # ops whose (first) operand is a "pre-activation" worth a name of its own
@@ -43,6 +46,9 @@ _TOKEN = re.compile(r"sgtok(\d+)x")
 _TEX_TOKEN = re.compile(r"\\mathrm\{sgtok(\d+)x\}")
 
 
+_TOKENS = itertools.count()
+
+
 class _Display:
     """Prints expressions with chosen nodes shown under chosen labels (text and LaTeX).
 
@@ -51,13 +57,15 @@ class _Display:
     """
 
     def __init__(self) -> None:
-        self.labels: list[tuple[str, str]] = []  # token number -> (text, tex)
+        self.labels: dict[int, tuple[str, str]] = {}  # token number -> (text, tex)
         self.node_tok: dict[int, Expr] = {}
         self.alive: list[Expr] = []
 
     def token(self, text: str, tex: str, shape: tuple) -> Expr:
-        k = len(self.labels)
-        self.labels.append((text, tex))
+        # numbered across explanations: a value built on one explanation's tokens (and named
+        # there, as phi) is never what another explanation builds on its own
+        k = next(_TOKENS)
+        self.labels[k] = (text, tex)
         tok = F.tensor(f"sgtok{k}x", shape)
         self.alive.append(tok)  # tokens are looked up by id: keep them from being collected
         return tok
@@ -233,7 +241,15 @@ def explain(g, wrt=None, *, name: str | None = None, show: bool = True,
     for w in ws:
         if not isinstance(w, Expr):
             raise TypeError(f"explain: cannot differentiate with respect to {w!r}")
-    ex = _Trace(f, ws, name or function_name(f)).run()
+    if name is not None:
+        if not isinstance(name, str):
+            raise TypeError(f"explain: name must be a string, got {type(name).__name__}")
+        check_identifier(name, "explain: name")
+    try:
+        ex = _Trace(f, ws, name or function_name(f)).run()
+    except NonDifferentiableError:
+        jacobian(f, ws)  # raises sg.grad's own message: the op, the variable and the path
+        raise
     if show:
         print(ex.text, file=file if file is not None else sys.stdout)
     return ex
@@ -323,6 +339,20 @@ class _Trace:
                 self.disp.bind(n, text, tex)
                 if id(n) in self.dep:
                     self.kept.add(id(n))
+        in_graph = {id(n) for n in self.order}
+        for w in self.ws:  # an unnamed intermediate value asked for: a name of its own
+            if id(w) in self.label or w.op.leaf:
+                continue
+            if id(w) in in_graph:
+                k += 1
+                while f"z{k}" in taken:
+                    k += 1
+                text, tex = f"z{k}", f"z_{{{k}}}"
+                taken.add(text)
+                self.disp.bind(w, text, tex)
+                self.label[id(w)] = (text, tex)
+            else:  # not a value of f (its derivative is 0): called by its formula
+                self.label[id(w)] = (to_str(w), rf"\left({to_latex(w)}\right)")
         if id(self.f) not in self.disp.node_tok and self.f.name is None:
             self.disp.bind(self.f, *self.label[id(self.f)])
 
@@ -405,7 +435,8 @@ class _Trace:
                 text, tex = self.delta_names(w)
                 steps.append(Step(text, "0", None, [], tex, "0", None, F.zeros(w.shape)))
         wnames = ", ".join(self.label[id(w)][0] for w in self.ws)
-        title = f"d{self.fname}/d{wnames}" if len(self.ws) == 1 else \
+        title = f"d{self.fname}/d{wnames if wnames.isidentifier() else f'({wnames})'}" \
+            if len(self.ws) == 1 else \
             f"the gradient of {self.fname} with respect to {wnames}"
         ex = Explanation(f"{title}, by the chain rule (reverse mode):", self.forward_lines(),
                          steps)

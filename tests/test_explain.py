@@ -208,3 +208,29 @@ def test_a_variable_named_f_leaves_the_function_another_name():
     ex = sg.explain(sg.tanh(f * x), x, show=False)
     assert "dF/dx" in ex.text and "(1 - F**2)*f" in ex.text
     assert "df/dx" not in ex.text
+
+
+def test_unnamed_intermediates_and_bad_names():
+    """explain(f, sin(x)) raised a KeyError (an unnamed intermediate had no label), and
+    explain(f, x + 1) printed "df/dx = 0", which reads as a wrong derivative wrt x."""
+    x, y = sg.scalars("x_ex y_ex")
+    ex = sg.explain(sg.sin(x) * sg.sin(x), sg.sin(x), show=False)
+    assert "z1 = sin(x_ex)" in ex.text and "df/dz1 = 2*z1" in ex.text
+    ex = sg.explain(sg.grad(sg.sin(x) * y, sg.sin(x)), show=False)
+    assert "df/dz1 = y_ex" in ex.text
+    ex = sg.explain(sg.sin(x) * y, x + 1, show=False)
+    assert "df/d(x_ex + 1) = 0" in ex.text and "df/dx_ex" not in ex.text
+    with pytest.raises(TypeError, match="explain: name must be a string"):
+        sg.explain(sg.sin(x) * y, x, name=3, show=False)
+    with pytest.raises(ValueError, match="explain: name 'a b'"):
+        sg.explain(sg.sin(x) * y, x, name="a b", show=False)
+    with pytest.raises(TypeError, match="to_dot: title must be a string"):
+        sg.to_dot(sg.sin(x), title=3)
+
+
+def test_a_path_without_a_derivative_gets_grads_own_message():
+    # explain raised the op's bare "floor has no derivative with respect to its operand 1"
+    x = sg.scalar("x_nd")
+    with pytest.raises(sg.NonDifferentiableError, match=r"the path is x_nd -> floor -> mul.*"
+                                                        r"stop_gradient"):
+        sg.explain(sg.floor(x) * x, x, show=False)
