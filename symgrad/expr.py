@@ -93,7 +93,7 @@ class Expr:
     """A node of a symgrad graph. Build with the functions of :mod:`symgrad`, not directly."""
 
     # _origin: set on the results of grad/jacobian/hessian only (see autodiff.origin)
-    __slots__ = ("op", "args", "attrs", "shape", "name", "checks", "_graph", "_origin",
+    __slots__ = ("op", "args", "attrs", "shape", "_name", "checks", "_graph", "_origin",
                  "__weakref__")
     __array_ufunc__ = None  # numpy arrays defer to our operators: ``arr * x`` builds a node
     __array_priority__ = 1000
@@ -131,6 +131,17 @@ class Expr:
 
             g = self._graph = to_networkx([self])
         return g
+
+    @property
+    def name(self) -> str | None:
+        """The name printing shows for this value (given with :meth:`named`), or None."""
+        return self._name
+
+    @name.setter
+    def name(self, value) -> None:
+        # nodes are shared (hash-consing): renaming one in place renamed every later build
+        raise AttributeError("an expression's name cannot be assigned (nodes are shared by "
+                             "every construction of the same value); use e = e.named(...)")
 
     def named(self, name: str) -> Expr:
         """An expression equal to this one that printing shows as ``name``.
@@ -288,7 +299,7 @@ def new_node(op: Op, args: tuple, attrs: dict, shape: tuple, checks: tuple = (),
     e.args = args
     e.attrs = attrs
     e.shape = shape
-    e.name = name
+    e._name = name
     e.checks = checks
     e._graph = None
     return e
@@ -324,7 +335,7 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     e.args = args
     e.attrs = attrs
     e.shape = shape
-    e.name = None
+    e._name = None
     e.checks = checks
     e._graph = None
     w = _ref(e)
@@ -368,8 +379,9 @@ def _named(e: Expr, name: str) -> Expr:
     _store(key, n)
     with _LOCK:
         old = _TABLE.get(base)
-        if old is not None and old() is not None and base not in _SHADOWED:
-            _SHADOWED[base] = old  # the first node of this value, back when its twins die
+        first = None if old is None else old()
+        if first is not None and first.name is None and base not in _SHADOWED:
+            _SHADOWED[base] = old  # the unnamed node of this value, back when its twins die
     _store(base, n)  # the named node becomes the canonical one for this value
     return n
 

@@ -434,3 +434,14 @@ def test_gathering_constants_never_overflows_or_flushes_to_zero():
     assert sg.zero_reason(sg.grad(tiny, x)) is None
     assert sg.evaluate(1e-200 * (x / 1e200), {x: 1e300}) == pytest.approx(1e-100)
     assert 2 * (3 * x) is 6 * x and 2 * (x / 4) is 0.5 * x  # ordinary constants still gather
+
+
+def test_assigning_a_name_is_refused_not_shared_by_every_build():
+    """f.name = "phi" (a guess for f.named("phi")) renamed the shared node: every later
+    build of sin(x)*y printed as phi."""
+    x, y = sg.scalars("x_nm y_nm")
+    f = sg.sin(x) * y
+    with pytest.raises(AttributeError, match=r"use e = e.named"):
+        f.name = "phi_nm"
+    assert f.name is None and str(sg.sin(x) * y + 1) == "sin(x_nm)*y_nm + 1"
+    assert f.named("phi_nm").name == "phi_nm"
