@@ -899,3 +899,12 @@ def test_a_constant_times_a_reciprocal_is_a_quotient():
     assert sg.latex(sg.grad(sg.mean(v * v), v)) == r"\frac{2}{n} v_{rec}"
     assert 2 * (1 / x) is 2 / x
     assert sg.evaluate(sg.grad(sg.mean(v * v), v), {v: np.array([1.0, 3.0])}).tolist() == [1, 3]
+
+
+def test_row_scaling_with_symbolic_sizes_reads_as_diag():
+    # the product's sizes were unified to (m, m) while N keeps (n, m): it printed
+    # diagonal(N) ⊙ N, which reads as scaling the columns
+    N = sg.matrix("N_rs", ("n", "m"))
+    assert str(sg.diag(sg.diagonal(N)) @ N) == "diag(diagonal(N_rs)) N_rs"
+    c, r = sg.matrix("c_rs", (3, 1)), sg.matrix("r_rs", (1, 4))
+    assert str(c * r) == "c_rs r_rs"  # neither operand is the full matrix: no diag

@@ -171,11 +171,14 @@ def diag_scaling(n) -> tuple[int, str] | None:
     j, k = n.shape
     for i in (0, 1):
         m, v = n.args[i], n.args[1 - i]
-        if m.shape != n.shape or v.shape == n.shape:
+        # M has the product's shape; with symbolic sizes it may name them otherwise, where
+        # the product's were unified ((n, m) against (m, m) in diag(diagonal(N)) N)
+        if m.ndim != 2 or v.shape == m.shape or any(d == 1 != e for d, e in zip(m.shape, n.shape)):
             continue
-        if v.shape in ((k,), (1, k)):
+        mj, mk = m.shape
+        if v.shape in ((k,), (1, k), (mk,), (1, mk)):
             return i, "cols"
-        if v.shape == (j, 1):
+        if v.shape in ((j, 1), (mj, 1)):
             return i, "rows"
     return None
 
