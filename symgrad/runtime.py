@@ -366,6 +366,8 @@ def sample_bernoulli(xp, rng, p):
         raise ValueError("sample_bernoulli: probabilities must lie in [0, 1] (got "
                          f"{p.min() if p.size else p!r} .. {p.max() if p.size else p!r})")
     u = rng.random(p.shape)
+    if p.ndim == 0 and xp.asarray is np.asarray:  # one draw, on numpy: a Python float
+        return float(u < p)
     return xp.asarray((u < p).astype(float))
 
 
@@ -381,5 +383,7 @@ def sample_categorical(xp, rng, logits):
                          "category has probability 0)")
     cdf = np.cumsum(softmax(np, x, -1), axis=-1)
     u = rng.random(x.shape[:-1] + (1,)) * cdf[..., -1:]
-    idx = np.sum(cdf <= u, axis=-1)
-    return xp.asarray(np.minimum(idx, x.shape[-1] - 1).astype(np.int64))
+    idx = np.minimum(np.sum(cdf <= u, axis=-1), x.shape[-1] - 1)
+    if idx.ndim == 0 and xp.asarray is np.asarray:  # one draw, on numpy: a Python int
+        return int(idx)
+    return xp.asarray(idx.astype(np.int64))

@@ -163,3 +163,15 @@ def test_sympy_forms():
         assert float(e.subs(sx, p)) == np.trunc(p)
     with pytest.raises(NotImplementedError, match="sample_bernoulli"):
         sg.to_sympy(sg.sample_bernoulli(x, 0))
+
+
+def test_one_draw_from_python_numbers_is_a_python_number():
+    # the README's "floats in, floats out": a compiled scalar graph that samples gave array(0.)
+    q = sg.scalar("q_one")
+    assert sg.compile(sg.sample_bernoulli(q, 7), [q])(0.5).__class__ is float
+    assert sg.compile(sg.sample_bernoulli(q, 1) * 2 + q, [q])(0.5).__class__ is float
+    lg = sg.vector("lg_one", 3)
+    assert sg.compile(sg.sample_categorical(lg, 7), [lg])(np.zeros(3)).__class__ is int
+    w = sg.vector("w_one", 3)  # next to float32 data, a weak number keeps float32
+    out = sg.compile(sg.sample_bernoulli(q, 1) * w, [q, w])(0.5, np.ones(3, np.float32))
+    assert out.dtype == np.float32
