@@ -456,7 +456,12 @@ def dot(a: ExprLike, b: ExprLike) -> Expr:
 
 
 def outer(a: ExprLike, b: ExprLike) -> Expr:
-    """The outer product a b^T of two vectors (shape (n, m))."""
+    """The outer product a b^T of two vectors (shape (n, m)).
+
+    Leading axes batch, broadcast against each other: a (3, 1) ``a`` is three vectors of
+    length 1, and with a (4,) ``b`` gives shape (3, 1, 4), one outer product per row
+    (``np.outer`` would flatten ``a``; ``np.outer`` of an expression refuses it).
+    """
     a, b = lift(a, "outer"), lift(b, "outer")
     return make(OPS["outer"], (a, b))
 
