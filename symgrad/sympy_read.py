@@ -2,7 +2,8 @@
 
 The inverse of :func:`symgrad.sympy_bridge.to_sympy`: scalar expressions, and the matrix
 expressions it writes (MatMul, HadamardProduct, Transpose, Sums over indices, FunctionMatrix
-entries, ...). Iterative, so deep expressions convert without recursion limits.
+entries, ...). The reading itself is iterative; sympy's own traversals (``atoms``,
+``xreplace``) recurse, and an expression too deep for them is a ValueError that says so.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     """An Expr for a sympy expression.
 
     ``symbols`` maps sympy symbols (or their names) to Exprs; other symbols become
-    ``sg.scalar(name)``, and a ``MatrixSymbol`` a matrix (a vector when it has one column,
-    as ``to_sympy`` writes vectors). Recognises sigmoid ``1/(1 + exp(-x))``, softplus
+    ``sg.scalar(name)`` (symbols are matched by name, as symgrad's variables are: sympy's
+    ``Symbol("x")`` and ``Symbol("x", positive=True)`` are one variable x), and a
+    ``MatrixSymbol`` a matrix (a vector when it has one column, as ``to_sympy`` writes
+    vectors). Recognises sigmoid ``1/(1 + exp(-x))``, softplus
     ``log(1 + exp(x))``, relu ``Max(0, x)``, and the matrix expressions ``to_sympy`` writes
     (products, sums, transposes, traces, elementwise products and functions, positive integer
     powers, rows and entries), and formulas in the entries ``A[i, j]`` of matrices: sums over
@@ -72,7 +75,11 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
                              f"({err})") from None
         if not isinstance(expr, sympy.Basic):  # None, a list, ...: sympify passes them on
             raise ValueError(f"from_sympy: cannot read {expr!r:.60} as a sympy expression")
-    return _read(_rolled(expr), by_name, frozenset())
+    try:
+        return _read(_rolled(expr), by_name, frozenset())
+    except RecursionError:  # sympy's own traversals (atoms, xreplace) recurse
+        raise ValueError("from_sympy: the expression is too deep for sympy's own traversals "
+                         "(they recursed past Python's limit)") from None
 
 
 # sympy writes out the entries of a product of matrices of known sizes as sums of their
@@ -689,7 +696,8 @@ def _convert(node, special, done, by_name, sizes, scope=()):
                 return F.matrix(node.name, (_dim(r), _dim(c)))
             return F.scalar(node.name)
         except ValueError as err:  # a name or a size symgrad cannot take
-            raise ValueError(f"from_sympy: symbol {node.name!r}: {err}") from None
+            raise ValueError(f"from_sympy: symbol {node.name!r}: "
+                             f"{str(err).removeprefix('from_sympy: ')}") from None
     if node.is_Number or node in (sympy.pi, sympy.E):
         v = float(node)
         if (v in (0.0, math.inf, -math.inf)) and node.is_finite and not node.is_zero:
@@ -702,6 +710,8 @@ def _convert(node, special, done, by_name, sizes, scope=()):
         return F.broadcast_to(F.const(value), tuple(_dim(d) for d in node.shape))
     if isinstance(node, sympy.Identity):  # I(1): sympy's product of 1 x 1 ones
         return F.eye((_dim(node.rows),))
+    if any(a not in done for a in node.args):  # an atom with parts (Indexed, Idx, a unit)
+        raise ValueError(f"from_sympy: no symgrad form for {node.func.__name__} ({node})")
     args = [done[a] for a in node.args]
     # matrix expressions first: sympy's MatMul is a Mul and its MatAdd an Add
     if isinstance(node, sympy.Transpose):  # of a row or a column: the same entries (reshape)
@@ -782,6 +792,8 @@ def _heaviside(node, x):
     if not h0.is_number:
         raise ValueError(f"from_sympy: {node}: the value at 0 must be a number")
     h0 = float(h0)
+    if not math.isfinite(h0):  # h0 * 1[x = 0] would be nan everywhere (nan * 0)
+        raise ValueError(f"from_sympy: {node}: the value at 0 must be a finite number")
     if h0 == 0.0:
         return F.step(x)
     if h0 == 1.0:

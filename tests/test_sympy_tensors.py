@@ -284,3 +284,19 @@ def main(n: int) -> Counter:
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+
+
+def test_from_sympy_refuses_what_it_cannot_read_by_name():
+    """Indexed, Idx and units are sympy atoms with parts: reading them raised a KeyError;
+    Heaviside(x, nan) read as nan for every x (nan * 1[x = 0] is nan away from 0 too)."""
+    import sympy as sp
+
+    x = sp.Symbol("x_hv", real=True)
+    with pytest.raises(ValueError, match=r"Heaviside.*finite"):
+        sg.from_sympy(sp.Heaviside(x, sp.nan))
+    for e, what in ((sp.IndexedBase("a_ix")[0], "Indexed"), (sp.Idx("i_ix", 3), "Idx")):
+        with pytest.raises(ValueError, match=f"no symgrad form for {what}"):
+            sg.from_sympy(e)
+    h = sg.from_sympy(sp.Heaviside(x, sp.Rational(1, 2)))
+    X = sg.scalar("x_hv")
+    assert [sg.evaluate(h, {X: v}) for v in (-1.0, 0.0, 1.0)] == [0.0, 0.5, 1.0]
