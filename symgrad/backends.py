@@ -304,6 +304,56 @@ def traced(xp) -> bool:
     return getattr(xp, "__name__", "").split(".")[0] == "jax"
 
 
+def real_inputs(xp) -> Callable:
+    """``read(name, array)`` for an array input on ``xp`` (dask, jax, cupy, an array-API
+    namespace): bool, unsigned and 8- or 16-bit integer data in ``xp``'s default float dtype,
+    complex data refused, as on numpy (see compile._array_in). On a namespace whose dtypes are
+    not numpy's, every integer array is widened: the standard multiplies no integer array by
+    a Python float, and symgrad's constants are floats.
+
+    Unsigned data wrapped around under the negation inside sigmoid and softmax (uint8 [200, 3]
+    had sum(u*u) = 73), and complex data computed in complex numbers.
+    """
+    isdtype = getattr(xp, "isdtype", None)
+    default = None
+
+    def kind(dt) -> str:
+        k = getattr(dt, "kind", None)  # numpy's dtypes (dask, jax, cupy)
+        if k is not None:
+            return "s" if k == "i" and dt.itemsize < 4 else k
+        if isdtype is None:
+            return "f"
+        if isdtype(dt, "real floating"):
+            return "f"
+        if isdtype(dt, "complex floating"):
+            return "c"
+        if isdtype(dt, "bool"):
+            return "b"
+        if isdtype(dt, "unsigned integer"):
+            return "u"
+        return "s"  # the standard has no integer array times a Python float: widened too
+
+    def read(name: str, a):
+        nonlocal default
+        dt = getattr(a, "dtype", None)
+        if dt is None:
+            return a
+        k = kind(dt)
+        if k in "fiO":
+            return a
+        if k == "c":
+            raise TypeError(f"input {name}: an array of dtype {dt}; symgrad computes with real "
+                            "numbers")
+        if k in "bus":
+            if default is None:
+                default = xp.asarray(0.0).dtype  # float64, or jax's float32 without x64
+            return xp.astype(a, default) if hasattr(xp, "astype") else a.astype(default)
+        raise TypeError(f"input {name}: an array of dtype {dt}; symgrad computes with real "
+                        "numbers (float or integer arrays)")
+
+    return read
+
+
 def convert_const(xp, value):
     """A constant of the graph as an array of ``xp`` (numbers stay Python numbers)."""
     if xp is np or not isinstance(value, np.ndarray):
@@ -370,13 +420,26 @@ def _compile_jax(outputs, inputs) -> Callable:
 
     ins = fn.inputs
     scalars = [i for i, v in enumerate(ins) if not v.shape]
+    names = [v.attrs["vname"] for v in ins]
+
+    def real(args: tuple) -> None:  # under jit a Python complex is a tracer like any other
+        for i in scalars:
+            if i < len(args) and isinstance(args[i], complex):
+                raise TypeError(f"input {names[i]}: a complex number ({args[i]}); symgrad "
+                                "computes with real numbers")
+
     if scalars and any(n.shape for n in order):
         used = {id(n) for n in order}
         per_sample = runner(ins, used, as_list(outputs)[1], lambda: compiled, "jax", xp)
 
         def compiled(*args):
+            real(args)
             if len(args) == len(ins) and any(getattr(args[i], "ndim", 0) for i in scalars):
                 return per_sample(*args)
+            return jitted(*args)
+    elif scalars:
+        def compiled(*args):
+            real(args)
             return jitted(*args)
     else:
         def compiled(*args):

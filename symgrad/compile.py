@@ -203,7 +203,7 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
             lines.append(f"if {p}.__class__ is not _ndarray or {p}.dtype is not _f64 and "
                          f"{p}.dtype not in _FINE: {p} = _array_in({nm!r}, {p})")
         elif convert:
-            lines.append(f"{p} = _asarray({p})")
+            lines.append(f"{p} = _real_in({nm!r}, _asarray({p}))")
         if all(isinstance(d, int) for d in v.shape):  # one comparison with a constant tuple
             lines.append(f"if {p}.shape != {tuple(v.shape)!r}: _bad_input({nm!r}, {p}.shape, "
                          f"{decl!r})")
@@ -300,6 +300,7 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
     numbers = [i for i, v in enumerate(ins) if not v.shape]
     numpy = xp is np
     asarray = xp.asarray
+    real_in = _real_in_for(xp)
 
     def read(a: tuple) -> list:
         if len(a) != n:
@@ -308,7 +309,7 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
         for i in arrays:
             v = vals[i]
             if not numpy:
-                vals[i] = asarray(v)
+                vals[i] = real_in(names[i], asarray(v))
             elif v.__class__ is not np.ndarray or v.dtype not in _FINE:
                 vals[i] = _array_in(names[i], v)
         for i in numbers:  # as the inline checks of _input_checks
@@ -431,6 +432,11 @@ _NONARRAY = frozenset((bool, int, list, tuple, np.bool_, np.int8, np.int16, np.i
 _FINE = frozenset(np.dtype(t) for t in (np.float64, np.float32, np.float16, np.longdouble,
                                         np.int64, np.int32))
 _F64 = np.dtype(np.float64)  # (numpy's native float64 dtype is one object: the quick test)
+
+
+def _real_in_for(xp) -> Callable | None:
+    """What checks an array input's dtype on ``xp`` (on numpy: _array_in, inline)."""
+    return None if xp is np else backends.real_inputs(xp)
 
 
 def _array_in(name: str, v):
@@ -635,6 +641,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_bad_input": _bad_input, "_bad_size": _bad_size,
           "_NONARRAY": _NONARRAY, "_scalar_in": _scalar_in,
           "_ndarray": np.ndarray, "_FINE": _FINE, "_array_in": _array_in, "_f64": _F64,
+          "_real_in": _real_in_for(xp),
           "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
           "_hx": _NP if xp is np else runtime.HostOr(xp),
           "_uniform": _uniform, "_diagnose": _diagnose_for(ins)}

@@ -7,6 +7,8 @@ a scalar computed from float64 arrays."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -373,3 +375,34 @@ def test_constant_arrays_of_bool_unsigned_or_small_ints_are_float64():
     assert sg.const(np.array([1, 2], np.float16)).attrs["value"].dtype == np.float16
     with pytest.raises(ValueError, match="const: a masked array"):
         sg.const(np.ma.array([1.0, 2.0], mask=[0, 1]))
+
+
+def _computed(r):
+    r = r.compute(scheduler="sync") if hasattr(r, "compute") else r
+    return np.asarray(r, dtype=float)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_every_backend_widens_small_ints_and_refuses_complex(name, numba_cache):
+    """uint8 [200, 3] gave sum(u*u) = 73 on dask, jax and array-API namespaces (the squares
+    wrapped around), and complex data computed in complex numbers there."""
+    u = sg.vector("u_bk", 2)
+    data = np.array([200, 3], np.uint8)
+    backend = _backend(name)
+    ctx = _jax_x64() if name == "jax" else contextlib.nullcontext()
+    with ctx:
+        f = sg.compile([sg.sum(u * u), sg.softmax(u)], [u], backend=backend)
+        total, soft = f(*_inputs(name, [data]))
+        assert float(_computed(total)) == 40009.0
+        np.testing.assert_allclose(_computed(soft), [1.0, np.exp(-197.0)], rtol=1e-12)
+        with pytest.raises(TypeError, match=r"input u_bk: .*complex"):
+            f(*_inputs(name, [np.array([1 + 1j, 2.0])]))
+
+
+@pytest.mark.skipif(not _have("jax"), reason="jax not installed")
+def test_jax_refuses_a_complex_number_for_a_scalar_input():
+    # under jit a Python complex became a complex tracer: x*2 at 1j was 2j
+    x = sg.scalar("x_jc")
+    with pytest.raises(TypeError, match=r"input x_jc: a complex number"):
+        sg.compile(x * 2, [x], backend="jax")(1j)
+    assert float(sg.compile(x * 2, [x], backend="jax")(2.0)) == 4.0
