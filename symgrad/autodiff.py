@@ -217,8 +217,8 @@ def _why_no_cotangent(f: Expr, w: Expr, order: list[Expr], live: set,
             if id(a) in dep_w:
                 if i in n.op.zero_grad:
                     cuts.add(n.op.name)
-                elif id(n) in flat:
-                    flats.add(n.op.name)
+                elif id(n) in flat:  # (an op may be called otherwise, as it is printed)
+                    flats.add(getattr(n.op, "said_as", n.op.name))
     if cuts and not flats:
         return "disconnected", f"{fn} depends on {var} only through {' and '.join(sorted(cuts))}"
     if flats:

@@ -27,6 +27,18 @@ def step(xp, x):
     return xp.astype(x > 0, x.dtype) if hasattr(xp, "astype") else (x > 0).astype(x.dtype)
 
 
+def gate(xp, c, x):
+    """c where x > 0, else 0 (relu's derivative applied to c, 0 even where c is inf)."""
+    if isinstance(x, (int, float)):
+        if x > 0:
+            return c
+        return 0.0 if isinstance(c, (int, float)) else xp.zeros_like(c)
+    zeros = xp.zeros_like(x)
+    if isinstance(c, (int, float)):
+        return xp.where(x > 0, zeros + c, zeros)
+    return xp.where(x > 0, c, xp.zeros_like(c))
+
+
 def zero_as_one(xp, x):
     """x with 1 where it is 0 (the base of a power, in the log of its derivative)."""
     if isinstance(x, (int, float)):

@@ -213,3 +213,25 @@ def test_a_power_at_base_zero_has_a_zero_derivative_in_its_exponent():
         warnings.simplefilter("ignore", RuntimeWarning)
         assert np.isnan(sg.evaluate(sg.grad(x**p, p), {x: -1.0, p: 0.5}))
     assert sg.check_grad(x**p, [x, p], {x: 1.5, p: 2.5}) < 1e-6
+
+
+def test_relu_under_an_infinite_derivative_is_zero_where_it_is_flat():
+    """sqrt(relu(v))'s derivative was 0.5/sqrt(0) * step(v) = inf * 0 = nan for v < 0, where
+    the function is constant (torch and jax give 0)."""
+    import warnings
+
+    v = sg.vector("v_gate", 3)
+    s = sg.scalar("s_gate")
+    x = np.array([-1.0, 0.0, 4.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        g = sg.grad(sg.sum(sg.sqrt(sg.relu(v))), v)
+        assert sg.evaluate(g, {v: x}).tolist() == [0.0, 0.0, 0.25]
+        H = sg.hessian(sg.sum(sg.relu(v) ** 1.5), v)
+        np.testing.assert_allclose(sg.evaluate(H, {v: x}), np.diag([0.0, 0.0, 0.375]))
+        gs = sg.grad(sg.sqrt(sg.relu(s)), s)
+        assert sg.compile(gs, [s])(-1.0) == 0.0 and sg.evaluate(gs, {s: -1.0}) == 0.0
+    # first derivatives print as before: relu' is step
+    assert str(sg.grad(sg.relu(s), s)) == "step(s_gate)"
+    assert str(sg.grad(3 * sg.relu(s), s)) == "3*step(s_gate)"
+    assert sg.check_grad(sg.relu(s) ** 1.5, s, {s: 0.7}) < 1e-6

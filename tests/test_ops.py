@@ -46,6 +46,7 @@ SCALAR_BINARY = {
     "bce": (lambda a, b: sg.bce(a, b), (0.3, 0.8)),
     "bce_sigmoid": (lambda a, b: sg.bce(sg.sigmoid(a), b), (0.3, 0.8)),
     "softplus_combo": (lambda a, b: sg.softplus(a * b) + sg.exp(a - b), (0.3, 0.8)),
+    "gate": (lambda a, b: make(REGISTRY["gate"], (a * b, b)), (0.3, 0.8)),
 }
 
 

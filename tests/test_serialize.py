@@ -50,6 +50,7 @@ EXAMPLES = {
     "sigmoid_deriv": lambda: F.sigmoid_deriv(x),
     "tanh_deriv": lambda: F.tanh_deriv(x),
     "zero_as_one": lambda: sg.grad(x**y, y),
+    "gate": lambda: sg.grad(sg.sqrt(sg.relu(x)), x),
     "maximum": lambda: sg.maximum(x, y),
     "minimum": lambda: sg.minimum(x, y),
     "bce": lambda: sg.bce(x, y),

@@ -472,6 +472,11 @@ class Relu(Unary):
     def deriv(self, n):
         return F.step(n.args[0])
 
+    def vjp(self, n, ct, nb, wants):
+        # ct where x > 0, else 0: not ct * step(x), which is inf * 0 = nan where relu is
+        # flat and what follows it has an infinite derivative (sqrt(relu(x)) at x < 0)
+        return [_gate(ct, n.args[0])]
+
     def tex(self, a, n):
         return rf"\operatorname{{relu}}\left({a[0][0]}\right)", P_ATOM
 
@@ -554,6 +559,49 @@ class ZeroAsOne(Unary):
 
 # ops whose values are > 0 (where they do not underflow, where x**y is 0 too)
 _POSITIVE = frozenset(("exp", "sigmoid", "softplus", "softmax", "dimsize"))
+
+
+class Gate(Elementwise):
+    """``c`` where ``x > 0``, else 0: relu's derivative applied to the cotangent ``c``,
+    which stays 0 where x <= 0 even where ``c`` is infinite. Printed as the product
+    ``c*step(x)`` it equals wherever ``c`` is finite."""
+
+    name = "gate"
+    said_as = "step"  # in messages, as in print: relu's derivative
+    nargs = 2
+
+    def code(self, a, n, g):
+        return f"_rt.gate(_xp, {a[0]}, {a[1]})"
+
+    def math(self, a, n, g):
+        return f"({a[0]} if {a[1]} > 0.0 else 0.0)"
+
+    def kernel(self, a, n, g):
+        return f"(({a[0]}) if ({a[1]}) > 0.0 else 0.0)"
+
+    def sym(self, c, x):
+        return c * sympy.Heaviside(x, 0)
+
+    def vjp(self, n, ct, nb, wants):
+        c, x = n.args  # the derivative in x is 0 wherever it is defined (as step's)
+        return [F.unbroadcast(_gate(ct, x), nb, c.shape) if wants[0] else None, None]
+
+    def text(self, a, n):
+        if _tensor(n):
+            return f"{par(a[0], P_HAD)} ⊙ step({a[1][0]})", P_HAD
+        return f"{par(a[0], P_MUL)}*step({a[1][0]})", P_MUL
+
+    def tex(self, a, n):
+        step = rf"\mathbb{{1}}\left[{a[1][0]} > 0\right]"
+        if _tensor(n):
+            return rf"{par(a[0], P_HAD, True)} \odot {step}", P_HAD
+        return f"{par(a[0], P_MUL, True)} {step}", P_MUL
+
+
+def _gate(c, x):
+    from ..expr import make
+
+    return make(REGISTRY["gate"], (c, x))
 
 
 def _zero_as_one(x):
@@ -728,7 +776,7 @@ class StopGradient(Elementwise):
 
 ADD, SUB, MUL, DIV, NEG, POW = (register(c()) for c in (Add, Sub, Mul, Div, Neg, Pow))
 for _c in (Exp, Log, Sqrt, Tanh, Sin, Cos, Sigmoid, Softplus, Relu, Abs, Step, SigmoidDeriv,
-           TanhDeriv, Maximum, Minimum, BCE, StopGradient, ZeroAsOne):
+           TanhDeriv, Maximum, Minimum, BCE, StopGradient, ZeroAsOne, Gate):
     register(_c())
 
 
@@ -1075,6 +1123,14 @@ def _mul_size_one(args, attrs, shape):
         t, o = args[i], args[1 - i]
         if t.ndim and all(d == 1 for d in t.shape) and o.shape == shape and t.ndim <= len(shape):
             return F.mul(F.reshape(t, ()), o)
+    return None
+
+
+@rule(REGISTRY["gate"])
+def _gate_rules(args, attrs, shape):
+    c, x = args
+    if F.is_const(c) and np.all(np.isfinite(F.value_of(c))):  # a finite constant: its product
+        return F.mul(c, F.step(x))                           # with step, as printed
     return None
 
 
