@@ -163,10 +163,11 @@ def _shifted(xp, x, m):
 
 
 def _finite_max(xp, x, axis):
-    try:
-        m = xp.max(x, axis=axis, keepdims=True)
-    except ValueError:  # an axis of length 0 has no max: no shift (logsumexp is -inf)
+    if any(d == 0 for d in x.shape):
+        # an axis of length 0 has no max: no shift (logsumexp is -inf; an empty array needs
+        # none). Asked first: torch raises its own errors, and dask only at compute time
         return xp.sum(x, axis=axis, keepdims=True)
+    m = xp.max(x, axis=axis, keepdims=True)
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 

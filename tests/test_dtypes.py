@@ -406,3 +406,18 @@ def test_jax_refuses_a_complex_number_for_a_scalar_input():
     with pytest.raises(TypeError, match=r"input x_jc: a complex number"):
         sg.compile(x * 2, [x], backend="jax")(1j)
     assert float(sg.compile(x * 2, [x], backend="jax")(2.0)) == 4.0
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_the_softmax_family_over_an_empty_axis_on_every_backend(name, numba_cache):
+    # torch raised "amax(): Expected reduction dim", dask "zero-size array" at compute time
+    v, M = sg.vector("v_em", "n"), sg.matrix("M_em", ("n", 2))
+    backend = _backend(name)
+    ctx = _jax_x64() if name == "jax" else contextlib.nullcontext()
+    with ctx, np.errstate(divide="ignore"):
+        f = sg.compile([sg.logsumexp(v), sg.softmax(v)], [v], backend=backend)
+        lse, soft = f(*_inputs(name, [np.zeros(0)]))
+        assert float(_computed(lse)) == -np.inf and _computed(soft).shape == (0,)
+        g = sg.compile([sg.logsumexp(M, 0), sg.log_softmax(M, 1)], [M], backend=backend)
+        col, rows = g(*_inputs(name, [np.zeros((0, 2))]))
+        assert _computed(col).tolist() == [-np.inf, -np.inf] and _computed(rows).shape == (0, 2)
