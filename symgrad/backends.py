@@ -305,9 +305,10 @@ def traced(xp) -> bool:
 
 
 def real_inputs(xp) -> Callable:
-    """``read(name, array)`` for an array input on ``xp`` (dask, jax, cupy, an array-API
-    namespace): bool, unsigned and 8- or 16-bit integer data in ``xp``'s default float dtype,
-    complex data refused, as on numpy (see compile._array_in). On a namespace whose dtypes are
+    """``read(name, value)``: an array input on ``xp`` (dask, jax, cupy, torch, an array-API
+    namespace) as an array of ``xp``, its name in the error where it cannot be one; bool,
+    unsigned and 8- or 16-bit integer data in ``xp``'s default float dtype, complex data
+    refused, as on numpy (see compile._array_in). On a namespace whose dtypes are
     not numpy's, every integer array is widened: the standard multiplies no integer array by
     a Python float, and symgrad's constants are floats.
 
@@ -333,8 +334,17 @@ def real_inputs(xp) -> Callable:
             return "u"
         return "s"  # the standard has no integer array times a Python float: widened too
 
+    asarray = xp.asarray
+
     def read(name: str, a):
         nonlocal default
+        if a is None or isinstance(a, (str, bytes, dict, set)):
+            raise TypeError(f"input {name}: expected numbers, got {type(a).__name__}")
+        try:
+            a = asarray(a)
+        except (TypeError, ValueError, RuntimeError) as err:  # (torch: RuntimeError)
+            raise TypeError(f"input {name}: cannot be read as an array of numbers "
+                            f"({type(a).__name__}: {err})") from None
         dt = getattr(a, "dtype", None)
         if dt is None:
             return a
@@ -423,10 +433,12 @@ def _compile_jax(outputs, inputs) -> Callable:
     names = [v.attrs["vname"] for v in ins]
 
     def real(args: tuple) -> None:  # under jit a Python complex is a tracer like any other
-        for i in scalars:
-            if i < len(args) and isinstance(args[i], complex):
-                raise TypeError(f"input {names[i]}: a complex number ({args[i]}); symgrad "
+        for i, a in enumerate(args[:len(names)]):
+            if isinstance(a, complex) and i in scalars:
+                raise TypeError(f"input {names[i]}: a complex number ({a}); symgrad "
                                 "computes with real numbers")
+            if a is None or isinstance(a, (str, bytes, dict, set)):  # jit's own error named
+                raise TypeError(f"input {names[i]}: expected numbers, got {type(a).__name__}")
 
     if scalars and any(n.shape for n in order):
         used = {id(n) for n in order}
@@ -437,12 +449,9 @@ def _compile_jax(outputs, inputs) -> Callable:
             if len(args) == len(ins) and any(getattr(args[i], "ndim", 0) for i in scalars):
                 return per_sample(*args)
             return jitted(*args)
-    elif scalars:
-        def compiled(*args):
-            real(args)
-            return jitted(*args)
     else:
         def compiled(*args):
+            real(args)
             return jitted(*args)
 
     compiled.source = fn.source

@@ -203,7 +203,7 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
             lines.append(f"if {p}.__class__ is not _ndarray or {p}.dtype is not _f64 and "
                          f"{p}.dtype not in _FINE: {p} = _array_in({nm!r}, {p})")
         elif convert:
-            lines.append(f"{p} = _real_in({nm!r}, _asarray({p}))")
+            lines.append(f"{p} = _real_in({nm!r}, {p})")
         if all(isinstance(d, int) for d in v.shape):  # one comparison with a constant tuple
             lines.append(f"if {p}.shape != {tuple(v.shape)!r}: _bad_input({nm!r}, {p}.shape, "
                          f"{decl!r})")
@@ -299,7 +299,6 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
     fixed = [(i, tuple(ins[i].shape), fmt_shape(ins[i].shape)) for i in arrays if _fixed(ins[i])]
     numbers = [i for i, v in enumerate(ins) if not v.shape]
     numpy = xp is np
-    asarray = xp.asarray
     real_in = _real_in_for(xp)
 
     def read(a: tuple) -> list:
@@ -309,7 +308,7 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
         for i in arrays:
             v = vals[i]
             if not numpy:
-                vals[i] = real_in(names[i], asarray(v))
+                vals[i] = real_in(names[i], v)
             elif v.__class__ is not np.ndarray or v.dtype not in _FINE:
                 vals[i] = _array_in(names[i], v)
         for i in numbers:  # as the inline checks of _input_checks

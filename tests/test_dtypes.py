@@ -421,3 +421,15 @@ def test_the_softmax_family_over_an_empty_axis_on_every_backend(name, numba_cach
         g = sg.compile([sg.logsumexp(M, 0), sg.log_softmax(M, 1)], [M], backend=backend)
         col, rows = g(*_inputs(name, [np.zeros((0, 2))]))
         assert _computed(col).tolist() == [-np.inf, -np.inf] and _computed(rows).shape == (0, 2)
+
+
+@pytest.mark.parametrize("name", [p for p in ARRAY_BACKENDS if p.values[0] != "array_api_strict"])
+def test_bad_inputs_are_named_on_the_other_backends(name):
+    # torch said "Could not infer dtype of NoneType", dask "expected shape (3,), got ()",
+    # jax "Error interpreting argument to <function compiled> as an abstract array"
+    v, b = sg.vector("v_bad", 3), sg.scalar("b_bad")
+    f = sg.compile(sg.sum(sg.tanh(v * b)), [v, b], backend=name)
+    for args, who in (((None, 1.0), "v_bad"), (("abc", 1.0), "v_bad"),
+                      ((np.ones(3), None), "b_bad"), ((np.ones(3), "x"), "b_bad")):
+        with pytest.raises(TypeError, match=f"input {who}: "):
+            f(*args)
