@@ -587,12 +587,13 @@ class Gate(Elementwise):
         return [F.unbroadcast(_gate(ct, x), nb, c.shape) if wants[0] else None, None]
 
     def text(self, a, n):
+        step = REGISTRY["step"].text(a[1:], None)[0]
         if _tensor(n):
-            return f"{par(a[0], P_HAD)} ⊙ step({a[1][0]})", P_HAD
-        return f"{par(a[0], P_MUL)}*step({a[1][0]})", P_MUL
+            return f"{par(a[0], P_HAD)} ⊙ {step}", P_HAD
+        return f"{par(a[0], P_MUL)}*{step}", P_MUL
 
     def tex(self, a, n):
-        step = rf"\mathbb{{1}}\left[{a[1][0]} > 0\right]"
+        step = REGISTRY["step"].tex(a[1:], None)[0]
         if _tensor(n):
             return rf"{par(a[0], P_HAD, True)} \odot {step}", P_HAD
         return f"{par(a[0], P_MUL, True)} {step}", P_MUL
