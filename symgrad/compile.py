@@ -421,6 +421,7 @@ def _diagnose_for(ins: list[Expr]):
 # with in another dtype (bool: float16 in numpy's functions; int above 2**63: an object
 # array), and sequences, which numpy's functions take as arrays but Python's operators do not
 # (and numpy's integer and bool scalars, which numpy would compute with in their dtype)
+_NOT_NUMBERS = (type(None), str, bytes, dict, set)  # refused by name where they are read
 _NONARRAY = frozenset((bool, int, list, tuple, np.bool_, np.int8, np.int16, np.int32, np.int64,
                        np.uint8, np.uint16, np.uint32, np.uint64, np.longlong, np.ulonglong,
                        complex, np.complex64, np.complex128, np.clongdouble, Fraction, Decimal,
@@ -446,6 +447,8 @@ def _array_in(name: str, v):
     ``sigmoid`` or ``softmax`` wraps unsigned data around. Complex, date, string and masked
     arrays are refused: the code computes with real numbers, and a mask would be dropped.
     """
+    if v.__class__ in _NOT_NUMBERS:
+        raise TypeError(f"input {name}: expected numbers, got {type(v).__name__}")
     if isinstance(v, np.ma.MaskedArray):
         raise TypeError(f"input {name}: a masked array, whose mask symgrad would ignore; pass "
                         f"the values to compute with (e.g. {name}.filled(0.0))")
@@ -480,6 +483,8 @@ def _scalar_in(name: str, v):
     if c is list or c is tuple:
         raise TypeError(f"input {name}: got a Python {c.__name__}; pass a number or a numpy "
                         "array (np.asarray)")
+    if c in _NOT_NUMBERS:
+        raise TypeError(f"input {name}: expected numbers, got {c.__name__}")
     if c is Fraction or c is Decimal:
         return float(v)
     if isinstance(v, (complex, np.complexfloating)):

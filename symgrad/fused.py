@@ -48,7 +48,15 @@ from ._loop_groups import Group, LoopPlan
 from ._numba_kernels import HEADER, Kernel, literal, load_module
 from ._per_sample import samples_shape
 from .backends import _require
-from .compile import _FREE, _check_inputs, _closure_params, _closure_values, _Gen, _input_checks
+from .compile import (
+    _FREE,
+    _check_inputs,
+    _closure_params,
+    _closure_values,
+    _diagnose_for,
+    _Gen,
+    _input_checks,
+)
 from .compile import compile as _compile_numpy
 from .expr import Expr
 from .graph import as_list, topo_order
@@ -185,12 +193,16 @@ def _with_samples(fn: Callable, ins: list, order: list, single: bool) -> Callabl
     from ._per_sample import PerSample, runner
 
     per_sample = runner(ins, {id(n) for n in order}, single, lambda: compiled, "numba", np)
+    diagnose = _diagnose_for(ins)
 
     def compiled(*args):
         try:
             return fn(*args)
         except PerSample:
             return per_sample(*args)
+        except (TypeError, ValueError) as err:  # name the input that is not numbers
+            diagnose(err, args)
+            raise
 
     for attr in ("source", "kernel_source", "kernels", "inputs", "outputs"):
         setattr(compiled, attr, getattr(fn, attr))

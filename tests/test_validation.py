@@ -211,7 +211,7 @@ def test_compiled_function_checks_the_number_of_inputs():
 
 
 @pytest.mark.parametrize("bad, err, pattern", [
-    (None, TypeError, r"input v: expected numbers, got an array of dtype object"),
+    (None, TypeError, r"input v: expected numbers, got NoneType"),
     (["a", "b", "c"], TypeError, r"input v: expected numbers"),
     ([[1.0], [1.0, 2.0]], ValueError, r"input v: cannot be read as an array of numbers"),
     (np.ones(4), ShapeError, r"input v: expected shape \(3,\), got \(4,\)"),
