@@ -235,3 +235,20 @@ def test_relu_under_an_infinite_derivative_is_zero_where_it_is_flat():
     assert str(sg.grad(sg.relu(s), s)) == "step(s_gate)"
     assert str(sg.grad(3 * sg.relu(s), s)) == "3*step(s_gate)"
     assert sg.check_grad(sg.relu(s) ** 1.5, s, {s: 0.7}) < 1e-6
+
+
+def test_maximum_and_minimum_under_an_infinite_derivative_are_zero_where_they_lose():
+    # sqrt(maximum(v, 0)) at v < 0: ct * (1 - step(-v)) was inf * 0 = nan; the loser gets 0
+    import warnings
+
+    v = sg.vector("v_mg", 3)
+    x = np.array([-1.0, 0.5, 4.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        g = sg.grad(sg.sum(sg.sqrt(sg.maximum(v, 0.0))), v)
+        np.testing.assert_allclose(sg.evaluate(g, {v: x}), [0.0, 0.5 / np.sqrt(0.5), 0.25])
+        g = sg.grad(sg.sum(sg.sqrt(-sg.minimum(v, 0.0))), v)
+        np.testing.assert_allclose(sg.evaluate(g, {v: -x}), [0.0, -0.5 / np.sqrt(0.5), -0.25])
+    a, b = sg.scalars("a_mg b_mg")  # ties still give everything to the first operand
+    assert sg.evaluate(sg.grad(sg.maximum(a, b), [a, b]), {a: 1.0, b: 1.0}) == [1.0, 0.0]
+    assert str(sg.grad(sg.maximum(a, b), b)) == "step(-(a_mg - b_mg))"

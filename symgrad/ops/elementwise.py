@@ -587,16 +587,27 @@ class Gate(Elementwise):
         return [F.unbroadcast(_gate(ct, x), nb, c.shape) if wants[0] else None, None]
 
     def text(self, a, n):
-        step = REGISTRY["step"].text(a[1:], None)[0]
+        step = a[1][0] if _indicator(n.args[1]) else REGISTRY["step"].text(a[1:], None)[0]
+        if _indicator(n.args[1]) and a[1][1] < P_ATOM:
+            step = f"({step})"
         if _tensor(n):
             return f"{par(a[0], P_HAD)} ⊙ {step}", P_HAD
         return f"{par(a[0], P_MUL)}*{step}", P_MUL
 
     def tex(self, a, n):
-        step = REGISTRY["step"].tex(a[1:], None)[0]
+        step = a[1][0] if _indicator(n.args[1]) else REGISTRY["step"].tex(a[1:], None)[0]
+        if _indicator(n.args[1]) and a[1][1] < P_ATOM:
+            step = rf"\left({step}\right)"
         if _tensor(n):
             return rf"{par(a[0], P_HAD, True)} \odot {step}", P_HAD
         return f"{par(a[0], P_MUL, True)} {step}", P_MUL
+
+
+def _indicator(x) -> bool:
+    """Whether ``x`` is 0 or 1 everywhere (a step, or 1 minus one): step(x) is x itself."""
+    if x.op.name == "step":
+        return True
+    return x.op is SUB and F.is_const(x.args[0], 1.0) and x.args[1].op.name == "step"
 
 
 def _gate(c, x):
@@ -696,10 +707,13 @@ class Maximum(Elementwise):
         x, y = n.args
         # ties give the whole gradient to the first operand
         d = F.sub(x, y) if self.name == "maximum" else F.sub(y, x)
-        first = F.sub(1.0, F.step(F.neg(d)))  # 1 where d >= 0
-        gx = F.mul(ct, first)
+        second = F.step(F.neg(d))  # 1 where d < 0: y's share
+        # gated, not multiplied: ct where the operand wins, 0 elsewhere even where ct is
+        # infinite (sqrt(maximum(x, 0)) at x < 0), where ct*step was inf*0 = nan
+        gx = _gate(ct, F.sub(1.0, second)) if wants[0] else None
+        gy = _gate(ct, second) if wants[1] else None
         return [F.unbroadcast(gx, nb, x.shape) if wants[0] else None,
-                F.unbroadcast(F.sub(ct, gx), nb, y.shape) if wants[1] else None]
+                F.unbroadcast(gy, nb, y.shape) if wants[1] else None]
 
 
 class Minimum(Maximum):
@@ -1131,7 +1145,7 @@ def _mul_size_one(args, attrs, shape):
 def _gate_rules(args, attrs, shape):
     c, x = args
     if F.is_const(c) and np.all(np.isfinite(F.value_of(c))):  # a finite constant: its product
-        return F.mul(c, F.step(x))                           # with step, as printed
+        return F.mul(c, x if _indicator(x) else F.step(x))   # with step, as printed
     return None
 
 
