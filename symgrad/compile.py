@@ -253,6 +253,26 @@ def _unbound(dim: str) -> None:
                      f"input whose shape has {dim}, even one the outputs do not use)")
 
 
+def _class_checks_only(lines: list[str], used: list[Expr], gen: Gen) -> list[str]:
+    """``lines`` with the dtype tests of the used array inputs dropped (their class tests
+    kept): where every used array must share one float dtype (``_ip``), the others go to the
+    plain version, whose own checks widen or refuse them."""
+    full = {}
+    for v in used:
+        if v.shape:
+            p = gen.params[id(v)]
+            full[f"if {p}.__class__ is not _ndarray or {p}.dtype is not _f64 and "
+                 f"{p}.dtype not in _FINE: "] = f"if {p}.__class__ is not _ndarray: "
+    out = []
+    for ln in lines:
+        for old, new in full.items():
+            if ln.startswith(old):
+                ln = new + ln[len(old):]
+                break
+        out.append(ln)
+    return out
+
+
 def _same_dtype_line(ins: list[Expr], gen: Gen) -> str:
     """``_ip = ...``: whether every array input (and numpy scalar) has one floating dtype.
 
@@ -569,6 +589,8 @@ class _Plan:
                 dtype_line = "_ip = _uniform_in(_v)"
             else:
                 dtype_line = _same_dtype_line(used, gen)
+                if numpy:  # _ip sends every array of another dtype to the plain version,
+                    check_lines = _class_checks_only(check_lines, used, gen)  # which reads it
             check_lines += [dtype_line, f"if not _ip: return _lazy['plain']({call})"]
         body = ["    try:"] + ["        " + ln for ln in check_lines + lines + [self.ret(names)]]
         if tensor and not backends.traced(self.xp) and any(not v.shape for v in self.ins):

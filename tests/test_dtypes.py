@@ -434,3 +434,22 @@ def test_bad_inputs_are_named_on_the_other_backends(name, numba_cache):
                       ((np.ones(3), None), "b_bad"), ((np.ones(3), "x"), "b_bad")):
         with pytest.raises(TypeError, match=f"input {who}: "):
             f(*args)
+
+
+def test_a_version_that_reuses_buffers_reads_odd_dtypes_through_its_plain_version():
+    """The main version (reusing dead temporaries) tests only its array inputs' classes: its
+    one-float-dtype test sends any other dtype to the plain version, which widens or refuses."""
+    from tests.backend_cases import mlp_graph, mlp_values
+
+    outs, ins = mlp_graph(4, 3)
+    f = sg.compile(outs, ins)
+    assert "_ip = " in f.source and "X.dtype not in _FINE" not in f.source.split("_ip = ")[0]
+    vals = mlp_values(4, 3, 6)
+    odd = list(vals)
+    odd[4] = (vals[4] * 10).astype(np.int8)
+    odd[5] = vals[5].astype(np.uint8)
+    want = f(*[v.astype(float) if isinstance(v, np.ndarray) else v for v in odd])
+    for got, ref in zip(f(*odd), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-14)
+    with pytest.raises(TypeError, match=r"input y: .*complex"):
+        f(*vals[:5], vals[5].astype(complex))
