@@ -304,6 +304,9 @@ def traced(xp) -> bool:
     return getattr(xp, "__name__", "").split(".")[0] == "jax"
 
 
+NOT_NUMBERS = (type(None), str, bytes, dict, set)  # refused by name where an input is read
+
+
 def real_inputs(xp) -> Callable:
     """``read(name, value)``: an array input on ``xp`` (dask, jax, cupy, torch, an array-API
     namespace) as an array of ``xp``, its name in the error where it cannot be one; bool,
@@ -338,7 +341,7 @@ def real_inputs(xp) -> Callable:
 
     def read(name: str, a):
         nonlocal default
-        if a is None or isinstance(a, (str, bytes, dict, set)):
+        if a.__class__ in NOT_NUMBERS:
             raise TypeError(f"input {name}: expected numbers, got {type(a).__name__}")
         try:
             a = asarray(a)
@@ -437,7 +440,7 @@ def _compile_jax(outputs, inputs) -> Callable:
             if isinstance(a, complex) and i in scalars:
                 raise TypeError(f"input {names[i]}: a complex number ({a}); symgrad "
                                 "computes with real numbers")
-            if a is None or isinstance(a, (str, bytes, dict, set)):  # jit's own error named
+            if a.__class__ in NOT_NUMBERS:  # (jit's own error names no input)
                 raise TypeError(f"input {names[i]}: expected numbers, got {type(a).__name__}")
 
     if scalars and any(n.shape for n in order):

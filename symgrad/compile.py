@@ -441,7 +441,6 @@ def _diagnose_for(ins: list[Expr]):
 # with in another dtype (bool: float16 in numpy's functions; int above 2**63: an object
 # array), and sequences, which numpy's functions take as arrays but Python's operators do not
 # (and numpy's integer and bool scalars, which numpy would compute with in their dtype)
-_NOT_NUMBERS = (type(None), str, bytes, dict, set)  # refused by name where they are read
 _NONARRAY = frozenset((bool, int, list, tuple, np.bool_, np.int8, np.int16, np.int32, np.int64,
                        np.uint8, np.uint16, np.uint32, np.uint64, np.longlong, np.ulonglong,
                        complex, np.complex64, np.complex128, np.clongdouble, Fraction, Decimal,
@@ -454,35 +453,22 @@ _FINE = frozenset(np.dtype(t) for t in (np.float64, np.float32, np.float16, np.l
 _F64 = np.dtype(np.float64)  # (numpy's native float64 dtype is one object: the quick test)
 
 
+_numpy_real_in = backends.real_inputs(np)
+
+
 def _real_in_for(xp) -> Callable | None:
     """What checks an array input's dtype on ``xp`` (on numpy: _array_in, inline)."""
     return None if xp is np else backends.real_inputs(xp)
 
 
 def _array_in(name: str, v):
-    """An array input that is not a numpy array of a float or int32/int64 dtype, as one.
-
-    Bool, unsigned and 8- or 16-bit integer data is taken as float64: numpy computes the exp
-    or sigmoid of such data in float16 (exp(12) overflows), and the negation inside
-    ``sigmoid`` or ``softmax`` wraps unsigned data around. Complex, date, string and masked
-    arrays are refused: the code computes with real numbers, and a mask would be dropped.
-    """
-    if v.__class__ in _NOT_NUMBERS:
-        raise TypeError(f"input {name}: expected numbers, got {type(v).__name__}")
+    """An array input that is not a numpy array of a float or int32/int64 dtype, as one:
+    ``backends.real_inputs`` on numpy (small integer data widened, complex refused), and a
+    masked array refused, whose mask the code would drop."""
     if isinstance(v, np.ma.MaskedArray):
         raise TypeError(f"input {name}: a masked array, whose mask symgrad would ignore; pass "
                         f"the values to compute with (e.g. {name}.filled(0.0))")
-    try:
-        a = np.asarray(v)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"input {name}: cannot be read as an array of numbers ({err})") from None
-    kind = a.dtype.kind
-    if kind in "biu" and a.dtype not in _FINE:
-        return a.astype(np.float64)
-    if kind in "fiO":  # (object arrays: the ops that take them compute with them)
-        return a
-    raise TypeError(f"input {name}: an array of dtype {a.dtype}; symgrad computes with real "
-                    "numbers (float or integer arrays)")
+    return _numpy_real_in(name, v)
 
 
 def _scalar_in(name: str, v):
@@ -503,8 +489,6 @@ def _scalar_in(name: str, v):
     if c is list or c is tuple:
         raise TypeError(f"input {name}: got a Python {c.__name__}; pass a number or a numpy "
                         "array (np.asarray)")
-    if c in _NOT_NUMBERS:
-        raise TypeError(f"input {name}: expected numbers, got {c.__name__}")
     if c is Fraction or c is Decimal:
         return float(v)
     if isinstance(v, (complex, np.complexfloating)):
