@@ -517,8 +517,12 @@ class _Plan:
         self.params = ", ".join(gen.params[id(v)] for v in ins)
         self.extra: dict[str, Any] = {}  # globals the generated code needs besides _namespace's
 
-    def ret(self, code: dict) -> str:
-        vals = returned(self.outs, code, self.const_outs, not backends.traced(self.xp))
+    def ret(self, code: dict, numbers: bool = False) -> str:
+        """The return statement; ``numbers``: the math version's, whose results are Python
+        numbers, which nobody can write into (a repeated output, a symmetric Hessian's twin
+        entries, needs no copy: 780 ``own`` calls doubled the W4 Hessian's call time)."""
+        vals = returned(self.outs, code, self.const_outs,
+                        not numbers and not backends.traced(self.xp))
         return f"return {vals[0]}" if self.single else f"return ({', '.join(vals)},)"
 
     def array_source(self, name: str, variant: str = "main") -> str:
@@ -600,7 +604,7 @@ class _Plan:
         if res is None:
             return None
         lines, code = res
-        body = lines + [self.ret(code)]
+        body = lines + [self.ret(code, numbers=True)]
         if len(self.ins) > MANY_INPUTS:
             return self._many_math_source(body)
         names = [self.gen.params[id(v)] for v in self.ins if id(v) in self.uses]

@@ -100,6 +100,23 @@ def test_scalar_graph_compiles_to_math_calls_with_inlining():
     np.testing.assert_allclose(np.array(ref, dtype=float), out, rtol=1e-14)
 
 
+def test_math_version_returns_repeated_numbers_without_copies():
+    # a symmetric Hessian returns each entry above the diagonal twice; Python numbers cannot be
+    # written into, so the math version returns them as they are (copies doubled the W4
+    # Hessian's call time)
+    x, ws, bs, L = chain(3, "_rep")
+    H = sg.hessian(L, ws + bs)
+    f = sg.compile([e for row in H for e in row], [x, *ws, *bs])
+    math_version = f.source.split("def _compiled_array")[0]
+    assert "own(" not in math_version and "materialize(" not in math_version
+    vals = [0.3, 0.9, -0.8, 1.1, 0.1, -0.2, 0.05]
+    out = f(*vals)
+    assert all(type(v) is float for v in out)
+    arr = f(*[np.float64(v) for v in vals])  # the array version still makes each its own
+    assert "own(" in f.source.split("def _compiled_array")[1]
+    np.testing.assert_allclose(np.array(arr, dtype=float), out, rtol=1e-13)
+
+
 def test_constant_subgraphs_are_folded_at_compile_time():
     x = sg.scalar("x")
     f = sg.compile(sg.exp(sg.const(2.0)) * x + 0.5, [x])
