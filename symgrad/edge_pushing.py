@@ -24,12 +24,33 @@ from __future__ import annotations
 
 from . import functions as F
 from .expr import Expr, make
+from .ops.base import REGISTRY
+from .ops.elementwise import _indicator
 from .rewrite import rebuild
 
 
 def _is_zero(e: Expr | None) -> bool:
     """Whether a derivative rule's result is no term at all (a known zero or the constant 0)."""
     return e is None or e.op.name == "zero" or (e.op.name == "const" and e.attrs["value"] == 0)
+
+
+def _gated_by(d: Expr) -> Expr | None:
+    """The condition of a first partial that is a step, 1 where it is > 0 and 0 elsewhere
+    (relu's partial ``step(z)``; maximum's and minimum's, ``step(z)`` or ``1 - step(z)``);
+    None for any other partial."""
+    if d.op.name == "step":
+        return d.args[0]
+    return d if _indicator(d) else None
+
+
+def _times(d: Expr, w: Expr, d_first: bool = True) -> Expr:
+    """``d * w`` for a first partial ``d``; a step gates ``w`` instead: 0 where the step is 0
+    even where ``w`` is infinite, as the reverse pass does (``relu(x)**1.5`` has an infinite
+    second partial at relu = 0, and x < 0 gave ``inf*0 = nan``)."""
+    c = _gated_by(d)
+    if c is not None:
+        return make(REGISTRY["gate"], (w, c))
+    return F.mul(d, w) if d_first else F.mul(w, d)
 
 
 _PLACEHOLDERS: list[Expr] = []
@@ -153,7 +174,7 @@ def hessian_rows(f: Expr, ws: list[Expr], order: list[Expr], dep: set[int]) -> l
             for a, da in zip(uniq, d1):
                 if da is None:
                     continue
-                val = F.mul(da, wip)
+                val = _times(da, wip)
                 if a is pn:
                     val = F.mul(F.const(2.0), val)
                 add_edge(a, pn, val)
@@ -164,14 +185,19 @@ def hessian_rows(f: Expr, ws: list[Expr], order: list[Expr], dep: set[int]) -> l
                 for y in range(x, len(uniq)):
                     if d1[y] is None:
                         continue
-                    add_edge(uniq[x], uniq[y], F.mul(F.mul(d1[x], d1[y]), wii))
+                    dx, dy = d1[x], d1[y]
+                    if _gated_by(dx) is None and _gated_by(dy) is None:
+                        val = F.mul(F.mul(dx, dy), wii)
+                    else:
+                        val = _times(dx, _times(dy, wii))
+                    add_edge(uniq[x], uniq[y], val)
         if vbar is not None:
             for (x, y), dd in d2.items():
                 add_edge(uniq[x], uniq[y], F.mul(vbar, dd))
             for a, da in zip(uniq, d1):
                 if da is not None:
                     prev = adj.get(id(a))
-                    c = F.mul(vbar, da)
+                    c = _times(da, vbar, d_first=False)
                     adj[id(a)] = c if prev is None else F.add(prev, c)
     rows = []
     for wi in ws:

@@ -77,6 +77,31 @@ def test_random_scalar_graphs_match_differentiating_twice(data):
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * scale, err_msg=str(e))
 
 
+FLAT_SIDES = {  # an infinite curvature above a kink, at a point where the graph is flat
+    "relu(x)**1.5 + x*y": (sg.relu(x) ** 1.5 + x * y, [[0.0, 1.0], [1.0, 0.0]]),
+    "sqrt(relu(x))*y": (sg.sqrt(sg.relu(x)) * y, [[0.0, 0.0], [0.0, 0.0]]),
+    "sqrt(maximum(x, 0))*y": (sg.sqrt(sg.maximum(x, 0.0)) * y, [[0.0, 0.0], [0.0, 0.0]]),
+    "sqrt(maximum(0, x))*y": (sg.sqrt(sg.maximum(0.0, x)) * y, [[0.0, 0.0], [0.0, 0.0]]),
+    "sqrt(-minimum(-x, 0))*y": (sg.sqrt(-sg.minimum(-x, 0.0)) * y, [[0.0, 0.0], [0.0, 0.0]]),
+}
+
+
+@pytest.mark.parametrize("name", list(FLAT_SIDES))
+def test_steps_gate_infinite_curvature(name, spy):
+    # relu's, maximum's and minimum's partials are steps: where one is 0 the Hessian's terms
+    # through it are 0, even where the curvature above it is infinite (it was inf*0 = nan)
+    f, want = FLAT_SIDES[name]
+    H = sg.hessian(f, [x, y])
+    assert spy["used"] == 1
+    fn = sg.compile([h for row in H for h in row], [x, y])
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(np.reshape(fn(-1.0, 2.0), (2, 2)), want)
+        # on the smooth side, the same values as differentiating twice
+        for at in (1.0, 2.5):
+            ref = sg.compile([h for row in row_by_row(f, [x, y]) for h in row], [x, y])
+            np.testing.assert_allclose(fn(at, 2.0), ref(at, 2.0), rtol=1e-13)
+
+
 def test_the_chain_hessian_is_less_than_half_the_row_by_row_graph(monkeypatch):
     sizes = {}
     for k in (10, 20):
