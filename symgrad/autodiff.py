@@ -397,7 +397,9 @@ def _check_f(f, what: str, scalar: bool) -> None:
     if not isinstance(f, Expr):
         raise TypeError(f"{what}: f must be an expression, got {type(f).__name__}")
     if scalar and f.shape != ():
-        hint = "; use sg.jacobian for a non-scalar f, or sum it first" if what == "grad" else ""
+        hint = {"grad": "; use sg.jacobian for a non-scalar f, or sum it first",
+                "hessian": "; sum it first, or take the Hessian of each entry, sg.take(f, i)",
+                }.get(what, "")
         raise ValueError(f"{what}: f must be a scalar (shape ()), got shape "
                          f"{fmt_shape(f.shape)}{hint}")
 

@@ -101,6 +101,8 @@ def _wrt(args, f: Expr, env: dict[str, Expr]) -> list[Expr]:
         if v is None:
             raise UsageError(f"--wrt: {name} is not a variable or a named value of the "
                              "expression")
+        if any(v is w for w in out):
+            raise UsageError(f"--wrt: {name} is listed twice")
         out.append(v)
     if not out:
         raise UsageError("--wrt: no variables given")
@@ -319,7 +321,7 @@ def cmd_eval(args, out) -> int:
     for item in args.values:
         name, sep, spec = item.partition("=")
         name = name.strip()
-        if not sep:
+        if not sep or not name:
             raise UsageError(f"{item!r}: write NAME=VALUE")
         var = by_name.get(name, env.get(name))
         if var is None and name in written:

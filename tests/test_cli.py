@@ -229,6 +229,8 @@ def test_lecture(capsys):
     (["eval", "nx*ny", "nx=1"], "no value given for ny"),
     (["eval", "nx", "nx=abc"], "not a number"),
     (["eval", "nx", "nx"], "write NAME=VALUE"),
+    (["eval", "nx", "=2"], "'=2': write NAME=VALUE"),  # said " is not a variable"
+    (["grad", "nx*ny", "--wrt", "nx,ny,nx"], "--wrt: nx is listed twice"),  # printed df/dx twice
     (["eval", "nx", "nq=1", "nx=2"], "nq is not a variable"),
     (["draw", "nx", "-o", "g.jpg"], ".svg, .png, .pdf or .dot"),
     # these escaped as a traceback (IndexError, FileNotFoundError)
