@@ -853,6 +853,18 @@ def _factor_out(x, y, shape, combine):
     return r if r.shape == shape else None
 
 
+def _like_terms(x, y, shape, sign: float):
+    """u + s*c*u -> (1 + s*c)*u and c*u + s*u -> (c + s)*u for a scalar constant c (s = 1 for
+    a sum, -1 for a difference): the product rule's x + 2 x is 3 x (sum(x**3)'s gradient)."""
+    for u, m, c_first in ((x, y, False), (y, x, True)):
+        if m.op is MUL and m.args[1] is u and u.shape == shape:
+            c = _scalar_value(m.args[0])
+            if c is not None:
+                k = c + sign if c_first else 1.0 + sign * c
+                return F.mul(k, u) if _gathers(k) else None
+    return None
+
+
 def _broadcast_after(x, y, shape, combine):
     """op(broadcast_to(a, s), y) -> broadcast_to(op(a, y), shape) for a scalar a or y (and the
     mirror image): the op on the smaller operands, broadcast once. Computed the other way, a
@@ -890,6 +902,8 @@ def _add_zero(args, attrs, shape):
     if y.op.name == "broadcast_to" and x.shape == shape:
         return F.add(x, y.args[0])
     r = _broadcast_after(x, y, shape, F.add)
+    if r is None:
+        r = _like_terms(x, y, shape, 1.0)
     return r if r is not None else _factor_out(x, y, shape, F.add)
 
 
@@ -911,6 +925,8 @@ def _sub_rules(args, attrs, shape):
     if y.op.name == "broadcast_to" and x.shape == shape:
         return F.sub(x, y.args[0])
     r = _broadcast_after(x, y, shape, F.sub)
+    if r is None:
+        r = _like_terms(x, y, shape, -1.0)
     return r if r is not None else _factor_out(x, y, shape, F.sub)
 
 
