@@ -8,6 +8,8 @@ Printing is iterative: a chain of depth 100,000 prints without recursion.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from .expr import Expr
 from .graph import as_list, topo_order, use_counts
 from .ops.base import P_ATOM
@@ -68,6 +70,8 @@ def _render(root: Expr, latex: bool) -> str:
                 _columns_spread(n, parts, latex)
         if spell_sigmoid and n.op.name == "sigmoid":
             s = (rf"\operatorname{{sigmoid}}\left({parts[0][0]}\right)", P_ATOM)
+        elif n.op.name == "mul" and _number_inside(n, uses):
+            s = _number_first(n, out, latex)
         else:
             s = n.op.tex(parts, n) if latex else n.op.text(parts, n)
         if bind_all and n is not root and n.args and (
@@ -84,6 +88,26 @@ def _render(root: Expr, latex: bool) -> str:
         sep = r" \\ " if latex else "\n"
         return sep.join(lines + [text])
     return text
+
+
+def _number_inside(n: Expr, uses: dict) -> bool:
+    """Whether the scalar product ``n`` is ``x*(c*z)`` with a number ``c`` (and ``c*z`` used
+    nowhere else, so that it prints inside ``n``)."""
+    x, m = n.args
+    if x.op.name == "mul" and x.args[0].op.name == "const":
+        return False  # c1*y*(c2*z): the numbers stay apart, as they are computed
+    return (not n.shape and x.op.name != "const" and m.op.name == "mul" and m.name is None
+            and uses.get(id(m)) == 1 and m.args[0].op.name == "const" and not m.args[1].shape
+            and not hasattr(m.args[0].attrs["value"], "shape"))
+
+
+def _number_first(n: Expr, out: dict, latex: bool) -> tuple[str, int]:
+    """``x*(c*z)`` written with the number first, as books do: ``3*a**2`` for ``a*(3*a)``."""
+    x, (c, z) = n.args[0], n.args[1].args
+    render = n.op.tex if latex else n.op.text
+    xz = SimpleNamespace(args=(x, z), shape=())
+    inner = render([out[id(x)], out[id(z)]], xz)
+    return render([out[id(c)], inner], SimpleNamespace(args=(c, xz), shape=()))
 
 
 def _scaling_row(n: Expr, parts: list, out: dict) -> list:

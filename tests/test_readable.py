@@ -908,3 +908,21 @@ def test_row_scaling_with_symbolic_sizes_reads_as_diag():
     assert str(sg.diag(sg.diagonal(N)) @ N) == "diag(diagonal(N_rs)) N_rs"
     c, r = sg.matrix("c_rs", (3, 1)), sg.matrix("r_rs", (1, 4))
     assert str(c * r) == "c_rs r_rs"  # neither operand is the full matrix: no diag
+
+
+def test_like_terms_and_numbers_read_as_in_a_textbook():
+    a = sg.scalar("a_tb")
+    v = sg.vector("v_tb", 3)
+    # the product rule's terms are collected: u + c u is (1 + c) u, for every shape
+    assert str(sg.grad(sg.sum(v * v * v), v)) == "3 (v_tb ⊙ v_tb)"
+    assert str(sg.hessian(sg.sum(v * v * v), v)) == "diag(6 v_tb)"
+    assert str(sg.grad(a * a * a, a)) == "3*a_tb**2"  # a number inside a product goes first
+    assert str(sg.hessian(a * a * a, a)) == "6*a_tb"
+    assert sg.latex(a * (0.5 * a)) == "0.5 a_{tb}^{2}"
+    vals = np.array([0.3, -1.7, 2.5])
+    for e, want in [(v + 2.0 * v, 3 * vals), (v - 2.0 * v, -vals), (2.0 * v - v, vals),
+                    (0.25 * v + v, 1.25 * vals), (v - 0.5 * v, 0.5 * vals)]:
+        assert e is v or (e.op.name in ("mul", "neg") and e.args[-1] is v), str(e)  # no sum
+        np.testing.assert_allclose(sg.evaluate(e, {v: vals}), want, rtol=1e-15)
+    # a constant that would not be finite is not gathered: v + inf v is nan where v is 0
+    assert (v + float("inf") * v).op.name == "add"
