@@ -919,6 +919,12 @@ def test_like_terms_and_numbers_read_as_in_a_textbook():
     assert str(sg.grad(a * a * a, a)) == "3*a_tb**2"  # a number inside a product goes first
     assert str(sg.hessian(a * a * a, a)) == "6*a_tb"
     assert sg.latex(a * (0.5 * a)) == "0.5 a_{tb}^{2}"
+    # numbers gathered: c1*(c2/z) is (c1 c2)/z, so the gradient of a norm has no 2*0.5
+    norm = sg.grad(sg.sqrt(sg.sum(v * v)), v)
+    assert str(norm) == "(1/sqrt(sum(v_tb ⊙ v_tb))) v_tb"
+    at = np.array([3.0, -4.0, 12.0])
+    np.testing.assert_allclose(sg.evaluate(norm, {v: at}), at / 13.0, rtol=1e-15)
+    assert str(0.5 / sg.sqrt(a * a + 1.0) * (2.0 * a)) == "0.5/sqrt(a_tb**2 + 1)*2*a_tb"
     vals = np.array([0.3, -1.7, 2.5])
     for e, want in [(v + 2.0 * v, 3 * vals), (v - 2.0 * v, -vals), (2.0 * v - v, vals),
                     (0.25 * v + v, 1.25 * vals), (v - 0.5 * v, 0.5 * vals)]:

@@ -966,8 +966,10 @@ def _mul_rules(args, attrs, shape):
         cz = _scalar_value(y.args[0])
         if cz is not None and _gathers(cx * cz):
             return F.mul(cx * cz, y.args[1])
-    if cx is not None and y.op is DIV and _scalar_value(y.args[0]) == 1.0 and y.shape == shape:
-        return F.div(cx, y.args[1])  # c*(1/z) -> c/z: the mean's 2*(1/n) reads 2/n
+    if cx is not None and y.op is DIV and y.shape == shape:  # c1*(c2/z) -> (c1*c2)/z: the
+        cz = _scalar_value(y.args[0])  # mean's 2*(1/n) reads 2/n, sqrt's 2*(0.5/s) is 1/s
+        if cz is not None and _gathers(cx * cz):
+            return F.div(cx * cz, y.args[1])
     if cx is not None and y.op is DIV:  # c1*(z/c2) -> (c1/c2)*z: 2*(lam/2) is lam
         cz = _scalar_value(y.args[1])
         if cz is not None and cz != 0 and y.args[0].shape == shape and _gathers(cx / cz):
