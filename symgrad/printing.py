@@ -94,8 +94,8 @@ def _number_inside(n: Expr, uses: dict) -> bool:
     """Whether the scalar product ``n`` is ``x*(c*z)`` with a number ``c`` (and ``c*z`` used
     nowhere else, so that it prints inside ``n``)."""
     x, m = n.args
-    if x.op.name == "mul" and x.args[0].op.name == "const":
-        return False  # c1*y*(c2*z): the numbers stay apart, as they are computed
+    if x.op.name in ("mul", "div") and x.args[0].op.name == "const":
+        return False  # c1*y*(c2*z), c1/y*(c2*z): the numbers stay apart, as computed
     return (not n.shape and x.op.name != "const" and m.op.name == "mul" and m.name is None
             and uses.get(id(m)) == 1 and m.args[0].op.name == "const" and not m.args[1].shape
             and not hasattr(m.args[0].attrs["value"], "shape"))
