@@ -925,6 +925,17 @@ def test_like_terms_and_numbers_read_as_in_a_textbook():
     at = np.array([3.0, -4.0, 12.0])
     np.testing.assert_allclose(sg.evaluate(norm, {v: at}), at / 13.0, rtol=1e-15)
     assert str(0.5 / sg.sqrt(a * a + 1.0) * (2.0 * a)) == "0.5/sqrt(a_tb**2 + 1)*2*a_tb"
+    # a negative number after + or - gives its sign to the operator: x - 4, not x + -4
+    poly = 3.0 * a**4.0 - 2.0 * a**2.0 + a
+    assert str(sg.grad(poly, a)) == "1 - 4*a_tb + 12*a_tb**3"
+    assert str(sg.hessian(poly, a)) == "36*a_tb**2 - 4"
+    assert sg.latex(sg.hessian(poly, a)) == "36 a_{tb}^{2} - 4"
+    assert str(a - (-2.0 * sg.exp(a))) == "a_tb + 2*exp(a_tb)"
+    assert str(v + (-3.0) * sg.exp(v)) == "v_tb - 3 exp(v_tb)"
+    assert str(sg.grad(sg.exp(-a * a), a)) == "-2*exp(-a_tb**2)*a_tb"  # -u - u is -(2 u)
+    for e in (poly, sg.grad(poly, a), sg.hessian(poly, a), a - (-2.0 * sg.exp(a))):
+        got = eval(str(e), {"a_tb": 0.7, "exp": np.exp})  # noqa: S307  (our own text)
+        assert got == pytest.approx(sg.evaluate(e, {a: 0.7}), rel=1e-14)
     vals = np.array([0.3, -1.7, 2.5])
     for e, want in [(v + 2.0 * v, 3 * vals), (v - 2.0 * v, -vals), (2.0 * v - v, vals),
                     (0.25 * v + v, 1.25 * vals), (v - 0.5 * v, 0.5 * vals)]:

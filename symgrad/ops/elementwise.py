@@ -95,10 +95,32 @@ class Add(Elementwise):
         return [F.unbroadcast(ct, nb, x.shape), F.unbroadcast(ct, nb, y.shape)]
 
     def text(self, a, n):
+        minus = _minus_form(n.args[1], a[1][0], latex=False)
+        if minus is not None:  # x - 4, not x + -4
+            return f"{par(a[0], P_ADD)} - {minus}", P_ADD
         return f"{par(a[0], P_ADD)} + {par(a[1], P_ADD)}", P_ADD
 
     def tex(self, a, n):
+        minus = _minus_form(n.args[1], a[1][0], latex=True)
+        if minus is not None:
+            return f"{par(a[0], P_ADD, True)} - {minus}", P_ADD
         return f"{par(a[0], P_ADD, True)} + {par(a[1], P_ADD, True)}", P_ADD
+
+
+def _minus_form(y, text: str, latex: bool) -> str | None:
+    """The text of ``-y`` where ``y`` reads as a negative number or a product whose first
+    factor is one (``-4``, ``(-4)*a``, ``-4 v``): ``x + y`` then reads ``x - 4*a``. None
+    for any other ``y``."""
+    c = _scalar_value(y)
+    if c is None and y.op is MUL:
+        c = _scalar_value(y.args[0])
+    if c is None or not c < 0:
+        return None
+    opener, closer = (r"\left(-", r"\right)") if latex else ("(-", ")")
+    if text.startswith(opener):  # (-4)*a: the number's parentheses go with its sign
+        k = text.find(closer)
+        return text[len(opener):k] + text[k + len(closer):]
+    return text[1:] if text.startswith("-") and text[1:2].isdigit() else None
 
 
 class Sub(Elementwise):
@@ -124,9 +146,15 @@ class Sub(Elementwise):
                 F.unbroadcast(F.neg(ct), nb, y.shape) if wants[1] else None]
 
     def text(self, a, n):
+        minus = _minus_form(n.args[1], a[1][0], latex=False)
+        if minus is not None:  # x + 4*a, not x - (-4)*a
+            return f"{par(a[0], P_ADD)} + {minus}", P_ADD
         return f"{par(a[0], P_ADD)} - {par(a[1], P_ADD, strict=True)}", P_ADD
 
     def tex(self, a, n):
+        minus = _minus_form(n.args[1], a[1][0], latex=True)
+        if minus is not None:
+            return f"{par(a[0], P_ADD, True)} + {minus}", P_ADD
         return f"{par(a[0], P_ADD, True)} - {par(a[1], P_ADD, True, strict=True)}", P_ADD
 
 
@@ -920,6 +948,8 @@ def _sub_rules(args, attrs, shape):
         return F.zeros(shape)
     if y.op is NEG:
         return F.add(x, y.args[0])
+    if x.op is NEG:  # -u - v -> -(u + v): -u - u is -(2 u)
+        return F.neg(F.add(x.args[0], y))
     if x.op.name == "broadcast_to" and y.shape == shape:
         return F.sub(x.args[0], y)
     if y.op.name == "broadcast_to" and x.shape == shape:
