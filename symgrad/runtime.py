@@ -27,23 +27,34 @@ def step(xp, x):
     return xp.astype(x > 0, x.dtype) if hasattr(xp, "astype") else (x > 0).astype(x.dtype)
 
 
-def gate(xp, c, x):
-    """c where x > 0, else 0 (relu's derivative applied to c, 0 even where c is inf)."""
+def gate(xp, c, x, out=None):
+    """c where x > 0, else 0 (relu's derivative applied to c, 0 even where c is inf or nan).
+    ``out``: a buffer for the result, which may be c's own (numpy arrays only)."""
     if isinstance(x, (int, float)):
         if x > 0:
             return c
         return 0.0 if isinstance(c, (int, float)) else xp.zeros_like(c)
-    zeros = xp.zeros_like(x)
+    on = x > 0
+    if isinstance(c, np.ndarray) and isinstance(x, np.ndarray) and np.isfinite(c).all():
+        # c * (x > 0): a sixth of numpy's where, with a mask it cannot predict (10 ms per
+        # million float64 entries); an infinite or nan c (where c * 0 is nan) takes the where
+        return np.multiply(c, on, out=out) if out is not None else c * on
     if isinstance(c, (int, float)):
-        return xp.where(x > 0, zeros + c, zeros)
-    return xp.where(x > 0, c, xp.zeros_like(c))
+        zeros = xp.zeros_like(x)
+        return xp.where(on, zeros + c, zeros)
+    r = xp.where(on, c, xp.zeros_like(c))
+    if out is not None:  # the buffer holds the result, as the caller's plan says
+        out[...] = r
+        return out
+    return r
 
 
 def zero_as_one(xp, x):
-    """x with 1 where it is 0 (the base of a power, in the log of its derivative)."""
+    """x with 1 where it is 0 (the base of a power, in the log of its derivative): x + (x == 0)
+    is exact, and a pass cheaper than a where."""
     if isinstance(x, (int, float)):
         return x or 1.0
-    return xp.where(x == 0, xp.ones_like(x), x)
+    return x + (x == 0)
 
 
 def div(xp, a, b):
@@ -171,12 +182,22 @@ def _finite_max(xp, x, axis):
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
+# numpy scalar types -> the x above which exp(-x) does not overflow them, nor 1/(1 + exp(-x))
+# become subnormal
+_NO_OVERFLOW = {np.float64: -700.0, np.float32: -80.0}
+
+
 def sigmoid(xp, x, out=None):
     """1/(1 + exp(-x)), accurate for every x (the form 0.5 + 0.5 tanh(x/2), which never
     overflows, cancels below x = -20: it gave 0 for sigmoid(-40) = 4e-18). exp(-x) overflows
     to inf below x = -709 (float64), where 1/(1 + inf) = 0 is the correctly rounded value;
     numpy's signals for that overflow and for the subnormal results just above it are
     silenced here, for this op only. ``out``: a buffer for the result."""
+    lim = _NO_OVERFLOW.get(x.__class__)
+    if lim is None and x.__class__ is np.ndarray and x.ndim == 0:
+        lim = _NO_OVERFLOW.get(x.dtype.type)
+    if lim is not None and out is None and x > lim:  # one number that cannot overflow:
+        return 1.0 / (1.0 + np.exp(-x))  # no errstate to enter (0.6 µs, twice the sigmoid)
     if getattr(xp, "errstate", None) is not None:
         return _quiet_sigmoid(xp, x, out)
     if out is None and hasattr(x, "map_blocks"):  # dask: numpy's blocks, silenced in turn

@@ -601,6 +601,9 @@ class Gate(Elementwise):
     def code(self, a, n, g):
         return f"_rt.gate(_xp, {a[0]}, {a[1]})"
 
+    def code_into(self, a, n, g, out):
+        return f"_rt.gate(_xp, {a[0]}, {a[1]}, {out})"
+
     def math(self, a, n, g):
         return f"({a[0]} if {a[1]} > 0.0 else 0.0)"
 
@@ -1195,6 +1198,14 @@ def _gate_rules(args, attrs, shape):
     if F.is_const(c) and np.all(np.isfinite(F.value_of(c))):  # a finite constant: its product
         return F.mul(c, x if _indicator(x) else F.step(x))   # with step, as printed
     return None
+
+
+@rule(REGISTRY["zero_as_one"])
+def _zero_as_one_positive(args, attrs, shape):
+    """A base that is never 0 is its own: log(sigmoid(z)) keeps its stable form where a
+    Hessian's edge pushing writes a power's partials on such a base."""
+    (x,) = args
+    return x if x.op.name in _POSITIVE else None
 
 
 @rule(REGISTRY["sigmoid_deriv"])
