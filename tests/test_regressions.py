@@ -258,6 +258,26 @@ def test_float32_row_sums_keep_numpys_pairwise_accuracy():
     np.testing.assert_array_equal(got, np.add.reduce(x, axis=1))
 
 
+def test_short_float32_rows_sum_as_accurately_as_numpy():
+    # rows of at most 128 entries go to BLAS again (numpy pays its overhead per row there:
+    # 3 to 6 times slower); longer rows stay numpy's pairwise sum
+    import numpy as np
+
+    X = sg.matrix("X_shortrows", ("N", "d"))
+    f = sg.compile(sg.sum(X, axis=1), [X])
+    rng = np.random.default_rng(1)
+    for d in (4, 16, 128):
+        x = rng.random((4096, d)).astype(np.float32)
+        exact = x.astype(np.float64).sum(axis=1)
+        got = f(x)
+        assert got.dtype == np.float32
+        err = np.abs(got - exact) / exact
+        ref = np.abs(np.add.reduce(x, axis=1) - exact) / exact
+        assert err.mean() <= 1.2 * ref.mean() and err.max() < 5e-7
+    x = rng.random((64, 129)).astype(np.float32)
+    np.testing.assert_array_equal(f(x), np.add.reduce(x, axis=1))
+
+
 def test_gradient_through_a_symbolic_reshape_whose_size_a_constant_fixed():
     # ShapeError "reshape: cannot reshape (5, 12) to (N, 3, 4)": the cotangent had the
     # constant's 5 where the reshape's shape has N
