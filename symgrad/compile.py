@@ -534,7 +534,7 @@ class _Plan:
         numbers, which nobody can write into (a repeated output, a symmetric Hessian's twin
         entries, needs no copy: 780 ``own`` calls doubled the W4 Hessian's call time)."""
         vals = returned(self.outs, code, self.const_outs,
-                        not numbers and not backends.traced(self.xp))
+                        not numbers and not backends.traced(self.xp), numpy=self.xp is np)
         return f"return {vals[0]}" if self.single else f"return ({', '.join(vals)},)"
 
     def array_source(self, name: str, variant: str = "main") -> str:

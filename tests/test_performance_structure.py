@@ -112,9 +112,13 @@ def test_math_version_returns_repeated_numbers_without_copies():
     vals = [0.3, 0.9, -0.8, 1.1, 0.1, -0.2, 0.05]
     out = f(*vals)
     assert all(type(v) is float for v in out)
-    arr = f(*[np.float64(v) for v in vals])  # the array version still makes each its own
-    assert "own(" in f.source.split("def _compiled_array")[1]
+    arr = f(*[np.float64(v) for v in vals])  # the array version still makes each its own,
+    array_version = f.source.split("def _compiled_array")[1]  # inline, without a call
+    assert ".copy())" in array_version and "own(" not in array_version
     np.testing.assert_allclose(np.array(arr, dtype=float), out, rtol=1e-13)
+    samples = f(*[np.array([v, v + 0.01]) for v in vals])  # arrays: every result its own
+    for i, r in enumerate(samples):
+        assert all(not np.shares_memory(r, q) for q in samples[:i])
 
 
 def test_constant_subgraphs_are_folded_at_compile_time():
