@@ -146,7 +146,21 @@ def _torch_promoter(torch):
     to_torch = {np.dtype(v): k for k, v in to_np.items()}
     tensor = torch.Tensor
 
+    floats = (torch.float32, torch.float64)
+
     def promote(values: tuple) -> tuple:
+        one = None  # the common case first: tensors of one floating dtype, no numpy values
+        for v in values:
+            if isinstance(v, tensor):
+                if one is None:
+                    one = v.dtype
+                elif v.dtype != one:
+                    break
+            elif isinstance(v, (np.generic, np.ndarray)):
+                break
+        else:
+            if one is None or one in floats:
+                return values
         dts = []
         for v in values:
             if isinstance(v, tensor):
