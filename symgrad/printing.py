@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 from .expr import Expr
 from .graph import as_list, topo_order, use_counts
-from .ops.base import P_ATOM
+from .ops.base import P_ATOM, P_MUL, jux, par
 from .ops.elementwise import diag_scaling
 from .ops.leaves import tex_name
-from .ops.linalg import spread_along_columns
+from .ops.linalg import spread_along_columns, transposed
 
 INLINE_LIMIT = 200  # tree nodes: below this a whole expression prints as one formula
 CHUNK = 40  # tree nodes: a bigger subexpression gets a line of its own
@@ -65,6 +65,10 @@ def _render(root: Expr, latex: bool) -> str:
         if n.op.name == "alias" and shown[n.attrs["alias"]] != id(n):
             out[id(n)] = parts[0]  # the name shows another value here: the leaf's own name
             continue
+        outer = _outer_product(n, out, latex) if n.op.name == "mul" else None
+        if outer is not None:
+            out[id(n)] = outer
+            continue
         if n.op.elementwise and n.ndim == 2 and len(n.args) > 1:
             parts = _scaling_row(n, parts, out) if n.op.name == "mul" else \
                 _columns_spread(n, parts, latex)
@@ -88,6 +92,21 @@ def _render(root: Expr, latex: bool) -> str:
         sep = r" \\ " if latex else "\n"
         return sep.join(lines + [text])
     return text
+
+
+def _outer_product(n: Expr, out: dict, latex: bool) -> tuple[str, int] | None:
+    """``v w^T`` for the product of a column spread along the columns and a vector (numpy's
+    ``v[:, None] * w``, the outer product), which read ``v 1^T diag(w)``; None otherwise."""
+    if n.ndim != 2:
+        return None
+    for m, w in (n.args, n.args[::-1]):
+        if (m.op.name == "broadcast_to" and m.name is None and m.shape == n.shape
+                and m.args[0].ndim == 2 and m.args[0].shape[1] == 1 and w.ndim == 1
+                and w.shape[0] == n.shape[1]):
+            v = out[id(m.args[0])]
+            left = par(v, P_MUL, True) if latex else jux(v)
+            return f"{left} {transposed(out[id(w)], latex)[0]}", P_MUL
+    return None
 
 
 def _number_inside(n: Expr, uses: dict) -> bool:

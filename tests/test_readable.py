@@ -925,6 +925,14 @@ def test_like_terms_and_numbers_read_as_in_a_textbook():
     at = np.array([3.0, -4.0, 12.0])
     np.testing.assert_allclose(sg.evaluate(norm, {v: at}), at / 13.0, rtol=1e-15)
     assert str(0.5 / sg.sqrt(a * a + 1.0) * (2.0 * a)) == "0.5/sqrt(a_tb**2 + 1)*2*a_tb"
+    # numpy's outer product v[:, None] * w reads v w^T (it read v 1^T diag(w))
+    u = sg.vector("u_tb", 2)
+    assert str(sg.grad(u @ (sg.matrix("A_tb", (2, 3)) @ v), sg.matrix("A_tb", (2, 3)))) \
+        == "u_tb v_tb^T"
+    assert str(sg.hessian(sg.sum(v * v) ** 2.0, v)) == \
+        "4*sum(v_tb ⊙ v_tb) I + 4 v_tb v_tb^T + 4 v_tb v_tb^T"
+    assert sg.latex(sg.grad(u @ (sg.matrix("A_tb", (2, 3)) @ v), sg.matrix("A_tb", (2, 3)))) \
+        == "u_{tb} v_{tb}^{T}"
     # a negative number after + or - gives its sign to the operator: x - 4, not x + -4
     poly = 3.0 * a**4.0 - 2.0 * a**2.0 + a
     assert str(sg.grad(poly, a)) == "1 - 4*a_tb + 12*a_tb**3"
