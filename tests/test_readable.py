@@ -951,3 +951,19 @@ def test_like_terms_and_numbers_read_as_in_a_textbook():
         np.testing.assert_allclose(sg.evaluate(e, {v: vals}), want, rtol=1e-15)
     # a constant that would not be finite is not gathered: v + inf v is nan where v is 0
     assert (v + float("inf") * v).op.name == "add"
+
+
+def test_least_squares_hessian_has_no_identity_left():
+    # (c I) @ A is c A: with numeric sizes the Hessian read 2 I X^T X
+    X, w, y = sg.matrix("X_ls", (5, 3)), sg.vector("w_ls", 3), sg.vector("y_ls", 5)
+    H = sg.hessian(sg.sum((X @ w - y) ** 2.0), w)
+    assert str(H) == "2 X_ls^T X_ls"
+    assert str(sg.hessian(sg.mean((X @ w - y) ** 2.0), w)) == "0.4 X_ls^T X_ls"
+    xv = np.arange(15.0).reshape(5, 3) / 7
+    np.testing.assert_allclose(sg.evaluate(H, {X: xv, w: np.ones(3), y: np.ones(5)}),
+                               2 * xv.T @ xv, rtol=1e-14)
+    A = sg.matrix("A_ls", (3, 3))
+    for e, want in [(sg.matmul(2.0 * sg.eye(3), A), 2 * np.eye(3)),
+                    (sg.matmul(A, 3.0 * sg.eye(3)), 3 * np.eye(3))]:
+        assert e.op.name == "mul"
+        np.testing.assert_allclose(sg.evaluate(e, {A: np.eye(3)}), want)

@@ -149,6 +149,13 @@ def _matmul_rules(args, attrs, shape):
         return y
     if y.op.name == "eye" and len(y.attrs["dims"]) == 1 and x.shape == shape:
         return x
+    # and with a number: (c I) @ A = c A (the Hessian of least squares, 2 X^T X, read 2 I X^T X)
+    for s, o in ((x, y), (y, x)):
+        if s.op.name == "mul" and o.shape == shape:
+            c, e = s.args
+            if c.ndim == 0 and c.op.name == "const" and e.op.name == "eye" \
+                    and len(e.attrs["dims"]) == 1:
+                return F.mul(c, o)
     if x.op.name == "neg":
         return F.neg(F.matmul(x.args[0], y))
     if y.op.name == "neg":
