@@ -967,3 +967,22 @@ def test_least_squares_hessian_has_no_identity_left():
                     (sg.matmul(A, 3.0 * sg.eye(3)), 3 * np.eye(3))]:
         assert e.op.name == "mul"
         np.testing.assert_allclose(sg.evaluate(e, {A: np.eye(3)}), want)
+
+
+def test_hessians_wrt_a_broadcast_vector_read_back():
+    # a sum over axes of size 1 moves no entries (sum(reshape(2I, (3, 1, 3)), axis=1) is 2I):
+    # the Hessian of sum((X - mu)**2) printed 5 sum(2 I, axis=1), which numpy reads as a vector
+    X, mu = sg.matrix("X_bh", (5, 3)), sg.vector("mu_bh", 3)
+    assert str(sg.hessian(sg.sum((X - mu) ** 2.0), mu)) == "10 I"
+    Xs, ms = sg.matrix("Xs_bh", ("m", "n")), sg.vector("ms_bh", "n")
+    assert str(sg.hessian(sg.sum((Xs - ms) ** 2.0), ms)) == "2*m I"
+    # a tensor reshape that adds a unit axis numpy would not align says so
+    H = sg.hessian(sg.sum(sg.exp(X - mu)), mu)
+    text = str(H)
+    assert "reshape(I, (3, 1, 3))" in text
+    xv, mv = np.arange(15.0).reshape(5, 3) / 10, np.array([0.1, -0.2, 0.3])
+    env = {"X_bh": xv, "mu_bh": mv, "I": np.eye(3), "exp": np.exp, "reshape": np.reshape,
+           "sum": lambda a, axis: np.sum(a, axis=axis)}
+    got = eval(text.replace("⊙", "*"), env)  # noqa: S307  (our own text)
+    np.testing.assert_allclose(got, sg.evaluate(H, {X: xv, mu: mv}), rtol=1e-14)
+    np.testing.assert_allclose(got, np.diag(np.exp(xv - mv).sum(axis=0)), rtol=1e-14)

@@ -110,6 +110,8 @@ def _sum_rules(args, attrs, shape):
     axes, keep = attrs["axis"], attrs["keepdims"]
     if not axes or x.ndim == 0:
         return x
+    if all(x.shape[a] == 1 for a in axes):  # a sum over axes of size 1 moves no entries:
+        return x if keep else F.reshape(x, shape)  # sum(reshape(A, (3, 1, 3)), axis=1) is A
     if x.op.name == "broadcast_to":
         return _sum_of_broadcast(x, axes, keep, shape)
     if x.op.elementwise and len(x.args) == 1 and x.args[0].op.name == "broadcast_to":
