@@ -368,14 +368,14 @@ class Reshape(Op):
     def text(self, a, n):
         if _vector_to_row(n) or _row_to_vector(n):
             return transposed(a[0], latex=False)
-        if _moves_entries(n):
+        if _moves_entries(n) or _realigns(n):
             return f"reshape({a[0][0]}, {fmt_shape(n.shape)})", P_ATOM
         return a[0][0], a[0][1]
 
     def tex(self, a, n):
         if _vector_to_row(n) or _row_to_vector(n):
             return transposed(a[0], latex=True)
-        if _moves_entries(n):
+        if _moves_entries(n) or _realigns(n):
             return rf"\operatorname{{reshape}}\left({a[0][0]}, {fmt_shape(n.shape)}\right)", P_ATOM
         return a[0]
 
@@ -413,6 +413,23 @@ def _moves_entries(n) -> bool:
     (2,) as (m, 1) is a column)."""
     return n.op is not FIT_SHAPE and \
         [d for d in n.shape if d != 1] != [d for d in n.args[0].shape if d != 1]
+
+
+def _realigns(n) -> bool:
+    """Whether a reshape of tensors (3 axes or more) adds or drops axes of size 1 other than
+    leading ones: numpy's broadcasting, which aligns trailing axes, would read its operand
+    otherwise (reshape(I, (3, 1, 3)) printed as I, next to a (5, 3) operand). Vectors and
+    matrices keep the column convention: (k,) and (k, 1) print alike."""
+    if max(n.ndim, n.args[0].ndim) <= 2:
+        return False
+
+    def core(shape):
+        i = 0
+        while i < len(shape) and shape[i] == 1:
+            i += 1
+        return tuple(shape[i:])
+
+    return core(n.shape) != core(n.args[0].shape)
 
 
 RESHAPE = register(Reshape())
