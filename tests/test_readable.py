@@ -930,7 +930,7 @@ def test_like_terms_and_numbers_read_as_in_a_textbook():
     assert str(sg.grad(u @ (sg.matrix("A_tb", (2, 3)) @ v), sg.matrix("A_tb", (2, 3)))) \
         == "u_tb v_tb^T"
     assert str(sg.hessian(sg.sum(v * v) ** 2.0, v)) == \
-        "4*sum(v_tb ⊙ v_tb) I + 4 v_tb v_tb^T + 4 v_tb v_tb^T"
+        "4*sum(v_tb ⊙ v_tb) I + 4 v_tb (2 v_tb)^T"  # the equal terms met (see _absorbed)
     assert sg.latex(sg.grad(u @ (sg.matrix("A_tb", (2, 3)) @ v), sg.matrix("A_tb", (2, 3)))) \
         == "u_{tb} v_{tb}^{T}"
     # a negative number after + or - gives its sign to the operator: x - 4, not x + -4
@@ -986,3 +986,18 @@ def test_hessians_wrt_a_broadcast_vector_read_back():
     got = eval(text.replace("⊙", "*"), env)  # noqa: S307  (our own text)
     np.testing.assert_allclose(got, sg.evaluate(H, {X: xv, mu: mv}), rtol=1e-14)
     np.testing.assert_allclose(got, np.diag(np.exp(xv - mv).sum(axis=0)), rtol=1e-14)
+
+
+def test_a_sum_meets_its_like_terms():
+    # (p ± q) + t with t like p: the derivative of 3x^2 - 2x read 3*x - 2 + 3*x
+    x, y = sg.scalars("x_lt y_lt")
+    w = sg.vector("w_lt", 3)
+    assert str(sg.grad(3.0 * x * x - 2.0 * x, x)) == "6*x_lt - 2"
+    assert str(sg.grad(x * x - 2.0 * x, x)) == "2*x_lt - 2"
+    assert str(sg.grad(3.0 * sg.sum(w * w) - 2.0 * sg.sum(w), w)) == "-2 + 6 w_lt"
+    assert (y - x) + x is y
+    assert str((2.0 * x + 1.0) + x) == "3*x_lt + 1"
+    for e, f in [((2.0 * x + 1.0) + x, lambda a, b: 3 * a + 1),
+                 (x + (y + x), lambda a, b: b + 2 * a),
+                 ((3.0 * x - y) + 3.0 * x, lambda a, b: 6 * a - b)]:
+        assert sg.evaluate(e, {x: 0.3, y: -1.7}) == pytest.approx(f(0.3, -1.7), rel=1e-15)

@@ -896,6 +896,25 @@ def _like_terms(x, y, shape, sign: float):
     return None
 
 
+def _absorbed(s, t, shape):
+    """(p ± q) + t with t equal or like p (or q, in a sum): the like terms meet, (p + t) ± q.
+    The derivative of 3x^2 - 2x read 3*x - 2 + 3*x, and now reads 6*x - 2."""
+    if (s.op is not ADD and s.op is not SUB) or s.shape != shape or t.shape != shape:
+        return None
+    p, q = s.args
+    if s.op is SUB and q is t and p.shape == shape:  # (p - t) + t is p
+        return p
+    for term, first in ((p, True), (q, s.op is ADD)):
+        if not first or term.shape != shape:
+            continue
+        both = F.mul(2.0, t) if term is t else _like_terms(term, t, shape, 1.0)
+        if both is not None:
+            if term is p:
+                return F.add(both, q) if s.op is ADD else F.sub(both, q)
+            return F.add(p, both)
+    return None
+
+
 def _broadcast_after(x, y, shape, combine):
     """op(broadcast_to(a, s), y) -> broadcast_to(op(a, y), shape) for a scalar a or y (and the
     mirror image): the op on the smaller operands, broadcast once. Computed the other way, a
@@ -912,12 +931,13 @@ def _broadcast_after(x, y, shape, combine):
 # (the ops functions.value_of reads a constant from: const, broadcast_to, zero; keep in sync)
 _SEEN = frozenset(("const", "broadcast_to", "zero", "neg", "mul"))
 _MUL_SEEN = frozenset(("const", "broadcast_to", "zero", "neg"))  # mul matters next to a const
+_ADD_SEEN = _SEEN | {"add", "sub"}  # a sum meets a like term of its own (see _absorbed)
 
 
 @rule(ADD)
 def _add_zero(args, attrs, shape):
     x, y = args
-    if x.op.name not in _SEEN and y.op.name not in _SEEN:
+    if x.op.name not in _ADD_SEEN and y.op.name not in _ADD_SEEN:
         return None
     if F.is_const(y, 0.0) and x.shape == shape:
         return x
@@ -935,6 +955,10 @@ def _add_zero(args, attrs, shape):
     r = _broadcast_after(x, y, shape, F.add)
     if r is None:
         r = _like_terms(x, y, shape, 1.0)
+    if r is None:
+        r = _absorbed(x, y, shape)
+    if r is None:
+        r = _absorbed(y, x, shape)
     return r if r is not None else _factor_out(x, y, shape, F.add)
 
 
