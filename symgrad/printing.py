@@ -74,8 +74,9 @@ def _render(root: Expr, latex: bool) -> str:
                 _columns_spread(n, parts, latex)
         if spell_sigmoid and n.op.name == "sigmoid":
             s = (rf"\operatorname{{sigmoid}}\left({parts[0][0]}\right)", P_ATOM)
-        elif n.op.name == "mul" and _number_inside(n, uses):
-            s = _number_first(n, out, latex)
+        elif n.op.name == "mul" and _number_inside(n, uses) and \
+                (first := _number_first(n, out, latex)) is not None:
+            s = first
         else:
             s = n.op.tex(parts, n) if latex else n.op.text(parts, n)
         if bind_all and n is not root and n.args and (
@@ -120,12 +121,15 @@ def _number_inside(n: Expr, uses: dict) -> bool:
             and not hasattr(m.args[0].attrs["value"], "shape"))
 
 
-def _number_first(n: Expr, out: dict, latex: bool) -> tuple[str, int]:
-    """``x*(c*z)`` written with the number first, as books do: ``3*a**2`` for ``a*(3*a)``."""
+def _number_first(n: Expr, out: dict, latex: bool) -> tuple[str, int] | None:
+    """``x*(c*z)`` written with the number first, as books do: ``3*a**2`` for ``a*(3*a)``;
+    None where the rest starts with a number too (``2*1/s``)."""
     x, (c, z) = n.args[0], n.args[1].args
     render = n.op.tex if latex else n.op.text
     xz = SimpleNamespace(args=(x, z), shape=())
     inner = render([out[id(x)], out[id(z)]], xz)
+    if inner[0][:1].isdigit():
+        return None
     return render([out[id(c)], inner], SimpleNamespace(args=(c, xz), shape=()))
 
 
