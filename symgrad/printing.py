@@ -137,14 +137,30 @@ def _scaling_row(n: Expr, parts: list, out: dict) -> list:
     """``A diag(w)`` for ``A * reshape(w, (1, k))``: inside diag the vector's own text, not
     the row ``w^T`` the reshape prints elsewhere."""
     sc = diag_scaling(n)
-    if sc is None or sc[1] != "cols":
+    if sc is None:
         return parts
     v = n.args[1 - sc[0]]
-    if v.op.name != "reshape" or v.name is not None or v.args[0].ndim != 1:
+    text = _without_keepdims(v, parts[1 - sc[0]])
+    if text is not None:  # diag(sum(Y, axis=1)), not diag of the (n, 1) keepdims sum
+        out_parts = list(parts)
+        out_parts[1 - sc[0]] = text
+        return out_parts
+    if sc[1] != "cols" or v.op.name != "reshape" or v.name is not None or v.args[0].ndim != 1:
         return parts
     out_parts = list(parts)
     out_parts[1 - sc[0]] = out[id(v.args[0])]
     return out_parts
+
+
+def _without_keepdims(v: Expr, s: tuple[str, int]) -> tuple[str, int] | None:
+    """The text of the sum ``v`` (kept axes: a column or a row of a matrix) without its
+    ``keepdims``, as a vector inside diag(...); None for anything else."""
+    if v.op.name != "sum" or not v.attrs["keepdims"] or v.name is not None or v.ndim != 2:
+        return None
+    for mark, end in ((", keepdims=True)", ")"), (r", \mathrm{keepdims}\right)", r"\right)")):
+        if s[0].endswith(mark):
+            return s[0][: -len(mark)] + end, s[1]
+    return None
 
 
 def _columns_spread(n: Expr, parts: list, latex: bool) -> list:

@@ -1001,3 +1001,17 @@ def test_a_sum_meets_its_like_terms():
                  (x + (y + x), lambda a, b: b + 2 * a),
                  ((3.0 * x - y) + 3.0 * x, lambda a, b: 6 * a - b)]:
         assert sg.evaluate(e, {x: 0.3, y: -1.7}) == pytest.approx(f(0.3, -1.7), rel=1e-15)
+
+
+def test_diag_of_a_kept_sum_reads_as_a_vector():
+    # np.diag of an (n, 1) keepdims sum is its one-element diagonal: inside diag(...) the sum
+    # reads as the vector it is
+    X, W = sg.matrix("X_dk", ("n", "d")), sg.matrix("W_dk", ("d", "k"))
+    Y = sg.matrix("Y_dk", ("n", "k"))
+    g = sg.grad(-sg.sum(Y * sg.log_softmax(X @ W, axis=1)), W)
+    assert str(g) == "X_dk^T (diag(sum(Y_dk, axis=1)) softmax(X_dk W_dk, axis=1) - Y_dk)"
+    A = sg.matrix("A_dk", (3, 4))
+    assert str(sg.sum(A, axis=0, keepdims=True) * A) == "A_dk diag(sum(A_dk, axis=0))"
+    assert sg.latex(sg.sum(A, axis=1, keepdims=True) * A) == (
+        r"\operatorname{diag}\left(\operatorname{sum}\left(A_{dk}, \mathrm{axis}=1\right)\right)"
+        r" A_{dk}")
