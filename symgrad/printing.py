@@ -65,7 +65,8 @@ def _render(root: Expr, latex: bool) -> str:
         if n.op.name == "alias" and shown[n.attrs["alias"]] != id(n):
             out[id(n)] = parts[0]  # the name shows another value here: the leaf's own name
             continue
-        outer = _outer_product(n, out, latex) if n.op.name == "mul" else None
+        outer = _outer_product(n, out, latex) if n.op.name == "mul" else \
+            _broadcast_row(n, root, order, parts, latex) if n.op.name == "broadcast_to" else None
         if outer is not None:
             out[id(n)] = outer
             continue
@@ -93,6 +94,31 @@ def _render(root: Expr, latex: bool) -> str:
         sep = r" \\ " if latex else "\n"
         return sep.join(lines + [text])
     return text
+
+
+def _broadcast_row(n: Expr, root: Expr, order: list, parts: list,
+                   latex: bool) -> tuple[str, int] | None:
+    """A vector or a row broadcast along the rows of a matrix, where its own text would lose
+    the rows: ``1 w^T`` as the whole formula (the gradient of sum(A w) wrt A read ``w``), and
+    ``broadcast_to(w, (3, 4))`` under anything but an elementwise operation with an operand
+    of the full shape (which numpy's broadcasting reads right: ``A + w``). None otherwise."""
+    u = n.args[0]
+    if n.name is not None or n.ndim != 2 or u.ndim == 0 or u.shape[-1:] != n.shape[-1:] \
+            or (u.ndim == 2 and u.shape[0] != 1):
+        return None
+    row = parts[0] if u.ndim == 2 else transposed(parts[0], latex)
+    if n is root:
+        return (rf"\mathbf{{1}} {row[0]}" if latex else f"1 {row[0]}"), P_MUL
+    for user in order:
+        if any(a is n for a in user.args) and user.op.name != "transpose" and not (
+                user.op.elementwise and user.shape == n.shape
+                and any(a is not n and a.shape == n.shape for a in user.args)):
+            break  # (a transpose prints the broadcast's operand spread: v 1^T)
+    else:
+        return None
+    if latex:
+        return rf"\operatorname{{broadcast\_to}}\left({parts[0][0]}, {n.shape}\right)", P_ATOM
+    return f"broadcast_to({parts[0][0]}, {n.shape})", P_ATOM
 
 
 def _outer_product(n: Expr, out: dict, latex: bool) -> tuple[str, int] | None:

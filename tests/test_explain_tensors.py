@@ -153,7 +153,8 @@ def test_a_column_spread_prints_as_v_times_ones_transposed():
     assert sg.latex(g) == r"\mathrm{pc} \mathbf{1}^{T}"
     ex = sg.explain(sg.sum(sg.transpose(A) @ c), A, show=False)
     assert ex.steps[-1].formula == "pc 1^T"
-    # a broadcast scalar transposed prints as the scalar, a row broadcast as the row
+    # a broadcast scalar transposed prints as the scalar; a vector spread along the rows, as
+    # the whole formula, is 1 v^T (it printed the vector alone, a column by the convention)
     x = sg.scalar("px")
     assert str(sg.transpose(sg.broadcast_to(x, (3, 2)))) == "px"
-    assert str(sg.grad(sg.sum(A @ sg.vector("pv", 3)), A)) == "pv"
+    assert str(sg.grad(sg.sum(A @ sg.vector("pv", 3)), A)) == "1 pv^T"

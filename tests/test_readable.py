@@ -1015,3 +1015,19 @@ def test_diag_of_a_kept_sum_reads_as_a_vector():
     assert sg.latex(sg.sum(A, axis=1, keepdims=True) * A) == (
         r"\operatorname{diag}\left(\operatorname{sum}\left(A_{dk}, \mathrm{axis}=1\right)\right)"
         r" A_{dk}")
+
+
+def test_a_broadcast_row_keeps_its_rows_in_print():
+    # a vector spread along the rows printed as the vector: sum(exp(-B), axis=0) read
+    # sum(exp(-w), axis=0), a third of its value
+    A, w = sg.matrix("A_br", (3, 4)), sg.vector("w_br", 4)
+    B = sg.broadcast_to(w, (3, 4))
+    e = sg.sum(sg.exp(-B), axis=0)
+    assert str(e) == "sum(exp(-broadcast_to(w_br, (3, 4))), axis=0)"
+    wv = np.array([0.1, -0.2, 0.3, 0.5])
+    env = {"w_br": wv, "exp": np.exp, "broadcast_to": np.broadcast_to,
+           "sum": lambda a, axis: np.sum(a, axis=axis)}
+    got = eval(str(e), env)  # noqa: S307  (our own text)
+    np.testing.assert_allclose(got, sg.evaluate(e, {w: wv}), rtol=1e-15)
+    assert str(A + B) == "A_br + w_br"  # numpy's broadcasting reads it right there
+    assert str(sg.grad(sg.sum(A @ w), A)) == "1 w_br^T"  # the whole formula: 1 w^T
