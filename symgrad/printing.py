@@ -103,9 +103,9 @@ def _broadcast_row(n: Expr, root: Expr, order: list, parts: list,
     ``broadcast_to(w, (3, 4))`` under anything but an elementwise operation with an operand
     of the full shape (which numpy's broadcasting reads right: ``A + w``). None otherwise."""
     u = n.args[0]
-    if n.name is not None or n.ndim != 2 or u.ndim == 0 or u.shape[-1:] != n.shape[-1:] \
-            or (u.ndim == 2 and u.shape[0] != 1):
-        return None
+    if n.name is not None or n.ndim != 2 or n.shape[0] == 1 or u.ndim == 0 \
+            or u.shape[-1:] != n.shape[-1:] or (u.ndim == 2 and u.shape[0] != 1):
+        return None  # (one row, (1, k), is the row w^T itself)
     row = parts[0] if u.ndim == 2 else transposed(parts[0], latex)
     if n is root:
         return (rf"\mathbf{{1}} {row[0]}" if latex else f"1 {row[0]}"), P_MUL

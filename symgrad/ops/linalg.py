@@ -516,9 +516,13 @@ class BroadcastTo(Op):
     # A broadcast prints as its operand (numpy's broadcasting reads it back), except a column
     # spread along columns, which a bare operand would spread along the rows: it reads v 1^T.
     def text(self, a, n):
+        if _vector_to_row(n):  # (k,) as (1, k) is a row, as a reshape prints it
+            return transposed(a[0], latex=False)
         return _spread_text(n, a[0], latex=False) or a[0]
 
     def tex(self, a, n):
+        if _vector_to_row(n):
+            return transposed(a[0], latex=True)
         return _spread_text(n, a[0], latex=True) or a[0]
 
 
