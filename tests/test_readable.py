@@ -1037,3 +1037,14 @@ def test_a_broadcast_row_keeps_its_rows_in_print():
         "sum(sum(M_br, axis=1) ⊙ c_br)"
     v = sg.vector("v_br", 3)
     assert str(sg.broadcast_to(v, (1, 3)) @ c) == "v_br^T c_br"
+
+
+def test_numbers_in_a_sum_are_gathered():
+    # (p ± c1) ± c2 is p ± c: the second derivative of x**z had the exponent z - 1 - 1
+    x, z = sg.scalars("x_ng z_ng")
+    assert str(sg.hessian(x**z, [x, z])[0][0]) == "z_ng*(z_ng - 1)*x_ng**(z_ng - 2)"
+    assert (z + 1.0) - 1.0 is z
+    assert str((z - 1.0) + 3.0) == "z_ng + 2"
+    assert sg.evaluate((z - 0.25) - 0.5, {z: 2.0}) == 1.25
+    big = (z + 1e308) + 1e308  # 2e308 is not a float: not gathered
+    assert big.op.name == "add" and sg.evaluate(big, {z: 1.0}) == float("inf")

@@ -896,10 +896,29 @@ def _like_terms(x, y, shape, sign: float):
     return None
 
 
+def _gathered(x, y, shape, sign: float):
+    """(p ± c1) ± c2 -> p ± c for numbers c1, c2 (sign: that of y): the exponent of the
+    second derivative of x**z read z - 1 - 1."""
+    c2 = _scalar_value(y)
+    if c2 is None or (x.op is not ADD and x.op is not SUB) or x.shape != shape:
+        return None
+    p, q = x.args
+    c1 = _scalar_value(q)
+    if c1 is None or p.shape != shape:
+        return None
+    k = (c1 if x.op is ADD else -c1) + sign * c2  # p + k
+    if k == 0:
+        return p
+    if not _gathers(k):
+        return None
+    return F.add(p, k) if k > 0 else F.sub(p, -k)
+
+
 def _absorbed(s, t, shape):
     """(p ± q) + t with t equal or like p (or q, in a sum): the like terms meet, (p + t) ± q.
     The derivative of 3x^2 - 2x read 3*x - 2 + 3*x, and now reads 6*x - 2."""
-    if (s.op is not ADD and s.op is not SUB) or s.shape != shape or t.shape != shape:
+    if (s.op is not ADD and s.op is not SUB) or s.shape != shape or t.shape != shape \
+            or _scalar_value(t) is not None:  # (numbers: see _gathered)
         return None
     p, q = s.args
     if s.op is SUB and q is t and p.shape == shape:  # (p - t) + t is p
@@ -959,6 +978,8 @@ def _add_zero(args, attrs, shape):
         r = _absorbed(x, y, shape)
     if r is None:
         r = _absorbed(y, x, shape)
+    if r is None:
+        r = _gathered(x, y, shape, 1.0)
     return r if r is not None else _factor_out(x, y, shape, F.add)
 
 
@@ -984,6 +1005,8 @@ def _sub_rules(args, attrs, shape):
     r = _broadcast_after(x, y, shape, F.sub)
     if r is None:
         r = _like_terms(x, y, shape, -1.0)
+    if r is None:
+        r = _gathered(x, y, shape, -1.0)
     return r if r is not None else _factor_out(x, y, shape, F.sub)
 
 
