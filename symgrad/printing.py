@@ -107,8 +107,9 @@ def _broadcast_row(n: Expr, root: Expr, order: list, parts: list,
             or u.shape[-1:] != n.shape[-1:] or (u.ndim == 2 and u.shape[0] != 1):
         return None  # (one row, (1, k), is the row w^T itself)
     row = parts[0] if u.ndim == 2 else transposed(parts[0], latex)
-    if n is root:
-        return (rf"\mathbf{{1}} {row[0]}" if latex else f"1 {row[0]}"), P_MUL
+    if n is root:  # (a row that starts with a sign, -w^T, in parentheses: not 1 - w^T)
+        text = par(row, P_MUL, latex, strict=row[0][:1] == "-")
+        return (rf"\mathbf{{1}} {text}" if latex else f"1 {text}"), P_MUL
     for user in order:
         if any(a is n for a in user.args) and user.op.name != "transpose" and not (
                 user.op.elementwise and user.shape == n.shape

@@ -1031,6 +1031,7 @@ def test_a_broadcast_row_keeps_its_rows_in_print():
     np.testing.assert_allclose(got, sg.evaluate(e, {w: wv}), rtol=1e-15)
     assert str(A + B) == "A_br + w_br"  # numpy's broadcasting reads it right there
     assert str(sg.grad(sg.sum(A @ w), A)) == "1 w_br^T"  # the whole formula: 1 w^T
+    assert str(sg.grad(-sg.sum(A @ w), A)) == "1 (-w_br)^T"  # not 1 - w^T
     # a vector broadcast to one row is that row, w^T (its transpose printed s^T for s)
     x, c, M = sg.scalar("x_br"), sg.matrix("c_br", (3, 1)), sg.matrix("M_br", (3, 4))
     assert str(sg.grad(sg.sum((x * c).T @ sg.sum(M, axis=1)), x)) == \
