@@ -54,6 +54,11 @@ def _render(root: Expr, latex: bool) -> str:
         else:
             tree[id(n)] = 1 + sum(tree[id(a)] for a in n.args)
     bind_all = tree[id(root)] > INLINE_LIMIT
+    users: dict[int, list[Expr]] = {}  # the nodes that use each broadcast (see _broadcast_row)
+    for n in order:
+        for a in n.args:
+            if a.op.name == "broadcast_to":
+                users.setdefault(id(a), []).append(n)
     out: dict[int, tuple[str, int]] = {}
     lines: list[str] = []
     k = 0
@@ -66,7 +71,7 @@ def _render(root: Expr, latex: bool) -> str:
             out[id(n)] = parts[0]  # the name shows another value here: the leaf's own name
             continue
         outer = _outer_product(n, out, latex) if n.op.name == "mul" else \
-            _broadcast_row(n, root, order, parts, latex) if n.op.name == "broadcast_to" else None
+            _broadcast_row(n, root, users, parts, latex) if n.op.name == "broadcast_to" else None
         if outer is not None:
             out[id(n)] = outer
             continue
@@ -96,7 +101,7 @@ def _render(root: Expr, latex: bool) -> str:
     return text
 
 
-def _broadcast_row(n: Expr, root: Expr, order: list, parts: list,
+def _broadcast_row(n: Expr, root: Expr, users: dict, parts: list,
                    latex: bool) -> tuple[str, int] | None:
     """A vector or a row broadcast along the rows of a matrix, where its own text would lose
     the rows: ``1 w^T`` as the whole formula (the gradient of sum(A w) wrt A read ``w``), and
@@ -110,8 +115,8 @@ def _broadcast_row(n: Expr, root: Expr, order: list, parts: list,
     if n is root:  # (a row that starts with a sign, -w^T, in parentheses: not 1 - w^T)
         text = par(row, P_MUL, latex, strict=row[0][:1] == "-")
         return (rf"\mathbf{{1}} {text}" if latex else f"1 {text}"), P_MUL
-    for user in order:
-        if any(a is n for a in user.args) and user.op.name != "transpose" and not (
+    for user in users.get(id(n), ()):
+        if user.op.name != "transpose" and not (
                 user.op.elementwise and user.shape == n.shape
                 and any(a is not n and a.shape == n.shape for a in user.args)):
             break  # (a transpose prints the broadcast's operand spread: v 1^T)
