@@ -1049,3 +1049,13 @@ def test_numbers_in_a_sum_are_gathered():
     assert sg.evaluate((z - 0.25) - 0.5, {z: 2.0}) == 1.25
     big = (z + 1e308) + 1e308  # 2e308 is not a float: not gathered
     assert big.op.name == "add" and sg.evaluate(big, {z: 1.0}) == float("inf")
+
+
+def test_a_negative_numerator_gives_its_sign_to_the_operator():
+    x, a = sg.scalars("x_nn a_nn")
+    assert str(x + (-2.0) / a) == "x_nn - 2/a_nn"
+    assert str(x - (-2.0) / a) == "x_nn + 2/a_nn"
+    assert sg.latex(x + (-2.0) / a) == r"x_{nn} - \frac{2}{a_{nn}}"
+    for e in (x + (-2.0) / a, x - (-2.0) / a):
+        got = eval(str(e), {"x_nn": 0.7, "a_nn": 1.3})  # noqa: S307  (our own text)
+        assert got == pytest.approx(sg.evaluate(e, {x: 0.7, a: 1.3}), rel=1e-15)

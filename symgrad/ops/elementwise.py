@@ -108,14 +108,16 @@ class Add(Elementwise):
 
 
 def _minus_form(y, text: str, latex: bool) -> str | None:
-    """The text of ``-y`` where ``y`` reads as a negative number or a product whose first
-    factor is one (``-4``, ``(-4)*a``, ``-4 v``): ``x + y`` then reads ``x - 4*a``. None
-    for any other ``y``."""
+    """The text of ``-y`` where ``y`` reads as a negative number, or a product or quotient
+    whose first factor is one (``-4``, ``(-4)*a``, ``-4 v``, ``(-2)/a``): ``x + y`` then
+    reads ``x - 4*a``. None for any other ``y``."""
     c = _scalar_value(y)
-    if c is None and y.op is MUL:
+    if c is None and (y.op is MUL or y.op is DIV):  # (-4)*a, (-2)/a
         c = _scalar_value(y.args[0])
     if c is None or not c < 0:
         return None
+    if latex and y.op is DIV and text.startswith(r"\frac{-"):  # \frac{-2}{a}
+        return r"\frac{" + text[len(r"\frac{-"):]
     opener, closer = (r"\left(-", r"\right)") if latex else ("(-", ")")
     if text.startswith(opener):  # (-4)*a: the number's parentheses go with its sign
         k = text.find(closer)
