@@ -1246,6 +1246,8 @@ def _gate_rules(args, attrs, shape):
     c, x = args
     if F.is_const(c) and np.all(np.isfinite(F.value_of(c))):  # a finite constant: its product
         return F.mul(c, x if _indicator(x) else F.step(x))   # with step, as printed
+    if x.op.name == "step" and x.shape == shape:  # step(z) > 0 where z > 0: gate on z, one
+        return _gate(c, x.args[0])  # array pass fewer (maximum(0, z)'s derivative in z)
     return None
 
 
