@@ -1056,6 +1056,7 @@ def test_a_negative_numerator_gives_its_sign_to_the_operator():
     assert str(x + (-2.0) / a) == "x_nn - 2/a_nn"
     assert str(x - (-2.0) / a) == "x_nn + 2/a_nn"
     assert sg.latex(x + (-2.0) / a) == r"x_{nn} - \frac{2}{a_{nn}}"
+    assert sg.latex(x + sg.const(float("-inf"))) == r"x_{nn} - \infty"  # not + -\infty
     for e in (x + (-2.0) / a, x - (-2.0) / a):
         got = eval(str(e), {"x_nn": 0.7, "a_nn": 1.3})  # noqa: S307  (our own text)
         assert got == pytest.approx(sg.evaluate(e, {x: 0.7, a: 1.3}), rel=1e-15)

@@ -122,7 +122,9 @@ def _minus_form(y, text: str, latex: bool) -> str | None:
     if text.startswith(opener):  # (-4)*a: the number's parentheses go with its sign
         k = text.find(closer)
         return text[len(opener):k] + text[k + len(closer):]
-    return text[1:] if text.startswith("-") and text[1:2].isdigit() else None
+    if text.startswith("-") and (text[1:2].isdigit() or text[1:] in ("inf", r"\infty")):
+        return text[1:]
+    return None
 
 
 class Sub(Elementwise):
