@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from . import functions as F
 from .expr import Expr, make
-from .ops.base import REGISTRY
-from .ops.elementwise import _indicator
+from .ops.elementwise import _gate, _indicator
 from .rewrite import rebuild
 
 
@@ -49,7 +48,7 @@ def _times(d: Expr, w: Expr, d_first: bool = True) -> Expr:
     second partial at relu = 0, and x < 0 gave ``inf*0 = nan``)."""
     c = _gated_by(d)
     if c is not None:
-        return make(REGISTRY["gate"], (w, c))
+        return _gate(w, c)
     return F.mul(d, w) if d_first else F.mul(w, d)
 
 
