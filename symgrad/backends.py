@@ -421,11 +421,12 @@ def _compile_jax(outputs, inputs) -> Callable:
         raise ValueError(f"compile: {drawn} draws from numpy's random generator, which code "
                          "jitted by jax cannot call; compile it with another backend "
                          "('numpy', 'numba', 'torch', 'dask')")
-    if not any(n.op.name in ("take", "onehot") for n in order):
+    if not any(n.op.name in ("take", "onehot", "to_int") for n in order):
         jitted = jax.jit(fn)
     else:
         # an index computed inside jit is checked there (jax would clamp it to a valid row,
-        # a silently wrong answer): checkify carries the failure out, raised here
+        # a silently wrong answer), and so is an integer cast of nan or inf (jax gives some
+        # integer): checkify carries the failure out, raised here
         from jax.experimental import checkify
 
         from . import runtime
@@ -442,7 +443,7 @@ def _compile_jax(outputs, inputs) -> Callable:
             if msg is not None:
                 for tail in (" (`check` failed", " (check failed at"):  # jax's suffixes
                     msg = msg.split(tail)[0]
-                raise IndexError(msg)
+                raise (ValueError if msg.startswith("to_int") else IndexError)(msg)
             return out
 
     ins = fn.inputs

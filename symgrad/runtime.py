@@ -54,7 +54,11 @@ def zero_as_one(xp, x):
     is exact, and a pass cheaper than a where."""
     if isinstance(x, (int, float)):
         return x or 1.0
-    return x + (x == 0)
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x + (x == 0)
+    # the array API adds no bool to a float (array_api_strict refuses it); where() keeps a
+    # jax weak type as it is
+    return xp.where(x == 0, xp.ones_like(x), x)
 
 
 def div(xp, a, b):
@@ -382,13 +386,28 @@ def own(xp, x):
 
 
 # ------------------------------------------------------------------ integer casts and sampling
+_NOT_FINITE = "to_int: cannot convert a NaN or infinite value to an integer"
+_TOO_LARGE = "to_int: a value is too large for a 64-bit integer"
+
+
 def to_int(xp, x):
     """x rounded toward zero as int64; a clear error for values that have no integer."""
     x = xp.asarray(x)
-    if not bool(xp.all(xp.isfinite(x))):
-        raise ValueError("to_int: cannot convert a NaN or infinite value to an integer")
-    if bool(xp.any(xp.abs(x) >= 2.0**63)):
-        raise ValueError("to_int: a value is too large for a 64-bit integer")
+    finite = xp.all(xp.isfinite(x))
+    small = xp.all(xp.abs(x) < 2.0**63)
+    try:
+        finite, small = bool(finite), bool(small)
+    except TypeError:  # traced under jax.jit: checked there by symgrad's wrapper (see _index)
+        if getattr(CHECKING, "on", False):
+            from jax.experimental import checkify
+
+            checkify.check(finite, _NOT_FINITE)
+            checkify.check(small, _TOO_LARGE)
+        finite = small = True
+    if not finite:
+        raise ValueError(_NOT_FINITE)
+    if not small:
+        raise ValueError(_TOO_LARGE)
     return xp.astype(xp.trunc(x), xp.int64) if hasattr(xp, "astype") else \
         xp.trunc(x).astype("int64")
 

@@ -96,13 +96,31 @@ def _hessian():
     return [f, sg.grad(f, w), sg.hessian(f, w)], [X, y, w], vals
 
 
+def _kinks():
+    """Gradients through gates and steps (relu, maximum, minimum, abs), powers in the exponent
+    (their zero_as_one), straight_through, gram, to_int and the derivative helper ops."""
+    v, u = sg.vector("v", 6), sg.vector("u", 6)
+    X, d, a = sg.matrix("X", (6, 3)), sg.vector("d", 6), sg.scalar("a")
+    f = (sg.sum(sg.maximum(v, 0.0) ** 2.0) + sg.sum(u**v) + sg.sum(sg.abs(v) * u)
+         + sg.sum(sg.minimum(v, u) * a) + sg.sum(sg.sqrt(u) * sg.sigmoid(v))
+         + sg.sum(sg.straight_through(sg.step(v), sg.sigmoid(v)) * u)
+         + sg.sum(sg.gram(X, d)) + sg.sum(sg.softplus(v) * sg.tanh(u)) + sg.sum(u**a)
+         + sg.sum(sg.relu(v * a) * sg.exp(-u)))
+    outs = [sg.to_int(v * 3.0), sg.gram(X, d), sg.step(v), f, *sg.grad(f, [v, u, X, d, a])]
+    rng = _rng()
+    vals = [rng.standard_normal(6), rng.random(6) + 0.5, rng.standard_normal((6, 3)),
+            rng.random(6), 0.7]
+    return outs, [v, u, X, d, a], vals
+
+
 def _mlp():
     outs, ins = mlp_graph()
     return outs, ins, mlp_values(5, 3, 16)
 
 
 CASES = {"elementwise": _elementwise, "reductions": _reductions, "linalg": _linalg,
-         "negative_index": _negative_index, "hessian": _hessian, "mlp": _mlp}
+         "negative_index": _negative_index, "hessian": _hessian, "mlp": _mlp,
+         "kinks": _kinks}
 
 
 def numpy_reference(outs, ins, vals) -> list:

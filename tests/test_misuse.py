@@ -113,6 +113,22 @@ def test_the_jax_backend_refuses_a_bad_index_instead_of_clamping_it(i):
         g(M, i)
 
 
+
+@pytest.mark.parametrize("bad, why", [(float("nan"), "NaN or infinite"),
+                                      (1e300, "too large")])
+def test_the_jax_backend_refuses_to_int_of_nan_or_a_huge_value(bad, why):
+    # under jax.jit the check's bool() of a tracer raised TracerBoolConversionError
+    jax = pytest.importorskip("jax")
+    v = sg.vector("v_int", 3)
+    enable = getattr(jax, "enable_x64", None)
+    if enable is None:  # older jax
+        from jax.experimental import enable_x64 as enable
+    with enable(True):
+        f = sg.compile(sg.to_int(v * 2.0), [v], backend="jax")
+        np.testing.assert_array_equal(f(np.array([1.2, -3.7, 2.0])), [2, -7, 4])
+        with pytest.raises(ValueError, match=f"^to_int: .*{why}"):
+            f(np.array([bad, 1.0, 2.0]))
+
 def test_load_and_save_name_a_bad_path_or_file(tmp_path):
     # an int path was taken by open() as a file descriptor: save wrote to fd 3 and closed it
     for fn in (lambda p: sg.save(x, p), sg.load):
