@@ -141,6 +141,9 @@ def run_tests() -> str:
            "tests/test_backends.py"]
     try:
         r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        if os.environ.get("OUT"):  # the whole log, for the failures' tracebacks
+            with open(os.path.join(os.environ["OUT"], "gpu_tests.log"), "w") as f:
+                f.write(r.stdout + r.stderr)
         lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
         fails = [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))]
         return "; ".join(fails[:5] + lines[-1:]) if lines else r.stderr[-300:]

@@ -106,3 +106,34 @@ def test_torch_cuda_samples_of_a_scalar_input():
     torch = _torch_cuda()
     _samples_on_the_device("torch:cuda", lambda x: torch.as_tensor(x, device="cuda"),
                            lambda a: isinstance(a, torch.Tensor) and a.is_cuda)
+
+
+def _float32_on_the_device(backend: str, to_device, to_host) -> None:
+    """float32 data stays float32 on the device, through the MLP's gradient and the kinks
+    case's gates and powers (Python-float scalars and float64 constants do not promote it),
+    and agrees with numpy's float32 run."""
+    for case in ("mlp", "kinks"):
+        outs, ins, vals = CASES[case]()
+        vals32 = [v.astype(np.float32) if isinstance(v, np.ndarray) else v for v in vals]
+        want = sg.compile(outs, ins)(*vals32)
+        got = sg.compile(outs, ins, backend=backend)(*[to_device(v) for v in vals32])
+        for k, (g, w) in enumerate(zip(got, want)):
+            g = to_host(g)
+            assert g.dtype == np.asarray(w).dtype, (case, k, g.dtype, np.asarray(w).dtype)
+            np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5, err_msg=f"{case} {k}")
+
+
+@cupy_only
+def test_cupy_keeps_float32():
+    cp = _cupy()
+    _float32_on_the_device("cupy", lambda v: cp.asarray(v) if isinstance(v, np.ndarray) else v,
+                           lambda a: np.asarray(cp.asnumpy(a)))
+
+
+@torch_cuda
+def test_torch_cuda_keeps_float32():
+    torch = _torch_cuda()
+    _float32_on_the_device(
+        "torch:cuda",
+        lambda v: torch.as_tensor(v, device="cuda") if isinstance(v, np.ndarray) else v,
+        lambda a: a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a))
