@@ -24,11 +24,11 @@ def fmt_number(v: float) -> str:
         # the rounding error of a derived constant (2.51 - 1 is 1.5099999999999998) is not
         # printed: 1.51, as a person writes it (the code keeps the exact value)
         return short
-    frac = _small_fraction(v)
+    frac = small_fraction(v)
     return s if frac is None else f"{frac[0]}/{frac[1]}"
 
 
-def _small_fraction(v: float) -> tuple[int, int] | None:
+def small_fraction(v: float) -> tuple[int, int] | None:
     """(p, q) when ``v`` is exactly the float p/q for a denominator up to 100 (the mean's 1/3,
     2/3): printed as the fraction, not 0.3333333333333333."""
     if not np.isfinite(v) or abs(v) > 1000:  # (and v * q of the largest floats is inf)
