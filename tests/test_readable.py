@@ -1076,6 +1076,10 @@ def test_a_product_reads_with_its_numbers_in_front_and_its_divisors_below_one_li
     assert str(x * (3.0 * x) / 2.0) == "3*x_pr**2/2"
     assert str((x + y) * 2.0) == "2*(x_pr + y_pr)"
     assert str(-x * (y * 4.0)) == "-4*x_pr*y_pr"
+    # a negative product after + or - gives its sign to the operator
+    assert str(y + x * (y * -2.0)) == "y_pr - 2*x_pr*y_pr"
+    assert str(y - x * (y * -2.0)) == "y_pr + 2*x_pr*y_pr"
+    assert sg.latex(y + x * (y * -2.0)) == "y_{pr} - 2 x_{pr} y_{pr}"
     # what already reads well keeps the graph's own text
     for e, text in [(x / 2.0, "x_pr/2"), (x * y / 2.0, "x_pr*y_pr/2"), (2.0 / x, "2/x_pr"),
                     (x * 0.5, "0.5*x_pr"), (x * y, "x_pr*y_pr")]:

@@ -95,22 +95,26 @@ class Add(Elementwise):
         return [F.unbroadcast(ct, nb, x.shape), F.unbroadcast(ct, nb, y.shape)]
 
     def text(self, a, n):
-        minus = _minus_form(n.args[1], a[1][0], latex=False)
+        minus = _minus_form(n.args[1], a[1], latex=False)
         if minus is not None:  # x - 4, not x + -4
             return f"{par(a[0], P_ADD)} - {minus}", P_ADD
         return f"{par(a[0], P_ADD)} + {par(a[1], P_ADD)}", P_ADD
 
     def tex(self, a, n):
-        minus = _minus_form(n.args[1], a[1][0], latex=True)
+        minus = _minus_form(n.args[1], a[1], latex=True)
         if minus is not None:
             return f"{par(a[0], P_ADD, True)} - {minus}", P_ADD
         return f"{par(a[0], P_ADD, True)} + {par(a[1], P_ADD, True)}", P_ADD
 
 
-def _minus_form(y, text: str, latex: bool) -> str | None:
-    """The text of ``-y`` where ``y`` reads as a negative number, or a product or quotient
-    whose first factor is one (``-4``, ``(-4)*a``, ``-4 v``, ``(-2)/a``): ``x + y`` then
-    reads ``x - 4*a``. None for any other ``y``."""
+def _minus_form(y, part: tuple[str, int], latex: bool) -> str | None:
+    """The text of ``-y`` where ``y`` (its text and precedence: ``part``) reads as a negative
+    number, a negation, or a product or quotient whose first factor is a negative number
+    (``-4``, ``-2*x*y``, ``(-4)*a``, ``-4 v``, ``(-2)/a``): ``x + y`` then reads
+    ``x - 4*a``. None for any other ``y``."""
+    text = part[0]
+    if part[1] == P_NEG and text.startswith("-"):  # -(what follows), which binds tighter
+        return text[1:]
     c = _scalar_value(y)
     if c is None and (y.op is MUL or y.op is DIV):  # (-4)*a, (-2)/a
         c = _scalar_value(y.args[0])
@@ -150,13 +154,13 @@ class Sub(Elementwise):
                 F.unbroadcast(F.neg(ct), nb, y.shape) if wants[1] else None]
 
     def text(self, a, n):
-        minus = _minus_form(n.args[1], a[1][0], latex=False)
+        minus = _minus_form(n.args[1], a[1], latex=False)
         if minus is not None:  # x + 4*a, not x - (-4)*a
             return f"{par(a[0], P_ADD)} + {minus}", P_ADD
         return f"{par(a[0], P_ADD)} - {par(a[1], P_ADD, strict=True)}", P_ADD
 
     def tex(self, a, n):
-        minus = _minus_form(n.args[1], a[1][0], latex=True)
+        minus = _minus_form(n.args[1], a[1], latex=True)
         if minus is not None:
             return f"{par(a[0], P_ADD, True)} + {minus}", P_ADD
         return f"{par(a[0], P_ADD, True)} - {par(a[1], P_ADD, True, strict=True)}", P_ADD
