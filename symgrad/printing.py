@@ -8,15 +8,14 @@ Printing is iterative: a chain of depth 100,000 prints without recursion.
 
 from __future__ import annotations
 
-import math
 from types import SimpleNamespace
 
+from ._textbook import gathered_product, gathered_sum
 from .expr import Expr
 from .graph import as_list, topo_order, use_counts
-from .ops import REGISTRY
 from .ops.base import P_ATOM, P_MUL, jux, par
 from .ops.elementwise import diag_scaling
-from .ops.leaves import small_fraction, tex_name
+from .ops.leaves import tex_name
 from .ops.linalg import spread_along_columns, transposed
 
 INLINE_LIMIT = 200  # tree nodes: below this a whole expression prints as one formula
@@ -83,8 +82,11 @@ def _render(root: Expr, latex: bool) -> str:
                 _columns_spread(n, parts, latex)
         if spell_sigmoid and n.op.name == "sigmoid":
             s = (rf"\operatorname{{sigmoid}}\left({parts[0][0]}\right)", P_ATOM)
-        elif n.op.name in ("mul", "div") and not n.shape and \
-                (gathered := _gathered_product(n, out, bound, latex)) is not None:
+        elif n.op.name in ("mul", "div", "neg") and not n.shape and \
+                (gathered := gathered_product(n, out, bound, latex)) is not None:
+            s = gathered
+        elif n.op.name in ("add", "sub") and not n.shape and \
+                (gathered := gathered_sum(n, out, bound, latex)) is not None:
             s = gathered
         elif n.op.name == "mul" and _number_inside(n, uses) and \
                 (first := _number_first(n, out, latex)) is not None:
@@ -170,93 +172,6 @@ def _number_first(n: Expr, out: dict, latex: bool) -> tuple[str, int] | None:
     if inner[0][:1].isdigit():
         return None
     return render([out[id(c)], inner], SimpleNamespace(args=(c, xz), shape=()))
-
-
-def _factors(n: Expr, bound: set) -> tuple[float, list, list, bool, bool] | None:
-    """(number, factors above the line, factors below it, whether writing them so reads
-    better, whether a number divides) of the scalar product or quotient ``n``, through the
-    products, quotients and negations it is made of (but named ones and temporaries); None if
-    a number is not finite or a divisor is 0."""
-    coef, num, den, consts, gain, divided = 1.0, [], [], 0, False, False
-    first = None  # the leftmost factor above the line: a number elsewhere moves to the front
-    stack = [(n, False)]
-    while stack:
-        m, below = stack.pop()
-        op = m.op.name
-        inside = m is n or (m.name is None and id(m) not in bound)
-        if inside and op == "mul":
-            stack += [(m.args[1], below), (m.args[0], below)]
-        elif inside and op == "div":
-            if m is not n and not below and m.args[0].op.name == "const":
-                gain = True  # a reciprocal inside a product: 1/(1 + x**2)*cos(x)
-            stack += [(m.args[1], not below), (m.args[0], below)]
-        elif inside and op == "neg" and m is not n:
-            coef = -coef
-            stack.append((m.args[0], below))
-        elif op == "const" and not hasattr(m.attrs["value"], "shape") and m.name is None:
-            v = float(m.attrs["value"])
-            if not math.isfinite(v) or (below and v == 0):
-                return None
-            coef = coef / v if below else coef * v
-            consts += 1
-            if below:
-                divided = True
-            elif first is None:
-                first = m
-        else:
-            (den if below else num).append(m)
-            if not below and first is None:
-                first = m
-    gain = gain or consts > 1 or (first is not None and first.op.name != "const" and
-                                  consts > divided) or \
-        len({id(f) for f in num}) < len(num) or len({id(f) for f in den}) < len(den)
-    return coef, num, den, gain, divided
-
-
-def _gathered_product(n: Expr, out: dict, bound: set, latex: bool) -> tuple[str, int] | None:
-    """A scalar product as books write one, where that reads better than the graph's own
-    nesting: the numbers multiplied out in front, equal factors as a power, every divisor
-    below one line: ``2*x*sin(x)/(1 + x**2)**2`` for the quotient rule's
-    ``1/(1 + x**2)*sin(x)/(1 + x**2)*2*x``. None where the graph's own text reads as well."""
-    got = _factors(n, bound)
-    if got is None or not got[3]:
-        return None
-    coef, num, den, _, divided = got
-    ops = REGISTRY
-    render = (lambda op, a, node: op.tex(a, node)) if latex else \
-        (lambda op, a, node: op.text(a, node))
-    pair = SimpleNamespace(args=(SimpleNamespace(shape=()), SimpleNamespace(shape=())), shape=())
-
-    def product(factors: list) -> tuple[str, int] | None:
-        counts: dict[int, list] = {}
-        for f in factors:
-            counts.setdefault(id(f), [f, 0])[1] += 1
-        # names first, then powers and calls, sums last: 2*x*sin(x), not 2*sin(x)*x
-        groups = sorted(counts.values(), key=lambda fc: 0 if fc[0].op.leaf else
-                        2 if out[id(fc[0])][1] < P_MUL else 1)
-        acc = None
-        for f, k in groups:
-            t = out[id(f)]
-            if k > 1:
-                t = render(ops["pow"], [t, (str(k), P_ATOM)], pair)
-            acc = t if acc is None else render(ops["mul"], [acc, t], pair)
-        return acc
-
-    p, q = abs(coef), None
-    if divided:  # x**2/2, not 0.5*x**2, where the graph divides by 2
-        frac = small_fraction(p)
-        if frac is not None and frac[1] > 1:
-            p, q = frac
-    top = product(num)
-    if p != 1.0 or top is None:
-        c = render(ops["const"], [], SimpleNamespace(attrs={"value": p}))
-        top = c if top is None else render(ops["mul"], [c, top], pair)
-    bottom = product(den)
-    if q is not None:
-        c = render(ops["const"], [], SimpleNamespace(attrs={"value": q}))
-        bottom = c if bottom is None else render(ops["mul"], [c, bottom], pair)
-    s = top if bottom is None else render(ops["div"], [top, bottom], pair)
-    return render(ops["neg"], [s], pair) if coef < 0 else s
 
 
 def _scaling_row(n: Expr, parts: list, out: dict) -> list:

@@ -1084,6 +1084,13 @@ def test_a_product_reads_with_its_numbers_in_front_and_its_divisors_below_one_li
     for e, text in [(x / 2.0, "x_pr/2"), (x * y / 2.0, "x_pr*y_pr/2"), (2.0 / x, "2/x_pr"),
                     (x * 0.5, "0.5*x_pr"), (x * y, "x_pr*y_pr")]:
         assert str(e) == text
+    # two minus signs cancel
+    assert str(-(sg.const(-1.0) / (x * x + 1.0))) == "1/(x_pr**2 + 1)"
+    # like terms of a sum are collected: two nodes of one value, or multiples of one
+    assert str(2.0 * x * y + x * (2.0 * y)) == "4*x_pr*y_pr"
+    assert sg.latex(2.0 * x * y + x * (2.0 * y)) == "4 x_{pr} y_{pr}"
+    assert str(sg.sin(x) - y - y) == "sin(x_pr) - 2*y_pr"
+    assert str(x * (3.0 * y) - 1.0 - y * x * 3.0 + 4.0) == "3"
     # a named factor stays its name, and is a factor like any other
     d = (1.0 + x * x).named("d_pr")
     assert str(sg.grad(sg.sin(x) / d, x)) == "cos(x_pr)/d_pr - 2*x_pr*sin(x_pr)/d_pr**2"
