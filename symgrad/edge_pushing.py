@@ -23,8 +23,9 @@ works here unchanged) and then written in terms of the real operands.
 from __future__ import annotations
 
 from . import functions as F
-from .expr import Expr, make
+from .expr import Expr, make, new_node
 from .ops.elementwise import _gate, _indicator
+from .ops.leaves import VAR
 from .rewrite import rebuild
 
 
@@ -57,8 +58,12 @@ _TEMPLATES: dict[tuple, tuple] = {}
 
 
 def _placeholders(k: int) -> list[Expr]:
+    """k scalar variables that no user can make: outside the hash-consing table, so that
+    ``sg.scalar("_edge_push_1")`` is another node (as one of the table, it was this one, and
+    an operand replaced by it in a partial was replaced again: a wrong Hessian)."""
     while len(_PLACEHOLDERS) < k:
-        _PLACEHOLDERS.append(F.scalar(f"_edge_push_{len(_PLACEHOLDERS)}"))
+        _PLACEHOLDERS.append(new_node(VAR, (), {"vname": f"_edge_push_{len(_PLACEHOLDERS)}",
+                                                "shape": ()}, ()))
     return _PLACEHOLDERS[:k]
 
 

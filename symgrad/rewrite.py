@@ -13,8 +13,9 @@ from typing import Callable
 import numpy as np
 
 from . import functions as F
-from .expr import Expr, make
+from .expr import Expr, make, new_node
 from .graph import no_gc, topo_order
+from .ops.leaves import VAR
 
 Rewrite = Callable[[Expr], Expr | None]
 
@@ -238,7 +239,9 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
     if not inner:
         return rebuild(outputs, _stabilize_node, order)
     # opaque inputs: swap each kept node for a placeholder variable, and back afterwards
-    hold = {id(w): F.tensor(f"_keep{i}_{id(w)}", w.shape) for i, w in enumerate(inner)}
+    # (outside the hash-consing table: no variable a user makes is one of them)
+    hold = {id(w): new_node(VAR, (), {"vname": f"_keep{i}", "shape": w.shape}, w.shape)
+            for i, w in enumerate(inner)}
     back = {id(hold[id(w)]): w for w in inner}
     outs = rebuild(outputs, replace=hold)  # by the nodes as they are: a kept node may use another
     outs = rebuild(outs, _stabilize_node)

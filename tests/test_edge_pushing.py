@@ -170,3 +170,18 @@ def test_origin_names_each_block_in_order(scalars):
             kind, g, pair = sg.origin(H[i][j])
             assert kind == "hessian" and g is f
             assert pair[0] is wi and pair[1] is ws[j]
+
+
+def test_a_variable_named_like_a_placeholder_is_not_one():
+    """The partials' placeholders were scalar variables _edge_push_0, _edge_push_1, ...: a
+    user's variable of that name was the placeholder, and an operand replaced by it was
+    replaced again (H[b][b] of x*b**3 came out 18 x, not 6 x b)."""
+    x, a, b = sg.scalar("x"), sg.scalar("_edge_push_0"), sg.scalar("_edge_push_1")
+    vals = {x: 2.0, a: 0.7, b: -0.4}
+    for f in (x * b**3, a * b**3, sg.maximum(b, a) * x**2 + b**2 * a):
+        ws = [w for w in (x, a, b) if w in sg.variables(f)]
+        H = sg.hessian(f, ws)
+        for i, wi in enumerate(ws):
+            for j, wj in enumerate(ws):
+                want = sg.evaluate(sg.grad(sg.grad(f, wi), wj), vals)
+                np.testing.assert_allclose(sg.evaluate(H[i][j], vals), want, rtol=1e-12)
