@@ -91,7 +91,8 @@ def _fname(f: Expr) -> str:
     rec = origin(f)
     # (the gradient of exp(x) is exp(x) itself: its record names the node as its own f)
     if rec is not None and rec[0] == "grad" and rec[1] is not f and origin(rec[1]) is None:
-        return f"d{_fname(rec[1])}/d{_wrt_text(rec[2])}"
+        w = _wrt_text(rec[2])
+        return f"d{_fname(rec[1])}/d{w if w.isidentifier() else f'({w})'}"  # df/d(2 v)
     return "f"
 
 

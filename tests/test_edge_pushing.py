@@ -185,3 +185,10 @@ def test_a_variable_named_like_a_placeholder_is_not_one():
             for j, wj in enumerate(ws):
                 want = sg.evaluate(sg.grad(sg.grad(f, wi), wj), vals)
                 np.testing.assert_allclose(sg.evaluate(H[i][j], vals), want, rtol=1e-12)
+
+
+
+def test_a_zero_block_wrt_a_formula_names_it_in_parentheses():
+    v = sg.vector("v_zp", 3)
+    h = sg.hessian(sg.sum(v**2), v * 2.0)
+    assert sg.zero_reason(h) == "zero: df/d(2 v_zp) does not depend on 2 v_zp"
