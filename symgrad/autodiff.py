@@ -401,6 +401,8 @@ def _check_f(f, what: str, scalar: bool) -> None:
         hint = {"grad": "; use sg.jacobian for a non-scalar f, or sum it first",
                 "hessian": "; sum it first, or take the Hessian of each entry, sg.take(f, i)",
                 }.get(what, "")
+        if all(d == 1 for d in f.shape):  # one entry: (1, 1) from a product of a row and a column
+            hint = "; it has one entry: sg.reshape(f, ()) is the scalar"
         raise ValueError(f"{what}: f must be a scalar (shape ()), got shape "
                          f"{fmt_shape(f.shape)}{hint}")
 

@@ -87,6 +87,9 @@ BAD = {
     "jacobian_wrt": (lambda: sg.jacobian(v, None), TypeError, r"jacobian: "),
     "hessian_vector": (lambda: sg.hessian(v, v), ValueError,
                        r"hessian: f must be a scalar.*\(3,\); sum it first.*sg\.take\(f, i\)"),
+    "hessian_one_entry": (lambda: sg.hessian(sg.reshape(v, (1, 3)) @ sg.reshape(v, (3, 1)), v),
+                          ValueError, r"hessian: .*\(1, 1\); it has one entry: "
+                                      r"sg\.reshape\(f, \(\)\) is the scalar"),
     "simplify_type": (lambda: sg.simplify(3), TypeError, r"simplify: "),
     "to_sympy_type": (lambda: sg.to_sympy("x"), TypeError, r"to_sympy: "),
     "to_sympy_3d": (lambda: sg.to_sympy(sg.tensor("T3", (2, 2, 2)) * 2.0), NotImplementedError,
