@@ -73,7 +73,7 @@ def _via_sympy(e: Expr) -> Expr | None:
     from .sympy_bridge import from_sympy, to_sympy
 
     order = walk_upto([e], SYMPY_MAX_NODES)  # stops early on big graphs: linear in outputs
-    if order is None or any(n.ndim for n in order):
+    if order is None or any(n.ndim or n.op.name in _VALUE_ONLY for n in order):
         return None
     if tree_size(e, SYMPY_MAX_TREE) > SYMPY_MAX_TREE:
         return None
@@ -88,14 +88,20 @@ def _via_sympy(e: Expr) -> Expr | None:
         # sigmoid(log(0)) + x is x, its "simplification" nan
         return None
     s, back = freeze_numbers(s)
-    symbols = {}
+    symbols: dict[str, Expr] = {}
     for n in order:
         if n.name is not None and n is not e:
-            symbols[n.name] = n
+            name = n.name
         elif n.op.name == "alias" and n is not e:
-            symbols[n.attrs["alias"]] = n
+            name = n.attrs["alias"]
         elif n.op.name == "var":
-            symbols[n.attrs["vname"]] = n
+            name = n.attrs["vname"]
+        else:
+            continue
+        if symbols.setdefault(name, n) is not n:
+            # two values under one name (names are global: a node named x next to the
+            # variable x): sympy's symbol would merge them
+            return None
     best = None
     for cand in _candidates(s):
         cand = cand.xreplace(back)
@@ -105,7 +111,7 @@ def _via_sympy(e: Expr) -> Expr | None:
             r = from_sympy(cand, symbols)
         except ValueError:
             continue
-        if (best is None or count_nodes(r) < count_nodes(best)) and _keeps_finite(e, r, order):
+        if (best is None or count_nodes(r) < count_nodes(best)) and _agrees(e, r, order):
             best = r
     return best
 
@@ -114,12 +120,17 @@ def _via_sympy(e: Expr) -> Expr | None:
 _PROBE = (-1.3, 0.0, 0.7, -0.4, 2.1)
 
 
-def _keeps_finite(e: Expr, r: Expr, order: list[Expr]) -> bool:
-    """Whether ``r`` is finite wherever ``e`` is, at a few points.
+# ops whose derivative is not their value's: stop_gradient(x) is x to sympy, and
+# straight_through(hard, soft) is hard, so an answer without them would differentiate otherwise
+_VALUE_ONLY = frozenset(("stop_gradient", "straight_through"))
+
+
+def _agrees(e: Expr, r: Expr, order: list[Expr]) -> bool:
+    """Whether ``r`` is finite wherever ``e`` is, and equal to it there, at a few points.
 
     sympy's rules hold for complex numbers: sqrt(relu(y) y) becomes sqrt(relu(y)) sqrt(y), nan
     for y < 0 where the product is 0. (The other way round, a nan becoming a number, as
-    sqrt(x)**2 = x, is documented.)
+    sqrt(x)**2 = x, is documented.) Equality is a guard: no answer sympy gives should differ.
     """
     import math
     import warnings
@@ -139,7 +150,8 @@ def _keeps_finite(e: Expr, r: Expr, order: list[Expr]) -> bool:
                 a, b = float(fe(*vals)), float(fr(*vals))
             except (ValueError, TypeError, ArithmeticError, IndexError):
                 continue
-            if math.isfinite(a) and not math.isfinite(b):
+            if math.isfinite(a) and not (math.isfinite(b) and
+                                         math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)):
                 return False
     return True
 
@@ -290,6 +302,8 @@ def _simplify(e):
     for o in own:
         best = o
         alt = None if id(o) in big else _via_sympy(o)
+        if alt is not None and o.name is not None and alt.name != o.name:
+            alt = alt.named(o.name)  # the output's own name too
         if alt is not None and count_nodes(alt) < count_nodes(best):
             best = alt
         res.append(best)

@@ -239,3 +239,34 @@ def test_a_sympy_form_that_is_nan_where_the_graph_is_finite_is_refused():
     s = sg.simplify(e)
     assert sg.evaluate(s, {y: -0.5}) == sg.evaluate(e, {y: -0.5}) == 0.0
     assert sg.evaluate(s, {y: 2.0}) == pytest.approx(sg.evaluate(e, {y: 2.0}))
+
+
+def test_two_values_under_one_name_are_not_merged_by_sympy():
+    """Names are global: a node named x next to the variable x, or two nodes named t, were
+    one sympy symbol, and simplify returned another value (x*(2y named x) became x**2)."""
+    x, y = sg.scalar("x_nm"), sg.scalar("y_nm")
+    for e in (x * (2.0 * y).named("x_nm"),
+              sg.tanh(y).named("t_nm") + sg.sin(x).named("t_nm")):
+        vals = {x: 3.0, y: 5.0}
+        np.testing.assert_allclose(sg.evaluate(sg.simplify(e), vals), sg.evaluate(e, vals))
+
+
+def test_stop_gradient_and_straight_through_survive_simplify():
+    """sympy sees only their value: exp(2 log(stop_gradient(x))) became x**2, whose gradient
+    is 2x where the original's is 0."""
+    x, y = sg.scalar("x_sg"), sg.scalar("y_sg")
+    sx = sg.stop_gradient(x)
+    for e in (sg.exp(2.0 * sg.log(sx)), (sx**2.0 - y**2.0) / (sx - y),
+              sg.straight_through(sg.step(x), x)):
+        vals = {x: 0.7, y: 0.2}
+        s = sg.simplify(e)
+        np.testing.assert_allclose(sg.evaluate(s, vals), sg.evaluate(e, vals))
+        np.testing.assert_allclose(sg.evaluate(sg.grad(s, x), vals),
+                                   sg.evaluate(sg.grad(e, x), vals))
+
+
+def test_a_named_output_keeps_its_name_through_sympy():
+    y, z = sg.scalar("y_on"), sg.scalar("z_on")
+    r = (1.0 / y ** sg.tanh(z)).named("r_on")
+    s = sg.simplify(r)
+    assert s is not r and s.name == "r_on"
