@@ -42,6 +42,8 @@ def _factors(n: Expr, bound: set) -> tuple[float, list, list, bool, bool] | None
             if not math.isfinite(v) or (below and v == 0):
                 return None
             coef = coef / v if below else coef * v
+            if not math.isfinite(coef) or (coef == 0.0 and v != 0.0):
+                return None  # the numbers multiplied out overflow (1e308*10) or underflow
             consts += 1
             signs += v < 0
             if below:
@@ -145,6 +147,8 @@ def gathered_sum(n: Expr, out: dict, bound: set, latex: bool) -> tuple[str, int]
         else:
             entry[0] += sign * got[0]
             entry[3] = entry[3] or got[4]
+            if not math.isfinite(entry[0]):
+                return None
     if len(like) == len(terms):
         return None
     acc = None

@@ -96,6 +96,8 @@ def _render(root: Expr, latex: bool) -> str:
         if bind_all and n is not root and n.args and (
                 tree[id(n)] > CHUNK or (uses.get(id(n), 0) > 1 and tree[id(n)] > 2)):
             k += 1
+            while f"t{k}" in shown or f"t_{k}" in shown:  # a name of the formula's own
+                k += 1
             t = f"t_{{{k}}}" if latex else f"t{k}"
             lines.append(f"{t} = {s[0]}")
             out[id(n)] = (t, P_ATOM)

@@ -1115,3 +1115,15 @@ def test_gathered_products_read_back_to_their_values():
             want = sg.evaluate(e, {v: vals[v.attrs["vname"]] for v in sg.variables(e)})
             assert math.isclose(eval(lines[-1], env), float(want), rel_tol=1e-12)  # noqa: S307
     assert "\n" in str(exprs[2])  # the long one has temporaries
+
+
+def test_temporaries_take_no_name_of_the_formula_and_numbers_that_overflow_stay_apart():
+    x, y = sg.scalar("x_tn"), sg.scalar("y_tn")
+    u = sg.tanh(x * y).named("t1")  # a name the temporaries would take
+    h = x
+    for _ in range(12):
+        h = sg.sigmoid(h * y + x)
+    text = str(sg.grad(h * u, x))
+    assert "\nt1 = " not in "\n" + text and "t2 = " in text
+    # multiplied out, 1e308*10 is inf: the numbers keep the graph's own text
+    assert "inf" not in str(x * 1e308 * 10.0 / 1e308)
