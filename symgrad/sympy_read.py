@@ -32,7 +32,8 @@ _FUNCS: dict = {}  # sympy function -> symgrad constructor, filled on first use
 def _funcs() -> dict:
     if not _FUNCS:
         _FUNCS.update({sympy.exp: F.exp, sympy.log: F.log, sympy.tanh: F.tanh,
-                       sympy.sin: F.sin, sympy.cos: F.cos, sympy.Abs: F.abs})
+                       sympy.sin: F.sin, sympy.cos: F.cos, sympy.Abs: F.abs,
+                       sympy.floor: F.floor})
     return _FUNCS
 
 
@@ -131,6 +132,7 @@ def _templates(t):
     for m in entries:
         rows, cols = m.parent.shape
         for slot, size in ((m.i, rows), (m.j, cols)):
+            size = sympy.sympify(size)  # (an explicit Matrix's shape is Python ints)
             if slot.is_Integer and size.is_Integer and size > 1:
                 consts.add((int(slot), int(size)))
     level = sum(1 for d in _ROLL if t.has(d))

@@ -300,3 +300,13 @@ def test_from_sympy_refuses_what_it_cannot_read_by_name():
     h = sg.from_sympy(sp.Heaviside(x, sp.Rational(1, 2)))
     X = sg.scalar("x_hv")
     assert [sg.evaluate(h, {X: v}) for v in (-1.0, 0.0, 1.0)] == [0.0, 0.5, 1.0]
+
+
+def test_from_sympy_of_an_explicit_matrix_is_a_clear_error_and_floor_reads_back():
+    B = sg.matrix("B_em", (3, 3))
+    e = sg.sum(B @ sg.diag(sg.const(np.array([1.0, 2.0, 3.0]))))
+    with pytest.raises(ValueError, match="from_sympy: no symgrad form for ImmutableDenseMatrix"):
+        sg.from_sympy(sg.to_sympy(e))  # an AttributeError on the Matrix's int shape before
+    x = sg.scalar("x_fl")
+    r = sg.from_sympy(sg.to_sympy(sg.floor(x) * 2.0 + x))
+    assert sg.evaluate(r, {x: 2.7}) == pytest.approx(6.7)
