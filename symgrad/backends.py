@@ -35,7 +35,7 @@ __all__ = ["BackendNotInstalled", "available", "namespace", "BACKENDS"]
 BACKENDS = ("numpy", "dask", "cupy", "torch", "jax", "numba")
 
 # the functions generated code may call with a Python number where an array is expected
-_COERCE_FIRST = ("exp", "log", "log1p", "sqrt", "tanh", "sin", "cos", "abs", "sum", "max",
+_COERCE_FIRST = ("exp", "log", "log1p", "sqrt", "tanh", "sin", "cos", "abs", "floor", "sum", "max",
                  "argmax", "reshape", "broadcast_to", "isfinite", "squeeze", "zeros_like")
 _COERCE_BOTH = ("maximum", "minimum")
 _CREATE = ("eye", "zeros", "ones", "empty", "full")
@@ -134,12 +134,14 @@ def _dask_reshape(reshape):
 _NAMESPACES: dict[str, Any] = {}
 
 
-def _torch_promoter(torch):
+def _torch_promoter(torch, asarray):
     """``promote(values)``: the inputs with their tensors in numpy's common dtype of the
     tensors and numpy numbers among them (Python numbers are weak and do not count), integer
     data as float64. torch refuses a float32 @ float64 product, computes int data with
     Python floats in float32, and lets a float64 0-d tensor or numpy scalar leave float32
-    data float32, where numpy promotes; numpy's rules are symgrad's (see running-at-scale)."""
+    data float32, where numpy promotes; numpy's rules are symgrad's (see running-at-scale).
+    A numpy array left among them (samples for a scalar input of a graph of scalars) becomes
+    a tensor on the backend's device."""
     to_np = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64,
              torch.bool: np.bool_, torch.uint8: np.uint8, torch.int8: np.int8,
              torch.int16: np.int16, torch.int32: np.int32, torch.int64: np.int64}
@@ -181,6 +183,7 @@ def _torch_promoter(torch):
         return tuple(v.to(target) if isinstance(v, tensor) and v.dtype != target
                      else float(v) if isinstance(v, (np.generic, np.ndarray))
                      and v.dtype.kind in "biuf" and v.ndim == 0
+                     else asarray(v, dtype=target) if isinstance(v, np.ndarray)
                      else v for v in values)
 
     return promote
@@ -218,7 +221,7 @@ def _make(name: str, device: str | None):
         base = _compat("torch", "torch")
         ns = _adapter(f"torch:{device}" if device else "torch", base, torch.Tensor,
                       torch.device(device) if device else None)
-        ns.promote_inputs = _torch_promoter(torch)
+        ns.promote_inputs = _torch_promoter(torch, ns.asarray)
         return ns
     if name == "cupy":
         cupy = _require("cupy", "cupy")
@@ -278,11 +281,13 @@ def _generic(mod) -> Any:
 
 def _numpy_numbers_as_arrays(asarray):
     """``promote(values)``: numpy numbers (and 0-d arrays) given for scalar inputs as 0-d
-    arrays of the namespace, which (array_api_strict) may refuse numpy's own types."""
+    arrays of the namespace, which (array_api_strict) may refuse numpy's own types; numpy
+    arrays of samples for them (a graph of scalars) as arrays of the namespace, in floats."""
     def promote(values: tuple) -> tuple:
         return tuple(asarray(v.item() if isinstance(v, np.bool_) else v, dtype=None)
                      if isinstance(v, np.generic) or (isinstance(v, np.ndarray) and v.ndim == 0)
-                     else v for v in values)
+                     else asarray(v if v.dtype.kind == "f" else v.astype(np.float64))
+                     if isinstance(v, np.ndarray) else v for v in values)
 
     return promote
 
@@ -402,6 +407,9 @@ def compiler(backend: Any) -> Callable | None:
     return None
 
 
+_INTEGRAL = (int, np.integer, np.bool_)  # (bool is an int)
+
+
 def _compile_jax(outputs, inputs) -> Callable:
     """The numpy-style generated code run on jax.numpy under ``jax.jit`` (XLA fuses it).
 
@@ -450,27 +458,32 @@ def _compile_jax(outputs, inputs) -> Callable:
     scalars = [i for i, v in enumerate(ins) if not v.shape]
     names = [v.attrs["vname"] for v in ins]
 
-    def real(args: tuple) -> None:  # under jit a Python complex is a tracer like any other
+    def real(args: tuple) -> tuple:  # under jit a Python complex is a tracer like any other
         for i, a in enumerate(args[:len(names)]):
             if isinstance(a, complex) and i in scalars:
                 raise TypeError(f"input {names[i]}: a complex number ({a}); symgrad "
                                 "computes with real numbers")
             if a.__class__ in NOT_NUMBERS:  # (jit's own error names no input)
                 raise TypeError(f"input {names[i]}: expected numbers, got {type(a).__name__}")
+        if any(isinstance(args[i], _INTEGRAL) for i in scalars if i < len(args)):
+            # an int or bool for a scalar input is a float, as on every backend: under jit it
+            # was an integer tracer (2**-1 gave -9223372036854775808, 2**62 * 4 gave 0)
+            args = tuple(float(a) if i in scalars and isinstance(a, _INTEGRAL) else a
+                         for i, a in enumerate(args))
+        return args
 
     if scalars and any(n.shape for n in order):
         used = {id(n) for n in order}
         per_sample = runner(ins, used, as_list(outputs)[1], lambda: compiled, "jax", xp)
 
         def compiled(*args):
-            real(args)
+            args = real(args)
             if len(args) == len(ins) and any(getattr(args[i], "ndim", 0) for i in scalars):
                 return per_sample(*args)
             return jitted(*args)
     else:
         def compiled(*args):
-            real(args)
-            return jitted(*args)
+            return jitted(*real(args))
 
     compiled.source = fn.source
     compiled.inputs = fn.inputs

@@ -83,6 +83,22 @@ def power(xp, a, b):
     return r
 
 
+def float_of(a):
+    """``a`` in floats where it is an integer or bool array (numpy's ``a * 1.0``)."""
+    kind = getattr(getattr(a, "dtype", None), "kind", "f")
+    return a * 1.0 if kind in "iub" else a
+
+
+def power_arrays(a, b):
+    """``a ** b`` of two arrays, an integer base taken in floats where the exponent is an
+    integer array too: numpy refused a negative integer power (naming neither the op nor an
+    input), jax wrapped it around (2**-1 gave -9223372036854775808). As every op but +, *, @
+    and sums, the power of integer arrays is a float array."""
+    if getattr(getattr(b, "dtype", None), "kind", "f") in "iub":
+        a = float_of(a)
+    return a ** b
+
+
 def number(x):
     """A scalar numpy computed from Python numbers, as a Python number (a weak scalar: it
     keeps a float32 array float32); anything else as it is."""
@@ -93,6 +109,21 @@ def number(x):
 
 def _on_host(a) -> bool:
     return a.__class__ in (float, int, bool, complex) or isinstance(a, (np.generic, np.ndarray))
+
+
+def _host_dtype(a):
+    """numpy's dtype for a dtype object of any library (torch.int64, array_api_strict's
+    int64; numpy's own), or None where ``a`` is not one."""
+    if isinstance(a, np.dtype):
+        return a
+    if isinstance(a, type):
+        return np.dtype(a) if issubclass(a, np.generic) else None
+    if "dtype" not in type(a).__name__.lower():
+        return None
+    try:
+        return np.dtype(str(a).rsplit(".", 1)[-1])
+    except TypeError:
+        return None
 
 
 class HostOr:
@@ -115,6 +146,13 @@ class HostOr:
         def f(*args, **kw):
             if host is not None and all(_on_host(a) for a in args):
                 return host(*args, **kw)
+            if host is not None and args and _on_host(args[0]):
+                # numbers and a dtype of the backend (astype(x, int64)): numpy's dtype
+                dts = [None if _on_host(a) else _host_dtype(a) for a in args]
+                kdts = {k: _host_dtype(v) for k, v in kw.items()}
+                if all(_on_host(a) or d is not None for a, d in zip(args, dts)) and \
+                        all(d is not None for d in kdts.values()):
+                    return host(*[a if d is None else d for a, d in zip(args, dts)], **kdts)
             return other(*args, **kw)
 
         f.__name__ = name

@@ -229,3 +229,49 @@ def test_an_array_api_namespace_takes_numpy_numbers_for_scalar_inputs():
     for val in (1.5, np.float64(1.5), np.float32(1.5), np.array(1.5), np.int64(2)):
         got = f(xp.asarray([1.0, 2.0, 3.0]), val)
         np.testing.assert_array_equal(np.asarray(got), np.array([1.0, 2.0, 3.0]) * float(val))
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_integer_inputs_compute_in_floats_where_numpy_does(name, x64):
+    """A Python int or bool for a scalar input is a float on every backend (jax took it as an
+    integer tracer: 2**-1 gave -9223372036854775808), and the power of two integer arrays is
+    a float array (numpy refused a negative integer power without naming the op, jax wrapped
+    it around)."""
+    a, b = sg.scalar("a_ii"), sg.scalar("b_ii")
+    u, v = sg.vector("u_ii", 2), sg.vector("v_ii", 2)
+    cases = [((a**b), [a, b], [2, -1]), (a * b, [a, b], [2**62, 4]),
+             (a - b, [a, b], [True, False]), (u**v, [u, v], [np.array([2, 3]), np.array([-1, 2])]),
+             (u**a, [u, a], [np.array([2.0, 3.0]), -1])]
+    for out, ins, vals in cases:
+        want = np.asarray(sg.compile(out, ins)(*vals))
+        got = sg.compile(out, ins, backend=_backend_arg(name))(*_inputs(name, vals))
+        np.testing.assert_allclose(_to_numpy(got), want, rtol=1e-12)
+        assert want.dtype.kind == "f"
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_number_nodes_of_floor_and_to_int_on_every_backend(name, x64):
+    """floor and to_int of a scalar computed from Python-float inputs: torch and the array-API
+    namespaces crashed (floor(): argument must be Tensor; astype of a host number to the
+    backend's int64)."""
+    a, b, w = sg.scalar("a_fi"), sg.scalar("b_fi"), sg.vector("w_fi", 3)
+    cases = [(sg.floor(a) * b, [a, b], [1.5, 0.3]),
+             (sg.to_int(a * 1.7) * w, [a, w], [0.6, np.ones(3)])]
+    for out, ins, vals in cases:
+        want = np.asarray(sg.compile(out, ins)(*vals))
+        got = sg.compile(out, ins, backend=_backend_arg(name))(*_inputs(name, vals))
+        np.testing.assert_allclose(_to_numpy(got), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_graph_of_scalars_takes_numpy_samples_on_every_backend(name, x64):
+    """numpy arrays of samples for the scalar inputs of a graph of scalars: torch and the
+    array-API namespaces got them as numpy arrays beside their own (where() of a numpy
+    condition and tensors, astype to a numpy dtype)."""
+    a, b = sg.scalar("a_ns"), sg.scalar("b_ns")
+    vals = [np.array([0.5, -1.5, 2.0]), 0.3]
+    for out in (sg.grad(sg.relu(a) * b, a), sg.grad(sg.abs(a) * b, a), sg.step(a) * b,
+                sg.grad(sg.maximum(a, b) * b, a), sg.grad(b**a, a), sg.floor(a) * b):
+        want = sg.compile(out, [a, b])(*vals)
+        got = sg.compile(out, [a, b], backend=_backend_arg(name))(*vals)
+        np.testing.assert_allclose(_to_numpy(got), want, rtol=1e-12)

@@ -320,6 +320,14 @@ class Neg(Elementwise):
         return f"-{par(a[0], P_MUL, True)}", P_NEG
 
 
+def _both_arrays(n) -> bool:
+    """Whether the power ``n`` raises an input-made array to an input-made array, which may
+    both be integer arrays (symgrad's constants are floats)."""
+    x, y = n.args
+    return bool(x.shape) and bool(y.shape) and not x.op.name == "const" and \
+        not y.op.name == "const"
+
+
 class Pow(Elementwise):
     name = "pow"
     nargs = 2
@@ -328,6 +336,8 @@ class Pow(Elementwise):
         if _scalar_value(n.args[1]) == 2.0:
             return f"{a[0]} * {a[0]}"
         if not g.may_be_number(n):
+            if _both_arrays(n):  # integer arrays both: a power in floats (see runtime)
+                return f"_rt.power_arrays({a[0]}, {a[1]})"
             return f"{a[0]} ** {a[1]}"
         # Python numbers may meet here: numpy's nan, not a complex number
         return f"_rt.power(_xp, {a[0]}, {a[1]})"
@@ -341,6 +351,8 @@ class Pow(Elementwise):
     def code_into(self, a, n, g, out):
         if _scalar_value(n.args[1]) == 2.0:
             return f"_xp.multiply({a[0]}, {a[0]}, out={out})"
+        if _both_arrays(n):
+            return f"_xp.power(_rt.float_of({a[0]}), {a[1]}, out={out})"
         return f"_xp.power({a[0]}, {a[1]}, out={out})"
 
     def sym(self, x, y):
