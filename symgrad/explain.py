@@ -29,7 +29,7 @@ from typing import IO
 from . import functions as F
 from .autodiff import jacobian, origin
 from .errors import NonDifferentiableError
-from .expr import Expr, make
+from .expr import Expr, make, new_node
 from .graph import _display_name, as_list, count_nodes, topo_order
 from .ops.leaves import tex_name
 from .printing import latex, to_latex, to_str
@@ -60,6 +60,10 @@ class _Display:
         self.labels: dict[int, tuple[str, str]] = {}  # token number -> (text, tex)
         self.node_tok: dict[int, Expr] = {}
         self.alive: list[Expr] = []
+        # ids of the named nodes whose names the derivation defines (those of f's graph); a
+        # name given elsewhere (names are global: a derivative may hold a node named in
+        # another cell) shows its formula, where it read as a name never defined here
+        self.named_ok: set[int] | None = None
 
     def token(self, text: str, tex: str, shape: tuple) -> Expr:
         # numbered across explanations: a value built on one explanation's tokens (and named
@@ -76,6 +80,7 @@ class _Display:
     def tokenize(self, e: Expr, keep_root: bool = False) -> Expr:
         """``e`` with every labelled node replaced by its token (the root kept if asked)."""
         new: dict[int, Expr] = {}
+        ok = self.named_ok
         for n in topo_order([e]):
             tok = self.node_tok.get(id(n))
             if tok is not None and not (keep_root and n is e):
@@ -83,7 +88,11 @@ class _Display:
                 continue
             args = tuple(new[id(a)] for a in n.args)
             m = n
-            if any(x is not y for x, y in zip(args, n.args)):
+            if ok is not None and n.name is not None and n.args and id(n) not in ok:
+                # shown by its formula: an unnamed copy, for printing only (outside the
+                # hash-consing table, where the named node is the value's own)
+                m = new_node(n.op, args, n.attrs, n.shape, n.checks)
+            elif any(x is not y for x, y in zip(args, n.args)):
                 m = make(n.op, args, n.attrs)
                 if n.name is not None and m.op is n.op and m.name is None and n is not e:
                     m = m.named(n.name)
@@ -245,6 +254,10 @@ def explain(g, wrt=None, *, name: str | None = None, show: bool = True,
         if not isinstance(name, str):
             raise TypeError(f"explain: name must be a string, got {type(name).__name__}")
         check_identifier(name, "explain: name")
+        used = {_display_name(n) for n in topo_order([f]) if n is not f}
+        if name in used:
+            raise ValueError(f"explain: name {name!r} is a variable or named value of the "
+                             "function already; give another")
     try:
         ex = _Trace(f, ws, name or function_name(f)).run()
     except NonDifferentiableError:
@@ -329,7 +342,7 @@ class _Trace:
                 text = pre.get(id(n)) or ""
                 if not text or text in taken:
                     k += 1
-                    while f"z{k}" in taken:
+                    while f"z{k}" in taken or f"delta_z{k}" in taken:
                         k += 1
                     text, tex = f"z{k}", f"z_{{{k}}}"
                 else:
@@ -355,6 +368,7 @@ class _Trace:
                 self.label[id(w)] = (to_str(w), rf"\left({to_latex(w)}\right)")
         if id(self.f) not in self.disp.node_tok and self.f.name is None:
             self.disp.bind(self.f, *self.label[id(self.f)])
+        self.disp.named_ok = {id(n) for n in self.order if n.name is not None}
 
     def forward_lines(self) -> list[tuple[str, str, str, str]]:
         out = []
@@ -369,6 +383,9 @@ class _Trace:
     # ------------------------------------------------------------------ deltas
     def delta_names(self, n: Expr) -> tuple[str, str]:
         lab, tex = self.label[id(n)]
+        if n is self.f:  # f asked for as a variable of itself (df/df is 1): its own name
+            lab = _display_name(n) or lab
+            tex = tex_name(lab) if lab.isidentifier() else lab
         if any(n is w for w in self.ws):
             return (f"d{self.fname}/d{_dname(lab)}",
                     rf"\frac{{\partial {self.label[id(self.f)][1]}}}{{\partial {tex}}}")
@@ -429,12 +446,13 @@ class _Trace:
             if id(w) not in self.label:
                 lab = _display_name(w) or "x"
                 self.label[id(w)] = (lab, tex_name(lab) if lab.isidentifier() else lab)
-            if id(w) in self.dep and w.op.leaf:
+            if id(w) in self.dep and (w.op.leaf or w is f):  # (df/df is 1)
                 emit(w)
             elif id(w) not in self.dep:
                 text, tex = self.delta_names(w)
                 steps.append(Step(text, "0", None, [], tex, "0", None, F.zeros(w.shape)))
-        wnames = ", ".join(self.label[id(w)][0] for w in self.ws)
+        wnames = ", ".join((_display_name(w) or self.label[id(w)][0]) if w is f
+                           else self.label[id(w)][0] for w in self.ws)
         title = f"d{self.fname}/d{wnames if wnames.isidentifier() else f'({wnames})'}" \
             if len(self.ws) == 1 else \
             f"the gradient of {self.fname} with respect to {wnames}"

@@ -235,3 +235,30 @@ def test_a_path_without_a_derivative_gets_grads_own_message():
     with pytest.raises(sg.NonDifferentiableError, match=r"the path is x_nd -> floor -> mul.*"
                                                         r"stop_gradient"):
         sg.explain(sg.floor(x) * x, x, show=False)
+
+
+def test_a_name_given_elsewhere_shows_its_formula():
+    """Names are global: a derivative may hold a node named in another cell. explain printed
+    that name without defining it (df/dx = cos(x) - x*s), or read it as another value of the
+    same name (s = tanh(u) above df/dz = y*s, whose s is sigmoid(z))."""
+    y, z, u, x = sg.scalars("y_gn z_gn u_gn x_gn")
+    sg.sigmoid(z).named("s_gn")
+    s = sg.tanh(u).named("s_gn")
+    ex = sg.explain(sg.softplus(z) * y + s, z, show=False)
+    assert ex.steps[-1].formula == "y_gn*sigmoid(z_gn)"
+    sg.sin(x).named("sx_gn")
+    ex = sg.explain(sg.cos(x) * x, x, show=False)
+    assert "sx_gn" not in ex.text and "sin(x_gn)" in ex.steps[-1].formula
+
+
+def test_f_among_the_variables_and_a_name_already_taken():
+    x, y = sg.scalar("xfv"), sg.scalar("yfv")
+    h = sg.sin(x).named("hfv")
+    ex = sg.explain(h, [h, x], show=False)  # dh/dh was dropped
+    assert [(s.lhs, s.formula) for s in ex.steps] == [("dhfv/dhfv", "1"),
+                                                       ("dhfv/dxfv", "cos(xfv)")]
+    ex = sg.explain(y, [x, y], show=False)  # f was a variable: "df/df = 1"
+    assert [s.lhs for s in ex.steps] == ["df/dxfv", "df/dyfv"]
+    assert "with respect to xfv, yfv" in ex.title
+    with pytest.raises(ValueError, match="explain: name 'xfv' is a variable or named value"):
+        sg.explain(sg.exp(x * y), x, name="xfv")
