@@ -29,7 +29,7 @@ from .explain import ACTIVATIONS, _Display, _dname, explain, function_name
 from .expr import Expr
 from .graph import topo_order, variables
 from .ops.leaves import tex_name
-from .parse import ParseError, names_in, parse
+from .parse import ParseError, assigned_in, names_in, nfkc, parse
 from .shapes import as_shape, check_identifier, fmt_shape
 from .simplify import simplify
 
@@ -79,7 +79,7 @@ def _function(args) -> tuple[Expr, dict[str, Expr]]:
 
 
 def _wrt(args, f: Expr, env: dict[str, Expr]) -> list[Expr]:
-    found = {v.attrs["vname"]: v for v in variables(f)}
+    found = {nfkc(v.attrs["vname"]): v for v in variables(f)}
     if not args.wrt:
         if not found:
             raise UsageError("the expression has no variables to differentiate with respect to")
@@ -87,12 +87,13 @@ def _wrt(args, f: Expr, env: dict[str, Expr]) -> list[Expr]:
     # a value the formula names (``phi = sigmoid(...); ...``) is differentiated with respect
     # to as it is, as sg.grad(f, h) does for an intermediate h
     nodes = topo_order([f])
-    named = {n.name: n for n in nodes if n.name and not n.op.leaf}
-    named.update((n.attrs["alias"], n) for n in nodes if n.op.name == "alias")
+    named = {nfkc(n.name): n for n in nodes if n.name and not n.op.leaf}
+    named.update((nfkc(n.attrs["alias"]), n) for n in nodes if n.op.name == "alias")
+    env = {nfkc(k): v for k, v in env.items()}
     written = names_in(args.expression)
     out = []
     for name in ",".join(args.wrt).split(","):  # --wrt a,b --wrt c: all three
-        name = name.strip()
+        name = nfkc(name.strip())  # as the formula's names read (µ is μ)
         if not name:
             continue
         v = found.get(name, env.get(name, named.get(name)))
@@ -315,14 +316,19 @@ def _value(spec: str, var: Expr):
 
 def cmd_eval(args, out) -> int:
     f, env = _function(args)
-    by_name = {v.attrs["vname"]: v for v in variables(f)}
+    by_name = {nfkc(v.attrs["vname"]): v for v in variables(f)}
+    env = {nfkc(k): v for k, v in env.items()}
     values = {}
     written = names_in(args.expression)
+    defined = assigned_in(args.expression)
     for item in args.values:
         name, sep, spec = item.partition("=")
-        name = name.strip()
+        name = nfkc(name.strip())  # as the formula's names read (µ is μ)
         if not sep or not name:
             raise UsageError(f"{item!r}: write NAME=VALUE")
+        if name in defined:  # (its value was dropped without a word)
+            raise UsageError(f"{name} is a named value the expression defines, not a "
+                             "variable: it takes no value")
         var = by_name.get(name, env.get(name))
         if var is None and name in written:
             continue  # folded away as the formula was built (x - x is 0): its value is unused

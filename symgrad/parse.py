@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
@@ -105,7 +106,15 @@ class _Parser:
     def __init__(self, text: str, variables: dict[str, Expr]):
         self.text = text
         self.lines_cut, self.cols_cut = _lead(text)
-        self.env: dict[str, Expr] = dict(variables)
+        # Python reads identifiers in NFKC form (the micro sign µ is the Greek μ, the ligature
+        # ﬁ is fi): the names given are looked up as the text's names read
+        self.env: dict[str, Expr] = {}
+        for k, v in variables.items():
+            key = nfkc(k) if isinstance(k, str) else k
+            if key in self.env and self.env[key] is not v:
+                raise ValueError(f"parse: the names {k!r} and another read the same in a "
+                                 f"formula ({key!r}); give one of them another name")
+            self.env[key] = v
         self.assigned: set[str] = set()
 
     def error(self, node: ast.AST | _At | None, message: str) -> ParseError:
@@ -337,6 +346,21 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
     except (RecursionError, MemoryError):
         raise ParseError("expression too long or nested too deeply", text) from None
     return _Parser(text, variables).program(tree)
+
+
+def nfkc(name: str) -> str:
+    """``name`` as Python reads an identifier (NFKC: µ is μ, ﬁ is fi)."""
+    return unicodedata.normalize("NFKC", name)
+
+
+def assigned_in(text: str) -> set[str]:
+    """The names ``text`` defines (``h = ...``): named values, not variables."""
+    try:
+        tree = ast.parse(text.strip(), mode="exec")
+    except (SyntaxError, RecursionError, MemoryError):
+        return set()
+    return {t.id for st in ast.walk(tree) if isinstance(st, ast.Assign)
+            for t in st.targets if isinstance(t, ast.Name)}
 
 
 def names_in(text: str) -> set[str]:

@@ -290,3 +290,21 @@ def test_eval_warnings_are_one_line_each(capsys):
     assert sorted(err.splitlines()) == ["symgrad eval: warning: divide by zero encountered in log",
                                         "symgrad eval: warning: invalid value encountered in "
                                         "divide"]
+
+
+def test_names_read_as_python_reads_them(capsys):
+    """Python reads the micro sign µ as the Greek μ (NFKC): a vector declared µ became a new
+    scalar in the formula, and --wrt µ or µ=2 named nothing."""
+    code, out, _ = run(capsys, "grad", "sum(µ*µ)", "--vector", "µ:3")
+    assert code == 0 and out.strip() == "df/dµ = 2 µ"
+    code, out, _ = run(capsys, "grad", "µ*x", "--wrt", "µ")
+    assert code == 0 and out.strip() == "df/dμ = x"
+    code, out, _ = run(capsys, "eval", "µ*x", "µ=2", "x=3")
+    assert code == 0 and out.strip() == "6.0"
+    e = parse("sum(µ*µ)", {"µ": sg.vector("µ", 3)})
+    assert e.shape == () and sg.variables(e)[0].shape == (3,)
+
+
+def test_eval_refuses_a_value_for_a_named_value(capsys):
+    code, _, err = run(capsys, "eval", "h = 2; h*y", "y=3", "h=5")  # h=5 was dropped silently
+    assert code == 2 and "h is a named value the expression defines, not a variable" in err
