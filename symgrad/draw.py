@@ -345,8 +345,8 @@ def _mpl_figure(panels: list[_Panel], title: str | None):
                              label=_LEGEND["removed"]))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
                frameon=False)
-    if title:
-        fig.suptitle(title)
+    if title:  # as written: matplotlib reads $...$ as mathtext (Graphviz prints it as it is)
+        fig.suptitle(title.replace("$", r"\$"))
     return fig
 
 
@@ -411,8 +411,12 @@ def draw(exprs, path: str | os.PathLike | None = None, *, forward=None,
     else:
         raise ValueError(f"draw: cannot write {path!r}: the file name must end in .svg, .png, "
                          ".pdf or .dot")
-    with open(path, "wb") as fh:
-        fh.write(data)
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:  # a folder of that name, no such folder, no permission
+        raise OSError(exc.errno, f"draw: cannot write {path!r}: {exc.strerror or exc}") \
+            from None
     return path
 
 

@@ -183,3 +183,16 @@ def test_picture_and_repr_svg(monkeypatch):
         assert "<svg" in pic._repr_svg_()
     monkeypatch.setattr(draw_module.shutil, "which", lambda name: None)
     assert e._repr_svg_() is None  # Jupyter then shows the LaTeX formula only
+
+
+@needs_mpl
+def test_matplotlib_draws_a_title_with_dollar_signs_as_written():
+    x = sg.scalar("x_dl")
+    pic = sg.draw(x * x, title=r"$\frac{x$ costs $5", engine="matplotlib")  # mathtext raised
+    assert "<svg" in pic.svg
+
+
+def test_draw_to_a_path_it_cannot_write_names_draw_and_the_path(tmp_path):
+    (tmp_path / "pic.dot").mkdir()
+    with pytest.raises(OSError, match=r"draw: cannot write '.*pic\.dot'"):
+        sg.draw(sg.scalar("x_dp") * 2.0, tmp_path / "pic.dot")
