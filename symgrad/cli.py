@@ -276,7 +276,8 @@ def cmd_draw(args, out) -> int:
     from .draw import draw, to_dot
 
     f, env = _function(args)
-    ws = _wrt(args, f, env) if args.wrt or f.shape == () else []
+    # a scalar with variables: with its gradient; a constant formula (2*3): its graph alone
+    ws = _wrt(args, f, env) if args.wrt or (f.shape == () and variables(f)) else []
     if ws and f.shape != ():
         raise UsageError("draw: --wrt needs a scalar expression")
     exprs = [f] + (grad(f, ws) if ws else [])

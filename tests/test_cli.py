@@ -308,3 +308,8 @@ def test_names_read_as_python_reads_them(capsys):
 def test_eval_refuses_a_value_for_a_named_value(capsys):
     code, _, err = run(capsys, "eval", "h = 2; h*y", "y=3", "h=5")  # h=5 was dropped silently
     assert code == 2 and "h is a named value the expression defines, not a variable" in err
+
+
+def test_draw_of_a_constant_formula_draws_its_graph(capsys):
+    code, out, _ = run(capsys, "draw", "2*3")  # "no variables to differentiate" before
+    assert code == 0 and out.startswith("digraph symgrad {")
