@@ -14,6 +14,13 @@ from .ops.base import P_ADD, P_ATOM, P_MUL, par
 from .ops.leaves import small_fraction
 
 
+def _number(m: Expr) -> float | None:
+    """The value of ``m`` where it is an unnamed scalar constant, else None."""
+    if m.op.name != "const" or m.name is not None or hasattr(m.attrs["value"], "shape"):
+        return None
+    return float(m.attrs["value"])
+
+
 def _factors(n: Expr, bound: set) -> tuple[float, list, list, bool, bool] | None:
     """(number, factors above the line, factors below it, whether writing them so reads
     better, whether a number divides) of the scalar product or quotient ``n``, through the
@@ -37,8 +44,7 @@ def _factors(n: Expr, bound: set) -> tuple[float, list, list, bool, bool] | None
             coef = -coef
             signs += 1
             stack.append((m.args[0], below))
-        elif op == "const" and not hasattr(m.attrs["value"], "shape") and m.name is None:
-            v = float(m.attrs["value"])
+        elif (v := _number(m)) is not None:
             if not math.isfinite(v) or (below and v == 0):
                 return None
             coef = coef / v if below else coef * v
@@ -54,9 +60,9 @@ def _factors(n: Expr, bound: set) -> tuple[float, list, list, bool, bool] | None
             (den if below else num).append(m)
             if not below and first is None:
                 first = m
-    gain = gain or consts > 1 or signs > 1 or (first is not None and first.op.name != "const" and
-                                  consts > divided) or \
-        len({id(f) for f in num}) < len(num) or len({id(f) for f in den}) < len(den)
+    number_later = first is not None and first.op.name != "const" and consts > divided
+    repeated = len({id(f) for f in num}) < len(num) or len({id(f) for f in den}) < len(den)
+    gain = gain or consts > 1 or signs > 1 or number_later or repeated
     return coef, num, den, gain, divided
 
 
@@ -131,8 +137,7 @@ def gathered_sum(n: Expr, out: dict, bound: set, latex: bool) -> tuple[str, int]
             terms.append((sign, m))
     like: dict[tuple, list] = {}  # what a term is a multiple of -> [coef, num, den, divided]
     for sign, m in terms:
-        if m.op.name == "const" and not hasattr(m.attrs["value"], "shape") and m.name is None:
-            v = float(m.attrs["value"])
+        if (v := _number(m)) is not None:
             if not math.isfinite(v):
                 return None
             key, got = (), (v, [], [], False, False)
@@ -155,11 +160,11 @@ def gathered_sum(n: Expr, out: dict, bound: set, latex: bool) -> tuple[str, int]
     for coef, num, den, divided in like.values():
         if coef == 0.0:
             continue  # (x - x reads 0, as a book has it, also where x is inf)
-        t = _product_text(abs(coef), num, den, divided, out, latex)
         if acc is None:
             acc = _product_text(coef, num, den, divided, out, latex)
-        else:
-            sep = " - " if coef < 0 else " + "
-            acc = (f"{acc[0]}{sep}{par(t, P_ADD, latex, strict=coef < 0)}", P_ADD)
+            continue
+        t = _product_text(abs(coef), num, den, divided, out, latex)
+        sep = " - " if coef < 0 else " + "
+        acc = (f"{acc[0]}{sep}{par(t, P_ADD, latex, strict=coef < 0)}", P_ADD)
     return acc if acc is not None else ("0", P_ATOM)
 
