@@ -324,8 +324,7 @@ def _both_arrays(n) -> bool:
     """Whether the power ``n`` raises an input-made array to an input-made array, which may
     both be integer arrays (symgrad's constants are floats)."""
     x, y = n.args
-    return bool(x.shape) and bool(y.shape) and not x.op.name == "const" and \
-        not y.op.name == "const"
+    return bool(x.shape) and bool(y.shape) and x.op.name != "const" and y.op.name != "const"
 
 
 class Pow(Elementwise):
