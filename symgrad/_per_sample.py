@@ -247,7 +247,9 @@ def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable,
             if getattr(args[i], "ndim", 0):
                 if scalar_used[i]:
                     batched.append(i)
-                    values.append(_real_samples(names[i], arrays.asarray(args[i])))
+                    # checked as given and as converted (torch: 1j became 0.0 on the way)
+                    values.append(_real_samples(names[i], arrays.asarray(
+                        _real_samples(names[i], args[i]))))
                 else:
                     call[i] = 0.0  # ignored: the outputs do not use it
         if not batched:
@@ -265,7 +267,10 @@ def _real_samples(name: str, v):
     """``v``, after checking that it holds real numbers: samples are computed in a real float
     dtype, which would drop the imaginary parts of complex ones and read strings, None and
     dates as numbers."""
-    kind = getattr(getattr(v, "dtype", None), "kind", "f")  # numpy's dtypes have a kind
+    dt = getattr(v, "dtype", None)
+    kind = getattr(dt, "kind", None)  # numpy's dtypes have a kind; torch's are read as numpy's
+    if kind is None:
+        kind = getattr(runtime.host_dtype(dt), "kind", "f") if dt is not None else "f"
     if kind not in "biuf":
         raise TypeError(f"input {name}: samples must be real numbers, got an array of dtype "
                         f"{v.dtype}")

@@ -463,6 +463,9 @@ def _compile_jax(outputs, inputs) -> Callable:
             if isinstance(a, complex) and i in scalars:
                 raise TypeError(f"input {names[i]}: a complex number ({a}); symgrad "
                                 "computes with real numbers")
+            if getattr(getattr(a, "dtype", None), "kind", "f") == "c":  # (a 0-d one too)
+                raise TypeError(f"input {names[i]}: an array of dtype {a.dtype}; symgrad "
+                                "computes with real numbers")
             if a.__class__ in NOT_NUMBERS:  # (jit's own error names no input)
                 raise TypeError(f"input {names[i]}: expected numbers, got {type(a).__name__}")
         if any(isinstance(args[i], _INTEGRAL) for i in scalars if i < len(args)):

@@ -206,9 +206,13 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
         if not v.shape:  # see _scalar_in
             arr = f" or getattr({p}, 'ndim', 0)" if tensor_graph else ""
             lines.append(f"if {p}.__class__ in _NONARRAY{arr}: {p} = _scalar_in({nm!r}, {p})")
-            if numpy_in:  # a 0-d array, or samples for a graph of scalars
-                lines.append(f"elif {p}.__class__ is _ndarray and {p}.dtype not in _FINE: "
-                             f"{p} = _array_in({nm!r}, {p})")
+            # a 0-d numpy array, or samples for a graph of scalars, of another dtype: widened
+            # or refused (complex) on every backend (dask computed a complex 0-d one)
+            lines.append(f"elif {p}.__class__ is _ndarray and {p}.dtype not in _FINE: "
+                         f"{p} = _array_in({nm!r}, {p})")
+            if convert and not numpy_in:  # a 0-d array of the backend's (a complex tensor)
+                lines.append(f"elif {p}.__class__ is not _float and {p}.__class__ is not "
+                             f"_ndarray and hasattr({p}, 'dtype'): {p} = _real_in({nm!r}, {p})")
             continue
         decl = fmt_shape(v.shape)
         if convert and numpy_in:

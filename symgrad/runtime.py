@@ -111,7 +111,7 @@ def _on_host(a) -> bool:
     return a.__class__ in (float, int, bool, complex) or isinstance(a, (np.generic, np.ndarray))
 
 
-def _host_dtype(a):
+def host_dtype(a):
     """numpy's dtype for a dtype object of any library (torch.int64, array_api_strict's
     int64; numpy's own), or None where ``a`` is not one."""
     if isinstance(a, np.dtype):
@@ -148,8 +148,8 @@ class HostOr:
                 return host(*args, **kw)
             if host is not None and args and _on_host(args[0]):
                 # numbers and a dtype of the backend (astype(x, int64)): numpy's dtype
-                dts = [None if _on_host(a) else _host_dtype(a) for a in args]
-                kdts = {k: _host_dtype(v) for k, v in kw.items()}
+                dts = [None if _on_host(a) else host_dtype(a) for a in args]
+                kdts = {k: host_dtype(v) for k, v in kw.items()}
                 if all(_on_host(a) or d is not None for a, d in zip(args, dts)) and \
                         all(d is not None for d in kdts.values()):
                     return host(*[a if d is None else d for a, d in zip(args, dts)], **kdts)

@@ -275,3 +275,25 @@ def test_a_graph_of_scalars_takes_numpy_samples_on_every_backend(name, x64):
         want = sg.compile(out, [a, b])(*vals)
         got = sg.compile(out, [a, b], backend=_backend_arg(name))(*vals)
         np.testing.assert_allclose(_to_numpy(got), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_complex_values_for_a_scalar_input_are_refused_on_every_backend(name, x64):
+    """A complex 0-d numpy array went through on dask and jax (the result was complex), and
+    torch dropped the imaginary part of complex samples (1j became 0.0)."""
+    X, s = sg.matrix("X_cx", ("N", "d")), sg.scalar("s_cx")
+    f = sg.compile(sg.sum(X * s), [X, s], backend=_backend_arg(name))
+    data = _inputs(name, [np.ones((2, 2))])[0]
+    for bad in (np.array(1j), np.array([1j, 2j])):
+        with pytest.raises(TypeError, match=r"input s_cx: .*(complex|real numbers)"):
+            f(data, bad)
+
+
+def test_torch_complex_tensors_for_a_scalar_input_are_refused():
+    torch = pytest.importorskip("torch")
+    X, s = sg.matrix("X_ct", ("N", "d")), sg.scalar("s_ct")
+    f = sg.compile(sg.sum(X * s), [X, s], backend="torch")
+    data = torch.ones((2, 2), dtype=torch.float64)
+    for bad in (torch.tensor(1j), torch.tensor([1j, 2 + 0j])):
+        with pytest.raises(TypeError, match=r"input s_ct: .*complex"):
+            f(data, bad)
