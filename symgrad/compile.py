@@ -444,6 +444,11 @@ def _diagnose_for(ins: list[Expr]):
                 got = (f"an array of dtype {dtype}" if isinstance(v, np.ndarray)
                        else type(v).__name__)
                 raise TypeError(f"input {name}: expected numbers, got {got}") from err
+        if isinstance(err, ValueError) and "argmax of an empty sequence" in str(err):
+            shapes = ", ".join(f"{n} of shape {tuple(v.shape)}" for n, v in zip(names, values)
+                               if getattr(v, "ndim", 0))
+            raise ValueError(f"argmax: an axis of size 0 has no largest entry (inputs: "
+                             f"{shapes})") from err
         if isinstance(err, ValueError) and not isinstance(err, ShapeError):
             batched = [(n, v) for n, s, v in zip(names, scalar, values)
                        if s and getattr(v, "ndim", 0)]

@@ -246,3 +246,10 @@ def test_a_symbolic_size_mismatch_found_at_call_time_names_sizes_and_inputs():
 def test_a_keyword_name_says_it_is_one():
     with pytest.raises(ValueError, match=r"'lambda' is a Python keyword.*lambda_"):
         sg.scalar("lambda")
+
+
+def test_argmax_over_an_empty_axis_names_the_op_and_the_input():
+    X = sg.matrix("X_ae", ("N", "d"))
+    f = sg.compile(sg.argmax(X, axis=1), [X])
+    with pytest.raises(ValueError, match=r"^argmax: an axis of size 0 .*X_ae of shape \(2, 0\)"):
+        f(np.ones((2, 0)))
