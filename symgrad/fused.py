@@ -164,8 +164,13 @@ def compile_fused(outputs, inputs) -> Callable:
     kparams = "".join(f", _k{i}s, _k{i}p" for i in range(len(kernels)))
     helpers = "_np, _hx, _nch, _rdt, _sdt, _f32, _f64, _f16"
     src = [f"def _build({_closure_params(gen)}, {helpers}{kparams}):"] \
-        + src + [f"    def compiled({params}):"]
-    src += ["        " + ln for ln in head + body]
+        + src + [f"    def compiled({params}):", "        try:"]
+    src += ["            " + ln for ln in head + body]
+    # numpy's own errors (argmax of an empty axis, an input that is not numbers) named as
+    # the numpy backend names them
+    values = f"({params}{',' if ins else ''})"
+    src += ["        except (TypeError, ValueError) as _e:",
+            f"            _diagnose(_e, {values})", "            raise"]
     src.append("    return compiled")
     source = "\n".join(src) + "\n"
     ns: dict[str, Any] = {}

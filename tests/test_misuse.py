@@ -248,8 +248,11 @@ def test_a_keyword_name_says_it_is_one():
         sg.scalar("lambda")
 
 
-def test_argmax_over_an_empty_axis_names_the_op_and_the_input():
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_argmax_over_an_empty_axis_names_the_op_and_the_input(backend):
+    if backend == "numba":
+        pytest.importorskip("numba")
     X = sg.matrix("X_ae", ("N", "d"))
-    f = sg.compile(sg.argmax(X, axis=1), [X])
+    f = sg.compile(sg.argmax(X, axis=1), [X], backend=backend)
     with pytest.raises(ValueError, match=r"^argmax: an axis of size 0 .*X_ae of shape \(2, 0\)"):
         f(np.ones((2, 0)))
