@@ -84,8 +84,25 @@ def test_array_code_of_a_scalar_division_calls_the_helper():
     assert "_c0 / x_pn" in f.source  # the main version: Python math, weak scalars
     with pytest.warns(RuntimeWarning):
         f(np.ones(3), 0.0)
-    # the numpy version it fell back to: numpy on the host, then a Python number again
-    assert "_rt.number(_rt.div(_hx, _c0, x_pn))" in f.source
+    # the numpy version it fell back to: the helper, which gives numpy's inf as a Python
+    # number (an operator needs no _rt.number: Python's keep a number weak, see hosted_code)
+    assert "_rt.div(_hx, _c0, x_pn)" in f.source
+    with pytest.warns(RuntimeWarning):
+        assert f(np.ones(3, np.float32), 0.0).dtype == np.float32
+
+
+def test_the_numpy_version_keeps_a_numpy_number_input_strong_as_the_math_version_does():
+    """After the math version fell back to numpy (exp overflowed), np.float64(2)/4 became a
+    weak 0.5 there, so float32 data stayed float32 where the math version gives float64: the
+    result's dtype depended on an unrelated input's value."""
+    X, s, t = sg.matrix("X_st", ("N", "d")), sg.scalar("s_st"), sg.scalar("t_st")
+    f = sg.compile([sg.grad(sg.mean(X * X) * t, X), sg.exp(s)], [X, s, t])
+    x32 = np.ones((2, 2), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for sv in (1.0, 1000.0):  # exp(1000) overflows in Python's math
+            assert f(x32, sv, np.float64(2.0))[0].dtype == np.float64, sv
+            assert f(x32, sv, 2.0)[0].dtype == np.float32, sv
 
 
 @pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
