@@ -366,3 +366,27 @@ def test_log_of_a_sum_over_a_broadcast_of_exp_is_stable():
         np.testing.assert_allclose(sg.evaluate(sg.grad(e, u), {u: uv}), [1, 0, 0], atol=1e-300)
     e = sg.log(sg.sum(sg.broadcast_to(sg.exp(u), (2, 3)), axis=0))
     np.testing.assert_allclose(sg.evaluate(e, {u: uv}), np.log(2) + uv, rtol=1e-15)
+
+
+def test_a_power_of_softplus_in_its_exponent_is_0_where_softplus_underflows():
+    """softplus(z) is 0 in floating point below about -745 (float32: -104), and nothing
+    rewrites log(softplus(z)): d/dy softplus(z)**y was 0*log(0) = nan, where trust.md's kink
+    table (and the true value, about e^-1600) say 0."""
+    z, y = sg.scalar("z_sp"), sg.scalar("y_sp")
+    f = sg.softplus(z) ** y
+    assert sg.evaluate(sg.grad(f, y), {z: -800.0, y: 2.0}) == 0.0
+    g = sg.compile(sg.grad(f, y), [z, y])
+    assert g(np.array([-110.0], np.float32), 2.0)[0] == 0.0
+    h = sg.hessian(f, [z, y])
+    assert sg.evaluate(h[1][1], {z: -800.0, y: 2.0}) == 0.0
+
+
+def test_a_sigmoid_of_one_large_numpy_number_raises_no_underflow():
+    """The fast path for one number skipped errstate only against overflow: exp(-710) is
+    subnormal, and under np.errstate(all="raise") sigmoid(np.float64(710)) raised."""
+    z = sg.scalar("z_su")
+    fn = sg.compile(sg.sigmoid(z), [z])
+    with np.errstate(all="raise"):
+        for v in (np.float64(710.0), np.array(710.0), np.float32(90.0), np.float64(-710.0)):
+            assert np.isfinite(fn(v))
+        assert fn(np.float64(710.0)) == 1.0 and fn(np.float64(-710.0)) == 0.0

@@ -605,7 +605,9 @@ class ZeroAsOne(Unary):
 
 
 # ops whose values are > 0 (where they do not underflow, where x**y is 0 too)
-_POSITIVE = frozenset(("exp", "sigmoid", "softplus", "softmax", "dimsize"))
+# (not softplus: it underflows to 0 below -745, and nothing rewrites log(softplus(z)), so
+# the derivative in p of softplus(z)**p was 0*log(0) = nan there)
+_POSITIVE = frozenset(("exp", "sigmoid", "softmax", "dimsize"))
 
 
 class Gate(Elementwise):
