@@ -186,6 +186,8 @@ def _sum_of_exp_like(b: Expr, z: Expr) -> tuple | None:
     kd = tuple(1 if i in axes else d for i, d in enumerate(z.shape))
     if s.attrs["keepdims"] or len(axes) == z.ndim or (b is not s and b.shape == kd):
         return axes
+    if b is s and axes == tuple(range(len(axes))):
+        return axes  # leading axes summed away: numpy broadcasts the rest back in place
     return None
 
 

@@ -390,3 +390,16 @@ def test_a_sigmoid_of_one_large_numpy_number_raises_no_underflow():
         for v in (np.float64(710.0), np.array(710.0), np.float32(90.0), np.float64(-710.0)):
             assert np.isfinite(fn(v))
         assert fn(np.float64(710.0)) == 1.0 and fn(np.float64(-710.0)) == 0.0
+
+
+def test_a_softmax_over_leading_axes_written_without_keepdims_is_stable():
+    """exp(Z)/sum(exp(Z), 0): numpy broadcasts the (3,) sum back along axis 0, a softmax over
+    the columns; it was left unrewritten and gave nan at 800."""
+    Z = sg.matrix("Z_lk", (2, 3))
+    e = sg.exp(Z) / sg.sum(sg.exp(Z), 0)
+    got = sg.evaluate(e, {Z: np.array([[800.0, 0.0, 1.0], [0.0, 800.0, 1.0]])})
+    np.testing.assert_allclose(got, [[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]])
+    T = sg.tensor("T_lk", (2, 2, 3))  # axis 1 of three is not leading: not a softmax
+    t = np.arange(12.0).reshape(2, 2, 3)
+    np.testing.assert_allclose(sg.evaluate(sg.exp(T) / sg.sum(sg.exp(T), 1), {T: t}),
+                               np.exp(t) / np.exp(t).sum(1))
