@@ -150,21 +150,23 @@ def returned(outs: list[Expr], code: dict, fresh_ids, mutable: bool = True,
              numpy: bool = False) -> list[str]:
     """Each output's code in the ``return``, so that every result is an array of its own.
 
-    A broadcast and a constant are made fresh, writable arrays (``fresh_ids``: the outputs
-    folded to constants). On a backend of ``mutable`` arrays, an output that is an input or a
-    view of one (``grad(sum(a*b), b)`` is ``a``), a read-only diagonal, or a view of the same
-    array as an earlier output, is copied: writing into a result then changes neither the
-    caller's arrays nor another result. ``numpy``: the code's arrays are numpy's, whose copy
-    of a named value is written inline (``_rt.own``'s call is 0.15 µs, paid by each of a
-    symmetric Hessian's repeated entries even where they are numpy scalars).
+    A broadcast (or a view of one) and a constant are made fresh, writable arrays
+    (``fresh_ids``: the outputs folded to constants). On a backend of ``mutable`` arrays, an
+    output that is an input or a view of one (``grad(sum(a*b), b)`` is ``a``), a read-only
+    diagonal, or a view of the same array as an earlier output, is copied: writing into a result
+    then changes neither the caller's arrays nor another result. ``numpy``: the code's arrays
+    are numpy's, whose copy of a named value is written inline (``_rt.own``'s call is 0.15 µs,
+    paid by each of a symmetric Hessian's repeated entries even where they are numpy scalars).
     """
     vals, bases = [], set()
     for o in outs:
         v = code[id(o)]
-        base = o
+        base, broadcast = o, False
         while base.op.name in _VIEW_OPS:
+            broadcast = broadcast or base.op.name == "broadcast_to"
             base = base.args[0]
-        if o.op.name == "broadcast_to" or id(o) in fresh_ids:
+        # a broadcast, or a view of one (its transpose, a row of it): read-only, entries shared
+        if broadcast or id(o) in fresh_ids:
             v = f"_rt.materialize(_xp, {v})"
         elif mutable and (base.op.name in ("var", "const") or id(base) in bases or
                           o.op.name in ("diagonal", "straight_through")):

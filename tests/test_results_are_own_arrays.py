@@ -17,10 +17,11 @@ from tests.strategies import dags, points, to_scalar
 a, b, c = (sg.vector(f"{n}_own", 3) for n in "abc")
 M = sg.matrix("M_own", (2, 3))
 S = sg.matrix("S_own", (3, 3))
+w = sg.vector("w_own", 2)
 s = sg.scalar("s_own")
 x, y = sg.scalars("x_own y_own")
 VALS = {a: np.array([1.0, 2.0, 3.0]), b: np.ones(3), c: np.array([0.5, -1.0, 2.0]),
-        M: np.arange(6.0).reshape(2, 3), S: np.arange(9.0).reshape(3, 3)}
+        M: np.arange(6.0).reshape(2, 3), w: np.array([1.0, 2.0]), S: np.arange(9.0).reshape(3, 3)}
 
 
 def _own(results, inputs) -> None:
@@ -43,6 +44,13 @@ CASES = {
     "repeated outputs": lambda: [M * 2.0, M * 2.0, (M * 2.0).T],
     "straight-through values": lambda: [sg.straight_through(b, sg.sigmoid(c)),
                                         sg.straight_through(sg.sum(a), sg.sigmoid(c))],
+    # views of a broadcast are read-only and share entries: the gradient of
+    # sum(mean(M.T, 0) * w) wrt M came back as broadcast_to(...).T, and g *= 0.1 raised
+    "views of a broadcast": lambda: [
+        sg.grad(sg.sum(sg.mean(M.T, axis=0) * w), M),
+        *(view(sg.broadcast_to(sg.tanh(a), (2, 3)))
+          for view in (sg.transpose, lambda e: sg.take(e, 0), sg.stop_gradient,
+                       lambda e: sg.expand_dims(e, 0)))],
     "a row of a constant": lambda: [sg.take(sg.const(np.eye(3)), 1) * 1.0 + a * 0.0,
                                     sg.take(sg.const(np.eye(3)), 1)],
 }
