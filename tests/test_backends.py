@@ -241,7 +241,8 @@ def test_integer_inputs_compute_in_floats_where_numpy_does(name, x64):
     u, v = sg.vector("u_ii", 2), sg.vector("v_ii", 2)
     cases = [((a**b), [a, b], [2, -1]), (a * b, [a, b], [2**62, 4]),
              (a - b, [a, b], [True, False]), (u**v, [u, v], [np.array([2, 3]), np.array([-1, 2])]),
-             (u**a, [u, a], [np.array([2.0, 3.0]), -1])]
+             (u**a, [u, a], [np.array([2.0, 3.0]), -1]),
+             (u**2, [u], [np.array([2**31, 3])])]
     for out, ins, vals in cases:
         want = np.asarray(sg.compile(out, ins)(*vals))
         got = sg.compile(out, ins, backend=_backend_arg(name))(*_inputs(name, vals))

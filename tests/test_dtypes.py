@@ -453,3 +453,22 @@ def test_a_version_that_reuses_buffers_reads_odd_dtypes_through_its_plain_versio
         np.testing.assert_allclose(got, ref, rtol=1e-14)
     with pytest.raises(TypeError, match=r"input y: .*complex"):
         f(*vals[:5], vals[5].astype(complex))
+
+
+def test_the_square_of_an_integer_array_is_taken_in_floats():
+    """x**2 is written x * x, which kept an int64 array in int64 and wrapped around:
+    (2**32)**2 gave 0, in values, means and gradients (3 v**2 of sum(v**3)), where every other
+    power of integers is a float array."""
+    v, x = sg.vector("v_sq", 2), sg.scalar("x_sq")
+    big = np.array([2**32, 3])
+    want = big.astype(float) ** 2
+    for out, ins, vals, ref in [(v**2, [v], [big], want), (v**2.0, [v], [big], want),
+                                (sg.mean(v**2), [v], [big], want.mean()),
+                                (sg.grad(sg.sum(v**3), v), [v], [big], 3 * want),
+                                (x**2, [x], [big], want)]:  # samples of a scalar input
+        got = np.asarray(sg.compile(out, ins)(*vals))
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, ref, rtol=1e-15)
+    # a float32 array stays float32, and a square of a float result is still x * x
+    assert sg.compile(v**2, [v])(np.ones(2, np.float32)).dtype == np.float32
+    assert "float_of" not in sg.compile(sg.exp(v) ** 2, [v]).source

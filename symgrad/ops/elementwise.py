@@ -327,13 +327,23 @@ def _both_arrays(n) -> bool:
     return bool(x.shape) and bool(y.shape) and x.op.name != "const" and y.op.name != "const"
 
 
+# ops whose result is a float array whatever their operands' dtypes
+_FLOAT_RESULT = frozenset(("bce", "const", "cos", "div", "exp", "eye", "floor", "log",
+                           "log_softmax", "logsumexp", "pow", "sigmoid", "sigmoid_deriv", "sin",
+                           "softmax", "softplus", "sqrt", "tanh", "tanh_deriv"))
+
+
 class Pow(Elementwise):
     name = "pow"
     nargs = 2
 
     def code(self, a, n, g):
         if _scalar_value(n.args[1]) == 2.0:
-            return f"{a[0]} * {a[0]}"
+            if n.args[0].op.name in _FLOAT_RESULT:
+                return f"{a[0]} * {a[0]}"
+            # the square of an integer array in floats, as every power (x * x wrapped around
+            # in int64: (2**32)**2 gave 0); _rt.float_of leaves numbers and float arrays be
+            return f"_rt.float_of({a[0]}) * {a[0]}"
         if not g.may_be_number(n):
             if _both_arrays(n):  # integer arrays both: a power in floats (see runtime)
                 return f"_rt.power_arrays({a[0]}, {a[1]})"
