@@ -549,6 +549,14 @@ def test_rules_give_equal_values():
                                    err_msg=str(e))
         if op is not None:
             assert e.op.name == op, (str(e), e.op.name)
+    # a (1, 1) diagonal broadcasts to every entry: diag(v) ± diag(u) of a length-1 u is no
+    # diagonal (the rewrite to diag(v ± u) gave 0 off the diagonal, where numpy gives ±u)
+    u1 = sg.vector("u1_fold", 1)
+    for e, want in [(sg.diag(vv) + sg.diag(u1), np.diag(V) + 5.0),
+                    (sg.diag(vv) - sg.diag(u1), np.diag(V) - 5.0),
+                    (sg.diag(u1) - sg.diag(vv), 5.0 - np.diag(V))]:
+        np.testing.assert_allclose(sg.evaluate(e, {**vals, u1: np.array([5.0])}), want,
+                                   err_msg=str(e))
     # reassociation: the small factors meet first, the big matrix is touched once
     e = ((sg.transpose(MM) * vv) * ww) * vv
     assert e.args[0].op.name == "transpose" and e.args[1].ndim == 1

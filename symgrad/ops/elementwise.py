@@ -1245,7 +1245,10 @@ def _add_tensor_rules(args, attrs, shape):
     x, y = args
     if x is y:
         return F.mul(2.0, x)
-    if _is_diagonal(x) and _is_diagonal(y) and x.op.name == y.op.name == "diag":
+    # (of equal shapes: a (1, 1) diagonal broadcasts to every entry of the other, not only to
+    # its diagonal)
+    if x.op.name == y.op.name == "diag" and x.shape == y.shape and _is_diagonal(x) \
+            and _is_diagonal(y):
         return F.diag(F.add(x.args[0], y.args[0]))
     return None
 
@@ -1253,7 +1256,8 @@ def _add_tensor_rules(args, attrs, shape):
 @rule(SUB, tensor_only=True)
 def _sub_tensor_rules(args, attrs, shape):
     x, y = args
-    if x.op.name == y.op.name == "diag" and _is_diagonal(x) and _is_diagonal(y):
+    if x.op.name == y.op.name == "diag" and x.shape == y.shape and _is_diagonal(x) \
+            and _is_diagonal(y):  # (of equal shapes, as for a sum)
         return F.diag(F.sub(x.args[0], y.args[0]))
     return None
 
