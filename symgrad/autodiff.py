@@ -26,8 +26,9 @@ from __future__ import annotations
 from . import edge_pushing
 from . import functions as F
 from .errors import NonDifferentiableError
-from .expr import Expr, make, node_key
+from .expr import Expr, make, new_node, node_key
 from .graph import as_list, no_gc, topo_order
+from .ops.leaves import VAR
 from .rewrite import has_candidates, stabilize
 from .shapes import fit_pairs, fmt_shape
 
@@ -430,10 +431,69 @@ def jacobian(f: Expr, wrt):
     _check_f(f, "jacobian", scalar=False)
     ws, single = as_list(wrt, "jacobian")
     _check_wrt(ws, "jacobian")
-    seed = F.const(1.0) if f.shape == () else F.eye(f.shape)
-    out = _reverse_each_inner(f, seed, ws)
+    out: list = [None] * len(ws)
+    narrow = [i for i, w in enumerate(ws) if _narrower(w, f)] if _all_differentiable(f) else []
+    for i, j in zip(narrow, _transposed_jacobians(f, [ws[i] for i in narrow])):
+        out[i] = j
+    rest = [i for i, j in enumerate(out) if j is None]
+    if rest:
+        seed = F.const(1.0) if f.shape == () else F.eye(f.shape)
+        for i, j in zip(rest, _reverse_each_inner(f, seed, [ws[i] for i in rest])):
+            out[i] = j
     _record("jacobian", out, f, ws)
     return out[0] if single else out
+
+
+def _size(shape: tuple) -> int | None:
+    n = 1
+    for d in shape:
+        if not isinstance(d, int):
+            return None
+        n *= d
+    return n
+
+
+def _narrower(w: Expr, f: Expr) -> bool:
+    """Whether ``w`` has fewer entries than ``f`` (with symbolic sizes: fewer axes), so that
+    a pass seeded by ``w``'s identity costs less than one seeded by ``f``'s."""
+    if not f.shape:
+        return False
+    nw, nf = _size(w.shape), _size(f.shape)
+    if nw is not None and nf is not None:
+        return nw < nf
+    return w.ndim < f.ndim
+
+
+def _all_differentiable(f: Expr) -> bool:
+    """Whether no op of ``f``'s graph lacks a derivative (their errors are the direct pass's)."""
+    return not any(n.op.nondiff for n in topo_order([f]))
+
+
+def _transposed_jacobians(f: Expr, ws: list[Expr]) -> list[Expr | None]:
+    """Jacobians of ``f`` wrt variables with fewer entries than ``f``, by the transpose of
+    reverse mode: ``g(u) = grad(sum(f * u), w)`` is linear in a dummy ``u`` shaped like ``f``,
+    and ``jacobian(g, u)`` is the Jacobian, its axes ``w.shape + f.shape``. Its pass is seeded
+    by ``w``'s identity, not ``f``'s: the Jacobian of ``tanh(b U)`` wrt a scalar ``b``, for
+    ``U`` of 100 x 100, was an identity of 10^8 entries summed away (3.7 s, and MemoryError at
+    300 x 300); it is ``U (1 - tanh(b U)**2)``. None where the result is a known zero or
+    still holds ``u`` (the direct pass then gives it)."""
+    # outside the hash-consing table: no user's variable can be this one
+    u = new_node(VAR, (), {"vname": "_jacobian_u", "shape": f.shape}, f.shape)
+    gs = _reverse_each_inner(F.sum(F.mul(f, u)), F.const(1.0), ws)
+    out: list[Expr | None] = []
+    for w, g in zip(ws, gs):
+        if g.op.leaf:  # a known zero (or a variable): its reasons are the direct pass's
+            out.append(None)
+            continue
+        seed = F.const(1.0) if g.shape == () else F.eye(g.shape)
+        (jt,) = reverse(g, seed, [u])
+        if any(n is u for n in topo_order([jt])):
+            out.append(None)
+            continue
+        k = w.ndim  # jt's axes: w's, then f's
+        out.append(jt if k == 0 else
+                   F.transpose(jt, tuple(range(k, k + f.ndim)) + tuple(range(k))))
+    return out
 
 
 def _reverse_each_inner(f: Expr, seed: Expr, ws: list[Expr]) -> list[Expr]:
@@ -496,6 +556,26 @@ def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
         rows = _edge_pushed(f, ws)
         if rows is not None:
             return rows
+    # the rows of the variables with fewer entries first: a block left of the diagonal is the
+    # mirror of one above it, so d2f/dU db of a matrix U and a scalar b comes from b's row (a
+    # pass seeded by 1), not from U's (seeded by U's identity, a tensor of U.size**2 entries)
+    by_size = sorted(range(len(ws)), key=lambda i: _size_key(ws[i]))
+    if by_size != list(range(len(ws))):
+        rows_p = _hessian_rows_in_order(f, [ws[i] for i in by_size], inner)
+        at = {i: k for k, i in enumerate(by_size)}
+        rows = [[rows_p[at[i]][at[j]] for j in range(len(ws))] for i in range(len(ws))]
+        _record_rows(rows, f, ws)
+        return rows
+    return _hessian_rows_in_order(f, ws, inner)
+
+
+def _size_key(w: Expr) -> tuple:
+    """Sorts variables by their number of entries (those of symbolic sizes after, by axes)."""
+    n = _size(w.shape)
+    return (0, n) if n is not None else (1, w.ndim)
+
+
+def _hessian_rows_in_order(f: Expr, ws: list[Expr], inner: bool) -> list[list[Expr]]:
     # an intermediate value among ws gets a first pass of its own (as in grad), so that the
     # variables' gradients keep their stable forms: with mu = sigmoid(z) kept opaque in one
     # pass, d/dz of bce(mu, y) was (mu - y)/(mu (1 - mu)) * mu (1 - mu), nan at z = 40
