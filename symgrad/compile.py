@@ -240,7 +240,9 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
                 bound[d] = nm
                 lines.append(f"{gen.dim(d)} = _s[{i}]")
     seen = set()
-    for c in checks:
+    # the user's ops first: where sizes do not fit, the message names the op they wrote
+    # (matmul of (4, 3) and (5,)), not a derivative's reshaping of a cotangent (see fit_shape)
+    for c in sorted(checks, key=lambda c: c.op == "derivative"):
         if c in seen:
             continue
         seen.add(c)
@@ -429,7 +431,13 @@ def _diagnose_for(ins: list[Expr]):
     def _diagnose(err: Exception, values: tuple) -> None:
         """Name the input that is not numbers, or the scalar inputs whose arrays of samples do
         not broadcast together, when the generated code fails on them."""
+        # an input check's own error names its input: only that one is read again (an unused
+        # input holding anything is allowed, and was blamed for another input's error)
+        msg = str(err)
+        named = msg[6:msg.index(":")] if msg.startswith("input ") and ":" in msg else None
         for name, v in zip(names, values):
+            if named is not None and name != named:
+                continue
             if hasattr(v, "compute_chunk_sizes") and any(d != d for d in v.shape):
                 raise ValueError(f"input {name}: " + backends.UNKNOWN_SIZES.format(
                     shape=v.shape)) from None

@@ -117,3 +117,14 @@ def test_sympy_says_why_it_has_no_form_for_a_size_fixed_at_run_time():
     with pytest.raises(NotImplementedError, match=r"the sizes 2 and m are equal only at run time"):
         sg.to_sympy(g)
     assert sg.evaluate(sg.simplify(g), {v: np.array([1.0, 3.0])}).tolist() == [2.0, 12.0]
+
+
+def test_a_size_mismatch_in_a_hessian_names_the_users_op():
+    """Sizes k and n that must be equal: the Hessian's error named a derivative's reshaping
+    of a cotangent, 'derivative: shapes (5, 5) and (5, 3)', where the gradient's names the
+    matmul the user wrote."""
+    X, w = sg.matrix("X_hm", ("m", "n")), sg.vector("w_hm", "k")
+    f = sg.sum(sg.tanh(X @ w))
+    for d in (sg.grad(f, w), sg.hessian(f, w)):
+        with pytest.raises(sg.ShapeError, match=r"^matmul: shapes \(4, 3\) and \(5,\) do not"):
+            sg.evaluate(d, {X: np.ones((4, 3)), w: np.ones(5)})

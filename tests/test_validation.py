@@ -343,3 +343,15 @@ def test_reshape_with_a_symbolic_size_keeps_it_and_counts_the_numbers():
         sg.reshape(X, ("N", 4))
     with pytest.raises(sg.ShapeError, match=r"cannot reshape \(N, 6\) to \(6, M\)"):
         sg.reshape(X, (6, "M"))
+
+
+def test_an_error_of_an_input_is_not_blamed_on_an_unused_one():
+    """An unused input is ignored, whatever it holds; when another input then failed its
+    check, the error named the unused one ('input s: expected numbers, got str')."""
+    v, s, M = sg.vector("v_un", "n"), sg.scalar("s_un"), sg.matrix("M_un", ("m", "n"))
+    f = sg.compile(sg.sum(v), [v, s, M])
+    assert f(np.ones(3), "junk", np.ones((2, 3))) == 3.0
+    with pytest.raises(TypeError, match="^input M_un: expected numbers, got NoneType"):
+        f(np.ones(3), "junk", None)
+    with pytest.raises(sg.ShapeError, match=r"^input M_un: expected shape \(m, n\), got \(7,\)"):
+        f(np.ones(3), "junk", np.ones(7))
