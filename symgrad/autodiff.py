@@ -426,7 +426,9 @@ def grad(f: Expr, wrt):
 def jacobian(f: Expr, wrt):
     """The Jacobian of ``f`` wrt ``wrt``: shape ``f.shape + x.shape``, one expression.
 
-    A list ``wrt`` gives a list. Computed by one vectorised reverse pass seeded with the identity.
+    A list ``wrt`` gives a list. Computed by one vectorised reverse pass seeded with the
+    identity of ``f``'s entries, or, for a variable with fewer entries than ``f``, with that
+    variable's (the transpose of reverse mode; see docs/matrix-calculus.md).
     """
     _check_f(f, "jacobian", scalar=False)
     ws, single = as_list(wrt, "jacobian")
