@@ -43,6 +43,11 @@ _ROUTE_MAX = 9  # nodes shown in a path before eliding the middle
 def _record(kind: str, outs: list, f: Expr, wrts: list) -> None:
     rec = (kind, f, tuple(map(id, outs)), tuple(wrts))
     for g in outs:
+        # a gradient keeps its record when a Jacobian or Hessian returns it (the Jacobian of
+        # g * b wrt b is g itself): sg.explain takes gradients, and refused it afterwards
+        if kind != "grad" and getattr(g, "_origin", None) is not None and \
+                g._origin[0] == "grad":
+            continue
         g._origin = rec
 
 
@@ -434,7 +439,7 @@ def jacobian(f: Expr, wrt):
     ws, single = as_list(wrt, "jacobian")
     _check_wrt(ws, "jacobian")
     out: list = [None] * len(ws)
-    narrow = [i for i, w in enumerate(ws) if _narrower(w, f)] if _all_differentiable(f) else []
+    narrow = [i for i, w in enumerate(ws) if _narrower(w, f)]
     for i, j in zip(narrow, _transposed_jacobians(f, [ws[i] for i in narrow])):
         out[i] = j
     rest = [i for i, j in enumerate(out) if j is None]
@@ -466,11 +471,6 @@ def _narrower(w: Expr, f: Expr) -> bool:
     return w.ndim < f.ndim
 
 
-def _all_differentiable(f: Expr) -> bool:
-    """Whether no op of ``f``'s graph lacks a derivative (their errors are the direct pass's)."""
-    return not any(n.op.nondiff for n in topo_order([f]))
-
-
 def _transposed_jacobians(f: Expr, ws: list[Expr]) -> list[Expr | None]:
     """Jacobians of ``f`` wrt variables with fewer entries than ``f``, by the transpose of
     reverse mode: ``g(u) = grad(sum(f * u), w)`` is linear in a dummy ``u`` shaped like ``f``,
@@ -481,14 +481,21 @@ def _transposed_jacobians(f: Expr, ws: list[Expr]) -> list[Expr | None]:
     still holds ``u`` (the direct pass then gives it)."""
     # outside the hash-consing table: no user's variable can be this one
     u = new_node(VAR, (), {"vname": "_jacobian_u", "shape": f.shape}, f.shape)
-    gs = _reverse_each_inner(F.sum(F.mul(f, u)), F.const(1.0), ws)
+    try:
+        gs = _reverse_each_inner(F.sum(F.mul(f, u)), F.const(1.0), ws)
+    except NonDifferentiableError:  # the direct pass raises it, naming f (not sum(f u))
+        return [None] * len(ws)
     out: list[Expr | None] = []
     for w, g in zip(ws, gs):
         if g.op.leaf:  # a known zero (or a variable): its reasons are the direct pass's
             out.append(None)
             continue
         seed = F.const(1.0) if g.shape == () else F.eye(g.shape)
-        (jt,) = reverse(g, seed, [u])
+        try:
+            (jt,) = reverse(g, seed, [u])
+        except NonDifferentiableError:
+            out.append(None)
+            continue
         if any(n is u for n in topo_order([jt])):
             out.append(None)
             continue
@@ -561,8 +568,10 @@ def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
     # the rows of the variables with fewer entries first: a block left of the diagonal is the
     # mirror of one above it, so d2f/dU db of a matrix U and a scalar b comes from b's row (a
     # pass seeded by 1), not from U's (seeded by U's identity, a tensor of U.size**2 entries)
+    # (not with an intermediate value among ws: its row would come first, from df/dvalue in
+    # the unstable form that value's pass keeps, (mu - y)/(mu (1 - mu)), nan at 20)
     by_size = sorted(range(len(ws)), key=lambda i: _size_key(ws[i]))
-    if by_size != list(range(len(ws))):
+    if not inner and by_size != list(range(len(ws))):
         rows_p = _hessian_rows_in_order(f, [ws[i] for i in by_size], inner)
         at = {i: k for k, i in enumerate(by_size)}
         rows = [[rows_p[at[i]][at[j]] for j in range(len(ws))] for i in range(len(ws))]
