@@ -542,7 +542,10 @@ def _twins_in(f: Expr, ws: list[Expr]) -> list[Expr]:
     for w in ws:
         if not w.op.leaf and id(w) not in have:
             key = node_key(w.op, w.args, w.attrs)  # the hash-consing key: the same value
-            w = next((n for n in nodes if node_key(n.op, n.args, n.attrs) == key), w)
+            twin = next((n for n in nodes if node_key(n.op, n.args, n.attrs) == key), w)
+            if twin is w and w.op.name == "alias" and id(w.args[0]) in have:
+                twin = w.args[0]  # x.named("xx") for f built on x is x (it was a zero)
+            w = twin
         out.append(w)
     return out
 

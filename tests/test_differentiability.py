@@ -185,6 +185,21 @@ def test_a_value_named_after_it_was_used_is_still_differentiated():
         assert sg.evaluate(g, {sg.scalar("x_twin"): 0.5}) == pytest.approx(2 * np.tanh(0.5))
 
 
+def test_a_variable_named_after_it_was_used_is_still_differentiated():
+    """x.named("beta") is an alias node equal to x: for f built on x, the derivatives with
+    respect to it were zeros that said f does not depend on beta."""
+    b, U = sg.scalar("b_alias"), sg.matrix("U_alias", (2, 2))
+    f = sg.tanh(b * U)
+    beta = b.named("beta_alias")
+    vals = {b: 0.3, U: np.array([[1.0, 2.0], [-1.0, 0.5]])}
+    want = vals[U] * (1 - np.tanh(0.3 * vals[U]) ** 2)
+    for J in (sg.jacobian(f, beta), sg.grad(sg.sum(f), [beta, U])[0]):
+        assert sg.zero_reason(J) is None
+        np.testing.assert_allclose(np.sum(sg.evaluate(J, vals)) if J.shape == () else
+                                   sg.evaluate(J, vals), want.sum() if J.shape == () else want)
+    assert sg.evaluate(sg.hessian(b * b, beta), {b: 1.0}) == 2.0
+
+
 def test_a_gradient_that_is_its_own_function_has_a_zero_with_a_reason():
     # grad(exp(x), x) is exp(x) itself: its record named the node as its own function, and
     # the zero's message recursed without end (RecursionError)
