@@ -1,7 +1,9 @@
 """Run every benchmark and print one markdown report: ``python -m benchmarks`` or
 ``python benchmarks/run.py`` (``--quick`` for a smoke run, ``--only w1,w3`` to choose).
 
-Each workload module ``benchmarks/wN_*.py`` (and ``scale.py``) has ``main(quick) -> str``.
+Each workload module ``benchmarks/wN_*.py`` (and ``scale.py``) has ``main(quick) -> str``. A
+module that sets ``DEFAULT = False`` (``instructions.py``: minutes under valgrind) runs only when
+``--only`` names it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         if only and not any(name.startswith(p) for p in only):
             continue
         mod = importlib.import_module(f"benchmarks.{name}")
-        if not hasattr(mod, "main"):
+        if not hasattr(mod, "main") or (not only and not getattr(mod, "DEFAULT", True)):
             continue
         print(mod.main(quick=a.quick), flush=True)
         print()
