@@ -30,7 +30,7 @@ from .expr import Expr, make, new_node, node_key
 from .graph import as_list, no_gc, topo_order
 from .ops.leaves import VAR
 from .rewrite import has_candidates, stabilize
-from .shapes import fit_pairs, fmt_shape
+from .shapes import fit_pairs, fmt_shape, not_bigger, size_of
 
 _ROUTE_MAX = 9  # nodes shown in a path before eliding the middle
 
@@ -451,24 +451,10 @@ def jacobian(f: Expr, wrt):
     return out[0] if single else out
 
 
-def _size(shape: tuple) -> int | None:
-    n = 1
-    for d in shape:
-        if not isinstance(d, int):
-            return None
-        n *= d
-    return n
-
-
 def _narrower(w: Expr, f: Expr) -> bool:
     """Whether ``w`` has fewer entries than ``f`` (with symbolic sizes: fewer axes), so that
     a pass seeded by ``w``'s identity costs less than one seeded by ``f``'s."""
-    if not f.shape:
-        return False
-    nw, nf = _size(w.shape), _size(f.shape)
-    if nw is not None and nf is not None:
-        return nw < nf
-    return w.ndim < f.ndim
+    return not not_bigger(f.shape, w.shape)
 
 
 def _transposed_jacobians(f: Expr, ws: list[Expr]) -> list[Expr | None]:
@@ -585,7 +571,7 @@ def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
 
 def _size_key(w: Expr) -> tuple:
     """Sorts variables by their number of entries (those of symbolic sizes after, by axes)."""
-    n = _size(w.shape)
+    n = size_of(w.shape)
     return (0, n) if n is not None else (1, w.ndim)
 
 

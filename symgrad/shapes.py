@@ -85,6 +85,14 @@ def size_of(shape):
     return n
 
 
+def not_bigger(a, b) -> bool:
+    """Whether shape ``a`` has at most as many entries as ``b`` (by ndim where sizes are names)."""
+    ka, kb = size_of(a), size_of(b)
+    if ka is not None and kb is not None:
+        return ka <= kb
+    return len(a) <= len(b)
+
+
 def broadcast(op: str, shapes) -> tuple[Shape, tuple]:
     """numpy broadcasting of ``shapes``; returns (shape, deferred checks).
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import functions as F
 from .._lazy import sympy
 from ..errors import ShapeError
-from ..shapes import Check, broadcast, fit_pairs, fmt_shape, same_dim, size_of
+from ..shapes import Check, broadcast, fit_pairs, fmt_shape, not_bigger, same_dim, size_of
 from .base import (
     P_ATOM,
     P_MUL,
@@ -733,7 +733,7 @@ def _matmul_matrix_forms(args, attrs, shape):
         return F.mul(x, y.args[0])
     for i, m in enumerate(args):
         # (s A) B -> s (A B) for a scalar s, when that scales fewer entries
-        if m.op.name == "mul" and _not_bigger(shape, m.shape):
+        if m.op.name == "mul" and not_bigger(shape, m.shape):
             for s, a in (m.args, m.args[::-1]):
                 if s.ndim == 0 and a.shape == m.shape:
                     return F.mul(s, F.matmul(a, y) if i == 0 else F.matmul(x, a))
@@ -748,13 +748,6 @@ def _matmul_matrix_forms(args, attrs, shape):
         return F.outer(F.matmul(x, a), b)
     return None
 
-
-def _not_bigger(a, b) -> bool:
-    """Whether shape ``a`` has at most as many entries as ``b`` (by ndim where sizes are names)."""
-    ka, kb = size_of(a), size_of(b)
-    if ka is not None and kb is not None:
-        return ka <= kb
-    return len(a) <= len(b)
 
 
 @rule(TRANSPOSE)
