@@ -749,7 +749,6 @@ def _matmul_matrix_forms(args, attrs, shape):
     return None
 
 
-
 @rule(TRANSPOSE)
 def _transpose_matrix_forms(args, attrs, shape):
     (x,) = args
