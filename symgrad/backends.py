@@ -86,8 +86,11 @@ def _adapter(name: str, base, array_type: type, device=None) -> types.ModuleType
 
     def wrap2(f):
         def g(x, y, *args, **kw):
-            # one Python number beside an array is fine (and stays on the host); two are not
-            if not isinstance(x, array_type) and not isinstance(y, array_type):
+            # one Python number beside an array is fine (and stays on the host); two are not.
+            # A numpy array of samples is an array too: a number made a float64 array beside
+            # float32 samples promoted them (dask's maximum of samples and a Python float)
+            if not isinstance(x, (array_type, np.ndarray)) and \
+                    not isinstance(y, (array_type, np.ndarray)):
                 x = asarray(x)
             return f(x, y, *args, **kw)
 
@@ -326,6 +329,12 @@ def traced(xp) -> bool:
 NOT_NUMBERS = (type(None), str, bytes, dict, set)  # refused by name where an input is read
 
 
+def masked_error(name: str) -> TypeError:
+    """The error for a numpy masked array given as input ``name``, on every backend."""
+    return TypeError(f"input {name}: a masked array, whose mask symgrad would ignore; pass the "
+                     f"values to compute with (e.g. {name}.filled(0.0))")
+
+
 def real_inputs(xp) -> Callable:
     """``read(name, value)``: an array input on ``xp`` (dask, jax, cupy, torch, an array-API
     namespace) as an array of ``xp``, its name in the error where it cannot be one; bool,
@@ -362,6 +371,8 @@ def real_inputs(xp) -> Callable:
         nonlocal default
         if a.__class__ in NOT_NUMBERS:
             raise TypeError(f"input {name}: expected numbers, got {type(a).__name__}")
+        if isinstance(a, np.ma.MaskedArray):  # (dask, torch and array_api_strict dropped it)
+            raise masked_error(name)
         try:
             a = asarray(a)
         except (TypeError, ValueError, RuntimeError) as err:  # (torch: RuntimeError)
@@ -463,11 +474,15 @@ def _compile_jax(outputs, inputs) -> Callable:
             if isinstance(a, complex) and i in scalars:
                 raise TypeError(f"input {names[i]}: a complex number ({a}); symgrad "
                                 "computes with real numbers")
-            if getattr(getattr(a, "dtype", None), "kind", "f") == "c":  # (a 0-d one too)
+            kind = getattr(getattr(a, "dtype", None), "kind", "f")
+            if kind == "c":  # (a 0-d one too)
                 raise TypeError(f"input {names[i]}: an array of dtype {a.dtype}; symgrad "
                                 "computes with real numbers")
-            if a.__class__ in NOT_NUMBERS:  # (jit's own error names no input)
-                raise TypeError(f"input {names[i]}: expected numbers, got {type(a).__name__}")
+            if a.__class__ in NOT_NUMBERS or kind not in "biuf":  # (jit's error names none)
+                got = type(a).__name__ if kind in "biuf" else f"an array of dtype {a.dtype}"
+                raise TypeError(f"input {names[i]}: expected numbers, got {got}")
+            if isinstance(a, np.ma.MaskedArray):
+                raise masked_error(names[i])
         if any(isinstance(args[i], _INTEGRAL) for i in scalars if i < len(args)):
             # an int or bool for a scalar input is a float, as on every backend: under jit it
             # was an integer tracer (2**-1 gave -9223372036854775808, 2**62 * 4 gave 0)

@@ -457,7 +457,7 @@ def _diagnose_for(ins: list[Expr]):
                                if getattr(v, "ndim", 0))
             raise ValueError(f"argmax: an axis of size 0 has no largest entry (inputs: "
                              f"{shapes})") from err
-        if isinstance(err, ValueError) and not isinstance(err, ShapeError):
+        if not isinstance(err, ShapeError):  # (jax: TypeError, torch: RuntimeError)
             batched = [(n, v) for n, s, v in zip(names, scalar, values)
                        if s and getattr(v, "ndim", 0)]
             if len(batched) > 1:
@@ -495,8 +495,7 @@ def _array_in(name: str, v):
     ``backends.real_inputs`` on numpy (small integer data widened, complex refused), and a
     masked array refused, whose mask the code would drop."""
     if isinstance(v, np.ma.MaskedArray):
-        raise TypeError(f"input {name}: a masked array, whose mask symgrad would ignore; pass "
-                        f"the values to compute with (e.g. {name}.filled(0.0))")
+        raise backends.masked_error(name)
     return _numpy_real_in(name, v)
 
 
@@ -518,6 +517,8 @@ def _scalar_in(name: str, v):
     if c is list or c is tuple:
         raise TypeError(f"input {name}: got a Python {c.__name__}; pass a number or a numpy "
                         "array (np.asarray)")
+    if c is str or c is bytes:  # (numba's driver, which reads a used one as a float)
+        raise TypeError(f"input {name}: expected numbers, got {c.__name__}")
     if c is Fraction or c is Decimal:
         return float(v)
     if isinstance(v, (complex, np.complexfloating)):
@@ -618,7 +619,10 @@ class _Plan:
             body += ["    except (ValueError, ArithmeticError):",
                      f"        return _lazy['numpy']({call})"]
         # an input that is not numbers: say which (free unless raised, Python >= 3.11)
-        caught = "TypeError" if mathed else "(TypeError, ValueError)"
+        caught = ["TypeError"] if mathed else ["TypeError", "ValueError"]
+        if self.backend not in (None, "numpy"):
+            caught.append("RuntimeError")  # (torch's errors of shapes that do not fit)
+        caught = caught[0] if len(caught) == 1 else f"({', '.join(caught)})"
         body += [f"    except {caught} as _e:",
                  f"        _diagnose(_e, {values})", "        raise"]
         return f"def {name}({params}):\n" + "\n".join(body) + "\n"

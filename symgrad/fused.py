@@ -162,14 +162,14 @@ def compile_fused(outputs, inputs) -> Callable:
         body = ["try:"] + ["    " + ln for ln in body] + \
             ["except (ValueError, ArithmeticError):", f"    return compiled_numpy({params})"]
     kparams = "".join(f", _k{i}s, _k{i}p" for i in range(len(kernels)))
-    helpers = "_np, _hx, _nch, _rdt, _sdt, _f32, _f64, _f16"
+    helpers = "_np, _hx, _nch, _rdt, _sdt, _f32, _f64, _f16, _TypingError"
     src = [f"def _build({_closure_params(gen)}, {helpers}{kparams}):"] \
         + src + [f"    def compiled({params}):", "        try:"]
     src += ["            " + ln for ln in head + body]
     # numpy's own errors (argmax of an empty axis, an input that is not numbers) named as
     # the numpy backend names them
     values = f"({params}{',' if ins else ''})"
-    src += ["        except (TypeError, ValueError) as _e:",
+    src += ["        except (TypeError, ValueError, _TypingError) as _e:",
             f"            _diagnose(_e, {values})", "            raise"]
     src.append("    return compiled")
     source = "\n".join(src) + "\n"
@@ -179,8 +179,10 @@ def compile_fused(outputs, inputs) -> Callable:
     for k in kernels:
         kfns += [getattr(mod, f"{k.name}_s"), getattr(mod, f"{k.name}_p")]
     nch = 4 * max(1, numba.config.NUMBA_NUM_THREADS)
+    # (numba's typing error for an array it cannot type, such as one of dtype object)
+    typing_error = numba.core.errors.TypingError
     fn = ns["_build"](*_closure_values(gen, np, ins), np, np, nch, np.result_type, _with_scalars,
-                      _F32, _F64, _F16, *kfns)
+                      _F32, _F64, _F16, typing_error, *kfns)
     fn.source = source
     fn.kernel_source = ksrc
     fn.kernels = [getattr(mod, f"{k.name}_s") for k in kernels] + \
@@ -303,6 +305,7 @@ def _dtype_lines(ins: list[Expr], used: set, gen) -> list[str]:
     """
     arrays = [gen.params[id(v)] for v in ins if v.shape and id(v) in used]
     scalars = [gen.params[id(v)] for v in ins if not v.shape and id(v) in used]
+    scalar_names = [v.attrs["vname"] for v in ins if not v.shape and id(v) in used]
     if not arrays and not scalars:
         return ["_dt = _f64"]
     if not arrays:
@@ -319,7 +322,9 @@ def _dtype_lines(ins: list[Expr], used: set, gen) -> list[str]:
     lines.append("if _dt is not _f32 and _dt is not _f64: _dt = _f32 if _dt == _f32 else _f64")
     # numba has no float16: such inputs go in as _dt (as ints and bools are read as float64)
     return lines + [f"if {p}.dtype.char == 'e': {p} = {p}.astype(_dt)" for p in arrays] + \
-        [f"if getattr({p}, 'dtype', None) == _f16: {p} = _float({p})" for p in scalars]
+        [f"if getattr({p}, 'dtype', None) == _f16: {p} = _float({p})" for p in scalars] + \
+        [f"if {p}.__class__ is str or {p}.__class__ is bytes: _scalar_in({n!r}, {p})"
+         for p, n in zip(scalars, scalar_names)]  # (the kernels read "0.5" as a number)
 
 
 def _with_scalars(dt, *values):
@@ -399,7 +404,9 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
             return fn_np(*args)  # the numpy function's own error
         sel = [args[i] for i in idx]
         mask = tuple(getattr(a, "ndim", 0) > 0 for a in sel)
-        if not any(mask):
+        if not any(mask) or not all(_loopable_value(a, m) for a, m in zip(sel, mask)):
+            # the numpy version reads (or refuses, naming the input) everything else: complex
+            # samples became 0 in the loop, a mask was dropped, strings were parsed
             return fn_np(*args)
         shape = samples_shape([ins[i].attrs["vname"] for i in idx], sel)
         ks = kernels.get(mask)
@@ -430,6 +437,17 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
     compiled.outputs = list(outs)
     compiled.kernels = made
     return compiled
+
+
+_LOOP_NUMBERS = (float, int, np.float64, np.float32)
+
+
+def _loopable_value(a, is_array: bool) -> bool:
+    """Whether a value for a scalar input goes into a per-sample loop as it is: a float32 or
+    float64 numpy array of samples, or a plain number."""
+    if is_array:
+        return a.__class__ is np.ndarray and (a.dtype == _F64 or a.dtype == _F32)
+    return a.__class__ in _LOOP_NUMBERS
 
 
 def _out_dtype(values: list) -> np.dtype:

@@ -472,3 +472,68 @@ def test_the_square_of_an_integer_array_is_taken_in_floats():
     # a float32 array stays float32, and a square of a float result is still x * x
     assert sg.compile(v**2, [v])(np.ones(2, np.float32)).dtype == np.float32
     assert "float_of" not in sg.compile(sg.exp(v) ** 2, [v]).source
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_odd_inputs_are_refused_by_name_on_every_backend(name, numba_cache):
+    """What the numpy backend refuses, naming the input, every backend refuses: numba's loop
+    over samples made complex samples 0, dropped a mask and parsed strings, and its kernels
+    read "0.5" as a number (an object array leaked numba's typing error); dask, torch and
+    array_api_strict dropped a mask; jax and torch raised their own errors for samples that
+    do not broadcast and for strings."""
+    backend = _backend(name)
+    x, w = sg.scalars("x_odd w_odd")
+    v, s = sg.vector("v_odd", 3), sg.scalar("s_odd")
+    ctx = _jax_x64() if name == "jax" else contextlib.nullcontext()
+    with ctx:
+        f = sg.compile(sg.tanh(w * x), [x, w], backend=backend)
+        g = sg.compile(sg.sum(sg.exp(v * s)), [v, s], backend=backend)
+        masked = np.ma.masked_array([1.0, 2.0, 3.0], [0, 1, 0])
+        cases = [(g, (masked, 0.5), TypeError, "input v_odd: a masked array")]
+        if name != "array_api_strict":  # (its asarray reads numpy arrays only as numbers)
+            cases += [(g, (np.ones(3), "0.5"), TypeError, "input s_odd: expected numbers"),
+                      (g, (np.ones(3), b"0.5"), TypeError, "input s_odd: expected numbers")]
+        if name in ("numba", "jax", "torch"):  # numpy arrays of samples for a scalar graph
+            cases += [
+                (f, (np.array([1j, 2j]), 0.5), TypeError, "input x_odd: .*complex"),
+                (f, (np.ma.masked_array([1.0, 2.0], [0, 1]), 0.5), TypeError,
+                 "input x_odd: a masked array"),
+                (f, (np.array(["1", "2"]), 0.5), TypeError, "input x_odd: expected numbers"),
+                (f, (np.ones(3), np.ones(4)), sg.ShapeError,
+                 r"inputs x_odd \(3,\) and w_odd \(4,\): arrays of samples")]
+        if name in ("numba", "jax"):
+            cases += [(g, (np.array([1.0, 2.0, 3.0], dtype=object), 0.5), TypeError,
+                       "input v_odd: expected numbers, got an array of dtype object")]
+        for fn, args, err, pattern in cases:
+            with pytest.raises(err, match=pattern):
+                fn(*args)
+
+
+@pytest.mark.skipif(not _have("dask"), reason="dask not installed")
+def test_dask_keeps_float32_samples_beside_a_python_float():
+    """maximum(u, x) of float32 samples and a Python float: dask's adapter made the number a
+    float64 array, which promoted the samples (numpy keeps float32)."""
+    x, u = sg.scalars("x_mx u_mx")
+    xs = np.linspace(-1, 1, 5, dtype=np.float32)
+    for out in (sg.maximum(u, x), sg.minimum(x, u)):
+        got = sg.compile(out, [x, u], backend="dask")(xs, 0.2)
+        assert _computed(got).shape == (5,) and np.asarray(
+            got.compute() if hasattr(got, "compute") else got).dtype == np.float32
+
+
+@pytest.mark.skipif(not _have("array_api_strict"), reason="array_api_strict not installed")
+def test_the_sigmoid_is_quiet_on_every_namespace():
+    """array_api_strict computes with numpy underneath, whose overflow warnings the sigmoid
+    let through there (the contract promises none for any finite input)."""
+    import warnings
+
+    import array_api_strict as xps
+
+    z, y = sg.vector("z_sw", 2), sg.vector("y_sw", 2)
+    g = sg.grad(sg.sum(sg.bce(sg.sigmoid(z), y)), z)
+    f = sg.compile([sg.sigmoid(z), g], [z, y], backend=xps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sig, grad = f(xps.asarray([-1e3, 1e3]), xps.asarray([0.0, 0.0]))
+    np.testing.assert_array_equal(np.asarray(sig), [0.0, 1.0])
+    np.testing.assert_array_equal(np.asarray(grad), [0.0, 1.0])
