@@ -19,6 +19,7 @@ once per sample and stacks the results.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Callable
 
 import numpy as np
@@ -222,22 +223,25 @@ def runner(ins: list[Expr], used: set[int], single: bool, get_fn: Callable,
     scalars = [i for i, v in enumerate(ins) if not v.shape]
     scalar_used = {i: id(ins[i]) in used for i in scalars}
     versions: dict[tuple, tuple | None] = {}  # batched inputs -> the batched version
+    lock = threading.Lock()
     arrays = _Arrays(xp)
 
     def batched_version(fn, batched: tuple):
-        if batched not in versions:
-            from .compile import compile as sg_compile
+        with lock:  # threads making the first such call at once build it once
+            if batched not in versions:
+                from .compile import compile as sg_compile
 
-            made = batched_graph(fn.outputs, [ins[i] for i in batched])
-            if made is None:
-                versions[batched] = None
-            else:
-                outs, flags, stand_ins, nodes = made
-                swap = dict(zip(batched, stand_ins))
-                bfn = sg_compile(outs, [swap.get(i, v) for i, v in enumerate(ins)], backend)
-                fn.source = fn.source + "\n" + bfn.source
-                versions[batched] = (bfn, flags, _entries_per_sample(nodes))
-        return versions[batched]
+                made = batched_graph(fn.outputs, [ins[i] for i in batched])
+                if made is None:
+                    versions[batched] = None
+                else:
+                    outs, flags, stand_ins, nodes = made
+                    swap = dict(zip(batched, stand_ins))
+                    bfn = sg_compile(outs, [swap.get(i, v) for i, v in enumerate(ins)],
+                                     backend)
+                    fn.source = fn.source + "\n" + bfn.source
+                    versions[batched] = (bfn, flags, _entries_per_sample(nodes))
+            return versions[batched]
 
     def per_sample(*args):
         fn = get_fn()

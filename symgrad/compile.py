@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import threading
 import types
 from collections import OrderedDict
 from decimal import Decimal
@@ -787,15 +788,19 @@ def _later(lazy: dict, key: str, make_source: Callable, gen: Gen, get_fn: Callab
     ``extra``: the plan's globals for the generated code, which making the source may add to.
     """
 
+    lock = threading.Lock()  # threads making the first call at once build it once
+
     def first_call(*args):
-        fn = get_fn()
-        with no_gc():
-            src = make_source()
-            ns = fn.__globals__
-            _add_consts(ns, gen, ns["_xp"])  # constants this version added
-            ns.update(extra)
-            lazy[key] = _build(src, ns)
-            fn.source = fn.source + "\n" + src
+        with lock:
+            if lazy[key] is first_call:
+                fn = get_fn()
+                with no_gc():
+                    src = make_source()
+                    ns = fn.__globals__
+                    _add_consts(ns, gen, ns["_xp"])  # constants this version added
+                    ns.update(extra)
+                    lazy[key] = _build(src, ns)
+                    fn.source = fn.source + "\n" + src
         return lazy[key](*args)
 
     lazy[key] = first_call
@@ -834,8 +839,12 @@ def _dtype_lender(used: list[Expr], values: dict) -> list[Expr]:
     return []
 
 
+# sg.evaluate's compiled functions, the most recently used first out; a function keeps its
+# graph alive (so the ids in its key stay valid), and so the constants in it
 _CACHE: OrderedDict[tuple, tuple] = OrderedDict()
 _CACHE_SIZE = 64
+_CACHE_LOCK = threading.Lock()  # (a lookup raced another thread's eviction: KeyError)
+_CACHE_MAX_CONST_BYTES = 1 << 20  # a graph holding more constant data is not kept
 
 
 def _to_python(v):
@@ -851,6 +860,12 @@ def _to_python(v):
         except OverflowError:  # an exact int beyond floats: what float arithmetic gives
             return float("inf") if v > 0 else float("-inf")
     return v
+
+
+def _const_bytes(order: list[Expr]) -> int:
+    """How many bytes the constant arrays of a graph hold."""
+    return sum(n.attrs["value"].nbytes for n in order
+               if n.op.name == "const" and isinstance(n.attrs["value"], np.ndarray))
 
 
 def evaluate(exprs, values: dict):
@@ -874,18 +889,22 @@ def evaluate(exprs, values: dict):
     used += _size_givers(order, used, values)
     used += _dtype_lender(used, values)
     key = tuple(id(o) for o in outs) + (None,) + tuple(id(v) for v in used)
-    hit = _CACHE.get(key)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
     if hit is None:
         fn = compile(outs, used)
         # a graph that samples gets a fresh compile (fresh generators) each time: its value
-        # does not depend on what the cache holds
-        if not any(n.op.random for n in order):
-            _CACHE[key] = (outs, used, fn)  # the graphs stay alive, so the ids stay valid
-            if len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
+        # does not depend on what the cache holds. Nor is a graph of big constants kept: a
+        # minibatch lifted to a constant at each step held 64 minibatches
+        if not any(n.op.random for n in order) and _const_bytes(order) <= _CACHE_MAX_CONST_BYTES:
+            with _CACHE_LOCK:
+                _CACHE[key] = (outs, used, fn)  # the graphs stay alive, so the ids stay valid
+                if len(_CACHE) > _CACHE_SIZE:
+                    _CACHE.popitem(last=False)
     else:
         fn = hit[2]
-        _CACHE.move_to_end(key)
     res = fn(*[values[v] for v in used])
     if single:
         return _to_python(res[0])

@@ -44,8 +44,8 @@ def walk(outputs: Iterable[Expr]) -> tuple[list[Expr], dict[int, int]]:
     """(topological order, id(node) -> how many operand slots refer to it), in one pass."""
     if not gc.isenabled():
         return _walk(outputs)
-    gc.disable()  # the stack of a deep graph holds many young objects: see no_gc
-    try:
+    try:  # (disabled inside the try: an interrupt just after it still enables it again)
+        gc.disable()  # the stack of a deep graph holds many young objects: see no_gc
         return _walk(outputs)
     finally:
         gc.enable()
@@ -100,7 +100,11 @@ class no_gc:  # noqa: N801  (used like a function: ``with no_gc():``)
     def __enter__(self) -> None:
         self.was = gc.isenabled()
         if self.was:
-            gc.disable()
+            try:
+                gc.disable()
+            except BaseException:  # a KeyboardInterrupt landing just after it: __exit__
+                gc.enable()  # would not run, and the collector stayed off for good
+                raise
 
     def __exit__(self, *exc) -> None:
         if self.was:

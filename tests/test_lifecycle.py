@@ -1,0 +1,128 @@
+"""symgrad over time and across threads: sg.evaluate's cache, the collector's pauses, lazily
+compiled versions. Found by a probe of threads and memory."""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import re
+import sys
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+
+sg_compile = importlib.import_module("symgrad.compile")  # (sg.compile is the function)
+
+
+class _LockedOnly(dict):
+    """A stand-in for evaluate's cache that checks every use holds the cache's lock."""
+
+    def _check(self):
+        assert sg_compile._CACHE_LOCK.locked(), "evaluate's cache used without its lock"
+
+    def get(self, *a):
+        self._check()
+        return super().get(*a)
+
+    def __setitem__(self, k, v):
+        self._check()
+        super().__setitem__(k, v)
+
+    def move_to_end(self, k, last=True):
+        self._check()
+        v = self.pop(k)
+        super().__setitem__(k, v)
+
+    def popitem(self, last=True):
+        self._check()
+        k = next(iter(self))
+        return k, self.pop(k)
+
+
+def test_evaluates_cache_is_used_under_its_lock(monkeypatch):
+    """A lookup raced another thread's eviction: move_to_end raised KeyError (8 threads over
+    70 graphs, a few times in 10^5 calls)."""
+    monkeypatch.setattr(sg_compile, "_CACHE", _LockedOnly())
+    monkeypatch.setattr(sg_compile, "_CACHE_SIZE", 2)
+    x = sg.scalar("x_lock")
+    exprs = [sg.sin(x) * k + k for k in range(4)]
+    for _ in range(2):
+        for k, e in enumerate(exprs):
+            assert sg.evaluate(e, {x: 0.5}) == np.sin(0.5) * k + k
+
+
+def test_evaluate_keeps_no_graph_of_big_constants():
+    """A minibatch lifted to a constant at each step stayed in the cache with its graph: 64
+    minibatches held (6.4 GB for batches of 100 MB)."""
+    w = sg.vector("w_big", 1000)
+    batch = sg.const(np.random.default_rng(0).random((250, 1000)))  # 2 MB
+    gone = weakref.ref(batch.attrs["value"])  # the array the graph holds
+    loss = sg.sum(sg.softplus(batch @ w))
+    assert sg.evaluate(loss, {w: np.zeros(1000)}) == pytest.approx(np.log(2.0) * 250)
+    del batch, loss
+    gc.collect()
+    assert gone() is None
+    small = sg.sum(sg.const(np.ones(3)) * sg.vector("w_small", 3))  # small ones are kept
+    sg.evaluate(small, {sg.vector("w_small", 3): np.ones(3)})
+    assert any(entry[0][0] is small for entry in sg_compile._CACHE.values())
+
+
+def test_an_interrupt_just_after_the_collector_is_paused_leaves_it_on():
+    """A KeyboardInterrupt landing between gc.disable() and the code that enables it again
+    (in no_gc's __enter__, or before walk's try) left the collector off for good."""
+    x = sg.scalar("x_gc")
+    f = sg.sin(x) * x
+    calls = [lambda: sg.grad(f, x), lambda: str(f), lambda: sg.compile(f, [x]),
+             lambda: sg.simplify(f), lambda: sg.hessian(f * f, x)]
+    for call in calls:
+        for nth in range(1, 4):  # the first, second and third pause of the call
+            count = [0]
+
+            def interrupt(frame, event, arg, nth=nth, count=count):
+                if event == "c_return" and arg is gc.disable:
+                    count[0] += 1
+                    if count[0] == nth:
+                        sys.setprofile(None)
+                        raise KeyboardInterrupt
+
+            sys.setprofile(interrupt)
+            try:
+                call()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                sys.setprofile(None)
+            assert gc.isenabled(), (nth, call)
+
+
+def test_threads_making_the_first_call_at_once_build_one_version():
+    """Each thread making the first call built the lazy version itself and appended it to
+    fn.source, which listed the same function up to 9 times."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        a, c = sg.scalars("a_first c_first")
+        for _ in range(10):
+            fn = sg.compile(sg.grad(a * sg.sin(c) ** 2 * sg.exp(a * c), [a, c]), [a, c])
+            barrier = threading.Barrier(8)
+            results = []
+
+            def call(fn=fn, barrier=barrier, results=results):
+                barrier.wait()
+                results.append(fn(np.ones(3), np.ones(3)))
+
+            threads = [threading.Thread(target=call) for _ in range(8)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            assert re.findall(r"def (\w+)", fn.source) == ["compiled", "_compiled_array"]
+            assert len(results) == 8
+            for r in results:
+                np.testing.assert_array_equal(r[0], results[0][0])
+    finally:
+        sys.setswitchinterval(old)
