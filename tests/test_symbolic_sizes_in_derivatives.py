@@ -128,3 +128,19 @@ def test_a_size_mismatch_in_a_hessian_names_the_users_op():
     for d in (sg.grad(f, w), sg.hessian(f, w)):
         with pytest.raises(sg.ShapeError, match=r"^matmul: shapes \(4, 3\) and \(5,\) do not"):
             sg.evaluate(d, {X: np.ones((4, 3)), w: np.ones(5)})
+
+
+def test_an_identity_fitted_to_sizes_equal_at_run_time_is_not_multiplied_out():
+    """A Hessian wrt w of size k through X of (m, n): the identity of k, fitted to (k, n), was
+    multiplied by X^T (an O(n^2 m) product, and an I in the printed formula)."""
+    X, w = sg.matrix("X_fi", ("m", "n")), sg.vector("w_fi", "k")
+    f = sg.sum(sg.tanh(X @ w))
+    H = sg.hessian(f, w)
+    assert H.shape == ("k", "k")
+    assert not str(H).startswith("I ")
+    fn = sg.compile(H, [X, w])
+    assert "eye" not in fn.source
+    rng = np.random.default_rng(0)
+    Xv, wv = rng.normal(size=(5, 3)), rng.normal(size=3)
+    want = Xv.T @ np.diag(-2 * np.tanh(Xv @ wv) * (1 - np.tanh(Xv @ wv) ** 2)) @ Xv
+    np.testing.assert_allclose(fn(Xv, wv), want, rtol=1e-12)

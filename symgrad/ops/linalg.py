@@ -149,6 +149,14 @@ def _matmul_rules(args, attrs, shape):
         return y
     if y.op.name == "eye" and len(y.attrs["dims"]) == 1 and x.shape == shape:
         return x
+    # and an identity fitted to sizes that are equal at run time only (k and n of a Hessian
+    # wrt w of (k,) through X of (m, n)): I @ A = A in the result's sizes, without the
+    # O(n^2 m) product
+    for e, o in ((x, y), (y, x)):
+        if e.op.name == "fit_shape" and e.args[0].op.name == "eye" and \
+                len(e.args[0].attrs["dims"]) == 1 and o.ndim == 2 and \
+                fit_pairs(o.shape, shape) is not None:
+            return F.fit_shape(o, shape)
     # and with a number: (c I) @ A = c A (the Hessian of least squares, 2 X^T X, read 2 I X^T X)
     for s, o in ((x, y), (y, x)):
         if s.op.name == "mul" and o.shape == shape:
