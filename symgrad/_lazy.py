@@ -8,7 +8,6 @@ deriving and compiling never need it: only the sympy forms of ops (``sg.to_sympy
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 
@@ -21,7 +20,9 @@ class _LazyModule:
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__"):
             raise AttributeError(attr)
-        value = getattr(importlib.import_module(self._name), attr)
+        from .graph import import_module  # (with the collector on: see there)
+
+        value = getattr(import_module(self._name), attr)
         setattr(self, attr, value)
         return value
 

@@ -24,7 +24,6 @@ backend's device.
 
 from __future__ import annotations
 
-import importlib
 import types
 from typing import Any, Callable
 
@@ -46,8 +45,10 @@ class BackendNotInstalled(ImportError):
 
 
 def _require(module: str, extra: str):
+    from .graph import import_module  # (with the collector on: see there)
+
     try:
-        return importlib.import_module(module)
+        return import_module(module)
     except ImportError as exc:
         raise BackendNotInstalled(
             f"backend {extra!r} needs the package {module.split('.')[0]!r}, which is not "

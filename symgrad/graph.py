@@ -8,6 +8,8 @@ and for the graph algorithms networkx provides.
 from __future__ import annotations
 
 import gc
+import importlib
+import sys
 from typing import Iterable
 
 import networkx as nx
@@ -83,6 +85,21 @@ def _walk(outputs: Iterable[Expr]) -> tuple[list[Expr], dict[int, int]]:
                 pop_it()
                 emit(pop())
     return order, uses
+
+
+def import_module(name: str):
+    """``importlib.import_module(name)``, with the collector on while a module is first
+    imported. A library may keep ``gc.isenabled()`` at import: dask's ``disable_gc``
+    decorator restores what it read then after each call, so dask imported during one of
+    symgrad's pauses (``sg.compile(..., backend="dask")`` first in a process) turned the
+    collector off for good at its first slicing."""
+    if name in sys.modules or gc.isenabled():
+        return importlib.import_module(name)
+    gc.enable()
+    try:
+        return importlib.import_module(name)
+    finally:
+        gc.disable()
 
 
 class no_gc:  # noqa: N801  (used like a function: ``with no_gc():``)

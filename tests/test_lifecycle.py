@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.util
 import re
 import sys
 import threading
@@ -129,3 +130,24 @@ def test_threads_making_the_first_call_at_once_build_one_version():
                 np.testing.assert_array_equal(r[0], results[0][0])
     finally:
         sys.setswitchinterval(old)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dask") is None, reason="dask not installed")
+def test_a_backend_first_imported_during_a_pass_leaves_the_collector_on():
+    """dask's disable_gc decorator keeps gc.isenabled() as read at import, and restores that
+    after each call: imported inside sg.compile's pause (backend="dask" first in a process),
+    it turned the collector off for good at its first slicing. A fresh process, so that dask
+    is first imported there."""
+    import subprocess
+
+    code = (
+        "import gc, numpy as np, symgrad as sg\n"
+        "v = sg.vector('v', 4)\n"
+        "f = sg.compile(sg.sum(sg.take(sg.reshape(v, (2, 2)), 1)), [v], backend='dask')\n"
+        "import dask\n"
+        "assert dask.compute(f(np.arange(4.0)))[0] == 5.0\n"
+        "print(gc.isenabled())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "True"
