@@ -230,3 +230,17 @@ def test_multi_line_positions():
 def test_texts_that_read_otherwise_are_refused_where_they_are(text, match):
     with pytest.raises(sg.ParseError, match=match):
         sg.parse(text, {"Xp": sg.matrix("Xp", (2, 3))})
+
+
+def test_a_long_flat_sum_is_not_nested():
+    """Python's grammar nests x0 + x1 + ... to the left, and 502 terms were refused as
+    'nested too deeply (more than 500 levels)', far under the length limit."""
+    n = 1500  # (8,390 characters)
+    names = [f"x{i}" for i in range(n)]
+    f = sg.parse("+".join(names), {})
+    xs = [sg.scalar(nm) for nm in names]
+    assert sg.evaluate(f, {x: float(i) for i, x in enumerate(xs)}) == sum(range(n))
+    g = sg.parse(" - ".join(names[:600]) + " * 2", {})  # mixed operators chain as well
+    assert sg.evaluate(sg.grad(g, xs[599]), {x: 1.0 for x in xs[:600]}) == -2.0
+    with pytest.raises(sg.ParseError, match="nested too deeply"):
+        sg.parse("x" + "**x" * 600, {})  # nesting to the right still counts
