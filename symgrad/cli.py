@@ -81,9 +81,17 @@ def _function(args) -> tuple[Expr, dict[str, Expr]]:
 def _wrt(args, f: Expr, env: dict[str, Expr]) -> list[Expr]:
     found = {nfkc(v.attrs["vname"]): v for v in variables(f)}
     if not args.wrt:
-        if not found:
+        # and the variables the text has that building folded away (x - x, x*0 + y): their
+        # derivatives are zeros that say so, as with --wrt x
+        defined = {nfkc(n) for n in assigned_in(args.expression)}
+        envn = {nfkc(k): v for k, v in env.items()}
+        written = [n for n in map(nfkc, names_in(args.expression)) if n not in defined]
+        out = {n: found[n] if n in found else envn[n] if n in envn else F.scalar(n)
+               for n in written}
+        out.update(found)  # (in the text's order; any other after)
+        if not out:
             raise UsageError("the expression has no variables to differentiate with respect to")
-        return list(found.values())
+        return list(out.values())
     # a value the formula names (``phi = sigmoid(...); ...``) is differentiated with respect
     # to as it is, as sg.grad(f, h) does for an intermediate h
     nodes = topo_order([f])

@@ -369,11 +369,14 @@ def assigned_in(text: str) -> set[str]:
             for t in st.targets if isinstance(t, ast.Name)}
 
 
-def names_in(text: str) -> set[str]:
-    """The names ``text`` uses (variables and named values, before anything is built): a
-    variable that building folds away (``x - x`` is 0) is still one the text has."""
+def names_in(text: str) -> list[str]:
+    """The names ``text`` uses, in the order they first appear (variables and named values,
+    before anything is built): a variable that building folds away (``x - x`` is 0) is still
+    one the text has."""
     try:
         tree = ast.parse(text.strip(), mode="exec")
     except (SyntaxError, RecursionError, MemoryError):
-        return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(FUNCTIONS)
+        return []
+    found = sorted((n.lineno, n.col_offset, n.id) for n in ast.walk(tree)
+                   if isinstance(n, ast.Name) and n.id not in FUNCTIONS)
+    return list(dict.fromkeys(name for _, _, name in found))

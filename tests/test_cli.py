@@ -313,3 +313,16 @@ def test_eval_refuses_a_value_for_a_named_value(capsys):
 def test_draw_of_a_constant_formula_draws_its_graph(capsys):
     code, out, _ = run(capsys, "draw", "2*3")  # "no variables to differentiate" before
     assert code == 0 and out.startswith("digraph symgrad {")
+
+
+def test_the_default_wrt_keeps_variables_the_formula_folds_away(capsys):
+    """--help says every variable, in the order they appear; x - x said 'the expression has no
+    variables to differentiate with respect to', and x*0 + y printed df/dy alone."""
+    rc, out, _ = run(capsys, "grad", "x - x")
+    assert rc == 0 and out.strip() == "df/dx = 0 [zero: f does not depend on x]"
+    rc, out, _ = run(capsys, "grad", "x*0 + y")
+    assert rc == 0 and [ln.split(" =")[0] for ln in out.strip().splitlines()] == \
+        ["df/dx", "df/dy"]
+    rc, out, _ = run(capsys, "grad", "h = x*0; h + y")  # a named value is not a variable
+    assert rc == 0 and [ln.split(" =")[0] for ln in out.strip().splitlines()] == \
+        ["df/dx", "df/dy"]
