@@ -22,6 +22,14 @@ from .simplify import simplify
 from .sympy_bridge import to_sympy
 
 
+def _fd_error(err: float) -> str:
+    """check_grad's largest error, read as what it is: 0 means every difference was within
+    the finite differences' own rounding noise, not an exact match."""
+    if err == 0:
+        return "every difference within their rounding noise"
+    return f"largest relative error {err:.0e}"
+
+
 def scalar_mlp() -> dict:
     """The lecture's single-hidden-unit MLP: variables, named nodes and the loss ``C``."""
     x, y, u, c, w, b = F.scalars("x y u c w b")
@@ -114,8 +122,7 @@ def _scalar_section(out: _Out) -> None:
         out(f"  {a.ljust(w1)}   {bb.ljust(w2)}   {ok}")
     out()
     out("  same?: sympy proves symgrad's formula minus the lecture's is 0 (in mu and phi);")
-    out(f"  all four also agree with central finite differences of C (largest relative "
-        f"error {err:.0e}).")
+    out(f"  all four also agree with central finite differences of C ({_fd_error(err)}).")
     out("  What the names hide: dC/db fully expanded in x, y, u, c, w, b (sg.to_sympy):")
     full = to_sympy(simplify(gs[3]))
     out(f"    dC/db = {sympy.latex(full) if out.latex else full}")
@@ -179,8 +186,8 @@ def _vector_section(out: _Out) -> None:
           "w": rng.normal(size=l), "b": 0.1, "y": 1.0}
     small = vector_mlp(d, l)
     err = check_grad(small["C"], [small[k] for k in "U c w b".split()], at, order=1)
-    out(f"  checked against central finite differences at d = {d}, l = {l} (largest relative "
-        f"error {err:.0e}).")
+    out(f"  checked against central finite differences at d = {d}, l = {l} "
+        f"({_fd_error(err)}).")
     out()
     out("  Backprop, step by step: sg.explain(C, [U, c]) prints the delta recursion")
     out()
