@@ -144,3 +144,35 @@ def test_an_identity_fitted_to_sizes_equal_at_run_time_is_not_multiplied_out():
     Xv, wv = rng.normal(size=(5, 3)), rng.normal(size=3)
     want = Xv.T @ np.diag(-2 * np.tanh(Xv @ wv) * (1 - np.tanh(Xv @ wv) ** 2)) @ Xv
     np.testing.assert_allclose(fn(Xv, wv), want, rtol=1e-12)
+
+
+def test_rules_keep_the_checks_a_node_left_to_the_call():
+    """A build-time rule's replacement dropped the sizes the node (or its operand) left to
+    the call to check: diag(v) @ u of a (n,) v and a (1,) u became v ⊙ u, which broadcast
+    u where numpy refuses, sum(broadcast_to(v, (2, 1))) became 2 sum(v), and v + 0*u, with
+    u of (n,) and v of (3,), became v: wrong answers at n = 3 (or 5) instead of errors."""
+    v, u = sg.vector("v_rk", "n"), sg.vector("u_rk", 1)
+    R, w = sg.matrix("R_rk", (1, 2)), sg.vector("w_rk", 3)
+    V3, V1, U = np.array([1.0, 2.0, 3.0]), np.array([4.0]), np.array([10.0])
+    cases = [  # (expression, values at n = 3 that numpy refuses, values at n = 1, numpy's)
+        (sg.diag(v) @ u, {v: V3, u: U}, {v: V1, u: U}, np.array([40.0])),
+        (sg.diagonal(sg.outer(v, u)), {v: V3, u: U}, {v: V1, u: U}, np.array([40.0])),
+        (sg.trace(sg.outer(v, u)), {v: V3, u: U}, {v: V1, u: U}, 40.0),
+        (sg.diag(v) @ R, {v: V3, R: np.ones((1, 2))}, {v: V1, R: np.ones((1, 2))},
+         np.array([[4.0, 4.0]])),
+        (sg.sum(sg.broadcast_to(v, (2, 1))), {v: V3}, {v: V1}, 8.0),
+        (sg.broadcast_to(v, (1,)), {v: V3}, {v: V1}, np.array([4.0])),
+    ]
+    for e, bad, good, want in cases:
+        with pytest.raises(sg.ShapeError, match=r"n = 3 from input v_rk"):
+            sg.evaluate(e, bad)
+        np.testing.assert_allclose(sg.evaluate(e, good), want, err_msg=str(e))
+    u5 = sg.vector("u5_rk", "n")
+    for e in (u5 * 0.0 + w, w * sg.ones(("n",)), (u5 - u5) + w):
+        with pytest.raises(sg.ShapeError, match=r"n = 5 from input u5_rk"):
+            sg.compile(e, [u5, w])(np.ones(5), np.arange(3.0))
+        np.testing.assert_array_equal(sg.compile(e, [u5, w])(np.ones(3), np.arange(3.0)),
+                                      np.arange(3.0))
+    # sizes named alike still take the rules: diag(v) @ x of a (n,) x is v ⊙ x
+    x = sg.vector("x_rk", "n")
+    assert (sg.diag(v) @ x).op.name == "mul"

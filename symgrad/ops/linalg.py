@@ -149,14 +149,6 @@ def _matmul_rules(args, attrs, shape):
         return y
     if y.op.name == "eye" and len(y.attrs["dims"]) == 1 and x.shape == shape:
         return x
-    # and an identity fitted to sizes that are equal at run time only (k and n of a Hessian
-    # wrt w of (k,) through X of (m, n)): I @ A = A in the result's sizes, without the
-    # O(n^2 m) product
-    for e, o in ((x, y), (y, x)):
-        if e.op.name == "fit_shape" and e.args[0].op.name == "eye" and \
-                len(e.args[0].attrs["dims"]) == 1 and o.ndim == 2 and \
-                fit_pairs(o.shape, shape) is not None:
-            return F.fit_shape(o, shape)
     # and with a number: (c I) @ A = c A (the Hessian of least squares, 2 X^T X, read 2 I X^T X)
     for s, o in ((x, y), (y, x)):
         if s.op.name == "mul" and o.shape == shape:
@@ -181,6 +173,19 @@ def _matmul_rules(args, attrs, shape):
             if x.ndim == 2 and y.ndim == 2:
                 r = F.reshape(r, (x.shape[0], 1))
             return F.broadcast_to(r, shape)
+    return None
+
+
+@rule(MATMUL, tensor_only=True, keeps_checks=True)
+def _fitted_identity(args, attrs, shape):
+    """An identity fitted to sizes equal at run time only (k and n of a Hessian wrt w of (k,)
+    through X of (m, n)): I @ A = A in the result's sizes, without the O(n^2 m) product. The
+    fit_shape of the result checks the sizes the fitted identity did."""
+    for e, o in args, args[::-1]:
+        if e.op.name == "fit_shape" and e.args[0].op.name == "eye" and \
+                len(e.args[0].attrs["dims"]) == 1 and o.ndim == 2 and \
+                fit_pairs(o.shape, shape) is not None:
+            return F.fit_shape(o, shape)
     return None
 
 
@@ -506,7 +511,11 @@ class BroadcastTo(Op):
                                           for o, s in zip(out, shape)):
             raise ShapeError(f"broadcast_to: cannot broadcast {fmt_shape(x.shape)} to "
                              f"{fmt_shape(shape)}")
-        return tuple(shape), checks
+        # a named size brought to a 1 must be 1 (broadcasting only ever widens a 1)
+        lead = len(shape) - x.ndim
+        ones = tuple(Check(d, 1, "broadcast_to", (x.shape, tuple(shape)))
+                     for d, s in zip(x.shape, shape[lead:]) if isinstance(d, str) and s == 1)
+        return tuple(shape), checks + ones
 
     def code(self, a, n, g):
         return broadcast_code(a[0], n.args[0], n.shape, g)
