@@ -176,3 +176,13 @@ def test_rules_keep_the_checks_a_node_left_to_the_call():
     # sizes named alike still take the rules: diag(v) @ x of a (n,) x is v ⊙ x
     x = sg.vector("x_rk", "n")
     assert (sg.diag(v) @ x).op.name == "mul"
+
+
+def test_a_vector_times_a_matrix_names_the_shapes_as_written():
+    """v @ M was rewritten M^T v before its sizes were known to fit, and the error at the
+    call named (4, 3) and (2,), shapes the user never wrote."""
+    v, M = sg.vector("v_vm", "n"), sg.matrix("M_vm", ("r", "c"))
+    f = sg.compile(v @ M, [v, M])
+    with pytest.raises(sg.ShapeError, match=r"^matmul: shapes \(2,\) and \(3, 4\) do not"):
+        f(np.ones(2), np.ones((3, 4)))
+    np.testing.assert_array_equal(f(np.ones(3), np.ones((3, 4))), np.full(4, 3.0))
