@@ -421,6 +421,9 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
         (ks[1] if size >= PARALLEL_MIN else ks[0])(size, *flat, *res)
         res = [_shrink(r.reshape(shape), np.broadcast_shapes(*(np.shape(sel[j]) for j in d)))
                for r, d in zip(res, deps)]
+        # an output of Python numbers alone is a Python float, as the numpy version gives it
+        res = [float(r) if all(sel[j].__class__ in (float, int) for j in d) else r
+               for r, d in zip(res, deps)]
         return res[0] if single else tuple(res)
 
     # Python floats in: straight to the numpy backend's math code, with one check

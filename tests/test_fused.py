@@ -387,3 +387,15 @@ def test_per_sample_outputs_take_the_numpy_backend_dtype(combo):
     g = sg.compile(sg.tanh(a * b), [a, b], backend="numba")
     if combo == "np.float32 scalar":
         assert g(*vals).dtype == np.float32
+
+
+def test_per_sample_outputs_of_numbers_alone_are_python_floats():
+    """In a per-sample call, an output that depends on no array of samples came back as a
+    numpy float64 from the numba loop, where the numpy version gives a Python float."""
+    x, w = sg.scalars("x_pf w_pf")
+    outs = [sg.tanh(x * w), w * 2.0, sg.const(3.0)]
+    for backend in ("numpy", "numba"):
+        got = sg.compile(outs, [x, w], backend=backend)(np.ones(3), 0.5)
+        assert [type(r) for r in got] == [np.ndarray, float, float], backend
+        got = sg.compile(outs, [x, w], backend=backend)(np.ones(3, np.float32), np.float32(0.5))
+        assert type(got[1]) is np.float32, backend
