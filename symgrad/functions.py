@@ -452,7 +452,12 @@ def dot(a: ExprLike, b: ExprLike) -> Expr:
     if a.ndim > 2 or b.ndim > 2:
         raise ShapeError(f"dot: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)}: "
                          "use sg.matmul for more than two axes")
-    return matmul(a, b)
+    try:
+        return matmul(a, b)
+    except ShapeError as err:  # named as the user called it (the check is matmul's)
+        msg = str(err)
+        raise ShapeError("dot:" + msg[len("matmul:"):] if msg.startswith("matmul:")
+                         else msg) from None
 
 
 def outer(a: ExprLike, b: ExprLike) -> Expr:
