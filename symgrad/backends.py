@@ -469,9 +469,15 @@ def _compile_jax(outputs, inputs) -> Callable:
     ins = fn.inputs
     scalars = [i for i, v in enumerate(ins) if not v.shape]
     names = [v.attrs["vname"] for v in ins]
+    in_graph = {id(n) for n in order}
+    # (inputs the outputs do not use are ignored, as by sg.compile, unless a size is named)
+    ignored = {i for i, v in enumerate(ins)
+               if id(v) not in in_graph and all(isinstance(d, int) for d in v.shape)}
 
     def real(args: tuple) -> tuple:  # under jit a Python complex is a tracer like any other
         for i, a in enumerate(args[:len(names)]):
+            if i in ignored:
+                continue
             if isinstance(a, complex) and i in scalars:
                 raise TypeError(f"input {names[i]}: a complex number ({a}); symgrad "
                                 "computes with real numbers")
@@ -489,6 +495,8 @@ def _compile_jax(outputs, inputs) -> Callable:
             # was an integer tracer (2**-1 gave -9223372036854775808, 2**62 * 4 gave 0)
             args = tuple(float(a) if i in scalars and isinstance(a, _INTEGRAL) else a
                          for i, a in enumerate(args))
+        if ignored:  # (jit takes None for them, whatever was given: a str is no jit argument)
+            args = tuple(None if i in ignored else a for i, a in enumerate(args))
         return args
 
     if scalars and any(n.shape for n in order):

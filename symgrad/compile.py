@@ -201,7 +201,12 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
     bound: dict[str, str] = {}
     first_param: dict[str, str] = {}
     meets: dict[str, str] | None = None  # made when a second input has a size (most have none)
+    # inputs the outputs do not use are ignored, as the contract says, unless a size of theirs
+    # is named (it may fix a size the outputs need)
+    in_graph = {id(n) for n in order} if order else None
     for v in ins:
+        if in_graph is not None and id(v) not in in_graph and _fixed(v):
+            continue
         p = gen.params[id(v)]
         nm = v.attrs["vname"]
         if not v.shape:  # see _scalar_in
@@ -328,15 +333,19 @@ def _fixed(v: Expr) -> bool:
     return all(isinstance(d, int) for d in v.shape)
 
 
-def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str) -> Callable:
+def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str,
+            used: set[int] | None = None) -> Callable:
     """``read(a)``: the inputs ``a`` (a tuple, in the order of ``ins``) as a list, arrays
     converted; the number of inputs, fixed shapes and scalars checked as the inline checks of a
-    version with few inputs do (same errors). Inputs with symbolic sizes are checked inline."""
+    version with few inputs do (same errors). Inputs with symbolic sizes are checked inline.
+    ``used``: the ids of the inputs the outputs use; the others, but for those with a named
+    size, are ignored (as in _input_checks)."""
     n = len(ins)
     names = [v.attrs["vname"] for v in ins]
-    arrays = [i for i, v in enumerate(ins) if v.shape]
+    read_ = [i for i, v in enumerate(ins) if used is None or id(v) in used or not _fixed(v)]
+    arrays = [i for i in read_ if ins[i].shape]
     fixed = [(i, tuple(ins[i].shape), fmt_shape(ins[i].shape)) for i in arrays if _fixed(ins[i])]
-    numbers = [i for i, v in enumerate(ins) if not v.shape]
+    numbers = [i for i in read_ if not ins[i].shape]
     numpy = xp is np
     real_in = _real_in_for(xp)
 
@@ -576,7 +585,8 @@ class _Plan:
         params, call, values = self.params, self.params, f"({self.params}{',' if self.ins else ''})"
         if many:  # name the inputs once: one call reads, converts and checks them (see _reader)
             params, call, values = "*_a", "*_a", "_a"
-            self.extra["_read"] = _reader(self.ins, tensor, self.xp, "compiled")
+            self.extra["_read"] = _reader(self.ins, tensor, self.xp, "compiled",
+                                          {id(n) for n in order})
             pre = ["_v = _read(_a)", f"{self.params}, = _v"]
             rest = [v for v in self.ins if v.shape and not _fixed(v)]  # symbolic sizes: below
             check_lines, bound = _input_checks(rest, gen, tensor, checks, convert=False,

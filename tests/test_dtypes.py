@@ -537,3 +537,24 @@ def test_the_sigmoid_is_quiet_on_every_namespace():
         sig, grad = f(xps.asarray([-1e3, 1e3]), xps.asarray([0.0, 0.0]))
     np.testing.assert_array_equal(np.asarray(sig), [0.0, 1.0])
     np.testing.assert_array_equal(np.asarray(grad), [0.0, 1.0])
+
+
+@pytest.mark.parametrize("name", ["numpy", *BACKENDS])
+def test_inputs_the_outputs_do_not_use_are_ignored_on_every_backend(name, numba_cache):
+    """The contract: inputs the outputs do not use are allowed and ignored. sg.compile checked
+    an unused vector's shape (ShapeError for a (5,) given to a (3,) input) and refused None,
+    where sg.evaluate ignored them; an unused input with a named size still fixes that size."""
+    x, u, v = sg.scalar("x_un"), sg.vector("u_un", 2), sg.vector("v_un", 3)
+    backend = _backend(name)
+    ctx = _jax_x64() if name == "jax" else contextlib.nullcontext()
+    with ctx:
+        f = sg.compile(sg.sum(u) * x, [x, u, v], backend=backend)
+        for junk in (None, np.ones(5), "junk"):
+            got = f(1.0, *_inputs(name, [np.ones(2)]), junk)
+            assert float(_computed(got)) == 2.0
+    many = sg.scalars(" ".join(f"m{i}_un" for i in range(10)))  # the version reading *args
+    g = sg.compile(sg.sum(u) * many[0], [*many, u, v])
+    assert g(*[1.0] * 10, np.ones(2), None) == 2.0
+    w, M = sg.vector("w_un", "n"), sg.matrix("M_un", ("m", "n"))  # a named size is still read
+    with pytest.raises(sg.ShapeError, match="input M_un"):
+        sg.compile(sg.sum(w), [w, M])(np.ones(3), np.ones((2, 4)))
