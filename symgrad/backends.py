@@ -495,8 +495,9 @@ def _compile_jax(outputs, inputs) -> Callable:
             # was an integer tracer (2**-1 gave -9223372036854775808, 2**62 * 4 gave 0)
             args = tuple(float(a) if i in scalars and isinstance(a, _INTEGRAL) else a
                          for i, a in enumerate(args))
-        if ignored:  # (jit takes None for them, whatever was given: a str is no jit argument)
-            args = tuple(None if i in ignored else a for i, a in enumerate(args))
+        if ignored:  # (an array still lends its dtype; what jit cannot take is given None)
+            args = tuple(None if i in ignored and not hasattr(a, "dtype") and
+                         not isinstance(a, (int, float)) else a for i, a in enumerate(args))
         return args
 
     if scalars and any(n.shape for n in order):
