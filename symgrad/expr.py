@@ -335,15 +335,7 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
         shape, checks = args[0].shape, ()  # Op.infer's common case, without the call
     else:
         shape, checks = op.infer(args, attrs)
-    # a node with checks put off until the call (sizes named differently, or a name against a
-    # number), or with such an operand, keeps its form: a rule's replacement would not carry
-    # them, and diag(v) @ u of a (n,) v and a (1,) u became v ⊙ u, which broadcasts where the
-    # call should fail (as sum(broadcast_to(v, (2, 1))) became 2 sum(v)). Only the rules
-    # whose replacements check those sizes again apply there (ops.base.rule, keeps_checks)
-    n = len(args)
-    deferred = checks or (n and (args[0].checks or n > 1 and (
-        args[1].checks or n > 2 and any(a.checks for a in args[2:]))))
-    for rule in (op.rules if shape else op.scalar_rules) if not deferred else op.checked_rules:
+    for rule in (op.rules if shape else op.scalar_rules):
         r = rule(args, attrs, shape)
         if r is not None:
             return r

@@ -54,8 +54,6 @@ class Op:
         # scalar_rules: those that can apply to a scalar result (make() tries only these there)
         self.rules: list[Callable[[tuple, dict, tuple], Any]] = []
         self.scalar_rules: list[Callable[[tuple, dict, tuple], Any]] = []
-        # the rules whose replacement checks what the node's deferred checks did (see make)
-        self.checked_rules: list[Callable[[tuple, dict, tuple], Any]] = []
         self.tag = id(self)  # the op in node-table keys (a number: keys stay untracked by the GC)
         # how many operands of one shape make a result of that shape by Op.infer's elementwise
         # rule (1 or 2; 0: not such an op), so that make() can skip the call in that case
@@ -188,21 +186,17 @@ def shape_error(op: str, *shapes) -> ShapeError:
     return ShapeError(f"{op}: shapes " + " and ".join(fmt_shape(s) for s in shapes) + " do not fit")
 
 
-def rule(op: Op, tensor_only: bool = False, keeps_checks: bool = False):
+def rule(op: Op, tensor_only: bool = False):
     """Decorator: add a build-time rewrite ``f(args, attrs, shape) -> Expr | None`` to ``op``.
 
     ``tensor_only``: the rule never applies when the result is a scalar (shape ``()``), so
     building a scalar node skips it (most nodes of scalar graphs: cheaper construction).
-    ``keeps_checks``: its replacement checks the sizes that the node (or an operand) left to
-    the call, so it may apply there too; other rules do not (see ``expr.make``).
     """
 
     def deco(f):
         op.rules.append(f)
         if not tensor_only:
             op.scalar_rules.append(f)
-        if keeps_checks:
-            op.checked_rules.append(f)
         return f
 
     return deco

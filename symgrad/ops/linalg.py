@@ -176,7 +176,7 @@ def _matmul_rules(args, attrs, shape):
     return None
 
 
-@rule(MATMUL, tensor_only=True, keeps_checks=True)
+@rule(MATMUL, tensor_only=True)
 def _fitted_identity(args, attrs, shape):
     """An identity fitted to sizes equal at run time only (k and n of a Hessian wrt w of (k,)
     through X of (m, n)): I @ A = A in the result's sizes, without the O(n^2 m) product. The
