@@ -564,9 +564,10 @@ def _hessian_rows(f: Expr, ws: list[Expr]) -> list[list[Expr]]:
         rows_p = _hessian_rows_in_order(f, [ws[i] for i in by_size], inner)
         at = {i: k for k, i in enumerate(by_size)}
         rows = [[rows_p[at[i]][at[j]] for j in range(len(ws))] for i in range(len(ws))]
-        _record_rows(rows, f, ws)
-        return rows
-    return _hessian_rows_in_order(f, ws, inner)
+    else:
+        rows = _hessian_rows_in_order(f, ws, inner)
+    _record_rows(rows, f, ws)  # once, in the list's order
+    return rows
 
 
 def _size_key(w: Expr) -> tuple:
@@ -595,7 +596,6 @@ def _hessian_rows_in_order(f: Expr, ws: list[Expr], inner: bool) -> list[list[Ex
         row = [_mirror(rows[j][i], ws[j], wi) for j in range(i)] + \
             reverse(g, seed, ws[i:], shared, stable)
         rows.append(row)
-    _record_rows(rows, f, ws)
     return rows
 
 
