@@ -30,7 +30,7 @@ FRESH = frozenset((
     "onehot", "eye"))
 # ops whose result may share memory with their first operand
 VIEWS = frozenset(("transpose", "reshape", "broadcast_to", "alias", "stop_gradient", "take",
-                   "diagonal"))
+                   "diagonal", "guard"))
 # ops known to give the inputs' dtype (numpy's promotion of their operands, numbers weak);
 # any other op (eye, onehot, argmax, zero, integer casts, samples, ops added later) may not
 _KEEPS_DTYPE = (FRESH | VIEWS) - {"eye", "onehot"}

@@ -143,7 +143,7 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
 # ------------------------------------------------------------------ the returned values
 # ops whose numpy code may return (a view of) their operand's own array
 _VIEW_OPS = frozenset(("transpose", "reshape", "fit_shape", "take", "stop_gradient", "alias",
-                       "diagonal", "broadcast_to", "straight_through"))
+                       "guard", "diagonal", "broadcast_to", "straight_through"))
 
 
 def returned(outs: list[Expr], code: dict, fresh_ids, mutable: bool = True,

@@ -26,7 +26,7 @@ from __future__ import annotations
 from . import edge_pushing
 from . import functions as F
 from .errors import NonDifferentiableError
-from .expr import Expr, make, new_node, node_key
+from .expr import Expr, keep_checks, make, new_node, node_key
 from .graph import as_list, no_gc, topo_order
 from .ops.leaves import VAR
 from .rewrite import has_candidates, stabilize
@@ -49,6 +49,23 @@ def _record(kind: str, outs: list, f: Expr, wrts: list) -> None:
                 g._origin[0] == "grad":
             continue
         g._origin = rec
+
+
+def _with_checks(outs: list, f: Expr) -> list:
+    """``outs`` with the size checks of f's graph that theirs lack (see expr.keep_checks),
+    each keeping its origin record: a derivative is defined only where f is, so a call with
+    sizes f's graph refuses fails (d/dw of sum(v + w), w of (3,) and v of (n,), at n = 5)."""
+    if not f.checks:
+        return outs
+    res = []
+    for o in outs:
+        g = keep_checks(o, f.checks)
+        rec = getattr(o, "_origin", None)
+        if g is not o and rec is not None:
+            kind, ff, ids, wrts = rec
+            g._origin = (kind, ff, (id(g),), (wrts[len(ids) - 1 - ids[::-1].index(id(o))],))
+        res.append(g)
+    return res
 
 
 def origin(e: Expr) -> tuple | None:
@@ -198,7 +215,7 @@ def zero_reason(e: Expr) -> str | None:
     """
     if not isinstance(e, Expr):
         raise TypeError(f"zero_reason: expected an expression, got {type(e).__name__}")
-    while e.op.name in ("broadcast_to", "reshape", "transpose", "neg"):
+    while e.op.name in ("broadcast_to", "reshape", "transpose", "neg", "guard"):
         e = e.args[0]
     if e.op.name != "zero":
         return None
@@ -425,6 +442,7 @@ def grad(f: Expr, wrt):
     _check_wrt(ws, "grad")
     out = _reverse_each_inner(f, F.const(1.0), ws)
     _record("grad", out, f, ws)
+    out = _with_checks(out, f)
     return out[0] if single else out
 
 
@@ -448,6 +466,7 @@ def jacobian(f: Expr, wrt):
         for i, j in zip(rest, _reverse_each_inner(f, seed, [ws[i] for i in rest])):
             out[i] = j
     _record("jacobian", out, f, ws)
+    out = _with_checks(out, f)
     return out[0] if single else out
 
 
@@ -542,7 +561,7 @@ def hessian(f: Expr, wrt):
     ws, single = as_list(wrt, "hessian")
     _check_wrt(ws, "hessian")
     with no_gc():  # one pause for all the rows' passes (see no_gc)
-        rows = _hessian_rows(f, ws)
+        rows = [_with_checks(row, f) for row in _hessian_rows(f, ws)]
     return rows[0][0] if single else rows
 
 

@@ -49,7 +49,7 @@ from ._emit import (
 )
 from ._per_sample import PerSample, refuse, runner, samples_shape
 from .errors import ShapeError
-from .expr import Expr
+from .expr import Expr, checks_of
 from .graph import as_list, no_gc, topo_order, walk
 from .ops.leaves import VAR
 from .rewrite import stabilize
@@ -252,17 +252,19 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
         if c in seen:
             continue
         seen.add(c)
+        if any(isinstance(d, str) and d not in bound for d in (c.a, c.b)):
+            # no input has this size, so no call can break the check: a size left only in
+            # a part of the graph a rewrite dropped (0*u + v, u not an input). A size the
+            # code needs is refused below (_unbound)
+            continue
         a, b = gen.dim(c.a), gen.dim(c.b)
         dims = sorted({d for d in (c.a, c.b) if isinstance(d, str)} |
-                      {d for s in c.shapes for d in s if isinstance(d, str)})
-        for d in dims:
-            if d not in bound:
-                _unbound(d)
+                      {d for s in c.shapes for d in s if isinstance(d, str) and d in bound})
         if len(c.shapes) == 1:  # two sizes of one operand (see shapes.same_dim)
-            msg = f"{c.op}: shape {_fmt_template(c.shapes[0])} is not square: its last two " \
-                "sizes differ"
+            msg = f"{c.op}: shape {_fmt_template(c.shapes[0], bound)} is not square: its " \
+                "last two sizes differ"
         else:
-            shapes = " and ".join(_fmt_template(s) for s in c.shapes[:2])
+            shapes = " and ".join(_fmt_template(s, bound) for s in c.shapes[:2])
             msg = f"{c.op}: shapes {shapes} do not fit"
         # which symbolic sizes these are, and which input gave each
         if dims:
@@ -396,8 +398,9 @@ def _uniform_picker(ins: list[Expr], used: list[Expr]) -> Callable:
     return uniform_in
 
 
-def _fmt_template(shape) -> str:
-    parts = ["{" + d + "}" if isinstance(d, str) else str(d) for d in shape]
+def _fmt_template(shape, bound) -> str:
+    """A shape for a message: each size an input fixes as ``{name}``, filled in at the call."""
+    parts = ["{" + d + "}" if isinstance(d, str) and d in bound else str(d) for d in shape]
     if len(parts) == 1:
         return f"({parts[0]},)"
     return "(" + ", ".join(parts) + ")"
@@ -581,7 +584,7 @@ class _Plan:
         """
         order, gen = self.order, self.gen
         tensor = self.tensor
-        checks = [c for n in order for c in n.checks]
+        checks = checks_of(self.outs)
         params, call, values = self.params, self.params, f"({self.params}{',' if self.ins else ''})"
         if many:  # name the inputs once: one call reads, converts and checks them (see _reader)
             params, call, values = "*_a", "*_a", "_a"
@@ -817,18 +820,24 @@ def _later(lazy: dict, key: str, make_source: Callable, gen: Gen, get_fn: Callab
 
 
 # ------------------------------------------------------------------ evaluate
-def _size_givers(order: list[Expr], used: list[Expr], values: dict) -> list[Expr]:
+def _size_givers(order: list[Expr], used: list[Expr], values: dict,
+                 checks: tuple = ()) -> list[Expr]:
     """Variables of ``values`` the outputs do not use whose shapes fix a size the outputs
     need and no used variable fixes (the gradient of ``mean(v)`` wrt ``v`` has ``v``'s shape
-    but not ``v``)."""
+    but not ``v``), or a size their ``checks`` compare (``0*u + w`` is ``w``, guarded: u's
+    size must be w's), where such a value is given."""
     need = {d for n in order for d in n.shape if isinstance(d, str)}
     need.update(n.attrs["dim"] for n in order if n.op.name == "dimsize")
-    need.difference_update(d for v in used for d in v.shape)
+    have = {d for v in used for d in v.shape}
+    need.difference_update(have)
+    checked = {d for c in checks for d in (c.a, c.b) if isinstance(d, str)} - have - need
     extra = []
     for v in values:
-        if need and v.op.name == "var" and v not in used and need.intersection(v.shape):
+        if (need or checked) and v.op.name == "var" and v not in used and \
+                (need.intersection(v.shape) or checked.intersection(v.shape)):
             extra.append(v)
             need.difference_update(v.shape)
+            checked.difference_update(v.shape)
     if need:
         d = sorted(need)[0]
         raise ValueError(f"evaluate: size {d} is not fixed by the shape of any value given "
@@ -896,7 +905,7 @@ def evaluate(exprs, values: dict):
         if v not in values:
             raise ValueError(f"evaluate: no value given for input {v.attrs['vname']} "
                              f"{fmt_shape(v.shape)}")
-    used += _size_givers(order, used, values)
+    used += _size_givers(order, used, values, checks_of(outs))
     used += _dtype_lender(used, values)
     key = tuple(id(o) for o in outs) + (None,) + tuple(id(v) for v in used)
     with _CACHE_LOCK:

@@ -335,9 +335,15 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
         shape, checks = args[0].shape, ()  # Op.infer's common case, without the call
     else:
         shape, checks = op.infer(args, attrs)
+    for a in args:  # a node carries every check of its graph (most graphs have none)
+        if a.checks:
+            checks = _graph_checks(checks, args)
+            break
     for rule in (op.rules if shape else op.scalar_rules):
         r = rule(args, attrs, shape)
         if r is not None:
+            if checks and r.checks is not checks:
+                return keep_checks(r, checks)
             return r
     e = _new(Expr)  # new_node, inlined: this is the hottest path of every pass
     e.op = op
@@ -364,6 +370,41 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     if len(_TABLE) > _sweep_at:
         _sweep()
     return e
+
+
+def _graph_checks(own: tuple, args: tuple) -> tuple:
+    """The checks of a node's graph: its own, then its operands' not already listed."""
+    out = own
+    for a in args:
+        c = a.checks
+        if not c or c is out:
+            continue
+        if not out:
+            out = c  # shared, not copied: a graph with one check holds one tuple of it
+        else:
+            extra = tuple(x for x in c if x not in out)
+            if extra:
+                out = out + extra
+    return out
+
+
+def checks_of(outputs) -> tuple:
+    """Every size check the graphs of ``outputs`` leave for call time, once each."""
+    return _graph_checks((), tuple(outputs))
+
+
+def keep_checks(r: Expr, checks: tuple) -> Expr:
+    """``r``, wrapped in a guard holding those of ``checks`` its graph lacks (see ops.Guard).
+
+    Used where a rewrite replaces a graph by ``r``: build-time rules here, and passes (grad,
+    simplify) for their results. A call whose sizes do not fit then still fails."""
+    have = r.checks
+    missing = tuple(c for c in checks if c not in have) if have else checks
+    if not missing:
+        return r
+    from .ops import REGISTRY
+
+    return make(REGISTRY["guard"], (r,), {"checks": missing})
 
 
 def _named(e: Expr, name: str) -> Expr:

@@ -58,7 +58,7 @@ from .compile import (
     _input_checks,
 )
 from .compile import compile as _compile_numpy
-from .expr import Expr
+from .expr import Expr, checks_of
 from .graph import as_list, topo_order
 from .rewrite import stabilize
 
@@ -137,7 +137,7 @@ def compile_fused(outputs, inputs) -> Callable:
                 needed.add(id(a))
     needed |= {i for i in out_ids if i in member_gid}
     gen = _Gen(ins)
-    checks = [c for n in order for c in n.checks]
+    checks = checks_of(outs)
     check_lines, _ = _input_checks(ins, gen, True, checks, order=order, numpy_in=True)
     used = {id(n) for n in order if n.op.name == "var"}
     units = _units(order, groups, fused)

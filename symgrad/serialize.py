@@ -34,7 +34,7 @@ from . import functions as F
 from .expr import Expr, make
 from .graph import as_list, topo_order
 from .ops import REGISTRY
-from .shapes import as_dim, as_shape, check_identifier, fmt_shape
+from .shapes import Check, as_dim, as_shape, check_identifier, fmt_shape
 
 FORMAT = "symgrad"
 VERSION = 1
@@ -148,6 +148,18 @@ def _check_attr(key: str, v, args: tuple) -> None:
     elif key == "why":
         if not isinstance(v, str):
             raise ValueError(f"why {v!r:.80} is not a string")
+    elif key == "checks":  # a guard's: (size, size, op name, operand shapes) each
+        for c in v if isinstance(v, tuple) and v else (None,):
+            ok = isinstance(c, tuple) and len(c) == 4 and isinstance(c[2], str) and \
+                c[2].isidentifier() and isinstance(c[3], tuple) and c[3]
+            if ok:
+                try:
+                    ok = all(as_dim(d) == d for d in c[:2]) and \
+                        all(isinstance(s, tuple) and as_shape(s) == s for s in c[3])
+                except (TypeError, ValueError):
+                    ok = False
+            if not ok:
+                raise ValueError(f"checks {v!r:.80} is not a tuple of size checks")
     else:
         raise ValueError(f"unknown attribute {key!r}")
 
@@ -289,7 +301,7 @@ def _build_node(g: nx.DiGraph, nid, built: dict) -> Expr:
             _check_attr(k, v, args)
         except ValueError as err:
             raise ValueError(f"load: {where}: {err}") from None
-        attrs[k] = v
+        attrs[k] = tuple(Check(*c) for c in v) if k == "checks" else v
     shape = d.get("shape")
     try:
         if not isinstance(shape, list):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import functions as F
 from ._lazy import sympy
-from .expr import Expr, canonical
+from .expr import Expr, canonical, keep_checks
 from .graph import as_list, count_nodes, larger_than, no_gc, topo_order, walk_upto
 from .rewrite import rebuild
 
@@ -307,6 +307,8 @@ def _simplify(e):
         if alt is not None and count_nodes(alt) < count_nodes(best):
             best = alt
         res.append(best)
-    # guard: never larger than what was given
+    # the size checks left for call time that a rewrite dropped come back as a guard
+    res = [keep_checks(r, o.checks) if o.checks else r for r, o in zip(res, outs)]
+    # never larger than what was given
     res = [r if r is o or count_nodes(r) <= count_nodes(o) else o for r, o in zip(res, outs)]
     return res[0] if single else res

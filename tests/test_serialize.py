@@ -65,6 +65,7 @@ EXAMPLES = {
     "transpose": lambda: sg.transpose(A),
     "reshape": lambda: sg.reshape(A, (3, 2)),
     "fit_shape": lambda: F.fit_shape(vn, (3, 1)),
+    "guard": lambda: 0 * vn + v,  # v, guarded: n must be 3
     "broadcast_to": lambda: sg.broadcast_to(v, (4, 3)),
     "diag": lambda: sg.diag(v),
     "diagonal": lambda: sg.diagonal(S),

@@ -29,8 +29,9 @@ def test_the_gradient_has_its_variables_shape_and_fs_size_check():
     assert g.shape == w.shape
     np.testing.assert_array_equal(sg.evaluate(g, {w: np.ones(3), v: np.arange(3.0)}),
                                   [0.0, 1.0, 2.0])
-    with pytest.raises(sg.ShapeError, match=r"\(4,\) and \(3,\) do not fit \(m = 4 from "
-                                            r"input v_ss, n = 3 from input w_ss\)"):
+    # the message names the product the user wrote, as f's own does
+    with pytest.raises(sg.ShapeError, match=r"matmul: shapes \(3,\) and \(4,\) do not fit \(m = 4 "
+                                            r"from input v_ss, n = 3 from input w_ss\)"):
         sg.evaluate(g, {w: np.ones(3), v: np.arange(4.0)})
     f = sg.compile(g, [w, v])
     with pytest.raises(sg.ShapeError, match="do not fit"):

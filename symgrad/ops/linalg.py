@@ -499,6 +499,53 @@ def _fit_shape_rules(args, attrs, shape):
     return args[0] if args[0].shape == shape else None
 
 
+class Guard(Op):
+    """``x`` itself, with size checks left for call time that ``x``'s own graph lacks.
+
+    A rewrite can drop the node that needed a check: ``diag(v) @ u`` with ``v`` of size n and
+    ``u`` of (1,) becomes ``v * u``, which broadcasts for any n where the product needed n = 1.
+    :func:`symgrad.expr.make` then wraps the result in a guard holding the dropped checks, so a
+    call with sizes that do not fit still fails, naming the op the user wrote. It computes
+    nothing, prints as ``x`` and passes derivatives through.
+    """
+
+    name = "guard"
+    nargs = 1
+    attr_names = ("checks",)
+
+    def infer(self, args, attrs):
+        return args[0].shape, attrs["checks"]
+
+    def code(self, a, n, g):
+        return a[0]
+
+    math = kernel = code
+
+    def sympy(self, a, n, ctx):
+        return a[0]
+
+    def vjp(self, n, ct, nb, wants):
+        return [ct]
+
+    def batch(self, n, args, batched):
+        return make_node(self, args, n.attrs)
+
+    def text(self, a, n):
+        return a[0]
+
+    tex = text
+
+
+GUARD = register(Guard())
+
+
+@rule(GUARD)
+def _guard_rules(args, attrs, shape):
+    # nothing to add: the operand's graph already checks all of it
+    have = args[0].checks
+    return args[0] if have and all(c in have for c in attrs["checks"]) else None
+
+
 class BroadcastTo(Op):
     name = "broadcast_to"
     attr_names = ("shape",)

@@ -1,0 +1,188 @@
+"""Size checks left for call time survive the rewrites that drop the nodes needing them.
+
+A symbolic size that meets another size is checked when the function is called (``v + w3``, v of
+(n,) and w3 of (3,), needs n = 3). A build-time rule, ``simplify`` or a derivative can replace
+the graph by one that no longer holds that node (``0*u + w3`` is ``w3``); the result then
+carries the checks in a ``guard`` node, so a call with sizes that do not fit fails, naming the
+op the user wrote, instead of broadcasting to a wrong answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad.ops import REGISTRY
+from tests.helpers import assert_grad_fd
+
+v = sg.vector("v_dc", "n")
+u = sg.vector("u_dc", "n")
+u1 = sg.vector("u1_dc", 1)
+w3 = sg.vector("w3_dc", 3)
+A = sg.matrix("A_dc", ("n", "m"))
+GUARD = REGISTRY["guard"]
+
+
+def _guarded(e) -> bool:
+    return any(n.op is GUARD for n in sg.topo_order([e]))
+
+
+# (expression, its inputs, values whose sizes fit, the same with a size that does not,
+#  the op the message names)
+CASES = {
+    "diag(v) @ u1 is v * u1": (lambda: sg.diag(v) @ u1, lambda: [v, u1],
+                               [np.array([2.0]), np.array([3.0])],
+                               [np.ones(3), np.array([3.0])], "matmul"),
+    "sum(broadcast_to(v, (2, 1))) is 2 sum(v)": (
+        lambda: sg.sum(sg.broadcast_to(v, (2, 1))), lambda: [v],
+        [np.array([1.5])], [np.ones(3)], "broadcast_to"),
+    "0*u + w3 is w3": (lambda: 0 * u + w3, lambda: [u, w3],
+                       [np.ones(3), np.array([1.0, 2.0, 3.0])],
+                       [np.ones(5), np.array([1.0, 2.0, 3.0])], "add"),
+    "w3 * (0*v + 1) is w3": (lambda: w3 * (0 * v + 1.0), lambda: [v, w3],
+                             [np.ones(3), np.array([1.0, 2.0, 3.0])],
+                             [np.ones(4), np.array([1.0, 2.0, 3.0])], "mul"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_rewritten_graph_still_refuses_sizes_that_do_not_fit(case):
+    build, ins, good, bad, op = CASES[case]
+    e = build()
+    assert _guarded(e)
+    f = sg.compile(e, ins())
+    want = sg.evaluate(build(), dict(zip(ins(), good)))
+    np.testing.assert_allclose(f(*good), want)
+    with pytest.raises(sg.ShapeError, match=rf"^{op}: shapes .* do not fit \(.* from input "):
+        f(*bad)
+    with pytest.raises(sg.ShapeError, match=rf"^{op}: "):
+        sg.evaluate(e, dict(zip(ins(), bad)))
+
+
+def test_the_values_where_sizes_fit_are_numpys():
+    a = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_array_equal(sg.compile(0 * u + w3, [u, w3])(np.ones(3), a),
+                                  0 * np.ones(3) + a)
+    np.testing.assert_array_equal(sg.compile(sg.diag(v) @ u1, [v, u1])(np.array([2.0]),
+                                                                         np.array([3.0])),
+                                  np.diag([2.0]) @ np.array([3.0]))
+
+
+def test_a_guard_is_the_same_node_each_time_and_prints_as_its_operand():
+    e = 0 * u + w3
+    assert e is 0 * u + w3  # hash-consing: one node per value, guard included
+    assert e.op is GUARD and e.args[0] is w3
+    assert str(e) == "w3_dc" and sg.latex(e) == sg.latex(w3)
+    assert e.shape == (3,)
+    assert e.checks and all(c.op == "add" for c in e.checks)
+
+
+def test_no_guard_where_nothing_was_dropped():
+    a = sg.vector("a_dc", 3)
+    assert (a * 1.0) is a and (a + 0.0) is a  # fixed sizes: no checks to keep
+    assert (v * 1.0) is v and (0 * v + v) is v  # one size: nothing deferred
+    X, y = sg.matrix("X_dc", ("N", 4)), sg.vector("y_dc", "N")
+    wv = sg.vector("wv_dc", 4)
+    loss = sg.mean(sg.bce(sg.sigmoid(X @ wv), y))
+    for e in [loss, *sg.grad(loss, [wv]), sg.hessian(loss, wv)]:
+        assert not _guarded(e)
+    # a guard is added once: building on a guarded node does not stack guards
+    g = 0 * u + w3
+    assert sum(n.op is GUARD for n in sg.topo_order([(g * 1.0) + 0.0])) == 1
+
+
+def test_an_input_that_is_not_listed_needs_no_check():
+    # u is not an input: nothing fixes n, so no call can break the check (v + 0*u's value is v)
+    f = sg.compile(0 * u + w3, [w3])
+    np.testing.assert_array_equal(f(np.array([1.0, 2.0, 3.0])), [1.0, 2.0, 3.0])
+    assert sg.evaluate(sg.sum(0 * u + w3), {w3: np.ones(3)}) == 3.0
+    # a size the code needs is still refused when no input fixes it
+    with pytest.raises(ValueError, match="size n is not fixed by the shape of any input"):
+        sg.compile(sg.sum(sg.broadcast_to(sg.sum(w3), ("n",))), [w3])
+
+
+def test_derivatives_are_refused_where_f_is():
+    f = sg.sum(v + w3)  # needs n = 3
+    g_w = sg.grad(f, w3)  # ones: its graph has no v
+    assert _guarded(g_w)
+    gv, gw = sg.compile(sg.grad(f, [v, w3]), [v, w3])(np.ones(3), np.ones(3))
+    np.testing.assert_array_equal(gw, np.ones(3))
+    for e in (g_w, sg.jacobian(v + w3, w3), sg.hessian(f + sg.sum(w3 * w3), w3)):
+        fn = sg.compile(e, [v, w3])
+        fn(np.ones(3), np.ones(3))
+        with pytest.raises(sg.ShapeError, match=r"^add: shapes \(5,\) and \(3,\) do not fit "
+                                                r"\(n = 5 from input v_dc\)"):
+            fn(np.ones(5), np.ones(3))
+
+
+def test_a_guarded_gradient_keeps_its_origin():
+    f = sg.sum(v + w3)
+    g = sg.grad(f, w3)
+    kind, ff, wrt = sg.origin(g)
+    assert (kind, ff, wrt) == ("grad", f, w3)
+    assert sg.explain(g, show=False) is not None
+
+
+def test_simplify_keeps_the_checks():
+    e = sg.sum(u * w3) * 0 + sg.sum(w3)
+    s = sg.simplify(e)
+    fn = sg.compile(s, [u, w3])
+    assert fn(np.ones(3), np.ones(3)) == 3.0
+    with pytest.raises(sg.ShapeError, match=r"^mul: shapes \(5,\) and \(3,\) do not fit"):
+        fn(np.ones(5), np.ones(3))
+
+
+def test_derivatives_pass_through_a_guard():
+    g = 0 * u + w3
+    f = sg.sum(sg.tanh(g * w3))
+    vals = {u: np.ones(3), w3: np.array([0.3, -0.2, 0.5])}
+    assert_grad_fd(f, [w3], vals)
+    gw = sg.grad(f, w3)
+    want = 2 * vals[w3] * (1 - np.tanh(vals[w3] ** 2) ** 2)
+    np.testing.assert_allclose(sg.evaluate(gw, vals), want, rtol=1e-12)
+    # and to second order
+    H = sg.hessian(f, w3)
+    fn = sg.compile(H, [u, w3])
+    assert fn(*vals.values()).shape == (3, 3)
+    with pytest.raises(sg.ShapeError, match="add"):
+        fn(np.ones(2), vals[w3])
+
+
+def test_a_guarded_graph_batches_per_sample():
+    a = sg.scalar("a_dc")
+    e = sg.sum((0 * u + w3) * a)
+    fn = sg.compile(e, [a, u, w3])
+    got = fn(np.array([1.0, 2.0]), np.ones(3), np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(got, [6.0, 12.0])
+    with pytest.raises(sg.ShapeError, match="add"):
+        fn(np.array([1.0, 2.0]), np.ones(4), np.array([1.0, 2.0, 3.0]))
+
+
+def test_a_guard_round_trips_through_save_and_load(tmp_path):
+    e = sg.diag(v) @ u1
+    sg.save(e, tmp_path / "g.json")
+    back = sg.load(tmp_path / "g.json")
+    assert back is e
+    with pytest.raises(sg.ShapeError, match="matmul"):
+        sg.evaluate(back, {v: np.ones(3), u1: np.ones(1)})
+
+
+def test_load_refuses_malformed_checks(tmp_path):
+    e = 0 * u + w3
+    sg.save(e, tmp_path / "g.json")
+    text = (tmp_path / "g.json").read_text()
+    assert '"add"' in text
+    (tmp_path / "bad.json").write_text(text.replace('"add"', '"{n}"'))
+    with pytest.raises(ValueError, match="is not a tuple of size checks"):
+        sg.load(tmp_path / "bad.json")
+
+
+def test_a_matrix_case_names_the_users_product():
+    B = sg.matrix("B_dc", (1, 2))
+    e = sg.diag(sg.diagonal(A @ A.T)) @ sg.ones((1,))  # (n, n) @ (1,): n must be 1
+    fn = sg.compile(e, [A])
+    assert fn(np.ones((1, 2))).shape == (1,)
+    with pytest.raises(sg.ShapeError, match="matmul"):
+        fn(np.ones((3, 2)))
+    assert B.shape == (1, 2)
