@@ -112,6 +112,8 @@ def _fname(f: Expr) -> str:
     if f.op.name in ("var", "alias") or f.name:
         return _describe(f)
     rec = origin(f)
+    if f.op.name == "guard" and rec is None:  # (a guard prints as its operand)
+        return _fname(f.args[0])
     # (the gradient of exp(x) is exp(x) itself: its record names the node as its own f)
     if rec is not None and rec[0] == "grad" and rec[1] is not f and origin(rec[1]) is None:
         w = _wrt_text(rec[2])

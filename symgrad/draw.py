@@ -161,6 +161,9 @@ def node_label(n: Expr) -> list[str]:
             len(n.attrs["axis"]) != n.args[0].ndim:
         ax = n.attrs["axis"]
         detail = f" axis={ax[0] if len(ax) == 1 else ax}"
+    elif op == "guard":  # the size checks it keeps (see ops.Guard): "guard n=3"
+        cs = n.attrs["checks"]
+        detail = " " + ", ".join(f"{c.a}={c.b}" for c in cs[:3]) + (", ..." if len(cs) > 3 else "")
     second = f"{op}{detail} {fmt_shape(n.shape)}"
     return [first, second] if first is not None else [second]
 

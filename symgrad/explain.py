@@ -431,6 +431,8 @@ class _Trace:
             else:
                 ct = adj[id(n)]
                 passing = ops.get(id(n), []) + [n.op.name]
+            if n.op.name == "guard":  # (it computes nothing: not a step of the chain rule)
+                passing = passing[:-1]
             wants = [id(a) in self.dep for a in n.args]
             cts = n.op.vjp(n, ct, 0, wants)
             for a, want, c in zip(n.args, wants, cts):

@@ -338,6 +338,9 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     for a in args:  # a node carries every check of its graph (most graphs have none)
         if a.checks:
             checks = _graph_checks(checks, args)
+            for b in args:
+                if b.op.name == "guard":  # built on the guarded value, guarded on top
+                    return _on_guarded(op, args, attrs, checks)
             break
     for rule in (op.rules if shape else op.scalar_rules):
         r = rule(args, attrs, shape)
@@ -373,19 +376,52 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
 
 
 def _graph_checks(own: tuple, args: tuple) -> tuple:
-    """The checks of a node's graph: its own, then its operands' not already listed."""
-    out = own
+    """The checks of a node's graph, in the order they are met evaluating it: its operands'
+    (in order, each listed once), then its own."""
+    out = ()
     for a in args:
         c = a.checks
         if not c or c is out:
             continue
-        if not out:
-            out = c  # shared, not copied: a graph with one check holds one tuple of it
-        else:
-            extra = tuple(x for x in c if x not in out)
+        if not out or (len(c) > len(out) and c[:len(out)] == out):
+            out = c  # shared, not copied (lists grow by appending: often one is the other's start)
+        elif out[:len(c)] != c:
+            have = as_check_set(out)
+            extra = tuple(x for x in c if x not in have)
             if extra:
                 out = out + extra
+    if own:
+        have = as_check_set(out)
+        extra = tuple(x for x in dict.fromkeys(own) if x not in have)
+        if extra:
+            out = out + extra
     return out
+
+
+def _on_guarded(op, args: tuple, attrs, checks: tuple) -> Expr:
+    """``op`` of operands some of which are guards: built on the values they guard, so that
+    every rule sees them (log of a guarded sigmoid is still the stable form, 0 + x still x),
+    and guarded once, on top. A guard is thus never an operand: at most one per expression."""
+    bare = tuple(a.args[0] if a.op.name == "guard" else a for a in args)
+    return keep_checks(make(op, bare, None if attrs is _NO_ATTRS else attrs), checks)
+
+
+# a list of checks -> the same as a set, for the few long lists a graph of many symbolic sizes
+# shares among its nodes (one membership test per check, not a scan of the list)
+_SETS: dict[int, tuple] = {}
+
+
+def as_check_set(checks: tuple):
+    if len(checks) < 8:
+        return checks
+    hit = _SETS.get(id(checks))
+    if hit is not None and hit[0] is checks:
+        return hit[1]
+    if len(_SETS) >= 256:
+        del _SETS[next(iter(_SETS))]  # the oldest
+    s = frozenset(checks)
+    _SETS[id(checks)] = (checks, s)  # holds the tuple: its id stays its own
+    return s
 
 
 def checks_of(outputs) -> tuple:
@@ -398,17 +434,24 @@ def keep_checks(r: Expr, checks: tuple) -> Expr:
 
     Used where a rewrite replaces a graph by ``r``: build-time rules here, and passes (grad,
     simplify) for their results. A call whose sizes do not fit then still fails."""
-    have = r.checks
+    have = as_check_set(r.checks)
     missing = tuple(c for c in checks if c not in have) if have else checks
     if not missing:
         return r
     from .ops import REGISTRY
 
+    if r.op.name == "guard":  # one guard holds them all
+        return make(r.op, r.args, {"checks": r.attrs["checks"] + missing})
     return make(REGISTRY["guard"], (r,), {"checks": missing})
 
 
 def _named(e: Expr, name: str) -> Expr:
     from .ops import leaves
+
+    if e.op.name == "guard" and e.args[0].name != name:
+        # the value takes the name too: what is built on a guarded value is built on the value
+        # (see _on_guarded), and shows its name there
+        e = make(e.op, (_named(e.args[0], name),), e.attrs)
 
     if e.op.leaf:
         # a leaf keeps its identity: an alias node carries the name

@@ -35,6 +35,8 @@ def _shows_sigma(n: Expr) -> bool:
 
 
 def _render(root: Expr, latex: bool) -> str:
+    while root.op.name == "guard":  # (it prints as its operand: the formula is the operand's)
+        root = root.args[0]
     order = topo_order([root])
     uses = use_counts(order)
     # the sigmoid is the lecture's sigma, unless a variable of the formula is called sigma

@@ -295,7 +295,9 @@ def simplify(e):
 
 
 def _simplify(e):
-    outs, single = as_list(e, "simplify")
+    given, single = as_list(e, "simplify")
+    # a guard (see ops.Guard) is only ever on top: simplify what it guards, then guard that
+    outs = [o.args[0] if o.op.name == "guard" else o for o in given]
     res = []
     own = _own(outs)
     big = larger_than(own, SYMPY_MAX_NODES)  # one pass, however many outputs share the graph
@@ -307,8 +309,8 @@ def _simplify(e):
         if alt is not None and count_nodes(alt) < count_nodes(best):
             best = alt
         res.append(best)
-    # the size checks left for call time that a rewrite dropped come back as a guard
-    res = [keep_checks(r, o.checks) if o.checks else r for r, o in zip(res, outs)]
     # never larger than what was given
     res = [r if r is o or count_nodes(r) <= count_nodes(o) else o for r, o in zip(res, outs)]
+    # with every size check left for call time, those a rewrite dropped in a guard
+    res = [keep_checks(r, g.checks) if g.checks else r for r, g in zip(res, given)]
     return res[0] if single else res

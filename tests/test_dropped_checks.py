@@ -186,3 +186,85 @@ def test_a_matrix_case_names_the_users_product():
     with pytest.raises(sg.ShapeError, match="matmul"):
         fn(np.ones((3, 2)))
     assert B.shape == (1, 2)
+
+
+# ---------------------------------------------------------------- a guard stays out of the way
+def _no_guard_below_the_top(e) -> bool:
+    return all(a.op is not GUARD for n in sg.topo_order([e]) for a in n.args)
+
+
+def test_a_guard_is_never_an_operand_so_every_rule_still_applies():
+    z = sg.vector("z_dc", 3)
+    f = sg.sum(sg.softplus(z)) + sg.sum(v * w3)  # v * w3: n must be 3
+    s = sg.grad(f, z)  # sigmoid(z), guarded
+    assert s.op is GUARD and str(s) == "sigmoid(z_dc)"
+    L = sg.sum(sg.log(s))  # the stable log(sigmoid): finite at |z| = 800
+    y = sg.vector("y_dc", 3)
+    B = sg.sum(sg.bce(s, y))
+    for e in (L, B, sg.grad(L, z), sg.grad(B, z)):
+        assert _no_guard_below_the_top(e)
+    vals = {z: np.array([-800.0, 0.0, 800.0]), v: np.ones(3), w3: np.ones(3),
+            y: np.array([1.0, 0.0, 1.0])}
+    np.testing.assert_allclose(sg.evaluate(L, vals), -800.0 - np.log(2.0))
+    np.testing.assert_allclose(sg.evaluate(sg.grad(L, z), vals), [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(sg.evaluate(B, vals), 800.0 + np.log(2.0))
+    np.testing.assert_allclose(sg.evaluate(sg.grad(B, z), vals), [-1.0, 0.5, 0.0])
+
+
+def test_constants_behind_a_guard_still_fold():
+    k = sg.vector("k_dc", "k")
+    b = sg.scalar("b_dc")
+    s = sg.sum(k * u)  # k must be n
+    for e in (0 * s + b, b * (0 * s + 1)):
+        assert str(e) == "b_dc" and sg.count_nodes(e) == 2  # b, and the guard on top
+        assert e.op is GUARD and e.args[0] is b
+    g = sg.grad(b * (0 * s + 1), b)
+    assert str(g) == "1" and sg.count_nodes(g) == 2
+    # guards merge: one on top, whatever is built on guarded values
+    e = (0 * s + b) * (0 * sg.sum(v * w3) + b)
+    assert e.op is GUARD and _no_guard_below_the_top(e) and len(e.attrs["checks"]) == 2
+
+
+def test_the_first_op_to_fail_in_evaluation_order_is_named():
+    with pytest.raises(sg.ShapeError, match=r"^add: shapes \(4,\) and \(3,\) do not fit"):
+        sg.evaluate((v + w3) * u, {v: np.ones(4), w3: np.ones(3), u: np.ones(4)})
+
+
+def test_simplify_keeps_a_zeros_reason_and_messages_name_a_guarded_f():
+    b = sg.scalar("b_dc")
+    f = b + 0 * sg.sum(v * w3)  # b, guarded
+    g = sg.grad(f, u)
+    assert sg.zero_reason(g) == "zero: b_dc does not depend on u_dc"
+    assert sg.zero_reason(sg.simplify(g)) == sg.zero_reason(g)
+
+
+def test_pictures_and_explanations_show_a_guard_as_its_checks():
+    e = 0 * u + w3
+    labels = [ln for ln in sg.to_dot(e).splitlines() if "guard" in ln]
+    assert len(labels) == 1 and "guard n=3 (3,)" in labels[0]
+    a = sg.scalar("a_dc")
+    text = str(sg.explain(sg.sum(sg.exp(a * e)), w3, show=False))
+    assert "guard" not in text
+
+
+def test_many_distinct_checks_stay_cheap():
+    # each layer checks a size of its own: every node lists the checks of its graph once, and
+    # the lists are shared between nodes, not copied per use
+    x = x0 = sg.vector("x_dc", 3)
+    for i in range(300):
+        x = sg.tanh(x + sg.vector(f"v{i}_dc", f"n{i}"))
+    assert len(x.checks) == 300 and len(set(x.checks)) == 300
+    g = sg.grad(sg.sum(x), x0)
+    assert g.op is GUARD or len(g.checks) == 300
+    fn = sg.compile(g, sg.variables(sg.sum(x)))
+    vals = [np.full(3, 0.1)] * (len(sg.variables(sg.sum(x))))
+    assert fn(*vals).shape == (3,)
+
+
+def test_a_named_guarded_value_shows_its_name_where_it_is_used():
+    z, y = sg.vector("z2_dc", 3), sg.vector("y2_dc", 3)
+    mu = (sg.sigmoid(z) * (0 * u + 1.0)).named("mu_dc")
+    assert mu.op is GUARD and mu.name == "mu_dc" and str(mu) == "sigmoid(z2_dc)"
+    L = sg.sum(sg.bce(mu, y))
+    assert "log(mu_dc)" in str(L)
+    assert str(sg.grad(L, z)) == "mu_dc - y2_dc"  # the textbook form, through the guard

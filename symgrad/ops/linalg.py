@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import functions as F
 from .._lazy import sympy
 from ..errors import ShapeError
+from ..expr import as_check_set
 from ..shapes import Check, broadcast, fit_pairs, fmt_shape, not_bigger, same_dim, size_of
 from .base import (
     P_ATOM,
@@ -542,7 +543,7 @@ GUARD = register(Guard())
 @rule(GUARD)
 def _guard_rules(args, attrs, shape):
     # nothing to add: the operand's graph already checks all of it
-    have = args[0].checks
+    have = as_check_set(args[0].checks)
     return args[0] if have and all(c in have for c in attrs["checks"]) else None
 
 
