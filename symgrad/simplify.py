@@ -309,8 +309,8 @@ def _simplify(e):
         if alt is not None and count_nodes(alt) < count_nodes(best):
             best = alt
         res.append(best)
-    # never larger than what was given
-    res = [r if r is o or count_nodes(r) <= count_nodes(o) else o for r, o in zip(res, outs)]
     # with every size check left for call time, those a rewrite dropped in a guard
     res = [keep_checks(r, g.checks) if g.checks else r for r, g in zip(res, given)]
+    # never larger than what was given (a guard included)
+    res = [r if r is g or count_nodes(r) <= count_nodes(g) else g for r, g in zip(res, given)]
     return res[0] if single else res

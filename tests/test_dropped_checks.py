@@ -268,3 +268,12 @@ def test_a_named_guarded_value_shows_its_name_where_it_is_used():
     L = sg.sum(sg.bce(mu, y))
     assert "log(mu_dc)" in str(L)
     assert str(sg.grad(L, z)) == "mu_dc - y2_dc"  # the textbook form, through the guard
+
+
+def test_simplify_is_never_larger_guard_included():
+    x = sg.scalar("x_dc")
+    for e in (v + w3, sg.sum(v + w3) * x, sg.sum(v * w3) * 0 + x, sg.exp(sg.log(v + w3)),
+              (x * x + 2 * x * x) * sg.sum(v * w3)):
+        s = sg.simplify(e)
+        assert sg.count_nodes(s) <= sg.count_nodes(e), str(e)
+        assert set(s.checks) >= set(e.checks), str(e)
