@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from . import functions as F
-from .expr import Expr, make, new_node
+from .expr import Expr, keep_checks, make, new_node
 from .graph import no_gc, topo_order
 from .ops.leaves import VAR
 
@@ -49,7 +49,8 @@ def _rebuild(outputs, rewrite, order, replace) -> list[Expr]:
             nargs = tuple([new[id(a)] for a in args])
             if nargs != args:  # element by element, identity first (Expr has no __eq__)
                 m = make(n.op, nargs, n.attrs)
-                if n.name is not None and m.op is n.op and m.name is None:
+                core = m.args[0] if m.op.name == "guard" else m  # (see ops.Guard)
+                if n.name is not None and core.op is n.op and m.name is None:
                     m = m.named(n.name)
                 n2 = m
             else:
@@ -57,12 +58,13 @@ def _rebuild(outputs, rewrite, order, replace) -> list[Expr]:
         else:
             n2 = n
         if rewrite is not None:
-            r = rewrite(n2)
+            core = n2.args[0] if n2.op.name == "guard" else n2  # the rewrite sees the value
+            r = rewrite(core)
             if r is not None:
-                if n2.name is not None and r.name is None and r.shape == n2.shape \
+                if core.name is not None and r.name is None and r.shape == core.shape \
                         and not r.op.leaf:
-                    r = r.named(n2.name)
-                n2 = r
+                    r = r.named(core.name)
+                n2 = r if core is n2 else keep_checks(r, n2.checks)
         new[id(n)] = n2
     return [new[id(o)] for o in outputs]
 

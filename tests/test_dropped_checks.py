@@ -277,3 +277,18 @@ def test_simplify_is_never_larger_guard_included():
         s = sg.simplify(e)
         assert sg.count_nodes(s) <= sg.count_nodes(e), str(e)
         assert set(s.checks) >= set(e.checks), str(e)
+
+
+def test_a_rebuild_rewrites_the_value_a_guard_holds():
+    # rebuilding v * w3 on a zero constant drops its check, so the nodes rebuilt above it come
+    # back guarded; the stability rewrite still sees the log of a sigmoid among them
+    from symgrad.rewrite import _stabilize_node, rebuild
+
+    t = sg.vector("t_dc", 3)
+    f = sg.sum(sg.log(sg.sigmoid(v * w3 + t)))
+    (g,) = rebuild([f], replace={id(w3): sg.const(np.zeros(3))})
+    assert g.op is GUARD and str(g) == "sum(log(sigmoid(t_dc)))"
+    (s,) = rebuild([f], _stabilize_node, replace={id(w3): sg.const(np.zeros(3))})
+    assert s.op is GUARD and str(s) == "-sum(softplus(-t_dc))"
+    with pytest.raises(sg.ShapeError, match="mul"):
+        sg.evaluate(s, {v: np.ones(4), t: np.zeros(3)})
