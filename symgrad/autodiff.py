@@ -26,7 +26,7 @@ from __future__ import annotations
 from . import edge_pushing
 from . import functions as F
 from .errors import NonDifferentiableError
-from .expr import Expr, keep_checks, make, new_node, node_key
+from .expr import Expr, keep_checks, make, new_node, node_key, unguard
 from .graph import as_list, no_gc, topo_order
 from .ops.leaves import VAR
 from .rewrite import has_candidates, stabilize
@@ -151,7 +151,7 @@ def _path(start: Expr, dep: set, targets: set) -> list[Expr]:
 
 
 def _route(nodes: list[Expr]) -> str:
-    names = [_describe(p) for p in nodes]
+    names = [_describe(p) for p in nodes if p.op.name != "guard"]  # (a guard computes nothing)
     if len(names) > _ROUTE_MAX:
         k = _ROUTE_MAX // 2
         names = names[:k] + [f"... ({len(names) - 2 * k} more) ..."] + names[-k:]
@@ -413,10 +413,12 @@ def _new_nodes(outs: list[Expr], seen: set[int]) -> list[Expr]:
     return new
 
 
-def _check_wrt(ws: list[Expr], what: str) -> None:
+def _check_wrt(ws: list[Expr], what: str) -> list[Expr]:
+    """``ws``, checked, with each guarded value as the value (what f is built on)."""
     for w in ws:
         if not isinstance(w, Expr):
             raise TypeError(f"{what}: cannot differentiate with respect to {w!r}")
+    return [unguard(w) for w in ws]
 
 
 def _check_f(f, what: str, scalar: bool) -> None:
@@ -441,7 +443,7 @@ def grad(f: Expr, wrt):
     """
     _check_f(f, "grad", scalar=True)
     ws, single = as_list(wrt, "grad")
-    _check_wrt(ws, "grad")
+    ws = _check_wrt(ws, "grad")
     out = _reverse_each_inner(f, F.const(1.0), ws)
     _record("grad", out, f, ws)
     out = _with_checks(out, f)
@@ -457,7 +459,7 @@ def jacobian(f: Expr, wrt):
     """
     _check_f(f, "jacobian", scalar=False)
     ws, single = as_list(wrt, "jacobian")
-    _check_wrt(ws, "jacobian")
+    ws = _check_wrt(ws, "jacobian")
     out: list = [None] * len(ws)
     narrow = [i for i, w in enumerate(ws) if _narrower(w, f)]
     for i, j in zip(narrow, _transposed_jacobians(f, [ws[i] for i in narrow])):
@@ -561,7 +563,7 @@ def hessian(f: Expr, wrt):
     """``jacobian(grad(f, x), x)``, shape ``x.shape + x.shape``; a list gives ``H[i][j]``."""
     _check_f(f, "hessian", scalar=True)
     ws, single = as_list(wrt, "hessian")
-    _check_wrt(ws, "hessian")
+    ws = _check_wrt(ws, "hessian")
     with no_gc():  # one pause for all the rows' passes (see no_gc)
         rows = [_with_checks(row, f) for row in _hessian_rows(f, ws)]
     return rows[0][0] if single else rows

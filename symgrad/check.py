@@ -13,7 +13,7 @@ import numpy as np
 
 from .autodiff import hessian, jacobian
 from .compile import compile
-from .expr import Expr
+from .expr import Expr, unguard
 from .graph import as_list, variables
 from .shapes import fmt_shape
 
@@ -29,6 +29,7 @@ def _values(f: Expr, ws: list[Expr], at: dict) -> tuple[list[Expr], dict]:
     by_name = {v.attrs["vname"]: v for v in ins}
     vals: dict[int, object] = {}
     for k, val in at.items():
+        k = unguard(k)
         if isinstance(k, str):
             if k not in by_name:
                 continue  # like sg.evaluate, values of other variables are ignored
@@ -162,6 +163,7 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
         if not (math.isfinite(val) and val > 0):
             raise ValueError(f"check_grad: {what} must be a finite number > 0, got {val!r}")
     ws, _ = as_list(wrt, "check_grad")
+    ws = [unguard(w) for w in ws]  # (a guarded variable is that variable: see ops.Guard)
     if not ws:
         raise ValueError("check_grad: wrt is empty: no derivatives to check")
     for w in ws:

@@ -49,7 +49,7 @@ from ._emit import (
 )
 from ._per_sample import PerSample, refuse, runner, samples_shape
 from .errors import ShapeError
-from .expr import Expr, checks_of
+from .expr import Expr, checks_of, unguard
 from .graph import as_list, no_gc, topo_order, walk
 from .ops.leaves import VAR
 from .rewrite import stabilize
@@ -169,6 +169,7 @@ def _check_inputs(outs: list[Expr], inputs, what: str) -> tuple[list[Expr], list
 def _check_inputs_walk(outs: list[Expr], inputs, what: str) -> tuple[list, list, dict]:
     """(the inputs, the outputs' topological order, their use counts), checked."""
     ins, _ = as_list(inputs, f"{what}: inputs")
+    ins = [unguard(v) for v in ins]  # (a guarded variable is that variable: see ops.Guard)
     seen: dict[int, Expr] = {}
     for v in ins:
         if v.op.name != "var":
@@ -246,20 +247,22 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
                 bound[d] = nm
                 lines.append(f"{gen.dim(d)} = _s[{i}]")
     seen = set()
+    via = _through_checks(checks, bound)
     # the user's ops first: where sizes do not fit, the message names the op they wrote
     # (matmul of (4, 3) and (5,)), not a derivative's reshaping of a cotangent (see fit_shape)
     for c in sorted(checks, key=lambda c: c.op == "derivative"):
         if c in seen:
             continue
         seen.add(c)
-        if any(isinstance(d, str) and d not in bound for d in (c.a, c.b)):
-            # no input has this size, so no call can break the check: a size left only in
-            # a part of the graph a rewrite dropped (0*u + v, u not an input). A size the
-            # code needs is refused below (_unbound)
+        ca, cb = via.get(c.a, c.a), via.get(c.b, c.b)
+        if any(isinstance(d, str) and d not in bound for d in (ca, cb)):
+            # no input fixes this size, even through other checks, so no call can break the
+            # check: a size left only in a part of the graph a rewrite dropped (0*u + v, u
+            # not an input). A size the code needs is refused below (_unbound)
             continue
-        a, b = gen.dim(c.a), gen.dim(c.b)
-        dims = sorted({d for d in (c.a, c.b) if isinstance(d, str)} |
-                      {d for s in c.shapes for d in s if isinstance(d, str) and d in bound})
+        a, b = gen.dim(ca), gen.dim(cb)
+        dims = sorted({d for d in (c.a, c.b, *(d for s in c.shapes for d in s))
+                       if isinstance(d, str) and d in bound})
         if len(c.shapes) == 1:  # two sizes of one operand (see shapes.same_dim)
             msg = f"{c.op}: shape {_fmt_template(c.shapes[0], bound)} is not square: its " \
                 "last two sizes differ"
@@ -272,6 +275,24 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
         bind = ", ".join(f"{d!r}: {gen.dim(d)}" for d in dims)
         lines.append(f"if {a} != {b}: _fail({msg!r}, {{{bind}}})")
     return lines, bound
+
+
+def _through_checks(checks, bound) -> dict:
+    """Each size no input fixes that the checks equate, through one another, to a size an
+    input fixes or to a number: 0*(u + v) + w, with u of (n,), v of (m,) and w of (3,),
+    checks n == 3 and m == n, so m must be 3 although no input has n."""
+    via: dict = {}
+    grew = True
+    while grew:
+        grew = False
+        for c in checks:
+            for p, q in ((c.a, c.b), (c.b, c.a)):
+                if isinstance(p, str) and p not in bound and p not in via:
+                    r = q if isinstance(q, int) or q in bound else via.get(q)
+                    if r is not None:
+                        via[p] = r
+                        grew = True
+    return via
 
 
 def _unbound(dim: str) -> None:
@@ -896,6 +917,8 @@ def evaluate(exprs, values: dict):
     outs, single = as_list(exprs, "evaluate")
     if not isinstance(values, dict):
         raise TypeError("evaluate: values must be a dict from variables to numbers or arrays")
+    if any(isinstance(k, Expr) and k.op.name == "guard" for k in values):
+        values = {unguard(k): v for k, v in values.items()}  # a guarded variable: the variable
     for k in values:
         if not isinstance(k, Expr) or k.op.name != "var":
             raise ValueError(f"evaluate: the keys of values must be variables, got {k!r}")

@@ -29,7 +29,7 @@ from typing import IO
 from . import functions as F
 from .autodiff import jacobian, origin
 from .errors import NonDifferentiableError
-from .expr import Expr, make, new_node
+from .expr import Expr, make, new_node, unguard
 from .graph import _display_name, as_list, count_nodes, topo_order
 from .ops.leaves import tex_name
 from .printing import latex, to_latex, to_str
@@ -199,7 +199,7 @@ def _targets(g, wrt) -> tuple[Expr, list[Expr]]:
         ws, _ = as_list(wrt, "explain")
         if not ws:
             raise ValueError("explain: no variables given to differentiate with respect to")
-        return g, ws
+        return g, [unguard(w) for w in ws]
     gs, _ = as_list(g, "explain")
     if not gs:
         raise ValueError("explain: no gradients given")

@@ -424,6 +424,12 @@ def as_check_set(checks: tuple):
     return s
 
 
+def unguard(e):
+    """The value a guard holds (see ops.Guard), for an expression given where a value or a
+    variable is meant (``wrt``, inputs, keys of values); anything else as it is."""
+    return e.args[0] if isinstance(e, Expr) and e.op.name == "guard" else e
+
+
 def checks_of(outputs) -> tuple:
     """Every size check the graphs of ``outputs`` leave for call time, once each."""
     return _graph_checks((), tuple(outputs))
@@ -464,18 +470,18 @@ def _named(e: Expr, name: str) -> Expr:
         return e
     base = node_key(e.op, e.args, e.attrs)
     key = base + ("__name__", name)
-    hit = _lookup(key)
-    if hit is not None:
-        _store(base, hit)
-        return hit
-    n = new_node(e.op, e.args, e.attrs, e.shape, e.checks, name)
-    _store(key, n)
-    with _LOCK:
+    with _LOCK:  # two threads naming one value get one named node (as make gives one node)
+        hit = _lookup(key)
+        if hit is not None:
+            _store(base, hit)
+            return hit
+        n = new_node(e.op, e.args, e.attrs, e.shape, e.checks, name)
+        _store(key, n)
         old = _TABLE.get(base)
         first = None if old is None else old()
         if first is not None and first.name is None and base not in _SHADOWED:
             _SHADOWED[base] = old  # the unnamed node of this value, back when its twins die
-    _store(base, n)  # the named node becomes the canonical one for this value
+        _store(base, n)  # the named node becomes the canonical one for this value
     return n
 
 

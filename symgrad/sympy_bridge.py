@@ -14,7 +14,7 @@ import numpy as np
 
 from . import functions as F
 from ._lazy import sympy
-from .expr import Expr
+from .expr import Expr, unguard
 from .graph import as_list, topo_order
 from .ops.elementwise import diag_scaling
 from .shapes import fit_pairs, fmt_shape
@@ -269,7 +269,7 @@ def to_sympy(e: Expr, keep_names: bool = False):
     keep_names = bool(keep_names)
     ctx = _Ctx(keep_names)
     done: dict[int, Any] = {}
-    roots = {id(o) for o in outs}
+    roots = {id(o) for o in outs} | {id(unguard(o)) for o in outs}  # (see ops.Guard)
     for n in topo_order(outs):
         if keep_names and n.name is not None and id(n) not in roots:
             done[id(n)] = ctx.symbol_for(n.name, n)

@@ -292,3 +292,55 @@ def test_a_rebuild_rewrites_the_value_a_guard_holds():
     assert s.op is GUARD and str(s) == "-sum(softplus(-t_dc))"
     with pytest.raises(sg.ShapeError, match="mul"):
         sg.evaluate(s, {v: np.ones(4), t: np.zeros(3)})
+
+
+# ---------------------------------------------------------------- a guarded value as an argument
+def test_derivatives_with_respect_to_a_guarded_value_are_those_wrt_the_value():
+    x, y, w, b = sg.scalars("x_dc y_dc w_dc b_dc")
+    mu = (sg.sigmoid(w * x + b) + 0 * sg.sum(v + w3)).named("mu_g")
+    assert mu.op is GUARD
+    C = sg.bce(mu, y)
+    assert str(sg.grad(C, mu)) == "(mu_g - y_dc)/(mu_g*(1 - mu_g))"
+    h = 0 * v + w3
+    assert str(sg.jacobian(2 * h, h)) == "2 I"
+    assert str(sg.hessian(sg.sum(h**3), h)) == "diag(6 w3_dc)"
+    z = (0 * v + w3).named("z_g")
+    assert str(sg.grad(sg.sum(z * z), z)) == "2 z_g"
+    text = str(sg.explain(C, [mu], show=False))
+    assert text.startswith("dC/dmu_g") or "dmu_g" in text.splitlines()[0], text
+
+
+def test_no_silent_zero_through_a_guarded_value():
+    M = sg.matrix("M_dc", (3, 2))
+    h = 0 * v + w3
+    f = sg.sum(sg.take(M, sg.argmax(h))) + sg.sum(h)
+    for wrt in (h, w3):
+        with pytest.raises(sg.NonDifferentiableError) as err:
+            sg.grad(f, wrt)
+        assert "guard" not in str(err.value) and "argmax" in str(err.value)
+
+
+def test_a_guarded_variable_is_that_variable_as_an_input_a_key_or_wrt():
+    h = 0 * v + w3
+    a = np.array([0.1, 0.2, 0.3])
+    np.testing.assert_allclose(sg.compile(sg.exp(h), [h])(a), np.exp(a))
+    np.testing.assert_allclose(sg.evaluate(sg.exp(h), {h: a}), np.exp(a))
+    assert sg.check_grad(sg.sum(sg.exp(h)), h, {h: a}) < 1e-6
+
+
+def test_to_sympy_keeps_a_named_guarded_root_as_its_formula():
+    x = sg.scalar("x_dc")
+    p = (sg.tanh(x) + 0 * sg.sum(v + w3)).named("p_g")
+    assert str(sg.to_sympy(p, keep_names=True)) == "tanh(x_dc)"
+    assert str(sg.to_sympy(2 * p, keep_names=True)) == "2*p_g"
+
+
+def test_a_size_fixed_through_two_checks_is_checked():
+    m3 = sg.vector("m3_dc", "m")
+    e = 0 * (u + m3) + w3  # n == 3 and m == n: m must be 3, though no input has n
+    fn = sg.compile(e, [w3, m3])
+    np.testing.assert_array_equal(fn(np.ones(3), np.ones(3)), np.ones(3))
+    with pytest.raises(sg.ShapeError, match="do not fit"):
+        fn(np.ones(3), np.ones(4))
+    with pytest.raises(sg.ShapeError, match="do not fit"):
+        sg.evaluate(e, {w3: np.ones(3), m3: np.ones(4)})

@@ -122,6 +122,19 @@ def test_shape_errors_name_the_input():
         fn(U, c, w, b, X, y[:-1])
 
 
+def test_a_guarded_scalar_graph_is_still_one_loop():
+    # 0*sum(u + w3) is folded away, its size check kept in a guard on top (see ops.Guard):
+    # the guard computes nothing and stays in the loop
+    x, y = sg.scalars("x_fg y_fg")
+    u, w3 = sg.vector("u_fg", "n"), sg.vector("w3_fg", 3)
+    e = sg.exp(x) * y + sg.sin(x * y) + 0 * sg.sum(u + w3)
+    assert e.op.name == "guard"
+    fn = sg.compile(e, [x, y], backend="numba")
+    xs = np.linspace(-1.0, 1.0, 50)
+    _close(fn(xs, 0.5), np.exp(xs) * 0.5 + np.sin(xs * 0.5))
+    assert len(fn.kernels) == 2
+
+
 def test_scalar_graph_with_per_sample_arrays_is_one_loop(monkeypatch):
     from symgrad import fused
 

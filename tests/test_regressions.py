@@ -339,6 +339,35 @@ def test_building_graphs_in_threads_keeps_one_node_per_value():
     assert all(len({id(made[t][k]) for t in range(T)}) == 1 for k in range(N))
 
 
+def test_threads_naming_one_value_get_one_named_node():
+    """Two threads naming the same value could each make a named node of their own (the
+    lookup and the store were not one step)."""
+    import sys
+    import threading
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for trial in range(60):
+            T = 8
+            res: list = [None] * T
+            barrier = threading.Barrier(T)
+            base = sg.tanh(sg.vector(f"w_nm{trial}", 3))
+
+            def work(i, base=base, res=res, barrier=barrier):
+                barrier.wait()
+                res[i] = base.named("t_nm")
+
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(T)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            assert len({id(r) for r in res}) == 1, trial
+    finally:
+        sys.setswitchinterval(old)
+
+
 def test_threads_replacing_dead_entries_keep_one_node_per_value():
     """The round after the variables died: two threads that both found the dead entry each
     stored their own node (w1 is not w2, and grad(sum(w1*w1), w2) was a silent zero)."""
