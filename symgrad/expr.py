@@ -335,13 +335,15 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
         shape, checks = args[0].shape, ()  # Op.infer's common case, without the call
     else:
         shape, checks = op.infer(args, attrs)
-    for a in args:  # a node carries every check of its graph (most graphs have none)
-        if a.checks:
-            checks = _graph_checks(checks, args)
-            for b in args:
-                if b.op.name == "guard":  # built on the guarded value, guarded on top
-                    return _on_guarded(op, args, attrs, checks)
-            break
+    # a node carries every check of its graph (most graphs have none: spelt out for one and
+    # two operands, as the key above, since this runs for every node built)
+    n = len(args)
+    if (args[0].checks or args[1].checks) if n == 2 else \
+            (args[0].checks if n == 1 else any(a.checks for a in args)):
+        checks = _graph_checks(checks, args)
+        for b in args:
+            if b.op.name == "guard":  # built on the guarded value, guarded on top
+                return _on_guarded(op, args, attrs, checks)
     for rule in (op.rules if shape else op.scalar_rules):
         r = rule(args, attrs, shape)
         if r is not None:
