@@ -402,6 +402,8 @@ def convert_const(xp, value):
     """A constant of the graph as an array of ``xp`` (numbers stay Python numbers)."""
     if xp is np or not isinstance(value, np.ndarray):
         return value
+    if not value.flags.writeable:  # (a graph's constants are read-only; torch warned, sharing it)
+        value = value.copy()
     return xp.asarray(value)
 
 

@@ -620,7 +620,7 @@ class _Plan:
             check_lines, bound = _input_checks(self.ins, gen, tensor, checks, order=order,
                                                numpy_in=self.xp is np)
         promote = getattr(self.xp, "promote_inputs", None)
-        if promote is not None:  # torch, array-API modules: see symgrad.backends
+        if promote is not None and self.ins:  # torch, array-API modules: see symgrad.backends
             self.extra["_promote"] = promote
             check_lines.append(f"{self.params}, = _promote(({self.params},))")
         numpy = self.xp is np
