@@ -487,6 +487,26 @@ def _named(e: Expr, name: str) -> Expr:
     return n
 
 
+def make_unnamed(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
+    """``make``, but never a named twin: the value as it was built before any naming.
+
+    After ``h = s.named("h")``, building ``s``'s op on its operands returns ``h``; a graph
+    that holds both ``s`` and ``h`` (``s * h``) is loaded back (sg.load) with ``s`` unnamed,
+    not as ``h * h``. That is ``s`` itself while it lives, else a new unnamed node."""
+    n = make(op, args, attrs)
+    if n.name is None or n.op.leaf:
+        return n
+    key = node_key(op, args, attrs)
+    if node_key(n.op, n.args, n.attrs) != key:
+        return n  # a rule's result that happens to be named: what the value is
+    with _LOCK:
+        r = _SHADOWED.get(key)
+        e = None if r is None else r()
+    if e is not None:
+        return e
+    return new_node(n.op, n.args, n.attrs, n.shape, n.checks)
+
+
 def canonical(e: Expr) -> Expr:
     """The node that constructing ``e``'s op on ``e``'s operands returns now (a named twin)."""
     if e.op.leaf:

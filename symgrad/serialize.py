@@ -31,7 +31,7 @@ import networkx as nx
 import numpy as np
 
 from . import functions as F
-from .expr import Expr, make
+from .expr import Expr, make_unnamed
 from .graph import as_list, topo_order
 from .ops import REGISTRY
 from .shapes import Check, as_dim, as_shape, check_identifier, fmt_shape
@@ -307,7 +307,7 @@ def _build_node(g: nx.DiGraph, nid, built: dict) -> Expr:
         if not isinstance(shape, list):
             raise ValueError(f"shape {shape!r:.60} is not a list of sizes")
         stored = as_shape(shape, "shape")
-        n = make(op, args, attrs)
+        n = make_unnamed(op, args, attrs)  # (an unnamed node saved next to its named twin)
         if opname == "take":
             F.take(*args)  # sg.take's checks of a constant index (an integer, in range)
     except (KeyError, IndexError, TypeError, ValueError) as err:

@@ -343,3 +343,22 @@ def test_node_ids_are_distinct_ints_or_strings(tmp_path):
     d = _data()
     d["version"] = True
     _load_bad(d, tmp_path, r"unsupported version True")
+
+
+def test_a_value_saved_unnamed_next_to_its_named_twin_loads_unnamed(tmp_path):
+    # after h = s.named("h"), building sin(x) gives h: loading rebuilt s as h (h * h, and a
+    # gradient wrt h twice the right one)
+    z = sg.scalar("z_twin")
+    s = sg.sin(z)
+    h = s.named("h_twin")
+    f = s * h
+    sg.save(f, tmp_path / "f.json")
+    back = sg.load(tmp_path / "f.json")
+    assert back is f and str(back) == "sin(z_twin)*h_twin"
+    assert sg.evaluate(sg.grad(back, h), {z: 0.5}) == pytest.approx(np.sin(0.5))
+    code = ("import symgrad as sg, numpy as np\n"
+            f"g = sg.load({str(tmp_path / 'f.json')!r})\n"
+            "print(g)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=str(Path(sg.__file__).parent.parent), check=True)
+    assert out.stdout.strip() == "sin(z_twin)*h_twin"
