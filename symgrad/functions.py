@@ -492,7 +492,9 @@ def transpose(e: ExprLike, axes=None) -> Expr:
 
 def reshape(e: ExprLike, shape) -> Expr:
     """The same entries in a new shape (sizes may be symbolic). One size may be -1, as in
-    numpy: the size that keeps the number of entries (a number, or the one named size left)."""
+    numpy: the size that keeps the number of entries (a number, or the one named size left).
+    Where one named size on either side is what the numbers fix (``(2,)`` to ``(1, m)``,
+    ``(n, 3)`` to ``(6,)``), it is checked when called."""
     e = lift(e, "reshape")
     shape = _fill_unknown_size(e.shape, shape)
     return make(OPS["reshape"], (e,), {"shape": as_shape(shape, "reshape: size")})

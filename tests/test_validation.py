@@ -345,6 +345,29 @@ def test_reshape_with_a_symbolic_size_keeps_it_and_counts_the_numbers():
         sg.reshape(X, (6, "M"))
 
 
+def test_a_reshape_whose_one_named_size_the_numbers_fix_is_checked_when_called():
+    # the contract: a shape error at build time only where every size is a number
+    wm, b2 = sg.vector("wm_rs", "m"), sg.vector("b2_rs", 2)
+    e = sg.reshape(wm + b2, (1, "m"))  # (2,) to (1, m): m must be 2
+    assert e.shape == (1, "m")
+    f = sg.compile(e, [wm, b2])
+    np.testing.assert_array_equal(f(np.ones(2), np.arange(2.0)), [[1.0, 2.0]])
+    with pytest.raises(sg.ShapeError, match=r"do not fit \(m = 3 from input wm_rs\)"):
+        f(np.ones(3), np.arange(2.0))
+    Y = sg.matrix("Y_rs", ("n", 3))
+    g = sg.reshape(Y, (6,))  # n must be 2
+    fg = sg.compile(g, [Y])
+    np.testing.assert_array_equal(fg(np.arange(6.0).reshape(2, 3)), np.arange(6.0))
+    with pytest.raises(sg.ShapeError, match=r"reshape: shapes \(3, 3\) and \(6,\) do not fit"):
+        fg(np.ones((3, 3)))
+    dY = sg.grad(sg.sum(g * sg.const(np.arange(6.0))), Y)
+    np.testing.assert_array_equal(sg.compile(dY, [Y])(np.ones((2, 3))),
+                                  np.arange(6.0).reshape(2, 3))
+    for i, (have, want) in enumerate((((2,), (1, 3)), (("n", "m"), (6,)), ((5,), (2, "k")))):
+        with pytest.raises(sg.ShapeError, match="cannot reshape"):  # no size fits, or two names
+            sg.reshape(sg.tensor(f"T_rs{i}", have), want)
+
+
 def test_an_error_of_an_input_is_not_blamed_on_an_unused_one():
     """An unused input is ignored, whatever it holds; when another input then failed its
     check, the error named the unused one ('input s: expected numbers, got str')."""

@@ -343,6 +343,21 @@ def _same_size(sa, sb) -> bool:
     return split(sa) == split(sb)
 
 
+def _size_that_fits(sa, sb) -> Check | None:
+    """The call-time check of a reshape between shapes with one symbolic size between them,
+    which the numbers fix: (2,) to (1, m) needs m = 2, (n, 3) to (6,) needs n = 2. None where
+    no value fits, or where the sizes do not fix it."""
+    names = [(d, s) for s in (sa, sb) for d in s if isinstance(d, str)]
+    if len(names) != 1:
+        return None
+    d, side = names[0]
+    other = sb if side is sa else sa
+    known, total = size_of([k for k in side if isinstance(k, int)]), size_of(other)
+    if not known or total % known:
+        return None
+    return Check(d, total // known, "reshape", (tuple(sa), tuple(sb)))
+
+
 class Reshape(Op):
     name = "reshape"
     attr_names = ("shape",)
@@ -353,8 +368,11 @@ class Reshape(Op):
         a = [d for d in x.shape if d != 1]
         b = [d for d in shape if d != 1]
         if a != b and not _same_size(x.shape, shape):
-            raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} to "
-                             f"{fmt_shape(shape)}")
+            c = _size_that_fits(x.shape, shape)
+            if c is None:
+                raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} to "
+                                 f"{fmt_shape(shape)}")
+            return shape, (c,)
         return shape, ()
 
     def code(self, a, n, g):
