@@ -494,3 +494,17 @@ def test_assigning_a_name_is_refused_not_shared_by_every_build():
         f.name = "phi_nm"
     assert f.name is None and str(sg.sin(x) * y + 1) == "sin(x_nm)*y_nm + 1"
     assert f.named("phi_nm").name == "phi_nm"
+
+
+def test_a_sum_keeps_a_named_broadcast_so_its_gradient_is_not_a_false_zero():
+    # sum(f(broadcast_to(u))) folds to a count times sum(f(u)); through a broadcast the user
+    # named, that dropped the name, and grad wrt it read "f does not depend on h", a zero.
+    # With C of (3, n), C * broadcast_to(y, (3, 3)) is such a broadcast
+    y = sg.scalar("y_nb")
+    C = sg.matrix("C_nb", (3, "n"))
+    h = (C * sg.broadcast_to(y, (3, 3))).named("h_nb")
+    vals = {C: np.ones((3, 3)), y: 0.5}
+    for f, want in ((sg.sum(sg.tanh(h)), 1 - np.tanh(0.5) ** 2), (sg.sum(h), 1.0)):
+        g = sg.grad(f, h)
+        assert sg.zero_reason(g) is None
+        np.testing.assert_allclose(sg.evaluate(g, vals), np.full((3, 3), want))

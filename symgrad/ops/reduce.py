@@ -112,9 +112,12 @@ def _sum_rules(args, attrs, shape):
         return x
     if all(x.shape[a] == 1 for a in axes):  # a sum over axes of size 1 moves no entries:
         return x if keep else F.reshape(x, shape)  # sum(reshape(A, (3, 1, 3)), axis=1) is A
-    if x.op.name == "broadcast_to":
+    # (not through a named broadcast: the gradient wrt that value read "f does not depend on
+    # h", a zero, where f was sum(tanh(h)) with h a broadcast the user named)
+    if x.op.name == "broadcast_to" and x.name is None:
         return _sum_of_broadcast(x, axes, keep, shape)
-    if x.op.elementwise and len(x.args) == 1 and x.args[0].op.name == "broadcast_to":
+    if x.op.elementwise and len(x.args) == 1 and x.args[0].op.name == "broadcast_to" \
+            and x.args[0].name is None:
         # f(broadcast(u)) is broadcast(f(u)): sum(exp(s + 0*A)) read sum(exp(s))
         b = x.args[0]
         inner = make_node(x.op, (b.args[0],), x.attrs)
