@@ -404,7 +404,7 @@ def _on_guarded(op, args: tuple, attrs, checks: tuple) -> Expr:
     """``op`` of operands some of which are guards: built on the values they guard, so that
     every rule sees them (log of a guarded sigmoid is still the stable form, 0 + x still x),
     and guarded once, on top. A guard is thus never an operand: at most one per expression."""
-    bare = tuple(a.args[0] if a.op.name == "guard" else a for a in args)
+    bare = tuple(map(unguard, args))
     return keep_checks(make(op, bare, None if attrs is _NO_ATTRS else attrs), checks)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from ._textbook import gathered_product, gathered_sum
-from .expr import Expr
+from .expr import Expr, unguard
 from .graph import as_list, topo_order, use_counts
 from .ops.base import P_ATOM, P_MUL, jux, par
 from .ops.elementwise import diag_scaling
@@ -35,8 +35,7 @@ def _shows_sigma(n: Expr) -> bool:
 
 
 def _render(root: Expr, latex: bool) -> str:
-    while root.op.name == "guard":  # (it prints as its operand: the formula is the operand's)
-        root = root.args[0]
+    root = unguard(root)  # (a guard prints as its operand: the formula is the operand's)
     order = topo_order([root])
     uses = use_counts(order)
     # the sigmoid is the lecture's sigma, unless a variable of the formula is called sigma

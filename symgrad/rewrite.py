@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from . import functions as F
-from .expr import Expr, keep_checks, make, new_node
+from .expr import Expr, keep_checks, make, new_node, unguard
 from .graph import no_gc, topo_order
 from .ops.leaves import VAR
 
@@ -49,7 +49,7 @@ def _rebuild(outputs, rewrite, order, replace) -> list[Expr]:
             nargs = tuple([new[id(a)] for a in args])
             if nargs != args:  # element by element, identity first (Expr has no __eq__)
                 m = make(n.op, nargs, n.attrs)
-                core = m.args[0] if m.op.name == "guard" else m  # (see ops.Guard)
+                core = unguard(m)  # (see ops.Guard)
                 if n.name is not None and core.op is n.op and m.name is None:
                     m = m.named(n.name)
                 n2 = m
@@ -58,7 +58,7 @@ def _rebuild(outputs, rewrite, order, replace) -> list[Expr]:
         else:
             n2 = n
         if rewrite is not None:
-            core = n2.args[0] if n2.op.name == "guard" else n2  # the rewrite sees the value
+            core = unguard(n2)  # the rewrite sees the value
             r = rewrite(core)
             if r is not None:
                 if core.name is not None and r.name is None and r.shape == core.shape \

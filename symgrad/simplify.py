@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import functions as F
 from ._lazy import sympy
-from .expr import Expr, canonical, keep_checks
+from .expr import Expr, canonical, keep_checks, unguard
 from .graph import as_list, count_nodes, larger_than, no_gc, topo_order, walk_upto
 from .rewrite import rebuild
 
@@ -297,7 +297,7 @@ def simplify(e):
 def _simplify(e):
     given, single = as_list(e, "simplify")
     # a guard (see ops.Guard) is only ever on top: simplify what it guards, then guard that
-    outs = [o.args[0] if o.op.name == "guard" else o for o in given]
+    outs = [unguard(o) for o in given]
     res = []
     own = _own(outs)
     big = larger_than(own, SYMPY_MAX_NODES)  # one pass, however many outputs share the graph
