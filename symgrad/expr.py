@@ -420,7 +420,10 @@ def as_check_set(checks: tuple):
     if hit is not None and hit[0] is checks:
         return hit[1]
     if len(_SETS) >= 256:
-        del _SETS[next(iter(_SETS))]  # the oldest
+        try:
+            _SETS.pop(next(iter(_SETS)), None)  # the oldest
+        except (RuntimeError, StopIteration):  # (another thread changed it meanwhile)
+            pass
     s = frozenset(checks)
     _SETS[id(checks)] = (checks, s)  # holds the tuple: its id stays its own
     return s
