@@ -255,7 +255,7 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
             continue
         seen.add(c)
         ca, cb = via.get(c.a, c.a), via.get(c.b, c.b)
-        if any(isinstance(d, str) and d not in bound for d in (ca, cb)):
+        if ca == cb or any(isinstance(d, str) and d not in bound for d in (ca, cb)):
             # no input fixes this size, even through other checks, so no call can break the
             # check: a size left only in a part of the graph a rewrite dropped (0*u + v, u
             # not an input). A size the code needs is refused below (_unbound)
@@ -274,7 +274,9 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
             msg += " (" + ", ".join(f"{d} = {{{d}}} from input {bound[d]}" for d in dims) + ")"
         bind = ", ".join(f"{d!r}: {gen.dim(d)}" for d in dims)
         lines.append(f"if {a} != {b}: _fail({msg!r}, {{{bind}}})")
-    return lines, bound
+    # a size no input has that the checks fix (reshape of (2, 3) to (m,): m = 6), for the code
+    lines += [f"{gen.dim(d)} = {gen.dim(r)}" for d, r in via.items()]
+    return lines, {**bound, **dict.fromkeys(via)}
 
 
 def _through_checks(checks, bound) -> dict:
@@ -851,6 +853,7 @@ def _size_givers(order: list[Expr], used: list[Expr], values: dict,
     need.update(n.attrs["dim"] for n in order if n.op.name == "dimsize")
     have = {d for v in used for d in v.shape}
     need.difference_update(have)
+    need.difference_update(_through_checks(checks, have))  # fixed by a check (see there)
     checked = {d for c in checks for d in (c.a, c.b) if isinstance(d, str)} - have - need
     extra = []
     for v in values:

@@ -363,6 +363,24 @@ def test_a_reshape_whose_one_named_size_the_numbers_fix_is_checked_when_called()
     dY = sg.grad(sg.sum(g * sg.const(np.arange(6.0))), Y)
     np.testing.assert_array_equal(sg.compile(dY, [Y])(np.ones((2, 3))),
                                   np.arange(6.0).reshape(2, 3))
+    # a size no input has, which the reshape fixes, is the number it must be
+    q = sg.vector("q_rs", 2)
+    np.testing.assert_array_equal(sg.evaluate(sg.reshape(q, (1, "m")), {q: np.arange(2.0)}),
+                                  [[0.0, 1.0]])
+    # Jacobians and Hessians reshape an identity of (n, n) to (n, 2, 3): n must be 6
+    un = sg.vector("un_rs", "n")
+    f = sg.sum(sg.reshape(un, (2, 3)) ** 3)
+    H = sg.hessian(f, un)
+    assert H.shape == ("n", "n")
+    np.testing.assert_allclose(sg.evaluate(H, {un: np.arange(6.0)}), np.diag(6 * np.arange(6.0)))
+    J = sg.jacobian(sg.reshape(un, (2, 3)), un)
+    assert J.shape == (2, 3, "n")
+    np.testing.assert_array_equal(sg.evaluate(J, {un: np.arange(6.0)}).reshape(6, 6), np.eye(6))
+    with pytest.raises(sg.ShapeError, match="reshape"):
+        sg.evaluate(H, {un: np.arange(5.0)})
+    B = sg.matrix("B_rs", (2, 3))
+    JB = sg.jacobian(sg.reshape(B, ("m",)), B)
+    np.testing.assert_array_equal(sg.evaluate(JB, {B: np.ones((2, 3))}).reshape(6, 6), np.eye(6))
     for i, (have, want) in enumerate((((2,), (1, 3)), (("n", "m"), (6,)), ((5,), (2, "k")))):
         with pytest.raises(sg.ShapeError, match="cannot reshape"):  # no size fits, or two names
             sg.reshape(sg.tensor(f"T_rs{i}", have), want)

@@ -345,14 +345,20 @@ def _same_size(sa, sb) -> bool:
 
 def _size_that_fits(sa, sb) -> Check | None:
     """The call-time check of a reshape between shapes with one symbolic size between them,
-    which the numbers fix: (2,) to (1, m) needs m = 2, (n, 3) to (6,) needs n = 2. None where
-    no value fits, or where the sizes do not fix it."""
-    names = [(d, s) for s in (sa, sb) for d in s if isinstance(d, str)]
-    if len(names) != 1:
+    which the numbers fix: (2,) to (1, m) needs m = 2, (n, 3) to (6,) needs n = 2, and (n, n)
+    to (n, 2, 3), a Jacobian's, n = 6 (a size on both sides counts on neither). None where no
+    value fits, or where the sizes do not fix it."""
+    left, right = [d for d in sa if isinstance(d, str)], [d for d in sb if isinstance(d, str)]
+    for d in list(left):
+        if d in right:
+            left.remove(d)
+            right.remove(d)
+    if len(left) + len(right) != 1:
         return None
-    d, side = names[0]
-    other = sb if side is sa else sa
-    known, total = size_of([k for k in side if isinstance(k, int)]), size_of(other)
+    d = (left or right)[0]
+    side, other = (sa, sb) if left else (sb, sa)
+    known = size_of([k for k in side if isinstance(k, int)])
+    total = size_of([k for k in other if isinstance(k, int)])
     if not known or total % known:
         return None
     return Check(d, total // known, "reshape", (tuple(sa), tuple(sb)))
