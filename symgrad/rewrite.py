@@ -15,6 +15,7 @@ import numpy as np
 from . import functions as F
 from .expr import Expr, keep_checks, make, new_node, unguard
 from .graph import no_gc, topo_order
+from .ops.gram import nonneg
 from .ops.leaves import VAR
 
 Rewrite = Callable[[Expr], Expr | None]
@@ -112,13 +113,20 @@ def _sum_exp(x: Expr) -> Expr | None:
 
 
 def _positive(x: Expr) -> bool:
+    """Whether every entry of ``x`` is provably > 0: the ops of _POSITIVE, ``1 - sigmoid(z)``,
+    positive constants, sums of exp, products and quotients of positives, and sums of
+    non-negative terms one of which is positive (``1 + exp(y)``, ``y**2 + 1``)."""
     while x.op.name in _VIEWS:
         x = x.args[0]
-    if x.op.name in _POSITIVE:
+    if x.op.name in _POSITIVE or _sigmoid_arg(x) is not None:
         return True
     if F.is_const(x):
         v = F.value_of(x)
         return bool(np.all(np.asarray(v) > 0))
+    if x.op.name == "add":
+        return all(nonneg(a) for a in x.args) and any(_positive(a) for a in x.args)
+    if x.op.name in ("mul", "div"):
+        return all(_positive(a) for a in x.args)
     return x.op.name == "sum" and _peel(x.args[0], "exp") is not None
 
 

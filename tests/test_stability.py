@@ -403,3 +403,22 @@ def test_a_softmax_over_leading_axes_written_without_keepdims_is_stable():
     t = np.arange(12.0).reshape(2, 2, 3)
     np.testing.assert_allclose(sg.evaluate(sg.exp(T) / sg.sum(sg.exp(T), 1), {T: t}),
                                np.exp(t) / np.exp(t).sum(1))
+
+
+@pytest.mark.parametrize("b", ["3", "exp(y)", "2*exp(y)", "sigmoid(y)", "softplus(y)",
+                               "1 + exp(y)", "y**2 + 1", "2 + exp(y)"])
+def test_log_of_a_quotient_with_one_minus_sigmoid_or_a_positive_sum_is_stable(b):
+    # log(a/b) is log(a) - log(b) for positive a and b: 1 - sigmoid(z) was not known positive,
+    # nor a sum of non-negative terms one of which is positive
+    z, y = sg.scalars("z_q y_q")
+    den = {"3": sg.const(3.0), "exp(y)": sg.exp(y), "2*exp(y)": 2 * sg.exp(y),
+           "sigmoid(y)": sg.sigmoid(y), "softplus(y)": sg.softplus(y),
+           "1 + exp(y)": 1 + sg.exp(y), "y**2 + 1": y**2 + 1, "2 + exp(y)": 2 + sg.exp(y)}[b]
+    lb = float(np.log(sg.evaluate(den, {y: 0.3})))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for a, at in ((1 - sg.sigmoid(z), 1000.0), (sg.sigmoid(z), -1000.0)):
+            f = sg.log(a / den)
+            vals = {z: at, y: 0.3}
+            assert sg.evaluate(f, vals) == pytest.approx(-1000.0 - lb, rel=1e-12)
+            assert sg.evaluate(sg.grad(f, z), vals) == pytest.approx(-1.0 if at > 0 else 1.0)
