@@ -558,3 +558,18 @@ def test_inputs_the_outputs_do_not_use_are_ignored_on_every_backend(name, numba_
     w, M = sg.vector("w_un", "n"), sg.matrix("M_un", ("m", "n"))  # a named size is still read
     with pytest.raises(sg.ShapeError, match="input M_un"):
         sg.compile(sg.sum(w), [w, M])(np.ones(3), np.ones((2, 4)))
+
+
+def test_a_gradient_equal_to_an_integer_value_is_float():
+    # d/dv of stop_gradient(argmax(v)) * sum(v) is the index, broadcast: 1.0 * index folded to
+    # the index itself came back int64 (and g *= 0.1 raised), where numpy computes in floats
+    v, w = sg.vector("v_iv", 3), sg.vector("w_iv", 3)
+    vals = {v: np.array([1.0, 3.0, 2.0]), w: np.ones(3)}
+    for g, want in ((sg.grad(sg.stop_gradient(sg.argmax(v)) * sg.sum(v), v), [1.0, 1.0, 1.0]),
+                    (sg.grad(sg.sum(w * sg.stop_gradient(sg.to_int(v))), w), [1.0, 3.0, 2.0])):
+        r = sg.evaluate(g, vals)
+        assert r.dtype == np.float64
+        np.testing.assert_array_equal(r, want)
+        r *= 0.1
+    x = sg.scalar("x_iv")
+    assert isinstance(sg.evaluate(sg.argmax(v) * 1.0 + x, {v: vals[v], x: 0.0}), float)

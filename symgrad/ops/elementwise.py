@@ -333,6 +333,23 @@ _FLOAT_RESULT = frozenset(("bce", "const", "cos", "div", "exp", "eye", "floor", 
                            "softmax", "softplus", "sqrt", "tanh", "tanh_deriv"))
 
 
+# ops whose value is an integer array; and ops that keep integer operands integer
+_INT_RESULT = frozenset(("argmax", "to_int"))
+_INT_KEEPING = frozenset(("stop_gradient", "alias", "guard", "broadcast_to", "reshape",
+                          "fit_shape", "transpose", "neg", "sum", "diag", "diagonal", "add", "sub",
+                          "mul", "maximum", "minimum"))
+
+
+def _int_valued(e, depth: int = 0) -> bool:
+    """Whether ``e`` is known to be an integer array (argmax, to_int, and what keeps them so):
+    an identity rule must not return it for ``e * 1.0``, which numpy computes in floats (the
+    gradient of ``stop_gradient(argmax(v)) * sum(v)`` came back as int64)."""
+    op = e.op.name
+    if op in _INT_RESULT:
+        return True
+    return depth < 8 and op in _INT_KEEPING and all(_int_valued(a, depth + 1) for a in e.args)
+
+
 class Pow(Elementwise):
     name = "pow"
     nargs = 2
@@ -989,9 +1006,9 @@ def _add_zero(args, attrs, shape):
     x, y = args
     if x.op.name not in _ADD_SEEN and y.op.name not in _ADD_SEEN:
         return None
-    if F.is_const(y, 0.0) and x.shape == shape:
+    if F.is_const(y, 0.0) and x.shape == shape and not _int_valued(x):
         return x
-    if F.is_const(x, 0.0) and y.shape == shape:
+    if F.is_const(x, 0.0) and y.shape == shape and not _int_valued(y):
         return y
     if y.op is NEG:
         return F.sub(x, y.args[0])
@@ -1019,9 +1036,9 @@ def _sub_rules(args, attrs, shape):
     x, y = args
     if x is not y and x.op.name not in _SEEN and y.op.name not in _SEEN:
         return None
-    if F.is_const(y, 0.0) and x.shape == shape:
+    if F.is_const(y, 0.0) and x.shape == shape and not _int_valued(x):
         return x
-    if F.is_const(x, 0.0) and y.shape == shape:
+    if F.is_const(x, 0.0) and y.shape == shape and not _int_valued(y):
         return F.neg(y)
     if x is y:
         return F.zeros(shape)
@@ -1048,13 +1065,13 @@ def _mul_rules(args, attrs, shape):
         return None
     if F.is_const(x, 0.0) or F.is_const(y, 0.0):
         return F.zeros(shape)
-    if F.is_const(y, 1.0) and x.shape == shape:
+    if F.is_const(y, 1.0) and x.shape == shape and not _int_valued(x):
         return x
-    if F.is_const(x, 1.0) and y.shape == shape:
+    if F.is_const(x, 1.0) and y.shape == shape and not _int_valued(y):
         return y
-    if F.is_const(x, -1.0) and y.shape == shape:
+    if F.is_const(x, -1.0) and y.shape == shape and not _int_valued(y):
         return F.neg(y)
-    if F.is_const(y, -1.0) and x.shape == shape:
+    if F.is_const(y, -1.0) and x.shape == shape and not _int_valued(x):
         return F.neg(x)
     if x.op is NEG:
         return F.neg(F.mul(x.args[0], y))
@@ -1098,7 +1115,7 @@ def _gathers(c: float) -> bool:
 @rule(DIV)
 def _div_rules(args, attrs, shape):
     x, y = args
-    if F.is_const(y, 1.0) and x.shape == shape:
+    if F.is_const(y, 1.0) and x.shape == shape and not _int_valued(x):
         return x
     if F.is_const(x, 0.0) and not F.is_const(y, 0.0):  # (0/0 is nan: the constants fold)
         return F.zeros(shape)
@@ -1124,7 +1141,7 @@ def _neg_rules(args, attrs, shape):
 @rule(POW)
 def _pow_rules(args, attrs, shape):
     x, y = args
-    if F.is_const(y, 1.0) and x.shape == shape:
+    if F.is_const(y, 1.0) and x.shape == shape and not _int_valued(x):
         return x
     if F.is_const(y, 0.0):
         return F.ones(shape)
