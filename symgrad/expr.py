@@ -340,7 +340,8 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     n = len(args)
     if (args[0].checks or args[1].checks) if n == 2 else \
             (args[0].checks if n == 1 else any(a.checks for a in args)):
-        checks = _graph_checks(checks, args)
+        # (a guard's own first: f's checks on a derivative name the op the user wrote)
+        checks = _graph_checks(checks, args, own_first=op.name == "guard")
         for b in args:
             if b.op.name == "guard":  # built on the guarded value, guarded on top
                 return _on_guarded(op, args, attrs, checks)
@@ -377,10 +378,12 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     return e
 
 
-def _graph_checks(own: tuple, args: tuple) -> tuple:
+def _graph_checks(own: tuple, args: tuple, own_first: bool = False) -> tuple:
     """The checks of a node's graph, in the order they are met evaluating it: its operands'
-    (in order, each listed once), then its own."""
-    out = ()
+    (in order, each listed once), then its own (``own_first``: its own, then its operands')."""
+    out = tuple(dict.fromkeys(own)) if own_first else ()
+    if own_first:
+        own = ()
     for a in args:
         c = a.checks
         if not c or c is out:

@@ -344,3 +344,12 @@ def test_a_size_fixed_through_two_checks_is_checked():
         fn(np.ones(3), np.ones(4))
     with pytest.raises(sg.ShapeError, match="do not fit"):
         sg.evaluate(e, {w3: np.ones(3), m3: np.ones(4)})
+
+
+def test_a_gradients_size_error_names_the_op_of_f():
+    # f's checks come first on a derivative: the message names the product the user wrote,
+    # not the broadcast the reverse pass made (u * a, the gradient wrt a is u fitted to (3,))
+    a = sg.vector("a_op", 3)
+    for f in (sg.sum(u * a), sg.sum(u + a)):
+        with pytest.raises(sg.ShapeError, match=rf"^{f.args[0].op.name}: shapes"):
+            sg.evaluate(sg.grad(f, a), {u: np.ones(5), a: np.ones(3)})
