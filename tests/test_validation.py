@@ -381,6 +381,14 @@ def test_a_reshape_whose_one_named_size_the_numbers_fix_is_checked_when_called()
     B = sg.matrix("B_rs", (2, 3))
     JB = sg.jacobian(sg.reshape(B, ("m",)), B)
     np.testing.assert_array_equal(sg.evaluate(JB, {B: np.ones((2, 3))}).reshape(6, 6), np.eye(6))
+    # a reshape of such a reshape: each checks n = 6, where fused into one, (n, n) to (6, 6),
+    # n appeared twice and the pair was refused
+    Bn = sg.matrix("Bn_rs", ("n", "n"))
+    D = sg.reshape(sg.reshape(Bn, ("n", 2, 3)), (6, 6))
+    np.testing.assert_array_equal(sg.evaluate(D, {Bn: np.arange(36.0).reshape(6, 6)}),
+                                  np.arange(36.0).reshape(6, 6))
+    with pytest.raises(sg.ShapeError, match="reshape"):
+        sg.evaluate(D, {Bn: np.ones((4, 4))})
     for i, (have, want) in enumerate((((2,), (1, 3)), (("n", "m"), (6,)), ((5,), (2, "k")))):
         with pytest.raises(sg.ShapeError, match="cannot reshape"):  # no size fits, or two names
             sg.reshape(sg.tensor(f"T_rs{i}", have), want)

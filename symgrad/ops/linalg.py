@@ -343,6 +343,17 @@ def _same_size(sa, sb) -> bool:
     return split(sa) == split(sb)
 
 
+def _moves_sizes(sa, sb) -> bool:
+    """Whether a reshape from ``sa`` to ``sb`` needs its sizes checked: not the same sizes
+    (but for axes of 1), nor the same entries for every value of the named sizes."""
+    return [d for d in sa if d != 1] != [d for d in sb if d != 1] and not _same_size(sa, sb)
+
+
+def _reshapable(sa, sb) -> bool:
+    """Whether ``reshape`` takes ``sa`` to ``sb`` (at once, or with a call-time check)."""
+    return not _moves_sizes(sa, sb) or _size_that_fits(sa, sb) is not None
+
+
 def _size_that_fits(sa, sb) -> Check | None:
     """The call-time check of a reshape between shapes with one symbolic size between them,
     which the numbers fix: (2,) to (1, m) needs m = 2, (n, 3) to (6,) needs n = 2, and (n, n)
@@ -371,9 +382,7 @@ class Reshape(Op):
 
     def infer(self, args, attrs):
         x, shape = args[0], attrs["shape"]
-        a = [d for d in x.shape if d != 1]
-        b = [d for d in shape if d != 1]
-        if a != b and not _same_size(x.shape, shape):
+        if _moves_sizes(x.shape, shape):
             c = _size_that_fits(x.shape, shape)
             if c is None:
                 raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} to "
@@ -478,7 +487,10 @@ def _reshape_rules(args, attrs, shape):
     (x,) = args
     if x.shape == shape:
         return x
-    if x.op is RESHAPE:
+    if x.op is RESHAPE and _reshapable(x.args[0].shape, shape):
+        # (not where sizes that cancel in each reshape would not in one: (n, n) to (n, 2, 3)
+        # to (6, 6) is two reshapes each with one size to check, n = 6, but (n, n) to (6, 6)
+        # has n twice)
         return F.reshape(x.args[0], shape)
     if x.ndim == 0:  # a scalar reshaped to ones is a broadcast
         return F.broadcast_to(x, shape)
