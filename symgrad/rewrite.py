@@ -176,6 +176,11 @@ def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
                 lo = _stable_log(other, through_div)
                 if lo is not None:
                     return _fit(F.add(F.log(c), lo), x.shape)
+        # log(a b) = log(a) + log(b) for a, b > 0, one of them a form above: sigmoid(z) exp(y)
+        la, lb = _stable_log(a, False), _stable_log(b, False)
+        if (la is not None or lb is not None) and _positive(a) and _positive(b):
+            return _fit(F.add(la if la is not None else F.log(a),
+                              lb if lb is not None else F.log(b)), x.shape)
     if op == "div" and through_div:  # log(a/b) = log(a) - log(b) for a, b > 0
         a, b = x.args
         la, lb = _stable_log(a, False), _stable_log(b, False)
