@@ -178,9 +178,11 @@ def _numpy_number(ufunc, a, b):
 
 
 def _quiet(xp):
-    """A context where exp's underflow to 0 is silent (it is the correct rounding)."""
+    """A context where exp's underflow to 0 is silent (it is the correct rounding): numpy's
+    for a namespace without one of its own that computes with numpy underneath
+    (array_api_strict raised under np.errstate(all="raise")); harmless for the others."""
     errstate = getattr(xp, "errstate", None)
-    return errstate(under="ignore") if errstate is not None else contextlib.nullcontext()
+    return errstate(under="ignore") if errstate is not None else np.errstate(under="ignore")
 
 
 def _exp_small(xp, z):
@@ -244,6 +246,9 @@ def sigmoid(xp, x, out=None):
         return 1.0 / (1.0 + np.exp(-x))
     if getattr(xp, "errstate", None) is not None:
         return _quiet_sigmoid(xp, x, out)
+    if out is None and not hasattr(x, "map_blocks") and \
+            getattr(xp, "__name__", "").endswith("dask"):  # (not runtime.HostOr's numbers)
+        x = xp.asarray(x)  # a number or numpy samples on dask: computed later, as blocks
     if out is None and hasattr(x, "map_blocks"):  # dask: numpy's blocks, silenced in turn
         return x.map_blocks(_numpy_sigmoid)
     if out is None:
