@@ -60,6 +60,14 @@ def _compat(lib: str, extra: str):
     return _require(f"array_api_compat.{lib}", extra)
 
 
+def _no_negative_strides(a):
+    """``a``, copied where it is a numpy array with negative strides (``v[::-1]``, ``np.flip``),
+    which torch does not read."""
+    if a.__class__ is np.ndarray and any(st < 0 for st in a.strides):
+        return np.ascontiguousarray(a)
+    return a
+
+
 def _adapter(name: str, base, array_type: type, device=None) -> types.ModuleType:
     """A copy of namespace ``base`` whose functions accept Python numbers and create float64
     arrays on ``device`` by default."""
@@ -71,6 +79,7 @@ def _adapter(name: str, base, array_type: type, device=None) -> types.ModuleType
     def asarray(x, dtype=None, device=None, copy=None):
         if dtype is None and isinstance(x, (float, int)) and not isinstance(x, bool):
             dtype = float64
+        x = _no_negative_strides(x)
         kw = {} if copy is None else {"copy": copy}
         return base_asarray(x, dtype=dtype, device=device or _device, **kw)
 
@@ -375,7 +384,7 @@ def real_inputs(xp) -> Callable:
         if isinstance(a, np.ma.MaskedArray):  # (dask, torch and array_api_strict dropped it)
             raise masked_error(name)
         try:
-            a = asarray(a)
+            a = asarray(_no_negative_strides(a))
         except (TypeError, ValueError, RuntimeError) as err:  # (torch: RuntimeError)
             raise TypeError(f"input {name}: cannot be read as an array of numbers "
                             f"({type(a).__name__}: {err})") from None

@@ -64,6 +64,22 @@ def test_backend_matches_numpy(name, case, x64):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=f"{case} output {k}")
 
 
+@pytest.mark.parametrize("name", BACKENDS)
+def test_backend_reads_numpy_arrays_with_negative_strides(name, x64):
+    # torch reads none: v[::-1] was refused as "not numbers", and per-sample calls leaked
+    # torch's ValueError
+    s, v = sg.scalar("s_ns"), sg.vector("v_ns", 3)
+    a = np.array([1.0, 2.0, 3.0])
+    got = [sg.compile(sg.exp(v), [v], backend=_backend_arg(name))(a[::-1]),
+           sg.compile(s * v, [s, v], backend=_backend_arg(name))(a[::-1], np.flip(a))]
+    if name == "dask":
+        import dask
+
+        got = dask.compute(*got, scheduler="sync")
+    np.testing.assert_allclose(_to_numpy(got[0]), np.exp(a[::-1]))
+    np.testing.assert_allclose(_to_numpy(got[1]), np.outer(a[::-1], a[::-1]))
+
+
 @pytest.mark.filterwarnings("error::UserWarning")  # torch warned on sharing a read-only constant
 @pytest.mark.parametrize("name", BACKENDS)
 def test_backend_compiles_a_function_of_no_inputs(name, x64):
