@@ -422,3 +422,48 @@ def test_log_of_a_quotient_with_one_minus_sigmoid_or_a_positive_sum_is_stable(b)
             vals = {z: at, y: 0.3}
             assert sg.evaluate(f, vals) == pytest.approx(-1000.0 - lb, rel=1e-12)
             assert sg.evaluate(sg.grad(f, z), vals) == pytest.approx(-1.0 if at > 0 else 1.0)
+
+
+def test_dask_given_numbers_or_numpy_samples_computes_the_sigmoid_without_signals():
+    # a sigmoid of a number or numpy samples on dask built its graph under errstate and
+    # overflowed later, in compute()
+    pytest.importorskip("dask")
+    pytest.importorskip("array_api_compat")
+    import dask
+
+    z, y = sg.scalar("z_dn"), sg.scalar("y_dn")
+    outs = [sg.sigmoid(z), sg.grad(sg.softplus(z), z), sg.grad(sg.bce(sg.sigmoid(z), y), z)]
+    f = sg.compile(outs, [z, y], backend="dask")
+    with dask.config.set(scheduler="synchronous"):
+        a = _strict(lambda: dask.compute(*f(-1000.0, 1.0)))
+        b = _strict(lambda: dask.compute(*f(np.array([-1000.0, 1.0]), 1.0)))
+    assert [float(x) for x in a] == [0.0, 0.0, -1.0]
+    np.testing.assert_allclose(b[0], [0.0, 1 / (1 + np.exp(-1.0))])
+
+
+def test_array_api_strict_computes_the_stable_forms_without_signals():
+    # numpy underneath: exp's correct underflow to 0 raised under np.errstate(all="raise")
+    xp = pytest.importorskip("array_api_strict")
+    z, y = sg.scalar("z_as"), sg.scalar("y_as")
+    for e, at, want in ((sg.softplus(z), 1000.0, 1000.0), (sg.log(sg.sigmoid(z)), -1000.0, -1000.0),
+                        (sg.log(1 - sg.sigmoid(z)), 1000.0, -1000.0),
+                        (sg.bce(sg.sigmoid(z), y), 1000.0, 0.0)):
+        f = sg.compile(e, [z, y], backend=xp)
+        r = _strict(lambda f=f, at=at: f(xp.asarray(at), 1.0))
+        assert float(r) == pytest.approx(want)
+
+
+def test_log_of_a_product_of_positives_is_stable():
+    z, y = sg.scalars("z_lp y_lp")
+    s = sg.sigmoid
+    e1 = sg.log(s(z) * sg.exp(y) / (1 + sg.exp(z)))  # y - softplus(-z) - softplus(z)
+    e2 = sg.log(s(z) / (s(z) * s(-z)))  # softplus(z)
+    e3 = sg.log(s(z) * s(y))
+    f = sg.compile([e1, e2, e3, sg.grad(e1, z)], [z, y])
+    r = _strict(lambda: f(np.array([-1000.0, 3.0]), np.array([0.5, -2.0])))
+    want = [[-999.5, -2.0 - np.logaddexp(0, -3.0) - np.logaddexp(0, 3.0)],
+            [0.0, np.logaddexp(0, 3.0)], [-1000.0 - np.logaddexp(0, -0.5),
+                                          -np.logaddexp(0, -3.0) - np.logaddexp(0, 2.0)],
+            [1.0, -np.tanh(1.5)]]
+    for got, w in zip(r, want):
+        np.testing.assert_allclose(got, w, rtol=1e-12, atol=1e-300)
