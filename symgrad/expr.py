@@ -339,7 +339,7 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     # two operands, as the key above, since this runs for every node built)
     n = len(args)
     if (args[0].checks or args[1].checks) if n == 2 else \
-            (args[0].checks if n == 1 else any(a.checks for a in args)):
+            (args[0].checks if n == 1 else n > 2 and any(a.checks for a in args)):
         # (a guard's own first: f's checks on a derivative name the op the user wrote)
         checks = _graph_checks(checks, args, own_first=op.name == "guard")
         for b in args:
