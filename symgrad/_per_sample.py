@@ -146,9 +146,11 @@ class _Arrays:
         """The dtype samples compute in: as Python numbers next to the tensors (float32
         tensors keep float32)."""
         dtypes = tuple(t.dtype for t in tensors if getattr(t, "dtype", None) is not None)
-        known = self._dtypes.get(dtypes)
+        # keyed by name: array_api_strict warns when its dtypes are compared with numpy's
+        key = tuple(map(str, dtypes))
+        known = self._dtypes.get(key)
         if known is None:
-            known = self._dtypes[dtypes] = self._sample_dtype(dtypes)
+            known = self._dtypes[key] = self._sample_dtype(dtypes)
         return known
 
     def _sample_dtype(self, dtypes: tuple):

@@ -5,6 +5,8 @@ sample where an op has no batch rule."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -339,3 +341,15 @@ def test_a_batch_of_samples_equals_each_sample(data):
     # computed together wherever every op on the way has a batch rule
     together = _per_sample.batched_graph(outs, scalars) is not None
     assert ("_samples" in fn.source) == together
+
+
+def test_array_api_strict_samples_from_numpy_raise_no_warning():
+    # the dtype cache compared array_api_strict's dtypes with numpy's, which it warns about
+    xp = pytest.importorskip("array_api_strict")
+    s, w = sg.scalar("s_xw"), sg.vector("w_xw", 3)
+    f = sg.compile(s * w, [s, w], backend=xp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f(np.array([1.0, 2.0]), np.ones(3))  # a numpy tensor first: its dtype is cached
+        r = f(np.array([1.0, 2.0]), xp.asarray([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(np.asarray(r), [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])
