@@ -381,9 +381,9 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
 def _graph_checks(own: tuple, args: tuple, own_first: bool = False) -> tuple:
     """The checks of a node's graph, in the order they are met evaluating it: its operands'
     (in order, each listed once), then its own (``own_first``: its own, then its operands')."""
-    out = tuple(dict.fromkeys(own)) if own_first else ()
+    out = ()
     if own_first:
-        own = ()
+        out, own = tuple(dict.fromkeys(own)), ()
     for a in args:
         c = a.checks
         if not c or c is out:

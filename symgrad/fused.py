@@ -383,7 +383,7 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
                 names[id(n)] = lit if lit is not None else f"float({str(v)!r})"  # inf, nan
             elif not n.op.leaf:
                 a = [names[id(x)] for x in n.args]
-                src = a[0] if n.op.name in ("alias", "guard") else n.op.kernel(a, n, None)
+                src = a[0] if n.op.name == "alias" else n.op.kernel(a, n, None)
                 lines.append(f"v{k} = {src}")
                 names[id(n)] = f"v{k}"
                 k += 1
