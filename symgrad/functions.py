@@ -85,8 +85,9 @@ def const(value: Any) -> Expr:
             arr = np.array(value)
         except ValueError as err:  # ragged nested lists
             raise ValueError(f"const: cannot make a constant of {value!r:.60} ({err})") from None
-        if arr.dtype == object or arr.dtype.kind not in "biuf":
-            raise ValueError(f"const: cannot make a constant of {value!r}")
+        if arr.dtype == object or arr.dtype.kind not in "biuf":  # strings, complex, objects
+            raise TypeError(f"const: cannot make a constant of {value!r:.60} (values of dtype "
+                            f"{arr.dtype}; symgrad computes with real numbers)")
         if arr.dtype.kind in "bu" or (arr.dtype.kind == "i" and arr.dtype.itemsize < 4):
             # as inputs of these dtypes are (see compile._array_in): numpy negates bool data
             # not at all and unsigned data with a wrap-around, and computes exp of int8 in
