@@ -292,7 +292,7 @@ def _build_node(g: nx.DiGraph, nid, built: dict) -> Expr:
         if not isinstance(axis, tuple):
             raise ValueError(f"load: {where}: the axis of {opname} must be a tuple of axes, "
                              f"got {axis!r:.40}")
-        if not axis and opname != "sum":
+        if not axis and opname not in ("sum", "logsumexp"):  # both over no axis: the operand
             raise ValueError(f"load: {where}: the axis of {opname} names no axis")
     attrs = {}
     for k, v in raw.items():

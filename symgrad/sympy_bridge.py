@@ -54,6 +54,12 @@ class _Ctx:
             return sympy.Symbol(name, real=True)
         return sympy.MatrixSymbol(name, *self._mshape(n.shape))
 
+    def claim(self, name: str, n: Expr) -> bool:
+        """Whether the named node ``n`` may stand as the symbol ``name``: not if a variable or
+        another value has that name already (sympy would merge the two; ``n`` is then written
+        as its formula, as ``str`` does)."""
+        return self.names.setdefault(name, n) is n
+
     def symbol(self, n: Expr):
         return self.symbol_for(n.attrs["vname"], n)
 
@@ -270,12 +276,16 @@ def to_sympy(e: Expr, keep_names: bool = False):
     ctx = _Ctx(keep_names)
     done: dict[int, Any] = {}
     roots = {id(o) for o in outs} | {id(unguard(o)) for o in outs}  # (see ops.Guard)
-    for n in topo_order(outs):
-        if keep_names and n.name is not None and id(n) not in roots:
-            done[id(n)] = ctx.symbol_for(n.name, n)
-            continue
-        if keep_names and n.op.name == "alias" and id(n) not in roots:
-            done[id(n)] = ctx.symbol_for(n.attrs["alias"], n)
+    order = topo_order(outs)
+    if keep_names:  # variables keep their names; a value named like one is written out
+        for n in order:
+            if n.op.name == "var":
+                ctx.names.setdefault(n.attrs["vname"], n)
+    for n in order:
+        name = n.name if n.name is not None else n.attrs.get("alias") \
+            if n.op.name == "alias" else None
+        if keep_names and name is not None and id(n) not in roots and ctx.claim(name, n):
+            done[id(n)] = ctx.symbol_for(name, n)
             continue
         args = [done[id(a)] for a in n.args]
         try:

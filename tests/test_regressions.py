@@ -508,3 +508,20 @@ def test_a_sum_keeps_a_named_broadcast_so_its_gradient_is_not_a_false_zero():
         g = sg.grad(f, h)
         assert sg.zero_reason(g) is None
         np.testing.assert_allclose(sg.evaluate(g, vals), np.full((3, 3), want))
+
+
+def test_logsumexp_of_a_scalar_differentiates_saves_and_loads(tmp_path):
+    # logsumexp over no axis is its operand: its derivative rule asked softmax of a scalar
+    # (a ShapeError naming softmax), and load refused the axis () that save wrote
+    x = sg.scalar("x_lse")
+    v = sg.vector("v_lse", 3)
+    assert sg.evaluate(sg.grad(sg.logsumexp(x), x), {x: 2.0}) == 1.0
+    np.testing.assert_array_equal(
+        sg.evaluate(sg.grad(sg.logsumexp(sg.sum(v)), v), {v: np.ones(3)}), np.ones(3))
+    M = sg.matrix("M_lse", (2, 3))
+    g = sg.grad(sg.sum(sg.logsumexp(M, axis=()) ** 2), M)
+    np.testing.assert_allclose(sg.evaluate(g, {M: np.full((2, 3), 1.5)}), np.full((2, 3), 3.0))
+    e = sg.logsumexp(x * 2)
+    sg.save(e, tmp_path / "e.json")
+    assert sg.evaluate(sg.load(tmp_path / "e.json"), {x: 1.5}) == 3.0
+    assert "df/dx_lse" in str(sg.explain(e, x, show=False))

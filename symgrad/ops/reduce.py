@@ -164,6 +164,8 @@ class LogSumExp(AxisOp):
     def vjp(self, n, ct, nb, wants):
         x = n.args[0]
         e = expand_back(ct, nb, x.shape, n.attrs["axis"], n.attrs["keepdims"])
+        if not n.attrs["axis"]:  # over no axis (a scalar's): the value is x, its softmax 1
+            return [e]
         return [F.mul(e, F.softmax(x, n.attrs["axis"]))]
 
 
