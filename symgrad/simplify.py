@@ -55,12 +55,32 @@ def _cancel_quotient(n: Expr) -> Expr | None:
     return None
 
 
+def _logistic(n: Expr) -> Expr | None:
+    """c / (1 + exp(-u)) -> c sigmoid(u), c / (1 + exp(u)) -> c sigmoid(-u), and
+    exp(u) / (1 + exp(u)) -> sigmoid(u): the stable forms, where sympy's answer for the first, sigmoid(-u) exp(u), is nan for u > 709."""
+    if n.op.name != "div":
+        return None
+    c, d = n.args
+    if d.op.name != "add":
+        return None
+    one, ex = d.args if F.is_const(d.args[0], 1.0) else d.args[::-1]
+    if not F.is_const(one, 1.0) or ex.op.name != "exp" or one.shape != ():
+        return None
+    if c is ex:  # exp(u) / (1 + exp(u))
+        r = F.sigmoid(ex.args[0])
+    else:
+        s = F.sigmoid(F.neg(ex.args[0]))
+        r = s if F.is_const(c, 1.0) else F.mul(c, s)
+    return r if r.shape == n.shape else None
+
+
 def _own_rewrite(n: Expr) -> Expr:
     c = canonical(n)
-    r = _factor_matmul(c)
-    if r is None:
-        r = _cancel_quotient(c)
-    return c if r is None else r
+    for rule in (_factor_matmul, _cancel_quotient, _logistic):
+        r = rule(c)
+        if r is not None:
+            return r
+    return c
 
 
 def _own(outs: list[Expr]) -> list[Expr]:
@@ -118,6 +138,8 @@ def _via_sympy(e: Expr) -> Expr | None:
 
 # values each variable takes at the points where a sympy form is checked (rotated per point)
 _PROBE = (-1.3, 0.0, 0.7, -0.4, 2.1)
+# and far out, where one sympy rewrite of 1/(1 + exp(-x)), sigmoid(-x) exp(x), is nan
+_FAR = (800.0, -800.0)
 
 
 # ops whose derivative is not their value's: stop_gradient(x) is x to sympy, and
@@ -152,6 +174,13 @@ def _agrees(e: Expr, r: Expr, order: list[Expr]) -> bool:
                 continue
             if math.isfinite(a) and not (math.isfinite(b) and
                                          math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)):
+                return False
+        for big in _FAR:  # where exp overflows: a stable form must stay finite
+            try:
+                a, b = float(fe(*[big] * len(xs))), float(fr(*[big] * len(xs)))
+            except (ValueError, TypeError, ArithmeticError, IndexError):
+                continue
+            if math.isfinite(a) and not math.isfinite(b):
                 return False
     return True
 

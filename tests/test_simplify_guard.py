@@ -270,3 +270,31 @@ def test_a_named_output_keeps_its_name_through_sympy():
     r = (1.0 / y ** sg.tanh(z)).named("r_on")
     s = sg.simplify(r)
     assert s is not r and s.name == "r_on"
+
+
+@pytest.mark.parametrize("build", [
+    lambda x: 1 / (1 + sg.exp(-x)),
+    lambda x: 2 / (1 + sg.exp(-x)) - 1,
+    lambda x: sg.exp(x) / (1 + sg.exp(x)),
+    lambda x: 3 / (sg.exp(2 * x) + 1),
+])
+def test_a_logistic_written_out_simplifies_to_the_stable_sigmoid(build):
+    # sympy's answer for 1/(1 + exp(-x)) was sigmoid(-x)*exp(x): nan for x > 709, where the
+    # expression is finite; the guard only tried small values
+    x = sg.scalar("x_lg")
+    e = build(x)
+    s = sg.simplify(e)
+    assert "sigmoid" in str(s) and "exp" not in str(s)
+    for at in (-800.0, -3.0, 0.0, 0.5, 800.0):
+        with np.errstate(over="ignore"):
+            want = sg.evaluate(e, {x: at})
+        got = sg.evaluate(s, {x: at})
+        assert np.isfinite(got)  # exp(x)/(1 + exp(x)) is nan at 800: it may become 1
+        assert not np.isfinite(want) or got == pytest.approx(want, rel=1e-12, abs=1e-300)
+
+
+def test_the_guard_refuses_a_form_that_overflows_far_out():
+    x = sg.scalar("x_far")
+    e = sg.sigmoid(x)
+    r = sg.sigmoid(-x) * sg.exp(x)
+    assert S._agrees(e, e, [x]) and not S._agrees(e, r, [x])
