@@ -57,7 +57,8 @@ def _cancel_quotient(n: Expr) -> Expr | None:
 
 def _logistic(n: Expr) -> Expr | None:
     """c / (1 + exp(-u)) -> c sigmoid(u), c / (1 + exp(u)) -> c sigmoid(-u), and
-    exp(u) / (1 + exp(u)) -> sigmoid(u): the stable forms, where sympy's answer for the first, sigmoid(-u) exp(u), is nan for u > 709."""
+    exp(u) / (1 + exp(u)) -> sigmoid(u): the stable forms, where sympy's answer for the first,
+    sigmoid(-u) exp(u), is nan for u > 709."""
     if n.op.name != "div":
         return None
     c, d = n.args
@@ -327,19 +328,24 @@ def _simplify(e):
     given, single = as_list(e, "simplify")
     # a guard (see ops.Guard) is only ever on top: simplify what it guards, then guard that
     outs = [unguard(o) for o in given]
-    res = []
-    own = _own(outs)
-    big = larger_than(own, SYMPY_MAX_NODES)  # one pass, however many outputs share the graph
-    for o in own:
-        best = o
+    res = _own(outs)
+    big = larger_than(res, SYMPY_MAX_NODES)  # one pass, however many outputs share the graph
+    for i, o in enumerate(list(res)):
         alt = None if id(o) in big else _via_sympy(o)
-        if alt is not None and o.name is not None and alt.name != o.name:
+        if alt is None:
+            continue
+        if o.name is not None and alt.name != o.name:
             alt = alt.named(o.name)  # the output's own name too
-        if alt is not None and count_nodes(alt) < count_nodes(best):
-            best = alt
-        res.append(best)
+        if count_nodes(alt) >= count_nodes(o):
+            continue
+        # of several outputs, sympy's smaller form of one can share less with the others
+        tried = res[:i] + [alt] + res[i + 1:]
+        if len(res) == 1 or count_nodes(tried) < count_nodes(res):
+            res = tried
     # with every size check left for call time, those a rewrite dropped in a guard
     res = [keep_checks(r, g.checks) if g.checks else r for r, g in zip(res, given)]
-    # never larger than what was given (a guard included)
+    # never larger than what was given (a guard included), each output and all together
     res = [r if r is g or count_nodes(r) <= count_nodes(g) else g for r, g in zip(res, given)]
+    if len(res) > 1 and count_nodes(res) > count_nodes(given):
+        res = given
     return res[0] if single else res
