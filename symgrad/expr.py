@@ -459,7 +459,9 @@ def keep_checks(r: Expr, checks: tuple) -> Expr:
     return make(REGISTRY["guard"], (r,), {"checks": missing})
 
 
-def _named(e: Expr, name: str) -> Expr:
+def _named(e: Expr, name: str, canonical: bool = True) -> Expr:
+    """``e`` under ``name``; with ``canonical`` the named node is what later constructions of
+    the value return (``e.named``), else it is a twin that leaves them be (see rename)."""
     from .ops import leaves
 
     if e.op.name == "guard" and e.args[0].name != name:
@@ -481,16 +483,31 @@ def _named(e: Expr, name: str) -> Expr:
     with _LOCK:  # two threads naming one value get one named node (as make gives one node)
         hit = _lookup(key)
         if hit is not None:
-            _store(base, hit)
+            if canonical:
+                _store(base, hit)
             return hit
         n = new_node(e.op, e.args, e.attrs, e.shape, e.checks, name)
         _store(key, n)
+        if not canonical:
+            return n
         old = _TABLE.get(base)
         first = None if old is None else old()
         if first is not None and first.name is None and base not in _SHADOWED:
             _SHADOWED[base] = old  # the unnamed node of this value, back when its twins die
         _store(base, n)  # the named node becomes the canonical one for this value
     return n
+
+
+def rename(e: Expr, name: str) -> Expr:
+    """``e`` under ``name``, for a pass that gives its result an output's name: where the value
+    has a name of its own it keeps it for every later construction (simplify of
+    ``(h*h/h).named("out")`` is h's value named out, and made every later sin(h) read sin(out))."""
+    if e.op.name == "guard":
+        return make(e.op, (rename(e.args[0], name),), e.attrs)
+    if e.name is None or e.op.leaf or e.op.name == "alias":
+        return e.named(name)
+    check_identifier(name, "name")
+    return _named(e, name, canonical=False)
 
 
 def make_unnamed(op: Op, args: tuple, attrs: dict | None = None) -> Expr:

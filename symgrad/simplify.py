@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import functions as F
 from ._lazy import sympy
-from .expr import Expr, canonical, keep_checks, unguard
+from .expr import Expr, canonical, keep_checks, rename, unguard
 from .graph import as_list, count_nodes, larger_than, no_gc, topo_order, walk_upto
 from .rewrite import rebuild
 
@@ -335,7 +335,7 @@ def _simplify(e):
         if alt is None:
             continue
         if o.name is not None and alt.name != o.name:
-            alt = alt.named(o.name)  # the output's own name too
+            alt = rename(alt, o.name)  # the output's own name too
         if count_nodes(alt) >= count_nodes(o):
             continue
         # of several outputs, sympy's smaller form of one can share less with the others

@@ -525,3 +525,16 @@ def test_logsumexp_of_a_scalar_differentiates_saves_and_loads(tmp_path):
     sg.save(e, tmp_path / "e.json")
     assert sg.evaluate(sg.load(tmp_path / "e.json"), {x: 1.5}) == 3.0
     assert "df/dx_lse" in str(sg.explain(e, x, show=False))
+
+
+def test_simplify_names_its_result_without_renaming_the_value_everywhere():
+    # simplify of (h*h/h).named("out") is h's value under the output's name; it made that
+    # name the one every later construction of h's value showed: sin(h) read sin(out)
+    x, y = sg.scalars("x_rn y_rn")
+    h = (x * y + 1).named("h_rn")
+    out = (h * h / h).named("out_rn")
+    s = sg.simplify(out)
+    assert s.name == "out_rn" and sg.evaluate(s, {x: 2.0, y: 3.0}) == 7.0
+    assert str(sg.simplify(sg.sin(h))) == "sin(h_rn)"
+    assert str(sg.cos(x * y + 1)) == "cos(h_rn)"
+    assert str(sg.simplify(sg.cos(h) * s)) in ("cos(h_rn)*h_rn", "h_rn*cos(h_rn)")
