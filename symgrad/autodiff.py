@@ -306,7 +306,7 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
             if isinstance(c, tuple):
                 target, c = c
             if c.shape != target.shape and (nb == 0 or c.shape[nb:] != target.shape):
-                c = _fit(c, nb, target)
+                c = fit_cotangent(c, nb, target)
             prev = adj.get(id(target))
             adj[id(target)] = c if prev is None else F.add(prev, c)
     out = []
@@ -331,7 +331,7 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
     return stabilize(out)
 
 
-def _fit(c: Expr, nb: int, target: Expr) -> Expr:
+def fit_cotangent(c: Expr, nb: int, target: Expr) -> Expr:
     """The cotangent ``c`` in ``target``'s shape where the two differ only in sizes that the
     forward graph checks equal at run time: ``w @ v`` with w (n,) and v (m,) gives w the
     cotangent v of shape (m,), which becomes (n,), checked (and ``sum(X, 1) * c`` with a (2,)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from . import functions as F
-from .autodiff import jacobian, origin
+from .autodiff import fit_cotangent, jacobian, origin
 from .errors import NonDifferentiableError
 from .expr import Expr, make, new_node, unguard
 from .graph import _display_name, as_list, count_nodes, topo_order
@@ -440,13 +440,15 @@ class _Trace:
                     continue
                 if isinstance(c, tuple):
                     a, c = c
+                if c.shape != a.shape:  # sizes checked equal at call time, as sg.grad does
+                    c = fit_cotangent(c, 0, a)
                 prev = adj.get(id(a))
                 adj[id(a)] = c if prev is None else F.add(prev, c)
                 seen = ops.setdefault(id(a), [])
                 seen += [o for o in passing if o not in seen]
         for w in self.ws:
             if id(w) not in self.label:
-                lab = _display_name(w) or "x"
+                lab = _display_name(w) or to_str(w)  # a constant's own text, as sg.grad says
                 self.label[id(w)] = (lab, tex_name(lab) if lab.isidentifier() else lab)
             if id(w) in self.dep and (w.op.leaf or w is f):  # (df/df is 1)
                 emit(w)

@@ -262,3 +262,23 @@ def test_f_among_the_variables_and_a_name_already_taken():
     assert "with respect to xfv, yfv" in ex.title
     with pytest.raises(ValueError, match="explain: name 'xfv' is a variable or named value"):
         sg.explain(sg.exp(x * y), x, name="xfv")
+
+
+def test_explain_a_size_checked_at_call_time():
+    # v (n,) times sum(A, 1) (m,) needs m = n when called; explain's chain rule handed the
+    # sum an (n,) cotangent without the check sg.grad adds, a ShapeError naming reshape
+    v = sg.vector("v", "n")
+    A = sg.matrix("A", ("m", "n"))
+    f = sg.sum(v * sg.sum(A, axis=1))
+    ex = sg.explain(f, A, show=False)
+    vals = {v: np.arange(3.0), A: np.zeros((3, 3))}
+    np.testing.assert_array_equal(sg.evaluate(ex.steps[-1].expr, vals),
+                                  sg.evaluate(sg.grad(f, A), vals))
+    assert "df/dA" in str(sg.explain(sg.grad(f, A), show=False))
+
+
+def test_explain_with_respect_to_a_constant_names_the_constant():
+    # it was labelled x, the fallback name, and read df/dx = 0 next to the real df/dx
+    x, y = sg.scalars("x y")
+    text = str(sg.explain(sg.sin(x) * y, [x, sg.const(2.0)], show=False))
+    assert "df/d(2) = 0" in text and text.count("df/dx ") == 1
