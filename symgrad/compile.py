@@ -855,13 +855,14 @@ def _size_givers(order: list[Expr], used: list[Expr], values: dict,
     need.difference_update(have)
     need.difference_update(_through_checks(checks, have))  # fixed by a check (see there)
     checked = {d for c in checks for d in (c.a, c.b) if isinstance(d, str)} - have - need
-    extra = []
-    for v in values:
-        if (need or checked) and v.op.name == "var" and v not in used and \
-                (need.intersection(v.shape) or checked.intersection(v.shape)):
-            extra.append(v)
-            need.difference_update(v.shape)
-            checked.difference_update(v.shape)
+    # every such value, not the first in the dict's order: compile checks that they agree
+    # (the Hessian of sum(v*v) is 2 I, of no variable; given v of 3 and an unused w of the
+    # same size n but 5, it came out (5, 5) or (3, 3) by the order of the dict)
+    wanted = need | checked
+    extra = [v for v in values if v.op.name == "var" and v not in used
+             and wanted.intersection(v.shape)] if wanted else []
+    for v in extra:
+        need.difference_update(v.shape)
     if need:
         d = sorted(need)[0]
         raise ValueError(f"evaluate: size {d} is not fixed by the shape of any value given "
@@ -920,6 +921,8 @@ def evaluate(exprs, values: dict):
     outs, single = as_list(exprs, "evaluate")
     if not isinstance(values, dict):
         raise TypeError("evaluate: values must be a dict from variables to numbers or arrays")
+    if not outs:
+        return []
     if any(isinstance(k, Expr) and k.op.name == "guard" for k in values):
         values = {unguard(k): v for k, v in values.items()}  # a guarded variable: the variable
     for k in values:

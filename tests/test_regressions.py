@@ -538,3 +538,15 @@ def test_simplify_names_its_result_without_renaming_the_value_everywhere():
     assert str(sg.simplify(sg.sin(h))) == "sin(h_rn)"
     assert str(sg.cos(x * y + 1)) == "cos(h_rn)"
     assert str(sg.simplify(sg.cos(h) * s)) in ("cos(h_rn)*h_rn", "h_rn*cos(h_rn)")
+
+
+def test_evaluate_takes_a_size_from_every_given_value_that_has_it():
+    # the Hessian of sum(v*v) is 2 I, of no variable: its size n came from the first value
+    # of the dict with n, an unused w of 5 before v of 3 gave a (5, 5) Hessian
+    v, w = sg.vector("v_sz", "n"), sg.vector("w_sz", "n")
+    H = sg.hessian(sg.sum(v * v), v)
+    for values in ({w: np.ones(5), v: np.ones(3)}, {v: np.ones(3), w: np.ones(5)}):
+        with pytest.raises(sg.ShapeError, match=r"size n is \d, fixed by input"):
+            sg.evaluate(H, values)
+    np.testing.assert_array_equal(sg.evaluate(H, {w: np.ones(3), v: np.ones(3)}), 2 * np.eye(3))
+    assert sg.evaluate([], {}) == []
