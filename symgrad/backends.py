@@ -25,6 +25,8 @@ backend's device.
 from __future__ import annotations
 
 import types
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Callable
 
 import numpy as np
@@ -339,6 +341,23 @@ def traced(xp) -> bool:
 NOT_NUMBERS = (type(None), str, bytes, dict, set)  # refused by name where an input is read
 
 
+_REAL = (int, float, Fraction, Decimal, np.integer, np.floating)  # (bool is an int)
+
+
+def object_numbers(name: str, a):
+    """An array of dtype object holding numbers (ints beyond int64, Fractions: what numpy could
+    not type) as float64, as a scalar input's numbers are taken; holding anything else (strings,
+    expressions), refused by name (``*`` and ``@`` computed with it: an array of expressions)."""
+    odd = next((e for e in a.flat if not isinstance(e, _REAL)), None)  # (astype parses "1")
+    if odd is None:
+        try:
+            return a.astype(np.float64)
+        except OverflowError:
+            pass
+    raise TypeError(f"input {name}: expected numbers, got an array of dtype object holding "
+                    f"{type(odd).__name__ if odd is not None else 'numbers beyond a float'}")
+
+
 def masked_error(name: str) -> TypeError:
     """The error for a numpy masked array given as input ``name``, on every backend."""
     return TypeError(f"input {name}: a masked array, whose mask symgrad would ignore; pass the "
@@ -383,6 +402,8 @@ def real_inputs(xp) -> Callable:
             raise TypeError(f"input {name}: expected numbers, got {type(a).__name__}")
         if isinstance(a, np.ma.MaskedArray):  # (dask, torch and array_api_strict dropped it)
             raise masked_error(name)
+        if a.__class__ is np.ndarray and a.dtype.kind == "O":  # before another library reads it
+            a = object_numbers(name, a)
         try:
             a = asarray(_no_negative_strides(a))
         except (TypeError, ValueError, RuntimeError) as err:  # (torch: RuntimeError)
@@ -392,8 +413,10 @@ def real_inputs(xp) -> Callable:
         if dt is None:
             return a
         k = kind(dt)
-        if k in "fiO":
+        if k in "fi":
             return a
+        if k == "O":
+            return object_numbers(name, a)
         if k == "c":
             raise TypeError(f"input {name}: an array of dtype {dt}; symgrad computes with real "
                             "numbers")
@@ -430,7 +453,9 @@ def compiler(backend: Any) -> Callable | None:
     return None
 
 
-_INTEGRAL = (int, np.integer, np.bool_)  # (bool is an int)
+# numbers a scalar input takes as floats: jit made an int an integer tracer, and could not
+# read a Fraction or a Decimal at all (bool is an int)
+_INTEGRAL = (int, np.integer, np.bool_, Fraction, Decimal)
 
 
 def _compile_jax(outputs, inputs) -> Callable:
@@ -486,6 +511,10 @@ def _compile_jax(outputs, inputs) -> Callable:
                if id(v) not in in_graph and all(isinstance(d, int) for d in v.shape)}
 
     def real(args: tuple) -> tuple:  # under jit a Python complex is a tracer like any other
+        if any(a.__class__ is np.ndarray and a.dtype.kind == "O" for a in args):
+            args = tuple(object_numbers(names[i], a) if i < len(names) and i not in ignored and
+                         a.__class__ is np.ndarray and a.dtype.kind == "O" else a
+                         for i, a in enumerate(args))
         for i, a in enumerate(args[:len(names)]):
             if i in ignored:
                 continue

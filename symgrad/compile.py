@@ -506,10 +506,14 @@ def _diagnose_for(ins: list[Expr]):
 # with in another dtype (bool: float16 in numpy's functions; int above 2**63: an object
 # array), and sequences, which numpy's functions take as arrays but Python's operators do not
 # (and numpy's integer and bool scalars, which numpy would compute with in their dtype)
+# and values that are not numbers, which an output equal to the input (the gradient of x*y
+# wrt x is y) or an op that takes them (str + str) returned or computed with
+_NOT_NUMBERS = frozenset((*backends.NOT_NUMBERS, np.str_, np.bytes_, np.datetime64,
+                          np.timedelta64, np.object_, np.void, Expr))
 _NONARRAY = frozenset((bool, int, list, tuple, np.bool_, np.int8, np.int16, np.int32, np.int64,
                        np.uint8, np.uint16, np.uint32, np.uint64, np.longlong, np.ulonglong,
                        complex, np.complex64, np.complex128, np.clongdouble, Fraction, Decimal,
-                       np.ma.MaskedArray))
+                       np.ma.MaskedArray, *_NOT_NUMBERS))
 
 # the dtypes of arrays that numpy computes with as they are; arrays of other dtypes go through
 # _array_in (as do other array-likes)
@@ -553,8 +557,10 @@ def _scalar_in(name: str, v):
     if c is list or c is tuple:
         raise TypeError(f"input {name}: got a Python {c.__name__}; pass a number or a numpy "
                         "array (np.asarray)")
-    if c is str or c is bytes:  # (numba's driver, which reads a used one as a float)
-        raise TypeError(f"input {name}: expected numbers, got {c.__name__}")
+    if c in _NOT_NUMBERS:  # (numba's driver read a used str as a float)
+        what = "a symbolic expression (sg.evaluate and compiled functions take numbers; " \
+            "to substitute, build the expression on it)" if c is Expr else c.__name__
+        raise TypeError(f"input {name}: expected numbers, got {what}")
     if c is Fraction or c is Decimal:
         return float(v)
     if isinstance(v, (complex, np.complexfloating)):

@@ -501,12 +501,17 @@ def test_odd_inputs_are_refused_by_name_on_every_backend(name, numba_cache):
                 (f, (np.array(["1", "2"]), 0.5), TypeError, "input x_odd: expected numbers"),
                 (f, (np.ones(3), np.ones(4)), sg.ShapeError,
                  r"inputs x_odd \(3,\) and w_odd \(4,\): arrays of samples")]
-        if name in ("numba", "jax"):
-            cases += [(g, (np.array([1.0, 2.0, 3.0], dtype=object), 0.5), TypeError,
-                       "input v_odd: expected numbers, got an array of dtype object")]
+        cases += [(g, (np.array(["1", 2.0, 3.0], dtype=object), 0.5), TypeError,
+                   "input v_odd: expected numbers, got an array of dtype object"),
+                  (g, (np.array([s, s, s], dtype=object), 0.5), TypeError,
+                   "input v_odd: expected numbers, got an array of dtype object")]
         for fn, args, err, pattern in cases:
             with pytest.raises(err, match=pattern):
                 fn(*args)
+        # an object array of numbers (what numpy makes of ints beyond int64) is floats
+        got = g(np.array([1.0, 2**70, 3], dtype=object), 1e-21)
+        want = g(np.array([1.0, 2.0**70, 3.0]), 1e-21)
+        np.testing.assert_allclose(np.asarray(_computed(got)), np.asarray(_computed(want)))
 
 
 @pytest.mark.skipif(not _have("dask"), reason="dask not installed")

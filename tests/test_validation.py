@@ -406,3 +406,34 @@ def test_an_error_of_an_input_is_not_blamed_on_an_unused_one():
         f(np.ones(3), "junk", None)
     with pytest.raises(sg.ShapeError, match=r"^input M_un: expected shape \(m, n\), got \(7,\)"):
         f(np.ones(3), "junk", np.ones(7))
+
+
+@pytest.mark.parametrize("value", [None, "abc", b"ab", np.str_("1"), np.datetime64("2020-01-01"),
+                                   sg.scalar("x_pass")])
+def test_an_input_that_is_not_numbers_is_refused_even_where_no_op_computes_with_it(value):
+    # the gradient of x*y wrt x is y: the function returned y as given (None, 'abc'), and
+    # x + y of two strings was their concatenation
+    x, y = sg.scalars("x_pass y_pass")
+    for fn, args in ((sg.compile(sg.grad(x * y, x), [x, y]), (1.0, value)),
+                     (sg.compile(x + y, [x, y]), (value, value)),
+                     (sg.compile([y, y * 1.0], [y]), (value,)),
+                     (sg.compile(y * 2 + sg.sum(sg.vector("v_pass", 2)),
+                                 [y, sg.vector("v_pass", 2)]), (value, np.ones(2)))):
+        with pytest.raises(TypeError, match=r"^input \w+_pass: expected numbers"):
+            fn(*args)
+    with pytest.raises(TypeError, match=r"^input y_pass: expected numbers"):
+        sg.evaluate(y, {y: value})
+
+
+def test_an_object_array_is_read_as_numbers_or_refused():
+    # * and @ computed with object arrays: an object array back, or one of expressions
+    v = sg.vector("v_obj", 3)
+    A = sg.matrix("A_obj", (2, 3))
+    f = sg.compile(A @ v, [A, v])
+    got = f(np.ones((2, 3)), np.array([2**70, 1, 1], dtype=object))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, np.full(2, 2.0**70 + 2))
+    for bad in (np.array([sg.scalar("x_obj")] * 3, dtype=object), np.array(["1", 2, 3], object)):
+        with pytest.raises(TypeError, match=r"^input v_obj: expected numbers, got an array of "
+                                            r"dtype object"):
+            f(np.ones((2, 3)), bad)
