@@ -215,8 +215,8 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
             lines.append(f"if {p}.__class__ in _NONARRAY{arr}: {p} = _scalar_in({nm!r}, {p})")
             # a 0-d numpy array, or samples for a graph of scalars, of another dtype: widened
             # or refused (complex) on every backend (dask computed a complex 0-d one)
-            lines.append(f"elif {p}.__class__ is _ndarray and {p}.dtype not in _FINE: "
-                         f"{p} = _array_in({nm!r}, {p})")
+            lines.append(f"elif {p}.__class__ is _ndarray and ({p}.dtype not in _FINE or "
+                         f"not {p}.ndim): {p} = _scalar_array_in({nm!r}, {p})")
             if convert and not numpy_in:  # a 0-d array of the backend's (a complex tensor)
                 lines.append(f"elif {p}.__class__ is not _float and {p}.__class__ is not "
                              f"_ndarray and hasattr({p}, 'dtype'): {p} = _real_in({nm!r}, {p})")
@@ -388,8 +388,8 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str,
             v = vals[i]
             if v.__class__ in _NONARRAY or (tensor_graph and getattr(v, "ndim", 0)):
                 vals[i] = _scalar_in(names[i], v)
-            elif numpy and v.__class__ is np.ndarray and v.dtype not in _FINE:
-                vals[i] = _array_in(names[i], v)
+            elif numpy and v.__class__ is np.ndarray and (v.dtype not in _FINE or not v.ndim):
+                vals[i] = _scalar_array_in(names[i], v)
         for i, want, decl in fixed:
             if vals[i].shape != want:
                 _bad_input(names[i], vals[i].shape, decl)
@@ -537,6 +537,15 @@ def _array_in(name: str, v):
     if isinstance(v, np.ma.MaskedArray):
         raise backends.masked_error(name)
     return _numpy_real_in(name, v)
+
+
+def _scalar_array_in(name: str, v):
+    """A numpy array for a scalar input: a 0-d one of integers as a numpy int is taken (a
+    float64; ``x*y`` of two 0-d int64 arrays of 2**40 wrapped around to 0), others as an array
+    input (see _array_in; samples of integers are computed as numpy computes them)."""
+    if not v.ndim and v.dtype.kind in "biu":
+        return np.float64(v)
+    return _array_in(name, v)
 
 
 def _scalar_in(name: str, v):
@@ -731,7 +740,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_bad_input": _bad_input, "_bad_size": _bad_size,
           "_NONARRAY": _NONARRAY, "_scalar_in": _scalar_in,
           "_ndarray": np.ndarray, "_FINE": _FINE, "_array_in": _array_in, "_f64": _F64,
-          "_real_in": _real_in_for(xp),
+          "_scalar_array_in": _scalar_array_in, "_real_in": _real_in_for(xp),
           "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
           "_hx": _NP if xp is np else runtime.HostOr(xp),
           "_uniform": _uniform, "_diagnose": _diagnose_for(ins)}
@@ -753,13 +762,15 @@ _Gen = Gen
 def _closure_params(gen: Gen) -> str:
     fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
              "_bad_size", "_fail", "_diagnose", "_NONARRAY", "_scalar_in", "_ndarray", "_FINE",
-             "_array_in"]  # (and _f64, numpy's float64 dtype: symgrad.fused passes its own)
+             "_array_in", "_scalar_array_in"]
+    # (and _f64, numpy's float64 dtype: symgrad.fused passes its own)
     return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
 
 
 def _closure_values(gen: Gen, xp, ins: list[Expr]) -> list:
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
-            _fail, _diagnose_for(ins), _NONARRAY, _scalar_in, np.ndarray, _FINE, _array_in] + \
+            _fail, _diagnose_for(ins), _NONARRAY, _scalar_in, np.ndarray, _FINE, _array_in,
+            _scalar_array_in] + \
         [backends.convert_const(xp, c) for c in gen.consts]
 
 

@@ -171,3 +171,16 @@ def test_numpy_integer_scalars_give_the_values_of_the_equal_floats(value):
     np.testing.assert_array_equal(got, [want, want])
     # an int is a float64 (strong, as numpy promotes it with float32 data); a bool is weak
     assert got.dtype == (np.float32 if isinstance(value, np.bool_) else np.float64)
+
+
+def test_a_0d_integer_array_for_a_scalar_input_is_a_float_as_a_numpy_int_is():
+    # x*y of two 0-d int64 arrays of 2**40 wrapped around to 0; np.int64 gave 1.2e24
+    x, y = sg.scalars("x_0d y_0d")
+    f = sg.compile(x * y, [x, y])
+    want = 2.0**80
+    for a in (np.int64(2**40), np.array(2**40), np.array(2**40, np.uint64)):
+        assert f(a, a) == want
+    assert sg.evaluate(x * y, {x: np.array(2**40), y: np.array(2**40)}) == want
+    v = sg.vector("v_0d", 2)
+    assert sg.compile(x * y * sg.sum(v), [x, y, v])(np.array(2**40), np.array(2**40),
+                                                   np.ones(2)) == 2 * want
