@@ -324,24 +324,46 @@ def simplify(e):
         return _simplify(e)
 
 
+def _take_alternatives(res: list[Expr], alts: dict[int, Expr]) -> list[Expr]:
+    """``res`` with sympy's smaller forms ``alts`` (index -> form) put in, all of them where
+    the list is not larger then; else one at a time while the list shrinks. Of several
+    outputs, the smaller form of one can share less with the others ([f, g] grew from 11 nodes
+    to 14), and one can only pay off once another is in (f's nodes stay while g uses them)."""
+    if not alts:
+        return res
+    every = [alts.get(i, r) for i, r in enumerate(res)]
+    if len(res) == 1 or count_nodes(every) <= count_nodes(res):
+        return every
+    size = count_nodes(res)
+    changed = True
+    while changed:
+        changed = False
+        for i, alt in alts.items():
+            if res[i] is alt:
+                continue
+            tried = res[:i] + [alt] + res[i + 1:]
+            n = count_nodes(tried)
+            if n < size:
+                res, size, changed = tried, n, True
+    return res
+
+
 def _simplify(e):
     given, single = as_list(e, "simplify")
     # a guard (see ops.Guard) is only ever on top: simplify what it guards, then guard that
     outs = [unguard(o) for o in given]
     res = _own(outs)
     big = larger_than(res, SYMPY_MAX_NODES)  # one pass, however many outputs share the graph
-    for i, o in enumerate(list(res)):
+    alts = {}
+    for i, o in enumerate(res):
         alt = None if id(o) in big else _via_sympy(o)
         if alt is None:
             continue
         if o.name is not None and alt.name != o.name:
             alt = rename(alt, o.name)  # the output's own name too
-        if count_nodes(alt) >= count_nodes(o):
-            continue
-        # of several outputs, sympy's smaller form of one can share less with the others
-        tried = res[:i] + [alt] + res[i + 1:]
-        if len(res) == 1 or count_nodes(tried) < count_nodes(res):
-            res = tried
+        if count_nodes(alt) < count_nodes(o):
+            alts[i] = alt
+    res = _take_alternatives(res, alts)
     # with every size check left for call time, those a rewrite dropped in a guard
     res = [keep_checks(r, g.checks) if g.checks else r for r, g in zip(res, given)]
     # never larger than what was given (a guard included), each output and all together
