@@ -256,6 +256,27 @@ def test_usage_errors_exit_2(capsys):
     assert info.value.code == 2
 
 
+@pytest.mark.parametrize("argv, extra", [
+    (["eval", "ox+oy", "ox=1", "--wrt", "ox"], "--wrt ox"),
+    (["grad", "ox", "--bogus"], "--bogus"),
+    (["lecture", "--foo"], "--foo"),
+])
+def test_an_unknown_option_gets_its_commands_usage(capsys, argv, extra):
+    # printed symgrad's own usage and "symgrad: error:", which hides the command's options
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"usage: symgrad {argv[0]} [-h]")
+    assert err.endswith(f"symgrad {argv[0]}: error: unrecognized arguments: {extra}\n")
+    assert "Traceback" not in err
+    with pytest.raises(SystemExit):  # one before the command is symgrad's own
+        main(["--bogus", "grad", "ox"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: symgrad [-h]") and "symgrad: error: unrecognized" in err
+
+
 def test_python_dash_m_symgrad(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     ok = subprocess.run([sys.executable, "-m", "symgrad", "eval", "x*y + 1", "x=2", "y=3"],
