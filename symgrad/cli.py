@@ -298,7 +298,10 @@ def cmd_draw(args, out) -> int:
     except ImportError as err:
         raise UsageError(str(err)) from None
     except OSError as err:  # a folder that does not exist, no permission, ...
-        raise UsageError(f"cannot write {args.output!r}: {err.strerror or err}") from None
+        msg = err.strerror or str(err)  # sg.draw's own says "draw: cannot write ...: why"
+        if not msg.startswith("draw: cannot write"):
+            msg = f"cannot write {args.output!r}: {msg}"
+        raise UsageError(msg.removeprefix("draw: ")) from None
     print(f"wrote {path}", file=out)
     return 0
 
