@@ -298,7 +298,10 @@ def cmd_draw(args, out) -> int:
     except ImportError as err:
         raise UsageError(str(err)) from None
     except OSError as err:  # a folder that does not exist, no permission, ...
-        raise UsageError(f"cannot write {args.output!r}: {err.strerror or err}") from None
+        msg = err.strerror or str(err)  # sg.draw's own says "draw: cannot write ...: why"
+        if not msg.startswith("draw: cannot write"):
+            msg = f"cannot write {args.output!r}: {msg}"
+        raise UsageError(msg.removeprefix("draw: ")) from None
     print(f"wrote {path}", file=out)
     return 0
 
@@ -436,18 +439,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lecture", help="the backprop lecture's derivations")
     p.add_argument("--latex", action="store_true", help="print the formulas in LaTeX")
     p.set_defaults(func=cmd_lecture)
+    for p in sub.choices.values():  # a misused option is reported by its command's parser
+        p.set_defaults(command_parser=p)
     return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a bad expression or argument)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if extra:  # eval's NAME=VALUE items may come after the options
         if args.command == "eval" and all("=" in x and not x.startswith("-") for x in extra):
             args.values = list(args.values) + extra
         else:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            # one after the command gets that command's usage (symgrad eval: error: ...)
+            before = extra[0] in argv and argv.index(extra[0]) < argv.index(args.command)
+            (parser if before else args.command_parser).error(
+                f"unrecognized arguments: {' '.join(extra)}")
     out = sys.stdout
     try:
         return args.func(args, out)

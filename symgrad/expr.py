@@ -149,7 +149,7 @@ class Expr:
         Later constructions of the same op on the same operands return the named node, so the
         name also appears in derivatives that reuse this value.
         """
-        check_identifier(name, "name")
+        check_identifier(name, "named: name")
         return _named(self, name)
 
     def __repr__(self) -> str:

@@ -21,15 +21,16 @@ ExprLike = Union[Expr, float, int, np.ndarray]
 
 
 # ------------------------------------------------------------------------ leaves
-def _variable(name: str, shape) -> Expr:
-    check_identifier(name, "variable name")
-    shape = as_shape(shape, f"variable {name}: shape")
+def _variable(name: str, shape, fn: str) -> Expr:
+    """A variable; ``fn``, the function the user called, starts every error message."""
+    check_identifier(name, f"{fn}: variable name")
+    shape = as_shape(shape, f"{fn}: variable {name}: shape")
     return make(VAR, (), {"vname": name, "shape": shape})
 
 
 def scalar(name: str) -> Expr:
     """A scalar variable, shape ``()``."""
-    return _variable(name, ())
+    return _variable(name, (), "scalar")
 
 
 _SEPARATORS = re.compile(r"[\s,]+")  # compiled at import, not in the first user's call
@@ -42,26 +43,26 @@ def scalars(names: str) -> tuple:
     parts = [p for p in _SEPARATORS.split(names.strip()) if p]
     if not parts:
         raise ValueError("scalars: no names given")
-    return tuple(scalar(p) for p in parts)
+    return tuple(_variable(p, (), "scalars") for p in parts)
 
 
 def vector(name: str, n) -> Expr:
     """A vector variable of shape ``(n,)``; ``n`` an int or a name for a symbolic size."""
-    return _variable(name, (n,))
+    return _variable(name, (n,), "vector")
 
 
 def matrix(name: str, shape) -> Expr:
     """A matrix variable of shape ``(m, n)``; sizes ints or names."""
-    check_identifier(name, "variable name")
-    shape = as_shape(shape, f"variable {name}: shape")
+    check_identifier(name, "matrix: variable name")
+    shape = as_shape(shape, f"matrix: variable {name}: shape")
     if len(shape) != 2:
-        raise ValueError(f"matrix {name!r}: shape {shape!r} does not have two sizes")
-    return _variable(name, shape)
+        raise ValueError(f"matrix: variable {name}: shape {shape!r} does not have two sizes")
+    return _variable(name, shape, "matrix")
 
 
 def tensor(name: str, shape) -> Expr:
     """A variable of any shape."""
-    return _variable(name, shape)
+    return _variable(name, shape, "tensor")
 
 
 def const(value: Any) -> Expr:

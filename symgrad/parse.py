@@ -22,6 +22,7 @@ from .expr import Expr
 
 MAX_CHARS = 10_000  # longer text is refused before Python's parser sees it
 MAX_DEPTH = 500  # nesting depth of the syntax tree
+MAX_BRACKETS = 200  # brackets open at once (calls' included): Python's tokenizer refuses more
 
 
 class ParseError(ValueError):
@@ -323,8 +324,11 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
     names become scalar variables. ``name = expression`` parts, separated by ``;`` or new
     lines, name intermediate values (shown by that name in printing); the last part is the
     result. Raises :class:`ParseError` (a ``ValueError``) naming the position of the problem.
-    A text has at most 10,000 characters and nests at most 500 levels deep (a flat sum or
-    product of many terms is not nested; Python's own parser refuses one of about 3,000).
+    A text has at most 10,000 characters. Brackets, a call's included (``exp(exp(x))``), nest
+    at most 200 deep, as many as Python's own parser allows; other nesting (unary minus, ``**``
+    chains, calls) at most 500 levels deep. A flat sum or product of many terms is not nested,
+    but Python's parser refuses one of about 3,000 terms, and may refuse a text that nests
+    near both limits at once.
     """
     if not isinstance(text, str):
         raise TypeError(f"parse: expected a string, got {type(text).__name__}")
@@ -345,7 +349,8 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
     except SyntaxError as err:
         msg = err.msg
         if "nested parentheses" in msg:
-            msg = "expression nested too deeply"
+            msg = (f"expression nested too deeply (Python's parser allows at most "
+                   f"{MAX_BRACKETS} brackets open at once)")
         line = err.lineno or 1
         col = (err.offset or 1) + (cols_cut if line == 1 else 0)
         raise ParseError(f"syntax error: {msg}", text, line + lines_cut, col) from None

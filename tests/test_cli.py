@@ -247,6 +247,15 @@ def test_errors_are_one_line_with_status_2(capsys, argv, words, tmp_path, monkey
     assert not (tmp_path / "pwned").exists()
 
 
+def test_a_file_that_cannot_be_written_is_said_once(capsys, tmp_path):
+    # said "cannot write 'x': draw: cannot write 'x': No such file ..."
+    target = str(tmp_path / "no_such_dir" / "g.svg")
+    rc, out, err = run(capsys, "draw", "nx", "-o", target)
+    assert rc == 2 and out == ""
+    assert err == (f"symgrad draw: error: cannot write {target!r}: "
+                   f"No such file or directory\n")
+
+
 def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
@@ -254,6 +263,27 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["grad", "ox", "--bogus"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("argv, extra", [
+    (["eval", "ox+oy", "ox=1", "--wrt", "ox"], "--wrt ox"),
+    (["grad", "ox", "--bogus"], "--bogus"),
+    (["lecture", "--foo"], "--foo"),
+])
+def test_an_unknown_option_gets_its_commands_usage(capsys, argv, extra):
+    # printed symgrad's own usage and "symgrad: error:", which hides the command's options
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"usage: symgrad {argv[0]} [-h]")
+    assert err.endswith(f"symgrad {argv[0]}: error: unrecognized arguments: {extra}\n")
+    assert "Traceback" not in err
+    with pytest.raises(SystemExit):  # one before the command is symgrad's own
+        main(["--bogus", "grad", "ox"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: symgrad [-h]") and "symgrad: error: unrecognized" in err
 
 
 def test_python_dash_m_symgrad(tmp_path):

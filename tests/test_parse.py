@@ -10,7 +10,7 @@ import pytest
 import sympy
 
 import symgrad as sg
-from symgrad.parse import MAX_CHARS, MAX_DEPTH, ParseError, parse
+from symgrad.parse import MAX_BRACKETS, MAX_CHARS, MAX_DEPTH, ParseError, parse
 
 pa, pb, pc = sg.scalars("pa pb pc")
 
@@ -230,6 +230,20 @@ def test_multi_line_positions():
 def test_texts_that_read_otherwise_are_refused_where_they_are(text, match):
     with pytest.raises(sg.ParseError, match=match):
         sg.parse(text, {"Xp": sg.matrix("Xp", (2, 3))})
+
+
+def test_the_nesting_limits_are_the_ones_documented():
+    # the docstring said 500 levels, but brackets and calls stop at Python's parser's 200
+    doc = " ".join(parse.__doc__.split())
+    assert f"nest at most {MAX_BRACKETS} deep" in doc and f"at most {MAX_DEPTH} levels" in doc
+    assert sg.evaluate(parse("(" * MAX_BRACKETS + "pa" + ")" * MAX_BRACKETS), {pa: 2.0}) == 2.0
+    parse("exp(" * MAX_BRACKETS + "pa" + ")" * MAX_BRACKETS)
+    parse("-" * MAX_DEPTH + "pa")
+    for text in ("(" * (MAX_BRACKETS + 1) + "pa" + ")" * (MAX_BRACKETS + 1),
+                 "exp(" * (MAX_BRACKETS + 1) + "pa" + ")" * (MAX_BRACKETS + 1)):
+        with pytest.raises(ParseError, match=f"nested too deeply .*at most {MAX_BRACKETS} "
+                           "brackets"):
+            parse(text)
 
 
 def test_a_long_flat_sum_is_not_nested():
