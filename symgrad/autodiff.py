@@ -23,11 +23,14 @@ derivatives after it.
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import edge_pushing
 from . import functions as F
 from .errors import NonDifferentiableError
 from .expr import Expr, keep_checks, make, new_node, node_key, unguard
 from .graph import as_list, no_gc, topo_order
+from .ops.elementwise import int_valued
 from .ops.leaves import VAR
 from .rewrite import has_candidates, stabilize
 from .shapes import fit_pairs, fmt_shape, not_bigger, size_of
@@ -57,14 +60,30 @@ def _with_checks(outs: list, f: Expr) -> list:
     sizes f's graph refuses fails (d/dw of sum(v + w), w of (3,) and v of (n,), at n = 5)."""
     if not f.checks:
         return outs
+    return [_record_moved(o, keep_checks(o, f.checks)) for o in outs]
+
+
+def _record_moved(o: Expr, g: Expr) -> Expr:
+    """``g``, standing for the derivative ``o``, with ``o``'s origin record."""
+    rec = getattr(o, "_origin", None)
+    if g is not o and rec is not None:
+        kind, ff, ids, wrts = rec
+        g._origin = (kind, ff, (id(g),), (wrts[len(ids) - 1 - ids[::-1].index(id(o))],))
+    return g
+
+
+def _floats(outs: list) -> list:
+    """Derivatives in floats: one that is an integer value (the gradient of ``sum(c * v)`` for
+    an int64 array c is c; of ``stop_gradient(argmax(v)) * sum(v)`` the index) came back as
+    integers, where numpy computes every derivative in floats (``g *= 0.1`` raised)."""
     res = []
     for o in outs:
-        g = keep_checks(o, f.checks)
-        rec = getattr(o, "_origin", None)
-        if g is not o and rec is not None:
-            kind, ff, ids, wrts = rec
-            g._origin = (kind, ff, (id(g),), (wrts[len(ids) - 1 - ids[::-1].index(id(o))],))
-        res.append(g)
+        if not int_valued(o):
+            res.append(o)
+        elif o.op.name == "const":
+            res.append(_record_moved(o, F.const(o.attrs["value"].astype(np.float64))))
+        else:
+            res.append(_record_moved(o, F.mul(o, F.const(1.0))))
     return res
 
 
@@ -446,7 +465,7 @@ def grad(f: Expr, wrt):
     ws = _check_wrt(ws, "grad")
     out = _reverse_each_inner(f, F.const(1.0), ws)
     _record("grad", out, f, ws)
-    out = _with_checks(out, f)
+    out = _with_checks(_floats(out), f)
     return out[0] if single else out
 
 
@@ -470,7 +489,7 @@ def jacobian(f: Expr, wrt):
         for i, j in zip(rest, _reverse_each_inner(f, seed, [ws[i] for i in rest])):
             out[i] = j
     _record("jacobian", out, f, ws)
-    out = _with_checks(out, f)
+    out = _with_checks(_floats(out), f)
     return out[0] if single else out
 
 
@@ -565,7 +584,7 @@ def hessian(f: Expr, wrt):
     ws, single = as_list(wrt, "hessian")
     ws = _check_wrt(ws, "hessian")
     with no_gc():  # one pause for all the rows' passes (see no_gc)
-        rows = [_with_checks(row, f) for row in _hessian_rows(f, ws)]
+        rows = [_with_checks(_floats(row), f) for row in _hessian_rows(f, ws)]
     return rows[0][0] if single else rows
 
 

@@ -578,3 +578,21 @@ def test_a_gradient_equal_to_an_integer_value_is_float():
         r *= 0.1
     x = sg.scalar("x_iv")
     assert isinstance(sg.evaluate(sg.argmax(v) * 1.0 + x, {v: vals[v], x: 0.0}), float)
+
+
+def test_a_derivative_equal_to_an_integer_constant_is_float():
+    # the gradient of sum(c * v) for an int64 array c is c: it came back int64 (and
+    # g *= 0.1 raised), the gradient wrt a scalar a Python int, a Jacobian C @ v an int64 C
+    v, x = sg.vector("v_ic", 3), sg.scalar("x_ic")
+    A = sg.matrix("A_ic", (2, 3))
+    c, C = np.array([1, 2, 3]), np.arange(6).reshape(2, 3)
+    f32 = np.array([0.5, 1.5, 2.5], np.float32)
+    g = sg.evaluate(sg.grad(sg.sum(c * v), v), {v: f32})
+    assert g.dtype == np.float64
+    g *= 0.1
+    r = sg.compile(sg.grad(sg.sum(x * c), x), [x])(0.5)
+    assert type(r) is float and r == 6.0
+    for d, vals in ((sg.jacobian(C @ v, v), {v: np.ones(3)}),
+                    (sg.grad(sg.sum(A * C), A), {A: np.ones((2, 3))}),
+                    (sg.hessian(x * sg.sum(c * v), [x, v])[0][1], {x: 1.0, v: np.ones(3)})):
+        assert sg.evaluate(d, vals).dtype == np.float64

@@ -340,14 +340,28 @@ _INT_KEEPING = frozenset(("stop_gradient", "alias", "guard", "broadcast_to", "re
                           "mul", "maximum", "minimum"))
 
 
-def _int_valued(e, depth: int = 0) -> bool:
-    """Whether ``e`` is known to be an integer array (argmax, to_int, and what keeps them so):
+def int_valued(e, depth: int = 0) -> bool:
+    """Whether ``e`` is known to be an integer array (argmax, to_int, integer constants, and
+    what keeps them so):
     an identity rule must not return it for ``e * 1.0``, which numpy computes in floats (the
     gradient of ``stop_gradient(argmax(v)) * sum(v)`` came back as int64)."""
     op = e.op.name
     if op in _INT_RESULT:
         return True
-    return depth < 8 and op in _INT_KEEPING and all(_int_valued(a, depth + 1) for a in e.args)
+    if op == "const":  # an int32 or int64 array constant (numbers are floats)
+        return getattr(e.attrs["value"], "dtype", np.dtype(float)).kind in "iu"
+    return depth < 8 and op in _INT_KEEPING and all(int_valued(a, depth + 1) for a in e.args)
+
+
+def _as_float(x):
+    """``x`` where ``x * 1.0`` (or ``x + 0.0``) may be written ``x``: ``x`` itself, unless it is
+    known to be integer valued, which numpy computes in floats: an integer constant as a float
+    constant (the gradient of ``sum(c * v)`` for an int64 array c came back int64), else None."""
+    if not int_valued(x):
+        return x
+    if x.op.name == "const":
+        return F.const(x.attrs["value"].astype(np.float64))
+    return None
 
 
 class Pow(Elementwise):
@@ -1006,10 +1020,10 @@ def _add_zero(args, attrs, shape):
     x, y = args
     if x.op.name not in _ADD_SEEN and y.op.name not in _ADD_SEEN:
         return None
-    if F.is_const(y, 0.0) and x.shape == shape and not _int_valued(x):
-        return x
-    if F.is_const(x, 0.0) and y.shape == shape and not _int_valued(y):
-        return y
+    if F.is_const(y, 0.0) and x.shape == shape and (r := _as_float(x)) is not None:
+        return r
+    if F.is_const(x, 0.0) and y.shape == shape and (r := _as_float(y)) is not None:
+        return r
     if y.op is NEG:
         return F.sub(x, y.args[0])
     if x.op is NEG:
@@ -1036,10 +1050,10 @@ def _sub_rules(args, attrs, shape):
     x, y = args
     if x is not y and x.op.name not in _SEEN and y.op.name not in _SEEN:
         return None
-    if F.is_const(y, 0.0) and x.shape == shape and not _int_valued(x):
-        return x
-    if F.is_const(x, 0.0) and y.shape == shape and not _int_valued(y):
-        return F.neg(y)
+    if F.is_const(y, 0.0) and x.shape == shape and (r := _as_float(x)) is not None:
+        return r
+    if F.is_const(x, 0.0) and y.shape == shape and (r := _as_float(y)) is not None:
+        return F.neg(r)
     if x is y:
         return F.zeros(shape)
     if y.op is NEG:
@@ -1065,14 +1079,14 @@ def _mul_rules(args, attrs, shape):
         return None
     if F.is_const(x, 0.0) or F.is_const(y, 0.0):
         return F.zeros(shape)
-    if F.is_const(y, 1.0) and x.shape == shape and not _int_valued(x):
-        return x
-    if F.is_const(x, 1.0) and y.shape == shape and not _int_valued(y):
-        return y
-    if F.is_const(x, -1.0) and y.shape == shape and not _int_valued(y):
-        return F.neg(y)
-    if F.is_const(y, -1.0) and x.shape == shape and not _int_valued(x):
-        return F.neg(x)
+    if F.is_const(y, 1.0) and x.shape == shape and (r := _as_float(x)) is not None:
+        return r
+    if F.is_const(x, 1.0) and y.shape == shape and (r := _as_float(y)) is not None:
+        return r
+    if F.is_const(x, -1.0) and y.shape == shape and (r := _as_float(y)) is not None:
+        return F.neg(r)
+    if F.is_const(y, -1.0) and x.shape == shape and (r := _as_float(x)) is not None:
+        return F.neg(r)
     if x.op is NEG:
         return F.neg(F.mul(x.args[0], y))
     if y.op is NEG:
@@ -1115,8 +1129,8 @@ def _gathers(c: float) -> bool:
 @rule(DIV)
 def _div_rules(args, attrs, shape):
     x, y = args
-    if F.is_const(y, 1.0) and x.shape == shape and not _int_valued(x):
-        return x
+    if F.is_const(y, 1.0) and x.shape == shape and (r := _as_float(x)) is not None:
+        return r
     if F.is_const(x, 0.0) and not F.is_const(y, 0.0):  # (0/0 is nan: the constants fold)
         return F.zeros(shape)
     if x.op is NEG:
@@ -1141,8 +1155,8 @@ def _neg_rules(args, attrs, shape):
 @rule(POW)
 def _pow_rules(args, attrs, shape):
     x, y = args
-    if F.is_const(y, 1.0) and x.shape == shape and not _int_valued(x):
-        return x
+    if F.is_const(y, 1.0) and x.shape == shape and (r := _as_float(x)) is not None:
+        return r
     if F.is_const(y, 0.0):
         return F.ones(shape)
     return None
