@@ -365,15 +365,15 @@ def masked_error(name: str) -> TypeError:
 
 
 def real_inputs(xp) -> Callable:
-    """``read(name, value)``: an array input on ``xp`` (dask, jax, cupy, torch, an array-API
-    namespace) as an array of ``xp``, its name in the error where it cannot be one; bool,
-    unsigned and 8- or 16-bit integer data in ``xp``'s default float dtype, complex data
-    refused, as on numpy (see compile._array_in). On a namespace whose dtypes are
-    not numpy's, every integer array is widened: the standard multiplies no integer array by
-    a Python float, and symgrad's constants are floats.
+    """``read(name, value)``: an array input on ``xp`` (numpy, dask, jax, cupy, torch, an
+    array-API namespace) as an array of ``xp``, its name in the error where it cannot be one;
+    integer and bool data in ``xp``'s default float dtype, complex data refused.
 
-    Unsigned data wrapped around under the negation inside sigmoid and softmax (uint8 [200, 3]
-    had sum(u*u) = 73), and complex data computed in complex numbers.
+    symgrad computes with real numbers, its constants are floats: unsigned data wrapped around
+    under the negation inside sigmoid and softmax (uint8 [200, 3] had sum(u*u) = 73), int64
+    data under a square (``sum(v*v)`` of [2**32, 3] was 9), a rewrite that drops a float
+    operation kept integers integers (``v * 1.0`` is v), and complex data computed in complex
+    numbers.
     """
     isdtype = getattr(xp, "isdtype", None)
     default = None
@@ -381,7 +381,7 @@ def real_inputs(xp) -> Callable:
     def kind(dt) -> str:
         k = getattr(dt, "kind", None)  # numpy's dtypes (dask, jax, cupy)
         if k is not None:
-            return "s" if k == "i" and dt.itemsize < 4 else k
+            return "s" if k == "i" else k
         if isdtype is None:
             return "f"
         if isdtype(dt, "real floating"):
@@ -392,7 +392,7 @@ def real_inputs(xp) -> Callable:
             return "b"
         if isdtype(dt, "unsigned integer"):
             return "u"
-        return "s"  # the standard has no integer array times a Python float: widened too
+        return "s"  # a signed integer dtype
 
     asarray = xp.asarray
 
@@ -413,7 +413,7 @@ def real_inputs(xp) -> Callable:
         if dt is None:
             return a
         k = kind(dt)
-        if k in "fi":
+        if k == "f":
             return a
         if k == "O":
             return object_numbers(name, a)
@@ -510,11 +510,21 @@ def _compile_jax(outputs, inputs) -> Callable:
     ignored = {i for i, v in enumerate(ins)
                if id(v) not in in_graph and all(isinstance(d, int) for d in v.shape)}
 
+    def widened(i: int, a):
+        """Integer and bool arrays in floats, numbers in object arrays as floats (as
+        real_inputs reads them on the other backends: jit computed int64 data in integers)."""
+        k = getattr(getattr(a, "dtype", None), "kind", None)
+        if k not in ("O", "b", "i", "u") or i >= len(names) or i in ignored:
+            return a
+        if k == "O":
+            return object_numbers(names[i], a) if a.__class__ is np.ndarray else a
+        return a.astype(np.float64 if a.__class__ is np.ndarray
+                        else jax.dtypes.canonicalize_dtype(np.float64))
+
     def real(args: tuple) -> tuple:  # under jit a Python complex is a tracer like any other
-        if any(a.__class__ is np.ndarray and a.dtype.kind == "O" for a in args):
-            args = tuple(object_numbers(names[i], a) if i < len(names) and i not in ignored and
-                         a.__class__ is np.ndarray and a.dtype.kind == "O" else a
-                         for i, a in enumerate(args))
+        if any(getattr(getattr(a, "dtype", None), "kind", None) in ("O", "b", "i", "u")
+               for a in args):
+            args = tuple(widened(i, a) for i, a in enumerate(args))
         for i, a in enumerate(args[:len(names)]):
             if i in ignored:
                 continue

@@ -515,10 +515,9 @@ _NONARRAY = frozenset((bool, int, list, tuple, np.bool_, np.int8, np.int16, np.i
                        complex, np.complex64, np.complex128, np.clongdouble, Fraction, Decimal,
                        np.ma.MaskedArray, *_NOT_NUMBERS))
 
-# the dtypes of arrays that numpy computes with as they are; arrays of other dtypes go through
-# _array_in (as do other array-likes)
-_FINE = frozenset(np.dtype(t) for t in (np.float64, np.float32, np.float16, np.longdouble,
-                                        np.int64, np.int32))
+# the dtypes of arrays computed with as they are; arrays of other dtypes go through _array_in
+# (as do other array-likes): integers are read as float64 (see backends.real_inputs)
+_FINE = frozenset(np.dtype(t) for t in (np.float64, np.float32, np.float16, np.longdouble))
 _F64 = np.dtype(np.float64)  # (numpy's native float64 dtype is one object: the quick test)
 
 
@@ -531,9 +530,9 @@ def _real_in_for(xp) -> Callable | None:
 
 
 def _array_in(name: str, v):
-    """An array input that is not a numpy array of a float or int32/int64 dtype, as one:
-    ``backends.real_inputs`` on numpy (small integer data widened, complex refused), and a
-    masked array refused, whose mask the code would drop."""
+    """An array input that is not a numpy array of a float dtype, as one: ``backends.real_inputs``
+    on numpy (integer and bool data as float64, complex refused), and a masked array refused,
+    whose mask the code would drop."""
     if isinstance(v, np.ma.MaskedArray):
         raise backends.masked_error(name)
     return _numpy_real_in(name, v)
@@ -541,8 +540,8 @@ def _array_in(name: str, v):
 
 def _scalar_array_in(name: str, v):
     """A numpy array for a scalar input: a 0-d one of integers as a numpy int is taken (a
-    float64; ``x*y`` of two 0-d int64 arrays of 2**40 wrapped around to 0), others as an array
-    input (see _array_in; samples of integers are computed as numpy computes them)."""
+    float64 scalar; ``x*y`` of two 0-d int64 arrays of 2**40 wrapped around to 0), others as
+    an array input (see _array_in)."""
     if not v.ndim and v.dtype.kind in "biu":
         return np.float64(v)
     return _array_in(name, v)

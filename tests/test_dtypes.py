@@ -596,3 +596,25 @@ def test_a_derivative_equal_to_an_integer_constant_is_float():
                     (sg.grad(sg.sum(A * C), A), {A: np.ones((2, 3))}),
                     (sg.hessian(x * sg.sum(c * v), [x, v])[0][1], {x: 1.0, v: np.ones(3)})):
         assert sg.evaluate(d, vals).dtype == np.float64
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_integer_arrays_are_computed_in_floats_on_every_backend(name, numba_cache):
+    # int64 data was computed as numpy computes it, in integers: sum(v*v) of [2**32, 3]
+    # wrapped around to 9, and v * 1.0 (the way to ask for floats) was folded to v by a rule
+    backend = _backend(name)
+    v, x = sg.vector("v_int", 2), sg.scalar("x_int")
+    d = np.array([2**32, 3])
+    want = 2.0**64 + 9
+    ctx = _jax_x64() if name == "jax" else contextlib.nullcontext()
+    with ctx:
+        for out in (sg.sum(v * v), sg.dot(v * 1.0, v * 1.0), sg.sum((v / 1) * v)):
+            got = _computed(sg.compile(out, [v], backend=backend)(d))
+            assert float(np.asarray(got)) == pytest.approx(want, rel=1e-12)
+        got = np.asarray(_computed(sg.compile(v + v, [v], backend=backend)(d)))
+        assert got.dtype.kind == "f"
+        np.testing.assert_array_equal(got, 2.0 * d)
+        # samples of integers for a scalar input, too
+        got = _computed(sg.compile(x * x * sg.sum(v), [x, v], backend=backend)(
+            np.array([2**32, 2]), np.ones(2)))
+        np.testing.assert_allclose(np.asarray(got), [2.0**65, 8.0], rtol=1e-12)
