@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import numbers
 
 import numpy as np
@@ -16,6 +17,8 @@ def fmt_number(v: float) -> str:
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     v = float(v)
+    if v == 0.0 and math.copysign(1.0, v) < 0:  # not 0: 1/-0.0 is -inf, and -0 reads as 0
+        return "-0.0"
     if v.is_integer() and abs(v) < 1e15:
         return str(int(v))
     s = repr(v)
@@ -140,6 +143,8 @@ def tex_number(v) -> tuple[str, int]:
     sign, body = ("-", s[1:]) if s.startswith("-") else ("", s)
     if body == "inf":
         body, p = r"\infty", P_ATOM
+    elif body == "0.0":  # negative zero: -0
+        body, p = "0", P_ATOM
     elif body == "nan":
         body, p = r"\mathrm{NaN}", P_ATOM
     elif "/" in body:  # a small fraction
