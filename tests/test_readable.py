@@ -1127,3 +1127,15 @@ def test_temporaries_take_no_name_of_the_formula_and_numbers_that_overflow_stay_
     assert "\nt1 = " not in "\n" + text and "t2 = " in text
     # multiplied out, 1e308*10 is inf: the numbers keep the graph's own text
     assert "inf" not in str(x * 1e308 * 10.0 / 1e308)
+
+
+def test_underscores_after_the_first_are_part_of_the_subscript_in_latex():
+    # x_long_name printed x_{long_name}: a subscript name with a subscript of its own
+    x, y = sg.scalar("x_long_name"), sg.scalar("y_us")
+    assert sg.latex(x) == r"x_{long\_name}"
+    h = (x + y).named("h_prev_t")
+    assert sg.latex(sg.sin(h)) == r"\sin\left(h_{prev\_t}\right)"
+    assert sg.latex(h) == r"x_{long\_name} + y_{us}"
+    assert tex_name("mu") == r"\mu" and tex_name("x_1") == "x_{1}"
+    assert tex_name("mu_1") == r"\mu_{1}" and tex_name("sigma_mu") == r"\sigma_{\mu}"
+    assert tex_name("long_name_2") == r"\mathrm{long}_{name\_2}"

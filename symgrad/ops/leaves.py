@@ -267,11 +267,14 @@ _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", 
 
 
 def tex_name(name: str) -> str:
-    """LaTeX for an identifier: Greek letters as symbols, a trailing _suffix as a subscript."""
+    """LaTeX for an identifier: Greek letters as symbols, a trailing _suffix as a subscript.
+    An underscore inside the subscript is written as such (``x_{long\\_name}``), not as a
+    subscript of the subscript."""
     base, sep, sub = name.partition("_")
     b = "\\" + base if base in _GREEK else (base if len(base) == 1 else rf"\mathrm{{{base}}}")
     if sep and sub:
-        return f"{b}_{{{tex_name(sub) if sub in _GREEK else sub}}}"
+        rest = tex_name(sub) if sub in _GREEK else sub.replace("_", r"\_")
+        return f"{b}_{{{rest}}}"
     return b
 
 
