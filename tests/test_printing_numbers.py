@@ -73,3 +73,15 @@ def test_negative_zero_prints_its_sign():
         assert sg.evaluate(sg.parse(str(e)), {x: 1.0}) == sg.evaluate(e, {x: 1.0}) == 0.0
     assert str(1 / sg.const(-0.0)) == "1/(-0.0)"
     assert sg.latex(sg.const(-0.0)) == "-0"
+
+
+def test_a_negative_fraction_before_a_tensor_is_parenthesised():
+    # -1/3 w read as -1/(3 w), while (1/3) w had its parentheses
+    w, A, a = sg.vector("nf_w", 3), sg.matrix("nf_A", (3, 3)), sg.vector("nf_a", 3)
+    assert str(sg.const(1 / 3) * w) == "(1/3) nf_w"
+    assert str(sg.const(-1 / 3) * w) == "-(1/3) nf_w"
+    assert str(sg.const(-1 / 3) * (A @ w)) == "-(1/3) nf_A nf_w"
+    assert str(a + sg.const(-1 / 3) * w) == "nf_a - (1/3) nf_w"
+    assert str(a - sg.const(-1 / 3) * w) == "nf_a + (1/3) nf_w"
+    assert str(sg.const(-0.5) * w) == "-0.5 nf_w"  # no slash: as it was
+    assert sg.latex(sg.const(-1 / 3) * w) == r"\left(-\frac{1}{3}\right) \mathrm{nf}_{w}"

@@ -506,6 +506,11 @@ TENSOR_CASES = {  # (builder, the text expected where a defect was fixed, else N
     "outer of a power": (lambda: sg.outer(_V, _W ** 2.0), "rv (rw**2)^T"),
     "outer of a quotient": (lambda: sg.outer(_V / _W, _W), "(rv/rw) rw^T"),
     "scalar quotient times matrix": (lambda: (_X / _Y) * _A, "(rx/ry) rA"),
+    # a negative fraction read -1/3 rw, which is -1/(3 rw)
+    "negative fraction times vector": (lambda: sg.const(-1 / 3) * _W, "-(1/3) rw"),
+    "negative fraction times product": (lambda: sg.const(-1 / 3) * (_A @ _W), "-(1/3) rA rw"),
+    "plus a negative fraction times vector": (lambda: _V + sg.const(-1 / 3) * _W,
+                                              "rv - (1/3) rw"),
     "quotient times matrix": (lambda: (_A / _B) @ _A, "(rA/rB) rA"),
     "quotient scaled by columns": (lambda: (_A / _B) * _W, "(rA/rB) diag(rw)"),
     "hadamard of a product": (lambda: _A * (_B @ _A), None),

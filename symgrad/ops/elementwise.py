@@ -10,6 +10,7 @@ import numpy as np
 from .. import functions as F
 from .._lazy import sympy
 from .base import P_ADD, P_ATOM, P_HAD, P_MUL, P_NEG, P_POW, REGISTRY, Op, jux, par, register, rule
+from .base import _top_level_slash as top_level_slash
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -244,6 +245,8 @@ def _mul_render(a, n, latex: bool):
         tt = par(t, P_MUL, latex)
         sep = r" \cdot " if latex and (tt[:1].isdigit() or _reads_as_call(s[0], tt)) else " "
         if s[1] == P_NEG and (s[0][1:2].isdigit() or s[0][1:2] == "."):
+            if not latex and top_level_slash(s[0]):  # -1/3 w would read -1/(3 w)
+                return f"-({s[0][1:]}){sep}{tt}", P_NEG
             return f"{s[0]}{sep}{tt}", P_NEG  # a negative number: -2 x
         return f"{par(s, P_MUL, True) if latex else jux(s)}{sep}{tt}", P_MUL
     sc = diag_scaling(n)
