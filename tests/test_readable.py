@@ -1144,3 +1144,23 @@ def test_underscores_after_the_first_are_part_of_the_subscript_in_latex():
     assert tex_name("mu") == r"\mu" and tex_name("x_1") == "x_{1}"
     assert tex_name("mu_1") == r"\mu_{1}" and tex_name("sigma_mu") == r"\sigma_{\mu}"
     assert tex_name("long_name_2") == r"\mathrm{long}_{name\_2}"
+
+
+def test_a_scalar_named_like_a_function_is_not_read_as_a_call():
+    # exp (w + b) read as exp applied to w + b, for a scalar named exp times w + b
+    w, b, x = sg.vector("w_fc", 3), sg.vector("b_fc", 3), sg.scalar("x_fc")
+    vals = {w: np.array([0.3, -1.2, 2.0]), b: np.array([1.0, 0.5, -0.25]), x: 0.7}
+    for f in ("exp", "sum", "log", "diag", "sigmoid"):
+        s = sg.scalar(f)
+        e = s * (w + b)
+        assert str(e) == f"{f}*(w_fc + b_fc)"
+        assert sg.latex(e) == rf"\mathrm{{{f}}} \cdot \left(w_{{fc}} + b_{{fc}}\right)"
+        env = {"w_fc": vals[w], "b_fc": vals[b], f: 1.5}
+        got = TextReader(str(e), env).read()
+        np.testing.assert_allclose(got, sg.evaluate(e, {**vals, s: 1.5}))
+        assert sg.latex(s * (x + 1.0)) == rf"\mathrm{{{f}}} \cdot \left(x_{{fc}} + 1\right)"
+        assert str(2.0 * s * (w + b)) == f"2*{f}*(w_fc + b_fc)"
+    # other names keep the juxtaposition
+    assert str(sg.scalar("abc") * (w + b)) == "abc (w_fc + b_fc)"
+    assert str(sg.scalar("exp") * w) == "exp w_fc"
+    assert str(sg.exp(x) * (w + b)) == "exp(x_fc) (w_fc + b_fc)"
