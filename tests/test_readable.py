@@ -1164,3 +1164,39 @@ def test_a_scalar_named_like_a_function_is_not_read_as_a_call():
     assert str(sg.scalar("abc") * (w + b)) == "abc (w_fc + b_fc)"
     assert str(sg.scalar("exp") * w) == "exp w_fc"
     assert str(sg.exp(x) * (w + b)) == "exp(x_fc) (w_fc + b_fc)"
+
+
+def test_a_scalar_broadcast_to_a_tensor_is_written_out_where_numpy_would_not_rebuild_it():
+    # a scalar made a vector printed as the scalar: the gradient of x*sum(v) wrt v read x
+    x, y, v = sg.scalar("x_sb"), sg.scalar("y_sb"), sg.vector("v_sb", 3)
+    g = sg.grad(x * sg.sum(v), v)
+    assert g.shape == (3,) and str(g) == "x_sb 1" and sg.latex(g) == r"x_{sb} \mathbf{1}"
+    assert str(sg.grad(sg.sum(v) ** 2, v)) == "2*sum(v_sb) 1"
+    assert str(sg.broadcast_to(sg.sum(v), (3,))) == "sum(v_sb) 1"
+    assert str(sg.broadcast_to(x, (3, 4))) == "x_sb 1 1^T"  # a matrix: ones times ones^T
+    assert sg.latex(sg.broadcast_to(x, (3, 4))) == r"x_{sb} \mathbf{1} \mathbf{1}^{T}"
+    assert str(sg.broadcast_to(x, (1, 3))) == "x_sb 1^T"  # a row
+    assert str(sg.broadcast_to(x, (3, 1))) == "x_sb 1"  # a column reads as a vector
+    assert str(sg.broadcast_to(x, (2, 3, 4))) == "broadcast_to(x_sb, (2, 3, 4))"
+    assert str(sg.broadcast_to(sg.const(-1 / 3), (3,))) == "-(1/3) 1"
+    assert str(sg.broadcast_to(x / y, (3,))) == "(x_sb/y_sb) 1"
+    assert str(sg.hessian(sg.sum(v) ** 2, v)) == "2 1 1^T"
+    g1 = sg.grad(sg.sum(v), v)  # the vector of ones: 1 alone reads as the number
+    assert str(g1) == "1 1" and sg.latex(g1) == r"\mathbf{1}"
+    assert str(sg.broadcast_to(1.0, (2, 3))) == "1 1^T"
+    assert str(sg.broadcast_to(x * x, (3,)).named("b_sb")) == "x_sb**2 1"  # its definition
+    # where numpy's broadcasting rebuilds it, the scalar alone
+    assert str(x + v) == "x_sb + v_sb"
+    assert str(make(REGISTRY["add"], (sg.broadcast_to(x, (3,)), v))) == "x_sb + v_sb"
+    assert str(sg.sin(sg.broadcast_to(x * x, (3,)).named("b_sb")) + v) == "sin(b_sb) + v_sb"
+    # under an operation that would not rebuild it, as numpy code
+    e = sg.exp(sg.broadcast_to(x, (3,)))
+    assert e.shape == (3,) and str(e) == "exp(broadcast_to(x_sb, (3,)))"
+    assert sg.latex(e) == (r"\exp\left(\operatorname{broadcast\_to}\left(x_{sb}, (3,)\right)"
+                           r"\right)")
+    got = eval(str(e), {"exp": np.exp, "broadcast_to": np.broadcast_to, "x_sb": 0.5})  # noqa: S307
+    np.testing.assert_allclose(got, sg.evaluate(e, {x: 0.5}))
+    # (and a symbolic size as the shapes print elsewhere, not ('n', 4))
+    w = sg.vector("w_sb", 4)
+    assert str(sg.sum(sg.exp(-sg.broadcast_to(w, ("n", 4))), axis=0)) == \
+        "sum(exp(-broadcast_to(w_sb, (n, 4))), axis=0)"
