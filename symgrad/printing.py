@@ -13,10 +13,11 @@ from types import SimpleNamespace
 from ._textbook import gathered_product, gathered_sum
 from .expr import Expr, unguard
 from .graph import as_list, topo_order, use_counts
-from .ops.base import P_ATOM, P_MUL, jux, par
-from .ops.elementwise import diag_scaling
+from .ops.base import P_ATOM, P_MUL, P_POW, jux, par
+from .ops.elementwise import MUL, diag_scaling
 from .ops.leaves import tex_name
 from .ops.linalg import spread_along_columns, transposed
+from .shapes import fmt_shape
 
 INLINE_LIMIT = 200  # tree nodes: below this a whole expression prints as one formula
 CHUNK = 40  # tree nodes: a bigger subexpression gets a line of its own
@@ -74,7 +75,8 @@ def _render(root: Expr, latex: bool) -> str:
             out[id(n)] = parts[0]  # the name shows another value here: the leaf's own name
             continue
         outer = _outer_product(n, out, latex) if n.op.name == "mul" else \
-            _broadcast_row(n, root, users, parts, latex) if n.op.name == "broadcast_to" else None
+            _broadcast_shown(n, root, users, parts, latex) if n.op.name == "broadcast_to" \
+            else None
         if outer is not None:
             out[id(n)] = outer
             continue
@@ -113,6 +115,18 @@ def _render(root: Expr, latex: bool) -> str:
     return text
 
 
+def _broadcast_shown(n: Expr, root: Expr, users: dict, parts: list,
+                     latex: bool) -> tuple[str, int] | None:
+    """A broadcast whose own text (its operand's) would lose its shape where it stands, written
+    out: a vector or a row spread along the rows of a matrix (see ``_broadcast_row``) and a
+    scalar made a tensor (see ``_broadcast_number``); None for any other."""
+    if n.name is not None and n is not root:
+        return None
+    if n.args[0].ndim == 0:
+        return _broadcast_number(n, root, users, parts, latex)
+    return _broadcast_row(n, root, users, parts, latex)
+
+
 def _broadcast_row(n: Expr, root: Expr, users: dict, parts: list,
                    latex: bool) -> tuple[str, int] | None:
     """A vector or a row broadcast along the rows of a matrix, where its own text would lose
@@ -120,23 +134,58 @@ def _broadcast_row(n: Expr, root: Expr, users: dict, parts: list,
     ``broadcast_to(w, (3, 4))`` under anything but an elementwise operation with an operand
     of the full shape (which numpy's broadcasting reads right: ``A + w``). None otherwise."""
     u = n.args[0]
-    if n.name is not None or n.ndim != 2 or n.shape[0] == 1 or u.ndim == 0 \
-            or u.shape[-1:] != n.shape[-1:] or (u.ndim == 2 and u.shape[0] != 1):
+    if n.ndim != 2 or n.shape[0] == 1 or u.shape[-1:] != n.shape[-1:] \
+            or (u.ndim == 2 and u.shape[0] != 1):
         return None  # (one row, (1, k), is the row w^T itself)
     row = parts[0] if u.ndim == 2 else transposed(parts[0], latex)
     if n is root:  # (a row that starts with a sign, -w^T, in parentheses: not 1 - w^T)
         text = par(row, P_MUL, latex, strict=row[0][:1] == "-")
         return (rf"\mathbf{{1}} {text}" if latex else f"1 {text}"), P_MUL
-    for user in users.get(id(n), ()):
-        if user.op.name != "transpose" and not (
-                user.op.elementwise and user.shape == n.shape
-                and any(a is not n and a.shape == n.shape for a in user.args)):
-            break  # (a transpose prints the broadcast's operand spread: v 1^T)
-    else:
+    if _rebuilt(n, users):
         return None
+    return _written_out(n, parts, latex)
+
+
+def _broadcast_number(n: Expr, root: Expr, users: dict, parts: list,
+                      latex: bool) -> tuple[str, int] | None:
+    """A scalar broadcast to a tensor, where its own text would read as a scalar: times the
+    vector of ones as the whole formula (``x 1``; ``x 1 1^T`` a matrix, ``x 1^T`` a row: the
+    gradient of x*sum(v) wrt v read ``x``), and ``broadcast_to(x, (3,))`` under anything but
+    an elementwise operation with an operand of its user's shape (``x + v``). None otherwise."""
+    if n is not root:
+        return None if _rebuilt(n, users) else _written_out(n, parts, latex)
+    if n.ndim > 2:
+        return _written_out(n, parts, latex)
+    one = r"\mathbf{1}" if latex else "1"
+    tr = f"{one}^{{T}}" if latex else "1^T"
+    ones = ((f"{one} {tr}", P_MUL) if n.ndim == 2 and 1 not in n.shape  # a matrix: 1 1^T
+            else (tr, P_POW) if n.ndim == 2 and n.shape[0] == 1 else (one, P_ATOM))
+    u = n.args[0]
+    if u.op.name == "const" and u.name is None and u.attrs["value"] == 1 and (
+            latex or ones[0] != one):  # 1 1^T, not 1 1 1^T (in text a lone 1 would read as 1)
+        return ones
+    k = n.shape[0] if n.ndim == 1 or n.shape[0] != 1 else n.shape[1]
+    product = SimpleNamespace(args=(SimpleNamespace(shape=()), SimpleNamespace(shape=(k,))),
+                              shape=(k,))  # (x times a vector: as mul writes it, -(1/3) 1)
+    return (MUL.tex if latex else MUL.text)([parts[0], ones], product)
+
+
+def _rebuilt(n: Expr, users: dict) -> bool:
+    """Whether every user of the broadcast ``n`` rebuilds its shape with numpy's broadcasting
+    (an elementwise operation with another operand of the user's shape: ``A + w``,
+    ``x + v``) or prints it spread itself (a transpose: ``v 1^T``)."""
+    return all(user.op.name == "transpose" or (
+        user.op.elementwise and user.shape == n.shape
+        and any(a is not n and a.shape == n.shape for a in user.args))
+        for user in users.get(id(n), ()))
+
+
+def _written_out(n: Expr, parts: list, latex: bool) -> tuple[str, int]:
+    """``broadcast_to(x, (3, 4))``: the broadcast as numpy code."""
     if latex:
-        return rf"\operatorname{{broadcast\_to}}\left({parts[0][0]}, {n.shape}\right)", P_ATOM
-    return f"broadcast_to({parts[0][0]}, {n.shape})", P_ATOM
+        return (rf"\operatorname{{broadcast\_to}}\left({parts[0][0]}, {fmt_shape(n.shape)}"
+                r"\right)"), P_ATOM
+    return f"broadcast_to({parts[0][0]}, {fmt_shape(n.shape)})", P_ATOM
 
 
 def _outer_product(n: Expr, out: dict, latex: bool) -> tuple[str, int] | None:

@@ -153,8 +153,9 @@ def test_a_column_spread_prints_as_v_times_ones_transposed():
     assert sg.latex(g) == r"\mathrm{pc} \mathbf{1}^{T}"
     ex = sg.explain(sg.sum(sg.transpose(A) @ c), A, show=False)
     assert ex.steps[-1].formula == "pc 1^T"
-    # a broadcast scalar transposed prints as the scalar; a vector spread along the rows, as
-    # the whole formula, is 1 v^T (it printed the vector alone, a column by the convention)
+    # a broadcast scalar transposed is a broadcast, which as the whole formula is the scalar
+    # times ones (it printed px, a scalar); a vector spread along the rows, as the whole
+    # formula, is 1 v^T (it printed the vector alone, a column by the convention)
     x = sg.scalar("px")
-    assert str(sg.transpose(sg.broadcast_to(x, (3, 2)))) == "px"
+    assert str(sg.transpose(sg.broadcast_to(x, (3, 2)))) == "px 1 1^T"
     assert str(sg.grad(sg.sum(A @ sg.vector("pv", 3)), A)) == "1 pv^T"

@@ -3,6 +3,7 @@ a constant that needs all its digits keeps them, and compiled code keeps the exa
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import symgrad as sg
@@ -57,3 +58,30 @@ def test_a_product_of_a_scalar_with_itself_prints_as_a_square():
     assert (x * x).op.name == "mul"  # only the printing: the graph keeps the smaller product
     v = sg.vector("v_sq", 3)
     assert str(v * v) == "v_sq ⊙ v_sq"  # elementwise products of tensors keep their symbol
+
+
+def test_negative_zero_prints_its_sign():
+    # -0.0 printed 0: exp(1/minimum(x, -0.0)) read exp(1/minimum(x, 0)), which is inf at
+    # x = 1 where the expression is 0
+    x = sg.scalar("nz_x")
+    assert fmt_number(-0.0) == "-0.0" and fmt_number(0.0) == "0"
+    e = sg.exp(1 / sg.minimum(x, -sg.const(0.0)))
+    assert str(e) == "exp(1/minimum(nz_x, -0.0))"
+    assert sg.latex(e) == (r"\exp\left(\frac{1}{\operatorname{minimum}\left(\mathrm{nz}_{x}, -0"
+                           r"\right)}\right)")
+    with np.errstate(divide="ignore"):
+        assert sg.evaluate(sg.parse(str(e)), {x: 1.0}) == sg.evaluate(e, {x: 1.0}) == 0.0
+    assert str(1 / sg.const(-0.0)) == "1/(-0.0)"
+    assert sg.latex(sg.const(-0.0)) == "-0"
+
+
+def test_a_negative_fraction_before_a_tensor_is_parenthesised():
+    # -1/3 w read as -1/(3 w), while (1/3) w had its parentheses
+    w, A, a = sg.vector("nf_w", 3), sg.matrix("nf_A", (3, 3)), sg.vector("nf_a", 3)
+    assert str(sg.const(1 / 3) * w) == "(1/3) nf_w"
+    assert str(sg.const(-1 / 3) * w) == "-(1/3) nf_w"
+    assert str(sg.const(-1 / 3) * (A @ w)) == "-(1/3) nf_A nf_w"
+    assert str(a + sg.const(-1 / 3) * w) == "nf_a - (1/3) nf_w"
+    assert str(a - sg.const(-1 / 3) * w) == "nf_a + (1/3) nf_w"
+    assert str(sg.const(-0.5) * w) == "-0.5 nf_w"  # no slash: as it was
+    assert sg.latex(sg.const(-1 / 3) * w) == r"\left(-\frac{1}{3}\right) \mathrm{nf}_{w}"

@@ -506,6 +506,11 @@ TENSOR_CASES = {  # (builder, the text expected where a defect was fixed, else N
     "outer of a power": (lambda: sg.outer(_V, _W ** 2.0), "rv (rw**2)^T"),
     "outer of a quotient": (lambda: sg.outer(_V / _W, _W), "(rv/rw) rw^T"),
     "scalar quotient times matrix": (lambda: (_X / _Y) * _A, "(rx/ry) rA"),
+    # a negative fraction read -1/3 rw, which is -1/(3 rw)
+    "negative fraction times vector": (lambda: sg.const(-1 / 3) * _W, "-(1/3) rw"),
+    "negative fraction times product": (lambda: sg.const(-1 / 3) * (_A @ _W), "-(1/3) rA rw"),
+    "plus a negative fraction times vector": (lambda: _V + sg.const(-1 / 3) * _W,
+                                              "rv - (1/3) rw"),
     "quotient times matrix": (lambda: (_A / _B) @ _A, "(rA/rB) rA"),
     "quotient scaled by columns": (lambda: (_A / _B) * _W, "(rA/rB) diag(rw)"),
     "hadamard of a product": (lambda: _A * (_B @ _A), None),
@@ -1127,3 +1132,71 @@ def test_temporaries_take_no_name_of_the_formula_and_numbers_that_overflow_stay_
     assert "\nt1 = " not in "\n" + text and "t2 = " in text
     # multiplied out, 1e308*10 is inf: the numbers keep the graph's own text
     assert "inf" not in str(x * 1e308 * 10.0 / 1e308)
+
+
+def test_underscores_after_the_first_are_part_of_the_subscript_in_latex():
+    # x_long_name printed x_{long_name}: a subscript name with a subscript of its own
+    x, y = sg.scalar("x_long_name"), sg.scalar("y_us")
+    assert sg.latex(x) == r"x_{long\_name}"
+    h = (x + y).named("h_prev_t")
+    assert sg.latex(sg.sin(h)) == r"\sin\left(h_{prev\_t}\right)"
+    assert sg.latex(h) == r"x_{long\_name} + y_{us}"
+    assert tex_name("mu") == r"\mu" and tex_name("x_1") == "x_{1}"
+    assert tex_name("mu_1") == r"\mu_{1}" and tex_name("sigma_mu") == r"\sigma_{\mu}"
+    assert tex_name("long_name_2") == r"\mathrm{long}_{name\_2}"
+
+
+def test_a_scalar_named_like_a_function_is_not_read_as_a_call():
+    # exp (w + b) read as exp applied to w + b, for a scalar named exp times w + b
+    w, b, x = sg.vector("w_fc", 3), sg.vector("b_fc", 3), sg.scalar("x_fc")
+    vals = {w: np.array([0.3, -1.2, 2.0]), b: np.array([1.0, 0.5, -0.25]), x: 0.7}
+    for f in ("exp", "sum", "log", "diag", "sigmoid"):
+        s = sg.scalar(f)
+        e = s * (w + b)
+        assert str(e) == f"{f}*(w_fc + b_fc)"
+        assert sg.latex(e) == rf"\mathrm{{{f}}} \cdot \left(w_{{fc}} + b_{{fc}}\right)"
+        env = {"w_fc": vals[w], "b_fc": vals[b], f: 1.5}
+        got = TextReader(str(e), env).read()
+        np.testing.assert_allclose(got, sg.evaluate(e, {**vals, s: 1.5}))
+        assert sg.latex(s * (x + 1.0)) == rf"\mathrm{{{f}}} \cdot \left(x_{{fc}} + 1\right)"
+        assert str(2.0 * s * (w + b)) == f"2*{f}*(w_fc + b_fc)"
+    # other names keep the juxtaposition
+    assert str(sg.scalar("abc") * (w + b)) == "abc (w_fc + b_fc)"
+    assert str(sg.scalar("exp") * w) == "exp w_fc"
+    assert str(sg.exp(x) * (w + b)) == "exp(x_fc) (w_fc + b_fc)"
+
+
+def test_a_scalar_broadcast_to_a_tensor_is_written_out_where_numpy_would_not_rebuild_it():
+    # a scalar made a vector printed as the scalar: the gradient of x*sum(v) wrt v read x
+    x, y, v = sg.scalar("x_sb"), sg.scalar("y_sb"), sg.vector("v_sb", 3)
+    g = sg.grad(x * sg.sum(v), v)
+    assert g.shape == (3,) and str(g) == "x_sb 1" and sg.latex(g) == r"x_{sb} \mathbf{1}"
+    assert str(sg.grad(sg.sum(v) ** 2, v)) == "2*sum(v_sb) 1"
+    assert str(sg.broadcast_to(sg.sum(v), (3,))) == "sum(v_sb) 1"
+    assert str(sg.broadcast_to(x, (3, 4))) == "x_sb 1 1^T"  # a matrix: ones times ones^T
+    assert sg.latex(sg.broadcast_to(x, (3, 4))) == r"x_{sb} \mathbf{1} \mathbf{1}^{T}"
+    assert str(sg.broadcast_to(x, (1, 3))) == "x_sb 1^T"  # a row
+    assert str(sg.broadcast_to(x, (3, 1))) == "x_sb 1"  # a column reads as a vector
+    assert str(sg.broadcast_to(x, (2, 3, 4))) == "broadcast_to(x_sb, (2, 3, 4))"
+    assert str(sg.broadcast_to(sg.const(-1 / 3), (3,))) == "-(1/3) 1"
+    assert str(sg.broadcast_to(x / y, (3,))) == "(x_sb/y_sb) 1"
+    assert str(sg.hessian(sg.sum(v) ** 2, v)) == "2 1 1^T"
+    g1 = sg.grad(sg.sum(v), v)  # the vector of ones: 1 alone reads as the number
+    assert str(g1) == "1 1" and sg.latex(g1) == r"\mathbf{1}"
+    assert str(sg.broadcast_to(1.0, (2, 3))) == "1 1^T"
+    assert str(sg.broadcast_to(x * x, (3,)).named("b_sb")) == "x_sb**2 1"  # its definition
+    # where numpy's broadcasting rebuilds it, the scalar alone
+    assert str(x + v) == "x_sb + v_sb"
+    assert str(make(REGISTRY["add"], (sg.broadcast_to(x, (3,)), v))) == "x_sb + v_sb"
+    assert str(sg.sin(sg.broadcast_to(x * x, (3,)).named("b_sb")) + v) == "sin(b_sb) + v_sb"
+    # under an operation that would not rebuild it, as numpy code
+    e = sg.exp(sg.broadcast_to(x, (3,)))
+    assert e.shape == (3,) and str(e) == "exp(broadcast_to(x_sb, (3,)))"
+    assert sg.latex(e) == (r"\exp\left(\operatorname{broadcast\_to}\left(x_{sb}, (3,)\right)"
+                           r"\right)")
+    got = eval(str(e), {"exp": np.exp, "broadcast_to": np.broadcast_to, "x_sb": 0.5})  # noqa: S307
+    np.testing.assert_allclose(got, sg.evaluate(e, {x: 0.5}))
+    # (and a symbolic size as the shapes print elsewhere, not ('n', 4))
+    w = sg.vector("w_sb", 4)
+    assert str(sg.sum(sg.exp(-sg.broadcast_to(w, ("n", 4))), axis=0)) == \
+        "sum(exp(-broadcast_to(w_sb, (n, 4))), axis=0)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from .. import functions as F
 from .._lazy import sympy
 from .base import P_ADD, P_ATOM, P_HAD, P_MUL, P_NEG, P_POW, REGISTRY, Op, jux, par, register, rule
+from .base import _top_level_slash as top_level_slash
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -219,10 +221,23 @@ def diag_scaling(n) -> tuple[int, str] | None:
     return None
 
 
+_CALLED = re.compile(r"(?:\\mathrm\{([A-Za-z_]+)\}|(?<![\w\\])([A-Za-z_][A-Za-z0-9_]*))$")
+_EXTRA_FUNCTIONS = frozenset(("mean", "square", "dot", "expand_dims", "const"))  # (sg.parse's)
+
+
 def _reads_as_call(left: str, right: str) -> bool:
-    r"""Whether ``left right`` would read as the sigmoid applied: ``\sigma \left(x + y\right)``
-    for a variable named sigma times x + y (a dot goes between them)."""
-    return left.endswith(r"\sigma") and right.startswith(r"\left(")
+    r"""Whether ``left right`` would read as a function applied: ``\sigma \left(x + y\right)``
+    for a variable named sigma times x + y, ``exp (w + b)`` for a scalar named exp (a dot, or
+    ``*`` in text, goes between them)."""
+    tex = right.startswith(r"\left(")
+    if tex and left.endswith(r"\sigma"):
+        return True
+    m = _CALLED.search(left)
+    if m is None or not (tex or right.startswith("(")):
+        return False
+    name = m.group(1) if tex else m.group(2)  # \mathrm{exp} in LaTeX, exp in text
+    return name in _EXTRA_FUNCTIONS or any(
+        (op.fn or op.name) == name for op in REGISTRY.values() if not op.leaf)
 
 
 def _mul_render(a, n, latex: bool):
@@ -243,7 +258,11 @@ def _mul_render(a, n, latex: bool):
         s, t = (a[0], a[1]) if not _tensor(x) else (a[1], a[0])
         tt = par(t, P_MUL, latex)
         sep = r" \cdot " if latex and (tt[:1].isdigit() or _reads_as_call(s[0], tt)) else " "
+        if not latex and _reads_as_call(jux(s), tt):  # exp*(w + b): exp (w + b) is a call
+            sep = "*"
         if s[1] == P_NEG and (s[0][1:2].isdigit() or s[0][1:2] == "."):
+            if not latex and top_level_slash(s[0]):  # -1/3 w would read -1/(3 w)
+                return f"-({s[0][1:]}){sep}{tt}", P_NEG
             return f"{s[0]}{sep}{tt}", P_NEG  # a negative number: -2 x
         return f"{par(s, P_MUL, True) if latex else jux(s)}{sep}{tt}", P_MUL
     sc = diag_scaling(n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import numbers
 
 import numpy as np
@@ -16,6 +17,8 @@ def fmt_number(v: float) -> str:
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     v = float(v)
+    if v == 0.0 and math.copysign(1.0, v) < 0:  # not 0: 1/-0.0 is -inf, and -0 reads as 0
+        return "-0.0"
     if v.is_integer() and abs(v) < 1e15:
         return str(int(v))
     s = repr(v)
@@ -140,6 +143,8 @@ def tex_number(v) -> tuple[str, int]:
     sign, body = ("-", s[1:]) if s.startswith("-") else ("", s)
     if body == "inf":
         body, p = r"\infty", P_ATOM
+    elif body == "0.0":  # negative zero: -0
+        body, p = "0", P_ATOM
     elif body == "nan":
         body, p = r"\mathrm{NaN}", P_ATOM
     elif "/" in body:  # a small fraction
@@ -262,11 +267,14 @@ _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", 
 
 
 def tex_name(name: str) -> str:
-    """LaTeX for an identifier: Greek letters as symbols, a trailing _suffix as a subscript."""
+    """LaTeX for an identifier: Greek letters as symbols, a trailing _suffix as a subscript.
+    An underscore inside the subscript is written as such (``x_{long\\_name}``), not as a
+    subscript of the subscript."""
     base, sep, sub = name.partition("_")
     b = "\\" + base if base in _GREEK else (base if len(base) == 1 else rf"\mathrm{{{base}}}")
     if sep and sub:
-        return f"{b}_{{{tex_name(sub) if sub in _GREEK else sub}}}"
+        rest = tex_name(sub) if sub in _GREEK else sub.replace("_", r"\_")
+        return f"{b}_{{{rest}}}"
     return b
 
 
