@@ -161,9 +161,10 @@ def _broadcast_number(n: Expr, root: Expr, users: dict, parts: list,
     ones = ((f"{one} {tr}", P_MUL) if n.ndim == 2 and 1 not in n.shape  # a matrix: 1 1^T
             else (tr, P_POW) if n.ndim == 2 and n.shape[0] == 1 else (one, P_ATOM))
     u = n.args[0]
-    if u.op.name == "const" and u.name is None and u.attrs["value"] == 1 and (
-            latex or ones[0] != one):  # 1 1^T, not 1 1 1^T (in text a lone 1 would read as 1)
-        return ones
+    if u.op.name == "const" and u.name is None and u.attrs["value"] == 1:
+        if latex or ones[0] != one:  # 1 1^T, not 1 1 1^T
+            return ones
+        return f"ones({fmt_shape(n.shape)})", P_ATOM  # (in text a lone 1 reads as a number)
     k = n.shape[0] if n.ndim == 1 or n.shape[0] != 1 else n.shape[1]
     product = SimpleNamespace(args=(SimpleNamespace(shape=()), SimpleNamespace(shape=(k,))),
                               shape=(k,))  # (x times a vector: as mul writes it, -(1/3) 1)
