@@ -234,7 +234,8 @@ _NO_OVERFLOW = {np.float64: -700.0, np.float32: -80.0}
 def sigmoid(xp, x, out=None):
     """1/(1 + exp(-x)), accurate for every x (the form 0.5 + 0.5 tanh(x/2), which never
     overflows, cancels below x = -20: it gave 0 for sigmoid(-40) = 4e-18). exp(-x) overflows
-    to inf below x = -709 (float64), where 1/(1 + inf) = 0 is the correctly rounded value;
+    to inf below x = -709 (float64), where 1/(1 + inf) = 0 (the true value is a subnormal
+    down to x = -745, and 0, correctly rounded, below);
     numpy's signals for that overflow and for the subnormal results just above it are
     silenced here, for this op only. ``out``: a buffer for the result."""
     lim = _NO_OVERFLOW.get(x.__class__)

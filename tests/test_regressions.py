@@ -550,3 +550,14 @@ def test_evaluate_takes_a_size_from_every_given_value_that_has_it():
             sg.evaluate(H, values)
     np.testing.assert_array_equal(sg.evaluate(H, {w: np.ones(3), v: np.ones(3)}), 2 * np.eye(3))
     assert sg.evaluate([], {}) == []
+
+
+def test_products_with_constants_far_from_one_are_not_regrouped():
+    # per sample, 1e200 * (1e200 * x * sum(v)) was regrouped to (1e200 * 1e200 * sum(v)) * x:
+    # inf where x = 1e-300 makes the product as written 2e100 (the single call was right)
+    x, v = sg.scalar("x_rg"), sg.vector("v_rg", 2)
+    f = sg.compile(sg.sum(v * x * 1e200) * 1e200, [v, x])
+    np.testing.assert_allclose(f(np.ones(2), np.array([1e-300, 2e-300])), [2e100, 4e100])
+    e = x * 1e-200 * 1e-200 * v
+    np.testing.assert_allclose(sg.evaluate(e, {x: np.array([1e300]), v: np.ones(2)}),
+                               np.full((1, 2), 1e-100))

@@ -1236,11 +1236,15 @@ def _mul_outer(args, attrs, shape):
 
 @rule(MUL, tensor_only=True)
 def _mul_regroup(args, attrs, shape):
-    """Reassociate products: small factors first, scalars in front, equal factors together."""
+    """Reassociate products: small factors first, scalars in front, equal factors together.
+    Not with a constant far from 1 among the factors: regrouped, 1e200 * (1e200 * x * s)
+    became (1e200 * 1e200 * s) * x, inf where x = 1e-300 makes the product as written 2e100."""
     nd = len(shape)
     if nd == 0:
         return None
     x, y = args
+    if any(_far_from_one(a) for f in args for a in (f.args if f.op is MUL else (f,))):
+        return None
     for inner, other in ((x, y), (y, x)):
         if inner.op is not MUL:
             continue
@@ -1266,6 +1270,12 @@ def _mul_regroup(args, attrs, shape):
             if t.ndim == 0 and v.shape == shape:
                 return F.mul(F.mul(x, t), v)
     return None
+
+
+def _far_from_one(e) -> bool:
+    """Whether ``e`` is a scalar constant beyond 1e100 or below 1e-100 in size (not 0)."""
+    c = _scalar_value(e) if e.op.name in ("const", "broadcast_to") else None
+    return c is not None and c != 0 and not 1e-100 <= abs(c) <= 1e100
 
 
 def _is_diagonal(e) -> bool:
