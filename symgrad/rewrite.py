@@ -15,6 +15,7 @@ import numpy as np
 from . import functions as F
 from .expr import Expr, keep_checks, make, new_node, unguard
 from .graph import no_gc, topo_order
+from .ops.base import REGISTRY
 from .ops.gram import nonneg
 from .ops.leaves import VAR
 
@@ -156,6 +157,9 @@ def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
     z = _peel(x, "exp")
     if z is not None:  # log(exp(z)) = z, also where exp(z) overflows
         return z
+    z = _peel(x, "softplus")
+    if z is not None:  # where softplus(z) underflows to 0 (z < -745), its log is z
+        return _fit(make(REGISTRY["log_softplus"], (z,)), x.shape)
     if op == "add":
         a, b = x.args
         for one, other in ((a, b), (b, a)):

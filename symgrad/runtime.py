@@ -296,6 +296,15 @@ def softplus(xp, x):
     return xp.maximum(x, 0.0) + xp.log1p(_exp_small(xp, -xp.abs(x)))
 
 
+def log_softplus(xp, x):
+    """log(softplus(x)), finite for every finite x: softplus underflows to 0 below x = -745
+    (log(sigmoid(z) softplus(z)) was -inf at z = -1000, for about -2000). Below x = -30,
+    softplus(x) = e^x (1 - e^x/2 + ...), and its log is x - e^x/2 to the last digit."""
+    small = x < -30.0
+    tail = x - 0.5 * _exp_small(xp, xp.minimum(x, 0.0))
+    return xp.where(small, tail, xp.log(xp.where(small, 1.0, softplus(xp, x))))
+
+
 def logsumexp(xp, x, axis, keepdims):
     x = xp.asarray(x)
     m = _finite_max(xp, x, axis)

@@ -33,6 +33,7 @@ SCALAR_UNARY = {
     "sigmoid_deriv": (lambda a: sg.functions.sigmoid_deriv(a), 0.3),
     "tanh_deriv": (lambda a: sg.functions.tanh_deriv(a), 0.3),
     "zero_as_one": (lambda a: make(REGISTRY["zero_as_one"], (a,)) * a, 0.7),
+    "log_softplus": (lambda a: make(REGISTRY["log_softplus"], (a,)), -0.6),
 }
 
 SCALAR_BINARY = {

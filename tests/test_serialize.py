@@ -44,6 +44,7 @@ EXAMPLES = {
     "cos": lambda: sg.cos(x),
     "sigmoid": lambda: sg.sigmoid(x),
     "softplus": lambda: sg.softplus(x),
+    "log_softplus": lambda: sg.grad(sg.log(sg.softplus(x)), x),
     "relu": lambda: sg.relu(x),
     "abs": lambda: sg.abs(x),
     "step": lambda: F.step(x),

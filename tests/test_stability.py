@@ -38,6 +38,42 @@ def _check(got, want):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
+def _mp(fn):
+    """``fn`` of mpmath numbers (50 digits), elementwise, as floats: the exact references."""
+    import mpmath
+
+    def ref(t):
+        with mpmath.workdps(50):
+            return np.vectorize(lambda u: float(fn(mpmath, mpmath.mpf(float(u)))))(t)
+
+    return ref
+
+
+def _lsp(m, u):  # log(softplus(u)) and its derivatives, exactly
+    return m.log(m.log1p(m.exp(u)))
+
+
+def _lsp1(m, u):
+    return m.exp(u) / (1 + m.exp(u)) / m.log1p(m.exp(u))
+
+
+def _lsp2(m, u):
+    s, sp = m.exp(u) / (1 + m.exp(u)), m.log1p(m.exp(u))
+    return (s * (1 - s) * sp - s * s) / (sp * sp)
+
+
+def _lsig(m, u):
+    return -m.log1p(m.exp(-u))
+
+
+def _lsig1(m, u):
+    return 1 / (1 + m.exp(u))
+
+
+def _lsig2(m, u):
+    return -m.exp(u) / (1 + m.exp(u)) ** 2
+
+
 z, y = sg.scalars("z y")
 zv = sg.vector("zv", len(ZS))
 
@@ -60,6 +96,17 @@ SCALAR_PATTERNS = {
                          lambda t: _ref_sigmoid(t) * _ref_sigmoid(-t)),
     "log_exp": (lambda a: sg.log(sg.exp(a)),
                 lambda t: t, lambda t: np.ones_like(t), lambda t: np.zeros_like(t)),
+    # log(softplus(z)): softplus underflows to 0 below -745 (log(sigmoid * softplus) was -inf
+    # at -1000 for -2000)
+    "log_softplus": (lambda a: sg.log(sg.softplus(a)), _mp(_lsp), _mp(_lsp1), _mp(_lsp2)),
+    "log_sigmoid_times_softplus": (
+        lambda a: sg.log(sg.sigmoid(a) * sg.softplus(a)),
+        _mp(lambda m, u: _lsig(m, u) + _lsp(m, u)), _mp(lambda m, u: _lsig1(m, u) + _lsp1(m, u)),
+        _mp(lambda m, u: _lsig2(m, u) + _lsp2(m, u))),
+    "log_sigmoid_over_softplus": (
+        lambda a: sg.log(sg.sigmoid(a) / sg.softplus(a)),
+        _mp(lambda m, u: _lsig(m, u) - _lsp(m, u)), _mp(lambda m, u: _lsig1(m, u) - _lsp1(m, u)),
+        _mp(lambda m, u: _lsig2(m, u) - _lsp2(m, u))),
     "hand_sigmoid": (lambda a: sg.log(1 / (1 + sg.exp(-a))),
                      lambda t: -_ref_softplus(-t),
                      lambda t: _ref_sigmoid(-t),

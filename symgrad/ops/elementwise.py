@@ -348,8 +348,9 @@ def _both_arrays(n) -> bool:
 
 # ops whose result is a float array whatever their operands' dtypes
 _FLOAT_RESULT = frozenset(("bce", "const", "cos", "div", "exp", "eye", "floor", "log",
-                           "log_softmax", "logsumexp", "pow", "sigmoid", "sigmoid_deriv", "sin",
-                           "softmax", "softplus", "sqrt", "tanh", "tanh_deriv"))
+                           "log_softmax", "log_softplus", "logsumexp", "pow", "sigmoid",
+                           "sigmoid_deriv", "sin", "softmax", "softplus", "sqrt", "tanh",
+                           "tanh_deriv"))
 
 
 # ops whose value is an integer array; and ops that keep integer operands integer
@@ -559,6 +560,40 @@ class Softplus(Unary):
 
     def tex(self, a, n):
         return rf"\operatorname{{softplus}}\left({a[0][0]}\right)", P_ATOM
+
+
+class LogSoftplus(Unary):
+    """log(softplus(x)), finite for every finite x (softplus underflows to 0 below x = -745,
+    where its log is x to the last digit). Only the stability rewrites build it (see
+    rewrite._stable_log); it prints as what the user wrote."""
+
+    name = "log_softplus"
+
+    def code(self, a, n, g):
+        return f"_rt.log_softplus(_xp, {a[0]})"
+
+    def math(self, a, n, g):
+        x = a[0]  # below -30, softplus(x) = e^x (1 - e^x/2 + ...): its log is x - e^x/2
+        return (f"({x} - 0.5 * _m.exp({x}) if {x} < -30.0 else "
+                f"_m.log(_max({x}, 0.0) + _m.log1p(_m.exp(-_abs({x})))))")
+
+    def code_into(self, a, n, g, out):
+        return None
+
+    def sym(self, x):
+        return sympy.log(sympy.log(1 + sympy.exp(x)))
+
+    def deriv(self, n):
+        # sigmoid(x) / softplus(x) as exp(log(sigmoid(x)) - log(softplus(x))): both underflow
+        # to 0 below -745, where the ratio is 1
+        x = n.args[0]
+        return F.exp(F.sub(F.neg(F.softplus(F.neg(x))), n))
+
+    def text(self, a, n):
+        return f"log(softplus({a[0][0]}))", P_ATOM
+
+    def tex(self, a, n):
+        return rf"\log\left(\operatorname{{softplus}}\left({a[0][0]}\right)\right)", P_ATOM
 
 
 class Relu(Unary):
@@ -902,7 +937,8 @@ class StopGradient(Elementwise):
 
 
 ADD, SUB, MUL, DIV, NEG, POW = (register(c()) for c in (Add, Sub, Mul, Div, Neg, Pow))
-for _c in (Exp, Log, Sqrt, Tanh, Sin, Cos, Sigmoid, Softplus, Relu, Abs, Step, SigmoidDeriv,
+for _c in (Exp, Log, Sqrt, Tanh, Sin, Cos, Sigmoid, Softplus, LogSoftplus, Relu, Abs, Step,
+           SigmoidDeriv,
            TanhDeriv, Maximum, Minimum, BCE, StopGradient, ZeroAsOne, Gate):
     register(_c())
 
