@@ -7,6 +7,8 @@ Each function lifts plain numbers and arrays to constants, then builds a node of
 from __future__ import annotations
 
 import re
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Union
 
 import numpy as np
@@ -71,7 +73,7 @@ def const(value: Any) -> Expr:
         return value
     if isinstance(value, (bool, np.bool_)):
         value = float(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (int, float, np.integer, np.floating, Fraction, Decimal)):
         try:
             v = float(value)
         except OverflowError:  # a Python int beyond float64's range
@@ -86,6 +88,13 @@ def const(value: Any) -> Expr:
             arr = np.array(value)
         except ValueError as err:  # ragged nested lists
             raise ValueError(f"const: cannot make a constant of {value!r:.60} ({err})") from None
+        if arr.dtype == object and all(isinstance(e, (int, float, Fraction, Decimal, np.integer,
+                                                     np.floating)) for e in arr.flat):
+            try:  # numbers numpy could not type: ints beyond int64, Fractions
+                arr = arr.astype(np.float64)
+            except OverflowError:
+                raise OverflowError(f"const: {value!r:.60} holds an integer too large for a "
+                                    "float (at most about 1.8e308)") from None
         if arr.dtype == object or arr.dtype.kind not in "biuf":  # strings, complex, objects
             raise TypeError(f"const: cannot make a constant of {value!r:.60} (values of dtype "
                             f"{arr.dtype}; symgrad computes with real numbers)")

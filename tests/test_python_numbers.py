@@ -184,3 +184,18 @@ def test_a_0d_integer_array_for_a_scalar_input_is_a_float_as_a_numpy_int_is():
     v = sg.vector("v_0d", 2)
     assert sg.compile(x * y * sg.sum(v), [x, y, v])(np.array(2**40), np.array(2**40),
                                                    np.ones(2)) == 2 * want
+
+
+def test_fractions_decimals_and_big_ints_are_lifted_at_build_time_as_when_called():
+    # a compiled function took Fraction(1, 3) as a float, but Fraction(1, 3) * x was a
+    # TypeError, and [2**70, 1, 1] * v (an object array to numpy) was refused
+    from decimal import Decimal
+    from fractions import Fraction
+
+    x, v = sg.scalar("x_fr"), sg.vector("v_fr", 3)
+    assert sg.evaluate(Fraction(1, 3) * x, {x: 3.0}) == pytest.approx(1.0)
+    assert sg.evaluate(Decimal("0.5") * x, {x: 3.0}) == 1.5
+    np.testing.assert_array_equal(sg.evaluate([2**70, 1, 1] * v, {v: np.ones(3)}),
+                                  [2.0**70, 1.0, 1.0])
+    with pytest.raises(OverflowError, match="^mul: operand .* too large for a float"):
+        [2**1100, 1, 1] * v
