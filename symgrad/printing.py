@@ -57,11 +57,10 @@ def _render(root: Expr, latex: bool) -> str:
         else:
             tree[id(n)] = 1 + sum(tree[id(a)] for a in n.args)
     bind_all = tree[id(root)] > INLINE_LIMIT
-    users: dict[int, list[Expr]] = {}  # the nodes that use each broadcast (see _broadcast_row)
+    users: dict[int, list[Expr]] = {}  # the nodes that use each node (see _rebuilt)
     for n in order:
         for a in n.args:
-            if a.op.name == "broadcast_to":
-                users.setdefault(id(a), []).append(n)
+            users.setdefault(id(a), []).append(n)
     out: dict[int, tuple[str, int]] = {}
     bound: set[int] = set()  # nodes shown as a temporary (t1) or by their name
     lines: list[str] = []
@@ -141,19 +140,20 @@ def _broadcast_row(n: Expr, root: Expr, users: dict, parts: list,
     if n is root:  # (a row that starts with a sign, -w^T, in parentheses: not 1 - w^T)
         text = par(row, P_MUL, latex, strict=row[0][:1] == "-")
         return (rf"\mathbf{{1}} {text}" if latex else f"1 {text}"), P_MUL
-    if _rebuilt(n, users):
+    if _rebuilt(n, users, root):
         return None
     return _written_out(n, parts, latex)
 
 
 def _broadcast_number(n: Expr, root: Expr, users: dict, parts: list,
                       latex: bool) -> tuple[str, int] | None:
-    """A scalar broadcast to a tensor, where its own text would read as a scalar: times the
-    vector of ones as the whole formula (``x 1``; ``x 1 1^T`` a matrix, ``x 1^T`` a row: the
-    gradient of x*sum(v) wrt v read ``x``), and ``broadcast_to(x, (3,))`` under anything but
-    an elementwise operation with an operand of its user's shape (``x + v``). None otherwise."""
-    if n is not root:
-        return None if _rebuilt(n, users) else _written_out(n, parts, latex)
+    """A scalar broadcast to a tensor, where its own text would read as a scalar (anywhere but
+    under elementwise operations that meet an operand of its shape, ``x + v``: see _rebuilt):
+    times the vector of ones (``x 1``; ``x 1 1^T`` a matrix, ``x 1^T`` a row: the gradient of
+    x*sum(v) wrt v read ``x``), or ``broadcast_to(x, (2, 3, 4))`` of more axes. None where it
+    is rebuilt."""
+    if n is not root and _rebuilt(n, users, root):
+        return None
     if n.ndim > 2:
         return _written_out(n, parts, latex)
     one = r"\mathbf{1}" if latex else "1"
@@ -171,14 +171,27 @@ def _broadcast_number(n: Expr, root: Expr, users: dict, parts: list,
     return (MUL.tex if latex else MUL.text)([parts[0], ones], product)
 
 
-def _rebuilt(n: Expr, users: dict) -> bool:
+def _rebuilt(n: Expr, users: dict, root: Expr | None = None, depth: int = 0) -> bool:
     """Whether every user of the broadcast ``n`` rebuilds its shape with numpy's broadcasting
     (an elementwise operation with another operand of the user's shape: ``A + w``,
-    ``x + v``) or prints it spread itself (a transpose: ``v 1^T``)."""
-    return all(user.op.name == "transpose" or (
-        user.op.elementwise and user.shape == n.shape
-        and any(a is not n and a.shape == n.shape for a in user.args))
-        for user in users.get(id(n), ()))
+    ``x + v``; or one whose other operands are smaller, or one printed as its operand, whose
+    own users do: ``maximum(v, log(x))``, ``A ⊙ (1 - step(0))``) or prints it
+    spread itself (a transpose: ``v 1^T``)."""
+    for user in users.get(id(n), ()):
+        if user.op.name == "transpose" and depth == 0:  # (of the broadcast itself: v 1^T)
+            continue
+        same = user.op.elementwise and user.shape == n.shape
+        if same and any(a is not n and a.shape == n.shape for a in user.args):
+            continue
+        if (same or user.op.name in _SHOWN_AS_OPERAND) and user is not root and depth < 16 \
+                and _rebuilt(user, users, root, depth + 1):
+            continue
+        return False
+    return True
+
+
+# ops that print as their operand (a size check of a derivative, a guard's)
+_SHOWN_AS_OPERAND = frozenset(("fit_shape", "guard"))
 
 
 def _written_out(n: Expr, parts: list, latex: bool) -> tuple[str, int]:
