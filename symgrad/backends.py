@@ -348,14 +348,18 @@ def object_numbers(name: str, a):
     """An array of dtype object holding numbers (ints beyond int64, Fractions: what numpy could
     not type) as float64, as a scalar input's numbers are taken; holding anything else (strings,
     expressions), refused by name (``*`` and ``@`` computed with it: an array of expressions)."""
-    odd = next((e for e in a.flat if not isinstance(e, _REAL)), None)  # (astype parses "1")
-    if odd is None:
+    odd = next((e for e in a.flat if not isinstance(e, _REAL)), _NONE_ODD)  # (astype parses "1")
+    if odd is _NONE_ODD:
         try:
             return a.astype(np.float64)
         except OverflowError:
-            pass
+            raise OverflowError(f"input {name}: an array of dtype object holding a number too "
+                                "large for a float (at most about 1.8e308)") from None
     raise TypeError(f"input {name}: expected numbers, got an array of dtype object holding "
-                    f"{type(odd).__name__ if odd is not None else 'numbers beyond a float'}")
+                    f"{type(odd).__name__}")  # (None too: astype read it as nan)
+
+
+_NONE_ODD = object()  # (no entry of an object array that is not a number)
 
 
 def masked_error(name: str) -> TypeError:

@@ -167,6 +167,10 @@ def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
                 z = _peel(other, "exp")
                 if z is not None:  # log(1 + exp(z)) = softplus(z)
                     return _fit(F.softplus(z), x.shape)
+    if op == "pow" and F.is_const(x.args[1]) and x.args[1].ndim == 0 and _positive(x.args[0]):
+        lb = _stable_log(x.args[0], through_div)  # log(a**p) = p log(a) for a > 0: the log of
+        if lb is not None:  # softplus(z)**2 was -inf below z = -373, where softplus**2 underflows
+            return _fit(F.mul(x.args[1], lb), x.shape)
     lse = _sum_exp(x)
     if lse is not None:
         return lse

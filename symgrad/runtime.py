@@ -301,8 +301,12 @@ def log_softplus(xp, x):
     (log(sigmoid(z) softplus(z)) was -inf at z = -1000, for about -2000). Below x = -30,
     softplus(x) = e^x (1 - e^x/2 + ...), and its log is x - e^x/2 to the last digit."""
     small = x < -30.0
-    tail = x - 0.5 * _exp_small(xp, xp.minimum(x, 0.0))
-    return xp.where(small, tail, xp.log(xp.where(small, 1.0, softplus(xp, x))))
+    tail = x - _exp_small(xp, xp.minimum(x, 0.0) - _LOG2)  # (0.5 * a subnormal underflowed)
+    r = xp.where(small, tail, xp.log(xp.where(small, 1.0, softplus(xp, x))))
+    return r[()] if r.__class__ is np.ndarray and not r.ndim else r  # (a number: as softplus)
+
+
+_LOG2 = 0.6931471805599453  # log(2)
 
 
 def logsumexp(xp, x, axis, keepdims):

@@ -176,9 +176,15 @@ def _agrees(e: Expr, r: Expr, order: list[Expr]) -> bool:
             if math.isfinite(a) and not (math.isfinite(b) and
                                          math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)):
                 return False
-        for big in _FAR:  # where exp overflows: a stable form must stay finite
+        # where exp overflows, a stable form must stay finite: every variable far out, and
+        # each alone (the others 0: (1 + exp(x))/(1 + 2 exp(x)) is nan at x = 720 for any y,
+        # where the expression sympy had, 1/(1 + sigmoid(x)) times a ratio of y, is 0.5)
+        points = [[big] * len(xs) for big in _FAR]
+        points += [[big if j == i else 0.0 for j in range(len(xs))]
+                   for i in range(len(xs)) for big in _FAR] if len(xs) > 1 else []
+        for vals in points:
             try:
-                a, b = float(fe(*[big] * len(xs))), float(fr(*[big] * len(xs)))
+                a, b = float(fe(*vals)), float(fr(*vals))
             except (ValueError, TypeError, ArithmeticError, IndexError):
                 continue
             if math.isfinite(a) and not math.isfinite(b):

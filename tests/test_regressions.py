@@ -561,3 +561,13 @@ def test_products_with_constants_far_from_one_are_not_regrouped():
     e = x * 1e-200 * 1e-200 * v
     np.testing.assert_allclose(sg.evaluate(e, {x: np.array([1e300]), v: np.ones(2)}),
                                np.full((1, 2), 1e-100))
+
+
+def test_products_with_far_constant_divisors_are_not_regrouped():
+    # M/1e200 scales as M*1e-200 does: regrouped, ((1e200/t) (1e-200/M)) (M/1e200) was 0
+    M, t, W = sg.matrix("M_rd", (2, 3)), sg.scalar("t_rd"), sg.vector("W_rd", 3)
+    e = ((1e200 / t) * (1e-200 / M)) * (M / 1e200)
+    np.testing.assert_allclose(sg.evaluate(e, {M: np.ones((2, 3)), t: 1.0}),
+                               np.full((2, 3), 1e-200))
+    a, b = W / 1e-200, W / 1e300
+    np.testing.assert_allclose(sg.evaluate((a * b) * a, {W: np.ones(3)}), np.full(3, 1e100))

@@ -314,3 +314,15 @@ def test_a_list_is_never_larger_together(build):
     assert sg.count_nodes(s) <= sg.count_nodes(outs)
     vals = {x: 0.7, y: -1.3, z: 2.1}
     np.testing.assert_allclose(sg.evaluate(s, vals), sg.evaluate(outs, vals), rtol=1e-12)
+
+
+def test_a_sympy_form_that_overflows_where_one_variable_is_far_out_is_refused():
+    # (1 + exp(x))/(1 + 2 exp(x)) is nan at x = 720 whatever y is; the guard tried x and y
+    # far out together only, where the expression itself is nan
+    x, y = sg.scalars("x_fo y_fo")
+    e = (1 + sg.exp(y)) / (1 + sg.exp(y)) / (1 + sg.sigmoid(x))
+    s = sg.simplify(e)
+    with np.errstate(all="ignore"):
+        for at in ((720.0, 0.0), (800.0, -800.0), (-3.0, 2.0)):
+            want = sg.evaluate(e, dict(zip((x, y), at)))
+            assert sg.evaluate(s, dict(zip((x, y), at))) == pytest.approx(want)

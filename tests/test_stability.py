@@ -10,8 +10,8 @@ import pytest
 
 import symgrad as sg
 
-ZS = np.array([-1000.0, -750.0, -700.0, -100.0, -30.0, -1.5, 0.0, 0.4, 30.0, 100.0, 700.0,
-               750.0, 1000.0])
+ZS = np.array([-1000.0, -750.0, -740.0, -720.0, -700.0, -100.0, -30.0, -1.5, 0.0, 0.4, 30.0,
+               100.0, 700.0, 720.0, 750.0, 1000.0])
 RTOL, ATOL = 1e-9, 1e-15  # sigmoid's absolute error is ~1e-17 where it is tiny
 
 
@@ -107,6 +107,15 @@ SCALAR_PATTERNS = {
         lambda a: sg.log(sg.sigmoid(a) / sg.softplus(a)),
         _mp(lambda m, u: _lsig(m, u) - _lsp(m, u)), _mp(lambda m, u: _lsig1(m, u) - _lsp1(m, u)),
         _mp(lambda m, u: _lsig2(m, u) - _lsp2(m, u))),
+    # a power of a positive: log(softplus(z)**2) was -inf below -373 (a power below 1 here:
+    # near z = -30 the second derivative is a difference, good to about 5e-16 absolute times
+    # the power, where ATOL is 1e-15)
+    "log_softplus_power": (lambda a: sg.log(sg.softplus(a) ** 0.75),
+                           _mp(lambda m, u: 0.75 * _lsp(m, u)),
+                           _mp(lambda m, u: 0.75 * _lsp1(m, u)),
+                           _mp(lambda m, u: 0.75 * _lsp2(m, u))),
+    "log_sigmoid_cubed": (lambda a: sg.log(sg.sigmoid(a) ** 3), _mp(lambda m, u: 3 * _lsig(m, u)),
+                          _mp(lambda m, u: 3 * _lsig1(m, u)), _mp(lambda m, u: 3 * _lsig2(m, u))),
     "hand_sigmoid": (lambda a: sg.log(1 / (1 + sg.exp(-a))),
                      lambda t: -_ref_softplus(-t),
                      lambda t: _ref_sigmoid(-t),

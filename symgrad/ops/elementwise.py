@@ -1279,8 +1279,8 @@ def _mul_regroup(args, attrs, shape):
     if nd == 0:
         return None
     x, y = args
-    if any(_far_from_one(a) for f in args for a in (f.args if f.op is MUL else (f,))):
-        return None
+    if any(_far_from_one(a) for f in args for a in (f.args if f.op in (MUL, DIV) else (f,))):
+        return None  # (a constant divisor or dividend scales as a factor does)
     for inner, other in ((x, y), (y, x)):
         if inner.op is not MUL:
             continue
