@@ -98,10 +98,11 @@ def const(value: Any) -> Expr:
         if arr.dtype == object or arr.dtype.kind not in "biuf":  # strings, complex, objects
             raise TypeError(f"const: cannot make a constant of {value!r:.60} (values of dtype "
                             f"{arr.dtype}; symgrad computes with real numbers)")
-        if arr.dtype.kind in "bu" or (arr.dtype.kind == "i" and arr.dtype.itemsize < 4):
-            # as inputs of these dtypes are (see compile._array_in): numpy negates bool data
-            # not at all and unsigned data with a wrap-around, and computes exp of int8 in
-            # float16
+        if arr.dtype.kind in "biu":
+            # in floats, as integer inputs are (see backends.real_inputs): int64 constants
+            # wrapped around (sum(c**2) of [2**32, 3] was 9), jax without x64 cut them to
+            # int32, torch refused a float vector @ an int64 one, numpy negates bool data
+            # not at all and unsigned data with a wrap-around
             arr = arr.astype(np.float64)
         if arr.ndim == 0:
             return const(arr.item())

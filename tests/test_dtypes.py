@@ -365,13 +365,17 @@ def test_complex_masked_and_odd_values_are_refused_by_name():
         pytest.approx(0.5 * np.log1p(np.exp(0.5)), rel=1e-15)
 
 
-def test_constant_arrays_of_bool_unsigned_or_small_ints_are_float64():
+def test_constant_arrays_of_bools_or_integers_are_float64():
     # -const([True, False]) raised numpy's "boolean negative is not supported" at evaluate
     assert list(sg.evaluate(-sg.const(np.array([True, False])), {})) == [-1.0, -0.0]
     s = sg.evaluate(sg.sigmoid(sg.const(np.array([1, 2], np.uint8))), {})
     np.testing.assert_allclose(s, 1 / (1 + np.exp(-np.array([1.0, 2.0]))), rtol=1e-15)
     assert sg.const(np.array([1, 2], np.int8)).attrs["value"].dtype == np.float64
-    assert sg.const(np.array([1, 2], np.int64)).attrs["value"].dtype == np.int64
+    # and every integer array: int64 constants wrapped around (sum(c**2) of [2**32, 3] was 9),
+    # jax without x64 cut them to int32, torch refused a float vector @ an int64 one
+    assert sg.const(np.array([1, 2], np.int64)).attrs["value"].dtype == np.float64
+    x = sg.scalar("x_ci")
+    assert sg.evaluate(sg.sum(sg.const(np.array([2**32, 3])) ** 2) * x, {x: 1.0}) == 2.0**64 + 9
     assert sg.const(np.array([1, 2], np.float16)).attrs["value"].dtype == np.float16
     with pytest.raises(ValueError, match="const: a masked array"):
         sg.const(np.ma.array([1.0, 2.0], mask=[0, 1]))
