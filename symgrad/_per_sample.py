@@ -277,6 +277,10 @@ def _real_samples(name: str, v):
     kind = getattr(dt, "kind", None)  # numpy's dtypes have a kind; torch's are read as numpy's
     if kind is None:
         kind = getattr(runtime.host_dtype(dt), "kind", "f") if dt is not None else "f"
+    if kind == "O" and v.__class__ is np.ndarray:  # numbers numpy could not type: floats
+        from .backends import object_numbers
+
+        return object_numbers(name, v)
     if kind not in "biuf":
         raise TypeError(f"input {name}: samples must be real numbers, got an array of dtype "
                         f"{v.dtype}")

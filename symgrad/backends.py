@@ -344,6 +344,17 @@ NOT_NUMBERS = (type(None), str, bytes, dict, set)  # refused by name where an in
 _REAL = (int, float, Fraction, Decimal, np.integer, np.floating)  # (bool is an int)
 
 
+def not_numbers(a) -> bool:
+    """Whether the input ``a`` is plainly no number nor array of numbers: a symbolic expression
+    (whose float() raises), or an object with neither a number's nor an array's protocol (a
+    date). Lists and tuples are read as arrays."""
+    if hasattr(a, "op") and hasattr(a, "graph") and hasattr(a, "checks"):  # an Expr
+        return True
+    return not (isinstance(a, (list, tuple)) or hasattr(a, "__float__") or hasattr(a, "dtype")
+                or hasattr(a, "__array__") or hasattr(a, "__array_interface__")
+                or hasattr(a, "__dlpack__"))
+
+
 def object_numbers(name: str, a):
     """An array of dtype object holding numbers (ints beyond int64, Fractions: what numpy could
     not type) as float64, as a scalar input's numbers are taken; holding anything else (strings,
@@ -402,12 +413,13 @@ def real_inputs(xp) -> Callable:
 
     def read(name: str, a):
         nonlocal default
-        if a.__class__ in NOT_NUMBERS:
+        if a.__class__ in NOT_NUMBERS or not_numbers(a):
             raise TypeError(f"input {name}: expected numbers, got {type(a).__name__}")
         if isinstance(a, np.ma.MaskedArray):  # (dask, torch and array_api_strict dropped it)
             raise masked_error(name)
         if a.__class__ is np.ndarray and a.dtype.kind == "O":  # before another library reads it
             a = object_numbers(name, a)
+        given = a
         try:
             a = asarray(_no_negative_strides(a))
         except (TypeError, ValueError, RuntimeError) as err:  # (torch: RuntimeError)
@@ -419,8 +431,8 @@ def real_inputs(xp) -> Callable:
         k = kind(dt)
         if k == "f":
             return a
-        if k == "O":
-            return object_numbers(name, a)
+        if k == "O":  # (a library's object array of what it was given: a date)
+            raise TypeError(f"input {name}: expected numbers, got {type(given).__name__}")
         if k == "c":
             raise TypeError(f"input {name}: an array of dtype {dt}; symgrad computes with real "
                             "numbers")
@@ -539,7 +551,8 @@ def _compile_jax(outputs, inputs) -> Callable:
             if kind == "c":  # (a 0-d one too)
                 raise TypeError(f"input {names[i]}: an array of dtype {a.dtype}; symgrad "
                                 "computes with real numbers")
-            if a.__class__ in NOT_NUMBERS or kind not in "biuf":  # (jit's error names none)
+            if a.__class__ in NOT_NUMBERS or not_numbers(a) or kind not in "biuf":  # (jit's
+                # error names none)
                 got = type(a).__name__ if kind in "biuf" else f"an array of dtype {a.dtype}"
                 raise TypeError(f"input {names[i]}: expected numbers, got {got}")
             if isinstance(a, np.ma.MaskedArray):

@@ -220,6 +220,10 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
             if convert and not numpy_in:  # a 0-d array of the backend's (a complex tensor)
                 lines.append(f"elif {p}.__class__ is not _float and {p}.__class__ is not "
                              f"_ndarray and hasattr({p}, 'dtype'): {p} = _real_in({nm!r}, {p})")
+            # anything else that is no number (a date, an object): refused, even where the
+            # output is the input itself
+            lines.append(f"elif {p}.__class__ is not _float and not hasattr({p}, '__float__') "
+                         f"and not hasattr({p}, 'dtype'): _scalar_in({nm!r}, {p})")
             continue
         decl = fmt_shape(v.shape)
         if convert and numpy_in:
@@ -388,8 +392,13 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str,
             v = vals[i]
             if v.__class__ in _NONARRAY or (tensor_graph and getattr(v, "ndim", 0)):
                 vals[i] = _scalar_in(names[i], v)
-            elif numpy and v.__class__ is np.ndarray and (v.dtype not in _FINE or not v.ndim):
+            elif v.__class__ is np.ndarray and (v.dtype not in _FINE or not v.ndim):
                 vals[i] = _scalar_array_in(names[i], v)
+            elif v.__class__ is not float and hasattr(v, "dtype"):
+                if real_in is not None and v.__class__ is not np.ndarray:
+                    vals[i] = real_in(names[i], v)  # (another library's 0-d array or samples)
+            elif v.__class__ is not float and not hasattr(v, "__float__"):
+                _scalar_in(names[i], v)  # no number: refused
         for i, want, decl in fixed:
             if vals[i].shape != want:
                 _bad_input(names[i], vals[i].shape, decl)
@@ -570,12 +579,22 @@ def _scalar_in(name: str, v):
             "to substitute, build the expression on it)" if c is Expr else c.__name__
         raise TypeError(f"input {name}: expected numbers, got {what}")
     if c is Fraction or c is Decimal:
-        return float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # (a Fraction's; a Decimal's float is inf)
+            f = math.inf
+        finite = v.is_finite() if c is Decimal else True
+        if finite and not math.isfinite(f):
+            raise OverflowError(f"input {name}: {c.__name__} {v} is too large for a float (at "
+                                "most about 1.8e308)")
+        return f
     if isinstance(v, (complex, np.complexfloating)):
         raise TypeError(f"input {name}: a complex number ({v}); symgrad computes with real "
                         "numbers")
     if isinstance(v, np.ma.MaskedArray):
         return _array_in(name, v)  # refused
+    if not hasattr(v, "__float__") and not hasattr(v, "dtype") and not hasattr(v, "__array__"):
+        raise TypeError(f"input {name}: expected numbers, got {c.__name__}")
     refuse(name, v)
 
 
@@ -914,8 +933,8 @@ def _to_python(v):
         return float(v)
     if isinstance(v, (np.floating, np.integer)):
         return float(v)
-    if v.__class__ is int:  # Python ints through the math version of many inputs (below)
-        try:
+    if v.__class__ in (int, bool, Fraction):  # Python numbers through the math version of
+        try:  # many inputs (see _many_math_source)
             return float(v)
         except OverflowError:  # an exact int beyond floats: what float arithmetic gives
             return float("inf") if v > 0 else float("-inf")

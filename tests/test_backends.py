@@ -358,3 +358,54 @@ def test_an_integer_constant_computes_on_every_backend(backend):
     for out, want in ((sg.sum(v * [1, 2]), 3.0), (v * [2**20, 2], [2.0**20, 2.0])):
         got = sg.compile(out, [v], backend=backend)(np.ones(2))
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+
+
+def _as_backend(name):
+    if name == "array_api_strict":
+        import array_api_strict
+
+        return array_api_strict
+    return name
+
+
+def _host(r):
+    r = r.compute() if hasattr(r, "compute") else r
+    return np.asarray(r.cpu() if hasattr(r, "cpu") else r)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", *BACKENDS])
+@pytest.mark.parametrize("n", [2, 9])  # 9: more inputs than MANY_INPUTS, another reader
+def test_inputs_are_read_alike_on_every_backend_and_input_count(backend, n, tmp_path,
+                                                                 monkeypatch):
+    # with more than 8 inputs, dask computed int64 samples in integers (2**40 squared was 0),
+    # array_api_strict refused a 0-d int array, and object arrays stayed object arrays; a
+    # date given for an input that is an output came back as it was, an Expr crashed dask
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    if backend == "numba":
+        pytest.importorskip("numba")
+    b = _as_backend(backend)
+    xs = sg.scalars(" ".join(f"a{k}_rd{n}" for k in range(n)))
+    rest = [1.0] * (n - 1)
+    sq = sg.compile(xs[0] * xs[0], list(xs), backend=b)
+    np.testing.assert_allclose(_host(sq(np.array([2**40, 3]), *rest)), [2.0**80, 9.0],
+                               rtol=1e-6)
+    np.testing.assert_allclose(_host(sq(np.array(3), *rest)), 9.0)
+    from fractions import Fraction  # (an object array of numbers: floats; 2**70 squared is
+    np.testing.assert_allclose(_host(sq(np.array([Fraction(1, 2), 3], dtype=object), *rest)),
+                               [0.25, 9.0], rtol=1e-6)  # beyond float32, jax's without x64)
+    passthrough = sg.compile(sg.grad(xs[0] * xs[1], xs[0]), list(xs), backend=b)
+    for bad, what in ((__import__("datetime").date(2020, 1, 1), "date"),
+                      (object(), "object"), (sg.scalar("z_rd"), "Expr")):
+        with pytest.raises(TypeError, match=rf"^input a1_rd{n}: expected numbers, got {what}"):
+            passthrough(2.0, bad, *rest[1:])
+
+
+@pytest.mark.parametrize("backend", ["numpy", *BACKENDS])
+def test_a_vector_input_that_is_no_number_is_named(backend):
+    b = _as_backend(backend)
+    v, w = sg.vector("v_nn", 2), sg.vector("w_nn", 2)
+    f = sg.compile(sg.sum(sg.exp(v) * w), [v, w], backend=b)
+    for bad, what in ((sg.scalar("z_nn"), "Expr"), (__import__("datetime").date(2020, 1, 1),
+                                                     "date")):
+        with pytest.raises(TypeError, match=rf"^input v_nn: expected numbers, got {what}"):
+            f(bad, np.ones(2))

@@ -33,7 +33,8 @@ _GENERATED = re.compile(r"^_(xp|m|rt|max|min|abs|float|asarray|bad_input|bad_siz
                         r"|^compiled$")
 # float literals the ops themselves write (sigmoid's 1.0 / (1.0 + exp(-x)), 1 - s, ...)
 _OP_FLOATS = {0.0, 0.5, 1.0, 2.0}
-_BUILTINS_USED = {"getattr", "len", "float", "TypeError", "ValueError", "ArithmeticError"}
+_BUILTINS_USED = {"getattr", "hasattr", "len", "float", "TypeError", "ValueError",
+                  "ArithmeticError"}
 
 identifiers = st.one_of(
     st.sampled_from(HOSTILE),
