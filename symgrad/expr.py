@@ -499,13 +499,14 @@ def _named(e: Expr, name: str, canonical: bool = True) -> Expr:
 
 
 def rename(e: Expr, name: str) -> Expr:
-    """``e`` under ``name``, for a pass that gives its result an output's name: where the value
-    has a name of its own it keeps it for every later construction (simplify of
-    ``(h*h/h).named("out")`` is h's value named out, and made every later sin(h) read sin(out))."""
+    """``e`` under ``name``, for a pass that gives its result an output's name (simplify): the
+    value keeps what later constructions of it return. simplify of ``(h*h/h).named("out")`` is
+    h's value named out, and made every later sin(h) read sin(out), and of
+    ``exp(2 log(x)).named("out")`` x**2 named out, every later x**2 read out."""
     if e.op.name == "guard":
         return make(e.op, (rename(e.args[0], name),), e.attrs)
-    if e.name is None or e.op.leaf or e.op.name == "alias":
-        return e.named(name)
+    if e.op.leaf or e.op.name == "alias":
+        return e.named(name)  # (an alias node: the leaf keeps its own name)
     check_identifier(name, "name")
     return _named(e, name, canonical=False)
 

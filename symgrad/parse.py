@@ -157,7 +157,7 @@ class _Parser:
         value = self.expr(st.value)
         if name in self.env:  # x = x + 1: the right side made x a variable
             raise self.error(st.targets[0], f"'{name}' is used in its own definition")
-        e = value.named(name)
+        e = value.named(name)  # (what later constructions return: derivatives read mu - y)
         self.env[name] = e
         self.assigned.add(name)
         return e

@@ -117,12 +117,17 @@ def _render(root: Expr, latex: bool) -> str:
 def _broadcast_shown(n: Expr, root: Expr, users: dict, parts: list,
                      latex: bool) -> tuple[str, int] | None:
     """A broadcast whose own text (its operand's) would lose its shape where it stands, written
-    out: a vector or a row spread along the rows of a matrix (see ``_broadcast_row``) and a
-    scalar made a tensor (see ``_broadcast_number``); None for any other."""
+    out: a vector or a row spread along the rows of a matrix (see ``_broadcast_row``), a
+    scalar made a tensor (see ``_broadcast_number``), and a tensor given more axes than two
+    (``broadcast_to(v, (2, 3, 4))``: softmax(v, axis=0) read as a vector's); None for any
+    other."""
     if n.name is not None and n is not root:
         return None
     if n.args[0].ndim == 0:
         return _broadcast_number(n, root, users, parts, latex)
+    if n.ndim > 2:
+        return None if n is not root and _rebuilt(n, users, root) else \
+            _written_out(n, parts, latex)
     return _broadcast_row(n, root, users, parts, latex)
 
 
@@ -181,12 +186,37 @@ def _rebuilt(n: Expr, users: dict, root: Expr | None = None, depth: int = 0) -> 
         if user.op.name == "transpose" and depth == 0:  # (of the broadcast itself: v 1^T)
             continue
         same = user.op.elementwise and user.shape == n.shape
-        if same and any(a is not n and a.shape == n.shape for a in user.args):
+        if same and _numpy_rebuilds(n, user):
             continue
         if (same or user.op.name in _SHOWN_AS_OPERAND) and user is not root and depth < 16 \
                 and _rebuilt(user, users, root, depth + 1):
             continue
         return False
+    return True
+
+
+def _numpy_rebuilds(n: Expr, user: Expr) -> bool:
+    """Whether numpy's broadcasting of the broadcast's operand with the user's other operands
+    that read their shapes gives the user's shape: ``A + w``, and ``reshape(I, (3, 1, 3)) ⊙
+    exp(X - mu)`` of (3, 1, 3) and (5, 3), a (3, 5, 3) tensor."""
+    shapes = [n.args[0].shape] + [a.shape for a in user.args if a is not n and _reads_full(a)]
+    if len(shapes) == 1:
+        return False
+    rank = max(len(s) for s in shapes)
+    for i in range(1, rank + 1):
+        sizes = {s[-i] for s in shapes if len(s) >= i and s[-i] != 1}
+        if len(sizes) > 1 or (sizes.pop() if sizes else 1) != user.shape[-i]:
+            return False
+    return rank == len(user.shape)
+
+
+def _reads_full(a: Expr, depth: int = 0) -> bool:
+    """Whether the text of ``a`` shows its shape: not a broadcast (``exp(x) + exp(y)`` of two
+    broadcast scalars read as a scalar), nor an elementwise operation of such operands only."""
+    if a.op.name == "broadcast_to":
+        return False
+    if (a.op.elementwise or a.op.name in _SHOWN_AS_OPERAND) and a.args and depth < 16:
+        return any(x.shape == a.shape and _reads_full(x, depth + 1) for x in a.args)
     return True
 
 

@@ -365,13 +365,17 @@ def _simplify(e):
         alt = None if id(o) in big else _via_sympy(o)
         if alt is None:
             continue
-        if o.name is not None and alt.name != o.name:
-            alt = rename(alt, o.name)  # the output's own name too
         if count_nodes(alt) < count_nodes(o):
             alts[i] = alt
     res = _take_alternatives(res, alts)
     # with every size check left for call time, those a rewrite dropped in a guard
     res = [keep_checks(r, g.checks) if g.checks else r for r, g in zip(res, given)]
+    # an output's own name stays: rebuilding took the value's canonical twin (p named q too
+    # read q), and sympy's form has none
+    for i, g in enumerate(given):
+        name = unguard(g).name
+        if name is not None and unguard(res[i]).name != name:
+            res[i] = rename(res[i], name)
     # never larger than what was given (a guard included), each output and all together
     res = [r if r is g or count_nodes(r) <= count_nodes(g) else g for r, g in zip(res, given)]
     if len(res) > 1 and count_nodes(res) > count_nodes(given):

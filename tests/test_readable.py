@@ -1202,3 +1202,36 @@ def test_a_scalar_broadcast_to_a_tensor_is_written_out_where_numpy_would_not_reb
     w = sg.vector("w_sb", 4)
     assert str(sg.sum(sg.exp(-sg.broadcast_to(w, ("n", 4))), axis=0)) == \
         "sum(exp(-broadcast_to(w_sb, (n, 4))), axis=0)"
+
+
+def test_broadcasts_that_would_read_as_another_shape_are_written_out():
+    # a tensor given a third axis printed as its operand: the Jacobian of sum(X, axis=1),
+    # (3, 3, 4), read reshape(I, (3, 3, 1)); softmax(v, axis=0) of a (2, 3, 4) broadcast
+    X, v = sg.matrix("X_b3", (3, 4)), sg.vector("v_b3", 4)
+    J = sg.jacobian(sg.sum(X, axis=1), X)
+    assert str(J) == "broadcast_to(reshape(I, (3, 3, 1)), (3, 3, 4))"
+    assert str(sg.softmax(sg.broadcast_to(v, (2, 3, 4)), axis=0)) == \
+        "softmax(broadcast_to(v_b3, (2, 3, 4)), axis=0)"
+    # two broadcast scalars meeting: neither rebuilds the other's shape
+    x, y, a, c = sg.scalars("x_b3 y_b3 a_b3 c_b3")
+    assert str(sg.exp(sg.broadcast_to(x, (3,))) + sg.exp(sg.broadcast_to(y, (3,)))) == \
+        "exp(x_b3 1) + exp(y_b3 1)"
+    J = sg.jacobian(sg.abs(sg.broadcast_to(c - a, (3,))), a)
+    assert str(J) == "-(step((c_b3 - a_b3) 1) - step(-(c_b3 - a_b3) 1))"  # it read as a scalar
+    # where numpy's broadcasting of what is shown gives the shape, as it stands
+    M, mu = sg.matrix("M_b3", (5, 3)), sg.vector("mu_b3", 3)
+    assert str(sg.hessian(sg.sum(sg.exp(M - mu)), mu)) == \
+        "-sum((-reshape(I, (3, 1, 3))) ⊙ exp(M_b3 - mu_b3), axis=1)"
+
+
+def test_simplify_keeps_an_outputs_own_name_and_no_other():
+    # p and q name one value: simplify(p) came back as q; sympy's form of an output named
+    # out became what every later x**2 printed as (3*out for the gradient of x**3)
+    u, w, x = sg.scalars("u_kn w_kn x_kn")
+    p = (u * w).named("p_kn")
+    (u * w).named("q_kn")
+    assert sg.simplify(p).name == "p_kn"
+    s = sg.simplify(sg.exp(2 * sg.log(x)).named("out_kn"))
+    assert s.name == "out_kn" and str(s) == "x_kn**2"
+    assert str(sg.grad(x**3, x)) == "3*x_kn**2"
+    assert "out_kn" not in str(sg.to_sympy(x**2 + u, keep_names=True))
