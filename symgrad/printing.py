@@ -15,7 +15,7 @@ from .expr import Expr, unguard
 from .graph import as_list, topo_order, use_counts
 from .ops.base import P_ATOM, P_MUL, P_POW, jux, par
 from .ops.elementwise import MUL, diag_scaling
-from .ops.leaves import tex_name
+from .ops.leaves import tex_name, tex_shape
 from .ops.linalg import spread_along_columns, transposed
 from .shapes import fmt_shape
 
@@ -170,6 +170,8 @@ def _broadcast_number(n: Expr, root: Expr, users: dict, parts: list,
         if latex or ones[0] != one:  # 1 1^T, not 1 1 1^T
             return ones
         return f"ones({fmt_shape(n.shape)})", P_ATOM  # (in text a lone 1 reads as a number)
+    if u.op.name == "const" and u.name is None and u.attrs["value"] == 0:  # (not 0 1)
+        return (r"\mathbf{0}", P_ATOM) if latex else (f"zeros({fmt_shape(n.shape)})", P_ATOM)
     k = n.shape[0] if n.ndim == 1 or n.shape[0] != 1 else n.shape[1]
     product = SimpleNamespace(args=(SimpleNamespace(shape=()), SimpleNamespace(shape=(k,))),
                               shape=(k,))  # (x times a vector: as mul writes it, -(1/3) 1)
@@ -227,7 +229,7 @@ _SHOWN_AS_OPERAND = frozenset(("fit_shape", "guard"))
 def _written_out(n: Expr, parts: list, latex: bool) -> tuple[str, int]:
     """``broadcast_to(x, (3, 4))``: the broadcast as numpy code."""
     if latex:
-        return (rf"\operatorname{{broadcast\_to}}\left({parts[0][0]}, {fmt_shape(n.shape)}"
+        return (rf"\operatorname{{broadcast\_to}}\left({parts[0][0]}, {tex_shape(n.shape)}"
                 r"\right)"), P_ATOM
     return f"broadcast_to({parts[0][0]}, {fmt_shape(n.shape)})", P_ATOM
 

@@ -1235,3 +1235,11 @@ def test_simplify_keeps_an_outputs_own_name_and_no_other():
     assert s.name == "out_kn" and str(s) == "x_kn**2"
     assert str(sg.grad(x**3, x)) == "3*x_kn**2"
     assert "out_kn" not in str(sg.to_sympy(x**2 + u, keep_names=True))
+
+
+def test_latex_sizes_with_underscores_and_a_vector_of_zeros():
+    # n_a_b in a shape is a double subscript to TeX; sg.zeros((3,)) printed 0 1
+    M = sg.matrix("M_us", ("n_a_b", 3))
+    assert sg.latex(sg.reshape(M, (3, "n_a_b"))) == \
+        r"\operatorname{reshape}\left(M_{us}, (3, n_{a\_b})\right)"
+    assert str(sg.zeros((3,))) == "zeros((3,))" and sg.latex(sg.zeros((3,))) == r"\mathbf{0}"

@@ -131,7 +131,7 @@ class Const(Op):
     def tex(self, a, n):
         v = n.attrs["value"]
         if isinstance(v, np.ndarray):
-            return rf"\mathrm{{const}}{fmt_shape(v.shape)}", P_ATOM
+            return rf"\mathrm{{const}}{tex_shape(v.shape)}", P_ATOM
         return tex_number(v)
 
 
@@ -264,6 +264,12 @@ _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", 
           "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
           "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi",
           "Psi", "Omega"}
+
+
+def tex_shape(shape) -> str:
+    r"""A shape as ``fmt_shape`` writes it, its symbolic sizes as LaTeX names (``n_{a\_b}``,
+    where ``n_a_b`` is a double subscript to TeX)."""
+    return fmt_shape(tuple(tex_name(d) if isinstance(d, str) else d for d in shape))
 
 
 def tex_name(name: str) -> str:

@@ -21,6 +21,7 @@ from .base import (
     rule,
     shape_error,
 )
+from .leaves import tex_shape
 from .reduce import SUM
 
 
@@ -423,7 +424,7 @@ class Reshape(Op):
         if _vector_to_row(n) or _row_to_vector(n):
             return transposed(a[0], latex=True)
         if _moves_entries(n) or _realigns(n):
-            return rf"\operatorname{{reshape}}\left({a[0][0]}, {fmt_shape(n.shape)}\right)", P_ATOM
+            return rf"\operatorname{{reshape}}\left({a[0][0]}, {tex_shape(n.shape)}\right)", P_ATOM
         return a[0]
 
 
