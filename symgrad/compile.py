@@ -948,11 +948,17 @@ def _const_bytes(order: list[Expr]) -> int:
 
 
 def evaluate(exprs, values: dict):
-    """The value of an expression (a float or an array), or a list of values for a list.
+    """The value of an expression (a float or an array), or a list of values for a list (a
+    list of lists, as ``sg.hessian`` of a list gives, a list of lists of values).
 
     ``values`` maps each variable the expressions use to a number or an array; extra entries
     are ignored.
     """
+    if isinstance(exprs, (list, tuple)) and exprs and all(
+            isinstance(r, (list, tuple)) for r in exprs):
+        flat = evaluate([e for r in exprs for e in r], values)
+        it = iter(flat)
+        return [[next(it) for _ in r] for r in exprs]
     outs, single = as_list(exprs, "evaluate")
     if not isinstance(values, dict):
         raise TypeError("evaluate: values must be a dict from variables to numbers or arrays")

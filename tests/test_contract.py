@@ -317,3 +317,9 @@ def test_value_errors():
     assert "x" in str(e.value)
     with pytest.raises(ValueError):
         sg.hessian(v, v)
+
+
+def test_evaluate_takes_the_list_of_lists_a_hessian_of_a_list_gives():
+    x, y = sg.scalars("x_ll y_ll")
+    H = sg.hessian(x * x * y, [x, y])
+    assert sg.evaluate(H, {x: 1.0, y: 2.0}) == [[4.0, 2.0], [2.0, 0.0]]
