@@ -368,9 +368,18 @@ def int_valued(e, depth: int = 0) -> bool:
     op = e.op.name
     if op in _INT_RESULT:
         return True
-    if op == "const":  # an int32 or int64 array constant (numbers are floats)
+    if op == "const":  # an integer array constant (one loaded from a file: const makes floats)
         return getattr(e.attrs["value"], "dtype", np.dtype(float)).kind in "iu"
-    return depth < 8 and op in _INT_KEEPING and all(int_valued(a, depth + 1) for a in e.args)
+    if depth >= 8 or op not in _INT_KEEPING:
+        return False
+    # an operand that cannot be integer decides at once, before any deep walk (a gradient's
+    # products: the W4 chain's derivation walked 9 nodes per output, 30 % of its time)
+    if any(a.op.name not in _MAYBE_INT for a in e.args):
+        return False
+    return all(int_valued(a, depth + 1) for a in e.args)
+
+
+_MAYBE_INT = _INT_RESULT | _INT_KEEPING | {"const"}
 
 
 def _as_float(x):
