@@ -417,6 +417,11 @@ def real_inputs(xp) -> Callable:
             raise TypeError(f"input {name}: expected numbers, got {type(a).__name__}")
         if isinstance(a, np.ma.MaskedArray):  # (dask, torch and array_api_strict dropped it)
             raise masked_error(name)
+        if a.__class__ is list or a.__class__ is tuple:  # numpy's reading of Python numbers
+            try:  # (ints beyond int64 too, which torch could not unpack)
+                a = np.asarray(a)
+            except (ValueError, TypeError):
+                pass  # (ragged: the library says so below)
         if a.__class__ is np.ndarray and a.dtype.kind == "O":  # before another library reads it
             a = object_numbers(name, a)
         given = a
@@ -431,7 +436,9 @@ def real_inputs(xp) -> Callable:
         k = kind(dt)
         if k == "f":
             return a
-        if k == "O":  # (a library's object array of what it was given: a date)
+        if k == "O":  # a list of ints beyond int64 (numpy's object array), or a library's
+            if a.__class__ is np.ndarray:  # object array of what it was given (a date)
+                return object_numbers(name, a)
             raise TypeError(f"input {name}: expected numbers, got {type(given).__name__}")
         if k == "c":
             raise TypeError(f"input {name}: an array of dtype {dt}; symgrad computes with real "
@@ -529,6 +536,11 @@ def _compile_jax(outputs, inputs) -> Callable:
     def widened(i: int, a):
         """Integer and bool arrays in floats, numbers in object arrays as floats (as
         real_inputs reads them on the other backends: jit computed int64 data in integers)."""
+        if a.__class__ is list or a.__class__ is tuple:  # as numpy reads them (ints beyond
+            try:  # int64 too, which jit could not parse)
+                a = np.asarray(a)
+            except (ValueError, TypeError):
+                return a
         k = getattr(getattr(a, "dtype", None), "kind", None)
         if k not in ("O", "b", "i", "u") or i >= len(names) or i in ignored:
             return a
@@ -539,7 +551,7 @@ def _compile_jax(outputs, inputs) -> Callable:
 
     def real(args: tuple) -> tuple:  # under jit a Python complex is a tracer like any other
         if any(getattr(getattr(a, "dtype", None), "kind", None) in ("O", "b", "i", "u")
-               for a in args):
+               or a.__class__ is list or a.__class__ is tuple for a in args):
             args = tuple(widened(i, a) for i, a in enumerate(args))
         for i, a in enumerate(args[:len(names)]):
             if i in ignored:

@@ -983,7 +983,13 @@ def evaluate(exprs, values: dict):
         if hit is not None:
             _CACHE.move_to_end(key)
     if hit is None:
-        fn = compile(outs, used)
+        try:
+            fn = compile(outs, used)
+        except ValueError as err:  # (its own: two variables named x, of two shapes)
+            msg = str(err)
+            if not msg.startswith("compile: ") or isinstance(err, ShapeError):
+                raise
+            raise ValueError("evaluate: " + msg.removeprefix("compile: ")) from None
         # a graph that samples gets a fresh compile (fresh generators) each time: its value
         # does not depend on what the cache holds. Nor is a graph of big constants kept: a
         # minibatch lifted to a constant at each step held 64 minibatches

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import functions as F
 from ._lazy import sympy
 from .expr import Expr, canonical, keep_checks, rename, unguard
@@ -140,7 +142,7 @@ def _via_sympy(e: Expr) -> Expr | None:
 # values each variable takes at the points where a sympy form is checked (rotated per point)
 _PROBE = (-1.3, 0.0, 0.7, -0.4, 2.1)
 # and far out, where one sympy rewrite of 1/(1 + exp(-x)), sigmoid(-x) exp(x), is nan
-_FAR = (800.0, -800.0)
+_FAR = tuple(s * m for m in (800.0, 1e4, 1e8, 1e16, 1e300) for s in (1.0, -1.0))
 
 
 # ops whose derivative is not their value's: stop_gradient(x) is x to sympy, and
@@ -165,29 +167,36 @@ def _agrees(e: Expr, r: Expr, order: list[Expr]) -> bool:
         fe, fr = compile(e, xs), compile(r, xs)
     except (ValueError, TypeError, NotImplementedError):
         return False
-    with warnings.catch_warnings():
+
+    def both(vals):
+        """e's and r's values, None where e has none; r's nan where it raised (with numpy
+        raising on overflow, np.errstate(over="raise"), every far point was skipped)."""
+        try:
+            a = float(fe(*vals))
+        except (ValueError, TypeError, ArithmeticError, IndexError):
+            return None
+        try:
+            return a, float(fr(*vals))
+        except (ValueError, TypeError, ArithmeticError, IndexError):
+            return a, math.nan
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         for k in range(len(_PROBE)):
-            vals = [_PROBE[(i + k) % len(_PROBE)] for i in range(len(xs))]
-            try:
-                a, b = float(fe(*vals)), float(fr(*vals))
-            except (ValueError, TypeError, ArithmeticError, IndexError):
-                continue
-            if math.isfinite(a) and not (math.isfinite(b) and
-                                         math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)):
+            ab = both([_PROBE[(i + k) % len(_PROBE)] for i in range(len(xs))])
+            if ab is not None and math.isfinite(ab[0]) and not (
+                    math.isfinite(ab[1]) and math.isclose(*ab, rel_tol=1e-6, abs_tol=1e-9)):
                 return False
         # where exp overflows, a stable form must stay finite: every variable far out, and
         # each alone (the others 0: (1 + exp(x))/(1 + 2 exp(x)) is nan at x = 720 for any y,
-        # where the expression sympy had, 1/(1 + sigmoid(x)) times a ratio of y, is 0.5)
+        # where the expression sympy had, 1/(1 + sigmoid(x)) times a ratio of y, is 0.5), at
+        # scales from 800 to 1e300 (exp(0.5 w) overflows from w = 1418 on)
         points = [[big] * len(xs) for big in _FAR]
         points += [[big if j == i else 0.0 for j in range(len(xs))]
                    for i in range(len(xs)) for big in _FAR] if len(xs) > 1 else []
         for vals in points:
-            try:
-                a, b = float(fe(*vals)), float(fr(*vals))
-            except (ValueError, TypeError, ArithmeticError, IndexError):
-                continue
-            if math.isfinite(a) and not math.isfinite(b):
+            ab = both(vals)
+            if ab is not None and math.isfinite(ab[0]) and not math.isfinite(ab[1]):
                 return False
     return True
 

@@ -326,3 +326,21 @@ def test_a_sympy_form_that_overflows_where_one_variable_is_far_out_is_refused():
         for at in ((720.0, 0.0), (800.0, -800.0), (-3.0, 2.0)):
             want = sg.evaluate(e, dict(zip((x, y), at)))
             assert sg.evaluate(s, dict(zip((x, y), at))) == pytest.approx(want)
+
+
+def test_the_far_out_check_covers_scaled_arguments_and_numpys_error_state():
+    # exp(0.5 w) overflows from w = 1418 on: at +-800 the check saw no overflow and passed
+    # 0.5 sigmoid(-0.5 w)(exp(0.5 w) - y - y exp(0.5 w)), nan at w = 2000; and under
+    # np.errstate(over="raise") every far point raised and was skipped
+    w, y, z = sg.scalars("w_sc y_sc z_sc")
+    mu = sg.sigmoid(0.5 * w)
+    g = sg.grad(-y * sg.log(mu) - (1 - y) * sg.log(1 - mu), w)
+    assert sg.evaluate(sg.simplify(g), {w: 2000.0, y: 0.0}) == pytest.approx(0.5)
+    r = sg.sigmoid(0.5 * w) / (sg.sigmoid(0.5 * w) + 2 * sg.sigmoid(-0.5 * w))
+    assert sg.evaluate(sg.simplify(r), {w: 2000.0}) == pytest.approx(1.0)
+    mz = sg.sigmoid(z)
+    gz = sg.grad(-y * sg.log(mz) - (1 - y) * sg.log(1 - mz), z)
+    with np.errstate(over="raise"):
+        s = sg.simplify(gz)
+    assert s is sg.simplify(gz)
+    assert sg.evaluate(s, {z: 800.0, y: 0.0}) == 1.0

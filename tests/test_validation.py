@@ -443,3 +443,22 @@ def test_an_object_array_is_read_as_numbers_or_refused():
         with pytest.raises(TypeError, match=r"^input v_obj: expected numbers, got an array of "
                                             r"dtype object"):
             f(np.ones((2, 3)), bad)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax", "dask"])
+def test_a_list_holding_an_int_beyond_int64_is_read_as_floats(backend):
+    # numpy makes it an object array, which was refused as "expected numbers, got list";
+    # torch and jax could not parse it at all
+    pytest.importorskip(backend)
+    v = sg.vector("v_bl", 3)
+    got = sg.compile(sg.sum(v), [v], backend=backend)([2**70, 1, 1])
+    got = got.compute() if hasattr(got, "compute") else got
+    assert float(got) == pytest.approx(2.0**70 + 2)
+    if backend == "numpy":
+        assert sg.evaluate(sg.sum(v), {v: [2**70, 1, 1]}) == pytest.approx(2.0**70 + 2)
+
+
+def test_evaluate_names_itself_where_compile_refuses_the_graph():
+    x, xv = sg.scalar("x_ev2"), sg.vector("x_ev2", 3)
+    with pytest.raises(ValueError, match=r"^evaluate: two different variables are named x_ev2"):
+        sg.evaluate(sg.sum(x * xv), {x: 2.0, xv: np.ones(3)})
