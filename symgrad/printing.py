@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from ._textbook import gathered_product, gathered_sum
 from .expr import Expr, unguard
 from .graph import as_list, topo_order, use_counts
-from .ops.base import P_ATOM, P_MUL, P_POW, jux, par
+from .ops.base import P_ATOM, P_MUL, P_NEG, P_POW, jux, par
 from .ops.elementwise import MUL, diag_scaling
 from .ops.leaves import tex_name, tex_shape
 from .ops.linalg import spread_along_columns, transposed
@@ -57,7 +57,7 @@ def _render(root: Expr, latex: bool) -> str:
         else:
             tree[id(n)] = 1 + sum(tree[id(a)] for a in n.args)
     bind_all = tree[id(root)] > INLINE_LIMIT
-    users: dict[int, list[Expr]] = {}  # the nodes that use each node (see _rebuilt)
+    users = _Users()  # the nodes that use each node (see _rebuilt)
     for n in order:
         for a in n.args:
             users.setdefault(id(a), []).append(n)
@@ -78,6 +78,8 @@ def _render(root: Expr, latex: bool) -> str:
             else None
         if outer is not None:
             out[id(n)] = outer
+            if n.op.name == "broadcast_to":
+                users.written.add(id(n))
             continue
         if n.op.elementwise and n.ndim == 2 and len(n.args) > 1:
             parts = _scaling_row(n, parts, out) if n.op.name == "mul" else \
@@ -159,67 +161,96 @@ def _broadcast_number(n: Expr, root: Expr, users: dict, parts: list,
     is rebuilt."""
     if n is not root and _rebuilt(n, users, root):
         return None
+    u = n.args[0]
+    number = u.attrs["value"] if u.op.name == "const" and u.name is None else None
     if n.ndim > 2:
+        if number in (0, 1) and not latex:  # ones((2, 3, 4)), as numpy writes it
+            return f"{'ones' if number else 'zeros'}({fmt_shape(n.shape)})", P_ATOM
         return _written_out(n, parts, latex)
     one = r"\mathbf{1}" if latex else "1"
     tr = f"{one}^{{T}}" if latex else "1^T"
     ones = ((f"{one} {tr}", P_MUL) if n.ndim == 2 and 1 not in n.shape  # a matrix: 1 1^T
             else (tr, P_POW) if n.ndim == 2 and n.shape[0] == 1 else (one, P_ATOM))
-    u = n.args[0]
-    if u.op.name == "const" and u.name is None and u.attrs["value"] == 1:
+    if number == 1:
         if latex or ones[0] != one:  # 1 1^T, not 1 1 1^T
             return ones
         return f"ones({fmt_shape(n.shape)})", P_ATOM  # (in text a lone 1 reads as a number)
-    if u.op.name == "const" and u.name is None and u.attrs["value"] == 0:  # (not 0 1)
+    if number == 0:  # (not 0 1)
         return (r"\mathbf{0}", P_ATOM) if latex else (f"zeros({fmt_shape(n.shape)})", P_ATOM)
+    if number is not None and not latex and ones[0] == one:  # 2 ones((3,)), not 2 1
+        if number == -1:
+            return f"-ones({fmt_shape(n.shape)})", P_NEG
+        ones = f"ones({fmt_shape(n.shape)})", P_ATOM
     k = n.shape[0] if n.ndim == 1 or n.shape[0] != 1 else n.shape[1]
     product = SimpleNamespace(args=(SimpleNamespace(shape=()), SimpleNamespace(shape=(k,))),
                               shape=(k,))  # (x times a vector: as mul writes it, -(1/3) 1)
     return (MUL.tex if latex else MUL.text)([parts[0], ones], product)
 
 
-def _rebuilt(n: Expr, users: dict, root: Expr | None = None, depth: int = 0) -> bool:
-    """Whether every user of the broadcast ``n`` rebuilds its shape with numpy's broadcasting
-    (an elementwise operation with another operand of the user's shape: ``A + w``,
-    ``x + v``; or one whose other operands are smaller, or one printed as its operand, whose
-    own users do: ``maximum(v, log(x))``, ``A ⊙ (1 - step(0))``) or prints it
-    spread itself (a transpose: ``v 1^T``)."""
+def _rebuilt(n: Expr, users: dict, root: Expr | None = None, depth: int = 0,
+             shown: tuple | None = None) -> bool:
+    """Whether every user of the broadcast ``n`` rebuilds its shape where its text reads as
+    ``shown`` (its operand's shape): an elementwise operation that numpy broadcasts to its
+    own shape from what its operands read as (``A + w``, ``x + v``, ``I ⊙ step(0)``), or one
+    that does not but whose own users do (``maximum(v, log(x))``), an op printed as its
+    operand whose users do, or a transpose of the broadcast itself, which prints it spread
+    (``v 1^T``)."""
+    if shown is None:
+        shown = n.args[0].shape
     for user in users.get(id(n), ()):
         if user.op.name == "transpose" and depth == 0:  # (of the broadcast itself: v 1^T)
             continue
-        same = user.op.elementwise and user.shape == n.shape
-        if same and _numpy_rebuilds(n, user):
-            continue
-        if (same or user.op.name in _SHOWN_AS_OPERAND) and user is not root and depth < 16 \
-                and _rebuilt(user, users, root, depth + 1):
+        if user.op.elementwise:
+            # (a column or row that scales a matrix prints as diag(v): the matrix must read
+            # as one, diag(v) exp(w) read as a product with a vector)
+            sc = diag_scaling(user) if user.op.name == "mul" and user.ndim == 2 else None
+            scaler = user.args[1 - sc[0]] if sc is not None else None
+            reads = _broadcast_shapes(
+                [shown] + [a.shape for a in user.args
+                           if a is not n and a is not scaler and _reads_full(a, users)])
+            if reads == user.shape:
+                continue
+            if reads is not None and user is not root and depth < 16 and \
+                    _rebuilt(user, users, root, depth + 1, reads):
+                continue
+            return False
+        if user.op.name in _SHOWN_AS_OPERAND and user is not root and depth < 16 and \
+                _rebuilt(user, users, root, depth + 1, shown):
             continue
         return False
     return True
 
 
-def _numpy_rebuilds(n: Expr, user: Expr) -> bool:
-    """Whether numpy's broadcasting of the broadcast's operand with the user's other operands
-    that read their shapes gives the user's shape: ``A + w``, and ``reshape(I, (3, 1, 3)) ⊙
-    exp(X - mu)`` of (3, 1, 3) and (5, 3), a (3, 5, 3) tensor."""
-    shapes = [n.args[0].shape] + [a.shape for a in user.args if a is not n and _reads_full(a)]
-    if len(shapes) == 1:
-        return False
+def _broadcast_shapes(shapes: list) -> tuple | None:
+    """numpy's broadcast of ``shapes`` (sizes may be names), or None where they do not fit."""
     rank = max(len(s) for s in shapes)
+    out = []
     for i in range(1, rank + 1):
         sizes = {s[-i] for s in shapes if len(s) >= i and s[-i] != 1}
-        if len(sizes) > 1 or (sizes.pop() if sizes else 1) != user.shape[-i]:
-            return False
-    return rank == len(user.shape)
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(reversed(out))
 
 
-def _reads_full(a: Expr, depth: int = 0) -> bool:
-    """Whether the text of ``a`` shows its shape: not a broadcast (``exp(x) + exp(y)`` of two
-    broadcast scalars read as a scalar), nor an elementwise operation of such operands only."""
+def _reads_full(a: Expr, users: dict, depth: int = 0) -> bool:
+    """Whether the text of ``a`` shows its shape: not a broadcast printed as its operand
+    (``exp(x) + exp(y)`` of two broadcast scalars read as a scalar: one written out is known
+    only once printed, in the graph's order), nor an elementwise operation of such operands
+    only."""
     if a.op.name == "broadcast_to":
-        return False
+        return id(a) in getattr(users, "written", ())
     if (a.op.elementwise or a.op.name in _SHOWN_AS_OPERAND) and a.args and depth < 16:
-        return any(x.shape == a.shape and _reads_full(x, depth + 1) for x in a.args)
+        return any(x.shape == a.shape and _reads_full(x, users, depth + 1) for x in a.args)
     return True
+
+
+class _Users(dict):
+    """id of a node -> the nodes that use it; ``written``: the broadcasts printed in full."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: set[int] = set()
 
 
 # ops that print as their operand (a size check of a derivative, a guard's)

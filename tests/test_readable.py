@@ -1178,7 +1178,9 @@ def test_a_scalar_broadcast_to_a_tensor_is_written_out_where_numpy_would_not_reb
     assert str(sg.broadcast_to(x, (1, 3))) == "x_sb 1^T"  # a row
     assert str(sg.broadcast_to(x, (3, 1))) == "x_sb 1"  # a column reads as a vector
     assert str(sg.broadcast_to(x, (2, 3, 4))) == "broadcast_to(x_sb, (2, 3, 4))"
-    assert str(sg.broadcast_to(sg.const(-1 / 3), (3,))) == "-(1/3) 1"
+    assert str(sg.broadcast_to(sg.const(-1 / 3), (3,))) == "-(1/3) ones((3,))"  # not 1/3 1
+    assert str(sg.broadcast_to(sg.const(-1.0), (3,))) == "-ones((3,))"
+    assert str(sg.ones((2, 3, 4))) == "ones((2, 3, 4))"
     assert str(sg.broadcast_to(x / y, (3,))) == "(x_sb/y_sb) 1"
     assert str(sg.hessian(sg.sum(v) ** 2, v)) == "2 1 1^T"
     g1 = sg.grad(sg.sum(v), v)  # the vector of ones: 1 alone reads as the number
@@ -1215,7 +1217,7 @@ def test_broadcasts_that_would_read_as_another_shape_are_written_out():
     # two broadcast scalars meeting: neither rebuilds the other's shape
     x, y, a, c = sg.scalars("x_b3 y_b3 a_b3 c_b3")
     assert str(sg.exp(sg.broadcast_to(x, (3,))) + sg.exp(sg.broadcast_to(y, (3,)))) == \
-        "exp(x_b3 1) + exp(y_b3 1)"
+        "exp(x_b3 1) + exp(y_b3)"  # (the first written out: numpy rebuilds the second)
     J = sg.jacobian(sg.abs(sg.broadcast_to(c - a, (3,))), a)
     assert str(J) == "-(step((c_b3 - a_b3) 1) - step(-(c_b3 - a_b3) 1))"  # it read as a scalar
     # where numpy's broadcasting of what is shown gives the shape, as it stands
@@ -1243,3 +1245,22 @@ def test_latex_sizes_with_underscores_and_a_vector_of_zeros():
     assert sg.latex(sg.reshape(M, (3, "n_a_b"))) == \
         r"\operatorname{reshape}\left(M_{us}, (3, n_{a\_b})\right)"
     assert str(sg.zeros((3,))) == "zeros((3,))" and sg.latex(sg.zeros((3,))) == r"\mathbf{0}"
+
+
+def test_a_spread_vector_keeps_reading_as_a_matrix_through_several_operations():
+    # past its first user, the check took the broadcast's own shape for what the text read
+    # as: exp(1 v^T) + 1, a (2, 3) matrix, printed exp(v) + 1, a vector
+    v, w = sg.vector("v_sv", 3), sg.vector("w_sv", 4)
+    s = sg.scalar("s_sv")
+    assert str(sg.exp(sg.ones((2, 3)) * v) + 1.0) == "exp(broadcast_to(v_sv, (2, 3))) + 1"
+    assert str(sg.logsumexp(sg.exp(sg.broadcast_to(v, (2, 3))) + 1.0, axis=1)) == \
+        "logsumexp(exp(broadcast_to(v_sv, (2, 3))) + 1, axis=1)"
+    # a column scaling a matrix prints as diag(v): the matrix must read as one
+    assert str(sg.broadcast_to(sg.reshape(v, (3, 1)), (3, 4)) *
+               sg.exp(sg.broadcast_to(w, (3, 4)))) == \
+        "diag(v_sv) exp(broadcast_to(w_sv, (3, 4)))"
+    # a scalar spread over a vector, deep inside
+    assert str(2.0 * sg.exp(s * sg.ones((3,)))) == "2 exp(s_sv 1)"
+    # and where numpy rebuilds it from a larger operand, as it stands
+    text = str(sg.hessian(sg.sum(sg.maximum(v, v) ** 2), v))
+    assert "I ⊙ step(0)" in text and "zeros" not in text  # (step(zeros((3,))) four times)
