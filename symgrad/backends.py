@@ -542,7 +542,8 @@ def _compile_jax(outputs, inputs) -> Callable:
             except (ValueError, TypeError):
                 return a
         k = getattr(getattr(a, "dtype", None), "kind", None)
-        if k not in ("O", "b", "i", "u") or i >= len(names) or i in ignored:
+        if k not in ("O", "b", "i", "u") or i >= len(names) or i in ignored or \
+                a.__class__ is np.bool_:  # (a numpy bool: a Python float below, as on numpy)
             return a
         if k == "O":
             return object_numbers(names[i], a) if a.__class__ is np.ndarray else a

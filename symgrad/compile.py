@@ -655,9 +655,13 @@ class _Plan:
             check_lines, bound = _input_checks(self.ins, gen, tensor, checks, order=order,
                                                numpy_in=self.xp is np)
         promote = getattr(self.xp, "promote_inputs", None)
-        if promote is not None and self.ins:  # torch, array-API modules: see symgrad.backends
+        # torch, array-API modules (see symgrad.backends): the inputs the outputs use (an
+        # unused float64 one made torch's results float64)
+        in_graph = {id(n) for n in order}
+        used_params = ", ".join(self.gen.params[id(v)] for v in self.ins if id(v) in in_graph)
+        if promote is not None and used_params:
             self.extra["_promote"] = promote
-            check_lines.append(f"{self.params}, = _promote(({self.params},))")
+            check_lines.append(f"{used_params}, = _promote(({used_params},))")
         numpy = self.xp is np
         mathed = scalar_math_nodes(order, gen, self.folded) \
             if numpy and tensor and variant != "numpy" else set()

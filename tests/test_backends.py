@@ -409,3 +409,22 @@ def test_a_vector_input_that_is_no_number_is_named(backend):
                                                      "date")):
         with pytest.raises(TypeError, match=rf"^input v_nn: expected numbers, got {what}"):
             f(bad, np.ones(2))
+
+
+def test_an_unused_input_does_not_change_the_dtype_on_torch():
+    # the common dtype of the inputs counted an unused float64 one: float32 data came back
+    # float64 on torch alone
+    torch = pytest.importorskip("torch")
+    A, B = sg.matrix("A_ud", (3, 2)), sg.vector("B_ud", 4)
+    f = sg.compile(2.0 * A, [A, B], backend="torch")
+    got = f(torch.ones((3, 2), dtype=torch.float32), torch.ones(4, dtype=torch.float64))
+    assert got.dtype == torch.float32
+
+
+def test_a_numpy_bool_for_a_scalar_input_is_weak_on_jax_as_on_numpy():
+    jax = pytest.importorskip("jax")
+    s, v = sg.scalar("s_nb"), sg.vector("v_nb", 3)
+    v32 = np.ones(3, np.float32)
+    want = sg.compile(s * v, [s, v])(np.bool_(True), v32).dtype
+    got = sg.compile(s * v, [s, v], backend="jax")(np.bool_(True), jax.numpy.asarray(v32))
+    assert want == np.float32 and got.dtype == np.float32
