@@ -1162,7 +1162,9 @@ def test_a_scalar_named_like_a_function_is_not_read_as_a_call():
         assert str(2.0 * s * (w + b)) == f"2*{f}*(w_fc + b_fc)"
     # other names keep the juxtaposition
     assert str(sg.scalar("abc") * (w + b)) == "abc (w_fc + b_fc)"
-    assert str(sg.scalar("exp") * w) == "exp w_fc"
+    # a function's name before any factor reads as a call (log exp(v) as log(exp(v)))
+    assert str(sg.scalar("exp") * w) == "exp*w_fc"
+    assert str(sg.scalar("log") * sg.exp(w)) == "log*exp(w_fc)"
     assert str(sg.exp(x) * (w + b)) == "exp(x_fc) (w_fc + b_fc)"
 
 

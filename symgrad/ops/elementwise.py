@@ -233,9 +233,9 @@ def _reads_as_call(left: str, right: str) -> bool:
     if tex and left.endswith(r"\sigma"):
         return True
     m = _CALLED.search(left)
-    if m is None or not (tex or right.startswith("(")):
+    if m is None:  # (before any factor: log exp(v) reads log(exp(v)) too)
         return False
-    name = m.group(1) if tex else m.group(2)  # \mathrm{exp} in LaTeX, exp in text
+    name = m.group(1) or m.group(2)  # \mathrm{exp} in LaTeX, exp in text
     return name in _EXTRA_FUNCTIONS or any(
         (op.fn or op.name) == name for op in REGISTRY.values() if not op.leaf)
 
