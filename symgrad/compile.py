@@ -397,8 +397,8 @@ def _reader(ins: list[Expr], tensor_graph: bool, xp, fname: str,
             elif v.__class__ is not float and hasattr(v, "dtype"):
                 if real_in is not None and v.__class__ is not np.ndarray:
                     vals[i] = real_in(names[i], v)  # (another library's 0-d array or samples)
-            elif v.__class__ is not float and not hasattr(v, "__float__"):
-                _scalar_in(names[i], v)  # no number: refused
+            elif v.__class__ is not float and backends.not_numbers(v):
+                _scalar_in(names[i], v)  # refused
         for i, want, decl in fixed:
             if vals[i].shape != want:
                 _bad_input(names[i], vals[i].shape, decl)
@@ -593,7 +593,7 @@ def _scalar_in(name: str, v):
                         "numbers")
     if isinstance(v, np.ma.MaskedArray):
         return _array_in(name, v)  # refused
-    if not hasattr(v, "__float__") and not hasattr(v, "dtype") and not hasattr(v, "__array__"):
+    if backends.not_numbers(v):  # (a date, an object)
         raise TypeError(f"input {name}: expected numbers, got {c.__name__}")
     refuse(name, v)
 
