@@ -373,6 +373,20 @@ def object_numbers(name: str, a):
 _NONE_ODD = object()  # (no entry of an object array that is not a number)
 
 
+def host_numbers(name: str, a):
+    """``a`` with Python numbers as numpy reads them: a list or tuple as an array (ints beyond
+    int64, which torch and jax could not parse, in an object array), and an object array of
+    numbers as float64 (see object_numbers); anything else as it is."""
+    if a.__class__ is list or a.__class__ is tuple:
+        try:
+            a = np.asarray(a)
+        except (ValueError, TypeError):
+            return a  # (ragged: the library reading it says so)
+    if a.__class__ is np.ndarray and a.dtype.kind == "O":
+        return object_numbers(name, a)
+    return a
+
+
 def masked_error(name: str) -> TypeError:
     """The error for a numpy masked array given as input ``name``, on every backend."""
     return TypeError(f"input {name}: a masked array, whose mask symgrad would ignore; pass the "
@@ -417,13 +431,7 @@ def real_inputs(xp) -> Callable:
             raise TypeError(f"input {name}: expected numbers, got {type(a).__name__}")
         if isinstance(a, np.ma.MaskedArray):  # (dask, torch and array_api_strict dropped it)
             raise masked_error(name)
-        if a.__class__ is list or a.__class__ is tuple:  # numpy's reading of Python numbers
-            try:  # (ints beyond int64 too, which torch could not unpack)
-                a = np.asarray(a)
-            except (ValueError, TypeError):
-                pass  # (ragged: the library says so below)
-        if a.__class__ is np.ndarray and a.dtype.kind == "O":  # before another library reads it
-            a = object_numbers(name, a)
+        a = host_numbers(name, a)  # (before another library reads them)
         given = a
         try:
             a = asarray(_no_negative_strides(a))
@@ -536,17 +544,12 @@ def _compile_jax(outputs, inputs) -> Callable:
     def widened(i: int, a):
         """Integer and bool arrays in floats, numbers in object arrays as floats (as
         real_inputs reads them on the other backends: jit computed int64 data in integers)."""
-        if a.__class__ is list or a.__class__ is tuple:  # as numpy reads them (ints beyond
-            try:  # int64 too, which jit could not parse)
-                a = np.asarray(a)
-            except (ValueError, TypeError):
-                return a
-        k = getattr(getattr(a, "dtype", None), "kind", None)
-        if k not in ("O", "b", "i", "u") or i >= len(names) or i in ignored or \
-                a.__class__ is np.bool_:  # (a numpy bool: a Python float below, as on numpy)
+        if i >= len(names) or i in ignored:
             return a
-        if k == "O":
-            return object_numbers(names[i], a) if a.__class__ is np.ndarray else a
+        a = host_numbers(names[i], a)  # (jit could not parse ints beyond int64)
+        k = getattr(getattr(a, "dtype", None), "kind", None)
+        if k not in ("b", "i", "u") or a.__class__ is np.bool_:  # (a numpy bool: a Python
+            return a  # float below, as on numpy)
         return a.astype(np.float64 if a.__class__ is np.ndarray
                         else jax.dtypes.canonicalize_dtype(np.float64))
 
