@@ -198,8 +198,10 @@ def _rebuilt(n: Expr, users: dict, root: Expr | None = None, depth: int = 0,
     if shown is None:
         shown = n.args[0].shape
     for user in users.get(id(n), ()):
-        if user.op.name == "transpose" and depth == 0:  # (of the broadcast itself: v 1^T)
-            continue
+        u = n.args[0]
+        if user.op.name == "transpose" and depth == 0 and user.ndim == 2 and \
+                user.shape[1] != 1 and (u.ndim == 1 or u.shape[0] == 1):  # (it prints it
+            continue  # spread: v 1^T; not one of more axes: transpose(u, (2, 0, 1)) for (3,))
         if user.op.elementwise:
             # (a column or row that scales a matrix prints as diag(v): the matrix must read
             # as one, diag(v) exp(w) read as a product with a vector)

@@ -1266,3 +1266,17 @@ def test_a_spread_vector_keeps_reading_as_a_matrix_through_several_operations():
     # and where numpy rebuilds it from a larger operand, as it stands
     text = str(sg.hessian(sg.sum(sg.maximum(v, v) ** 2), v))
     assert "I ⊙ step(0)" in text and "zeros" not in text  # (step(zeros((3,))) four times)
+
+
+def test_a_broadcast_under_a_transpose_reads_its_shape():
+    # the transpose of a broadcast counted as printing it spread whatever its axes: a (3, 2, 4)
+    # tensor read transpose(u, (2, 0, 1)) of a vector, and a row spread over rows then
+    # transposed read v, a vector (inside a sum, a third of the value)
+    u, v = sg.vector("u_bt", 3), sg.vector("v_bt", 3)
+    assert str(sg.transpose(sg.broadcast_to(u, (2, 4, 3)), (2, 0, 1))) == \
+        "transpose(broadcast_to(u_bt, (2, 4, 3)), (2, 0, 1))"
+    assert str(sg.transpose(sg.broadcast_to(sg.reshape(v, (1, 3)), (4, 3)))) == "v_bt 1^T"
+    C = sg.matrix("C_bt", (3, 4))
+    assert str(sg.grad(sg.sum(sg.sum(C.T, axis=0) ** 2), C)) == "2 sum(C_bt^T, axis=0) 1^T"
+    x = sg.scalar("x_bt")
+    assert str(sg.transpose(sg.broadcast_to(x, (4, 3)))) == "x_bt 1 1^T"

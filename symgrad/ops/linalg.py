@@ -647,6 +647,8 @@ def _spread_text(n, s: tuple[str, int], latex: bool) -> tuple[str, int] | None:
         x = n.args[0].args[0]
         if x.ndim == 0:
             return s
+        if x.ndim == 2 and x.shape[0] == 1:  # a row (1, k): s is the row's text, v^T
+            return spread_along_columns(transposed(s, latex), latex)
         if x.ndim != 1:
             return None
     else:
