@@ -264,8 +264,8 @@ def sqrt(x: ExprLike) -> Expr:
 
 def sigmoid(x: ExprLike) -> Expr:
     """The logistic function 1 / (1 + exp(-x)), accurate to the last digits where its value
-    is a normal double (x above -708), 0 below -709 (a subnormal down to -745, where the true
-    value is, then the correctly rounded 0), with no overflow warning."""
+    is a normal double (x above -708), 0 below -709.78, where exp(-x) overflows (the true value
+    is a subnormal down to -745, then the correctly rounded 0), with no overflow warning."""
     return _ew1("sigmoid", x)
 
 

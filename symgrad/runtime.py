@@ -92,8 +92,9 @@ def float_of(a):
 def power_arrays(a, b):
     """``a ** b`` of two arrays, an integer base taken in floats where the exponent is an
     integer array too: numpy refused a negative integer power (naming neither the op nor an
-    input), jax wrapped it around (2**-1 gave -9223372036854775808). As every op but +, *, @
-    and sums, the power of integer arrays is a float array."""
+    input), jax wrapped it around (2**-1 gave -9223372036854775808). (Inputs are floats: the
+    integer arrays here are values of to_int, argmax and sampling, whose power is a float
+    array.)"""
     if getattr(getattr(b, "dtype", None), "kind", "f") in "iub":
         a = float_of(a)
     return a ** b
