@@ -249,7 +249,7 @@ def test_errors_are_one_line_with_status_2(capsys, argv, words, tmp_path, monkey
 
 def test_a_file_that_cannot_be_written_is_said_once(capsys, tmp_path):
     # said "cannot write 'x': draw: cannot write 'x': No such file ..."
-    target = str(tmp_path / "no_such_dir" / "g.svg")
+    target = str(tmp_path / "no_such_dir" / "g.dot")
     rc, out, err = run(capsys, "draw", "nx", "-o", target)
     assert rc == 2 and out == ""
     assert err == (f"symgrad draw: error: cannot write {target!r}: "
