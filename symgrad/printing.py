@@ -125,8 +125,9 @@ def _broadcast_shown(n: Expr, root: Expr, users: dict, parts: list,
     other."""
     if n.name is not None and n is not root:
         return None
-    if n.args[0].ndim == 0:
-        return _broadcast_number(n, root, users, parts, latex)
+    u = n.args[0]
+    if u.ndim == 0 or (n.ndim <= 2 and all(d == 1 for d in u.shape)):  # (one entry, (1,):
+        return _broadcast_number(n, root, users, parts, latex)  # as a number's)
     if n.ndim > 2:
         return None if n is not root and _rebuilt(n, users, root) else \
             _written_out(n, parts, latex)
@@ -162,8 +163,11 @@ def _broadcast_number(n: Expr, root: Expr, users: dict, parts: list,
     if n is not root and _rebuilt(n, users, root):
         return None
     u = n.args[0]
-    number = u.attrs["value"] if u.op.name == "const" and u.name is None else None
-    if n.ndim > 2:
+    number = u.attrs["value"] if u.op.name == "const" and u.name is None and not u.ndim \
+        else None
+    column = n.ndim == 2 and n.shape[1] == 1 and n.shape[0] != 1 and n is not root
+    if n.ndim > 2 or column:  # (a column inside a formula: x 1 reads as a vector, which
+        # numpy broadcasts along the other axis: exp(v) + tanh(x 1) of a (3, 1) is (3, 3))
         if number in (0, 1) and not latex:  # ones((2, 3, 4)), as numpy writes it
             return f"{'ones' if number else 'zeros'}({fmt_shape(n.shape)})", P_ATOM
         return _written_out(n, parts, latex)

@@ -1280,3 +1280,18 @@ def test_a_broadcast_under_a_transpose_reads_its_shape():
     assert str(sg.grad(sg.sum(sg.sum(C.T, axis=0) ** 2), C)) == "2 sum(C_bt^T, axis=0) 1^T"
     x = sg.scalar("x_bt")
     assert str(sg.transpose(sg.broadcast_to(x, (4, 3)))) == "x_bt 1 1^T"
+
+
+def test_a_one_entry_vector_and_a_column_broadcast_read_their_shapes():
+    # broadcast_to of a (1,) vector to (3,) printed as the (1,) operand; a scalar made a
+    # (3, 1) column inside a formula printed x 1, a vector: exp(v) + tanh(x 1) reads (3,)
+    # where numpy broadcasts the column to (3, 3)
+    from symgrad.expr import make
+    from symgrad.ops import REGISTRY
+
+    v, w, x = sg.vector("v_oc", 3), sg.vector("w_oc", 2), sg.scalar("x_oc")
+    assert str(sg.broadcast_to(sg.reshape(x, (1,)), (3,))) == "x_oc 1"
+    col = make(REGISTRY["broadcast_to"], (sg.sum(w),), {"shape": (3, 1)})
+    e = sg.exp(v) + sg.tanh(col)
+    assert e.shape == (3, 3)
+    assert str(e) == "exp(v_oc) + tanh(broadcast_to(sum(w_oc), (3, 1)))"
