@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from ._textbook import gathered_product, gathered_sum
 from .expr import Expr, unguard
 from .graph import as_list, topo_order, use_counts
-from .ops.base import P_ATOM, P_MUL, P_NEG, P_POW, jux, par
+from .ops.base import P_ATOM, P_HAD, P_MUL, P_NEG, P_POW, jux, par
 from .ops.elementwise import MUL, diag_scaling
 from .ops.leaves import tex_name, tex_shape
 from .ops.linalg import spread_along_columns, transposed
@@ -97,6 +97,12 @@ def _render(root: Expr, latex: bool) -> str:
             s = first
         else:
             s = n.op.tex(parts, n) if latex else n.op.text(parts, n)
+            if n.op.name == "reshape" and s == parts[0] and n.ndim != n.args[0].ndim and any(
+                    "axis" in u.attrs for u in users.get(id(n), ())):
+                # (a unit axis added or dropped changes what an axis number of its user means:
+                # sum(A, axis=(0, 1)) of a (1, 3, 4) reshape read as a sum over all of A)
+                s = ((rf"\operatorname{{reshape}}\left({s[0]}, {tex_shape(n.shape)}\right)"
+                      if latex else f"reshape({s[0]}, {fmt_shape(n.shape)})"), P_ATOM)
         if bind_all and n is not root and n.args and (
                 tree[id(n)] > CHUNK or (uses.get(id(n), 0) > 1 and tree[id(n)] > 2)):
             k += 1
@@ -176,8 +182,9 @@ def _broadcast_number(n: Expr, root: Expr, users: dict, parts: list,
     ones = ((f"{one} {tr}", P_MUL) if n.ndim == 2 and 1 not in n.shape  # a matrix: 1 1^T
             else (tr, P_POW) if n.ndim == 2 and n.shape[0] == 1 else (one, P_ATOM))
     if number == 1:
-        if latex or ones[0] != one:  # 1 1^T, not 1 1 1^T
-            return ones
+        if latex or ones[0] != one:  # 1 1^T, not 1 1 1^T (in brackets after a minus:
+            return ones if ones[1] != P_MUL else (ones[0], P_HAD)  # -1 1^T read as the
+            # row -1 times 1^T)
         return f"ones({fmt_shape(n.shape)})", P_ATOM  # (in text a lone 1 reads as a number)
     if number == 0:  # (not 0 1)
         return (r"\mathbf{0}", P_ATOM) if latex else (f"zeros({fmt_shape(n.shape)})", P_ATOM)

@@ -1295,3 +1295,12 @@ def test_a_one_entry_vector_and_a_column_broadcast_read_their_shapes():
     e = sg.exp(v) + sg.tanh(col)
     assert e.shape == (3, 3)
     assert str(e) == "exp(v_oc) + tanh(broadcast_to(sum(w_oc), (3, 1)))"
+
+
+def test_a_reshape_under_an_axis_operation_and_a_negated_matrix_of_ones():
+    # a unit axis added by a reshape printed as its operand, so sum(..., axis=(0, 1)) of a
+    # (1, 3, 4) reshape read as a sum over all of a (3, 4) matrix; -(1 1^T) read -1 1^T
+    w, T = sg.vector("w_ra", 4), sg.tensor("T_ra", (2, 3, 4))
+    e = 2 * sg.sum(sg.reshape(2 * sg.sum(w - T, axis=0), (1, 3, 4)), axis=(0, 1))
+    assert str(e) == "2 sum(reshape(2 sum(w_ra - T_ra, axis=0), (1, 3, 4)), axis=(0, 1))"
+    assert str(-sg.ones((4, 3))) == "-(1 1^T)"
