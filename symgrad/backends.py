@@ -546,6 +546,9 @@ def _compile_jax(outputs, inputs) -> Callable:
         real_inputs reads them on the other backends: jit computed int64 data in integers)."""
         if i >= len(names) or i in ignored:
             return a
+        if i in scalars and (a.__class__ is list or a.__class__ is tuple):
+            raise TypeError(f"input {names[i]}: got a Python {a.__class__.__name__}; pass a "
+                            "number or a numpy array (np.asarray)")  # (as on numpy)
         a = host_numbers(names[i], a)  # (jit could not parse ints beyond int64)
         k = getattr(getattr(a, "dtype", None), "kind", None)
         if k not in ("b", "i", "u") or a.__class__ is np.bool_:  # (a numpy bool: a Python

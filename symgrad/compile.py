@@ -476,6 +476,8 @@ def _diagnose_for(ins: list[Expr]):
     def _diagnose(err: Exception, values: tuple) -> None:
         """Name the input that is not numbers, or the scalar inputs whose arrays of samples do
         not broadcast together, when the generated code fails on them."""
+        if isinstance(err, PerSample):  # samples for a scalar input: the caller's to take
+            return  # (numba's checks met it here, and refused an object array of numbers)
         # an input check's own error names its input: only that one is read again (an unused
         # input holding anything is allowed, and was blamed for another input's error)
         msg = str(err)

@@ -428,3 +428,18 @@ def test_a_numpy_bool_for_a_scalar_input_is_weak_on_jax_as_on_numpy():
     want = sg.compile(s * v, [s, v])(np.bool_(True), v32).dtype
     got = sg.compile(s * v, [s, v], backend="jax")(np.bool_(True), jax.numpy.asarray(v32))
     assert want == np.float32 and got.dtype == np.float32
+
+
+def test_samples_in_an_object_array_and_a_list_for_a_scalar_input():
+    # numba's checks diagnosed the samples (an object array of numbers) before the per-sample
+    # path could read them as floats; jax took a Python list for a scalar input as samples,
+    # where every other backend refuses it by name
+    s, v = sg.scalar("s_os"), sg.vector("v_os", "n")
+    if _have("numba"):
+        f = sg.compile(sg.sum(s * v), [s, v], backend="numba")
+        np.testing.assert_allclose(f(np.array([2**70, 1], dtype=object), np.ones(3)),
+                                   [3.0 * 2**70, 3.0])
+    if _have("jax"):
+        x, y = sg.scalars("x_os y_os")
+        with pytest.raises(TypeError, match=r"^input x_os: got a Python list"):
+            sg.compile(x * y, [x, y], backend="jax")([0.75, 2.0], 0.5)
