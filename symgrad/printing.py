@@ -95,10 +95,13 @@ def _render(root: Expr, latex: bool) -> str:
         elif n.op.name == "mul" and _number_inside(n, uses) and \
                 (first := _number_first(n, out, latex)) is not None:
             s = first
+        elif n.op.name == "transpose" and n.ndim == 2 and id(n.args[0]) in users.written:
+            s = transposed(parts[0], latex)  # (a broadcast printed in full: not spread again)
         else:
             s = n.op.tex(parts, n) if latex else n.op.text(parts, n)
             if n.op.name == "reshape" and s == parts[0] and n.ndim != n.args[0].ndim and any(
-                    "axis" in u.attrs for u in users.get(id(n), ())):
+                    "axis" in u.attrs or (u.op.name == "broadcast_to" and u.ndim > 2)
+                    for u in users.get(id(n), ())):
                 # (a unit axis added or dropped changes what an axis number of its user means:
                 # sum(A, axis=(0, 1)) of a (1, 3, 4) reshape read as a sum over all of A)
                 s = ((rf"\operatorname{{reshape}}\left({s[0]}, {tex_shape(n.shape)}\right)"

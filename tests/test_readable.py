@@ -1304,3 +1304,14 @@ def test_a_reshape_under_an_axis_operation_and_a_negated_matrix_of_ones():
     e = 2 * sg.sum(sg.reshape(2 * sg.sum(w - T, axis=0), (1, 3, 4)), axis=(0, 1))
     assert str(e) == "2 sum(reshape(2 sum(w_ra - T_ra, axis=0), (1, 3, 4)), axis=(0, 1))"
     assert str(-sg.ones((4, 3))) == "-(1 1^T)"
+
+
+def test_a_column_given_more_axes_and_a_transpose_of_a_broadcast_written_in_full():
+    # the (3, 1) reshape printed as v, so broadcast_to(v, (2, 3, 4)) named an impossible
+    # broadcast; B^T of a B printed in full (another use needs it) read B 1^T
+    v, u, w = sg.vector("v_cw", 3), sg.vector("u_cw", 3), sg.vector("w_cw", 4)
+    assert str(sg.broadcast_to(sg.reshape(v, (3, 1)), (2, 3, 4))) == \
+        "broadcast_to(reshape(v_cw, (3, 1)), (2, 3, 4))"
+    B = sg.broadcast_to(u, (4, 3))
+    assert str(B @ (B.T @ w)) == "broadcast_to(u_cw, (4, 3)) (broadcast_to(u_cw, (4, 3))^T w_cw)"
+    assert str(B.T @ w) == "u_cw 1^T w_cw"
