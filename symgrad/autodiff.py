@@ -23,14 +23,12 @@ derivatives after it.
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import edge_pushing
 from . import functions as F
 from .errors import NonDifferentiableError
 from .expr import Expr, keep_checks, make, new_node, node_key, unguard
 from .graph import as_list, no_gc, topo_order
-from .ops.elementwise import int_valued
+from .ops.elementwise import as_float
 from .ops.leaves import VAR
 from .rewrite import has_candidates, stabilize
 from .shapes import fit_pairs, fmt_shape, not_bigger, size_of
@@ -78,12 +76,8 @@ def _floats(outs: list) -> list:
     integers, where numpy computes every derivative in floats (``g *= 0.1`` raised)."""
     res = []
     for o in outs:
-        if not int_valued(o):
-            res.append(o)
-        elif o.op.name == "const":
-            res.append(_record_moved(o, F.const(o.attrs["value"].astype(np.float64))))
-        else:
-            res.append(_record_moved(o, F.mul(o, F.const(1.0))))
+        r = as_float(o)  # (o itself, a float constant, or None: an integer value computed)
+        res.append(o if r is o else _record_moved(o, r if r is not None else F.mul(o, 1.0)))
     return res
 
 

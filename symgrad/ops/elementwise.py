@@ -222,7 +222,16 @@ def diag_scaling(n) -> tuple[int, str] | None:
 
 
 _CALLED = re.compile(r"(?:\\mathrm\{([A-Za-z_]+)\}|(?<![\w\\])([A-Za-z_][A-Za-z0-9_]*))$")
-_EXTRA_FUNCTIONS = frozenset(("mean", "square", "dot", "expand_dims", "const"))  # (sg.parse's)
+_CALLS: list = []  # the names printed as calls: ops' and sg.parse's functions (made once)
+
+
+def _call_names() -> frozenset:
+    if not _CALLS:
+        from ..parse import FUNCTIONS  # (parse builds on the ops: imported when first used)
+
+        _CALLS.append(frozenset(FUNCTIONS) | {"expand_dims", "const"} |
+                      {op.fn or op.name for op in REGISTRY.values() if not op.leaf})
+    return _CALLS[0]
 
 
 def _reads_as_call(left: str, right: str) -> bool:
@@ -235,9 +244,7 @@ def _reads_as_call(left: str, right: str) -> bool:
     m = _CALLED.search(left)
     if m is None:  # (before any factor: log exp(v) reads log(exp(v)) too)
         return False
-    name = m.group(1) or m.group(2)  # \mathrm{exp} in LaTeX, exp in text
-    return name in _EXTRA_FUNCTIONS or any(
-        (op.fn or op.name) == name for op in REGISTRY.values() if not op.leaf)
+    return (m.group(1) or m.group(2)) in _call_names()  # \mathrm{exp} in LaTeX, exp in text
 
 
 def _mul_render(a, n, latex: bool):
@@ -382,7 +389,7 @@ def int_valued(e, depth: int = 0) -> bool:
 _MAYBE_INT = _INT_RESULT | _INT_KEEPING | {"const"}
 
 
-def _as_float(x):
+def as_float(x):
     """``x`` where ``x * 1.0`` (or ``x + 0.0``) may be written ``x``: ``x`` itself, unless it is
     known to be integer valued, which numpy computes in floats: an integer constant as a float
     constant (the gradient of ``sum(c * v)`` for an int64 array c came back int64), else None."""
@@ -1084,9 +1091,9 @@ def _add_zero(args, attrs, shape):
     x, y = args
     if x.op.name not in _ADD_SEEN and y.op.name not in _ADD_SEEN:
         return None
-    if F.is_const(y, 0.0) and x.shape == shape and (r := _as_float(x)) is not None:
+    if F.is_const(y, 0.0) and x.shape == shape and (r := as_float(x)) is not None:
         return r
-    if F.is_const(x, 0.0) and y.shape == shape and (r := _as_float(y)) is not None:
+    if F.is_const(x, 0.0) and y.shape == shape and (r := as_float(y)) is not None:
         return r
     if y.op is NEG:
         return F.sub(x, y.args[0])
@@ -1114,9 +1121,9 @@ def _sub_rules(args, attrs, shape):
     x, y = args
     if x is not y and x.op.name not in _SEEN and y.op.name not in _SEEN:
         return None
-    if F.is_const(y, 0.0) and x.shape == shape and (r := _as_float(x)) is not None:
+    if F.is_const(y, 0.0) and x.shape == shape and (r := as_float(x)) is not None:
         return r
-    if F.is_const(x, 0.0) and y.shape == shape and (r := _as_float(y)) is not None:
+    if F.is_const(x, 0.0) and y.shape == shape and (r := as_float(y)) is not None:
         return F.neg(r)
     if x is y:
         return F.zeros(shape)
@@ -1143,13 +1150,13 @@ def _mul_rules(args, attrs, shape):
         return None
     if F.is_const(x, 0.0) or F.is_const(y, 0.0):
         return F.zeros(shape)
-    if F.is_const(y, 1.0) and x.shape == shape and (r := _as_float(x)) is not None:
+    if F.is_const(y, 1.0) and x.shape == shape and (r := as_float(x)) is not None:
         return r
-    if F.is_const(x, 1.0) and y.shape == shape and (r := _as_float(y)) is not None:
+    if F.is_const(x, 1.0) and y.shape == shape and (r := as_float(y)) is not None:
         return r
-    if F.is_const(x, -1.0) and y.shape == shape and (r := _as_float(y)) is not None:
+    if F.is_const(x, -1.0) and y.shape == shape and (r := as_float(y)) is not None:
         return F.neg(r)
-    if F.is_const(y, -1.0) and x.shape == shape and (r := _as_float(x)) is not None:
+    if F.is_const(y, -1.0) and x.shape == shape and (r := as_float(x)) is not None:
         return F.neg(r)
     if x.op is NEG:
         return F.neg(F.mul(x.args[0], y))
@@ -1193,7 +1200,7 @@ def _gathers(c: float) -> bool:
 @rule(DIV)
 def _div_rules(args, attrs, shape):
     x, y = args
-    if F.is_const(y, 1.0) and x.shape == shape and (r := _as_float(x)) is not None:
+    if F.is_const(y, 1.0) and x.shape == shape and (r := as_float(x)) is not None:
         return r
     if F.is_const(x, 0.0) and not F.is_const(y, 0.0):  # (0/0 is nan: the constants fold)
         return F.zeros(shape)
@@ -1219,7 +1226,7 @@ def _neg_rules(args, attrs, shape):
 @rule(POW)
 def _pow_rules(args, attrs, shape):
     x, y = args
-    if F.is_const(y, 1.0) and x.shape == shape and (r := _as_float(x)) is not None:
+    if F.is_const(y, 1.0) and x.shape == shape and (r := as_float(x)) is not None:
         return r
     if F.is_const(y, 0.0):
         return F.ones(shape)
