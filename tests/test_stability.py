@@ -523,3 +523,23 @@ def test_log_of_a_product_of_positives_is_stable():
             [1.0, -np.tanh(1.5)]]
     for got, w in zip(r, want):
         np.testing.assert_allclose(got, w, rtol=1e-12, atol=1e-300)
+
+
+def test_subnormal_softmax_shares_are_right_and_underflow_only_when_asked():
+    # logits 720 apart: the smaller share is e^-720 = 1.2e-313, a subnormal double; the mean's
+    # 1/N times it is rounded correctly, and numpy raises on that underflow only when asked
+    # (trust.md, "Numerical stability")
+    Z = sg.matrix("Zsub", (2, 3))
+    Y = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    z = np.array([[720.0, 0.0, 0.0], [0.0, 1.0, 2.0]])
+    loss = sg.mean(-sg.sum(Y * sg.log_softmax(Z), axis=1))
+    g = sg.grad(loss, Z)
+    ref = (np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(
+        1, keepdims=True) - Y) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = sg.evaluate(g, {Z: z})
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=0)
+    assert got[0, 1] == ref[0, 1] > 0  # the subnormal share, halved, not flushed to 0
+    with np.errstate(under="raise"), pytest.raises(FloatingPointError):
+        sg.evaluate(g, {Z: z})
