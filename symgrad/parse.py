@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
 from . import functions as F
-from .expr import Expr
+from .expr import Expr, rename
 
 MAX_CHARS = 10_000  # longer text is refused before Python's parser sees it
 MAX_DEPTH = 500  # nesting depth of the syntax tree
@@ -71,6 +72,8 @@ _BINOPS: dict[type, Callable] = {
 }
 _OP_TEXT = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
             ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not", ast.Invert: "~"}
+_TEMPORARY = re.compile(r"t[0-9]+")  # the names printing gives shared parts
+
 _WHAT = {  # how refused syntax is called in messages
     "Lambda": "a lambda", "ListComp": "a comprehension", "SetComp": "a comprehension",
     "DictComp": "a comprehension", "GeneratorExp": "a comprehension", "Subscript": "indexing",
@@ -157,7 +160,12 @@ class _Parser:
         value = self.expr(st.value)
         if name in self.env:  # x = x + 1: the right side made x a variable
             raise self.error(st.targets[0], f"'{name}' is used in its own definition")
-        e = value.named(name)  # (what later constructions return: derivatives read mu - y)
+        if _TEMPORARY.fullmatch(name):
+            # the printer's own temporaries (str(e) binds shared parts to t1, t2, ...): they name
+            # the parsed graph's nodes only, else every later tanh(x*y) would print as t1
+            e = rename(value, name)
+        else:
+            e = value.named(name)  # (what later constructions return: derivatives read mu - y)
         self.env[name] = e
         self.assigned.add(name)
         return e
@@ -322,8 +330,11 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
 
     ``variables`` maps names to declared variables (e.g. ``{"w": sg.vector("w", "n")}``); other
     names become scalar variables. ``name = expression`` parts, separated by ``;`` or new
-    lines, name intermediate values (shown by that name in printing); the last part is the
-    result. Raises :class:`ParseError` (a ``ValueError``) naming the position of the problem.
+    lines, name intermediate values (shown by that name in printing, and, as ``.named``
+    does, returned by later constructions of the value: derivatives read them); names of the
+    form ``t1``, ``t2``, ... (the temporaries ``str(e)`` writes) name the parsed nodes only,
+    so parsing a printed text leaves how other expressions print unchanged. The last part is
+    the result. Raises :class:`ParseError` (a ``ValueError``) naming the position of the problem.
     A text has at most 10,000 characters. Brackets, a call's included (``exp(exp(x))``), nest
     at most 200 deep, as many as Python's own parser allows; other nesting (unary minus, ``**``
     chains, calls) at most 500 levels deep. A flat sum or product of many terms is not nested,

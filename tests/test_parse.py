@@ -68,6 +68,29 @@ def test_assignments_name_intermediate_values():
     assert f.name == "pf"
 
 
+
+def test_printed_temporaries_name_only_the_parsed_nodes():
+    # str(e) binds shared parts to t1, t2, ...; parsing that text back named tanh(x*y) t1 for
+    # every later construction, so an unrelated tanh(x*y) + 1 printed as "t1 + 1"
+    x, y = sg.scalars("ptx pty")
+    h = sg.tanh(x * y)
+    for _ in range(4):
+        h = sg.tanh(h * h + h * y)
+    g = sg.grad(h, x)
+    text = str(g)
+    assert "t1 = tanh(ptx*pty)" in text
+    back = parse(text)
+    at = {x: 0.3, y: 0.7}
+    assert sg.evaluate(back, at) == pytest.approx(sg.evaluate(g, at), rel=1e-6)  # (rounded text)
+    later = sg.tanh(x * y) + 1
+    assert str(later) == "tanh(ptx*pty) + 1"
+    assert sg.evaluate(parse(str(later)), at) == pytest.approx(np.tanh(0.21) + 1)
+    # other names still name the value for later constructions (derivatives read mu - y)
+    mu = parse("pmu = sigmoid(pz)")
+    assert str(sg.sigmoid(sg.scalar("pz")) + 1) == "pmu + 1"
+    del mu
+
+
 HOSTILE = [
     "__import__('os').system('echo pwned')",
     "pa.__class__",
