@@ -1315,3 +1315,15 @@ def test_a_column_given_more_axes_and_a_transpose_of_a_broadcast_written_in_full
     B = sg.broadcast_to(u, (4, 3))
     assert str(B @ (B.T @ w)) == "broadcast_to(u_cw, (4, 3)) (broadcast_to(u_cw, (4, 3))^T w_cw)"
     assert str(B.T @ w) == "u_cw 1^T w_cw"
+
+
+def test_numbers_scaling_an_outer_product_meet():
+    # the Hessian of (w^T w)^2 printed "2 4 w w^T", which reads as 24 w w^T
+    w = sg.vector("w_op", 2)
+    H = sg.hessian((w @ w) ** 2, w)
+    assert str(H) == "4*w_op^T w_op I + 8 w_op w_op^T"
+    assert str(2 * sg.outer(4 * w, w)) == "8 w_op w_op^T"
+    assert str(2 * sg.outer(w, 4 * w)) == "8 w_op w_op^T"
+    at = np.array([1.0, -2.0])
+    np.testing.assert_allclose(sg.evaluate(H, {w: at}),
+                               4 * (at @ at) * np.eye(2) + 8 * np.outer(at, at))
