@@ -1327,3 +1327,12 @@ def test_numbers_scaling_an_outer_product_meet():
     at = np.array([1.0, -2.0])
     np.testing.assert_allclose(sg.evaluate(H, {w: at}),
                                4 * (at @ at) * np.eye(2) + 8 * np.outer(at, at))
+
+
+def test_latex_of_a_tensor_transpose_and_identity_says_axes_and_sizes():
+    # LaTeX dropped what the text says: X I + transpose(I X^T) read as a (3, 2) matrix, 2 X
+    X = sg.matrix("X_lt", (3, 2))
+    J = sg.jacobian(X.T @ X, X)
+    assert str(J) == "X_lt I(2, 2) + transpose(I(2, 2) X_lt^T, (0, 1, 3, 2))"
+    assert sg.latex(J) == (r"X_{lt} I_{(2, 2)} + \operatorname{transpose}\left(I_{(2, 2)} "
+                           r"X_{lt}^{T}, (0, 1, 3, 2)\right)")

@@ -226,7 +226,8 @@ class Eye(Op):
         return ("I" if len(dims) == 1 else f"I{fmt_shape(dims)}"), P_ATOM
 
     def tex(self, a, n):
-        return "I", P_ATOM
+        dims = n.attrs["dims"]  # (a tensor identity says its sizes, as the text does)
+        return ("I" if len(dims) == 1 else f"I_{{{tex_shape(dims)}}}"), P_ATOM
 
 
 class Alias(Op):

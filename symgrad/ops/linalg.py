@@ -310,7 +310,7 @@ class Transpose(Op):
             return spread
         if n.ndim == 2:
             return transposed(a[0], latex=True)
-        return rf"\operatorname{{transpose}}\left({a[0][0]}\right)", P_ATOM
+        return rf"\operatorname{{transpose}}\left({a[0][0]}, {n.attrs['axes']}\right)", P_ATOM
 
 
 TRANSPOSE = register(Transpose())
