@@ -119,6 +119,16 @@ def _wrt_text(w: Expr) -> str:
     return f"{w.op.name}({text})" if text.isidentifier() else text
 
 
+def _no_use(f: Expr, w: Expr) -> str:
+    """Why ``f``'s derivative in ``w`` is zero when ``f``'s graph lacks ``w``: it does not
+    depend on a variable; a value (an intermediate node) may have had its uses rewritten away
+    while ``f`` was built (trust.md), so that is what is said of it."""
+    if w.op.leaf or w.op.name == "alias":
+        return f"{_fname(f)} does not depend on {_wrt_text(w)}"
+    return (f"{_fname(f)} as built holds no use of the value {_wrt_text(w)} (rules may have "
+            "rewritten its uses away: build f on a variable standing for it)")
+
+
 def _fname(f: Expr) -> str:
     """How messages call the differentiated output: its name, ``df/dx`` for a gradient (the
     rows of a Hessian differentiate one), else ``f``."""
@@ -331,7 +341,7 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
             if in_graph is None:
                 in_graph = {id(n) for n in (order if shared is None else topo_order([f]))}
             if id(w) not in in_graph:
-                kind, why = "zero", f"{_fname(f)} does not depend on {_wrt_text(w)}"
+                kind, why = "zero", _no_use(f, w)
             else:
                 kind, why = _why_no_cotangent(f, w, order, live or _live(f, order), flat)
             g = known_zero(batch + w.shape, kind, why)
@@ -670,8 +680,7 @@ def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
             if id(ws[j]) in in_graph:
                 ask.append(j)
             else:
-                row[j] = rows[j][i] = known_zero(
-                    (), "zero", f"{_fname(gs[i])} does not depend on {_wrt_text(ws[j])}")
+                row[j] = rows[j][i] = known_zero((), "zero", _no_use(gs[i], ws[j]))
         if ask:
             again = reverse(gs[i], F.const(1.0), [ws[j] for j in ask])
             for j, h in zip(ask, again):

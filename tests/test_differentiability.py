@@ -105,8 +105,22 @@ def test_zero_when_f_does_not_depend_on_x():
     j = sg.jacobian(sg.tanh(v), x)
     assert j.shape == (4,) and sg.zero_reason(j).startswith("zero:")
     assert sg.grad(sg.sin(y).named("loss"), x).attrs["why"] == "loss does not depend on x"
-    # an unnamed expression is called by its formula, not by its op's name ("mul")
-    assert sg.zero_reason(sg.grad(x * x, 2.0 * x)) == "zero: f does not depend on 2*x"
+    # an unnamed expression is called by its formula, not by its op's name ("mul"); x*x does
+    # depend on the value 2x, but its graph holds no use of that node, which is what is said
+    assert sg.zero_reason(sg.grad(x * x, 2.0 * x)) == (
+        "zero: f as built holds no use of the value 2*x (rules may have rewritten its uses "
+        "away: build f on a variable standing for it)")
+
+
+def test_a_mixed_hessian_with_respect_to_a_value_rewritten_away_says_so():
+    # the gradient (1.5 A^T)^T cos(...) is built as 1.5 A cos(...): the node U is gone from it,
+    # and its zero said "df/dx does not depend on 1.5 A^T", which is false (trust.md)
+    A, xv = sg.matrix("A_mh", (2, 3)), sg.vector("x_mh", 2)
+    U = 1.5 * A.T
+    H = sg.hessian(sg.sum(sg.sin(U @ xv)), [xv, U])
+    assert sg.zero_reason(H[0][1]) == (
+        "zero: df/dx_mh as built holds no use of the value 1.5 A_mh^T (rules may have "
+        "rewritten its uses away: build f on a variable standing for it)")
 
 
 def test_disconnected_through_stop_gradient_and_straight_through():
