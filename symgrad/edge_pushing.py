@@ -55,6 +55,7 @@ def _times(d: Expr, w: Expr, d_first: bool = True) -> Expr:
 
 _PLACEHOLDERS: list[Expr] = []
 _TEMPLATES: dict[tuple, tuple] = {}
+_MAX_TEMPLATES = 512
 
 
 def _placeholders(k: int) -> list[Expr]:
@@ -89,6 +90,11 @@ def _template(n: Expr) -> tuple:
             for t_, dd in enumerate(row):
                 if t_ >= s and not _is_zero(dd):
                     second[s][t_] = dd
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:  # attributes vary (an alias's name): bounded
+            try:
+                _TEMPLATES.pop(next(iter(_TEMPLATES)), None)  # the oldest
+            except (RuntimeError, StopIteration):  # (another thread changed it meanwhile)
+                pass
         t = _TEMPLATES[key] = (ph, first, second)
     return t
 

@@ -151,3 +151,19 @@ def test_a_backend_first_imported_during_a_pass_leaves_the_collector_on():
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "True"
+
+
+def test_edge_pushings_templates_stay_bounded_when_names_vary():
+    # a template per op and attributes: an alias's attribute is its name, so a loop naming a
+    # fresh value each step grew the table for good (a probe of long runs)
+    ep = importlib.import_module("symgrad.edge_pushing")
+    x, y = sg.scalars("x_tb y_tb")
+    for i in range(ep._MAX_TEMPLATES + 50):
+        a = x.named(f"a_tb{i}")
+        ep._template(a)
+    assert len(ep._TEMPLATES) <= ep._MAX_TEMPLATES
+    H = sg.hessian(sg.tanh(x.named("a_tb_last") * y) ** 2, [x, y])
+    at = {x: 0.3, y: -0.7}
+    t = np.tanh(0.3 * -0.7)
+    d = 2 * (1 - t * t) * (1 - 3 * t * t)  # d2/du2 tanh(u)^2
+    assert sg.evaluate(H[0][0], at) == pytest.approx(d * 0.49)
