@@ -531,6 +531,14 @@ def make_unnamed(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     return new_node(n.op, n.args, n.attrs, n.shape, n.checks)
 
 
+def is_twin(e: Expr) -> bool:
+    """Whether ``e`` is a named node that later constructions of its value do not return (a
+    twin made by :func:`rename`, or a ``.named`` node another name has since replaced)."""
+    if e.name is None or e.op.leaf or e.op.name == "alias":
+        return False
+    return _lookup(node_key(e.op, e.args, e.attrs)) is not e
+
+
 def canonical(e: Expr) -> Expr:
     """The node that constructing ``e``'s op on ``e``'s operands returns now (a named twin)."""
     if e.op.leaf:

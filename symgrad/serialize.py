@@ -7,7 +7,8 @@ The file is one JSON object::
 
 ``graph`` is :func:`networkx.node_link_data` of the DAG. Each node has an integer ``id``, its
 op's name (``"op": "tanh"``), its ``shape`` (a list of sizes: ints or size names), its ``name``
-(from ``.named``, or null) and its ``attrs``; each edge goes from an operand to its user and
+(from ``.named``, or null), ``"twin": true`` where the name is the node's own and not what
+later constructions of the value return (see :func:`symgrad.expr.rename`), and its ``attrs``; each edge goes from an operand to its user and
 lists the operand ``positions``. Attribute values are JSON values, except tuples
 (``{"tuple": [...]}``), non-finite floats (``{"float": "nan"}``) and arrays (``{"array":
 base64 of the little-endian bytes, "dtype": "<f8", "shape": [2, 3]}``).
@@ -31,7 +32,7 @@ import networkx as nx
 import numpy as np
 
 from . import functions as F
-from .expr import Expr, make_unnamed
+from .expr import Expr, is_twin, make_unnamed, rename
 from .graph import as_list, topo_order
 from .ops import REGISTRY
 from .shapes import Check, as_dim, as_shape, check_identifier, fmt_shape
@@ -174,6 +175,8 @@ def to_data(exprs) -> dict:
     for i, n in enumerate(order):
         g.add_node(i, op=n.op.name, shape=list(n.shape), name=n.name,
                    attrs={k: _encode(v) for k, v in n.attrs.items()})
+        if is_twin(n):
+            g.nodes[i]["twin"] = True  # named for itself only (see expr.rename)
         for pos, a in enumerate(n.args):
             j = ids[id(a)]
             if g.has_edge(j, i):
@@ -315,10 +318,14 @@ def _build_node(g: nx.DiGraph, nid, built: dict) -> Expr:
     if n.shape != stored:
         raise ValueError(f"load: {where}: the stored shape {fmt_shape(stored)} is not the "
                          f"shape {fmt_shape(n.shape)} that {opname} gives")
-    name = d.get("name")
+    name, twin = d.get("name"), d.get("twin", False)
+    if not isinstance(twin, bool):
+        raise ValueError(f"load: {where}: \"twin\" must be true or false")
     if name is not None:
         try:
-            n = n.named(name)
+            # a twin (simplify's result named like its output) names itself only: as .named,
+            # reading it back made every later x**2 print as its name
+            n = rename(n, name) if twin else n.named(name)
         except ValueError as err:
             raise ValueError(f"load: {where}: bad name: {err}") from None
     return n
