@@ -14,6 +14,8 @@ import math
 import os
 import sys
 import tempfile
+import threading
+import weakref
 
 from ._loop_groups import Group
 from .expr import Expr
@@ -162,8 +164,9 @@ def load_module(source: str):
     """Import ``source`` from a file named by its hash (written once, atomically)."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"symgrad_kernels_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
+    mod = sys.modules.get(name)
+    if mod is not None:
+        return mod
     path = None
     for d in (cache_dir(), os.path.join(tempfile.gettempdir(), "symgrad-numba")):
         try:
@@ -181,6 +184,34 @@ def load_module(source: str):
         raise OSError("backend 'numba': no writable cache directory (set SYMGRAD_CACHE_DIR)")
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
+    with _LOCK:
+        sys.modules[name] = mod  # (numba reads its cache back by importing the module's name)
     spec.loader.exec_module(mod)
     return mod
+
+
+# module name -> how many live compiled functions use it. A kernel module stays in sys.modules
+# while one does, and leaves it (to be collected) after the last: a constant's value is part
+# of the source, so a loop that changes one (a temperature, a weight) made a module per step,
+# all kept for good
+_USERS: dict[str, int] = {}
+_LOCK = threading.Lock()
+
+
+def hold(mod, owner) -> None:
+    """Keep ``mod`` (from :func:`load_module`) importable while ``owner`` lives."""
+    name = mod.__name__
+    with _LOCK:
+        _USERS[name] = _USERS.get(name, 0) + 1
+        sys.modules.setdefault(name, mod)  # (its last user may have just let it go)
+    weakref.finalize(owner, _release, name)
+
+
+def _release(name: str) -> None:
+    with _LOCK:
+        left = _USERS.get(name, 0) - 1
+        if left > 0:
+            _USERS[name] = left
+            return
+        _USERS.pop(name, None)
+        sys.modules.pop(name, None)

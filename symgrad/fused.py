@@ -45,7 +45,7 @@ import numpy as np
 
 from ._emit import hosted_code, number_nodes, returned, scalar_math_nodes
 from ._loop_groups import Group, LoopPlan
-from ._numba_kernels import HEADER, Kernel, literal, load_module
+from ._numba_kernels import HEADER, Kernel, hold, literal, load_module
 from ._per_sample import samples_shape
 from .backends import _require
 from .compile import (
@@ -183,6 +183,8 @@ def compile_fused(outputs, inputs) -> Callable:
     typing_error = numba.core.errors.TypingError
     fn = ns["_build"](*_closure_values(gen, np, ins), np, np, nch, np.result_type, _with_scalars,
                       _F32, _F64, _F16, typing_error, *kfns)
+    if mod is not None:
+        hold(mod, fn)
     fn.source = source
     fn.kernel_source = ksrc
     fn.kernels = [getattr(mod, f"{k.name}_s") for k in kernels] + \
@@ -396,6 +398,7 @@ def _compile_scalar_graph(outs: list[Expr], ins: list[Expr], single: bool,
                     + "".join(f"        {ln}\n" for ln in lines)
                     + f"k_{tag} = _nb.njit(**{opts})(k_{tag})\n")
         mod = load_module(src)
+        hold(mod, per_sample)
         made.extend([mod.k_s, mod.k_p])
         return mod.k_s, mod.k_p
 

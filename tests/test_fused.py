@@ -412,3 +412,43 @@ def test_per_sample_outputs_of_numbers_alone_are_python_floats():
         assert [type(r) for r in got] == [np.ndarray, float, float], backend
         got = sg.compile(outs, [x, w], backend=backend)(np.ones(3, np.float32), np.float32(0.5))
         assert type(got[1]) is np.float32, backend
+
+
+def test_kernel_modules_leave_with_the_last_function_that_uses_them():
+    # a constant's value is part of a kernel's source: a loop that changed one (a temperature)
+    # made a module per step, each kept in sys.modules for good (a probe of long runs)
+    import gc
+
+    x = sg.vector("x_km", "n")
+
+    def kernels_now():
+        return {k for k in sys.modules if k.startswith("symgrad_kernels_")}
+
+    before = kernels_now()
+    L = sg.sum(sg.softplus(x / 1.2345))
+    f = sg.compile([L, sg.grad(L, x)], [x], backend="numba")
+    g = sg.compile([L, sg.grad(L, x)], [x], backend="numba")  # the same kernels
+    ref = f(np.linspace(-1.0, 1.0, 50))
+    mine = kernels_now() - before
+    assert len(mine) == 1
+    del f
+    gc.collect()
+    assert kernels_now() - before == mine  # g still uses it
+    # a new dtype compiles (or reads numba's cache back, which imports the module by name)
+    got32 = g(np.linspace(-1.0, 1.0, 50, dtype=np.float32))
+    np.testing.assert_allclose(got32[0], ref[0], rtol=1e-5)
+    del g
+    gc.collect()
+    assert not (kernels_now() - before)
+    h = sg.compile([L, sg.grad(L, x)], [x], backend="numba")  # loaded again, same values
+    np.testing.assert_allclose(h(np.linspace(-1.0, 1.0, 50))[1], ref[1], rtol=1e-15)
+    del h
+    gc.collect()
+    # per-sample kernels (scalar inputs given arrays) are held by their function alike
+    a, b = sg.scalars("a_km b_km")
+    p = sg.compile(sg.tanh(a * 0.777) + b, [a, b], backend="numba")
+    np.testing.assert_allclose(p(np.ones(4), 1.0), np.tanh(0.777) + 1.0)
+    assert kernels_now() - before
+    del p
+    gc.collect()
+    assert not (kernels_now() - before)
