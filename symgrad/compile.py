@@ -217,6 +217,10 @@ def _input_checks(ins: list[Expr], gen: Gen, tensor_graph: bool, checks,
             # or refused (complex) on every backend (dask computed a complex 0-d one)
             lines.append(f"elif {p}.__class__ is _ndarray and ({p}.dtype not in _FINE or "
                          f"not {p}.ndim): {p} = _scalar_array_in({nm!r}, {p})")
+            if numpy_in:  # a subclass (np.matrix: its * is a matrix product) as an ndarray
+                lines.append(f"elif {p}.__class__ is not _float and {p}.__class__ is not "
+                             f"_ndarray and _isinstance({p}, _ndarray): "
+                             f"{p} = _scalar_array_in({nm!r}, {p})")
             if convert and not numpy_in:  # a 0-d array of the backend's (a complex tensor)
                 lines.append(f"elif {p}.__class__ is not _float and {p}.__class__ is not "
                              f"_ndarray and hasattr({p}, 'dtype'): {p} = _real_in({nm!r}, {p})")
@@ -767,7 +771,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_scalar_array_in": _scalar_array_in, "_real_in": _real_in_for(xp),
           "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
           "_hx": _NP if xp is np else runtime.HostOr(xp),
-          "_uniform": _uniform, "_diagnose": _diagnose_for(ins)}
+          "_uniform": _uniform, "_diagnose": _diagnose_for(ins), "_isinstance": isinstance}
     _add_consts(ns, gen, xp)
     return ns
 
@@ -786,7 +790,7 @@ _Gen = Gen
 def _closure_params(gen: Gen) -> str:
     fixed = ["_xp", "_m", "_rt", "_max", "_min", "_abs", "_float", "_asarray", "_bad_input",
              "_bad_size", "_fail", "_diagnose", "_NONARRAY", "_scalar_in", "_ndarray", "_FINE",
-             "_array_in", "_scalar_array_in"]
+             "_array_in", "_scalar_array_in", "_isinstance"]
     # (and _f64, numpy's float64 dtype: symgrad.fused passes its own)
     return ", ".join(fixed + [f"_c{i}" for i in range(len(gen.consts))])
 
@@ -794,7 +798,7 @@ def _closure_params(gen: Gen) -> str:
 def _closure_values(gen: Gen, xp, ins: list[Expr]) -> list:
     return [xp, math, runtime, max, min, abs, float, xp.asarray, _bad_input, _bad_size,
             _fail, _diagnose_for(ins), _NONARRAY, _scalar_in, np.ndarray, _FINE, _array_in,
-            _scalar_array_in] + \
+            _scalar_array_in, isinstance] + \
         [backends.convert_const(xp, c) for c in gen.consts]
 
 

@@ -29,7 +29,7 @@ HOSTILE = ["print", "len", "float", "getattr", "exec", "eval", "open", "__import
 _GENERATED = re.compile(r"^_(xp|m|rt|max|min|abs|float|asarray|bad_input|bad_size|PerSample"
                         r"|fail|diagnose|c\d+|t\d+|s|e|z|d_[A-Za-z0-9_]+|dx\d+|in\d+|build|"
                         r"compiled_array|compiled_plain|compiled_numpy|lazy|uniform|ip|NONARRAY|scalar_in|ndarray|FINE|f64"
-                        r"|array_in|scalar_array_in)$"
+                        r"|array_in|scalar_array_in|isinstance)$"
                         r"|^compiled$")
 # float literals the ops themselves write (sigmoid's 1.0 / (1.0 + exp(-x)), 1 - s, ...)
 _OP_FLOATS = {0.0, 0.5, 1.0, 2.0}

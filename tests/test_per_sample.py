@@ -357,3 +357,17 @@ def test_array_api_strict_samples_from_numpy_raise_no_warning():
         f(np.array([1.0, 2.0]), np.ones(3))  # a numpy tensor first: its dtype is cached
         r = f(np.array([1.0, 2.0]), xp.asarray([1.0, 2.0, 3.0]))
     np.testing.assert_array_equal(np.asarray(r), [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])
+
+
+def test_an_ndarray_subclass_given_as_samples_computes_per_sample():
+    # np.matrix passed through to a graph of scalars, whose * and ** are then numpy.matrix's
+    # matrix product and power: x*y of two matrices was a @ b (a probe of the API)
+    x, y = sg.scalars("x_nm y_nm")
+    a = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    b = np.matrix([[1.0, 0.0], [0.0, 1.0]])
+    got = sg.compile(x * y, [x, y])(a, b)
+    assert type(got) is np.ndarray
+    np.testing.assert_array_equal(got, [[1.0, 0.0], [0.0, 4.0]])
+    np.testing.assert_array_equal(sg.evaluate(x**2, {x: a}), [[1.0, 4.0], [9.0, 16.0]])
+    np.testing.assert_array_equal(sg.evaluate(sg.grad(x * x * y, x), {x: a, y: b}),
+                                  [[2.0, 0.0], [0.0, 8.0]])
