@@ -812,17 +812,46 @@ def _build(fn_source: str, ns: dict) -> Callable:
 def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
     """A callable computing ``outputs`` from ``inputs`` given positionally.
 
-    Returns one array for one output and a tuple for a list. ``.source`` holds the generated
-    Python code (for a graph of scalars, the ``math`` version; the array version used for other
-    inputs is added to it when it is first needed). ``backend``: "numpy" (default), "dask",
+    Returns one array for one output and a tuple for a list (a tuple of tuples for a list of
+    lists, as ``sg.hessian`` of a list gives; ``.outputs`` then lists them row by row).
+    ``.source`` holds the generated Python code (for a graph of scalars, the ``math``
+    version; the array version used for other inputs is added to it when it is first needed). ``backend``: "numpy" (default), "dask",
     "cupy", "torch" ("torch:cuda"), "jax" (jitted), "numba" (fused loops) or an array-API
     namespace module; see :mod:`symgrad.backends` and docs/running-at-scale.md.
     """
+    if isinstance(outputs, (list, tuple)) and outputs and all(
+            isinstance(r, (list, tuple)) for r in outputs):
+        return _rows(outputs, inputs, backend)
     special = backends.compiler(backend)
     if special is not None:  # "numba", "jax": see symgrad.backends
         return special(outputs, inputs)
     with no_gc():
         return _compile(outputs, inputs, backend)
+
+
+def _rows(rows, inputs, backend) -> Callable:
+    """compile of a list of lists (Hessian blocks): the rows' outputs compiled as one list,
+    their values handed back as a tuple of tuples, row by row."""
+    return _Rows(compile([e for r in rows for e in r], inputs, backend), [len(r) for r in rows])
+
+
+class _Rows:
+    """A compiled function whose values come back in rows; its attributes (``source``, which
+    grows when another version is compiled, ``inputs``, ``outputs``) are the flat one's."""
+
+    def __init__(self, flat: Callable, sizes: list[int]):
+        self._flat, self._sizes = flat, sizes
+
+    def __call__(self, *args):
+        vals = self._flat(*args)
+        out, i = [], 0
+        for k in self._sizes:
+            out.append(tuple(vals[i:i + k]))
+            i += k
+        return tuple(out)
+
+    def __getattr__(self, name: str):
+        return getattr(self._flat, name)
 
 
 def _compile(outputs, inputs, backend) -> Callable:

@@ -323,3 +323,19 @@ def test_evaluate_takes_the_list_of_lists_a_hessian_of_a_list_gives():
     x, y = sg.scalars("x_ll y_ll")
     H = sg.hessian(x * x * y, [x, y])
     assert sg.evaluate(H, {x: 1.0, y: 2.0}) == [[4.0, 2.0], [2.0, 0.0]]
+
+
+def test_compile_takes_the_list_of_lists_a_hessian_of_a_list_gives():
+    # evaluate took it and compile refused it ("expected expressions, got list")
+    x, y = sg.scalars("x_cl y_cl")
+    v = sg.vector("v_cl", 2)
+    H = sg.hessian(sg.sin(x * y) + sg.sum(v * v) * x, [x, y, v])
+    f = sg.compile(H, [x, y, v])
+    at = {x: 0.3, y: 0.5, v: np.array([1.0, 2.0])}
+    got = f(0.3, 0.5, np.array([1.0, 2.0]))
+    assert isinstance(got, tuple) and [len(r) for r in got] == [3, 3, 3]
+    for row_got, row_ref in zip(got, sg.evaluate(H, at)):
+        for a, b in zip(row_got, row_ref):
+            np.testing.assert_allclose(a, b, rtol=1e-15)
+    assert len(f.outputs) == 9 and "def compiled" in f.source
+    assert sg.compile([[x * y], [x, y]], [x, y])(2.0, 3.0) == ((6.0,), (2.0, 3.0))
