@@ -1336,3 +1336,17 @@ def test_latex_of_a_tensor_transpose_and_identity_says_axes_and_sizes():
     assert str(J) == "X_lt I(2, 2) + transpose(I(2, 2) X_lt^T, (0, 1, 3, 2))"
     assert sg.latex(J) == (r"X_{lt} I_{(2, 2)} + \operatorname{transpose}\left(I_{(2, 2)} "
                            r"X_{lt}^{T}, (0, 1, 3, 2)\right)")
+
+
+def test_latex_of_entrywise_powers_roots_and_quotients_of_matrices():
+    # A^{2} of a matrix reads as A A, \sqrt{A} as its matrix root and \frac{1}{A} as its
+    # inverse: entrywise, they are the Hadamard forms (the text is numpy's, A**2, and stays)
+    A, B = sg.matrix("A_hp", (2, 2)), sg.matrix("B_hp", (2, 2))
+    v = sg.vector("v_hp", 2)
+    assert sg.latex(A**2) == r"A_{hp}^{\circ 2}" and str(A**2) == "A_hp**2"
+    assert sg.latex(sg.sqrt(A)) == r"A_{hp}^{\circ 1/2}"
+    assert sg.latex(A / B) == r"A_{hp} \oslash B_{hp}"
+    assert sg.latex((A + B) / (A * B)) == \
+        r"\left(A_{hp} + B_{hp}\right) \oslash \left(A_{hp} \odot B_{hp}\right)"
+    assert sg.latex(A / 2) == r"\frac{A_{hp}}{2}"
+    assert sg.latex(v**2) == r"v_{hp}^{2}" and sg.latex(sg.sqrt(v)) == r"\sqrt{v_{hp}}"

@@ -314,6 +314,9 @@ class Div(Elementwise):
         return f"{par(a[0], P_MUL)}/{par(a[1], P_MUL, strict=True)}", P_MUL
 
     def tex(self, a, n):
+        if len(n.args[1].shape) >= 2:  # \frac{1}{A} of a matrix reads as its inverse
+            return rf"{par(a[0], P_HAD, True)} \oslash {par(a[1], P_HAD, True, strict=True)}", \
+                P_HAD
         # a power's precedence: a fraction is an atom in a product, but raised to a power or
         # transposed it takes parentheses: \left(\frac{x}{y}\right)^{2}, not \frac{x}{y}^{2}
         return rf"\frac{{{a[0][0]}}}{{{a[1][0]}}}", P_POW
@@ -452,7 +455,9 @@ class Pow(Elementwise):
         return f"{par(a[0], P_POW, strict=True)}**{par(a[1], P_POW)}", P_POW
 
     def tex(self, a, n):
-        return f"{par(a[0], P_POW, True, strict=True)}^{{{a[1][0]}}}", P_POW
+        # of a matrix, A^{2} is A A: the entrywise power is the Hadamard one, A^{\circ 2}
+        had = r"\circ " if len(n.args[0].shape) >= 2 else ""
+        return f"{par(a[0], P_POW, True, strict=True)}^{{{had}{a[1][0]}}}", P_POW
 
 
 # ---------------------------------------------------------------------------- functions
@@ -488,6 +493,8 @@ class Sqrt(Unary):
         return [F.div(F.mul(0.5, ct), n)]
 
     def tex(self, a, n):
+        if len(n.shape) >= 2:  # (\sqrt{A} of a matrix is its matrix square root)
+            return rf"{par(a[0], P_POW, True, strict=True)}^{{\circ 1/2}}", P_POW
         return rf"\sqrt{{{a[0][0]}}}", P_ATOM
 
 
