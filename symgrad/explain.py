@@ -503,7 +503,7 @@ class _Trace:
         rt, rx = self.disp.both(value)
         product_t = " * ".join(facs_t)
         factors_t = f"{product_t}\n{' ' * (len(lhs_t) + 3)}= {rt}" if product_t != rt else rt
-        factors_x = " ".join(facs_x) + (f" = {rx}" if product_t != rt else "")
+        factors_x = _juxtaposed(facs_x) + (f" = {rx}" if product_t != rt else "")
         return (lhs_t, " * ".join(names_t), factors_t, lhs_x, " ".join(names_x), factors_x)
 
     def local(self, path: list[Expr], upper: Expr, lower: Expr) -> Expr:
@@ -519,3 +519,12 @@ class _Trace:
                     total = c if total is None else F.add(total, c)
             ct = total if total is not None else F.const(0.0)
         return ct
+
+
+def _juxtaposed(factors: list[str]) -> str:
+    """LaTeX factors side by side, with a \\cdot before one that starts with a number (2 2 q
+    would read 22 q)."""
+    out = factors[0] if factors else ""
+    for f in factors[1:]:
+        out += (r" \cdot " if f[:1].isdigit() or f[:1] in ".-" else " ") + f
+    return out

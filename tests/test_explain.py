@@ -282,3 +282,13 @@ def test_explain_with_respect_to_a_constant_names_the_constant():
     x, y = sg.scalars("x y")
     text = str(sg.explain(sg.sin(x) * y, [x, sg.const(2.0)], show=False))
     assert "df/d(2) = 0" in text and text.count("df/dx ") == 1
+
+
+def test_chain_rule_latex_separates_a_number_from_the_factor_before_it():
+    # "2 2 q q" read as 22 q q (a probe of the derivations)
+    w = sg.scalar("w_cd")
+    q = sg.exp(w).named("q_cd")
+    r = (q * q).named("r_cd")
+    ex = sg.explain(2 * r, w, name="C", show=False)
+    assert ex.latex.splitlines()[-2] == r"&= 2 \cdot 2 q_{cd} q_{cd} = 4 q_{cd}^{2}"
+    assert "= 2 * 2*q_cd * q_cd" in ex.text
