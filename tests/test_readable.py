@@ -1350,3 +1350,21 @@ def test_latex_of_entrywise_powers_roots_and_quotients_of_matrices():
         r"\left(A_{hp} + B_{hp}\right) \oslash \left(A_{hp} \odot B_{hp}\right)"
     assert sg.latex(A / 2) == r"\frac{A_{hp}}{2}"
     assert sg.latex(v**2) == r"v_{hp}^{2}" and sg.latex(sg.sqrt(v)) == r"\sqrt{v_{hp}}"
+
+
+def test_a_matrix_gated_by_a_vector_reads_as_a_diagonal_scaling():
+    # the Jacobians of relu layers printed (I ⊙ step(A x)) A and A ⊙ step(x): a matrix times a
+    # vector, which a reader of column vectors takes as scaling the rows (a probe)
+    A, x = sg.matrix("A_gs", ("m", "n")), sg.vector("x_gs", "n")
+    J1, J2 = sg.jacobian(sg.relu(A @ x), x), sg.jacobian(A @ sg.relu(x), x)
+    assert str(J1) == "diag(step(A_gs x_gs)) A_gs"
+    assert str(J2) == "A_gs diag(step(x_gs))"
+    assert sg.latex(J2) == \
+        r"A_{gs} \operatorname{diag}\left(\mathbb{1}\left[x_{gs} > 0\right]\right)"
+    rng = np.random.default_rng(0)
+    a, xv = rng.normal(size=(4, 3)), rng.normal(size=3)
+    np.testing.assert_allclose(sg.evaluate(J1, {A: a, x: xv}), np.diag(a @ xv > 0) @ a)
+    np.testing.assert_allclose(sg.evaluate(J2, {A: a, x: xv}), a @ np.diag(xv > 0))
+    # a spread number inside would read as a scalar in diag(): kept as the product
+    v = sg.vector("v_gs", 3)
+    assert "I ⊙ step(0)" in str(sg.hessian(sg.sum(sg.maximum(v, v) ** 2), v))

@@ -758,6 +758,9 @@ class Gate(Elementwise):
 
     def text(self, a, n):
         step = a[1][0] if _indicator(n.args[1]) else REGISTRY["step"].text(a[1:], None)[0]
+        scaled = _gate_scaling(a, n, step, False)
+        if scaled is not None:
+            return scaled
         if _indicator(n.args[1]) and a[1][1] < P_ATOM:
             step = f"({step})"
         if _tensor(n):
@@ -766,11 +769,46 @@ class Gate(Elementwise):
 
     def tex(self, a, n):
         step = a[1][0] if _indicator(n.args[1]) else REGISTRY["step"].tex(a[1:], None)[0]
+        scaled = _gate_scaling(a, n, step, True)
+        if scaled is not None:
+            return scaled
         if _indicator(n.args[1]) and a[1][1] < P_ATOM:
             step = rf"\left({step}\right)"
         if _tensor(n):
             return rf"{par(a[0], P_HAD, True)} \odot {step}", P_HAD
         return f"{par(a[0], P_MUL, True)} {step}", P_MUL
+
+
+def _gate_scaling(a, n, step: str, latex: bool):
+    """A matrix gated by a vector, in matrix notation (as a product's ``M diag(v)``): the
+    Jacobian of ``A @ relu(x)`` reads ``A diag(step(x))``, of ``relu(A @ x)`` with the identity
+    gated ``diag(step(A x))``; None where the gate is not such a scaling."""
+    sc = diag_scaling(n) if _tensor(n) else None
+    if sc is None or sc[0] != 0 or _spreads(n.args[1]):
+        return None
+    d = rf"\operatorname{{diag}}\left({step}\right)" if latex else f"diag({step})"
+    if n.args[0].op.name == "eye" and n.args[0].ndim == 2:
+        return d, P_ATOM
+    m = par(a[0], P_MUL, True) if latex else jux(a[0])
+    return (f"{m} {d}" if sc[1] == "cols" else f"{d} {m}"), P_MUL
+
+
+def _spreads(x, limit: int = 64) -> bool:
+    """Whether ``x``'s elementwise graph holds a spread number (a broadcast, a constant
+    array), which printing may show as the number numpy's broadcasting rebuilds it from:
+    inside diag() that reads as a scalar (``diag(1 - step(0))``), where ``I ⊙ (1 - step(0))``
+    reads right. A walk of at most ``limit`` nodes (more: taken as spreading)."""
+    stack, seen = [x], set()
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if len(seen) > limit or e.op.name == "broadcast_to" or (e.op.name == "const" and e.ndim):
+            return True
+        if getattr(e.op, "elementwise", False):
+            stack.extend(e.args)
+    return False
 
 
 def _indicator(x) -> bool:
