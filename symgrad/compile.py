@@ -52,7 +52,7 @@ from .errors import ShapeError
 from .expr import Expr, checks_of, unguard
 from .graph import as_list, no_gc, topo_order, walk
 from .ops.leaves import VAR
-from .rewrite import stabilize
+from .rewrite import shared_softmax, stabilize
 from .shapes import fmt_shape
 
 
@@ -861,6 +861,10 @@ def _compile(outputs, inputs, backend) -> Callable:
     ins, order, uses = _check_inputs_walk(outs, inputs, "compile")
     xp = _resolve_backend(backend)
     new = stabilize(outs, order=order)
+    if any(a is not b for a, b in zip(new, outs)):
+        outs = new
+        order, uses = walk(outs)
+    new = shared_softmax(outs, order)
     if any(a is not b for a, b in zip(new, outs)):
         outs = new
         order, uses = walk(outs)

@@ -200,6 +200,18 @@ def _exp_small(xp, z):
             return xp.exp(z)
 
 
+def exp_nonpositive(xp, z, out=None):
+    """exp(z) for z <= 0 (a log-probability): as _exp_small, its underflow to 0 not signalled;
+    ``out``: a buffer for the result (numpy)."""
+    if out is None:
+        return _exp_small(xp, z)
+    try:
+        return xp.exp(z, out=out)
+    except (FloatingPointError, RuntimeWarning):
+        with _quiet(xp):
+            return xp.exp(z, out=out)
+
+
 def _quiet_exp(block):
     """numpy's exp of a dask block, its underflow silenced (a plain function: dask's
     distributed scheduler pickles it by name to send it to the workers)."""

@@ -466,11 +466,34 @@ class Pow(Elementwise):
 class Exp(Unary):
     name = fn = np_fn = math_fn = "exp"
 
+    def code(self, a, n, g):
+        if _at_most_zero(n.args[0]):  # (only an underflow, to the right 0: not signalled)
+            return f"_rt.exp_nonpositive(_xp, {a[0]})"
+        return super().code(a, n, g)
+
+    def code_into(self, a, n, g, out):
+        if _at_most_zero(n.args[0]):
+            return f"_rt.exp_nonpositive(_xp, {a[0]}, {out})"
+        return super().code_into(a, n, g, out)
+
     def sym(self, x):
         return sympy.exp(x)
 
     def deriv(self, n):
         return n
+
+
+def _at_most_zero(z) -> bool:
+    """Whether ``z`` is at most 0 by construction: a log_softmax, or x - logsumexp(x) (what
+    rewrite.shared_softmax makes softmax of), whose exp only underflows, correctly, to 0."""
+    if z.op.name == "log_softmax":
+        return True
+    if z.op is not SUB:
+        return False
+    x, m = z.args
+    if m.op.name == "reshape":
+        m = m.args[0]
+    return m.op.name == "logsumexp" and m.args[0] is x
 
 
 class Log(Unary):
