@@ -23,6 +23,9 @@ derivatives after it.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 from . import edge_pushing
 from . import functions as F
 from .errors import NonDifferentiableError
@@ -49,7 +52,39 @@ def _record(kind: str, outs: list, f: Expr, wrts: list) -> None:
         if kind != "grad" and getattr(g, "_origin", None) is not None and \
                 g._origin[0] == "grad":
             continue
-        g._origin = rec
+        _set_origin(g, rec)
+
+
+# A constant is one node for every graph that has it: messages read a derivative that is one
+# (3.0, or 0) as df/dx within the call that made it only (a Hessian's rows). Read after it,
+# sg.grad(sg.const(3.0), x) said "df/dy does not depend on x" of an earlier gradient's 3.0
+_CALL = threading.local()
+
+
+def _set_origin(g: Expr, rec: tuple) -> None:
+    g._origin = rec
+    if g.op.name == "const":
+        made = getattr(_CALL, "consts", None)
+        if made is not None:
+            made.append(g)
+
+
+@contextmanager
+def _one_call():
+    """The extent of a public derivative call (see _CALL)."""
+    if getattr(_CALL, "consts", None) is not None:  # (nested: the outer call's extent)
+        yield
+        return
+    _CALL.consts = []
+    try:
+        yield
+    finally:
+        _CALL.consts = None
+
+
+def _recorded_now(c: Expr) -> bool:
+    """Whether the constant ``c`` was recorded as a derivative in the current call."""
+    return any(g is c for g in getattr(_CALL, "consts", None) or ())
 
 
 def _with_checks(outs: list, f: Expr) -> list:
@@ -66,7 +101,7 @@ def _record_moved(o: Expr, g: Expr) -> Expr:
     rec = getattr(o, "_origin", None)
     if g is not o and rec is not None:
         kind, ff, ids, wrts = rec
-        g._origin = (kind, ff, (id(g),), (wrts[len(ids) - 1 - ids[::-1].index(id(o))],))
+        _set_origin(g, (kind, ff, (id(g),), (wrts[len(ids) - 1 - ids[::-1].index(id(o))],)))
     return g
 
 
@@ -134,6 +169,8 @@ def _fname(f: Expr) -> str:
     rows of a Hessian differentiate one), else ``f``."""
     if f.op.name in ("var", "alias") or f.name:
         return _describe(f)
+    if f.op.name == "const" and not _recorded_now(f):  # (see _CALL)
+        return "f"
     rec = origin(f)
     if f.op.name == "guard" and rec is None:  # (a guard prints as its operand)
         return _fname(f.args[0])
@@ -467,9 +504,10 @@ def grad(f: Expr, wrt):
     _check_f(f, "grad", scalar=True)
     ws, single = as_list(wrt, "grad")
     ws = _check_wrt(ws, "grad")
-    out = _reverse_each_inner(f, F.const(1.0), ws)
-    _record("grad", out, f, ws)
-    out = _with_checks(_floats(out), f)
+    with _one_call():
+        out = _reverse_each_inner(f, F.const(1.0), ws)
+        _record("grad", out, f, ws)
+        out = _with_checks(_floats(out), f)
     return out[0] if single else out
 
 
@@ -483,6 +521,12 @@ def jacobian(f: Expr, wrt):
     _check_f(f, "jacobian", scalar=False)
     ws, single = as_list(wrt, "jacobian")
     ws = _check_wrt(ws, "jacobian")
+    with _one_call():
+        out = _jacobian(f, ws)
+    return out[0] if single else out
+
+
+def _jacobian(f: Expr, ws: list[Expr]) -> list[Expr]:
     out: list = [None] * len(ws)
     narrow = [i for i, w in enumerate(ws) if _narrower(w, f)]
     for i, j in zip(narrow, _transposed_jacobians(f, [ws[i] for i in narrow])):
@@ -493,8 +537,7 @@ def jacobian(f: Expr, wrt):
         for i, j in zip(rest, _reverse_each_inner(f, seed, [ws[i] for i in rest])):
             out[i] = j
     _record("jacobian", out, f, ws)
-    out = _with_checks(_floats(out), f)
-    return out[0] if single else out
+    return _with_checks(_floats(out), f)
 
 
 def _narrower(w: Expr, f: Expr) -> bool:
@@ -587,7 +630,7 @@ def hessian(f: Expr, wrt):
     _check_f(f, "hessian", scalar=True)
     ws, single = as_list(wrt, "hessian")
     ws = _check_wrt(ws, "hessian")
-    with no_gc():  # one pause for all the rows' passes (see no_gc)
+    with no_gc(), _one_call():  # one pause for all the rows' passes (see no_gc)
         rows = [_with_checks(_floats(row), f) for row in _hessian_rows(f, ws)]
     return rows[0][0] if single else rows
 

@@ -281,3 +281,11 @@ def test_maximum_and_minimum_under_an_infinite_derivative_are_zero_where_they_lo
     a, b = sg.scalars("a_mg b_mg")  # ties still give everything to the first operand
     assert sg.evaluate(sg.grad(sg.maximum(a, b), [a, b]), {a: 1.0, b: 1.0}) == [1.0, 0.0]
     assert str(sg.grad(sg.maximum(a, b), b)) == "step(-(a_mg - b_mg))"
+
+
+def test_a_constant_differentiated_is_called_f_whatever_gradient_it_was_before():
+    # a gradient that was a constant (3.0, or 0 after an underflow) recorded its origin on the
+    # one shared constant node, so every later derivative of that constant was called df/dy
+    x_, y_ = sg.scalars("x_cf y_cf")
+    assert sg.grad(0 * x_ + y_ * 3.0, y_) is sg.const(3.0)
+    assert sg.zero_reason(sg.grad(sg.const(3.0), x_)) == "zero: f does not depend on x_cf"
