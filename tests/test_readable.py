@@ -1368,3 +1368,16 @@ def test_a_matrix_gated_by_a_vector_reads_as_a_diagonal_scaling():
     # a spread number inside would read as a scalar in diag(): kept as the product
     v = sg.vector("v_gs", 3)
     assert "I ⊙ step(0)" in str(sg.hessian(sg.sum(sg.maximum(v, v) ** 2), v))
+
+
+def test_numbers_do_not_gather_through_a_named_value():
+    # 2*r for r = (3 exp(w)).named("r") printed 6*exp(w), and (w + 1).named("s") + 2 printed
+    # w + 3: the names the user gave vanished (a probe of the derivations)
+    w = sg.scalar("w_ng")
+    r = (3 * sg.exp(w)).named("r_ng")
+    assert str(sg.sin(2 * r)) == "sin(2*r_ng)"
+    assert str((w + 1).named("s_ng") + 2) == "s_ng + 2"
+    assert str((w - 1).named("d_ng") + w) == "d_ng + w_ng"
+    assert sg.evaluate(sg.sin(2 * r), {w: 0.1}) == pytest.approx(np.sin(6 * np.exp(0.1)))
+    # unnamed, numbers still meet
+    assert str(2 * (3 * sg.cos(w))) == "6*cos(w_ng)" and str((w + 5) + 2) == "w_ng + 7"

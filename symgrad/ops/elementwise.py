@@ -1101,7 +1101,8 @@ def _gathered(x, y, shape, sign: float):
     """(p ± c1) ± c2 -> p ± c for numbers c1, c2 (sign: that of y): the exponent of the
     second derivative of x**z read z - 1 - 1."""
     c2 = _scalar_value(y)
-    if c2 is None or (x.op is not ADD and x.op is not SUB) or x.shape != shape:
+    if c2 is None or (x.op is not ADD and x.op is not SUB) or x.shape != shape \
+            or x.name is not None:  # (a named sum stays: s + 2 is not w + 3)
         return None
     p, q = x.args
     c1 = _scalar_value(q)
@@ -1119,7 +1120,7 @@ def _absorbed(s, t, shape):
     """(p ± q) + t with t equal or like p (or q, in a sum): the like terms meet, (p + t) ± q.
     The derivative of 3x^2 - 2x read 3*x - 2 + 3*x, and now reads 6*x - 2."""
     if (s.op is not ADD and s.op is not SUB) or s.shape != shape or t.shape != shape \
-            or _scalar_value(t) is not None:  # (numbers: see _gathered)
+            or _scalar_value(t) is not None or s.name is not None:  # (see _gathered)
         return None
     p, q = s.args
     if s.op is SUB and q is t and p.shape == shape:  # (p - t) + t is p
@@ -1243,6 +1244,8 @@ def _mul_rules(args, attrs, shape):
     if cy is not None and _scalar_value(x) is None:
         return F.mul(y, x)
     cx = _scalar_value(x)
+    if cx is not None and y.name is not None:
+        return None  # a named value stays one: 2*r is not 6*exp(w) for r = 3*exp(w)
     if cx is not None and y.op is MUL:
         cz = _scalar_value(y.args[0])
         if cz is not None and _gathers(cx * cz):
