@@ -1381,3 +1381,15 @@ def test_numbers_do_not_gather_through_a_named_value():
     assert sg.evaluate(sg.sin(2 * r), {w: 0.1}) == pytest.approx(np.sin(6 * np.exp(0.1)))
     # unnamed, numbers still meet
     assert str(2 * (3 * sg.cos(w))) == "6*cos(w_ng)" and str((w + 5) + 2) == "w_ng + 7"
+
+
+def test_a_regression_gradient_reads_without_a_double_negation():
+    # -(-(1/s**2) X^T (y - X w)), the gradient of -||y - X w||^2 / (2 s^2) (a probe)
+    X, w = sg.matrix("X_dn", ("m", "n")), sg.vector("w_dn", "n")
+    y, s = sg.vector("y_dn", "m"), sg.scalar("s_dn")
+    g = sg.grad(-sg.sum((y - X @ w) ** 2) / (2 * s**2), w)
+    assert str(g) == "(1/s_dn**2) X_dn^T (y_dn - X_dn w_dn)"
+    rng = np.random.default_rng(1)
+    xv, wv, yv = rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=4)
+    np.testing.assert_allclose(sg.evaluate(g, {X: xv, w: wv, y: yv, s: 0.7}),
+                               xv.T @ (yv - xv @ wv) / 0.49)

@@ -1291,6 +1291,12 @@ def _neg_rules(args, attrs, shape):
         return x.args[0]
     if F.is_const(x, 0.0):
         return x
+    if x.op is MUL and x.args[0].op is DIV and x.args[0].ndim == 0:
+        # -((c/d) b) with a number c < 0 is ((-c)/d) b (exact): -(-(1/s**2) X^T r) read as a
+        # double negation in a regression's gradient
+        c = _scalar_value(x.args[0].args[0])
+        if c is not None and c < 0:
+            return F.mul(F.div(-c, x.args[0].args[1]), x.args[1])
     return None
 
 
