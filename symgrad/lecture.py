@@ -145,7 +145,8 @@ def _graph_section(out: _Out) -> None:
     delta = gs[3]  # dC/db = mu - y
     shared = all(any(n is delta for n in topo_order([g])) for g in gs)
     if shared:
-        out(f"  {out.f(delta)} is one node, shared by all four gradients (\"but we already "
+        d = f"${out.f(delta)}$" if out.latex else out.f(delta)  # (a formula inside prose)
+        out(f"  {d} is one node, shared by all four gradients (\"but we already "
             "computed that!\")")
     H = hessian(C, [u, c, w, b])
     flat = [h for row in H for h in row]
@@ -165,7 +166,7 @@ def _vector_section(out: _Out) -> None:
     wd = max(len(d) for d in defs)
     out(f"  {defs[0].ljust(wd)}   shape {fmt_shape(phi.shape)}")
     out(f"  {defs[1].ljust(wd)}   shape {fmt_shape(mu.shape)}")
-    out("  C   = bce(mu, y)")
+    out(r"  C   = \operatorname{bce}\left(\mu, y\right)" if out.latex else "  C   = bce(mu, y)")
     out()
     names = {"U": "(1)", "c": "(2)", "w": "   ", "b": "   "}
     gs = grad(C, [U, c, w, b])

@@ -215,6 +215,8 @@ def test_lecture(capsys):
     assert "delta_phi_pre = delta_mu_pre" in out
     rc, out, _ = run(capsys, "lecture", "--latex")
     assert rc == 0 and r"\delta_{\mu_{pre}}" in out
+    # formulas in LaTeX throughout: inside prose between $...$ (a probe found plain text)
+    assert r"$\mu - y$ is one node" in out and r"C   = \operatorname{bce}\left(\mu, y\right)" in out
 
 
 @pytest.mark.parametrize("argv, words", [
