@@ -815,9 +815,10 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
     Returns one array for one output and a tuple for a list (a tuple of tuples for a list of
     lists, as ``sg.hessian`` of a list gives; ``.outputs`` then lists them row by row).
     ``.source`` holds the generated Python code (for a graph of scalars, the ``math``
-    version; the array version used for other inputs is added to it when it is first needed). ``backend``: "numpy" (default), "dask",
-    "cupy", "torch" ("torch:cuda"), "jax" (jitted), "numba" (fused loops) or an array-API
-    namespace module; see :mod:`symgrad.backends` and docs/running-at-scale.md.
+    version; the array version used for other inputs is added to it when it is first needed).
+    ``backend``: "numpy" (default), "dask", "cupy", "torch" ("torch:cuda"), "jax" (jitted),
+    "numba" (fused loops) or an array-API namespace module; see :mod:`symgrad.backends` and
+    docs/running-at-scale.md.
     """
     if isinstance(outputs, (list, tuple)) and outputs and all(
             isinstance(r, (list, tuple)) for r in outputs):

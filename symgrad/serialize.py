@@ -8,10 +8,11 @@ The file is one JSON object::
 ``graph`` is :func:`networkx.node_link_data` of the DAG. Each node has an integer ``id``, its
 op's name (``"op": "tanh"``), its ``shape`` (a list of sizes: ints or size names), its ``name``
 (from ``.named``, or null), ``"twin": true`` where the name is the node's own and not what
-later constructions of the value return (see :func:`symgrad.expr.rename`), and its ``attrs``; each edge goes from an operand to its user and
-lists the operand ``positions``. Attribute values are JSON values, except tuples
-(``{"tuple": [...]}``), non-finite floats (``{"float": "nan"}``) and arrays (``{"array":
-base64 of the little-endian bytes, "dtype": "<f8", "shape": [2, 3]}``).
+later constructions of the value return (see :func:`symgrad.expr.rename`), and its
+``attrs``; each edge goes from an operand to its user and lists the operand ``positions``.
+Attribute values are JSON values, except tuples (``{"tuple": [...]}``), non-finite floats
+(``{"float": "nan"}``) and arrays (``{"array": base64 of the little-endian bytes, "dtype":
+"<f8", "shape": [2, 3]}``).
 
 :func:`load` trusts nothing in the file: it accepts only the ops of :data:`symgrad.ops.REGISTRY`
 and the attribute kinds below, checks arities, acyclicity, identifiers and shapes (each node is

@@ -15,8 +15,8 @@ import pytest
 
 import symgrad as sg
 from symgrad import serialize
-from symgrad.serialize import from_data, to_data
 from symgrad.ops import REGISTRY
+from symgrad.serialize import from_data, to_data
 
 x, y = sg.scalars("x y")
 v = sg.vector("v", 3)
