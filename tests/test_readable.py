@@ -1323,7 +1323,8 @@ def test_numbers_scaling_an_outer_product_meet():
     H = sg.hessian((w @ w) ** 2, w)
     assert str(H) == "4*w_op^T w_op I + 8 w_op w_op^T"
     assert str(2 * sg.outer(4 * w, w)) == "8 w_op w_op^T"
-    assert str(2 * sg.outer(w, 4 * w)) == "8 w_op w_op^T"
+    assert str(2 * sg.outer(w, 4 * w)) == "w_op (8 w_op)^T"
+    assert str(-(-1.5 * sg.outer(w, w))) == "1.5 w_op w_op^T"  # (no double negation)
     at = np.array([1.0, -2.0])
     np.testing.assert_allclose(sg.evaluate(H, {w: at}),
                                4 * (at @ at) * np.eye(2) + 8 * np.outer(at, at))

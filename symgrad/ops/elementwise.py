@@ -1250,6 +1250,12 @@ def _mul_rules(args, attrs, shape):
         cz = _scalar_value(y.args[0])
         if cz is not None and _gathers(cx * cz):
             return F.mul(cx * cz, y.args[1])
+    if cx is not None and y.op.name == "outer":  # c1 outer(c2 u, v) -> outer((c1 c2) u, v):
+        for i, v in enumerate(y.args):  # the Hessian of (w^T w)^2 read "2 4 w w^T" (24?)
+            cz = _scalar_value(v.args[0]) if v.op is MUL and v.name is None else None
+            if cz is not None and v.args[1].shape == v.shape and _gathers(cx * cz):
+                scaled = F.mul(cx * cz, v.args[1])
+                return F.outer(*(scaled if j == i else o for j, o in enumerate(y.args)))
     if cx is not None and y.op is DIV and y.shape == shape:  # c1*(c2/z) -> (c1*c2)/z: the
         cz = _scalar_value(y.args[0])  # mean's 2*(1/n) reads 2/n, sqrt's 2*(0.5/s) is 1/s
         if cz is not None and _gathers(cx * cz):
@@ -1291,7 +1297,10 @@ def _neg_rules(args, attrs, shape):
         return x.args[0]
     if F.is_const(x, 0.0):
         return x
-    if x.op is MUL and x.args[0].op is DIV and x.args[0].ndim == 0:
+    if x.op is MUL and x.name is None and (c := _scalar_value(x.args[0])) is not None \
+            and c < 0:  # -(-1.8 X v v^T) is 1.8 X v v^T
+        return F.mul(-c, x.args[1])
+    if x.op is MUL and x.name is None and x.args[0].op is DIV and x.args[0].ndim == 0:
         # -((c/d) b) with a number c < 0 is ((-c)/d) b (exact): -(-(1/s**2) X^T r) read as a
         # double negation in a regression's gradient
         c = _scalar_value(x.args[0].args[0])

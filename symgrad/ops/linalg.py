@@ -259,13 +259,6 @@ def _outer_rules(args, attrs, shape):
         return F.broadcast_to(F.mul(a.args[0], b), shape)
     if b.op.name == "broadcast_to" and b.args[0].ndim == 0:
         return F.broadcast_to(F.reshape(F.mul(a, b.args[0]), (a.shape[0], 1)), shape)
-    # a number scaling either vector scales the product: 2 outer(4 w, w) is 8 w w^T (it printed
-    # "2*4 w w^T"), and numbers meet where the scalar rules gather them
-    for i, v in enumerate(args):
-        if v.op.name == "mul" and v.args[0].op.name == "const" and not v.args[0].shape \
-                and v.args[1].shape == v.shape:
-            return F.mul(v.args[0], F.outer(*(v.args[1] if j == i else o
-                                              for j, o in enumerate(args))))
     return None
 
 
