@@ -870,7 +870,7 @@ def test_a_value_named_like_a_variable_prints_its_formula():
 def test_the_largest_floats_print():
     # str() of 1.7976931348623157e308 raised OverflowError looking for a small fraction
     assert str(sg.const(1.7976931348623157e308)) == "1.7976931348623157e+308"
-    assert str(sg.const(-1e300) * sg.scalar("x_big_p")) == "(-1e+300)*x_big_p"
+    assert str(sg.const(-1e300) * sg.scalar("x_big_p")) == "-1e+300*x_big_p"
 
 
 def test_a_row_read_as_a_vector_prints_transposed():
@@ -1394,3 +1394,18 @@ def test_a_regression_gradient_reads_without_a_double_negation():
     xv, wv, yv = rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=4)
     np.testing.assert_allclose(sg.evaluate(g, {X: xv, w: wv, y: yv, s: 0.7}),
                                xv.T @ (yv - xv @ wv) / 0.49)
+
+
+def test_a_number_never_stands_beside_another_or_in_brackets_of_its_own():
+    # -1.337 0.553 C v read as one number beside another; (-4.69)*sum(...) had brackets that
+    # -4.69*sum(...) does not need (the differential harness)
+    v, Z = sg.vector("v_nb", 2), sg.matrix("Z_nb", (2, 2))
+    x, y = sg.scalars("x_nb y_nb")
+    e = 1e200 * ((1e200 * Z) @ v)  # (numbers beyond 1e100 are not gathered)
+    assert str(e) == "1e+200 (1e+200 Z_nb v_nb)"
+    assert str(-4.5 * sg.sin(x * y)) == "-4.5*sin(x_nb*y_nb)"
+    assert str(sg.exp(-4.5 * x)) == "exp(-4.5*x_nb)" and str(y - (-4.5 * sg.sin(x))) == \
+        "y_nb + 4.5*sin(x_nb)"
+    assert str((-2 * x) ** 2) == "(-2*x_nb)**2"
+    assert sg.evaluate(sg.parse(str(-4.5 * sg.sin(x * y))), {x: 0.3, y: 2.0}) == \
+        pytest.approx(-4.5 * np.sin(0.6))

@@ -247,6 +247,14 @@ def _reads_as_call(left: str, right: str) -> bool:
     return (m.group(1) or m.group(2)) in _call_names()  # \mathrm{exp} in LaTeX, exp in text
 
 
+_ONES = re.compile(r"1(?: |\^T|$)")  # the vector of ones, as printing writes it: 2 1 1^T
+
+
+def _negative_number(s: tuple) -> bool:
+    """Whether the printed ``s`` (text, precedence) is a negative number (-2, -0.5, -1/3)."""
+    return s[1] == P_NEG and (s[0][1:2].isdigit() or s[0][1:2] == ".")
+
+
 def _mul_render(a, n, latex: bool):
     x, y = n.args
     if not _tensor(x) and not _tensor(y):
@@ -255,6 +263,8 @@ def _mul_render(a, n, latex: bool):
                 return f"{par(a[0], P_POW, True, strict=True)}^{{2}}", P_POW
             return f"{par(a[0], P_POW, strict=True)}**2", P_POW
         if not latex:
+            if _negative_number(a[0]):  # -4.7*y, not (-4.7)*y (as -2 x below)
+                return f"{a[0][0]}*{par(a[1], P_MUL)}", P_NEG
             return f"{par(a[0], P_MUL)}*{par(a[1], P_MUL)}", P_MUL
         left, right = par(a[0], P_MUL, True), par(a[1], P_MUL, True)
         dot = right[:1].isdigit() or right[:1] == "-" or _reads_as_call(left, right)
@@ -264,10 +274,12 @@ def _mul_render(a, n, latex: bool):
         # a scalar factor goes in front, written by juxtaposition: (mu - y) (w ⊙ phi)
         s, t = (a[0], a[1]) if not _tensor(x) else (a[1], a[0])
         tt = par(t, P_MUL, latex)
+        if not latex and s[0][-1:].isdigit() and tt[:1].isdigit() and not _ONES.match(tt):
+            tt = f"({tt})"  # -1.3 (0.5 A v), not -1.3 0.5 A v (one number?)
         sep = r" \cdot " if latex and (tt[:1].isdigit() or _reads_as_call(s[0], tt)) else " "
         if not latex and _reads_as_call(jux(s), tt):  # exp*(w + b): exp (w + b) is a call
             sep = "*"
-        if s[1] == P_NEG and (s[0][1:2].isdigit() or s[0][1:2] == "."):
+        if _negative_number(s):
             if not latex and top_level_slash(s[0]):  # -1/3 w would read -1/(3 w)
                 return f"-({s[0][1:]}){sep}{tt}", P_NEG
             return f"{s[0]}{sep}{tt}", P_NEG  # a negative number: -2 x
