@@ -184,10 +184,11 @@ def load_module(source: str):
         raise OSError("backend 'numba': no writable cache directory (set SYMGRAD_CACHE_DIR)")
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
-    with _LOCK:
-        sys.modules[name] = mod  # (numba reads its cache back by importing the module's name)
-    spec.loader.exec_module(mod)
-    return mod
+    spec.loader.exec_module(mod)  # (njit compiles on first call: nothing imports it meanwhile)
+    with _LOCK:  # in sys.modules once whole (a thread took a half-run one: no k0_s), and
+        # numba reads its cache back by importing the module's name; a thread that made it
+        # first wins
+        return sys.modules.setdefault(name, mod)
 
 
 # module name -> how many live compiled functions use it. A kernel module stays in sys.modules

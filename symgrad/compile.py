@@ -852,6 +852,8 @@ class _Rows:
         return tuple(out)
 
     def __getattr__(self, name: str):
+        if name.startswith("__") or name == "_flat":  # (copy.copy makes one without _flat)
+            raise AttributeError(name)
         return getattr(self._flat, name)
 
 

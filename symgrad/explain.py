@@ -526,5 +526,6 @@ def _juxtaposed(factors: list[str]) -> str:
     would read 22 q)."""
     out = factors[0] if factors else ""
     for f in factors[1:]:
-        out += (r" \cdot " if f[:1].isdigit() or f[:1] in ".-" else " ") + f
+        number = f[:1].isdigit() or f[:1] in ".-" or (f.startswith(r"\frac{") and f[6:7].isdigit())
+        out += (r" \cdot " if number else " ") + f  # (2 \frac{1}{7} reads as 2 1/7)
     return out

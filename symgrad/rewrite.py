@@ -274,17 +274,12 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
 
 
 def shared_softmax(outputs: list[Expr], order: list[Expr]) -> list[Expr]:
-    """For code generation: softmax(x) from what the graph computes of x anyway. Where the
-    graph has log_softmax(x) (softmax cross-entropy's loss), softmax is its exp; where it has
-    logsumexp(x) (the loss whose gradient softmax is), exp(x - logsumexp(x)). Each softmax had
-    redone the max, shift, exp and sum of a pass the loss had made: the gradient of a row-wise
-    logsumexp cost 1.7 to 2 times handwritten numpy's."""
-    have: dict[tuple, Expr] = {}
-    for n in order:
-        if n.op.name in ("log_softmax", "logsumexp"):
-            key = (id(n.args[0]), tuple(n.attrs["axis"]))
-            if n.op.name == "log_softmax" or key not in have:
-                have[key] = n
+    """For code generation: softmax(x) as exp(log_softmax(x)) where the graph computes that
+    log_softmax anyway (softmax cross-entropy, whose gradient is softmax(x) - t): the softmax
+    had redone the max, shift, exp and sum of the loss's pass. (Not exp(x - logsumexp(x)):
+    x - lse cancels, a relative error of |lse| ulps, 3e-4 in float32 at logits of 1e4.)"""
+    have = {(id(n.args[0]), tuple(n.attrs["axis"])): n for n in order
+            if n.op.name == "log_softmax"}
     if not have or not any(n.op.name == "softmax" and (id(n.args[0]), tuple(n.attrs["axis"]))
                            in have for n in order):
         return list(outputs)
@@ -292,15 +287,8 @@ def shared_softmax(outputs: list[Expr], order: list[Expr]) -> list[Expr]:
     def rewrite(n: Expr) -> Expr | None:
         if n.op.name != "softmax":
             return None
-        x = n.args[0]
-        src = have.get((id(x), tuple(n.attrs["axis"])))
-        if src is None:
-            return None
-        if src.op.name == "log_softmax":
-            return F.exp(src)
-        kept = tuple(1 if i in src.attrs["axis"] else d for i, d in enumerate(x.shape))
-        lse = src if src.shape == kept else F.reshape(src, kept)
-        return F.exp(F.sub(x, lse))
+        src = have.get((id(n.args[0]), tuple(n.attrs["axis"])))
+        return None if src is None else F.exp(src)
 
     return rebuild(outputs, rewrite, order)
 

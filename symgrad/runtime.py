@@ -205,11 +205,8 @@ def exp_nonpositive(xp, z, out=None):
     ``out``: a buffer for the result (numpy)."""
     if out is None:
         return _exp_small(xp, z)
-    try:
+    with _quiet(xp):  # (not a try: a raise leaves exp(z) written into z, which out may be)
         return xp.exp(z, out=out)
-    except (FloatingPointError, RuntimeWarning):
-        with _quiet(xp):
-            return xp.exp(z, out=out)
 
 
 def _quiet_exp(block):
@@ -313,7 +310,8 @@ def log_softplus(xp, x):
     """log(softplus(x)), finite for every finite x: softplus underflows to 0 below x = -745
     (log(sigmoid(z) softplus(z)) was -inf at z = -1000, for about -2000). Below x = -30,
     softplus(x) = e^x (1 - e^x/2 + ...), and its log is x - e^x/2 to the last digit."""
-    small = x < -30.0
+    # (float16's softplus underflows from -17: its tail starts at -8, where e^x/2 < its eps)
+    small = x < (-8.0 if getattr(x, "dtype", None) == np.float16 else -30.0)
     if x.__class__ is np.ndarray and x.ndim and not small.any():
         # (most arrays: no tail to patch in, so neither the tail nor the wheres are computed;
         # they had made this op 1.45x numpy's log(softplus(x)) on a vector)

@@ -292,3 +292,12 @@ def test_chain_rule_latex_separates_a_number_from_the_factor_before_it():
     ex = sg.explain(2 * r, w, name="C", show=False)
     assert ex.latex.splitlines()[-2] == r"&= 2 \cdot 2 q_{cd} q_{cd} = 4 q_{cd}^{2}"
     assert "= 2 * 2*q_cd * q_cd" in ex.text
+
+
+def test_chain_rule_latex_separates_a_number_from_a_fraction_after_it():
+    # 2 \frac{1}{7} q reads as two and a seventh (a review probe)
+    w = sg.scalar("w_cf")
+    q = sg.exp(w).named("q_cf")
+    r = (q / 7.0).named("r_cf")
+    ex = sg.explain(2 * r, w, name="C", show=False)
+    assert r"2 \cdot \frac{1}{7} q_{cf}" in ex.latex

@@ -1409,3 +1409,20 @@ def test_a_number_never_stands_beside_another_or_in_brackets_of_its_own():
     assert str((-2 * x) ** 2) == "(-2*x_nb)**2"
     assert sg.evaluate(sg.parse(str(-4.5 * sg.sin(x * y))), {x: 0.3, y: 2.0}) == \
         pytest.approx(-4.5 * np.sin(0.6))
+
+
+def test_names_stay_through_negations_and_outer_products_and_latex_is_entrywise():
+    # today's rules first rewrote named values away: -r printed (1/s) u and the gradient wrt r
+    # was a zero; a named 2 u inside an outer product printed 2 u v^T (a review probe)
+    s, u, v = sg.scalar("s_nn"), sg.vector("u_nn", 3), sg.vector("v_nn", 3)
+    r = ((-1.0 / s) * u).named("r_nn")
+    assert str(-r) == "-r_nn" and str(sg.grad(sg.sum(sg.exp(-r)), r)) == "-exp(-r_nn)"
+    q = (-1.0 / s).named("q_nn")
+    assert str(-(q * u)) == "-q_nn u_nn"
+    p = (2.0 * u).named("p_nn")
+    assert str(3 * sg.outer(p, v)) == "3 p_nn v_nn^T"
+    nx = (-s).named("nx_nn")
+    assert str(2 * nx) == "2*nx_nn"
+    X, W = sg.matrix("X_nn", (4, 3)), sg.matrix("W_nn", (3, 2))
+    assert r"^{\circ 2}" in sg.latex(sg.grad(sg.sum(sg.tanh(X @ W)), W))
+    assert sg.latex(s ** sg.matrix("A_nn", (2, 2))) == r"s_{nn}^{\circ A_{nn}}"

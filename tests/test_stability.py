@@ -556,3 +556,17 @@ def test_log_softplus_of_an_array_without_a_tail_is_the_same_values(dtype):
     general = rt.log_softplus(np, np.append(x, dtype(-40.0)))
     assert fast.dtype == dtype and general[-1] == pytest.approx(-40.0)
     np.testing.assert_array_equal(fast, general[:-1])
+
+
+def test_softplus_in_place_and_log_softplus_in_float16():
+    # softplus written into a buffer raised numpy's underflow under errstate(all="raise"), and
+    # float16's softplus underflows from -17, where log(softplus) was -inf (a review probe)
+    x = sg.vector("x_sp16", "n")
+    f = sg.compile(sg.softplus(-x), [x])
+    with np.errstate(all="raise"):
+        assert f(np.array([1000.0])) == 0.0
+    g = sg.compile(sg.log(sg.softplus(x)), [x])
+    got = g(np.array([-20.0, -9.0, 0.0, 1.0], np.float16))
+    assert got.dtype == np.float16 and np.all(np.isfinite(got))
+    ref = np.log(np.logaddexp(0.0, np.array([-20.0, -9.0, 0.0, 1.0])))
+    np.testing.assert_allclose(got.astype(float), ref, rtol=2e-3)

@@ -468,7 +468,7 @@ class Pow(Elementwise):
 
     def tex(self, a, n):
         # of a matrix, A^{2} is A A: the entrywise power is the Hadamard one, A^{\circ 2}
-        had = r"\circ " if len(n.args[0].shape) >= 2 else ""
+        had = r"\circ " if len(n.shape) >= 2 else ""  # (x^{A} read as a matrix function too)
         return f"{par(a[0], P_POW, True, strict=True)}^{{{had}{a[1][0]}}}", P_POW
 
 
@@ -496,16 +496,9 @@ class Exp(Unary):
 
 
 def _at_most_zero(z) -> bool:
-    """Whether ``z`` is at most 0 by construction: a log_softmax, or x - logsumexp(x) (what
-    rewrite.shared_softmax makes softmax of), whose exp only underflows, correctly, to 0."""
-    if z.op.name == "log_softmax":
-        return True
-    if z.op is not SUB:
-        return False
-    x, m = z.args
-    if m.op.name == "reshape":
-        m = m.args[0]
-    return m.op.name == "logsumexp" and m.args[0] is x
+    """Whether ``z`` is at most 0 by construction: a log_softmax (what rewrite.shared_softmax
+    takes softmax from), whose exp only underflows, correctly, to 0."""
+    return z.op.name == "log_softmax"
 
 
 class Log(Unary):
@@ -607,7 +600,7 @@ class Softplus(Unary):
 
     def code_into(self, a, n, g, out):
         x = a[0]  # the log1p term is computed (in a fresh array) before out is written
-        tail = f"_xp.log1p(_xp.exp(-_xp.abs({x})))"
+        tail = f"_xp.log1p(_rt._exp_small(_xp, -_xp.abs({x})))"  # (underflow: not signalled)
         return f"_xp.add({tail}, _xp.maximum({x}, 0.0, out={out}), out={out})"
 
     def sym(self, x):
@@ -819,7 +812,7 @@ def _gate_scaling(a, n, step: str, latex: bool):
     Jacobian of ``A @ relu(x)`` reads ``A diag(step(x))``, of ``relu(A @ x)`` with the identity
     gated ``diag(step(A x))``; None where the gate is not such a scaling."""
     sc = diag_scaling(n) if _tensor(n) else None
-    if sc is None or sc[0] != 0 or _spreads(n.args[1]):
+    if sc is None or sc[0] != 0 or n.args[1].ndim != 1 or _spreads(n.args[1]):
         return None
     d = rf"\operatorname{{diag}}\left({step}\right)" if latex else f"diag({step})"
     if n.args[0].op.name == "eye" and n.args[0].ndim == 2:
@@ -920,7 +913,8 @@ class TanhDeriv(Unary):
         return f"1 - {par(a[0], P_POW, strict=True)}**2", P_ADD
 
     def tex(self, a, n):
-        return f"1 - {par(a[0], P_POW, True, strict=True)}^{{2}}", P_ADD
+        had = r"\circ " if len(n.shape) >= 2 else ""  # (entrywise: see Pow.tex)
+        return f"1 - {par(a[0], P_POW, True, strict=True)}^{{{had}2}}", P_ADD
 
 
 class Maximum(Elementwise):
@@ -1239,9 +1233,9 @@ def _mul_rules(args, attrs, shape):
         return F.neg(r)
     if F.is_const(y, -1.0) and x.shape == shape and (r := as_float(x)) is not None:
         return F.neg(r)
-    if x.op is NEG:
+    if x.op is NEG and x.name is None:  # (a named value stays one: 2 nx, not -2 x)
         return F.neg(F.mul(x.args[0], y))
-    if y.op is NEG:
+    if y.op is NEG and y.name is None:
         return F.neg(F.mul(x, y.args[0]))
     # a broadcast factor whose broadcast the other operand already makes
     if x.op.name == "broadcast_to" and y.shape == shape:
@@ -1309,10 +1303,11 @@ def _neg_rules(args, attrs, shape):
         return x.args[0]
     if F.is_const(x, 0.0):
         return x
-    if x.op is MUL and x.name is None and (c := _scalar_value(x.args[0])) is not None \
-            and c < 0:  # -(-1.8 X v v^T) is 1.8 X v v^T
+    if x.op is not MUL or x.name is not None or x.args[0].name is not None:
+        return None  # (a named value stays one: -r is not (1/s) u for r = (-1/s) u)
+    if (c := _scalar_value(x.args[0])) is not None and c < 0:  # -(-1.8 X v) is 1.8 X v
         return F.mul(-c, x.args[1])
-    if x.op is MUL and x.name is None and x.args[0].op is DIV and x.args[0].ndim == 0:
+    if x.args[0].op is DIV and x.args[0].ndim == 0:
         # -((c/d) b) with a number c < 0 is ((-c)/d) b (exact): -(-(1/s**2) X^T r) read as a
         # double negation in a regression's gradient
         c = _scalar_value(x.args[0].args[0])
