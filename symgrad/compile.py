@@ -52,6 +52,7 @@ from .errors import ShapeError
 from .expr import Expr, checks_of, unguard
 from .graph import as_list, no_gc, topo_order, walk
 from .ops.leaves import VAR
+from .ops.reduce import exp_pairs
 from .rewrite import shared_softmax, stabilize
 from .shapes import fmt_shape
 
@@ -674,9 +675,13 @@ class _Plan:
         # the other number nodes: numpy on the host, where another array library (or numpy's
         # own functions) would turn a Python number into a float64 array or numpy scalar
         hosted = gen.numbers - mathed if tensor and not backends.traced(self.xp) else set()
+        gen.shared_exps = exp_pairs(order)  # (a logsumexp and its softmax: see _memo)
+        gen.uses_memo = False
         lines, names, reused = array_lines(order, gen, self.uses, self.out_ids, self.folded,
                                            numpy and tensor and variant == "main", mathed,
                                            hosted)
+        if gen.uses_memo:
+            check_lines = check_lines + ["_memo = {}"]
         for d in gen.dims:  # a size the code needs (a shape, a mean's count, ...)
             if d not in bound:
                 _unbound(d)

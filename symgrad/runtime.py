@@ -325,10 +325,22 @@ def log_softplus(xp, x):
 _LOG2 = 0.6931471805599453  # log(2)
 
 
-def logsumexp(xp, x, axis, keepdims):
+def logsumexp(xp, x, axis, keepdims, memo=None):
+    """log(sum(exp(x))) over ``axis``, max-shifted. ``memo``: a dict of one compiled call's
+    own, where a softmax of the same array and axes takes (or left) the shifted exps and
+    their sum: computed once, as handwritten code does (the pair is the loss and gradient of
+    a logsumexp)."""
     x = xp.asarray(x)
-    m = _finite_max(xp, x, axis)
-    out = xp.log(xp.sum(_exp_small(xp, _shifted(xp, x, m)), axis=axis, keepdims=True)) + m
+    hit = _take(memo, x, axis)
+    if hit is not None:
+        _, s, m = hit
+    else:
+        m = _finite_max(xp, x, axis)
+        e = _exp_small(xp, _shifted(xp, x, m))
+        s = xp.sum(e, axis=axis, keepdims=True)
+        if memo is not None:
+            memo[id(x), axis] = (x, e, s, m)
+    out = xp.log(s) + m
     if keepdims:
         return out
     if axis is None:
@@ -336,10 +348,30 @@ def logsumexp(xp, x, axis, keepdims):
     return xp.squeeze(out, axis=axis)
 
 
-def softmax(xp, x, axis):
+def _take(memo, x, axis):
+    """(exps or None, their sum, the shift) that the partner of this logsumexp or softmax left
+    for the array ``x`` itself (an entry holds its array, so no other takes its id meanwhile)."""
+    if memo is None:
+        return None
+    hit = memo.get((id(x), axis))
+    if hit is None or hit[0] is not x:
+        return None
+    del memo[id(x), axis]
+    return hit[1:]
+
+
+def softmax(xp, x, axis, memo=None):
+    """exp(x) / sum(exp(x)) over ``axis``, max-shifted; ``memo``: see logsumexp."""
     x = xp.asarray(x)
-    e = _exp_small(xp, _shifted(xp, x, _finite_max(xp, x, axis)))
-    total = xp.sum(e, axis=axis, keepdims=True)  # at least 1: the largest entry is exp(0)
+    hit = _take(memo, x, axis)
+    if hit is not None and hit[0] is not None:
+        e, total, _ = hit  # (the logsumexp's own exps: nothing else holds them)
+    else:
+        m = _finite_max(xp, x, axis)
+        e = _exp_small(xp, _shifted(xp, x, m))
+        total = xp.sum(e, axis=axis, keepdims=True)  # at least 1: the largest entry is exp(0)
+        if memo is not None and hit is None:
+            memo[id(x), axis] = (x, None, total, m)
     try:
         return e / total
     except (FloatingPointError, RuntimeWarning):  # a tiny share underflows to 0, correctly

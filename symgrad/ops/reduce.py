@@ -21,6 +21,24 @@ def expand_back(ct, nb: int, x_shape, axes, keepdims):
     return F.reshape(ct, ct.shape[:nb] + kd)
 
 
+def _memo(n, g) -> str:
+    """``, _memo`` where a logsumexp and a softmax of one value over the same axes are both
+    computed (see runtime.logsumexp), for code generators that declare ``_memo`` (their Gen
+    has ``shared_exps``, the keys of such pairs); else nothing."""
+    pairs = getattr(g, "shared_exps", None)
+    if not pairs or (id(n.args[0]), tuple(n.attrs["axis"])) not in pairs:
+        return ""
+    g.uses_memo = True
+    return ", _memo"
+
+
+def exp_pairs(order) -> set:
+    """The (id of the value, axes) of every logsumexp that has a softmax partner in ``order``."""
+    lse = {(id(n.args[0]), tuple(n.attrs["axis"])) for n in order if n.op.name == "logsumexp"}
+    return {(id(n.args[0]), tuple(n.attrs["axis"])) for n in order
+            if n.op.name == "softmax"} & lse if lse else set()
+
+
 def _axis_code(axes, ndim):
     if len(axes) == ndim:
         return "None"
@@ -155,7 +173,8 @@ class LogSumExp(AxisOp):
 
     def code(self, a, n, g):
         axes, nd = n.attrs["axis"], n.args[0].ndim
-        return f"_rt.logsumexp(_xp, {a[0]}, {_axis_code(axes, nd)}, {n.attrs['keepdims']})"
+        return f"_rt.logsumexp(_xp, {a[0]}, {_axis_code(axes, nd)}, {n.attrs['keepdims']}" \
+            f"{_memo(n, g)})"
 
     def sympy(self, a, n, ctx):
         # over some axes of a matrix the sum is a matrix: its log is taken entry by entry
@@ -179,7 +198,7 @@ class Softmax(AxisOp):
 
     def code(self, a, n, g):
         axes, nd = n.attrs["axis"], n.args[0].ndim
-        return f"_rt.softmax(_xp, {a[0]}, {_axis_code(axes, nd)})"
+        return f"_rt.softmax(_xp, {a[0]}, {_axis_code(axes, nd)}{_memo(n, g)})"
 
     def sympy(self, a, n, ctx):
         # exp(x) over its sums along the axes, broadcast back to x's shape
