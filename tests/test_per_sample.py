@@ -363,8 +363,10 @@ def test_an_ndarray_subclass_given_as_samples_computes_per_sample():
     # np.matrix passed through to a graph of scalars, whose * and ** are then numpy.matrix's
     # matrix product and power: x*y of two matrices was a @ b (a probe of the API)
     x, y = sg.scalars("x_nm y_nm")
-    a = np.matrix([[1.0, 2.0], [3.0, 4.0]])
-    b = np.matrix([[1.0, 0.0], [0.0, 1.0]])
+    with warnings.catch_warnings():  # (numpy recommends ndarray over matrix: that is the point)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        a = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+        b = np.matrix([[1.0, 0.0], [0.0, 1.0]])
     got = sg.compile(x * y, [x, y])(a, b)
     assert type(got) is np.ndarray
     np.testing.assert_array_equal(got, [[1.0, 0.0], [0.0, 4.0]])
