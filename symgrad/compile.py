@@ -675,7 +675,6 @@ class _Plan:
         # the other number nodes: numpy on the host, where another array library (or numpy's
         # own functions) would turn a Python number into a float64 array or numpy scalar
         hosted = gen.numbers - mathed if tensor and not backends.traced(self.xp) else set()
-        gen.shared_exps = exp_pairs(order)  # (a logsumexp and its softmax: see _memo)
         gen.uses_memo = False
         lines, names, reused = array_lines(order, gen, self.uses, self.out_ids, self.folded,
                                            numpy and tensor and variant == "main", mathed,
@@ -835,6 +834,14 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
         return _compile(outputs, inputs, backend)
 
 
+def _softmax_family(order: list[Expr]) -> list[Expr]:
+    """The softmax, log_softmax and logsumexp nodes of ``order`` (see shared_softmax, _memo)."""
+    return [n for n in order if n.op.name in _SOFTMAX_FAMILY]
+
+
+_SOFTMAX_FAMILY = frozenset(("softmax", "log_softmax", "logsumexp"))
+
+
 def _rows(rows, inputs, backend) -> Callable:
     """compile of a list of lists (Hessian blocks): the rows' outputs compiled as one list,
     their values handed back as a tuple of tuples, row by row."""
@@ -872,13 +879,17 @@ def _compile(outputs, inputs, backend) -> Callable:
     if any(a is not b for a, b in zip(new, outs)):
         outs = new
         order, uses = walk(outs)
-    new = shared_softmax(outs, order)
-    if any(a is not b for a, b in zip(new, outs)):
-        outs = new
-        order, uses = walk(outs)
+    soft = _softmax_family(order)  # (one scan: most graphs have none)
+    if soft:
+        new = shared_softmax(outs, soft)
+        if any(a is not b for a, b in zip(new, outs)):
+            outs = new
+            order, uses = walk(outs)
+            soft = _softmax_family(order)
     for o in outs:
         uses[id(o)] = uses.get(id(o), 0) + 1
     gen = Gen(ins)
+    gen.shared_exps = exp_pairs(soft) if soft else None  # (a logsumexp and its softmax: _memo)
     plan = _Plan(outs, single, ins, order, uses, gen, xp, backend)
     lazy: dict[str, Callable] = {}
     msrc = plan.math_source()

@@ -273,15 +273,16 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
     return rebuild(outs, replace=back)
 
 
-def shared_softmax(outputs: list[Expr], order: list[Expr]) -> list[Expr]:
+def shared_softmax(outputs: list[Expr], family: list[Expr]) -> list[Expr]:
     """For code generation: softmax(x) as exp(log_softmax(x)) where the graph computes that
     log_softmax anyway (softmax cross-entropy, whose gradient is softmax(x) - t): the softmax
     had redone the max, shift, exp and sum of the loss's pass. (Not exp(x - logsumexp(x)):
-    x - lse cancels, a relative error of |lse| ulps, 3e-4 in float32 at logits of 1e4.)"""
-    have = {(id(n.args[0]), tuple(n.attrs["axis"])): n for n in order
+    x - lse cancels, a relative error of |lse| ulps, 3e-4 in float32 at logits of 1e4.)
+    ``family``: the softmax, log_softmax and logsumexp nodes of the outputs' graph."""
+    have = {(id(n.args[0]), tuple(n.attrs["axis"])): n for n in family
             if n.op.name == "log_softmax"}
     if not have or not any(n.op.name == "softmax" and (id(n.args[0]), tuple(n.attrs["axis"]))
-                           in have for n in order):
+                           in have for n in family):
         return list(outputs)
 
     def rewrite(n: Expr) -> Expr | None:
@@ -290,7 +291,7 @@ def shared_softmax(outputs: list[Expr], order: list[Expr]) -> list[Expr]:
         src = have.get((id(n.args[0]), tuple(n.attrs["axis"])))
         return None if src is None else F.exp(src)
 
-    return rebuild(outputs, rewrite, order)
+    return rebuild(outputs, rewrite)
 
 
 _CANDIDATES = ("log", "bce", "div")  # the ops _stabilize_node rewrites

@@ -32,10 +32,11 @@ def _memo(n, g) -> str:
     return ", _memo"
 
 
-def exp_pairs(order) -> set:
-    """The (id of the value, axes) of every logsumexp that has a softmax partner in ``order``."""
-    lse = {(id(n.args[0]), tuple(n.attrs["axis"])) for n in order if n.op.name == "logsumexp"}
-    return {(id(n.args[0]), tuple(n.attrs["axis"])) for n in order
+def exp_pairs(nodes) -> set:
+    """The (id of the value, axes) of every logsumexp among ``nodes`` that has a softmax
+    partner there."""
+    lse = {(id(n.args[0]), tuple(n.attrs["axis"])) for n in nodes if n.op.name == "logsumexp"}
+    return {(id(n.args[0]), tuple(n.attrs["axis"])) for n in nodes
             if n.op.name == "softmax"} & lse if lse else set()
 
 
