@@ -154,14 +154,22 @@ def _wrt_text(w: Expr) -> str:
     return f"{w.op.name}({text})" if text.isidentifier() else text
 
 
-def _no_use(f: Expr, w: Expr) -> str:
+def _no_use(f: Expr, w: Expr, fname: str | None = None) -> str:
     """Why ``f``'s derivative in ``w`` is zero when ``f``'s graph lacks ``w``: it does not
     depend on a variable; a value (an intermediate node) may have had its uses rewritten away
-    while ``f`` was built (trust.md), so that is what is said of it."""
+    while ``f`` was built (trust.md), so that is what is said of it. ``fname``: what to call
+    ``f`` (default: _fname's guess)."""
+    fname = fname or _fname(f)
     if w.op.leaf or w.op.name == "alias":
-        return f"{_fname(f)} does not depend on {_wrt_text(w)}"
-    return (f"{_fname(f)} as built holds no use of the value {_wrt_text(w)} (rules may have "
+        return f"{fname} does not depend on {_wrt_text(w)}"
+    return (f"{fname} as built holds no use of the value {_wrt_text(w)} (rules may have "
             "rewritten its uses away: build f on a variable standing for it)")
+
+
+def _d(f: Expr, w: Expr) -> str:
+    """``df/dw`` (``df/d(2 v)`` for a formula)."""
+    t = _wrt_text(w)
+    return f"d{_fname(f)}/d{t if t.isidentifier() else f'({t})'}"
 
 
 def _fname(f: Expr) -> str:
@@ -176,8 +184,7 @@ def _fname(f: Expr) -> str:
         return _fname(f.args[0])
     # (the gradient of exp(x) is exp(x) itself: its record names the node as its own f)
     if rec is not None and rec[0] == "grad" and rec[1] is not f and origin(rec[1]) is None:
-        w = _wrt_text(rec[2])
-        return f"d{_fname(rec[1])}/d{w if w.isidentifier() else f'({w})'}"  # df/d(2 v)
+        return _d(rec[1], rec[2])
     return "f"
 
 
@@ -723,7 +730,8 @@ def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
             if id(ws[j]) in in_graph:
                 ask.append(j)
             else:
-                row[j] = rows[j][i] = known_zero((), "zero", _no_use(gs[i], ws[j]))
+                # (named by its row: two rows' gradients may be one node, 3 for 3x + 3y)
+                row[j] = rows[j][i] = known_zero((), "zero", _no_use(gs[i], ws[j], _d(f, ws[i])))
         if ask:
             again = reverse(gs[i], F.const(1.0), [ws[j] for j in ask])
             for j, h in zip(ask, again):

@@ -289,3 +289,11 @@ def test_a_constant_differentiated_is_called_f_whatever_gradient_it_was_before()
     x_, y_ = sg.scalars("x_cf y_cf")
     assert sg.grad(0 * x_ + y_ * 3.0, y_) is sg.const(3.0)
     assert sg.zero_reason(sg.grad(sg.const(3.0), x_)) == "zero: f does not depend on x_cf"
+
+
+def test_a_hessian_zero_names_its_own_row_when_two_rows_are_one_node():
+    # both gradients of 3x + 3y are the one node 3: H[0][0] said "df/dy does not depend on x"
+    a, b = sg.scalars("x_rw y_rw")
+    H = sg.hessian(3 * a + 3 * b, [a, b])
+    assert sg.zero_reason(H[0][0]) == "zero: df/dx_rw does not depend on x_rw"
+    assert sg.zero_reason(H[1][1]) == "zero: df/dy_rw does not depend on y_rw"
