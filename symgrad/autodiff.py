@@ -730,8 +730,10 @@ def _edge_pushed(f: Expr, ws: list[Expr]) -> list[list[Expr]] | None:
             if id(ws[j]) in in_graph:
                 ask.append(j)
             else:
-                # (named by its row: two rows' gradients may be one node, 3 for 3x + 3y)
-                row[j] = rows[j][i] = known_zero((), "zero", _no_use(gs[i], ws[j], _d(f, ws[i])))
+                # a constant gradient named by its row: two rows' may be one node (3 for
+                # 3x + 3y), whose record names the other
+                name = _d(f, ws[i]) if gs[i].op.name == "const" else None
+                row[j] = rows[j][i] = known_zero((), "zero", _no_use(gs[i], ws[j], name))
         if ask:
             again = reverse(gs[i], F.const(1.0), [ws[j] for j in ask])
             for j, h in zip(ask, again):
