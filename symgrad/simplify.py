@@ -326,7 +326,8 @@ def _candidates(s):
 
 
 def simplify(e):
-    """An equivalent expression (a list gives a list), never larger in node count.
+    """An equivalent expression (a list gives a list, a list of lists such as ``sg.hessian``
+    of a list gives a list of lists), never larger in node count.
 
     symgrad's own rewrites run on the whole graph. A small scalar output is also handed to
     sympy (``cancel``, ``factor``), but only when sympy's tree of it is small: at most
@@ -335,6 +336,10 @@ def simplify(e):
     (gradients of deep chains, products of many sums) would take sympy seconds or more, so
     they keep symgrad's own result, and simplify stays fast on every graph.
     """
+    if isinstance(e, (list, tuple)) and e and all(isinstance(r, (list, tuple)) for r in e):
+        flat = simplify([x for r in e for x in r])  # (the blocks share nodes: one graph)
+        it = iter(flat)
+        return [[next(it) for _ in r] for r in e]
     with no_gc():
         return _simplify(e)
 

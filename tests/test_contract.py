@@ -339,3 +339,16 @@ def test_compile_takes_the_list_of_lists_a_hessian_of_a_list_gives():
             np.testing.assert_allclose(a, b, rtol=1e-15)
     assert len(f.outputs) == 9 and "def compiled" in f.source
     assert sg.compile([[x * y], [x, y]], [x, y])(2.0, 3.0) == ((6.0,), (2.0, 3.0))
+
+
+def test_simplify_takes_the_list_of_lists_a_hessian_of_a_list_gives():
+    x, y = sg.scalars("x_sl y_sl")
+    H = sg.hessian(sg.sin(x * y) + x * x * y, [x, y])
+    S = sg.simplify(H)
+    assert [len(r) for r in S] == [2, 2]
+    from symgrad.graph import count_nodes
+    assert count_nodes([h for r in S for h in r]) <= count_nodes([h for r in H for h in r])
+    at = {x: 0.3, y: -1.2}
+    for rs, rh in zip(S, H):
+        for a, b in zip(rs, rh):
+            assert sg.evaluate(a, at) == pytest.approx(sg.evaluate(b, at), rel=1e-12)
