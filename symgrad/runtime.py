@@ -473,7 +473,13 @@ def _float_dtype_of(xp, like, default):
     symgrad creates (an identity, a one-hot vector, a broadcast number, zeros) next to
     ``like``."""
     dtype = getattr(like, "dtype", None)
-    return dtype if dtype is not None and _is_floating(xp, dtype) else default
+    if dtype is None:
+        return default
+    if like.__class__ is np.ndarray and getattr(xp, "ndarray", None) is not np.ndarray:
+        # a numpy array given to another library (read as the input only where it is used):
+        # that library's dtype of the same name (torch.zeros refused numpy's float64)
+        return getattr(xp, dtype.name, dtype) if dtype.kind == "f" else default
+    return dtype if _is_floating(xp, dtype) else default
 
 
 def _is_floating(xp, dtype) -> bool:

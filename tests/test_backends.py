@@ -443,3 +443,22 @@ def test_samples_in_an_object_array_and_a_list_for_a_scalar_input():
         x, y = sg.scalars("x_os y_os")
         with pytest.raises(TypeError, match=r"^input x_os: got a Python list"):
             sg.compile(x * y, [x, y], backend="jax")([0.75, 2.0], 0.5)
+
+
+@pytest.mark.parametrize("backend", ["torch", "array_api_strict", "dask", "jax"])
+def test_an_identity_or_zeros_next_to_a_numpy_input_is_the_backends_own(backend):
+    # the Hessian of a quadratic (the identity) and a zero gradient took their dtype from the
+    # numpy array given: torch.zeros refused numpy's float64 (a cross-backend probe)
+    mod = pytest.importorskip(backend)
+    be = mod if backend == "array_api_strict" else backend
+    v = sg.vector("v_idz", 3)
+    for e, want in ((sg.hessian(0.5 * sg.sum(v * v), v), np.eye(3)),
+                    (sg.grad(sg.sum(sg.functions.step(v)), v), np.zeros(3))):
+        for dt in (np.float64, np.float32):
+            got = sg.compile(e, [v], backend=be)(np.ones(3, dt))
+            got = got.compute() if hasattr(got, "compute") else got
+            arr = np.asarray(got._array if hasattr(got, "_array") else
+                             got.cpu().numpy() if hasattr(got, "cpu") else got)
+            np.testing.assert_array_equal(arr, want)
+            if backend != "jax":  # (jax without x64 computes in float32)
+                assert arr.dtype == dt
