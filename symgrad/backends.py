@@ -228,6 +228,11 @@ def _make(name: str, device: str | None):
         ns = _adapter("dask", _compat("dask.array", "dask"), da.Array)
         ns.reshape = _dask_reshape(ns.reshape)
         ns.asarray = _known_sizes(ns.asarray)
+        # numpy samples for scalar inputs as dask arrays, as every other array is (a graph of
+        # scalars returned numpy's arrays for x + y, and dask's for exp(x))
+        asarray = ns.asarray
+        ns.promote_inputs = lambda values: tuple(
+            asarray(v) if v.__class__ is np.ndarray and v.ndim else v for v in values)
         return ns
     if name == "jax":
         return _require("jax.numpy", "jax")

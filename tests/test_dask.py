@@ -76,3 +76,17 @@ def test_example_runs_small_on_the_cluster(client):
         sys.path.pop(0)
     r = ex.run(4000, 1000, client.scheduler.address, 2, 1, numpy_baseline=False)
     assert r["workers"] == 2 and r["grad_U"].shape == (16, 20) and ex.agrees(r)
+
+
+def test_numpy_samples_for_a_graph_of_scalars_become_dask_arrays():
+    # x + y of numpy samples came back a numpy array, exp(x) a dask one (running-at-scale.md:
+    # samples become the backend's arrays; a cross-backend probe)
+    import dask.array as da
+
+    x, y = sg.scalars("x_ds y_ds")
+    xs, ys = np.array([-1.0, 0.5]), np.array([0.3, 0.2])
+    for e, want in ((x + y, xs + ys), (sg.relu(x), np.maximum(xs, 0.0)), (x * 2.0, 2 * xs),
+                    (sg.exp(x), np.exp(xs))):
+        got = sg.compile(e, [x, y], backend="dask")(xs, ys)
+        assert isinstance(got, da.Array), e
+        np.testing.assert_allclose(got.compute(), want)
