@@ -309,7 +309,14 @@ def _dtype_lines(ins: list[Expr], used: set, gen) -> list[str]:
     scalars = [gen.params[id(v)] for v in ins if not v.shape and id(v) in used]
     scalar_names = [v.attrs["vname"] for v in ins if not v.shape and id(v) in used]
     if not arrays and not scalars:
-        return ["_dt = _f64"]
+        # outputs that use the inputs' shapes only (an identity, zeros): the dtype of the
+        # arrays given, as the numpy backend lends it (float32 data gave float64 here)
+        given = [gen.params[id(v)] for v in ins if v.shape]
+        if not given:
+            return ["_dt = _f64"]
+        return [f"_dt = _rdt(*[_a for _a in ({', '.join(given)},) "
+                "if getattr(_a, 'dtype', None) is not None] or [_f64])",
+                "if _dt is not _f32 and _dt is not _f64: _dt = _f32 if _dt == _f32 else _f64"]
     if not arrays:
         lines = [f"_dt = _sdt(None, {', '.join(scalars)})"]
     elif len(arrays) > 8:

@@ -452,3 +452,18 @@ def test_kernel_modules_leave_with_the_last_function_that_uses_them():
     del p
     gc.collect()
     assert not (kernels_now() - before)
+
+
+def test_outputs_that_use_only_the_inputs_shapes_keep_float32():
+    # an identity or a constant Hessian whose kernels read no input's values wrote float64
+    # for float32 data (the numpy backend lends the inputs' dtype; a cross-backend probe)
+    v, A = sg.vector("v_sh", 3), sg.matrix("A_sh", ("k", "n"))
+    J = sg.jacobian(sg.maximum(v, v), v)
+    m = sg.mean(A, axis=0)
+    H = sg.hessian(sg.dot(m, m), A)
+    for e, ins, arg in ((J, [v], np.ones(3, np.float32)), (H, [A], np.ones((2, 3), np.float32))):
+        got = sg.compile(e, ins, backend="numba")(arg)
+        want = sg.compile(e, ins)(arg)
+        assert got.dtype == want.dtype == np.float32
+        np.testing.assert_allclose(got, want)
+        assert sg.compile(e, ins, backend="numba")(arg.astype(np.float64)).dtype == np.float64
