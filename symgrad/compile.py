@@ -670,12 +670,6 @@ class _Plan:
             self.extra["_promote"] = promote
             check_lines.append(f"{used_params}, = _promote(({used_params},))")
         numpy = self.xp is np
-        if numpy and not tensor and ", " in used_params:
-            # a graph of scalars given float32 samples: its Python-float inputs as float32
-            # numbers, or numpy's functions of them (sin(s)) were strong float64 scalars that
-            # made a float32 batch float64 (compile.md: float32 data gives float32 results)
-            self.extra["_f32_numbers"] = runtime.f32_numbers
-            check_lines.append(f"{used_params}, = _f32_numbers(({used_params},))")
         mathed = scalar_math_nodes(order, gen, self.folded) \
             if numpy and tensor and variant != "numpy" else set()
         # the other number nodes: numpy on the host, where another array library (or numpy's

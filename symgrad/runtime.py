@@ -99,18 +99,6 @@ def power_arrays(a, b):
     return a ** b
 
 
-_F32 = np.dtype(np.float32)
-
-
-def f32_numbers(values: tuple) -> tuple:
-    """``values`` with their Python floats as float32 numbers where one of them is float32
-    (samples, or a numpy float32): a graph of scalars then computes in float32 throughout."""
-    for v in values:
-        if getattr(v, "dtype", None) == _F32:
-            return tuple(np.float32(v) if v.__class__ is float else v for v in values)
-    return values
-
-
 def number(x):
     """A scalar numpy computed from Python numbers, as a Python number (a weak scalar: it
     keeps a float32 array float32); anything else as it is."""

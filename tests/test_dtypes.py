@@ -622,18 +622,3 @@ def test_integer_arrays_are_computed_in_floats_on_every_backend(name, numba_cach
         got = _computed(sg.compile(x * x * sg.sum(v), [x, v], backend=backend)(
             np.array([2**32, 2]), np.ones(2)))
         np.testing.assert_allclose(np.asarray(got), [2.0**65, 8.0], rtol=1e-12)
-
-
-def test_a_graph_of_scalars_given_float32_samples_and_a_python_float_stays_float32():
-    # numpy's sin of the Python float was a strong float64 scalar, which made the float32
-    # batch float64 on the numpy backend alone (numba and torch kept float32; a probe)
-    x, s = sg.scalars("x_f32n s_f32n")
-    xs = np.array([0.1, 0.2], np.float32)
-    for e in (sg.sin(s) + x, sg.exp(s) * x, sg.grad(sg.sin(s) * x * x, [x, s])[1]):
-        f = sg.compile(e, [x, s])
-        got = f(xs, 0.3)
-        assert got.dtype == np.float32, e
-        np.testing.assert_allclose(got, sg.compile(e, [x, s])(xs.astype(np.float64), 0.3),
-                                   rtol=1e-6)
-        assert f(xs.astype(np.float64), 0.3).dtype == np.float64
-        assert f(0.1, 0.3).__class__ is float  # (Python numbers: the math version)
