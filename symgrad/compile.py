@@ -50,7 +50,7 @@ from ._emit import (
 from ._per_sample import PerSample, refuse, runner, samples_shape
 from .errors import ShapeError
 from .expr import Expr, checks_of, unguard
-from .graph import as_list, no_gc, topo_order, walk
+from .graph import as_list, in_rows, no_gc, row_sizes, topo_order, walk
 from .ops.leaves import VAR
 from .ops.reduce import exp_pairs
 from .rewrite import shared_softmax, stabilize
@@ -824,9 +824,9 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
     "numba" (fused loops) or an array-API namespace module; see :mod:`symgrad.backends` and
     docs/running-at-scale.md.
     """
-    if isinstance(outputs, (list, tuple)) and outputs and all(
-            isinstance(r, (list, tuple)) for r in outputs):
-        return _rows(outputs, inputs, backend)
+    sizes = row_sizes(outputs)
+    if sizes is not None:  # (Hessian blocks: one flat function, its values handed back in rows)
+        return _Rows(compile([e for r in outputs for e in r], inputs, backend), sizes)
     special = backends.compiler(backend)
     if special is not None:  # "numba", "jax": see symgrad.backends
         return special(outputs, inputs)
@@ -842,12 +842,6 @@ def _softmax_family(order: list[Expr]) -> list[Expr]:
 _SOFTMAX_FAMILY = frozenset(("softmax", "log_softmax", "logsumexp"))
 
 
-def _rows(rows, inputs, backend) -> Callable:
-    """compile of a list of lists (Hessian blocks): the rows' outputs compiled as one list,
-    their values handed back as a tuple of tuples, row by row."""
-    return _Rows(compile([e for r in rows for e in r], inputs, backend), [len(r) for r in rows])
-
-
 class _Rows:
     """A compiled function whose values come back in rows; its attributes (``source``, which
     grows when another version is compiled, ``inputs``, ``outputs``) are the flat one's."""
@@ -856,12 +850,7 @@ class _Rows:
         self._flat, self._sizes = flat, sizes
 
     def __call__(self, *args):
-        vals = self._flat(*args)
-        out, i = [], 0
-        for k in self._sizes:
-            out.append(tuple(vals[i:i + k]))
-            i += k
-        return tuple(out)
+        return in_rows(self._flat(*args), self._sizes, tuple)
 
     def __getattr__(self, name: str):
         if name.startswith("__") or name == "_flat":  # (copy.copy makes one without _flat)
@@ -1016,11 +1005,9 @@ def evaluate(exprs, values: dict):
     ``values`` maps each variable the expressions use to a number or an array; extra entries
     are ignored.
     """
-    if isinstance(exprs, (list, tuple)) and exprs and all(
-            isinstance(r, (list, tuple)) for r in exprs):
-        flat = evaluate([e for r in exprs for e in r], values)
-        it = iter(flat)
-        return [[next(it) for _ in r] for r in exprs]
+    sizes = row_sizes(exprs)
+    if sizes is not None:
+        return in_rows(evaluate([e for r in exprs for e in r], values), sizes)
     outs, single = as_list(exprs, "evaluate")
     if not isinstance(values, dict):
         raise TypeError("evaluate: values must be a dict from variables to numbers or arrays")

@@ -36,6 +36,24 @@ def as_list(exprs, what: str | None = None) -> tuple[list, bool]:
     return out, False
 
 
+def row_sizes(exprs) -> list[int] | None:
+    """The lengths of the rows of a list of lists (what ``sg.hessian`` of a list gives), or
+    None for anything else."""
+    if isinstance(exprs, (list, tuple)) and exprs and all(
+            isinstance(r, (list, tuple)) for r in exprs):
+        return [len(r) for r in exprs]
+    return None
+
+
+def in_rows(flat, sizes: list[int], kind: type = list):
+    """``flat`` cut into rows of ``sizes`` (lists, or tuples with ``kind=tuple``)."""
+    out, i = [], 0
+    for k in sizes:
+        out.append(kind(flat[i:i + k]))
+        i += k
+    return kind(out)
+
+
 def topo_order(outputs: Iterable[Expr]) -> list[Expr]:
     """Every node the outputs depend on, operands before users (iterative post-order DFS: one
     loop, no recursion, so a chain of depth 100,000 is fine)."""

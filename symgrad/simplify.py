@@ -7,7 +7,16 @@ import numpy as np
 from . import functions as F
 from ._lazy import sympy
 from .expr import Expr, canonical, keep_checks, rename, unguard
-from .graph import as_list, count_nodes, larger_than, no_gc, topo_order, walk_upto
+from .graph import (
+    as_list,
+    count_nodes,
+    in_rows,
+    larger_than,
+    no_gc,
+    row_sizes,
+    topo_order,
+    walk_upto,
+)
 from .rewrite import rebuild
 
 SYMPY_MAX_NODES = 120  # scalar graphs up to this size are also tried in sympy
@@ -336,10 +345,9 @@ def simplify(e):
     (gradients of deep chains, products of many sums) would take sympy seconds or more, so
     they keep symgrad's own result, and simplify stays fast on every graph.
     """
-    if isinstance(e, (list, tuple)) and e and all(isinstance(r, (list, tuple)) for r in e):
-        flat = simplify([x for r in e for x in r])  # (the blocks share nodes: one graph)
-        it = iter(flat)
-        return [[next(it) for _ in r] for r in e]
+    sizes = row_sizes(e)
+    if sizes is not None:  # (the blocks share nodes: one graph)
+        return in_rows(simplify([x for r in e for x in r]), sizes)
     with no_gc():
         return _simplify(e)
 
