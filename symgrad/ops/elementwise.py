@@ -287,9 +287,7 @@ def _mul_render(a, n, latex: bool):
     sc = diag_scaling(n)
     if sc is not None:
         i, side = sc
-        m, v = (par(a[i], P_MUL, True) if latex else jux(a[i])), a[1 - i][0]
-        d = rf"\operatorname{{diag}}\left({v}\right)" if latex else f"diag({v})"
-        return (f"{m} {d}" if side == "cols" else f"{d} {m}"), P_MUL
+        return _scaled_text(a[i], a[1 - i][0], side, latex)
     op = r" \odot " if latex else " ⊙ "
     return f"{par(a[0], P_HAD, latex)}{op}{par(a[1], P_HAD, latex)}", P_HAD
 
@@ -814,11 +812,16 @@ def _gate_scaling(a, n, step: str, latex: bool):
     sc = diag_scaling(n) if _tensor(n) else None
     if sc is None or sc[0] != 0 or n.args[1].ndim != 1 or _spreads(n.args[1]):
         return None
-    d = rf"\operatorname{{diag}}\left({step}\right)" if latex else f"diag({step})"
     if n.args[0].op.name == "eye" and n.args[0].ndim == 2:
-        return d, P_ATOM
-    m = par(a[0], P_MUL, True) if latex else jux(a[0])
-    return (f"{m} {d}" if sc[1] == "cols" else f"{d} {m}"), P_MUL
+        return (rf"\operatorname{{diag}}\left({step}\right)" if latex else f"diag({step})"), P_ATOM
+    return _scaled_text(a[0], step, sc[1], latex)
+
+
+def _scaled_text(m: tuple, v: str, side: str, latex: bool) -> tuple[str, int]:
+    """``M diag(v)`` ("cols") or ``diag(v) M`` ("rows"): ``m`` printed, ``v`` the text."""
+    mt = par(m, P_MUL, True) if latex else jux(m)
+    d = rf"\operatorname{{diag}}\left({v}\right)" if latex else f"diag({v})"
+    return (f"{mt} {d}" if side == "cols" else f"{d} {mt}"), P_MUL
 
 
 def _spreads(x, limit: int = 64) -> bool:
