@@ -61,11 +61,12 @@ class BufferPlan:
 
 def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], folded: dict,
                  fused: set[int], operands: dict[int, tuple], inplace: bool, gen,
-                 promoting: set[int]) -> BufferPlan:
+                 promoting: set[int], calls: set[int] = frozenset()) -> BufferPlan:
     """The buffer plan of ``order``. ``fused`` nodes are computed inside their user's line,
     which reads ``operands[id(user)]`` instead of its own operands; ``promoting``: scalar
     nodes the array namespace computes from Python numbers, which may not have the arrays'
-    dtype (numpy's functions of Python numbers give float64)."""
+    dtype (numpy's functions of Python numbers give float64); ``calls``: nodes computed by a
+    call that returns a new array (a contraction), never into an operand's buffer."""
     plan = BufferPlan()
     for n in order:
         if _big(n.shape):
@@ -112,7 +113,7 @@ def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], fol
             live[r] -= 1
             if live[r] == 0 and inplace and dest is None and r == id(a) and r not in pinned \
                     and a.op.name in FRESH and a.shape == n.shape and _big(n.shape) \
-                    and i not in tainted and op in FRESH \
+                    and i not in tainted and op in FRESH and i not in calls \
                     and n.op.code_into(["_"] * len(n.args), n, gen, "_") is not None:
                 dest = a
         if op in VIEWS and id(args[0]) in root:

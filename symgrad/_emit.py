@@ -17,6 +17,7 @@ import numpy as np
 
 from . import runtime
 from ._buffers import plan_buffers
+from ._contract import contract_fusions
 from .expr import Expr
 
 FREE = ("var", "const", "dimsize")  # leaves whose code is a name, not a statement
@@ -273,7 +274,7 @@ def inline_lines(order, uses, gen, folded, free, src_of, operands=None, skip=Non
             prec[i] = _UNARY if c[0] == "-" else _ATOM
             continue
         args = n.args if operands is None else operands(n)
-        inf = op.infix
+        inf = op.infix if args is n.args else None  # (a fused node's code is src_of's)
         if inf is not None and not infix_numbers and not op.numbers_infix \
                 and gen.may_be_number(n):
             inf = None  # array code: this op's code for a scalar node (see Op.numbers_infix)
@@ -418,11 +419,13 @@ def hosted_code(n, a: list[str], gen) -> str:
 
 
 def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
-                mathed: set[int], hosted: set[int] = frozenset()) -> tuple[list[str], dict, bool]:
+                mathed: set[int], hosted: set[int] = frozenset(),
+                contract: bool = False) -> tuple[list[str], dict, bool]:
     """Statements of an array version, each node's name, and whether a dead buffer is reused
     (then the code needs every input to share one floating dtype). ``mathed``: number nodes
     written in their Python ``math`` form; ``hosted``: those computed by numpy on the host
-    (see hosted_code)."""
+    (see hosted_code); ``contract``: regions below a tensor identity are computed as
+    contractions (numpy only: see symgrad._contract)."""
     fused = dot_fusions(order, uses)
     outers = outer_fusions(order, uses, out_ids, folded)
     # the operands each fused line reads, instead of the node it computes in passing
@@ -431,12 +434,25 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
         if n.op.name == "sum" and id(n.args[0]) in fused:
             operands[id(n)] = n.args[0].args
     skipped = fused | {id(p) for p, _ in outers.values()}
+    calls: dict[int, str] = {}  # root of a contracted region -> the contraction's name
+    interior: set[int] = set()
+    if contract:
+        roots, interior = contract_fusions(order, uses, out_ids, folded)
+        if roots:
+            uses = _contracted_uses(order, uses, roots, interior)
+            for i, (spec, ops) in roots.items():
+                operands[i] = tuple(ops)
+                calls[i] = gen.const(spec)
+            skipped = skipped | interior
     promoting = (gen.numbers or set()) - mathed - hosted  # xp's functions of Python numbers
     plan = plan_buffers(order, uses, out_ids, folded, skipped, operands, inplace, gen,
-                        promoting)
+                        promoting, set(calls))
     if not plan.into and not plan.free_after:
         # no buffer to reuse or free early: nodes used once are inlined, as in the math version
-        return (*_inlined_array_lines(order, gen, uses, folded, mathed, fused, hosted), False)
+        # (outer products are not fused there: each is one expression with its user)
+        return (*_inlined_array_lines(order, gen, uses, folded, mathed, fused | interior,
+                                      hosted, {i: operands[i] for i in operands
+                                               if i not in outers}, calls), False)
     names: dict[int, str] = {}
     lines: list[str] = []
     k = 0
@@ -454,6 +470,8 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
         if n.op.name == "sum" and id(n.args[0]) in fused:
             m = n.args[0]
             src = f"{names[id(m.args[0])]} @ {names[id(m.args[1])]}"
+        elif i in calls:
+            src = f"{calls[i]}({', '.join(names[id(x)] for x in operands[i])})"
         elif i in outers:
             m, a, b = (names[id(x)] for x in operands[i])
             if into is not None:  # into is M: scale its rows, then its columns, in place
@@ -483,14 +501,29 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
     return lines, names, bool(plan.into)
 
 
-def _inlined_array_lines(order, gen, uses, folded, mathed, fused, hosted):
+def _contracted_uses(order, uses, roots: dict, interior: set[int]) -> dict[int, int]:
+    """``uses`` with the region nodes' uses of their operands replaced by the roots' calls'
+    (one each per operand)."""
+    uses = dict(uses)
+    for n in order:
+        if id(n) in roots or id(n) in interior:
+            for a in n.args:
+                uses[id(a)] -= 1
+    for _, ops in roots.values():
+        for x in ops:
+            uses[id(x)] = uses.get(id(x), 0) + 1
+    return uses
+
+
+def _inlined_array_lines(order, gen, uses, folded, mathed, skipped, hosted, fused_args,
+                         calls):
     def operands(n):
-        if n.op.name == "sum" and id(n.args[0]) in fused:
-            return n.args[0].args
-        return n.args
+        return fused_args.get(id(n), n.args)
 
     def src_of(n, a):
-        if n.op.name == "sum" and id(n.args[0]) in fused:
+        if id(n) in calls:
+            return f"{calls[id(n)]}({', '.join(a)})"
+        if n.op.name == "sum" and id(n.args[0]) in skipped:
             return f"{_wrap(a[0])} @ {_wrap(a[1])}"
         if id(n) in mathed:
             return n.op.math(a, n, gen)
@@ -498,5 +531,5 @@ def _inlined_array_lines(order, gen, uses, folded, mathed, fused, hosted):
             return hosted_code(n, a, gen)
         return n.op.code(a, n, gen)
 
-    return inline_lines(order, uses, gen, folded, FREE, src_of, operands, fused,
+    return inline_lines(order, uses, gen, folded, FREE, src_of, operands, skipped,
                         infix_numbers=False)

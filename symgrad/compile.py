@@ -678,7 +678,7 @@ class _Plan:
         gen.uses_memo = False
         lines, names, reused = array_lines(order, gen, self.uses, self.out_ids, self.folded,
                                            numpy and tensor and variant == "main", mathed,
-                                           hosted)
+                                           hosted, contract=numpy and tensor)
         if gen.uses_memo:
             check_lines = check_lines + ["_memo = {}"]
         for d in gen.dims:  # a size the code needs (a shape, a mean's count, ...)

@@ -1,0 +1,219 @@
+"""Regions below a tensor identity, computed as contractions (symgrad._contract).
+
+A Jacobian or Hessian with respect to a matrix seeds reverse mode with the identity tensor
+I(d, K). The numpy code computes the values below it as sums of pairwise contractions instead of
+op by op, so that nothing of the size d K N K is allocated. These tests check that the two
+lowerings agree (on hand-picked graphs, and on random graphs with the contraction forced on
+small sizes), that the result agrees with finite differences and closed forms, and the
+structure that makes it cheap: no identity tensor and no temporary of the region's size.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, note, settings
+from hypothesis import strategies as st
+
+import symgrad as sg
+import symgrad._contract as contract
+import symgrad._emit as emit
+from tests.helpers import numeric_grad
+from tests.strategies import dags, point_is_safe, points, to_scalar
+
+rng = np.random.default_rng(7)
+A, B = sg.matrix("A", (3, 4)), sg.matrix("B", (4, 2))
+C, v, u = sg.matrix("C", (5, 3)), sg.vector("v", 4), sg.vector("u", 3)
+X, Y = sg.matrix("X", ("N", 3)), sg.matrix("Y", ("N", 4))
+T = sg.tensor("T", (3, 4, 3, 4))
+VALS = {A: rng.normal(size=(3, 4)), B: rng.normal(size=(4, 2)), C: rng.normal(size=(5, 3)),
+        v: rng.normal(size=4), u: rng.normal(size=3), X: rng.normal(size=(6, 3)),
+        Y: rng.dirichlet(np.ones(4), 6), T: rng.normal(size=(3, 4, 3, 4))}
+I34 = sg.eye((3, 4))
+G = sg.reshape(C.T @ C, (3, 1, 3, 1))  # constant along the identity's second and fourth axes
+
+CASES = {
+    "A B": lambda: sg.jacobian(A @ B, A),
+    "C A": lambda: sg.jacobian(C @ A, A),
+    "A v": lambda: sg.jacobian(A @ v, A),
+    "u A": lambda: sg.jacobian(u @ A, A),
+    "tanh(A) A": lambda: sg.jacobian(sg.tanh(A) * A, A),
+    "sum(A, 0)": lambda: sg.jacobian(sg.sum(A, axis=0), A),
+    "outer": lambda: sg.jacobian(sg.outer(A @ v, u), A),
+    "sum A^3": lambda: sg.hessian(sg.sum(A**3.0), A),
+    "trace": lambda: sg.hessian(sg.trace(A @ A.T @ A @ A.T), A),
+    "diagonal": lambda: sg.hessian(sg.log(sg.sigmoid(sg.sum(sg.diagonal(A @ A.T)))), A),
+    "softmax regression": lambda: sg.hessian(-sg.sum(Y * sg.log_softmax(X @ A, axis=1)), A),
+    "sigmoid": lambda: sg.hessian(sg.sum(sg.sigmoid(X @ A)), A),
+    "mlp": lambda: sg.hessian(sg.sum((sg.tanh(X @ A) @ v) ** 2.0), A),
+    "logsumexp": lambda: sg.hessian(sg.sum(sg.logsumexp(X @ A, axis=1)), A),
+    "least squares": lambda: sg.hessian(sg.sum((X @ A - Y) ** 2.0), A),
+    "sum(A B)^2": lambda: sg.hessian(sg.sum(A @ B) ** 2.0, A),
+    "(A^T A)^2": lambda: sg.hessian(sg.sum((A.T @ A) ** 2.0), A),
+    "named": lambda: sg.hessian(sg.sum(sg.tanh((X @ A).named("z")) ** 2.0), A),
+    "mean, diag": lambda: sg.hessian(sg.sum(sg.diag(sg.mean(A * A, axis=0)) @ B), A),
+    # regions written out: sums over a δ of two summed axes (the sum of δ(k, l) is 4), over
+    # an axis a term is constant along, and a matrix product of two such terms (5 each)
+    "sum of a δ": lambda: sg.sum(I34 * G, axis=(1, 3)),
+    "sum of a constant": lambda: sg.sum(I34 + G, axis=1),
+    "product of constants": lambda: sg.broadcast_to(
+        sg.sum(I34 * T, axis=3, keepdims=True), (3, 4, 3, 5)) @ sg.broadcast_to(
+        sg.sum(I34 * T, axis=2, keepdims=True), (3, 4, 5, 4)),
+    "diag of a constant": lambda: sg.diag(sg.broadcast_to(sg.sum(I34 * T, axis=(2, 3),
+                                                                 keepdims=True), (3, 4, 1, 6))),
+}
+
+
+_NOT_CONTRACTED = {"A v", "u A", "sum(A, 0)"}  # (their Jacobians are transposed gradients)
+
+
+def _contractions(fn) -> list:
+    return [c for c in fn.__globals__.values() if isinstance(c, contract.Contraction)]
+
+
+def _op_by_op(order, uses, out_ids, folded):
+    return {}, set()
+
+
+def _compiled(h, force: bool, monkeypatch):
+    """``h`` compiled with the contractions forced on every size (or never used)."""
+    monkeypatch.setattr(contract, "BIG", 0)
+    monkeypatch.setattr(emit, "contract_fusions",
+                        contract.contract_fusions if force else _op_by_op)
+    ins = [x for x in VALS if x in set(sg.variables(h))]
+    return sg.compile(h, ins), [VALS[x] for x in ins]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_contraction_equals_op_by_op(name, monkeypatch):
+    h = CASES[name]()
+    fn, args = _compiled(h, True, monkeypatch)
+    ref_fn, _ = _compiled(h, False, monkeypatch)
+    assert not _contractions(ref_fn)
+    got, want = fn(*args), ref_fn(*args)
+    assert _contractions(fn) or name in _NOT_CONTRACTED
+    assert got.shape == want.shape == h.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["softmax regression", "mlp", "trace", "C A", "diagonal",
+                                  "mean, diag"])
+def test_contraction_is_used_and_equals_finite_differences(name, monkeypatch):
+    h = CASES[name]()
+    fn, args = _compiled(h, True, monkeypatch)
+    assert _contractions(fn), fn.source
+    assert "reshape(_rt.eye" not in fn.source  # no identity tensor is ever made
+    # the graph that h differentiates: a Jacobian (of a tensor) or a Hessian (of a scalar)
+    if name in ("C A",):
+        want = numeric_grad(C @ A, A, VALS)
+    else:
+        f = {"softmax regression": -sg.sum(Y * sg.log_softmax(X @ A, axis=1)),
+             "mlp": sg.sum((sg.tanh(X @ A) @ v) ** 2.0),
+             "trace": sg.trace(A @ A.T @ A @ A.T),
+             "diagonal": sg.log(sg.sigmoid(sg.sum(sg.diagonal(A @ A.T)))),
+             "mean, diag": sg.sum(sg.diag(sg.mean(A * A, axis=0)) @ B)}[name]
+        want = numeric_grad(sg.grad(f, A), A, VALS)
+    np.testing.assert_allclose(fn(*args), want, rtol=1e-5, atol=1e-7)
+
+
+def test_softmax_regression_hessian_closed_form():
+    # sum over samples of x x^T ⊗ (diag(p) - p p^T), at a size where the contraction is the
+    # default (a symbolic number of samples)
+    N, d, K = 300, 6, 4
+    Xs, Ys, W = sg.matrix("X", ("N", d)), sg.matrix("Y", ("N", K)), sg.matrix("W", (d, K))
+    H = sg.hessian(-sg.sum(Ys * sg.log_softmax(Xs @ W, axis=1)), W)
+    fn = sg.compile(H, [Xs, Ys, W])
+    assert _contractions(fn) and "reshape(_rt.eye" not in fn.source
+    x, w = rng.normal(size=(N, d)), rng.normal(size=(d, K))
+    y = np.eye(K)[rng.integers(0, K, N)]
+    z = x @ w
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    want = np.zeros((d, K, d, K))
+    for n in range(N):
+        want += np.einsum("i,k,j,l->ikjl", x[n], np.ones(K), x[n], np.ones(K)) * (
+            np.diag(p[n]) - np.outer(p[n], p[n]))[None, :, None, :]
+    np.testing.assert_allclose(fn(x, y, w), want, rtol=1e-10, atol=1e-12)
+
+
+def test_no_temporary_of_the_regions_size():
+    # op by op, X @ I(d, K) alone is d K N K entries (80 MB here, and two more like it); the
+    # contraction's largest temporaries are N d K (8 MB)
+    N, d, K = 2000, 50, 10
+    Xs, Ys, W = sg.matrix("X", ("N", d)), sg.matrix("Y", ("N", K)), sg.matrix("W", (d, K))
+    fn = sg.compile(sg.hessian(-sg.sum(Ys * sg.log_softmax(Xs @ W, axis=1)), W), [Xs, Ys, W])
+    x, w = rng.normal(size=(N, d)), rng.normal(size=(d, K)) * 0.1
+    y = np.eye(K)[rng.integers(0, K, N)]
+    fn(x, y, w)  # (the first call plans the order of the products)
+    tracemalloc.start()
+    try:
+        out = fn(x, y, w)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    region = d * K * N * K * 8
+    assert out.shape == (d, K, d, K)
+    assert peak < region / 3, (peak, region)
+
+
+def test_float32_stays_float32(monkeypatch):
+    h = CASES["softmax regression"]()
+    fn, args = _compiled(h, True, monkeypatch)
+    got = fn(*[a.astype(np.float32) for a in args])
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, fn(*args), rtol=1e-4, atol=1e-5)
+
+
+def test_symbolic_sizes_come_from_the_operands(monkeypatch):
+    # the number of samples is known only when called: two sizes, one function
+    monkeypatch.setattr(contract, "BIG", 0)
+    fn = sg.compile(CASES["least squares"](), [X, A, Y])
+    assert _contractions(fn)
+    for n in (1, 4, 9):
+        x, y, a = rng.normal(size=(n, 3)), rng.normal(size=(n, 4)), VALS[A]
+        np.testing.assert_allclose(fn(x, a, y),
+                                   np.einsum("ni,nj,kl->ikjl", x, x, 2 * np.eye(4)),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_small_known_sizes_stay_op_by_op():
+    # a region of a few hundred entries costs less op by op than planned
+    fn = sg.compile(sg.hessian(sg.sum(A**3.0), A), [A])
+    assert not _contractions(fn)
+
+
+def test_contraction_says_what_it_computes(monkeypatch):
+    fn, args = _compiled(CASES["least squares"](), True, monkeypatch)
+    (c,) = _contractions(fn)
+    assert "contraction" in repr(c) and "->" in repr(c)
+
+
+@given(st.data())
+@settings(max_examples=max(1, settings.default.max_examples // 5))
+def test_random_graphs_contract_as_they_compute_op_by_op(data):
+    """Hessians and Jacobians with respect to the matrix of random graphs: the numpy code with
+    the contraction forced on every size gives what the op-by-op code gives."""
+    e = data.draw(dags(tensor=True, max_ops=8), label="e")
+    mat = sg.variables(e)
+    assume(any(w.ndim == 2 for w in mat))
+    w = next(w for w in mat if w.ndim == 2)
+    f = to_scalar(e)
+    ws = sg.variables(f)
+    vals = data.draw(points(ws), label="point")
+    assume(point_is_safe(f, vals))
+    outs = [sg.hessian(f, w)] + ([sg.jacobian(e, w)] if e.ndim else [])
+    note(f"e = {e}")
+    old = contract.BIG
+    try:
+        contract.BIG = 0
+        got = sg.compile(outs, ws)(*[vals[x] for x in ws])
+        emit.contract_fusions = _op_by_op
+        want = sg.compile(outs, ws)(*[vals[x] for x in ws])
+    finally:
+        contract.BIG = old
+        emit.contract_fusions = contract.contract_fusions
+    for g, h in zip(got, want):
+        scale = 1.0 + np.max(np.abs(h), initial=0.0)
+        np.testing.assert_allclose(g, h, rtol=1e-9, atol=1e-9 * scale)
