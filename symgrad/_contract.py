@@ -16,27 +16,32 @@ product where a label is summed, a broadcast product where none is), and adds th
 a view of the output whose strides walk the diagonal that a δ between two output axes makes.
 Nothing of the region's size is ever allocated.
 
-Only the numpy code does this (the ops are numpy's: strided views, ``matmul``); other backends
-compute such a region op by op, as before. Graphs, printing and derivatives never see it.
+A root is computed this way only where an estimate says it pays (see worth): small regions
+cost less op by op (fewer numpy calls), and so do deep chains of small matrices, whose terms,
+multiplied out, repeat the same products. Only the numpy code does this (the ops are numpy's:
+strided views, ``matmul``); other backends compute such a region op by op, as before. Graphs,
+printing and derivatives never see it.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from .expr import Expr
+from .runtime import _float_dtype_of
 
 MAX_TERMS = 8  # a root's terms: beyond this the expansion (products of sums) is not worth it
-MAX_FACTORS = 8  # arrays in one term (the order search is exponential in this)
+MAX_FACTORS = 16  # arrays in one term
+EXACT_ORDER = 8  # terms of at most this many arrays get the cheapest order (3^m steps), others
+# a greedy one
 # ops a region is read through; any other op's value is an operand (an array with labels)
 _INDEX_OPS = frozenset(("mul", "add", "sub", "neg", "sum", "transpose", "matmul", "outer",
                         "broadcast_to", "diag", "diagonal", "alias", "reshape"))
-# a region whose values all have fewer entries than this (and known sizes) is computed op by
-# op: numpy's few calls on small arrays cost less than a contraction's planning and views
-BIG = 1 << 16
 
 
 class _Unfit(Exception):
@@ -59,18 +64,24 @@ class _Term:
         return got
 
     def renamed(self, m: dict) -> _Term:
-        return _Term(self.coef, tuple((n, tuple(m.get(lb, lb) for lb in ls))
-                                      for n, ls in self.factors),
-                     tuple(None if lb is None else m.get(lb, lb) for lb in self.out))
+        if not m:
+            return self
+        get = m.get  # get(lb, lb): a label m does not rename (or None) stays
+        return _Term(self.coef, tuple((n, tuple(map(get, ls, ls))) for n, ls in self.factors),
+                     tuple(map(get, self.out, self.out)))
 
 
 class _Reader:
-    """Reads the nodes of one region as sums of terms (see the module's docstring)."""
+    """Reads the nodes of a region as sums of terms (see the module's docstring), each once,
+    in the graph's order: a node's terms are made of its operands' (``terms``), or of an
+    operand as an array with labels where that operand is outside the region or computed on
+    its own (``kept``)."""
 
-    def __init__(self, region: set[int], roots: set[int]):
-        self.region, self.roots = region, roots
+    def __init__(self) -> None:
         self.sizes: list = []  # label -> its size (an int or a size's name)
-        self.memo: dict[int, list[_Term]] = {}
+        self.terms: dict[int, list[_Term]] = {}
+        self.kept: set[int] = set()
+        self.seeded: set[int] = set()  # nodes whose terms read through an identity
 
     def new(self, size) -> int:
         self.sizes.append(size)
@@ -84,16 +95,19 @@ class _Reader:
         out = tuple(None if d == 1 else lb for d, lb in zip(n.shape, ls))
         return [_Term(1.0, ((n, ls),), out)]
 
-    def read(self, n: Expr, top: bool = False) -> list[_Term]:
-        i = id(n)
-        if i not in self.region or (i in self.roots and not top):
-            return self.leaf(n)
-        got = self.memo.get(i)
-        if got is None:
-            got = self.memo[i] = self._read(n)
-            if len(got) > MAX_TERMS or any(len(t.factors) > MAX_FACTORS for t in got):
-                raise _Unfit
-        return got
+    def read(self, n: Expr) -> list[_Term]:
+        got = self.terms.get(id(n))
+        return self.leaf(n) if got is None or id(n) in self.kept else got
+
+    def add(self, n: Expr) -> None:
+        """Reads ``n`` (its operands read before), or raises _Unfit."""
+        got = [_settled(t) for t in self._read(n)]
+        if len(got) > MAX_TERMS or any(len(t.factors) > MAX_FACTORS for t in got):
+            raise _Unfit
+        self.terms[id(n)] = got
+        if n.op.name == "eye" or any(id(a) in self.seeded and id(a) not in self.kept
+                                     for a in n.args):
+            self.seeded.add(id(n))
 
     def _read(self, n: Expr) -> list[_Term]:
         op, nd = n.op.name, n.ndim
@@ -112,8 +126,7 @@ class _Reader:
         if op == "diag":  # diag(x)[..., i, j] = x[..., i] δ(i, j)
             return [self._diag(t, n) for t in a]
         if op == "diagonal":
-            return [self._joined(t, _Term(1.0, (), ()), t.out[:-2] + t.out[-1:],
-                                 _pad((), nd), ((t.out[-2], t.out[-1]),)) for t in a]
+            return [self._diagonal(t) for t in a]
         if op == "neg":
             return [_Term(-t.coef, t.factors, t.out) for t in a]
         if op == "transpose":
@@ -141,6 +154,13 @@ class _Reader:
                 else:
                     terms.append(self._matmul(ta, tb, n))
         return terms
+
+    def _diagonal(self, t: _Term) -> _Term:
+        x, y = t.out[-2], t.out[-1]
+        if x is None or y is None:  # constant along one of the two: the other's label
+            return _Term(t.coef, t.factors, t.out[:-2] + (y if x is None else x,))
+        return self._joined(t, _Term(1.0, (), ()), t.out[:-2] + (y,), _pad((), len(t.out) - 1),
+                            ((x, y),))
 
     def _diag(self, t: _Term, n: Expr) -> _Term:
         lb = t.out[-1]
@@ -212,6 +232,17 @@ class _Reader:
         return self._joined(ta, tb, pa, pb, ((oa[-1], ob[-2]),))
 
 
+def _settled(t: _Term) -> _Term:
+    """``t`` with a label that only one output axis has, and no factor, made None: the term
+    is constant along that axis (the other half of a δ was summed away); a matrix product or
+    a diagonal over it then counts it as such."""
+    inner = {lb for _, ls in t.factors for lb in ls}
+    lone = [lb for lb in t.out if lb is not None and lb not in inner and t.out.count(lb) == 1]
+    if not lone:
+        return t
+    return _Term(t.coef, t.factors, tuple(None if lb in lone else lb for lb in t.out))
+
+
 def _pad(out: tuple, nd: int) -> tuple:
     return (None,) * (nd - len(out)) + out
 
@@ -223,66 +254,118 @@ def _regrouped(out: tuple, before: tuple, shape: tuple) -> tuple:
     return tuple(None if d == 1 else next(it) for d in shape)
 
 
-def _big(n: Expr) -> bool:
-    size = 1
-    for d in n.shape:
-        if not isinstance(d, int):
-            return True
-        size *= d
-    return size >= BIG
+def worth(root: Expr, contracted: float, by_ops: float) -> bool:
+    """Whether computing ``root`` as a contraction pays: its estimated cost (see
+    _contraction_cost) against that of computing the region's values op by op."""
+    return contracted < by_ops
+
+
+GUESS = 1000  # the size a symbolic size is taken to have in the estimates
+CALL = 1000.0  # a numpy call's own cost, in entries read or written
+
+
+def _est(shape: tuple) -> float:
+    return float(math.prod(d if isinstance(d, int) else GUESS for d in shape))
+
+
+def _op_cost(n: Expr) -> float:
+    """The estimated cost of computing ``n`` op by op: entries written and read (and a matrix
+    product's multiply-adds), and the call."""
+    out = _est(n.shape)
+    if n.op.name == "eye":
+        return CALL + out
+    cost = CALL + out + sum(_est(a.shape) for a in n.args)
+    if n.op.name == "matmul" and n.args[0].shape:
+        k = n.args[0].shape[-1]
+        cost += out * (k if isinstance(k, int) else GUESS) / _BLAS
+    return cost
+
+
+def _contraction_cost(root: Expr, terms: list[_Term], sizes: list, limit: float) -> float:
+    """The estimated cost of ``root`` as a contraction: each term's products in a greedy order
+    (see _cheapest), its write into the result, and the calls (a product is about five numpy
+    calls, with the Python around them). Stops once it exceeds ``limit``."""
+    write = CALL + _est(root.shape)
+    arrays = [[ls for _, ls in t.factors if ls] for t in terms]
+    # first what no order avoids: the calls and the writes (most rejections end here)
+    cost = write + sum(write + CALL * (6 + 5 * max(len(a) - 1, 0)) for a in arrays)
+    for t, ls in zip(terms, arrays):
+        if cost > limit:
+            break
+        if len(ls) > 1:
+            est = {lb: sizes[lb] if isinstance(sizes[lb], int) else GUESS
+                   for x in ls for lb in x}
+            cost += _cheapest(ls, est, {lb for lb in t.out if lb is not None}, exact=False)[0]
+    return cost
 
 
 # ------------------------------------------------------------------ compile time
 def contract_fusions(order: list[Expr], uses: dict[int, int], out_ids: set[int],
                      folded: dict) -> tuple[dict[int, tuple], set[int]]:
     """The roots of identity-seeded regions of ``order`` -> (Contraction, operand nodes), and
-    the ids of the region's other nodes, which no line computes."""
+    the ids of the region's other nodes, which no line computes.
+
+    Each region node is read once, in the graph's order; one that cannot be read (an op or a
+    reshape the reading does not know, too many terms) is computed op by op, and its operands
+    in the region are computed on their own. Then, from the last node back, a root (a value
+    used outside the region) that is not worth a contraction (see worth) is computed op by op
+    too, and so its operands in the region become roots.
+    """
     if not any(n.op.name == "eye" and len(n.attrs["dims"]) > 1 for n in order):
         return {}, set()  # (most graphs: one cheap scan)
-    region: set[int] = set()
+    # values that something other than the reading uses: computed on their own, read as such
+    own = set(out_ids)
+    for n in order:
+        if n.op.name not in _INDEX_OPS or id(n) in folded:
+            own.update(id(a) for a in n.args)
+    reader = _Reader()
+    terms, kept = reader.terms, reader.kept
+    inner: dict[int, frozenset] = {}  # id -> the region nodes its terms read through, itself too
+    nodes = []
     for n in order:
         i = id(n)
         if i in folded:
             continue
-        if (n.op.name == "eye" and len(n.attrs["dims"]) > 1) or (
-                n.op.name in _INDEX_OPS and any(id(a) in region for a in n.args)):
-            region.add(i)
-    if not any(_big(n) for n in order if id(n) in region):
-        return {}, set()
-    inside: dict[int, int] = {}  # id -> how many of its uses are region nodes'
+        seed = n.op.name == "eye" and len(n.attrs["dims"]) > 1
+        if not seed and (n.op.name not in _INDEX_OPS or
+                         not any(id(a) in terms and id(a) not in kept for a in n.args)):
+            continue
+        try:
+            reader.add(n)
+        except _Unfit:
+            kept.update(id(a) for a in n.args if id(a) in terms)
+            continue
+        nodes.append(n)
+        inner[i] = frozenset((i,)).union(*(inner[id(a)] for a in n.args
+                                           if id(a) in terms and id(a) not in kept))
+        if i in own:
+            kept.add(i)
+    region = terms
+    roots = set(kept) | {i for i in out_ids if i in region}
     for n in order:
-        if id(n) in region:
-            for a in n.args:
-                inside[id(a)] = inside.get(id(a), 0) + 1
-    nodes = [n for n in order if id(n) in region]
+        if id(n) not in region:
+            roots.update(id(a) for a in n.args if id(a) in region)
+    found: dict[int, tuple] = {}
     by_id = {id(n): n for n in nodes}
-    while True:
-        roots = {i for i in region if i in out_ids or inside.get(i, 0) < uses.get(i, 0)}
-        found: dict[int, tuple] = {}
-        for n in nodes:  # (in the graph's order: the same code every time)
-            i = id(n)
-            if i not in roots or i not in region:
-                continue
-            if n.op.name == "eye":
-                continue  # (used as it is: an operand of the regions below it, if any)
-            try:
-                reader = _Reader(region, roots)
-                terms = reader.read(n, top=True)
-                if not _big(n) and not any(_big(by_id[j]) for j in reader.memo):
-                    raise _Unfit  # small: op by op
-                found[i] = _spec(n, terms)
-            except _Unfit:
-                region.discard(i)  # computed op by op: its region operands are roots now
-                for a in n.args:
-                    if id(a) in inside:
-                        inside[id(a)] -= 1
-                break
-        else:
-            return found, region - roots
+    # a node that several roots read through is computed once op by op: each root's share
+    shared = Counter(j for i in roots for j in inner[i])
+    for n in reversed(nodes):
+        i = id(n)
+        if i not in roots or n.op.name == "eye":  # (an identity is used as it is)
+            continue
+        try:
+            by_ops = sum(_op_cost(by_id[j]) / shared[j] for j in inner[i])
+            if not worth(n, _contraction_cost(n, region[i], reader.sizes, by_ops), by_ops):
+                raise _Unfit
+            found[i] = _spec(n, region[i], i in reader.seeded)
+        except _Unfit:  # op by op: its operands in the region are values of their own
+            roots.update(id(a) for a in n.args if id(a) in region)
+    return found, set(region) - roots
 
 
-def _spec(root: Expr, terms: list[_Term]) -> tuple:
-    """(Contraction, operand nodes) for ``root`` read as ``terms``."""
+def _spec(root: Expr, terms: list[_Term], seeded: bool) -> tuple:
+    """(Contraction, operand nodes) for ``root`` read as ``terms``; ``seeded``: whether they
+    read through an identity (whose dtype the result then has too)."""
     ops: list[Expr] = []
     at: dict[int, int] = {}
     for t in terms:
@@ -304,8 +387,22 @@ def _spec(root: Expr, terms: list[_Term]) -> tuple:
         if src is None:
             raise _Unfit
         where.append(src)
+    # a number that multiplies every term multiplies the sum once: s (a - b), not s a - s b
+    # (inf a - inf b is nan where the op-by-op code gives inf)
+    common = Counter(at[id(n)] for n, ls in terms[0].factors if not ls)
+    for t in terms[1:]:
+        common &= Counter(at[id(n)] for n, ls in t.factors if not ls)
+    scale = tuple(common.elements())
     specs = []
     for t in terms:
+        left = Counter(common)
+        factors = []
+        for n, ls in t.factors:
+            if not ls and left[at[id(n)]] > 0:
+                left[at[id(n)]] -= 1
+                continue
+            factors.append((n, ls))
+        t = _Term(t.coef, tuple(factors), t.out)
         names: dict[int, int] = {}
         for lb in t.labels():
             names.setdefault(lb, len(names))
@@ -314,7 +411,7 @@ def _spec(root: Expr, terms: list[_Term]) -> tuple:
         factors = tuple((at[id(n)], tuple(names[lb] for lb in ls)) for n, ls in t.factors)
         out = tuple(None if lb is None else names[lb] for lb in t.out)
         specs.append((t.coef, factors, out))
-    return Contraction(tuple(where), tuple(specs)), ops
+    return Contraction(tuple(where), tuple(specs), seeded, scale), ops
 
 
 # ------------------------------------------------------------------ run time
@@ -326,8 +423,8 @@ class Contraction:
     work (the order of the products, the axes each one moves) is made on the first call with
     given shapes and kept."""
 
-    def __init__(self, where: tuple, terms: tuple):
-        self.where, self.terms = where, terms
+    def __init__(self, where: tuple, terms: tuple, seeded: bool = False, scale: tuple = ()):
+        self.where, self.terms, self.seeded, self.scale = where, terms, seeded, scale
         self._plans: dict[tuple, tuple] = {}
 
     def __repr__(self) -> str:
@@ -341,7 +438,9 @@ class Contraction:
             parts.append(f"{coef:+g} * {ins}->{out}")
         return "<contraction " + " ".join(parts) + ">"
 
-    def __call__(self, *ops):
+    def __call__(self, like, *ops):
+        """The value from the operands; ``like``: the array whose floating dtype the
+        identity has in the op-by-op code (its first tensor input), or None."""
         key = tuple(getattr(o, "shape", None) for o in ops)
         plan = self._plans.get(key)
         if plan is None:
@@ -349,8 +448,15 @@ class Contraction:
                 self._plans.clear()
             plan = self._plans[key] = self._plan(ops)
         shape, terms = plan
-        out = np.zeros(shape, np.result_type(1.0, *ops))  # (a float, as the identity is)
+        eye = _float_dtype_of(np, like, np.float64) if self.seeded else 1.0
+        dtype = np.result_type(eye, 1.0, *ops)
+        out = np.zeros(shape, dtype)
+        # every product in the result's dtype, as op by op, where each meets the identity's
+        ops = tuple(o.astype(dtype) if o.__class__ is np.ndarray and o.dtype != dtype else o
+                    for o in ops)
         _add_terms(out, terms, ops)
+        for i in self.scale:
+            out *= ops[i]
         return out
 
     def _plan(self, ops) -> tuple:
@@ -418,7 +524,7 @@ def _term_plan(coef, factors: tuple, labels: tuple, ops, shape: tuple) -> tuple:
     steps = []
     if have:
         sizes = {lb: d for ls, dims in have for lb, d in zip(ls, dims)}
-        order = _cheapest([ls for ls, _ in have], sizes, want)
+        _, order = _cheapest([ls for ls, _ in have], sizes, want)
         slot = {1 << k: k for k in range(len(have))}
         for ma, mb, keep in order:
             a, b = slot.pop(ma), slot.pop(mb)
@@ -458,23 +564,54 @@ def _subscripts(ls: tuple) -> str:
 _BLAS = 16.0  # how much faster a matrix product is per multiply-add than a broadcast product
 
 
-def _cheapest(labels: list[tuple], sizes: dict, want: set) -> tuple:
-    """The order of pairwise products of the arrays with these labels that costs least (by
-    dynamic programming over subsets): (mask, mask, labels kept) for each product."""
+def _cheapest(labels: list[tuple], sizes: dict, want: set, exact: bool = True) -> tuple:
+    """(cost, steps): the order of pairwise products of the arrays with these labels, each
+    step (mask, mask, labels kept). The cheapest by a cost model (entries read and written, a
+    matrix product's multiply-adds at BLAS speed), by dynamic programming over subsets for up
+    to EXACT_ORDER arrays (where ``exact``); else the cheapest product first, again and
+    again."""
     m = len(labels)
-    sets = [frozenset(ls) for ls in labels]
-    full = (1 << m) - 1
+    where: dict[int, int] = {}  # label -> the mask of the arrays that have it
+    for i, ls in enumerate(labels):
+        for lb in ls:
+            where[lb] = where.get(lb, 0) | 1 << i
+    labs: dict[int, frozenset] = {}
+
+    def kept(mask: int) -> frozenset:
+        """The labels of the product of the arrays in ``mask`` that the rest (or the result)
+        still needs."""
+        got = labs.get(mask)
+        if got is None:
+            got = labs[mask] = frozenset(lb for lb, w in where.items() if w & mask and (
+                w & ~mask or lb in want))
+        return got
 
     def size(ls) -> float:
         return float(math.prod(sizes[lb] for lb in ls))
 
-    def kept(mask: int) -> frozenset:
-        mine = frozenset().union(*(sets[i] for i in range(m) if mask >> i & 1))
-        rest = frozenset().union(*(sets[i] for i in range(m) if not mask >> i & 1))
-        return mine & (rest | want)
+    def cost(a: int, b: int) -> float:
+        la, lb, lc = kept(a), kept(b), kept(a | b)
+        c = size(la) + size(lb) + size(lc)
+        if (la & lb) - lc:  # a label summed here: a matrix product
+            c += size(la | lb) / _BLAS
+        return c
 
+    if m > EXACT_ORDER or not exact:
+        parts = [1 << i for i in range(m)]
+        pairs = {(a, b): cost(a, b) for a, b in itertools.combinations(parts, 2)}
+        greedy = []
+        total = 0.0
+        while len(parts) > 1:
+            (a, b), c = min(pairs.items(), key=lambda kv: kv[1])
+            total += c
+            greedy.append((a, b, kept(a | b)))
+            parts = [p for p in parts if p not in (a, b)]
+            pairs = {k: v for k, v in pairs.items() if a not in k and b not in k}
+            pairs.update(((p, a | b), cost(p, a | b)) for p in parts)
+            parts.append(a | b)
+        return total, tuple(greedy)
+    full = (1 << m) - 1
     best: dict[int, tuple] = {1 << i: (0.0, None) for i in range(m)}
-    labs = {mask: kept(mask) for mask in range(1, full + 1)}
     for mask in sorted(range(1, full + 1), key=lambda x: bin(x).count("1")):
         if mask in best:
             continue
@@ -483,14 +620,9 @@ def _cheapest(labels: list[tuple], sizes: dict, want: set) -> tuple:
         sub = (mask - 1) & mask
         while sub:
             if sub & low:  # each split once: the part holding the lowest array
-                a, b = sub, mask ^ sub
-                la, lb, lc = labs[a], labs[b], labs[mask]
-                cost = size(la) + size(lb) + size(lc)
-                if (la & lb) - lc:  # a label summed here: a matrix product
-                    cost += size(la | lb) / _BLAS
-                cost += best[a][0] + best[b][0]
-                if top is None or cost < top[0]:
-                    top = (cost, (a, b))
+                c = cost(sub, mask ^ sub) + best[sub][0] + best[mask ^ sub][0]
+                if top is None or c < top[0]:
+                    top = (c, (sub, mask ^ sub))
             sub = (sub - 1) & mask
         best[mask] = top
     steps: list = []
@@ -501,10 +633,10 @@ def _cheapest(labels: list[tuple], sizes: dict, want: set) -> tuple:
             return
         unfold(split[0])
         unfold(split[1])
-        steps.append((split[0], split[1], labs[mask]))
+        steps.append((split[0], split[1], kept(mask)))
 
     unfold(full)
-    return tuple(steps)
+    return best[full][0], tuple(steps)
 
 
 def _pair_plan(la: tuple, da_: tuple, lb: tuple, db_: tuple, keep) -> tuple:

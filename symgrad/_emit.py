@@ -342,20 +342,22 @@ def inline_lines(order, uses, gen, folded, free, src_of, operands=None, skip=Non
 
 
 # ------------------------------------------------------------------ the array version
-def dot_fusions(order, uses) -> set[int]:
-    """ids of ``mul`` nodes whose only user sums them to a scalar: lowered as ``a @ b``."""
+def dot_fusions(order, uses, region: set[int] = frozenset()) -> set[int]:
+    """ids of ``mul`` nodes whose only user sums them to a scalar: lowered as ``a @ b``
+    (not in a ``region`` computed as contractions)."""
     fused: set[int] = set()
     for n in order:
-        if n.op.name != "sum" or n.attrs["keepdims"] or n.ndim:
+        if n.op.name != "sum" or n.attrs["keepdims"] or n.ndim or id(n) in region:
             continue
         m = n.args[0]
         if m.op.name == "mul" and m.ndim == 1 and uses.get(id(m)) == 1 \
-                and m.args[0].shape == m.args[1].shape == m.shape:
+                and id(m) not in region and m.args[0].shape == m.args[1].shape == m.shape:
             fused.add(id(m))
     return fused
 
 
-def outer_fusions(order, uses, out_ids, folded) -> dict[int, tuple]:
+def outer_fusions(order, uses, out_ids, folded, region: set[int] = frozenset()
+                  ) -> dict[int, tuple]:
     """id of a ``mul`` node -> (P, M) where it multiplies the matrix ``M`` by ``P``, the outer
     product of two vectors ``a`` and ``b`` that has no other use.
 
@@ -366,12 +368,12 @@ def outer_fusions(order, uses, out_ids, folded) -> dict[int, tuple]:
     """
     found: dict[int, tuple] = {}
     for n in order:
-        if n.op.name != "mul" or n.ndim != 2:
+        if n.op.name != "mul" or n.ndim != 2 or id(n) in region:
             continue
         for j in (0, 1):
             p, m = n.args[j], n.args[1 - j]
             if p.op.name == "outer" and m.shape == n.shape and p is not m \
-                    and uses.get(id(p)) == 1 and id(p) not in out_ids \
+                    and uses.get(id(p)) == 1 and id(p) not in out_ids and id(p) not in region \
                     and id(p) not in folded and p.args[0].ndim == 1 and p.args[1].ndim == 1:
                 found[id(n)] = (p, m)
                 break
@@ -426,24 +428,24 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
     written in their Python ``math`` form; ``hosted``: those computed by numpy on the host
     (see hosted_code); ``contract``: regions below a tensor identity are computed as
     contractions (numpy only: see symgrad._contract)."""
-    fused = dot_fusions(order, uses)
-    outers = outer_fusions(order, uses, out_ids, folded)
+    roots, interior = contract_fusions(order, uses, out_ids, folded) if contract else ({}, set())
+    region = interior | set(roots)  # (the other fusions stay out of it)
+    fused = dot_fusions(order, uses, region)
+    outers = outer_fusions(order, uses, out_ids, folded, region)
     # the operands each fused line reads, instead of the node it computes in passing
     operands: dict[int, tuple] = {i: (m, *p.args) for i, (p, m) in outers.items()}
     for n in order:
         if n.op.name == "sum" and id(n.args[0]) in fused:
             operands[id(n)] = n.args[0].args
     skipped = fused | {id(p) for p, _ in outers.values()}
-    calls: dict[int, str] = {}  # root of a contracted region -> the contraction's name
-    interior: set[int] = set()
-    if contract:
-        roots, interior = contract_fusions(order, uses, out_ids, folded)
-        if roots:
-            uses = _contracted_uses(order, uses, roots, interior)
-            for i, (spec, ops) in roots.items():
-                operands[i] = tuple(ops)
-                calls[i] = gen.const(spec)
-            skipped = skipped | interior
+    calls: dict[int, str] = {}  # root of a contracted region -> the contraction's call
+    if roots:
+        uses = _contracted_uses(order, uses, roots, interior)
+        like = gen.like or "None"
+        for i, (spec, ops) in roots.items():
+            operands[i] = tuple(ops)
+            calls[i] = f"{gen.const(spec)}({like}"
+        skipped = skipped | interior
     promoting = (gen.numbers or set()) - mathed - hosted  # xp's functions of Python numbers
     plan = plan_buffers(order, uses, out_ids, folded, skipped, operands, inplace, gen,
                         promoting, set(calls))
@@ -471,7 +473,8 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
             m = n.args[0]
             src = f"{names[id(m.args[0])]} @ {names[id(m.args[1])]}"
         elif i in calls:
-            src = f"{calls[i]}({', '.join(names[id(x)] for x in operands[i])})"
+            src = "".join(f", {names[id(x)]}" for x in operands[i])
+            src = f"{calls[i]}{src})"
         elif i in outers:
             m, a, b = (names[id(x)] for x in operands[i])
             if into is not None:  # into is M: scale its rows, then its columns, in place
@@ -522,7 +525,7 @@ def _inlined_array_lines(order, gen, uses, folded, mathed, skipped, hosted, fuse
 
     def src_of(n, a):
         if id(n) in calls:
-            return f"{calls[id(n)]}({', '.join(a)})"
+            return calls[id(n)] + "".join(f", {x}" for x in a) + ")"
         if n.op.name == "sum" and id(n.args[0]) in skipped:
             return f"{_wrap(a[0])} @ {_wrap(a[1])}"
         if id(n) in mathed:

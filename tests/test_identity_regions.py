@@ -66,6 +66,7 @@ CASES = {
 }
 
 
+WORTH = contract.worth
 _NOT_CONTRACTED = {"A v", "u A", "sum(A, 0)"}  # (their Jacobians are transposed gradients)
 
 
@@ -77,9 +78,13 @@ def _op_by_op(order, uses, out_ids, folded):
     return {}, set()
 
 
+def _always(*args):
+    return True
+
+
 def _compiled(h, force: bool, monkeypatch):
-    """``h`` compiled with the contractions forced on every size (or never used)."""
-    monkeypatch.setattr(contract, "BIG", 0)
+    """``h`` compiled with the contractions forced wherever they apply (or never used)."""
+    monkeypatch.setattr(contract, "worth", _always)
     monkeypatch.setattr(emit, "contract_fusions",
                         contract.contract_fusions if force else _op_by_op)
     ins = [x for x in VALS if x in set(sg.variables(h))]
@@ -168,7 +173,7 @@ def test_float32_stays_float32(monkeypatch):
 
 def test_symbolic_sizes_come_from_the_operands(monkeypatch):
     # the number of samples is known only when called: two sizes, one function
-    monkeypatch.setattr(contract, "BIG", 0)
+    monkeypatch.setattr(contract, "worth", _always)
     fn = sg.compile(CASES["least squares"](), [X, A, Y])
     assert _contractions(fn)
     for n in (1, 4, 9):
@@ -205,15 +210,114 @@ def test_random_graphs_contract_as_they_compute_op_by_op(data):
     assume(point_is_safe(f, vals))
     outs = [sg.hessian(f, w)] + ([sg.jacobian(e, w)] if e.ndim else [])
     note(f"e = {e}")
-    old = contract.BIG
     try:
-        contract.BIG = 0
+        contract.worth = _always
         got = sg.compile(outs, ws)(*[vals[x] for x in ws])
         emit.contract_fusions = _op_by_op
         want = sg.compile(outs, ws)(*[vals[x] for x in ws])
     finally:
-        contract.BIG = old
+        contract.worth = WORTH
         emit.contract_fusions = contract.contract_fusions
     for g, h in zip(got, want):
         scale = 1.0 + np.max(np.abs(h), initial=0.0)
         np.testing.assert_allclose(g, h, rtol=1e-9, atol=1e-9 * scale)
+
+
+# ------------------------------------------------------------------ found by review
+def test_a_summed_axis_the_term_is_constant_along_counts_its_size():
+    # the other half of a δ summed away leaves an axis constant, though labelled: U is all
+    # ones, U U^T is 20 everywhere (the contraction gave 1)
+    n = 20
+    U = sg.sum(sg.eye((n, n)), axis=(1, 2))
+    M = sg.matrix("M", (n, n))
+    fn = sg.compile((U @ U.T) * M, [M])
+    assert _contractions(fn)
+    m = rng.normal(size=(n, n))
+    np.testing.assert_allclose(fn(m), n * m, rtol=1e-12)
+
+
+def test_diagonal_of_a_term_constant_along_its_last_axis():
+    n = 16
+    Tn = sg.tensor("Tn", (n, n, n, n))
+    R = sg.sum(sg.eye((n, n)) * Tn, axis=3, keepdims=True)
+    e = sg.diagonal(sg.broadcast_to(R, (n, n, n, n)))  # e[i, k, j] = T[i, k, j, k] δ(i, j)
+    t = rng.normal(size=(n, n, n, n))
+    np.testing.assert_allclose(sg.compile(e, [Tn])(t), np.einsum("ikjk,ij->ikj", t, np.eye(n)),
+                               rtol=1e-12, atol=1e-12)
+    # the same through sg.hessian: the reverse pass of diag(x) is diagonal(cotangent)
+    k = 16
+    Ak, vk, q = sg.matrix("Ak", (n, k)), sg.vector("vk", k), sg.matrix("q", (n, 1))
+    f = sg.sum(sg.sum(sg.diag(Ak @ vk) + q, axis=1) ** 3.0)  # sum((A v + n q)^3)
+    a, vv, qq = rng.normal(size=(n, k)), rng.normal(size=k), rng.normal(size=(n, 1))
+    z = a @ vv + n * qq[:, 0]
+    want = np.einsum("p,pm,i,j->pimj", 6 * z, np.eye(n), vv, vv)
+    np.testing.assert_allclose(sg.compile(sg.hessian(f, Ak), [Ak, vk, q])(a, vv, qq), want,
+                               rtol=1e-10, atol=1e-9)
+
+
+def test_other_fusions_leave_the_region_alone():
+    # a dot product and an outer product that the numpy code would fuse, in a region
+    n = 20
+    vn, Xb = sg.vector("vn", n), sg.matrix("Xb", (40, 40))
+    s = sg.sum(sg.sum(sg.eye((n, n)), axis=(1, 2, 3)) * vn)  # n sum(v)
+    fn = sg.compile([s, sg.exp(sg.exp(Xb * 0.01))], [vn, Xb])
+    assert fn(np.ones(n), np.zeros((40, 40)))[0] == pytest.approx(n * n)
+    a, b, Wn = sg.vector("a", n), sg.vector("b", n), sg.matrix("Wn", (n, n))
+    M = sg.sum(sg.eye((n, n)) * Wn, axis=(2, 3))  # W
+    x, y, w = rng.normal(size=n), rng.normal(size=n), rng.normal(size=(n, n))
+    np.testing.assert_allclose(sg.compile(sg.outer(a, b) * M, [a, b, Wn])(x, y, w),
+                               np.outer(x, y) * w, rtol=1e-12)
+
+
+@pytest.mark.parametrize("low", [np.float16, np.float32])
+def test_the_identity_keeps_its_dtype(low):
+    # op by op the identity has the first tensor input's dtype (W's float64 here), and every
+    # product meets it: the same result, in the same dtype, as the contraction
+    Xs, W = sg.matrix("X", ("N", 3)), sg.matrix("W", (3, 4))
+    H = sg.hessian(sg.sum((Xs @ W) ** 2.0), W)  # 2 X^T X ⊗ I
+    x, w = rng.normal(size=(6, 3)).astype(low), rng.normal(size=(3, 4))
+    fn = sg.compile(H, [W, Xs])
+    assert _contractions(fn)
+    got = fn(w, x)
+    x64 = x.astype(float)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, 2 * np.einsum("ni,nj,kl->ikjl", x64, x64, np.eye(4)),
+                               rtol=1e-12, atol=1e-12)
+    assert fn(w.astype(low), x).dtype == low
+
+
+def test_a_number_times_the_whole_sum_multiplies_it_once():
+    # s (a - b) at s = inf is ±inf (or nan where a = b), as op by op; s a - s b was nan
+    s = sg.scalar("s")
+    H = CASES["softmax regression"]() * s
+    fn = sg.compile(H, [X, Y, A, s])
+    got = fn(VALS[X], VALS[Y], VALS[A], np.inf)
+    emit.contract_fusions = _op_by_op
+    try:
+        want = sg.compile(H, [X, Y, A, s])(VALS[X], VALS[Y], VALS[A], np.inf)
+    finally:
+        emit.contract_fusions = contract.contract_fusions
+    assert _contractions(fn)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+
+
+def test_deep_chains_of_small_matrices_are_not_multiplied_out():
+    # the terms of a deep chain, multiplied out, repeat the same products: 1,610 arrays in
+    # the terms of the 16-layer chain where every root is contracted. The estimate keeps the
+    # chain's values op by op where that is cheaper, and the work stays linear in the depth
+    L = 16
+    Xs, W = sg.matrix("X", ("N", 5)), sg.matrix("W", (5, 5))
+    z = Xs
+    for _ in range(L):
+        z = sg.tanh(z @ W)
+    H = sg.hessian(sg.sum(z**2.0), W)
+    fn = sg.compile(H, [Xs, W])
+    arrays = sum(len(factors) for c in _contractions(fn) for _, factors, _ in c.terms)
+    assert arrays <= 12 * L
+    x, w = rng.normal(size=(30, 5)), rng.normal(size=(5, 5)) * 0.5
+    emit.contract_fusions = _op_by_op
+    try:
+        want = sg.compile(H, [Xs, W])(x, w)
+    finally:
+        emit.contract_fusions = contract.contract_fusions
+    np.testing.assert_allclose(fn(x, w), want, rtol=1e-9, atol=1e-12)
