@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -384,8 +384,8 @@ def _spec(root: Expr, terms: list[_Term], seeded: bool) -> tuple:
             for n, ls in t.factors:
                 if src is None and lb is not None and lb in ls:
                     src = (at[id(n)], ls.index(lb))
-        if src is None:
-            raise _Unfit
+        if src is None:  # a symbolic size no operand has (a δ of output axes alone)
+            src = d
         where.append(src)
     # a number that multiplies every term multiplies the sum once: s (a - b), not s a - s b
     # (inf a - inf b is nan where the op-by-op code gives inf)
@@ -411,20 +411,24 @@ def _spec(root: Expr, terms: list[_Term], seeded: bool) -> tuple:
         factors = tuple((at[id(n)], tuple(names[lb] for lb in ls)) for n, ls in t.factors)
         out = tuple(None if lb is None else names[lb] for lb in t.out)
         specs.append((t.coef, factors, out))
-    return Contraction(tuple(where), tuple(specs), seeded, scale), ops
+    dims = tuple(dict.fromkeys(w for w in where if isinstance(w, str)))
+    return Contraction(tuple(where), tuple(specs), seeded, scale, len(ops), dims), ops
 
 
 # ------------------------------------------------------------------ run time
 class Contraction:
     """The value of a region's root from its operands (see the module's docstring).
 
-    ``where``: each output axis's size, a number or (operand, axis); ``terms``: (coefficient,
+    ``where``: each output axis's size, a number, (operand, axis) or the name of a size
+    passed after the operands (``dims``, ``nops`` operands); ``terms``: (coefficient,
     ((operand, labels), ...), the output axes' labels or None) each. The plan of each call's
     work (the order of the products, the axes each one moves) is made on the first call with
     given shapes and kept."""
 
-    def __init__(self, where: tuple, terms: tuple, seeded: bool = False, scale: tuple = ()):
+    def __init__(self, where: tuple, terms: tuple, seeded: bool = False, scale: tuple = (),
+                 nops: int = 0, dims: tuple = ()):
         self.where, self.terms, self.seeded, self.scale = where, terms, seeded, scale
+        self.nops, self.dims = nops, dims
         self._plans: dict[tuple, tuple] = {}
 
     def __repr__(self) -> str:
@@ -438,15 +442,17 @@ class Contraction:
             parts.append(f"{coef:+g} * {ins}->{out}")
         return "<contraction " + " ".join(parts) + ">"
 
-    def __call__(self, like, *ops):
-        """The value from the operands; ``like``: the array whose floating dtype the
-        identity has in the op-by-op code (its first tensor input), or None."""
-        key = tuple(getattr(o, "shape", None) for o in ops)
+    def __call__(self, like, *args):
+        """The value from the operands (then the sizes ``dims``); ``like``: the array whose
+        floating dtype the identity has in the op-by-op code (its first tensor input), or
+        None."""
+        ops = args[:self.nops] if self.dims else args
+        key = tuple(getattr(o, "shape", None) for o in ops) + args[len(ops):]
         plan = self._plans.get(key)
         if plan is None:
             if len(self._plans) > 64:
                 self._plans.clear()
-            plan = self._plans[key] = self._plan(ops)
+            plan = self._plans[key] = self._plan(ops, args[self.nops:])
         shape, terms = plan
         eye = _float_dtype_of(np, like, np.float64) if self.seeded else 1.0
         dtype = np.result_type(eye, 1.0, *ops)
@@ -459,14 +465,44 @@ class Contraction:
             out *= ops[i]
         return out
 
-    def _plan(self, ops) -> tuple:
-        shape = tuple(w if isinstance(w, int) else ops[w[0]].shape[w[1]] for w in self.where)
+    def _plan(self, ops: tuple, dims: tuple) -> tuple:
+        shape = tuple(w if isinstance(w, int) else
+                      dims[self.dims.index(w)] if isinstance(w, str) else ops[w[0]].shape[w[1]]
+                      for w in self.where)
         return shape, tuple(_term_plan(coef, factors, labels, ops, shape)
                             for coef, factors, labels in self.terms)
 
 
 # products of tiny probabilities underflow to 0 (a matrix product never says so)
 @np.errstate(under="ignore")
+class _Product(NamedTuple):
+    """One product of two labelled arrays (see _pair_plan): the axes each sums first, the
+    permutation and shape each is brought to, whether it is a matrix product (else a
+    broadcast one), and the result's shape (None: as it comes)."""
+    sum_a: tuple
+    sum_b: tuple
+    perm_a: tuple
+    shape_a: tuple
+    perm_b: tuple
+    shape_b: tuple
+    matmul: bool
+    shape: tuple | None
+
+
+class _TermPlan(NamedTuple):
+    """How one term is computed for given shapes (see _term_plan)."""
+    coef: float
+    numbers: tuple  # operands that are numbers: they scale the term
+    diags: tuple  # per array operand: einsum subscripts taking its diagonal, or None
+    arrays: tuple  # the array operands, in the slots the steps use
+    steps: tuple  # (slot, slot, _Product): the result goes to the first slot
+    last: int  # the slot holding the product of all (-1: no array)
+    drop: tuple  # its axes summed at the end
+    view_shape: tuple  # the strided view of the output it is added into
+    view_strides: tuple  # (in entries)
+    r_shape: tuple  # the product's shape in that view (1 where it broadcasts)
+
+
 def _add_terms(out: np.ndarray, terms: tuple, ops: tuple) -> None:
     size = out.itemsize
     for coef, numbers, diags, arrays, steps, last, drop, view_shape, view_strides, r_shape \
@@ -491,8 +527,9 @@ def _add_terms(out: np.ndarray, terms: tuple, ops: tuple) -> None:
             view += r * scale
 
 
-def _pair(a, b, da, db, pa, ra, pb, rb, mm: bool, rc):
-    """One product of a plan (see _pair_plan)."""
+def _pair(a: np.ndarray, b: np.ndarray, da: tuple, db: tuple, pa: tuple, ra: tuple,
+          pb: tuple, rb: tuple, mm: bool, rc: tuple | None) -> np.ndarray:
+    """One product of a plan (the fields of a _Product)."""
     if da:
         a = a.sum(axis=da)
     if db:
@@ -503,7 +540,10 @@ def _pair(a, b, da, db, pa, ra, pb, rb, mm: bool, rc):
     return c if rc is None else c.reshape(rc)
 
 
-def _term_plan(coef, factors: tuple, labels: tuple, ops, shape: tuple) -> tuple:
+def _term_plan(coef: float, factors: tuple, labels: tuple, ops: tuple,
+               shape: tuple) -> _TermPlan:
+    """The plan of one term (coefficient, (operand, labels) factors, the output axes'
+    labels) for the operands at hand and the output's ``shape``."""
     numbers, arrays, diags, have = [], [], [], []
     for i, ls in factors:
         if not ls:
@@ -553,8 +593,8 @@ def _term_plan(coef, factors: tuple, labels: tuple, ops, shape: tuple) -> tuple:
             vs.append(elem[k])
             vd.append(shape[k])
     r_shape = rdims + (1,) * (len(vd) - len(rdims))
-    return (coef, tuple(numbers), tuple(diags), tuple(arrays), tuple(steps), last, drop,
-            tuple(vd), tuple(vs), r_shape)
+    return _TermPlan(coef, tuple(numbers), tuple(diags), tuple(arrays), tuple(steps), last,
+                     drop, tuple(vd), tuple(vs), r_shape)
 
 
 def _subscripts(ls: tuple) -> str:
@@ -660,10 +700,10 @@ def _pair_plan(la: tuple, da_: tuple, lb: tuple, db_: tuple, keep) -> tuple:
     if inner:
         k = math.prod(size[x] for x in inner)
         pb = tuple(lb.index(x) for x in batch + inner + fb)
-        rec = (da, db, pa, bs + (math.prod(sa), k), pb, bs + (k, math.prod(sb)), True,
-               bs + sa + sb)
+        rec = _Product(da, db, pa, bs + (math.prod(sa), k), pb, bs + (k, math.prod(sb)), True,
+                       bs + sa + sb)
     else:
         pb = tuple(lb.index(x) for x in batch + fb)
-        rec = (da, db, pa, bs + sa + (1,) * len(sb), pb, bs + (1,) * len(sa) + sb, False,
-               None)
+        rec = _Product(da, db, pa, bs + sa + (1,) * len(sb), pb, bs + (1,) * len(sa) + sb,
+                       False, None)
     return rec, (lc, bs + sa + sb)

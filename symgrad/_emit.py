@@ -438,13 +438,14 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
         if n.op.name == "sum" and id(n.args[0]) in fused:
             operands[id(n)] = n.args[0].args
     skipped = fused | {id(p) for p, _ in outers.values()}
-    calls: dict[int, str] = {}  # root of a contracted region -> the contraction's call
+    calls: dict[int, tuple] = {}  # root of a contracted region -> its call, around operands
     if roots:
         uses = _contracted_uses(order, uses, roots, interior)
         like = gen.like or "None"
         for i, (spec, ops) in roots.items():
             operands[i] = tuple(ops)
-            calls[i] = f"{gen.const(spec)}({like}"
+            calls[i] = (f"{gen.const(spec)}({like}",
+                        "".join(f", {gen.dim(d)}" for d in spec.dims) + ")")
         skipped = skipped | interior
     promoting = (gen.numbers or set()) - mathed - hosted  # xp's functions of Python numbers
     plan = plan_buffers(order, uses, out_ids, folded, skipped, operands, inplace, gen,
@@ -473,8 +474,8 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
             m = n.args[0]
             src = f"{names[id(m.args[0])]} @ {names[id(m.args[1])]}"
         elif i in calls:
-            src = "".join(f", {names[id(x)]}" for x in operands[i])
-            src = f"{calls[i]}{src})"
+            head, tail = calls[i]
+            src = head + "".join(f", {names[id(x)]}" for x in operands[i]) + tail
         elif i in outers:
             m, a, b = (names[id(x)] for x in operands[i])
             if into is not None:  # into is M: scale its rows, then its columns, in place
@@ -518,14 +519,19 @@ def _contracted_uses(order, uses, roots: dict, interior: set[int]) -> dict[int, 
     return uses
 
 
-def _inlined_array_lines(order, gen, uses, folded, mathed, skipped, hosted, fused_args,
-                         calls):
+def _inlined_array_lines(order: list[Expr], gen: Gen, uses: dict, folded: dict, mathed: set,
+                         skipped: set, hosted: set, fused_args: dict,
+                         calls: dict) -> tuple[list[str], dict]:
+    """The array version's statements where no buffer is reused: nodes used once inlined;
+    ``skipped``: nodes computed inside another's code, ``fused_args``: the operands such a
+    node's code reads, ``calls``: the contractions' calls (see array_lines)."""
     def operands(n):
         return fused_args.get(id(n), n.args)
 
     def src_of(n, a):
         if id(n) in calls:
-            return calls[id(n)] + "".join(f", {x}" for x in a) + ")"
+            head, tail = calls[id(n)]
+            return head + "".join(f", {x}" for x in a) + tail
         if n.op.name == "sum" and id(n.args[0]) in skipped:
             return f"{_wrap(a[0])} @ {_wrap(a[1])}"
         if id(n) in mathed:

@@ -321,3 +321,15 @@ def test_deep_chains_of_small_matrices_are_not_multiplied_out():
     finally:
         emit.contract_fusions = contract.contract_fusions
     np.testing.assert_allclose(fn(x, w), want, rtol=1e-9, atol=1e-12)
+
+
+def test_a_symbolic_size_only_a_delta_has():
+    # 2 X^T X ⊗ I(K): no operand has K, which the call passes after the operands; the plans
+    # are kept per size
+    Xs, Ys, W = sg.matrix("X", ("N", "d")), sg.matrix("Y", ("N", "K")), sg.matrix("W", ("d", "K"))
+    fn = sg.compile(sg.hessian(sg.sum((Xs @ W - Ys) ** 2.0), W), [Xs, Ys, W])
+    assert _contractions(fn) and "reshape(_rt.eye" not in fn.source
+    for N, d, K in [(7, 3, 2), (5, 2, 4), (0, 2, 3), (7, 3, 2)]:
+        x, y, w = rng.normal(size=(N, d)), rng.normal(size=(N, K)), rng.normal(size=(d, K))
+        np.testing.assert_allclose(fn(x, y, w), 2 * np.einsum("ni,nj,kl->ikjl", x, x, np.eye(K)),
+                                   rtol=1e-12, atol=1e-12)
