@@ -101,7 +101,7 @@ def plan_buffers(order: list[Expr], uses: dict[int, int], out_ids: set[int], fol
                 remaining[ai] = left
                 if left == 0:
                     dying.append(a)
-        if taint or i in promoting:
+        if taint or i in promoting or i in calls:  # (a contraction: the identity's dtype)
             tainted.add(i)
         if op not in FRESH and op not in VIEWS:
             for a in args:  # an op we do not know may return (part of) an operand

@@ -36,9 +36,9 @@ from .expr import Expr
 from .runtime import _float_dtype_of
 
 MAX_TERMS = 8  # a root's terms: beyond this the expansion (products of sums) is not worth it
-MAX_FACTORS = 16  # arrays in one term
-EXACT_ORDER = 8  # terms of at most this many arrays get the cheapest order (3^m steps), others
-# a greedy one
+MAX_FACTORS = 8  # arrays in one term: their cheapest order is searched (3^m steps); a term
+# of more (deep chains) is left op by op (a greedy order made 5-axis temporaries of 12 GB)
+EXACT_ORDER = MAX_FACTORS
 # ops a region is read through; any other op's value is an operand (an array with labels)
 _INDEX_OPS = frozenset(("mul", "add", "sub", "neg", "sum", "transpose", "matmul", "outer",
                         "broadcast_to", "diag", "diagonal", "alias", "reshape"))
@@ -254,10 +254,28 @@ def _regrouped(out: tuple, before: tuple, shape: tuple) -> tuple:
     return tuple(None if d == 1 else next(it) for d in shape)
 
 
-def worth(root: Expr, contracted: float, by_ops: float) -> bool:
-    """Whether computing ``root`` as a contraction pays: its estimated cost (see
-    _contraction_cost) against that of computing the region's values op by op."""
+def worth(root: Expr, contracted: float, by_ops: float, inner: list[Expr]) -> bool:
+    """Whether computing ``root`` as a contraction pays: where some value of the region it
+    reads through (``inner``) may be bigger than it (else there is nothing to save, and
+    writing a big result through strided views is the slower), and its estimated cost (see
+    _contraction_cost) is below that of computing the region's values op by op."""
+    if all(_not_smaller(root.shape, x.shape) for x in inner):
+        return False
     return contracted < by_ops
+
+
+def _not_smaller(a: tuple, b: tuple) -> bool:
+    """Whether shape ``a`` surely has at least half as many entries as shape ``b`` (its
+    symbolic sizes include ``b``'s, and its known ones multiply to at least half of
+    ``b``'s)."""
+    names = [d for d in a if not isinstance(d, int)]
+    for d in b:
+        if not isinstance(d, int):
+            if d not in names:
+                return False
+            names.remove(d)
+    known = [d for d in a if isinstance(d, int)], [d for d in b if isinstance(d, int)]
+    return 2 * math.prod(known[0]) >= math.prod(known[1])
 
 
 GUESS = 1000  # the size a symbolic size is taken to have in the estimates
@@ -285,10 +303,11 @@ def _contraction_cost(root: Expr, terms: list[_Term], sizes: list, limit: float)
     """The estimated cost of ``root`` as a contraction: each term's products in a greedy order
     (see _cheapest), its write into the result, and the calls (a product is about five numpy
     calls, with the Python around them). Stops once it exceeds ``limit``."""
-    write = CALL + _est(root.shape)
+    out = _est(root.shape)
     arrays = [[ls for _, ls in t.factors if ls] for t in terms]
-    # first what no order avoids: the calls and the writes (most rejections end here)
-    cost = write + sum(write + CALL * (6 + 5 * max(len(a) - 1, 0)) for a in arrays)
+    # first what no order avoids: the calls, the output's zeros and each term's addition
+    # into it (read, read, write)
+    cost = CALL + out + sum(3 * out + CALL * (6 + 5 * max(len(a) - 1, 0)) for a in arrays)
     for t, ls in zip(terms, arrays):
         if cost > limit:
             break
@@ -355,7 +374,9 @@ def contract_fusions(order: list[Expr], uses: dict[int, int], out_ids: set[int],
             continue
         try:
             by_ops = sum(_op_cost(by_id[j]) / shared[j] for j in inner[i])
-            if not worth(n, _contraction_cost(n, region[i], reader.sizes, by_ops), by_ops):
+            below = [by_id[j] for j in inner[i] if j != i]
+            if not worth(n, _contraction_cost(n, region[i], reader.sizes, by_ops), by_ops,
+                         below):
                 raise _Unfit
             found[i] = _spec(n, region[i], i in reader.seeded)
         except _Unfit:  # op by op: its operands in the region are values of their own
@@ -463,7 +484,7 @@ class Contraction:
         _add_terms(out, terms, ops)
         for i in self.scale:
             out *= ops[i]
-        return out
+        return out if shape else out[()]  # (a numpy scalar, as a sum of an array is)
 
     def _plan(self, ops: tuple, dims: tuple) -> tuple:
         shape = tuple(w if isinstance(w, int) else
