@@ -334,3 +334,32 @@ def test_a_symbolic_size_only_a_delta_has():
         x, y, w = rng.normal(size=(N, d)), rng.normal(size=(N, K)), rng.normal(size=(d, K))
         np.testing.assert_allclose(fn(x, y, w), 2 * np.einsum("ni,nj,kl->ikjl", x, x, np.eye(K)),
                                    rtol=1e-12, atol=1e-12)
+
+
+def test_a_contraction_result_is_never_written_into_a_narrower_buffer():
+    # the result has the identity's dtype (float64: the first tensor input U's), which a
+    # dead float32 buffer must not take (maximum(..., out=) did)
+    U = sg.matrix("U", (2, 2))
+    Xs, W, Tn = sg.matrix("X", ("N", 6)), sg.matrix("W", (6, 6)), sg.tensor("Tn", (6, 6, 6, 6))
+    out = sg.maximum(sg.tanh(Tn), sg.hessian(sg.sum(sg.tanh(Xs @ W) ** 2.0), W))
+    x, w, t = (rng.normal(size=s).astype(np.float32) for s in [(50, 6), (6, 6), (6, 6, 6, 6)])
+    got = sg.compile(out, [U, Xs, W, Tn])(np.zeros((2, 2)), x, w, t)
+    emit.contract_fusions = _op_by_op
+    try:
+        want = sg.compile(out, [U, Xs, W, Tn])(np.zeros((2, 2)), x, w, t)
+    finally:
+        emit.contract_fusions = contract.contract_fusions
+    assert got.dtype == want.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_scalar_contraction_is_a_numpy_scalar(monkeypatch):
+    Xs, W = sg.matrix("X", ("N", 20)), sg.matrix("W", (20, 10))
+    Tn = sg.tensor("Tn", (20, 10, 20, 10))
+    H = sg.hessian(sg.sum(sg.tanh(Xs @ W) ** 2.0), W)
+    monkeypatch.setattr(contract, "worth", _always)
+    fn = sg.compile(sg.sum(H * Tn), [Xs, W, Tn])
+    x, w, t = rng.normal(size=(50, 20)), rng.normal(size=(20, 10)) * 0.1, rng.normal(
+        size=(20, 10, 20, 10))
+    got = fn(x, w, t)
+    assert isinstance(got, np.float64)
