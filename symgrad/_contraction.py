@@ -1,0 +1,312 @@
+"""The run time of symgrad._contract: a region's value from its operands, as sums of pairwise
+products of labelled arrays, each term added into a strided view of the result.
+
+Each term's order of products is planned on the first call with given shapes (the cheapest by
+a cost model, see _cheapest) and kept; the plan records, for each product, the axes each array
+sums first, the permutation and shape each is brought to, and whether it is a matrix product.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .runtime import _float_dtype_of
+
+EXACT_ORDER = 8  # terms of at most this many arrays get the cheapest order (3^m steps)
+
+
+class Contraction:
+    """The value of a region's root from its operands (see the module's docstring).
+
+    ``where``: each output axis's size, a number, (operand, axis) or the name of a size
+    passed after the operands (``dims``, ``nops`` operands); ``terms``: (coefficient,
+    ((operand, labels), ...), the output axes' labels or None) each. The plan of each call's
+    work (the order of the products, the axes each one moves) is made on the first call with
+    given shapes and kept."""
+
+    def __init__(self, where: tuple, terms: tuple, seeded: bool = False, scale: tuple = (),
+                 nops: int = 0, dims: tuple = ()):
+        self.where, self.terms, self.seeded, self.scale = where, terms, seeded, scale
+        self.nops, self.dims = nops, dims
+        self._plans: dict[tuple, tuple] = {}
+
+    def __repr__(self) -> str:
+        """Each term as einsum would write it (operands by position, ``.`` for an axis the
+        term is constant along, a repeated letter for a δ): ``<contraction +1.0 *
+        [0]jn,[2]ni,[4]nk->ikjk ...>``."""
+        parts = []
+        for coef, factors, labels in self.terms:
+            ins = ",".join(f"[{i}]{_subscripts(ls)}" for i, ls in factors)
+            out = "".join("." if lb is None else _subscripts((lb,)) for lb in labels)
+            parts.append(f"{coef:+g} * {ins}->{out}")
+        return "<contraction " + " ".join(parts) + ">"
+
+    def __call__(self, like, *args):
+        """The value from the operands (then the sizes ``dims``); ``like``: the array whose
+        floating dtype the identity has in the op-by-op code (its first tensor input), or
+        None."""
+        ops = args[:self.nops] if self.dims else args
+        key = tuple(getattr(o, "shape", None) for o in ops) + args[len(ops):]
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > 64:
+                self._plans.clear()
+            plan = self._plans[key] = self._plan(ops, args[self.nops:])
+        shape, terms = plan
+        eye = _float_dtype_of(np, like, np.float64) if self.seeded else 1.0
+        dtype = np.result_type(eye, 1.0, *ops)
+        out = np.zeros(shape, dtype)
+        # every product in the result's dtype, as op by op, where each meets the identity's
+        ops = tuple(o.astype(dtype) if o.__class__ is np.ndarray and o.dtype != dtype else o
+                    for o in ops)
+        _add_terms(out, terms, ops)
+        for i in self.scale:
+            out *= ops[i]
+        return out if shape else out[()]  # (a numpy scalar, as a sum of an array is)
+
+    def _plan(self, ops: tuple, dims: tuple) -> tuple:
+        shape = tuple(w if isinstance(w, int) else
+                      dims[self.dims.index(w)] if isinstance(w, str) else ops[w[0]].shape[w[1]]
+                      for w in self.where)
+        return shape, tuple(_term_plan(coef, factors, labels, ops, shape)
+                            for coef, factors, labels in self.terms)
+
+
+# products of tiny probabilities underflow to 0 (a matrix product never says so)
+@np.errstate(under="ignore")
+class _Product(NamedTuple):
+    """One product of two labelled arrays (see _pair_plan): the axes each sums first, the
+    permutation and shape each is brought to, whether it is a matrix product (else a
+    broadcast one), and the result's shape (None: as it comes)."""
+    sum_a: tuple
+    sum_b: tuple
+    perm_a: tuple
+    shape_a: tuple
+    perm_b: tuple
+    shape_b: tuple
+    matmul: bool
+    shape: tuple | None
+
+
+class _TermPlan(NamedTuple):
+    """How one term is computed for given shapes (see _term_plan)."""
+    coef: float
+    numbers: tuple  # operands that are numbers: they scale the term
+    diags: tuple  # per array operand: einsum subscripts taking its diagonal, or None
+    arrays: tuple  # the array operands, in the slots the steps use
+    steps: tuple  # (slot, slot, _Product): the result goes to the first slot
+    last: int  # the slot holding the product of all (-1: no array)
+    drop: tuple  # its axes summed at the end
+    view_shape: tuple  # the strided view of the output it is added into
+    view_strides: tuple  # (in entries)
+    r_shape: tuple  # the product's shape in that view (1 where it broadcasts)
+
+
+def _add_terms(out: np.ndarray, terms: tuple, ops: tuple) -> None:
+    size = out.itemsize
+    for coef, numbers, diags, arrays, steps, last, drop, view_shape, view_strides, r_shape \
+            in terms:
+        scale = coef
+        for i in numbers:
+            scale = scale * ops[i]  # a number (weak, as the op-by-op code has it), 0-d array
+        slots = [ops[i] if sub is None else np.einsum(sub, ops[i])
+                 for i, sub in zip(arrays, diags)]
+        for a, b, rec in steps:
+            slots[a] = _pair(slots[a], slots[b], *rec)
+        r = slots[last] if slots else np.asarray(1.0)
+        if drop:
+            r = r.sum(axis=drop)
+        view = np.ndarray(view_shape, out.dtype, out, 0, tuple(k * size for k in view_strides))
+        r = r.reshape(r_shape)
+        if scale.__class__ is float and scale == -1.0:
+            view -= r
+        elif scale.__class__ is float and scale == 1.0:
+            view += r
+        else:
+            view += r * scale
+
+
+def _pair(a: np.ndarray, b: np.ndarray, da: tuple, db: tuple, pa: tuple, ra: tuple,
+          pb: tuple, rb: tuple, mm: bool, rc: tuple | None) -> np.ndarray:
+    """One product of a plan (the fields of a _Product)."""
+    if da:
+        a = a.sum(axis=da)
+    if db:
+        b = b.sum(axis=db)
+    a = a.transpose(pa).reshape(ra)
+    b = b.transpose(pb).reshape(rb)
+    c = a @ b if mm else a * b
+    return c if rc is None else c.reshape(rc)
+
+
+def _term_plan(coef: float, factors: tuple, labels: tuple, ops: tuple,
+               shape: tuple) -> _TermPlan:
+    """The plan of one term (coefficient, (operand, labels) factors, the output axes'
+    labels) for the operands at hand and the output's ``shape``."""
+    numbers, arrays, diags, have = [], [], [], []
+    for i, ls in factors:
+        if not ls:
+            numbers.append(i)
+            continue
+        sub = None
+        if len(set(ls)) < len(ls):  # a δ joined two of its axes: its diagonal
+            u = tuple(dict.fromkeys(ls))
+            sub = _subscripts(ls) + "->" + _subscripts(u)
+            sizes = dict(zip(ls, ops[i].shape))
+            ls, dims = u, tuple(sizes[lb] for lb in u)
+        else:
+            dims = ops[i].shape
+        arrays.append(i)
+        diags.append(sub)
+        have.append((ls, dims))
+    want = {lb for lb in labels if lb is not None}
+    steps = []
+    if have:
+        sizes = {lb: d for ls, dims in have for lb, d in zip(ls, dims)}
+        _, order = _cheapest([ls for ls, _ in have], sizes, want)
+        slot = {1 << k: k for k in range(len(have))}
+        for ma, mb, keep in order:
+            a, b = slot.pop(ma), slot.pop(mb)
+            rec, have[a] = _pair_plan(*have[a], *have[b], keep)
+            steps.append((a, b, rec))
+            slot[ma | mb] = a
+        (last,) = slot.values()
+        rl, dims = have[last]
+    else:
+        last, rl, dims = -1, (), ()
+    drop = tuple(k for k, lb in enumerate(rl) if lb not in want)
+    rl = tuple(lb for lb in rl if lb in want)
+    rdims = tuple(d for lb, d in zip(have[last][0], dims) if lb in want) if have else ()
+    # a strided view of the output with one axis per label of r, then one per label r lacks
+    # (a δ of output axes alone, or an axis the term is constant along): r broadcasts there
+    elem = [1] * len(shape)
+    for k in range(len(shape) - 2, -1, -1):
+        elem[k] = elem[k + 1] * shape[k + 1]
+    vs, vd = [], []
+    for lb in rl + tuple(dict.fromkeys(lb for lb in labels if lb is not None and lb not in rl)):
+        axes = [k for k, x in enumerate(labels) if x == lb]
+        vs.append(sum(elem[k] for k in axes))
+        vd.append(shape[axes[0]])
+    for k, x in enumerate(labels):
+        if x is None:
+            vs.append(elem[k])
+            vd.append(shape[k])
+    r_shape = rdims + (1,) * (len(vd) - len(rdims))
+    return _TermPlan(coef, tuple(numbers), tuple(diags), tuple(arrays), tuple(steps), last,
+                     drop, tuple(vd), tuple(vs), r_shape)
+
+
+def _subscripts(ls: tuple) -> str:
+    return "".join(chr(97 + lb) if lb < 26 else chr(65 + lb - 26) for lb in ls)
+
+
+_BLAS = 16.0  # how much faster a matrix product is per multiply-add than a broadcast product
+
+
+def _cheapest(labels: list[tuple], sizes: dict, want: set, exact: bool = True) -> tuple:
+    """(cost, steps): the order of pairwise products of the arrays with these labels, each
+    step (mask, mask, labels kept). The cheapest by a cost model (entries read and written, a
+    matrix product's multiply-adds at BLAS speed), by dynamic programming over subsets for up
+    to EXACT_ORDER arrays (where ``exact``); else the cheapest product first, again and
+    again."""
+    m = len(labels)
+    where: dict[int, int] = {}  # label -> the mask of the arrays that have it
+    for i, ls in enumerate(labels):
+        for lb in ls:
+            where[lb] = where.get(lb, 0) | 1 << i
+    labs: dict[int, frozenset] = {}
+
+    def kept(mask: int) -> frozenset:
+        """The labels of the product of the arrays in ``mask`` that the rest (or the result)
+        still needs."""
+        got = labs.get(mask)
+        if got is None:
+            got = labs[mask] = frozenset(lb for lb, w in where.items() if w & mask and (
+                w & ~mask or lb in want))
+        return got
+
+    def size(ls) -> float:
+        return float(math.prod(sizes[lb] for lb in ls))
+
+    def cost(a: int, b: int) -> float:
+        la, lb, lc = kept(a), kept(b), kept(a | b)
+        c = size(la) + size(lb) + size(lc)
+        if (la & lb) - lc:  # a label summed here: a matrix product
+            c += size(la | lb) / _BLAS
+        return c
+
+    if m > EXACT_ORDER or not exact:
+        parts = [1 << i for i in range(m)]
+        pairs = {(a, b): cost(a, b) for a, b in itertools.combinations(parts, 2)}
+        greedy = []
+        total = 0.0
+        while len(parts) > 1:
+            (a, b), c = min(pairs.items(), key=lambda kv: kv[1])
+            total += c
+            greedy.append((a, b, kept(a | b)))
+            parts = [p for p in parts if p not in (a, b)]
+            pairs = {k: v for k, v in pairs.items() if a not in k and b not in k}
+            pairs.update(((p, a | b), cost(p, a | b)) for p in parts)
+            parts.append(a | b)
+        return total, tuple(greedy)
+    full = (1 << m) - 1
+    best: dict[int, tuple] = {1 << i: (0.0, None) for i in range(m)}
+    for mask in sorted(range(1, full + 1), key=lambda x: bin(x).count("1")):
+        if mask in best:
+            continue
+        low = mask & -mask
+        top = None
+        sub = (mask - 1) & mask
+        while sub:
+            if sub & low:  # each split once: the part holding the lowest array
+                c = cost(sub, mask ^ sub) + best[sub][0] + best[mask ^ sub][0]
+                if top is None or c < top[0]:
+                    top = (c, (sub, mask ^ sub))
+            sub = (sub - 1) & mask
+        best[mask] = top
+    steps: list = []
+
+    def unfold(mask: int) -> None:
+        split = best[mask][1]
+        if split is None:
+            return
+        unfold(split[0])
+        unfold(split[1])
+        steps.append((split[0], split[1], kept(mask)))
+
+    unfold(full)
+    return best[full][0], tuple(steps)
+
+
+def _pair_plan(la: tuple, da_: tuple, lb: tuple, db_: tuple, keep) -> tuple:
+    """The record of one product of two labelled arrays (labels, sizes), summed over the
+    labels ``keep`` lacks: a matrix product (batched over the labels both have and keep)
+    where they share such a label, else a broadcast product; and the result's (labels,
+    sizes)."""
+    size = dict(zip(la, da_)) | dict(zip(lb, db_))
+    da = tuple(k for k, x in enumerate(la) if x not in lb and x not in keep)
+    la = tuple(x for x in la if x in lb or x in keep)
+    db = tuple(k for k, x in enumerate(lb) if x not in la and x not in keep)
+    lb = tuple(x for x in lb if x in la or x in keep)
+    inner = [x for x in la if x in lb and x not in keep]
+    batch = [x for x in la if x in lb and x in keep]
+    fa = [x for x in la if x not in lb]
+    fb = [x for x in lb if x not in la]
+    bs = tuple(size[x] for x in batch)
+    sa, sb = tuple(size[x] for x in fa), tuple(size[x] for x in fb)
+    lc = tuple(batch + fa + fb)
+    pa = tuple(la.index(x) for x in batch + fa + inner)
+    if inner:
+        k = math.prod(size[x] for x in inner)
+        pb = tuple(lb.index(x) for x in batch + inner + fb)
+        rec = _Product(da, db, pa, bs + (math.prod(sa), k), pb, bs + (k, math.prod(sb)), True,
+                       bs + sa + sb)
+    else:
+        pb = tuple(lb.index(x) for x in batch + fb)
+        rec = _Product(da, db, pa, bs + sa + (1,) * len(sb), pb, bs + (1,) * len(sa) + sb,
+                       False, None)
+    return rec, (lc, bs + sa + sb)
