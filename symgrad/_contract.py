@@ -250,12 +250,17 @@ def _regrouped(out: tuple, before: tuple, shape: tuple) -> tuple:
     return tuple(None if d == 1 else next(it) for d in shape)
 
 
-def worth(root: Expr, contracted: float, by_ops: float, inner: list[Expr]) -> bool:
+def worth(root: Expr, contracted: float, by_ops: float, inner: list[Expr],
+          terms: list[_Term]) -> bool:
     """Whether computing ``root`` as a contraction pays: where some value of the region it
-    reads through (``inner``) may be bigger than it (else there is nothing to save, and
-    writing a big result through strided views is the slower), and its estimated cost (see
-    _contraction_cost) is below that of computing the region's values op by op."""
-    if all(_not_smaller(root.shape, x.shape) for x in inner):
+    reads through (``inner``) may be bigger than it, or every term is a diagonal of the
+    result (a δ of two output axes: op by op writes all of it, mostly zeros); else there is
+    nothing to save, and writing a big result through strided views is the slower. And where
+    its estimated cost (see _contraction_cost) is below that of the region's values op by
+    op."""
+    if all(_not_smaller(root.shape, x.shape) for x in inner) and not all(
+            len(set(lb for lb in t.out if lb is not None)) < sum(lb is not None for lb in t.out)
+            for t in terms):
         return False
     return contracted < by_ops
 
@@ -372,7 +377,7 @@ def contract_fusions(order: list[Expr], uses: dict[int, int], out_ids: set[int],
             by_ops = sum(_op_cost(by_id[j]) / shared[j] for j in inner[i])
             below = [by_id[j] for j in inner[i] if j != i]
             if not worth(n, _contraction_cost(n, region[i], reader.sizes, by_ops), by_ops,
-                         below):
+                         below, region[i]):
                 raise _Unfit
             found[i] = _spec(n, region[i], i in reader.seeded)
         except _Unfit:  # op by op: its operands in the region are values of their own
