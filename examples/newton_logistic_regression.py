@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import symgrad as sg  # noqa: E402
+from examples._newton_check import converged  # noqa: E402
 
 M_SAMPLES, N_FEATURES, SEED = 2000, 50, 0
 GTOL, MAX_ITER = 1e-8, 15
@@ -95,16 +96,8 @@ def main() -> int:
     X, y = make_data(M_SAMPLES, N_FEATURES, SEED)
     print(f"Newton's method, m = {M_SAMPLES}, n = {N_FEATURES}:")
     w, history = newton(fgh, X, y)
-    iterations, _, gnorm = history[-1]
-    ok = gnorm < GTOL
-    if not ok:
-        print(f"FAIL: no convergence to |grad| < {GTOL:g} in {MAX_ITER} iterations")
     w_ref, how = reference(X, y)
-    err = float(np.max(np.abs(w - w_ref)) / np.max(np.abs(w_ref)))
-    print(f"converged in {iterations} iterations; max relative difference to {how}: {err:.2e}")
-    if err > 1e-6:
-        print("FAIL: the Newton solution differs from the reference")
-        ok = False
+    ok = converged(history, w, w_ref, how, GTOL, MAX_ITER, 1e-6)
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
 
