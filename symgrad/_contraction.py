@@ -47,7 +47,8 @@ class Contraction:
 
     def __call__(self, like, *args):
         """The value from the operands (then the sizes ``dims``); ``like``: the array whose
-        floating dtype the identity has in the op-by-op code (its first tensor input), or
+        floating dtype the identity has in the op-by-op code (the first tensor input the
+        outputs use), or
         None."""
         ops = args[:self.nops] if self.dims else args
         key = tuple(getattr(o, "shape", None) for o in ops) + args[len(ops):]

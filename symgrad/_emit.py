@@ -117,7 +117,7 @@ def fold_constants(order: list[Expr], gen: Gen, xp) -> dict[int, str]:
         if gen.like is not None and n.shape and \
                 not any(isinstance(known[id(a)], np.ndarray) for a in args):
             # an array made of Python numbers alone (an identity, a broadcast number) is weak:
-            # made at run time in the floating dtype of the first tensor input (runtime.eye,
+            # made at run time in the floating dtype of the first tensor input used (runtime.eye,
             # runtime.broadcast_number), where folding would make it float64
             continue
         names = [f"_k{i}" for i in range(len(args))]

@@ -878,6 +878,10 @@ def _compile(outputs, inputs, backend) -> Callable:
     for o in outs:
         uses[id(o)] = uses.get(id(o), 0) + 1
     gen = Gen(ins)
+    # the arrays symgrad creates (identities, broadcast numbers) take the floating dtype of the
+    # first tensor input the outputs use: an unused one is ignored, as sg.evaluate ignores it
+    in_graph = {id(n) for n in order}
+    gen.like = next((gen.params[id(v)] for v in ins if v.shape and id(v) in in_graph), gen.like)
     gen.shared_exps = exp_pairs(soft) if soft else None  # (a logsumexp and its softmax: _memo)
     plan = _Plan(outs, single, ins, order, uses, gen, xp, backend)
     lazy: dict[str, Callable] = {}
