@@ -6,8 +6,9 @@ symgrad derives the gradient (shape (d, K)) and the Hessian (shape (d, K, d, K))
 symbolic sizes, and compiles the loss, gradient and Hessian into one numpy function. The
 Hessian's reverse pass is seeded with the identity tensor I(d, K); the compiled code never
 makes it, nor the (d, K, N, K) values below it: it computes them as sums of contractions (see
-docs/matrix-calculus.md). Newton's method reshapes the Hessian to a (d K) x (d K) matrix and
-runs on a seeded synthetic data set (N = 2000, d = 20, K = 5). The result is checked against
+docs/matrix-calculus.md). The script prints the Hessian in index notation, as a textbook
+writes it. Newton's method reshapes the Hessian to a (d K) x (d K) matrix and runs on a seeded
+synthetic data set (N = 2000, d = 20, K = 5). The result is checked against
 scipy.optimize (or, without scipy, a handwritten numpy Newton iteration) and the Hessian
 against the handwritten closed form; the script exits non-zero on a mismatch.
 
@@ -21,10 +22,11 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # examples/: _path, _newton_check
+import _path  # noqa: E402, F401
+from _newton_check import converged  # noqa: E402
 
 import symgrad as sg  # noqa: E402
-from examples._newton_check import converged  # noqa: E402
 
 N, D, K, LAM, SEED = 2000, 20, 5, 1.0, 0
 GTOL, MAX_ITER = 1e-8, 20
@@ -112,7 +114,8 @@ def main() -> int:
     (Xv, Yv, Wv), f, g, H = derive()
     print("f        =", f)
     print("grad f   =", g)
-    print("Hessian shape", H.shape)
+    print("Hessian shape", H.shape, "in index notation:")
+    print(sg.index_notation(H, "H"))
     fgh = sg.compile([f, g, H], [Xv, Yv, Wv])
     ok = "reshape(_rt.eye" not in fgh.source  # the identity tensor is never made
     if not ok:

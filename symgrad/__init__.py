@@ -66,6 +66,7 @@ from .functions import (  # noqa: A004
                         zeros,
 )
 from .graph import count_nodes, to_networkx, topo_order, variables
+from .index_notation import index_notation
 from .parse import ParseError, parse
 from .printing import latex
 from .serialize import load, save
@@ -84,7 +85,7 @@ __all__ = [
     "matmul", "dot", "outer", "transpose", "reshape", "broadcast_to", "expand_dims", "diag",
     "diagonal", "eye", "zeros", "ones", "take", "trace", "gram",
     "grad", "jacobian", "hessian", "zero_reason", "origin",
-    "simplify", "to_sympy", "from_sympy", "evaluate", "compile", "latex",
+    "simplify", "to_sympy", "from_sympy", "evaluate", "compile", "latex", "index_notation",
     "count_nodes", "topo_order", "to_networkx", "variables", "save", "load",
     "to_dot", "draw", "Picture", "explain", "Explanation", "check_grad", "parse", "ParseError",
 ]

@@ -73,7 +73,8 @@ class _Reader:
     operand as an array with labels where that operand is outside the region or computed on
     its own (``kept``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_terms: int = MAX_TERMS, max_factors: int = MAX_FACTORS) -> None:
+        self.max_terms, self.max_factors = max_terms, max_factors
         self.sizes: list = []  # label -> its size (an int or a size's name)
         self.terms: dict[int, list[_Term]] = {}
         self.kept: set[int] = set()
@@ -98,7 +99,7 @@ class _Reader:
     def add(self, n: Expr) -> None:
         """Reads ``n`` (its operands read before), or raises _Unfit."""
         got = [_settled(t) for t in self._read(n)]
-        if len(got) > MAX_TERMS or any(len(t.factors) > MAX_FACTORS for t in got):
+        if len(got) > self.max_terms or any(len(t.factors) > self.max_factors for t in got):
             raise _Unfit
         self.terms[id(n)] = got
         if n.op.name == "eye" or any(id(a) in self.seeded and id(a) not in self.kept

@@ -188,6 +188,7 @@ _BUILDERS = sorted(n for n in sg.__all__ if n not in {
     "Expr", "ShapeError", "NonDifferentiableError", "BackendNotInstalled", "ParseError",
     "draw", "save", "load", "explain", "check_grad", "parse", "to_sympy", "from_sympy",
     "simplify", "evaluate", "compile", "grad", "jacobian", "hessian", "latex", "to_dot",
+    "index_notation",
     "count_nodes", "topo_order", "to_networkx", "variables", "zero_reason", "origin", "Picture",
     "Explanation"})
 

@@ -1,0 +1,294 @@
+"""An expression written in index notation: ``sg.index_notation(e)``.
+
+A Hessian or Jacobian with respect to a matrix is a tensor of four or more axes. As a matrix
+formula it prints with the identity that seeded it (``X I(d, K) ⊙ ...``); in index notation it
+is what a textbook writes::
+
+    H[i, j, k, l] = Σ_n s[n] X[n, i] X[n, k] A[n, j] (δ[j, l] - A[n, l])
+      where A = softmax(X W, axis=1)
+            s = sum(Y, axis=1)
+
+The expression is read bottom up by the same reader that lowers such regions as contractions
+(``symgrad._contract``): every index op (products, sums, matrix products, transposes,
+broadcasts, diagonals, identities) becomes sums of products of indexed arrays, where an
+identity is a δ; any other op's value (tanh, softmax, ...) is an array of its own, printed as
+a matrix formula in the ``where`` lines. A sum over an index that only one array carries is
+that array's sum (``s = sum(Y, axis=1)``). sympy then gathers the terms of each sum.
+"""
+
+from __future__ import annotations
+
+import string
+from collections import defaultdict
+from typing import NamedTuple
+
+import sympy
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+from ._contract import _INDEX_OPS, _Reader, _Term, _Unfit
+from .expr import Expr, unguard
+from .graph import topo_order
+
+_OUT = "ijklabcdefgh"  # output axes, in order
+_SUMMED = "nmpqrstuvwxyz"  # summed indices (a symbolic size's own letter first)
+_PREFERRED = {"sum": "s", "softmax": "P"}  # a created array's letter, where it is free
+MAX_TERMS, MAX_FACTORS = 16, 10  # beyond these a value is an array of its own
+_SIMPLIFY_LIMIT = 120  # sympy operations in a sum's summand: beyond this only factor_terms
+
+
+class IndexForm(NamedTuple):
+    """An expression as index notation: ``out`` the indices of its axes (None for an axis of
+    size 1), ``sums`` a list of (summed indices, summand), ``arrays`` each array's name -> its
+    Expr, ``sizes`` each index -> its size."""
+
+    out: tuple
+    sums: list
+    arrays: dict
+    sizes: dict
+
+
+def index_notation(e: Expr, name: str | None = None, *, latex: bool = False) -> str:
+    """``e`` written in index notation, with its arrays defined below it.
+
+    Every index op (``*``, ``+``, ``-``, ``sum``, ``@``, ``outer``, transposes, broadcasts,
+    ``diag``, ``diagonal``, identities) is written out as sums over indices of products of
+    indexed arrays, an identity as a Kronecker delta ``δ[j, l]``; every other value is an array
+    of its own, named (its name, or a capital letter) and defined as a matrix formula in the
+    ``where`` lines. ``name``: the left-hand side's name (default: ``e``'s name, else ``F``);
+    ``latex=True`` gives LaTeX. Sizes of 1 carry no index. Meant for Jacobians and Hessians
+    with respect to matrices, which as matrix formulas show the identity that seeded them."""
+    if not isinstance(e, Expr):
+        raise TypeError(f"index_notation: expected an expression, got {type(e).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"index_notation: name must be a string, got {type(name).__name__}")
+    name = name or e.name or "F"
+    form = index_form(e, name)
+    if latex:
+        return _as_latex(form, name)
+    p = _Text()
+    lhs = f"{name}[{', '.join(i for i in form.out if i)}]" if any(form.out) else name
+    lines = [f"{lhs} = {_joined(form, p.doprint, 'Σ_{}', ' ')}"]
+    defs = _defined(form)
+    for n, (k, v) in enumerate(defs):
+        body = " " + str(v)
+        if "\n" in body:  # (temporaries, one per line: below the name)
+            body = "".join("\n" + " " * 10 + line for line in body[1:].splitlines())
+        lines.append(("  where " if n == 0 else " " * 8) + f"{k} =" + body)
+    return "\n".join(lines)
+
+
+def _defined(form: IndexForm) -> list:
+    """The arrays that need a definition: not variables, and not named values."""
+    return [(k, v) for k, v in form.arrays.items()
+            if v.op.name not in ("var", "dimsize") and v.name != k]
+
+
+def _joined(form: IndexForm, show, sigma: str, space: str, latex: bool = False) -> str:
+    parts = []
+    for idx, summand in form.sums:
+        text = show(summand)
+        if idx:
+            if isinstance(summand, sympy.Add):
+                text = f"({text})"
+            text = sigma.format(",".join(idx) if len(idx) == 1 or latex else
+                                "{" + ",".join(idx) + "}") + space + text
+        parts.append(text)
+    return " + ".join(parts).replace("+ -", "- ") if parts else "0"
+
+
+def _as_latex(form: IndexForm, name: str) -> str:
+    from .printing import latex as matrix_latex
+
+    lhs = name + ("_{" + " ".join(i for i in form.out if i) + "}" if any(form.out) else "")
+    body = _joined(form, _Tex().doprint, r"\sum_{{{}}}", " ", latex=True)
+    defs = [f"{_Tex().doprint(sympy.Symbol(k))} = {matrix_latex(v)}"
+            for k, v in _defined(form)]
+    return lhs + " = " + body + (r",\quad " + r",\ ".join(defs) if defs else "")
+
+
+class _Text(StrPrinter):
+    """sympy's text, with products written side by side and δ for the Kronecker delta."""
+
+    def _print_KroneckerDelta(self, e):
+        return f"δ[{self._print(e.args[0])}, {self._print(e.args[1])}]"
+
+    def _print_Mul(self, e):
+        return super()._print_Mul(e).replace("**", "^").replace("*", " ")
+
+    def _print_Pow(self, e):
+        return super()._print_Pow(e).replace("**", "^")
+
+
+class _Tex(LatexPrinter):
+    def _print_KroneckerDelta(self, e, exp=None):
+        return r"\delta_{" + self._print(e.args[0]) + " " + self._print(e.args[1]) + "}"
+
+
+# ------------------------------------------------------------------------------- reading
+def index_form(e: Expr, name: str | None = None) -> IndexForm:
+    """``e`` read as index notation (see :func:`index_notation`), as data: what the printer
+    prints, and what the tests evaluate; ``name``: the left-hand side's, which no array or
+    index takes."""
+    if not isinstance(e, Expr):
+        raise TypeError(f"index_notation: expected an expression, got {type(e).__name__}")
+    root = unguard(e)
+    reader = _Reader(MAX_TERMS, MAX_FACTORS)
+    for n in topo_order([root]):
+        if n.name is not None and n is not root:
+            continue  # a named value prints as its name (an array)
+        if n.op.name == "eye" or (n.args and n.op.name in _INDEX_OPS):
+            try:
+                reader.add(n)
+            except _Unfit:  # (too many terms or factors: its operands are arrays)
+                reader.kept.update(id(a) for a in n.args if id(a) in reader.terms)
+    terms = [_summed_alone(t) for t in reader.read(root)]
+    return _Written(root, terms, reader.sizes, name).form()
+
+
+def _summed_alone(t: _Term) -> _Term:
+    """``t`` with each array that alone carries some summed indices replaced by its sum over
+    them (``Σ_m Y[n, m]`` is ``sum(Y, axis=1)[n]``)."""
+    from .functions import sum as sg_sum
+
+    count: dict = defaultdict(int)
+    for _, ls in t.factors:
+        for lb in ls:
+            count[lb] += 1
+    out = set(t.out)
+    factors = []
+    for n, ls in t.factors:
+        axes = tuple(k for k, lb in enumerate(ls)
+                     if lb not in out and count[lb] == 1 and n.shape[k] != 1)
+        if axes and len(axes) < len(ls):
+            n = sg_sum(n, axis=axes)
+            ls = tuple(lb for k, lb in enumerate(ls) if k not in axes)
+        factors.append((n, ls))
+    return _Term(t.coef, tuple(factors), t.out)
+
+
+class _Written:
+    """Names the arrays and indices of ``terms`` and builds the sympy summands."""
+
+    def __init__(self, root: Expr, terms: list, sizes: list, name: str | None):
+        self.root, self.terms, self.sizes = root, terms, sizes
+        self.taken = {n.attrs["vname"] if n.op.name == "var" else n.attrs["dim"]
+                      for n in topo_order([root]) if n.op.name in ("var", "dimsize")}
+        self.taken.add(name)
+        self.names: dict[str, str] = {}  # an array's text -> its name
+        self.arrays: dict[str, Expr] = {}
+        self.size_of: dict[str, object] = {}
+        letters = iter([c for c in _OUT if c not in self.taken] +
+                       [f"i{k}" for k in range(1, 100)])
+        self.out = tuple(None if d == 1 else next(letters) for d in root.shape)
+        for i, d in zip(self.out, root.shape):
+            if i is not None:
+                self.size_of[i] = d
+        self.summed: dict[tuple, str] = {}  # (size, ordinal) -> letter
+
+    def form(self) -> IndexForm:
+        groups: dict[tuple, list] = defaultdict(list)
+        for t in self.terms:
+            idx, e = self._term(t)
+            groups[idx].append(e)
+        sums = []
+        for idx, es in groups.items():
+            summand = _gathered(sympy.Add(*es))
+            if summand != 0:
+                sums.append((idx, summand))
+        return IndexForm(self.out, sums, self.arrays, self.size_of)
+
+    def _term(self, t: _Term) -> tuple[tuple, sympy.Expr]:
+        lab: dict = {}
+        e: sympy.Expr = sympy.Integer(int(t.coef)) if float(t.coef).is_integer() \
+            else sympy.Float(t.coef)
+        for k, lb in enumerate(t.out):
+            if lb is None or self.out[k] is None:  # (constant along the axis, or size 1)
+                continue
+            if lb in lab:
+                e *= sympy.KroneckerDelta(sympy.Symbol(lab[lb]), sympy.Symbol(self.out[k]))
+            else:
+                lab[lb] = self.out[k]
+        ordinal: dict = defaultdict(int)
+        idx = []
+        for n, ls in t.factors:
+            keep = []
+            for lb, d in zip(ls, n.shape):
+                if d == 1:
+                    continue
+                if lb not in lab:
+                    size = self.sizes[lb]
+                    lab[lb] = self._letter(size, ordinal[size])
+                    ordinal[size] += 1
+                    idx.append(lab[lb])
+                keep.append(sympy.Symbol(lab[lb]))
+            e *= self._array(n, keep)
+        return tuple(sorted(idx, key=_SUMMED_ORDER)), e
+
+    def _letter(self, size, ordinal: int) -> str:
+        key = (size, ordinal)
+        if key not in self.summed:
+            used = set(self.out) | set(self.summed.values()) | self.taken | set(self.arrays)
+            own = size.lower() if isinstance(size, str) and len(size) == 1 else None
+            pool = ([own] if own and ordinal == 0 else []) + list(_SUMMED) + \
+                [f"n{k}" for k in range(1, 100)]
+            self.summed[key] = next(c for c in pool if c not in used)
+            self.size_of[self.summed[key]] = size
+        return self.summed[key]
+
+    def _array(self, n: Expr, idx: list) -> sympy.Expr:
+        if n.op.name == "const" and not n.shape:
+            v = float(n.attrs["value"])
+            return sympy.Integer(int(v)) if v.is_integer() else sympy.Float(v)
+        if not n.shape and n.op.name not in ("var", "dimsize") and n.name is None:
+            number = _scalar(n)  # a number's formula, written out (1/(N K), not A)
+            if number is not None:
+                return number
+        name = self._name(n)
+        if not idx:
+            return sympy.Symbol(name)
+        return sympy.IndexedBase(name)[tuple(idx)]
+
+    def _name(self, n: Expr) -> str:
+        own = n.attrs["vname"] if n.op.name == "var" else \
+            n.attrs["dim"] if n.op.name == "dimsize" else n.name
+        if own is not None:
+            self.arrays.setdefault(own, n)
+            return own
+        text = str(n)
+        if text not in self.names:
+            used = self.taken | set(self.arrays) | set(self.out) | set(self.summed.values())
+            letter = _PREFERRED.get(n.op.name)
+            letter = letter if letter not in used else None
+            letter = letter or next(c for c in list(string.ascii_uppercase) +
+                                    [f"A{k}" for k in range(1, 1000)] if c not in used)
+            self.names[text] = letter
+            self.arrays[letter] = n
+        return self.names[text]
+
+
+def _scalar(n: Expr) -> sympy.Expr | None:
+    from .sympy_bridge import to_sympy
+
+    if any(a.shape for a in topo_order([n])):
+        return None  # (sympy would write out a matrix's entries)
+    try:
+        e = to_sympy(n, keep_names=True)
+    except Exception:  # (an op sympy has no form for: the value is an array of its own)
+        return None
+    return e if sympy.count_ops(e) <= 12 else None
+
+
+def _SUMMED_ORDER(c: str) -> tuple:
+    return (_SUMMED.index(c) if c in _SUMMED else -1, c)
+
+
+def _gathered(e: sympy.Expr) -> sympy.Expr:
+    """``e`` with its terms gathered: common factors out, and sympy's simplification where
+    the summand is small and it comes out shorter."""
+    e = sympy.factor_terms(e)
+    if sympy.count_ops(e) <= _SIMPLIFY_LIMIT:
+        s = sympy.simplify(e)
+        if sympy.count_ops(s) < sympy.count_ops(e):
+            e = s
+    return e

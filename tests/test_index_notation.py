@@ -1,0 +1,176 @@
+"""sg.index_notation: expressions (Hessians and Jacobians with respect to matrices above all)
+written as sums of products of indexed arrays.
+
+The printed formula is checked by value: each test evaluates the index form itself (every
+term of every sum as one numpy einsum, a δ as an identity matrix, each array by sg.evaluate)
+and compares it with sg.evaluate of the expression.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+from hypothesis import assume, given, note, settings
+from hypothesis import strategies as st
+
+import symgrad as sg
+from symgrad.index_notation import index_form
+from tests.strategies import dags, point_is_safe, points, to_scalar
+from tests.test_identity_regions import CASES, VALS, A, X, Y
+
+rng = np.random.default_rng(3)
+
+
+def evaluate_form(e: sg.Expr, vals: dict) -> np.ndarray:
+    """The value of ``e``'s index form at ``vals`` (variable -> value)."""
+    form = index_form(e)
+    by_name = {v.attrs["vname"]: x for v, x in vals.items()}
+    sizes = {}  # a symbolic size's value, read off the inputs
+    for v, x in vals.items():
+        for d, n in zip(v.shape, np.shape(x)):
+            if isinstance(d, str):
+                sizes[d] = n
+    arrays = {k: np.asarray(sg.evaluate(a, vals), dtype=float) if a.op.name != "dimsize"
+              else float(sizes[a.attrs["dim"]]) for k, a in form.arrays.items()}
+    shape = tuple(sizes.get(d, d) for d in e.shape)
+    size = {i: sizes.get(d, d) for i, d in form.sizes.items()}
+    out = [i for i in form.out if i is not None]
+    total = np.zeros(shape)
+    for idx, summand in form.sums:
+        for term in sympy.Add.make_args(sympy.expand(summand)):
+            total += _term_value(term, idx, out, arrays, by_name, size, sizes).reshape(shape)
+    return total
+
+
+def _term_value(term, idx, out, arrays, by_name, size, sizes) -> np.ndarray:
+    coef, parts, specs = 1.0, [], []
+    for f in sympy.Mul.make_args(term):
+        base, k = (f.base, int(f.exp)) if isinstance(f, sympy.Pow) and f.exp.is_Integer \
+            and f.exp > 0 else (f, 1)
+        for _ in range(k):
+            if isinstance(base, sympy.Indexed):
+                parts.append(arrays[str(base.base)].reshape(
+                    [n for n in arrays[str(base.base)].shape if n != 1]))
+                specs.append("".join(str(i) for i in base.indices))
+            elif isinstance(base, sympy.KroneckerDelta):
+                a, b = map(str, base.args)
+                parts.append(np.eye(size[a]))
+                specs.append(a + b)
+            else:  # a number, or a formula of scalars (variables and sizes)
+                subs = {s: arrays.get(s.name, by_name.get(s.name, sizes.get(s.name)))
+                        for s in base.free_symbols}
+                coef *= float(base.subs(subs))
+    # an output index no factor carries: the term is constant along it
+    for i in out:
+        if not any(i in s for s in specs):
+            parts.append(np.ones(size[i]))
+            specs.append(i)
+    # (single letters only in these tests)
+    got = np.einsum(",".join(specs) + "->" + "".join(out), *parts) if parts else np.array(1.0)
+    return coef * got
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_index_form_has_the_expressions_value(name):
+    e = CASES[name]()
+    vals = {v: VALS[v] for v in sg.variables(e)}
+    np.testing.assert_allclose(evaluate_form(e, vals), sg.evaluate(e, vals), rtol=1e-10,
+                               atol=1e-10)
+
+
+def test_softmax_regression_hessian_reads_as_the_textbook_writes_it():
+    N, d, K = "N", "d", "K"
+    Xs, W, Ys = sg.matrix("X", (N, d)), sg.matrix("W", (d, K)), sg.matrix("Y", (N, K))
+    L = -sg.sum(Ys * sg.log(sg.softmax(Xs @ W, axis=1)))
+    text = sg.index_notation(sg.hessian(L, W), "H")
+    assert text == (
+        "H[i, j, k, l] = Σ_n (δ[j, l] - P[n, l]) P[n, j] X[n, i] X[n, k] s[n]\n"
+        "  where P = softmax(X W, axis=1)\n"
+        "        s = sum(Y, axis=1)")
+    assert "I(" not in text  # the identity that seeded it is gone
+    tex = sg.index_notation(sg.hessian(L, W), "H", latex=True)
+    assert tex.startswith(r"H_{i j k l} = \sum_{n} \left(\delta_{j l} - {P}_{n,l}\right)")
+    vals = {Xs: rng.normal(size=(7, 3)), W: rng.normal(size=(3, 4)),
+            Ys: rng.dirichlet(np.ones(4), 7)}
+    h = sg.hessian(L, W)
+    np.testing.assert_allclose(evaluate_form(h, vals), sg.evaluate(h, vals), atol=1e-12)
+
+
+def test_named_values_scalars_and_sizes():
+    W = sg.matrix("W", ("d", "K"))
+    Xs = sg.matrix("X", ("N", "d"))
+    P = sg.softmax(Xs @ W, axis=1).named("P")
+    lam = sg.scalar("lam")
+    L = -sg.mean(sg.log(P)) + lam / 2.0 * sg.sum(W * W)
+    h = sg.hessian(L, W)
+    text = sg.index_notation(h, "H")
+    assert text.splitlines()[0].startswith("H[i, j, k, l] = ")
+    assert "lam δ[i, k] δ[j, l]" in text and "P[n, j]" in text and "(K N)" in text
+    assert "where P" not in text  # a named value is shown by its name, as str() does
+    vals = {Xs: rng.normal(size=(5, 3)), W: rng.normal(size=(3, 2)), lam: 0.3}
+    np.testing.assert_allclose(evaluate_form(h, vals), sg.evaluate(h, vals), atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: sg.jacobian(A.T @ A, A),
+    lambda: sg.jacobian(sg.outer(sg.diagonal(A @ A.T), sg.sum(A, axis=0)), A),
+    lambda: sg.broadcast_to(sg.sum(A, axis=1, keepdims=True), (3, 4)),
+    lambda: sg.grad(sg.sum(Y * sg.log_softmax(X @ A, axis=1)), A),
+    lambda: sg.jacobian(sg.expand_dims(sg.trace(A @ A.T), 0), A),
+    lambda: 2.0 * sg.diag(sg.sum(A * A, axis=1)),
+], ids=["A^T A", "outer of reductions", "broadcast", "gradient", "trace", "diag"])
+def test_other_index_expressions(make):
+    e = make()
+    vals = {v: VALS[v] for v in sg.variables(e)}
+    np.testing.assert_allclose(evaluate_form(e, vals), sg.evaluate(e, vals), atol=1e-10)
+    assert "I(" not in sg.index_notation(e)
+
+
+def test_an_expression_without_index_ops_is_one_array():
+    x = sg.vector("x", 3)
+    assert sg.index_notation(sg.tanh(x), "y") == "y[i] = A[i]\n  where A = tanh(x)"
+    assert sg.index_notation(sg.scalar("a") * 2.0) == "F = 2 a"
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(TypeError, match="index_notation: expected an expression, got list"):
+        sg.index_notation([A])
+
+
+@given(st.data())
+@settings(max_examples=max(1, settings.default.max_examples // 5), deadline=None)
+def test_random_hessians_and_jacobians_read_as_their_values(data):
+    e = data.draw(dags(tensor=True, max_ops=6), label="e")
+    mats = [w for w in sg.variables(e) if w.ndim == 2]
+    assume(mats)
+    w = mats[0]
+    f = to_scalar(e)
+    ws = sg.variables(f)
+    vals = data.draw(points(ws), label="point")
+    assume(point_is_safe(f, vals))
+    for out in [sg.hessian(f, w)] + ([sg.jacobian(e, w)] if e.ndim else []):
+        note(sg.index_notation(out))
+        want = np.asarray(sg.evaluate(out, vals), dtype=float)
+        got = evaluate_form(out, vals)
+        scale = 1.0 + np.max(np.abs(want), initial=0.0)
+        np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8 * scale)
+
+
+def test_a_value_that_does_not_read_as_index_notation_is_an_array():
+    """A deep chain multiplies out into too many terms: part of it stays an array, defined
+    below (its temporaries one per line), and no created name is the left-hand side's or an
+    index's."""
+    M, x = sg.matrix("M", (3, 3)), sg.vector("x", 3)
+    h = x
+    for _ in range(8):
+        h = sg.tanh(M @ h)
+    H = sg.hessian(sg.sum(h), M)
+    text = sg.index_notation(H, "H")
+    assert text.startswith("H[i, j, k, l] = ")
+    assert " =\n          t1 = " in text
+    names = [line.split(" = ")[0].split()[-1] for line in text.splitlines()[1:]
+             if " = " in line and not line.startswith(" " * 10)]
+    assert "H" not in names and not set(names) & set("ijklnmpqrstuvwxyz")
+    vals = {M: rng.normal(size=(3, 3)) / 2, x: rng.normal(size=3)}
+    np.testing.assert_allclose(evaluate_form(H, vals), sg.evaluate(H, vals), atol=1e-12)
