@@ -18,10 +18,11 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # examples/: _path, _newton_check
+import _path  # noqa: E402, F401
+from _newton_check import converged  # noqa: E402
 
 import symgrad as sg  # noqa: E402
-from examples._newton_check import converged  # noqa: E402
 
 M_SAMPLES, N_FEATURES, SEED = 2000, 50, 0
 GTOL, MAX_ITER = 1e-8, 15

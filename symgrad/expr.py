@@ -144,7 +144,9 @@ class Expr:
                              "every construction of the same value); use e = e.named(...)")
 
     def named(self, name: str) -> Expr:
-        """An expression equal to this one that printing shows as ``name``.
+        """An expression equal to this one that printing shows as ``name`` wherever it is used
+        (``str(e.named("phi") * 2)`` is ``2*phi``); printed on its own, it shows its
+        definition.
 
         Later constructions of the same op on the same operands return the named node, so the
         name also appears in derivatives that reuse this value.
@@ -454,8 +456,12 @@ def keep_checks(r: Expr, checks: tuple) -> Expr:
         return r
     from .ops import REGISTRY
 
-    if r.op.name == "guard":  # one guard holds them all
-        return make(r.op, r.args, {"checks": r.attrs["checks"] + missing})
+    if r.op.name == "guard":  # one guard holds them all, the graph's as given first: a call
+        # whose sizes do not fit names the op the user wrote, not a rewrite's (sum(0*a + b))
+        own = as_check_set(r.attrs["checks"])
+        first = tuple(c for c in checks if c in own or c in missing)
+        rest = tuple(c for c in r.attrs["checks"] if c not in as_check_set(first))
+        return make(r.op, r.args, {"checks": first + rest})
     return make(REGISTRY["guard"], (r,), {"checks": missing})
 
 

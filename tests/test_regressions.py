@@ -571,3 +571,12 @@ def test_products_with_far_constant_divisors_are_not_regrouped():
                                np.full((2, 3), 1e-200))
     a, b = W / 1e-200, W / 1e300
     np.testing.assert_allclose(sg.evaluate((a * b) * a, {W: np.ones(3)}), np.full(3, 1e100))
+
+
+def test_a_rewritten_sum_still_names_the_op_the_user_wrote_at_call_time():
+    """sum(0*a + b) is rewritten to n*... of b (a broadcast whose size check the rewrite kept):
+    a call whose sizes do not fit names the add, with its operands' shapes in order."""
+    a, b = sg.vector("a", "n"), sg.vector("b", "m")
+    for e in (0 * a + b, sg.sum(0 * a + b), sg.exp(sg.sum(0 * a + b))):
+        with pytest.raises(sg.ShapeError, match=r"^add: shapes \(3,\) and \(4,\) do not fit"):
+            sg.evaluate(e, {a: np.ones(3), b: np.ones(4)})
