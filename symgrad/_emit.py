@@ -44,6 +44,7 @@ class Gen:
         # ids of the scalar nodes that may be Python numbers at run time (None: every scalar
         # node may be, as in a graph of scalars; see number_nodes)
         self.numbers: set[int] | None = None
+        self.weak = False  # a graph of scalars: its number nodes go through runtime.Weak
         used = set()
         for i, v in enumerate(inputs):
             name = v.attrs["vname"]
@@ -416,6 +417,8 @@ def hosted_code(n, a: list[str], gen) -> str:
     as it is: Python's operators keep a number weak, and a numpy number given for an input
     strong, as the math version does (unwrapped, np.float64(2.0)/4 became a weak 0.5 in this
     version only, and float32 data stayed float32 where the math version gives float64)."""
+    if gen.weak:  # a graph of scalars: runtime.Weak decides per call
+        return _XP.sub('_wk', n.op.code(a, n, gen))
     code = _XP.sub('_hx', n.op.code(a, n, gen))
     return code if n.op.infix is not None else f"_rt.number({code})"
 

@@ -43,7 +43,8 @@ _CREATE = ("eye", "zeros", "ones", "empty", "full")
 
 
 class BackendNotInstalled(ImportError):
-    """An optional backend's library is missing; the message says what to install."""
+    """An optional backend's library is missing, or its device (a GPU) is not there; the
+    message says what to install or use instead."""
 
 
 def _require(module: str, extra: str):
@@ -239,6 +240,11 @@ def _make(name: str, device: str | None):
     if name == "torch":
         torch = _require("torch", "torch")
         base = _compat("torch", "torch")
+        if device and device.startswith("cuda") and not torch.cuda.is_available():
+            # (else compile succeeded and every call blamed its input for torch's error)
+            raise BackendNotInstalled(
+                f"backend 'torch:{device}': torch is installed but sees no CUDA device "
+                "(torch.cuda.is_available() is False); use backend='torch' for the CPU")
         ns = _adapter(f"torch:{device}" if device else "torch", base, torch.Tensor,
                       torch.device(device) if device else None)
         ns.promote_inputs = _torch_promoter(torch, ns.asarray)

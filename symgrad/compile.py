@@ -675,6 +675,14 @@ class _Plan:
         # the other number nodes: numpy on the host, where another array library (or numpy's
         # own functions) would turn a Python number into a float64 array or numpy scalar
         hosted = gen.numbers - mathed if tensor and not backends.traced(self.xp) else set()
+        if not tensor and not backends.traced(self.xp):
+            # a graph of scalars given samples for some inputs: a node of Python numbers
+            # alone is one too (np.tanh(0.3) is a strong float64 that promoted a float32
+            # batch, and torch returned 0-d tensors beside Python floats); see runtime.Weak
+            nums = number_nodes(order, self.folded)
+            hosted = {id(n) for n in order if id(n) in nums and not n.op.leaf and
+                      id(n) not in self.folded}
+            gen.weak = True
         gen.uses_memo = False
         lines, names, reused = array_lines(order, gen, self.uses, self.out_ids, self.folded,
                                            numpy and tensor and variant == "main", mathed,
@@ -775,6 +783,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_scalar_array_in": _scalar_array_in, "_real_in": _real_in_for(xp),
           "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
           "_hx": _NP if xp is np else runtime.HostOr(xp),
+          "_wk": runtime.Weak(_NP if xp is np else runtime.HostOr(xp)),
           "_uniform": _uniform, "_diagnose": _diagnose_for(ins), "_isinstance": isinstance}
     _add_consts(ns, gen, xp)
     return ns

@@ -22,11 +22,8 @@ import string
 from collections import defaultdict
 from typing import NamedTuple
 
-import sympy
-from sympy.printing.latex import LatexPrinter
-from sympy.printing.str import StrPrinter
-
 from ._contract import _INDEX_OPS, _Reader, _Term, _Unfit
+from ._lazy import sympy  # (imported on first use: deriving and compiling never need it)
 from .expr import Expr, unguard
 from .graph import topo_order
 
@@ -66,7 +63,7 @@ def index_notation(e: Expr, name: str | None = None, *, latex: bool = False) -> 
     form = index_form(e, name)
     if latex:
         return _as_latex(form, name)
-    p = _Text()
+    p = _printers()[0]()
     lhs = f"{name}[{', '.join(i for i in form.out if i)}]" if any(form.out) else name
     lines = [f"{lhs} = {_joined(form, p.doprint, 'Σ_{}', ' ')}"]
     defs = _defined(form)
@@ -101,28 +98,39 @@ def _as_latex(form: IndexForm, name: str) -> str:
     from .printing import latex as matrix_latex
 
     lhs = name + ("_{" + " ".join(i for i in form.out if i) + "}" if any(form.out) else "")
-    body = _joined(form, _Tex().doprint, r"\sum_{{{}}}", " ", latex=True)
-    defs = [f"{_Tex().doprint(sympy.Symbol(k))} = {matrix_latex(v)}"
+    tex = _printers()[1]()
+    body = _joined(form, tex.doprint, r"\sum_{{{}}}", " ", latex=True)
+    defs = [f"{tex.doprint(sympy.Symbol(k))} = {matrix_latex(v)}"
             for k, v in _defined(form)]
     return lhs + " = " + body + (r",\quad " + r",\ ".join(defs) if defs else "")
 
 
-class _Text(StrPrinter):
-    """sympy's text, with products written side by side and δ for the Kronecker delta."""
-
-    def _print_KroneckerDelta(self, e):
-        return f"δ[{self._print(e.args[0])}, {self._print(e.args[1])}]"
-
-    def _print_Mul(self, e):
-        return super()._print_Mul(e).replace("**", "^").replace("*", " ")
-
-    def _print_Pow(self, e):
-        return super()._print_Pow(e).replace("**", "^")
+_PRINTERS: list = []
 
 
-class _Tex(LatexPrinter):
-    def _print_KroneckerDelta(self, e, exp=None):
-        return r"\delta_{" + self._print(e.args[0]) + " " + self._print(e.args[1]) + "}"
+def _printers() -> tuple:
+    """(text printer, LaTeX printer) classes: sympy's, with products written side by side and
+    δ for the Kronecker delta (made on first use, as sympy is imported)."""
+    if not _PRINTERS:
+        from sympy.printing.latex import LatexPrinter
+        from sympy.printing.str import StrPrinter
+
+        class Text(StrPrinter):
+            def _print_KroneckerDelta(self, e):
+                return f"δ[{self._print(e.args[0])}, {self._print(e.args[1])}]"
+
+            def _print_Mul(self, e):
+                return super()._print_Mul(e).replace("**", "^").replace("*", " ")
+
+            def _print_Pow(self, e):
+                return super()._print_Pow(e).replace("**", "^")
+
+        class Tex(LatexPrinter):
+            def _print_KroneckerDelta(self, e, exp=None):
+                return r"\delta_{" + self._print(e.args[0]) + " " + self._print(e.args[1]) + "}"
+
+        _PRINTERS.extend((Text, Tex))
+    return tuple(_PRINTERS)
 
 
 # ------------------------------------------------------------------------------- reading

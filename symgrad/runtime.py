@@ -160,6 +160,46 @@ class HostOr:
         return f
 
 
+_PY_NUMBERS = (float, int, bool)
+_MAKES_ARRAYS = frozenset(("asarray", "zeros_like", "ones_like", "full_like", "empty_like",
+                           "broadcast_to", "reshape", "zeros", "ones", "full", "empty"))
+
+
+class Weak:
+    """The namespace of a graph of scalars' array version (see symgrad._emit.hosted_code):
+    a function of Python numbers alone is numpy's, of floats (numpy computes tanh of a bool
+    in float16), and returns a Python number, weak as its operands were (np.tanh(0.3) is a
+    strong float64 that made a float32 batch float64); of anything else (arrays of samples,
+    numpy scalars, which stay strong), ``inner``'s: numpy, or runtime.HostOr."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        other = getattr(self._inner, name)
+        host = getattr(np, name, None)
+        if isinstance(other, type) or not callable(other) or host is None or \
+                name in _MAKES_ARRAYS:  # (a helper that asks for an array gets one)
+            setattr(self, name, other)
+            return other
+
+        def f(*args, **kw):
+            if all(a.__class__ in _PY_NUMBERS for a in args):
+                r = host(*[a if a.__class__ is float else float(a) for a in args], **kw)
+                return r.item() if isinstance(r, np.generic) or (
+                    r.__class__ is np.ndarray and r.ndim == 0) else r
+            if cast and args[0].__class__ in _PY_NUMBERS:  # astype(number, int64): its type
+                return other(np.float64(args[0]), *args[1:], **kw)  # is the one asked for
+            return other(*args, **kw)
+
+        cast = name == "astype" and not isinstance(self._inner, HostOr)  # (numpy)
+        f.__name__ = name
+        setattr(self, name, f)  # looked up once per name
+        return f
+
+
 def maximum_number(a, b):
     """numpy's maximum of two Python numbers: nan if either is nan (Python's ``max(1.0,
     nan)`` is 1.0)."""
@@ -454,8 +494,9 @@ def broadcast_number(xp, x, shape, like):
     if c is float or c is int or getattr(getattr(x, "aval", None), "weak_type", False):
         dtype = _float_dtype_of(xp, like, None)
         if dtype is not None:
-            if like.__class__ is np.ndarray:
+            if like.__class__ is np.ndarray and isinstance(dtype, np.dtype):
                 # the read-only view np.broadcast_to makes, built directly: 0.8 us, not 3 us
+                # (only in numpy's dtype: a numpy input to torch asks for torch's)
                 out = np.ndarray(shape, dtype, np.asarray(x, dtype), 0, (0,) * len(shape))
                 out.flags.writeable = False
                 return out

@@ -186,6 +186,10 @@ def test_a_gpu_backend_is_available_only_with_a_gpu():
         import torch
 
         assert backends.available("torch:cuda") is bool(torch.cuda.is_available())
+        if not torch.cuda.is_available():  # refused when compiled, not blamed on each input
+            with pytest.raises(sg.BackendNotInstalled, match=r"'torch:cuda'.*no CUDA device"):
+                sg.compile(sg.vector("x_gpu", 3) * 2.0, [sg.vector("x_gpu", 3)],
+                           backend="torch:cuda")
     if not _have("cupy"):
         assert not backends.available("cupy")
     with pytest.raises(ValueError, match=r"backend 'numba:cpu': only torch takes a device"):
@@ -462,3 +466,41 @@ def test_an_identity_or_zeros_next_to_a_numpy_input_is_the_backends_own(backend)
             np.testing.assert_array_equal(arr, want)
             if backend != "jax":  # (jax without x64 computes in float32)
                 assert arr.dtype == dt
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_numpy_inputs_whose_values_are_unused_on_every_backend(name, x64):
+    """An output that reads a numpy input's dtype only (a gradient that is a constant times
+    ones, a number broadcast next to it): torch and the array-API namespaces built a numpy
+    view with the backend's dtype (TypeError: Cannot interpret 'torch.float64')."""
+    v, s = sg.vector("v_un", 3), sg.scalar("s_un")
+    for out, ins, vals in [(sg.grad(sg.sum(2.0 * v), v), [v], [np.ones(3)]),
+                           (sg.grad(sg.mean(v), v), [v], [np.ones(3, np.float32)]),
+                           (sg.broadcast_to(s, (3,)), [s, v], [2.0, np.ones(3)])]:
+        want = sg.compile(out, ins)(*vals)
+        got = sg.compile(out, ins, backend=_backend_arg(name))(*vals)
+        if name == "dask":
+            got = got.compute()
+        np.testing.assert_allclose(_to_numpy(got), want, rtol=1e-6)
+        assert str(_to_numpy(got).dtype) == str(want.dtype) or name == "jax"
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_graph_of_scalars_keeps_a_float32_batch_and_gives_python_numbers(name, x64):
+    """numpy and dask computed tanh(x) of a Python-float x as numpy's strong float64, which
+    made the float32 samples of y float64; torch and dask returned 0-d arrays for sin(x) next
+    to Python floats for x / y. Scalars computed from Python numbers alone are Python numbers
+    (jax traces them: its own arrays)."""
+    x, y = sg.scalar("x_wk"), sg.scalar("y_wk")
+    ys = np.array([0.5, 0.6], np.float32)
+    got = sg.compile([sg.tanh(x) * y, sg.tanh(x)], [x, y], backend=_backend_arg(name))(0.3, ys)
+    if name == "dask":
+        got = (got[0].compute(), got[1])
+    assert str(_to_numpy(got[0]).dtype) == "float32"
+    np.testing.assert_allclose(_to_numpy(got[0]), np.tanh(0.3) * ys, rtol=1e-6)
+    f = sg.compile([sg.sin(x), x / y, sg.maximum(x, y) * sg.floor(y)], [x, y],
+                   backend=_backend_arg(name))
+    got = f(0.3, 1.7)
+    if name != "jax":
+        assert [type(t) for t in got] == [float, float, float]
+    np.testing.assert_allclose([float(t) for t in got], [np.sin(0.3), 0.3 / 1.7, 1.7], rtol=1e-12)

@@ -191,7 +191,7 @@ def test_bools_and_ints_with_arrays_compute_as_floats():
     rest = [np.full(2, 0.5)] + [0.5] * (N - 2)  # an array: the array version runs
     for one in (True, 1):  # numpy computes tanh of a Python bool in float16 (0.7617)
         got = f(one, *rest)
-        assert got[0].dtype == np.float64
+        assert type(got[0]) is float  # (of Python numbers alone: a Python number)
         np.testing.assert_allclose(got[0], np.tanh(1.0), rtol=1e-15)
         np.testing.assert_allclose(got[1], 1.0 + 0.5 * (N - 1), rtol=1e-15)
 

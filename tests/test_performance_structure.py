@@ -94,7 +94,7 @@ def test_scalar_graph_compiles_to_math_calls_with_inlining():
     assert all(type(v) is float for v in out)
     # numpy inputs take the array version, built on first use, and agree
     arr = f(*[np.float64(v) for v in vals])
-    assert "_xp." in f.source
+    assert "_wk." in f.source  # (numpy's functions, of Python numbers a Python number)
     np.testing.assert_allclose(np.array(arr, dtype=float), out, rtol=1e-14)
     ref = sg.compile(sg.grad(L, ws + bs), [x, *ws, *bs], backend=PLAIN)(*vals)
     np.testing.assert_allclose(np.array(ref, dtype=float), out, rtol=1e-14)
