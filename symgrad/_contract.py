@@ -36,12 +36,22 @@ MAX_TERMS = 8  # a root's terms: beyond this the expansion (products of sums) is
 MAX_FACTORS = 8  # arrays in one term: their cheapest order is searched (3^m steps); a term
 # of more (deep chains) is left op by op (a greedy order made 5-axis temporaries of 12 GB)
 # ops a region is read through; any other op's value is an operand (an array with labels)
-_INDEX_OPS = frozenset(("mul", "add", "sub", "neg", "sum", "transpose", "matmul", "outer",
-                        "broadcast_to", "diag", "diagonal", "alias", "reshape"))
+_INDEX_OPS = frozenset(("mul", "div", "add", "sub", "neg", "sum", "transpose", "matmul",
+                        "outer", "broadcast_to", "diag", "diagonal", "alias", "reshape"))
 
 
 class _Unfit(Exception):
     """A root whose region cannot be read as index notation (it is computed op by op)."""
+
+
+class _Recip:
+    """The factor ``1 / of`` of a term (a division by a value outside the region: its
+    operand is passed as it is, and the contraction takes its reciprocal once per call)."""
+
+    __slots__ = ("of", "shape")
+
+    def __init__(self, of: Expr):
+        self.of, self.shape = of, of.shape
 
 
 class _Term:
@@ -79,6 +89,7 @@ class _Reader:
         self.terms: dict[int, list[_Term]] = {}
         self.kept: set[int] = set()
         self.seeded: set[int] = set()  # nodes whose terms read through an identity
+        self.recips: dict[int, _Recip] = {}  # a denominator's id -> its factor
 
     def new(self, size) -> int:
         self.sizes.append(size)
@@ -133,7 +144,16 @@ class _Reader:
             return [_Term(t.coef, t.factors, _pad(t.out, nd)) for t in a]
         if op == "sum":
             return [self._summed(t, n) for t in a]
-        b = self.read(n.args[1])
+        if op == "div":  # a times 1/b, for b outside the region (computed on its own)
+            d = n.args[1]
+            if id(d) in self.seeded and id(d) not in self.kept:
+                raise _Unfit
+            r = self.recips.get(id(d))
+            if r is None:
+                r = self.recips[id(d)] = _Recip(d)
+            b = self.leaf(r)
+        else:
+            b = self.read(n.args[1])
         if op in ("add", "sub"):
             s = -1.0 if op == "sub" else 1.0
             return [_Term(t.coef, t.factors, _pad(t.out, nd)) for t in a] + \
@@ -142,7 +162,7 @@ class _Reader:
         for ta in a:
             for tb in b:
                 tb = self.fresh(tb)
-                if op == "mul":
+                if op in ("mul", "div"):
                     terms.append(self._joined(ta, tb, _pad(ta.out, nd), _pad(tb.out, nd), ()))
                 elif op == "outer":  # a[..., :, None] * b[..., None, :]
                     terms.append(self._joined(ta, tb, _pad(ta.out + (None,), nd),
@@ -280,6 +300,25 @@ def _not_smaller(a: tuple, b: tuple) -> bool:
     return 2 * math.prod(known[0]) >= math.prod(known[1])
 
 
+def _wider(a: tuple, b: tuple) -> str | None:
+    """"name" where shape ``a`` has a symbolic size that shape ``b`` lacks (counted with
+    multiplicity), "size" where its known sizes make it more than WIDER times as big."""
+    names = [d for d in b if not isinstance(d, int)]
+    for d in a:
+        if not isinstance(d, int):
+            if d not in names:
+                return "name"
+            names.remove(d)
+    if math.prod(d for d in a if isinstance(d, int)) > \
+            WIDER * math.prod(d for d in b if isinstance(d, int)):
+        return "size"
+    return None
+
+
+WIDER = 4  # an operand this many times bigger than its root: see contract_fusions
+SLACK = 1.5  # ... which is then contracted unless the estimate says it costs this much more
+
+
 GUESS = 1000  # the size a symbolic size is taken to have in the estimates
 CALL = 1000.0  # a numpy call's own cost, in entries read or written
 
@@ -377,9 +416,18 @@ def contract_fusions(order: list[Expr], uses: dict[int, int], out_ids: set[int],
         try:
             by_ops = sum(_op_cost(by_id[j]) / shared[j] for j in inner[i])
             below = [by_id[j] for j in inner[i] if j != i]
-            if not worth(n, _contraction_cost(n, region[i], reader.sizes, by_ops), by_ops,
-                         below, region[i]):
-                raise _Unfit
+            # an operand much bigger than the root would be made whole op by op (X^T @ A, A
+            # of (d, h, N, h)): where that is by a symbolic size, the estimate cannot weigh N
+            # against d (both 1000: 1.9 GB were made for a 32 MB Hessian), and where it is by
+            # known sizes, a near tie is settled for the memory (the Brier score's 656 MB)
+            wider = [_wider(a.shape, n.shape) for a in n.args if id(a) in region]
+            if "name" in wider:
+                pass
+            else:
+                slack = SLACK if "size" in wider else 1.0
+                cost = _contraction_cost(n, region[i], reader.sizes, slack * by_ops)
+                if not (worth(n, cost, by_ops, below, region[i]) or cost < slack * by_ops):
+                    raise _Unfit
             found[i] = _spec(n, region[i], i in reader.seeded)
         except _Unfit:  # op by op: its operands in the region are values of their own
             roots.update(id(a) for a in n.args if id(a) in region)
@@ -435,4 +483,7 @@ def _spec(root: Expr, terms: list[_Term], seeded: bool) -> tuple:
         out = tuple(None if lb is None else names[lb] for lb in t.out)
         specs.append((t.coef, factors, out))
     dims = tuple(dict.fromkeys(w for w in where if isinstance(w, str)))
-    return Contraction(tuple(where), tuple(specs), seeded, scale, len(ops), dims), ops
+    inverted = tuple(k for k, n in enumerate(ops) if isinstance(n, _Recip))
+    ops = [n.of if isinstance(n, _Recip) else n for n in ops]  # (the contraction inverts)
+    return Contraction(tuple(where), tuple(specs), seeded, scale, len(ops), dims,
+                       inverted), ops

@@ -26,12 +26,13 @@ class Contraction:
     passed after the operands (``dims``, ``nops`` operands); ``terms``: (coefficient,
     ((operand, labels), ...), the output axes' labels or None) each. The plan of each call's
     work (the order of the products, the axes each one moves) is made on the first call with
-    given shapes and kept."""
+    given shapes and kept. ``inverted``: the operands whose reciprocals the terms read (a
+    division by a value outside the region)."""
 
     def __init__(self, where: tuple, terms: tuple, seeded: bool = False, scale: tuple = (),
-                 nops: int = 0, dims: tuple = ()):
+                 nops: int = 0, dims: tuple = (), inverted: tuple = ()):
         self.where, self.terms, self.seeded, self.scale = where, terms, seeded, scale
-        self.nops, self.dims = nops, dims
+        self.nops, self.dims, self.inverted = nops, dims, inverted
         self._plans: dict[tuple, tuple] = {}
 
     def __repr__(self) -> str:
@@ -40,7 +41,8 @@ class Contraction:
         [0]jn,[2]ni,[4]nk->ikjk ...>``."""
         parts = []
         for coef, factors, labels in self.terms:
-            ins = ",".join(f"[{i}]{_subscripts(ls)}" for i, ls in factors)
+            ins = ",".join(f"{'1/' if i in self.inverted else ''}[{i}]{_subscripts(ls)}"
+                           for i, ls in factors)
             out = "".join("." if lb is None else _subscripts((lb,)) for lb in labels)
             parts.append(f"{coef:+g} * {ins}->{out}")
         return "<contraction " + " ".join(parts) + ">"
@@ -64,6 +66,9 @@ class Contraction:
         # every product in the result's dtype, as op by op, where each meets the identity's
         ops = tuple(o.astype(dtype) if o.__class__ is np.ndarray and o.dtype != dtype else o
                     for o in ops)
+        if self.inverted:  # (1/b once, where op by op divides each value below by b)
+            ops = tuple(np.divide(1.0, o, dtype=dtype) if k in self.inverted else o
+                        for k, o in enumerate(ops))
         _add_terms(out, terms, ops)
         for i in self.scale:
             out *= ops[i]

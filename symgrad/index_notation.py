@@ -22,7 +22,7 @@ import string
 from collections import defaultdict
 from typing import NamedTuple
 
-from ._contract import _INDEX_OPS, _Reader, _Term, _Unfit
+from ._contract import _INDEX_OPS, _Reader, _Recip, _Term, _Unfit
 from ._lazy import sympy  # (imported on first use: deriving and compiling never need it)
 from .expr import Expr, unguard
 from .graph import topo_order
@@ -168,7 +168,7 @@ def _summed_alone(t: _Term) -> _Term:
     for n, ls in t.factors:
         axes = tuple(k for k, lb in enumerate(ls)
                      if lb not in out and count[lb] == 1 and n.shape[k] != 1)
-        if axes and len(axes) < len(ls):
+        if axes and len(axes) < len(ls) and not isinstance(n, _Recip):
             n = sg_sum(n, axis=axes)
             ls = tuple(lb for k, lb in enumerate(ls) if k not in axes)
         factors.append((n, ls))
@@ -245,6 +245,8 @@ class _Written:
         return self.summed[key]
 
     def _array(self, n: Expr, idx: list) -> sympy.Expr:
+        if isinstance(n, _Recip):  # (a division)
+            return 1 / self._array(n.of, idx)
         if n.op.name == "const" and not n.shape:
             v = float(n.attrs["value"])
             return sympy.Integer(int(v)) if v.is_integer() else sympy.Float(v)

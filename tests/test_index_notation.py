@@ -47,11 +47,12 @@ def _term_value(term, idx, out, arrays, by_name, size, sizes) -> np.ndarray:
     coef, parts, specs = 1.0, [], []
     for f in sympy.Mul.make_args(term):
         base, k = (f.base, int(f.exp)) if isinstance(f, sympy.Pow) and f.exp.is_Integer \
-            and f.exp > 0 else (f, 1)
-        for _ in range(k):
+            and isinstance(f.base, sympy.Indexed) else (f, 1)
+        for _ in range(abs(k)):
             if isinstance(base, sympy.Indexed):
-                parts.append(arrays[str(base.base)].reshape(
-                    [n for n in arrays[str(base.base)].shape if n != 1]))
+                a = arrays[str(base.base)]
+                a = a.reshape([n for n in a.shape if n != 1])
+                parts.append(a if k > 0 else 1.0 / a)
                 specs.append("".join(str(i) for i in base.indices))
             elif isinstance(base, sympy.KroneckerDelta):
                 a, b = map(str, base.args)
