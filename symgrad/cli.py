@@ -391,10 +391,20 @@ def _add_common(p: argparse.ArgumentParser, wrt: bool = True) -> None:
                        "expression written out in full)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's, with a hint where a formula that starts with '-' was read as an option."""
+
+    def error(self, message: str):
+        if "required: expression" in message:
+            message += (" (a formula that starts with '-' goes last, after '--': "
+                        "symgrad grad --wrt x -- \"-x*y\")")
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="symgrad",
         description="Symbolic gradients, Jacobians and Hessians, printed readably. Variables "
                     "are scalars unless declared with --vector/--matrix.",

@@ -288,6 +288,15 @@ def test_an_unknown_option_gets_its_commands_usage(capsys, argv, extra):
     assert err.startswith("usage: symgrad [-h]") and "symgrad: error: unrecognized" in err
 
 
+def test_a_formula_starting_with_a_minus_sign_gets_a_hint(capsys):
+    # argparse reads "-x*y" as an option and said only that the expression was missing
+    with pytest.raises(SystemExit) as info:
+        main(["grad", "-x*y", "--wrt", "x"])
+    assert info.value.code == 2
+    assert "goes last, after '--'" in capsys.readouterr().err
+    assert run(capsys, "grad", "--wrt", "x", "--", "-x*y")[:2] == (0, "df/dx = -y\n")
+
+
 def test_python_dash_m_symgrad(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     ok = subprocess.run([sys.executable, "-m", "symgrad", "eval", "x*y + 1", "x=2", "y=3"],
