@@ -18,9 +18,10 @@ Nothing of the region's size is ever allocated.
 
 A root is computed this way only where an estimate says it pays (see worth): small regions
 cost less op by op (fewer numpy calls), and so do deep chains of small matrices, whose terms,
-multiplied out, repeat the same products. Only the numpy code does this (the ops are numpy's:
-strided views, ``matmul``); other backends compute such a region op by op, as before. Graphs,
-printing and derivatives never see it.
+multiplied out, repeat the same products. numpy code calls the Contraction (strided views,
+``matmul``); torch, jax and cupy code calls ``Contraction.on``, the same terms multiplied
+pairwise with the library's ``einsum``; dask and namespaces without ``einsum`` compute such a
+region op by op. Graphs, printing and derivatives never see it.
 """
 
 from __future__ import annotations

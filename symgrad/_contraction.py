@@ -34,6 +34,7 @@ class Contraction:
         self.where, self.terms, self.seeded, self.scale = where, terms, seeded, scale
         self.nops, self.dims, self.inverted = nops, dims, inverted
         self._plans: dict[tuple, tuple] = {}
+        self._orders: dict[tuple, tuple] = {}  # (see on)
 
     def __repr__(self) -> str:
         """Each term as einsum would write it (operands by position, ``.`` for an axis the
@@ -73,6 +74,36 @@ class Contraction:
         for i in self.scale:
             out *= ops[i]
         return out if shape else out[()]  # (a numpy scalar, as a sum of an array is)
+
+    def on(self, xp, like, *args):
+        """The value on another array library ``xp`` (torch, jax, cupy: anything with
+        ``einsum``), which computes each term with its own ``einsum`` (a δ between two output
+        axes is an identity matrix there, as small as the axis); the result is the same as
+        :meth:`__call__`'s, in the operands' common dtype (and the identity's, where
+        ``like`` has one)."""
+        ops = list(args[:self.nops])
+        dims = args[self.nops:]
+        shape = tuple(w if isinstance(w, int) else dims[self.dims.index(w)]
+                      if isinstance(w, str) else ops[w[0]].shape[w[1]] for w in self.where)
+        arrays = [k for k, o in enumerate(ops) if hasattr(o, "shape") and o.shape != ()]
+        kinds = [ops[k] for k in arrays]
+        if self.seeded and getattr(like, "dtype", None) is not None:
+            kinds.append(like)
+        dtype = xp.result_type(*kinds) if kinds else None
+        for k in arrays:  # (torch's einsum takes one dtype)
+            if ops[k].dtype != dtype:
+                ops[k] = xp.astype(ops[k], dtype)
+        for k in self.inverted:
+            ops[k] = 1.0 / ops[k]
+        total = None
+        for coef, factors, labels in self.terms:
+            r = _einsum_term(xp, coef, factors, labels, ops, shape, dtype, self._orders)
+            total = r if total is None else total + r
+        for k in self.scale:
+            total = total * ops[k]
+        if tuple(total.shape) == shape:
+            return total
+        return xp.zeros(shape, dtype=dtype) + total  # (constant along some axis)
 
     def _plan(self, ops: tuple, dims: tuple) -> tuple:
         shape = tuple(w if isinstance(w, int) else
@@ -204,6 +235,65 @@ def _term_plan(coef: float, factors: tuple, labels: tuple, ops: tuple,
     r_shape = rdims + (1,) * (len(vd) - len(rdims))
     return _TermPlan(coef, tuple(numbers), tuple(diags), tuple(arrays), tuple(steps), last,
                      drop, tuple(vd), tuple(vs), r_shape)
+
+
+def _einsum_term(xp, coef: float, factors: tuple, labels: tuple, ops: list, shape: tuple,
+                 dtype, orders: dict):
+    """One term on ``xp``: its arrays multiplied pairwise with ``xp.einsum`` in the order
+    _cheapest plans (a library's einsum may multiply left to right), an identity matrix
+    standing for each δ between two output axes, and size-1 axes where the term is constant
+    along an output axis. ``orders``: the orders planned so far, by labels and sizes."""
+    scale = coef
+    have, arrays = [], []
+    for i, ls in factors:
+        if not ls:
+            scale = scale * ops[i]
+            continue
+        a = ops[i]
+        if len(set(ls)) < len(ls):  # a δ joined two of its axes: its diagonal
+            u = tuple(dict.fromkeys(ls))
+            a = xp.einsum(_subscripts(ls) + "->" + _subscripts(u), a)
+            ls = u
+        have.append(ls)
+        arrays.append(a)
+    used = {lb for ls in have for lb in ls} | {lb for lb in labels if lb is not None}
+    fresh = iter(lb for lb in range(len(used) + len(labels) + 1) if lb not in used)
+    out, seen = [], set()
+    for k, lb in enumerate(labels):
+        if lb is None:
+            continue
+        if lb in seen:  # a δ of two output axes: I[lb, new] carries the second
+            new = next(fresh)
+            have.append((lb, new))
+            arrays.append(xp.eye(shape[k], dtype=dtype))
+            lb = new
+        seen.add(lb)
+        out.append(lb)
+    out_s = _subscripts(tuple(out))
+    if len(arrays) > 1:
+        sizes = {lb: int(d) for ls, a in zip(have, arrays) for lb, d in zip(ls, a.shape)}
+        key = (tuple(have), tuple(out), tuple(sorted(sizes.items())))
+        order = orders.get(key)
+        if order is None:
+            if len(orders) > 256:
+                orders.clear()
+            order = orders[key] = _cheapest(list(have), sizes, set(out))[1]
+        slot = {1 << k: k for k in range(len(have))}
+        for n, (ma, mb, keep) in enumerate(order):
+            a, b = slot.pop(ma), slot.pop(mb)
+            lc = tuple(out) if n == len(order) - 1 else tuple(sorted(keep))
+            arrays[a] = xp.einsum(f"{_subscripts(have[a])},{_subscripts(have[b])}->"
+                                  f"{_subscripts(lc)}", arrays[a], arrays[b])
+            have[a] = lc
+            slot[ma | mb] = a
+        (last,) = slot.values()
+        r = arrays[last]
+    elif arrays:
+        r = xp.einsum(_subscripts(have[0]) + "->" + out_s, arrays[0])
+    else:  # (numbers alone)
+        r = xp.ones((), dtype=dtype)
+    r = xp.reshape(r, tuple(1 if lb is None else d for lb, d in zip(labels, shape)))
+    return r if scale.__class__ is float and scale == 1.0 else r * scale
 
 
 def _subscripts(ls: tuple) -> str:

@@ -425,12 +425,12 @@ def hosted_code(n, a: list[str], gen) -> str:
 
 def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
                 mathed: set[int], hosted: set[int] = frozenset(),
-                contract: bool = False) -> tuple[list[str], dict, bool]:
+                contract: bool | str = False) -> tuple[list[str], dict, bool]:
     """Statements of an array version, each node's name, and whether a dead buffer is reused
     (then the code needs every input to share one floating dtype). ``mathed``: number nodes
     written in their Python ``math`` form; ``hosted``: those computed by numpy on the host
     (see hosted_code); ``contract``: regions below a tensor identity are computed as
-    contractions (numpy only: see symgrad._contract)."""
+    contractions (True: numpy's, see symgrad._contract; "einsum": another library's)."""
     roots, interior = contract_fusions(order, uses, out_ids, folded) if contract else ({}, set())
     region = interior | set(roots)  # (the other fusions stay out of it)
     fused = dot_fusions(order, uses, region)
@@ -447,7 +447,8 @@ def array_lines(order, gen, uses, out_ids, folded, inplace: bool,
         like = gen.like or "None"
         for i, (spec, ops) in roots.items():
             operands[i] = tuple(ops)
-            calls[i] = (f"{gen.const(spec)}({like}",
+            call = "(" if contract is True else ".on(_xp, "  # (numpy's, or einsum's)
+            calls[i] = (f"{gen.const(spec)}{call}{like}",
                         "".join(f", {gen.dim(d)}" for d in spec.dims) + ")")
         skipped = skipped | interior
     promoting = (gen.numbers or set()) - mathed - hosted  # xp's functions of Python numbers

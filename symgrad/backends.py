@@ -318,6 +318,16 @@ def _numpy_numbers_as_arrays(asarray):
     return promote
 
 
+def einsum_contracts(xp) -> str | bool:
+    """"einsum" where regions below a tensor identity are computed with ``xp``'s einsum
+    (symgrad._contraction.Contraction.on): torch, jax, cupy; else False (op by op: dask's
+    lazy graphs, namespaces without einsum)."""
+    name = getattr(xp, "__name__", "")
+    if "dask" in name or getattr(xp, "einsum", None) is None:
+        return False
+    return "einsum"
+
+
 def available(name: str) -> bool:
     """Whether the backend ``name`` can be used here: its library imports, and for a GPU
     backend ("cupy", "torch:cuda"), a GPU is there (torch without CUDA imports all the same)."""

@@ -686,7 +686,8 @@ class _Plan:
         gen.uses_memo = False
         lines, names, reused = array_lines(order, gen, self.uses, self.out_ids, self.folded,
                                            numpy and tensor and variant == "main", mathed,
-                                           hosted, contract=numpy and tensor)
+                                           hosted, contract=tensor and (
+                                               numpy or backends.einsum_contracts(self.xp)))
         if gen.uses_memo:
             check_lines = check_lines + ["_memo = {}"]
         for d in gen.dims:  # a size the code needs (a shape, a mean's count, ...)

@@ -504,3 +504,45 @@ def test_a_graph_of_scalars_keeps_a_float32_batch_and_gives_python_numbers(name,
     if name != "jax":
         assert [type(t) for t in got] == [float, float, float]
     np.testing.assert_allclose([float(t) for t in got], [np.sin(0.3), 0.3 / 1.7, 1.7], rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["softmax regression", "mlp", "trace", "diagonal", "log-cosh",
+                                  "sum of a δ", "diag of a constant", "mean, diag",
+                                  "least squares", "divided", "product of constants"])
+@pytest.mark.parametrize("name", BACKENDS)
+def test_identity_regions_on_every_backend(name, case, x64):
+    """Hessians and Jacobians with respect to a matrix: torch, jax (and cupy) compute the
+    region below the identity with their einsum, pairwise in the planned order
+    (Contraction.on); dask and array-API namespaces without einsum op by op. The values are
+    numpy's."""
+    from tests.test_identity_regions import CASES, VALS, _contractions
+
+    h = CASES[case]()
+    ins = [x for x in VALS if x in set(sg.variables(h))]
+    ref = sg.compile(h, ins)
+    want = ref(*[VALS[x] for x in ins])
+    fn = sg.compile(h, ins, backend=_backend_arg(name))
+    got = fn(*_inputs(name, [VALS[x] for x in ins]))
+    if name == "dask":
+        got = got.compute()
+    np.testing.assert_allclose(_to_numpy(got), want, rtol=1e-10, atol=1e-12)
+    # (the same choice as numpy's: where the estimate says a contraction pays)
+    assert (".on(_xp, " in fn.source) == (name in ("torch", "jax") and bool(_contractions(ref)))
+
+
+@pytest.mark.parametrize("name", [b for b in BACKENDS if b.values[0] in ("torch", "jax")])
+def test_identity_regions_forced_through_einsum(name, x64, monkeypatch):
+    """Every hand-picked region with the contraction forced (δs of output axes, axes a term
+    is constant along, sums of δs, divisions): each library's einsum gives numpy's values."""
+    import symgrad._contract as contract
+    from tests.test_identity_regions import CASES, VALS
+
+    monkeypatch.setattr(contract, "worth", lambda *a: True)
+    for case, make in CASES.items():
+        h = make()
+        ins = [x for x in VALS if x in set(sg.variables(h))]
+        want = sg.compile(h, ins)(*[VALS[x] for x in ins])
+        fn = sg.compile(h, ins, backend=name)
+        got = _to_numpy(fn(*_inputs(name, [VALS[x] for x in ins])))
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=case)
+        assert got.dtype == want.dtype, case
