@@ -424,11 +424,13 @@ def contract_fusions(order: list[Expr], uses: dict[int, int], out_ids: set[int],
             wider = [_wider(a.shape, n.shape) for a in n.args if id(a) in region]
             if "name" in wider:
                 pass
-            else:
-                slack = SLACK if "size" in wider else 1.0
-                cost = _contraction_cost(n, region[i], reader.sizes, slack * by_ops)
-                if not (worth(n, cost, by_ops, below, region[i]) or cost < slack * by_ops):
+            elif "size" in wider:
+                limit = SLACK * by_ops
+                if not _contraction_cost(n, region[i], reader.sizes, limit) < limit:
                     raise _Unfit
+            elif not worth(n, _contraction_cost(n, region[i], reader.sizes, by_ops), by_ops,
+                           below, region[i]):
+                raise _Unfit
             found[i] = _spec(n, region[i], i in reader.seeded)
         except _Unfit:  # op by op: its operands in the region are values of their own
             roots.update(id(a) for a in n.args if id(a) in region)
