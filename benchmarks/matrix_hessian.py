@@ -7,7 +7,8 @@ The Hessian has shape (d, K, d, K): the sum over samples of x x^T ⊗ (diag(p) -
 reverse pass is seeded by the identity I(d, K), and computed op by op it makes temporaries of
 d K N K entries; symgrad's numpy code computes that region as contractions
 (``symgrad._contract``). Timed against the handwritten numpy closed form (the base of every
-ratio), symgrad's op-by-op lowering (what it did before), and jax and torch where installed,
+ratio), symgrad's op-by-op lowering (what it did before), and jax and torch where installed
+(their own Hessians, and symgrad's code on them: its contractions through their einsum),
 round-robin in one process; the peak memory of a call (Python's tracemalloc: numpy's arrays,
 not jax's or torch's) is the second figure of the numpy-based rows.
 
@@ -75,6 +76,25 @@ def symgrad_hessian(contract: bool = True) -> HessFn:
         emit.contract_fusions = symgrad._contract.contract_fusions
 
 
+def symgrad_on(backend: str) -> HessFn:
+    """symgrad's code for ``backend`` (its contractions through the library's einsum)."""
+    import symgrad as sg
+
+    if backend == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    X, Y = sg.matrix("X", ("N", "d")), sg.matrix("Y", ("N", "K"))
+    W = sg.matrix("W", ("d", "K"))
+    f = sg.compile(sg.hessian(-sg.sum(Y * sg.log_softmax(X @ W, axis=1)), W), [X, Y, W],
+                   backend=backend)
+    if backend == "jax":
+        return lambda X, Y, W: jax.block_until_ready(f(X, Y, W))
+    import torch
+
+    return lambda X, Y, W: f(torch.as_tensor(X), torch.as_tensor(Y), torch.as_tensor(W))
+
+
 def jax_hessian() -> HessFn:
     import jax
     import jax.numpy as jnp
@@ -119,8 +139,11 @@ def main(quick: bool = False) -> str:
     traced = set(systems)
     if have("jax"):
         systems["jax jit(jax.hessian)"] = jax_hessian()
+        systems["symgrad backend='jax'"] = symgrad_on("jax")
     if have("torch"):
         systems["torch.func.hessian"] = torch_hessian()
+        if have("array_api_compat"):
+            systems["symgrad backend='torch'"] = symgrad_on("torch")
     results: dict[str, dict] = {k: {} for k in systems}
     for N, d, K in sizes:
         X, Y, W = make_data(N, d, K)
