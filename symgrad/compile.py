@@ -668,7 +668,17 @@ class _Plan:
         used_params = ", ".join(self.gen.params[id(v)] for v in self.ins if id(v) in in_graph)
         if promote is not None and used_params:
             self.extra["_promote"] = promote
-            check_lines.append(f"{used_params}, = _promote(({used_params},))")
+            # a floating constant array counts as an input would (torch refused float32 data
+            # @ a value a float64 constant made float64; numpy promotes): an empty array of
+            # its dtype joins the inputs, and is dropped
+            wide = [n.attrs["value"].dtype for n in order if n.op.name == "const"
+                    and isinstance(n.attrs["value"], np.ndarray) and n.attrs["value"].ndim
+                    and n.attrs["value"].dtype.kind == "f"]
+            if wide:
+                self.extra["_cdt"] = np.empty(0, np.result_type(*wide))
+                check_lines.append(f"{used_params}, _ = _promote(({used_params}, _cdt))")
+            else:
+                check_lines.append(f"{used_params}, = _promote(({used_params},))")
         numpy = self.xp is np
         mathed = scalar_math_nodes(order, gen, self.folded) \
             if numpy and tensor and variant != "numpy" else set()

@@ -26,6 +26,7 @@ from ._contract import _INDEX_OPS, _Reader, _Recip, _Term, _Unfit
 from ._lazy import sympy  # (imported on first use: deriving and compiling never need it)
 from .expr import Expr, unguard
 from .graph import topo_order
+from .shapes import check_identifier
 
 _OUT = "ijklabcdefgh"  # output axes, in order
 _SUMMED = "nmpqrstuvwxyz"  # summed indices (a symbolic size's own letter first)
@@ -52,14 +53,24 @@ def index_notation(e: Expr, name: str | None = None, *, latex: bool = False) -> 
     ``diag``, ``diagonal``, identities) is written out as sums over indices of products of
     indexed arrays, an identity as a Kronecker delta ``δ[j, l]``; every other value is an array
     of its own, named (its name, or a capital letter) and defined as a matrix formula in the
-    ``where`` lines. ``name``: the left-hand side's name (default: ``e``'s name, else ``F``);
+    ``where`` lines (a named value too). Names never clash: a value whose name another value
+    already shows gets a letter of its own. ``name``: the left-hand side's, an identifier
+    that names nothing in the expression (default: ``e``'s name, else ``F``, ``G``, ...);
     ``latex=True`` gives LaTeX. Sizes of 1 carry no index. Meant for Jacobians and Hessians
     with respect to matrices, which as matrix formulas show the identity that seeded them."""
     if not isinstance(e, Expr):
         raise TypeError(f"index_notation: expected an expression, got {type(e).__name__}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"index_notation: name must be a string, got {type(name).__name__}")
-    name = name or e.name or "F"
+    names = _graph_names(unguard(e))
+    if name is not None:
+        check_identifier(name, "index_notation: name")
+        if name in names:
+            raise ValueError(f"index_notation: name {name!r} is already a name in the "
+                             "expression: choose another")
+    else:
+        name = next(c for c in ([e.name] if e.name else []) + list("FGHJKLMQRTUVWZ") +
+                    [f"F{k}" for k in range(1, 1000)] if c not in names)
     form = index_form(e, name)
     if latex:
         return _as_latex(form, name)
@@ -76,9 +87,24 @@ def index_notation(e: Expr, name: str | None = None, *, latex: bool = False) -> 
 
 
 def _defined(form: IndexForm) -> list:
-    """The arrays that need a definition: not variables, and not named values."""
-    return [(k, v) for k, v in form.arrays.items()
-            if v.op.name not in ("var", "dimsize") and v.name != k]
+    """The arrays that need a definition: all but variables and sizes (a named value too:
+    its name is shown, and what it stands for)."""
+    return [(k, v) for k, v in form.arrays.items() if v.op.name not in ("var", "dimsize")]
+
+
+def _graph_names(root: Expr) -> dict[str, set]:
+    """Each name the expression's values go by (variables, sizes, named values) -> the ids
+    of the values that have it (more than one: names that must not be used as they are)."""
+    out: dict[str, set] = defaultdict(set)
+    for n in topo_order([root]):
+        own = n.attrs["vname"] if n.op.name == "var" else \
+            n.attrs["dim"] if n.op.name == "dimsize" else n.name
+        if own is not None:
+            out[own].add(id(n))
+        for d in n.shape:
+            if isinstance(d, str):
+                out[d]  # (a size: an index letter must not read as it)
+    return out
 
 
 def _joined(form: IndexForm, show, sigma: str, space: str, latex: bool = False) -> str:
@@ -97,8 +123,10 @@ def _joined(form: IndexForm, show, sigma: str, space: str, latex: bool = False) 
 def _as_latex(form: IndexForm, name: str) -> str:
     from .printing import latex as matrix_latex
 
-    lhs = name + ("_{" + " ".join(i for i in form.out if i) + "}" if any(form.out) else "")
     tex = _printers()[1]()
+    lhs = tex.doprint(sympy.Symbol(name))
+    if any(form.out):
+        lhs = "{" + lhs + "}_{" + " ".join(i for i in form.out if i) + "}"
     body = _joined(form, tex.doprint, r"\sum_{{{}}}", " ", latex=True)
     defs = [f"{tex.doprint(sympy.Symbol(k))} = {matrix_latex(v)}"
             for k, v in _defined(form)]
@@ -124,6 +152,9 @@ def _printers() -> tuple:
 
             def _print_Pow(self, e):
                 return super()._print_Pow(e).replace("**", "^")
+
+            def _print_Infinity(self, e):
+                return "inf"
 
         class Tex(LatexPrinter):
             def _print_KroneckerDelta(self, e, exp=None):
@@ -180,9 +211,9 @@ class _Written:
 
     def __init__(self, root: Expr, terms: list, sizes: list, name: str | None):
         self.root, self.terms, self.sizes = root, terms, sizes
-        self.taken = {n.attrs["vname"] if n.op.name == "var" else n.attrs["dim"]
-                      for n in topo_order([root]) if n.op.name in ("var", "dimsize")}
-        self.taken.add(name)
+        self.graph_names = _graph_names(root)
+        self.taken = set(self.graph_names) | {name}
+        self.owner: dict[str, int] = {}  # a name used -> the id of the value it shows
         self.names: dict[str, str] = {}  # an array's text -> its name
         self.arrays: dict[str, Expr] = {}
         self.size_of: dict[str, object] = {}
@@ -246,26 +277,30 @@ class _Written:
 
     def _array(self, n: Expr, idx: list) -> sympy.Expr:
         if isinstance(n, _Recip):  # (a division)
-            return 1 / self._array(n.of, idx)
+            d = self._array(n.of, idx)
+            return sympy.oo if d == 0 else 1 / d  # (1/0.0 is inf, not sympy's zoo)
         if n.op.name == "const" and not n.shape:
             v = float(n.attrs["value"])
             return sympy.Integer(int(v)) if v.is_integer() else sympy.Float(v)
         if not n.shape and n.op.name not in ("var", "dimsize") and n.name is None:
-            number = _scalar(n)  # a number's formula, written out (1/(N K), not A)
+            number = _scalar(n, self.graph_names)  # a number's formula (1/(N K), not A)
             if number is not None:
                 return number
         name = self._name(n)
-        if not idx:
-            return sympy.Symbol(name)
+        if not idx:  # (the assumptions sg.to_sympy gives: the same symbol as in a formula)
+            if n.op.name == "dimsize" and name == n.attrs["dim"]:
+                return sympy.Symbol(name, positive=True, integer=True)
+            return sympy.Symbol(name, real=True)
         return sympy.IndexedBase(name)[tuple(idx)]
 
     def _name(self, n: Expr) -> str:
         own = n.attrs["vname"] if n.op.name == "var" else \
             n.attrs["dim"] if n.op.name == "dimsize" else n.name
-        if own is not None:
-            self.arrays.setdefault(own, n)
+        if own is not None and self.owner.setdefault(own, id(n)) == id(n):
+            self.arrays[own] = n
             return own
-        text = str(n)
+        # (no name, or one another value shows already: a letter, and its definition)
+        text = str(n) if own is None else f"{own}: {id(n)}"
         if text not in self.names:
             used = self.taken | set(self.arrays) | set(self.out) | set(self.summed.values())
             letter = _PREFERRED.get(n.op.name)
@@ -277,11 +312,15 @@ class _Written:
         return self.names[text]
 
 
-def _scalar(n: Expr) -> sympy.Expr | None:
+def _scalar(n: Expr, graph_names: dict) -> sympy.Expr | None:
     from .sympy_bridge import to_sympy
 
-    if any(a.shape for a in topo_order([n])):
+    below = topo_order([n])
+    if any(a.shape for a in below):
         return None  # (sympy would write out a matrix's entries)
+    if any(len(graph_names.get(a.name, ())) > 1 or len(graph_names.get(
+            a.attrs.get("vname", a.attrs.get("dim")), ())) > 1 for a in below):
+        return None  # (a name two values go by: sympy would take them for one)
     try:
         e = to_sympy(n, keep_names=True)
     except Exception:  # (an op sympy has no form for: the value is an array of its own)

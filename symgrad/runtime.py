@@ -200,6 +200,12 @@ class Weak:
         return f
 
 
+def zero_index(xp, x):
+    """argmax of a scalar: 0, or 0 for each of its samples."""
+    shape = getattr(x, "shape", ())
+    return 0 if not shape else xp.zeros(shape, dtype=xp.int64)
+
+
 def maximum_number(a, b):
     """numpy's maximum of two Python numbers: nan if either is nan (Python's ``max(1.0,
     nan)`` is 1.0)."""
@@ -556,7 +562,9 @@ _TOO_LARGE = "to_int: a value is too large for a 64-bit integer"
 
 
 def to_int(xp, x):
-    """x rounded toward zero as int64; a clear error for values that have no integer."""
+    """x rounded toward zero as int64 (of a Python number, a Python int: weak, as the number
+    was); a clear error for values that have no integer."""
+    number = x.__class__ in _PY_NUMBERS
     x = xp.asarray(x)
     finite = xp.all(xp.isfinite(x))
     small = xp.all(xp.abs(x) < 2.0**63)
@@ -573,6 +581,8 @@ def to_int(xp, x):
         raise ValueError(_NOT_FINITE)
     if not small:
         raise ValueError(_TOO_LARGE)
+    if number:
+        return int(np.trunc(float(x)))
     return xp.astype(xp.trunc(x), xp.int64) if hasattr(xp, "astype") else \
         xp.trunc(x).astype("int64")
 

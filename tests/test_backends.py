@@ -546,3 +546,24 @@ def test_identity_regions_forced_through_einsum(name, x64, monkeypatch):
         got = _to_numpy(fn(*_inputs(name, [VALS[x] for x in ins])))
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=case)
         assert got.dtype == want.dtype, case
+
+
+@pytest.mark.skipif(not _have("torch") or not _have("array_api_compat"),
+                    reason="torch / array-api-compat not installed")
+def test_torch_float32_data_beside_a_float64_constant_array():
+    """Found by review: float32 data times a float64 constant array is float64 (numpy's
+    rule), and torch then refused the float32 @ float64 product of the gradient."""
+    A, X = sg.matrix("A_c64", (3, 4)), sg.matrix("X_c64", (5, 3))
+    a = rng_f32((3, 4))
+    x = rng_f32((5, 3))
+    for c in (np.arange(1.0, 5.0), np.arange(1, 5, dtype=np.float32)):
+        f = sg.sum(sg.tanh(X @ A) ** 2.0 * c)
+        for out in (sg.grad(f, A), sg.hessian(f, A)):
+            want = sg.compile(out, [A, X])(a, x)
+            got = _to_numpy(sg.compile(out, [A, X], backend="torch")(a, x))
+            assert got.dtype == want.dtype
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def rng_f32(shape):
+    return np.random.default_rng(5).normal(size=shape).astype(np.float32)

@@ -91,7 +91,7 @@ def test_softmax_regression_hessian_reads_as_the_textbook_writes_it():
         "        s = sum(Y, axis=1)")
     assert "I(" not in text  # the identity that seeded it is gone
     tex = sg.index_notation(sg.hessian(L, W), "H", latex=True)
-    assert tex.startswith(r"H_{i j k l} = \sum_{n} \left(\delta_{j l} - {P}_{n,l}\right)")
+    assert tex.startswith(r"{H}_{i j k l} = \sum_{n} \left(\delta_{j l} - {P}_{n,l}\right)")
     vals = {Xs: rng.normal(size=(7, 3)), W: rng.normal(size=(3, 4)),
             Ys: rng.dirichlet(np.ones(4), 7)}
     h = sg.hessian(L, W)
@@ -99,16 +99,18 @@ def test_softmax_regression_hessian_reads_as_the_textbook_writes_it():
 
 
 def test_named_values_scalars_and_sizes():
-    W = sg.matrix("W", ("d", "K"))
-    Xs = sg.matrix("X", ("N", "d"))
+    # (variables of this test's own: a name given to a value is kept by the value, which
+    # every later construction of it returns, in other tests too)
+    W = sg.matrix("W_nm", ("d", "K"))
+    Xs = sg.matrix("X_nm", ("N", "d"))
     P = sg.softmax(Xs @ W, axis=1).named("P")
     lam = sg.scalar("lam")
     L = -sg.mean(sg.log(P)) + lam / 2.0 * sg.sum(W * W)
     h = sg.hessian(L, W)
     text = sg.index_notation(h, "H")
     assert text.splitlines()[0].startswith("H[i, j, k, l] = ")
-    assert "lam δ[i, k] δ[j, l]" in text and "P[n, j]" in text and "(K N)" in text
-    assert "where P" not in text  # a named value is shown by its name, as str() does
+    assert "lam δ[i, k] δ[j, l]" in text and "P[n, j]" in text and "/N" in text
+    assert "  where P = softmax(X_nm W_nm, axis=1)" in text  # a named value: name, definition
     vals = {Xs: rng.normal(size=(5, 3)), W: rng.normal(size=(3, 2)), lam: 0.3}
     np.testing.assert_allclose(evaluate_form(h, vals), sg.evaluate(h, vals), atol=1e-12)
 
@@ -175,3 +177,35 @@ def test_a_value_that_does_not_read_as_index_notation_is_an_array():
     assert "H" not in names and not set(names) & set("ijklnmpqrstuvwxyz")
     vals = {M: rng.normal(size=(3, 3)) / 2, x: rng.normal(size=3)}
     np.testing.assert_allclose(evaluate_form(H, vals), sg.evaluate(H, vals), atol=1e-12)
+
+
+def test_names_never_clash():
+    """Found by review: a named value and a created array, a named value and an index, a
+    named value and a variable, a size and a variable, each printed as one letter (and sympy
+    multiplied them as one: P^2 for two values)."""
+    Xs, W = sg.matrix("X_cl", ("N", "d")), sg.matrix("W_cl", ("d", "K"))
+    vals = {Xs: rng.normal(size=(4, 3)), W: rng.normal(size=(3, 2))}
+    cases = [sg.sum(sg.softmax(Xs @ W, axis=1) * sg.tanh(Xs @ W).named("P"), axis=1),
+             sg.grad(sg.sum(sg.exp(Xs @ W).named("A") * sg.tanh(Xs @ W)), W),
+             sg.grad(sg.sum(sg.tanh(Xs @ W).named("n") ** 2.0), W),
+             sg.grad(sg.sum(sg.exp(Xs @ W).named("X_cl")), W)]
+    for e in cases:
+        np.testing.assert_allclose(evaluate_form(e, vals), sg.evaluate(e, vals), atol=1e-12)
+        text = sg.index_notation(e, "H")
+        defined = [ln.split(" = ")[0].split()[-1] for ln in text.splitlines()[1:]]
+        assert len(set(defined)) == len(defined) and "X_cl" not in defined, text
+    N = sg.scalar("N")  # a variable named as a size
+    h = sg.hessian(sg.mean(sg.tanh(X @ A) ** 2.0) / N, A)
+    vals = {X: VALS[X], A: VALS[A], N: 1.7}
+    np.testing.assert_allclose(evaluate_form(h, vals), sg.evaluate(h, vals), atol=1e-12)
+
+
+def test_the_left_hand_side_is_an_identifier_that_names_nothing_else():
+    with pytest.raises(ValueError, match="not a valid Python identifier"):
+        sg.index_notation(A @ A.T, "H[i]")
+    with pytest.raises(ValueError, match="'A' is already a name in the expression"):
+        sg.index_notation(A @ A.T, "A")
+    assert sg.index_notation(A @ A.T).startswith("F[i, j] = ")
+    assert sg.index_notation(sg.matrix("F", (2, 2)) * 2.0).startswith("G[i, j] = 2 F[i, j]")
+    assert sg.index_notation(A @ A.T, "H_1", latex=True).startswith("{H_{1}}_{i j} = ")
+    assert "inf" in sg.index_notation(sg.jacobian(A / 0.0, A))  # (not sympy's zoo)

@@ -580,3 +580,22 @@ def test_a_rewritten_sum_still_names_the_op_the_user_wrote_at_call_time():
     for e in (0 * a + b, sg.sum(0 * a + b), sg.exp(sg.sum(0 * a + b))):
         with pytest.raises(sg.ShapeError, match=r"^add: shapes \(3,\) and \(4,\) do not fit"):
             sg.evaluate(e, {a: np.ones(3), b: np.ones(4)})
+
+
+def test_logsumexp_of_a_scalar_given_samples_is_per_sample():
+    """logsumexp over no axis (a scalar's) is the value itself: the code summed a scalar
+    input's array of samples over the samples (axis=None), while its gradient was 1."""
+    x, y = sg.scalars("x_lse1 y_lse1")
+    xs = np.array([0.3, -1.2, 2.5])
+    f = sg.compile([sg.logsumexp(x * y), sg.grad(sg.logsumexp(x * y), x)], [x, y])
+    np.testing.assert_allclose(f(xs, 0.7)[0], xs * 0.7)
+    assert f(0.3, 0.7) == (0.3 * 0.7, 0.7)
+    np.testing.assert_allclose(sg.evaluate(sg.logsumexp(x), {x: xs}), xs)
+
+
+def test_argmax_of_a_scalar_given_samples_is_zero_per_sample():
+    # argmax over the samples of a scalar input's array: 2 here, where each sample's is 0
+    x, y = sg.scalars("x_am1 y_am1")
+    xs = np.array([0.3, -1.2, 2.5])
+    np.testing.assert_array_equal(sg.evaluate(sg.argmax(x * y), {x: xs, y: 0.7}), [0, 0, 0])
+    assert sg.compile(sg.argmax(x * y), [x, y])(0.3, 0.7) == 0

@@ -174,8 +174,13 @@ class LogSumExp(AxisOp):
 
     def code(self, a, n, g):
         axes, nd = n.attrs["axis"], n.args[0].ndim
+        if not axes:  # over no axis (a scalar's): the value itself (axis=None would have
+            return a[0]  # summed a scalar input's array of samples over the samples)
         return f"_rt.logsumexp(_xp, {a[0]}, {_axis_code(axes, nd)}, {n.attrs['keepdims']}" \
             f"{_memo(n, g)})"
+
+    def math(self, a, n, g):
+        return a[0] if not n.attrs["axis"] else None
 
     def sympy(self, a, n, ctx):
         # over some axes of a matrix the sum is a matrix: its log is taken entry by entry
@@ -249,6 +254,8 @@ class Argmax(Op):
 
     def code(self, a, n, g):
         ax = n.attrs["axis"]
+        if not n.args[0].shape:  # a scalar's is 0 (of each sample: argmax of an input's
+            return f"_rt.zero_index(_xp, {a[0]})"  # samples was the largest sample's)
         return f"_xp.argmax({a[0]}{'' if ax is None else f', axis={ax}'})"
 
     def sympy(self, a, n, ctx):
