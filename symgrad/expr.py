@@ -410,7 +410,10 @@ def _on_guarded(op, args: tuple, attrs, checks: tuple) -> Expr:
     every rule sees them (log of a guarded sigmoid is still the stable form, 0 + x still x),
     and guarded once, on top. A guard is thus never an operand: at most one per expression."""
     bare = tuple(map(unguard, args))
-    return keep_checks(make(op, bare, None if attrs is _NO_ATTRS else attrs), checks)
+    # (the guards' checks, the ops the user wrote, ahead of those a rewrite of the op built
+    # on their values may keep: sum(0*a + b) named the broadcast 0*a + b became, not the add)
+    return keep_checks(make(op, bare, None if attrs is _NO_ATTRS else attrs), checks,
+                       first=True)
 
 
 # a list of checks -> the same as a set, for the few long lists a graph of many symbolic sizes
@@ -445,23 +448,25 @@ def checks_of(outputs) -> tuple:
     return _graph_checks((), tuple(outputs))
 
 
-def keep_checks(r: Expr, checks: tuple) -> Expr:
+def keep_checks(r: Expr, checks: tuple, first: bool = False) -> Expr:
     """``r``, wrapped in a guard holding those of ``checks`` its graph lacks (see ops.Guard).
 
     Used where a rewrite replaces a graph by ``r``: build-time rules here, and passes (grad,
-    simplify) for their results. A call whose sizes do not fit then still fails."""
+    simplify) for their results. A call whose sizes do not fit then still fails. ``first``:
+    where ``r`` is a guard already, ``checks`` (in their order) go before its own."""
     have = as_check_set(r.checks)
     missing = tuple(c for c in checks if c not in have) if have else checks
     if not missing:
         return r
     from .ops import REGISTRY
 
-    if r.op.name == "guard":  # one guard holds them all, the graph's as given first: a call
-        # whose sizes do not fit names the op the user wrote, not a rewrite's (sum(0*a + b))
+    if r.op.name == "guard":  # one guard holds them all
+        if not first:
+            return make(r.op, r.args, {"checks": r.attrs["checks"] + missing})
         own = as_check_set(r.attrs["checks"])
-        first = tuple(c for c in checks if c in own or c in missing)
-        rest = tuple(c for c in r.attrs["checks"] if c not in as_check_set(first))
-        return make(r.op, r.args, {"checks": first + rest})
+        ahead = tuple(c for c in checks if c in own or c in missing)
+        rest = tuple(c for c in r.attrs["checks"] if c not in as_check_set(ahead))
+        return make(r.op, r.args, {"checks": ahead + rest})
     return make(REGISTRY["guard"], (r,), {"checks": missing})
 
 
