@@ -63,6 +63,7 @@ def index_notation(e: Expr, name: str | None = None, *, latex: bool = False) -> 
     if name is not None and not isinstance(name, str):
         raise TypeError(f"index_notation: name must be a string, got {type(name).__name__}")
     names = _graph_names(unguard(e))
+    names.pop(e.name, None)  # (the expression's own name is the left-hand side's to take)
     if name is not None:
         check_identifier(name, "index_notation: name")
         if name in names:
@@ -213,7 +214,9 @@ class _Written:
         self.root, self.terms, self.sizes = root, terms, sizes
         self.graph_names = _graph_names(root)
         self.taken = set(self.graph_names) | {name}
-        self.owner: dict[str, int] = {}  # a name used -> the id of the value it shows
+        # a name used -> the id of the value it shows (the left-hand side's: none, so that
+        # the expression, where it is an array of its own, gets a letter)
+        self.owner: dict[str, int] = {name: 0}
         self.names: dict[str, str] = {}  # an array's text -> its name
         self.arrays: dict[str, Expr] = {}
         self.size_of: dict[str, object] = {}

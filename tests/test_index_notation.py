@@ -209,3 +209,11 @@ def test_the_left_hand_side_is_an_identifier_that_names_nothing_else():
     assert sg.index_notation(sg.matrix("F", (2, 2)) * 2.0).startswith("G[i, j] = 2 F[i, j]")
     assert sg.index_notation(A @ A.T, "H_1", latex=True).startswith("{H_{1}}_{i j} = ")
     assert "inf" in sg.index_notation(sg.jacobian(A / 0.0, A))  # (not sympy's zoo)
+
+
+def test_the_expressions_own_name_is_the_default_left_hand_side():
+    Xz = sg.matrix("X_own", (3, 2))
+    assert sg.index_notation((Xz @ Xz.T).named("G_own")).startswith("G_own[i, j] = Σ_")
+    # an expression that is one array: that array gets a letter, not the left-hand side's
+    assert sg.index_notation(sg.tanh(Xz).named("T_own")) == \
+        "T_own[i, j] = A[i, j]\n  where A = tanh(X_own)"
