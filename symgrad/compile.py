@@ -671,8 +671,9 @@ class _Plan:
             # a floating constant array counts as an input would (torch refused float32 data
             # @ a value a float64 constant made float64; numpy promotes): an empty array of
             # its dtype joins the inputs, and is dropped
+            # (one of more than one entry: a one-entry array is weak, as a number is)
             wide = [n.attrs["value"].dtype for n in order if n.op.name == "const"
-                    and isinstance(n.attrs["value"], np.ndarray) and n.attrs["value"].ndim
+                    and isinstance(n.attrs["value"], np.ndarray) and n.attrs["value"].size > 1
                     and n.attrs["value"].dtype.kind == "f"]
             if wide:
                 self.extra["_cdt"] = np.empty(0, np.result_type(*wide))

@@ -80,7 +80,7 @@ def index_notation(e: Expr, name: str | None = None, *, latex: bool = False) -> 
     lines = [f"{lhs} = {_joined(form, p.doprint, 'Σ_{}', ' ')}"]
     defs = _defined(form)
     for n, (k, v) in enumerate(defs):
-        body = " " + str(v)
+        body = " " + _definition(form, v, latex=False)
         if "\n" in body:  # (temporaries, one per line: below the name)
             body = "".join("\n" + " " * 10 + line for line in body[1:].splitlines())
         lines.append(("  where " if n == 0 else " " * 8) + f"{k} =" + body)
@@ -88,9 +88,27 @@ def index_notation(e: Expr, name: str | None = None, *, latex: bool = False) -> 
 
 
 def _defined(form: IndexForm) -> list:
-    """The arrays that need a definition: all but variables and sizes (a named value too:
-    its name is shown, and what it stands for)."""
-    return [(k, v) for k, v in form.arrays.items() if v.op.name not in ("var", "dimsize")]
+    """The arrays that need a definition: all but variables and sizes under their own names
+    (a named value too: its name is shown, and what it stands for)."""
+    return [(k, v) for k, v in form.arrays.items() if k != _own_name(v)
+            or v.op.name not in ("var", "dimsize")]
+
+
+def _own_name(n: Expr) -> str | None:
+    return n.attrs["vname"] if n.op.name == "var" else \
+        n.attrs["dim"] if n.op.name == "dimsize" else n.name
+
+
+def _definition(form: IndexForm, v: Expr, latex: bool) -> str:
+    """``v``'s matrix formula, with the values the index form names shown by those names (a
+    name of the graph's may stand for another value there)."""
+    from .printing import _render
+
+    if v.op.name in ("var", "dimsize"):  # (one that lost its name to a value of the graph's)
+        what = "the variable" if v.op.name == "var" else "the size"
+        own = _own_name(v)
+        return rf"\text{{{what} }}{own}" if latex else f"{what} {own}"
+    return _render(v, latex, names={id(n): k for k, n in form.arrays.items()})
 
 
 def _graph_names(root: Expr) -> dict[str, set]:
@@ -98,8 +116,7 @@ def _graph_names(root: Expr) -> dict[str, set]:
     of the values that have it (more than one: names that must not be used as they are)."""
     out: dict[str, set] = defaultdict(set)
     for n in topo_order([root]):
-        own = n.attrs["vname"] if n.op.name == "var" else \
-            n.attrs["dim"] if n.op.name == "dimsize" else n.name
+        own = _own_name(n)
         if own is not None:
             out[own].add(id(n))
         for d in n.shape:
@@ -122,14 +139,12 @@ def _joined(form: IndexForm, show, sigma: str, space: str, latex: bool = False) 
 
 
 def _as_latex(form: IndexForm, name: str) -> str:
-    from .printing import latex as matrix_latex
-
     tex = _printers()[1]()
     lhs = tex.doprint(sympy.Symbol(name))
     if any(form.out):
         lhs = "{" + lhs + "}_{" + " ".join(i for i in form.out if i) + "}"
     body = _joined(form, tex.doprint, r"\sum_{{{}}}", " ", latex=True)
-    defs = [f"{tex.doprint(sympy.Symbol(k))} = {matrix_latex(v)}"
+    defs = [f"{tex.doprint(sympy.Symbol(k))} = {_definition(form, v, latex=True)}"
             for k, v in _defined(form)]
     return lhs + " = " + body + (r",\quad " + r",\ ".join(defs) if defs else "")
 
@@ -217,6 +232,9 @@ class _Written:
         # a name used -> the id of the value it shows (the left-hand side's: none, so that
         # the expression, where it is an array of its own, gets a letter)
         self.owner: dict[str, int] = {name: 0}
+        for n in topo_order([root]):  # variables and sizes keep their names first
+            if n.op.name in ("var", "dimsize"):
+                self.owner.setdefault(_own_name(n), id(n))
         self.names: dict[str, str] = {}  # an array's text -> its name
         self.arrays: dict[str, Expr] = {}
         self.size_of: dict[str, object] = {}
@@ -297,8 +315,7 @@ class _Written:
         return sympy.IndexedBase(name)[tuple(idx)]
 
     def _name(self, n: Expr) -> str:
-        own = n.attrs["vname"] if n.op.name == "var" else \
-            n.attrs["dim"] if n.op.name == "dimsize" else n.name
+        own = _own_name(n)
         if own is not None and self.owner.setdefault(own, id(n)) == id(n):
             self.arrays[own] = n
             return own

@@ -35,7 +35,9 @@ def _shows_sigma(n: Expr) -> bool:
     return isinstance(name, str) and name.partition("_")[0] == "sigma"
 
 
-def _render(root: Expr, latex: bool) -> str:
+def _render(root: Expr, latex: bool, names: dict[int, str] | None = None) -> str:
+    """``names``: values shown by these names (a node's id -> name) in place of their own,
+    whose names then show nothing else (index notation's where lines)."""
     root = unguard(root)  # (a guard prints as its operand: the formula is the operand's)
     order = topo_order([root])
     uses = use_counts(order)
@@ -50,9 +52,16 @@ def _render(root: Expr, latex: bool) -> str:
             shown.setdefault(n.name, id(n))
         elif n.op.name == "alias":  # x.named("y") next to a variable y: "y + y" for x + y
             shown.setdefault(n.attrs["alias"], id(n))
+    # the nodes printed as a name: the first node of each name, or those ``names`` gives
+    label = {id(n): n.name for n in order
+             if n.name is not None and n is not root and shown[n.name] == id(n)}
+    if names is not None:
+        claimed = set(names.values())
+        label = {i: nm for i, nm in label.items() if nm not in claimed and i not in names}
+        label.update((id(n), names[id(n)]) for n in order if id(n) in names and n is not root)
     tree: dict[int, int] = {}
     for n in order:
-        if n.name is not None and n is not root and shown[n.name] == id(n):
+        if id(n) in label:
             tree[id(n)] = 1
         else:
             tree[id(n)] = 1 + sum(tree[id(a)] for a in n.args)
@@ -66,8 +75,8 @@ def _render(root: Expr, latex: bool) -> str:
     lines: list[str] = []
     k = 0
     for n in order:
-        if n.name is not None and n is not root and shown[n.name] == id(n):
-            out[id(n)] = ((tex_name(n.name) if latex else n.name), P_ATOM)
+        if id(n) in label:
+            out[id(n)] = ((tex_name(label[id(n)]) if latex else label[id(n)]), P_ATOM)
             continue
         parts = [out[id(a)] for a in n.args]
         if n.op.name == "alias" and shown[n.attrs["alias"]] != id(n):

@@ -217,3 +217,24 @@ def test_the_expressions_own_name_is_the_default_left_hand_side():
     # an expression that is one array: that array gets a letter, not the left-hand side's
     assert sg.index_notation(sg.tanh(Xz).named("T_own")) == \
         "T_own[i, j] = A[i, j]\n  where A = tanh(X_own)"
+
+
+def test_definitions_use_the_index_forms_names():
+    """Found by review: a where line printed a value by the name it was given with .named,
+    which the formula used for another value (A = sigmoid(Q), Q = tanh(x), where the
+    sigmoid's operand was exp(x), also named Q); variables and sizes keep their names first,
+    and one that cannot is defined."""
+    x = sg.vector("x_df", 3)
+    u, w = sg.tanh(x).named("Q_df"), sg.exp(x).named("Q_df")
+    text = sg.index_notation(u * sg.sigmoid(w))
+    assert "A = sigmoid(exp(x_df))" in text and "Q_df = tanh(x_df)" in text
+    p = sg.vector("p_df", 3)
+    assert sg.index_notation(sg.exp(sg.tanh(x).named("p_df")) * p) == \
+        "F[i] = A[i] p_df[i]\n  where A = exp(tanh(x_df))"
+    N = sg.scalar("N")
+    v = sg.vector("v_df", "N")
+    text = sg.index_notation(sg.mean(v) + N * v)
+    assert text == "F[i] = Σ_n v_df[n]/N + A v_df[i]\n  where A = the variable N"
+    vals = {v: np.arange(1.0, 5.0), N: 0.5}
+    e = sg.mean(v) + N * v
+    np.testing.assert_allclose(evaluate_form(e, vals), sg.evaluate(e, vals))
