@@ -51,8 +51,7 @@ class Contraction:
     def __call__(self, like, *args):
         """The value from the operands (then the sizes ``dims``); ``like``: the array whose
         floating dtype the identity has in the op-by-op code (the first tensor input the
-        outputs use), or
-        None."""
+        outputs use), or None."""
         ops = args[:self.nops] if self.dims else args
         key = tuple(getattr(o, "shape", None) for o in ops) + args[len(ops):]
         plan = self._plans.get(key)
@@ -78,13 +77,11 @@ class Contraction:
     def on(self, xp, like, *args):
         """The value on another array library ``xp`` (torch, jax, cupy: anything with
         ``einsum``), which computes each term with its own ``einsum`` (a δ between two output
-        axes is an identity matrix there, as small as the axis); the result is the same as
-        :meth:`__call__`'s, in the operands' common dtype (and the identity's, where
-        ``like`` has one)."""
+        axes is an identity matrix there, as small as the axis). The values are
+        :meth:`__call__`'s but where a δ meets a nan or inf (multiplied here, as op by op),
+        in the array operands' common dtype (and the identity's, where ``like`` has one)."""
         ops = list(args[:self.nops])
-        dims = args[self.nops:]
-        shape = tuple(w if isinstance(w, int) else dims[self.dims.index(w)]
-                      if isinstance(w, str) else ops[w[0]].shape[w[1]] for w in self.where)
+        shape = self._shape(ops, args[self.nops:])
         arrays = [k for k, o in enumerate(ops) if hasattr(o, "shape") and o.shape != ()]
         kinds = [ops[k] for k in arrays]
         if self.seeded and getattr(like, "dtype", None) is not None:
@@ -93,8 +90,9 @@ class Contraction:
         for k in arrays:  # (torch's einsum takes one dtype)
             if ops[k].dtype != dtype:
                 ops[k] = xp.astype(ops[k], dtype)
-        for k in self.inverted:
-            ops[k] = 1.0 / ops[k]
+        for k in self.inverted:  # (a Python 0.0: inf, as numpy gives, not ZeroDivisionError)
+            ops[k] = float(np.divide(1.0, ops[k])) if ops[k].__class__ in (float, int) \
+                else 1.0 / ops[k]
         total = None
         for coef, factors, labels in self.terms:
             r = _einsum_term(xp, coef, factors, labels, ops, shape, dtype, self._orders)
@@ -105,10 +103,12 @@ class Contraction:
             return total
         return xp.zeros(shape, dtype=dtype) + total  # (constant along some axis)
 
+    def _shape(self, ops, dims: tuple) -> tuple:
+        return tuple(w if isinstance(w, int) else dims[self.dims.index(w)]
+                     if isinstance(w, str) else int(ops[w[0]].shape[w[1]]) for w in self.where)
+
     def _plan(self, ops: tuple, dims: tuple) -> tuple:
-        shape = tuple(w if isinstance(w, int) else
-                      dims[self.dims.index(w)] if isinstance(w, str) else ops[w[0]].shape[w[1]]
-                      for w in self.where)
+        shape = self._shape(ops, dims)
         return shape, tuple(_term_plan(coef, factors, labels, ops, shape)
                             for coef, factors, labels in self.terms)
 

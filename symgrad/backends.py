@@ -322,8 +322,7 @@ def einsum_contracts(xp) -> str | bool:
     """"einsum" where regions below a tensor identity are computed with ``xp``'s einsum
     (symgrad._contraction.Contraction.on): torch, jax, cupy; else False (op by op: dask's
     lazy graphs, namespaces without einsum)."""
-    name = getattr(xp, "__name__", "")
-    if "dask" in name or getattr(xp, "einsum", None) is None:
+    if getattr(xp, "symgrad_backend", None) == "dask" or getattr(xp, "einsum", None) is None:
         return False
     return "einsum"
 

@@ -397,7 +397,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         if "required: expression" in message:
             message += (" (a formula that starts with '-' goes last, after '--': "
-                        "symgrad grad --wrt x -- \"-x*y\")")
+                        f"{self.prog} ... -- \"-x*y\")")
         super().error(message)
 
 

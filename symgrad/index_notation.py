@@ -31,7 +31,7 @@ from .shapes import check_identifier
 _OUT = "ijklabcdefgh"  # output axes, in order
 _SUMMED = "nmpqrstuvwxyz"  # summed indices (a symbolic size's own letter first)
 _PREFERRED = {"sum": "s", "softmax": "P"}  # a created array's letter, where it is free
-MAX_TERMS, MAX_FACTORS = 16, 10  # beyond these a value is an array of its own
+PRINT_TERMS, PRINT_FACTORS = 16, 10  # beyond these a value is an array of its own
 _SIMPLIFY_LIMIT = 120  # sympy operations in a sum's summand: beyond this only factor_terms
 
 
@@ -188,7 +188,7 @@ def index_form(e: Expr, name: str | None = None) -> IndexForm:
     if not isinstance(e, Expr):
         raise TypeError(f"index_notation: expected an expression, got {type(e).__name__}")
     root = unguard(e)
-    reader = _Reader(MAX_TERMS, MAX_FACTORS)
+    reader = _Reader(PRINT_TERMS, PRINT_FACTORS)
     for n in topo_order([root]):
         if n.name is not None and n is not root:
             continue  # a named value prints as its name (an array)
@@ -235,7 +235,7 @@ class _Written:
         for n in topo_order([root]):  # variables and sizes keep their names first
             if n.op.name in ("var", "dimsize"):
                 self.owner.setdefault(_own_name(n), id(n))
-        self.names: dict[str, str] = {}  # an array's text -> its name
+        self.names: dict[int, str] = {}  # an array's id -> its letter
         self.arrays: dict[str, Expr] = {}
         self.size_of: dict[str, object] = {}
         letters = iter([c for c in _OUT if c not in self.taken] +
@@ -319,8 +319,9 @@ class _Written:
         if own is not None and self.owner.setdefault(own, id(n)) == id(n):
             self.arrays[own] = n
             return own
-        # (no name, or one another value shows already: a letter, and its definition)
-        text = str(n) if own is None else f"{own}: {id(n)}"
+        # (no name, or one another value shows already: a letter, and its definition; one
+        # letter per value, which hash-consing makes one node: two values may print alike)
+        text = id(n)
         if text not in self.names:
             used = self.taken | set(self.arrays) | set(self.out) | set(self.summed.values())
             letter = _PREFERRED.get(n.op.name)
@@ -338,8 +339,7 @@ def _scalar(n: Expr, graph_names: dict) -> sympy.Expr | None:
     below = topo_order([n])
     if any(a.shape for a in below):
         return None  # (sympy would write out a matrix's entries)
-    if any(len(graph_names.get(a.name, ())) > 1 or len(graph_names.get(
-            a.attrs.get("vname", a.attrs.get("dim")), ())) > 1 for a in below):
+    if any(len(graph_names.get(_own_name(a), ())) > 1 for a in below):
         return None  # (a name two values go by: sympy would take them for one)
     try:
         e = to_sympy(n, keep_names=True)

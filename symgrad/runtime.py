@@ -185,6 +185,8 @@ class Weak:
             setattr(self, name, other)
             return other
 
+        cast = name == "astype" and not isinstance(self._inner, HostOr)  # (numpy)
+
         def f(*args, **kw):
             if all(a.__class__ in _PY_NUMBERS for a in args):
                 r = host(*[a if a.__class__ is float else float(a) for a in args], **kw)
@@ -194,7 +196,6 @@ class Weak:
                 return other(np.float64(args[0]), *args[1:], **kw)  # is the one asked for
             return other(*args, **kw)
 
-        cast = name == "astype" and not isinstance(self._inner, HostOr)  # (numpy)
         f.__name__ = name
         setattr(self, name, f)  # looked up once per name
         return f
@@ -203,7 +204,9 @@ class Weak:
 def zero_index(xp, x):
     """argmax of a scalar: 0, or 0 for each of its samples."""
     shape = getattr(x, "shape", ())
-    return 0 if not shape else xp.zeros(shape, dtype=xp.int64)
+    if not shape:
+        return 0
+    return xp.zeros(shape, dtype=xp.argmax(xp.zeros(1)).dtype)  # (the library's index type)
 
 
 def maximum_number(a, b):

@@ -567,3 +567,16 @@ def test_torch_float32_data_beside_a_float64_constant_array():
 
 def rng_f32(shape):
     return np.random.default_rng(5).normal(size=shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", [b for b in BACKENDS if b.values[0] in ("torch", "jax")])
+def test_a_region_divided_by_a_scalar_input_of_zero(name, x64):
+    """Found by review: torch's contraction took 1.0 / 0.0 of a Python number
+    (ZeroDivisionError); numpy's gives inf and nan, as op by op."""
+    X, W, c = sg.matrix("X_dz", ("N", 4)), sg.matrix("W_dz", (4, 3)), sg.scalar("c_dz")
+    H = sg.hessian(sg.sum(sg.tanh(X @ W / c)), W)
+    x, w = np.ones((50, 4)), np.ones((4, 3))
+    with np.errstate(all="ignore"):
+        want = sg.compile(H, [X, W, c])(x, w, 0.0)
+        got = _to_numpy(sg.compile(H, [X, W, c], backend=name)(x, w, 0.0))
+    assert got.shape == want.shape and np.isnan(got).all() and np.isnan(want).all()

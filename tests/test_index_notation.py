@@ -238,3 +238,17 @@ def test_definitions_use_the_index_forms_names():
     vals = {v: np.arange(1.0, 5.0), N: 0.5}
     e = sg.mean(v) + N * v
     np.testing.assert_allclose(evaluate_form(e, vals), sg.evaluate(e, vals))
+
+
+def test_values_that_print_alike_get_letters_of_their_own():
+    # found by review: created arrays were named by their text, and two constants of 100
+    # entries (printed const(100,)) or tanh of two variables named v shared one letter
+    Am = sg.matrix("A_pa", (3, 100))
+    c1, c2 = np.ones(100), np.ones(100)
+    c1[5] = c2[7] = 3.0
+    e = Am * c1 + (Am * Am) * c2
+    vals = {Am: rng.normal(size=(3, 100))}
+    np.testing.assert_allclose(evaluate_form(e, vals), sg.evaluate(e, vals), atol=1e-12)
+    v3, v4 = sg.vector("v_pa", 3), sg.vector("v_pa", 4)
+    assert sg.index_notation(sg.outer(sg.tanh(v3), sg.tanh(v4))).startswith(
+        "F[i, j] = A[i] B[j]")
