@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import re
 import threading
 import types
 from collections import OrderedDict
@@ -701,6 +702,16 @@ class _Plan:
                                                numpy or backends.einsum_contracts(self.xp)))
         if gen.uses_memo:
             check_lines = check_lines + ["_memo = {}"]
+        if "_cdt" in self.extra and gen.like is not None:
+            # the inputs now have the widest floating constant's dtype, or a wider one: a
+            # narrower constant is widened to theirs (torch refused float64 data @ a float32
+            # constant), as numpy promotes it
+            text = "\n".join(lines + [str(v) for v in names.values()])
+            for i, c in enumerate(gen.consts):
+                if isinstance(c, np.ndarray) and c.dtype.kind == "f" and c.size > 1 and \
+                        re.search(rf"\b_c{i}\b", text):
+                    check_lines = check_lines + [
+                        f"_c{i} = _rt.widened(_xp, globals()['_c{i}'], {gen.like})"]
         for d in gen.dims:  # a size the code needs (a shape, a mean's count, ...)
             if d not in bound:
                 _unbound(d)

@@ -201,6 +201,15 @@ class Weak:
         return f
 
 
+def widened(xp, c, like):
+    """The constant array ``c`` in ``like``'s floating dtype where that is wider (a float32
+    constant beside float64 inputs, on a library that refuses mixed matrix products)."""
+    dtype = getattr(like, "dtype", None)
+    if dtype is None or c.dtype == dtype or not _is_floating(xp, dtype):
+        return c
+    return xp.astype(c, dtype) if xp.result_type(c, like) == dtype else c
+
+
 def zero_index(xp, x):
     """argmax of a scalar: 0, or 0 for each of its samples."""
     shape = getattr(x, "shape", ())

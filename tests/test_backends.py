@@ -565,6 +565,22 @@ def test_torch_float32_data_beside_a_float64_constant_array():
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.skipif(not _have("torch") or not _have("array_api_compat"),
+                    reason="torch / array-api-compat not installed")
+def test_torch_float64_data_beside_a_float32_constant_array():
+    """The other way round (found by review): the constant is widened to the inputs' dtype
+    before torch's matrix product, as numpy promotes it."""
+    A, x = sg.matrix("A_c32", (4, 4)), sg.vector("x_c32", 4)
+    C = np.arange(16, dtype=np.float32).reshape(4, 4) / 16
+    for out, ins, vals in [(A @ np.arange(1, 5, dtype=np.float32), [A], [np.ones((4, 4))]),
+                           (sg.grad(sg.sum(sg.tanh(C @ x)), x), [x], [np.ones(4)]),
+                           (C @ x, [x], [np.ones(4, np.float32)])]:
+        want = sg.compile(out, ins)(*vals)
+        got = _to_numpy(sg.compile(out, ins, backend="torch")(*vals))
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def rng_f32(shape):
     return np.random.default_rng(5).normal(size=shape).astype(np.float32)
 
