@@ -616,7 +616,12 @@ class _Plan:
         self.out_ids = {id(o) for o in outs}
         self.folded = fold_constants(order, gen, xp)
         # a graph with arrays: only scalars computed from scalar inputs are Python numbers
-        self.tensor = any(v.shape for v in ins) or any(n.shape for n in order)
+        # (an input the outputs do not use does not count: a listed, unused vector made a
+        # graph of scalars a tensor graph, whose jax code refused samples for its scalars)
+        # (but a size the graph reads is read off the inputs' shapes, used or not)
+        used = {id(n) for n in order}
+        self.tensor = any(v.shape for v in ins if id(v) in used) or \
+            any(n.shape or n.op.name == "dimsize" for n in order)
         if self.tensor:
             gen.numbers = number_nodes(order, self.folded)
         self.const_outs = {id(o) for o in outs if (o.op.name == "const" and o.ndim > 0) or

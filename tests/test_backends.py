@@ -596,3 +596,15 @@ def test_a_region_divided_by_a_scalar_input_of_zero(name, x64):
         want = sg.compile(H, [X, W, c])(x, w, 0.0)
         got = _to_numpy(sg.compile(H, [X, W, c], backend=name)(x, w, 0.0))
     assert got.shape == want.shape and np.isnan(got).all() and np.isnan(want).all()
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_an_unused_vector_input_leaves_a_graph_of_scalars_one(name, x64):
+    """Found by review: a listed, unused vector made s * 2 a tensor graph, whose jax code
+    refused samples for s (with a message that said to use backend='jax')."""
+    v, s = sg.vector("v_un2", 3), sg.scalar("s_un2")
+    got = sg.compile(s * 2.0, [v, s], backend=_backend_arg(name))(np.zeros(3),
+                                                                   np.array([1.0, 2.0]))
+    if name == "dask":
+        got = got.compute()
+    np.testing.assert_allclose(_to_numpy(got), [2.0, 4.0])
