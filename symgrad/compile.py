@@ -618,10 +618,11 @@ class _Plan:
         # a graph with arrays: only scalars computed from scalar inputs are Python numbers
         # (an input the outputs do not use does not count: a listed, unused vector made a
         # graph of scalars a tensor graph, whose jax code refused samples for its scalars)
-        # (but a size the graph reads is read off the inputs' shapes, used or not)
+        # (but a size the graph reads, or checks, is read off the inputs' shapes, used or not:
+        # a Hessian that is 0 still refuses sizes that do not fit)
         used = {id(n) for n in order}
         self.tensor = any(v.shape for v in ins if id(v) in used) or \
-            any(n.shape or n.op.name == "dimsize" for n in order)
+            any(n.shape or n.op.name == "dimsize" or n.checks for n in order)
         if self.tensor:
             gen.numbers = number_nodes(order, self.folded)
         self.const_outs = {id(o) for o in outs if (o.op.name == "const" and o.ndim > 0) or

@@ -599,3 +599,16 @@ def test_argmax_of_a_scalar_given_samples_is_zero_per_sample():
     xs = np.array([0.3, -1.2, 2.5])
     np.testing.assert_array_equal(sg.evaluate(sg.argmax(x * y), {x: xs, y: 0.7}), [0, 0, 0])
     assert sg.compile(sg.argmax(x * y), [x, y])(0.3, 0.7) == 0
+
+
+def test_a_zero_hessian_still_refuses_sizes_that_do_not_fit():
+    # a graph of scalars that holds checks: when unused inputs stopped counting as tensors,
+    # d2f/da2 = 0 of f = a + tanh(u @ c) returned 0.0 for a u that does not fit c (the
+    # checks were not read)
+    a, u = sg.scalar("a_zh"), sg.vector("u_zh", "n")
+    H = sg.hessian(a + sg.tanh(u @ np.array([1.0, 2.0, 3.0])), a)
+    with pytest.raises(sg.ShapeError, match=r"shapes \(4,\) and \(3,\) do not fit"):
+        sg.evaluate(H, {a: 0.5, u: np.ones(4)})
+    with pytest.raises(sg.ShapeError, match=r"\(4,\) and \(3,\)"):
+        sg.compile(H, [a, u])(0.5, np.ones(4))
+    assert sg.compile(H, [a, u])(0.5, np.ones(3)) == 0.0
