@@ -181,7 +181,11 @@ def compile_fused(outputs, inputs) -> Callable:
     nch = 4 * max(1, numba.config.NUMBA_NUM_THREADS)
     # (numba's typing error for an array it cannot type, such as one of dtype object)
     typing_error = numba.core.errors.TypingError
-    fn = ns["_build"](*_closure_values(gen, np, ins), np, np, nch, np.result_type, _with_scalars,
+    # numba has no float16: a float16 constant array goes in as float32 (exactly; numpy's
+    # promotions with float32 and float64 data are the same), where numba raised
+    values = [c.astype(np.float32) if isinstance(c, np.ndarray) and c.dtype == _F16 else c
+              for c in _closure_values(gen, np, ins)]
+    fn = ns["_build"](*values, np, np, nch, np.result_type, _with_scalars,
                       _F32, _F64, _F16, typing_error, *kfns)
     if mod is not None:
         hold(mod, fn)

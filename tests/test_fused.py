@@ -467,3 +467,16 @@ def test_outputs_that_use_only_the_inputs_shapes_keep_float32():
         assert got.dtype == want.dtype == np.float32
         np.testing.assert_allclose(got, want)
         assert sg.compile(e, ins, backend="numba")(arg.astype(np.float64)).dtype == np.float64
+
+
+def test_a_float16_constant_array_in_a_reduction():
+    # found by review: numba has no float16, and the constant went into the kernel as it was
+    # (NotImplementedError: float16 from numba's data model)
+    x = sg.vector("x_f16c", 3)
+    c16 = np.array([1.0, 2.0, 3.0], dtype=np.float16)
+    for e in (sg.sum(c16 * x), c16 * x):
+        for xs in (np.ones(3), np.ones(3, np.float32)):
+            got = sg.compile(e, [x], backend="numba")(xs)
+            want = sg.compile(e, [x])(xs)
+            assert np.asarray(got).dtype == np.asarray(want).dtype
+            np.testing.assert_allclose(got, want)
