@@ -189,10 +189,8 @@ def _term_plan(coef: float, factors: tuple, labels: tuple, ops: tuple,
         if not ls:
             numbers.append(i)
             continue
-        sub = None
-        if len(set(ls)) < len(ls):  # a δ joined two of its axes: its diagonal
-            u = tuple(dict.fromkeys(ls))
-            sub = _subscripts(ls) + "->" + _subscripts(u)
+        sub, u = _diagonal_of(ls)
+        if sub is not None:
             sizes = dict(zip(ls, ops[i].shape))
             ls, dims = u, tuple(sizes[lb] for lb in u)
         else:
@@ -250,10 +248,9 @@ def _einsum_term(xp, coef: float, factors: tuple, labels: tuple, ops: list, shap
             scale = scale * ops[i]
             continue
         a = ops[i]
-        if len(set(ls)) < len(ls):  # a δ joined two of its axes: its diagonal
-            u = tuple(dict.fromkeys(ls))
-            a = xp.einsum(_subscripts(ls) + "->" + _subscripts(u), a)
-            ls = u
+        sub, u = _diagonal_of(ls)
+        if sub is not None:
+            a, ls = xp.einsum(sub, a), u
         have.append(ls)
         arrays.append(a)
     used = {lb for ls in have for lb in ls} | {lb for lb in labels if lb is not None}
@@ -294,6 +291,15 @@ def _einsum_term(xp, coef: float, factors: tuple, labels: tuple, ops: list, shap
         r = xp.ones((), dtype=dtype)
     r = xp.reshape(r, tuple(1 if lb is None else d for lb, d in zip(labels, shape)))
     return r if scale.__class__ is float and scale == 1.0 else r * scale
+
+
+def _diagonal_of(ls: tuple) -> tuple:
+    """(einsum subscripts taking the diagonal, the labels once each) of an operand two of
+    whose axes a δ joined (a label repeated), else (None, ls)."""
+    if len(set(ls)) == len(ls):
+        return None, ls
+    u = tuple(dict.fromkeys(ls))
+    return _subscripts(ls) + "->" + _subscripts(u), u
 
 
 def _subscripts(ls: tuple) -> str:
