@@ -100,10 +100,12 @@ def _wrt(args, f: Expr, env: dict[str, Expr]) -> list[Expr]:
     env = {nfkc(k): v for k, v in env.items()}
     written = names_in(args.expression)
     out = []
-    for name in ",".join(args.wrt).split(","):  # --wrt a,b --wrt c: all three
+    for given in args.wrt:  # --wrt a,b --wrt c: all three
+        if any(not n.strip() for n in given.split(",")):
+            raise UsageError(f"--wrt: an empty name in {given!r} (names are separated by "
+                             "single commas)")
+    for name in ",".join(args.wrt).split(","):
         name = nfkc(name.strip())  # as the formula's names read (µ is μ)
-        if not name:
-            continue
         v = found.get(name, env.get(name, named.get(name)))
         if v is None and name in written:
             v = F.scalar(name)  # folded away as the formula was built (x*0 + y): df/dx = 0

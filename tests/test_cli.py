@@ -233,6 +233,8 @@ def test_lecture(capsys):
     (["eval", "nx", "nx"], "write NAME=VALUE"),
     (["eval", "nx", "=2"], "'=2': write NAME=VALUE"),  # said " is not a variable"
     (["grad", "nx*ny", "--wrt", "nx,ny,nx"], "--wrt: nx is listed twice"),  # printed df/dx twice
+    (["grad", "nx*ny", "--wrt", "nx,,ny"], "--wrt: an empty name in 'nx,,ny'"),  # skipped
+    (["grad", "nx*ny", "--wrt", "nx", "--wrt", ""], "--wrt: an empty name in ''"),
     (["eval", "nx", "nq=1", "nx=2"], "nq is not a variable"),
     (["draw", "nx", "-o", "g.jpg"], ".svg, .png, .pdf or .dot"),
     # these escaped as a traceback (IndexError, FileNotFoundError)
