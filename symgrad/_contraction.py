@@ -34,7 +34,7 @@ class Contraction:
         self.where, self.terms, self.seeded, self.scale = where, terms, seeded, scale
         self.nops, self.dims, self.inverted = nops, dims, inverted
         self._plans: dict[tuple, tuple] = {}
-        self._orders: dict[tuple, tuple] = {}  # (see on)
+        self._einsum_plans: dict[tuple, tuple] = {}  # (see on)
 
     def __repr__(self) -> str:
         """Each term as einsum would write it (operands by position, ``.`` for an axis the
@@ -81,7 +81,16 @@ class Contraction:
         :meth:`__call__`'s but where a δ meets a nan or inf (multiplied here, as op by op),
         in the array operands' common dtype (and the identity's, where ``like`` has one)."""
         ops = list(args[:self.nops])
-        shape = self._shape(ops, args[self.nops:])
+        key = tuple(getattr(o, "shape", None) for o in ops) + args[self.nops:]
+        plan = self._einsum_plans.get(key)
+        if plan is None:
+            if len(self._einsum_plans) > 64:
+                self._einsum_plans.clear()
+            shape = self._shape(ops, args[self.nops:])
+            plan = self._einsum_plans[key] = (shape, tuple(
+                _einsum_plan(coef, factors, labels, ops, shape)
+                for coef, factors, labels in self.terms))
+        shape, terms = plan
         arrays = [k for k, o in enumerate(ops) if hasattr(o, "shape") and o.shape != ()]
         kinds = [ops[k] for k in arrays]
         if self.seeded and getattr(like, "dtype", None) is not None:
@@ -94,8 +103,8 @@ class Contraction:
             ops[k] = float(np.divide(1.0, ops[k])) if ops[k].__class__ in (float, int) \
                 else 1.0 / ops[k]
         total = None
-        for coef, factors, labels in self.terms:
-            r = _einsum_term(xp, coef, factors, labels, ops, shape, dtype, self._orders)
+        for term in terms:
+            r = _einsum_run(xp, term, ops, dtype)
             total = r if total is None else total + r
         for k in self.scale:
             total = total * ops[k]
@@ -235,24 +244,32 @@ def _term_plan(coef: float, factors: tuple, labels: tuple, ops: tuple,
                      drop, tuple(vd), tuple(vs), r_shape)
 
 
-def _einsum_term(xp, coef: float, factors: tuple, labels: tuple, ops: list, shape: tuple,
-                 dtype, orders: dict):
-    """One term on ``xp``: its arrays multiplied pairwise with ``xp.einsum`` in the order
-    _cheapest plans (a library's einsum may multiply left to right), an identity matrix
-    standing for each δ between two output axes, and size-1 axes where the term is constant
-    along an output axis. ``orders``: the orders planned so far, by labels and sizes."""
-    scale = coef
-    have, arrays = [], []
+class _EinsumTerm(NamedTuple):
+    """How :meth:`Contraction.on` computes one term for given shapes (see _einsum_plan)."""
+    coef: float
+    numbers: tuple  # operands that are numbers: they scale the term
+    arrays: tuple  # per slot: (operand, einsum subscripts taking its diagonal or None), or
+    #                the size of an identity matrix (a δ between two output axes)
+    steps: tuple  # (slot, slot, subscripts): a pairwise product, kept in the first slot
+    last: str | int  # the slot of the result; or the subscripts summing the one array
+    shape: tuple  # the result's shape, 1 along an axis the term is constant along
+
+
+def _einsum_plan(coef: float, factors: tuple, labels: tuple, ops: list,
+                 shape: tuple) -> _EinsumTerm:
+    """One term's plan on a library with ``einsum``: its arrays multiplied pairwise in the
+    order _cheapest plans (a library's einsum may multiply left to right), an identity
+    matrix standing for each δ between two output axes, and size-1 axes where the term is
+    constant along an output axis."""
+    numbers, have, arrays, sizes = [], [], [], {}
     for i, ls in factors:
         if not ls:
-            scale = scale * ops[i]
+            numbers.append(i)
             continue
-        a = ops[i]
+        sizes.update(zip(ls, (int(d) for d in ops[i].shape)))
         sub, u = _diagonal_of(ls)
-        if sub is not None:
-            a, ls = xp.einsum(sub, a), u
-        have.append(ls)
-        arrays.append(a)
+        have.append(u)
+        arrays.append((i, sub))
     used = {lb for ls in have for lb in ls} | {lb for lb in labels if lb is not None}
     fresh = iter(lb for lb in range(len(used) + len(labels) + 1) if lb not in used)
     out, seen = [], set()
@@ -262,34 +279,46 @@ def _einsum_term(xp, coef: float, factors: tuple, labels: tuple, ops: list, shap
         if lb in seen:  # a δ of two output axes: I[lb, new] carries the second
             new = next(fresh)
             have.append((lb, new))
-            arrays.append(xp.eye(shape[k], dtype=dtype))
+            arrays.append(int(shape[k]))
+            sizes[lb] = sizes[new] = int(shape[k])
             lb = new
         seen.add(lb)
         out.append(lb)
-    out_s = _subscripts(tuple(out))
+    steps: list[tuple] = []
+    last: str | int = 0
     if len(arrays) > 1:
-        sizes = {lb: int(d) for ls, a in zip(have, arrays) for lb, d in zip(ls, a.shape)}
-        key = (tuple(have), tuple(out), tuple(sorted(sizes.items())))
-        order = orders.get(key)
-        if order is None:
-            if len(orders) > 256:
-                orders.clear()
-            order = orders[key] = _cheapest(list(have), sizes, set(out))[1]
+        order = _cheapest(list(have), sizes, set(out))[1]
         slot = {1 << k: k for k in range(len(have))}
         for n, (ma, mb, keep) in enumerate(order):
             a, b = slot.pop(ma), slot.pop(mb)
             lc = tuple(out) if n == len(order) - 1 else tuple(sorted(keep))
-            arrays[a] = xp.einsum(f"{_subscripts(have[a])},{_subscripts(have[b])}->"
-                                  f"{_subscripts(lc)}", arrays[a], arrays[b])
+            steps.append((a, b, f"{_subscripts(have[a])},{_subscripts(have[b])}->"
+                                f"{_subscripts(lc)}"))
             have[a] = lc
             slot[ma | mb] = a
         (last,) = slot.values()
-        r = arrays[last]
     elif arrays:
-        r = xp.einsum(_subscripts(have[0]) + "->" + out_s, arrays[0])
+        last = _subscripts(have[0]) + "->" + _subscripts(tuple(out))
+    return _EinsumTerm(coef, tuple(numbers), tuple(arrays), tuple(steps), last,
+                       tuple(1 if lb is None else d for lb, d in zip(labels, shape)))
+
+
+def _einsum_run(xp, term: _EinsumTerm, ops: list, dtype):
+    """One term's value on ``xp`` by its plan."""
+    scale = term.coef
+    for i in term.numbers:
+        scale = scale * ops[i]
+    arrays = [xp.eye(a, dtype=dtype) if a.__class__ is int else
+              ops[a[0]] if a[1] is None else xp.einsum(a[1], ops[a[0]]) for a in term.arrays]
+    if term.steps:
+        for a, b, sub in term.steps:
+            arrays[a] = xp.einsum(sub, arrays[a], arrays[b])
+        r = arrays[term.last]
+    elif arrays:
+        r = xp.einsum(term.last, arrays[0])
     else:  # (numbers alone)
         r = xp.ones((), dtype=dtype)
-    r = xp.reshape(r, tuple(1 if lb is None else d for lb, d in zip(labels, shape)))
+    r = xp.reshape(r, term.shape)
     return r if scale.__class__ is float and scale == 1.0 else r * scale
 
 

@@ -548,6 +548,29 @@ def test_identity_regions_forced_through_einsum(name, x64, monkeypatch):
         assert got.dtype == want.dtype, case
 
 
+@pytest.mark.parametrize("name", [b for b in BACKENDS if b.values[0] in ("torch", "jax")])
+def test_einsum_plans_follow_the_number_of_samples(name, x64, monkeypatch):
+    """Contraction.on keeps one plan per operand shapes: called with N samples, then M, then
+    N again, each value is numpy's (the identity's size, the diagonals and the order of the
+    products come from the shapes of that call)."""
+    import symgrad._contract as contract
+
+    monkeypatch.setattr(contract, "worth", lambda *a: True)
+    X, Y, W = sg.matrix("X", ("N", 3)), sg.matrix("Y", ("N", 4)), sg.matrix("W", (3, 4))
+    P = sg.softmax(X @ W, axis=1)
+    hs = [sg.hessian(-sg.sum(Y * sg.log(P)), W), sg.jacobian(P * sg.sum(X), X)]
+    rng = np.random.default_rng(3)
+    for h in hs:
+        ins = [x for x in (X, Y, W) if x in set(sg.variables(h))]
+        ref, fn = sg.compile(h, ins), sg.compile(h, ins, backend=name)
+        assert ".on(_xp, " in fn.source
+        for n in (5, 2, 5, 1):
+            vals = [rng.standard_normal(tuple(n if d == "N" else d for d in x.shape))
+                    for x in ins]
+            np.testing.assert_allclose(_to_numpy(fn(*_inputs(name, vals))), ref(*vals),
+                                       rtol=1e-10, atol=1e-12, err_msg=f"N = {n}")
+
+
 @pytest.mark.skipif(not _have("torch") or not _have("array_api_compat"),
                     reason="torch / array-api-compat not installed")
 def test_torch_float32_data_beside_a_float64_constant_array():
