@@ -164,6 +164,16 @@ class _Arrays:
             return xp.float64  # (jax without x64 has no float64: it keeps its default)
         return xp.float32 if "float32" in names else default
 
+    def of_samples(self, v, dtype):
+        """The dtype the samples ``v`` compute in, ``dtype`` being a Python number's next to
+        the tensors (sample_dtype): on numpy, float samples narrower than that keep their
+        own (float32 samples next to float64 tensors: float32 where they do not meet them, as
+        per-sample calls with numpy's float32 numbers give); every other backend takes one
+        common dtype for its inputs."""
+        if self.numpy and v.dtype.kind == "f" and v.dtype.itemsize < np.dtype(dtype).itemsize:
+            return v.dtype
+        return dtype
+
     def cast(self, v, dtype):
         """The samples ``v`` in ``dtype``."""
         return v.astype(dtype, copy=False) if self.numpy else self.xp.astype(v, dtype)
@@ -293,7 +303,7 @@ def _together(version, args, call, batched, values, shape, ins, single, arrays):
     tensors = [(v, args[i]) for i, v in enumerate(ins) if v.shape]
     dtype = arrays.sample_dtype([t for _, t in tensors])  # as Python numbers next to them
     count = math.prod(shape)
-    flat = [arrays.flat(v, shape, dtype) for v in values]
+    flat = [arrays.flat(v, shape, arrays.of_samples(v, dtype)) for v in values]
     sizes = {d: k for v, t in tensors for d, k in zip(v.shape, np.shape(t)) if isinstance(d, str)} \
         if entries.symbolic else {}
     step = max(1, CHUNK // entries(sizes))
@@ -320,7 +330,10 @@ def _together(version, args, call, batched, values, shape, ins, single, arrays):
 def _one_by_one(fn, call, batched, values, shape, ins, args, single, arrays):
     """The samples computed by one call of ``fn`` each, stacked."""
     dtype = arrays.sample_dtype([args[i] for i, v in enumerate(ins) if v.shape])  # as together
-    values = [arrays.xp.broadcast_to(arrays.cast(v, dtype), shape) for v in values]
+    dtypes = [arrays.of_samples(v, dtype) for v in values]
+    values = [arrays.xp.broadcast_to(arrays.cast(v, t), shape) for v, t in zip(values, dtypes)]
+    if arrays.numpy:  # a Python number computed from the samples: in theirs
+        dtype = np.result_type(*dtypes)
     results = []
     for idx in np.ndindex(shape):
         for i, v in zip(batched, values):

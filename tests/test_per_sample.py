@@ -321,6 +321,26 @@ def test_float64_samples_next_to_float32_tensors_compute_in_float32():
     assert {g.dtype for g in got} == {np.dtype(np.float32)}  # as a Python float b does
 
 
+def test_float32_samples_stay_float32_where_they_meet_no_float64_value():
+    """Found by review: the samples were cast to the tensors' dtype (or float64 where the graph
+    had no tensor input), so sigmoid(z) of float32 samples came back float64 next to a
+    float64 v, or a float64 constant array. numpy's promotion applies where they meet."""
+    z, v = sg.scalar("z_f32s"), sg.vector("v_f32s", 3)
+    z32 = np.array([0.1, 0.2], np.float32)
+    c = sg.const(np.array([1.0, 2.0, 3.0]))
+    f = sg.compile([sg.sigmoid(z), c * z], [z])
+    assert [o.dtype for o in f(z32)] == [np.float32, np.float64]
+    together = sg.compile([sg.sigmoid(z), sg.sum(v * z)], [z, v])
+    one_by_one = sg.compile([sg.sigmoid(z), sg.sum(v * z), sg.argmax(v * z)], [z, v])
+    for f in (together, one_by_one):
+        outs = f(z32, np.ones(3))
+        assert [o.dtype for o in outs[:2]] == [np.float32, np.float64]
+        np.testing.assert_allclose(outs[0], 1 / (1 + np.exp(-z32)), rtol=1e-6)
+        np.testing.assert_allclose(outs[1], 3 * z32, rtol=1e-6)
+    # integer samples are read as Python numbers: in the tensors' dtype
+    assert together(np.array([1, 2]), np.ones(3, np.float32))[0].dtype == np.float32
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_a_batch_of_samples_equals_each_sample(data):
