@@ -298,6 +298,8 @@ def _finite_max(xp, x, axis):
 # numpy scalar types -> the x above which exp(-x) does not overflow them, nor 1/(1 + exp(-x))
 # become subnormal
 _NO_OVERFLOW = {np.float64: -700.0, np.float32: -80.0}
+# (numpy's float32 exp of a subnormal signals an underflow, though its result is 1)
+_SUBNORMAL = {t: float(np.finfo(t).tiny) for t in _NO_OVERFLOW}
 
 
 def sigmoid(xp, x, out=None):
@@ -307,10 +309,12 @@ def sigmoid(xp, x, out=None):
     down to x = -745, and 0, correctly rounded, below);
     numpy's signals for that overflow and for the subnormal results just above it are
     silenced here, for this op only. ``out``: a buffer for the result."""
-    lim = _NO_OVERFLOW.get(x.__class__)
-    if lim is None and x.__class__ is np.ndarray and x.ndim == 0:
-        lim = _NO_OVERFLOW.get(x.dtype.type)
-    if lim is not None and out is None and lim < x < -lim:  # one number whose exp(-x)
+    t = x.__class__
+    if t is np.ndarray and x.ndim == 0:
+        t = x.dtype.type
+    lim = _NO_OVERFLOW.get(t)
+    if lim is not None and out is None and lim < x < -lim and (
+            x == 0 or not -_SUBNORMAL[t] < x < _SUBNORMAL[t]):  # one number whose exp(-x)
         # neither overflows nor underflows to a subnormal: no errstate to enter (0.6 µs,
         # twice the sigmoid); under np.errstate(all="raise") exp(-710) raised
         return 1.0 / (1.0 + np.exp(-x))

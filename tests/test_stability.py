@@ -446,6 +446,14 @@ def test_a_sigmoid_of_one_large_numpy_number_raises_no_underflow():
         for v in (np.float64(710.0), np.array(710.0), np.float32(90.0), np.float64(-710.0)):
             assert np.isfinite(fn(v))
         assert fn(np.float64(710.0)) == 1.0 and fn(np.float64(-710.0)) == 0.0
+        # numpy's float32 exp of a subnormal signals an underflow (its result is 1): found
+        # by review, sigmoid(np.float32(1e-45)) raised, and so did softplus' and bce's gradient
+        y = sg.scalar("y_su")
+        for v in (np.float32(1e-45), np.float32(-1e-40), np.array(np.float32(1e-45)),
+                  np.float64(5e-324), np.float32(0.0)):
+            assert fn(v) == 0.5
+            assert sg.evaluate(sg.grad(sg.softplus(z), z), {z: v}) == 0.5
+            assert sg.evaluate(sg.grad(sg.bce(sg.sigmoid(z), y), z), {z: v, y: 1.0}) == -0.5
 
 
 def test_a_softmax_over_leading_axes_written_without_keepdims_is_stable():
