@@ -6,6 +6,7 @@ array libraries.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -216,6 +217,16 @@ def zero_index(xp, x):
     if not shape:
         return 0
     return xp.zeros(shape, dtype=xp.argmax(xp.zeros(1)).dtype)  # (the library's index type)
+
+
+def argmax(xp, x, axis=None):
+    """``xp.argmax``, refusing an empty axis with numpy's message on every library (which the
+    compiled function's diagnosis names; torch raised its own IndexError, dask failed only
+    when computed)."""
+    shape = x.shape
+    if (math.prod(shape) if axis is None else shape[axis]) == 0:
+        raise ValueError("attempt to get argmax of an empty sequence")
+    return xp.argmax(x) if axis is None else xp.argmax(x, axis=axis)
 
 
 def maximum_number(a, b):

@@ -256,7 +256,7 @@ class Argmax(Op):
         ax = n.attrs["axis"]
         if not n.args[0].shape:  # a scalar's is 0 (of each sample: argmax of an input's
             return f"_rt.zero_index(_xp, {a[0]})"  # samples was the largest sample's)
-        return f"_xp.argmax({a[0]}{'' if ax is None else f', axis={ax}'})"
+        return f"_rt.argmax(_xp, {a[0]}{'' if ax is None else f', {ax}'})"
 
     def sympy(self, a, n, ctx):
         raise NotImplementedError("argmax has no sympy form")
