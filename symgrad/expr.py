@@ -89,12 +89,31 @@ def attrs_key(attrs: dict | None) -> tuple:
     return tuple(sorted(attrs.items()))
 
 
-class Expr:
-    """A node of a symgrad graph. Build with the functions of :mod:`symgrad`, not directly."""
+class _Fields:
+    """A node's fields, set where it is made (make, new_node); its class is then Expr,
+    whose ``__setattr__`` refuses them: a node is shared by every construction of its value."""
 
     # _origin: set on the results of grad/jacobian/hessian only (see autodiff.origin)
     __slots__ = ("op", "args", "attrs", "shape", "_name", "checks", "_graph", "_origin",
                  "__weakref__")
+
+
+_CACHES = frozenset(("_graph", "_origin"))  # (computed once when asked for: assignable)
+
+
+class Expr(_Fields):
+    """A node of a symgrad graph. Build with the functions of :mod:`symgrad`, not directly."""
+
+    __slots__ = ()
+
+    def __setattr__(self, key: str, value) -> None:
+        if key in _CACHES:
+            object.__setattr__(self, key, value)
+            return
+        _refuse_assignment(key)
+
+    def __delattr__(self, key: str) -> None:
+        _refuse_assignment(key)
     __array_ufunc__ = None  # numpy arrays defer to our operators: ``arr * x`` builds a node
     __array_priority__ = 1000
 
@@ -137,11 +156,6 @@ class Expr:
         """The name printing shows for this value (given with :meth:`named`), or None."""
         return self._name
 
-    @name.setter
-    def name(self, value) -> None:
-        # nodes are shared (hash-consing): renaming one in place renamed every later build
-        raise AttributeError("an expression's name cannot be assigned (nodes are shared by "
-                             "every construction of the same value); use e = e.named(...)")
 
     def named(self, name: str) -> Expr:
         """An expression equal to this one that printing shows as ``name`` wherever it is used
@@ -290,13 +304,24 @@ class Expr:
         return _f.reshape(self, shape)
 
 
+def _refuse_assignment(key: str) -> None:
+    if key not in _Fields.__slots__ and key != "name":
+        raise AttributeError(f"'Expr' object has no attribute {key!r}")
+    # nodes are shared (hash-consing): renaming or reshaping one in place changed every later
+    # build of it (x.shape = (2,) made every sg.scalar("x") a vector)
+    how = {"name": "use e = e.named(...)", "shape": "use sg.reshape(e, shape)"}.get(
+        key, "build a new expression")
+    raise AttributeError(f"an expression's {key} cannot be assigned (nodes are shared by "
+                         f"every construction of the same value); {how}")
+
+
 _new = object.__new__
 _NO_ATTRS: dict = {}  # the attrs of every node without attributes (shared: never mutated)
 
 
 def new_node(op: Op, args: tuple, attrs: dict, shape: tuple, checks: tuple = (),
              name: str | None = None) -> Expr:
-    e = object.__new__(Expr)
+    e = object.__new__(_Fields)
     e.op = op
     e.args = args
     e.attrs = attrs
@@ -304,6 +329,7 @@ def new_node(op: Op, args: tuple, attrs: dict, shape: tuple, checks: tuple = (),
     e._name = name
     e.checks = checks
     e._graph = None
+    e.__class__ = Expr
     return e
 
 
@@ -353,7 +379,7 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
             if checks and r.checks is not checks:
                 return keep_checks(r, checks)
             return r
-    e = _new(Expr)  # new_node, inlined: this is the hottest path of every pass
+    e = _new(_Fields)  # new_node, inlined: this is the hottest path of every pass
     e.op = op
     e.args = args
     e.attrs = attrs
@@ -361,6 +387,7 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     e._name = None
     e.checks = checks
     e._graph = None
+    e.__class__ = Expr
     w = _ref(e)
     prev = _TABLE.setdefault(key, w)  # one C call: of two threads making this node, one wins
     if prev is not w:

@@ -496,6 +496,25 @@ def test_assigning_a_name_is_refused_not_shared_by_every_build():
     assert f.named("phi_nm").name == "phi_nm"
 
 
+def test_a_nodes_fields_cannot_be_assigned_or_deleted():
+    """Found by review: x.shape = (2,) (numpy's way to reshape in place) was accepted and
+    made every later sg.scalar("x") a vector, while x * y still said shape ()."""
+    x, y = sg.scalars("x_fa y_fa")
+    f = x * y
+    with pytest.raises(AttributeError, match=r"shape cannot be assigned .*sg.reshape"):
+        x.shape = (2,)
+    for field in ("op", "args", "attrs", "checks"):
+        with pytest.raises(AttributeError, match=f"{field} cannot be assigned"):
+            setattr(f, field, None)
+    with pytest.raises(AttributeError, match="shape cannot be assigned"):
+        del x.shape
+    with pytest.raises(AttributeError, match="has no attribute 'other'"):
+        x.other = 1
+    assert sg.scalar("x_fa").shape == () and sg.evaluate(f, {x: 3.0, y: 2.0}) == 6.0
+    g = sg.grad(f * f, x)  # (the caches a node keeps are still set: its graph, its origin)
+    assert g.graph.number_of_nodes() > 2 and g._origin[0] == "grad"
+
+
 def test_a_sum_keeps_a_named_broadcast_so_its_gradient_is_not_a_false_zero():
     # sum(f(broadcast_to(u))) folds to a count times sum(f(u)); through a broadcast the user
     # named, that dropped the name, and grad wrt it read "f does not depend on h", a zero.
