@@ -23,6 +23,8 @@ from .expr import Expr, rename
 
 MAX_CHARS = 10_000  # longer text is refused before Python's parser sees it
 MAX_DEPTH = 500  # nesting depth of the syntax tree
+_MAX_BITS = 1 << 16  # an integer power beyond this many bits is refused, not computed
+_NOT_EXACT = object()
 MAX_BRACKETS = 200  # brackets open at once (calls' included): Python's tokenizer refuses more
 
 
@@ -120,6 +122,7 @@ class _Parser:
                                  f"formula ({key!r}); give one of them another name")
             self.env[key] = v
         self.assigned: set[str] = set()
+        self.ints: dict[int, int] = {}  # ids of the nodes of integer value -> the value
 
     def error(self, node: ast.AST | _At | None, message: str) -> ParseError:
         if node is None or not hasattr(node, "lineno"):
@@ -280,31 +283,39 @@ class _Parser:
         except (ValueError, TypeError, ArithmeticError) as err:  # shapes, names, sizes
             raise self.error(node, str(err)) from err
 
-    def _build(self, node: ast.AST, done: dict[int, object]) -> Expr:
+    def _build(self, node: ast.AST, done: dict[int, object]) -> Expr | None:
+        """The node's expression; None for an integer too large for a float, which
+        arithmetic on integers may still bring back (``10**400 / 10**399``, as Python
+        computes it: see _exact)."""
         if isinstance(node, ast.Constant):
             v = node.value
             if type(v) not in (int, float):
                 raise self.error(node, f"{type(v).__name__} constants are not allowed "
                                  f"({v!r:.20}); only numbers")
-            try:
-                fv = float(v)
-            except OverflowError:
-                fv = math.inf
-            if not math.isfinite(fv):
+            if type(v) is int:
+                return self._integer(node, v)
+            if not math.isfinite(v):
                 raise self.error(node, "number too large")
-            return F.const(fv)
+            return F.const(v)
         if isinstance(node, ast.Name):
             return self.name(node)
         if isinstance(node, ast.BinOp):
-            return _BINOPS[type(node.op)](done[id(node.left)], done[id(node.right)])
+            folded = self._exact(node)
+            if folded is not _NOT_EXACT:
+                return folded
+            return _BINOPS[type(node.op)](self.operand(node.left, done),
+                                          self.operand(node.right, done))
         if isinstance(node, ast.UnaryOp):
-            x = done[id(node.operand)]
+            if id(node.operand) in self.ints:
+                v = self.ints[id(node.operand)]
+                return self._integer(node, -v if isinstance(node.op, ast.USub) else v)
+            x = self.operand(node.operand, done)
             return F.neg(x) if isinstance(node.op, ast.USub) else x
         if isinstance(node, ast.Attribute):
-            return F.transpose(done[id(node.value)])
+            return F.transpose(self.operand(node.value, done))
         assert isinstance(node, ast.Call)
         spec = FUNCTIONS[node.func.id]  # type: ignore[union-attr]
-        args = [done[id(a)] for a in node.args if id(a) in done]
+        args = [self.operand(a, done) for a in node.args if id(a) in done]
         kwargs = {}
         if spec.axis:
             axis_node = next((kw.value for kw in node.keywords), None)
@@ -313,6 +324,42 @@ class _Parser:
             if axis_node is not None:
                 kwargs["axis"] = self.axis_value(axis_node, node.func.id)  # type: ignore
         return spec.fn(*args, **kwargs)
+
+    def operand(self, node: ast.AST, done: dict[int, object]) -> Expr:
+        e = done[id(node)]
+        if e is None:  # an integer too large for a float, used as a number
+            raise self.error(node, "number too large")
+        return e  # type: ignore[return-value]
+
+    def _integer(self, node: ast.AST, v: int) -> Expr | None:
+        """An integer's constant, its exact value kept for arithmetic on integers."""
+        self.ints[id(node)] = v
+        try:
+            return F.const(float(v))
+        except OverflowError:
+            return None
+
+    def _exact(self, node: ast.BinOp):
+        """``a op b`` of two integers as Python computes it, exactly (an integer, or a
+        correctly rounded float for ``/`` and negative powers), where numpy's floats would
+        overflow to inf (``10**400 / 10**399 * x`` gave nan); _NOT_EXACT otherwise."""
+        a, b = self.ints.get(id(node.left)), self.ints.get(id(node.right))
+        if a is None or b is None:
+            return _NOT_EXACT
+        op = type(node.op)
+        if op is ast.Div or op is ast.Pow and b < 0:
+            if a == 0 and (b <= 0 if op is ast.Pow else True) or op is ast.Div and b == 0:
+                return _NOT_EXACT  # (1/0: inf, as numpy divides)
+            try:
+                r = a / b if op is ast.Div else a ** b
+            except OverflowError:
+                raise self.error(node, "number too large") from None
+            return F.const(r)
+        if op is ast.Pow and abs(a) > 1 and b * math.log2(abs(a)) > _MAX_BITS:
+            raise self.error(node, "number too large")
+        r = a + b if op is ast.Add else a - b if op is ast.Sub else a * b if op is ast.Mult \
+            else a ** b
+        return self._integer(node, r)
 
     def name(self, node: ast.Name) -> Expr:
         name = node.id

@@ -191,6 +191,9 @@ def test_valid_text_never_calls_eval_exec_or_sympify(monkeypatch):
     ("exp(pa, pb)", 1, "exp takes 1 operand"),
     ("pa // pb", 1, "operator //"),
     ("pa + 1e999", 6, "number too large"),
+    ("pa * 10**400", 6, "number too large"),  # (Python: int too large to convert to float)
+    ("(pa * 10**400) / 10**400", 7, "number too large"),  # gave nan
+    ("pa + 10**10**10", 6, "number too large"),  # (refused, not computed)
 ])
 def test_error_points_at_the_position(text, col, words):
     with pytest.raises(ParseError) as info:
@@ -198,6 +201,19 @@ def test_error_points_at_the_position(text, col, words):
     assert info.value.col == col
     assert words in str(info.value)
     assert str(info.value).startswith(f"column {col}: ")
+
+
+def test_arithmetic_on_integers_is_python_s():
+    """Found by review: 10**400 / 10**399 * x overflowed to inf / inf, a silent nan; Python
+    computes integers exactly (and / of two of them correctly rounded)."""
+    x = sg.scalar("pa")
+    for text, want in [("10**400 / 10**399 * pa", 20.0), ("2**-3 * pa", 0.25),
+                       ("(2**1023 * 2 - 2**1024 + 3) * pa", 6.0), ("-2**2 * pa", -8.0),
+                       ("(-2)**3 + pa", -6.0), ("3/2 * pa", 3.0), ("pa**2**2", 16.0),
+                       ("(10**400 - 10**400 + 1) / 3 * pa", 2 / 3)]:
+        assert sg.evaluate(parse(text), {x: 2.0}) == want, text
+    with np.errstate(divide="ignore"):  # 1/0 stays numpy's inf
+        assert sg.evaluate(parse("1/0 + pa"), {x: 2.0}) == np.inf
 
 
 def test_shape_errors_name_the_position_and_shapes():
