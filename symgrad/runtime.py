@@ -414,7 +414,10 @@ def logsumexp(xp, x, axis, keepdims, memo=None):
         s = xp.sum(e, axis=axis, keepdims=True)
         if memo is not None:
             memo[id(x), axis] = (x, e, s, m)
-    out = xp.log(s) + m
+    if any(d == 0 for d in x.shape):  # sums of nothing: log(0) = -inf, without numpy's
+        out = xp.full_like(s, -math.inf)  # divide-by-zero warning (m is 0 there)
+    else:
+        out = xp.log(s) + m
     if keepdims:
         return out
     if axis is None:
@@ -456,6 +459,8 @@ def softmax(xp, x, axis, memo=None):
 def log_softmax(xp, x, axis):
     x = xp.asarray(x)
     z = _shifted(xp, x, _finite_max(xp, x, axis))
+    if any(d == 0 for d in x.shape):  # no entries: no log of an empty sum (numpy warned)
+        return z
     return z - xp.log(xp.sum(_exp_small(xp, z), axis=axis, keepdims=True))
 
 
