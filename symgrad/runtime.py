@@ -206,7 +206,14 @@ def widened(xp, c, like):
     """The constant array ``c`` in ``like``'s floating dtype where that is wider (a float32
     constant beside float64 inputs, on a library that refuses mixed matrix products)."""
     dtype = getattr(like, "dtype", None)
-    if dtype is None or c.dtype == dtype or not _is_floating(xp, dtype):
+    if dtype is None:
+        return c
+    if like.__class__ is np.ndarray and c.__class__ is not np.ndarray:
+        # numpy data whose values the code never reads (so never converted): its dtype in
+        # the library's (torch's result_type refused a numpy array)
+        like = xp.asarray(np.empty(0, dtype))
+        dtype = like.dtype
+    if c.dtype == dtype or not _is_floating(xp, dtype):
         return c
     return xp.astype(c, dtype) if xp.result_type(c, like) == dtype else c
 

@@ -474,9 +474,14 @@ def test_numpy_inputs_whose_values_are_unused_on_every_backend(name, x64):
     ones, a number broadcast next to it): torch and the array-API namespaces built a numpy
     view with the backend's dtype (TypeError: Cannot interpret 'torch.float64')."""
     v, s = sg.vector("v_un", 3), sg.scalar("s_un")
+    C3 = sg.const(np.array([1.0, 2.0, 3.0]))
     for out, ins, vals in [(sg.grad(sg.sum(2.0 * v), v), [v], [np.ones(3)]),
                            (sg.grad(sg.mean(v), v), [v], [np.ones(3, np.float32)]),
-                           (sg.broadcast_to(s, (3,)), [s, v], [2.0, np.ones(3)])]:
+                           (sg.broadcast_to(s, (3,)), [s, v], [2.0, np.ones(3)]),
+                           # next to a constant array (torch's result_type refused the numpy
+                           # array; found by review)
+                           (sg.grad(sg.sum(v * C3) * s, v), [v, s], [np.ones(3), 2.0]),
+                           (C3 * s, [v, s], [np.ones(3), 2.0])]:
         want = sg.compile(out, ins)(*vals)
         got = sg.compile(out, ins, backend=_backend_arg(name))(*vals)
         if name == "dask":
