@@ -227,6 +227,7 @@ def test_lecture(capsys):
     (["grad", "nv", "--vector", "nv:3"], "must be a scalar"),
     (["grad", "nx", "--vector", "nv"], "--vector 'nv': no sizes given"),
     (["grad", "nx", "--matrix", "nM:3"], "two sizes"),
+    (["grad", "sum(nv)", "--vector", "nv:-3"], "size '-3' is not a size"),  # identifier
     (["grad", "nx", "--vector", "nv:3", "--vector", "nv:4"], "declared twice"),
     (["eval", "nx*ny", "nx=1"], "no value given for ny"),
     (["eval", "nx", "nx=abc"], "not a number"),
