@@ -34,7 +34,7 @@ from .graph import _display_name, as_list, count_nodes, topo_order
 from .ops.leaves import tex_name
 from .printing import latex, to_latex, to_str
 from .rewrite import rebuild
-from .shapes import check_identifier
+from .shapes import check_identifier, fmt_shape
 from .simplify import simplify
 
 # ops whose (first) operand is a "pre-activation" worth a name of its own
@@ -246,7 +246,7 @@ def explain(g, wrt=None, *, name: str | None = None, show: bool = True,
     f, ws = _targets(g, wrt)
     if f.shape != ():
         raise ValueError(f"explain: the function must be a scalar (shape ()), got shape "
-                         f"{f.shape}")
+                         f"{fmt_shape(f.shape)}")
     for w in ws:
         if not isinstance(w, Expr):
             raise TypeError(f"explain: cannot differentiate with respect to {w!r}")

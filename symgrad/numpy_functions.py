@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import functions as F
+from .shapes import fmt_shape
 
 _HANDLERS: dict[Callable, Callable] = {}
 
@@ -58,8 +59,8 @@ def _outer(a, b, out=None):
     _no("outer", out=out)
     a, b = F.lift(a, "outer"), F.lift(b, "outer")
     if a.ndim != 1 or b.ndim != 1:  # numpy flattens them first; symgrad does not guess
-        raise TypeError(f"numpy.outer: symgrad takes two vectors, got shapes {a.shape} and "
-                        f"{b.shape} (numpy would flatten them)")
+        raise TypeError(f"numpy.outer: symgrad takes two vectors, got shapes {fmt_shape(a.shape)} "
+                        f"and {fmt_shape(b.shape)} (numpy would flatten them)")
     return F.outer(a, b)
 
 

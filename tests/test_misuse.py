@@ -73,6 +73,10 @@ def test_a_non_square_diagonal_says_so():
 @pytest.mark.parametrize("call, err, pattern", [
     (lambda: sg.explain([]), ValueError, r"^explain: no gradients given"),  # AttributeError
     (lambda: sg.explain(x * x, []), ValueError, r"^explain: no variables"),  # printed nothing
+    # shapes as tuples of names, as everywhere (said ('N',))
+    (lambda: sg.explain(2 * sg.vector("n_ms", "N"), [x]), ValueError, r"got shape \(N,\)$"),
+    (lambda: np.outer(sg.matrix("M_ms", (2, "K")), sg.vector("n_ms", "N")), TypeError,
+     r"got shapes \(2, K\) and \(N,\) \(numpy"),
     (lambda: sg.from_sympy(None), ValueError, r"^from_sympy: cannot read None"),  # AttributeError
     (lambda: sg.from_sympy([x]), ValueError, r"^from_sympy: cannot read \["),
     (lambda: sg.parse("x", 3), TypeError, r"^parse: variables must be a dict"),  # dict()'s error
