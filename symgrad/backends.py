@@ -245,8 +245,11 @@ def _make(name: str, device: str | None):
             raise BackendNotInstalled(
                 f"backend 'torch:{device}': torch is installed but sees no CUDA device "
                 "(torch.cuda.is_available() is False); use backend='torch' for the CPU")
-        ns = _adapter(f"torch:{device}" if device else "torch", base, torch.Tensor,
-                      torch.device(device) if device else None)
+        try:
+            where = torch.device(device) if device else None
+        except RuntimeError as err:  # (torch's bare "Expected one of cpu, cuda, ...")
+            raise ValueError(f"backend 'torch:{device}': not a torch device ({err})") from None
+        ns = _adapter(f"torch:{device}" if device else "torch", base, torch.Tensor, where)
         ns.promote_inputs = _torch_promoter(torch, ns.asarray)
         return ns
     if name == "cupy":

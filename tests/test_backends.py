@@ -162,6 +162,9 @@ def test_unknown_backend_is_a_clear_error():
         sg.compile(x * 2.0, [x], backend="nope")
     with pytest.raises(TypeError, match="not an array namespace"):
         sg.compile(x * 2.0, [x], backend=object())
+    if _have("torch"):  # (torch's bare RuntimeError: found by review)
+        with pytest.raises(ValueError, match=r"^backend 'torch:nope': not a torch device"):
+            sg.compile(x * 2.0, [x], backend="torch:nope")
 
 
 def test_missing_backend_names_the_extra(monkeypatch):
