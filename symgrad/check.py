@@ -26,7 +26,13 @@ def _values(f: Expr, ws: list[Expr], at: dict) -> tuple[list[Expr], dict]:
     for w in ws:
         if all(w is not v for v in ins):
             ins.append(w)
-    by_name = {v.attrs["vname"]: v for v in ins}
+    by_name: dict[str, Expr] = {}
+    for v in ins:  # (named here, not by the compile below)
+        nm = v.attrs["vname"]
+        if nm in by_name:
+            raise ValueError(f"check_grad: two different variables are named {nm} (shapes "
+                             f"{fmt_shape(by_name[nm].shape)} and {fmt_shape(v.shape)})")
+        by_name[nm] = v
     vals: dict[int, object] = {}
     for k, val in at.items():
         k = unguard(k)

@@ -73,6 +73,8 @@ def test_a_non_square_diagonal_says_so():
 @pytest.mark.parametrize("call, err, pattern", [
     (lambda: sg.explain([]), ValueError, r"^explain: no gradients given"),  # AttributeError
     (lambda: sg.explain(x * x, []), ValueError, r"^explain: no variables"),  # printed nothing
+    (lambda: sg.check_grad(sg.sum(sg.matrix("x", (2, 2))) * x, [x], {x: 1.0}), ValueError,
+     r"^check_grad: two different variables are named x \(shapes"),  # said compile:
     # shapes as tuples of names, as everywhere (said ('N',))
     (lambda: sg.explain(2 * sg.vector("n_ms", "N"), [x]), ValueError, r"got shape \(N,\)$"),
     (lambda: np.outer(sg.matrix("M_ms", (2, "K")), sg.vector("n_ms", "N")), TypeError,
