@@ -84,8 +84,12 @@ class _Reader:
     operand as an array with labels where that operand is outside the region or computed on
     its own (``kept``)."""
 
-    def __init__(self, max_terms: int = MAX_TERMS, max_factors: int = MAX_FACTORS) -> None:
+    def __init__(self, max_terms: int = MAX_TERMS, max_factors: int = MAX_FACTORS,
+                 printing: bool = False) -> None:
         self.max_terms, self.max_factors = max_terms, max_factors
+        # printing (index notation): gate(c, x) read as c step(x) (equal where c is finite;
+        # never computed so: gate is 0 where x <= 0 even where c is inf), zeros as no terms
+        self.printing = printing
         self.sizes: list = []  # label -> its size (an int or a size's name)
         self.terms: dict[int, list[_Term]] = {}
         self.kept: set[int] = set()
@@ -123,6 +127,8 @@ class _Reader:
         if op == "eye":
             ls = tuple(None if d == 1 else self.new(d) for d in n.attrs["dims"])
             return [_Term(1.0, (), ls + ls)]
+        if op == "zero" and self.printing:  # (printing: no terms, "H = 0")
+            return []
         a = self.read(n.args[0])
         if op == "alias":
             return a
@@ -153,6 +159,14 @@ class _Reader:
             if r is None:
                 r = self.recips[id(d)] = _Recip(d)
             b = self.leaf(r)
+        elif op == "gate":  # (by an indicator, 0 or 1 already: that one, as printed)
+            from .functions import step
+            from .ops.elementwise import _indicator
+
+            if not self.printing:
+                raise _Unfit
+            x = n.args[1]
+            b, op = self.leaf(x if _indicator(x) else step(x)), "mul"
         else:
             b = self.read(n.args[1])
         if op in ("add", "sub"):

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import string
 from collections import defaultdict
+from fractions import Fraction
 from typing import NamedTuple
 
 from ._contract import _INDEX_OPS, _Reader, _Recip, _Term, _Unfit
 from ._lazy import sympy  # (imported on first use: deriving and compiling never need it)
 from .expr import Expr, unguard
 from .graph import topo_order
+from .ops.leaves import tex_name
 from .shapes import check_identifier
 
 _OUT = "ijklabcdefgh"  # output axes, in order
@@ -62,6 +64,8 @@ def index_notation(e: Expr, name: str | None = None, *, latex: bool = False) -> 
         raise TypeError(f"index_notation: expected an expression, got {type(e).__name__}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"index_notation: name must be a string, got {type(name).__name__}")
+    if not isinstance(latex, bool):
+        raise TypeError(f"index_notation: latex must be True or False, got {latex!r}")
     names = _graph_names(unguard(e))
     names.pop(e.name, None)  # (the expression's own name is the left-hand side's to take)
     if name is not None:
@@ -69,6 +73,9 @@ def index_notation(e: Expr, name: str | None = None, *, latex: bool = False) -> 
         if name in names:
             raise ValueError(f"index_notation: name {name!r} is already a name in the "
                              "expression: choose another")
+        if _notation(name):
+            raise ValueError(f"index_notation: name {name!r} reads as the notation's own "
+                             "(a Kronecker δ, a sum Σ, the identity I): choose another")
     else:
         name = next(c for c in ([e.name] if e.name else []) + list("FGHJKLMQRTUVWZ") +
                     [f"F{k}" for k in range(1, 1000)] if c not in names)
@@ -87,11 +94,28 @@ def index_notation(e: Expr, name: str | None = None, *, latex: bool = False) -> 
     return "\n".join(lines)
 
 
+def _notation(name: str) -> bool:
+    """Whether a name would read as the notation's own symbols: δ (``delta`` in LaTeX), a
+    sum Σ, the identity I (which the where lines' formulas show as ``I(3, 4)``)."""
+    return name in ("δ", "delta", "I") or name.startswith("Σ")
+
+
 def _defined(form: IndexForm) -> list:
     """The arrays that need a definition: all but variables and sizes under their own names
-    (a named value too: its name is shown, and what it stands for)."""
-    return [(k, v) for k, v in form.arrays.items() if k != _own_name(v)
-            or v.op.name not in ("var", "dimsize")]
+    (a named value too: its name is shown, and what it stands for), then each named value a
+    definition shows by its name."""
+    out = [(k, v) for k, v in form.arrays.items() if k != _own_name(v)
+           or v.op.name not in ("var", "dimsize")]
+    shown = {id(v) for v in form.arrays.values()}
+    names = set(form.arrays)
+    for _, v in out:  # (the list grows: a definition's own named values, in turn)
+        for n in topo_order([v]):
+            if n is not v and n.name is not None and id(n) not in shown and \
+                    n.name not in names and n.op.name != "var":
+                shown.add(id(n))
+                names.add(n.name)
+                out.append((n.name, n))
+    return out
 
 
 def _own_name(n: Expr) -> str | None:
@@ -108,7 +132,9 @@ def _definition(form: IndexForm, v: Expr, latex: bool) -> str:
         what = "the variable" if v.op.name == "var" else "the size"
         own = _own_name(v)
         return rf"\text{{{what} }}{own}" if latex else f"{what} {own}"
-    return _render(v, latex, names={id(n): k for k, n in form.arrays.items()})
+    sigma = any(k.partition("_")[0] == "sigma" for k in form.arrays)  # (σ is the sigmoid)
+    return _render(v, latex, names={id(n): k for k, n in form.arrays.items()},
+                   spell_sigmoid=sigma or None)
 
 
 def _graph_names(root: Expr) -> dict[str, set]:
@@ -173,6 +199,9 @@ def _printers() -> tuple:
                 return "inf"
 
         class Tex(LatexPrinter):
+            def _print_Symbol(self, e, style="plain"):  # as sg.latex writes names (W1:
+                return tex_name(e.name)  # \mathrm{W1}, where sympy's W_{1} read as W_1)
+
             def _print_KroneckerDelta(self, e, exp=None):
                 return r"\delta_{" + self._print(e.args[0]) + " " + self._print(e.args[1]) + "}"
 
@@ -188,11 +217,11 @@ def index_form(e: Expr, name: str | None = None) -> IndexForm:
     if not isinstance(e, Expr):
         raise TypeError(f"index_notation: expected an expression, got {type(e).__name__}")
     root = unguard(e)
-    reader = _Reader(PRINT_TERMS, PRINT_FACTORS)
+    reader = _Reader(PRINT_TERMS, PRINT_FACTORS, printing=True)
     for n in topo_order([root]):
         if n.name is not None and n is not root:
             continue  # a named value prints as its name (an array)
-        if n.op.name == "eye" or (n.args and n.op.name in _INDEX_OPS):
+        if n.op.name in ("eye", "gate", "zero") or (n.args and n.op.name in _INDEX_OPS):
             try:
                 reader.add(n)
             except _Unfit:  # (too many terms or factors: its operands are arrays)
@@ -232,6 +261,9 @@ class _Written:
         # a name used -> the id of the value it shows (the left-hand side's: none, so that
         # the expression, where it is an array of its own, gets a letter)
         self.owner: dict[str, int] = {name: 0}
+        for k in self.graph_names:  # (a variable named δ: a letter, and "the variable δ")
+            if _notation(k):
+                self.owner[k] = 0
         for n in topo_order([root]):  # variables and sizes keep their names first
             if n.op.name in ("var", "dimsize"):
                 self.owner.setdefault(_own_name(n), id(n))
@@ -260,8 +292,7 @@ class _Written:
 
     def _term(self, t: _Term) -> tuple[tuple, sympy.Expr]:
         lab: dict = {}
-        e: sympy.Expr = sympy.Integer(int(t.coef)) if float(t.coef).is_integer() \
-            else sympy.Float(t.coef)
+        e: sympy.Expr = _number(t.coef)
         for k, lb in enumerate(t.out):
             if lb is None or self.out[k] is None:  # (constant along the axis, or size 1)
                 continue
@@ -290,6 +321,9 @@ class _Written:
         if key not in self.summed:
             used = set(self.out) | set(self.summed.values()) | self.taken | set(self.arrays)
             own = size.lower() if isinstance(size, str) and len(size) == 1 else None
+            # (a symbolic size's own letter is its, even before it is used: Σ_n over 3
+            # entries beside a size N read as a sum over N)
+            used |= {d.lower() for d in self.graph_names if len(d) == 1 and d != size}
             pool = ([own] if own and ordinal == 0 else []) + list(_SUMMED) + \
                 [f"n{k}" for k in range(1, 100)]
             self.summed[key] = next(c for c in pool if c not in used)
@@ -301,8 +335,7 @@ class _Written:
             d = self._array(n.of, idx)
             return sympy.oo if d == 0 else 1 / d  # (1/0.0 is inf, not sympy's zoo)
         if n.op.name == "const" and not n.shape:
-            v = float(n.attrs["value"])
-            return sympy.Integer(int(v)) if v.is_integer() else sympy.Float(v)
+            return _number(n.attrs["value"])
         if not n.shape and n.op.name not in ("var", "dimsize") and n.name is None:
             number = _scalar(n, self.graph_names)  # a number's formula (1/(N K), not A)
             if number is not None:
@@ -327,7 +360,8 @@ class _Written:
             letter = _PREFERRED.get(n.op.name)
             letter = letter if letter not in used else None
             letter = letter or next(c for c in list(string.ascii_uppercase) +
-                                    [f"A{k}" for k in range(1, 1000)] if c not in used)
+                                    [f"A{k}" for k in range(1, 1000)]
+                                    if c not in used and c != "I")  # (I: the identity)
             self.names[text] = letter
             self.arrays[letter] = n
         return self.names[text]
@@ -346,6 +380,18 @@ def _scalar(n: Expr, graph_names: dict) -> sympy.Expr | None:
     except Exception:  # (an op sympy has no form for: the value is an array of its own)
         return None
     return e if sympy.count_ops(e) <= 12 else None
+
+
+def _number(c: float) -> sympy.Expr:
+    """A coefficient: an integer, a fraction of small terms where it is one to rounding (a
+    mean's 1/3, not 0.333333333333333), else a float."""
+    c = float(c)
+    if c.is_integer():
+        return sympy.Integer(int(c))
+    r = Fraction(c).limit_denominator(1000)
+    if abs(float(r) - c) <= 1e-15 * abs(c):
+        return sympy.Rational(r.numerator, r.denominator)
+    return sympy.Float(c)
 
 
 def _SUMMED_ORDER(c: str) -> tuple:

@@ -35,15 +35,17 @@ def _shows_sigma(n: Expr) -> bool:
     return isinstance(name, str) and name.partition("_")[0] == "sigma"
 
 
-def _render(root: Expr, latex: bool, names: dict[int, str] | None = None) -> str:
+def _render(root: Expr, latex: bool, names: dict[int, str] | None = None,
+            spell_sigmoid: bool | None = None) -> str:
     """``names``: values shown by these names (a node's id -> name) in place of their own,
-    whose names then show nothing else (index notation's where lines)."""
+    whose names then show nothing else (index notation's where lines); ``spell_sigmoid``:
+    True where a sigma shows beside this formula (index notation's other lines)."""
     root = unguard(root)  # (a guard prints as its operand: the formula is the operand's)
     order = topo_order([root])
     uses = use_counts(order)
     # the sigmoid is the lecture's sigma, unless a variable of the formula is called sigma
     spell_sigmoid = latex and any(n.op.name == "sigmoid" for n in order) and \
-        any(_shows_sigma(n) for n in order)
+        (spell_sigmoid or any(_shows_sigma(n) for n in order))
     # a name shows one value: a second node under the same name (named elsewhere: names are
     # global) prints its formula, where "phi + phi" read as twice one value
     shown: dict[str, int] = {n.attrs["vname"]: id(n) for n in order if n.op.name == "var"}

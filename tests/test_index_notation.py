@@ -122,7 +122,13 @@ def test_named_values_scalars_and_sizes():
     lambda: sg.grad(sg.sum(Y * sg.log_softmax(X @ A, axis=1)), A),
     lambda: sg.jacobian(sg.expand_dims(sg.trace(A @ A.T), 0), A),
     lambda: 2.0 * sg.diag(sg.sum(A * A, axis=1)),
-], ids=["A^T A", "outer of reductions", "broadcast", "gradient", "trace", "diag"])
+    # relu's derivative (a gate) reads as a product with step(...) (found by review: the
+    # Jacobian was one array, I(3, 4) ⊙ step(A))
+    lambda: sg.jacobian(sg.relu(A), A),
+    lambda: sg.jacobian(sg.maximum(A, 0.5), A),
+    lambda: sg.hessian(sg.sum(sg.relu(X @ A) ** 2.0), A),
+], ids=["A^T A", "outer of reductions", "broadcast", "gradient", "trace", "diag", "relu",
+        "maximum", "relu Hessian"])
 def test_other_index_expressions(make):
     e = make()
     vals = {v: VALS[v] for v in sg.variables(e)}
@@ -252,3 +258,52 @@ def test_values_that_print_alike_get_letters_of_their_own():
     v3, v4 = sg.vector("v_pa", 3), sg.vector("v_pa", 4)
     assert sg.index_notation(sg.outer(sg.tanh(v3), sg.tanh(v4))).startswith(
         "F[i, j] = A[i] B[j]")
+
+
+def test_the_notations_own_symbols_are_nobody_elses():
+    """Found by review: a variable named δ (or delta, in LaTeX) printed as the Kronecker
+    delta, δ was taken as the left-hand side, a created array took the letter I (which the
+    where lines show as the identity I(3, 4)), and LaTeX wrote W1 and W_1 alike."""
+    W, Ys = sg.matrix("W_ns", (3, 4)), sg.matrix("Y_ns", ("N", 4))
+    D = sg.matrix("δ", ("N", 3))
+    h = sg.hessian(-sg.sum(Ys * sg.log_softmax(D @ W, axis=1)), W)
+    text = sg.index_notation(h, "H")
+    assert "where A = the variable δ" in text and "δ[n" not in text
+    vals = {D: rng.normal(size=(5, 3)), W: rng.normal(size=(3, 4)),
+            Ys: rng.dirichlet(np.ones(4), 5)}
+    np.testing.assert_allclose(evaluate_form(h, vals), sg.evaluate(h, vals), atol=1e-12)
+    with pytest.raises(ValueError, match="reads as the notation's own"):
+        sg.index_notation(sg.jacobian(W * W, W), "δ")
+    tex = sg.index_notation(sg.jacobian(sg.matrix("delta", (3, 4)) * W, W), latex=True)
+    assert r"A = \text{the variable }delta" in tex
+    W1, W_1 = sg.matrix("W1", (3, 4)), sg.matrix("W_1", (3, 4))
+    tex = sg.index_notation(sg.jacobian(W1 * W1 * W_1, W1), latex=True)
+    assert r"{\mathrm{W1}}_{i,j} {W_{1}}_{i,j}" in tex
+    S = sg.matrix("sigma", (3, 4))  # (σ is the sigmoid, unless a variable is called sigma)
+    tex = sg.index_notation(sg.jacobian(sg.sigmoid(W) * S, W), latex=True)
+    assert r"{\sigma}_{i,j}" in tex and r"\operatorname{sigmoid}\left(W_{ns}\right)" in tex
+    U, a = sg.matrix("U_ns", (4, 3)), sg.scalar("a_ns")
+    Z = sg.matrix("X_ns", ("N", 3)) @ (W * W) @ U @ W  # (many arrays: letters beyond I)
+    letters = [ln.split(" = ")[0].split()[-1] for ln in sg.index_notation(
+        sg.hessian(sg.sum(1 / (1 + Z * Z) * (1 / (1 + Z * Z))) / a, W), "H").splitlines()]
+    assert "J" in letters and "I" not in letters
+
+
+def test_a_named_value_a_definition_shows_is_defined_too():
+    """Found by review: where A = 1 - tanh(Q)**2, and Q was never defined."""
+    M = sg.matrix("M_nd", (3, 3))
+    Q = (M @ M).named("Q_nd")
+    text = sg.index_notation(sg.jacobian(sg.tanh(Q), M), "J")
+    assert "where A = 1 - tanh(Q_nd)**2\n        Q_nd = M_nd M_nd" in text
+
+
+def test_zeros_coefficients_and_letters_read_as_a_textbook_writes_them():
+    X_, W = sg.matrix("X_zc", ("N", 3)), sg.matrix("W_zc", (3, 4))
+    assert sg.index_notation(sg.hessian(sg.sum(X_ @ W), W), "H") == "H[i, j, k, l] = 0"
+    assert sg.index_notation(sg.hessian(sg.sum(W * W * W) / 9.0, W), "H") == \
+        "H[i, j, k, l] = 2 δ[i, k] δ[j, l] W_zc[i, j]/3"  # (said 0.666666666666667)
+    # a sum over 3 entries is not Σ_n next to a size N (n is N's letter)
+    text = sg.index_notation(sg.hessian(sg.sum(X_ @ W) * sg.sum(W ** 2), W), "H")
+    assert "Σ_n" not in text and "Σ_m" in text
+    with pytest.raises(TypeError, match="latex must be True or False"):
+        sg.index_notation(W, latex="yes")
