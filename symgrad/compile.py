@@ -561,7 +561,24 @@ def _scalar_array_in(name: str, v):
     an array input (see _array_in)."""
     if not v.ndim and v.dtype.kind in "biu":
         return np.float64(v)
+    if not v.ndim and v.dtype in _FINE:  # numpy's number: as a numpy scalar is taken (torch
+        return v[()]  # made Python floats of a 0-d float32 array, float32 of np.float32)
     return _array_in(name, v)
+
+
+def _scalar_array_in_for(xp) -> Callable:
+    """_scalar_array_in on ``xp``: a numpy number it makes (of a 0-d array) goes on as one
+    given as such does, into the library's array (torch made Python floats of a 0-d float32
+    array, and float32 tensors of np.float32)."""
+    if xp is np:
+        return _scalar_array_in
+    real_in = backends.real_inputs(xp)
+
+    def read(name: str, v):
+        r = _scalar_array_in(name, v)
+        return real_in(name, r) if isinstance(r, np.generic) else r
+
+    return read
 
 
 def _scalar_in(name: str, v):
@@ -809,7 +826,7 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_bad_input": _bad_input, "_bad_size": _bad_size,
           "_NONARRAY": _NONARRAY, "_scalar_in": _scalar_in,
           "_ndarray": np.ndarray, "_FINE": _FINE, "_array_in": _array_in, "_f64": _F64,
-          "_scalar_array_in": _scalar_array_in, "_real_in": _real_in_for(xp),
+          "_scalar_array_in": _scalar_array_in_for(xp), "_real_in": _real_in_for(xp),
           "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
           "_hx": _NP if xp is np else runtime.HostOr(xp),
           "_wk": runtime.Weak(_NP if xp is np else runtime.HostOr(xp)),

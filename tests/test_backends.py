@@ -639,3 +639,20 @@ def test_an_unused_vector_input_leaves_a_graph_of_scalars_one(name, x64):
     if name == "dask":
         got = got.compute()
     np.testing.assert_allclose(_to_numpy(got), [2.0, 4.0])
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_0d_array_for_a_scalar_input_is_taken_as_the_numpy_number(name, x64):
+    """Found by review: torch made Python floats (float64) of a 0-d float32 array given for
+    a scalar input, float32 tensors of np.float32; dask numpy scalars of one, dask arrays
+    of the other. numpy itself makes no difference between the two."""
+    x, v = sg.scalar("x_0d"), sg.vector("v_0d", 2)
+    for outs, ins, rest in [([x * 2.0, sg.tanh(x)], [x], ()),
+                            ([x * v, sg.tanh(x) * v], [x, v], (np.ones(2, np.float32),))]:
+        f = sg.compile(outs, ins, backend=_backend_arg(name))
+        a = f(np.array(3.0, np.float32), *rest)
+        b = f(np.float32(3.0), *rest)
+        assert [type(t) for t in a] == [type(t) for t in b]
+        for s, t in zip(a, b):
+            np.testing.assert_array_equal(_to_numpy(s), _to_numpy(t))
+            assert str(_to_numpy(s).dtype) == str(_to_numpy(t).dtype)
