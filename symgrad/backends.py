@@ -599,6 +599,12 @@ def _compile_jax(outputs, inputs) -> Callable:
                 raise TypeError(f"input {names[i]}: expected numbers, got {got}")
             if isinstance(a, np.ma.MaskedArray):
                 raise masked_error(names[i])
+            mod = a.__class__.__module__
+            if mod != "builtins" and not mod.startswith(("numpy", "jax")) and \
+                    hasattr(a, "shape"):  # (a torch tensor: jit's own error named no input)
+                raise TypeError(f"input {names[i]}: got a {mod.split('.')[0]} "
+                                f"{a.__class__.__name__}; the jax backend takes jax or numpy "
+                                "arrays (convert it, e.g. with np.asarray)")
         if any(isinstance(args[i], _INTEGRAL) for i in scalars if i < len(args)):
             # an int or bool for a scalar input is a float, as on every backend: under jit it
             # was an integer tracer (2**-1 gave -9223372036854775808, 2**62 * 4 gave 0)

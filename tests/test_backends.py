@@ -656,3 +656,15 @@ def test_a_0d_array_for_a_scalar_input_is_taken_as_the_numpy_number(name, x64):
         for s, t in zip(a, b):
             np.testing.assert_array_equal(_to_numpy(s), _to_numpy(t))
             assert str(_to_numpy(s).dtype) == str(_to_numpy(t).dtype)
+
+
+@pytest.mark.skipif(not _have("jax") or not _have("torch"), reason="jax / torch not installed")
+def test_jax_names_an_input_of_another_library():
+    # (found by review: jit's "Error interpreting argument ... as an abstract array")
+    import torch
+
+    A, v = sg.matrix("A_jt", (2, 3)), sg.vector("v_jt", 3)
+    f = sg.compile(A @ v, [A, v], backend="jax")
+    with pytest.raises(TypeError, match=r"^input A_jt: got a torch Tensor; the jax backend"):
+        f(torch.ones((2, 3), dtype=torch.float64), np.ones(3))
+    np.testing.assert_allclose(np.asarray(f(np.ones((2, 3)), np.ones(3))), [3.0, 3.0])
