@@ -98,6 +98,14 @@ def test_maximum_tie_goes_to_one_side():
     assert sg.evaluate([gx, gy], {x: 1.0, y: 1.0}) == [1.0, 0.0]
     gx, gy = sg.grad(sg.minimum(x, y), [x, y])
     assert sg.evaluate([gx, gy], {x: 1.0, y: 1.0}) == [1.0, 0.0]
+    a, b = sg.vector("a_tie", 3), sg.vector("b_tie", 3)  # (and on arrays, entry by entry)
+    va, vb = np.array([1.0, 2.0, 0.0]), np.array([1.0, 1.0, 3.0])
+    for f in (sg.maximum, sg.minimum):
+        ga, gb = sg.grad(sg.sum(f(a, b)), [a, b])
+        got = sg.evaluate([ga, gb], {a: va, b: vb})
+        side = va > vb if f is sg.maximum else va < vb
+        np.testing.assert_array_equal(got[0], np.where(va == vb, 1.0, side))
+        np.testing.assert_array_equal(got[1], 1.0 - got[0])
 
 
 # ------------------------------------------------------------------ tensor ops
@@ -108,10 +116,14 @@ A = sg.matrix("A", (2, 3))
 B = sg.matrix("B", (3, 4))
 S = sg.matrix("S", (3, 3))
 T = sg.tensor("T", (2, 2, 3))
+Q3 = sg.tensor("Q3", (2, 3, 3))
+w2 = sg.vector("w2", 2)
+R = sg.matrix("R", (1, 3))
 
 VALUES = {
     v3: rng.normal(size=3), u3: rng.normal(size=3), A: rng.normal(size=(2, 3)),
     B: rng.normal(size=(3, 4)), S: rng.normal(size=(3, 3)), T: rng.normal(size=(2, 2, 3)),
+    Q3: rng.normal(size=(2, 3, 3)), w2: rng.normal(size=2), R: rng.normal(size=(1, 3)),
     x: 0.4, y: -0.9,
 }
 
@@ -128,6 +140,12 @@ TENSOR_CASES = {
     "matmul_vv": lambda: v3 @ u3,
     "matmul_batched": lambda: T @ S,
     "matmul_batched_vec": lambda: T @ v3,
+    # a vector times a stack of matrices: square (a wrong transpose gave a wrong value) and
+    # not (mutation testing found neither)
+    "matmul_vec_batched": lambda: sg.sin(v3 @ Q3),
+    "matmul_vec_batched_rect": lambda: sg.sin(w2 @ T),
+    "power3": lambda: v3 ** 3 * A,
+    "sum_of_broadcast_size1": lambda: sg.sin(sg.sum(sg.broadcast_to(R, (2, 3)), axis=0)),
     "dot": lambda: sg.dot(v3, u3) * x,
     "outer": lambda: sg.outer(v3, u3 * u3),
     "transpose": lambda: sg.transpose(A) @ A,
@@ -169,3 +187,15 @@ def test_tensor_hessian_fd(name):
     for w in ws:
         g = sg.grad(f, w)
         assert_grad_fd(g, [w], vals, rtol=1e-5, atol=1e-6)
+
+
+def test_sum_over_a_broadcast_axis_of_size_one_counts_its_copies():
+    """The rewrite sum(broadcast_to(u, ...)) = count * sum(u) (mutation testing found that
+    dropping the count here passed: the derivatives were checked against the same value)."""
+    r = np.array([[1.0, 2.0, 3.0]])
+    for e, want in [(sg.sum(sg.broadcast_to(R, (2, 3)), axis=0), 2 * r[0]),
+                    (sg.sum(sg.broadcast_to(R, (4, 3))), 4 * r.sum()),
+                    (sg.sum(sg.broadcast_to(R, (4, 3)), axis=1), np.full(4, r.sum())),
+                    (sg.sum(sg.broadcast_to(v3, (2, 3)) * 1.5, axis=0), 3 * np.arange(1, 4.0))]:
+        got = sg.evaluate(e, {R: r, v3: np.arange(1, 4.0)})
+        np.testing.assert_allclose(got, want, rtol=1e-15)
