@@ -101,6 +101,22 @@ def test_extreme_values_stay_finite_like_numpy():
     assert np.isnan(got[3][-1]) and np.all(np.isfinite(got[2])) and np.all(np.isfinite(got[4]))
 
 
+def test_maximum_and_minimum_keep_a_nan_on_either_side_inside_a_kernel():
+    """numpy's maximum and minimum propagate nan from either operand; a kernel's comparison
+    alone drops it in the first (mutation testing found nothing checked this)."""
+    x, y = sg.vector("x_mn", 4), sg.vector("y_mn", 4)
+    outs = [sg.exp(sg.maximum(x, y)) * 2.0 + y, sg.exp(sg.minimum(x, y)) * 2.0 + y,
+            sg.sum(sg.maximum(x, y) * y)]
+    nan = np.nan
+    for a, b in [(np.array([nan, 1.0, 2.0, 0.0]), np.array([1.0, 0.5, 3.0, 0.0])),
+                 (np.array([1.0, 1.0, 2.0, 0.0]), np.array([nan, 0.5, nan, 0.0]))]:
+        got = sg.compile(outs, [x, y], backend="numba")(a, b)
+        with np.errstate(invalid="ignore"):
+            want = numpy_reference(outs, [x, y], [a, b])
+        _close(got, want)
+        assert np.isnan(got[0][0]) or np.isnan(got[0][2])
+
+
 def test_fused_exp_is_within_one_ulp():
     from symgrad.fused_math import exp
 

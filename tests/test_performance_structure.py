@@ -409,7 +409,10 @@ def test_deriving_and_compiling_never_import_sympy():
 # ------------------------------------------------------------------ sums over some axes
 _SUM_CASES = [((7, 5), (0,)), ((7, 5), (1,)), ((4, 3, 5), (0,)), ((4, 3, 5), (0, 1)),
               ((4, 3, 5), (2,)), ((4, 3, 5), (1, 2)), ((4, 3, 5), (1,)), ((4, 3, 5), (0, 2)),
-              ((0, 5), (0,)), ((6, 0), (1,)), ((2, 3, 4, 5), (0, 1, 2))]
+              ((0, 5), (0,)), ((6, 0), (1,)), ((2, 3, 4, 5), (0, 1, 2)),
+              # 512 entries and more go to BLAS (mutation testing: F-ordered column sums of
+              # this size were not checked)
+              ((40, 30), (0,)), ((40, 30), (1,)), ((8, 10, 12), (0, 1)), ((8, 10, 12), (2,))]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

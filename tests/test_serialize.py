@@ -111,6 +111,24 @@ def test_round_trip(name, tmp_path):
     np.testing.assert_array_equal(sg.evaluate(back, vals), sg.evaluate(e, vals))
 
 
+def test_constants_round_trip_bit_exactly(tmp_path):
+    """Found by mutation testing: constants written as float32 passed every test (the
+    examples' constants are exact in float32). The file itself must hold each float64."""
+    cs = [1.0 / 3.0, 0.1, 1e-300, 5e-324, 1.7976931348623157e308, -2.5e-17, np.pi]
+    es = [c * x for c in cs] + [sg.exp(0.1 * x) + 1.0 / 3.0, sg.const(np.array(cs)) * x]
+    path = tmp_path / "c.json"
+    sg.save(es, path)
+    code = ("import sys, symgrad as sg; es = sg.load(sys.argv[1]); x = sg.scalar('x'); "
+            "print([repr(v) for e in es for v in list(map(float, __import__('numpy')"
+            ".ravel(sg.evaluate(e, {x: 1.0}))))])")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, cwd=str(Path(__file__).parent.parent))
+    assert out.returncode == 0, out.stderr
+    want = [repr(float(v)) for e in es for v in np.ravel(sg.evaluate(e, {x: 1.0}))]
+    assert want[:len(cs)] == [repr(c) for c in cs]
+    assert out.stdout.strip() == str(want)
+
+
 def test_lists_round_trip_and_share_nodes(tmp_path):
     f = sg.sum(sg.tanh(A @ v) * x)
     g = sg.grad(f, [A, v, x])

@@ -344,3 +344,19 @@ def test_the_far_out_check_covers_scaled_arguments_and_numpys_error_state():
         s = sg.simplify(gz)
     assert s is sg.simplify(gz)
     assert sg.evaluate(s, {z: 800.0, y: 0.0}) == 1.0
+
+
+def test_matrix_products_factored_by_simplify_keep_their_values():
+    """P v ± Q v -> (P ± Q) v, v P ± v Q -> v (P ± Q), A + A^T (mutation testing found
+    that a sum in place of the difference passed every test)."""
+    P, Q = sg.matrix("P_fm", (3, 3)), sg.matrix("Q_fm", (3, 3))
+    v, u = sg.vector("v_fm", 3), sg.vector("u_fm", 3)
+    rng = np.random.default_rng(5)
+    vals = {P: rng.normal(size=(3, 3)), Q: rng.normal(size=(3, 3)), v: rng.normal(size=3),
+            u: rng.normal(size=3)}
+    for e in [P @ v - Q @ v, P @ v + Q @ v, v @ P - v @ Q, v @ P + v @ Q, P @ v - P @ u,
+              P @ v + P @ u, P @ Q - Q @ Q, P.T @ v + P @ v, P @ Q @ v - Q @ v]:
+        s = sg.simplify(e)
+        np.testing.assert_allclose(sg.evaluate(s, vals), sg.evaluate(e, vals), rtol=1e-12,
+                                   err_msg=str(e))
+    assert str(sg.simplify(P @ v - Q @ v)) == "(P_fm - Q_fm) v_fm"  # (the rule applies)

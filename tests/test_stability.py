@@ -333,7 +333,8 @@ def _sigmoid_exact(z):
         return np.where(z < 0, np.exp(z) / (1.0 + np.exp(z)), 1.0 / (1.0 + np.exp(-z)))
 
 
-@pytest.mark.parametrize("path", ["array", "in place", "python floats", "per sample"])
+@pytest.mark.parametrize("path", ["array", "in place", "python floats", "per sample",
+                                  "numpy numbers", "0-d arrays"])
 def test_sigmoid_is_accurate_to_the_last_digits_where_it_is_tiny(path):
     """0.5 + 0.5 tanh(z/2) cancels for negative z: it gave 0 for sigmoid(-40) = 4.2e-18 and
     was 30 % off at -37. Relative accuracy, not an absolute 1e-15, is the test."""
@@ -351,9 +352,30 @@ def test_sigmoid_is_accurate_to_the_last_digits_where_it_is_tiny(path):
     elif path == "python floats":
         fn = sg.compile(sg.sigmoid(z), [z])
         got = [_strict(fn, float(t)) for t in SIG_ZS]
+    elif path in ("numpy numbers", "0-d arrays"):  # (runtime.sigmoid's path for one number)
+        fn = sg.compile(sg.sigmoid(z), [z])
+        wrap = np.float64 if path == "numpy numbers" else np.array
+        got = [_strict(fn, wrap(t)) for t in SIG_ZS]
     else:
         got = _strict(sg.compile(sg.sigmoid(z), [z]), SIG_ZS)
     np.testing.assert_allclose(got, _sigmoid_exact(SIG_ZS), rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("path", ["array", "python floats"])
+def test_log_softplus_is_accurate_on_both_sides_of_its_tail(path):
+    """log(softplus(z)) switches to z - e^z/2 below -30: checked on a grid across the switch
+    (mutation testing: moving it to -2 passed; the grids jumped from -30 to -1.5)."""
+    zs = np.array([-60.0, -31.0, -30.5, -29.5, -25.0, -20.0, -10.0, -5.0, -3.0, -2.0, -1.0,
+                   0.0, 3.0])
+    # log(log1p(e^z)) with log1p(e^z) = e^z (1 - e^z/2 + e^2z/3 - ...): exact enough here
+    want = np.log(np.log1p(np.exp(zs)))
+    z, w = sg.scalar("z_lsp"), sg.vector("w_lsp", len(zs))
+    if path == "array":
+        got = _strict(sg.compile(sg.log(sg.softplus(w)), [w]), zs)
+    else:
+        fn = sg.compile(sg.log(sg.softplus(z)), [z])
+        got = [_strict(fn, float(t)) for t in zs]
+    np.testing.assert_allclose(got, want, rtol=2e-16 * 4, atol=0)
 
 
 def test_sigmoid_below_the_range_of_exp_is_zero_without_a_warning():
