@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 from ._contraction import _BLAS, Contraction, _cheapest
@@ -129,6 +130,8 @@ class _Reader:
             return [_Term(1.0, (), ls + ls)]
         if op == "zero" and self.printing:  # (printing: no terms, "H = 0")
             return []
+        if op == "gram":
+            return self._gram(n)
         a = self.read(n.args[0])
         if op == "alias":
             return a
@@ -200,6 +203,25 @@ class _Reader:
             lb = self.new(n.shape[-1])
             return _Term(t.coef, t.factors, t.out[:-1] + (lb, lb))
         return _Term(t.coef, t.factors, t.out + (lb,))
+
+    def _gram(self, n: Expr) -> list[_Term]:
+        """X^T diag(d) X, printing only: Σ_p X[p, i] d[p] X[p, j]."""
+        if not self.printing:
+            raise _Unfit
+        X, d = n.args
+        over = SimpleNamespace(attrs={"axis": (0,), "keepdims": False},
+                               args=(SimpleNamespace(shape=(X.shape[0], *n.shape)),))
+        terms = []
+        for t1 in self.read(X):
+            for t2 in self.read(X):
+                t2 = self.fresh(t2)
+                for t3 in self.read(d):
+                    t3 = self.fresh(t3)
+                    t = self._joined(t1, t2, (t1.out[0], t1.out[1], None),
+                                     (t2.out[0], None, t2.out[1]), ())
+                    t = self._joined(t, t3, t.out, (t3.out[0], None, None), ())
+                    terms.append(self._summed(t, over))
+        return terms
 
     def _summed(self, t: _Term, n: Expr) -> _Term:
         axes, keep = n.attrs["axis"], n.attrs["keepdims"]

@@ -221,7 +221,7 @@ def index_form(e: Expr, name: str | None = None) -> IndexForm:
     for n in topo_order([root]):
         if n.name is not None and n is not root:
             continue  # a named value prints as its name (an array)
-        if n.op.name in ("eye", "gate", "zero") or (n.args and n.op.name in _INDEX_OPS):
+        if n.op.name in ("eye", "gate", "zero", "gram") or (n.args and n.op.name in _INDEX_OPS):
             try:
                 reader.add(n)
             except _Unfit:  # (too many terms or factors: its operands are arrays)

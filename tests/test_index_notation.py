@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import symgrad as sg
 from symgrad.index_notation import index_form
 from tests.strategies import dags, point_is_safe, points, to_scalar
-from tests.test_identity_regions import CASES, VALS, A, X, Y
+from tests.test_identity_regions import CASES, VALS, A, X, Y, u
 
 rng = np.random.default_rng(3)
 
@@ -127,13 +127,16 @@ def test_named_values_scalars_and_sizes():
     lambda: sg.jacobian(sg.relu(A), A),
     lambda: sg.jacobian(sg.maximum(A, 0.5), A),
     lambda: sg.hessian(sg.sum(sg.relu(X @ A) ** 2.0), A),
+    # a weighted Gram matrix X^T diag(d) X (one node: the journey found it one array)
+    lambda: sg.hessian(sg.sum(sg.log(1 + sg.exp(X @ u))), u),
 ], ids=["A^T A", "outer of reductions", "broadcast", "gradient", "trace", "diag", "relu",
-        "maximum", "relu Hessian"])
+        "maximum", "relu Hessian", "gram"])
 def test_other_index_expressions(make):
     e = make()
     vals = {v: VALS[v] for v in sg.variables(e)}
     np.testing.assert_allclose(evaluate_form(e, vals), sg.evaluate(e, vals), atol=1e-10)
-    assert "I(" not in sg.index_notation(e)
+    text = sg.index_notation(e)
+    assert "I(" not in text and "diag(" not in text, text
 
 
 def test_an_expression_without_index_ops_is_one_array():
