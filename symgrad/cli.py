@@ -208,6 +208,11 @@ def cmd_grad(args, out) -> int:
         print(ex.latex if args.latex else ex.text, file=out)
         return 0
     gs = grad(f, ws)
+    if args.index:
+        fn = function_name(f)
+        for w, g in zip(ws, gs):
+            _print_index(g if args.raw else simplify(g), f"d{fn}_d{_describe(w)}", args, out)
+        return 0
     disp, where = _display(f, gs)
     _print_where(where, args.latex, out)
     fn, ftex = _fname(f)
@@ -235,9 +240,27 @@ def _equation(lhs: str, text: str, latex: bool) -> str:
     return f"{lhs} = {value}\n  where " + "\n        ".join(temps)
 
 
+def _print_index(e: Expr, name: str, args, out) -> None:
+    """``e`` in index notation (--index), named ``name`` where that names nothing in it."""
+    from .index_notation import index_notation
+
+    try:
+        text = index_notation(e, name if name.isidentifier() else None, latex=args.latex)
+    except ValueError:  # (a name of the expression's: the default name)
+        text = index_notation(e, latex=args.latex)
+    print(text, file=out)
+
+
 def cmd_hessian(args, out) -> int:
     f, ws = _scalar_function(args)
     rows = hessian(f, ws)
+    if args.index:
+        fn = function_name(f)
+        for wi, row in zip(ws, rows):
+            for wj, h in zip(ws, row):
+                _print_index(h if args.raw else simplify(h),
+                             f"d2{fn}_d{_describe(wi)}_d{_describe(wj)}", args, out)
+        return 0
     flat = [h for row in rows for h in row]
     disp, where = _display(f, flat)
     _print_where(where, args.latex, out)
@@ -426,12 +449,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latex", action="store_true", help="print LaTeX")
     p.add_argument("--raw", action="store_true", help="do not simplify")
     p.add_argument("--explain", action="store_true", help="print the chain-rule steps")
+    p.add_argument("--index", action="store_true",
+                   help="print in index notation (sums over indices; for matrices)")
     p.set_defaults(func=cmd_grad)
 
     p = sub.add_parser("hessian", help="print the matrix of second derivatives")
     _add_common(p)
     p.add_argument("--latex", action="store_true", help="print LaTeX")
     p.add_argument("--raw", action="store_true", help="do not simplify")
+    p.add_argument("--index", action="store_true",
+                   help="print in index notation (sums over indices, δ for the identity: "
+                        "Hessians with respect to matrices as a textbook writes them)")
     p.set_defaults(func=cmd_hessian)
 
     p = sub.add_parser("draw", help="draw the forward and gradient graph")

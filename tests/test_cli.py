@@ -173,6 +173,23 @@ def test_hessian_of_vector_variables(capsys):
     assert out.startswith("d2f/dkw dkw = ") and out.rstrip().endswith("shape (n, n)")
 
 
+def test_index_notation_of_matrix_derivatives(capsys):
+    """--index: a Hessian with respect to a matrix as a textbook writes it (the journey
+    found no way to get it from the command line)."""
+    rc, out, _ = run(capsys, "hessian", "-sum(iY*log_softmax(iX@iW, axis=1))", "--matrix",
+                     "iX:N,d", "--matrix", "iY:N,K", "--matrix", "iW:d,K", "--wrt", "iW",
+                     "--index")
+    assert rc == 0
+    assert out.splitlines()[0] == ("d2f_diW_diW[i, j, k, l] = Σ_n (δ[j, l] - P[n, l]) P[n, j] "
+                                   "iX[n, i] iX[n, k] s[n]")
+    assert "  where P = softmax(iX iW, axis=1)" in out and "I(" not in out
+    rc, out, _ = run(capsys, "grad", "sum(tanh(iX@iW))", "--matrix", "iX:N,d", "--matrix",
+                     "iW:d,K", "--wrt", "iW", "--index", "--latex")
+    assert rc == 0 and out.startswith(r"{\mathrm{df}_{diW}}_{i j} = \sum_{n}")
+    rc, out, _ = run(capsys, "hessian", "ix**2*iy", "--wrt", "ix,iy", "--index")
+    assert out == "d2f_dix_dix = 2 iy\nd2f_dix_diy = 2 ix\nd2f_diy_dix = 2 ix\nd2f_diy_diy = 0\n"
+
+
 def test_eval(capsys):
     assert run(capsys, "eval", "lx*ly + 1", "lx=2", "ly=3")[1] == "7.0\n"
     rc, out, _ = run(capsys, "eval", "sum(lw*lv)", "--vector", "lw:3", "--vector", "lv:n",
