@@ -1426,3 +1426,16 @@ def test_names_stay_through_negations_and_outer_products_and_latex_is_entrywise(
     X, W = sg.matrix("X_nn", (4, 3)), sg.matrix("W_nn", (3, 2))
     assert r"^{\circ 2}" in sg.latex(sg.grad(sg.sum(sg.tanh(X @ W)), W))
     assert sg.latex(s ** sg.matrix("A_nn", (2, 2))) == r"s_{nn}^{\circ A_{nn}}"
+
+
+def test_a_bce_of_a_number_label_works_out_one_minus_it():
+    # (found by review: printed -0.3*log(p) - (1 - 0.3)*log(1 - p))
+    p = sg.scalar("p_bn")
+    assert str(sg.bce(p, 0.3)) == "-0.3*log(p_bn) - 0.7*log(1 - p_bn)"
+    assert str(sg.bce(p, 1.0)) == "-log(p_bn)" and str(sg.bce(p, 0.0)) == "-log(1 - p_bn)"
+    assert str(sg.bce(p, 2.0)) == "-2*log(p_bn) + log(1 - p_bn)"
+    assert sg.latex(sg.bce(p, 0.3)) == \
+        r"-0.3 \log\left(p_{bn}\right) - 0.7 \log\left(1 - p_{bn}\right)"
+    for c in (0.3, 1.0, 0.0, 2.0):  # the text reads back as the same value
+        e = sg.bce(p, c)
+        assert abs(sg.evaluate(sg.parse(str(e)), {p: 0.4}) - sg.evaluate(e, {p: 0.4})) < 1e-15

@@ -999,17 +999,43 @@ class BCE(Elementwise):
     # elementwise products of tensors read with ⊙, as mul writes them
     def text(self, a, n):
         mu, y = a
+        c = _scalar_value(n.args[1])
+        if c is not None:  # a label given as a number: 1 - y worked out (said (1 - 0.3))
+            return _bce_of_number(c, f"log({mu[0]})",
+                                  f"log(1 - {par(mu, P_ADD, strict=True)})", "*")
         times, p = (" ⊙ ", P_HAD) if _tensor(n.args[0]) and _tensor(n.args[1]) else ("*", P_MUL)
         return (f"-{par(y, p)}{times}log({mu[0]}) - (1 - {par(y, P_ADD, strict=True)})"
                 f"{times}log(1 - {par(mu, P_ADD, strict=True)})"), P_ADD
 
     def tex(self, a, n):
         mu, y = a
+        c = _scalar_value(n.args[1])
+        if c is not None:
+            return _bce_of_number(c, rf"\log\left({mu[0]}\right)",
+                                  rf"\log\left(1 - {par(mu, P_ADD, True, True)}\right)", " ")
         times, p = (r" \odot ", P_HAD) if _tensor(n.args[0]) and _tensor(n.args[1]) else \
             (" ", P_MUL)
         return (rf"-{par(y, p, True)}{times}\log\left({mu[0]}\right) - \left(1 - "
                 rf"{par(y, P_ADD, True, True)}\right){times}\log\left(1 - "
                 rf"{par(mu, P_ADD, True, True)}\right)"), P_ADD
+
+
+def _bce_of_number(c: float, log_mu: str, log_rest: str, times: str) -> tuple[str, int]:
+    """bce(mu, c) for a number c, as a person writes it: -log(mu) for c = 1, -log(1 - mu) for
+    c = 0, else -c log(mu) - (1 - c) log(1 - mu) with 1 - c worked out."""
+    from .leaves import fmt_number
+
+    if c == 1.0:
+        return f"-{log_mu}", P_NEG
+    if c == 0.0:
+        return f"-{log_rest}", P_NEG
+    def scaled(k: float, log: str) -> str:
+        return log if k == 1.0 else f"{fmt_number(k)}{times}{log}"
+
+    rest = 1.0 - c
+    first = f"-{scaled(c, log_mu)}" if c > 0 else scaled(-c, log_mu)
+    second = f" - {scaled(rest, log_rest)}" if rest > 0 else f" + {scaled(-rest, log_rest)}"
+    return first + second, P_ADD
 
 
 class StopGradient(Elementwise):
