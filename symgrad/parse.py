@@ -199,7 +199,7 @@ class _Parser:
                 chained = isinstance(node, ast.BinOp) and child is node.left and \
                     isinstance(child, ast.BinOp)
                 stack.append((child, depth if chained else depth + 1, False))
-        return done[id(root)]  # type: ignore[return-value]
+        return self.operand(root, done)  # (an integer too large for a float: refused)
 
     def children(self, node: ast.AST) -> list[ast.AST]:
         """The operand nodes to build first; refuses everything outside the whitelist."""
@@ -355,8 +355,9 @@ class _Parser:
             except OverflowError:
                 raise self.error(node, "number too large") from None
             return F.const(r)
-        if op is ast.Pow and abs(a) > 1 and b * math.log2(abs(a)) > _MAX_BITS:
-            raise self.error(node, "number too large")
+        if op is ast.Pow and abs(a) > 1 and b * math.log2(abs(a)) > _MAX_BITS or \
+                op is ast.Mult and a.bit_length() + b.bit_length() > _MAX_BITS + 1:
+            raise self.error(node, "number too large")  # (refused, not computed)
         r = a + b if op is ast.Add else a - b if op is ast.Sub else a * b if op is ast.Mult \
             else a ** b
         return self._integer(node, r)

@@ -194,6 +194,8 @@ def test_valid_text_never_calls_eval_exec_or_sympify(monkeypatch):
     ("pa * 10**400", 6, "number too large"),  # (Python: int too large to convert to float)
     ("(pa * 10**400) / 10**400", 7, "number too large"),  # gave nan
     ("pa + 10**10**10", 6, "number too large"),  # (refused, not computed)
+    ("10**400", 1, "number too large"),  # (the whole formula: parse returned None)
+    ("pq = 10**400; pq", 6, "number too large"),
 ])
 def test_error_points_at_the_position(text, col, words):
     with pytest.raises(ParseError) as info:
@@ -214,6 +216,11 @@ def test_arithmetic_on_integers_is_python_s():
         assert sg.evaluate(parse(text), {x: 2.0}) == want, text
     with np.errstate(divide="ignore"):  # 1/0 stays numpy's inf
         assert sg.evaluate(parse("1/0 + pa"), {x: 2.0}) == np.inf
+
+    # products of large integers are refused before they are computed (900 factors of 63,000
+    # bits took 341 s)
+    with pytest.raises(ParseError, match="number too large"):
+        parse("*".join(["(9**20000)"] * 900) + "*pa")
 
 
 def test_shape_errors_name_the_position_and_shapes():
