@@ -18,6 +18,7 @@ that array's sum (``s = sum(Y, axis=1)``). sympy then gathers the terms of each 
 
 from __future__ import annotations
 
+import math
 import string
 from collections import defaultdict
 from fractions import Fraction
@@ -288,6 +289,12 @@ class _Written:
             summand = _gathered(sympy.Add(*es))
             if summand != 0:
                 sums.append((idx, summand))
+        # a variable named as the notation's symbols (δ, I) inside an array's definition: a
+        # letter there too (tanh(M δ) read as a product with the Kronecker δ)
+        for v in list(self.arrays.values()):
+            for n in topo_order([v]):
+                if n.op.name == "var" and _notation(n.attrs["vname"]):
+                    self._name(n)
         return IndexForm(self.out, sums, self.arrays, self.size_of)
 
     def _term(self, t: _Term) -> tuple[tuple, sympy.Expr]:
@@ -386,6 +393,8 @@ def _number(c: float) -> sympy.Expr:
     """A coefficient: an integer, a fraction of small terms where it is one to rounding (a
     mean's 1/3, not 0.333333333333333), else a float."""
     c = float(c)
+    if not math.isfinite(c):  # (inf, nan: as sympy writes the float)
+        return sympy.Float(c)
     if c.is_integer():
         return sympy.Integer(int(c))
     r = Fraction(c).limit_denominator(1000)

@@ -277,6 +277,12 @@ def test_the_notations_own_symbols_are_nobody_elses():
     np.testing.assert_allclose(evaluate_form(h, vals), sg.evaluate(h, vals), atol=1e-12)
     with pytest.raises(ValueError, match="reads as the notation's own"):
         sg.index_notation(sg.jacobian(W * W, W), "δ")
+    M = sg.matrix("M_ns", (3, 3))  # (one inside a definition only: a letter there too)
+    for nm in ("δ", "I"):
+        text = sg.index_notation(sg.jacobian(sg.tanh(M @ sg.matrix(nm, (3, 3))), M), "J")
+        assert f"the variable {nm}" in text and f"M_ns {nm})" not in text, text
+    assert sg.index_notation(sg.jacobian(W * np.inf, W), "J") == \
+        "J[i, j, k, l] = inf δ[i, k] δ[j, l]"  # (an inf coefficient raised OverflowError)
     tex = sg.index_notation(sg.jacobian(sg.matrix("delta", (3, 4)) * W, W), latex=True)
     assert r"A = \text{the variable }delta" in tex
     W1, W_1 = sg.matrix("W1", (3, 4)), sg.matrix("W_1", (3, 4))
