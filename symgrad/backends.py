@@ -574,6 +574,8 @@ def _compile_jax(outputs, inputs) -> Callable:
                             "number or a numpy array (np.asarray)")  # (as on numpy)
         a = host_numbers(names[i], a)  # (jit could not parse ints beyond int64)
         k = getattr(getattr(a, "dtype", None), "kind", None)
+        if k == "b" and a.__class__ is np.ndarray and not a.ndim and i in scalars:
+            a = a[()]  # (a 0-d one as the numpy bool it holds: a weak float, as on numpy)
         if k not in ("b", "i", "u") or a.__class__ is np.bool_:  # (a numpy bool: a Python
             return a  # float below, as on numpy)
         return a.astype(np.float64 if a.__class__ is np.ndarray

@@ -559,7 +559,9 @@ def _scalar_array_in(name: str, v):
     """A numpy array for a scalar input: a 0-d one of integers as a numpy int is taken (a
     float64 scalar; ``x*y`` of two 0-d int64 arrays of 2**40 wrapped around to 0), others as
     an array input (see _array_in)."""
-    if not v.ndim and v.dtype.kind in "biu":
+    if not v.ndim and v.dtype.kind == "b":  # as np.bool_ is taken: a (weak) float
+        return float(v)
+    if not v.ndim and v.dtype.kind in "iu":
         return np.float64(v)
     if not v.ndim and v.dtype in _FINE:  # numpy's number: as a numpy scalar is taken (torch
         return v[()]  # made Python floats of a 0-d float32 array, float32 of np.float32)
@@ -575,8 +577,8 @@ def _scalar_array_in_for(xp) -> Callable:
     real_in = backends.real_inputs(xp)
 
     def read(name: str, v):
-        r = _scalar_array_in(name, v)
-        return real_in(name, r) if isinstance(r, np.generic) else r
+        r = _scalar_array_in(name, v)  # (of integers and bools: as their numpy scalars go)
+        return real_in(name, r) if isinstance(r, np.generic) and v.dtype.kind == "f" else r
 
     return read
 

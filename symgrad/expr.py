@@ -305,7 +305,7 @@ class Expr(_Fields):
 
 
 def _refuse_assignment(key: str) -> None:
-    if key not in _Fields.__slots__ and key != "name":
+    if key not in _Fields.__slots__ and key not in ("name", "__class__"):
         raise AttributeError(f"'Expr' object has no attribute {key!r}")
     # nodes are shared (hash-consing): renaming or reshaping one in place changed every later
     # build of it (x.shape = (2,) made every sg.scalar("x") a vector)

@@ -650,12 +650,13 @@ def test_a_0d_array_for_a_scalar_input_is_taken_as_the_numpy_number(name, x64):
     for outs, ins, rest in [([x * 2.0, sg.tanh(x)], [x], ()),
                             ([x * v, sg.tanh(x) * v], [x, v], (np.ones(2, np.float32),))]:
         f = sg.compile(outs, ins, backend=_backend_arg(name))
-        a = f(np.array(3.0, np.float32), *rest)
-        b = f(np.float32(3.0), *rest)
-        assert [type(t) for t in a] == [type(t) for t in b]
-        for s, t in zip(a, b):
-            np.testing.assert_array_equal(_to_numpy(s), _to_numpy(t))
-            assert str(_to_numpy(s).dtype) == str(_to_numpy(t).dtype)
+        for zero_d, number in [(np.array(3.0, np.float32), np.float32(3.0)),
+                               (np.array(2), np.int64(2)), (np.array(True), np.bool_(True))]:
+            a, b = f(zero_d, *rest), f(number, *rest)
+            assert [type(t) for t in a] == [type(t) for t in b], zero_d
+            for s, t in zip(a, b):
+                np.testing.assert_array_equal(_to_numpy(s), _to_numpy(t))
+                assert str(_to_numpy(s).dtype) == str(_to_numpy(t).dtype), zero_d
 
 
 @pytest.mark.skipif(not _have("jax") or not _have("torch"), reason="jax / torch not installed")

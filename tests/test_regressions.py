@@ -510,6 +510,8 @@ def test_a_nodes_fields_cannot_be_assigned_or_deleted():
         del x.shape
     with pytest.raises(AttributeError, match="has no attribute 'other'"):
         x.other = 1
+    with pytest.raises(AttributeError, match="__class__ cannot be assigned"):
+        x.__class__ = int
     assert sg.scalar("x_fa").shape == () and sg.evaluate(f, {x: 3.0, y: 2.0}) == 6.0
     g = sg.grad(f * f, x)  # (the caches a node keeps are still set: its graph, its origin)
     assert g.graph.number_of_nodes() > 2 and g._origin[0] == "grad"
