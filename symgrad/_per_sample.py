@@ -332,24 +332,40 @@ def _one_by_one(fn, call, batched, values, shape, ins, args, single, arrays):
     dtype = arrays.sample_dtype([args[i] for i, v in enumerate(ins) if v.shape])  # as together
     dtypes = [arrays.of_samples(v, dtype) for v in values]
     values = [arrays.xp.broadcast_to(arrays.cast(v, t), shape) for v, t in zip(values, dtypes)]
-    if arrays.numpy:  # a Python number computed from the samples: in theirs
-        dtype = np.result_type(*dtypes)
+    # a Python number an output computes from samples: in those samples' dtype (numpy), as
+    # the batched version computes it
+    kinds = _number_dtypes(fn, batched, dtypes, ins, dtype) if arrays.numpy else None
     results = []
     for idx in np.ndindex(shape):
         for i, v in zip(batched, values):
             call[i] = v[idx]
         results.append(fn(*call))
     if not results:  # no samples: one call on stand-in values for the outputs' shapes
-        for i in batched:
-            call[i] = arrays.one(dtype)
+        for i, t in zip(batched, dtypes):
+            call[i] = arrays.one(t)
         with np.errstate(all="ignore"):
             first = fn(*call)
         outs = [first] if single else list(first)
-        stacked = [arrays.empty(shape, o) for o in outs]
+        stacked = [arrays.empty(shape, arrays.result(o, kinds[j] if kinds else dtype))
+                   for j, o in enumerate(outs)]
     else:
         per_output = [[r] for r in results] if single else results
         stacked = []
         for j in range(len(per_output[0])):
-            one = [arrays.result(r[j], dtype) for r in per_output]
+            one = [arrays.result(r[j], kinds[j] if kinds else dtype) for r in per_output]
             stacked.append(arrays.reshape(arrays.stack(one), shape + tuple(one[0].shape)))
     return stacked[0] if single else tuple(stacked)
+
+
+def _number_dtypes(fn, batched: list, dtypes: list, ins: list, dtype) -> list | None:
+    """Per output of ``fn``, the dtype of the samples it depends on (``dtype``, the tensors'
+    number dtype, where it depends on none); None where the outputs are not a flat list."""
+    outs = getattr(fn, "outputs", None)
+    if outs is None or any(not isinstance(o, Expr) for o in outs):
+        return None
+    kinds = []
+    for o in outs:
+        used = {id(n) for n in topo_order([o])}
+        mine = [t for i, t in zip(batched, dtypes) if id(ins[i]) in used]
+        kinds.append(np.result_type(*mine) if mine else dtype)
+    return kinds

@@ -393,3 +393,20 @@ def test_an_ndarray_subclass_given_as_samples_computes_per_sample():
     np.testing.assert_array_equal(sg.evaluate(x**2, {x: a}), [[1.0, 4.0], [9.0, 16.0]])
     np.testing.assert_array_equal(sg.evaluate(sg.grad(x * x * y, x), {x: a, y: b}),
                                   [[2.0, 0.0], [0.0, 8.0]])
+
+
+def test_the_batched_and_the_one_by_one_paths_give_the_same_dtypes():
+    """Found by review: the one-by-one path (argmax over all axes forces it) gave float64
+    for no samples and the dtype of every sample input for each output; the batched path
+    gives each output the dtype of the samples it depends on."""
+    a, b, w = sg.scalar("a_bo"), sg.scalar("b_bo"), sg.vector("w_bo", 3)
+    wv = np.ones(3, np.float32)
+    batched = sg.compile([sg.exp(b), sg.sum(w * a)], [a, b, w])
+    one_by_one = sg.compile([sg.exp(b), sg.sum(w * a), sg.argmax(w * a)], [a, b, w])
+    for A, B in [(np.ones(2, np.float32), np.ones(2, np.float16)),
+                 (np.ones(0, np.float32), np.ones(0, np.float32)),
+                 (np.ones(2, np.float64), np.ones(2, np.float32))]:
+        want = [o.dtype for o in batched(A, B, wv)]
+        got = [o.dtype for o in one_by_one(A, B, wv)[:2]]
+        assert got == want, (A.dtype, B.dtype, A.size)
+        np.testing.assert_allclose(one_by_one(A, B, wv)[0], batched(A, B, wv)[0])
