@@ -377,10 +377,23 @@ def test_a_symbolic_size_only_a_delta_has():
     Xs, Ys, W = sg.matrix("X", ("N", "d")), sg.matrix("Y", ("N", "K")), sg.matrix("W", ("d", "K"))
     fn = sg.compile(sg.hessian(sg.sum((Xs @ W - Ys) ** 2.0), W), [Xs, Ys, W])
     assert _contractions(fn) and "reshape(_rt.eye" not in fn.source
-    for N, d, K in [(7, 3, 2), (5, 2, 4), (0, 2, 3), (7, 3, 2)]:
+    # (7, 3, 4) after (7, 3, 2): only K differs, which no operand's shape shows (mutation
+    # testing: a plan kept by the operands' shapes alone passed)
+    for N, d, K in [(7, 3, 2), (5, 2, 4), (0, 2, 3), (7, 3, 2), (7, 3, 4)]:
         x, y, w = rng.normal(size=(N, d)), rng.normal(size=(N, K)), rng.normal(size=(d, K))
         np.testing.assert_allclose(fn(x, y, w), 2 * np.einsum("ni,nj,kl->ikjl", x, x, np.eye(K)),
                                    rtol=1e-12, atol=1e-12)
+
+
+def test_a_division_by_a_value_read_through_the_identity_is_left_op_by_op(monkeypatch):
+    """T / (2 I + 1): the denominator is seeded by the identity, so it is no operand of a
+    contraction (mutation testing: dropping that refusal crashed compile, untested)."""
+    monkeypatch.setattr(contract, "worth", lambda *a: True)
+    T = sg.tensor("T_dv", (3, 4, 3, 4))
+    e = T / (sg.eye((3, 4)) * 2.0 + 1.0)
+    t = rng.normal(size=(3, 4, 3, 4))
+    want = t / (2.0 * np.eye(12).reshape(3, 4, 3, 4) + 1.0)
+    np.testing.assert_allclose(sg.compile(e, [T])(t), want, rtol=1e-14)
 
 
 def test_a_contraction_result_is_never_written_into_a_narrower_buffer():

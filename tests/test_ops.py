@@ -199,3 +199,17 @@ def test_sum_over_a_broadcast_axis_of_size_one_counts_its_copies():
                     (sg.sum(sg.broadcast_to(v3, (2, 3)) * 1.5, axis=0), 3 * np.arange(1, 4.0))]:
         got = sg.evaluate(e, {R: r, v3: np.arange(1, 4.0)})
         np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
+def test_a_jacobian_of_a_size_one_output_through_a_broadcast_axis():
+    """f of shape (1, 1) from x (3, 1) broadcast against y (3, 4): the cotangent's batch
+    axes come first (mutation testing: an unbroadcast that forgot them passed)."""
+    X1, Y4 = sg.matrix("x_ub", (3, 1)), sg.matrix("y_ub", (3, 4))
+    f = sg.sum(X1 * Y4, axis=(0, 1), keepdims=True)
+    J = sg.jacobian(f, X1)
+    assert J.shape == (1, 1, 3, 1)
+    yv = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_allclose(sg.compile(J, [X1, Y4])(np.ones((3, 1)), yv).ravel(),
+                               yv.sum(1))
+    assert_grad_fd(sg.sum(sg.sin(f)), [X1], {X1: rng.normal(size=(3, 1)), Y4: yv},
+                   rtol=1e-6, atol=1e-8)

@@ -224,7 +224,9 @@ def random_graph(rng: random.Random, n_ops: int):
     pool = [X, v, w, s, X, v]
     unary = [sg.tanh, sg.sigmoid, sg.softplus, sg.relu, sg.abs, sg.sin, lambda e: -e,
              lambda e: e * e, lambda e: sg.exp(sg.tanh(e)), lambda e: sg.sqrt(1.0 + e * e),
-             sg.functions.sigmoid_deriv, sg.functions.tanh_deriv, sg.stop_gradient]
+             sg.functions.sigmoid_deriv, sg.functions.tanh_deriv, sg.stop_gradient,
+             # (an op that returns its operand's array: its buffer must stay pinned)
+             lambda e: sg.straight_through(sg.tanh(e), e)]
     binary = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
               lambda a, b: a / (1.5 + sg.tanh(b)), sg.maximum]
     for _ in range(n_ops):
@@ -550,3 +552,14 @@ def test_a_logsumexp_and_its_softmax_share_one_pass(backend):
     e0 = np.exp(m - m.max(axis=0))
     want = np.sum(e0 / e0.sum(axis=0) * c) + np.sum(np.log(e0.sum(axis=0)) + m.max(axis=0))
     np.testing.assert_allclose(got[2], want, rtol=tol)
+
+
+def test_an_op_that_returns_its_operand_keeps_that_buffer(reuse_small_arrays):
+    """straight_through(t, x) is t's own array: t's buffer stays pinned while it lives
+    (mutation testing: unpinned, exp(t) was written into it, and the product read it)."""
+    x = sg.vector("x_st", 8)
+    t = sg.tanh(x)
+    f = sg.straight_through(t, x) * sg.exp(t)
+    xv = np.linspace(-1.0, 1.0, 8)
+    tv = np.tanh(xv)
+    np.testing.assert_allclose(sg.compile(f, [x])(xv), tv * np.exp(tv), rtol=1e-14)

@@ -634,3 +634,27 @@ def test_logsumexp_and_log_softmax_of_an_empty_axis_warn_not(backend):
             got = got.compute() if backend == "dask" else got
             np.testing.assert_array_equal(got, want)
             assert np.shape(got) == np.shape(want)
+
+
+def test_forms_that_only_look_like_a_stable_pattern_are_left_alone():
+    """Mutation testing found no test of near misses: c - sigmoid(z) read as sigmoid(-z) for
+    any constant c, a sum of exps laid out along the other axis read as a softmax, and a
+    softmax and a log_softmax of one array on different axes sharing their work."""
+    z = sg.scalar("z_nm")
+    f = sg.log(2.0 - sg.sigmoid(z))
+    s = 1 / (1 + np.exp(-0.3))
+    got = sg.compile([f, sg.grad(f, z)], [z])(0.3)
+    np.testing.assert_allclose(got, [np.log(2 - s), -s * (1 - s) / (2 - s)], rtol=1e-14)
+    Z = sg.matrix("Z_nm", (3, 3))
+    rows = sg.reshape(sg.sum(sg.exp(Z), axis=1), (1, 3))  # row sums laid out as a row
+    zv = np.arange(9.0).reshape(3, 3) / 4
+    e = np.exp(zv)
+    np.testing.assert_allclose(
+        sg.compile(sg.exp(Z) / sg.broadcast_to(rows, (3, 3)), [Z])(zv), e / e.sum(1)[None, :],
+        rtol=1e-14)
+    X = sg.matrix("X_nm", (3, 4))
+    xv = np.arange(12.0).reshape(3, 4) / 5
+    sm0, lsm1 = sg.compile([sg.softmax(X, axis=0), sg.log_softmax(X, axis=1)], [X])(xv)
+    ex = np.exp(xv)
+    np.testing.assert_allclose(sm0, ex / ex.sum(0, keepdims=True), rtol=1e-14)
+    np.testing.assert_allclose(lsm1, xv - np.log(ex.sum(1, keepdims=True)), rtol=1e-14)
