@@ -215,20 +215,21 @@ def _sum_of_exp_like(b: Expr, z: Expr) -> tuple | None:
 
 
 def _stable_div(n: Expr) -> Expr | None:
-    """exp(z) / sum(exp(z)) -> softmax(z); 1 / (1 + exp(-z)) -> sigmoid(z)."""
+    """exp(z) / sum(exp(z)) -> softmax(z); a / (1 + exp(-z)) -> a sigmoid(z)."""
     a, b = n.args
     z = _peel(a, "exp")
     if z is not None and z.shape == n.shape and z.ndim:
         axes = _sum_of_exp_like(b, z)
         if axes is not None:
             return F.softmax(z, axes)
-    if F.is_const(a, 1.0) and b.op.name == "add":
+    if b.op.name == "add":  # a / (1 + exp(-z)) = a sigmoid(z), for any a
         p, q = b.args
         for one, other in ((p, q), (q, p)):
             if F.is_const(one, 1.0):
                 u = _peel(other, "exp")
                 if u is not None:
-                    return _fit(F.sigmoid(F.neg(u)), n.shape)
+                    s = F.sigmoid(F.neg(u))
+                    return _fit(s if F.is_const(a, 1.0) else F.mul(a, s), n.shape)
     return None
 
 

@@ -658,3 +658,17 @@ def test_forms_that_only_look_like_a_stable_pattern_are_left_alone():
     ex = np.exp(xv)
     np.testing.assert_allclose(sm0, ex / ex.sum(0, keepdims=True), rtol=1e-14)
     np.testing.assert_allclose(lsm1, xv - np.log(ex.sum(1, keepdims=True)), rtol=1e-14)
+
+
+def test_a_numerator_over_one_plus_exp_is_a_times_the_sigmoid():
+    """a / (1 + exp(-x)): its gradient in x was inf / inf = nan at x = -800 (found by
+    mutation testing's side look); only a numerator of exactly 1 was rewritten."""
+    a, x = sg.scalar("a_ns"), sg.scalar("x_ns")
+    f = a / (1.0 + sg.exp(-x))
+    for at, want in [(-800.0, [0.0, 0.0, 0.0]), (800.0, [2.0, 0.0, 1.0])]:
+        got = _strict(sg.evaluate, [f, sg.grad(f, x), sg.grad(f, a)], {a: 2.0, x: at})
+        np.testing.assert_allclose(got, want, atol=1e-300)
+    s = 1 / (1 + np.exp(-0.3))
+    np.testing.assert_allclose(sg.evaluate(sg.grad(f, x), {a: 2.0, x: 0.3}), 2 * s * (1 - s),
+                               rtol=1e-14)
+    assert str(sg.simplify(f)) == "a_ns*sigmoid(x_ns)"
