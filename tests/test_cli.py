@@ -198,6 +198,9 @@ def test_eval(capsys):
     rc, out, _ = run(capsys, "eval", "lM @ lv", "--matrix", "lM:2,2", "--vector", "lv:n",
                      "lM=1,2;3,4", "lv=1,1")
     assert out == "[3., 7.]\n"
+    rc, out, _ = run(capsys, "eval", "lN @ lv", "--matrix", "lN:2,3", "--vector", "lv:3",
+                     "lN=1,2,3;4,5,6", "lv=1,0,0")  # (not square: rows are rows)
+    assert out == "[1., 4.]\n"
 
 
 def test_draw(capsys, tmp_path):
@@ -248,6 +251,7 @@ def test_lecture(capsys):
     (["grad", "nx", "--vector", "nv:3", "--vector", "nv:4"], "declared twice"),
     (["eval", "nx*ny", "nx=1"], "no value given for ny"),
     (["eval", "nx", "nx=abc"], "not a number"),
+    (["eval", "sum(nv)", "--vector", "nv:2", "nv=1,2;3,4"], "nv is a vector"),  # dropped 3,4
     (["eval", "nx", "nx"], "write NAME=VALUE"),
     (["eval", "nx", "=2"], "'=2': write NAME=VALUE"),  # said " is not a variable"
     (["grad", "nx*ny", "--wrt", "nx,ny,nx"], "--wrt: nx is listed twice"),  # printed df/dx twice

@@ -301,3 +301,14 @@ def test_chain_rule_latex_separates_a_number_from_a_fraction_after_it():
     r = (q / 7.0).named("r_cf")
     ex = sg.explain(2 * r, w, name="C", show=False)
     assert r"2 \cdot \frac{1}{7} q_{cf}" in ex.latex
+
+
+def test_a_difference_in_a_chain_keeps_its_brackets_and_a_shared_value_its_step():
+    """Mutation testing found neither checked: step(z1) - step(-z1), the derivative of abs,
+    bracketed inside a product, and a value used twice (x*y in u*w + u) given its own step."""
+    w, x, y = sg.scalars("w_xb x_xb y_xb")
+    text = sg.explain(sg.sin(sg.abs(w * x)), [w], show=False).text
+    assert "* (step(z1) - step(-z1)) *" in text, text
+    u = x * y
+    text = sg.explain(u * w + u, [x], show=False).text
+    assert "z1 = x_xb*y_xb" in text and "delta_z1" in text, text

@@ -496,3 +496,23 @@ def test_a_float16_constant_array_in_a_reduction():
             want = sg.compile(e, [x])(xs)
             assert np.asarray(got).dtype == np.asarray(want).dtype
             np.testing.assert_allclose(got, want)
+
+
+def test_parallel_sums_of_float32_accumulate_in_float64():
+    """The parallel form's partial sums are merged in float64, as the serial form adds
+    (mutation testing: float32 partials passed): 1e8 + 1 - 1e8 is 1, not 0."""
+    X, Y = sg.matrix("X_pf", (2, "n")), sg.matrix("Y_pf", (2, "n"))
+    f = sg.compile(sg.sum(X * Y), [X, Y], backend="numba")
+    x = np.zeros((2, 2**17), np.float32)  # 2**18 entries: the parallel form
+    x[0, 0], x[0, 1], x[1, 0] = 1e8, 1.0, -1e8
+    assert f(x, np.ones_like(x)) == 1.0
+
+
+def test_a_float32_numpy_number_beside_float64_data_gives_float64():
+    # (mutation testing: dropping a numpy scalar's dtype from the call's dtype passed)
+    v, s = sg.vector("v_fs", 3), sg.scalar("s_fs")
+    out = sg.exp(v) * s + v
+    got = sg.compile(out, [v, s], backend="numba")(np.ones(3), np.float32(2.0))
+    want = sg.compile(out, [v, s])(np.ones(3), np.float32(2.0))
+    assert got.dtype == want.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12)

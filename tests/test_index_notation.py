@@ -316,3 +316,11 @@ def test_zeros_coefficients_and_letters_read_as_a_textbook_writes_them():
     assert "Σ_n" not in text and "Σ_m" in text
     with pytest.raises(TypeError, match="latex must be True or False"):
         sg.index_notation(W, latex="yes")
+
+
+def test_output_letters_move_aside_for_a_variable_so_named_and_decimals_stay():
+    # (mutation testing: an output letter equal to a variable's name, and a coefficient read
+    # as a fraction with a loose tolerance, passed)
+    i = sg.vector("i", 3)
+    assert sg.index_notation(sg.exp(i) * i) == "F[j] = A[j] i[j]\n  where A = exp(i)"
+    assert sg.index_notation(0.1234 * sg.matrix("X_dc", (2, 3))) == "F[i, j] = 0.1234 X_dc[i, j]"

@@ -214,8 +214,9 @@ def test_arithmetic_on_integers_is_python_s():
                        ("(-2)**3 + pa", -6.0), ("3/2 * pa", 3.0), ("pa**2**2", 16.0),
                        ("(10**400 - 10**400 + 1) / 3 * pa", 2 / 3)]:
         assert sg.evaluate(parse(text), {x: 2.0}) == want, text
-    with np.errstate(divide="ignore"):  # 1/0 stays numpy's inf
+    with np.errstate(divide="ignore"):  # 1/0 and 0**-1 stay numpy's inf
         assert sg.evaluate(parse("1/0 + pa"), {x: 2.0}) == np.inf
+        assert sg.evaluate(parse("pa + 0**-1"), {x: 2.0}) == np.inf
 
     # products of large integers are refused before they are computed (900 factors of 63,000
     # bits took 341 s)
@@ -304,3 +305,11 @@ def test_a_long_flat_sum_is_not_nested():
     assert sg.evaluate(sg.grad(g, xs[599]), {x: 1.0 for x in xs[:600]}) == -2.0
     with pytest.raises(sg.ParseError, match="nested too deeply"):
         sg.parse("x" + "**x" * 600, {})  # nesting to the right still counts
+
+
+def test_a_negative_axis_counts_from_the_end():
+    # (mutation testing: the sign dropped passed; -1 of a matrix reads the same either way)
+    X = sg.matrix("pX", (2, 3))
+    assert parse("sum(pX, -2)", {"pX": X}).shape == (3,)
+    assert parse("sum(pX, axis=-1)", {"pX": X}).shape == (2,)
+    assert parse("softmax(pX, -2)", {"pX": X}) is sg.softmax(X, axis=0)

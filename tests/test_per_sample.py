@@ -410,3 +410,27 @@ def test_the_batched_and_the_one_by_one_paths_give_the_same_dtypes():
         got = [o.dtype for o in one_by_one(A, B, wv)[:2]]
         assert got == want, (A.dtype, B.dtype, A.size)
         np.testing.assert_allclose(one_by_one(A, B, wv)[0], batched(A, B, wv)[0])
+
+
+def test_the_one_by_one_path_keeps_two_dimensional_samples_in_order():
+    """argmax over all axes has no batch rule: one call per sample, stacked in the samples'
+    shape (mutation testing: the shape reversed passed; only 1-D samples were tested)."""
+    v, s = sg.vector("v_2d", 3), sg.scalar("s_2d")
+    f = sg.compile(sg.argmax(v * s), [v, s])
+    S = np.array([[1.0, -1.0, 1.0], [-1.0, -1.0, 1.0]])
+    got = f(np.array([0.0, 1.0, 2.0]), S)
+    assert got.shape == (2, 3)
+    np.testing.assert_array_equal(got, [[2, 0, 2], [0, 0, 2]])
+
+
+def test_the_entries_a_sample_takes_count_every_axis_and_size():
+    """The chunks of samples are sized by the largest batched node per sample: known axes
+    multiply, symbolic ones by their values (mutation testing: a count of 1 passed, which
+    would make chunks 1000 times too big: memory only)."""
+    from symgrad._per_sample import _entries_per_sample
+
+    nodes = [sg.matrix("a_en", ("_s", 1000)), sg.tensor("b_en", ("_s", 3, 4)),
+             sg.matrix("c_en", ("_s", "n"))]
+    entries = _entries_per_sample(nodes)
+    assert entries({"n": 10}) == 1000 and entries({"n": 10**6}) == 10**6
+    assert entries.symbolic

@@ -1439,3 +1439,9 @@ def test_a_bce_of_a_number_label_works_out_one_minus_it():
     for c in (0.3, 1.0, 0.0, 2.0):  # the text reads back as the same value
         e = sg.bce(p, c)
         assert abs(sg.evaluate(sg.parse(str(e)), {p: 0.4}) - sg.evaluate(e, {p: 0.4})) < 1e-15
+
+
+def test_a_gathered_coefficient_is_written_as_a_textbook_does():
+    # (mutation testing: 2/3*x for x/3 + x*(1/3) passed)
+    x = sg.scalar("x_gc")
+    assert str(x / 3.0 + x * (1.0 / 3.0)) == "2*x_gc/3"
