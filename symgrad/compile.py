@@ -556,9 +556,10 @@ def _array_in(name: str, v):
 
 
 def _scalar_array_in(name: str, v):
-    """A numpy array for a scalar input: a 0-d one of integers as a numpy int is taken (a
-    float64 scalar; ``x*y`` of two 0-d int64 arrays of 2**40 wrapped around to 0), others as
-    an array input (see _array_in)."""
+    """A numpy array for a scalar input: a 0-d one as the numpy number it holds is taken (of
+    integers a float64 scalar: ``x*y`` of two 0-d int64 arrays of 2**40 wrapped around to 0;
+    of bools a float; of floats the numpy float), others as an array input (see
+    _array_in)."""
     if not v.ndim and v.dtype.kind == "b":  # as np.bool_ is taken: a (weak) float
         return float(v)
     if not v.ndim and v.dtype.kind in "iu":
@@ -572,9 +573,9 @@ def _scalar_array_in_for(xp) -> Callable:
     """_scalar_array_in on ``xp``: a numpy number it makes (of a 0-d array) goes on as one
     given as such does, into the library's array (torch made Python floats of a 0-d float32
     array, and float32 tensors of np.float32)."""
-    if xp is np:
+    real_in = _real_in_for(xp)
+    if real_in is None:  # (numpy)
         return _scalar_array_in
-    real_in = backends.real_inputs(xp)
 
     def read(name: str, v):
         r = _scalar_array_in(name, v)  # (of integers and bools: as their numpy scalars go)
