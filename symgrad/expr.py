@@ -114,6 +114,7 @@ class Expr(_Fields):
 
     def __delattr__(self, key: str) -> None:
         _refuse_assignment(key)
+
     __array_ufunc__ = None  # numpy arrays defer to our operators: ``arr * x`` builds a node
     __array_priority__ = 1000
 
@@ -155,7 +156,6 @@ class Expr(_Fields):
     def name(self) -> str | None:
         """The name printing shows for this value (given with :meth:`named`), or None."""
         return self._name
-
 
     def named(self, name: str) -> Expr:
         """An expression equal to this one that printing shows as ``name`` wherever it is used

@@ -23,7 +23,7 @@ from .expr import Expr, rename
 
 MAX_CHARS = 10_000  # longer text is refused before Python's parser sees it
 MAX_DEPTH = 500  # nesting depth of the syntax tree
-_MAX_BITS = 1 << 16  # an integer power beyond this many bits is refused, not computed
+_MAX_BITS = 1 << 16  # an integer power or product beyond this many bits: refused, not computed
 _NOT_EXACT = object()
 MAX_BRACKETS = 200  # brackets open at once (calls' included): Python's tokenizer refuses more
 
