@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from types import SimpleNamespace
 from typing import Any
 
 from ._contraction import _BLAS, Contraction, _cheapest
@@ -209,8 +208,6 @@ class _Reader:
         if not self.printing:
             raise _Unfit
         X, d = n.args
-        over = SimpleNamespace(attrs={"axis": (0,), "keepdims": False},
-                               args=(SimpleNamespace(shape=(X.shape[0], *n.shape)),))
         terms = []
         for t1 in self.read(X):
             for t2 in self.read(X):
@@ -220,17 +217,20 @@ class _Reader:
                     t = self._joined(t1, t2, (t1.out[0], t1.out[1], None),
                                      (t2.out[0], None, t2.out[1]), ())
                     t = self._joined(t, t3, t.out, (t3.out[0], None, None), ())
-                    terms.append(self._summed(t, over))
+                    terms.append(self._summed_over(t, (0,), False, (X.shape[0], *n.shape)))
         return terms
 
     def _summed(self, t: _Term, n: Expr) -> _Term:
-        axes, keep = n.attrs["axis"], n.attrs["keepdims"]
+        return self._summed_over(t, n.attrs["axis"], n.attrs["keepdims"], n.args[0].shape)
+
+    def _summed_over(self, t: _Term, axes: tuple, keep: bool, shape: tuple) -> _Term:
+        """``t`` summed over ``axes`` of its ``shape``."""
         coef = t.coef
         rest = [lb for k, lb in enumerate(t.out) if k not in axes]
         inner = {lb for _, ls in t.factors for lb in ls}
         # an axis the term is constant along (None, or a label of a δ of summed axes alone,
         # counted once: the sum of δ(k, l) over both is K) sums to a factor of its size
-        sizes = [n.args[0].shape[k] for k in axes if t.out[k] is None]
+        sizes = [shape[k] for k in axes if t.out[k] is None]
         sizes += [self.sizes[lb] for lb in dict.fromkeys(t.out[k] for k in axes)
                   if lb is not None and lb not in inner and lb not in rest]
         for size in sizes:
