@@ -130,17 +130,22 @@ def _not_smooth(args: list, eps: float, fn, pos: int, idx: tuple, k: int | None,
     return ""
 
 
-_NOISE = 64 * np.finfo(float).eps  # a margin over the rounding of the two values
+_NOISE = 4 * np.finfo(float).eps  # a margin over the rounding of the two values (a wider one
+# hid a wrong derivative of 1e8 + f; where the rounding is larger, the closer look sees it)
 
 
 def _agrees_on_a_closer_look(s: float, args: list, eps: float, tol: float, fn, pos: int,
                              idx: tuple, k: int | None, out: tuple) -> bool:
     """Whether the symbolic ``s`` is the derivative after all, where the first difference
     said not: the central differences at steps h and h/2, extrapolated (Richardson: their
-    h^2 errors cancel: the derivative of x^4 at 0 is 0, not the 4e-12 of the step), within
-    the rounding noise the function shows near the point (e^x - 1 - x is 1e-13 at 1e-6, but
-    computed from values near 1: the difference's noise is 1e-10, not the 1e-23 its value
-    suggests). A step that does not converge (a kink, a jump) keeps the entry an error."""
+    h^2 errors cancel, and the two estimates' gap bounds what is left: the derivative of x^4
+    at 0 is 0, not the 4e-12 of the step), within the rounding noise the function shows near
+    the point (e^x - 1 - x is 1e-13 at 1e-6, but computed from values near 1: the
+    difference's noise is 1e-10, not the 1e-23 its value suggests). That noise is read off
+    third differences over steps of h/16, where a smooth function's own are nil (second
+    differences would count its curvature as noise, and excuse a wrong derivative near a
+    stationary point), half a step to either side, the smaller: a jump at the point is no
+    noise. A step that does not converge (a kink, a jump) keeps the entry an error."""
     xi, at = _entry(fn, args, pos, idx, k)
     h = eps * max(1.0, abs(xi))
 
@@ -150,15 +155,18 @@ def _agrees_on_a_closer_look(s: float, args: list, eps: float, tol: float, fn, p
     wide = (f(xi + h) - f(xi - h)) / (2.0 * h)
     narrow = (f(xi + h / 2) - f(xi - h / 2)) / h
     best = (4.0 * narrow - wide) / 3.0
-    # the rounding noise: second differences over steps far below h, where a smooth
-    # function's are nil
-    d = h * 2.0**-12
-    ys = [f(xi + h / 2 + j * d) for j in range(6)]
-    jitter = max(abs(ys[j] - 2.0 * ys[j + 1] + ys[j + 2]) for j in range(4))
-    noise = 16.0 * jitter / h
+    left = abs(best - narrow)  # (the extrapolation's own error is below this gap)
+    d = h / 16.0
+
+    def jitter(at_: float) -> float:
+        ys = [f(at_ + (j - 3.5) * d) for j in range(8)]
+        return max(abs(ys[j + 3] - 3.0 * ys[j + 2] + 3.0 * ys[j + 1] - ys[j]) for j in range(5))
+
+    # (on both sides, away from the point: a jump there is no noise; rounding is everywhere)
+    noise = min(jitter(xi + h / 2), jitter(xi - h / 2)) / h
     if not all(map(math.isfinite, (wide, narrow, best, noise))):
         return False
-    return abs(s - best) <= noise + tol * max(abs(s), abs(best))
+    return abs(s - best) <= 2.0 * left + noise + tol * max(abs(s), abs(best))
 
 
 def _rel(s, n, noise) -> np.ndarray:
