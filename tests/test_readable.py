@@ -1436,7 +1436,11 @@ def test_a_bce_of_a_number_label_works_out_one_minus_it():
     assert str(sg.bce(p, 2.0)) == "-2*log(p_bn) + log(1 - p_bn)"
     assert sg.latex(sg.bce(p, 0.3)) == \
         r"-0.3 \log\left(p_{bn}\right) - 0.7 \log\left(1 - p_{bn}\right)"
-    for c in (0.3, 1.0, 0.0, 2.0):  # the text reads back as the same value
+    # (review: LaTeX in its own number forms, 1 - 1/3 as 2/3, no 1* for a c that prints 1)
+    assert str(sg.bce(p, 1 / 3)) == "-1/3*log(p_bn) - 2/3*log(1 - p_bn)"
+    assert sg.latex(sg.bce(p, 1e-20)).startswith(r"-10^{-20} \log")
+    assert str(sg.bce(p, 1 - 1e-16)).startswith("-log(p_bn) - ")
+    for c in (0.3, 1.0, 0.0, 2.0, 1 / 3):  # the text reads back as the same value
         e = sg.bce(p, c)
         assert abs(sg.evaluate(sg.parse(str(e)), {p: 0.4}) - sg.evaluate(e, {p: 0.4})) < 1e-15
 

@@ -1002,7 +1002,7 @@ class BCE(Elementwise):
         c = _scalar_value(n.args[1])
         if c is not None:  # a label given as a number: 1 - y worked out (said (1 - 0.3))
             return _bce_of_number(c, f"log({mu[0]})",
-                                  f"log(1 - {par(mu, P_ADD, strict=True)})", "*")
+                                  f"log(1 - {par(mu, P_ADD, strict=True)})", "*", False)
         times, p = (" ⊙ ", P_HAD) if _tensor(n.args[0]) and _tensor(n.args[1]) else ("*", P_MUL)
         return (f"-{par(y, p)}{times}log({mu[0]}) - (1 - {par(y, P_ADD, strict=True)})"
                 f"{times}log(1 - {par(mu, P_ADD, strict=True)})"), P_ADD
@@ -1012,7 +1012,8 @@ class BCE(Elementwise):
         c = _scalar_value(n.args[1])
         if c is not None:
             return _bce_of_number(c, rf"\log\left({mu[0]}\right)",
-                                  rf"\log\left(1 - {par(mu, P_ADD, True, True)}\right)", " ")
+                                  rf"\log\left(1 - {par(mu, P_ADD, True, True)}\right)", " ",
+                                  True)
         times, p = (r" \odot ", P_HAD) if _tensor(n.args[0]) and _tensor(n.args[1]) else \
             (" ", P_MUL)
         return (rf"-{par(y, p, True)}{times}\log\left({mu[0]}\right) - \left(1 - "
@@ -1020,21 +1021,33 @@ class BCE(Elementwise):
                 rf"{par(mu, P_ADD, True, True)}\right)"), P_ADD
 
 
-def _bce_of_number(c: float, log_mu: str, log_rest: str, times: str) -> tuple[str, int]:
+def _bce_of_number(c: float, log_mu: str, log_rest: str, times: str,
+                   latex: bool) -> tuple[str, int]:
     """bce(mu, c) for a number c, as a person writes it: -log(mu) for c = 1, -log(1 - mu) for
-    c = 0, else -c log(mu) - (1 - c) log(1 - mu) with 1 - c worked out."""
-    from .leaves import fmt_number
+    c = 0, else -c log(mu) - (1 - c) log(1 - mu) with 1 - c worked out (a fraction of a
+    fraction: 1 - 1/3 is 2/3, where the float is one ulp off)."""
+    from .leaves import fmt_number, small_fraction, tex_number
 
     if c == 1.0:
         return f"-{log_mu}", P_NEG
     if c == 0.0:
         return f"-{log_rest}", P_NEG
-    def scaled(k: float, log: str) -> str:
-        return log if k == 1.0 else f"{fmt_number(k)}{times}{log}"
+
+    def number(k: float) -> str:
+        return tex_number(k)[0] if latex else fmt_number(k)
+
+    def scaled(text: str, log: str) -> str:
+        return log if text == "1" else f"{text}{times}{log}"
 
     rest = 1.0 - c
-    first = f"-{scaled(c, log_mu)}" if c > 0 else scaled(-c, log_mu)
-    second = f" - {scaled(rest, log_rest)}" if rest > 0 else f" + {scaled(-rest, log_rest)}"
+    rest_text = number(abs(rest))
+    frac = small_fraction(c) if 0.0 < c < 1.0 and "/" in fmt_number(c) else None
+    if frac is not None:
+        num, den = frac[1] - frac[0], frac[1]
+        rest_text = rf"\frac{{{num}}}{{{den}}}" if latex else f"{num}/{den}"
+    first = f"-{scaled(number(c), log_mu)}" if c > 0 else scaled(number(-c), log_mu)
+    second = f" - {scaled(rest_text, log_rest)}" if rest > 0 else \
+        f" + {scaled(rest_text, log_rest)}"
     return first + second, P_ADD
 
 
