@@ -228,6 +228,8 @@ def _stable_div(n: Expr) -> Expr | None:
             if F.is_const(one, 1.0):
                 u = _peel(other, "exp")
                 if u is not None:
+                    if _peel(a, "exp") is u:  # exp(u) / (1 + exp(u)) = sigmoid(u) (exp(u)
+                        return _fit(F.sigmoid(u), n.shape)  # sigmoid(-u) was inf 0 = nan)
                     s = F.sigmoid(F.neg(u))
                     return _fit(s if F.is_const(a, 1.0) else F.mul(a, s), n.shape)
     return None

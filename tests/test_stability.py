@@ -672,3 +672,7 @@ def test_a_numerator_over_one_plus_exp_is_a_times_the_sigmoid():
     np.testing.assert_allclose(sg.evaluate(sg.grad(f, x), {a: 2.0, x: 0.3}), 2 * s * (1 - s),
                                rtol=1e-14)
     assert str(sg.simplify(f)) == "a_ns*sigmoid(x_ns)"
+    e = sg.exp(x) / (1.0 + sg.exp(x))  # (a numerator exp(x) itself: sigmoid, not exp(x)
+    for at, want in [(800.0, [1.0, 0.0]), (-800.0, [0.0, 0.0])]:  # sigmoid(-x), inf * 0)
+        np.testing.assert_allclose(_strict(sg.evaluate, [e, sg.grad(e, x)], {x: at}), want,
+                                   atol=1e-300)
