@@ -196,9 +196,10 @@ class _Arrays:
         return np.stack(parts) if self.numpy else self.xp.stack(parts)
 
     def result(self, r, dtype):
-        """A result as an array: a Python number (weak: computed from numbers alone) in the
-        samples' ``dtype``, as the results computed from the samples are."""
-        if r.__class__ is float or r.__class__ is int:
+        """A result as an array: a Python float (weak: computed from numbers alone) in the
+        samples' ``dtype``, as the results computed from the samples are; a Python int (an
+        integer-valued node: to_int) as an integer array, as the batched version gives."""
+        if r.__class__ is float:
             return np.asarray(r, dtype) if self.numpy else self.xp.asarray(r, dtype=dtype)
         return self.asarray(r)
 

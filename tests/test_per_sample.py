@@ -410,6 +410,10 @@ def test_the_batched_and_the_one_by_one_paths_give_the_same_dtypes():
         got = [o.dtype for o in one_by_one(A, B, wv)[:2]]
         assert got == want, (A.dtype, B.dtype, A.size)
         np.testing.assert_allclose(one_by_one(A, B, wv)[0], batched(A, B, wv)[0])
+    # an integer-valued output stays integer one by one (it was cast to the samples' float)
+    a_ = np.array([1.7, -2.2], np.float32)
+    assert sg.compile([sg.functions.to_int(a), sg.argmax(w * a)], [a, w])(a_, wv)[0].dtype == \
+        sg.compile([sg.functions.to_int(a), sg.sum(w * a)], [a, w])(a_, wv)[0].dtype == np.int64
 
 
 def test_the_one_by_one_path_keeps_two_dimensional_samples_in_order():
