@@ -211,7 +211,8 @@ def cmd_grad(args, out) -> int:
     if args.index:
         fn = function_name(f)
         for w, g in zip(ws, gs):
-            _print_index(g if args.raw else simplify(g), f"d{fn}_d{_describe(w)}", args, out)
+            _print_index(g if args.raw else simplify(g), f"d{fn}_d{_describe(w)}", f, args,
+                         out)
         return 0
     disp, where = _display(f, gs)
     _print_where(where, args.latex, out)
@@ -240,15 +241,21 @@ def _equation(lhs: str, text: str, latex: bool) -> str:
     return f"{lhs} = {value}\n  where " + "\n        ".join(temps)
 
 
-def _print_index(e: Expr, name: str, args, out) -> None:
-    """``e`` in index notation (--index), named ``name`` where that names nothing in it."""
+def _print_index(e: Expr, name: str, f: Expr, args, out) -> None:
+    """``e`` in index notation (--index), named ``name``, or ``name`` with a suffix where that
+    is a name of ``f``'s or ``e``'s (a default name lost which derivative it was)."""
     from .index_notation import index_notation
 
-    try:
-        text = index_notation(e, name if name.isidentifier() else None, latex=args.latex)
-    except ValueError:  # (a name of the expression's: the default name)
-        text = index_notation(e, latex=args.latex)
-    print(text, file=out)
+    taken = {nfkc(n.attrs["vname"]) if n.op.name == "var" else n.name
+             for n in topo_order([f]) if n.op.name == "var" or n.name}
+    for cand in [name] + [f"{name}_{k}" for k in range(2, 100)]:
+        if cand.isidentifier() and cand not in taken:
+            try:
+                print(index_notation(e, cand, latex=args.latex), file=out)
+                return
+            except ValueError:  # (a name of the derivative's own)
+                continue
+    print(index_notation(e, latex=args.latex), file=out)
 
 
 def cmd_hessian(args, out) -> int:
@@ -259,7 +266,7 @@ def cmd_hessian(args, out) -> int:
         for wi, row in zip(ws, rows):
             for wj, h in zip(ws, row):
                 _print_index(h if args.raw else simplify(h),
-                             f"d2{fn}_d{_describe(wi)}_d{_describe(wj)}", args, out)
+                             f"d2{fn}_d{_describe(wi)}_d{_describe(wj)}", f, args, out)
         return 0
     flat = [h for row in rows for h in row]
     disp, where = _display(f, flat)

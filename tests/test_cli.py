@@ -186,6 +186,9 @@ def test_index_notation_of_matrix_derivatives(capsys):
     rc, out, _ = run(capsys, "grad", "sum(tanh(iX@iW))", "--matrix", "iX:N,d", "--matrix",
                      "iW:d,K", "--wrt", "iW", "--index", "--latex")
     assert rc == 0 and out.startswith(r"{\mathrm{df}_{diW}}_{i j} = \sum_{n}")
+    # a name of the formula's is not taken (it fell back to F, losing which derivative)
+    rc, out, _ = run(capsys, "grad", "ix*df_dix + iy*iz", "--wrt", "ix,iy", "--index")
+    assert out == "df_dix_2 = df_dix\ndf_diy = iz\n"
     rc, out, _ = run(capsys, "hessian", "ix**2*iy", "--wrt", "ix,iy", "--index")
     assert out == "d2f_dix_dix = 2 iy\nd2f_dix_diy = 2 ix\nd2f_diy_dix = 2 ix\nd2f_diy_diy = 0\n"
 
