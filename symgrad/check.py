@@ -130,43 +130,62 @@ def _not_smooth(args: list, eps: float, fn, pos: int, idx: tuple, k: int | None,
     return ""
 
 
-_NOISE = 4 * np.finfo(float).eps  # a margin over the rounding of the two values (a wider one
-# hid a wrong derivative of 1e8 + f; where the rounding is larger, the closer look sees it)
+_NOISE = np.finfo(float).eps  # a margin over the rounding of the two values (a wider one hid
+# a wrong derivative of 1e8 + f; where the rounding is larger, the closer look sees it)
 
 
 def _agrees_on_a_closer_look(s: float, args: list, eps: float, tol: float, fn, pos: int,
                              idx: tuple, k: int | None, out: tuple) -> bool:
     """Whether the symbolic ``s`` is the derivative after all, where the first difference
-    said not: the central differences at steps h and h/2, extrapolated (Richardson: their
-    h^2 errors cancel, and the two estimates' gap bounds what is left: the derivative of x^4
-    at 0 is 0, not the 4e-12 of the step), within the rounding noise the function shows near
-    the point (e^x - 1 - x is 1e-13 at 1e-6, but computed from values near 1: the
-    difference's noise is 1e-10, not the 1e-23 its value suggests). That noise is read off
-    third differences over steps of h/16, where a smooth function's own are nil (second
-    differences would count its curvature as noise, and excuse a wrong derivative near a
-    stationary point), half a step to either side, the smaller: a jump at the point is no
-    noise. A step that does not converge (a kink, a jump) keeps the entry an error."""
+    said not: central differences at steps 4h, 2h and h (steps below h would amplify the
+    rounding), extrapolated twice (Richardson:
+    their h^2 errors cancel: the derivative of x^4 at 0 is 0, not the 4e-12 of the step), the
+    gap between the two extrapolations bounding what they leave, within the rounding noise
+    the function shows near the point (e^x - 1 - x is 1e-13 at 1e-6, but computed from
+    values near 1: the difference's noise is 1e-10, not the 1e-23 its value suggests). That
+    noise is read off third divided differences at unevenly spaced points (evenly spaced,
+    rounding can advance by the same amount at each point and hide), half a step to either
+    side, the smaller: a smooth function's own are nil there, and a jump at the point is no
+    noise; and from values that stay put while the function moves (a staircase of rounding).
+    A step that does not converge (a kink, a jump) keeps the entry an error."""
     xi, at = _entry(fn, args, pos, idx, k)
     h = eps * max(1.0, abs(xi))
 
     def f(v):
         return float(at(v)[out])
 
-    wide = (f(xi + h) - f(xi - h)) / (2.0 * h)
-    narrow = (f(xi + h / 2) - f(xi - h / 2)) / h
-    best = (4.0 * narrow - wide) / 3.0
-    left = abs(best - narrow)  # (the extrapolation's own error is below this gap)
-    d = h / 16.0
+    d1, d2, d4 = ((f(xi + t) - f(xi - t)) / (2.0 * t) for t in (4 * h, 2 * h, h))
+    r1, r2 = (4.0 * d2 - d1) / 3.0, (4.0 * d4 - d2) / 3.0
+    left = abs(r1 - r2)  # (r2's own error is below this gap where the steps converge)
+
+    stair = [0.0]  # the step of a staircase the values show, if they show one
 
     def jitter(at_: float) -> float:
-        ys = [f(at_ + (j - 3.5) * d) for j in range(8)]
-        return max(abs(ys[j + 3] - 3.0 * ys[j + 2] + 3.0 * ys[j + 1] - ys[j]) for j in range(5))
+        ts = [at_ + h / 256.0 * (j + 0.37 * j * j) for j in range(8)]
+        ys = [f(t) for t in ts]
+        moves = [abs(ys[j + 1] - ys[j]) for j in range(7)]
+        if 0.0 in moves:  # (the value stays put between some points: its step is at least
+            # the smallest move it makes, or, if it never moves, what the slope would cover)
+            step = min(m for m in moves if m) if any(moves) else (ts[-1] - ts[0]) * abs(d4)
+            stair[0] = max(stair[0], step)
+        worst = 0.0
+        for j in range(5):  # |f[t_j..t_j+3]| times 6 (spacing)^3: Δ³ for even steps
+            t4, y4 = ts[j:j + 4], ys[j:j + 4]
+            dd = [y4[m] for m in range(4)]
+            for order in range(1, 4):
+                dd = [(dd[m + 1] - dd[m]) / (t4[m + order] - t4[m]) for m in range(4 - order)]
+            worst = max(worst, abs(dd[0]) * 6.0 * ((t4[3] - t4[0]) / 3.0) ** 3)
+        return worst
 
-    # (on both sides, away from the point: a jump there is no noise; rounding is everywhere)
     noise = min(jitter(xi + h / 2), jitter(xi - h / 2)) / h
-    if not all(map(math.isfinite, (wide, narrow, best, noise))):
+    # values that stay put while the function moves are quantized (a large value cancelled:
+    # softplus(-z) computed as softplus(z) - z): the step of that staircase is noise too
+    noise = max(noise, stair[0] / h)
+    if not all(map(math.isfinite, (d1, r1, r2, noise))):
         return False
-    return abs(s - best) <= 2.0 * left + noise + tol * max(abs(s), abs(best))
+    if abs(d2 - d4) > abs(d1 - d2) + noise:  # growing as the step shrinks: no derivative
+        return False  # (the second derivative of abs at 0: 1/h)
+    return abs(s - r2) <= 2.0 * left + noise + tol * max(abs(s), abs(r2))
 
 
 def _rel(s, n, noise) -> np.ndarray:
@@ -192,8 +211,8 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
     derivative of 1e-9 that is twice its true value is an error of 0.5 (the measure
     ``max(1, |s|, |n|)`` let every derivative below ``tol`` pass). A difference within the
     finite differences' own rounding noise counts as none, and an entry above ``tol`` gets a
-    closer look (differences at half the step, extrapolated to step 0, against the rounding
-    noise the function shows near the point) before it counts. Raises ``AssertionError``
+    closer look (differences at two and four times the step, extrapolated to step 0, against
+    the rounding noise the function shows near the point) before it counts. Raises ``AssertionError``
     naming the worst entry when the largest error is above ``tol``.
     """
     if not isinstance(f, Expr):
