@@ -212,8 +212,8 @@ def check_grad(f: Expr, wrt, at: dict, *, order: int = 2, eps: float = 1e-6,
     ``max(1, |s|, |n|)`` let every derivative below ``tol`` pass). A difference within the
     finite differences' own rounding noise counts as none, and an entry above ``tol`` gets a
     closer look (differences at two and four times the step, extrapolated to step 0, against
-    the rounding noise the function shows near the point) before it counts. Raises ``AssertionError``
-    naming the worst entry when the largest error is above ``tol``.
+    the rounding noise the function shows near the point) before it counts. Raises
+    ``AssertionError`` naming the worst entry when the largest error is above ``tol``.
     """
     if not isinstance(f, Expr):
         raise TypeError(f"check_grad: f must be an expression, got {type(f).__name__}")
