@@ -640,3 +640,22 @@ def test_newton_example_converges_and_matches_the_reference():
 
 # The docs page (docs/matrix-calculus.md) shows its outputs in ```output blocks, which
 # tests/test_docs.py runs and compares like every page's.
+
+
+def test_a_weighted_product_of_two_different_matrices_is_no_gram_matrix():
+    """(Y^T ⊙ d) X is Y^T diag(d) X, not X^T diag(d) X, and a gram of weights that may be
+    negative (a minimum with a negative value) is the closed form, not Z^T Z of their square
+    roots (mutation testing: a match on shapes alone, and minimum read as non-negative,
+    passed)."""
+    X, Y, d = sg.matrix("X_gm", (4, 2)), sg.matrix("Y_gm", (4, 2)), sg.vector("d_gm", 4)
+    rng = np.random.default_rng(2)
+    Xv, Yv, dv = rng.normal(size=(4, 2)), rng.normal(size=(4, 2)), rng.normal(size=4)
+    e = (Y.T * d) @ X
+    np.testing.assert_allclose(sg.evaluate(e, {X: Xv, Y: Yv, d: dv}), (Yv.T * dv) @ Xv,
+                               rtol=1e-13)
+    u = sg.vector("u_gm", 4)
+    G = sg.gram(X, sg.minimum(sg.exp(u), u))
+    uv = np.array([-1.0, 0.5, 2.0, -0.3])
+    w = np.minimum(np.exp(uv), uv)
+    np.testing.assert_allclose(sg.compile(G, [X, u])(Xv, uv), Xv.T @ (w[:, None] * Xv),
+                               rtol=1e-13)

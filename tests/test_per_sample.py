@@ -438,3 +438,19 @@ def test_the_entries_a_sample_takes_count_every_axis_and_size():
     entries = _entries_per_sample(nodes)
     assert entries({"n": 10}) == 1000 and entries({"n": 10**6}) == 10**6
     assert entries.symbolic
+
+
+def test_batched_matrix_products_and_argmax_axes_follow_the_samples():
+    """A @ f(s u) with samples of s, and argmax(s M, axis=0): each sample as numpy computes
+    it (mutation testing: a batched matrix-vector product without its transpose, and an
+    argmax axis not shifted past the samples' axis, passed for these shapes)."""
+    A, u, s = sg.matrix("A_bm", (3, 3)), sg.vector("u_bm", 3), sg.scalar("s_bm")
+    Av, uv, ss = np.arange(9.0).reshape(3, 3), np.array([1.0, -2.0, 0.5]), np.array([1.0, 2.0])
+    got = sg.compile(A @ sg.tanh(s * u), [A, u, s])(Av, uv, ss)
+    np.testing.assert_allclose(got, np.stack([Av @ np.tanh(k * uv) for k in ss]), rtol=1e-14)
+    got = sg.compile(uv @ (A * s), [A, s])(Av, ss)  # (a vector times a batched matrix)
+    np.testing.assert_allclose(got, np.stack([uv @ (Av * k) for k in ss]), rtol=1e-14)
+    M = sg.matrix("M_bm", (2, 2))
+    Mv, ss = np.array([[1.0, 5.0], [3.0, -2.0]]), np.array([1.0, -1.0])
+    got = sg.compile(sg.argmax(s * M, axis=0), [M, s])(Mv, ss)
+    np.testing.assert_array_equal(got, np.stack([np.argmax(k * Mv, axis=0) for k in ss]))

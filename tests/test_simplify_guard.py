@@ -360,3 +360,11 @@ def test_matrix_products_factored_by_simplify_keep_their_values():
         np.testing.assert_allclose(sg.evaluate(s, vals), sg.evaluate(e, vals), rtol=1e-12,
                                    err_msg=str(e))
     assert str(sg.simplify(P @ v - Q @ v)) == "(P_fm - Q_fm) v_fm"  # (the rule applies)
+
+
+def test_a_quotient_cancelled_by_simplify_keeps_its_shape():
+    # (x / v) v is x broadcast to v's shape, not x (mutation testing: no shape check passed)
+    x, v = sg.scalar("x_qs"), sg.vector("v_qs", 3)
+    s = sg.simplify((x / v) * v)
+    assert s.shape == (3,)
+    np.testing.assert_allclose(sg.evaluate(s, {x: 2.0, v: np.array([1.0, 2.0, 4.0])}), 2.0)

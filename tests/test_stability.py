@@ -676,3 +676,12 @@ def test_a_numerator_over_one_plus_exp_is_a_times_the_sigmoid():
     for at, want in [(800.0, [1.0, 0.0]), (-800.0, [0.0, 0.0])]:  # sigmoid(-x), inf * 0)
         np.testing.assert_allclose(_strict(sg.evaluate, [e, sg.grad(e, x)], {x: at}), want,
                                    atol=1e-300)
+
+
+def test_a_logsumexp_and_a_softmax_of_one_array_on_different_axes():
+    # (mutation testing: pairing them by array alone, whatever the axes, passed)
+    M = sg.matrix("M_la", (2, 3))
+    Mv = np.array([[0.1, 2.0, -1.0], [1.5, 0.3, 0.7]])
+    lse, sm = sg.compile([sg.logsumexp(M, axis=0), sg.softmax(M, axis=1)], [M])(Mv)
+    np.testing.assert_allclose(lse, np.log(np.exp(Mv).sum(0)), rtol=1e-14)
+    np.testing.assert_allclose(sm, np.exp(Mv) / np.exp(Mv).sum(1, keepdims=True), rtol=1e-14)
