@@ -206,3 +206,23 @@ def test_a_wrong_derivative_at_a_smooth_point_gets_no_excuse(monkeypatch):
     with pytest.raises(AssertionError) as info:
         sg.check_grad(f, kx, {kx: 1e-3}, order=1)
     assert "kink" not in str(info.value)
+
+
+def test_the_closer_look_is_not_fooled_by_noise_on_one_side_or_outside_the_domain():
+    """Mutation testing: noise seen on one side only (a narrow bump beside the point), a
+    step out of the function's domain (nan), and one entry's excuse wiping out another's
+    error, each let a wrong derivative pass; a wrong slope at 0 must not blame a kink."""
+    x = kx
+    h = 1e-6
+    bump = 1e-4 * sg.exp(-sg.square((x - (1 + 0.37 * h)) / (0.02 * h)))
+    for f, at, kw in [(x * sg.stop_gradient(x) + bump, 1.0, {}),
+                      (x * sg.stop_gradient(x) + sg.sqrt(x - 0.9999995), 1.0, {}),
+                      (sg.sin(x) * sg.const(np.array([1.0, 0.0]))
+                       + x * sg.stop_gradient(x) * sg.const(np.array([0.0, 1.0])), 0.3,
+                       {"eps": 1e-3, "tol": 1e-8})]:
+        with pytest.raises(AssertionError, match="relative error"), \
+                np.errstate(invalid="ignore"):  # (sqrt of a negative, out of the domain)
+            sg.check_grad(f, x, {x: at}, order=1, **kw)
+    with pytest.raises(AssertionError) as info:
+        sg.check_grad(x * x + x - sg.stop_gradient(x), x, {x: 0.0}, order=1)
+    assert "kink" not in str(info.value) and "smooth" not in str(info.value)

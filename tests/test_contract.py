@@ -352,3 +352,17 @@ def test_simplify_takes_the_list_of_lists_a_hessian_of_a_list_gives():
     for rs, rh in zip(S, H):
         for a, b in zip(rs, rh):
             assert sg.evaluate(a, at) == pytest.approx(sg.evaluate(b, at), rel=1e-12)
+
+
+def test_evaluate_gives_a_float_a_variables_list_in_order_and_the_graph_names_aliases():
+    """Mutation testing found none of these checked: evaluate of a scalar made by a
+    reduction or a take returns a float; sg.variables lists in order of first appearance;
+    the networkx graph carries an alias's name."""
+    v, i = sg.vector("v_ct", 3), sg.scalar("i_ct")
+    vals = {v: np.array([1.0, 2.0, 3.0]), i: 1.0}
+    for e in (sg.logsumexp(v), sg.take(v, i), sg.sum(v)):
+        assert type(sg.evaluate(e, vals)) is float
+    y, x = sg.scalar("y_ct"), sg.scalar("x_ct")
+    assert [w.attrs["vname"] for w in sg.variables(y * x + x)] == ["y_ct", "x_ct"]
+    g = (x.named("q_ct") * 2.0).graph
+    assert ("alias", "q_ct") in {(d["op"], d["name"]) for _, d in g.nodes(data=True)}

@@ -115,3 +115,14 @@ def test_numpy_methods():
     assert A.dot(v) is A @ v and v.dot(v) is v @ v
     assert A.transpose() is A.T
     assert T.transpose(1, 0, 2) is T.transpose((1, 0, 2)) is sg.transpose(T, (1, 0, 2))
+
+
+def test_numpy_trace_offsets_and_mean_keepdims():
+    # (mutation testing: an offset ignored, and keepdims dropped from np.mean, passed)
+    A = sg.matrix("A_tm", (3, 3))
+    with pytest.raises(TypeError, match="offset=0"):
+        np.trace(A, offset=1)
+    assert np.mean(A, axis=0, keepdims=True).shape == (1, 3)
+    av = np.arange(9.0).reshape(3, 3)
+    np.testing.assert_allclose(sg.evaluate(np.mean(A, axis=1, keepdims=True), {A: av}),
+                               av.mean(axis=1, keepdims=True))

@@ -213,3 +213,12 @@ def test_a_jacobian_of_a_size_one_output_through_a_broadcast_axis():
                                yv.sum(1))
     assert_grad_fd(sg.sum(sg.sin(f)), [X1], {X1: rng.normal(size=(3, 1)), Y4: yv},
                    rtol=1e-6, atol=1e-8)
+
+
+def test_the_diagonal_of_a_matrix_with_one_known_size_has_that_size():
+    # (mutation testing: same_dim picking the symbolic size passed)
+    M = sg.matrix("M_dg", (3, "n"))
+    d = sg.diagonal(M)
+    assert d.shape == (3,)
+    with pytest.raises(sg.ShapeError, match=r"\(3,\) and \(4,\)"):
+        d + sg.vector("v_dg", 4)

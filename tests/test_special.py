@@ -175,3 +175,9 @@ def test_one_draw_from_python_numbers_is_a_python_number():
     w = sg.vector("w_one", 3)  # next to float32 data, a weak number keeps float32
     out = sg.compile(sg.sample_bernoulli(q, 1) * w, [q, w])(0.5, np.ones(3, np.float32))
     assert out.dtype == np.float32
+
+
+def test_floor_of_a_python_float_is_a_float():
+    # (its math form: math.floor gives an int; mutation testing found it unchecked)
+    x = sg.scalar("x_fl")
+    assert repr(sg.compile(sg.floor(x), [x])(2.5)) == "2.0"
