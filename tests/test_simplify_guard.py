@@ -368,3 +368,16 @@ def test_a_quotient_cancelled_by_simplify_keeps_its_shape():
     s = sg.simplify((x / v) * v)
     assert s.shape == (3,)
     np.testing.assert_allclose(sg.evaluate(s, {x: 2.0, v: np.array([1.0, 2.0, 4.0])}), 2.0)
+
+
+def test_a_sympy_form_that_is_nan_only_near_the_point_is_refused():
+    # (mutation testing: with only the far-out check, a form nan on a bounded interval passed)
+    y = sg.scalar("y_bn")
+    z = (y * y - 1.0).named("z_bn")
+    r = sg.relu(z)
+    e = sg.sqrt(sg.maximum(r, z) * sg.minimum(z, r)) / sg.minimum(z, r)
+    s = sg.simplify(e)
+    with np.errstate(all="ignore"):
+        for at in (0.5, 0.9, 2.0):
+            a, b = sg.evaluate(e, {y: at}), sg.evaluate(s, {y: at})
+            assert (np.isnan(a) and np.isnan(b)) or a == b, (at, str(s))
