@@ -138,16 +138,13 @@ def _agrees_on_a_closer_look(s: float, args: list, eps: float, tol: float, fn, p
                              idx: tuple, k: int | None, out: tuple) -> bool:
     """Whether the symbolic ``s`` is the derivative after all, where the first difference
     said not: central differences at steps 4h, 2h and h (steps below h would amplify the
-    rounding), extrapolated twice (Richardson:
-    their h^2 errors cancel: the derivative of x^4 at 0 is 0, not the 4e-12 of the step), the
-    gap between the two extrapolations bounding what they leave, within the rounding noise
-    the function shows near the point (e^x - 1 - x is 1e-13 at 1e-6, but computed from
-    values near 1: the difference's noise is 1e-10, not the 1e-23 its value suggests). That
-    noise is read off third divided differences at unevenly spaced points (evenly spaced,
-    rounding can advance by the same amount at each point and hide), half a step to either
-    side, the smaller: a smooth function's own are nil there, and a jump at the point is no
-    noise; and from values that stay put while the function moves (a staircase of rounding).
-    A step that does not converge (a kink, a jump) keeps the entry an error."""
+    rounding), extrapolated twice (Richardson: their h^2 errors cancel: the derivative of x^4
+    at 0 is 0, not the 4e-12 of the step), the gap between the two extrapolations bounding
+    what they leave, within the rounding noise the function shows near the point (see
+    _rounding; e^x - 1 - x is 1e-13 at 1e-6, but computed from values near 1: the
+    difference's noise is 1e-10, not the 1e-23 its value suggests), half a step to either
+    side, the smaller: a jump at the point is no noise. A step that does not converge (a
+    kink, a jump) keeps the entry an error."""
     xi, at = _entry(fn, args, pos, idx, k)
     h = eps * max(1.0, abs(xi))
 
@@ -157,35 +154,35 @@ def _agrees_on_a_closer_look(s: float, args: list, eps: float, tol: float, fn, p
     d1, d2, d4 = ((f(xi + t) - f(xi - t)) / (2.0 * t) for t in (4 * h, 2 * h, h))
     r1, r2 = (4.0 * d2 - d1) / 3.0, (4.0 * d4 - d2) / 3.0
     left = abs(r1 - r2)  # (r2's own error is below this gap where the steps converge)
-
-    stair = [0.0]  # the step of a staircase the values show, if they show one
-
-    def jitter(at_: float) -> float:
-        ts = [at_ + h / 256.0 * (j + 0.37 * j * j) for j in range(8)]
-        ys = [f(t) for t in ts]
-        moves = [abs(ys[j + 1] - ys[j]) for j in range(7)]
-        if 0.0 in moves:  # (the value stays put between some points: its step is at least
-            # the smallest move it makes, or, if it never moves, what the slope would cover)
-            step = min(m for m in moves if m) if any(moves) else (ts[-1] - ts[0]) * abs(d4)
-            stair[0] = max(stair[0], step)
-        worst = 0.0
-        for j in range(5):  # |f[t_j..t_j+3]| times 6 (spacing)^3: Δ³ for even steps
-            t4, y4 = ts[j:j + 4], ys[j:j + 4]
-            dd = [y4[m] for m in range(4)]
-            for order in range(1, 4):
-                dd = [(dd[m + 1] - dd[m]) / (t4[m + order] - t4[m]) for m in range(4 - order)]
-            worst = max(worst, abs(dd[0]) * 6.0 * ((t4[3] - t4[0]) / 3.0) ** 3)
-        return worst
-
-    noise = min(jitter(xi + h / 2), jitter(xi - h / 2)) / h
-    # values that stay put while the function moves are quantized (a large value cancelled:
-    # softplus(-z) computed as softplus(z) - z): the step of that staircase is noise too
-    noise = max(noise, stair[0] / h)
+    (j1, s1), (j2, s2) = (_rounding(f, xi + side, h, d4) for side in (h / 2, -h / 2))
+    noise = max(min(j1, j2), s1, s2) / h
     if not all(map(math.isfinite, (d1, r1, r2, noise))):
         return False
     if abs(d2 - d4) > abs(d1 - d2) + noise:  # growing as the step shrinks: no derivative
         return False  # (the second derivative of abs at 0: 1/h)
     return abs(s - r2) <= 2.0 * left + noise + tol * max(abs(s), abs(r2))
+
+
+def _rounding(f, at: float, h: float, slope: float) -> tuple[float, float]:
+    """(jitter, step): the rounding ``f`` shows at 8 unevenly spaced points from ``at``.
+    jitter: its third divided differences (times 6 spacing^3, Δ³ for even steps), where a
+    smooth function's own are nil (evenly spaced, rounding can advance by the same amount
+    at each point and hide); step: that of a staircase the values show (a large value
+    cancelled: softplus(-z) computed as softplus(z) - z), where they stay put between some
+    points: at least the smallest move they make, or, never moving, what ``slope`` covers."""
+    ts = [at + h / 256.0 * (j + 0.37 * j * j) for j in range(8)]
+    ys = [f(t) for t in ts]
+    moves = [abs(ys[j + 1] - ys[j]) for j in range(7)]
+    step = 0.0
+    if 0.0 in moves:
+        step = min(m for m in moves if m) if any(moves) else (ts[-1] - ts[0]) * abs(slope)
+    jitter = 0.0
+    for j in range(5):
+        t4, dd = ts[j:j + 4], ys[j:j + 4]
+        for order in range(1, 4):
+            dd = [(dd[m + 1] - dd[m]) / (t4[m + order] - t4[m]) for m in range(4 - order)]
+        jitter = max(jitter, abs(dd[0]) * 6.0 * ((t4[3] - t4[0]) / 3.0) ** 3)
+    return jitter, step
 
 
 def _rel(s, n, noise) -> np.ndarray:
