@@ -45,6 +45,7 @@ class Gen:
         # node may be, as in a graph of scalars; see number_nodes)
         self.numbers: set[int] | None = None
         self.weak = False  # a graph of scalars: its number nodes go through runtime.Weak
+        self.wide: set[int] = set()  # products computed transposed (ops.linalg.wide_products)
         used = set()
         for i, v in enumerate(inputs):
             name = v.attrs["vname"]

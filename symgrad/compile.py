@@ -53,6 +53,7 @@ from .errors import ShapeError
 from .expr import Expr, checks_of, unguard
 from .graph import as_list, in_rows, no_gc, row_sizes, topo_order, walk
 from .ops.leaves import VAR
+from .ops.linalg import wide_products
 from .ops.reduce import exp_pairs
 from .rewrite import shared_softmax, stabilize
 from .shapes import fmt_shape
@@ -722,6 +723,7 @@ class _Plan:
                       id(n) not in self.folded}
             gen.weak = True
         gen.uses_memo = False
+        gen.wide = wide_products(order, self.out_ids) if numpy and tensor else set()
         lines, names, reused = array_lines(order, gen, self.uses, self.out_ids, self.folded,
                                            numpy and tensor and variant == "main", mathed,
                                            hosted, contract=tensor and (
@@ -876,6 +878,8 @@ def compile(outputs, inputs, backend: Any = "numpy") -> Callable:  # noqa: A001
 
     Returns one array for one output and a tuple for a list (a tuple of tuples for a list of
     lists, as ``sg.hessian`` of a list gives; ``.outputs`` then lists them row by row).
+    Each returned array is the caller's own (writing into it changes no input and no other
+    result); a wide matrix product may come back Fortran-ordered (docs/performance.md).
     ``.source`` holds the generated Python code (for a graph of scalars, the ``math``
     version; the array version used for other inputs is added to it when it is first needed).
     ``backend``: "numpy" (default), "dask", "cupy", "torch" ("torch:cuda"), "jax" (jitted),
