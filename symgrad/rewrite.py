@@ -214,8 +214,37 @@ def _sum_of_exp_like(b: Expr, z: Expr) -> tuple | None:
     return None
 
 
+def _exp_cofactor(a: Expr, u: Expr, depth: int = 4) -> Expr | None:
+    """``c`` with ``a == c exp(u)``, where ``a`` is exp(u), exp(u + k), exp(u - k), or a
+    product or negation with such a factor (``c`` is the constant 1 for exp(u)); else None."""
+    w = _peel(a, "exp")
+    if w is not None:
+        if w is u:
+            return F.const(1.0)
+        if w.op.name in ("add", "sub") and w.shape == u.shape:
+            p, q = w.args
+            if p is u:
+                return F.exp(q if w.op.name == "add" else F.neg(q))
+            if q is u and w.op.name == "add":
+                return F.exp(p)
+        return None
+    if depth == 0:
+        return None
+    if a.op.name == "neg":
+        c = _exp_cofactor(a.args[0], u, depth - 1)
+        return None if c is None else F.neg(c)
+    if a.op.name == "mul":
+        p, q = a.args
+        for f, other in ((p, q), (q, p)):
+            c = _exp_cofactor(f, u, depth - 1)
+            if c is not None:
+                return other if F.is_const(c, 1.0) else F.mul(c, other)
+    return None
+
+
 def _stable_div(n: Expr) -> Expr | None:
-    """exp(z) / sum(exp(z)) -> softmax(z); a / (1 + exp(-z)) -> a sigmoid(z)."""
+    """exp(z) / sum(exp(z)) -> softmax(z); a / (1 + exp(-z)) -> a sigmoid(z);
+    c exp(z) / (1 + exp(z)) -> c sigmoid(z)."""
     a, b = n.args
     z = _peel(a, "exp")
     if z is not None and z.shape == n.shape and z.ndim:
@@ -228,8 +257,13 @@ def _stable_div(n: Expr) -> Expr | None:
             if F.is_const(one, 1.0):
                 u = _peel(other, "exp")
                 if u is not None:
-                    if _peel(a, "exp") is u:  # exp(u) / (1 + exp(u)) = sigmoid(u) (exp(u)
-                        return _fit(F.sigmoid(u), n.shape)  # sigmoid(-u) was inf 0 = nan)
+                    # c exp(u) / (1 + exp(u)) is c sigmoid(u): as c exp(u) sigmoid(-u) it was
+                    # nan at u = 800 (inf 0), and its derivative took sigmoid(-u)' as
+                    # -sigmoid(u) (1 - sigmoid(u)), whose rounding exp(u) made 0.1 at u = 35
+                    c = _exp_cofactor(a, u)
+                    if c is not None:
+                        s = F.sigmoid(u)
+                        return _fit(s if F.is_const(c, 1.0) else F.mul(c, s), n.shape)
                     s = F.sigmoid(F.neg(u))
                     return _fit(s if F.is_const(a, 1.0) else F.mul(a, s), n.shape)
     return None
@@ -254,10 +288,10 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
     """The outputs with every unstable pattern replaced by its stable equal.
 
     log(sigmoid(z)), log(1 - sigmoid(z)), log(1 + exp(z)), log(exp(z)), log(sum(exp(z))),
-    log(softmax(z)), bce(sigmoid(z), y), exp(z)/sum(exp(z)) and 1/(1 + exp(-z)), also seen
-    through transposes, reshapes and broadcasts. The nodes in ``keep`` stay in the result and
-    count as opaque inputs (no pattern looks inside them). ``order``: the outputs' topological
-    order, when the caller has it already.
+    log(softmax(z)), bce(sigmoid(z), y), exp(z)/sum(exp(z)), a/(1 + exp(-z)) and
+    c exp(z)/(1 + exp(z)), also seen through transposes, reshapes and broadcasts. The nodes in
+    ``keep`` stay in the result and count as opaque inputs (no pattern looks inside them).
+    ``order``: the outputs' topological order, when the caller has it already.
     """
     if order is None:
         order = topo_order(outputs)

@@ -685,3 +685,30 @@ def test_a_logsumexp_and_a_softmax_of_one_array_on_different_axes():
     lse, sm = sg.compile([sg.logsumexp(M, axis=0), sg.softmax(M, axis=1)], [M])(Mv)
     np.testing.assert_allclose(lse, np.log(np.exp(Mv).sum(0)), rtol=1e-14)
     np.testing.assert_allclose(sm, np.exp(Mv) / np.exp(Mv).sum(1, keepdims=True), rtol=1e-14)
+
+
+def test_a_multiple_of_exp_over_one_plus_exp_is_a_multiple_of_sigmoid():
+    """c exp(z) / (1 + exp(z)) was rewritten as c exp(z) sigmoid(-z), whose derivative took
+    sigmoid(-z)' as -sigmoid(z) (1 - sigmoid(z)): exp(z) times that term's rounding gave
+    -0.113 at z = 35 for 2 exp(z) / (1 + exp(z)), whose slope is 1.3e-15 (a probe)."""
+    z, a = sg.scalars("z_mx a_mx")
+    e = sg.exp(z)
+    cases = [(2 * e / (1 + e), lambda t: 2.0), (a * e / (1 + e), lambda t: 1.5),
+             (e * a / (1 + e), lambda t: 1.5), (-e / (1 + e), lambda t: -1.0),
+             (sg.exp(z + a) / (1 + e), lambda t: np.exp(1.5)),
+             (sg.exp(a + z) / (e + 1), lambda t: np.exp(1.5)),
+             (sg.exp(z - a) / (1 + e), lambda t: np.exp(-1.5))]
+    for f, c in cases:
+        g = sg.grad(f, z)
+        for t in (-800.0, -35.0, 0.0, 0.7, 20.0, 30.0, 35.0, 800.0):
+            s, r = _ref_sigmoid(t), _ref_sigmoid(-t)
+            assert _strict(sg.evaluate, f, {z: t, a: 1.5}) == pytest.approx(c(t) * s, rel=1e-14)
+            # the slope c s (1 - s): its rounding is that of 1 - s, tiny where s is near 1
+            assert _strict(sg.evaluate, g, {z: t, a: 1.5}) == pytest.approx(
+                c(t) * s * r, rel=1e-12, abs=abs(c(t)) * 2e-16)
+    w, v = sg.vector("w_mx", 3), sg.vector("v_mx", 3)
+    f = sg.sum(w * sg.exp(v) / (1 + sg.exp(v)))
+    vv, wv = np.array([20.0, 35.0, -30.0]), np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(sg.evaluate(sg.grad(f, v), {v: vv, w: wv}),
+                               wv * _ref_sigmoid(vv) * _ref_sigmoid(-vv), rtol=1e-12,
+                               atol=6e-16)
