@@ -315,12 +315,32 @@ def _refuse_assignment(key: str) -> None:
                          f"every construction of the same value); {how}")
 
 
+class Attrs(dict):
+    """A node's attributes: a dict that refuses changes. Nodes are shared (``sg.scalar("x")``
+    twice is one node) and found again by their attributes, so changing one in place would
+    change every expression that uses the node."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a node's attributes cannot be changed (nodes are shared): build a new "
+                        "node, e.g. sg.scalar('q') for another name")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self):  # (pickle would otherwise fill an empty one item by item)
+        return (Attrs, (dict(self),))
+
+
 _new = object.__new__
-_NO_ATTRS: dict = {}  # the attrs of every node without attributes (shared: never mutated)
+_NO_ATTRS: dict = Attrs()  # the attrs of every node without attributes (shared)
 
 
 def new_node(op: Op, args: tuple, attrs: dict, shape: tuple, checks: tuple = (),
              name: str | None = None) -> Expr:
+    if attrs.__class__ is not Attrs:
+        attrs = Attrs(attrs) if attrs else _NO_ATTRS
     e = object.__new__(_Fields)
     e.op = op
     e.args = args
@@ -356,8 +376,10 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
         hit = r()
         if hit is not None:
             return hit
-    if attrs is None:
+    if not attrs:
         attrs = _NO_ATTRS
+    elif attrs.__class__ is not Attrs:
+        attrs = Attrs(attrs)  # (the caller's dict stays the caller's)
     k = op.same_shape_nargs
     if k and k == len(args) and (k == 1 or args[0].shape == args[1].shape):
         shape, checks = args[0].shape, ()  # Op.infer's common case, without the call

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import sympy
@@ -515,6 +518,33 @@ def test_a_nodes_fields_cannot_be_assigned_or_deleted():
     assert sg.scalar("x_fa").shape == () and sg.evaluate(f, {x: 3.0, y: 2.0}) == 6.0
     g = sg.grad(f * f, x)  # (the caches a node keeps are still set: its graph, its origin)
     assert g.graph.number_of_nodes() > 2 and g._origin[0] == "grad"
+
+
+def test_a_nodes_attributes_cannot_be_changed_in_place():
+    """A probe: attrs was a plain dict, one shared by every node without attributes;
+    x.attrs["vname"] = "q" renamed every sg.scalar("x"), and (x + y).attrs["axis"] = 0 gave
+    every such node an axis."""
+    x, y = sg.scalars("x_at y_at")
+    v = sg.vector("v_at", 3)
+    s = sg.sum(v * v, axis=0)
+    for node, key in ((x + y, "axis"), (x, "vname"), (s, "axis")):
+        for method, args in (("__setitem__", (key, 0)), ("__delitem__", (key,)),
+                             ("update", ({key: 0},)), ("pop", (key,)),
+                             ("setdefault", (key, 0)), ("clear", ()), ("popitem", ())):
+            with pytest.raises(TypeError, match="attributes cannot be changed"):
+                getattr(node.attrs, method)(*args)
+    assert str(sg.scalar("x_at")) == "x_at" and not sg.sin(y).attrs
+    assert x.attrs == {"vname": "x_at", "shape": ()} and s.attrs["axis"] == (0,)
+    # a dict the caller passes stays the caller's: changing it later changes no node
+    a = {"value": 2.0}
+    from symgrad.expr import make
+    from symgrad.ops.leaves import CONST
+    c = make(CONST, (), a)
+    a["value"] = 3.0
+    assert c.attrs["value"] == 2.0
+    # copies, pickles and the networkx graph's attributes are ordinary
+    assert pickle.loads(pickle.dumps(s)).attrs == s.attrs
+    assert copy.deepcopy(s) is s and dict(s.attrs) == dict(s.graph.nodes[s]["attrs"])
 
 
 def test_a_sum_keeps_a_named_broadcast_so_its_gradient_is_not_a_false_zero():
