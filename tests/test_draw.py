@@ -7,6 +7,7 @@ import importlib.util
 import re
 import sys
 
+import numpy as np
 import pytest
 
 import symgrad as sg
@@ -196,3 +197,53 @@ def test_draw_to_a_path_it_cannot_write_names_draw_and_the_path(tmp_path):
     (tmp_path / "pic.dot").mkdir()
     with pytest.raises(OSError, match=r"draw: cannot write '.*pic\.dot'"):
         sg.draw(sg.scalar("x_dp") * 2.0, tmp_path / "pic.dot")
+
+
+def test_dot_labels_edge_order_captions_guards_and_small_constants():
+    """Found by mutation testing: a difference's operands lost their edge labels 1 and 2, the
+    captions of several outputs counted from f0, a guard of exactly three checks gained ', ...',
+    a named output repeated its name (C =\\nC), and a constant of 4 entries read 'array'."""
+    x, y = sg.scalars("x_dd y_dd")
+    dot = sg.to_dot(x - y)
+    assert re.findall(r'-> n2 \[color="#2b5c8a", label="(\d)"\]', dot) == ["1", "2"], dot
+    labels = [m[1] for m in NODE.findall(sg.to_dot([x * y, sg.exp(x)]))]
+    assert "f1 =\\nmul ()" in labels and "f2 =\\nexp ()" in labels, labels
+    a, b, c = sg.vector("a_dd", "n"), sg.vector("b_dd", "m"), sg.vector("c_dd", "k")
+    e = 0 * a + 0 * b + 0 * c + sg.vector("w_dd", 3)
+    assert e.op.name == "guard" and len(e.attrs["checks"]) == 3
+    assert 'label="f =\\nguard m=n, k=n, n=3 (3,)"' in sg.to_dot(e)
+    C = (x * y).named("C_dd")
+    assert [m[1] for m in NODE.findall(sg.to_dot(C)) if "mul" in m[1]] == ["C_dd\\nmul ()"]
+    v = sg.vector("v_dd", 4)
+    labels = [m[1] for m in NODE.findall(sg.to_dot(v * np.array([1.0, 2.0, 3.0, 4.0])))]
+    assert "[1., 2., 3., 4.]\\nconst (4,)" in labels, labels
+
+
+def test_the_simplified_view_keeps_forward_values_forward_and_comes_first():
+    """Found by mutation testing: exp(x), a forward value the simplified gradient uses, drawn in
+    the gradient's style; and the panels' clusters written in the other order."""
+    x, y = sg.scalars("x_sv y_sv")
+    f = sg.exp(x) * sg.exp(x) + sg.log(sg.exp(y))
+    dot = sg.to_dot([f, *sg.grad(f, [x, y])], simplified=True)
+    assert re.findall(r"subgraph (cluster_\w+)", dot) == ["cluster_1", "cluster_0",
+                                                          "cluster_legend"]
+    simp = dot.split("subgraph cluster_0")[0]
+    exps = [fill for _, label, fill in NODE.findall(simp) if label == "exp ()"]
+    assert exps == [_STYLE["forward"][0]] * 2, simp
+
+
+def test_matplotlib_layout_puts_a_leaf_just_before_its_first_user():
+    # (mutation testing: a leaf placed one layer before its last user, x right of exp(x))
+    from symgrad.draw import _layout, _panels
+    x, y = sg.scalars("x_ml y_ml")
+    p = _panels(sg.tanh(sg.exp(x) * y) + x, None, False)[0]
+    at = {n.attrs.get("vname", n.op.name): _layout(p)[id(n)] for n in p.order}
+    assert at == {"x_ml": (0.0, 0.0), "exp": (1.0, -0.5), "y_ml": (1.0, 0.5),
+                  "mul": (2.0, 0.0), "tanh": (3.0, 0.0), "add": (4.0, 0.0)}
+
+
+def test_draw_writes_dot_text_to_a_gv_file(tmp_path):
+    # (mutation testing: .gv, Graphviz's other extension, refused)
+    path = tmp_path / "g.gv"
+    assert sg.draw(sg.exp(sg.scalar("x_gv")), path) == str(path)
+    assert path.read_text() == sg.to_dot(sg.exp(sg.scalar("x_gv")))

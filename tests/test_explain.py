@@ -312,3 +312,52 @@ def test_a_difference_in_a_chain_keeps_its_brackets_and_a_shared_value_its_step(
     u = x * y
     text = sg.explain(u * w + u, [x], show=False).text
     assert "z1 = x_xb*y_xb" in text and "delta_z1" in text, text
+
+
+def test_a_negative_factor_is_bracketed_and_a_delta_equal_to_its_formula_said_once():
+    """Found by mutation testing: the chain rule of sin(-3 w) printed cos(z1) * -3, and a delta
+    whose filled-in value reads as its formula repeated it on a line of its own."""
+    w = sg.scalar("w")
+    ex = sg.explain(sg.sin(-3 * w), w, show=False)
+    assert ex.text.endswith("  df/dw = df/dz1 * dz1/dw\n        = cos(z1) * (-3)\n"
+                            "        = -3*cos(z1)"), ex.text
+    assert ex.latex.splitlines()[-2] == \
+        r"&= \cos\left(z_{1}\right) \left(-3\right) = \left(-3\right) \cos\left(z_{1}\right)"
+    ex = sg.explain(sg.cos(sg.sin(w)), w, show=False)
+    assert "backward (delta_v = df/dv):\n  delta_z1 = -sin(z1)    [cos]\n" \
+           "  df/dw    = delta_z1*cos(w)    [sin]\n" \
+           "           = -sin(z1)*cos(w)\n\n" in ex.text, ex.text
+    assert r"\delta_{z_{1}} &= -\sin\left(z_{1}\right) && \text{cos} \\" "\n" \
+           r"\frac{\partial f}{\partial w} &= \delta_{z_{1}}" in ex.latex, ex.latex
+
+
+def test_names_of_the_function_and_of_intermediates_skip_the_variables_names():
+    """Found by mutation testing: with variables f, F, L, g, h and f1 the function was named
+    f1 (df1/df1), and beside a variable delta_z1 an intermediate z1 made its delta delta_z1."""
+    f_, F_, L_, g_, h_, f1 = sg.scalars("f F L g h f1")
+    text = sg.explain(f_ * F_ + L_ * g_ + h_ * f1, f1, show=False).text
+    assert text.startswith("df2/df1, by the chain rule (reverse mode):\n\nforward:\n"
+                           "  f2 = f*F + L*g + h*f1\n"), text
+    w, d = sg.scalars("w delta_z1")
+    text = sg.explain(sg.sin(2 * w + d), w, show=False).text
+    assert "forward:\n  z2 = 2*w + delta_z1\n  f  = sin(z2)\n\n" in text, text
+    assert "  delta_z2 = cos(z2)    [sin]\n" in text and "delta_z1 =" not in text, text
+
+
+def test_the_delta_note_only_where_a_delta_is_shown():
+    # (mutation testing: "backward (delta_v = df/dv):" above a backward pass with no delta)
+    w, x = sg.scalars("w x")
+    assert sg.explain(w * x, w, show=False).text == (
+        "df/dw, by the chain rule (reverse mode):\n\nforward:\n  f = w*x\n\n"
+        "backward:\n  df/dw = x    [mul]")
+
+
+def test_small_filled_in_values_are_simplified():
+    # (mutation testing: a simplification limit of 3 nodes left z2*(1 - z2)/z2 for 1 - z2 and
+    # did not gather x*exp(w)*exp(z1)/z2 + exp(z1)*exp(w)/z2)
+    w, x, y = sg.scalars("w x y")
+    text = sg.explain(sg.log(sg.sigmoid(w * x + y)), w, show=False).text
+    assert "  delta_z1 = delta_z2*z2*(1 - z2)    [sigmoid]\n           = 1 - z2\n" in text, text
+    assert text.endswith("        = (1 - z2)*x"), text
+    text = sg.explain(sg.log(sg.exp(w) * sg.exp(x * w)), w, show=False).text
+    assert text.endswith("           = (1 + x)*exp(z1)*exp(w)/z2"), text

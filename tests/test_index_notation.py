@@ -324,3 +324,26 @@ def test_output_letters_move_aside_for_a_variable_so_named_and_decimals_stay():
     i = sg.vector("i", 3)
     assert sg.index_notation(sg.exp(i) * i) == "F[j] = A[j] i[j]\n  where A = exp(i)"
     assert sg.index_notation(0.1234 * sg.matrix("X_dc", (2, 3))) == "F[i, j] = 0.1234 X_dc[i, j]"
+
+
+def test_coefficients_minus_signs_brackets_and_sigma_subscripts_as_printed():
+    """Found by mutation testing: a coefficient 1/13 read with a coarse denominator bound
+    (0.0769230769230769), '+ -C' left unmerged, a summed sum without brackets, the LaTeX
+    subscript of a double sum in doubled braces, a name beginning with Σ accepted, an output
+    index for an axis of size 1, and a short scalar factor taken out as an array A."""
+    v = sg.vector("v_cm", 13)
+    assert sg.index_notation((1 / 13) * v) == "F[i] = v_cm[i]/13"
+    A, B, C = sg.matrix("A_cm", (3, 4)), sg.matrix("B_cm", (4, 5)), sg.matrix("C_cm", (3, 5))
+    D, E = sg.matrix("D_cm", (3, 4)), sg.matrix("E_cm", (4, 5))
+    assert sg.index_notation(A @ B - C) == "F[i, j] = Σ_n A_cm[i, n] B_cm[n, j] - C_cm[i, j]"
+    assert sg.index_notation(A @ B + D @ E) == \
+        "F[i, j] = Σ_n (A_cm[i, n] B_cm[n, j] + D_cm[i, n] E_cm[n, j])"
+    X_ = sg.matrix("X_cm", (3, 4))
+    assert sg.index_notation(sg.sum(X_) * X_, latex=True) == \
+        r"{F}_{i j} = \sum_{n,m} {X_{cm}}_{i,j} {X_{cm}}_{n,m}"
+    with pytest.raises(ValueError, match="name 'Σv' reads as the notation's own"):
+        sg.index_notation(2 * sg.vector("v_cm3", 3), "Σv")
+    assert sg.index_notation(A @ sg.matrix("B_cm1", (4, 1))) == "F[i] = Σ_n A_cm[i, n] B_cm1[n]"
+    x, y = sg.scalars("x_cm y_cm")
+    assert sg.index_notation(sg.tanh(x**2 + x * y + 1) * sg.vector("v_cm3", 3)) == \
+        "F[i] = tanh(x_cm^2 + x_cm y_cm + 1) v_cm3[i]"

@@ -198,3 +198,20 @@ def test_vector_jacobian_and_hessian_shapes_and_values():
     assert Hs[0][1].shape == (3, 4, 3) and Hs[1][0].shape == (3, 3, 4)
     np.testing.assert_allclose(sg.evaluate(Hs[0][1], vals),
                                np.transpose(sg.evaluate(Hs[1][0], vals), (1, 2, 0)), atol=1e-12)
+
+
+def test_lecture_text_tags_blank_lines_and_a_zero_finite_difference_error():
+    """Found by mutation testing: the vector gradients tagged (2) dC/dU and (1) dC/dc against
+    the lecture's numbering, the indented sg.explain traces' blank lines indented to
+    whitespace, and a check_grad error of 0 printed as a largest relative error of 0e+00."""
+    from symgrad.lecture import _fd_error, lecture
+    assert _fd_error(0.0) == "every difference within their rounding noise"
+    assert _fd_error(6e-9) == "largest relative error 6e-09"
+    for text in (lecture(), lecture(latex=True)):
+        lines = text.splitlines()
+        assert not [ln for ln in lines if ln and not ln.strip()]
+        assert "0e+00" not in text
+    lines = lecture().splitlines()
+    assert [ln.split(" = ")[0] for ln in lines if ln.startswith(("  (1) ", "  (2) "))] == \
+        ["  (1) dC/dU", "  (2) dC/dc"]
+    assert "\n    dC/du, by the chain rule (reverse mode):\n\n    forward:\n" in "\n".join(lines)

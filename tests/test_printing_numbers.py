@@ -85,3 +85,11 @@ def test_a_negative_fraction_before_a_tensor_is_parenthesised():
     assert str(a - sg.const(-1 / 3) * w) == "nf_a + (1/3) nf_w"
     assert str(sg.const(-0.5) * w) == "-0.5 nf_w"  # no slash: as it was
     assert sg.latex(sg.const(-1 / 3) * w) == r"\left(-\frac{1}{3}\right) \mathrm{nf}_{w}"
+
+
+def test_coefficients_whose_product_underflows_stay_apart():
+    # (mutation testing: 1e-200 * 1e-200 gathered into the coefficient 0, printed 0*x*y)
+    x, y = sg.scalar("uf_x"), sg.scalar("uf_y")
+    e = x * (1e-200 * (y * 1e-200))
+    assert str(e) == "1e-200*uf_x*1e-200*uf_y"
+    assert sg.latex(e) == r"10^{-200} \mathrm{uf}_{x} \cdot 10^{-200} \mathrm{uf}_{y}"

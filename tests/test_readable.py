@@ -1449,3 +1449,53 @@ def test_a_gathered_coefficient_is_written_as_a_textbook_does():
     # (mutation testing: 2/3*x for x/3 + x*(1/3) passed)
     x = sg.scalar("x_gc")
     assert str(x / 3.0 + x * (1.0 / 3.0)) == "2*x_gc/3"
+
+
+def test_a_repeated_subexpression_of_a_long_formula_gets_a_temporary():
+    # (mutation testing: binding only values used three times printed a first line of ~190
+    # characters, sin(t) + cos(t) of t written out twice)
+    x = sg.scalar("x_rt")
+    a = x
+    for _ in range(7):
+        a = sg.sin(a) + sg.cos(a)
+    assert str(a) == "\n".join([
+        "t1 = sin(x_rt) + cos(x_rt)", "t2 = sin(t1) + cos(t1)", "t3 = sin(t2) + cos(t2)",
+        "t4 = sin(t3) + cos(t3)", "t5 = sin(t4)", "t6 = cos(t4)", "t7 = t5 + t6",
+        "t8 = sin(t7)", "t9 = cos(t7)", "t10 = t8 + t9", "t11 = sin(t10)", "t12 = cos(t10)",
+        "t11 + t12"])
+
+
+def test_a_shared_number_product_keeps_its_temporary():
+    # (mutation testing: 3*z used twice was also written inside x*(3*z), as t68 = 3*x*t66
+    # beside t67 = 3*t66)
+    x, y = sg.scalars("x_sn y_sn")
+    z = x
+    for i in range(30):
+        z = sg.tanh(z * y + i)
+    m = 3 * z
+    text = str(x * m + sg.sin(m))
+    assert text.endswith("\nt66 = tanh(t65)\nt67 = 3*t66\nt68 = x_sn*t67\nt69 = sin(t67)\n"
+                         "t68 + t69")
+
+
+def test_an_outer_product_reads_v_w_transposed_with_the_vector_on_either_side():
+    # (mutation testing: w * v[:, None] spread, the vector first, read v 1^T diag(w))
+    v, w = sg.vector("v_op", 3), sg.vector("w_op", 4)
+    m = sg.broadcast_to(sg.reshape(v, (3, 1)), (3, 4))
+    assert str(m * w) == str(w * m) == "v_op w_op^T"
+
+
+def test_signs_and_factor_order_of_a_product_as_computed():
+    # (mutation testing: one minus sign gathered, x/(-y) as -x/y and -(x/y)*y as -x*y/y; a
+    # sum factor put before a function factor; a subtracted sum without its brackets,
+    # x - (x*y + 1) printed x - x*y + 1)
+    x, y = sg.scalars("x_sf y_sf")
+    assert str(x / (-y)) == "x_sf/(-y_sf)"
+    assert sg.latex(x / (-y)) == r"\frac{x_{sf}}{-y_{sf}}"
+    assert str(-(x / y) * y) == "-x_sf/y_sf*y_sf"
+    assert str(x * (3 * (sg.sin(x) * (x + y)))) == "3*x_sf*sin(x_sf)*(x_sf + y_sf)"
+    s, s2 = (x + y).named("s_sf"), (x * y + 1).named("s_sf")  # (two values of one name)
+    e = sg.exp(s) * ((2 * x - s2) - x)
+    assert str(e) == "exp(s_sf)*(x_sf - (x_sf*y_sf + 1))"
+    assert sg.latex(e) == \
+        r"\exp\left(s_{sf}\right) \left(x_{sf} - \left(x_{sf} y_{sf} + 1\right)\right)"
