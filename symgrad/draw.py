@@ -413,7 +413,7 @@ def draw(exprs, path: str | os.PathLike | None = None, *, forward=None,
         data = _render(exprs, fmt, forward, simplified, title, engine)
     else:
         raise ValueError(f"draw: cannot write {path!r}: the file name must end in .svg, .png, "
-                         ".pdf or .dot")
+                         ".pdf, or .dot or .gv (Graphviz's text)")
     try:
         with open(path, "wb") as fh:
             fh.write(data)

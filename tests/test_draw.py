@@ -247,3 +247,8 @@ def test_draw_writes_dot_text_to_a_gv_file(tmp_path):
     path = tmp_path / "g.gv"
     assert sg.draw(sg.exp(sg.scalar("x_gv")), path) == str(path)
     assert path.read_text() == sg.to_dot(sg.exp(sg.scalar("x_gv")))
+
+
+def test_draw_to_an_unknown_extension_names_every_one_it_writes(tmp_path):
+    with pytest.raises(ValueError, match=r"\.svg, \.png, \.pdf, or \.dot or \.gv"):
+        sg.draw(sg.exp(sg.scalar("x_ux")), tmp_path / "g.jpg")
