@@ -157,10 +157,13 @@ def _joined(form: IndexForm, show, sigma: str, space: str, latex: bool = False) 
     for idx, summand in form.sums:
         text = show(summand)
         if idx:
+            sign = ""
             if isinstance(summand, sympy.Add):
                 text = f"({text})"
-            text = sigma.format(",".join(idx) if len(idx) == 1 or latex else
-                                "{" + ",".join(idx) + "}") + space + text
+            elif text.startswith("-"):  # - Σ_n A[i, n] B[n, j], not + Σ_n -A[i, n] B[n, j]
+                sign, text = "-", text[1:].lstrip()
+            text = sign + sigma.format(",".join(idx) if len(idx) == 1 or latex else
+                                       "{" + ",".join(idx) + "}") + space + text
         parts.append(text)
     return " + ".join(parts).replace("+ -", "- ") if parts else "0"
 

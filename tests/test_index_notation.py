@@ -347,3 +347,12 @@ def test_coefficients_minus_signs_brackets_and_sigma_subscripts_as_printed():
     x, y = sg.scalars("x_cm y_cm")
     assert sg.index_notation(sg.tanh(x**2 + x * y + 1) * sg.vector("v_cm3", 3)) == \
         "F[i] = tanh(x_cm^2 + x_cm y_cm + 1) v_cm3[i]"
+
+
+def test_a_subtracted_sum_reads_with_its_minus_before_the_sigma():
+    # (a review: C - A B read "C[i, j] + Σ_n -A[i, n] B[n, j]")
+    A, B, C = sg.matrix("A_ms", (3, 4)), sg.matrix("B_ms", (4, 5)), sg.matrix("C_ms", (3, 5))
+    assert sg.index_notation(C - A @ B) == "F[i, j] = C_ms[i, j] - Σ_n A_ms[i, n] B_ms[n, j]"
+    assert sg.index_notation(-(A @ B)) == "F[i, j] = -Σ_n A_ms[i, n] B_ms[n, j]"
+    assert sg.index_notation(C - A @ B, latex=True) == \
+        r"{F}_{i j} = {C_{ms}}_{i,j} - \sum_{n} {A_{ms}}_{i,n} {B_{ms}}_{n,j}"
