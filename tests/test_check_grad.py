@@ -255,3 +255,27 @@ def test_smaller_steps_excuse_no_wrong_rule(monkeypatch, op, f, at, order, scale
     assert sg.evaluate(sg.grad(f(kx), kx), {kx: 0.5}) == pytest.approx(scale * want)
     with pytest.raises(AssertionError, match="relative error"):
         sg.check_grad(f(kx), kx, {kx: at}, order=order)
+
+
+@pytest.mark.parametrize("offset, a, op, at", [
+    (1e4, 1e-4, "tanh", 2.5),  # the staircase's step counts as noise, not only the jitter
+    (1e4, 0.01, "tanh", 1.0),  # unevenly spaced points: rounding cannot advance in step
+    (1e8, 1.0, "tanh", 2.5),  # values that never move: the step is what the slope covers
+    (1e8, 100.0, "tanh", 0.3),  # the jitter of third differences is 6 spacing^3 of them
+    (1e6, 1e-4, "sin", 2.5),  # the noise half a step to either side, not one side twice
+])
+def test_the_closer_look_excuses_the_rounding_of_a_correct_derivative(offset, a, op, at):
+    """Found by mutation testing: (C + a f(x)) - C computes f from values near C, and its
+    finite differences are mostly rounding; each of these weakened noise estimates blamed a
+    CORRECT derivative (symgrad's exact one) for it. The entry is excused: an error of 0."""
+    f = (offset + a * getattr(sg, op)(kx)) - offset
+    assert sg.check_grad(f, kx, {kx: at}, order=1) == 0.0
+
+
+def test_infinite_rounding_noise_excuses_nothing():
+    # found by mutation testing: 1e300 x stop_gradient(x) overflows near the point, and an
+    # infinite noise estimate, unchecked, excused symgrad's 1e300 against the slope 2e300
+    f = 1e300 * (kx * sg.stop_gradient(kx))
+    with pytest.raises(AssertionError, match=r"df/dkx = 1e\+300 \(symgrad\) vs 2e\+300 \(finite "
+                       r"differences\): relative error 0\.5 > tol 1e-05"):
+        sg.check_grad(f, kx, {kx: 1.0}, order=1)

@@ -261,7 +261,7 @@ def test_lecture(capsys):
     (["grad", "nx*ny", "--wrt", "nx,,ny"], "--wrt: an empty name in 'nx,,ny'"),  # skipped
     (["grad", "nx*ny", "--wrt", "nx", "--wrt", ""], "--wrt: an empty name in ''"),
     (["eval", "nx", "nq=1", "nx=2"], "nq is not a variable"),
-    (["draw", "nx", "-o", "g.jpg"], ".svg, .png, .pdf or .dot"),
+    (["draw", "nx", "-o", "g.jpg"], ".svg, .png, .pdf, or .dot or .gv"),
     # these escaped as a traceback (IndexError, FileNotFoundError)
     (["eval", "take(nv, ni)", "--vector", "nv:3", "nv=1,2,3", "ni=7"], "take: index 7.0"),
     (["draw", "nx", "-o", "no_such_dir/g.dot"], "cannot write 'no_such_dir/g.dot': No such file"),
@@ -394,3 +394,21 @@ def test_the_default_wrt_keeps_variables_the_formula_folds_away(capsys):
     rc, out, _ = run(capsys, "grad", "h = x*0; h + y")  # a named value is not a variable
     assert rc == 0 and [ln.split(" =")[0] for ln in out.strip().splitlines()] == \
         ["df/dx", "df/dy"]
+
+
+def test_where_lines_name_only_what_the_printed_derivatives_repeat(capsys):
+    """Found by mutation testing: counting through named values (qp prints as qp) added an
+    unused 'where a1 = sigmoid(qu*qx + qc)'; and a long activation the derivative uses once
+    stays in place ('where a1 = tanh(ru*rx + rc)' and 'df/drw = a1' read worse)."""
+    rc, out, err = run(capsys, "grad", "qp = sigmoid(qu*qx + qc)*2; qp*qp*qw", "--wrt", "qw")
+    assert (rc, out, err) == (0, "df/dqw = qp**2\n", "")
+    rc, out, err = run(capsys, "grad", "tanh(ru*rx + rc)*rw", "--wrt", "rw")
+    assert (rc, out, err) == (0, "df/drw = tanh(ru*rx + rc)\n", "")
+
+
+def test_index_name_skips_a_variable_the_derivative_does_not_use(capsys):
+    # found by mutation testing: the derivative 2 qX does not contain df_dqX, but the formula
+    # does: printing df_dqX[i, j] = ... read as a second definition of the variable df_dqX
+    rc, out, err = run(capsys, "grad", "sum(qX*qX) + sum(df_dqX)", "--matrix", "qX:2,3",
+                       "--matrix", "df_dqX:2,3", "--wrt", "qX", "--index")
+    assert (rc, out, err) == (0, "df_dqX_2[i, j] = 2 qX[i, j]\n", "")

@@ -313,3 +313,50 @@ def test_a_negative_axis_counts_from_the_end():
     assert parse("sum(pX, -2)", {"pX": X}).shape == (3,)
     assert parse("sum(pX, axis=-1)", {"pX": X}).shape == (2,)
     assert parse("softmax(pX, -2)", {"pX": X}) is sg.softmax(X, axis=0)
+
+
+def test_the_integer_size_limit_is_exactly_65536_bits():
+    """Found by mutation testing: the limit raised to 2**20 bits, or > read as >=, passed. A
+    power of exactly 65,536 bits is computed (and may come back to a float); one bit more is
+    refused, not computed."""
+    assert str(parse("2**65536 / 2**65535 * pa")) == "2*pa"
+    with pytest.raises(ParseError, match=r"^column 1: number too large"):
+        parse("2**65537 / 2**65536 * pa")
+
+
+def test_a_product_over_the_limit_is_refused_at_once():
+    """Found by mutation testing: without the product's own check, two 60,000-bit factors were
+    multiplied (and 900 of them took 310 s); the product is refused before it is computed, even
+    where dividing would bring it back to 2."""
+    with pytest.raises(ParseError, match="number too large"):
+        parse("(2**60000 * 2**60000) / (2**60000 * 2**59999) * pa")
+
+
+def test_powers_of_zero_and_to_the_zero_are_integers():
+    """Found by mutation testing: 0**5 took log2(0) (a math domain error) in the size check,
+    and 3**0 as a float lost the exact arithmetic that brings 10**400 / 10**399 back."""
+    assert str(parse("0**5 * pa")) == "0"
+    assert parse("0**5 + pa") is pa
+    assert str(parse("3**0 * 10**400 / 10**399 * pa")) == "10*pa"
+
+
+def test_unary_plus_on_an_integer_keeps_its_sign():
+    # found by mutation testing: +3 read as -3 (the integer path negated every unary operator)
+    assert str(parse("(+3) * pa")) == "3*pa"
+    assert str(parse("pa - +1")) == "pa - 1"
+    assert sg.evaluate(parse("(+3) * pa"), {pa: 2.0}) == 6.0
+
+
+def test_a_positional_axis_and_an_axis_keyword_together_are_refused():
+    # found by mutation testing: sum(X, 0, axis=1) silently summed over axis 0
+    with pytest.raises(ParseError, match=r"^column 17: sum: axis given twice"):
+        parse("sum(pX, 0, axis=1)", {"pX": sg.matrix("pX", (2, 3))})
+
+
+def test_a_name_that_only_starts_like_a_temporary_names_later_constructions():
+    """Found by mutation testing: t1a was taken for a printed temporary (t1, t2, ...: a prefix
+    match), so it named only the parsed nodes; like any other name it names the value."""
+    y = sg.scalar("pty9")
+    e = parse("t1a = tanh(pty9); t1a*2")  # (kept: a name lasts while its node does)
+    assert str(e) == "2*t1a"
+    assert str(sg.tanh(y) * 3) == "3*t1a"

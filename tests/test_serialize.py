@@ -410,3 +410,61 @@ def test_a_twin_named_for_itself_reads_back_as_one(tmp_path):
     bad["graph"]["nodes"][-1]["twin"] = "yes"
     with pytest.raises(ValueError, match="twin"):
         from_data(bad)
+
+
+# ------------------------------------------------------------------ found by mutation testing
+def test_axes_are_non_negative_distinct_and_a_whole_permutation(tmp_path):
+    """Found by mutation testing: a negative axis, a repeated axis and a transpose's axes of
+    the wrong length loaded (the file stores axes as the op normalized them: 0 <= a < ndim,
+    sorted, distinct; a transpose's axes a permutation of all the operand's axes)."""
+    T3 = sg.tensor("T3_ax", (2, 3, 4))
+    d = _data(sg.sum(A, axis=1))
+    _node(d, "sum")["attrs"]["axis"] = {"tuple": [-1]}
+    _load_bad(d, tmp_path, r"\(sum\): axis \(-1,\) is not a tuple of axes of an operand "
+              r"with 2 axes")
+    d = _data(sg.sum(T3, axis=1))
+    _node(d, "sum")["attrs"]["axis"] = {"tuple": [1, 1]}
+    _load_bad(d, tmp_path, r"\(sum\): axis \(1, 1\) is not sorted and distinct")
+    d = _data(sg.transpose(T3, (1, 0, 2)))
+    _node(d, "transpose")["attrs"]["axes"] = {"tuple": [1, 0]}
+    _node(d, "transpose")["shape"] = [3, 2]
+    _load_bad(d, tmp_path, r"\(transpose\): axes \(1, 0\) is not a permutation of the "
+              r"operand's axes")
+
+
+def test_a_negative_seed_is_refused(tmp_path):
+    # found by mutation testing: seed -5 loaded
+    d = _data(sg.sample_bernoulli(sg.sigmoid(v), seed=1))
+    _node(d, "sample_bernoulli")["attrs"]["seed"] = -5
+    _load_bad(d, tmp_path, r"\(sample_bernoulli\): seed -5 is not an int >= 0")
+
+
+def test_only_nan_and_the_infinities_are_written_as_strings(tmp_path):
+    # found by mutation testing: {"float": "2.5"} loaded as 2.5 (save writes finite floats as
+    # numbers; a string is only for what JSON cannot hold)
+    d = _data(x * 2.5)
+    _node(d, "const")["attrs"]["value"] = {"float": "2.5"}
+    _load_bad(d, tmp_path, r"\(const\), attribute 'value': \{'float': '2.5'\} is not an "
+              "attribute value")
+
+
+def test_the_outputs_must_be_what_single_says(tmp_path):
+    """Found by mutation testing: "single": true with two outputs loaded as the first output,
+    and an output id true loaded node 1 (True == 1)."""
+    d = _data([x * 2, sg.exp(x)])
+    d["single"] = True
+    _load_bad(d, tmp_path, r"\"outputs\" must be a list of node ids and \"single\" a bool")
+    d = _data(sg.exp(x))
+    assert d["outputs"] == [1]
+    d["outputs"] = [True]
+    _load_bad(d, tmp_path, r"output True is not a node of the graph")
+
+
+def test_two_operands_in_one_position_are_refused(tmp_path):
+    # found by mutation testing: exp(x) - y with y's edge also at position 0 loaded as y - y
+    d = _data(sg.exp(x) - y)
+    sub = _node(d, "sub")["id"]
+    for e in d["graph"]["edges"]:
+        if e["target"] == sub and e["positions"] == [1]:
+            e["positions"] = [0, 1]
+    _load_bad(d, tmp_path, rf"node {sub} \(sub\): two operands in position 0")
