@@ -138,17 +138,23 @@ def _tree_counts(outs: list[Expr]) -> dict[int, int]:
     return total
 
 
-def _display(f: Expr, outs: list[Expr]) -> tuple[_Display, list[tuple[str, str, str, str]]]:
-    """Names for long activations that the outputs repeat (``a1 = sigmoid(u*x + c)``)."""
+def _display(f: Expr, outs: list[Expr], raw: bool = False
+             ) -> tuple[_Display, list[tuple[str, str, str, str]]]:
+    """Names for long activations that the outputs repeat (``a1 = sigmoid(u*x + c)``), as
+    derived or, unless ``raw``, as printed once simplified (sigmoid'(z) is s(z) (1 - s(z)))."""
     disp = _Display()
     counts = _tree_counts(outs)
+    printed = None if raw else [str(e) for e in simplify(list(outs))]
     where = []
     k = 0
     # the names the formula gives (variables and named values, ``a1 = tanh(x)``) stay theirs
     taken = {v.attrs["vname"] for v in variables([f])} | \
         {n.name for n in topo_order([f, *outs]) if n.name is not None}
     for n in topo_order([f]):
-        if n.op.name not in ACTIVATIONS or n.name is not None or counts.get(id(n), 0) < 2:
+        if n.op.name not in ACTIVATIONS or n.name is not None:
+            continue
+        if counts.get(id(n), 0) < 2 and (
+                printed is None or sum(t.count(str(n)) for t in printed) < 2):
             continue
         definition = disp.tokenize(n, keep_root=True)
         text = disp.text(definition, True)
@@ -214,7 +220,7 @@ def cmd_grad(args, out) -> int:
             _print_index(g if args.raw else simplify(g), f"d{fn}_d{_describe(w)}", f, args,
                          out)
         return 0
-    disp, where = _display(f, gs)
+    disp, where = _display(f, gs, args.raw)
     _print_where(where, args.latex, out)
     fn, ftex = _fname(f)
     for w, g in zip(ws, gs):
@@ -269,7 +275,7 @@ def cmd_hessian(args, out) -> int:
                              f"d2{fn}_d{_describe(wi)}_d{_describe(wj)}", f, args, out)
         return 0
     flat = [h for row in rows for h in row]
-    disp, where = _display(f, flat)
+    disp, where = _display(f, flat, args.raw)
     _print_where(where, args.latex, out)
     fn, ftex = _fname(f)
     shown = [[_shown(disp, h, args.raw) for h in row] for row in rows]

@@ -412,3 +412,16 @@ def test_index_name_skips_a_variable_the_derivative_does_not_use(capsys):
     rc, out, err = run(capsys, "grad", "sum(qX*qX) + sum(df_dqX)", "--matrix", "qX:2,3",
                        "--matrix", "df_dqX:2,3", "--wrt", "qX", "--index")
     assert (rc, out, err) == (0, "df_dqX_2[i, j] = 2 qX[i, j]\n", "")
+
+
+def test_an_activation_the_simplified_derivative_repeats_gets_a_where_line(capsys):
+    """(a review) sigmoid'(z) is one node, and simplified it is s(z) (1 - s(z)): counting the
+    derivative as derived, df/db printed the outer sigmoid twice in full, while --wrt u,c,w,b
+    printed f*(1 - f). --raw prints the derivative as derived, where it occurs once."""
+    f = "sigmoid(sw*sigmoid(su*sx + sc) + sb)"
+    rc, out, err = run(capsys, "grad", f, "--wrt", "sb")
+    assert (rc, err) == (0, "")
+    assert out == ("where a1 = sigmoid(su*sx + sc)\n      f  = sigmoid(sw*a1 + sb)\n"
+                   "df/dsb = f*(1 - f)\n")
+    rc, out, err = run(capsys, "grad", f, "--wrt", "sb", "--raw")
+    assert out.startswith("df/dsb = ") and "where" not in out
