@@ -356,8 +356,10 @@ class _Parser:
                 raise self.error(node, "number too large") from None
             return F.const(r)
         if op is ast.Pow and abs(a) > 1 and b * math.log2(abs(a)) > _MAX_BITS or \
-                op is ast.Mult and a.bit_length() + b.bit_length() > _MAX_BITS + 1:
-            raise self.error(node, "number too large")  # (refused, not computed)
+                op is ast.Mult and a.bit_length() + b.bit_length() - 1 > _MAX_BITS + 1:
+            # (refused, not computed; a product has at least its factors' bits less one, and
+            # 2**65536, of 65,537 bits, is allowed as a power and as a product alike)
+            raise self.error(node, "number too large")
         r = a + b if op is ast.Add else a - b if op is ast.Sub else a * b if op is ast.Mult \
             else a ** b
         return self._integer(node, r)
