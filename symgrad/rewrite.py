@@ -128,6 +128,8 @@ def _positive(x: Expr) -> bool:
         return all(nonneg(a) for a in x.args) and any(_positive(a) for a in x.args)
     if x.op.name in ("mul", "div"):
         return all(_positive(a) for a in x.args)
+    if x.op.name == "pow":  # a positive base to any power (log(exp(z)/(1 + exp(z))**2))
+        return _positive(x.args[0])
     return x.op.name == "sum" and _peel(x.args[0], "exp") is not None
 
 
@@ -214,29 +216,36 @@ def _sum_of_exp_like(b: Expr, z: Expr) -> tuple | None:
     return None
 
 
-def _exp_cofactor(a: Expr, u: Expr, depth: int = 4) -> Expr | None:
-    """``c`` with ``a == c exp(u)``, where ``a`` is exp(u), exp(u + k), exp(u - k), or a
-    product or negation with such a factor (``c`` is the constant 1 for exp(u)); else None."""
+def exp_cofactor(a: Expr, u: Expr, depth: int = 4) -> Expr | None:
+    """``c`` with ``a == c exp(u)``, where ``a`` is exp(u), exp(u + k), exp(u - k), exp(w)
+    with u = w + k, or a product or negation with such a factor (``c`` is the constant 1 for
+    exp(u)); else None."""
     w = _peel(a, "exp")
     if w is not None:
         if w is u:
             return F.const(1.0)
-        if w.op.name in ("add", "sub") and w.shape == u.shape:
+        if w.op.name in ("add", "sub") and w.shape == u.shape:  # exp(u + k) = exp(k) exp(u)
             p, q = w.args
             if p is u:
                 return F.exp(q if w.op.name == "add" else F.neg(q))
             if q is u and w.op.name == "add":
                 return F.exp(p)
+        if u.op.name in ("add", "sub") and w.shape == u.shape:  # u = w + k: exp(w) = exp(-k) exp(u)
+            p, q = u.args
+            if p is w:
+                return F.exp(F.neg(q) if u.op.name == "add" else q)
+            if q is w and u.op.name == "add":
+                return F.exp(F.neg(p))
         return None
     if depth == 0:
         return None
     if a.op.name == "neg":
-        c = _exp_cofactor(a.args[0], u, depth - 1)
+        c = exp_cofactor(a.args[0], u, depth - 1)
         return None if c is None else F.neg(c)
     if a.op.name == "mul":
         p, q = a.args
         for f, other in ((p, q), (q, p)):
-            c = _exp_cofactor(f, u, depth - 1)
+            c = exp_cofactor(f, u, depth - 1)
             if c is not None:
                 return other if F.is_const(c, 1.0) else F.mul(c, other)
     return None
@@ -260,7 +269,7 @@ def _stable_div(n: Expr) -> Expr | None:
                     # c exp(u) / (1 + exp(u)) is c sigmoid(u): as c exp(u) sigmoid(-u) it was
                     # nan at u = 800 (inf 0), and its derivative took sigmoid(-u)' as
                     # -sigmoid(u) (1 - sigmoid(u)), whose rounding exp(u) made 0.1 at u = 35
-                    c = _exp_cofactor(a, u)
+                    c = exp_cofactor(a, u)
                     if c is not None:
                         s = F.sigmoid(u)
                         return _fit(s if F.is_const(c, 1.0) else F.mul(c, s), n.shape)

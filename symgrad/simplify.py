@@ -17,7 +17,7 @@ from .graph import (
     topo_order,
     walk_upto,
 )
-from .rewrite import rebuild
+from .rewrite import exp_cofactor, rebuild
 
 SYMPY_MAX_NODES = 120  # scalar graphs up to this size are also tried in sympy
 # sympy works on trees, not graphs: a node used k times is k copies there, so a small graph can
@@ -68,8 +68,8 @@ def _cancel_quotient(n: Expr) -> Expr | None:
 
 def _logistic(n: Expr) -> Expr | None:
     """c / (1 + exp(-u)) -> c sigmoid(u), c / (1 + exp(u)) -> c sigmoid(-u), and
-    exp(u) / (1 + exp(u)) -> sigmoid(u): the stable forms, where sympy's answer for the first,
-    sigmoid(-u) exp(u), is nan for u > 709."""
+    k exp(u) / (1 + exp(u)) -> k sigmoid(u) (see rewrite.exp_cofactor): the stable forms,
+    where sympy's answer for the last, sigmoid(-u) exp(u), is nan for u > 709."""
     if n.op.name != "div":
         return None
     c, d = n.args
@@ -78,8 +78,10 @@ def _logistic(n: Expr) -> Expr | None:
     one, ex = d.args if F.is_const(d.args[0], 1.0) else d.args[::-1]
     if not F.is_const(one, 1.0) or ex.op.name != "exp" or one.shape != ():
         return None
-    if c is ex:  # exp(u) / (1 + exp(u))
-        r = F.sigmoid(ex.args[0])
+    k = exp_cofactor(c, ex.args[0])
+    if k is not None:  # k exp(u) / (1 + exp(u)): k sigmoid(u) (k exp(u) sigmoid(-u) was nan
+        s = F.sigmoid(ex.args[0])  # at u = 800, inf 0)
+        r = s if F.is_const(k, 1.0) else F.mul(k, s)
     else:
         s = F.sigmoid(F.neg(ex.args[0]))
         r = s if F.is_const(c, 1.0) else F.mul(c, s)

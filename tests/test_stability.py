@@ -712,3 +712,69 @@ def test_a_multiple_of_exp_over_one_plus_exp_is_a_multiple_of_sigmoid():
     np.testing.assert_allclose(sg.evaluate(sg.grad(f, v), {v: vv, w: wv}),
                                wv * _ref_sigmoid(vv) * _ref_sigmoid(-vv), rtol=1e-12,
                                atol=6e-16)
+
+
+def test_the_derivative_of_sigmoid_of_minus_z_keeps_its_precision_for_large_z():
+    """A probe: sigmoid(-z)' was written -s(z) (1 - s(z)), which rounds to 0 (or to noise of
+    1e-16) once z is above 37; times a large factor that noise became the answer:
+    exp(z) sigmoid(-z) (= sigmoid(z)) had slope 1 at z = 40, sigmoid(z)/sigmoid(-z) (= e^z)
+    slope 0, exp(z) softplus(-z) curvature -1. It is -s(z) s(-z) now, exact on both sides."""
+    z = sg.scalar("z_sm")
+    cases = [  # (f, its true slope at t)
+        (sg.exp(z) * sg.sigmoid(-z), lambda t: _ref_sigmoid(t) * _ref_sigmoid(-t)),
+        (sg.sigmoid(z) / sg.sigmoid(-z), np.exp),
+        (z * sg.exp(z) * sg.sigmoid(-z),
+         lambda t: _ref_sigmoid(t) + t * _ref_sigmoid(t) * _ref_sigmoid(-t)),
+        (sg.sigmoid(-z), lambda t: -_ref_sigmoid(t) * _ref_sigmoid(-t))]
+    for f, slope in cases:
+        g = sg.grad(f, z)
+        for t in (-40.0, -35.0, 0.3, 35.0, 40.0, 100.0):
+            assert sg.evaluate(g, {z: t}) == pytest.approx(slope(t), rel=1e-6, abs=1e-15)
+    # the curvature of exp(z) softplus(-z), about -e^-z / 2 for large z: tiny, not -1
+    h = sg.hessian(sg.exp(z) * sg.softplus(-z), z)
+    for t in (40.0, 100.0, 400.0):
+        assert abs(sg.evaluate(h, {z: t})) < 1e-12
+
+
+def test_a_quotient_over_one_plus_exp_differentiates_right_for_any_numerator():
+    """A probe: a / (1 + exp(u)) is a sigmoid(-u); exp(2z), exp(z/2), z^2, 2 + exp(z) and an
+    exp(z) over 1 + exp(z + 1) gave gradients off by a factor 2, of the wrong sign or of order 1
+    at z = 40 (through sigmoid(-u)'s derivative above, or an unrecognised exp(z) factor)."""
+    z = sg.scalar("z_qe")
+    s = _ref_sigmoid
+    cases = [  # (f, its slope at t)
+        (sg.exp(2 * z) / (1 + sg.exp(z)), lambda t: np.exp(t) * s(t) * (1 + s(-t))),
+        (sg.exp(z) / (1 + sg.exp(z + 1)), lambda t: np.exp(-1.0) * s(t + 1) * s(-t - 1)),
+        (sg.exp(z / 2) / (1 + sg.exp(z)), lambda t: np.exp(t / 2) * s(-t) * (0.5 - s(t))),
+        (z**2 / (1 + sg.exp(z)), lambda t: t * s(-t) * (2 - t * s(t))),
+        ((2 + sg.exp(z)) / (1 + sg.exp(z)), lambda t: -s(t) * s(-t))]
+    for f, slope in cases:
+        g = sg.grad(f, z)
+        for t in (-30.0, 0.3, 20.0, 40.0, 100.0):
+            want = slope(t)
+            assert sg.evaluate(g, {z: t}) == pytest.approx(want, rel=1e-6, abs=1e-15), (f, t)
+
+
+def test_simplify_keeps_a_multiple_of_exp_over_one_plus_exp_stable():
+    """A probe: simplify wrote 2 exp(z)/(1 + exp(z)) as 2 exp(z) sigmoid(-z), nan at z = 800
+    (inf 0), with slope 2 at z = 40; it is 2 sigmoid(z) there too."""
+    z = sg.scalar("z_ss")
+    for f, c in ((2 * sg.exp(z) / (1 + sg.exp(z)), 2.0),
+                 (sg.exp(z + 1) / (1 + sg.exp(z)), np.e)):
+        s = sg.simplify(f)
+        assert "sigmoid(-" not in str(s)
+        assert _strict(sg.evaluate, s, {z: 800.0}) == pytest.approx(c, rel=1e-15)
+        assert sg.evaluate(sg.grad(s, z), {z: 40.0}) == pytest.approx(
+            c * _ref_sigmoid(40.0) * _ref_sigmoid(-40.0), rel=1e-6, abs=1e-16)
+
+
+def test_the_log_of_a_quotient_with_a_power_of_a_positive_is_stable():
+    """A probe: log(exp(z)/(1 + exp(z))^2), the log of the logistic density, was -inf at
+    z = 400 and its gradient nan, where the same with the square written as a product was
+    z - 2 softplus(z): a power of a positive is positive."""
+    z = sg.scalar("z_lp2")
+    f = sg.log(sg.exp(z) / (1 + sg.exp(z)) ** 2)
+    for t in (-800.0, 400.0):
+        assert _strict(sg.evaluate, f, {z: t}) == pytest.approx(-abs(t), rel=1e-12)
+        assert _strict(sg.evaluate, sg.grad(f, z), {z: t}) == pytest.approx(
+            -np.sign(t), rel=1e-12)
