@@ -107,7 +107,8 @@ def _via_sympy(e: Expr) -> Expr | None:
     from .sympy_bridge import from_sympy, to_sympy
 
     order = walk_upto([e], SYMPY_MAX_NODES)  # stops early on big graphs: linear in outputs
-    if order is None or any(n.ndim or n.op.name in _VALUE_ONLY for n in order):
+    if order is None or any(n.ndim or n.op.name in _VALUE_ONLY or n.op.name in _UNSEEN
+                            for n in order):
         return None
     if tree_size(e, SYMPY_MAX_TREE) > SYMPY_MAX_TREE:
         return None
@@ -159,6 +160,9 @@ _FAR = tuple(s * m for m in (800.0, 1e4, 1e8, 1e16, 1e300) for s in (1.0, -1.0))
 # ops whose derivative is not their value's: stop_gradient(x) is x to sympy, and
 # straight_through(hard, soft) is hard, so an answer without them would differentiate otherwise
 _VALUE_ONLY = frozenset(("stop_gradient", "straight_through"))
+# ops whose sympy form drops part of their value: zero_as_one(a) is a to sympy, so the
+# derivative in p of a**p, a**p log(zero_as_one(a)), 0 where a = 0, came back nan there
+_UNSEEN = frozenset(("zero_as_one",))
 
 
 def _agrees(e: Expr, r: Expr, order: list[Expr]) -> bool:
