@@ -44,17 +44,20 @@ def wide_products(order, out_ids) -> set[int]:
     """The matrix products among the outputs (used by no other node) that have fewer rows than
     columns, each at least ``_WIDE_MIN`` entries: numpy computes them as ``(b.T @ a.T).T``.
 
-    OpenBLAS, numpy's usual BLAS, is 5 to 35 % faster at a product with more rows than
-    columns than at its transpose (the same arithmetic, other blocking); a weight's gradient
-    ``delta.T @ X`` is typically wide. The result is then a transposed (Fortran-ordered) array,
-    which only an output can be without slowing a later elementwise op.
+    OpenBLAS, numpy's usual BLAS, is up to a third faster at a product with more rows than
+    columns than at its transpose (the same arithmetic, other blocking: benchmarks/
+    wide_products.py); a weight's gradient ``delta.T @ X`` is typically wide. The result is
+    then a transposed (Fortran-ordered) array, which only an output can be without slowing a
+    later elementwise op.
     """
-    used = {id(a) for n in order for a in n.args}
-    return {id(n) for n in order
-            if n.op.name == "matmul" and id(n) in out_ids and id(n) not in used
+    wide = {id(n) for n in order
+            if n.op.name == "matmul" and id(n) in out_ids
             and n.ndim == 2 and n.args[0].ndim == 2 and n.args[1].ndim == 2
             and all(isinstance(d, int) for d in n.shape)
             and n.shape[0] < n.shape[1] and n.shape[0] * n.shape[1] >= _WIDE_MIN}
+    if wide:  # (rare: the pass over every operand only then)
+        wide -= {id(a) for n in order for a in n.args}
+    return wide
 
 
 def _transposed(code: str) -> str:
