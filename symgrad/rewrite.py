@@ -278,8 +278,29 @@ def _stable_div(n: Expr) -> Expr | None:
     return None
 
 
+def _stable_pow(n: Expr) -> Expr | None:
+    """sigmoid(z)**p -> exp(-p softplus(-z)), softplus(z)**p -> exp(p log_softplus(z)), for an
+    exponent that is not a constant natural number: the power rule's s**(p - 1), s**(p - 2)
+    overflow where s is tiny (sigmoid(x)**0.3 had an -inf second derivative at x = -500)."""
+    a, p = n.args
+    while a.op.name in _VIEWS:
+        a = a.args[0]
+    if a.op.name not in ("sigmoid", "softplus", "sub"):
+        return None
+    if F.is_const(p):
+        v = np.asarray(F.value_of(p))
+        if np.all((v >= 0) & (v == np.round(v))):
+            return None  # (s**2: its derivatives' powers stop at s**0)
+    la = _stable_log_core(n.args[0], False)
+    if la is None or la.op.name == "log":
+        return None
+    return _fit(F.exp(F.mul(p, la)), n.shape)
+
+
 def _stabilize_node(n: Expr) -> Expr | None:
     op = n.op.name
+    if op == "pow":
+        return _stable_pow(n)
     if op == "log":
         return _stable_log(n.args[0])
     if op == "bce":
@@ -340,13 +361,14 @@ def shared_softmax(outputs: list[Expr], family: list[Expr]) -> list[Expr]:
     return rebuild(outputs, rewrite)
 
 
-_CANDIDATES = ("log", "bce", "div")  # the ops _stabilize_node rewrites
+_CANDIDATES = ("log", "bce", "div", "pow")  # the ops _stabilize_node rewrites
 
 
 def has_candidates(nodes) -> bool:
     """Whether any of ``nodes`` may be the root of an unstable pattern (cheap: by op name)."""
     for n in nodes:  # a plain loop: this runs over every node of every graph derived or compiled
         name = n.op.name
-        if name in _CANDIDATES and (name != "div" or _stable_div(n) is not None):
+        if name in _CANDIDATES and (name != "div" or _stable_div(n) is not None) and \
+                (name != "pow" or _stable_pow(n) is not None):
             return True
     return False

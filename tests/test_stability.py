@@ -778,3 +778,30 @@ def test_the_log_of_a_quotient_with_a_power_of_a_positive_is_stable():
         assert _strict(sg.evaluate, f, {z: t}) == pytest.approx(-abs(t), rel=1e-12)
         assert _strict(sg.evaluate, sg.grad(f, z), {z: t}) == pytest.approx(
             -np.sign(t), rel=1e-12)
+
+
+def test_a_sigmoid_or_softplus_to_a_fractional_power_differentiates_at_its_tail():
+    """A probe: the power rule writes p s**(p - 1) s', and the next orders s**(p - 2),
+    s**(p - 3), which overflow where s = sigmoid(x) is tiny: sigmoid(x)**0.3 had an -inf
+    second derivative at x = -500 (true 6.5e-67), sigmoid(x)**-0.3 an -inf slope at -700.
+    It is exp(-p softplus(-x)) before differentiating; sigmoid(x)**2 stays as it is."""
+    x, y = sg.scalars("x_fp y_fp")
+    f = sg.sigmoid(x) ** 0.3  # = exp(-0.3 softplus(-x)): its k-th derivative is ~ 0.3^k f
+    g1 = sg.grad(f, x)
+    g2 = sg.grad(g1, x)
+    g3 = sg.grad(g2, x)
+    t = -500.0
+    fv = np.exp(-0.3 * _ref_softplus(-t))
+    got = _strict(sg.evaluate, [f, g1, g2, g3, sg.hessian(f, x)], {x: t})
+    np.testing.assert_allclose(got, [fv, 0.3 * fv, 0.09 * fv, 0.027 * fv, 0.09 * fv],
+                               rtol=1e-12)
+    assert _strict(sg.evaluate, sg.grad(sg.sigmoid(x) ** -0.3, x), {x: -700.0}) == \
+        pytest.approx(-0.3 * np.exp(0.3 * 700.0), rel=1e-12)
+    # softplus: like sqrt(softplus(x)), whose second derivative is fine
+    h = sg.grad(sg.grad(sg.softplus(x) ** 0.5, x), x)
+    want = sg.evaluate(sg.grad(sg.grad(sg.sqrt(sg.softplus(x)), x), x), {x: t})
+    assert _strict(sg.evaluate, h, {x: t}) == pytest.approx(want, rel=1e-12)
+    H = sg.hessian(sg.sigmoid(x) ** y, [x, y])
+    assert np.all(np.isfinite(sg.evaluate([h for r in H for h in r], {x: -700.0, y: 0.5})))
+    assert str(sg.grad(sg.sigmoid(x) ** 2, x)) == \
+        "2*sigmoid(x_fp)*sigmoid(x_fp)*(1 - sigmoid(x_fp))"
