@@ -216,7 +216,7 @@ def _sum_of_exp_like(b: Expr, z: Expr) -> tuple | None:
     return None
 
 
-def exp_cofactor(a: Expr, u: Expr, depth: int = 4) -> Expr | None:
+def _exp_cofactor(a: Expr, u: Expr, depth: int = 4) -> Expr | None:
     """``c`` with ``a == c exp(u)``, where ``a`` is exp(u), exp(u + k), exp(u - k), exp(w)
     with u = w + k, or a product or negation with such a factor (``c`` is the constant 1 for
     exp(u)); else None."""
@@ -240,14 +240,37 @@ def exp_cofactor(a: Expr, u: Expr, depth: int = 4) -> Expr | None:
     if depth == 0:
         return None
     if a.op.name == "neg":
-        c = exp_cofactor(a.args[0], u, depth - 1)
+        c = _exp_cofactor(a.args[0], u, depth - 1)
         return None if c is None else F.neg(c)
     if a.op.name == "mul":
         p, q = a.args
         for f, other in ((p, q), (q, p)):
-            c = exp_cofactor(f, u, depth - 1)
+            c = _exp_cofactor(f, u, depth - 1)
             if c is not None:
                 return other if F.is_const(c, 1.0) else F.mul(c, other)
+    return None
+
+
+def over_one_plus_exp(a: Expr, b: Expr) -> Expr | None:
+    """a / b where ``b`` is 1 + exp(u) (either order, exp seen through views), in a stable
+    form: c sigmoid(u) for a = c exp(u) (see _exp_cofactor), else a sigmoid(-u); None for
+    another ``b``. (Not fitted to the quotient's shape.)"""
+    if b.op.name != "add":
+        return None
+    p, q = b.args
+    for one, other in ((p, q), (q, p)):
+        if F.is_const(one, 1.0):
+            u = _peel(other, "exp")
+            if u is not None:
+                # c exp(u) / (1 + exp(u)) is c sigmoid(u): as c exp(u) sigmoid(-u) it was
+                # nan at u = 800 (inf 0), and its derivative took sigmoid(-u)' as
+                # -sigmoid(u) (1 - sigmoid(u)), whose rounding exp(u) made 0.1 at u = 35
+                c = _exp_cofactor(a, u)
+                if c is None:
+                    c, s = a, F.sigmoid(F.neg(u))
+                else:
+                    s = F.sigmoid(u)
+                return s if F.is_const(c, 1.0) else F.mul(c, s)
     return None
 
 
@@ -260,22 +283,8 @@ def _stable_div(n: Expr) -> Expr | None:
         axes = _sum_of_exp_like(b, z)
         if axes is not None:
             return F.softmax(z, axes)
-    if b.op.name == "add":  # a / (1 + exp(-z)) = a sigmoid(z), for any a
-        p, q = b.args
-        for one, other in ((p, q), (q, p)):
-            if F.is_const(one, 1.0):
-                u = _peel(other, "exp")
-                if u is not None:
-                    # c exp(u) / (1 + exp(u)) is c sigmoid(u): as c exp(u) sigmoid(-u) it was
-                    # nan at u = 800 (inf 0), and its derivative took sigmoid(-u)' as
-                    # -sigmoid(u) (1 - sigmoid(u)), whose rounding exp(u) made 0.1 at u = 35
-                    c = exp_cofactor(a, u)
-                    if c is not None:
-                        s = F.sigmoid(u)
-                        return _fit(s if F.is_const(c, 1.0) else F.mul(c, s), n.shape)
-                    s = F.sigmoid(F.neg(u))
-                    return _fit(s if F.is_const(a, 1.0) else F.mul(a, s), n.shape)
-    return None
+    r = over_one_plus_exp(a, b)
+    return None if r is None else _fit(r, n.shape)
 
 
 def _stable_pow(n: Expr) -> Expr | None:
@@ -292,9 +301,7 @@ def _stable_pow(n: Expr) -> Expr | None:
         if np.all((v >= 0) & (v == np.round(v))):
             return None  # (s**2: its derivatives' powers stop at s**0)
     la = _stable_log_core(n.args[0], False)
-    if la is None or la.op.name == "log":
-        return None
-    return _fit(F.exp(F.mul(p, la)), n.shape)
+    return None if la is None else _fit(F.exp(F.mul(p, la)), n.shape)
 
 
 def _stabilize_node(n: Expr) -> Expr | None:

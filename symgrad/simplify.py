@@ -17,7 +17,7 @@ from .graph import (
     topo_order,
     walk_upto,
 )
-from .rewrite import exp_cofactor, rebuild
+from .rewrite import over_one_plus_exp, rebuild
 
 SYMPY_MAX_NODES = 120  # scalar graphs up to this size are also tried in sympy
 # sympy works on trees, not graphs: a node used k times is k copies there, so a small graph can
@@ -68,24 +68,12 @@ def _cancel_quotient(n: Expr) -> Expr | None:
 
 def _logistic(n: Expr) -> Expr | None:
     """c / (1 + exp(-u)) -> c sigmoid(u), c / (1 + exp(u)) -> c sigmoid(-u), and
-    k exp(u) / (1 + exp(u)) -> k sigmoid(u) (see rewrite.exp_cofactor): the stable forms,
+    k exp(u) / (1 + exp(u)) -> k sigmoid(u) (rewrite.over_one_plus_exp): the stable forms,
     where sympy's answer for the last, sigmoid(-u) exp(u), is nan for u > 709."""
     if n.op.name != "div":
         return None
-    c, d = n.args
-    if d.op.name != "add":
-        return None
-    one, ex = d.args if F.is_const(d.args[0], 1.0) else d.args[::-1]
-    if not F.is_const(one, 1.0) or ex.op.name != "exp" or one.shape != ():
-        return None
-    k = exp_cofactor(c, ex.args[0])
-    if k is not None:  # k exp(u) / (1 + exp(u)): k sigmoid(u) (k exp(u) sigmoid(-u) was nan
-        s = F.sigmoid(ex.args[0])  # at u = 800, inf 0)
-        r = s if F.is_const(k, 1.0) else F.mul(k, s)
-    else:
-        s = F.sigmoid(F.neg(ex.args[0]))
-        r = s if F.is_const(c, 1.0) else F.mul(c, s)
-    return r if r.shape == n.shape else None
+    r = over_one_plus_exp(*n.args)
+    return r if r is not None and r.shape == n.shape else None
 
 
 def _own_rewrite(n: Expr) -> Expr:
