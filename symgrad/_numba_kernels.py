@@ -8,6 +8,7 @@ parallel (``numba.prange``). Kernel modules are written to a file named by their
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import math
@@ -160,8 +161,20 @@ def cache_dir() -> str:
     return os.path.join(d, "numba")
 
 
+@functools.cache
+def _fused_math_digest() -> str:
+    """A hash of :mod:`symgrad.fused_math`'s source. numba's cache of a kernel module checks
+    that module's file only, not the functions it inlines from fused_math: the hash in each
+    module's source names a new file (and cache) when fused_math changes."""
+    spec = importlib.util.find_spec("symgrad.fused_math")
+    with open(spec.origin, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:20]
+
+
 def load_module(source: str):
-    """Import ``source`` from a file named by its hash (written once, atomically)."""
+    """Import ``source`` from a file named by its hash (written atomically; rewritten where
+    the file there holds anything else, say a truncated or edited copy)."""
+    source = f"# fused_math {_fused_math_digest()}\n{source}"
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"symgrad_kernels_{digest}"
     mod = sys.modules.get(name)
@@ -172,9 +185,9 @@ def load_module(source: str):
         try:
             os.makedirs(d, exist_ok=True)
             path = os.path.join(d, name + ".py")
-            if not os.path.exists(path):
+            if not _holds(path, source):
                 fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-                with os.fdopen(fd, "w") as f:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
                     f.write(source)
                 os.replace(tmp, path)
             break
@@ -189,6 +202,14 @@ def load_module(source: str):
         # numba reads its cache back by importing the module's name; a thread that made it
         # first wins
         return sys.modules.setdefault(name, mod)
+
+
+def _holds(path: str, source: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() == source
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 # module name -> how many live compiled functions use it. A kernel module stays in sys.modules

@@ -516,3 +516,45 @@ def test_a_float32_numpy_number_beside_float64_data_gives_float64():
     want = sg.compile(out, [v, s])(np.ones(3), np.float32(2.0))
     assert got.dtype == want.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_damaged_kernel_file_in_the_cache_is_written_again(cache_dir):
+    # a truncated file (a full disk, an editor) was run as it was: AttributeError, no k0_s
+    import glob
+
+    from symgrad import _numba_kernels as nk
+
+    v = sg.vector("v_damaged", "n")
+    want = 4 * np.exp(1.25)
+    fn = sg.compile(sg.sum(sg.exp(v * 1.25)), [v], backend="numba")
+    assert fn(np.ones(4)) == pytest.approx(want)
+    paths = [p for p in glob.glob(os.path.join(cache_dir, "numba", "*.py"))
+             if "1.25" in open(p).read()]
+    assert len(paths) == 1
+    for bad in ("", "garbage(", "import numba as _nb\n"):
+        with open(paths[0], "w") as f:
+            f.write(bad)
+        for name in [m for m in sys.modules if m.startswith("symgrad_kernels_")]:
+            sys.modules.pop(name)  # as in a new process
+        nk._USERS.clear()
+        fn = sg.compile(sg.sum(sg.exp(v * 1.25)), [v], backend="numba")
+        assert fn(np.ones(4)) == pytest.approx(want)
+        assert "1.25" in open(paths[0]).read()
+
+
+def test_kernel_files_are_named_by_fused_math_too(monkeypatch):
+    # numba's cache of a kernel module does not see a change in the fused_math functions it
+    # inlines: after an upgrade, the old machine code ran (exp(0) = 1 where the new gave 2)
+    import hashlib
+
+    from symgrad import _numba_kernels as nk
+
+    with open(os.path.join(ROOT, "symgrad", "fused_math.py"), "rb") as f:
+        assert nk._fused_math_digest() == hashlib.sha256(f.read()).hexdigest()[:20]
+    source = nk.HEADER + "\n"
+    first = nk.load_module(source)
+    assert nk._fused_math_digest() in open(first.__file__).read()
+    monkeypatch.setattr(nk, "_fused_math_digest", lambda: "f" * 20)  # fused_math edited
+    second = nk.load_module(source)
+    assert second.__name__ != first.__name__
+    assert "f" * 20 in open(second.__file__).read()
