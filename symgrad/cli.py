@@ -405,7 +405,11 @@ def cmd_eval(args, out) -> int:
     if isinstance(res, float):
         print(repr(res), file=out)
     else:
-        print(np.array2string(np.asarray(res), separator=", "), file=out)
+        # every entry, each as the shortest text that reads back as the same number (numpy's
+        # default printing rounds to 8 digits and cuts arrays of over 1,000 entries)
+        print(np.array2string(np.asarray(res), separator=", ", threshold=sys.maxsize,
+                              max_line_width=sys.maxsize, formatter={"float_kind": str}),
+              file=out)
     return 0
 
 

@@ -200,10 +200,21 @@ def test_eval(capsys):
     assert out == "9.0\n"
     rc, out, _ = run(capsys, "eval", "lM @ lv", "--matrix", "lM:2,2", "--vector", "lv:n",
                      "lM=1,2;3,4", "lv=1,1")
-    assert out == "[3., 7.]\n"
+    assert out == "[3.0, 7.0]\n"
     rc, out, _ = run(capsys, "eval", "lN @ lv", "--matrix", "lN:2,3", "--vector", "lv:3",
                      "lN=1,2,3;4,5,6", "lv=1,0,0")  # (not square: rows are rows)
-    assert out == "[1., 4.]\n"
+    assert out == "[1.0, 4.0]\n"
+
+
+def test_eval_prints_arrays_whole_and_exact(capsys):
+    # numpy's printing rounded to 8 digits ([0.33333333, ...]) and cut 1,001 entries to "..."
+    rc, out, _ = run(capsys, "eval", "pw/3 + 1e-9", "--vector", "pw:2", "pw=1,2")
+    assert out == f"[{1 / 3 + 1e-9!r}, {2 / 3 + 1e-9!r}]\n"
+    rc, out, _ = run(capsys, "eval", "pw*1", "--vector", "pw:1001",
+                     "pw=" + ",".join(str(k) for k in range(1001)))
+    assert out.count(",") == 1000 and "..." not in out and "1000.0]" in out
+    rc, out, _ = run(capsys, "eval", "pM*pM", "--matrix", "pM:2,2", "pM=1e-20,2;-0.0,3")
+    assert out == "[[1e-40, 4.0],\n [0.0, 9.0]]\n"
 
 
 def test_draw(capsys, tmp_path):
