@@ -1146,6 +1146,19 @@ def test_underscores_after_the_first_are_part_of_the_subscript_in_latex():
     assert tex_name("long_name_2") == r"\mathrm{long}_{name\_2}"
 
 
+def test_leading_and_trailing_underscores_are_written_in_latex():
+    # x_ printed x, so x - x_ read as 0; alpha_ as alpha, and _ as nothing at all
+    x, x_, a, a_ = sg.scalar("x"), sg.scalar("x_"), sg.scalar("alpha"), sg.scalar("alpha_")
+    assert sg.latex(x - x_) == r"x - x\_"
+    assert sg.latex(a * a_) in (r"\alpha \alpha\_", r"\alpha\_ \alpha")
+    assert sg.latex(sg.scalar("_") ** 2 + 1) == r"\mathrm{\_}^{2} + 1"
+    assert tex_name("_x") == r"\mathrm{\_x}" and tex_name("x__") == r"x_{\_}"
+    names = ["x", "x_", "_x", "_", "__", "x__", "x_1", "alpha", "alpha_", "mu_1", "mu_1_"]
+    assert len({tex_name(n) for n in names}) == len(names)
+    # a keyword's Python spelling is its letter: no name can be lambda itself
+    assert tex_name("lambda_") == r"\lambda" and tex_name("lambda_1") == r"\lambda_{1}"
+
+
 def test_a_scalar_named_like_a_function_is_not_read_as_a_call():
     # exp (w + b) read as exp applied to w + b, for a scalar named exp times w + b
     w, b, x = sg.vector("w_fc", 3), sg.vector("b_fc", 3), sg.scalar("x_fc")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import keyword
 import math
 import numbers
 
@@ -276,13 +277,18 @@ def tex_shape(shape) -> str:
 def tex_name(name: str) -> str:
     """LaTeX for an identifier: Greek letters as symbols, a trailing _suffix as a subscript.
     An underscore inside the subscript is written as such (``x_{long\\_name}``), not as a
-    subscript of the subscript."""
+    subscript of the subscript. A leading or trailing underscore is written out, so that
+    ``x_`` and ``_`` do not print as ``x`` and nothing (``lambda_`` is λ: no name is
+    ``lambda``)."""
     base, sep, sub = name.partition("_")
+    if not base:
+        return r"\mathrm{" + name.replace("_", r"\_") + "}"
     b = "\\" + base if base in _GREEK else (base if len(base) == 1 else rf"\mathrm{{{base}}}")
     if sep and sub:
         rest = tex_name(sub) if sub in _GREEK else sub.replace("_", r"\_")
         return f"{b}_{{{rest}}}"
-    return b
+    # (lambda_: Python's spelling of a keyword as a name, and no name is lambda)
+    return b + r"\_" if sep and not keyword.iskeyword(base) else b
 
 
 VAR = register(Var())
