@@ -29,7 +29,7 @@ from .explain import ACTIVATIONS, _Display, _dname, explain, function_name
 from .expr import Expr
 from .graph import topo_order, variables
 from .ops.leaves import tex_name
-from .parse import ParseError, assigned_in, names_in, nfkc, parse
+from .parse import NUMBERS, ParseError, assigned_in, names_in, nfkc, parse
 from .shapes import as_shape, check_identifier, fmt_shape
 from .simplify import simplify
 
@@ -384,6 +384,8 @@ def cmd_eval(args, out) -> int:
         var = by_name.get(name, env.get(name))
         if var is None and name in written:
             continue  # folded away as the formula was built (x - x is 0): its value is unused
+        if var is None and name in NUMBERS:
+            raise UsageError(f"{name} is a number in an expression, not a variable")
         if var is None:
             raise UsageError(f"{name} is not a variable of the expression")
         if var in values:

@@ -25,6 +25,9 @@ MAX_CHARS = 10_000  # longer text is refused before Python's parser sees it
 MAX_DEPTH = 500  # nesting depth of the syntax tree
 _MAX_BITS = 1 << 16  # an integer power or product beyond this many bits: refused, not computed
 _NOT_EXACT = object()
+# names that are numbers (unless ``variables`` or an assignment gives them another meaning):
+# str() prints an infinite or undefined constant so
+NUMBERS = {"inf": math.inf, "nan": math.nan}
 MAX_BRACKETS = 200  # brackets open at once (calls' included): Python's tokenizer refuses more
 
 
@@ -369,6 +372,8 @@ class _Parser:
         hit = self.env.get(name)
         if hit is not None:
             return hit
+        if name in NUMBERS:  # as str() prints them
+            return F.const(NUMBERS[name])
         self.check_name(node, name)
         e = F.scalar(name)
         self.env[name] = e
@@ -384,7 +389,9 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
     does, returned by later constructions of the value: derivatives read them); names of the
     form ``t1``, ``t2``, ... (the temporaries ``str(e)`` writes) name the parsed nodes only,
     so parsing a printed text leaves how other expressions print unchanged. The last part is
-    the result. Raises :class:`ParseError` (a ``ValueError``) naming the position of the problem.
+    the result. ``inf`` and ``nan`` are the numbers (as ``str`` prints them), unless
+    ``variables`` or an assignment names them. Raises :class:`ParseError` (a ``ValueError``)
+    naming the position of the problem.
     A text has at most 10,000 characters. Brackets, a call's included (``exp(exp(x))``), nest
     at most 200 deep, as many as Python's own parser allows; other nesting (unary minus, ``**``
     chains, calls) at most 500 levels deep. A flat sum or product of many terms is not nested,
@@ -444,5 +451,6 @@ def names_in(text: str) -> list[str]:
     except (SyntaxError, RecursionError, MemoryError):
         return []
     found = sorted((n.lineno, n.col_offset, n.id) for n in ast.walk(tree)
-                   if isinstance(n, ast.Name) and n.id not in FUNCTIONS)
+                   if isinstance(n, ast.Name) and n.id not in FUNCTIONS
+                   and n.id not in NUMBERS)
     return list(dict.fromkeys(name for _, _, name in found))

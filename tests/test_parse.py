@@ -10,7 +10,7 @@ import pytest
 import sympy
 
 import symgrad as sg
-from symgrad.parse import MAX_BRACKETS, MAX_CHARS, MAX_DEPTH, ParseError, parse
+from symgrad.parse import MAX_BRACKETS, MAX_CHARS, MAX_DEPTH, ParseError, names_in, parse
 
 pa, pb, pc = sg.scalars("pa pb pc")
 
@@ -364,3 +364,26 @@ def test_a_name_that_only_starts_like_a_temporary_names_later_constructions():
     e = parse("t1a = tanh(pty9); t1a*2")  # (kept: a name lasts while its node does)
     assert str(e) == "2*t1a"
     assert str(sg.tanh(y) * 3) == "3*t1a"
+
+
+def test_inf_and_nan_are_the_numbers_str_prints():
+    # str(x + inf) is "x + inf", which parse read as a new variable named inf
+    x = sg.scalar("x")
+    for e in (x * np.nan, x + np.inf, x - np.inf, sg.exp(-np.inf * x), x + 1e300):
+        back = parse(str(e))
+        assert sg.variables(back) == [x]
+        np.testing.assert_equal(sg.evaluate(back, {x: 2.0}), sg.evaluate(e, {x: 2.0}))
+    # a variable or a named value of that name wins
+    v = sg.scalar("inf")
+    assert sg.variables(parse("inf*x", {"inf": v})) == [v, x]
+    assert sg.evaluate(parse("inf = x + 1; inf*2"), {x: 1.0}) == 4.0
+    assert names_in("inf*x + nan") == ["x"]
+
+
+def test_cli_eval_says_inf_is_a_number(capsys):
+    from symgrad.cli import main
+
+    assert main(["eval", "x + inf", "x=1"]) == 0
+    assert capsys.readouterr().out == "inf\n"
+    assert main(["eval", "x + inf", "x=1", "inf=2"]) == 2
+    assert "inf is a number in an expression, not a variable" in capsys.readouterr().err
