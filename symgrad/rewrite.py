@@ -277,14 +277,43 @@ def over_one_plus_exp(a: Expr, b: Expr) -> Expr | None:
 def _stable_div(n: Expr) -> Expr | None:
     """exp(z) / sum(exp(z)) -> softmax(z); a / (1 + exp(-z)) -> a sigmoid(z);
     c exp(z) / (1 + exp(z)) -> c sigmoid(z)."""
-    a, b = n.args
+    return _stable_quotient(n.args[0], n.args[1], n.shape)
+
+
+def _stable_quotient(a: Expr, b: Expr, shape) -> Expr | None:
     z = _peel(a, "exp")
-    if z is not None and z.shape == n.shape and z.ndim:
+    if z is not None and z.shape == shape and z.ndim:
         axes = _sum_of_exp_like(b, z)
         if axes is not None:
             return F.softmax(z, axes)
+    if a.op.name == "sum" and b.op.name == "sum" and a.attrs == b.attrs:
+        # sum(exp(z) w) / sum(exp(z)), a weighted mean (attention) as the builder leaves
+        # sum(exp(z) * w * c) / sum(exp(z)): sum(softmax(z) w) (nan where exp(z) overflows)
+        z = _peel(b.args[0], "exp")
+        m = a.args[0]
+        if z is not None and z.ndim and m.op.name == "mul" and m.shape == z.shape:
+            p, q = m.args
+            for e, w in ((p, q), (q, p)):
+                if _peel(e, "exp") is z:
+                    sm = F.softmax(z, b.attrs["axis"])
+                    return _fit(F.sum(F.mul(sm, w), b.attrs["axis"], b.attrs["keepdims"]),
+                                shape)
     r = over_one_plus_exp(a, b)
-    return None if r is None else _fit(r, n.shape)
+    return None if r is None else _fit(r, shape)
+
+
+def _stable_mul(n: Expr) -> Expr | None:
+    """a * (1/b) (or b**-1) as _stable_div's a / b: sympy writes a quotient so, and
+    from_sympy(to_sympy(softmax(v))) was exp(v) (1/sum(exp(v))), nan at v = 1000."""
+    a, b = n.args
+    for r, other in ((b, a), (a, b)):
+        op = r.op.name
+        if op == "div" and F.is_const(r.args[0], 1.0) or \
+                op == "pow" and F.is_const(r.args[1], -1.0):
+            q = _stable_quotient(other, r.args[1] if op == "div" else r.args[0], n.shape)
+            if q is not None:
+                return q
+    return None
 
 
 def _stable_pow(n: Expr) -> Expr | None:
@@ -317,6 +346,8 @@ def _stabilize_node(n: Expr) -> Expr | None:
             return _fit(F.sub(F.softplus(z), F.mul(y, z)), n.shape)
     if op == "div":
         return _stable_div(n)
+    if op == "mul":
+        return _stable_mul(n)
     return None
 
 
@@ -325,9 +356,10 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
     """The outputs with every unstable pattern replaced by its stable equal.
 
     log(sigmoid(z)), log(1 - sigmoid(z)), log(1 + exp(z)), log(exp(z)), log(sum(exp(z))),
-    log(softmax(z)), bce(sigmoid(z), y), exp(z)/sum(exp(z)), a/(1 + exp(-z)) and
-    c exp(z)/(1 + exp(z)), also seen through transposes, reshapes and broadcasts. The nodes in
-    ``keep`` stay in the result and count as opaque inputs (no pattern looks inside them).
+    log(softmax(z)), bce(sigmoid(z), y), exp(z)/sum(exp(z)), sum(exp(z) w)/sum(exp(z)),
+    a/(1 + exp(-z)) and c exp(z)/(1 + exp(z)) (a quotient also as a product with 1/b or
+    b**-1), also seen through transposes, reshapes and broadcasts. The nodes in ``keep`` stay
+    in the result and count as opaque inputs (no pattern looks inside them).
     ``order``: the outputs' topological order, when the caller has it already.
     """
     if order is None:
@@ -368,7 +400,7 @@ def shared_softmax(outputs: list[Expr], family: list[Expr]) -> list[Expr]:
     return rebuild(outputs, rewrite)
 
 
-_CANDIDATES = ("log", "bce", "div", "pow")  # the ops _stabilize_node rewrites
+_CANDIDATES = ("log", "bce", "div", "pow", "mul")  # the ops _stabilize_node rewrites
 
 
 def has_candidates(nodes) -> bool:
@@ -376,6 +408,7 @@ def has_candidates(nodes) -> bool:
     for n in nodes:  # a plain loop: this runs over every node of every graph derived or compiled
         name = n.op.name
         if name in _CANDIDATES and (name != "div" or _stable_div(n) is not None) and \
-                (name != "pow" or _stable_pow(n) is not None):
+                (name != "pow" or _stable_pow(n) is not None) and \
+                (name != "mul" or _stable_mul(n) is not None):
             return True
     return False

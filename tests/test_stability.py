@@ -491,6 +491,56 @@ def test_a_softmax_over_leading_axes_written_without_keepdims_is_stable():
                                np.exp(t) / np.exp(t).sum(1))
 
 
+def _fd_grad(f, x, vals, h=1e-6):
+    base = np.asarray(vals[x], float)
+    g = np.zeros_like(base)
+    for i in np.ndindex(base.shape):
+        up, dn = base.copy(), base.copy()
+        up[i] += h
+        dn[i] -= h
+        g[i] = (sg.evaluate(f, {**vals, x: up}) - sg.evaluate(f, {**vals, x: dn})) / (2 * h)
+    return g
+
+
+def test_softmax_back_from_sympy_and_written_as_a_product_with_a_reciprocal_is_stable():
+    # sympy writes a quotient a * (1/b): from_sympy(to_sympy(softmax(v))) read back as
+    # exp(v) (1/sum(exp(v))), nan at v = 1000, as were exp(v) * sum(exp(v))**-1 and the
+    # weighted mean sum(exp(v) w)/sum(exp(v)) the builder makes of sum(exp(v)/sum(exp(v)) w)
+    v = sg.vector("v_rc", 3)
+    B, W = sg.matrix("B_rc", (2, 3)), sg.matrix("W_rc", (2, 3))
+    w = np.array([1.0, 2.0, 3.0])
+    big = np.array([1000.0, 999.0, 998.0])
+    want = np.exp(big - 1000) / np.exp(big - 1000).sum()
+    forms = [sg.from_sympy(sg.to_sympy(sg.softmax(v))), sg.exp(v) * (1 / sg.sum(sg.exp(v))),
+             (1 / sg.sum(sg.exp(v))) * sg.exp(v), sg.exp(v) * sg.sum(sg.exp(v)) ** -1]
+    for e in forms:
+        np.testing.assert_allclose(_strict(sg.evaluate, e, {v: big}), want, rtol=1e-14)
+        f = sg.sum(e * sg.const(w))  # (the builder: sum(exp(v) w) / sum(exp(v)))
+        np.testing.assert_allclose(_strict(sg.evaluate, f, {v: big}), want @ w, rtol=1e-14)
+        g = _strict(sg.evaluate, sg.grad(f, v), {v: big})
+        np.testing.assert_allclose(g, want * (w - want @ w), rtol=1e-12)
+        small = {v: np.array([0.3, -0.2, 0.1])}
+        np.testing.assert_allclose(sg.evaluate(sg.grad(f, v), small), _fd_grad(f, v, small),
+                                   rtol=1e-7)
+    b = np.full((2, 3), 800.0) + np.arange(6.0).reshape(2, 3)
+    wm = np.arange(6.0).reshape(2, 3)
+    for axis in (0, 1):
+        e = sg.from_sympy(sg.to_sympy(sg.softmax(B, axis=axis)))
+        sm = np.exp(b - b.max(axis, keepdims=True))
+        sm /= sm.sum(axis, keepdims=True)
+        np.testing.assert_allclose(_strict(sg.evaluate, e, {B: b}), sm, rtol=1e-14)
+        mean = sg.sum(sg.exp(B) * W, axis=axis) / sg.sum(sg.exp(B), axis=axis)
+        np.testing.assert_allclose(_strict(sg.evaluate, mean, {B: b, W: wm}),
+                                   (sm * wm).sum(axis), rtol=1e-14)
+    # a sum of another product, or over other axes, is no weighted mean: left as written
+    T = sg.matrix("T_rc", (2, 3))
+    other = sg.sum(sg.exp(B) * W, axis=0) / sg.sum(sg.exp(T), axis=0)
+    assert "softmax" not in str(sg.simplify(other))
+    t = np.arange(6.0).reshape(2, 3) / 7
+    np.testing.assert_allclose(sg.evaluate(other, {B: t, W: wm, T: t + 1}),
+                               (np.exp(t) * wm).sum(0) / np.exp(t + 1).sum(0), rtol=1e-14)
+
+
 @pytest.mark.parametrize("b", ["3", "exp(y)", "2*exp(y)", "sigmoid(y)", "softplus(y)",
                                "1 + exp(y)", "y**2 + 1", "2 + exp(y)"])
 def test_log_of_a_quotient_with_one_minus_sigmoid_or_a_positive_sum_is_stable(b):
