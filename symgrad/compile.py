@@ -728,6 +728,8 @@ class _Plan:
                                            numpy and tensor and variant == "main", mathed,
                                            hosted, contract=tensor and (
                                                numpy or backends.einsum_contracts(self.xp)))
+        if not tensor and not backends.traced(self.xp):
+            check_lines = check_lines + _samples_agree_lines(self.ins, gen, order)
         if gen.uses_memo:
             check_lines = check_lines + ["_memo = {}"]
         if "_cdt" in self.extra and gen.like is not None:
@@ -833,11 +835,31 @@ def _namespace(gen: Gen, xp, lazy: dict, ins: list[Expr]) -> dict:
           "_ndarray": np.ndarray, "_FINE": _FINE, "_array_in": _array_in, "_f64": _F64,
           "_scalar_array_in": _scalar_array_in_for(xp), "_real_in": _real_in_for(xp),
           "_fail": _fail, "_lazy": lazy, "_PerSample": PerSample,
+          "_samples_agree": _samples_agree,
           "_hx": _NP if xp is np else runtime.HostOr(xp),
           "_wk": runtime.Weak(_NP if xp is np else runtime.HostOr(xp)),
           "_uniform": _uniform, "_diagnose": _diagnose_for(ins), "_isinstance": isinstance}
     _add_consts(ns, gen, xp)
     return ns
+
+
+def _samples_agree_lines(ins: list[Expr], gen: Gen, order: list[Expr]) -> list[str]:
+    """For a graph of scalars: a check that the arrays of samples given for its inputs
+    broadcast together, also where no output combines them (sin(s), sin(t) with s of 2
+    samples and t of 3 gave outputs of 2 and 3 samples; a tensor graph refuses them)."""
+    in_graph = {id(n) for n in order}
+    ps = [gen.params[id(v)] for v in ins if id(v) in in_graph]
+    ps = list(dict.fromkeys(ps))
+    if len(ps) < 2:
+        return []
+    several = " + ".join(f"(getattr({p}, 'ndim', 0) > 0)" for p in ps)
+    names = ", ".join(repr(v.attrs["vname"]) for v in ins if gen.params[id(v)] in ps)
+    return [f"if {several} > 1: _samples_agree(({names},), ({', '.join(ps)},))"]
+
+
+def _samples_agree(names: tuple, values: tuple) -> None:
+    arrays = [(n, v) for n, v in zip(names, values) if getattr(v, "ndim", 0)]
+    samples_shape([n for n, _ in arrays], [v for _, v in arrays])
 
 
 def _add_consts(ns: dict, gen: Gen, xp) -> None:
@@ -997,20 +1019,22 @@ def _later(lazy: dict, key: str, make_source: Callable, gen: Gen, get_fn: Callab
 # ------------------------------------------------------------------ evaluate
 def _size_givers(order: list[Expr], used: list[Expr], values: dict,
                  checks: tuple = ()) -> list[Expr]:
-    """Variables of ``values`` the outputs do not use whose shapes fix a size the outputs
-    need and no used variable fixes (the gradient of ``mean(v)`` wrt ``v`` has ``v``'s shape
-    but not ``v``), or a size their ``checks`` compare (``0*u + w`` is ``w``, guarded: u's
-    size must be w's), where such a value is given."""
-    need = {d for n in order for d in n.shape if isinstance(d, str)}
-    need.update(n.attrs["dim"] for n in order if n.op.name == "dimsize")
+    """Variables of ``values`` the outputs do not use whose shapes name a size the outputs
+    have (the gradient of ``mean(v)`` wrt ``v`` has ``v``'s shape but not ``v``), or a size
+    their ``checks`` compare (``0*u + w`` is ``w``, guarded: u's size must be w's), where such
+    a value is given: compile checks that they agree with the used ones, as it does for
+    inputs of its own (the gradient of dot(v, w) wrt v is w, and given v of 3 and w of 4 it
+    came out of shape (4,), not v's)."""
+    sizes = {d for n in order for d in n.shape if isinstance(d, str)}
+    sizes.update(n.attrs["dim"] for n in order if n.op.name == "dimsize")
     have = {d for v in used for d in v.shape}
-    need.difference_update(have)
+    need = sizes - have
     need.difference_update(_through_checks(checks, have))  # fixed by a check (see there)
     checked = {d for c in checks for d in (c.a, c.b) if isinstance(d, str)} - have - need
     # every such value, not the first in the dict's order: compile checks that they agree
     # (the Hessian of sum(v*v) is 2 I, of no variable; given v of 3 and an unused w of the
     # same size n but 5, it came out (5, 5) or (3, 3) by the order of the dict)
-    wanted = need | checked
+    wanted = sizes | checked
     extra = [v for v in values if v.op.name == "var" and v not in used
              and wanted.intersection(v.shape)] if wanted else []
     for v in extra:

@@ -71,6 +71,25 @@ def test_samples_that_do_not_broadcast_are_named():
         f(*vals[:3], np.ones(3), vals[4], np.ones(2))
 
 
+def test_samples_that_do_not_broadcast_are_refused_in_a_graph_of_scalars_too():
+    # where no output combines s and t, sin(s), sin(t) gave 2 and 3 samples (a tensor graph
+    # refuses them, as the docs say of both)
+    s, t, u = sg.scalars("s_nb t_nb u_nb")
+    f = sg.compile([sg.sin(s), sg.sin(t)], [s, t, u])
+    with pytest.raises(sg.ShapeError, match=r"inputs s_nb \(2,\) and t_nb \(3,\): arrays of "
+                                            r"samples for scalar inputs must broadcast together"):
+        f(np.ones(2), np.ones(3), 0.0)
+    a, b = f(np.ones(2), np.ones((3, 1)), np.ones(5))  # (u: unused, its samples ignored)
+    assert a.shape == (2,) and b.shape == (3, 1)
+    a, b = f(np.ones(2), 0.5, 0.0)
+    np.testing.assert_array_equal(a, np.sin(np.ones(2)))
+    assert b == np.sin(0.5)
+    many = sg.scalars(" ".join(f"m{i}_nb" for i in range(10)))  # the many-inputs reader
+    g = sg.compile([sg.sin(m) for m in many], list(many))
+    with pytest.raises(sg.ShapeError, match=r"inputs m0_nb \(2,\) and m9_nb \(3,\)"):
+        g(np.ones(2), *[0.0] * 8, np.ones(3))
+
+
 def test_a_bad_tensor_input_is_still_named():
     ins, outs = mlp("_d")
     f = sg.compile(outs, ins)

@@ -342,6 +342,25 @@ def test_a_size_the_outputs_need_comes_from_an_input_they_do_not_use():
         sg.evaluate(sg.grad(sg.mean(v), v), {})
 
 
+def test_evaluate_checks_a_given_value_that_names_a_size_of_the_outputs():
+    # the gradient of dot(v, w) wrt v is w: given v of 3 and w of 4, evaluate skipped v and
+    # returned a (4,) "gradient" for a (3,) variable, where compile refused the two sizes
+    v, w = sg.vector("v_gv", "n"), sg.vector("w_gv", "n")
+    g = sg.grad(sg.dot(v, w), v)
+    assert sg.variables(g) == [w]
+    msg = r"input v_gv: shape \(3,\) does not fit \(n,\): size n is 4, fixed by input w_gv"
+    for e in (g, sg.simplify(g), sg.tanh(w)):
+        with pytest.raises(sg.ShapeError, match=msg):
+            sg.evaluate(e, {v: np.ones(3), w: np.ones(4)})
+        with pytest.raises(sg.ShapeError):
+            sg.compile(e, [v, w])(np.ones(3), np.ones(4))
+    np.testing.assert_array_equal(sg.evaluate(g, {v: np.ones(4), w: np.arange(4.0)}),
+                                  np.arange(4.0))
+    # a value whose shape names no size of the outputs is still ignored, whatever it is
+    u = sg.vector("u_gv", "k")
+    assert sg.evaluate(sg.sum(w), {w: np.ones(4), u: np.ones(7)}) == 4.0
+
+
 def test_reshape_with_a_symbolic_size_keeps_it_and_counts_the_numbers():
     X = sg.matrix("X_rs", ("N", 6))
     T = sg.reshape(X, ("N", 2, 3))
