@@ -411,17 +411,16 @@ _XP = re.compile(r"\b_xp\b")
 
 
 def hosted_code(n, a: list[str], gen) -> str:
-    """The code of the number node ``n`` computed by numpy on the host (``_hx``: numpy, or
-    runtime.HostOr for another backend), as a Python number: numpy's inf and nan (never
-    Python's exceptions), and a weak scalar (an array library's function of a Python number
-    would make a float64 array, promoting a float32 batch). An operator (+, -, *, /) is left
-    as it is: Python's operators keep a number weak, and a numpy number given for an input
-    strong, as the math version does (unwrapped, np.float64(2.0)/4 became a weak 0.5 in this
-    version only, and float32 data stayed float32 where the math version gives float64)."""
-    if gen.weak:  # a graph of scalars: runtime.Weak decides per call
+    """The code of the number node ``n`` computed by numpy on the host (through runtime.Weak
+    of ``_hx``: numpy, or runtime.HostOr for another backend): numpy's inf and nan (never
+    Python's exceptions), and, of Python numbers, a Python number, weak as they are (an array
+    library's function of a Python number would make a float64 array, promoting a float32
+    batch); of a numpy number given for an input, numpy's, strong as numpy keeps it (a Python
+    number of np.float64 made sin(s) * v float32 where s * v is float64). An operator
+    (+, -, *, /) is left as it is: Python's operators keep a number weak or strong as it is."""
+    if gen.weak or n.op.infix is None:
         return _XP.sub('_wk', n.op.code(a, n, gen))
-    code = _XP.sub('_hx', n.op.code(a, n, gen))
-    return code if n.op.infix is not None else f"_rt.number({code})"
+    return _XP.sub('_hx', n.op.code(a, n, gen))
 
 
 def array_lines(order, gen, uses, out_ids, folded, inplace: bool,

@@ -730,6 +730,9 @@ class _Plan:
                                                numpy or backends.einsum_contracts(self.xp)))
         if not tensor and not backends.traced(self.xp):
             check_lines = check_lines + _samples_agree_lines(self.ins, gen, order)
+        if mathed:
+            check_lines = check_lines + strong_scalar_lines(self.ins, gen, in_graph,
+                                                             f"_lazy['numpy']({call})")
         if gen.uses_memo:
             check_lines = check_lines + ["_memo = {}"]
         if "_cdt" in self.extra and gen.like is not None:
@@ -860,6 +863,23 @@ def _samples_agree_lines(ins: list[Expr], gen: Gen, order: list[Expr]) -> list[s
 def _samples_agree(names: tuple, values: tuple) -> None:
     arrays = [(n, v) for n, v in zip(names, values) if getattr(v, "ndim", 0)]
     samples_shape([n for n, _ in arrays], [v for _, v in arrays])
+
+
+def strong_scalar_lines(ins: list[Expr], gen: Gen, in_graph: set, call: str) -> list[str]:
+    """Where a scalar input is a numpy number (strong: np.float64(0.5) * a float32 array is
+    float64) beside an array input that is not float64: the numpy version, whose functions
+    of numbers keep it strong, since Python's math returns a weak float (sin(s) * v was
+    float32 where (s + 1) * v was float64)."""
+    ps = list(dict.fromkeys(gen.params[id(v)] for v in ins if id(v) in in_graph and not v.shape))
+    ts = list(dict.fromkeys(gen.params[id(v)] for v in ins if id(v) in in_graph and v.shape))
+    narrow = [f"{t}.dtype is not _f64" for t in ts]
+    if gen.like is not None and gen.like not in ts:  # an unused input lends arrays its dtype
+        narrow.append(f"getattr({gen.like}, 'dtype', _f64) is not _f64")
+    if not ps or not narrow:
+        return []
+    strong = " or ".join(f"{p}.__class__ is not _float" for p in ps)
+    narrow = " or ".join(narrow)
+    return [f"if ({strong}) and ({narrow}): return {call}"]
 
 
 def _add_consts(ns: dict, gen: Gen, xp) -> None:

@@ -43,6 +43,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import runtime
 from ._emit import hosted_code, number_nodes, returned, scalar_math_nodes
 from ._loop_groups import Group, LoopPlan
 from ._numba_kernels import HEADER, Kernel, hold, literal, load_module
@@ -56,6 +57,7 @@ from .compile import (
     _diagnose_for,
     _Gen,
     _input_checks,
+    strong_scalar_lines,
 )
 from .compile import compile as _compile_numpy
 from .expr import Expr, checks_of
@@ -161,8 +163,10 @@ def compile_fused(outputs, inputs) -> Callable:
         src += ["        " + ln for ln in head + plain]
         body = ["try:"] + ["    " + ln for ln in body] + \
             ["except (ValueError, ArithmeticError):", f"    return compiled_numpy({params})"]
+        body = strong_scalar_lines(ins, gen, {id(n) for n in order},
+                                   f"compiled_numpy({params})") + body
     kparams = "".join(f", _k{i}s, _k{i}p" for i in range(len(kernels)))
-    helpers = "_np, _hx, _nch, _rdt, _sdt, _f32, _f64, _f16, _TypingError"
+    helpers = "_np, _hx, _wk, _nch, _rdt, _sdt, _f32, _f64, _f16, _TypingError"
     src = [f"def _build({_closure_params(gen)}, {helpers}{kparams}):"] \
         + src + [f"    def compiled({params}):", "        try:"]
     src += ["            " + ln for ln in head + body]
@@ -185,7 +189,7 @@ def compile_fused(outputs, inputs) -> Callable:
     # promotions with float32 and float64 data are the same), where numba raised
     values = [c.astype(np.float32) if isinstance(c, np.ndarray) and c.dtype == _F16 else c
               for c in _closure_values(gen, np, ins)]
-    fn = ns["_build"](*values, np, np, nch, np.result_type, _with_scalars,
+    fn = ns["_build"](*values, np, np, runtime.Weak(np), nch, np.result_type, _with_scalars,
                       _F32, _F64, _F16, typing_error, *kfns)
     if mod is not None:
         hold(mod, fn)

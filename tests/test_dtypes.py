@@ -164,6 +164,37 @@ def test_numpy_scalar_inputs_are_strong():
     assert f(np.ones(3, np.float32), np.float64(2.0)).dtype == F64
 
 
+def test_a_numpy_scalar_input_is_strong_through_functions_too():
+    # sin(s) * v was float32 for s = np.float64(0.5) and float32 v (Python's math makes a
+    # weak float of it), where (s + 1) * v was float64 as in numpy; also in the numpy version
+    # (numpy's functions of numbers were made Python numbers there)
+    s, t, v = sg.scalar("s_sf"), sg.scalar("t_sf"), sg.vector("v_sf", 3)
+    v32 = np.array([1.0, 2.0, 3.0], np.float32)
+    forms = [sg.sin(s) * v, sg.exp(s) * v, (s + 1) * v, s**2 * v, sg.sigmoid(s) * v,
+             sg.relu(s) * v, sg.maximum(s, 0.2) * v, sg.sin(t) * sg.tanh(s) * v]
+    for e in forms:
+        f = sg.compile(e, [v, s, t])
+        for sv, want in ((np.float64(0.5), F64), (np.int64(1), F64), (np.array(0.5), F64),
+                         (0.5, F32), (np.float32(0.5), F32)):
+            got = f(v32, sv, 0.25)
+            assert got.dtype == want, (str(e), sv)
+            ref = np.float64(sv) if want == F64 else np.float32(sv)
+            np.testing.assert_allclose(got, sg.evaluate(e, {v: v32.astype(float), s: ref,
+                                                            t: 0.25}), rtol=1e-6)
+        assert f(v32.astype(np.float64), np.float64(0.5), 0.25).dtype == F64
+        if "sin(t_sf)" in str(e):  # a Python float stays weak beside a strong numpy one
+            assert f(v32, 0.5, np.float64(0.25)).dtype == F64
+            assert f(v32, 0.5, 0.25).dtype == F32
+    # the gradient of sum(sin(s) v) wrt v uses no tensor input: v lends its dtype
+    g = sg.grad(sg.sum(sg.sin(s) * v), v)
+    assert sg.evaluate(g, {v: v32, s: np.float64(0.5)}).dtype == F64
+    assert sg.evaluate(g, {v: v32, s: 0.5}).dtype == F32
+    # and where Python's math overflows, the numpy version keeps it too
+    with np.errstate(over="ignore"):
+        got = sg.compile(sg.exp(s) * v, [v, s])(v32, np.float64(1000.0))
+    assert got.dtype == F64 and np.all(np.isinf(got))
+
+
 def test_per_sample_calls_keep_float32():
     """Scalar inputs given arrays of samples: float32 tensors (and samples) stay float32."""
     s, v = sg.scalar("s"), sg.vector("v", "n")

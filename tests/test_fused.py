@@ -558,3 +558,21 @@ def test_kernel_files_are_named_by_fused_math_too(monkeypatch):
     second = nk.load_module(source)
     assert second.__name__ != first.__name__
     assert "f" * 20 in open(second.__file__).read()
+
+
+def test_a_numpy_scalar_input_is_strong_through_functions_as_on_numpy():
+    # sin(s) * v was float32 for s = np.float64(0.5) and float32 v (math's weak float), and
+    # exp(s) * v at s = 1000 (Python's math overflows: the numpy forms) raised a NameError
+    v, s = sg.vector("v_sfn", 3), sg.scalar("s_sfn")
+    v32 = np.ones(3, np.float32)
+    for e in (sg.sin(s) * v, (s + 1) * v, sg.exp(v * sg.sin(s)), sg.sum(sg.exp(v * sg.sin(s)))):
+        f, g = sg.compile(e, [v, s], backend="numba"), sg.compile(e, [v, s])
+        for sv in (np.float64(0.5), 0.5):
+            got, want = np.asarray(f(v32, sv)), np.asarray(g(v32, sv))
+            assert got.dtype == want.dtype == (np.float64 if sv.__class__ is not float
+                                               else np.float32), (str(e), sv)
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    f = sg.compile(sg.exp(s) * v, [v, s], backend="numba")
+    with np.errstate(over="ignore"):
+        assert np.all(np.isinf(f(v32, 1000.0)))
+        assert f(v32, np.float64(1000.0)).dtype == np.float64
