@@ -24,6 +24,7 @@ backend's device.
 
 from __future__ import annotations
 
+import math
 import types
 from decimal import Decimal
 from fractions import Fraction
@@ -416,6 +417,28 @@ def masked_error(name: str) -> TypeError:
                      f"values to compute with (e.g. {name}.filled(0.0))")
 
 
+def int_as_float(name: str, v) -> float:
+    """The int, bool, Fraction or Decimal (or numpy integer) ``v`` given for input ``name`` as
+    a float; an OverflowError naming the input where it is too large for one."""
+    c = v.__class__
+    if c is int:
+        if not -_MAX_FLOAT_INT <= v <= _MAX_FLOAT_INT:
+            raise OverflowError(f"input {name}: an integer of {v.bit_length()} bits is too "
+                                "large for a float (at most about 1.8e308)")
+        return float(v)
+    try:
+        f = float(v)
+    except OverflowError:  # (a Fraction's; a Decimal's float is inf)
+        f = math.inf
+    if not math.isfinite(f) and (v.is_finite() if c is Decimal else c is Fraction):
+        raise OverflowError(f"input {name}: {c.__name__} {v} is too large for a float (at "
+                            "most about 1.8e308)")
+    return f
+
+
+_MAX_FLOAT_INT = int(np.finfo(np.float64).max)
+
+
 def real_inputs(xp) -> Callable:
     """``read(name, value)``: an array input on ``xp`` (numpy, dask, jax, cupy, torch, an
     array-API namespace) as an array of ``xp``, its name in the error where it cannot be one;
@@ -610,8 +633,8 @@ def _compile_jax(outputs, inputs) -> Callable:
         if any(isinstance(args[i], _INTEGRAL) for i in scalars if i < len(args)):
             # an int or bool for a scalar input is a float, as on every backend: under jit it
             # was an integer tracer (2**-1 gave -9223372036854775808, 2**62 * 4 gave 0)
-            args = tuple(float(a) if i in scalars and isinstance(a, _INTEGRAL) else a
-                         for i, a in enumerate(args))
+            args = tuple(int_as_float(names[i], a) if i in scalars and isinstance(a, _INTEGRAL)
+                         else a for i, a in enumerate(args))
         if ignored:  # (an array still lends its dtype; what jit cannot take is given None)
             args = tuple(None if i in ignored and not hasattr(a, "dtype") and
                          not isinstance(a, (int, float)) else a for i, a in enumerate(args))

@@ -596,10 +596,7 @@ def _scalar_in(name: str, v):
     if c is np.bool_:
         return float(v)
     if c is bool or c is int:
-        if not -_MAX_FLOAT_INT <= v <= _MAX_FLOAT_INT:
-            raise OverflowError(f"input {name}: an integer of {v.bit_length()} bits is too "
-                                "large for a float (at most about 1.8e308)")
-        return float(v)
+        return backends.int_as_float(name, v)
     if c is list or c is tuple:
         raise TypeError(f"input {name}: got a Python {c.__name__}; pass a number or a numpy "
                         "array (np.asarray)")
@@ -608,15 +605,7 @@ def _scalar_in(name: str, v):
             "to substitute, build the expression on it)" if c is Expr else c.__name__
         raise TypeError(f"input {name}: expected numbers, got {what}")
     if c is Fraction or c is Decimal:
-        try:
-            f = float(v)
-        except OverflowError:  # (a Fraction's; a Decimal's float is inf)
-            f = math.inf
-        finite = v.is_finite() if c is Decimal else True
-        if finite and not math.isfinite(f):
-            raise OverflowError(f"input {name}: {c.__name__} {v} is too large for a float (at "
-                                "most about 1.8e308)")
-        return f
+        return backends.int_as_float(name, v)
     if isinstance(v, (complex, np.complexfloating)):
         raise TypeError(f"input {name}: a complex number ({v}); symgrad computes with real "
                         "numbers")

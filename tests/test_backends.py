@@ -105,6 +105,24 @@ def test_backend_shape_errors_name_the_input(name, x64):
 
 
 @pytest.mark.parametrize("name", BACKENDS)
+def test_backend_names_a_number_too_large_for_a_float(name, x64):
+    # the jax backend said a bare "int too large to convert to float"
+    from decimal import Decimal
+    from fractions import Fraction
+
+    x, y, v = sg.scalar("x_big"), sg.scalar("y_big"), sg.vector("v_big", 2)
+    for outs, ins, rest in ((sg.tanh(x) * y, [x, y], 2.0), (sg.tanh(x) * v, [x, v], None)):
+        fn = sg.compile(outs, ins, backend=_backend_arg(name))
+        other = rest if rest is not None else _inputs(name, [np.ones(2)])[0]
+        for big, what in ((10**400, "an integer of 1329 bits"), (Fraction(10**400, 3),
+                                                                 "Fraction 1"),
+                          (Decimal("1e400"), "Decimal 1E"), (-(10**400), "an integer of")):
+            with pytest.raises(OverflowError, match=rf"^input x_big: {what}.* is too large "
+                                                    r"for a float \(at most about 1.8e308\)"):
+                fn(big, other)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
 def test_backend_keeps_the_checks_a_rewrite_dropped(name, x64):
     v, u = sg.vector("v", "n"), sg.vector("u", 3)
     f = sg.sum(v + u)  # n must be 3; d/du is ones, whose graph has no v: a guard keeps the check
