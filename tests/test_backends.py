@@ -122,6 +122,25 @@ def test_backend_names_a_number_too_large_for_a_float(name, x64):
                 fn(big, other)
 
 
+def test_numpy_samples_for_a_graph_of_scalars_become_jax_arrays_on_the_jax_numpy_module(x64):
+    # x + y of numpy samples came back a numpy array, exp(x) a jax one (a probe)
+    if not _have("jax"):
+        pytest.skip("jax not installed")
+    import jax
+    import jax.numpy as jnp
+
+    x, y = sg.scalars("x_jm y_jm")
+    xs, ys = np.array([-1.0, 0.5]), np.array([0.3, 0.2])
+    outs = [x + y, sg.relu(x), x * 2.0, sg.exp(x)]
+    f = sg.compile(outs, [x, y], backend=jnp)
+    for got, want in zip(f(xs, ys), (xs + ys, np.maximum(xs, 0.0), 2 * xs, np.exp(xs))):
+        assert isinstance(got, jax.Array)
+        np.testing.assert_allclose(np.asarray(got), want)
+    assert all(isinstance(r, jax.Array) for r in f(xs, 0.2))
+    got = jax.jit(f)(xs, 0.2)  # (traced: the inputs are jax's already)
+    np.testing.assert_allclose(np.asarray(got[0]), xs + 0.2)
+
+
 @pytest.mark.parametrize("name", BACKENDS)
 def test_backend_keeps_the_checks_a_rewrite_dropped(name, x64):
     v, u = sg.vector("v", "n"), sg.vector("u", 3)
