@@ -100,14 +100,6 @@ def power_arrays(a, b):
     return a ** b
 
 
-def number(x):
-    """A scalar numpy computed from Python numbers, as a Python number (a weak scalar: it
-    keeps a float32 array float32); anything else as it is."""
-    if isinstance(x, np.generic) or (x.__class__ is np.ndarray and x.ndim == 0):
-        return x.item()
-    return x
-
-
 def _on_host(a) -> bool:
     return a.__class__ in (float, int, bool, complex) or isinstance(a, (np.generic, np.ndarray))
 

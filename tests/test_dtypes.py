@@ -189,6 +189,13 @@ def test_a_numpy_scalar_input_is_strong_through_functions_too():
     g = sg.grad(sg.sum(sg.sin(s) * v), v)
     assert sg.evaluate(g, {v: v32, s: np.float64(0.5)}).dtype == F64
     assert sg.evaluate(g, {v: v32, s: 0.5}).dtype == F32
+    # bce of a scalar mu and a float32 y: its logs of a numpy mu stay strong
+    y = sg.vector("y_sf", 3)
+    fb = sg.compile(sg.bce(s, y), [s, y])
+    assert fb(np.float64(0.3), v32 / 4).dtype == F64
+    assert fb(0.3, v32 / 4).dtype == F32
+    np.testing.assert_allclose(fb(np.float64(0.3), v32 / 4),
+                               -(v32 / 4) * np.log(0.3) - (1 - v32 / 4) * np.log(0.7))
     # and where Python's math overflows, the numpy version keeps it too
     with np.errstate(over="ignore"):
         got = sg.compile(sg.exp(s) * v, [v, s])(v32, np.float64(1000.0))

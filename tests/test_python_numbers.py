@@ -85,7 +85,7 @@ def test_array_code_of_a_scalar_division_calls_the_helper():
     with pytest.warns(RuntimeWarning):
         f(np.ones(3), 0.0)
     # the numpy version it fell back to: the helper, which gives numpy's inf as a Python
-    # number (an operator needs no _rt.number: Python's keep a number weak, see hosted_code)
+    # number (an operator needs no runtime.Weak: Python's keep a number weak, see hosted_code)
     assert "_rt.div(_hx, _c0, x_pn)" in f.source
     with pytest.warns(RuntimeWarning):
         assert f(np.ones(3, np.float32), 0.0).dtype == np.float32

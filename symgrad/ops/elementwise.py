@@ -973,9 +973,9 @@ class BCE(Elementwise):
         mu, y = a
         if g.may_be_number(n.args[0]) and not g.may_be_number(n):
             # a Python number mu next to an array y: its logs stay Python numbers (weak), as a
-            # number node's do (symgrad._emit.hosted_code), and never promote a float32 y
-            return (f"-{y} * _rt.number(_hx.log({mu})) - (1.0 - {y}) * "
-                    f"_rt.number(_hx.log(1.0 - {mu}))")
+            # number node's do (symgrad._emit.hosted_code), and never promote a float32 y; a
+            # numpy number's stay strong, as numpy keeps them
+            return f"-{y} * _wk.log({mu}) - (1.0 - {y}) * _wk.log(1.0 - {mu})"
         return f"-{y} * _xp.log({mu}) - (1.0 - {y}) * _xp.log(1.0 - {mu})"
 
     def math(self, a, n, g):
