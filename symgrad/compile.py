@@ -862,19 +862,18 @@ def _samples_agree(names: tuple, values: tuple) -> None:
 
 def strong_scalar_lines(ins: list[Expr], gen: Gen, in_graph: set, call: str) -> list[str]:
     """Where a scalar input is a numpy number (strong: np.float64(0.5) * a float32 array is
-    float64) beside an array input that is not float64: the numpy version, whose functions
-    of numbers keep it strong, since Python's math returns a weak float (sin(s) * v was
-    float32 where (s + 1) * v was float64)."""
+    float64) of a wider dtype than an array input: the numpy version, whose functions of
+    numbers keep it strong, since Python's math returns a weak float (sin(s) * v was float32
+    where (s + 1) * v was float64). A Python float costs one test."""
     ps = list(dict.fromkeys(gen.params[id(v)] for v in ins if id(v) in in_graph and not v.shape))
     ts = list(dict.fromkeys(gen.params[id(v)] for v in ins if id(v) in in_graph and v.shape))
-    narrow = [f"{t}.dtype is not _f64" for t in ts]
     if gen.like is not None and gen.like not in ts:  # an unused input lends arrays its dtype
-        narrow.append(f"getattr({gen.like}, 'dtype', _f64) is not _f64")
-    if not ps or not narrow:
+        ts.append(gen.like)
+    if not ps or not ts:
         return []
     strong = " or ".join(f"{p}.__class__ is not _float" for p in ps)
-    narrow = " or ".join(narrow)
-    return [f"if ({strong}) and ({narrow}): return {call}"]
+    return [f"if ({strong}) and _rt.scalar_widens(({', '.join(ps)},), ({', '.join(ts)},)): "
+            f"return {call}"]
 
 
 def _add_consts(ns: dict, gen: Gen, xp) -> None:

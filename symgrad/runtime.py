@@ -158,6 +158,14 @@ _MAKES_ARRAYS = frozenset(("asarray", "zeros_like", "ones_like", "full_like", "e
                            "broadcast_to", "reshape", "zeros", "ones", "full", "empty"))
 
 
+def scalar_widens(scalars: tuple, arrays: tuple) -> bool:
+    """Whether a numpy number among ``scalars`` has a wider floating dtype than one of
+    ``arrays`` (which numpy promotes to it: np.float64(2) * a float32 array is float64)."""
+    wide = max((s.dtype.itemsize for s in scalars
+                if s.__class__ is not float and isinstance(s, np.floating)), default=0)
+    return any(getattr(getattr(a, "dtype", None), "itemsize", wide) < wide for a in arrays)
+
+
 class Weak:
     """The namespace of a graph of scalars' array version (see symgrad._emit.hosted_code):
     a function of Python numbers alone is numpy's, of floats (numpy computes tanh of a bool

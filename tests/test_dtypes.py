@@ -189,6 +189,15 @@ def test_a_numpy_scalar_input_is_strong_through_functions_too():
     g = sg.grad(sg.sum(sg.sin(s) * v), v)
     assert sg.evaluate(g, {v: v32, s: np.float64(0.5)}).dtype == F64
     assert sg.evaluate(g, {v: v32, s: 0.5}).dtype == F32
+    # a numpy number no wider than the arrays keeps the main version (W2 passes b as
+    # np.float32 with float32 data: the numpy version has no buffer reuse)
+    f = sg.compile(sg.sin(s) * v, [v, s])
+    f(v32, np.float32(0.5))
+    f(v32.astype(np.float64), np.float64(0.5))
+    f(v32.astype(np.float16), np.float16(0.5))
+    assert "_compiled_numpy" not in f.source
+    assert f(v32.astype(np.float16), np.float32(0.5)).dtype == F32  # (numpy: float32)
+    assert "_compiled_numpy" in f.source
     # bce of a scalar mu and a float32 y: its logs of a numpy mu stay strong
     y = sg.vector("y_sf", 3)
     fb = sg.compile(sg.bce(s, y), [s, y])
