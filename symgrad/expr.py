@@ -334,6 +334,9 @@ class Attrs(dict):
 
 
 _new = object.__new__
+# a build-time rule's answer "no rewrite, and no later rule either": constants whose value
+# does not fold (inf - inf is nan, which the rule a - a = 0 made 0)
+AS_BUILT: Any = object()
 _NO_ATTRS: dict = Attrs()  # the attrs of every node without attributes (shared)
 
 
@@ -398,6 +401,8 @@ def make(op: Op, args: tuple, attrs: dict | None = None) -> Expr:
     for rule in (op.rules if shape else op.scalar_rules):
         r = rule(args, attrs, shape)
         if r is not None:
+            if r is AS_BUILT:
+                break
             if checks and r.checks is not checks:
                 return keep_checks(r, checks)
             return r

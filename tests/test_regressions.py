@@ -663,3 +663,25 @@ def test_a_zero_hessian_still_refuses_sizes_that_do_not_fit():
     with pytest.raises(sg.ShapeError, match=r"\(4,\) and \(3,\)"):
         sg.compile(H, [a, u])(0.5, np.ones(4))
     assert sg.compile(H, [a, u])(0.5, np.ones(3)) == 0.0
+
+
+def test_constants_that_are_not_finite_are_not_simplified_away():
+    # inf - inf and nan - nan were a - a = 0, 0 * inf and nan * 0 were 0 * a = 0: with parse
+    # reading inf and nan as numbers, `symgrad eval "inf - inf + x" x=2` printed 2.0
+    import math
+    import warnings
+
+    x = sg.scalar("x_nf")
+    inf, nan = sg.const(math.inf), sg.const(math.nan)
+    forms = [inf - inf, 0 * inf, inf * 0, nan * 0, nan - nan, nan + 0, inf / inf,
+             sg.parse("inf - inf"), sg.parse("0*inf"), sg.parse("nan*0")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for e in forms:
+            assert math.isnan(sg.evaluate(e + x, {x: 1.0})), str(e)
+            assert math.isnan(sg.compile(e + x, [x])(1.0)), str(e)
+        assert sg.evaluate(inf + inf + x, {x: 1.0}) == math.inf
+        assert sg.evaluate(inf - 1 + x, {x: 1.0}) == math.inf
+    # finite constants still fold, and x - x is still 0
+    assert (sg.const(2.0) * 3.0 - 1.0) is sg.const(5.0)
+    assert (x - x) is sg.const(0.0)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import functions as F
 from .._lazy import sympy
+from ..expr import AS_BUILT
 from .base import P_ADD, P_ATOM, P_HAD, P_MUL, P_NEG, P_POW, REGISTRY, Op, jux, par, register, rule
 from .base import _top_level_slash as top_level_slash
 
@@ -1093,11 +1094,13 @@ def _fold(f):
         try:
             out = f(*vals)
         except (ArithmeticError, ValueError):
-            return None
+            return AS_BUILT
         # a complex result (a negative base to a fractional power) is not folded: the node
-        # evaluates to numpy's nan, with its warning, like the same power of a variable
+        # evaluates to numpy's nan, with its warning, like the same power of a variable; nor
+        # is another that is not finite, and no other rule sees the numbers (a - a = 0 and
+        # 0 a = 0 made inf - inf and 0 inf 0)
         if out.__class__ is complex or not math.isfinite(out):
-            return None
+            return AS_BUILT
         return F.const(out)
 
     return r
