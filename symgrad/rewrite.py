@@ -286,12 +286,15 @@ def _stable_quotient(a: Expr, b: Expr, shape) -> Expr | None:
         axes = _sum_of_exp_like(b, z)
         if axes is not None:
             return F.softmax(z, axes)
-    if a.op.name == "sum" and b.op.name == "sum" and a.attrs == b.attrs:
+    if a.op.name == "sum" and b.op.name == "sum" and a.attrs["axis"] == b.attrs["axis"]:
         # sum(exp(z) w) / sum(exp(z)), a weighted mean (attention) as the builder leaves
         # sum(exp(z) * w * c) / sum(exp(z)): sum(softmax(z) w) (nan where exp(z) overflows)
         z = _peel(b.args[0], "exp")
         m = a.args[0]
-        if z is not None and z.ndim and m.op.name == "mul" and m.shape == z.shape:
+        # (keepdims may differ where the sum has one entry: the builder drops a (1, 1) one's)
+        same = a.attrs["keepdims"] == b.attrs["keepdims"] or \
+            z is not None and len(b.attrs["axis"]) == z.ndim
+        if z is not None and z.ndim and same and m.op.name == "mul" and m.shape == z.shape:
             p, q = m.args
             for e, w in ((p, q), (q, p)):
                 if _peel(e, "exp") is z:
@@ -304,15 +307,34 @@ def _stable_quotient(a: Expr, b: Expr, shape) -> Expr | None:
 
 def _stable_mul(n: Expr) -> Expr | None:
     """a * (1/b) (or b**-1) as _stable_div's a / b: sympy writes a quotient so, and
-    from_sympy(to_sympy(softmax(v))) was exp(v) (1/sum(exp(v))), nan at v = 1000."""
+    from_sympy(to_sympy(softmax(v))) was exp(v) (1/sum(exp(v))), nan at v = 1000; and
+    c exp(u) * sigmoid(-u) -> c sigmoid(u)."""
     a, b = n.args
     for r, other in ((b, a), (a, b)):
-        op = r.op.name
-        if op == "div" and F.is_const(r.args[0], 1.0) or \
-                op == "pow" and F.is_const(r.args[1], -1.0):
-            q = _stable_quotient(other, r.args[1] if op == "div" else r.args[0], n.shape)
+        views = []
+        rec = r
+        while rec.op.name in _VIEWS:  # (1/b) viewed is 1/(b viewed): a (1, 1) sum is reshaped
+            views.append(rec)  # to a scalar to scale a matrix
+            rec = rec.args[0]
+        op = rec.op.name
+        if op == "div" and F.is_const(rec.args[0], 1.0) or \
+                op == "pow" and F.is_const(rec.args[1], -1.0):
+            den = rec.args[1] if op == "div" else rec.args[0]
+            for v in reversed(views):
+                den = make(v.op, (den,), v.attrs)
+            q = _stable_quotient(other, den, n.shape)
             if q is not None:
                 return q
+        # c exp(u) sigmoid(-u) = c sigmoid(u): exp(z) * (1/(1 + exp(z))), whose reciprocal
+        # is rewritten first (sigmoid(-z)), was inf 0 = nan at z = 1000; so was
+        # exp(z) (1 - sigmoid(z)), 1 - sigmoid(z) being sigmoid(-z)
+        w = _sigmoid_arg(r)
+        if w is not None:
+            u = w.args[0] if w.op.name == "neg" else F.neg(w)
+            c = _exp_cofactor(other, u)
+            if c is not None:
+                s = F.sigmoid(u)
+                return _fit(s if F.is_const(c, 1.0) else F.mul(c, s), n.shape)
     return None
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from . import functions as F
 from ._lazy import sympy
 from .expr import Expr
+from .rewrite import stabilize
 from .shapes import fmt_shape
 
 
@@ -44,8 +45,9 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     ``sg.scalar(name)`` (symbols are matched by name, as symgrad's variables are: sympy's
     ``Symbol("x")`` and ``Symbol("x", positive=True)`` are one variable x), and a
     ``MatrixSymbol`` a matrix (a vector when it has one column, as ``to_sympy`` writes
-    vectors). Recognises sigmoid ``1/(1 + exp(-x))``, softplus
-    ``log(1 + exp(x))``, relu ``Max(0, x)``, and the matrix expressions ``to_sympy`` writes
+    vectors). Recognises sigmoid ``1/(1 + exp(-x))``, softplus ``log(1 + exp(x))``, relu
+    ``Max(0, x)``, the other forms :func:`symgrad.rewrite.stabilize` rewrites
+    (``exp(v)/sum(exp(v))`` is ``softmax(v)``), and the matrix expressions ``to_sympy`` writes
     (products, sums, transposes, traces, elementwise products and functions, positive integer
     powers, rows and entries), and formulas in the entries ``A[i, j]`` of matrices: sums over
     indices (``Sum``, nested or not, and the sums of terms sympy writes out for products of
@@ -77,10 +79,15 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
         if not isinstance(expr, sympy.Basic):  # None, a list, ...: sympify passes them on
             raise ValueError(f"from_sympy: cannot read {expr!r:.60} as a sympy expression")
     try:
-        return _read(_rolled(expr), by_name, frozenset())
+        out = _read(_rolled(expr), by_name, frozenset())
     except RecursionError:  # sympy's own traversals (atoms, xreplace) recurse
         raise ValueError("from_sympy: the expression is too deep for sympy's own traversals "
                          "(they recursed past Python's limit)") from None
+    # sympy's forms of the stable functions read back as those functions (exp(v) (1/sum(exp(v)))
+    # is softmax(v)), so what is built on the result is stable too (sum(s s) of the sympy
+    # form of a softmax s was nan at v = 1000); the expressions of ``symbols`` stay as given
+    (out,) = stabilize([out], keep=list(by_name.values()))
+    return out
 
 
 # sympy writes out the entries of a product of matrices of known sizes as sums of their

@@ -541,6 +541,72 @@ def test_softmax_back_from_sympy_and_written_as_a_product_with_a_reciprocal_is_s
                                (np.exp(t) * wm).sum(0) / np.exp(t + 1).sum(0), rtol=1e-14)
 
 
+def test_exp_times_the_sigmoid_of_minus_its_argument_is_the_sigmoid():
+    # exp(z) * (1/(1 + exp(z))): the reciprocal is rewritten first, to sigmoid(-z), and the
+    # product exp(z) sigmoid(-z) was inf 0 = nan at z = 1000; so was exp(z) (1 - sigmoid(z))
+    z, Z = sg.vector("z_es", 2), sg.matrix("Z_es", (2, 2))
+    big = np.array([1000.0, -3.0])
+    want = np.array([1.0, 1 / (1 + np.exp(3.0))])
+    forms = [sg.exp(z) * (1 / (1 + sg.exp(z))), sg.exp(z) * (1 + sg.exp(z)) ** -1,
+             sg.exp(z) * sg.sigmoid(-z), sg.sigmoid(-z) * sg.exp(z),
+             sg.exp(z) * (1 - sg.sigmoid(z))]
+    for e in forms:
+        np.testing.assert_allclose(_strict(sg.evaluate, e, {z: big}), want, rtol=1e-14)
+        g = _strict(sg.evaluate, sg.grad(sg.sum(e), z), {z: big})
+        np.testing.assert_allclose(g, want * (1 - want), rtol=1e-12)
+        small = {z: np.array([0.3, -1.1])}
+        np.testing.assert_allclose(sg.evaluate(sg.grad(sg.sum(e), z), small),
+                                   _fd_grad(sg.sum(e), z, small), rtol=1e-7)
+    np.testing.assert_allclose(_strict(sg.evaluate, 3 * sg.exp(z + 1) * sg.sigmoid(-z),
+                                       {z: big}), 3 * np.e * want, rtol=1e-14)
+    e = 3 * sg.exp(Z) * (1 / (1 + sg.exp(Z)))
+    np.testing.assert_allclose(_strict(sg.evaluate, e, {Z: np.full((2, 2), 1000.0)}), 3.0)
+    # a sigmoid of another argument is left as written
+    w = sg.vector("w_es", 2)
+    other = sg.exp(z) * sg.sigmoid(-w)
+    assert "exp" in str(sg.simplify(other))
+    np.testing.assert_allclose(sg.evaluate(other, {z: np.array([0.5, 1.0]), w: np.ones(2)}),
+                               np.exp([0.5, 1.0]) / (1 + np.e))
+
+
+def test_a_softmax_over_every_axis_with_keepdims_written_as_a_product_is_stable():
+    # the (1, 1) sum is reshaped to a scalar to scale the matrix, and the builder drops the
+    # keepdims of a (1, 1) numerator: exp(Z) * (1/b) and a * (1/b) were nan at Z = 1000
+    Z, W = sg.matrix("Z_kd", (2, 3)), sg.matrix("W_kd", (2, 3))
+    b = sg.sum(sg.exp(Z), keepdims=True)
+    a = sg.sum(sg.exp(Z) * W, keepdims=True)
+    big = {Z: np.full((2, 3), 1000.0), W: np.ones((2, 3))}
+    for e in (sg.exp(Z) / b, sg.exp(Z) * (1 / b), sg.exp(Z) * b**-1):
+        np.testing.assert_allclose(_strict(sg.evaluate, e, big), np.full((2, 3), 1 / 6))
+    for e in (a / b, a * (1 / b), a * b**-1):
+        np.testing.assert_allclose(_strict(sg.evaluate, e, big), [[1.0]])
+    # over one axis of two, keepdims on one side only broadcasts to (2, 2): no weighted mean
+    zz, ww = np.arange(6.0).reshape(2, 3), np.arange(6.0).reshape(2, 3)
+    e = sg.sum(sg.exp(Z) * W, axis=1) / sg.sum(sg.exp(Z), axis=1, keepdims=True)
+    assert e.shape == (2, 2)
+    np.testing.assert_allclose(sg.evaluate(e, {Z: zz, W: ww}),
+                               (np.exp(zz) * ww).sum(1) / np.exp(zz).sum(1, keepdims=True))
+
+
+def test_from_sympy_reads_the_stable_functions_back():
+    # sum(s * s) of the sympy form of a softmax s was nan at v = 1000: the builder folds it
+    # to sum(exp(v) exp(v)) / sum(exp(v))**2, which no rule recognises
+    import sympy
+
+    v = sg.vector("v_fs", 3)
+    big = {v: np.array([1000.0, 999.0, 998.0])}
+    s1, s2 = sg.softmax(v), sg.from_sympy(sg.to_sympy(sg.softmax(v)))
+    assert s2 is s1
+    x = sympy.Symbol("x_fs", real=True)
+    assert str(sg.from_sympy(sympy.exp(x) / (1 + sympy.exp(x)))) == "sigmoid(x_fs)"
+    assert str(sg.from_sympy(sympy.log(sympy.exp(2 * x)))) == "2*x_fs"
+    # an expression given in symbols stays as given (no rule looks inside it)
+    h = sg.sigmoid(sg.scalar("z_fs"))
+    assert str(sg.from_sympy(sympy.log(sympy.Symbol("h")), {"h": h})) == "log(sigmoid(z_fs))"
+    np.testing.assert_allclose(_strict(sg.evaluate, sg.sum(s2 * s2), big),
+                               sg.evaluate(sg.sum(s1 * s1), big), rtol=1e-14)
+
+
 @pytest.mark.parametrize("b", ["3", "exp(y)", "2*exp(y)", "sigmoid(y)", "softplus(y)",
                                "1 + exp(y)", "y**2 + 1", "2 + exp(y)"])
 def test_log_of_a_quotient_with_one_minus_sigmoid_or_a_positive_sum_is_stable(b):
