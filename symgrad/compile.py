@@ -719,10 +719,10 @@ class _Plan:
                                                numpy or backends.einsum_contracts(self.xp)))
         if not tensor and not backends.traced(self.xp):
             check_lines = check_lines + _samples_agree_lines(self.ins, gen, order)
-        elif not tensor and not numpy:  # jax.numpy, outside jit: numpy samples as its arrays
-            # (x + y of numpy samples was a numpy array, exp(x) a jax one, in one result)
+        elif not tensor and not numpy:  # jax.numpy, outside jit: numpy samples (and numbers)
+            # as its arrays (x + y of numpy samples was a numpy array, exp(x) a jax one)
             check_lines = check_lines + [
-                f"if {p}.__class__ is _ndarray: {p} = _asarray({p})"
+                f"if {p}.__class__ is not _float: {p} = _asarray({p})"
                 for p in dict.fromkeys(gen.params[id(v)] for v in self.ins
                                        if id(v) in in_graph)]
         if mathed:

@@ -137,6 +137,9 @@ def test_numpy_samples_for_a_graph_of_scalars_become_jax_arrays_on_the_jax_numpy
         assert isinstance(got, jax.Array)
         np.testing.assert_allclose(np.asarray(got), want)
     assert all(isinstance(r, jax.Array) for r in f(xs, 0.2))
+    for a, b in ((np.int64(1), np.int64(2)), (np.float64(1.0), np.float32(2.0)),
+                 (np.array(1.0), 2.0)):
+        assert all(isinstance(r, jax.Array) for r in f(a, b)), (a, b)
     got = jax.jit(f)(xs, 0.2)  # (traced: the inputs are jax's already)
     np.testing.assert_allclose(np.asarray(got[0]), xs + 0.2)
 
