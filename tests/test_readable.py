@@ -1157,6 +1157,15 @@ def test_leading_and_trailing_underscores_are_written_in_latex():
     assert len({tex_name(n) for n in names}) == len(names)
     # a keyword's Python spelling is its letter: no name can be lambda itself
     assert tex_name("lambda_") == r"\lambda" and tex_name("lambda_1") == r"\lambda_{1}"
+    assert tex_name("for_") == r"\mathrm{for}"  # (any keyword: no variable is named for)
+
+
+def test_the_constant_nan_and_a_variable_named_nan_print_apart_in_latex():
+    import math
+
+    q = sg.scalar("q_nan")
+    got = sg.latex(sg.scalar("NaN") + sg.const(math.nan) * q)
+    assert got == r"\mathrm{NaN} + \text{NaN} q_{nan}"
 
 
 def test_a_scalar_named_like_a_function_is_not_read_as_a_call():

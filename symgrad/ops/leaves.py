@@ -146,8 +146,8 @@ def tex_number(v) -> tuple[str, int]:
         body, p = r"\infty", P_ATOM
     elif body == "0.0":  # negative zero: -0
         body, p = "0", P_ATOM
-    elif body == "nan":
-        body, p = r"\mathrm{NaN}", P_ATOM
+    elif body == "nan":  # (upright text: a variable named NaN is \mathrm{NaN})
+        body, p = r"\text{NaN}", P_ATOM
     elif "/" in body:  # a small fraction
         num, _, den = body.partition("/")
         body, p = rf"\frac{{{num}}}{{{den}}}", P_ATOM
