@@ -200,6 +200,14 @@ def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
     return None
 
 
+def _summed_exp(b: Expr) -> Expr | None:
+    """``z`` where ``b`` is sum(exp(z)) (through a reshape and broadcasts), else None."""
+    while b.op.name == "broadcast_to":
+        b = b.args[0]
+    s = b.args[0] if b.op.name == "reshape" else b
+    return _peel(s.args[0], "exp") if s.op.name == "sum" else None
+
+
 def _sum_of_exp_like(b: Expr, z: Expr) -> tuple | None:
     """The axes when ``b`` broadcasts like ``sum(exp(z), axes, keepdims=True)``, else None."""
     while b.op.name == "broadcast_to":
@@ -281,11 +289,13 @@ def _stable_div(n: Expr) -> Expr | None:
 
 
 def _stable_quotient(a: Expr, b: Expr, shape) -> Expr | None:
-    z = _peel(a, "exp")
+    z = _summed_exp(b)
     if z is not None and z.shape == shape and z.ndim:
         axes = _sum_of_exp_like(b, z)
-        if axes is not None:
-            return F.softmax(z, axes)
+        c = _exp_cofactor(a, z) if axes is not None else None
+        if c is not None:  # c exp(z) / sum(exp(z)): c softmax(z) (2 exp(z), exp(z + 1))
+            sm = F.softmax(z, axes)
+            return sm if F.is_const(c, 1.0) else _fit(F.mul(c, sm), shape)
     if a.op.name == "sum" and b.op.name == "sum" and a.attrs["axis"] == b.attrs["axis"]:
         # sum(exp(z) w) / sum(exp(z)), a weighted mean (attention) as the builder leaves
         # sum(exp(z) * w * c) / sum(exp(z)): sum(softmax(z) w) (nan where exp(z) overflows)

@@ -588,6 +588,24 @@ def test_a_softmax_over_every_axis_with_keepdims_written_as_a_product_is_stable(
                                (np.exp(zz) * ww).sum(1) / np.exp(zz).sum(1, keepdims=True))
 
 
+def test_a_multiple_of_a_softmax_written_out_is_stable():
+    # 2 exp(Z)/sum(exp(Z), 1, keepdims=True) and exp(Z + 1)/... were nan at Z = 1000
+    Z = sg.matrix("Z_ms", (2, 3))
+    W = sg.const(np.arange(6.0).reshape(2, 3))
+    zz = np.full((2, 3), 1000.0) + np.arange(6.0).reshape(2, 3)
+    sm = np.exp(zz - zz.max(1, keepdims=True))
+    sm /= sm.sum(1, keepdims=True)
+    den = sg.sum(sg.exp(Z), 1, keepdims=True)
+    for e, k in ((2 * sg.exp(Z) / den, 2.0), (sg.exp(Z + 1) / den, np.e),
+                 (sg.exp(Z) * (1 / den) * 2, 2.0), (-sg.exp(Z) / den, -1.0)):
+        np.testing.assert_allclose(_strict(sg.evaluate, e, {Z: zz}), k * sm, rtol=1e-14)
+        f = sg.sum(e * W)
+        small = {Z: np.arange(6.0).reshape(2, 3) / 7}
+        np.testing.assert_allclose(sg.evaluate(sg.grad(f, Z), small), _fd_grad(f, Z, small),
+                                   rtol=1e-7)
+        assert np.all(np.isfinite(_strict(sg.evaluate, sg.grad(f, Z), {Z: zz})))
+
+
 def test_from_sympy_reads_the_stable_functions_back():
     # sum(s * s) of the sympy form of a softmax s was nan at v = 1000: the builder folds it
     # to sum(exp(v) exp(v)) / sum(exp(v))**2, which no rule recognises
