@@ -315,11 +315,18 @@ def _stable_quotient(a: Expr, b: Expr, shape) -> Expr | None:
     return None if r is None else _fit(r, shape)
 
 
+# the ops a factor of a product _stable_mul rewrites may have at its top (a cheap first look:
+# this runs for every product of every graph derived or compiled)
+_MUL_FACTORS = frozenset(("div", "pow", "sigmoid", "sub") + _VIEWS)
+
+
 def _stable_mul(n: Expr) -> Expr | None:
     """a * (1/b) (or b**-1) as _stable_div's a / b: sympy writes a quotient so, and
     from_sympy(to_sympy(softmax(v))) was exp(v) (1/sum(exp(v))), nan at v = 1000; and
     c exp(u) * sigmoid(-u) -> c sigmoid(u)."""
     a, b = n.args
+    if a.op.name not in _MUL_FACTORS and b.op.name not in _MUL_FACTORS:
+        return None
     for r, other in ((b, a), (a, b)):
         views = []
         rec = r
