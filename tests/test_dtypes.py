@@ -669,3 +669,25 @@ def test_integer_arrays_are_computed_in_floats_on_every_backend(name, numba_cach
         got = _computed(sg.compile(x * x * sg.sum(v), [x, v], backend=backend)(
             np.array([2**32, 2]), np.ones(2)))
         np.testing.assert_allclose(np.asarray(got), [2.0**65, 8.0], rtol=1e-12)
+
+
+def test_an_unused_tensor_input_lends_no_dtype():
+    """The dtype of the arrays symgrad creates comes from the first tensor input the outputs
+    use: x (float64) listed first but unused gives way to y (float32). Found by mutation
+    testing."""
+    x, y = sg.vector("x_ul", 3), sg.vector("y_ul", 3)
+    f = sg.compile(sg.eye(3) * sg.sum(y), [x, y])
+    got = f(np.ones(3), np.ones(3, np.float32))
+    assert got.dtype == F32
+    np.testing.assert_array_equal(got, 3.0 * np.eye(3))
+
+
+def test_evaluate_takes_no_dtype_from_a_numpy_scalar_value():
+    """grad(mean(v), v) uses no variable, so evaluate lends it the dtype of v's float32 value;
+    a np.float64 value of a scalar input lends none. Found by mutation testing."""
+    s, v = sg.scalar("s_dl"), sg.vector("v_dl", 4)
+    g = sg.grad(sg.mean(v), v)
+    r = sg.evaluate([g, s * 2], {s: np.float64(2.0), v: np.ones(4, np.float32)})
+    assert r[0].dtype == F32
+    np.testing.assert_array_equal(r[0], [0.25] * 4)
+    assert r[1] == 4.0

@@ -199,3 +199,26 @@ def test_fractions_decimals_and_big_ints_are_lifted_at_build_time_as_when_called
                                   [2.0**70, 1.0, 1.0])
     with pytest.raises(OverflowError, match="^mul: operand .* too large for a float"):
         [2**1100, 1, 1] * v
+
+
+def test_an_integer_scalar_result_of_evaluate_is_a_python_float():
+    """argmax gives an integer index; evaluate returns it as a Python float, as the contract
+    says of scalar results (int(...) of it indexes). Found by mutation testing."""
+    v = sg.vector("v_am", 3)
+    got = sg.evaluate(sg.argmax(v), {v: np.array([1.0, 5.0, 2.0])})
+    assert type(got) is float and got == 1.0
+
+
+def test_an_exact_int_product_beyond_floats_keeps_its_sign():
+    """Nine Python-int scalars (the many-inputs math version) multiply exactly; a product beyond
+    floats is what float arithmetic gives: -10**200 * 10**200 is -inf, not inf. Found by
+    mutation testing."""
+    xs = sg.scalars("a_ov b_ov c_ov d_ov e_ov f_ov g_ov h_ov i_ov")
+    e = xs[0]
+    for s in xs[1:]:
+        e = e * s
+    vals = {s: 1 for s in xs}
+    vals[xs[0]], vals[xs[1]] = -10**200, 10**200
+    assert sg.evaluate(e, vals) == -np.inf
+    vals[xs[0]] = 10**200
+    assert sg.evaluate(e, vals) == np.inf

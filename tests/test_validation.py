@@ -484,3 +484,44 @@ def test_evaluate_names_itself_where_compile_refuses_the_graph():
     x, xv = sg.scalar("x_ev2"), sg.vector("x_ev2", 3)
     with pytest.raises(ValueError, match=r"^evaluate: two different variables are named x_ev2"):
         sg.evaluate(sg.sum(x * xv), {x: 2.0, xv: np.ones(3)})
+
+
+def test_an_unused_input_that_fixes_a_size_is_read_and_converted_among_many_inputs():
+    """An input the outputs do not use but whose symbolic size they need is read (a list taken
+    as an array) in the many-inputs reader too, as with few inputs. Found by mutation testing."""
+    s = [sg.scalar(f"s_un{i}") for i in range(8)]
+    u = sg.vector("u_un", "n")  # listed and unused, but it fixes the n of ones("n")
+    f = sg.compile([s[0] + s[1], sg.ones("n") * s[3]], [*s, u])
+    a, b = f(*([1.0] * 8), [1.0, 2.0, 3.0])
+    assert a == 2.0
+    np.testing.assert_array_equal(b, [1.0, 1.0, 1.0])
+
+
+def test_a_size_no_input_has_is_fixed_through_a_chain_of_checks():
+    """0*(u + v) + w checks m == n and n == 3: with only w (3,) listed, the m the code needs
+    is 3 through n, which no input has. Found by mutation testing."""
+    u, v, w = sg.vector("u_ch", "n"), sg.vector("v_ch", "m"), sg.vector("w_ch", 3)
+    e = (0 * (u + v) + w) * sg.sum(sg.ones("m"))
+    np.testing.assert_array_equal(sg.compile(e, [w])(np.ones(3)), [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(sg.evaluate(e, {w: np.ones(3)}), [3.0, 3.0, 3.0])
+
+
+def test_evaluate_with_and_then_without_an_extra_size_giver_computes_both_times():
+    """The cache of evaluate is keyed on the inputs read too: grad(mean(v), v) uses no variable,
+    so a (n,) entry w given once must not be asked for in a later call without it. Found by
+    mutation testing."""
+    v, w = sg.vector("v_ck", "n"), sg.vector("w_ck", "n")
+    g = sg.grad(sg.mean(v), v)
+    np.testing.assert_array_equal(sg.evaluate(g, {v: np.ones(4), w: np.ones(4)}), [0.25] * 4)
+    np.testing.assert_array_equal(sg.evaluate(g, {v: np.ones(4)}), [0.25] * 4)
+
+
+def test_a_size_that_disagrees_names_the_first_op_where_its_operands_meet():
+    """n of X (m, n) and w (n,) meet first at X @ w, later at w * w2: a w of 4 entries where X
+    gives n = 3 fails the matmul. Found by mutation testing."""
+    X, w, w2 = sg.matrix("X_mt", ("m", "n")), sg.vector("w_mt", "n"), sg.vector("w2_mt", "n")
+    f = sg.compile(sg.sum(X @ w) + sg.sum(w * w2), [X, w2, w])
+    with pytest.raises(ShapeError, match=re.escape(
+            "matmul: shapes do not fit: input w_mt: shape (4,) does not fit (n,): size n is 3, "
+            "fixed by input X_mt of shape (2, 3)")):
+        f(np.ones((2, 3)), np.ones(3), np.ones(4))
