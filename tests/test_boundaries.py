@@ -170,3 +170,64 @@ def test_an_unnamed_value_loads_unnamed_after_its_node_died(tmp_path):
     h = sg.sin(x).named("h_bu")
     e = sg.load(tmp_path / "e.json")
     assert str(e) == "2*sin(x_bu)" and str(2.0 * h) == "2*h_bu"
+
+
+# ------------------------------------------------------------------ round 22
+# Each test below pins a behaviour that a small change altered while every other test still
+# passed (found by mutation testing, round 22).
+def test_a_division_by_a_zero_constant_is_left_to_the_call():
+    # folding 1/[1, 0] at compile time would warn there; it is left in the graph, and the
+    # call warns (numpy's own divide by zero) and gives inf
+    x = sg.vector("x_bz", 2)
+    c = sg.const(np.array([1.0, 0.0]))
+    # (recorded, not turned into errors: a warning raised as an error also stops the folding)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = sg.compile(x * (1.0 / c), [x])
+    assert [str(w.message) for w in caught] == []  # no warning at compile time
+    with pytest.warns(RuntimeWarning, match="divide by zero"):
+        r = f(np.ones(2))
+    np.testing.assert_array_equal(r, [1.0, np.inf])
+
+
+def test_float32_times_a_float64_onehot_or_constant_array_is_float64():
+    # as numpy: float32 * float64 -> float64; a onehot and a constant array are float64
+    # whatever the inputs, and a reused buffer keeps that
+    x, k = sg.vector("x_b64", 2048), sg.scalar("k_b64")
+    r = sg.compile(sg.exp(x) * F.onehot(k, 2048), [x, k])(np.zeros(2048, np.float32), 3.0)
+    assert r.dtype == np.float64 and r[3] == 1.0 and np.count_nonzero(r) == 1
+    c = np.full(2048, 1.0 + 1e-12)
+    r = sg.compile(sg.exp(x) * c, [x])(np.zeros(2048, np.float32))
+    assert r.dtype == np.float64 and r[0] == 1.0 + 1e-12 and r[-1] == 1.0 + 1e-12
+
+
+def test_a_bool_is_no_size_and_no_axis():
+    with pytest.raises(ValueError, match="shape True is not a size"):
+        sg.vector("v_bb2", True)
+    M = sg.matrix("M_bb2", (2, 3))
+    with pytest.raises(ValueError, match="axis True is not an int"):
+        sg.sum(M, axis=True)
+
+
+def test_a_string_shape_is_one_symbolic_size():
+    assert sg.tensor("t_bs2", "nm").shape == ("nm",)
+    assert sg.zeros("nm").shape == ("nm",)
+
+
+def test_axes_are_sorted():
+    T = sg.tensor("T_bx", (2, 3, 4))
+    e = sg.sum(T, axis=(2, 0))
+    assert e.attrs["axis"] == (0, 2) and e is sg.sum(T, axis=(0, 2))
+    assert str(e) == "sum(T_bx, axis=(0, 2))" and e.shape == (3,)
+
+
+def test_compile_leaves_a_disabled_collector_disabled():
+    x = sg.scalar("x_bgc")
+    gc.disable()
+    try:
+        sg.compile(sg.sin(x) * 3.0, [x])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    sg.compile(sg.cos(x) * 3.0, [x])
+    assert gc.isenabled()

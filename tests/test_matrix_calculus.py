@@ -661,3 +661,27 @@ def test_a_weighted_product_of_two_different_matrices_is_no_gram_matrix():
     w = np.minimum(np.exp(uv), uv)
     np.testing.assert_allclose(sg.compile(G, [X, u])(Xv, uv), Xv.T @ (w[:, None] * Xv),
                                rtol=1e-13)
+
+
+def test_an_odd_power_written_as_a_product_is_no_known_sign():
+    """v ⊙ v ⊙ v has v's sign: a gram of it with a negative v is the closed form, not Z^T Z
+    of square roots (nan) (found by mutation testing: a factor counted more than once was
+    read as non-negative)."""
+    X, v = sg.matrix("X_odd", (4, 3)), sg.vector("v_odd", 4)
+    assert nonneg(v * v * v) is False and nonneg(v * v) is True
+    Xv, vv = np.arange(12.0).reshape(4, 3), np.array([1.0, -2.0, 1.0, 1.0])
+    got = sg.compile(sg.gram(X, v * v * v), [X, v])(Xv, vv)
+    np.testing.assert_allclose(got, Xv.T @ (vv[:, None] ** 3 * Xv), rtol=1e-13)
+    np.testing.assert_array_equal(got[0], [45.0, 36.0, 27.0])
+
+
+def test_a_column_weighted_product_of_two_different_matrices_is_no_gram_matrix():
+    """X^T (c ⊙ Y) with a column c and Y not X stays a product (found by mutation testing:
+    the Gram rule matched on c's shape alone)."""
+    X, Y, c = sg.matrix("X_cw", (4, 3)), sg.matrix("Y_cw", (4, 3)), sg.matrix("c_cw", (4, 1))
+    e = sg.transpose(X) @ (c * Y)
+    assert e.op.name == "matmul"
+    r = np.random.default_rng(0)
+    a, b, cc = r.random((4, 3)), r.random((4, 3)), r.random((4, 1))
+    np.testing.assert_allclose(sg.evaluate(e, {X: a, Y: b, c: cc}), a.T @ (cc * b), rtol=1e-13)
+    assert (sg.transpose(X) @ (c * X)).op.name == "gram"  # the same with X itself is one

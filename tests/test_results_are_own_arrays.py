@@ -110,3 +110,17 @@ def test_a_small_numba_result_does_not_keep_a_large_buffer_alive():
     f = sg.compile([sg.exp(x) * 2.0, x * y + 1.0], [x, y], backend="numba")
     a, _ = f(np.linspace(0, 1, 3), np.linspace(0, 1, 100_000).reshape(-1, 1))
     assert a.flags.owndata and a.nbytes == 24
+
+
+def test_an_input_fitted_to_another_inputs_size_is_copied_out():
+    """The gradient of w @ v wrt w is v fitted to w's size (n,) (a guard around fit_shape, a
+    view of v): the caller gets a copy, not its own v (found by mutation testing: fit_shape
+    left out of the views walked to the input)."""
+    w, v = sg.vector("w_fit", "n"), sg.vector("v_fit", "m")
+    f = sg.compile(sg.grad(w @ v, w), [w, v])
+    wv, vv = np.zeros(3), np.array([1.0, 2.0, 3.0])
+    r = f(wv, vv)
+    np.testing.assert_array_equal(r, [1.0, 2.0, 3.0])
+    _own([r], [wv, vv])
+    r[...] = 7.0
+    np.testing.assert_array_equal(vv, [1.0, 2.0, 3.0])  # the caller's v is unchanged

@@ -181,3 +181,20 @@ def test_floor_of_a_python_float_is_a_float():
     # (its math form: math.floor gives an int; mutation testing found it unchecked)
     x = sg.scalar("x_fl")
     assert repr(sg.compile(sg.floor(x), [x])(2.5)) == "2.0"
+
+
+def test_straight_through_gradient_wrt_a_broadcast_soft_value_has_its_shape():
+    """The cotangent of a soft value that was broadcast against the hard one is summed back
+    to the soft value's own shape (found by mutation testing: the result's shape was kept)."""
+    H, s = sg.matrix("H_stb", (2, 3)), sg.vector("s_stb", 3)
+    g = sg.grad(sg.sum(sg.straight_through(H, s)), s)
+    assert g.shape == (3,)
+    np.testing.assert_array_equal(sg.evaluate(g, {H: np.zeros((2, 3)), s: np.zeros(3)}),
+                                  [2.0, 2.0, 2.0])
+
+
+def test_latex_text_escapes_an_underscore_in_a_name():
+    # a zero derivative's note names the variable inside \text{}, where _ must be escaped
+    # (found by mutation testing: _ left out of the escaped characters)
+    x1, y2 = sg.scalar("x_1"), sg.scalar("y_2")
+    assert sg.latex(sg.grad(y2 * 2.0, x1)) == r"0 \;\text{[zero: f does not depend on x\_1]}"
