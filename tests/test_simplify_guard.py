@@ -398,3 +398,36 @@ def test_simplify_keeps_the_zero_base_guard_of_a_powers_exponent_derivative():
             want = sg.evaluate(g, at)
             got = sg.evaluate(sg.simplify(g), at)
         assert np.all(np.isfinite(want)) and got == want
+
+
+def test_simplify_takes_sympys_factored_form_of_a_perfect_square():
+    # x^2 + 2xy + y^2 -> (x + y)^2: only sympy.factor finds it (cancel keeps the expanded sum);
+    # found by mutation testing (dropping the factor candidate passed every test)
+    x, y = sg.scalars("x_ps y_ps")
+    s = sg.simplify(x * x + 2 * x * y + y * y)
+    assert str(s) == "(x_ps + y_ps)**2"
+    assert sg.evaluate(s, {x: 1.5, y: -4.0}) == pytest.approx(6.25)
+
+
+def test_simplify_of_a_list_takes_every_smaller_form_when_the_total_stays_the_same():
+    """[x(x - 2) + 1, x - 2]: the first output's form (x - 1)^2 shares nothing with the second,
+    so the list stays at 6 nodes; all forms are taken when the total is not larger (found by
+    mutation testing: taking them only when the total shrinks passed every test)."""
+    x = sg.scalar("x_ta")
+    outs = [x * (x - 2) + 1, x - 2]
+    s = sg.simplify(outs)
+    assert [str(o) for o in s] == ["(x_ta - 1)**2", "x_ta - 2"]
+    assert sg.count_nodes(outs) == sg.count_nodes(s) == 6
+
+
+def test_simplify_of_a_list_never_grows_the_list_as_a_whole():
+    """A v + B v -> (A + B) v is smaller alone but shares nothing with the other outputs A v
+    and B v: the list would grow from 6 to 7 nodes, so it is given back unchanged (found by
+    mutation testing: without the check on the list's total, simplify grew it)."""
+    A, B = sg.matrix("A_lt", (3, 3)), sg.matrix("B_lt", (3, 3))
+    v = sg.vector("v_lt", 3)
+    outs = [A @ v + B @ v, A @ v, B @ v]
+    s = sg.simplify(outs)
+    assert [str(o) for o in s] == ["A_lt v_lt + B_lt v_lt", "A_lt v_lt", "B_lt v_lt"]
+    assert sg.count_nodes(s) == sg.count_nodes(outs) == 6
+    assert str(sg.simplify(A @ v + B @ v)) == "(A_lt + B_lt) v_lt"  # (alone it is factored)

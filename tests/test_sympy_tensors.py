@@ -282,10 +282,6 @@ def main(n: int) -> Counter:
     return counts
 
 
-if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
-
-
 def test_from_sympy_refuses_what_it_cannot_read_by_name():
     """Indexed, Idx and units are sympy atoms with parts: reading them raised a KeyError;
     Heaviside(x, nan) read as nan for every x (nan * 1[x = 0] is nan away from 0 too)."""
@@ -310,3 +306,107 @@ def test_from_sympy_of_an_explicit_matrix_is_a_clear_error_and_floor_reads_back(
     x = sg.scalar("x_fl")
     r = sg.from_sympy(sg.to_sympy(sg.floor(x) * 2.0 + x))
     assert sg.evaluate(r, {x: 2.7}) == pytest.approx(6.7)
+
+
+def test_to_sympy_keep_names_writes_a_named_guarded_output_as_its_formula():
+    """The gradient of sum(v w) for v of size n, w of size 3 is v under a guard (n == 3); named
+    dg and given as the output, keep_names writes its formula, as for an unguarded output, not
+    the symbol dg (found by mutation testing: only the guard itself counted as the output)."""
+    v, w = sg.vector("v_kg", "n"), sg.vector("w_kg", 3)
+    h = sg.grad(sg.sum(v * w), w).named("dg_kg")
+    assert h.op.name == "guard"
+    r = sg.to_sympy(h, keep_names=True)
+    n = sympy.Symbol("n", integer=True, positive=True)
+    assert str(r) == "v_kg.T.T"  # (sympy's form of v broadcast to the size 3 it is checked at)
+    assert r.doit() == sympy.MatrixSymbol("v_kg", n, 1)
+    f = sg.sum(v * w).named("f_kg")  # (the unguarded output, written out too)
+    assert str(sg.to_sympy(f, keep_names=True)) == "Sum(v_kg[_i, 0]*w_kg[_i, 0], (_i, 0, 2))"
+
+
+def test_to_sympy_keep_names_gives_a_variables_name_to_the_variable():
+    """A value named like a variable (2y named x, beside the variable x) is written as its
+    formula, whichever comes first in the graph: the symbol x is the variable's (found by
+    mutation testing: with the value claiming the name, sympy merged the two into 2*x)."""
+    x, y = sg.scalars("x_vn y_vn")
+    h = (y * 2.0).named("x_vn")
+    assert str(sg.to_sympy(h + x, keep_names=True)) == "x_vn + 2*y_vn"
+    assert str(sg.to_sympy(x + h, keep_names=True)) == "x_vn + 2*y_vn"
+
+
+XS_RD = sympy.Symbol("x_rd", real=True)
+X_RD = sg.scalar("x_rd")
+
+
+def test_from_sympy_reads_abs():
+    # (found by mutation testing: without Abs in the table of functions, it was refused)
+    e = sg.from_sympy(sympy.Abs(XS_RD - 1))
+    assert str(e) == "abs(x_rd - 1)"
+    assert [sg.evaluate(e, {X_RD: v}) for v in (-2.0, 3.0)] == [3.0, 2.0]
+
+
+def test_from_sympy_reads_an_infinite_coefficient():
+    # oo * x is inf * x (found by mutation testing: refusing every infinite number passed)
+    e = sg.from_sympy(sympy.oo * XS_RD)
+    assert str(e) == "inf*x_rd"
+    assert [sg.evaluate(e, {X_RD: v}) for v in (-1.0, 3.0)] == [-np.inf, np.inf]
+
+
+def test_from_sympy_keeps_the_power_of_a_denominator():
+    # x / (x + 1)^2, not x / (x + 1) (found by mutation testing: dropping the power passed)
+    e = sg.from_sympy(XS_RD / (XS_RD + 1) ** 2)
+    assert str(e) == "x_rd/(1 + x_rd)**2"
+    assert sg.evaluate(e, {X_RD: 3.0}) == pytest.approx(0.1875, rel=1e-15)
+
+
+def test_from_sympy_reads_softplus_only_from_log_of_one_plus_exp():
+    # log(2 + exp(x)) is no softplus (found by mutation testing: any constant read as 1 passed)
+    e = sg.from_sympy(sympy.log(2 + sympy.exp(XS_RD)))
+    assert str(e) == "log(2 + exp(x_rd))"
+    assert sg.evaluate(e, {X_RD: 3.0}) == pytest.approx(np.log(2 + np.exp(3.0)), rel=1e-15)
+
+
+AS_CS = sympy.MatrixSymbol("A_cs", 3, 3)
+A_CS = sg.matrix("A_cs", (3, 3))
+AV_CS = np.arange(9.0).reshape(3, 3)
+I_CS, J_CS = sympy.symbols("i j", integer=True)
+
+
+def _entrywise(entry):
+    """from_sympy of the 3 x 3 FunctionMatrix (i, j) -> entry, evaluated at A = arange(9)."""
+    e = sg.from_sympy(sympy.FunctionMatrix(3, 3, sympy.Lambda((I_CS, J_CS), entry)))
+    return sg.evaluate(e, {A_CS: AV_CS}).tolist()
+
+
+def test_from_sympy_reads_a_column_slice_as_the_column():
+    # A[:, 1] is column 1, not row 1 (found by mutation testing)
+    e = sg.from_sympy(AS_CS[:, 1])
+    assert e.shape == (3,)
+    assert sg.evaluate(e, {A_CS: AV_CS}).tolist() == [1.0, 4.0, 7.0]
+
+
+def test_from_sympy_reads_a_delta_at_a_value_past_the_range_as_zero():
+    # KroneckerDelta(i, 3) for i < 3 is 0 everywhere (found by mutation testing: a one-hot of
+    # size 3 at 3 raised an IndexError)
+    assert _entrywise(sympy.KroneckerDelta(I_CS, 3) * AS_CS[I_CS, J_CS]) == [[0.0] * 3] * 3
+    assert _entrywise(sympy.KroneckerDelta(I_CS, 2) * AS_CS[I_CS, J_CS]) == \
+        [[0.0] * 3, [0.0] * 3, [6.0, 7.0, 8.0]]  # (the last row, for contrast)
+
+
+def test_from_sympy_piecewise_condition_with_and_needs_both_parts():
+    # (i >= 0) & (j > 5) holds nowhere for j < 3: the second piece, 2 A, everywhere (found by
+    # mutation testing: & read as | passed)
+    pw = sympy.Piecewise((AS_CS[I_CS, J_CS], (I_CS >= 0) & (J_CS > 5)),
+                         (2 * AS_CS[I_CS, J_CS], True))
+    assert _entrywise(pw) == (2 * AV_CS).tolist()
+
+
+def test_from_sympy_refuses_a_sum_that_does_not_start_at_0():
+    # (found by mutation testing: without the check, Sum over i = 1..3 read as the whole sum)
+    vs = sympy.MatrixSymbol("v_cs", 4, 1)
+    with pytest.raises(ValueError, match=r"no symgrad form for Sum .*its indices must start "
+                                         r"at 0"):
+        sg.from_sympy(sympy.Sum(vs[I_CS, 0], (I_CS, 1, 3)))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
