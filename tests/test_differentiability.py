@@ -297,3 +297,59 @@ def test_a_hessian_zero_names_its_own_row_when_two_rows_are_one_node():
     H = sg.hessian(3 * a + 3 * b, [a, b])
     assert sg.zero_reason(H[0][0]) == "zero: df/dx_rw does not depend on x_rw"
     assert sg.zero_reason(H[1][1]) == "zero: df/dy_rw does not depend on y_rw"
+
+
+def test_zero_reason_sees_through_a_negated_view_of_a_known_zero():
+    """Found by mutation testing: zero_reason looks through neg as it does through views; the
+    negated reshape of a disconnected gradient is a neg node, and still says why it is zero."""
+    g = sg.grad(sg.sum(sg.stop_gradient(v) * y), v)
+    e = -sg.reshape(g, (4, 1))
+    assert e.op.name == "neg"
+    assert sg.zero_reason(e) == "disconnected: f depends on v only through stop_gradient"
+
+
+def test_a_cut_beside_a_flat_op_is_a_zero_not_a_disconnection():
+    """Found by mutation testing: f reaches x through step (flat) and stop_gradient (a cut);
+    that is a zero naming both, not "disconnected", which is for cuts alone."""
+    g = sg.grad(sg.step(x) + sg.stop_gradient(x), x)
+    assert sg.zero_reason(g) == ("zero: f depends on x only through step and stop_gradient, "
+                                 "whose derivative is zero")
+
+
+def test_the_one_entry_hint_is_only_for_an_f_with_one_entry():
+    """Found by mutation testing: a (1, 3) f has three entries, and grad's hint is to use
+    sg.jacobian; only an f whose every size is 1 is told to reshape to a scalar."""
+    R = sg.matrix("R_oe", (1, 3))
+    with pytest.raises(ValueError, match=r"got shape \(1, 3\); use sg\.jacobian for a "
+                                         r"non-scalar f, or sum it first$"):
+        sg.grad(R * x, x)
+    C = sg.matrix("C_oe", (1, 1))
+    with pytest.raises(ValueError, match=r"got shape \(1, 1\); it has one entry: "
+                                         r"sg\.reshape\(f, \(\)\) is the scalar$"):
+        sg.grad(C * x, x)
+
+
+def test_an_undefined_index_suggests_stopping_the_index_not_the_lookup():
+    """Found by mutation testing: take has a derivative in its array, not its index; the error
+    suggests sg.stop_gradient of the index alone, not of the whole v[i]."""
+    w = sg.vector("w_ix", 3)
+    i = sg.scalar("i_ix")
+    with pytest.raises(sg.NonDifferentiableError,
+                       match=r"take has no derivative with respect to its operand 2.*"
+                             r"\(e\.g\. sg\.stop_gradient\(i_ix\)\)\.$"):
+        sg.grad(sg.take(w, i) * 2.0, i)
+    with pytest.raises(sg.NonDifferentiableError,
+                       match=r"\(e\.g\. sg\.stop_gradient\(argmax\(v\)\)\)\.$"):
+        sg.grad(sg.argmax(v) * x, v)
+
+
+def test_a_gradient_with_respect_to_a_named_value_is_restabilized():
+    """Found by mutation testing: the gradient of mu**2 log(mu) with respect to mu, a named
+    sigmoid(z), holds log(mu) anew; the reverse pass stabilizes it again (-softplus(-z))
+    because mu is not a leaf."""
+    z = sg.scalar("z_rs")
+    mu = sg.sigmoid(z).named("mu")
+    g = sg.grad(mu * mu * sg.log(mu), mu)
+    assert str(g) == "mu**2/mu - 2*softplus(-z_rs)*mu"
+    m = 1 / (1 + np.exp(3.0))
+    assert sg.evaluate(g, {z: -3.0}) == pytest.approx(m + 2 * m * np.log(m), rel=1e-12)

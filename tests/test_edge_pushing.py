@@ -194,3 +194,34 @@ def test_a_zero_block_wrt_a_formula_names_it_in_parentheses():
     assert sg.zero_reason(h) == ("zero: df/d(2 v_zp) as built holds no use of the value 2 v_zp "
                                  "(rules may have rewritten its uses away: build f on a "
                                  "variable standing for it)")
+
+
+def test_an_edge_pushed_hessian_is_zero_where_relu_is_flat_under_an_infinite_derivative():
+    """Found by mutation testing: the second adjoint of sqrt(relu(x y)) multiplies
+    0.5/sqrt(relu(x y)) (inf where x y < 0) by relu's flat step (0); the product is gated, 0,
+    as when differentiating twice, not inf 0 = nan."""
+    import warnings
+
+    x, y = sg.scalars("x_ef y_ef")
+    f = sg.sqrt(sg.relu(x * y))
+    H = sg.hessian(f, [x, y])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 1/sqrt(0) is computed, then gated
+        assert sg.evaluate(H, {x: 1.0, y: -1.0}) == [[0.0, 0.0], [0.0, 0.0]]
+    np.testing.assert_allclose(sg.evaluate(H, {x: 1.0, y: 4.0}),
+                               [[-0.5, 0.125], [0.125, -0.03125]], rtol=1e-12)
+
+
+def test_a_hessian_through_a_sum_of_a_vector_has_scalar_entries():
+    """Found by mutation testing: edge pushing handles scalar nodes only; sum(exp(x c)) y with
+    a constant vector c goes through vector nodes, and its Hessian entries are the scalars
+    y sum(c^2 exp(c x)), sum(c exp(c x)) and 0, not vectors of the summands."""
+    x, y = sg.scalars("x_ts y_ts")
+    c = np.array([1.0, 2.0, 3.0])
+    H = sg.hessian(sg.sum(sg.exp(x * sg.const(c))) * y, [x, y])
+    assert [[h.shape for h in row] for row in H] == [[(), ()], [(), ()]]
+    got = sg.evaluate(H, {x: 0.5, y: 2.0})
+    e = np.exp(0.5 * c)
+    np.testing.assert_allclose(np.array(got, dtype=float),
+                               [[2.0 * np.sum(c * c * e), np.sum(c * e)], [np.sum(c * e), 0.0]],
+                               rtol=1e-12)

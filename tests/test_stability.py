@@ -939,3 +939,111 @@ def test_a_sigmoid_or_softplus_to_a_fractional_power_differentiates_at_its_tail(
     assert np.all(np.isfinite(sg.evaluate([h for r in H for h in r], {x: -700.0, y: 0.5})))
     assert str(sg.grad(sg.sigmoid(x) ** 2, x)) == \
         "2*sigmoid(x_fp)*sigmoid(x_fp)*(1 - sigmoid(x_fp))"
+
+
+def test_a_log_sigmoid_under_a_transpose_and_a_reshape_peels_the_views_in_order():
+    """Found by mutation testing: bce(reshape(transpose(sigmoid(Z)), (6,)), y) is rewritten on
+    the logits, the views rebuilt innermost first (transpose, then reshape); rebuilt the other
+    way round, the reshape to (6,) came first and the transpose of a vector raised IndexError."""
+    Z = sg.matrix("Z_pv", (2, 3))
+    yv = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    zv = np.array([[-600.0, -1.5, 0.0], [2.0, 300.0, 900.0]])
+    u = zv.T.reshape(6)
+    f = sg.bce(sg.reshape(sg.transpose(sg.sigmoid(Z)), (6,)), sg.const(yv))
+    _check(_strict(sg.evaluate, f, {Z: zv}), _ref_softplus(u) - yv * u)
+    g = sg.log(1.0 + sg.reshape(sg.transpose(sg.exp(Z)), (6,)))
+    _check(_strict(sg.evaluate, g, {Z: zv}), _ref_softplus(u))
+
+
+def test_a_sum_is_positive_only_where_every_term_is_nonnegative():
+    """Found by mutation testing: y + exp(w) is not known positive (y may be negative), so
+    log((exp(z) (y + exp(w)))**2) is not 2 log of the product (log of -4: nan); it is
+    log(16) at z = w = 0, y = -5."""
+    z, w, y = sg.scalars("z_sp w_sp y_sp")
+    f = sg.log((sg.exp(z) * (y + sg.exp(w))) ** 2)
+    assert _strict(sg.evaluate, f, {z: 0.0, w: 0.0, y: -5.0}) == pytest.approx(np.log(16.0),
+                                                                            rel=1e-15)
+
+
+def test_a_quotient_of_positives_is_positive_in_a_log_of_a_product():
+    """Found by mutation testing: (1 + exp(w))/(2 + exp(u)) is a positive quotient, so
+    log(sigmoid(z) * quotient) splits into -softplus(-z) + log(quotient): finite at
+    z = -800 (-800 + log(2/3)) with slope 1, not -inf and nan."""
+    z, w, u = sg.scalars("z_pq w_pq u_pq")
+    f = sg.log(sg.sigmoid(z) * ((1.0 + sg.exp(w)) / (2.0 + sg.exp(u))))
+    got = _strict(sg.evaluate, [f, sg.grad(f, z)], {z: -800.0, w: 0.0, u: 0.0})
+    np.testing.assert_allclose(got, [-800.0 + np.log(2.0 / 3.0), 1.0], rtol=1e-15)
+
+
+def test_log_of_exp_plus_one_is_softplus_with_the_one_on_either_side():
+    """Found by mutation testing: log(exp(z) + 1), the one written second, is softplus(z)
+    as log(1 + exp(z)) is: 800 at z = 800 with slope 1, not inf."""
+    z = sg.scalar("z_1e")
+    for f in (sg.log(sg.exp(z) + 1.0), sg.log(1.0 + sg.exp(z))):
+        got = _strict(sg.evaluate, [f, sg.grad(f, z)], {z: 800.0})
+        np.testing.assert_allclose(got, [800.0, 1.0], rtol=1e-15)
+
+
+def test_exp_over_one_plus_a_shifted_exp_keeps_the_shift_in_its_cofactor():
+    """Found by mutation testing: exp(x)/(1 + exp(x - 2)) is e^2 sigmoid(x - 2), the cofactor
+    exp(x - (x - 2)) = e^2; with the sign of the shift lost it was e^-2 sigmoid(x - 2)
+    (0.0161 at x = 0, not 0.8808)."""
+    x = sg.scalar("x_cs")
+    f = sg.exp(x) / (1.0 + sg.exp(x - 2.0))
+    for t in (0.0, -30.0, 40.0, 800.0):
+        assert _strict(sg.evaluate, f, {x: t}) == pytest.approx(
+            np.exp(2.0) * _ref_sigmoid(t - 2.0), rel=1e-12), t
+
+
+def test_a_weighted_sum_over_one_axis_by_a_sum_over_another_is_no_softmax():
+    """Found by mutation testing: sum(exp(Z) W, axis=0) / sum(exp(Z), axis=1) sums over
+    different axes, so it is not sum(softmax(Z) W), the attention rewrite: it is the plain
+    quotient, as numpy computes it."""
+    Z, W = sg.matrix("Z_wa", (3, 3)), sg.matrix("W_wa", (3, 3))
+    zv, wv = np.arange(9.0).reshape(3, 3) / 4, np.arange(9.0).reshape(3, 3)
+    f = sg.sum(sg.exp(Z) * W, axis=0) / sg.sum(sg.exp(Z), axis=1)
+    np.testing.assert_allclose(_strict(sg.evaluate, f, {Z: zv, W: wv}),
+                               (np.exp(zv) * wv).sum(0) / np.exp(zv).sum(1), rtol=1e-12)
+
+
+def test_a_product_with_a_square_is_not_a_quotient():
+    """Found by mutation testing: x (1 + exp(-z))**2 has a power with exponent 2, which is no
+    reciprocal; only **-1 is read as 1/b (read as x/(1 + exp(-z)) = x sigmoid(z), it was 1 at
+    x = 2, z = 0, not 8)."""
+    x, z = sg.scalars("x_sq z_sq")
+    f = x * (1.0 + sg.exp(-z)) ** 2
+    for t in (0.0, -1.5, 3.0):
+        assert _strict(sg.evaluate, f, {x: 2.0, z: t}) == pytest.approx(
+            2.0 * (1.0 + np.exp(-t)) ** 2, rel=1e-14), t
+
+
+def test_one_minus_sigmoid_to_a_fractional_power_differentiates_at_its_tail():
+    """Found by mutation testing: (1 - sigmoid(z))**0.3 is sigmoid(-z)**0.3, rewritten to
+    exp(-0.3 softplus(z)) before differentiating; left as a power it was 0 at z = 500 and its
+    derivatives nan (true 7.2e-66, -0.3 and 0.09 times that)."""
+    z = sg.scalar("z_om")
+    f = (1.0 - sg.sigmoid(z)) ** 0.3
+    g1 = sg.grad(f, z)
+    g2 = sg.grad(g1, z)
+    fv = np.exp(-0.3 * _ref_softplus(500.0))
+    np.testing.assert_allclose(_strict(sg.evaluate, [f, g1, g2], {z: 500.0}),
+                               [fv, -0.3 * fv, 0.09 * fv], rtol=1e-12)
+
+
+def test_a_gradient_with_respect_to_a_named_value_is_stabilized():
+    """Found by mutation testing: the gradient of log(sigmoid(h)) with respect to a named
+    h = 2 x is stabilized like any other (sigmoid(-h)): 1 at x = -400, where the unstabilized
+    sigmoid(h) (1 - sigmoid(h))/sigmoid(h) is 0/0."""
+    x = sg.scalar("x_nv")
+    h = (2.0 * x).named("h")
+    g = sg.grad(sg.log(sg.sigmoid(h)), h)
+    assert str(g) == "sigmoid(-h)"
+    assert _strict(sg.evaluate, g, {x: -400.0}) == 1.0
+
+
+def test_stabilizing_inside_a_named_value_keeps_its_name():
+    """Found by mutation testing: h = sin(log(sigmoid(z))) named "h" is rebuilt with
+    -softplus(-z) inside; the rebuilt node keeps the name, so d(exp(h) y)/dy prints exp(h)."""
+    z, y = sg.scalars("z_kn y_kn")
+    h = sg.sin(sg.log(sg.sigmoid(z))).named("h")
+    assert str(sg.grad(sg.exp(h) * y, y)) == "exp(h)"
