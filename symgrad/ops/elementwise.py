@@ -1334,6 +1334,16 @@ def _div_rules(args, attrs, shape):
         return F.zeros(shape)
     if x.op is NEG:
         return F.neg(F.div(x.args[0], y))
+    # (a b) / a = b and y**k / y = y**(k - 1) for a whole k >= 2: the product rule's
+    # (mu mu) (1/mu) of d(mu**2 log(mu))/dmu was 0/0 = nan once mu**2 underflows
+    if x.op is MUL and (x.args[0] is y or x.args[1] is y):
+        other = x.args[1] if x.args[0] is y else x.args[0]
+        if other.shape == shape:
+            return other
+    if x.op is POW and x.args[0] is y and x.shape == shape:
+        k = _scalar_value(x.args[1])
+        if k is not None and k >= 2 and k == int(k):
+            return y if k == 2 else F.power(y, k - 1.0)
     if x.op.name == "broadcast_to" and y.shape == shape:
         return F.div(x.args[0], y)
     if y.op.name == "broadcast_to" and x.shape == shape:
