@@ -320,7 +320,9 @@ class _Trace:
                 if a.name is None and id(a) not in pre:
                     pre[id(a)] = f"{n.name}_pre" if n.name else ""
         k = 0
-        named: dict[str, int] = {}
+        # (the function's own name is taken first: an inner value of that name gets another,
+        # where both read "L", tanh's 1 - L**2 and sigmoid's L*(1 - L))
+        named: dict[str, int] = {self.fname: id(self.f)}
         for n in self.order:
             lab = _display_name(n)
             if lab is not None and n is not self.f:

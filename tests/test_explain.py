@@ -361,3 +361,19 @@ def test_small_filled_in_values_are_simplified():
     assert text.endswith("        = (1 - z2)*x"), text
     text = sg.explain(sg.log(sg.exp(w) * sg.exp(x * w)), w, show=False).text
     assert text.endswith("           = (1 + x)*exp(z1)*exp(w)/z2"), text
+
+
+def test_an_inner_value_named_as_the_function_gets_a_name_of_its_own():
+    # h = sigmoid(y).named("L") inside L = tanh(h x).named("L"): both read L, so tanh's
+    # 1 - L**2 and sigmoid's L*(1 - L) were one symbol, and the printed product was 0.379
+    # where dL/dy is 0.298 (a probe)
+    x, y = sg.scalars("x_in y_in")
+    L = sg.tanh(sg.sigmoid(y).named("L") * x).named("L")
+    text = sg.explain(L, y, show=False).text
+    assert "forward:\n  L_2   = sigmoid(y_in)\n  L_pre = L_2*x_in\n  L     = tanh(L_pre)\n" \
+        in text, text
+    assert "= (1 - L**2) * x_in * L_2*(1 - L_2)\n" in text, text
+    X, Y = 2.0, -1.0
+    s = 1 / (1 + np.exp(-Y))
+    t = np.tanh(X * s)
+    assert sg.evaluate(sg.grad(L, y), {x: X, y: Y}) == pytest.approx((1 - t**2) * X * s * (1 - s))
