@@ -259,6 +259,22 @@ def _exp_cofactor(a: Expr, u: Expr, depth: int = 4) -> Expr | None:
     return None
 
 
+def _has_exp(a: Expr, depth: int = 4) -> bool:
+    """Whether ``a`` may be c exp(u) for _exp_cofactor (cheap: no node is built)."""
+    while a.op.name in _VIEWS:
+        a = a.args[0]
+    name = a.op.name
+    if name == "exp":
+        return True
+    if depth == 0:
+        return False
+    if name == "neg":
+        return _has_exp(a.args[0], depth - 1)
+    if name == "mul":
+        return _has_exp(a.args[0], depth - 1) or _has_exp(a.args[1], depth - 1)
+    return False
+
+
 def over_one_plus_exp(a: Expr, b: Expr) -> Expr | None:
     """a / b where ``b`` is 1 + exp(u) (either order, exp seen through views), in a stable
     form: c sigmoid(u) for a = c exp(u) (see _exp_cofactor), else a sigmoid(-u); None for
@@ -345,7 +361,7 @@ def _stable_mul(n: Expr) -> Expr | None:
         # c exp(u) sigmoid(-u) = c sigmoid(u): exp(z) * (1/(1 + exp(z))), whose reciprocal
         # is rewritten first (sigmoid(-z)), was inf 0 = nan at z = 1000; so was
         # exp(z) (1 - sigmoid(z)), 1 - sigmoid(z) being sigmoid(-z)
-        w = _sigmoid_arg(r)
+        w = _sigmoid_arg(r) if _has_exp(other) else None
         if w is not None:
             u = w.args[0] if w.op.name == "neg" else F.neg(w)
             c = _exp_cofactor(other, u)
