@@ -223,6 +223,8 @@ def function_name(f: Expr) -> str:
     ``df/dx = (1 - f**2)*f`` read two different values as f)."""
     if f.name:
         return f.name
+    if f.op.name == "alias":  # a variable shown by another name (x.named("L"))
+        return f.attrs["alias"]
     taken = {_display_name(n) for n in topo_order([f]) if n.op.leaf or n.name}
     for name in ("f", "F", "L", "g", "h"):
         if name not in taken:
@@ -379,6 +381,11 @@ class _Trace:
                 continue
             d = self.disp.tokenize(n, keep_root=True)
             lab, tex = self.label[id(n)]
+            out.append((lab, self.disp.text(d, True), tex, self.disp.tex(d, True)))
+        if not out:  # f is a variable or a constant (a name for one): f = x, not an empty list
+            base = self.f.args[0] if self.f.op.name == "alias" else self.f
+            d = self.disp.tokenize(base, keep_root=True)
+            lab, tex = self.label[id(self.f)]
             out.append((lab, self.disp.text(d, True), tex, self.disp.tex(d, True)))
         return out
 

@@ -377,3 +377,19 @@ def test_an_inner_value_named_as_the_function_gets_a_name_of_its_own():
     s = 1 / (1 + np.exp(-Y))
     t = np.tanh(X * s)
     assert sg.evaluate(sg.grad(L, y), {x: X, y: Y}) == pytest.approx((1 - t**2) * X * s * (1 - s))
+
+
+def test_a_function_that_is_a_variable_or_a_constant_has_its_forward_line():
+    # sg.explain(x, x) printed an empty "forward:" section (f never defined); x.named("L")
+    # was called f (a probe)
+    x, y = sg.scalars("x_fv y_fv")
+    assert sg.explain(x, x, show=False).text == (
+        "df/dx_fv, by the chain rule (reverse mode):\n\nforward:\n  f = x_fv\n\n"
+        "backward:\n  df/d(x_fv) = 1")
+    assert "forward:\n  f = x_fv\n\nbackward:\n  df/d(y_fv) = 0" in \
+        sg.explain(x, y, show=False).text
+    assert "forward:\n  f = 2\n" in sg.explain(sg.const(2.0), x, show=False).text
+    text = sg.explain(x.named("L"), x, show=False).text
+    assert text.startswith("dL/dx_fv, by the chain rule (reverse mode):\n\nforward:\n"
+                           "  L = x_fv\n"), text
+    assert sg.explain(x, x, show=False).latex.startswith("\\begin{aligned}\nf &= x_{fv}")
