@@ -576,3 +576,15 @@ def test_a_numpy_scalar_input_is_strong_through_functions_as_on_numpy():
     with np.errstate(over="ignore"):
         assert np.all(np.isinf(f(v32, 1000.0)))
         assert f(v32, np.float64(1000.0)).dtype == np.float64
+
+
+def test_the_derivative_of_a_power_in_its_exponent_at_a_zero_base():
+    # d/dp v**p = v**p log(v) is 0 where v = 0 (p > 0): the fused loop writes log(zero_as_one(v))
+    # as numpy does (mutation testing: a kernel without the "else 1.0" gave nan and passed)
+    v, p = sg.vector("v_zb", 4), sg.scalar("p_zb")
+    g = sg.grad(sg.sum(sg.exp(v) * v ** p), p)
+    vv = np.array([0.0, 1.0, 2.0, 3.0])
+    want = float(np.sum(np.exp(vv[1:]) * vv[1:] ** 2 * np.log(vv[1:])))
+    got = sg.compile(g, [v, p], backend="numba")(vv, 2.0)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert sg.compile(g, [v, p])(vv, 2.0) == pytest.approx(want, rel=1e-12)

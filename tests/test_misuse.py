@@ -266,3 +266,45 @@ def test_argmax_over_an_empty_axis_names_the_op_and_the_input(backend):
             g(*args)
     got = f(np.array([[0.0, 2.0], [3.0, 1.0]]))
     np.testing.assert_array_equal(np.asarray(got.compute() if backend == "dask" else got), [1, 0])
+
+
+def test_const_copies_the_users_array():
+    # the constant keeps the values it was made with, and the user's array stays writeable
+    # (mutation testing: np.asarray in const froze the user's own array, a[0] = 5 raised)
+    a = np.array([1.0, 2.0])
+    c = sg.const(a)
+    a[0] = 5.0
+    np.testing.assert_array_equal(c.attrs["value"], [1.0, 2.0])
+    np.testing.assert_array_equal(sg.evaluate(c * x, {x: 1.0}), [1.0, 2.0])
+
+
+@pytest.mark.parametrize("axis", [-1, ()])
+def test_softmax_of_a_scalar_is_refused(axis):
+    # (mutation testing: dropping the check passed)
+    with pytest.raises(sg.ShapeError, match=r"^softmax: needs at least one axis, got shape \(\)"):
+        sg.softmax(x, axis=axis)
+
+
+def test_dot_of_a_matrix_and_a_three_axis_tensor_points_to_matmul():
+    # np.dot would give shape (3, 2, 5); sg.dot takes at most two axes on each side
+    # (mutation testing: checking "both have more than two axes" passed)
+    M, T = sg.matrix("M_d3", (3, 4)), sg.tensor("T_d3", (2, 4, 5))
+    for a, b, sa, sb in ((M, T, r"\(3, 4\)", r"\(2, 4, 5\)"),
+                         (T, M.T, r"\(2, 4, 5\)", r"\(4, 3\)")):
+        with pytest.raises(sg.ShapeError, match=rf"^dot: shapes {sa} and {sb}: use sg.matmul for "
+                                                r"more than two axes"):
+            sg.dot(a, b)
+
+
+@pytest.mark.parametrize("axes", [(0, 0), (1, 1), (0, -2)])
+def test_transpose_with_a_repeated_axis_is_refused(axes):
+    # (mutation testing: dropping the permutation check passed)
+    with pytest.raises(ValueError, match=rf"^transpose: \({axes[0]}, {axes[1]}\) is not a "
+                                         r"permutation of the axes of shape \(2, 3\)"):
+        sg.transpose(A, axes)
+
+
+def test_trace_of_a_three_axis_tensor_is_refused():
+    # (mutation testing: checking only "fewer than two axes" passed)
+    with pytest.raises(sg.ShapeError, match=r"^trace: shape \(3, 3, 3\) is not a square matrix"):
+        sg.trace(sg.tensor("T_tr3", (3, 3, 3)))

@@ -222,3 +222,62 @@ def test_the_diagonal_of_a_matrix_with_one_known_size_has_that_size():
     assert d.shape == (3,)
     with pytest.raises(sg.ShapeError, match=r"\(3,\) and \(4,\)"):
         d + sg.vector("v_dg", 4)
+
+
+def test_relu_of_nan_is_nan_in_the_in_place_form_too():
+    # a long vector's relu(2 v) is written into its operand's buffer; nan stays nan there as
+    # in np.maximum (mutation testing: np.fmax in that form gave 0 and passed)
+    v = sg.vector("v_rn", 2000)
+    f = sg.compile(sg.relu(2.0 * v), [v])
+    xv = np.ones(2000)
+    xv[0], xv[1] = np.nan, -1.0
+    got = f(xv)
+    assert np.isnan(got[0])
+    np.testing.assert_array_equal(got[1:], np.r_[0.0, np.full(1998, 2.0)])
+
+
+def test_a_minus_one_array_times_a_scalar_keeps_the_array_shape():
+    # (mutation testing: the rule -1 * y = -y without its shape check gave a scalar -2)
+    ys = sg.scalar("y_m1")
+    e = sg.const(np.full(3, -1.0)) * ys
+    assert e.shape == (3,)
+    got = sg.compile(e, [ys])(2.0)
+    assert got.shape == (3,)
+    np.testing.assert_array_equal(got, [-2.0, -2.0, -2.0])
+
+
+def test_a_power_zero_folds_to_one_and_its_derivative_is_a_known_zero():
+    # (mutation testing: keeping x**0 unfolded passed)
+    assert str(x ** 0.0) == "1"
+    assert str(sg.grad(x ** 0.0, x)) == "0 [zero: f does not depend on x]"
+    e = v3 ** 0.0
+    assert str(e) == "ones((3,))" and e.shape == (3,)
+
+
+@pytest.mark.parametrize("build, want", [
+    # an integer value two nodes deep under stop_gradient (mutation testing: a walk of
+    # depth 1 missed the argmax under the negation); -argmax([1, 5, 2]) = -1 ...
+    (lambda v, M: sg.stop_gradient(-sg.argmax(v)), -1.0),
+    # ... and through a sum, 1 + 0 = 1 (mutation testing: "sum" missing from the integer
+    # keeping ops)
+    (lambda v, M: sg.stop_gradient(sg.sum(sg.argmax(M, axis=1))), 1.0),
+])
+def test_the_gradient_through_an_integer_factor_is_a_float_array(build, want):
+    # the gradient of s * sum(v) is s * ones, which numpy computes in floats for an integer s
+    v, M = sg.vector("v_if", 3), sg.matrix("M_if", (2, 3))
+    g = sg.grad(build(v, M) * sg.sum(v), v)
+    vv, Mv = np.array([1.0, 5.0, 2.0]), np.array([[1.0, 5.0, 2.0], [3.0, 0.0, 1.0]])
+    out = sg.compile(g, [v, M])(vv, Mv)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, np.full(3, want))
+
+
+def test_the_mean_over_an_empty_axis_is_nan_as_in_numpy():
+    # the count of an axis of size 0 is 0, and 0/0 is nan (mutation testing: counting a size-0
+    # axis as 1 gave zeros)
+    A0 = sg.tensor("A_em", (0, 3))
+    e = sg.mean(A0, axis=0)
+    assert str(e) == "sum(A_em, axis=0)/0"
+    with np.errstate(invalid="ignore"):
+        got = sg.compile(e, [A0])(np.zeros((0, 3)))
+    assert got.shape == (3,) and np.all(np.isnan(got))

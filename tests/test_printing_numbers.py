@@ -93,3 +93,41 @@ def test_coefficients_whose_product_underflows_stay_apart():
     e = x * (1e-200 * (y * 1e-200))
     assert str(e) == "1e-200*uf_x*1e-200*uf_y"
     assert sg.latex(e) == r"10^{-200} \mathrm{uf}_{x} \cdot 10^{-200} \mathrm{uf}_{y}"
+
+
+def test_a_quotient_of_vectors_is_a_fraction_in_latex():
+    # only a matrix (or more axes) below the line prints as \oslash (mutation testing: vectors
+    # printing v \oslash w passed)
+    v, w = sg.vector("dv_v", 3), sg.vector("dv_w", 3)
+    A, C = sg.matrix("dv_A", (2, 3)), sg.matrix("dv_C", (2, 3))
+    assert sg.latex(v / w) == r"\frac{\mathrm{dv}_{v}}{\mathrm{dv}_{w}}"
+    assert sg.latex(1 / w) == r"\frac{1}{\mathrm{dv}_{w}}"
+    assert sg.latex(A / C) == r"\mathrm{dv}_{A} \oslash \mathrm{dv}_{C}"
+
+
+def test_a_full_sum_of_a_matrix_prints_as_a_sigma():
+    # (mutation testing: printing \sum only for vectors passed)
+    A, B = sg.matrix("A", (2, 3)), sg.matrix("B", (3, 3))
+    assert sg.latex(sg.sum(A)) == r"\sum A"
+    assert sg.latex(sg.sum(A) * B) == r"\left(\sum A\right) B"
+    assert sg.latex(sg.sum(A, axis=0)) == r"\operatorname{sum}\left(A, \mathrm{axis}=0\right)"
+
+
+def test_a_named_negation_keeps_its_name_in_a_product():
+    # 2 * nx is not rewritten to -2 * x when nx = -x has a name of its own (mutation testing:
+    # folding the named negation passed)
+    xs = sg.scalar("x")
+    nx = (-xs).named("nx")
+    assert str(nx * 2.0) == "2*nx"
+    assert str(2.0 * nx) == "2*nx"
+
+
+def test_a_zero_dimensional_array_constant_is_a_number():
+    # const(np.array(2.0)) prints as 2, as const(2.0) (mutation testing: keeping the 0-d array
+    # printed 2.*x and \mathrm{const}())
+    xs = sg.scalar("x")
+    c = sg.const(np.array(2.0))
+    assert c is sg.const(2.0)
+    assert str(c * xs) == "2*x"
+    assert sg.latex(c) == "2"
+    assert str(xs + c * 0.0) == "x"
