@@ -709,3 +709,111 @@ def test_jax_names_an_input_of_another_library():
     with pytest.raises(TypeError, match=r"^input A_jt: got a torch Tensor; the jax backend"):
         f(torch.ones((2, 3), dtype=torch.float64), np.ones(3))
     np.testing.assert_allclose(np.asarray(f(np.ones((2, 3)), np.ones(3))), [3.0, 3.0])
+
+
+def test_torch_reads_numpy_arrays_with_some_negative_strides():
+    """A numpy array with one negative stride (M[::-1]) is copied before torch reads it, not
+    only one whose strides are all negative (found by mutation testing)."""
+    pytest.importorskip("torch")
+    A = sg.matrix("A_ns", (2, 2))
+    f = sg.compile(sg.sum(A * A), [A], backend="torch")
+    M = np.array([[1.0, 2.0], [3.0, 4.0]])[::-1]
+    assert M.strides[0] < 0 < M.strides[1]
+    assert float(f(M)) == 30.0
+    assert float(f(M[::-1, ::-1])) == 30.0  # (every stride negative)
+
+
+def test_torch_float32_numpy_samples_times_a_numpy_float64_are_float64():
+    """float32 numpy samples next to np.float64(3): float64 on torch, as numpy computes it
+    (found by mutation testing: the samples kept float32 there)."""
+    torch = pytest.importorskip("torch")
+    x, y = sg.scalars("x_t5 y_t5")
+    s = np.array([1.0, 2.0], np.float32)
+    assert sg.compile(x * y, [x, y])(s, np.float64(3.0)).dtype == np.float64
+    got = sg.compile(x * y, [x, y], backend="torch")(s, np.float64(3.0))
+    assert got.dtype == torch.float64 and got.tolist() == [3.0, 6.0]
+
+
+def test_backend_names_are_read_in_any_case():
+    """backend="Torch", "NumPy": the library's name in any case (found by mutation testing:
+    case-sensitive names passed)."""
+    v = sg.vector("v_case", 3)
+    f = sg.compile(sg.exp(v), [v], backend="NumPy")
+    assert type(f(np.zeros(3))) is np.ndarray
+    np.testing.assert_array_equal(f(np.zeros(3)), np.ones(3))
+    if _have("torch"):
+        import torch
+
+        got = sg.compile(sg.exp(v), [v], backend="Torch")(np.zeros(3))
+        assert isinstance(got, torch.Tensor) and got.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_the_numba_compiler_is_named_in_any_case():
+    """backend="Numba" is numba's compiler, as "numba" is (found by mutation testing: it was
+    refused as "a compiler, not an array namespace")."""
+    pytest.importorskip("numba")
+    v = sg.vector("v_nbc", 3)
+    f = sg.compile(sg.exp(v), [v], backend="Numba")
+    assert hasattr(f, "kernels") and not hasattr(sg.compile(sg.exp(v), [v]), "kernels")
+    np.testing.assert_array_equal(f(np.zeros(3)), np.ones(3))
+
+
+def test_a_device_on_a_backend_other_than_torch_is_refused():
+    """Only torch takes a device: "numpy:cuda" and "dask:gpu" are refused by name (found by
+    mutation testing: they compiled, the device dropped)."""
+    x = sg.scalar("x_dev")
+    for be in ("numpy:cuda", "dask:gpu"):
+        with pytest.raises(ValueError, match=rf"^backend '{be}': only torch takes a device "
+                                             r"\(torch:cuda\)$"):
+            sg.compile(x * 2, [x], backend=be)
+
+
+def test_a_module_without_float64_is_no_array_namespace():
+    """A module with asarray but no float64 is refused as it is given (found by mutation
+    testing: one lacking both was needed, and this one failed later with AttributeError)."""
+    import types
+
+    mod = types.ModuleType("halfns_nf")
+    mod.asarray = np.asarray
+    x = sg.scalar("x_hn")
+    with pytest.raises(TypeError, match=r"^backend <module 'halfns_nf'> is not an array "
+                                        r"namespace \(it has no asarray or float64\)$"):
+        sg.compile(x * 2, [x], backend=mod)
+
+
+def test_object_arrays_of_numbers_are_read_as_float64():
+    """Ints beyond int64 and Decimals in an object array: float64, as a scalar input's numbers
+    (found by mutation testing: float32, and a Decimal refused, passed)."""
+    from decimal import Decimal
+
+    v = sg.vector("v_obj", 2)
+    f = sg.compile(v * 1.0, [v])
+    got = f([2**64 + 1, 3])
+    assert got.dtype == np.float64 and got.tolist() == [2.0**64, 3.0]
+    got = sg.compile(v * 2.0, [v])(np.array([Decimal("1.5"), Decimal("2")], dtype=object))
+    assert got.dtype == np.float64 and got.tolist() == [3.0, 4.0]
+
+
+def test_jax_to_int_of_nan_raises_a_value_error(x64):
+    """to_int of nan under jax.jit: checked there, raised as the ValueError numpy's backend
+    gives (found by mutation testing: unchecked, jax gave some integer; or an IndexError)."""
+    pytest.importorskip("jax")
+    v = sg.vector("v_tij", 2)
+    f = sg.compile(sg.to_int(v) * 1.0, [v], backend="jax")
+    np.testing.assert_array_equal(np.asarray(f(np.array([2.5, 1.0]))), [2.0, 1.0])
+    with pytest.raises(ValueError, match=r"^to_int: cannot convert a NaN or infinite value "
+                                         r"to an integer"):
+        f(np.array([np.nan, 1.0]))
+
+
+def test_jax_reads_an_unused_input_that_names_a_size(x64):
+    """An unused vector whose size n the used w shares is read as an input on jax (a list
+    too), so n is checked, as on numpy (found by mutation testing: ignored, the list went to
+    jit raw and was refused)."""
+    pytest.importorskip("jax")
+    x, v, w = sg.scalar("x_us"), sg.vector("v_us", "n"), sg.vector("w_us", "n")
+    f = sg.compile(x * 2.0 + sg.sum(w), [x, v, w], backend="jax")
+    assert float(f(1.0, [5.0, 6.0], np.ones(2))) == 4.0
+    with pytest.raises(sg.ShapeError, match=r"^input w_us: shape \(2,\) does not fit \(n,\): "
+                                            r"size n is 3, fixed by input v_us"):
+        f(1.0, [5.0, 6.0, 7.0], np.ones(2))

@@ -691,3 +691,29 @@ def test_evaluate_takes_no_dtype_from_a_numpy_scalar_value():
     assert r[0].dtype == F32
     np.testing.assert_array_equal(r[0], [0.25] * 4)
     assert r[1] == 4.0
+
+
+@pytest.mark.skipif(not _have("numba"), reason="numba not installed")
+def test_numba_keeps_float16_samples_of_a_graph_of_scalars(numba_cache):
+    """float16 samples for a graph of scalars: float16 on numba, as numpy computes them
+    (found by mutation testing: numba's loop took any float dtype and gave float64)."""
+    x = sg.scalar("x_f16")
+    e = sg.exp(x) * 2 + x
+    s = np.array([0.5, 1.5], np.float16)
+    want = sg.compile(e, [x])(s)
+    got = sg.compile(e, [x], backend="numba")(s)
+    assert want.dtype == np.float16 and got.dtype == np.float16
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.skipif(not _have("numba"), reason="numba not installed")
+def test_numba_ignores_the_dtype_of_an_unused_array_input(numba_cache):
+    """An unused float64 vector listed next to float32 data: float32 on numba, as on numpy
+    (found by mutation testing: the unused array counted and made it float64)."""
+    v, w = sg.vector("v_ua", 3), sg.vector("w_ua", 3)
+    e = sg.exp(v) * 2 + v
+    data = np.array([0.0, 1.0, 2.0], np.float32)
+    want = sg.compile(e, [v, w])(data, np.ones(3))
+    got = sg.compile(e, [v, w], backend="numba")(data, np.ones(3))
+    assert want.dtype == np.float32 and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -167,3 +167,76 @@ def test_edge_pushings_templates_stay_bounded_when_names_vary():
     t = np.tanh(0.3 * -0.7)
     d = 2 * (1 - t * t) * (1 - 3 * t * t)  # d2/du2 tanh(u)^2
     assert sg.evaluate(H[0][0], at) == pytest.approx(d * 0.49)
+
+
+# ------------------------------------------------------------------ shared nodes over time
+def test_a_nodes_attributes_refuse_an_in_place_union():
+    """attrs |= {...} is refused like attrs[k] = v: the node is shared (found by mutation
+    testing: |= changed sum(A, axis=0)'s axis in place, for every later build of it)."""
+    A = sg.matrix("A_ior", (2, 3))
+    s = sg.sum(A, axis=0)
+    a = s.attrs
+    with pytest.raises(TypeError, match=r"^a node's attributes cannot be changed \(nodes are "
+                                        r"shared\)"):
+        a |= {"axis": (1,)}
+    assert dict(s.attrs) == {"axis": (0,), "keepdims": False} and s.shape == (3,)
+    assert sg.sum(A, axis=0) is s
+
+
+def test_a_nodes_attributes_pickle_and_copy():
+    """pickle, copy.copy and copy.deepcopy of a node's attrs give the same attributes, still
+    refusing changes (found by mutation testing: without Attrs.__reduce__ each refused, as
+    pickle fills a new dict item by item)."""
+    import copy
+    import pickle
+
+    A = sg.matrix("A_pk", (2, 3))
+    at = sg.sum(A, axis=1).attrs
+    for again in (pickle.loads(pickle.dumps(at)), copy.copy(at), copy.deepcopy(at)):
+        assert type(again) is type(at) and again == {"axis": (1,), "keepdims": False}
+        with pytest.raises(TypeError, match="cannot be changed"):
+            again["axis"] = (0,)
+
+
+def test_naming_a_value_again_makes_that_name_what_builds_return():
+    """Named p, then q, then p again: later builds of the value return the p node again, not
+    q (found by mutation testing: a name found again was returned but not made canonical)."""
+    b = sg.scalar("b_rn")
+    t = sg.exp(b)
+    p = t.named("p_rn")
+    t.named("q_rn")
+    assert t.named("p_rn") is p
+    assert sg.exp(b) is p
+    assert str(sg.exp(b) * 2) == "2*p_rn"
+
+
+def test_loading_a_node_a_rule_rewrites_to_a_named_one_gives_that_node(tmp_path):
+    """A saved mul(1, p), which mul's rule builds as p (named): load gives p itself, not a
+    new unnamed copy of p's value (found by mutation testing: make_unnamed took the rule's
+    result for a named twin of mul(1, p)). The file is a saved p * 2 with the 2 made a 1."""
+    x = sg.scalar("x_ld")
+    p = sg.exp(x).named("p_ld")
+    path = tmp_path / "p.json"
+    sg.save(p * 2.0, path)
+    text = path.read_text()
+    assert text.count('"value":2.0') == 1
+    path.write_text(text.replace('"value":2.0', '"value":1.0'))
+    got = sg.load(path)
+    assert got is p and got.name == "p_ld"
+    assert str(got * 3) == "3*p_ld"
+
+
+def test_a_sweep_after_a_named_twin_dies_gives_back_the_unnamed_node():
+    """u = sin(c), named h; h dies; a sweep of the node table then puts u back, so sin(c) is
+    u again (found by mutation testing: the sweep dropped the dead entry, and sin(c) became a
+    third node)."""
+    from symgrad import expr
+
+    c = sg.scalar("c_sw")
+    u = sg.sin(c)
+    h = u.named("h_sw")
+    assert sg.sin(c) is h
+    del h
+    gc.collect()
+    expr._sweep()
+    assert sg.sin(c) is u

@@ -126,3 +126,33 @@ def test_numpy_trace_offsets_and_mean_keepdims():
     av = np.arange(9.0).reshape(3, 3)
     np.testing.assert_allclose(sg.evaluate(np.mean(A, axis=1, keepdims=True), {A: av}),
                                av.mean(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: np.sum(v, initial=5.0), r"^numpy\.sum: initial= is not supported on symgrad "
+                                     r"expressions$"),
+    (lambda: np.mean(v, where=np.array([True, True, False])),
+     r"^numpy\.mean: where= is not supported on symgrad expressions$"),
+    (lambda: np.trace(S, dtype=np.float32),
+     r"^numpy\.trace: dtype= is not supported on symgrad expressions$"),
+    (lambda: np.diag(sg.reshape(S, (1, 3, 3))),
+     r"^numpy\.diag: symgrad takes a vector \(diag\) or a square matrix \(diagonal\), "
+     r"with k=0$"),
+], ids=["sum-initial", "mean-where", "trace-dtype", "diag-3d"])
+def test_numpy_arguments_symgrad_would_drop_are_refused(call, match):
+    """initial=, where=, dtype= and a 3-d array for np.diag: refused by name, never dropped
+    (found by mutation testing: np.sum(v, initial=5) as sum(v), np.mean(v, where=...) as the
+    mean of every entry, np.trace(dtype=float32) in float64, a 3-d np.diag, passed)."""
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+def test_numpy_transpose_with_axes_permutes_them():
+    """np.transpose(a, axes) follows axes, not the reversal (found by mutation testing: the
+    axes were dropped; only the reversal, the same for 2-d, was tested)."""
+    A3 = sg.reshape(A, (1, 2, 3))
+    e = np.transpose(A3, (0, 2, 1))
+    assert e is sg.transpose(A3, (0, 2, 1)) and e.shape == (1, 3, 2)
+    np.testing.assert_array_equal(sg.evaluate(e, VALUES),
+                                  np.transpose(VALUES[A].reshape(1, 2, 3), (0, 2, 1)))
+    assert np.transpose(A3) is sg.transpose(A3) and np.transpose(A3).shape == (3, 2, 1)

@@ -473,3 +473,50 @@ def test_batched_matrix_products_and_argmax_axes_follow_the_samples():
     Mv, ss = np.array([[1.0, 5.0], [3.0, -2.0]]), np.array([1.0, -1.0])
     got = sg.compile(sg.argmax(s * M, axis=0), [M, s])(Mv, ss)
     np.testing.assert_array_equal(got, np.stack([np.argmax(k * Mv, axis=0) for k in ss]))
+
+
+def test_a_chunk_smaller_than_one_sample_still_takes_one_sample_at_a_time(monkeypatch):
+    """A sample larger than CHUNK entries: chunks of one sample each, never of none
+    (found by mutation testing: a step of CHUNK // entries, 0 here, raised range()'s
+    ValueError only for samples of over 4M entries)."""
+    x, v = sg.scalar("x_c0"), sg.vector("v_c0", "n")
+    monkeypatch.setattr(_per_sample, "CHUNK", 2)  # 5 entries per sample: 2 // 5 == 0
+    f = sg.compile(x * v, [x, v])
+    got = f(np.array([1.0, 2.0, 3.0]), np.arange(5.0))
+    assert got.shape == (3, 5)
+    np.testing.assert_array_equal(got, np.outer([1.0, 2.0, 3.0], np.arange(5.0)))
+
+
+def test_a_repeated_output_on_torch_is_its_own_tensor():
+    """An output that does not depend on the samples, repeated over them on torch: each row
+    its own memory, as on numpy (found by mutation testing: a broadcast view, where writing
+    one entry changed every row, passed)."""
+    torch = pytest.importorskip("torch")
+    x, v = sg.scalar("x_rt"), sg.vector("v_rt", 3)
+    f = sg.compile([x * v, 2 * v], [x, v], backend="torch")
+    a, b = f(np.array([1.0, 2.0]), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+    assert b.tolist() == [[2.0, 4.0, 6.0], [2.0, 4.0, 6.0]]
+    b[0, 0] = 100.0
+    assert b.tolist() == [[100.0, 4.0, 6.0], [2.0, 4.0, 6.0]]
+    assert a.tolist() == [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]]
+
+
+def test_no_samples_on_the_one_by_one_path_keep_each_outputs_own_shape():
+    """Zero samples where the graph has an op without a batch rule: outputs of shape
+    (0,) + the output's own (found by mutation testing: (0,) alone passed)."""
+    x, v = sg.scalar("x_0s"), sg.vector("v_0s", 3)
+    f = sg.compile(v * sg.argmax(v * x), [x, v])
+    vv = np.array([1.0, 5.0, 2.0])
+    got = f(np.array([]), vv)
+    assert got.shape == (0, 3) and got.dtype == np.float64
+    assert f(np.array([1.0, 2.0, 3.0]), vv).shape == (3, 3)
+
+
+def test_an_unused_scalar_given_samples_is_ignored_on_jax():
+    """Samples for a scalar input the outputs do not use, on jax: ignored, as on numpy
+    (found by mutation testing: passing the array on into the jitted call recursed)."""
+    pytest.importorskip("jax")
+    x, y, v = sg.scalar("x_uj"), sg.scalar("y_uj"), sg.vector("v_uj", 3)
+    f = sg.compile(x * v, [x, y, v], backend="jax")
+    got = f(np.array([1.0, 2.0]), np.array([7.0, 8.0, 9.0]), np.array([1.0, 2.0, 3.0]))
+    assert np.asarray(got).tolist() == [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]]
