@@ -725,9 +725,6 @@ class _Plan:
                 f"if {p}.__class__ is not _float: {p} = _asarray({p})"
                 for p in dict.fromkeys(gen.params[id(v)] for v in self.ins
                                        if id(v) in in_graph)]
-        if mathed:
-            check_lines = check_lines + strong_scalar_lines(self.ins, gen, in_graph,
-                                                             f"_lazy['numpy']({call})")
         if gen.uses_memo:
             check_lines = check_lines + ["_memo = {}"]
         if "_cdt" in self.extra and gen.like is not None:
@@ -753,6 +750,14 @@ class _Plan:
                 if numpy:  # _ip sends every array of another dtype to the plain version,
                     check_lines = _class_checks_only(check_lines, used, gen)  # which reads it
             check_lines += [dtype_line, f"if not _ip: return _lazy['plain']({call})"]
+        if mathed:  # (after _ip, which holds only where the arrays and numpy numbers the
+            # outputs use share one dtype: no number is wider then, unless an unused input
+            # lends the arrays symgrad makes its dtype)
+            lends = gen.like is not None and all(gen.params[id(v)] != gen.like
+                                                 for v in self.ins if id(v) in self.uses)
+            if not reused or lends:
+                check_lines = check_lines + strong_scalar_lines(self.ins, gen, in_graph,
+                                                                f"_lazy['numpy']({call})")
         body = ["    try:"] + ["        " + ln for ln in check_lines + lines + [self.ret(names)]]
         if tensor and not backends.traced(self.xp) and any(not v.shape for v in self.ins):
             # first, being a ValueError: a scalar input got samples (symgrad._per_sample)
