@@ -417,7 +417,7 @@ def masked_error(name: str) -> TypeError:
                      f"values to compute with (e.g. {name}.filled(0.0))")
 
 
-def int_as_float(name: str, v) -> float:
+def number_as_float(name: str, v) -> float:
     """The int, bool, Fraction or Decimal (or numpy integer) ``v`` given for input ``name`` as
     a float; an OverflowError naming the input where it is too large for one."""
     c = v.__class__
@@ -633,8 +633,9 @@ def _compile_jax(outputs, inputs) -> Callable:
         if any(isinstance(args[i], _INTEGRAL) for i in scalars if i < len(args)):
             # an int or bool for a scalar input is a float, as on every backend: under jit it
             # was an integer tracer (2**-1 gave -9223372036854775808, 2**62 * 4 gave 0)
-            args = tuple(int_as_float(names[i], a) if i in scalars and isinstance(a, _INTEGRAL)
-                         else a for i, a in enumerate(args))
+            args = tuple(number_as_float(names[i], a)
+                         if i in scalars and isinstance(a, _INTEGRAL) else a
+                         for i, a in enumerate(args))
         if ignored:  # (an array still lends its dtype; what jit cannot take is given None)
             args = tuple(None if i in ignored and not hasattr(a, "dtype") and
                          not isinstance(a, (int, float)) else a for i, a in enumerate(args))

@@ -473,9 +473,6 @@ def _where_sizes_meet(order) -> dict[str, str]:
     return meets
 
 
-_MAX_FLOAT_INT = int(np.finfo(np.float64).max)
-
-
 def _diagnose_for(ins: list[Expr]):
     names = [v.attrs["vname"] for v in ins]
     scalar = [not v.shape for v in ins]
@@ -596,7 +593,7 @@ def _scalar_in(name: str, v):
     if c is np.bool_:
         return float(v)
     if c is bool or c is int:
-        return backends.int_as_float(name, v)
+        return backends.number_as_float(name, v)
     if c is list or c is tuple:
         raise TypeError(f"input {name}: got a Python {c.__name__}; pass a number or a numpy "
                         "array (np.asarray)")
@@ -605,7 +602,7 @@ def _scalar_in(name: str, v):
             "to substitute, build the expression on it)" if c is Expr else c.__name__
         raise TypeError(f"input {name}: expected numbers, got {what}")
     if c is Fraction or c is Decimal:
-        return backends.int_as_float(name, v)
+        return backends.number_as_float(name, v)
     if isinstance(v, (complex, np.complexfloating)):
         raise TypeError(f"input {name}: a complex number ({v}); symgrad computes with real "
                         "numbers")
