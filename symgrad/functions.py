@@ -68,7 +68,8 @@ def tensor(name: str, shape) -> Expr:
 
 
 def const(value: Any) -> Expr:
-    """A constant: a Python number or a numpy array (plain values in operations are lifted)."""
+    """A constant: a Python number or a numpy array (plain values in operations are lifted).
+    An array is copied, read-only, in native byte order; integer and bool arrays as float64."""
     if isinstance(value, Expr):
         return value
     if isinstance(value, (bool, np.bool_)):
@@ -104,6 +105,8 @@ def const(value: Any) -> Expr:
             # int32, torch refused a float vector @ an int64 one, numpy negates bool data
             # not at all and unsigned data with a wrap-around
             arr = arr.astype(np.float64)
+        elif not arr.dtype.isnative:  # ('>f8' on this machine: its own node, results '>f8',
+            arr = arr.astype(arr.dtype.newbyteorder("="))  # and '<f8' after a pickle)
         if arr.ndim == 0:
             return const(arr.item())
         arr.setflags(write=False)

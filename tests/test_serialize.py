@@ -468,3 +468,19 @@ def test_two_operands_in_one_position_are_refused(tmp_path):
         if e["target"] == sub and e["positions"] == [1]:
             e["positions"] = [0, 1]
     _load_bad(d, tmp_path, rf"node {sub} \(sub\): two operands in position 0")
+
+
+def test_a_big_endian_constant_is_stored_in_native_order():
+    # const(np.array(..., dtype=">f8")) kept its byte order: its own node beside the same
+    # values in native order, results of dtype >f8, and a pickle or a save gave another node
+    # (they write native order; trust.md: the very nodes in the same process; a probe)
+    import pickle
+
+    v = sg.vector("v_be", 3)
+    k = sg.const(np.array([1.0, 2.0, 3.0], dtype=">f8"))
+    assert k is sg.const(np.array([1.0, 2.0, 3.0]))
+    assert sg.const(np.array([1.0, 2.0], dtype=">f4")).attrs["value"].dtype == np.float32
+    f = sg.sum(k * v)
+    assert pickle.loads(pickle.dumps(f)) is f
+    assert sg.evaluate(k, {}).dtype == np.float64
+    assert sg.evaluate(f, {v: np.ones(3)}) == 6.0
