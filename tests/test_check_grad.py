@@ -279,3 +279,55 @@ def test_infinite_rounding_noise_excuses_nothing():
     with pytest.raises(AssertionError, match=r"df/dkx = 1e\+300 \(symgrad\) vs 2e\+300 \(finite "
                        r"differences\): relative error 0\.5 > tol 1e-05"):
         sg.check_grad(f, kx, {kx: 1.0}, order=1)
+
+
+@pytest.mark.parametrize("wrong, at, kw", [
+    # a step onto a pole or an overflow: an infinite noise excused every derivative
+    (lambda x: sg.straight_through(sg.log(x), 0.0 * x), 1e-6, {"order": 1}),
+    (lambda x: sg.straight_through(1 / x, -x), 1e-6, {"order": 2}),
+    (lambda x: sg.straight_through(sg.exp(x), 0.0 * x), 709.0, {"order": 1, "eps": 1e-2}),
+    # the spread of extrapolations that had not converged excused 3 % to 100 %
+    (lambda x: sg.straight_through(x ** -2, 2.0 * x ** -2), 5e-6, {"order": 1}),
+    (lambda x: sg.straight_through(sg.sin(x), 0.5 * sg.sin(x)), 1e6, {"order": 1}),
+    (lambda x: sg.straight_through(sg.log(x), 1.03 * sg.log(x)), 5e-6, {"order": 1}),
+    (lambda x: sg.straight_through(sg.exp(x), 1.2 * sg.exp(x)), 0.0, {"order": 1, "eps": 1.0}),
+    # (its rounding estimate raised OverflowError: (step / 3)**3 at a step of 1e114)
+    (lambda x: sg.straight_through(x, 2.0 * x), 1e120, {"order": 1}),
+])
+def test_a_wrong_derivative_fails_where_the_steps_cannot_settle_it(wrong, at, kw):
+    # a probe: each passed with an error of 0.0 (the last raised OverflowError)
+    with pytest.raises(AssertionError, match=r"^check_grad: df/dkx = "):
+        sg.check_grad(wrong(kx), kx, {kx: at}, **kw)
+
+
+@pytest.mark.parametrize("right, at", [
+    (sg.log, 1e-6), (sg.sqrt, 2e-6), (lambda x: x ** -2, 5e-6), (sg.sin, 1e6),
+    (lambda x: 1e8 + sg.tanh(x), 0.3), (sg.exp, 709.0), (lambda x: x * x * x, 1e90),
+    (lambda x: x ** 5, 0.0), (lambda x: (x - 1) ** 3, 1.0),
+])
+def test_the_same_points_pass_a_right_derivative(right, at):
+    assert sg.check_grad(right(kx), kx, {kx: at}, order=1) < 1e-5
+
+
+def test_a_step_that_leaves_the_domain_says_so():
+    # sqrt' at 1e-10 is right, but every step (1e-6 down to 4e-9) leaves x > 0: the failure
+    # read as a wrong derivative against nan
+    with pytest.raises(AssertionError, match=r"df/dkx = 50000 \(symgrad\) vs nan .*a step of "
+                                             r"1\.25e-07 or 1e-06 from this point leaves where "
+                                             r"f is finite .*check with a smaller eps"):
+        sg.check_grad(sg.sqrt(kx), kx, {kx: 1e-10}, order=1)
+    assert sg.check_grad(sg.sqrt(kx), kx, {kx: 1e-10}, order=1, eps=1e-14) < 1e-5
+
+
+def test_check_grad_refuses_text_for_a_value_and_an_order_that_is_no_int():
+    # np.array("0.3", dtype=float) parsed the text (evaluate refuses it); True was order 1
+    with pytest.raises(ValueError, match=r"the value of kx is not a number or an array of "
+                                         r"numbers: '0\.3'"):
+        sg.check_grad(sg.sin(kx), kx, {kx: "0.3"})
+    v = sg.vector("v_txt", 2)
+    with pytest.raises(ValueError, match="not a number or an array of numbers"):
+        sg.check_grad(sg.sum(v), v, {v: ["1", "2"]})
+    for order in (True, 2.0):
+        with pytest.raises(ValueError, match=r"order must be 1 or 2"):
+            sg.check_grad(sg.sin(kx), kx, {kx: 0.3}, order=order)
+    assert sg.check_grad(sg.sin(kx), kx, {kx: 0.3}, order=np.int64(2)) < 1e-5
