@@ -45,7 +45,7 @@ def _values(f: Expr, ws: list[Expr], at: dict) -> tuple[list[Expr], dict]:
         if all(k is not v for v in ins):
             continue
         try:
-            if isinstance(val, (str, bytes)) or np.asarray(val).dtype.kind in "SUaV":
+            if isinstance(val, (str, bytes)) or np.asarray(val).dtype.kind in "SUV":
                 raise TypeError  # (np.array("0.3", dtype=float) parses it: evaluate refuses)
             arr = np.array(val, dtype=float)
         except (TypeError, ValueError):
@@ -159,8 +159,16 @@ def _agrees_on_a_closer_look(s: float, args: list, eps: float, tol: float, fn, p
     def f(v):
         return float(at(v)[out])
 
+    seen: dict[float, tuple | None] = {}
+
     def level(h):
-        """(|s - r2|, slack, scale) at step h, or None where it cannot tell."""
+        """(|s - r2|, the extrapolations' spread, rounding noise, tol's scale) at step h, or
+        None where it cannot tell (each step computed once: h/16 confirms h, then is tried)."""
+        if h not in seen:
+            seen[h] = _level(h)
+        return seen[h]
+
+    def _level(h):
         with np.errstate(all="ignore"):  # (inf - inf out of the domain)
             d1, d2, d4 = ((f(xi + t) - f(xi - t)) / (2.0 * t) for t in (4 * h, 2 * h, h))
             (j1, s1), (j2, s2) = (_rounding(f, xi + side, h, d4) for side in (h / 2, -h / 2))
