@@ -88,14 +88,23 @@ def _forward_roots(e: Expr, seen: set[int]) -> list[Expr]:
 
 
 def _caption(e: Expr, i: int, nforward: int) -> str:
+    """``f``, ``dC/dw``, ``d2f/dx dy``: a derivative of an unnamed derivative counts its order
+    from the function first differentiated (grad(grad(f, x), y) was captioned df/dy)."""
     o = origin(e)
     if o is None:
         return e.name or ("f" if nforward == 1 else f"f{i + 1}")
-    kind, f, w = o
-    fname = f.name or "f"
-    if kind == "hessian":
-        return f"d2{fname}/d{_var_name(w)}"
-    return f"d{fname}/d{_var_name(w)}"
+    wrts: list[str] = []
+    f, seen = e, {id(e)}
+    while o is not None:
+        kind, f, w = o
+        ws = list(w) if isinstance(w, tuple) else [w]
+        wrts[:0] = [_var_name(x) for x in ws]
+        if f.name or id(f) in seen:  # (a node can be its own derivative: exp(x))
+            break
+        seen.add(id(f))
+        o = origin(f)
+    order = f"d{len(wrts)}" if len(wrts) > 1 else "d"
+    return f"{order}{f.name or 'f'}/d{' d'.join(wrts)}"
 
 
 def _check_title(title, what: str) -> None:

@@ -219,6 +219,29 @@ def test_dot_labels_edge_order_captions_guards_and_small_constants():
     assert "[1., 2., 3., 4.]\\nconst (4,)" in labels, labels
 
 
+def test_captions_of_higher_derivatives_count_their_order():
+    """grad(grad(f, x), y) was captioned df/dy, its gradient wrt x df/dx, and the Hessian
+    block H[0][1] (made by a gradient pass) df/dy: each is a derivative of f, not of the
+    unnamed gradient it came from."""
+    x, y = sg.scalars("x_hc y_hc")
+    f = x * x * y + sg.exp(x * y)
+
+    def caption(e):
+        return [m[1] for m in NODE.findall(sg.to_dot(e)) if " =\\n" in m[1]][0].split(" =")[0]
+
+    gx = sg.grad(f, x)
+    gxy = sg.grad(gx, y)
+    assert caption(gx) == "df/dx_hc"
+    assert caption(gxy) == "d2f/dx_hc dy_hc"
+    assert caption(sg.grad(gxy, x)) == "d3f/dx_hc dy_hc dx_hc"
+    assert caption(sg.hessian(f, [x, y])[0][1]) == "d2f/dx_hc dy_hc"
+    assert caption(sg.hessian(f, x)) == "d2f/dx_hc dx_hc"
+    # a named derivative is where the count starts again
+    assert caption(sg.grad(gx.named("g_hc"), y)) == "dg_hc/dy_hc"
+    C = (x * sg.tanh(y)).named("C_hc")
+    assert caption(sg.grad(sg.grad(C, y), x)) == "d2C_hc/dy_hc dx_hc"
+
+
 def test_the_simplified_view_keeps_forward_values_forward_and_comes_first():
     """Found by mutation testing: exp(x), a forward value the simplified gradient uses, drawn in
     the gradient's style; and the panels' clusters written in the other order."""
