@@ -92,14 +92,22 @@ def _peel(x: Expr, name: str) -> Expr | None:
 
 
 def _sigmoid_arg(x: Expr) -> Expr | None:
-    """``z`` with ``x == sigmoid(z)``: a sigmoid (through views) or ``1 - sigmoid(z)``."""
+    """``z`` with ``x == sigmoid(z)``: a sigmoid or ``1 - sigmoid(z)``, either through views
+    (bce((1 - sigmoid(M)).T, Y) was inf where bce(1 - sigmoid(M), Y.T) is finite)."""
     z = _peel(x, "sigmoid")
     if z is not None:
         return z
+    views = []
+    while x.op.name in _VIEWS:
+        views.append(x)
+        x = x.args[0]
     if x.op.name == "sub" and F.is_const(x.args[0], 1.0):
         z = _peel(x.args[1], "sigmoid")
-        if z is not None:
-            return F.neg(z)  # 1 - sigmoid(z) = sigmoid(-z)
+        if z is not None and z.shape == x.shape:
+            z = F.neg(z)  # 1 - sigmoid(z) = sigmoid(-z)
+            for v in reversed(views):
+                z = make(v.op, (z,), v.attrs)
+            return z
     return None
 
 
@@ -305,6 +313,11 @@ def _stable_div(n: Expr) -> Expr | None:
 
 
 def _stable_quotient(a: Expr, b: Expr, shape) -> Expr | None:
+    if a.op.name == "div" and b.op.name == "div" and a.args[1] is b.args[1] and (
+            b.args[1].op.name == "dimsize" or F.is_const(b.args[1]) and b.args[1].ndim == 0
+            and F.value_of(b.args[1]) != 0):
+        # (a/n) / (b/n) = a/b: mean(exp(z) w) / mean(exp(z)) is the weighted mean below
+        return _stable_quotient(a.args[0], b.args[0], shape)
     z = _summed_exp(b)
     if z is not None and z.shape == shape and z.ndim:
         axes = _sum_of_exp_like(b, z)
@@ -327,6 +340,16 @@ def _stable_quotient(a: Expr, b: Expr, shape) -> Expr | None:
                     sm = F.softmax(z, b.attrs["axis"])
                     return _fit(F.sum(F.mul(sm, w), b.attrs["axis"], b.attrs["keepdims"]),
                                 shape)
+    if a.op.name == "matmul" and z is not None and z.ndim in (1, 2):
+        # exp(z) @ B / sum(exp(z)) (rows of z: sum over its last axis, keepdims) is
+        # softmax(z) @ B, and A @ exp(z) / sum(exp(z), axis=0) is A @ softmax(z, axis=0):
+        # attention written out, nan where exp(z) overflows
+        axes = _sum_of_exp_like(b, z)
+        p, q = a.args
+        if axes == (z.ndim - 1,) and _peel(p, "exp") is z:
+            return _fit(F.matmul(F.softmax(z, axes), q), shape)
+        if axes == (0,) and _peel(q, "exp") is z:
+            return _fit(F.matmul(p, F.softmax(z, axes)), shape)
     r = over_one_plus_exp(a, b)
     return None if r is None else _fit(r, shape)
 
@@ -376,6 +399,8 @@ def _stable_pow(n: Expr) -> Expr | None:
     exponent that is not a constant natural number: the power rule's s**(p - 1), s**(p - 2)
     overflow where s is tiny (sigmoid(x)**0.3 had an -inf second derivative at x = -500)."""
     a, p = n.args
+    if F.is_const(p, -1.0):  # b**-1 is 1/b (sympy writes a sigmoid (1 + exp(-z))**-1)
+        return _stable_quotient(F.const(1.0), a, n.shape)
     while a.op.name in _VIEWS:
         a = a.args[0]
     if a.op.name not in ("sigmoid", "softplus", "sub"):
@@ -411,9 +436,10 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
     """The outputs with every unstable pattern replaced by its stable equal.
 
     log(sigmoid(z)), log(1 - sigmoid(z)), log(1 + exp(z)), log(exp(z)), log(sum(exp(z))),
-    log(softmax(z)), bce(sigmoid(z), y), exp(z)/sum(exp(z)), sum(exp(z) w)/sum(exp(z)),
-    a/(1 + exp(-z)) and c exp(z)/(1 + exp(z)) (a quotient also as a product with 1/b or
-    b**-1), also seen through transposes, reshapes and broadcasts. The nodes in ``keep`` stay
+    log(softmax(z)), bce(sigmoid(z), y), exp(z)/sum(exp(z)), sum(exp(z) w)/sum(exp(z)) (and
+    with means), exp(z) @ B / sum(exp(z)), a/(1 + exp(-z)) and c exp(z)/(1 + exp(z)) (a
+    quotient also as a product with 1/b or b**-1, and 1/b as b**-1), also seen through
+    transposes, reshapes and broadcasts. The nodes in ``keep`` stay
     in the result and count as opaque inputs (no pattern looks inside them).
     ``order``: the outputs' topological order, when the caller has it already.
     """

@@ -1047,3 +1047,124 @@ def test_stabilizing_inside_a_named_value_keeps_its_name():
     z, y = sg.scalars("z_kn y_kn")
     h = sg.sin(sg.log(sg.sigmoid(z))).named("h")
     assert str(sg.grad(sg.exp(h) * y, y)) == "exp(h)"
+
+
+def test_a_reciprocal_power_of_one_plus_exp_is_a_sigmoid():
+    """(1 + exp(-z))**-1, sympy's way of writing a sigmoid, was left as a power: its gradient
+    (1 + exp(-z))**-2 exp(-z) was 0 from z = -355 and overflowed (nan) from z = -710."""
+    z = sg.scalar("z_rp")
+    f = (1 + sg.exp(-z)) ** -1
+    g, h = sg.grad(f, z), sg.hessian(f, z)
+    for t in ZS:
+        s = _ref_sigmoid(t)
+        assert _strict(sg.evaluate, f, {z: t}) == pytest.approx(s, rel=RTOL, abs=ATOL)
+        assert _strict(sg.evaluate, g, {z: t}) == pytest.approx(
+            s * _ref_sigmoid(-t), rel=1e-9, abs=ATOL), t
+        assert np.isfinite(_strict(sg.evaluate, h, {z: t}))
+    assert _strict(sg.evaluate, g, {z: -400.0}) == pytest.approx(1.9151695967140057e-174,
+                                                                 rel=1e-12)
+    y = sg.scalar("y_rp")  # a numerator times the reciprocal: y sigmoid(z)
+    np.testing.assert_allclose(_strict(sg.evaluate, sg.grad(y * f, z), {y: 2.0, z: -400.0}),
+                               2 * 1.9151695967140057e-174, rtol=1e-12)
+    # another power, or a base that is no 1 + exp, is what it is
+    assert _strict(sg.evaluate, (1 + sg.exp(-z)) ** -2, {z: 1.0}) == pytest.approx(
+        (1 + np.exp(-1.0)) ** -2, rel=1e-14)
+    assert _strict(sg.evaluate, (2 + sg.exp(-z)) ** -1, {z: 1.0}) == pytest.approx(
+        1 / (2 + np.exp(-1.0)), rel=1e-14)
+
+
+def test_attention_written_with_a_matrix_product_is_a_softmax():
+    """exp(v) @ W / sum(exp(v)), dot(exp(v), W) / sum(exp(v)), dot(exp(v) * (1/Z), W) (the
+    builder takes the scalar 1/Z out of the dot) and (exp(S) @ V) / sum(exp(S), axis=1,
+    keepdims=True) were nan (inf/inf) where exp overflows: each is a softmax times the matrix."""
+    v = sg.vector("v_at", 3)
+    W = np.array([0.5, -1.0, 2.0])
+    E, Z = sg.exp(v), sg.sum(sg.exp(v))
+    M = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 4.0]])
+    forms = {"E@W/Z": (E @ W) / Z, "dot(E,W)/Z": sg.dot(E, W) / Z,
+             "dot(E*(1/Z),W)": sg.dot(E * (1 / Z), W), "W@E/Z": sg.dot(W, E) / Z,
+             "M@E/Z": sg.sum((M @ E) / Z)}
+    for at in (np.array([0.0, 1.0, 1000.0]), np.array([0.3, -0.2, 0.1])):
+        p = np.exp(at - at.max())
+        p /= p.sum()
+        for k, f in forms.items():
+            w = M.sum(0) if k == "M@E/Z" else W
+            got = _strict(sg.evaluate, f, {v: at})
+            np.testing.assert_allclose(got, p @ w, rtol=1e-12, err_msg=k)
+            dg = _strict(sg.evaluate, sg.grad(f, v), {v: at})
+            np.testing.assert_allclose(dg, p * (w - p @ w), rtol=1e-9, atol=1e-300, err_msg=k)
+    S = sg.matrix("S_at", (2, 3))
+    V = np.arange(1.0, 7.0).reshape(3, 2)
+    sv = np.array([[0.0, 1.0, 800.0], [2.0, 900.0, 3.0]])
+    P = np.exp(sv - sv.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    f = sg.sum(((sg.exp(S) @ V) / sg.sum(sg.exp(S), axis=1, keepdims=True)) ** 2)
+    ref = sg.sum((sg.softmax(S, axis=1) @ V) ** 2)
+    assert _strict(sg.evaluate, f, {S: sv}) == pytest.approx(((P @ V) ** 2).sum(), rel=1e-12)
+    np.testing.assert_allclose(_strict(sg.evaluate, sg.grad(f, S), {S: sv}),
+                               sg.evaluate(sg.grad(ref, S), {S: sv}), rtol=1e-9, atol=1e-12)
+    # columns: A @ exp(S) / sum(exp(S), axis=0) is A @ softmax(S, axis=0)
+    A = np.array([[1.0, -2.0], [0.5, 3.0]])
+    f = sg.sum((A @ sg.exp(S)) / sg.sum(sg.exp(S), axis=0))
+    Pc = np.exp(sv - sv.max(0))
+    Pc /= Pc.sum(0)
+    assert _strict(sg.evaluate, f, {S: sv}) == pytest.approx((A @ Pc).sum(), rel=1e-12)
+    # rows summed where columns are contracted (or the other way) is no softmax: as numpy
+    S2 = sg.matrix("S2_at", (2, 2))
+    sm = np.array([[0.1, 0.2], [0.4, 0.7]])
+    for f, want in (((sg.exp(S2) @ A) / sg.sum(sg.exp(S2), axis=0),
+                     (np.exp(sm) @ A) / np.exp(sm).sum(0)),
+                    ((A @ sg.exp(S2)) / sg.sum(sg.exp(S2), axis=1, keepdims=True),
+                     (A @ np.exp(sm)) / np.exp(sm).sum(1, keepdims=True))):
+        np.testing.assert_allclose(_strict(sg.evaluate, f, {S2: sm}), want, rtol=1e-12)
+
+
+def test_a_weighted_mean_written_with_means_is_a_softmax():
+    """mean(exp(v) w) / mean(exp(v)) is (sum/3) / (sum/3), which the weighted-mean rule did not
+    see through: nan where exp overflows, while the sums' form was 2.0. Symbolic sizes too."""
+    v = sg.vector("v_wm", 3)
+    W = np.array([0.5, -1.0, 2.0])
+    f = sg.mean(sg.exp(v) * W) / sg.mean(sg.exp(v))
+    at = np.array([0.0, 1.0, 1000.0])
+    assert _strict(sg.evaluate, f, {v: at}) == pytest.approx(2.0)
+    np.testing.assert_allclose(_strict(sg.evaluate, sg.grad(f, v), {v: at}), 0.0, atol=1e-300)
+    u = sg.vector("u_wm", "n")
+    f = sg.mean(sg.exp(u) * u) / sg.mean(sg.exp(u))
+    assert _strict(sg.evaluate, f, {u: np.array([1.0, 1000.0])}) == pytest.approx(1000.0)
+    g = _strict(sg.evaluate, sg.grad(f, u), {u: np.array([1.0, 1000.0])})
+    np.testing.assert_allclose(g, [0.0, 1.0], atol=1e-12)
+    # different divisors are not cancelled: (sum/3) / (sum/2)
+    x = sg.vector("x_wm", 2)
+    f = (sg.sum(sg.exp(x) * W[:2]) / 3) / (sg.sum(sg.exp(x)) / 2)
+    xv = np.array([0.2, -0.4])
+    assert _strict(sg.evaluate, f, {x: xv}) == pytest.approx(
+        (np.exp(xv) @ W[:2] / 3) / (np.exp(xv).sum() / 2), rel=1e-13)
+    # nor a divisor that may be 0 or an array: only a count (a constant, a symbolic size)
+    from symgrad.rewrite import stabilize
+    d = sg.scalar("d_wm")
+    for den in (d, sg.vector("dv_wm", 2)):
+        f = sg.sum(sg.exp(x) * W[:2] / den) / sg.sum(sg.exp(x) / den)
+        assert "softmax" not in {n.op.name for n in sg.topo_order(stabilize([f]))}
+    f = (sg.sum(sg.exp(x) * W[:2]) / d) / (sg.sum(sg.exp(x)) / d)
+    assert "softmax" not in {n.op.name for n in sg.topo_order(stabilize([f]))}
+
+
+def test_one_minus_sigmoid_under_a_view_is_a_sigmoid_of_minus_z():
+    """bce((1 - sigmoid(M)).T, Y) was inf (its gradient nan) where bce(1 - sigmoid(M), Y.T) is
+    finite, and exp(M) (1 - sigmoid(M.T)).T was nan where exp(M) (1 - sigmoid(M)) is 1: the
+    1 - sigmoid form was recognised only without a view around it."""
+    M = sg.matrix("M_ov", (2, 3))
+    mv = np.array([[0.0, 1.0, 1000.0], [2.0, 3.0, -1000.0]])
+    Y = np.full((3, 2), 0.25)
+    ok = sg.sum(sg.bce(1 - sg.sigmoid(M), Y.T))
+    for f in (sg.sum(sg.bce((1 - sg.sigmoid(M)).T, Y)),
+              sg.sum(sg.bce(sg.reshape(1 - sg.sigmoid(M), (3, 2)), Y))):
+        assert _strict(sg.evaluate, f, {M: mv}) == pytest.approx(
+            sg.evaluate(ok, {M: mv}), rel=1e-13)
+        np.testing.assert_allclose(_strict(sg.evaluate, sg.grad(f, M), {M: mv}),
+                                   sg.evaluate(sg.grad(ok, M), {M: mv}), rtol=1e-12)
+    f = sg.exp(M) * (1 - sg.sigmoid(M.T)).T
+    np.testing.assert_allclose(_strict(sg.evaluate, f, {M: mv}), _ref_sigmoid(mv), rtol=1e-13)
+    lg = sg.log((1 - sg.sigmoid(M)).T)
+    np.testing.assert_allclose(_strict(sg.evaluate, lg, {M: mv}),
+                               -_ref_softplus(mv).T, rtol=1e-13)
