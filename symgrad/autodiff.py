@@ -154,12 +154,16 @@ def _wrt_text(w: Expr) -> str:
     return f"{w.op.name}({text})" if text.isidentifier() else text
 
 
-def _no_use(f: Expr, w: Expr, fname: str | None = None) -> str:
+def _no_use(f: Expr, w: Expr, fname: str | None = None, namesake: Expr | None = None) -> str:
     """Why ``f``'s derivative in ``w`` is zero when ``f``'s graph lacks ``w``: it does not
     depend on a variable; a value (an intermediate node) may have had its uses rewritten away
     while ``f`` was built (trust.md), so that is what is said of it. ``fname``: what to call
-    ``f`` (default: _fname's guess)."""
+    ``f`` (default: _fname's guess); ``namesake``: a variable of f's graph with w's name and
+    another shape, the likely mistake ("f does not depend on v" of a sum(v * v) was puzzling)."""
     fname = fname or _fname(f)
+    if namesake is not None and namesake is not w:
+        return (f"{fname} does not depend on {_wrt_text(w)} of shape {fmt_shape(w.shape)}: it "
+                f"uses another variable of that name, of shape {fmt_shape(namesake.shape)}")
     if w.op.leaf or w.op.name == "alias":
         return f"{fname} does not depend on {_wrt_text(w)}"
     return (f"{fname} as built holds no use of the value {_wrt_text(w)} (rules may have "
@@ -383,9 +387,11 @@ def _reverse(f: Expr, seed: Expr, ws: list[Expr], shared: list[Expr] | None,
         g = adj.get(id(w))
         if g is None:
             if in_graph is None:
-                in_graph = {id(n) for n in (order if shared is None else topo_order([f]))}
+                nodes = order if shared is None else topo_order([f])
+                in_graph = {id(n) for n in nodes}
+                named = {n.attrs["vname"]: n for n in nodes if n.op.name == "var"}
             if id(w) not in in_graph:
-                kind, why = "zero", _no_use(f, w)
+                kind, why = "zero", _no_use(f, w, namesake=named.get(w.attrs.get("vname")))
             else:
                 kind, why = _why_no_cotangent(f, w, order, live or _live(f, order), flat)
             g = known_zero(batch + w.shape, kind, why)

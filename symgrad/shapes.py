@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keyword
 import numbers
+import operator
 from typing import NamedTuple, Union
 
 import numpy as np
@@ -52,11 +53,11 @@ def as_dim(d, what: str = "size") -> Dim:
         raise ValueError(f"{what} {d!r} is not a size (an int >= 0 or a name)")
     if isinstance(d, str):
         return check_identifier(d.strip(), what)
-    try:
-        i = int(d)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
+    try:  # an integer, as numpy takes one (a float 3.0 was a size here, refused by reshape)
+        i = operator.index(d)
+    except TypeError:
         raise ValueError(f"{what} {d!r} is not a size (an int >= 0 or a name)") from None
-    if i != d or i < 0:
+    if i < 0:
         raise ValueError(f"{what} {d!r} is not a size (an int >= 0 or a name)")
     return i
 
@@ -64,6 +65,9 @@ def as_dim(d, what: str = "size") -> Dim:
 def as_shape(shape, what: str = "shape") -> Shape:
     if isinstance(shape, (int, str, np.integer)):
         shape = (shape,)
+    if isinstance(shape, (bytes, bytearray, set, frozenset, dict)):
+        # (bytes were sizes of their code points, b"x" = (120,); a set's order is arbitrary)
+        raise ValueError(f"{what} {shape!r} is not a tuple of sizes")
     try:
         dims = tuple(shape)
     except TypeError:

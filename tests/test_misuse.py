@@ -57,6 +57,38 @@ def test_numpy_integers_are_axes_and_sizes_and_an_infinite_size_is_named():
         sg.vector("v_inf", float("inf"))
 
 
+def test_sizes_are_integers_and_shapes_are_sequences_of_them():
+    """A float size (vector("q", 3.0)) was taken where reshape(12.0) was refused; bytes were
+    shapes of their code points (zeros(b"ab") was (97, 98)), and a set's order made a shape."""
+    for make, msg in ((lambda: sg.vector("q_sz", 3.0), r"^vector: variable q_sz: shape 3.0 is not a size"),
+                      (lambda: sg.matrix("M_sz", (2, 3.0)), r"^matrix: variable M_sz: shape 3.0 is"),
+                      (lambda: sg.reshape(A, (6.0,)), r"^reshape: size 6.0 is not a size"),
+                      (lambda: sg.zeros(b"ab"), r"^zeros: shape b'ab' is not a tuple of sizes"),
+                      (lambda: sg.broadcast_to(x, b"x"), r"^broadcast_to: size b'x' is not a tuple"),
+                      (lambda: sg.matrix("S_sz", {4, 1}), r"^matrix: variable S_sz: shape \{"),
+                      (lambda: sg.reshape(A, frozenset({6})), r"^reshape: size frozenset"),
+                      (lambda: sg.ones({"n": 2}), r"^ones: shape \{'n': 2\} is not a tuple")):
+        with pytest.raises(ValueError, match=msg):
+            make()
+    # integers of any kind are sizes: numpy's, a 0-d integer array, sympy's
+    import sympy
+    assert sg.matrix("I_sz", (np.int64(2), np.array(3))).shape == (2, 3)
+    assert sg.vector("s_sz", sympy.Integer(4)).shape == (4,)
+
+
+def test_a_zero_gradient_wrt_a_namesake_of_another_shape_says_so():
+    """sg.grad(sum(v * v), vector("v", 3)) for a v of shape (n,) said "f does not depend on
+    v", of an f that plainly uses a v: the variables differ by their shapes."""
+    v, v3 = sg.vector("v_ns", "n"), sg.vector("v_ns", 3)
+    g = sg.grad(sg.sum(v * v), v3)
+    assert sg.zero_reason(g) == ("zero: f does not depend on v_ns of shape (3,): it uses "
+                                 "another variable of that name, of shape (n,)")
+    s = sg.scalar("v_ns")
+    assert "of shape (): it uses another variable of that name, of shape (n,)" in \
+        sg.zero_reason(sg.grad(sg.sum(v * v), s))
+    assert sg.zero_reason(sg.grad(sg.sum(v * v), x)) == f"zero: f does not depend on {x}"
+
+
 def test_a_non_square_diagonal_says_so():
     # it said "diagonal: shapes (2, 3) and (2, 3) do not fit": the same shape twice
     with pytest.raises(sg.ShapeError, match=r"^diagonal: shape \(2, 3\) is not square"):
