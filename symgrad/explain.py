@@ -245,6 +245,10 @@ def explain(g, wrt=None, *, name: str | None = None, show: bool = True,
     (``.text``, ``.latex``, ``.steps``; Jupyter renders its LaTeX). ``name`` is what the function
     is called in the trace (default: its name given with ``.named``, else ``f``).
     """
+    if file is not None and not callable(getattr(file, "write", None)):
+        # (a path, 'out.txt', failed as "'str' object has no attribute 'write'", after the work)
+        raise TypeError(f"explain: file must be a text stream (sys.stdout, open(path, 'w')), "
+                        f"got {type(file).__name__} {file!r:.60}")
     f, ws = _targets(g, wrt)
     if f.shape != ():
         raise ValueError(f"explain: the function must be a scalar (shape ()), got shape "

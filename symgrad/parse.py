@@ -416,6 +416,11 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
         tree = ast.parse(body, mode="exec")
     except SyntaxError as err:
         msg = err.msg
+        long = re.search(r"\d{4000,}", text) if "integer string conversion" in msg else None
+        if long is not None:  # (Python's own limit of 4,300 digits, at column 1)
+            before = text[:long.start()]
+            raise ParseError("number too large", text, before.count("\n") + 1,
+                             long.start() - before.rfind("\n")) from None
         if "nested parentheses" in msg:
             msg = (f"expression nested too deeply (Python's parser allows at most "
                    f"{MAX_BRACKETS} brackets open at once)")

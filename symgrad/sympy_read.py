@@ -56,7 +56,9 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
 
     Every sympy matrix of shape (n, 1) becomes a vector of n, so an expression that is an
     (n, 1) matrix in symgrad comes back as a vector: ``sg.reshape`` it where the column
-    matters. A construct with no symgrad form is named in a ``ValueError``.
+    matters. A construct with no symgrad form is named in a ``ValueError``, and so is a symbol
+    declared complex (``Symbol("z", complex=True)``: symgrad's variables are real) unless
+    ``symbols`` maps it.
 
     A string is first read by ``sympy.sympify``, which evaluates it as Python: never pass text
     from an untrusted source; ``sg.parse`` reads formulas without evaluating them.
@@ -697,6 +699,11 @@ def _convert(node, special, done, by_name, sizes, scope=()):
             return hit
         if node.is_Symbol and node.name in sizes and node.is_integer:
             return F.dimsize(node.name)  # a size of a matrix here (a mean's n), not a variable
+        if node.is_Symbol and (node.is_real is False or node.is_complex and not node.is_real):
+            # (Symbol("z", complex=True) was read as a real scalar, its assumption dropped)
+            raise ValueError(f"from_sympy: symbol {node.name!r} is declared complex, and "
+                             "symgrad's variables are real (declare it real=True, or map it "
+                             "in symbols=)")
         try:
             if isinstance(node, sympy.MatrixSymbol):
                 r, c = node.shape

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import sympy
@@ -164,6 +166,13 @@ def test_errors():
         sg.explain([g1, g2])
     with pytest.raises(ValueError, match="not returned by sg.grad"):
         sg.explain(sg.hessian(sg.exp(x) * x, x))
+    # a path for file= (it failed as "'str' object has no attribute 'write'"); a stream works
+    with pytest.raises(TypeError, match=r"^explain: file must be a text stream .* got str "
+                                        r"'out.txt'"):
+        sg.explain(x * x, x, file="out.txt")
+    buf = io.StringIO()
+    sg.explain(x * x, x, file=buf)
+    assert "ex4" in buf.getvalue()
 
 
 def test_from_sympy_sigmoid_factor_in_a_product():

@@ -196,6 +196,9 @@ def test_valid_text_never_calls_eval_exec_or_sympify(monkeypatch):
     ("pa + 10**10**10", 6, "number too large"),  # (refused, not computed)
     ("10**400", 1, "number too large"),  # (the whole formula: parse returned None)
     ("pq = 10**400; pq", 6, "number too large"),
+    # more digits than Python converts (4,300): its own message, at column 1, had leaked
+    ("pa*" + "9" * 5000, 4, "number too large"),
+    ("  pa + " + "1" * 4500, 8, "number too large"),
 ])
 def test_error_points_at_the_position(text, col, words):
     with pytest.raises(ParseError) as info:

@@ -410,3 +410,14 @@ def test_from_sympy_refuses_a_sum_that_does_not_start_at_0():
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+
+
+def test_real_and_unassumed_symbols_are_scalars_and_a_complex_one_may_be_mapped():
+    # (the refusal of a complex symbol is in test_validation: a plain one, real, positive or
+    # integer ones are read as scalars, and symbols= maps a complex one where the caller says)
+    w = sg.scalar("zw_c")
+    for sym in (sympy.Symbol("zw_c"), sympy.Symbol("zw_c", real=True),
+                sympy.Symbol("zw_c", positive=True), sympy.Symbol("zw_c", integer=True)):
+        assert sg.evaluate(sg.from_sympy(sym ** 2), {w: 3.0}) == 9.0
+    z = sympy.Symbol("zz_c", complex=True)
+    assert sg.evaluate(sg.from_sympy(z ** 2, {z: w}), {w: 3.0}) == 9.0

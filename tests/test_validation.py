@@ -115,6 +115,12 @@ BAD = {
                              ValueError, r"from_sympy: no symgrad form for Piecewise"),
     "from_sympy_matrix": (lambda: sg.from_sympy(sympy.Matrix([[1, 2]])), ValueError,
                           r"from_sympy: no symgrad form for ImmutableDenseMatrix"),
+    # a symbol declared complex was read as a real scalar (a probe)
+    "from_sympy_complex": (lambda: sg.from_sympy(sympy.Symbol("zc", complex=True) ** 2),
+                           ValueError, r"^from_sympy: symbol 'zc' is declared complex, and "
+                                       r"symgrad's variables are real"),
+    "from_sympy_imaginary": (lambda: sg.from_sympy(1 + sympy.Symbol("zi", imaginary=True)),
+                             ValueError, r"^from_sympy: symbol 'zi' is declared complex"),
     "from_sympy_derivative": (lambda: sg.from_sympy("Derivative(f(x), x)"), ValueError,
                               r"from_sympy: no symgrad form for Derivative"),
     "evaluate_values": (lambda: sg.evaluate(x, [1.0]), TypeError, r"evaluate: values"),
