@@ -161,7 +161,7 @@ def _no_use(f: Expr, w: Expr, fname: str | None = None, namesake: Expr | None = 
     ``f`` (default: _fname's guess); ``namesake``: a variable of f's graph with w's name and
     another shape, the likely mistake ("f does not depend on v" of a sum(v * v) was puzzling)."""
     fname = fname or _fname(f)
-    if namesake is not None and namesake is not w:
+    if namesake is not None:
         return (f"{fname} does not depend on {_wrt_text(w)} of shape {fmt_shape(w.shape)}: it "
                 f"uses another variable of that name, of shape {fmt_shape(namesake.shape)}")
     if w.op.leaf or w.op.name == "alias":
