@@ -181,6 +181,12 @@ def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
         lb = _stable_log(x.args[0], through_div)  # log(a**p) = p log(a) for a > 0: the log of
         if lb is not None:  # softplus(z)**2 was -inf below z = -373, where softplus**2 underflows
             return _fit(F.mul(x.args[1], lb), x.shape)
+    if op == "div" and F.is_const(x.args[0], 1.0):
+        # log(1/b) = -log(b), b being positive where it has a stable log: log(a (1/b)) as
+        # log(a/b) (log(sigmoid(z) (1/exp(z))) was -inf at z = 1000)
+        lb = _stable_log(x.args[1], False)
+        if lb is not None:
+            return _fit(F.neg(lb), x.shape)
     lse = _sum_exp(x)
     if lse is not None:
         return lse
@@ -232,27 +238,76 @@ def _sum_of_exp_like(b: Expr, z: Expr) -> tuple | None:
     return None
 
 
+def _affine(e: Expr, depth: int = 4) -> tuple[dict, float] | None:
+    """``e`` as a sum of terms times numbers plus a number: ({id: (term, coefficient)}, k),
+    reading +, -, negation and products with a number (None past ``depth`` levels)."""
+    name = e.op.name
+    if F.is_scalar_const(e):
+        v = F.value_of(e)
+        return ({}, float(v)) if isinstance(v, (int, float)) else None
+    if depth > 0 and name in ("add", "sub"):
+        p, q = _affine(e.args[0], depth - 1), _affine(e.args[1], depth - 1)
+        if p is None or q is None:
+            return None
+        sign = 1.0 if name == "add" else -1.0
+        terms = dict(p[0])
+        for k, (t, c) in q[0].items():
+            terms[k] = (t, terms.get(k, (t, 0.0))[1] + sign * c)
+        return terms, p[1] + sign * q[1]
+    if depth > 0 and name == "neg":
+        p = _affine(e.args[0], depth - 1)
+        return None if p is None else ({k: (t, -c) for k, (t, c) in p[0].items()}, -p[1])
+    if depth > 0 and name == "mul":
+        for c, x in ((e.args[0], e.args[1]), (e.args[1], e.args[0])):
+            if F.is_scalar_const(c) and isinstance(F.value_of(c), (int, float)):
+                p = _affine(x, depth - 1)
+                if p is None:
+                    return None
+                v = float(F.value_of(c))
+                return {k: (t, v * cf) for k, (t, cf) in p[0].items()}, v * p[1]
+    return {id(e): (e, 1.0)}, 0.0
+
+
+def _constant_apart(w: Expr, u: Expr) -> float | None:
+    """k where w = u + k for a number k, read by _affine (exp(2 - z) against exp(-z), whose
+    constants the builder folds: 2 - z is no sum with -z in it), else None."""
+    pw, pu = _affine(w), _affine(u)
+    if pw is None or pu is None:
+        return None
+    tw = {k: c for k, (_, c) in pw[0].items() if c != 0.0}
+    tu = {k: c for k, (_, c) in pu[0].items() if c != 0.0}
+    return pw[1] - pu[1] if tw == tu else None
+
+
 def _exp_cofactor(a: Expr, u: Expr, depth: int = 4) -> Expr | None:
     """``c`` with ``a == c exp(u)``, where ``a`` is exp(u), exp(u + k), exp(u - k), exp(w)
-    with u = w + k, or a product or negation with such a factor (``c`` is the constant 1 for
-    exp(u)); else None."""
+    with u = w + k, exp(w) with w - u a number however written (2 - z against -z), or a
+    product or negation with such a factor (``c`` is the constant 1 for exp(u)); else None."""
     w = _peel(a, "exp")
     if w is not None:
         if w is u:
             return F.const(1.0)
-        if w.op.name in ("add", "sub") and w.shape == u.shape:  # exp(u + k) = exp(k) exp(u)
+        if w.shape != u.shape:
+            return None
+        k = None  # exp(w) = exp(k) exp(u)
+        if w.op.name in ("add", "sub"):  # w = u + k
             p, q = w.args
             if p is u:
-                return F.exp(q if w.op.name == "add" else F.neg(q))
-            if q is u and w.op.name == "add":
-                return F.exp(p)
-        if u.op.name in ("add", "sub") and w.shape == u.shape:  # u = w + k: exp(w) = exp(-k) exp(u)
+                k = q if w.op.name == "add" else F.neg(q)
+            elif q is u and w.op.name == "add":
+                k = p
+        if k is None and u.op.name in ("add", "sub"):  # u = w - k
             p, q = u.args
             if p is w:
-                return F.exp(F.neg(q) if u.op.name == "add" else q)
-            if q is w and u.op.name == "add":
-                return F.exp(F.neg(p))
-        return None
+                k = F.neg(q) if u.op.name == "add" else q
+            elif q is w and u.op.name == "add":
+                k = F.neg(p)
+        if k is None:  # w = u + k, written otherwise (2 - z and -z; -2z and -(2z))
+            kc = _constant_apart(w, u)
+            k = None if kc is None else F.const(kc)
+        if k is None or F.is_scalar_const(k) and abs(float(F.value_of(k))) > 700:
+            return None  # (exp(800) sigmoid(u) is inf 0 where exp(u + 800)/(1 + exp(u)) is not)
+        return F.exp(k)
     if depth == 0:
         return None
     if a.op.name == "neg":
@@ -312,7 +367,9 @@ def _stable_div(n: Expr) -> Expr | None:
     return _stable_quotient(n.args[0], n.args[1], n.shape)
 
 
-def _stable_quotient(a: Expr, b: Expr, shape) -> Expr | None:
+def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
+    """A stable form of a / b (of shape ``shape``), or None; ``depth``: how many sums and
+    products of ``a`` to look into for a numerator over a summed exp."""
     if a.op.name == "div" and b.op.name == "div" and a.args[1] is b.args[1] and (
             b.args[1].op.name == "dimsize" or F.is_const(b.args[1]) and b.args[1].ndim == 0
             and F.value_of(b.args[1]) != 0):
@@ -340,6 +397,20 @@ def _stable_quotient(a: Expr, b: Expr, shape) -> Expr | None:
                     sm = F.softmax(z, b.attrs["axis"])
                     return _fit(F.sum(F.mul(sm, w), b.attrs["axis"], b.attrs["keepdims"]),
                                 shape)
+    if depth and b.ndim == 0 and a.op.name in ("sum", "mul") and z is not None:
+        # sum(x) / s = sum(x / s) and (x y) / s = (x / s) y for a number s, a summed exp: the
+        # builder takes a number out of a sum and a product (sum(exp(v) (1/sum(exp(v)))) was
+        # sum(exp(v)) / sum(exp(v)), inf/inf; sum((exp(v) @ B) w) / sum(exp(v)) likewise)
+        if a.op.name == "sum":
+            inner = _stable_quotient(a.args[0], b, a.args[0].shape, depth - 1)
+            if inner is not None:
+                return _fit(F.sum(inner, a.attrs["axis"], a.attrs["keepdims"]), shape)
+        else:
+            p, q = a.args
+            for x, y in ((p, q), (q, p)):
+                inner = _stable_quotient(x, b, x.shape, depth - 1)
+                if inner is not None:
+                    return _fit(F.mul(inner, y), shape)
     if a.op.name == "matmul" and z is not None and z.ndim in (1, 2):
         # exp(z) @ B / sum(exp(z)) (rows of z: sum over its last axis, keepdims) is
         # softmax(z) @ B, and A @ exp(z) / sum(exp(z), axis=0) is A @ softmax(z, axis=0):

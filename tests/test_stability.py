@@ -1168,3 +1168,74 @@ def test_one_minus_sigmoid_under_a_view_is_a_sigmoid_of_minus_z():
     lg = sg.log((1 - sg.sigmoid(M)).T)
     np.testing.assert_allclose(_strict(sg.evaluate, lg, {M: mv}),
                                -_ref_softplus(mv).T, rtol=1e-13)
+
+
+def test_the_log_of_a_product_with_a_reciprocal_is_the_log_of_the_quotient():
+    """log(sigmoid(z) (1/exp(z))) was -inf at z = 1000 (its gradient nan), where
+    log(sigmoid(z)/exp(z)) is -1000: log(1/b) was a plain log of an underflowed 1/b."""
+    z = sg.scalar("z_lr")
+    for f, ref in ((sg.log(sg.sigmoid(z) * (1 / sg.exp(z))), lambda t: -_ref_softplus(-t) - t),
+                   (sg.log((1 + sg.exp(z)) * (1 / sg.sigmoid(z))),
+                    lambda t: _ref_softplus(t) + _ref_softplus(-t)),
+                   (sg.log(1 / sg.sigmoid(z)), lambda t: _ref_softplus(-t))):
+        for t in ZS:
+            assert _strict(sg.evaluate, f, {z: t}) == pytest.approx(ref(t), rel=1e-12), (f, t)
+            assert _strict(sg.compile(f, [z]), t) == pytest.approx(ref(t), rel=1e-12)
+        assert np.isfinite(_strict(sg.evaluate, sg.grad(f, z), {z: 1000.0}))
+        assert np.isfinite(_strict(sg.evaluate, sg.grad(f, z), {z: -1000.0}))
+    assert _strict(sg.evaluate, sg.grad(sg.log(sg.sigmoid(z) * (1 / sg.exp(z))), z),
+                   {z: 1000.0}) == pytest.approx(-1.0)
+    # 1/b of a b that may be negative is not split: log(1/(z**2 - 1)) is numpy's
+    f = sg.log(1 / (z * z - 1))
+    assert _strict(sg.evaluate, f, {z: 2.0}) == pytest.approx(-np.log(3.0), rel=1e-14)
+
+
+def test_a_shifted_exp_over_one_plus_exp_is_recognised_however_the_shift_is_written():
+    """exp(2 - z)/(1 + exp(-z)) and exp(z + 3)/(1 + exp(z + 1)) were nan at |z| = 1000: the
+    builder folds the constants, so exp's argument is no sum with the denominator's in it;
+    exp(-2 z) sigmoid(2 z) was nan at z = -1000, -(2 z) being another node than -2 z."""
+    z = sg.scalar("z_sh")
+    for f, ref in ((sg.exp(-z + 2) / (1 + sg.exp(-z)), lambda t: np.exp(2) * _ref_sigmoid(-t)),
+                   (sg.exp(z + 3) / (1 + sg.exp(z + 1)), lambda t: np.exp(2) * _ref_sigmoid(t + 1)),
+                   (2 * sg.exp(2 - 3 * z) / (1 + sg.exp(-3 * z + 1)),
+                    lambda t: 2 * np.exp(1) * _ref_sigmoid(1 - 3 * t)),
+                   (sg.exp(-2 * z) * sg.sigmoid(2 * z), lambda t: _ref_sigmoid(-2 * t)),
+                   (sg.exp(-z - z) * sg.sigmoid(2 * z), lambda t: _ref_sigmoid(-2 * t))):
+        for t in ZS:
+            assert _strict(sg.evaluate, f, {z: t}) == pytest.approx(ref(t), rel=1e-12, abs=ATOL)
+            assert np.isfinite(_strict(sg.evaluate, sg.grad(f, z), {z: t}))
+    # other exponents are no shift of the denominator's: as numpy computes them
+    for f, ref, ts in (
+            (sg.exp(2 * z) / (1 + sg.exp(z)), lambda t: np.exp(2 * t) / (1 + np.exp(t)),
+             (-1.5, 0.4, 3.0)),
+            (sg.exp(z * z) / (1 + sg.exp(z)), lambda t: np.exp(t * t) / (1 + np.exp(t)),
+             (-1.5, 0.4, 3.0)),
+            # exp(800) sigmoid(z) would be inf 0: a shift this large is left as written
+            (sg.exp(z + 800) / (1 + sg.exp(z)), lambda t: np.exp(t + 800) / (1 + np.exp(t)),
+             (-1000.0, -900.0, -1.5))):
+        for t in ts:
+            with np.errstate(under="ignore", over="ignore"):  # (inf at -1.5, as numpy)
+                assert sg.evaluate(f, {z: t}) == pytest.approx(ref(t), rel=1e-12), (f, t)
+
+
+def test_a_summed_softmax_or_attention_written_with_a_reciprocal_is_stable():
+    """sum(exp(v) (1/sum(exp(v)))) (also with **-1, keepdims) is built as
+    sum(exp(v)) / sum(exp(v)), inf/inf; and (exp(v) @ B) (1/sum(exp(v))) had the right value
+    but a nan gradient, its sum being sum(exp(v) @ B) / sum(exp(v))."""
+    v = sg.vector("v_sr", 3)
+    e = sg.exp(v)
+    B = np.array([[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]])
+    for at in (np.array([1000.0, 745.0, 40.0]), np.array([0.3, -0.2, 0.5])):
+        p = np.exp(at - at.max())
+        p /= p.sum()
+        for f, val in ((sg.sum(e * (1 / sg.sum(e))), 1.0), (sg.sum(e * sg.sum(e) ** -1), 1.0),
+                       (sg.sum(e * (1 / sg.sum(e, keepdims=True))), 1.0),
+                       (sg.sum(sg.exp(v + 1) * (1 / sg.sum(e))), np.e)):
+            assert _strict(sg.evaluate, f, {v: at}) == pytest.approx(val, rel=1e-12)
+            np.testing.assert_allclose(_strict(sg.evaluate, sg.grad(f, v), {v: at}), 0.0,
+                                       atol=1e-12)
+        w = np.array([1.0, -1.0])
+        for f in ((e @ B) * (1 / sg.sum(e)), (e @ B) * sg.sum(e) ** -1):
+            np.testing.assert_allclose(_strict(sg.evaluate, f, {v: at}), p @ B, rtol=1e-12)
+            g = _strict(sg.evaluate, sg.grad(sg.sum(f * w), v), {v: at})
+            np.testing.assert_allclose(g, p * (B @ w - p @ B @ w), rtol=1e-9, atol=1e-300)
