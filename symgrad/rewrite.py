@@ -8,6 +8,7 @@ code generation, and see through transposes and reshapes.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -177,6 +178,12 @@ def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
                 z = _peel(other, "exp")
                 if z is not None:  # log(1 + exp(z)) = softplus(z)
                     return _fit(F.softplus(z), x.shape)
+                if other.op.name == "mul":  # log(1 + c exp(z)) = softplus(z + log(c)), c > 0
+                    for c, e in (other.args, other.args[::-1]):
+                        z = _peel(e, "exp")
+                        v = F.value_of(c) if F.is_scalar_const(c) else None
+                        if z is not None and isinstance(v, (int, float)) and v > 0:
+                            return _fit(F.softplus(F.add(z, math.log(v))), x.shape)
     if op == "pow" and F.is_const(x.args[1]) and x.args[1].ndim == 0 and _positive(x.args[0]):
         lb = _stable_log(x.args[0], through_div)  # log(a**p) = p log(a) for a > 0: the log of
         if lb is not None:  # softplus(z)**2 was -inf below z = -373, where softplus**2 underflows
@@ -506,7 +513,7 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
               order: list[Expr] | None = None) -> list[Expr]:
     """The outputs with every unstable pattern replaced by its stable equal.
 
-    log(sigmoid(z)), log(1 - sigmoid(z)), log(1 + exp(z)), log(exp(z)), log(sum(exp(z))),
+    log(sigmoid(z)), log(1 - sigmoid(z)), log(1 + c exp(z)), log(exp(z)), log(sum(exp(z))),
     log(softmax(z)), bce(sigmoid(z), y), exp(z)/sum(exp(z)), sum(exp(z) w)/sum(exp(z)) (and
     with means), exp(z) @ B / sum(exp(z)), a/(1 + exp(-z)) and c exp(z)/(1 + exp(z)) (a
     quotient also as a product with 1/b or b**-1, and 1/b as b**-1), also seen through

@@ -1239,3 +1239,19 @@ def test_a_summed_softmax_or_attention_written_with_a_reciprocal_is_stable():
             np.testing.assert_allclose(_strict(sg.evaluate, f, {v: at}), p @ B, rtol=1e-12)
             g = _strict(sg.evaluate, sg.grad(sg.sum(f * w), v), {v: at})
             np.testing.assert_allclose(g, p * (B @ w - p @ B @ w), rtol=1e-9, atol=1e-300)
+
+
+def test_log_of_one_plus_a_positive_multiple_of_exp_is_a_shifted_softplus():
+    """log(1 + 3 exp(z)) was inf from z = 709 (the true value 746.1 at z = 745): it is
+    softplus(z + log 3); a negative multiple has no such form and stays numpy's."""
+    z = sg.scalar("z_lm")
+    for c in (3.0, 0.5, 1e-300):
+        for f in (sg.log(1 + c * sg.exp(z)), sg.log(sg.exp(z) * c + 1)):
+            for t in ZS:
+                want = np.logaddexp(0.0, t + np.log(c))
+                assert _strict(sg.evaluate, f, {z: t}) == pytest.approx(want, rel=1e-12, abs=1e-300)
+                g = _strict(sg.evaluate, sg.grad(f, z), {z: t})
+                assert g == pytest.approx(_ref_sigmoid(t + np.log(c)), rel=1e-9, abs=ATOL)
+    f = sg.log(1 - 3 * sg.exp(z))
+    assert _strict(sg.evaluate, f, {z: -3.0}) == pytest.approx(np.log(1 - 3 * np.exp(-3.0)),
+                                                              rel=1e-14)
