@@ -382,6 +382,14 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
             and F.value_of(b.args[1]) != 0):
         # (a/n) / (b/n) = a/b: mean(exp(z) w) / mean(exp(z)) is the weighted mean below
         return _stable_quotient(a.args[0], b.args[0], shape)
+    if depth and b.op.name == "transpose" and b.args[0].op.name == "sum" and \
+            b.args[0].attrs["keepdims"] and _peel(b.args[0].args[0], "exp") is not None:
+        # a transposed sum of exp that keeps its axes is the sum of the transposed exp
+        # (exp(Z) / sum(exp(Z.T), 0, keepdims=True).T was nan where exp overflows)
+        s, perm = b.args[0], b.attrs["axes"]
+        axes = tuple(i for i, p in enumerate(perm) if p in s.attrs["axis"])
+        return _stable_quotient(a, F.sum(F.transpose(s.args[0], perm), axes, keepdims=True),
+                                shape, depth - 1)
     z = _summed_exp(b)
     if z is not None and z.shape == shape and z.ndim:
         axes = _sum_of_exp_like(b, z)

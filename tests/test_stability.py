@@ -1255,3 +1255,32 @@ def test_log_of_one_plus_a_positive_multiple_of_exp_is_a_shifted_softplus():
     f = sg.log(1 - 3 * sg.exp(z))
     assert _strict(sg.evaluate, f, {z: -3.0}) == pytest.approx(np.log(1 - 3 * np.exp(-3.0)),
                                                               rel=1e-14)
+
+
+def test_a_softmax_over_a_transposed_sum_of_exp_is_recognised():
+    """exp(Z) / sum(exp(Z.T), 0, keepdims=True).T (the row sums, written on the transpose)
+    was nan where exp overflows: a transposed sum that keeps its axes is the sum of the
+    transposed exp, over the axes the permutation moves them to."""
+    Z = sg.matrix("Z_ts", (2, 3))
+    zv = np.array([[0.0, 1.0, 1000.0], [2.0, 900.0, 3.0]])
+    for axis, f in ((1, sg.exp(Z) / sg.transpose(sg.sum(sg.exp(Z.T), 0, keepdims=True))),
+                    (0, sg.exp(Z) / sg.transpose(sg.sum(sg.exp(Z.T), 1, keepdims=True)))):
+        want = sg.evaluate(sg.softmax(Z, axis=axis), {Z: zv})
+        np.testing.assert_allclose(_strict(sg.evaluate, f, {Z: zv}), want, rtol=1e-13)
+        g = _strict(sg.evaluate, sg.grad(sg.sum(f * f), Z), {Z: zv})
+        np.testing.assert_allclose(g, sg.evaluate(sg.grad(sg.sum(sg.softmax(Z, axis=axis) ** 2),
+                                                          Z), {Z: zv}), rtol=1e-9, atol=1e-300)
+    T = sg.tensor("T_ts", (2, 3, 4))
+    tv = np.random.default_rng(0).normal(size=(2, 3, 4)) * 300
+    perm = (2, 0, 1)
+    f = sg.exp(sg.transpose(T, perm)) / sg.transpose(sg.sum(sg.exp(T), 1, keepdims=True), perm)
+    tp = tv.transpose(perm)
+    want = np.exp(tp - tp.max(2, keepdims=True))
+    want /= want.sum(2, keepdims=True)
+    np.testing.assert_allclose(_strict(sg.evaluate, f, {T: tv}), want, rtol=1e-12, atol=1e-300)
+    # a sum that drops an axis, transposed, is what numpy computes
+    U = sg.tensor("U_ts", (2, 3, 2))
+    uv = np.arange(12.0).reshape(2, 3, 2) / 10
+    f = sg.exp(sg.transpose(sg.sum(U, 2))) / sg.transpose(sg.sum(sg.exp(U), 2))
+    np.testing.assert_allclose(_strict(sg.evaluate, f, {U: uv}),
+                               np.exp(uv.sum(2).T) / np.exp(uv).sum(2).T, rtol=1e-13)
