@@ -443,38 +443,84 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
 # the ops a factor of a product _stable_mul rewrites may have at its top (a cheap first look:
 # this runs for every product of every graph derived or compiled)
 _MUL_FACTORS = frozenset(("div", "pow", "sigmoid", "sub") + _VIEWS)
+_RECIPROCALS = ("div", "pow")
+
+
+def _number_apart(x: Expr) -> tuple[Expr | None, Expr]:
+    """(c, y) with x = c y for a number c, or (None, x)."""
+    if x.op.name == "mul":
+        p, q = x.args
+        if F.is_scalar_const(p):
+            return p, q
+        if F.is_scalar_const(q):
+            return q, p
+    return None, x
+
+
+def _may_factor(x: Expr) -> bool:
+    """Whether ``x`` may be a factor _stable_mul rewrites (by op names only; a number times
+    one counts: the builder folds numbers into reciprocals and products)."""
+    if x.op.name == "mul":
+        c, x = _number_apart(x)
+        if c is None:
+            return False
+    while x.op.name in _VIEWS:
+        x = x.args[0]
+    return x.op.name in _MUL_FACTORS
+
+
+def _reciprocal(r: Expr) -> tuple[Expr | None, Expr] | None:
+    """(c, b) where ``r`` is c/b for a number c (None for 1): 1/b, b**-1, c/b, c b**-1 and
+    c (1/b), also under views (the builder folds a number into a reciprocal: 2 exp(v) (1/s)
+    is (2/s) exp(v), and 2 exp(v) s**-1 is (2 s**-1) exp(v)); else None."""
+    c, r = _number_apart(r)
+    views = []
+    while r.op.name in _VIEWS:  # (1/b) viewed is 1/(b viewed): a (1, 1) sum is reshaped
+        views.append(r)  # to a scalar to scale a matrix
+        r = r.args[0]
+    if r.op.name == "div" and F.is_scalar_const(r.args[0]):
+        den = r.args[1]
+        if not F.is_const(r.args[0], 1.0):
+            c = r.args[0] if c is None else F.mul(c, r.args[0])
+    elif r.op.name == "pow" and F.is_const(r.args[1], -1.0):
+        den = r.args[0]
+    else:
+        return None
+    for v in reversed(views):
+        den = make(v.op, (den,), v.attrs)
+    return c, den
 
 
 def _stable_mul(n: Expr) -> Expr | None:
-    """a * (1/b) (or b**-1) as _stable_div's a / b: sympy writes a quotient so, and
+    """a * (1/b) (or b**-1, or c/b) as _stable_div's a / b: sympy writes a quotient so, and
     from_sympy(to_sympy(softmax(v))) was exp(v) (1/sum(exp(v))), nan at v = 1000; and
     c exp(u) * sigmoid(-u) -> c sigmoid(u)."""
     a, b = n.args
-    if a.op.name not in _MUL_FACTORS and b.op.name not in _MUL_FACTORS:
+    if not _may_factor(a) and not _may_factor(b):
         return None
     for r, other in ((b, a), (a, b)):
-        views = []
-        rec = r
-        while rec.op.name in _VIEWS:  # (1/b) viewed is 1/(b viewed): a (1, 1) sum is reshaped
-            views.append(rec)  # to a scalar to scale a matrix
-            rec = rec.args[0]
-        op = rec.op.name
-        if op == "div" and F.is_const(rec.args[0], 1.0) or \
-                op == "pow" and F.is_const(rec.args[1], -1.0):
-            den = rec.args[1] if op == "div" else rec.args[0]
-            for v in reversed(views):
-                den = make(v.op, (den,), v.attrs)
-            q = _stable_quotient(other, den, n.shape)
+        rc = _reciprocal(r)
+        if rc is not None:
+            c, den = rc
+            num = other
+            if c is not None:  # a (c/b) = (c a)/b, built only where a rule may take it
+                num = F.mul(c, other) if _summed_exp(den) is not None or \
+                    den.op.name == "add" else None
+            q = None if num is None else _stable_quotient(num, den, n.shape)
             if q is not None:
                 return q
         # c exp(u) sigmoid(-u) = c sigmoid(u): exp(z) * (1/(1 + exp(z))), whose reciprocal
         # is rewritten first (sigmoid(-z)), was inf 0 = nan at z = 1000; so was
-        # exp(z) (1 - sigmoid(z)), 1 - sigmoid(z) being sigmoid(-z)
+        # exp(z) (1 - sigmoid(z)), 1 - sigmoid(z) being sigmoid(-z), and exp(z) (2/(1 + exp(z)))
+        # (2 sigmoid(-z) once its quotient is rewritten)
+        k, r = _number_apart(r)
         w = _sigmoid_arg(r) if _has_exp(other) else None
         if w is not None:
             u = w.args[0] if w.op.name == "neg" else F.neg(w)
             c = _exp_cofactor(other, u)
             if c is not None:
+                if k is not None:
+                    c = F.mul(k, c)
                 s = F.sigmoid(u)
                 return _fit(s if F.is_const(c, 1.0) else F.mul(c, s), n.shape)
     return None
@@ -486,7 +532,9 @@ def _stable_pow(n: Expr) -> Expr | None:
     overflow where s is tiny (sigmoid(x)**0.3 had an -inf second derivative at x = -500)."""
     a, p = n.args
     if F.is_const(p, -1.0):  # b**-1 is 1/b (sympy writes a sigmoid (1 + exp(-z))**-1)
-        return _stable_quotient(F.const(1.0), a, n.shape)
+        q = _stable_quotient(F.const(1.0), a, n.shape)
+        if q is not None:  # (else sigmoid(z)**-1 is for the rule below: its derivative
+            return q  # overflowed to -inf at z = -400 when it was left to the power rule)
     while a.op.name in _VIEWS:
         a = a.args[0]
     if a.op.name not in ("sigmoid", "softplus", "sub"):

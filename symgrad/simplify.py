@@ -141,8 +141,10 @@ def _via_sympy(e: Expr) -> Expr | None:
 
 # values each variable takes at the points where a sympy form is checked (rotated per point)
 _PROBE = (-1.3, 0.0, 0.7, -0.4, 2.1)
-# and far out, where one sympy rewrite of 1/(1 + exp(-x)), sigmoid(-x) exp(x), is nan
-_FAR = tuple(s * m for m in (800.0, 1e4, 1e8, 1e16, 1e300) for s in (1.0, -1.0))
+# and far out, where one sympy rewrite of 1/(1 + exp(-x)), sigmoid(-x) exp(x), is nan (and
+# nearer: sigmoid(z)/softplus(z)**4, sympy's d softplus(z)**-3, is inf from z = -178 on)
+_FAR = tuple(s * m for m in (100.0, 200.0, 400.0, 800.0, 1e4, 1e8, 1e16, 1e300)
+             for s in (1.0, -1.0))
 
 
 # ops whose derivative is not their value's: stop_gradient(x) is x to sympy, and
@@ -193,7 +195,7 @@ def _agrees(e: Expr, r: Expr, order: list[Expr]) -> bool:
         # where exp overflows, a stable form must stay finite: every variable far out, and
         # each alone (the others 0: (1 + exp(x))/(1 + 2 exp(x)) is nan at x = 720 for any y,
         # where the expression sympy had, 1/(1 + sigmoid(x)) times a ratio of y, is 0.5), at
-        # scales from 800 to 1e300 (exp(0.5 w) overflows from w = 1418 on)
+        # scales from 100 to 1e300 (exp(0.5 w) overflows from w = 1418 on)
         points = [[big] * len(xs) for big in _FAR]
         points += [[big if j == i else 0.0 for j in range(len(xs))]
                    for i in range(len(xs)) for big in _FAR] if len(xs) > 1 else []

@@ -1284,3 +1284,54 @@ def test_a_softmax_over_a_transposed_sum_of_exp_is_recognised():
     f = sg.exp(sg.transpose(sg.sum(U, 2))) / sg.transpose(sg.sum(sg.exp(U), 2))
     np.testing.assert_allclose(_strict(sg.evaluate, f, {U: uv}),
                                np.exp(uv.sum(2).T) / np.exp(uv).sum(2).T, rtol=1e-13)
+
+
+def test_a_number_folded_into_a_reciprocal_keeps_the_quotient_stable():
+    """2 exp(v) (1/sum(exp(v))) is built as (2/sum(exp(v))) exp(v), and 2 exp(v) s**-1 as
+    (2 s**-1) exp(v): neither was read as a quotient (nan where exp overflows), nor was
+    exp(z) (2/(1 + exp(z))), whose quotient becomes 2 sigmoid(-z) first."""
+    v = sg.vector("v_nf", 3)
+    e = sg.exp(v)
+    w = np.array([1.0, 2.0, 3.0])
+    for at in (np.array([745.0, 300.0, 700.0]), np.array([0.3, -0.2, 0.5])):
+        p = np.exp(at - at.max())
+        p /= p.sum()
+        for c, f in ((2.0, 2 * e * (1 / sg.sum(e))), (2.0, 2 * e * sg.sum(e) ** -1),
+                     (2.0, e * (1 / sg.sum(e)) + e * (1 / sg.sum(e))),
+                     (3.0, e * (3 * sg.sum(e) ** -1)),
+                     (2.0, e * sg.sum(e, keepdims=True) ** -1 * 2),
+                     (-1.5, e * (-1.5 / sg.sum(e, keepdims=True)))):
+            np.testing.assert_allclose(_strict(sg.evaluate, f, {v: at}), c * p, rtol=1e-12,
+                                       atol=1e-300)
+            g = _strict(sg.evaluate, sg.grad(sg.sum(f * w), v), {v: at})
+            np.testing.assert_allclose(g, c * p * (w - p @ w), rtol=1e-9, atol=1e-300)
+    z = sg.scalar("z_nf")
+    for f, c in ((sg.exp(z) * (2 / (1 + sg.exp(z))), 2.0),
+                 (3 * sg.exp(z) * (1 + sg.exp(z)) ** -1, 3.0),
+                 (sg.exp(z) * (2 * sg.sigmoid(-z)), 2.0)):
+        for t in ZS:
+            assert _strict(sg.evaluate, f, {z: t}) == pytest.approx(c * _ref_sigmoid(t),
+                                                                   rel=1e-12, abs=ATOL)
+            assert np.isfinite(_strict(sg.evaluate, sg.grad(f, z), {z: t}))
+    # a number times a reciprocal of no pattern is the product numpy computes
+    y = sg.scalar("y_nf")
+    assert _strict(sg.evaluate, y * (2 / (y + 3)), {y: 1.5}) == pytest.approx(1.5 * 2 / 4.5)
+
+
+@pytest.mark.parametrize("p", [-1, -2, -3])
+def test_a_sigmoid_or_softplus_to_a_negative_integer_power_differentiates_at_its_tail(p):
+    """sigmoid(z)**-1 and softplus(z)**-1 had a gradient of -inf (their Hessian nan) at
+    z = -400, where it is -5.2e173: **-1 was taken as a quotient, and left to the power rule's
+    s**-2 when it was no quotient of a known form. simplify wrote the gradient of
+    softplus**-1 as -sigmoid/softplus**2, inf at -400: its far points now include +-400."""
+    z = sg.scalar("z_np")
+    t = -400.0 if p == -1 else -200.0  # (where the values are finite)
+    # p s**(p - 1) s' in logs: s**(p - 1) alone overflows
+    for f, want in ((sg.sigmoid(z) ** p, p * np.exp(-p * _ref_softplus(-t)) * _ref_sigmoid(-t)),
+                    (sg.softplus(z) ** p,
+                     p * np.exp((p - 1) * np.log(_ref_softplus(t)) - _ref_softplus(-t)))):
+        g = sg.grad(f, z)
+        assert _strict(sg.evaluate, g, {z: t}) == pytest.approx(want, rel=1e-9)
+        assert _strict(sg.compile(g, [z]), t) == pytest.approx(want, rel=1e-9)
+        assert _strict(sg.compile(sg.simplify(g), [z]), t) == pytest.approx(want, rel=1e-9)
+        assert np.isfinite(_strict(sg.evaluate, sg.hessian(f, z), {z: t}))
