@@ -447,13 +447,9 @@ _RECIPROCALS = ("div", "pow")
 
 
 def _number_apart(x: Expr) -> tuple[Expr | None, Expr]:
-    """(c, y) with x = c y for a number c, or (None, x)."""
-    if x.op.name == "mul":
-        p, q = x.args
-        if F.is_scalar_const(p):
-            return p, q
-        if F.is_scalar_const(q):
-            return q, p
+    """(c, y) with x = c y for a number c, or (None, x) (the builder puts a number first)."""
+    if x.op.name == "mul" and F.is_scalar_const(x.args[0]):
+        return x.args[0], x.args[1]
     return None, x
 
 
@@ -464,8 +460,6 @@ def _may_factor(x: Expr) -> bool:
         c, x = _number_apart(x)
         if c is None:
             return False
-    while x.op.name in _VIEWS:
-        x = x.args[0]
     return x.op.name in _MUL_FACTORS
 
 
@@ -480,7 +474,7 @@ def _reciprocal(r: Expr) -> tuple[Expr | None, Expr] | None:
         r = r.args[0]
     if r.op.name == "div" and F.is_scalar_const(r.args[0]):
         den = r.args[1]
-        if not F.is_const(r.args[0], 1.0):
+        if not F.is_const(r.args[0], 1.0):  # (c (c'/b) under a view: 2 reshape(3/s))
             c = r.args[0] if c is None else F.mul(c, r.args[0])
     elif r.op.name == "pow" and F.is_const(r.args[1], -1.0):
         den = r.args[0]

@@ -1300,7 +1300,10 @@ def test_a_number_folded_into_a_reciprocal_keeps_the_quotient_stable():
                      (2.0, e * (1 / sg.sum(e)) + e * (1 / sg.sum(e))),
                      (3.0, e * (3 * sg.sum(e) ** -1)),
                      (2.0, e * sg.sum(e, keepdims=True) ** -1 * 2),
-                     (-1.5, e * (-1.5 / sg.sum(e, keepdims=True)))):
+                     (-1.5, e * (-1.5 / sg.sum(e, keepdims=True))),
+                     # a number on a view of another: 2 reshape(3/s)
+                     (6.0, 2 * (e * (3 / sg.sum(e, keepdims=True)))),
+                     (6.0, (2 * e) * (3 / sg.sum(e, keepdims=True)))):
             np.testing.assert_allclose(_strict(sg.evaluate, f, {v: at}), c * p, rtol=1e-12,
                                        atol=1e-300)
             g = _strict(sg.evaluate, sg.grad(sg.sum(f * w), v), {v: at})
