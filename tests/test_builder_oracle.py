@@ -85,6 +85,31 @@ BINARY_RULES = {  # forms the builder's rules rewrite
 }
 
 
+MATMULS = [  # (symgrad, numpy) forms of a product of a and b, b's first axis a's last
+    (lambda a, b: a @ b, np.matmul),
+    (lambda a, b: (-a) @ b, lambda a, b: (-a) @ b),
+    (lambda a, b: a @ (-b), lambda a, b: a @ (-b)),
+    (lambda a, b: sg.eye(a.shape[-1]) @ b, lambda a, b: np.eye(np.shape(a)[-1]) @ b),
+    (lambda a, b: a @ (2.5 * sg.eye(b.shape[0])) @ b,
+     lambda a, b: a @ (2.5 * np.eye(np.shape(b)[0])) @ b),
+    (lambda a, b: a @ (0 * b), lambda a, b: a @ (0 * b)),
+]
+# a scalar s in tensor forms the builder's rules rewrite (products with a broadcast number,
+# transposes of transposes, sums of broadcasts, outer products)
+TENSOR_RULES = [
+    (lambda s: sg.broadcast_to(s, (2,)) @ A, lambda s, vals: np.full(2, s) @ vals["A_bo"]),
+    (lambda s: A @ sg.broadcast_to(s, (3,)), lambda s, vals: vals["A_bo"] @ np.full(3, s)),
+    (lambda s: sg.sum(sg.broadcast_to(s, (2, 3)) * A, 0),
+     lambda s, vals: np.sum(np.full((2, 3), s) * vals["A_bo"], 0)),
+    (lambda s: (s * A).T.T + A, lambda s, vals: (s * vals["A_bo"]) + vals["A_bo"]),
+    (lambda s: sg.outer(s * V, V) @ V, lambda s, vals: np.outer(s * vals["v_bo"], vals["v_bo"])
+     @ vals["v_bo"]),
+    (lambda s: sg.sum(sg.broadcast_to(s, (3,))) + s, lambda s, vals: 3 * s + s),
+    (lambda s: sg.reshape(sg.reshape(s * A, (6,)), (3, 2)),
+     lambda s, vals: np.reshape(s * vals["A_bo"], (3, 2))),
+]
+
+
 @st.composite
 def twins(draw, max_ops: int = 12):
     """(symgrad expression, numpy function of the values) built side by side; each step
@@ -93,7 +118,7 @@ def twins(draw, max_ops: int = 12):
     pool.append(draw(st.sampled_from(pool)))
     for _ in range(draw(st.integers(1, max_ops))):
         kind = draw(st.sampled_from(["unary", "binary", "unary rule", "binary rule", "sum",
-                                     "transpose"]))
+                                     "transpose", "matmul", "tensor rule", "reshape"]))
         e, f = pool[-1] if draw(st.integers(0, 3)) else draw(st.sampled_from(pool))
         if kind.startswith("unary"):
             table = UNARY_RULES if kind.endswith("rule") else UNARY
@@ -116,6 +141,20 @@ def twins(draw, max_ops: int = 12):
                           np.sum(f(vals), axis=axis, keepdims=keep))))
         elif kind == "transpose" and e.ndim == 2:
             pool.append((e.T, (lambda vals, f=f: np.transpose(f(vals)))))
+        elif kind == "matmul" and e.ndim:
+            fits = [p for p in pool if p[0].ndim and p[0].shape[0] == e.shape[-1]]
+            if not fits:
+                continue
+            e2, f2 = draw(st.sampled_from(fits))
+            s, n = draw(st.sampled_from(MATMULS))
+            pool.append((s(e, e2), (lambda vals, f=f, f2=f2, n=n: n(f(vals), f2(vals)))))
+        elif kind == "tensor rule" and e.ndim == 0:
+            s, n = draw(st.sampled_from(TENSOR_RULES))
+            pool.append((s(e), (lambda vals, f=f, n=n: n(f(vals), vals))))
+        elif kind == "reshape" and e.ndim:
+            size = int(np.prod(e.shape))
+            to = draw(st.sampled_from([(size,), (size, 1), (1, size)]))
+            pool.append((sg.reshape(e, to), (lambda vals, f=f, to=to: np.reshape(f(vals), to))))
     return pool[-1]
 
 
