@@ -443,7 +443,6 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
 # the ops a factor of a product _stable_mul rewrites may have at its top (a cheap first look:
 # this runs for every product of every graph derived or compiled)
 _MUL_FACTORS = frozenset(("div", "pow", "sigmoid", "sub") + _VIEWS)
-_RECIPROCALS = ("div", "pow")
 
 
 def _number_apart(x: Expr) -> tuple[Expr | None, Expr]:
@@ -451,16 +450,6 @@ def _number_apart(x: Expr) -> tuple[Expr | None, Expr]:
     if x.op.name == "mul" and F.is_scalar_const(x.args[0]):
         return x.args[0], x.args[1]
     return None, x
-
-
-def _may_factor(x: Expr) -> bool:
-    """Whether ``x`` may be a factor _stable_mul rewrites (by op names only; a number times
-    one counts: the builder folds numbers into reciprocals and products)."""
-    if x.op.name == "mul":
-        c, x = _number_apart(x)
-        if c is None:
-            return False
-    return x.op.name in _MUL_FACTORS
 
 
 def _reciprocal(r: Expr) -> tuple[Expr | None, Expr] | None:
@@ -490,7 +479,13 @@ def _stable_mul(n: Expr) -> Expr | None:
     from_sympy(to_sympy(softmax(v))) was exp(v) (1/sum(exp(v))), nan at v = 1000; and
     c exp(u) * sigmoid(-u) -> c sigmoid(u)."""
     a, b = n.args
-    if not _may_factor(a) and not _may_factor(b):
+    # a first look by op names, without a call (this runs for every product): a factor of
+    # _MUL_FACTORS, or a constant times one (the builder folds numbers into reciprocals)
+    an, bn = a.op.name, b.op.name
+    if an not in _MUL_FACTORS and bn not in _MUL_FACTORS and not (
+            an == "mul" and a.args[0].op.name == "const" and
+            a.args[1].op.name in _MUL_FACTORS) and not (
+            bn == "mul" and b.args[0].op.name == "const" and b.args[1].op.name in _MUL_FACTORS):
         return None
     for r, other in ((b, a), (a, b)):
         rc = _reciprocal(r)
