@@ -281,9 +281,9 @@ def _constant_apart(w: Expr, u: Expr) -> float | None:
     pw, pu = _affine(w), _affine(u)
     if pw is None or pu is None:
         return None
-    tw = {k: c for k, (_, c) in pw[0].items() if c != 0.0}
-    tu = {k: c for k, (_, c) in pu[0].items() if c != 0.0}
-    return pw[1] - pu[1] if tw == tu else None
+    tw = {k: c for k, (_, c) in pw[0].items()}
+    tu = {k: c for k, (_, c) in pu[0].items()}
+    return pw[1] - pu[1] if tw == tu else None  # (a - a is 0 once built: no zero terms)
 
 
 def _exp_cofactor(a: Expr, u: Expr, depth: int = 4) -> Expr | None:

@@ -1194,16 +1194,19 @@ def test_a_shifted_exp_over_one_plus_exp_is_recognised_however_the_shift_is_writ
     """exp(2 - z)/(1 + exp(-z)) and exp(z + 3)/(1 + exp(z + 1)) were nan at |z| = 1000: the
     builder folds the constants, so exp's argument is no sum with the denominator's in it;
     exp(-2 z) sigmoid(2 z) was nan at z = -1000, -(2 z) being another node than -2 z."""
-    z = sg.scalar("z_sh")
+    z, y = sg.scalars("z_sh y_sh")
     for f, ref in ((sg.exp(-z + 2) / (1 + sg.exp(-z)), lambda t: np.exp(2) * _ref_sigmoid(-t)),
                    (sg.exp(z + 3) / (1 + sg.exp(z + 1)), lambda t: np.exp(2) * _ref_sigmoid(t + 1)),
                    (2 * sg.exp(2 - 3 * z) / (1 + sg.exp(-3 * z + 1)),
                     lambda t: 2 * np.exp(1) * _ref_sigmoid(1 - 3 * t)),
                    (sg.exp(-2 * z) * sg.sigmoid(2 * z), lambda t: _ref_sigmoid(-2 * t)),
+                   (sg.exp(z * y - 2) / (1 + sg.exp(z * y + 1)),  # (y = 1.5 below)
+                    lambda t: np.exp(-3) * _ref_sigmoid(1.5 * t + 1)),
                    (sg.exp(-z - z) * sg.sigmoid(2 * z), lambda t: _ref_sigmoid(-2 * t))):
         for t in ZS:
-            assert _strict(sg.evaluate, f, {z: t}) == pytest.approx(ref(t), rel=1e-12, abs=ATOL)
-            assert np.isfinite(_strict(sg.evaluate, sg.grad(f, z), {z: t}))
+            assert _strict(sg.evaluate, f, {z: t, y: 1.5}) == pytest.approx(ref(t), rel=1e-12,
+                                                                           abs=ATOL)
+            assert np.isfinite(_strict(sg.evaluate, sg.grad(f, z), {z: t, y: 1.5}))
     # other exponents are no shift of the denominator's: as numpy computes them
     for f, ref, ts in (
             (sg.exp(2 * z) / (1 + sg.exp(z)), lambda t: np.exp(2 * t) / (1 + np.exp(t)),
