@@ -146,6 +146,13 @@ def _fit(e: Expr, shape) -> Expr:
     return e if e.shape == tuple(shape) else F.broadcast_to(e, shape)
 
 
+def _number_apart(x: Expr) -> tuple[Expr | None, Expr]:
+    """(c, y) with x = c y for a number c, or (None, x) (the builder puts a number first)."""
+    if x.op.name == "mul" and F.is_scalar_const(x.args[0]):
+        return x.args[0], x.args[1]
+    return None, x
+
+
 def _stable_log(x: Expr, through_div: bool = True) -> Expr | None:
     """A stable form of log(x), or None (views are peeled off and put back on the result)."""
     views = []
@@ -178,12 +185,11 @@ def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
                 z = _peel(other, "exp")
                 if z is not None:  # log(1 + exp(z)) = softplus(z)
                     return _fit(F.softplus(z), x.shape)
-                if other.op.name == "mul":  # log(1 + c exp(z)) = softplus(z + log(c)), c > 0
-                    for c, e in (other.args, other.args[::-1]):
-                        z = _peel(e, "exp")
-                        v = F.value_of(c) if F.is_scalar_const(c) else None
-                        if z is not None and isinstance(v, (int, float)) and v > 0:
-                            return _fit(F.softplus(F.add(z, math.log(v))), x.shape)
+                c, e = _number_apart(other)  # log(1 + c exp(z)) = softplus(z + log(c)), c > 0
+                z = _peel(e, "exp") if c is not None else None
+                v = F.value_of(c) if z is not None else None
+                if isinstance(v, (int, float)) and v > 0:
+                    return _fit(F.softplus(F.add(z, math.log(v))), x.shape)
     if op == "pow" and F.is_const(x.args[1]) and x.args[1].ndim == 0 and _positive(x.args[0]):
         lb = _stable_log(x.args[0], through_div)  # log(a**p) = p log(a) for a > 0: the log of
         if lb is not None:  # softplus(z)**2 was -inf below z = -373, where softplus**2 underflows
@@ -381,7 +387,9 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
             b.args[1].op.name == "dimsize" or F.is_const(b.args[1]) and b.args[1].ndim == 0
             and F.value_of(b.args[1]) != 0):
         # (a/n) / (b/n) = a/b: mean(exp(z) w) / mean(exp(z)) is the weighted mean below
-        return _stable_quotient(a.args[0], b.args[0], shape)
+        q = _stable_quotient(a.args[0], b.args[0], shape)
+        if q is not None:
+            return q
     if depth and b.op.name == "transpose" and b.args[0].op.name == "sum" and \
             b.args[0].attrs["keepdims"] and _peel(b.args[0].args[0], "exp") is not None:
         # a transposed sum of exp that keeps its axes is the sum of the transposed exp
@@ -443,13 +451,6 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
 # the ops a factor of a product _stable_mul rewrites may have at its top (a cheap first look:
 # this runs for every product of every graph derived or compiled)
 _MUL_FACTORS = frozenset(("div", "pow", "sigmoid", "sub") + _VIEWS)
-
-
-def _number_apart(x: Expr) -> tuple[Expr | None, Expr]:
-    """(c, y) with x = c y for a number c, or (None, x) (the builder puts a number first)."""
-    if x.op.name == "mul" and F.is_scalar_const(x.args[0]):
-        return x.args[0], x.args[1]
-    return None, x
 
 
 def _reciprocal(r: Expr) -> tuple[Expr | None, Expr] | None:
