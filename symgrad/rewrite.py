@@ -444,6 +444,14 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
             return _fit(F.matmul(F.softmax(z, axes), q), shape)
         if axes == (0,) and _peel(q, "exp") is z:
             return _fit(F.matmul(p, F.softmax(z, axes)), shape)
+    w = _peel(b, "exp")
+    if w is not None:  # c sigmoid(u) / exp(w) for w = u + k: c exp(-k) sigmoid(-u), whose log
+        c, s = _number_apart(a)  # is stable (log(sigmoid(z)/exp(z)) was 0 at z = -200, as
+        u = _sigmoid_arg(s)  # -softplus(-z) - z, where -softplus(z) is -1.4e-87)
+        k = _exp_cofactor(F.exp(F.neg(w)), F.neg(u)) if u is not None else None
+        if k is not None:
+            k = k if c is None else F.mul(c, k)
+            return _fit(F.mul(k, F.sigmoid(F.neg(u))), shape)
     r = over_one_plus_exp(a, b)
     return None if r is None else _fit(r, shape)
 

@@ -62,6 +62,7 @@ UNARY_RULES = {  # forms the builder's rules rewrite
     "gather": (lambda a: 2.0 * (3.0 * a), lambda a: 2.0 * (3.0 * a)),
     "c_over": (lambda a: 2.0 * (3.0 / (a * a + 1.0)), lambda a: 2.0 * (3.0 / (a * a + 1.0))),
     "over_c": (lambda a: 2.0 * (a / 4.0), lambda a: 2.0 * (a / 4.0)),
+    "exp_pow": (lambda a: sg.exp(sg.tanh(a)) ** -1.5, lambda a: np.exp(np.tanh(a)) ** -1.5),
 }
 BINARY = {
     "add": (lambda a, b: a + b, np.add), "sub": (lambda a, b: a - b, np.subtract),
@@ -79,6 +80,9 @@ BINARY_RULES = {  # forms the builder's rules rewrite
     "neg_sub": (lambda a, b: -(a - b), lambda a, b: -(a - b)),
     "neg_over": (lambda a, b: -a / (b * b + 1.0), lambda a, b: -a / (b * b + 1.0)),
     "minus_neg": (lambda a, b: a - (-b), lambda a, b: a - (-b)),
+    "exp_pow_var": (lambda a, b: sg.exp(sg.tanh(a)) ** b, lambda a, b: np.exp(np.tanh(a)) ** b),
+    "recip_pow": (lambda a, b: (a / (b * b + 1.0)) ** -1, lambda a, b: (a / (b * b + 1.0)) ** -1),
+    "over_recip": (lambda a, b: a / (b * b + 1.0) ** -1, lambda a, b: a / (b * b + 1.0) ** -1),
     "neg_times": (lambda a, b: (-a) * b, lambda a, b: (-a) * b),
     "times_neg": (lambda a, b: a * (-b), lambda a, b: a * (-b)),
     "neg_scaled": (lambda a, b: -(-1.8 * a) + b, lambda a, b: -(-1.8 * a) + b),

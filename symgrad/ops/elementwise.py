@@ -1348,6 +1348,8 @@ def _div_rules(args, attrs, shape):
         return F.div(x.args[0], y)
     if y.op.name == "broadcast_to" and x.shape == shape:
         return F.div(x, y.args[0])
+    if y.op is POW and F.is_const(y.args[1], -1.0):
+        return F.mul(x, y.args[0])  # a / b**-1 = a b (0 and inf included)
     return _broadcast_after(x, y, shape, F.div)
 
 
@@ -1378,6 +1380,12 @@ def _pow_rules(args, attrs, shape):
         return r
     if F.is_const(y, 0.0):
         return F.ones(shape)
+    if x.op.name == "exp" and x.name is None:
+        # exp(u)**p = exp(p u): the power rule's exp(u)**(p - 2) underflowed where exp(u)**p
+        # does not (the Hessian of exp(z)**-1 had the wrong sign at z = 300)
+        return F.exp(F.mul(y, x.args[0]))
+    if F.is_const(y, -1.0) and x.op is DIV and x.shape == shape:
+        return F.div(x.args[1], x.args[0])  # (a/b)**-1 = b/a
     return None
 
 
