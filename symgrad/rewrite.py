@@ -335,6 +335,47 @@ def _exp_cofactor(a: Expr, u: Expr, depth: int = 4) -> Expr | None:
     return None
 
 
+# a constant factor beyond these is out of float32's range (or its normal numbers) or near it:
+# multiplied into a float32 array it is inf (or 0), so it goes into the exponent instead
+_SAFE_FACTOR = (1e-30, 1e30)
+
+
+def _log_abs(c: Expr, depth: int = 3) -> tuple[float, float] | None:
+    """(sign, log|c|) for a constant c built of numbers and exps of numbers (exp(100) is not
+    folded: 2 exp(100)), else None."""
+    if F.is_scalar_const(c):
+        v = F.value_of(c)
+        if isinstance(v, (int, float)) and v != 0 and math.isfinite(v):
+            return math.copysign(1.0, v), math.log(abs(v))
+        return None
+    if depth == 0:
+        return None
+    if c.op.name == "exp" and F.is_scalar_const(c.args[0]):
+        k = F.value_of(c.args[0])
+        return (1.0, float(k)) if isinstance(k, (int, float)) else None
+    if c.op.name == "neg":
+        r = _log_abs(c.args[0], depth - 1)
+        return None if r is None else (-r[0], r[1])
+    if c.op.name == "mul":
+        p, q = _log_abs(c.args[0], depth - 1), _log_abs(c.args[1], depth - 1)
+        return None if p is None or q is None else (p[0] * q[0], p[1] + q[1])
+    return None
+
+
+def _scaled(c: Expr, s: Expr, log_s: Callable[[], Expr]) -> Expr:
+    """c s for a cofactor c of _exp_cofactor and a stable form s (a sigmoid, a softmax);
+    ``log_s`` gives s's stable log. A constant c beyond _SAFE_FACTOR (exp(100), a shift of
+    100: inf in float32, where exp(100) sigmoid(z) at z = -150 is 1.9e-22) is exp(log|c| +
+    log s) with c's sign."""
+    if F.is_const(c, 1.0):
+        return s
+    r = _log_abs(c)
+    if r is not None and not math.log(_SAFE_FACTOR[0]) <= r[1] <= math.log(_SAFE_FACTOR[1]):
+        e = F.exp(F.add(log_s(), r[1]))
+        return e if r[0] > 0 else F.neg(e)
+    return F.mul(c, s)
+
+
 def _has_exp(a: Expr, depth: int = 4) -> bool:
     """Whether ``a`` may be c exp(u) for _exp_cofactor (cheap: no node is built)."""
     while a.op.name in _VIEWS:
@@ -367,10 +408,9 @@ def over_one_plus_exp(a: Expr, b: Expr) -> Expr | None:
                 # -sigmoid(u) (1 - sigmoid(u)), whose rounding exp(u) made 0.1 at u = 35
                 c = _exp_cofactor(a, u)
                 if c is None:
-                    c, s = a, F.sigmoid(F.neg(u))
-                else:
-                    s = F.sigmoid(u)
-                return s if F.is_const(c, 1.0) else F.mul(c, s)
+                    s = F.sigmoid(F.neg(u))
+                    return s if F.is_const(a, 1.0) else F.mul(a, s)
+                return _scaled(c, F.sigmoid(u), lambda u=u: F.neg(F.softplus(F.neg(u))))
     return None
 
 
@@ -403,8 +443,7 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
         axes = _sum_of_exp_like(b, z)
         c = _exp_cofactor(a, z) if axes is not None else None
         if c is not None:  # c exp(z) / sum(exp(z)): c softmax(z) (2 exp(z), exp(z + 1))
-            sm = F.softmax(z, axes)
-            return sm if F.is_const(c, 1.0) else _fit(F.mul(c, sm), shape)
+            return _fit(_scaled(c, F.softmax(z, axes), lambda: F.log_softmax(z, axes)), shape)
     if a.op.name == "sum" and b.op.name == "sum" and a.attrs["axis"] == b.attrs["axis"]:
         # sum(exp(z) w) / sum(exp(z)), a weighted mean (attention) as the builder leaves
         # sum(exp(z) * w * c) / sum(exp(z)): sum(softmax(z) w) (nan where exp(z) overflows)
@@ -451,7 +490,7 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
         k = _exp_cofactor(F.exp(F.neg(w)), F.neg(u)) if u is not None else None
         if k is not None:
             k = k if c is None else F.mul(c, k)
-            return _fit(F.mul(k, F.sigmoid(F.neg(u))), shape)
+            return _fit(_scaled(k, F.sigmoid(F.neg(u)), lambda: F.neg(F.softplus(u))), shape)
     r = over_one_plus_exp(a, b)
     return None if r is None else _fit(r, shape)
 
@@ -519,8 +558,8 @@ def _stable_mul(n: Expr) -> Expr | None:
             if c is not None:
                 if k is not None:
                     c = F.mul(k, c)
-                s = F.sigmoid(u)
-                return _fit(s if F.is_const(c, 1.0) else F.mul(c, s), n.shape)
+                return _fit(_scaled(c, F.sigmoid(u), lambda u=u: F.neg(F.softplus(F.neg(u)))),
+                            n.shape)
     return None
 
 

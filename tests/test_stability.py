@@ -1407,3 +1407,46 @@ def test_a_sigmoid_over_an_exp_is_the_sigmoid_of_minus_z():
                 pytest.approx(ref(t), rel=1e-12, abs=1e-300), (f, t)
             assert _strict(sg.evaluate, sg.grad(f, z), {z: t}) == pytest.approx(
                 dref(t), rel=1e-12, abs=1e-300), (f, t)
+
+
+def test_a_large_shift_goes_into_the_exponent_so_float32_keeps_its_range():
+    """exp(z + 100)/(1 + exp(z)) became exp(100) sigmoid(z), and exp(100) is inf in float32:
+    nan at z = -150 (true 1.9e-22) and inf at -60 (true 2.35e17). A cofactor beyond 1e30
+    is exp(100 - softplus(-z)) instead, on every spelling of the shifted forms."""
+    z = sg.vector("z_l32", 2)
+    v = np.array([-150.0, -60.0], np.float32)
+    want = np.exp(v.astype(float) + 100) / (1 + np.exp(v.astype(float)))
+    forms = [(sg.exp(z + 100) / (1 + sg.exp(z)), 1.0), (2 * sg.exp(z + 100) / (1 + sg.exp(z)), 2.0),
+             (-sg.exp(z + 100) / (1 + sg.exp(z)), -1.0),
+             (sg.exp(z + 100) * sg.sigmoid(-z), 1.0), (sg.exp(z + 100) * (1 - sg.sigmoid(z)), 1.0)]
+    for f, c in forms:
+        for got in (sg.compile(f, [z])(v), sg.evaluate(f, {z: v})):
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(got, c * want, rtol=1e-5)
+        g = sg.compile(sg.grad(sg.sum(f), z), [z])(v)
+        np.testing.assert_allclose(g, c * want * _ref_sigmoid(-v.astype(float)), rtol=1e-4)
+    # a shifted softmax: exp(z + 100)/sum(exp(z)) at [-60, 0] is [e^40, e^100]: the first
+    # is 2.35e17 in float32 (the second overflows, as it must)
+    f = sg.exp(z + 100) / sg.sum(sg.exp(z), keepdims=True)
+    with np.errstate(over="ignore"):
+        got = sg.compile(f, [z])(np.array([-60.0, 0.0], np.float32))
+    assert got[0] == pytest.approx(np.exp(40.0) / (1 + np.exp(-60.0)), rel=1e-5)
+    # and in float64 the value is the same as before
+    s = sg.scalar("s_l32")
+    f = sg.exp(s + 100) / (1 + sg.exp(s))
+    for t in (-1000.0, -150.0, 0.5, 1000.0):
+        assert _strict(sg.evaluate, f, {s: t}) == pytest.approx(
+            np.exp(100 - _ref_softplus(-t)), rel=1e-12, abs=1e-300)
+
+
+def test_numbers_are_gathered_only_into_a_float32_number():
+    """(v 1e20)(w 1e20) was built as 1e40 (v ⊙ w), inf for float32 v and w whose product is
+    3: two numbers are gathered only where their product is a normal float32."""
+    v, w = sg.vector("v_g32", 2), sg.vector("w_g32", 2)
+    e = (v * 1e20) * (w * 1e20)
+    a = np.array([1e-20, 2e-20], np.float32)
+    b = np.array([3e-20, 1e-20], np.float32)
+    for got in (sg.compile(e, [v, w])(a, b), sg.evaluate(e, {v: a, w: b})):
+        np.testing.assert_allclose(got, [3.0, 2.0], rtol=1e-5)
+    assert "1e+40" not in str(e)
+    assert str(2.0 * (3.0 * v)) == "6 v_g32"  # (ordinary numbers are still gathered)

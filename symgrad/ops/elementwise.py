@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 
 import numpy as np
 
@@ -1318,11 +1317,15 @@ def _mul_rules(args, attrs, shape):
     return None
 
 
+_F32 = np.finfo(np.float32)
+
+
 def _gathers(c: float) -> bool:
-    """Whether two scalar constants may be gathered into ``c``: a normal float (1e200 *
+    """Whether two scalar constants may be gathered into ``c``: a normal float32 (1e200 *
     (1e200 * x) gathered to inf * x, and 1e-200 * (1e-200 * x) to the exact 0, whose gradient
-    said x was not used). The constants are never zero here: the rules above take x * 0."""
-    return math.isfinite(c) and abs(c) >= sys.float_info.min
+    said x was not used; (v 1e20)(w 1e20) gathered to 1e40 v w, inf for float32 v and w,
+    whose product is 3.0). The constants are never zero here: the rules above take x * 0."""
+    return float(_F32.tiny) <= abs(c) <= float(_F32.max)
 
 
 @rule(DIV)
@@ -1462,8 +1465,12 @@ def _mul_regroup(args, attrs, shape):
             return F.mul(a, b) if first else F.mul(b, a)
 
         for big, small in ((p, q), (q, p)):
-            # (P ⊙ a) ⊙ b -> P ⊙ (a ⊙ b) when a and b broadcast over P
+            # (P ⊙ a) ⊙ b -> P ⊙ (a ⊙ b) when a and b broadcast over P (two numbers only
+            # where their product is one: see _gathers)
             if big.shape == shape and small.ndim < nd and other.ndim < nd:
+                cs, co = _scalar_value(small), _scalar_value(other)
+                if cs is not None and co is not None and not _gathers(cs * co):
+                    continue
                 return F.mul(big, pair(small, other))
         for s, v in ((p, q), (q, p)):
             # (s v) ⊙ u -> s (v ⊙ u): the scalar factor in front
@@ -1473,9 +1480,13 @@ def _mul_regroup(args, attrs, shape):
             # (a ⊙ b) ⊙ a -> (a ⊙ a) ⊙ b: a square shows (and is known non-negative)
             return F.mul(F.mul(p, p), q)
     if x.ndim == 0 and y.op is MUL:
-        # s (t V) -> (s t) V for scalars s and t: one pass over V
+        # s (t V) -> (s t) V for scalars s and t: one pass over V (two numbers only where
+        # their product is one: see _gathers)
         for t, v in (y.args, y.args[::-1]):
             if t.ndim == 0 and v.shape == shape:
+                cx, ct = _scalar_value(x), _scalar_value(t)
+                if cx is not None and ct is not None and not _gathers(cx * ct):
+                    return None
                 return F.mul(F.mul(x, t), v)
     return None
 
