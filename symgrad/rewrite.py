@@ -473,7 +473,8 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
                 inner = _stable_quotient(x, b, x.shape, depth - 1)
                 if inner is not None:
                     return _fit(F.mul(inner, y), shape)
-    if a.op.name == "matmul" and z is not None and z.ndim in (1, 2):
+    if a.op.name == "matmul" and z is not None and z.ndim in (1, 2) and a.shape == shape:
+        # (a.shape: (exp(Z) @ v) / rowsums for a vector v broadcasts to (m, m), no softmax)
         # exp(z) @ B / sum(exp(z)) (rows of z: sum over its last axis, keepdims) is
         # softmax(z) @ B, and A @ exp(z) / sum(exp(z), axis=0) is A @ softmax(z, axis=0):
         # attention written out, nan where exp(z) overflows
@@ -483,12 +484,15 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
             return _fit(F.matmul(F.softmax(z, axes), q), shape)
         if axes == (0,) and _peel(q, "exp") is z:
             return _fit(F.matmul(p, F.softmax(z, axes)), shape)
-    w = _peel(b, "exp")
-    if w is not None:  # c sigmoid(u) / exp(w) for w = u + k: c exp(-k) sigmoid(-u), whose log
-        c, s = _number_apart(a)  # is stable (log(sigmoid(z)/exp(z)) was 0 at z = -200, as
-        u = _sigmoid_arg(s)  # -softplus(-z) - z, where -softplus(z) is -1.4e-87)
-        k = _exp_cofactor(F.exp(F.neg(w)), F.neg(u)) if u is not None else None
-        if k is not None:
+    if _peel(b, "exp") is not None:
+        # c sigmoid(u) / exp(w) for exp(w) = e exp(u): (c/e) sigmoid(-u), whose log is stable
+        # (log(sigmoid(z)/exp(z)) was 0 at z = -200, as -softplus(-z) - z, where -softplus(z)
+        # is -1.4e-87)
+        c, s = _number_apart(a)
+        u = _sigmoid_arg(s)
+        e = _exp_cofactor(b, u) if u is not None else None
+        if e is not None:
+            k = F.const(1.0) if F.is_const(e, 1.0) else F.exp(F.neg(e.args[0]))
             k = k if c is None else F.mul(c, k)
             return _fit(_scaled(k, F.sigmoid(F.neg(u)), lambda: F.neg(F.softplus(u))), shape)
     r = over_one_plus_exp(a, b)

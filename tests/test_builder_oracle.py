@@ -83,6 +83,9 @@ BINARY_RULES = {  # forms the builder's rules rewrite
     "exp_pow_var": (lambda a, b: sg.exp(sg.tanh(a)) ** b, lambda a, b: np.exp(np.tanh(a)) ** b),
     "recip_pow": (lambda a, b: (a / (b * b + 1.0)) ** -1, lambda a, b: (a / (b * b + 1.0)) ** -1),
     "over_recip": (lambda a, b: a / (b * b + 1.0) ** -1, lambda a, b: a / (b * b + 1.0) ** -1),
+    # (an array of -1 broadcasts: a / b**[-1, -1, -1] is no a b)
+    "over_recip_array": (lambda a, b: a / (b * b + 1.0) ** np.full(3, -1.0),
+                         lambda a, b: a / (b * b + 1.0) ** np.full(3, -1.0)),
     "neg_times": (lambda a, b: (-a) * b, lambda a, b: (-a) * b),
     "times_neg": (lambda a, b: a * (-b), lambda a, b: a * (-b)),
     "neg_scaled": (lambda a, b: -(-1.8 * a) + b, lambda a, b: -(-1.8 * a) + b),

@@ -1450,3 +1450,26 @@ def test_numbers_are_gathered_only_into_a_float32_number():
         np.testing.assert_allclose(got, [3.0, 2.0], rtol=1e-5)
     assert "1e+40" not in str(e)
     assert str(2.0 * (3.0 * v)) == "6 v_g32"  # (ordinary numbers are still gathered)
+
+
+def test_the_review_of_this_sessions_rules():
+    """An adversarial review: a sigmoid over exp(u + y) with a variable shift y was left nan
+    at u = -800 (exp(-w) was matched against -u); (exp(Z) @ v) / rowsums with a vector v,
+    which broadcasts to (m, m), was taken for softmax(Z) @ v; and the new build rules dropped
+    names ((a/b).named("q")**-1 printed b/a)."""
+    x, y = sg.scalars("x_rv y_rv")
+    e = sg.sigmoid(x) / sg.exp(x + y)
+    assert _strict(sg.evaluate, e, {x: -800.0, y: -1.2}) == pytest.approx(np.exp(1.2),
+                                                                         rel=1e-12)
+    assert _strict(sg.evaluate, e, {x: 0.3, y: -1.2}) == pytest.approx(
+        _ref_sigmoid(0.3) / np.exp(-0.9), rel=1e-12)
+    Z, v = sg.matrix("Z_rv", (3, 4)), sg.vector("v_rv", 4)
+    f = (sg.exp(Z) @ v) / sg.sum(sg.exp(Z), axis=1, keepdims=True)
+    zv, vv = np.arange(12.0).reshape(3, 4) / 6 - 1, np.array([1.0, -2.0, 0.5, 3.0])
+    assert f.shape == (3, 3)
+    np.testing.assert_allclose(_strict(sg.evaluate, f, {Z: zv, v: vv}),
+                               (np.exp(zv) @ vv) / np.exp(zv).sum(1, keepdims=True), rtol=1e-12)
+    a, b = sg.scalars("a_rv b_rv")
+    assert str((a / b).named("q_rv") ** -1) == "q_rv**(-1)"
+    assert str(a / (b ** -1).named("r_rv")) == "a_rv/r_rv"
+    assert str(sg.exp(a).named("e_rv") ** 2) == "e_rv**2"

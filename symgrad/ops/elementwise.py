@@ -1351,7 +1351,8 @@ def _div_rules(args, attrs, shape):
         return F.div(x.args[0], y)
     if y.op.name == "broadcast_to" and x.shape == shape:
         return F.div(x, y.args[0])
-    if y.op is POW and F.is_const(y.args[1], -1.0):
+    if y.op is POW and F.is_const(y.args[1], -1.0) and y.shape == y.args[0].shape and \
+            y.name is None:  # (an array of -1 may broadcast b: b**[-1, -1] is no b)
         return F.mul(x, y.args[0])  # a / b**-1 = a b (0 and inf included)
     return _broadcast_after(x, y, shape, F.div)
 
@@ -1387,7 +1388,7 @@ def _pow_rules(args, attrs, shape):
         # exp(u)**p = exp(p u): the power rule's exp(u)**(p - 2) underflowed where exp(u)**p
         # does not (the Hessian of exp(z)**-1 had the wrong sign at z = 300)
         return F.exp(F.mul(y, x.args[0]))
-    if F.is_const(y, -1.0) and x.op is DIV and x.shape == shape:
+    if F.is_const(y, -1.0) and x.op is DIV and x.shape == shape and x.name is None:
         return F.div(x.args[1], x.args[0])  # (a/b)**-1 = b/a
     return None
 
