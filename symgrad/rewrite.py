@@ -244,7 +244,11 @@ def _sum_of_exp_like(b: Expr, z: Expr) -> tuple | None:
         return None
     axes = s.attrs["axis"]
     kd = tuple(1 if i in axes else d for i, d in enumerate(z.shape))
-    if s.attrs["keepdims"] or len(axes) == z.ndim or (b is not s and b.shape == kd):
+    if b is not s:  # a reshape: it must lay the sums out as keepdims does (a (1, n) sum
+        # reshaped to (n, 1) scales rows, not columns), or hold one sum of everything (a
+        # reshape to (n,) is built as the sum without keepdims: below)
+        return axes if b.shape == kd or len(axes) == z.ndim else None
+    if s.attrs["keepdims"] or len(axes) == z.ndim:
         return axes
     if b is s and axes == tuple(range(len(axes))):
         return axes  # leading axes summed away: numpy broadcasts the rest back in place
@@ -517,8 +521,8 @@ def _reciprocal(r: Expr) -> tuple[Expr | None, Expr] | None:
         den = r.args[1]
         if not F.is_const(r.args[0], 1.0):  # (c (c'/b) under a view: 2 reshape(3/s))
             c = r.args[0] if c is None else F.mul(c, r.args[0])
-    elif r.op.name == "pow" and F.is_const(r.args[1], -1.0):
-        den = r.args[0]
+    elif r.op.name == "pow" and F.is_const(r.args[1], -1.0) and r.shape == r.args[0].shape:
+        den = r.args[0]  # (an array of -1 may broadcast b: its views are no views of b)
     else:
         return None
     for v in reversed(views):

@@ -1469,6 +1469,30 @@ def test_the_review_of_this_sessions_rules():
     assert f.shape == (3, 3)
     np.testing.assert_allclose(_strict(sg.evaluate, f, {Z: zv, v: vv}),
                                (np.exp(zv) @ vv) / np.exp(zv).sum(1, keepdims=True), rtol=1e-12)
+    # a second review: column sums reshaped into a column scale rows (no softmax, old and
+    # new rules alike); an array of -1 under a view crashed; two integers multiplied
+    S, B = sg.matrix("S_rv", (2, 2)), sg.matrix("B_rv", (2, 2))
+    col = sg.reshape(sg.sum(sg.exp(S), 0, keepdims=True), (2, 1))
+    sv, bv = np.array([[0.5, -1.0], [2.0, 0.3]]), np.array([[1.0, 2.0], [-0.5, 1.5]])
+    E = np.exp(sv)
+    np.testing.assert_allclose(_strict(sg.evaluate, (B @ sg.exp(S)) / col, {S: sv, B: bv}),
+                               (bv @ E) / E.sum(0).reshape(2, 1), rtol=1e-12)
+    np.testing.assert_allclose(_strict(sg.evaluate, sg.exp(S) / col, {S: sv}),
+                               E / E.sum(0).reshape(2, 1), rtol=1e-12)
+    # (laid out as numpy aligns them, (2,) for (1, 2), they are the softmax's, also where exp
+    # overflows)
+    row = sg.reshape(sg.sum(sg.exp(S), 0, keepdims=True), (2,))
+    np.testing.assert_allclose(_strict(sg.evaluate, sg.exp(S) / row, {S: 1000 * sv}),
+                               [[0.0, 0.0], [1.0, 1.0]], atol=1e-300)
+    u, w = sg.vector("u_rv", 6), sg.vector("w_rv", 3)
+    f = sg.exp(u) * sg.reshape(sg.sum(sg.exp(w)) ** -np.ones((2, 3)), (6,))
+    uu, ww = np.linspace(-1, 1, 6), np.array([0.3, -1.2, 0.8])
+    np.testing.assert_allclose(_strict(sg.evaluate, f, {u: uu, w: ww}),
+                               np.exp(uu) / np.exp(ww).sum(), rtol=1e-12)
+    p, q = sg.vector("p_rv", 3), sg.vector("q_rv", 3)
+    r = sg.compile(sg.argmax(p) / sg.argmax(q) ** -1, [p, q])(np.array([0.3, -1.2, 0.8]),
+                                                               np.array([0.1, 1.5, -0.7]))
+    assert r == 2.0 and np.asarray(r).dtype == np.float64
     a, b = sg.scalars("a_rv b_rv")
     assert str((a / b).named("q_rv") ** -1) == "q_rv**(-1)"
     assert str(a / (b ** -1).named("r_rv")) == "a_rv/r_rv"

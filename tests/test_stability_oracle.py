@@ -99,6 +99,7 @@ def matrix_pattern(draw):
         E / sg.sum(E, 1, keepdims=True), E * (1 / sg.sum(E, 1, keepdims=True)),
         (E @ B) / sg.sum(E, 1, keepdims=True),
         (E @ W3) / sg.sum(E, 1, keepdims=True),  # (a vector: (2,) by (2, 1) is (2, 2))
+        E / sg.reshape(sg.sum(E, 0, keepdims=True), (3,)),  # (the column sums, as numpy aligns)
         E / sg.transpose(sg.sum(sg.exp(M.T), 0, keepdims=True)),
         sg.sum(E * M, 0) / sg.sum(E, 0), sg.mean(E * 2.0, 1) / sg.mean(E, 1),
         c * E * (1 / sg.sum(E, 0, keepdims=True)), E * (c * sg.sum(E, 0, keepdims=True) ** -1),

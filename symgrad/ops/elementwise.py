@@ -1352,8 +1352,11 @@ def _div_rules(args, attrs, shape):
     if y.op.name == "broadcast_to" and x.shape == shape:
         return F.div(x, y.args[0])
     if y.op is POW and F.is_const(y.args[1], -1.0) and y.shape == y.args[0].shape and \
-            y.name is None:  # (an array of -1 may broadcast b: b**[-1, -1] is no b)
-        return F.mul(x, y.args[0])  # a / b**-1 = a b (0 and inf included)
+            y.name is None and not (int_valued(x) and int_valued(y.args[0])):
+        # a / b**-1 = a b (0 and inf included); not where an array of -1 broadcasts b
+        # (b**[-1, -1] is no b), nor for two integer values, whose product is an integer
+        # where a quotient is a float
+        return F.mul(x, y.args[0])
     return _broadcast_after(x, y, shape, F.div)
 
 
