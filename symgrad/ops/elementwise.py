@@ -1317,7 +1317,7 @@ def _mul_rules(args, attrs, shape):
     return None
 
 
-_F32 = np.finfo(np.float32)
+_F32_TINY, _F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
 
 
 def _gathers(c: float) -> bool:
@@ -1325,7 +1325,7 @@ def _gathers(c: float) -> bool:
     (1e200 * x) gathered to inf * x, and 1e-200 * (1e-200 * x) to the exact 0, whose gradient
     said x was not used; (v 1e20)(w 1e20) gathered to 1e40 v w, inf for float32 v and w,
     whose product is 3.0). The constants are never zero here: the rules above take x * 0."""
-    return float(_F32.tiny) <= abs(c) <= float(_F32.max)
+    return _F32_TINY <= abs(c) <= _F32_MAX
 
 
 @rule(DIV)
@@ -1469,8 +1469,8 @@ def _mul_regroup(args, attrs, shape):
             return F.mul(a, b) if first else F.mul(b, a)
 
         for big, small in ((p, q), (q, p)):
-            # (P ⊙ a) ⊙ b -> P ⊙ (a ⊙ b) when a and b broadcast over P (two numbers only
-            # where their product is one: see _gathers)
+            # (P ⊙ a) ⊙ b -> P ⊙ (a ⊙ b) when a and b broadcast over P (two numbers are
+            # multiplied only where _gathers allows)
             if big.shape == shape and small.ndim < nd and other.ndim < nd:
                 cs, co = _scalar_value(small), _scalar_value(other)
                 if cs is not None and co is not None and not _gathers(cs * co):
@@ -1484,8 +1484,8 @@ def _mul_regroup(args, attrs, shape):
             # (a ⊙ b) ⊙ a -> (a ⊙ a) ⊙ b: a square shows (and is known non-negative)
             return F.mul(F.mul(p, p), q)
     if x.ndim == 0 and y.op is MUL:
-        # s (t V) -> (s t) V for scalars s and t: one pass over V (two numbers only where
-        # their product is one: see _gathers)
+        # s (t V) -> (s t) V for scalars s and t: one pass over V (two numbers are
+        # multiplied only where _gathers allows)
         for t, v in (y.args, y.args[::-1]):
             if t.ndim == 0 and v.shape == shape:
                 cx, ct = _scalar_value(x), _scalar_value(t)
