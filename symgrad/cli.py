@@ -63,9 +63,11 @@ def _declare(specs: list[str] | None, kind: str, env: dict[str, Expr]) -> None:
 
 def _size(s: str):
     s = s.strip()
-    if s.lstrip("+-").isdigit() and not s.isdigit():  # -3 read as a name said "not a valid
-        raise ValueError(f"size {s!r} is not a size (a whole number >= 0, or a name)")  # id"
-    return int(s) if s.isdigit() else s
+    if s.isdecimal():  # (isdigit takes a superscript ², which int refuses)
+        return int(s)
+    if not s.isidentifier():  # -3, 3.0, ² read as names said "not a valid identifier"
+        raise ValueError(f"size {s!r} is not a size (a whole number >= 0, or a name)")
+    return s
 
 
 def _env(args) -> dict[str, Expr]:

@@ -20,6 +20,7 @@ textbook ones; both give the same gradient.
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 import sys
@@ -245,7 +246,9 @@ def explain(g, wrt=None, *, name: str | None = None, show: bool = True,
     (``.text``, ``.latex``, ``.steps``; Jupyter renders its LaTeX). ``name`` is what the function
     is called in the trace (default: its name given with ``.named``, else ``f``).
     """
-    if file is not None and not callable(getattr(file, "write", None)):
+    if file is not None and (not callable(getattr(file, "write", None)) or
+                             isinstance(file, (io.RawIOBase, io.BufferedIOBase)) or
+                             "b" in str(getattr(file, "mode", ""))):
         # (a path, 'out.txt', failed as "'str' object has no attribute 'write'", after the work)
         raise TypeError(f"explain: file must be a text stream (sys.stdout, open(path, 'w')), "
                         f"got {type(file).__name__} {file!r:.60}")

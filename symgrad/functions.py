@@ -6,6 +6,7 @@ Each function lifts plain numbers and arrays to constants, then builds a node of
 
 from __future__ import annotations
 
+import operator
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -17,7 +18,7 @@ from .errors import ShapeError
 from .expr import Expr, make
 from .ops import REGISTRY as OPS
 from .ops.leaves import CONST, DIMSIZE, EYE, VAR
-from .shapes import as_shape, check_identifier, fmt_shape, normalize_axis
+from .shapes import as_shape, check_identifier, fmt_shape, normalize_axis, one_size
 
 ExprLike = Union[Expr, float, int, np.ndarray]
 
@@ -522,15 +523,24 @@ def fit_shape(e: Expr, shape) -> Expr:
     return make(OPS["fit_shape"], (e,), {"shape": as_shape(shape, "fit_shape: size")})
 
 
+def _minus_one(d) -> bool:
+    """Whether the size ``d`` is -1 (an int of any kind: numpy's, sympy's, a 0-d array)."""
+    if isinstance(d, (bool, np.bool_, str)):
+        return False
+    try:
+        return operator.index(d) == -1
+    except TypeError:
+        return False
+
+
 def _fill_unknown_size(have: tuple, shape):
     """``shape`` with its -1 replaced by the size that keeps ``have``'s number of entries."""
-    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    dims = (shape,) if one_size(shape) else shape
     try:
         dims = list(dims)
     except TypeError:
         return shape  # as_shape says what is wrong with it
-    unknown = [i for i, d in enumerate(dims)
-               if isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d == -1]
+    unknown = [i for i, d in enumerate(dims) if _minus_one(d)]
     if not unknown:
         return shape
     if len(unknown) > 1:

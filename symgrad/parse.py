@@ -416,11 +416,11 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
         tree = ast.parse(body, mode="exec")
     except SyntaxError as err:
         msg = err.msg
-        long = re.search(r"\d{4000,}", text) if "integer string conversion" in msg else None
+        long = _too_many_digits(text) if "integer string conversion" in msg else None
         if long is not None:  # (Python's own limit of 4,300 digits, at column 1)
-            before = text[:long.start()]
+            before = text[:long]
             raise ParseError("number too large", text, before.count("\n") + 1,
-                             long.start() - before.rfind("\n")) from None
+                             long - before.rfind("\n")) from None
         if "nested parentheses" in msg:
             msg = (f"expression nested too deeply (Python's parser allows at most "
                    f"{MAX_BRACKETS} brackets open at once)")
@@ -430,6 +430,17 @@ def parse(text: str, variables: dict[str, Expr] | None = None) -> Expr:
     except (RecursionError, MemoryError):
         raise ParseError("expression too long or nested too deeply", text) from None
     return _Parser(text, variables).program(tree)
+
+
+_INTEGER = re.compile(r"(?<![\w.])\d[\d_]*(?![\w.])")  # an integer literal, not in a name or float
+
+
+def _too_many_digits(text: str) -> int | None:
+    """Where the first integer literal of more digits than Python converts starts, or None."""
+    for m in _INTEGER.finditer(text):
+        if len(m.group().replace("_", "")) > 4300:
+            return m.start()
+    return None
 
 
 def nfkc(name: str) -> str:

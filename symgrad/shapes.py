@@ -62,10 +62,19 @@ def as_dim(d, what: str = "size") -> Dim:
     return i
 
 
+def one_size(x) -> bool:
+    """Whether ``x`` is one size rather than a sequence of them: an int of any kind (numpy's,
+    sympy's) or a 0-d array."""
+    if isinstance(x, np.ndarray):
+        return x.ndim == 0
+    return isinstance(x, (int, np.integer)) or (
+        hasattr(x, "__index__") and not hasattr(x, "__iter__"))
+
+
 def as_shape(shape, what: str = "shape") -> Shape:
-    if isinstance(shape, (int, str, np.integer)):
+    if isinstance(shape, str) or one_size(shape):
         shape = (shape,)
-    if isinstance(shape, (bytes, bytearray, set, frozenset, dict)):
+    if isinstance(shape, (bytes, bytearray, memoryview, set, frozenset, dict)):
         # (bytes were sizes of their code points, b"x" = (120,); a set's order is arbitrary)
         raise ValueError(f"{what} {shape!r} is not a tuple of sizes")
     try:

@@ -701,7 +701,9 @@ def _convert(node, special, done, by_name, sizes, scope=()):
             return F.dimsize(node.name)  # a size of a matrix here (a mean's n), not a variable
         if node.is_Symbol and (node.is_real is False or node.is_complex and not node.is_real):
             # (Symbol("z", complex=True) was read as a real scalar, its assumption dropped)
-            raise ValueError(f"from_sympy: symbol {node.name!r} is declared complex, and "
+            what = "non-commutative" if node.is_commutative is False else \
+                "infinite" if node.is_infinite else "complex"
+            raise ValueError(f"from_sympy: symbol {node.name!r} is declared {what}, and "
                              "symgrad's variables are real (declare it real=True, or map it "
                              "in symbols=)")
         try:

@@ -262,6 +262,9 @@ def test_lecture(capsys):
     (["grad", "nx", "--vector", "nv"], "--vector 'nv': no sizes given"),
     (["grad", "nx", "--matrix", "nM:3"], "two sizes"),
     (["grad", "sum(nv)", "--vector", "nv:-3"], "size '-3' is not a size"),  # identifier
+    # (a superscript digit escaped int()'s message; 3.0 was "not a valid identifier")
+    (["grad", "sum(nv)", "--vector", "nv:\u00b2"], "size '\u00b2' is not a size"),
+    (["grad", "sum(nv)", "--vector", "nv:3.0"], "size '3.0' is not a size (a whole number"),
     (["grad", "nx", "--vector", "nv:3", "--vector", "nv:4"], "declared twice"),
     (["eval", "nx*ny", "nx=1"], "no value given for ny"),
     (["eval", "nx", "nx=abc"], "not a number"),

@@ -170,6 +170,8 @@ def test_errors():
     with pytest.raises(TypeError, match=r"^explain: file must be a text stream .* got str "
                                         r"'out.txt'"):
         sg.explain(x * x, x, file="out.txt")
+    with pytest.raises(TypeError, match=r"^explain: file must be a text stream .* BytesIO"):
+        sg.explain(x * x, x, file=io.BytesIO())  # (a binary stream failed after the work)
     buf = io.StringIO()
     sg.explain(x * x, x, file=buf)
     assert "ex4" in buf.getvalue()

@@ -71,10 +71,19 @@ def test_sizes_are_integers_and_shapes_are_sequences_of_them():
     for make, msg in cases:
         with pytest.raises(ValueError, match=msg):
             make()
-    # integers of any kind are sizes: numpy's, a 0-d integer array, sympy's
+    # integers of any kind are sizes: numpy's, a 0-d integer array, sympy's; alone too, and
+    # as reshape's -1
     import sympy
     assert sg.matrix("I_sz", (np.int64(2), np.array(3))).shape == (2, 3)
     assert sg.vector("s_sz", sympy.Integer(4)).shape == (4,)
+    assert sg.zeros(np.array(3)).shape == (3,)
+    u = sg.vector("u_sz", 6)
+    assert sg.reshape(u, (2, sympy.Integer(-1))).shape == (2, 3)
+    assert sg.reshape(u, np.array(-1)).shape == (6,)
+    with pytest.raises(ValueError, match=r"^reshape: size <memory at .* is not a tuple"):
+        sg.reshape(u, memoryview(b"\x02\x03"))
+    with pytest.raises(ValueError, match=r"^zeros: shape array\(3\.\) is not a size"):
+        sg.zeros(np.array(3.0))
 
 
 def test_a_zero_gradient_wrt_a_namesake_of_another_shape_says_so():

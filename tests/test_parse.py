@@ -199,6 +199,10 @@ def test_valid_text_never_calls_eval_exec_or_sympify(monkeypatch):
     # more digits than Python converts (4,300): its own message, at column 1, had leaked
     ("pa*" + "9" * 5000, 4, "number too large"),
     ("  pa + " + "1" * 4500, 8, "number too large"),
+    # the integer that is too long, not a long decimal or name before it, and with underscores
+    ("pa + 0." + "3" * 4500 + " + " + "1" * 4500, 4511, "number too large"),
+    ("pa" + "1" * 4100 + " + " + "2" * 4500, 4106, "number too large"),
+    ("pa + " + "_".join(["1" * 100] * 48), 6, "number too large"),
 ])
 def test_error_points_at_the_position(text, col, words):
     with pytest.raises(ParseError) as info:

@@ -121,6 +121,11 @@ BAD = {
                                        r"symgrad's variables are real"),
     "from_sympy_imaginary": (lambda: sg.from_sympy(1 + sympy.Symbol("zi", imaginary=True)),
                              ValueError, r"^from_sympy: symbol 'zi' is declared complex"),
+    "from_sympy_infinite": (lambda: sg.from_sympy(sympy.Symbol("zf", infinite=True) ** 2),
+                            ValueError, r"^from_sympy: symbol 'zf' is declared infinite"),
+    "from_sympy_noncommutative": (
+        lambda: sg.from_sympy(sympy.Symbol("zn", commutative=False) ** 2), ValueError,
+        r"^from_sympy: symbol 'zn' is declared non-commutative"),
     "from_sympy_derivative": (lambda: sg.from_sympy("Derivative(f(x), x)"), ValueError,
                               r"from_sympy: no symgrad form for Derivative"),
     "evaluate_values": (lambda: sg.evaluate(x, [1.0]), TypeError, r"evaluate: values"),
