@@ -154,6 +154,9 @@ def _wrt_text(w: Expr) -> str:
     return f"{w.op.name}({text})" if text.isidentifier() else text
 
 
+_NAMESAKE = "uses another variable of that name"
+
+
 def _no_use(f: Expr, w: Expr, fname: str | None = None, namesake: Expr | None = None) -> str:
     """Why ``f``'s derivative in ``w`` is zero when ``f``'s graph lacks ``w``: it does not
     depend on a variable; a value (an intermediate node) may have had its uses rewritten away
@@ -163,7 +166,10 @@ def _no_use(f: Expr, w: Expr, fname: str | None = None, namesake: Expr | None = 
     fname = fname or _fname(f)
     if namesake is not None:
         return (f"{fname} does not depend on {_wrt_text(w)} of shape {fmt_shape(w.shape)}: it "
-                f"uses another variable of that name, of shape {fmt_shape(namesake.shape)}")
+                f"{_NAMESAKE}, of shape {fmt_shape(namesake.shape)}")
+    if f.op.name == "zero" and _NAMESAKE in f.attrs["why"]:  # a derivative of such a zero
+        # (the Hessian wrt a namesake said "df/dv does not depend on v", where df/dv said why)
+        return f"{fname} is a known zero ({f.attrs['why']})"
     if w.op.leaf or w.op.name == "alias":
         return f"{fname} does not depend on {_wrt_text(w)}"
     return (f"{fname} as built holds no use of the value {_wrt_text(w)} (rules may have "

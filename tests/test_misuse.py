@@ -97,6 +97,10 @@ def test_a_zero_gradient_wrt_a_namesake_of_another_shape_says_so():
     assert "of shape (): it uses another variable of that name, of shape (n,)" in \
         sg.zero_reason(sg.grad(sg.sum(v * v), s))
     assert sg.zero_reason(sg.grad(sg.sum(v * v), x)) == f"zero: f does not depend on {x}"
+    # and the Hessian (it said "df/dv_ns does not depend on v_ns")
+    assert sg.zero_reason(sg.hessian(sg.sum(v * v), v3)) == (
+        "zero: df/dv_ns is a known zero (f does not depend on v_ns of shape (3,): it uses "
+        "another variable of that name, of shape (n,))")
 
 
 def test_a_non_square_diagonal_says_so():
