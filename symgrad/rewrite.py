@@ -214,7 +214,9 @@ def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
                 if lo is not None:
                     return _fit(F.add(F.log(c), lo), x.shape)
         # log(a b) = log(a) + log(b) for a, b > 0, one of them a form above: sigmoid(z) exp(y)
-        la, lb = _stable_log(a, False), _stable_log(b, False)
+        # (a quotient among them too: ((1 - sigmoid(z))/2) exp(-y), what (1 - sigmoid(z)) /
+        # (2 exp(y)) becomes)
+        la, lb = _stable_log(a), _stable_log(b)
         if (la is not None or lb is not None) and _positive(a) and _positive(b):
             return _fit(F.add(la if la is not None else F.log(a),
                               lb if lb is not None else F.log(b)), x.shape)
@@ -488,6 +490,10 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
             return _fit(F.matmul(F.softmax(z, axes), q), shape)
         if axes == (0,) and _peel(q, "exp") is z:
             return _fit(F.matmul(p, F.softmax(z, axes)), shape)
+    u = _sigmoid_arg(b)
+    if u is not None:  # a / sigmoid(u) = a (1 + exp(-u)) = a exp(softplus(-u)): the quotient
+        # rule's sigmoid(u)**2 underflowed (the gradient of y/sigmoid(z) was -inf at z = -400)
+        return _fit(F.mul(a, F.exp(F.softplus(F.neg(u)))), shape)
     if _peel(b, "exp") is not None:
         # c sigmoid(u) / exp(w) for exp(w) = e exp(u): (c/e) sigmoid(-u), whose log is stable
         # (log(sigmoid(z)/exp(z)) was 0 at z = -200, as -softplus(-z) - z, where -softplus(z)
@@ -499,6 +505,17 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
             k = F.const(1.0) if F.is_const(e, 1.0) else F.exp(F.neg(e.args[0]))
             k = k if c is None else F.mul(c, k)
             return _fit(_scaled(k, F.sigmoid(F.neg(u)), lambda: F.neg(F.softplus(u))), shape)
+    c, e = _number_apart(b)
+    w = _peel(e, "exp")
+    if w is not None and (c is None or F.value_of(c) != 0):
+        # a / (c exp(w)) = (a/c) exp(-w): the quotient rule's a exp(w)/exp(w)**2 overflowed
+        # where exp(-w) does not (the gradient of y/exp(z) was -inf at z = -400, -1e174)
+        num = a if c is None else F.div(a, c)
+        r = _log_abs(num) if not F.is_const(num, 1.0) else None
+        if r is not None:  # a number over exp(w): exp(log|num| - w), whose exp(-w) alone may
+            e = F.exp(F.sub(r[1], w))  # be subnormal (1e30/exp(z) at z = 100 in float32 was
+            return _fit(e if r[0] > 0 else F.neg(e), shape)  # 2 % off, 3.78e-14 for 3.72e-14)
+        return _fit(F.mul(num, F.exp(F.neg(w))), shape)
     r = over_one_plus_exp(a, b)
     return None if r is None else _fit(r, shape)
 

@@ -1497,3 +1497,35 @@ def test_the_review_of_this_sessions_rules():
     assert str((a / b).named("q_rv") ** -1) == "q_rv**(-1)"
     assert str(a / (b ** -1).named("r_rv")) == "a_rv/r_rv"
     assert str(sg.exp(a).named("e_rv") ** 2) == "e_rv**2"
+
+
+def test_a_quotient_by_exp_or_by_a_sigmoid_differentiates_in_range():
+    """The quotient rule's a exp(z)/exp(z)**2 and a sigmoid'/sigmoid**2 overflowed: the
+    gradient of y/exp(z) was -inf at z = -400 (true -1.04e174) and nan at 710, that of
+    y/sigmoid(z) -inf at -400, and the Gaussian NLL x**2/(2 exp(s)) + s/2 had a gradient of
+    -inf below s = -372 (a probe): a / (c exp(w)) is (a/c) exp(-w), a / sigmoid(u) is
+    a exp(softplus(-u))."""
+    z, y = sg.scalars("z_qe y_qe")
+    for f, d in ((y / sg.exp(z), lambda t: -2.0 * np.exp(-t)),
+                 (y / (3 * sg.exp(z)), lambda t: -2.0 / 3 * np.exp(-t)),
+                 ((sg.exp(z) / y) ** -1, lambda t: -2.0 * np.exp(-t)),
+                 (y / sg.sigmoid(z), lambda t: -2.0 * np.exp(-t)),
+                 (y / (1 - sg.sigmoid(z)), lambda t: 2.0 * np.exp(t))):
+        for t in (-400.0, -1.5, 0.3, 2.0):
+            if abs(t) > 700 or (d(t) != 0 and not np.isfinite(d(t))):
+                continue
+            assert _strict(sg.evaluate, sg.grad(f, z), {z: t, y: 2.0}) == \
+                pytest.approx(d(t), rel=1e-9, abs=1e-300), (f, t)
+    # a number beyond 1e30 over exp(z) goes into the exponent, as a cofactor does
+    f = (sg.exp(z) / 1e300) ** -1
+    assert _strict(sg.evaluate, f, {z: 750.0}) == pytest.approx(np.exp(np.log(1e300) - 750),
+                                                              rel=1e-12)
+    f = (sg.exp(z) / 1e30) ** -1  # (1e30 exp(-z) in float32: 3.8e-14 at z = 100)
+    g = _strict(sg.compile([f, sg.grad(f, z)], [z]), np.float32([100.0]))
+    assert g[0].dtype == np.float32
+    np.testing.assert_allclose(g, [[1e30 * np.exp(-100.0)], [-1e30 * np.exp(-100.0)]], rtol=1e-5)
+    s, x = sg.scalars("s_qe x_qe")
+    f = x ** 2 / (2 * sg.exp(s)) + s / 2
+    got = _strict(sg.compile([f, sg.grad(f, s), sg.hessian(f, s)], [s, x]), -400.0, 1.5)
+    want = 1.125 * np.exp(400.0)
+    np.testing.assert_allclose(got, [want - 200.0, 0.5 - want, want], rtol=1e-12)

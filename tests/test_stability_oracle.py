@@ -88,7 +88,8 @@ def scalar_pattern(draw):
         e * (c / (1 + e)), e * sg.sigmoid(-u), e * (1 - sg.sigmoid(u)), e * (c * sg.sigmoid(-u)),
         (1 + sg.exp(-u)) ** -1, sg.log(sg.sigmoid(u) * (1 / e)), sg.log(1 + abs(c) * e),
         sg.exp(u + c) / (1 + e), sg.exp(-u + c) / (1 + sg.exp(-u)), sg.sigmoid(u) ** -1,
-        sg.softplus(u) ** -1, sg.bce(1 - sg.sigmoid(u), 0.25)]))
+        sg.softplus(u) ** -1, sg.bce(1 - sg.sigmoid(u), 0.25), Y / (c * e), Y / sg.sigmoid(u),
+        Y / (1 - sg.sigmoid(u))]))
 
 
 @st.composite
