@@ -72,16 +72,17 @@ def one_size(x) -> bool:
 
 
 def as_shape(shape, what: str = "shape") -> Shape:
-    if isinstance(shape, str) or one_size(shape):
-        shape = (shape,)
-    if isinstance(shape, (bytes, bytearray, memoryview, set, frozenset, dict)):
-        # (bytes were sizes of their code points, b"x" = (120,); a set's order is arbitrary)
-        raise ValueError(f"{what} {shape!r} is not a tuple of sizes")
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise ValueError(f"{what} {shape!r} is not a tuple of sizes") from None
-    return tuple(as_dim(d, what) for d in dims)
+    if shape.__class__ is not tuple:  # (a tuple, the common case, needs none of this)
+        if isinstance(shape, str) or one_size(shape):
+            shape = (shape,)
+        if isinstance(shape, (bytes, bytearray, memoryview, set, frozenset, dict)):
+            # (bytes were sizes of their code points, b"x" = (120,); a set's order is arbitrary)
+            raise ValueError(f"{what} {shape!r} is not a tuple of sizes")
+        try:
+            shape = tuple(shape)
+        except TypeError:
+            raise ValueError(f"{what} {shape!r} is not a tuple of sizes") from None
+    return tuple(as_dim(d, what) for d in shape)
 
 
 def is_known(shape) -> bool:
