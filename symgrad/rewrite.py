@@ -78,18 +78,26 @@ _VIEWS = ("transpose", "reshape", "broadcast_to")
 _POSITIVE = ("exp", "sigmoid", "softplus", "softmax", "dimsize")
 
 
-def _peel(x: Expr, name: str) -> Expr | None:
-    """``z`` with ``x == name(z)``, seeing through views (``T(f(z)) = f(T(z))``), or None."""
+def _unviewed(x: Expr) -> tuple[list[Expr], Expr]:
+    """(the views around ``x``, outermost first; what they view)."""
     views = []
     while x.op.name in _VIEWS:
         views.append(x)
         x = x.args[0]
-    if x.op.name != name:
-        return None
-    z = x.args[0]
+    return views, x
+
+
+def _viewed(views: list[Expr], z: Expr) -> Expr:
+    """``z`` under ``views`` (of _unviewed): an elementwise function commutes with them."""
     for v in reversed(views):
         z = make(v.op, (z,), v.attrs)
     return z
+
+
+def _peel(x: Expr, name: str) -> Expr | None:
+    """``z`` with ``x == name(z)``, seeing through views (``T(f(z)) = f(T(z))``), or None."""
+    views, x = _unviewed(x)
+    return _viewed(views, x.args[0]) if x.op.name == name else None
 
 
 def _sigmoid_arg(x: Expr) -> Expr | None:
@@ -98,17 +106,11 @@ def _sigmoid_arg(x: Expr) -> Expr | None:
     z = _peel(x, "sigmoid")
     if z is not None:
         return z
-    views = []
-    while x.op.name in _VIEWS:
-        views.append(x)
-        x = x.args[0]
+    views, x = _unviewed(x)
     if x.op.name == "sub" and F.is_const(x.args[0], 1.0):
         z = _peel(x.args[1], "sigmoid")
         if z is not None and z.shape == x.shape:
-            z = F.neg(z)  # 1 - sigmoid(z) = sigmoid(-z)
-            for v in reversed(views):
-                z = make(v.op, (z,), v.attrs)
-            return z
+            return _viewed(views, F.neg(z))  # 1 - sigmoid(z) = sigmoid(-z)
     return None
 
 
@@ -155,16 +157,9 @@ def _number_apart(x: Expr) -> tuple[Expr | None, Expr]:
 
 def _stable_log(x: Expr, through_div: bool = True) -> Expr | None:
     """A stable form of log(x), or None (views are peeled off and put back on the result)."""
-    views = []
-    while x.op.name in _VIEWS:  # log(T(x)) = T(log(x))
-        views.append(x)
-        x = x.args[0]
+    views, x = _unviewed(x)  # log(T(x)) = T(log(x))
     r = _stable_log_core(x, through_div)
-    if r is None:
-        return None
-    for v in reversed(views):
-        r = make(v.op, (r,), v.attrs)
-    return r
+    return None if r is None else _viewed(views, r)
 
 
 def _stable_log_core(x: Expr, through_div: bool) -> Expr | None:
@@ -530,10 +525,8 @@ def _reciprocal(r: Expr) -> tuple[Expr | None, Expr] | None:
     c (1/b), also under views (the builder folds a number into a reciprocal: 2 exp(v) (1/s)
     is (2/s) exp(v), and 2 exp(v) s**-1 is (2 s**-1) exp(v)); else None."""
     c, r = _number_apart(r)
-    views = []
-    while r.op.name in _VIEWS:  # (1/b) viewed is 1/(b viewed): a (1, 1) sum is reshaped
-        views.append(r)  # to a scalar to scale a matrix
-        r = r.args[0]
+    # (1/b) viewed is 1/(b viewed): a (1, 1) sum is reshaped to a scalar to scale a matrix
+    views, r = _unviewed(r)
     if r.op.name == "div" and F.is_scalar_const(r.args[0]):
         den = r.args[1]
         if not F.is_const(r.args[0], 1.0):  # (c (c'/b) under a view: 2 reshape(3/s))
@@ -542,9 +535,7 @@ def _reciprocal(r: Expr) -> tuple[Expr | None, Expr] | None:
         den = r.args[0]  # (an array of -1 may broadcast b: its views are no views of b)
     else:
         return None
-    for v in reversed(views):
-        den = make(v.op, (den,), v.attrs)
-    return c, den
+    return c, _viewed(views, den)
 
 
 def _stable_mul(n: Expr) -> Expr | None:
