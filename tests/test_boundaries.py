@@ -155,6 +155,22 @@ def test_printed_numbers_at_their_boundaries():
     assert str(sg.const(1e308) * 10.0 * x) == "1e+308*10*x_bpr"  # no overflow folded to inf
 
 
+def test_an_exponent_a_hair_from_a_whole_number_prints_every_digit():
+    # (-x)**99.99999999999999 is nan, (-x)**100 is not: the text must say which one it is
+    x = sg.scalar("x_bex")
+    for c in (99.99999999999999, 2.0000000000000004, -0.9999999999999999):
+        e = (-x) ** sg.const(c)
+        assert str(e) == f"(-x_bex)**{c!r}".replace("**-", "**(-") + (")" if c < 0 else "")
+        assert f"^{{{c!r}}}" in sg.latex(e)
+        with np.errstate(invalid="ignore"):
+            back = sg.evaluate(sg.parse(str(e), {"x_bex": x}), {x: 2.0})
+            assert np.isnan(back) and np.isnan(sg.evaluate(e, {x: 2.0}))
+    assert str((-x) ** sg.const(2.0)) == "(-x_bex)**2"
+    assert str(x ** sg.const(0.30000000000000004)) == "x_bex**0.3"  # not whole: shortened
+    # a coefficient may still drop the ulp: -log(p), as a person writes bce(p, 1 - 1e-16)
+    assert str(sg.bce(x, 1 - 1e-16)).startswith("-log(x_bex) - ")
+
+
 def test_a_slash_inside_a_call_needs_no_parentheses_around_a_factor():
     s, t = sg.scalars("s_bl t_bl")
     v, w, A = sg.vector("v_bl", 3), sg.vector("w_bl", 3), sg.matrix("A_bl", (3, 3))

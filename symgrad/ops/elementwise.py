@@ -462,12 +462,21 @@ class Pow(Elementwise):
         return [gx, gy]
 
     def text(self, a, n):
+        from .leaves import unrounded_exponent
+
+        y = unrounded_exponent(n.args[1])
+        if y is not None:
+            a = (a[0], (y, P_NEG if y.startswith("-") else P_ATOM))
         return f"{par(a[0], P_POW, strict=True)}**{par(a[1], P_POW)}", P_POW
 
     def tex(self, a, n):
         # of a matrix, A^{2} is A A: the entrywise power is the Hadamard one, A^{\circ 2}
+        from .leaves import unrounded_exponent
+
         had = r"\circ " if len(n.shape) >= 2 else ""  # (x^{A} read as a matrix function too)
-        return f"{par(a[0], P_POW, True, strict=True)}^{{{had}{a[1][0]}}}", P_POW
+        y = unrounded_exponent(n.args[1])
+        return f"{par(a[0], P_POW, True, strict=True)}^{{{had}{a[1][0] if y is None else y}}}", \
+            P_POW
 
 
 # ---------------------------------------------------------------------------- functions

@@ -32,6 +32,20 @@ def fmt_number(v: float) -> str:
     return s if frac is None else f"{frac[0]}/{frac[1]}"
 
 
+def unrounded_exponent(e) -> str | None:
+    """The full text of a number exponent ``e`` that :func:`fmt_number` would print as a whole
+    number it is not: (-x)**99.99999999999999 is nan where (-x)**100 is 1e200, so a reader (and
+    ``sg.parse``) must see every digit there, where a coefficient may drop an ulp."""
+    op = getattr(e, "op", None)  # (printing a Hessian's entries passes stand-in nodes)
+    if op is None or op.name != "const" or e.shape:
+        return None
+    v = e.attrs["value"]
+    if isinstance(v, (int, np.integer)) or not math.isfinite(v) or float(v).is_integer():
+        return None
+    short = fmt_number(v)
+    return repr(float(v)) if "/" not in short and float(short).is_integer() else None
+
+
 def small_fraction(v: float) -> tuple[int, int] | None:
     """(p, q) when ``v`` is exactly the float p/q for a denominator up to 100 (the mean's 1/3,
     2/3): printed as the fraction, not 0.3333333333333333."""
