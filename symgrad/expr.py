@@ -144,12 +144,16 @@ class Expr(_Fields):
         Nodes are the Expr objects, with data ``op`` (the op's name), ``shape``, ``name``,
         ``args`` (the operands in order) and ``attrs``; an edge goes from each operand to its user
         and lists the operand ``positions``.
+
+        The graph is frozen (``networkx.freeze``): it is cached on a node that every equal
+        construction shares, so an edit would change the graph (and node count) of expressions
+        built later. ``e.graph.copy()`` is an editable copy.
         """
         g = self._graph
         if g is None:
             from .graph import to_networkx
 
-            g = self._graph = to_networkx([self])
+            g = self._graph = nx.freeze(to_networkx([self]))
         return g
 
     @property

@@ -115,6 +115,22 @@ def test_graph_is_a_networkx_dag_with_operand_order():
     assert g.nodes[x]["shape"] == ()
 
 
+def test_the_cached_graph_cannot_be_edited_into_other_expressions():
+    # e.graph is cached on a node that every equal construction shares: an edit would have
+    # changed the node count of expressions built later
+    x, y = sg.scalars("x_fz y_fz")
+    e = sg.exp(x * y) + x
+    with pytest.raises(nx.NetworkXError):
+        e.graph.remove_node(x)
+    with pytest.raises(nx.NetworkXError):
+        e.graph.add_edge(x, y)
+    f = sg.exp(x * y) + x
+    assert f.graph.number_of_nodes() == 5 and x in f.graph
+    mine = e.graph.copy()  # an editable copy
+    mine.remove_node(x)
+    assert mine.number_of_nodes() == 4 and e.graph.number_of_nodes() == 5
+
+
 def test_hash_consing_shares_subexpressions():
     x, y = sg.scalars("x y")
     assert (x * y) is (x * y)
