@@ -96,7 +96,7 @@ def _via_sympy(e: Expr) -> Expr | None:
 
     order = walk_upto([e], SYMPY_MAX_NODES)  # stops early on big graphs: linear in outputs
     if order is None or any(n.ndim or n.op.name in _VALUE_ONLY or n.op.name in _UNSEEN
-                            for n in order):
+                            or n.op.name in _TIE_ORDERED for n in order):
         return None
     if tree_size(e, SYMPY_MAX_TREE) > SYMPY_MAX_TREE:
         return None
@@ -153,6 +153,10 @@ _VALUE_ONLY = frozenset(("stop_gradient", "straight_through"))
 # ops whose sympy form drops part of their value: zero_as_one(a) is a to sympy, so the
 # derivative in p of a**p, a**p log(zero_as_one(a)), 0 where a = 0, came back nan there
 _UNSEEN = frozenset(("zero_as_one",))
+# ops whose derivative at a tie depends on the order of their operands, which sympy's Max and
+# Min (sorted, symmetric) forget: maximum(x, 0) gives x the gradient at 0 (1), the relu(x)
+# sympy made of it does not (0)
+_TIE_ORDERED = frozenset(("maximum", "minimum"))
 
 
 def _agrees(e: Expr, r: Expr, order: list[Expr]) -> bool:

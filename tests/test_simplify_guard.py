@@ -431,3 +431,15 @@ def test_simplify_of_a_list_never_grows_the_list_as_a_whole():
     assert [str(o) for o in s] == ["A_lt v_lt + B_lt v_lt", "A_lt v_lt", "B_lt v_lt"]
     assert sg.count_nodes(s) == sg.count_nodes(outs) == 6
     assert str(sg.simplify(A @ v + B @ v)) == "(A_lt + B_lt) v_lt"  # (alone it is factored)
+
+
+def test_simplify_keeps_which_operand_of_a_maximum_takes_a_tie():
+    # sympy's Max(0, x) is relu(x): the same values, but relu'(0) = 0 where maximum(x, 0)
+    # gives x the whole gradient at the tie (1)
+    x = sg.scalar("x_tie")
+    for f in (sg.maximum(x, 0.0), sg.maximum(0.0, x), sg.minimum(x, 0.0), sg.minimum(0.0, x),
+              sg.maximum(x, 0.0) * 2.0 + sg.minimum(x, 1.0)):
+        s = sg.simplify(f)
+        for v in (0.0, 1.0, -1.0, 0.5):
+            assert sg.evaluate(sg.grad(s, x), {x: v}) == sg.evaluate(sg.grad(f, x), {x: v})
+    assert sg.simplify(sg.maximum(x, 0.0)).op.name == "maximum"
