@@ -38,11 +38,26 @@ def _funcs() -> dict:
     return _FUNCS
 
 
+def _key_name(k) -> str:
+    """The symbol name a key of ``from_sympy``'s ``symbols`` stands for: a sympy symbol's, a
+    string, or a symgrad variable's (or named node's) name, the symbol ``to_sympy`` writes."""
+    if isinstance(k, str):
+        return k
+    if isinstance(k, Expr):
+        name = k.attrs["vname"] if k.op.name == "var" else k.name
+        if name is not None:
+            return name
+    elif isinstance(k, (sympy.Symbol, sympy.MatrixSymbol)):
+        return k.name
+    raise TypeError(f"from_sympy: a key of symbols must be a sympy symbol, its name or a "
+                    f"symgrad variable, got {k!r:.60} ({type(k).__name__})")
+
+
 def from_sympy(expr, symbols: dict | None = None) -> Expr:
     """An Expr for a sympy expression.
 
-    ``symbols`` maps sympy symbols (or their names) to Exprs; other symbols become
-    ``sg.scalar(name)`` (symbols are matched by name, as symgrad's variables are: sympy's
+    ``symbols`` maps sympy symbols (or their names, or symgrad variables) to Exprs; other
+    symbols become ``sg.scalar(name)`` (symbols are matched by name, as symgrad's variables are: sympy's
     ``Symbol("x")`` and ``Symbol("x", positive=True)`` are one variable x), and a
     ``MatrixSymbol`` a matrix (a vector when it has one column, as ``to_sympy`` writes
     vectors). Recognises sigmoid ``1/(1 + exp(-x))``, softplus ``log(1 + exp(x))``, relu
@@ -67,7 +82,7 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
         raise TypeError(f"from_sympy: symbols must be a dict from sympy symbols (or names) to "
                         f"expressions, got {type(symbols).__name__}")
     symbols = dict(symbols or {})
-    by_name = {(k.name if hasattr(k, "name") else str(k)): v for k, v in symbols.items()}
+    by_name = {_key_name(k): v for k, v in symbols.items()}
     for k, v in by_name.items():
         if not isinstance(v, Expr):
             raise TypeError(f"from_sympy: symbols[{k!r}] must be an expression, got "

@@ -421,3 +421,17 @@ def test_real_and_unassumed_symbols_are_scalars_and_a_complex_one_may_be_mapped(
         assert sg.evaluate(sg.from_sympy(sym ** 2), {w: 3.0}) == 9.0
     z = sympy.Symbol("zz_c", complex=True)
     assert sg.evaluate(sg.from_sympy(z ** 2, {z: w}), {w: 3.0}) == 9.0
+
+
+def test_symbols_may_be_keyed_by_the_symgrad_variable_and_other_keys_are_refused():
+    # a variable's .name is None (it is the printing name of a named node): its key was read
+    # as the name "None", and the mapping silently dropped
+    x, y = sg.scalars("xk_s yk_s")
+    X = sympy.Symbol("xk_s", real=True)
+    for key in (x, "xk_s", X):
+        assert str(sg.from_sympy(X + 1, symbols={key: y})) == "1 + yk_s"
+    A, B = sg.matrix("Ak_s", (2, 2)), sg.matrix("Bk_s", (2, 2))
+    assert sg.from_sympy(sg.to_sympy(A.T), symbols={A: B}) is B.T
+    for bad in (1, None, x * y):
+        with pytest.raises(TypeError, match="a key of symbols"):
+            sg.from_sympy(X + 1, symbols={bad: y})
