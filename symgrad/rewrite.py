@@ -417,8 +417,9 @@ def over_one_plus_exp(a: Expr, b: Expr) -> Expr | None:
 
 def _stable_div(n: Expr) -> Expr | None:
     """exp(z) / sum(exp(z)) -> softmax(z); a / (1 + exp(-z)) -> a sigmoid(z);
-    c exp(z) / (1 + exp(z)) -> c sigmoid(z)."""
-    return _stable_quotient(n.args[0], n.args[1], n.shape)
+    c exp(z) / (1 + exp(z)) -> c sigmoid(z); exp(u) / sum(exp(z)) -> exp(u - logsumexp(z))."""
+    r = _stable_quotient(n.args[0], n.args[1], n.shape)
+    return r if r is not None else _spread_summed_exp(n)
 
 
 def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
@@ -515,6 +516,130 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
     return None if r is None else _fit(r, shape)
 
 
+# ops through which a product is linear in each operand it is walked into: a number 1/s
+# moves from one factor to another (the numerator of a quotient: x/d is linear in x)
+_MULTILINEAR = frozenset(("mul", "matmul", "outer", "neg", "sum", "div") + _VIEWS)
+
+
+def _summed_exp_power(b: Expr) -> tuple[Expr, int] | None:
+    """(z, k) where ``b`` is sum(exp(z))**k, a number (z summed whole), k = 1, 2 or 3."""
+    k = 1
+    if b.op.name == "pow" and F.is_scalar_const(b.args[1]):
+        kv = F.value_of(b.args[1])
+        if kv not in (1.0, 2.0, 3.0):
+            return None
+        k, b = int(kv), b.args[0]
+    if b.ndim or b.op.name != "sum":
+        return None
+    z = _peel(b.args[0], "exp")
+    return None if z is None else (z, k)
+
+
+def _over_summed_exp(n: Expr, depth: int, found: list) -> None:
+    """Collect into ``found`` the factors of the product ``n`` that divide by a summed exp
+    s = sum(exp(z)) (("s", node, z, k): x/s**k, s**-k) and its exp factors (("exp", node))."""
+    op = n.op.name
+    if op == "exp":
+        found.append(("exp", n))
+        return
+    if not depth or op not in _MULTILINEAR and op != "pow":
+        return
+    if op == "pow":
+        if F.is_scalar_const(n.args[1]) and F.value_of(n.args[1]) in (-1.0, -2.0, -3.0):
+            zk = _summed_exp_power(n.args[0])
+            if zk is not None:
+                found.append(("s", n, zk[0], -int(F.value_of(n.args[1]))))
+        return
+    if op == "div":
+        zk = _summed_exp_power(n.args[1])
+        if zk is not None:
+            found.append(("s", n, zk[0], zk[1]))
+        _over_summed_exp(n.args[0], depth - 1, found)
+        return
+    for a in (n.args if op in ("mul", "matmul", "outer") else n.args[:1]):
+        _over_summed_exp(a, depth - 1, found)
+
+
+def _divides_by_summed_exp(n: Expr, depth: int) -> bool:
+    """Whether the walk of _over_summed_exp would find a 1/sum(exp(z)) (a cheap first look:
+    by op names, then the divisor's shape)."""
+    op = n.op.name
+    if not depth or op not in _MULTILINEAR and op != "pow":
+        return False
+    if op == "pow" or op == "div":
+        b = n.args[0] if op == "pow" else n.args[1]
+        if op == "div" and _divides_by_summed_exp(n.args[0], depth - 1):
+            return True
+        if b.op.name == "pow":
+            b = b.args[0]
+        return b.op.name == "sum" and not b.ndim and (
+            op == "div" or F.is_scalar_const(n.args[1]) and F.value_of(n.args[1]) < 0)
+    return any(_divides_by_summed_exp(a, depth - 1)
+               for a in (n.args if op in ("mul", "matmul", "outer") else n.args[:1]))
+
+
+def _exp_units(u: Expr) -> int:
+    """How many factors 1/sum(exp(z)) exp(u) takes in: c for u = c w with c = 2 or 3 (exp(2 z)
+    / s**2 is exp(2 (z - lse(z)))), else 1."""
+    if u.op.name == "mul" and F.is_scalar_const(u.args[0]) and F.value_of(u.args[0]) in (2.0, 3.0):
+        return int(F.value_of(u.args[0]))
+    return 1
+
+
+def _spread_summed_exp(n: Expr) -> Expr | None:
+    """A product over powers of a summed exp s = sum(exp(z)) with each 1/s taken into one of
+    its exp factors: exp(u)/s is exp(u - logsumexp(z)), exp(u) exp(w)/s**2 is
+    exp(u - lse) exp(w - lse). sympy writes softmax(v)[0] as exp(v[0])/sum(exp(v)), its dot
+    with w as exp(v)^T w/sum(exp(v)), the Hessian of logsumexp with an exp(v) exp(v)^T/s**2:
+    inf/inf = nan at v = 800 read back from sympy. None where the factors 1/s cannot all be
+    placed (the product's exp factors, each counted where it occurs, take one each, exp(2u)
+    two)."""
+    if not _divides_by_summed_exp(n, 6):
+        return None
+    found: list = []
+    _over_summed_exp(n, 6, found)
+    dens = [f for f in found if f[0] == "s"]
+    if not dens or any(f[2] is not dens[0][2] for f in dens):
+        return None
+    z = dens[0][2]
+    units = sum(f[3] for f in dens)
+    uses: dict[int, list] = {}
+    for f in found:
+        if f[0] == "exp":
+            uses.setdefault(id(f[1]), [f[1], 0])[1] += 1
+    lse = None
+    repl: dict[int, Expr] = {}
+    for e, times in uses.values():
+        take = min(_exp_units(e.args[0]), units // times)
+        if take:
+            lse = lse if lse is not None else F.logsumexp(z)
+            repl[id(e)] = F.exp(F.sub(e.args[0], lse if take == 1 else F.mul(float(take), lse)))
+            units -= take * times
+    if units:
+        return None
+    for f in dens:  # x/s**k is x, s**-k is 1
+        repl[id(f[1])] = F.const(1.0) if f[1].op.name == "pow" else None
+    return _respread(n, 6, repl)
+
+
+def _respread(n: Expr, depth: int, repl: dict) -> Expr:
+    """``n`` rebuilt along the walk of _over_summed_exp with the nodes of ``repl`` replaced
+    where that walk found them (a quotient mapped to None by its numerator)."""
+    op = n.op.name
+    if op == "exp":
+        return repl.get(id(n), n)
+    if not depth or op not in _MULTILINEAR and op != "pow":
+        return n
+    if id(n) in repl:
+        r = repl[id(n)]
+        return _respread(n.args[0], depth - 1, repl) if r is None else r
+    if op == "pow":
+        return n
+    k = 2 if op in ("mul", "matmul", "outer") else 1
+    args = tuple(_respread(a, depth - 1, repl) for a in n.args[:k]) + n.args[k:]
+    return n if all(a is b for a, b in zip(args, n.args)) else make(n.op, args, n.attrs)
+
+
 # the ops a factor of a product _stable_mul rewrites may have at its top (a cheap first look:
 # this runs for every product of every graph derived or compiled)
 _MUL_FACTORS = frozenset(("div", "pow", "sigmoid", "sub") + _VIEWS)
@@ -576,7 +701,7 @@ def _stable_mul(n: Expr) -> Expr | None:
                     c = F.mul(k, c)
                 return _fit(_scaled(c, F.sigmoid(u), lambda u=u: F.neg(F.softplus(F.neg(u)))),
                             n.shape)
-    return None
+    return _spread_summed_exp(n)
 
 
 def _stable_pow(n: Expr) -> Expr | None:
@@ -615,6 +740,8 @@ def _stabilize_node(n: Expr) -> Expr | None:
         return _stable_div(n)
     if op == "mul":
         return _stable_mul(n)
+    if op == "matmul" or op == "outer":
+        return _spread_summed_exp(n)
     return None
 
 
@@ -668,7 +795,7 @@ def shared_softmax(outputs: list[Expr], family: list[Expr]) -> list[Expr]:
     return rebuild(outputs, rewrite)
 
 
-_CANDIDATES = ("log", "bce", "div", "pow", "mul")  # the ops _stabilize_node rewrites
+_CANDIDATES = ("log", "bce", "div", "pow", "mul", "matmul", "outer")  # _stabilize_node's
 
 
 def has_candidates(nodes) -> bool:
@@ -677,6 +804,7 @@ def has_candidates(nodes) -> bool:
         name = n.op.name
         if name in _CANDIDATES and (name != "div" or _stable_div(n) is not None) and \
                 (name != "pow" or _stable_pow(n) is not None) and \
-                (name != "mul" or _stable_mul(n) is not None):
+                (name != "mul" or _stable_mul(n) is not None) and \
+                (name not in ("matmul", "outer") or _spread_summed_exp(n) is not None):
             return True
     return False

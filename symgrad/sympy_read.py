@@ -57,8 +57,8 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     """An Expr for a sympy expression.
 
     ``symbols`` maps sympy symbols (or their names, or symgrad variables) to Exprs; other
-    symbols become ``sg.scalar(name)`` (symbols are matched by name, as symgrad's variables are: sympy's
-    ``Symbol("x")`` and ``Symbol("x", positive=True)`` are one variable x), and a
+    symbols become ``sg.scalar(name)`` (symbols are matched by name, as symgrad's variables
+    are: sympy's ``Symbol("x")`` and ``Symbol("x", positive=True)`` are one variable x), and a
     ``MatrixSymbol`` a matrix (a vector when it has one column, as ``to_sympy`` writes
     vectors). Recognises sigmoid ``1/(1 + exp(-x))``, softplus ``log(1 + exp(x))``, relu
     ``Max(0, x)``, the other forms :func:`symgrad.rewrite.stabilize` rewrites

@@ -1529,3 +1529,53 @@ def test_a_quotient_by_exp_or_by_a_sigmoid_differentiates_in_range():
     got = _strict(sg.compile([f, sg.grad(f, s), sg.hessian(f, s)], [s, x]), -400.0, 1.5)
     want = 1.125 * np.exp(400.0)
     np.testing.assert_allclose(got, [want - 200.0, 0.5 - want, want], rtol=1e-12)
+
+
+def _no_overflow(fn, *args):
+    """fn(*args) with overflow, invalid values and division by zero raised (an entry of
+    exp(-1600) may underflow to 0: that is its value)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            return fn(*args)
+
+
+def test_what_sympy_writes_of_a_softmax_entry_dot_or_hessian_reads_back_stable():
+    # sympy writes softmax(v)[0] as exp(v[0])/sum(exp(v)), a dot with it as
+    # exp(v)^T w/sum(exp(v)), the cross-entropy gradient as (sum(w)/sum(exp(v))) exp(v) - w and
+    # the Hessian of logsumexp with exp(v) exp(v)^T/sum(exp(v))**2: read back, each was inf/inf
+    # = nan at v = 800; each 1/sum(exp(v)) now goes into an exp factor, exp(u - logsumexp(v))
+    v, w = sg.vector("v_se", 3), sg.vector("w_se", 3)
+    y = sg.scalar("y_se")
+    forms = [sg.take(sg.softmax(v), 0), sg.dot(sg.softmax(v), w),
+             sg.grad(-sg.sum(w * sg.log_softmax(v)), v), sg.hessian(sg.logsumexp(v), v),
+             sg.sum(sg.softmax(v) ** 2), sg.jacobian(sg.softmax(v), v),
+             sg.take(sg.grad(sg.logsumexp(v), v), 2)]
+    wv = np.array([0.2, 0.5, 0.3])
+    for big in (np.array([800.0, -800.0, 3.0]), np.array([-750.0, -760.0, -770.0])):
+        for i, e in enumerate(forms):
+            back = sg.from_sympy(sg.to_sympy(e))
+            want = sg.evaluate(e, {v: big, w: wv})
+            # (the Hessian's p - p**2 at p = 0.99995 cancels: exp(v - lse) of a v of -750
+            # carries 750 ulps, the native softmax fewer; trust.md's precision limits)
+            np.testing.assert_allclose(_no_overflow(sg.evaluate, back, {v: big, w: wv}), want,
+                                       rtol=1e-12, atol=1e-13 if i in (3, 5) else 1e-300)
+    small = {v: np.array([0.3, -0.2, 0.1]), w: wv}
+    for e in forms:
+        back = sg.from_sympy(sg.to_sympy(e))
+        np.testing.assert_allclose(sg.evaluate(back, small), sg.evaluate(e, small), rtol=1e-14)
+    f = sg.from_sympy(sg.to_sympy(sg.dot(sg.softmax(v), w)))
+    np.testing.assert_allclose(sg.evaluate(sg.grad(f, v), small), _fd_grad(f, v, small),
+                               rtol=1e-7)
+    # written by hand: an exp of anything over a summed exp, a square over its square
+    s = sg.sum(sg.exp(v))
+    big = {v: np.array([800.0, 799.0, 0.0]), y: 799.5}
+    lse = 800 + np.log1p(np.exp(-1.0) + np.exp(-800.0))
+    for e, want in ((sg.exp(y) / s, np.exp(799.5 - lse)),
+                    (sg.exp(y) * sg.exp(sg.take(v, 1)) / s ** 2, np.exp(799.5 + 799 - 2 * lse)),
+                    (sg.sum(sg.exp(2.0 * v)) / s ** 2,
+                     np.exp(2 * (np.array([800.0, 799.0, 0.0]) - lse)).sum())):
+        np.testing.assert_allclose(_no_overflow(sg.evaluate, e, big), want, rtol=1e-13)
+    # where the factors 1/s cannot all go into an exp: left as written
+    assert "logsumexp" not in str(sg.simplify(sg.exp(sg.take(v, 0)) / s ** 2))
+    assert "logsumexp" not in str(sg.simplify(y / s))
