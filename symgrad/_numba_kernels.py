@@ -9,13 +9,16 @@ parallel (``numba.prange``). Kernel modules are written to a file named by their
 from __future__ import annotations
 
 import functools
+import getpass
 import hashlib
 import importlib.util
 import math
 import os
+import stat
 import sys
 import tempfile
 import threading
+import warnings
 import weakref
 
 from ._loop_groups import Group
@@ -181,8 +184,11 @@ def load_module(source: str):
     if mod is not None:
         return mod
     path = None
-    for d in (cache_dir(), os.path.join(tempfile.gettempdir(), "symgrad-numba")):
+    for where in (cache_dir, _user_temp_dir, _process_temp_dir):
         try:
+            d = where()
+            if d is None:
+                continue
             os.makedirs(d, exist_ok=True)
             path = os.path.join(d, name + ".py")
             if not _holds(path, source):
@@ -198,10 +204,113 @@ def load_module(source: str):
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)  # (njit compiles on first call: nothing imports it meanwhile)
+    _guard_caches(mod)
+    _guard_caches(sys.modules.get("symgrad.fused_math"))  # (its exp compiles inside kernels)
     with _LOCK:  # in sys.modules once whole (a thread took a half-run one: no k0_s), and
         # numba reads its cache back by importing the module's name; a thread that made it
         # first wins
         return sys.modules.setdefault(name, mod)
+
+
+def _user_temp_dir() -> str | None:
+    """The current user's folder in the temp dir for kernel modules (where
+    :func:`cache_dir` cannot be written), or None where that path is not a folder of this
+    user's that only they can write: numba unpickles the cache files it keeps there."""
+    try:
+        user = str(os.getuid())
+    except AttributeError:
+        try:
+            user = getpass.getuser()
+        except Exception:  # (no user name: OSError, or ImportError before Python 3.13)
+            return None
+    d = os.path.join(tempfile.gettempdir(), f"symgrad-numba-{user}")
+    try:
+        os.mkdir(d, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        st = os.lstat(d)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):  # a symlink, or a file
+        return None
+    # (no uids on Windows, whose temp dir is the user's own)
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+        return None
+    return d
+
+
+_PROCESS_TEMP: list[str] = []
+_PROCESS_TEMP_LOCK = threading.Lock()
+
+
+def _process_temp_dir() -> str:
+    """A private folder of this process's own, made once (where :func:`_user_temp_dir` is
+    refused)."""
+    with _PROCESS_TEMP_LOCK:
+        if not _PROCESS_TEMP:
+            _PROCESS_TEMP.append(tempfile.mkdtemp(prefix="symgrad-numba-"))
+        return _PROCESS_TEMP[0]
+
+
+def _guard_caches(mod) -> None:
+    """Have each ``cache=True`` numba function in ``mod`` take a cache file it cannot read
+    back (truncated, garbage) for a miss: it compiles again, and numba writes the file anew.
+    (At load time: the calls of a compiled function do not go through numba's cache.)"""
+    if mod is None:
+        return
+    from numba.core.caching import IndexDataCacheFile
+    from numba.core.dispatcher import Dispatcher
+
+    for f in list(vars(mod).values()):
+        if isinstance(f, Dispatcher):
+            cf = getattr(f._cache, "_cache_file", None)
+            if type(cf) is IndexDataCacheFile:  # (not done yet)
+                cf.__class__ = _safe_cache_file()
+
+
+@functools.cache
+def _safe_cache_file() -> type:
+    """numba's IndexDataCacheFile, reading a file it cannot unpickle as no entry (its save
+    reads the index too: the damaged file goes, and what it saves next replaces it)."""
+    from numba.core.caching import IndexDataCacheFile
+
+    class SafeIndexDataCacheFile(IndexDataCacheFile):
+        def _load_index(self):
+            try:
+                overloads = super()._load_index()
+                if isinstance(overloads, dict):
+                    return overloads
+                err: Exception = TypeError(f"an index of {type(overloads).__name__}")
+            except OSError:
+                raise
+            except Exception as e:  # (unpickling garbage raises about anything)
+                err = e
+            _discard(self._index_path, err)
+            return {}
+
+        def _load_data(self, name):
+            try:
+                return super()._load_data(name)
+            except OSError:
+                raise
+            except Exception as e:
+                _discard(self._data_path(name), e)
+                return None  # (load returns it: a miss)
+
+    return SafeIndexDataCacheFile
+
+
+def _discard(path: str, err: Exception) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    warnings.warn(f"symgrad: numba's cache file {path} could not be read "
+                  f"({type(err).__name__}: {err}); removed it, compiling again",
+                  RuntimeWarning, stacklevel=2)
 
 
 def _holds(path: str, source: str) -> bool:
@@ -217,7 +326,7 @@ def _holds(path: str, source: str) -> bool:
 # of the source, so a loop that changes one (a temperature, a weight) made a module per step,
 # all kept for good
 _USERS: dict[str, int] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # (re-entrant: a collection may run _release while hold() has it)
 
 
 def hold(mod, owner) -> None:
