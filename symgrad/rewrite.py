@@ -415,6 +415,67 @@ def over_one_plus_exp(a: Expr, b: Expr) -> Expr | None:
     return None
 
 
+def _split_exp(a: Expr, depth: int = 4) -> tuple[Expr, Expr] | None:
+    """(c, w) with ``a == c exp(w)``: an exp (through views), or a negation or product with
+    an exp factor; else None."""
+    w = _peel(a, "exp")
+    if w is not None:
+        return F.const(1.0), w
+    if depth and a.op.name == "neg":
+        r = _split_exp(a.args[0], depth - 1)
+        return None if r is None else (F.neg(r[0]), r[1])
+    if depth and a.op.name == "mul":
+        for f, other in ((a.args[0], a.args[1]), (a.args[1], a.args[0])):
+            r = _split_exp(f, depth - 1)
+            if r is not None:
+                return (other if F.is_const(r[0], 1.0) else F.mul(r[0], other)), r[1]
+    return None
+
+
+def _multiple_of(w: Expr, u: Expr) -> tuple[float, float] | None:
+    """(j, k) with w = j u + k for numbers j, k (read by _affine), else None."""
+    pw, pu = _affine(w), _affine(u)
+    if pw is None or pu is None or not pu[0] or pw[0].keys() != pu[0].keys():
+        return None
+    key = next(iter(pu[0]))
+    j = pw[0][key][1] / pu[0][key][1]
+    if any(pw[0][i][1] != j * c for i, (_, c) in pu[0].items()):
+        return None
+    return j, pw[1] - j * pu[1]
+
+
+def _over_one_plus_exp_power(a: Expr, b: Expr, m: int) -> Expr | None:
+    """a / (1 + exp(u))**m for m = 2 or 3 as a product of m sigmoids: c exp(j u + k) over it,
+    j = 0 ... m, is c exp(k) sigmoid(u)**j sigmoid(-u)**(m - j). sympy writes the derivatives
+    of a sigmoid so (exp(-x)/(1 + exp(-x))**2, 2 exp(-2x)/(1 + exp(-x))**3): read back, they
+    were inf/inf = nan at x = -800. (Not fitted to the quotient's shape.)"""
+    if b.op.name != "add":
+        return None
+    u = None
+    for one, other in ((b.args[0], b.args[1]), (b.args[1], b.args[0])):
+        if F.is_const(one, 1.0):
+            u = _peel(other, "exp")
+            break
+    if u is None:
+        return None
+    ce = _split_exp(a)
+    c, j, k = (a, 0, 0.0) if ce is None else (ce[0], None, None)
+    if ce is not None:
+        jk = _multiple_of(ce[1], u)
+        if jk is None:
+            return None
+        j, k = jk
+        if j != round(j) or not 0 <= j <= m or abs(k) > 30:
+            return None  # (exp(k) of a float32 range left to the other rules)
+        j = int(j)
+        if k:
+            c = F.mul(c, F.const(math.exp(k)))
+    r = None if F.is_const(c, 1.0) else c
+    for f in [F.sigmoid(u)] * j + [F.sigmoid(F.neg(u))] * (m - j):
+        r = f if r is None else F.mul(r, f)
+    return r
+
+
 def _stable_div(n: Expr) -> Expr | None:
     """exp(z) / sum(exp(z)) -> softmax(z); a / (1 + exp(-z)) -> a sigmoid(z);
     c exp(z) / (1 + exp(z)) -> c sigmoid(z); exp(u) / sum(exp(z)) -> exp(u - logsumexp(z))."""
@@ -512,6 +573,11 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
             e = F.exp(F.sub(r[1], w))  # be subnormal (1e30/exp(z) at z = 100 in float32 was
             return _fit(e if r[0] > 0 else F.neg(e), shape)  # 2 % off, 3.78e-14 for 3.72e-14)
         return _fit(F.mul(num, F.exp(F.neg(w))), shape)
+    if b.op.name == "pow" and F.is_scalar_const(b.args[1]) and \
+            F.value_of(b.args[1]) in (2.0, 3.0):
+        r = _over_one_plus_exp_power(a, b.args[0], int(F.value_of(b.args[1])))
+        if r is not None:
+            return _fit(r, shape)
     r = over_one_plus_exp(a, b)
     return None if r is None else _fit(r, shape)
 
@@ -677,6 +743,11 @@ def _stable_mul(n: Expr) -> Expr | None:
             bn == "mul" and b.args[0].op.name == "const" and b.args[1].op.name in _MUL_FACTORS):
         return None
     for r, other in ((b, a), (a, b)):
+        if r.op.name == "pow" and F.is_scalar_const(r.args[1]) and \
+                F.value_of(r.args[1]) in (-2.0, -3.0):  # a (1 + exp(u))**-m, as sympy writes
+            q = _over_one_plus_exp_power(other, r.args[0], -int(F.value_of(r.args[1])))
+            if q is not None:
+                return _fit(q, n.shape)
         rc = _reciprocal(r)
         if rc is not None:
             c, den = rc

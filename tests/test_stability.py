@@ -1579,3 +1579,33 @@ def test_what_sympy_writes_of_a_softmax_entry_dot_or_hessian_reads_back_stable()
     # where the factors 1/s cannot all go into an exp: left as written
     assert "logsumexp" not in str(sg.simplify(sg.exp(sg.take(v, 0)) / s ** 2))
     assert "logsumexp" not in str(sg.simplify(y / s))
+
+
+def test_what_sympy_writes_of_a_sigmoids_derivatives_reads_back_stable():
+    # sympy's derivative of 1/(1 + exp(-x)) is exp(-x)/(1 + exp(-x))**2, its second
+    # 2 exp(-2x)/(1 + exp(-x))**3 - ...: read back, inf/inf = nan at x = -800; now products
+    # of sigmoids, c exp(j u + k)/(1 + exp(u))**m = c exp(k) sigmoid(u)**j sigmoid(-u)**(m-j)
+    sympy = pytest.importorskip("sympy")
+    x = sg.scalar("x_sd")
+    X = sympy.Symbol("x_sd", real=True)
+    points = [-800.0, -30.0, -1.0, 0.0, 0.5, 30.0, 800.0]
+    for f in (sg.sigmoid(x), sg.softplus(x), sg.log(sg.sigmoid(x))):
+        d1 = sympy.diff(sg.to_sympy(f), X)
+        for d, native in ((d1, sg.grad(f, x)), (sympy.diff(d1, X), sg.grad(sg.grad(f, x), x))):
+            back = sg.from_sympy(d)
+            for p in points:
+                got = _no_overflow(sg.evaluate, back, {x: p})
+                # (sigmoid(x) - sigmoid(x)**2 cancels where sigmoid(x) is near 1: absolute)
+                np.testing.assert_allclose(got, sg.evaluate(native, {x: p}), rtol=1e-12,
+                                           atol=1e-15)
+            g = _no_overflow(sg.evaluate, sg.grad(back, x), {x: -800.0})
+            assert np.isfinite(g)
+    # written by hand, with a factor and a shift, in a product with the power's reciprocal
+    y = sg.scalar("y_sd")
+    e = 3.0 * y * sg.exp(2.0 * x + 1.0) * (1.0 + sg.exp(x)) ** -3.0
+    for p in (-800.0, -2.0, 0.0, 2.0, 800.0):
+        want = 3.0 * 0.5 * np.e * _ref_sigmoid(p) ** 2 * _ref_sigmoid(-p)
+        np.testing.assert_allclose(_no_overflow(sg.evaluate, e, {x: p, y: 0.5}), want,
+                                   rtol=1e-13)
+    # an exponent not between 0 and m is left as written (exp(3x)/(1 + exp(x))**2 grows)
+    assert "sigmoid" not in str(sg.simplify(sg.exp(3.0 * x) / (1.0 + sg.exp(x)) ** 2))
