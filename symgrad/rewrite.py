@@ -435,11 +435,15 @@ def _split_exp(a: Expr, depth: int = 4) -> tuple[Expr, Expr] | None:
 def _multiple_of(w: Expr, u: Expr) -> tuple[float, float] | None:
     """(j, k) with w = j u + k for numbers j, k (read by _affine), else None."""
     pw, pu = _affine(w), _affine(u)
-    if pw is None or pu is None or not pu[0] or pw[0].keys() != pu[0].keys():
+    if pw is None or pu is None:
         return None
-    key = next(iter(pu[0]))
-    j = pw[0][key][1] / pu[0][key][1]
-    if any(pw[0][i][1] != j * c for i, (_, c) in pu[0].items()):
+    # (terms that cancel stay with a coefficient 0: (y + x) - y is {y: 0, x: 1})
+    tw = {i: c for i, (_, c) in pw[0].items() if c}
+    tu = {i: c for i, (_, c) in pu[0].items() if c}
+    if not tu or tw.keys() != tu.keys():
+        return None
+    j = tw[next(iter(tu))] / tu[next(iter(tu))]
+    if any(tw[i] != j * c for i, c in tu.items()):
         return None
     return j, pw[1] - j * pu[1]
 
@@ -476,11 +480,12 @@ def _over_one_plus_exp_power(a: Expr, b: Expr, m: int) -> Expr | None:
     return r
 
 
-def _stable_div(n: Expr) -> Expr | None:
+def _stable_div(n: Expr, spread: bool = True) -> Expr | None:
     """exp(z) / sum(exp(z)) -> softmax(z); a / (1 + exp(-z)) -> a sigmoid(z);
-    c exp(z) / (1 + exp(z)) -> c sigmoid(z); exp(u) / sum(exp(z)) -> exp(u - logsumexp(z))."""
+    c exp(z) / (1 + exp(z)) -> c sigmoid(z); exp(u) / sum(exp(z)) -> exp(u - logsumexp(z))
+    (``spread``: whether the graph may divide by a summed exp at all; see _spreads)."""
     r = _stable_quotient(n.args[0], n.args[1], n.shape)
-    return r if r is not None else _spread_summed_exp(n)
+    return r if r is not None or not spread else _spread_summed_exp(n)
 
 
 def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
@@ -613,8 +618,8 @@ def _over_summed_exp(n: Expr, depth: int, found: list) -> None:
     if op == "pow":
         if F.is_scalar_const(n.args[1]) and F.value_of(n.args[1]) in (-1.0, -2.0, -3.0):
             zk = _summed_exp_power(n.args[0])
-            if zk is not None:
-                found.append(("s", n, zk[0], -int(F.value_of(n.args[1]))))
+            if zk is not None:  # ((s**k)**-p: k p factors 1/s)
+                found.append(("s", n, zk[0], -int(F.value_of(n.args[1])) * zk[1]))
         return
     if op == "div":
         zk = _summed_exp_power(n.args[1])
@@ -652,6 +657,19 @@ def _exp_units(u: Expr) -> int:
     return 1
 
 
+def _taken(u: Expr, lse: Expr) -> int:
+    """How many factors 1/exp(lse) exp(u) has taken in already: 1 for u = w - lse, c for
+    u = w - c lse (as _spread_summed_exp writes them), else 0."""
+    if u.op.name != "sub":
+        return 0
+    t = u.args[1]
+    if t is lse:
+        return 1
+    if t.op.name == "mul" and t.args[1] is lse and F.is_scalar_const(t.args[0]):
+        return int(F.value_of(t.args[0]))
+    return 0
+
+
 def _spread_summed_exp(n: Expr) -> Expr | None:
     """A product over powers of a summed exp s = sum(exp(z)) with each 1/s taken into one of
     its exp factors: exp(u)/s is exp(u - logsumexp(z)), exp(u) exp(w)/s**2 is
@@ -673,12 +691,13 @@ def _spread_summed_exp(n: Expr) -> Expr | None:
     for f in found:
         if f[0] == "exp":
             uses.setdefault(id(f[1]), [f[1], 0])[1] += 1
-    lse = None
+    lse = F.logsumexp(z)
     repl: dict[int, Expr] = {}
     for e, times in uses.values():
-        take = min(_exp_units(e.args[0]), units // times)
-        if take:
-            lse = lse if lse is not None else F.logsumexp(z)
+        # (an exp this rule has made, exp(u - lse), is full: exp(u)/s * exp(w)/s, rewritten
+        # inner quotient first, put both 1/s into exp(u) and gave exp(u - 2 lse) exp(w), 0 inf)
+        take = min(_exp_units(e.args[0]) - _taken(e.args[0], lse), units // times)
+        if take > 0:
             repl[id(e)] = F.exp(F.sub(e.args[0], lse if take == 1 else F.mul(float(take), lse)))
             units -= take * times
     if units:
@@ -729,7 +748,7 @@ def _reciprocal(r: Expr) -> tuple[Expr | None, Expr] | None:
     return c, _viewed(views, den)
 
 
-def _stable_mul(n: Expr) -> Expr | None:
+def _stable_mul(n: Expr, spread: bool = True) -> Expr | None:
     """a * (1/b) (or b**-1, or c/b) as _stable_div's a / b: sympy writes a quotient so, and
     from_sympy(to_sympy(softmax(v))) was exp(v) (1/sum(exp(v))), nan at v = 1000; and
     c exp(u) * sigmoid(-u) -> c sigmoid(u)."""
@@ -741,7 +760,9 @@ def _stable_mul(n: Expr) -> Expr | None:
             an == "mul" and a.args[0].op.name == "const" and
             a.args[1].op.name in _MUL_FACTORS) and not (
             bn == "mul" and b.args[0].op.name == "const" and b.args[1].op.name in _MUL_FACTORS):
-        return None
+        # (a product of products may still divide by a summed exp deeper down)
+        return _spread_summed_exp(n) if spread and (an in _MULTILINEAR or bn in _MULTILINEAR) \
+            else None
     for r, other in ((b, a), (a, b)):
         if r.op.name == "pow" and F.is_scalar_const(r.args[1]) and \
                 F.value_of(r.args[1]) in (-2.0, -3.0):  # a (1 + exp(u))**-m, as sympy writes
@@ -772,7 +793,7 @@ def _stable_mul(n: Expr) -> Expr | None:
                     c = F.mul(k, c)
                 return _fit(_scaled(c, F.sigmoid(u), lambda u=u: F.neg(F.softplus(F.neg(u)))),
                             n.shape)
-    return _spread_summed_exp(n)
+    return _spread_summed_exp(n) if spread else None
 
 
 def _stable_pow(n: Expr) -> Expr | None:
@@ -796,7 +817,7 @@ def _stable_pow(n: Expr) -> Expr | None:
     return None if la is None else _fit(F.exp(F.mul(p, la)), n.shape)
 
 
-def _stabilize_node(n: Expr) -> Expr | None:
+def _stabilize_node(n: Expr, spread: bool = True) -> Expr | None:
     op = n.op.name
     if op == "pow":
         return _stable_pow(n)
@@ -808,12 +829,31 @@ def _stabilize_node(n: Expr) -> Expr | None:
         if z is not None:  # bce(sigmoid(z), y) = softplus(z) - y*z
             return _fit(F.sub(F.softplus(z), F.mul(y, z)), n.shape)
     if op == "div":
-        return _stable_div(n)
+        return _stable_div(n, spread)
     if op == "mul":
-        return _stable_mul(n)
-    if op == "matmul" or op == "outer":
+        return _stable_mul(n, spread)
+    if (op == "matmul" or op == "outer") and spread:
         return _spread_summed_exp(n)
     return None
+
+
+def _stabilize_node_unspread(n: Expr) -> Expr | None:
+    return _stabilize_node(n, False)
+
+
+def _spreads(nodes) -> bool:
+    """Whether a node of ``nodes`` divides by a scalar sum (or a power of one): the cheap
+    condition for _spread_summed_exp, whose walk through products of products would cost
+    every product of every graph (a plain loop, by op names)."""
+    for n in nodes:
+        name = n.op.name
+        if name == "div" or name == "pow":
+            b = n.args[1] if name == "div" else n.args[0]
+            if b.op.name == "pow":
+                b = b.args[0]
+            if b.op.name == "sum" and not b.shape:
+                return True
+    return False
 
 
 def stabilize(outputs: list[Expr], keep: list[Expr] = (),
@@ -832,16 +872,17 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
         order = topo_order(outputs)
     if not has_candidates(order):
         return list(outputs)  # nothing to rewrite: skip the rebuild
+    node_rule = _stabilize_node if _spreads(order) else _stabilize_node_unspread
     inner = [w for w in keep if not w.op.leaf]
     if not inner:
-        return rebuild(outputs, _stabilize_node, order)
+        return rebuild(outputs, node_rule, order)
     # opaque inputs: swap each kept node for a placeholder variable, and back afterwards
     # (outside the hash-consing table: no variable a user makes is one of them)
     hold = {id(w): new_node(VAR, (), {"vname": f"_keep{i}", "shape": w.shape}, w.shape)
             for i, w in enumerate(inner)}
     back = {id(hold[id(w)]): w for w in inner}
     outs = rebuild(outputs, replace=hold)  # by the nodes as they are: a kept node may use another
-    outs = rebuild(outs, _stabilize_node)
+    outs = rebuild(outs, node_rule)
     return rebuild(outs, replace=back)
 
 
@@ -871,11 +912,18 @@ _CANDIDATES = ("log", "bce", "div", "pow", "mul", "matmul", "outer")  # _stabili
 
 def has_candidates(nodes) -> bool:
     """Whether any of ``nodes`` may be the root of an unstable pattern (cheap: by op name)."""
+    spread = False  # (see _spreads: a divisor comes before the products that use it)
     for n in nodes:  # a plain loop: this runs over every node of every graph derived or compiled
         name = n.op.name
-        if name in _CANDIDATES and (name != "div" or _stable_div(n) is not None) and \
+        if not spread and (name == "div" or name == "pow"):
+            b = n.args[1] if name == "div" else n.args[0]
+            if b.op.name == "pow":
+                b = b.args[0]
+            spread = b.op.name == "sum" and not b.shape
+        if name in _CANDIDATES and (name != "div" or _stable_div(n, spread) is not None) and \
                 (name != "pow" or _stable_pow(n) is not None) and \
-                (name != "mul" or _stable_mul(n) is not None) and \
-                (name not in ("matmul", "outer") or _spread_summed_exp(n) is not None):
+                (name != "mul" or _stable_mul(n, spread) is not None) and \
+                (name not in ("matmul", "outer") or spread and
+                 _spread_summed_exp(n) is not None):
             return True
     return False

@@ -1609,3 +1609,36 @@ def test_what_sympy_writes_of_a_sigmoids_derivatives_reads_back_stable():
                                    rtol=1e-13)
     # an exponent not between 0 and m is left as written (exp(3x)/(1 + exp(x))**2 grows)
     assert "sigmoid" not in str(sg.simplify(sg.exp(3.0 * x) / (1.0 + sg.exp(x)) ** 2))
+
+
+def test_the_review_of_the_summed_exp_and_sigmoid_power_rules():
+    # found by a review of the two rules above: (s**2)**-1 was read as one 1/s (a wrong
+    # value at every point); a coefficient 0 that _affine keeps ((y + x) - y) divided by zero;
+    # an exp the rule had filled took a second 1/s (exp(x - 2 lse) exp(y), 0 inf); a product
+    # of products never reached the rule
+    x, y = sg.scalars("x_rv y_rv")
+    v = sg.vector("v_rv", 3)
+    s = sg.sum(sg.exp(v))
+    V = np.array([0.3, -1.2, 2.0])
+    S = np.exp(V).sum()
+    e = sg.exp(x) * (s**2) ** -1
+    np.testing.assert_allclose(sg.evaluate(e, {x: 0.5, v: V}), np.exp(0.5) / S**2, rtol=1e-14)
+    np.testing.assert_allclose(sg.compile(e, [x, v])(0.5, V), np.exp(0.5) / S**2, rtol=1e-14)
+    e = sg.outer(sg.exp(v), sg.exp(v)) * (s**3) ** -2
+    np.testing.assert_allclose(sg.evaluate(e, {v: V}), np.outer(np.exp(V), np.exp(V)) / S**6,
+                               rtol=1e-13)
+    u = (y + x) - y
+    e = sg.exp(2 * u) / (1 + sg.exp(u)) ** 2
+    np.testing.assert_allclose(sg.evaluate(e, {x: 0.3, y: 0.2}),
+                               np.exp(0.6) / (1 + np.exp(0.3)) ** 2, rtol=1e-14)
+    assert np.isfinite(sg.evaluate(sg.grad(e, x), {x: 0.3, y: 0.2}))
+    assert _no_overflow(sg.evaluate, e, {x: 800.0, y: 0.2}) == 1.0  # sigmoid(x)**2
+    big = {x: 800.0, y: 795.0, v: np.array([800.0, 799.0, -5.0])}
+    lse = 800 + np.log1p(np.exp(-1.0) + np.exp(-805.0))
+    want = np.exp(800 + 795 - 2 * lse)
+    for e in (sg.exp(x) * sg.exp(y) / s**2, sg.exp(x) / s * sg.exp(y) / s,
+              sg.exp(x) * sg.exp(y) / s / s, (sg.exp(x) / s) * (sg.exp(y) / s)):
+        np.testing.assert_allclose(_no_overflow(sg.evaluate, e, big), want, rtol=1e-12)
+    want = np.exp(1600 + 795 - 3 * lse)
+    for e in (sg.exp(x) * sg.exp(x) * sg.exp(y) / s**3, sg.exp(x) / s**3 * sg.exp(x) * sg.exp(y)):
+        np.testing.assert_allclose(_no_overflow(sg.evaluate, e, big), want, rtol=1e-12)
