@@ -311,7 +311,10 @@ def _build_node(g: nx.DiGraph, nid, built: dict) -> Expr:
         if not isinstance(shape, list):
             raise ValueError(f"shape {shape!r:.60} is not a list of sizes")
         stored = as_shape(shape, "shape")
-        n = make_unnamed(op, args, attrs)  # (an unnamed node saved next to its named twin)
+        # (a constant as sg.const makes it: an integer or bool array read as float64, where
+        # numpy computed exp of an int8 one in float16 and negated no bool one)
+        n = F.const(attrs["value"]) if opname == "const" else \
+            make_unnamed(op, args, attrs)  # (an unnamed node saved next to its named twin)
         if opname == "take":
             F.take(*args)  # sg.take's checks of a constant index (an integer, in range)
     except (KeyError, IndexError, TypeError, ValueError) as err:
@@ -351,16 +354,19 @@ def _node_link_graph(data) -> nx.DiGraph:
     if not isinstance(data, dict) or data.get("directed") is not True or data.get("multigraph"):
         raise ValueError("a directed, simple graph is expected")
     # networkx keeps the last of two nodes with one id (and True is the id 1): check first
-    nodes = data.get("nodes")
-    if isinstance(nodes, list):
-        seen = set()
-        for d in nodes:
-            nid = d.get("id") if isinstance(d, dict) else None
-            if not _an_id(nid):
-                raise ValueError(f"node id {nid!r:.40} is not an int or a string")
-            if nid in seen:
-                raise ValueError(f"two nodes have the id {nid!r:.40}")
-            seen.add(nid)
+    nodes, edges = data.get("nodes"), data.get("edges")
+    if not isinstance(nodes, list) or not all(isinstance(d, dict) for d in nodes):
+        raise ValueError("\"nodes\" must be a list of objects")
+    if not isinstance(edges, list) or not all(isinstance(e, dict) for e in edges):
+        raise ValueError("\"edges\" must be a list of objects")
+    seen = set()
+    for d in nodes:
+        nid = d.get("id")
+        if not _an_id(nid):
+            raise ValueError(f"node id {nid!r:.40} is not an int or a string")
+        if nid in seen:
+            raise ValueError(f"two nodes have the id {nid!r:.40}")
+        seen.add(nid)
     g = nx.node_link_graph(data, directed=True, multigraph=False, **{_EDGES_KW: "edges"})
     for nid in g.nodes:
         if isinstance(nid, (list, dict, float)) or nid is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import gc
 import json
@@ -484,3 +485,38 @@ def test_a_big_endian_constant_is_stored_in_native_order():
     assert pickle.loads(pickle.dumps(f)) is f
     assert sg.evaluate(k, {}).dtype == np.float64
     assert sg.evaluate(f, {v: np.ones(3)}) == 6.0
+
+
+def test_a_loaded_integer_or_bool_constant_is_read_as_sg_const_reads_it():
+    # sg.const makes every integer or bool array float64; a file could hold one as it is, and
+    # numpy then computed exp of an int8 array in float16 (30.19 came out 30.1875) and gave a
+    # bool gradient that - refused
+    x, v = sg.scalar("x_li"), sg.vector("v_li", 3)
+
+    def with_value(e, arr):
+        d = to_data(e)
+        c = next(n for n in d["graph"]["nodes"] if n["op"] == "const" and
+                 isinstance(n["attrs"]["value"], dict))
+        c["attrs"]["value"] = {"array": base64.b64encode(arr.tobytes()).decode(),
+                               "dtype": arr.dtype.str, "shape": list(arr.shape)}
+        return from_data(d)
+
+    f = with_value(sg.sum(sg.exp(sg.const(np.array([1.0, 2.0, 3.0])))) * x,
+                   np.array([1, 2, 3], np.int8))
+    assert sg.evaluate(f, {x: 1.0}) == pytest.approx(np.exp([1.0, 2.0, 3.0]).sum(), rel=1e-15)
+    f = with_value(sg.sum(sg.const(np.array([1.0, 0.0, 1.0])) * v), np.array([1, 0, 1], bool))
+    g = sg.evaluate(sg.grad(-f, v), {v: np.ones(3)})
+    assert g.dtype == np.float64 and list(g) == [-1.0, 0.0, -1.0]
+
+
+@pytest.mark.parametrize("patch, what", [
+    (lambda g: g.pop("edges"), '"edges" must be a list'),
+    (lambda g: g.update(nodes={"a": 1}), '"nodes" must be a list'),
+    (lambda g: g.update(edges=5), '"edges" must be a list'),
+    (lambda g: g.update(nodes=[1]), '"nodes" must be a list of objects'),
+])
+def test_a_graph_without_lists_of_nodes_and_edges_says_so(patch, what):
+    d = to_data(sg.tanh(sg.scalar("x_ne")))
+    patch(d["graph"])
+    with pytest.raises(ValueError, match=what):
+        from_data(d)
