@@ -14,6 +14,7 @@ the text; a bad expression gets a one-line error naming the position, and exit s
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -355,6 +356,12 @@ def _value(spec: str, var: Expr):
     except ValueError:
         raise UsageError(f"{name}={spec}: not a number (vectors: 1,2,3; matrices: "
                          "1,2;3,4)") from None
+    for r, text in zip(rows, spec.split(";")):
+        for x, t in zip(r, text.split(",")):
+            # (1e400 reads as inf in Python; in the formula it is an error: so here)
+            if math.isinf(x) and "inf" not in t.lower():
+                raise UsageError(f"{name}={spec}: {t.strip()} is too large for a float "
+                                 "(at most about 1.8e308; write inf for infinity)")
     if var.ndim == 0:
         if len(rows) != 1 or len(rows[0]) != 1:
             raise UsageError(f"{name} is a scalar; declare it with --vector or --matrix")

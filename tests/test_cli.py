@@ -439,3 +439,13 @@ def test_an_activation_the_simplified_derivative_repeats_gets_a_where_line(capsy
                    "df/dsb = f*(1 - f)\n")
     rc, out, err = run(capsys, "grad", f, "--wrt", "sb", "--raw")
     assert out.startswith("df/dsb = ") and "where" not in out
+
+
+def test_a_value_too_large_for_a_float_is_an_error_as_in_the_formula(capsys):
+    # "1e400" in the formula is "number too large"; x=1e400 was read as inf without a word
+    for spec in ("x=1e400", "x=-1e999", "x=1,1e400"):
+        rc, out, err = run(capsys, "eval", "x*2", spec, *(["--vector", "x:2"] if "," in spec
+                                                          else []))
+        assert rc == 2 and "too large for a float" in err and not out
+    rc, out, _ = run(capsys, "eval", "x*2", "x=-inf")
+    assert rc == 0 and out.strip() == "-inf"
