@@ -27,6 +27,7 @@ import inspect
 import json
 import math
 import os
+import stat
 from typing import Any
 
 import networkx as nx
@@ -235,6 +236,13 @@ def load(path: str | os.PathLike):
     operands, a shape that does not fit or a bad name.
     """
     _check_path("load", path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # (open says why: no such file, no permission)
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        # a device or a pipe: /dev/zero was read until memory ran out, a FIFO waited forever
+        raise ValueError(f"load: {os.fspath(path)!r} is not a file")
     with open(path, encoding="utf-8") as fh:
         try:
             data = json.load(fh, parse_constant=_no_constant)

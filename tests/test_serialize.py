@@ -6,6 +6,7 @@ import base64
 import copy
 import gc
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -520,3 +521,16 @@ def test_a_graph_without_lists_of_nodes_and_edges_says_so(patch, what):
     patch(d["graph"])
     with pytest.raises(ValueError, match=what):
         from_data(d)
+
+
+def test_load_refuses_a_device_or_a_pipe(tmp_path):
+    # /dev/zero was read until memory ran out; a FIFO would wait forever for a writer
+    paths = ["/dev/zero"] if Path("/dev/zero").exists() else []
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe")
+        paths.append(tmp_path / "pipe")
+    if not paths:
+        pytest.skip("no device or FIFO on this system")
+    for p in paths:
+        with pytest.raises(ValueError, match="is not a file"):
+            sg.load(p)
