@@ -68,6 +68,10 @@ class _Out:
     def f(self, e: Expr) -> str:
         return to_latex(e) if self.latex else str(e)
 
+    def dc(self, name: str) -> str:
+        """dC/d(name), in LaTeX or text."""
+        return rf"\frac{{\partial C}}{{\partial {name}}}" if self.latex else f"dC/d{name}"
+
     def heading(self, s: str) -> None:
         self.lines += ["", s, "-" * len(s)]
 
@@ -113,8 +117,7 @@ def _scalar_section(out: _Out) -> None:
         s = simplify(g)
         form, shown = lecture_forms[name]
         ok = "equal" if _same(s, form) else "DIFFERENT"
-        lhs = rf"\frac{{\partial C}}{{\partial {name}}}" if out.latex else f"dC/d{name}"
-        rows.append((f"{lhs} = {out.f(s)}", shown, ok))
+        rows.append((f"{out.dc(name)} = {out.f(s)}", shown, ok))
     w1 = max(len(r[0]) for r in rows)
     w2 = max(len(r[1]) for r in rows)
     out(f"  {'sg.simplify(sg.grad(C, v))'.ljust(w1)}   {'the lecture'.ljust(w2)}   same?")
@@ -125,9 +128,10 @@ def _scalar_section(out: _Out) -> None:
     out(f"  all four also agree with central finite differences of C ({_fd_error(err)}).")
     out("  What the names hide: dC/db fully expanded in x, y, u, c, w, b (sg.to_sympy):")
     full = to_sympy(simplify(gs[3]))
-    out(f"    dC/db = {sympy.latex(full) if out.latex else full}")
+    out(f"    {out.dc('b')} = {sympy.latex(full) if out.latex else full}")
     out.heading("2. How symgrad got dC/du: the chain rule, step by step")
-    out("  sg.explain(sg.grad(C, u)) prints:")
+    out("  sg.explain(sg.grad(C, u)).latex holds:" if out.latex else
+        "  sg.explain(sg.grad(C, u)) prints:")
     out()
     ex = explain(grad(C, u), name="C", show=False)
     out.lines += _indent(ex.latex if out.latex else ex.text)
@@ -162,7 +166,8 @@ def _vector_section(out: _Out) -> None:
     U, c, w, b, phi, mu, C = (m[k] for k in "U c w b phi mu C".split())
     out.heading("4. The vector MLP")
     out("  x in R^d, U in R^(l x d), c and w in R^l, b and y scalars (d and l stay symbolic):")
-    defs = [f"phi = {out.f(phi)}", f"mu  = {out.f(mu)}"]
+    defs = [rf"\phi = {out.f(phi)}", rf"\mu = {out.f(mu)}"] if out.latex else \
+        [f"phi = {out.f(phi)}", f"mu  = {out.f(mu)}"]
     wd = max(len(d) for d in defs)
     out(f"  {defs[0].ljust(wd)}   shape {fmt_shape(phi.shape)}")
     out(f"  {defs[1].ljust(wd)}   shape {fmt_shape(mu.shape)}")
@@ -173,7 +178,7 @@ def _vector_section(out: _Out) -> None:
     rows = []
     for v, g in zip((U, c, w, b), gs):
         s = simplify(g)
-        rows.append((names[v.attrs["vname"]], f"dC/d{v.attrs['vname']} = {out.f(s)}",
+        rows.append((names[v.attrs["vname"]], f"{out.dc(v.attrs['vname'])} = {out.f(s)}",
                      f"shape {fmt_shape(s.shape)}"))
     wd = max(len(r[1]) for r in rows)
     for tag, line, shape in rows:
@@ -190,7 +195,8 @@ def _vector_section(out: _Out) -> None:
     out(f"  checked against central finite differences at d = {d}, l = {l} "
         f"({_fd_error(err)}).")
     out()
-    out("  Backprop, step by step: sg.explain(C, [U, c]) prints the delta recursion")
+    out("  Backprop, step by step: sg.explain(C, [U, c]) prints the delta recursion"
+        + (" (its .latex:)" if out.latex else ""))
     out()
     ex = explain(C, [U, c], name="C", show=False)
     out.lines += _indent(ex.latex if out.latex else ex.text)

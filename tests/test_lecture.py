@@ -215,3 +215,15 @@ def test_lecture_text_tags_blank_lines_and_a_zero_finite_difference_error():
     assert [ln.split(" = ")[0] for ln in lines if ln.startswith(("  (1) ", "  (2) "))] == \
         ["  (1) dC/dU", "  (2) dC/dc"]
     assert "\n    dC/du, by the chain rule (reverse mode):\n\n    forward:\n" in "\n".join(lines)
+
+
+def test_the_latex_lecture_writes_its_derivatives_and_names_in_latex():
+    # section 4 wrote dC/dU = \left(\mu - y\right)... and phi = \sigma(...): text in front of LaTeX
+    from symgrad.lecture import lecture
+
+    text = lecture(latex=True)
+    assert r"(1) \frac{\partial C}{\partial U} = " in text
+    assert r"\phi = \sigma\left(U x + c\right)" in text
+    assert r"\frac{\partial C}{\partial b} = " in text
+    formulas = [ln for ln in text.splitlines() if "\\" in ln and " = " in ln]
+    assert not [ln for ln in formulas if "dC/d" in ln.split(" = ")[0]]
