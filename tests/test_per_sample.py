@@ -5,6 +5,7 @@ sample where an op has no batch rule."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -520,3 +521,28 @@ def test_an_unused_scalar_given_samples_is_ignored_on_jax():
     f = sg.compile(x * v, [x, y, v], backend="jax")
     got = f(np.array([1.0, 2.0]), np.array([7.0, 8.0, 9.0]), np.array([1.0, 2.0, 3.0]))
     assert np.asarray(got).tolist() == [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_a_constant_output_repeated_over_samples_takes_their_float32(backend):
+    # the gradient of sum(v) + 2 s in s is the number 2: repeated over the samples it takes
+    # their dtype; on jax it had gone through jit as a weak float64 0-d array and stayed float64
+    x64 = contextlib.nullcontext()
+    if backend != "numpy":
+        pytest.importorskip(backend)
+    if backend == "jax":  # (without x64 jax has no float64, and its numbers are float32)
+        import jax
+
+        if hasattr(jax, "enable_x64"):
+            x64 = jax.enable_x64(True)
+        else:  # (older jax)
+            from jax.experimental import enable_x64
+
+            x64 = enable_x64()
+    v, s = sg.vector("v_cr", 3), sg.scalar("s_cr")
+    with x64:
+        f = sg.compile([s * sg.sum(v), sg.grad(sg.sum(v) + 2 * s, s)], [v, s], backend=backend)
+        for dt in (np.float32, np.float64):
+            r = f(np.ones(3, dt), np.arange(4.0, dtype=dt))
+            assert [str(a.dtype).rsplit(".", 1)[-1] for a in r] == [np.dtype(dt).name] * 2
+            assert [float(e) for e in r[1]] == [2.0] * 4
