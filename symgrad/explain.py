@@ -318,6 +318,7 @@ class _Trace:
                     if id(a) in self.dep:
                         users.setdefault(id(a), set()).add(id(n))
         taken = {_display_name(n) for n in self.order if _display_name(n)} | {self.fname}
+        self.taken = taken
         self.label: dict[int, tuple[str, str]] = {id(self.f): (self.fname, tex_name(self.fname)
                                                               if self.fname.isidentifier()
                                                               else self.fname)}
@@ -351,7 +352,8 @@ class _Trace:
             shared = len(users.get(id(n), ())) > 1
             if id(n) in pre or shared:
                 text = pre.get(id(n)) or ""
-                if not text or text in taken:
+                # (its delta's name too: a value named delta_phi_pre read as two values)
+                if not text or text in taken or f"delta_{text}" in taken:
                     k += 1
                     while f"z{k}" in taken or f"delta_z{k}" in taken:
                         k += 1
@@ -405,6 +407,11 @@ class _Trace:
         if any(n is w for w in self.ws):
             return (f"d{self.fname}/d{_dname(lab)}",
                     rf"\frac{{\partial {self.label[id(self.f)][1]}}}{{\partial {tex}}}")
+        if f"delta_{lab}" in self.taken:  # a value of the user's has that name: d<f>_d<lab>
+            alt, j = f"d{self.fname}_d{lab}", 2
+            while alt in self.taken:
+                alt, j = f"d{self.fname}_d{lab}_{j}", j + 1
+            return alt, rf"\delta_{{{tex}}}'"
         return f"delta_{lab}", rf"\delta_{{{tex}}}"
 
     def run(self) -> Explanation:

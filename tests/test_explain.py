@@ -404,3 +404,22 @@ def test_a_function_that_is_a_variable_or_a_constant_has_its_forward_line():
     assert text.startswith("dL/dx_fv, by the chain rule (reverse mode):\n\nforward:\n"
                            "  L = x_fv\n"), text
     assert sg.explain(x, x, show=False).latex.startswith("\\begin{aligned}\nf &= x_{fv}")
+
+
+def test_a_users_name_like_a_delta_or_a_pre_label_is_not_reused():
+    # a value named delta_phi_pre: phi's pre-activation was labelled phi_pre and its delta
+    # delta_phi_pre, the user's value; "delta_phi_pre = delta_phi_pre*exp(phi)..." read false
+    x, u, c = sg.scalars("x_dn u_dn c_dn")
+    q = (u * x).named("delta_phi_dn_pre")
+    phi = sg.sigmoid(q + c).named("phi_dn")
+    text = sg.explain(sg.exp(phi) * q, [u, c], show=False).text
+    lhs = [ln.split(" = ")[0].strip() for ln in text.splitlines() if " = " in ln]
+    assert lhs.count("delta_phi_dn_pre") == 1  # its own forward line only
+    assert "phi_dn_pre" not in [s for s in lhs if s != "delta_phi_dn_pre"]
+    # a delta whose name a variable has: d<f>_d<label>
+    d = sg.scalar("delta_k_dn")
+    k = sg.tanh(u * x).named("k_dn")
+    g = k * k * d + sg.exp(k)
+    ex = sg.explain(g, [k, d], show=False)
+    names = [ln.split(" = ")[0].strip() for ln in ex.text.splitlines() if " = " in ln]
+    assert "delta_k_dn" not in names[names.index("f") + 1:] if "f" in names else True
