@@ -201,7 +201,8 @@ class _Arrays:
         integer-valued node: to_int) as an integer array, as the batched version gives."""
         if r.__class__ is float:
             return np.asarray(r, dtype) if self.numpy else self.xp.asarray(r, dtype=dtype)
-        if getattr(r, "weak_type", False) and not r.ndim:  # (jax: a Python float that went
+        if getattr(r, "weak_type", False) and not r.ndim and \
+                getattr(r.dtype, "kind", None) == "f":  # (jax: a Python float that went
             return self.xp.asarray(float(r), dtype=dtype)  # through jit, float64 with x64)
         return self.asarray(r)
 

@@ -147,7 +147,8 @@ class Expr(_Fields):
 
         The graph is frozen (``networkx.freeze``): it is cached on a node that every equal
         construction shares, so an edit would change the graph (and node count) of expressions
-        built later. ``e.graph.copy()`` is an editable copy.
+        built later. Its node and edge data are shared the same way (freezing does not stop
+        an edit of them): ``e.graph.copy()`` is a graph of one's own to edit.
         """
         g = self._graph
         if g is None:

@@ -415,21 +415,20 @@ def over_one_plus_exp(a: Expr, b: Expr) -> Expr | None:
     return None
 
 
-def _split_exp(a: Expr, depth: int = 4) -> tuple[Expr, Expr] | None:
-    """(c, w) with ``a == c exp(w)``: an exp (through views), or a negation or product with
-    an exp factor; else None."""
+def _split_exps(a: Expr, depth: int = 4):
+    """Each (c, w) with ``a == c exp(w)``: ``a`` an exp (through views), or a negation or
+    product with exp factors (one pair per factor)."""
     w = _peel(a, "exp")
     if w is not None:
-        return F.const(1.0), w
+        yield F.const(1.0), w
+        return
     if depth and a.op.name == "neg":
-        r = _split_exp(a.args[0], depth - 1)
-        return None if r is None else (F.neg(r[0]), r[1])
-    if depth and a.op.name == "mul":
+        for c, w in _split_exps(a.args[0], depth - 1):
+            yield F.neg(c), w
+    elif depth and a.op.name == "mul":
         for f, other in ((a.args[0], a.args[1]), (a.args[1], a.args[0])):
-            r = _split_exp(f, depth - 1)
-            if r is not None:
-                return (other if F.is_const(r[0], 1.0) else F.mul(r[0], other)), r[1]
-    return None
+            for c, w in _split_exps(f, depth - 1):
+                yield (other if F.is_const(c, 1.0) else F.mul(c, other)), w
 
 
 def _multiple_of(w: Expr, u: Expr) -> tuple[float, float] | None:
@@ -453,27 +452,36 @@ def _over_one_plus_exp_power(a: Expr, b: Expr, m: int) -> Expr | None:
     j = 0 ... m, is c exp(k) sigmoid(u)**j sigmoid(-u)**(m - j). sympy writes the derivatives
     of a sigmoid so (exp(-x)/(1 + exp(-x))**2, 2 exp(-2x)/(1 + exp(-x))**3): read back, they
     were inf/inf = nan at x = -800. (Not fitted to the quotient's shape.)"""
+    u = _one_plus_exp_arg(b)
+    return None if u is None else _over_sigmoid_power(a, u, m)
+
+
+def _one_plus_exp_arg(b: Expr) -> Expr | None:
+    """u where ``b`` is 1 + exp(u) (either order, exp through views), else None."""
     if b.op.name != "add":
         return None
-    u = None
     for one, other in ((b.args[0], b.args[1]), (b.args[1], b.args[0])):
         if F.is_const(one, 1.0):
-            u = _peel(other, "exp")
+            return _peel(other, "exp")
+    return None
+
+
+def _over_sigmoid_power(a: Expr, u: Expr, m: int, need_exp: bool = False) -> Expr | None:
+    """a / (1 + exp(u))**m = a sigmoid(-u)**m, as _over_one_plus_exp_power writes it; with
+    ``need_exp``, None unless ``a`` has an exp factor to combine."""
+    c, j, k, seen = a, 0, 0.0, False
+    for ce, w in _split_exps(a):  # (the exp factor that is a multiple of u: of exp(y) exp(-x)
+        seen = True  # over (1 + exp(-x))**2, exp(-x), whichever comes first)
+        jk = _multiple_of(w, u)
+        # (j whole from 0 to m; exp(k) beyond float32's range is left to the other rules)
+        if jk is not None and jk[0] == round(jk[0]) and 0 <= jk[0] <= m and abs(jk[1]) <= 30:
+            c, j, k = ce, int(jk[0]), jk[1]
             break
-    if u is None:
-        return None
-    ce = _split_exp(a)
-    c, j, k = (a, 0, 0.0) if ce is None else (ce[0], None, None)
-    if ce is not None:
-        jk = _multiple_of(ce[1], u)
-        if jk is None:
+    else:
+        if seen or need_exp:
             return None
-        j, k = jk
-        if j != round(j) or not 0 <= j <= m or abs(k) > 30:
-            return None  # (exp(k) of a float32 range left to the other rules)
-        j = int(j)
-        if k:
-            c = F.mul(c, F.const(math.exp(k)))
+    if k:
+        c = F.mul(c, F.const(math.exp(k)))
     r = None if F.is_const(c, 1.0) else c
     for f in [F.sigmoid(u)] * j + [F.sigmoid(F.neg(u))] * (m - j):
         r = f if r is None else F.mul(r, f)
@@ -670,14 +678,36 @@ def _taken(u: Expr, lse: Expr) -> int:
     return 0
 
 
+def _as_softmax(u: Expr, z: Expr, take: int) -> Expr | None:
+    """exp(u)/sum(exp(z))**take as a softmax of z, where u is z (through views), an entry of
+    z, or take z: exact, where exp(u - logsumexp(z)) carries |logsumexp(z)| ulps (2e-4 in
+    float32 at logits of 1e4); else None."""
+    if not z.ndim:
+        return None
+    sm = F.softmax(z, tuple(range(z.ndim)))
+    if take > 1:
+        if u.op.name != "mul" or not F.is_const(u.args[0], float(take)):
+            return None
+        u = u.args[1]
+    views, w = _unviewed(u)
+    if w is z:
+        r = _viewed(views, sm)
+    elif w.op.name == "take" and w.args[0] is z:
+        r = _viewed(views, make(w.op, (sm,) + w.args[1:], w.attrs))
+    else:
+        return None
+    return r if take == 1 else F.power(r, float(take))
+
+
 def _spread_summed_exp(n: Expr) -> Expr | None:
     """A product over powers of a summed exp s = sum(exp(z)) with each 1/s taken into one of
     its exp factors: exp(u)/s is exp(u - logsumexp(z)), exp(u) exp(w)/s**2 is
     exp(u - lse) exp(w - lse). sympy writes softmax(v)[0] as exp(v[0])/sum(exp(v)), its dot
     with w as exp(v)^T w/sum(exp(v)), the Hessian of logsumexp with an exp(v) exp(v)^T/s**2:
-    inf/inf = nan at v = 800 read back from sympy. None where the factors 1/s cannot all be
-    placed (the product's exp factors, each counted where it occurs, take one each, exp(2u)
-    two)."""
+    inf/inf = nan at v = 800 read back from sympy. Where u is z, an entry of z or 2 z, the
+    factor is the softmax itself (softmax(v)[0], exact). Each exp factor takes one (exp(2u)
+    two, each counted where it occurs), and the product is left as written (None) where the
+    factors 1/s outnumber what they take."""
     if not _divides_by_summed_exp(n, 6):
         return None
     found: list = []
@@ -692,16 +722,26 @@ def _spread_summed_exp(n: Expr) -> Expr | None:
         if f[0] == "exp":
             uses.setdefault(id(f[1]), [f[1], 0])[1] += 1
     lse = F.logsumexp(z)
-    repl: dict[int, Expr] = {}
+    placed: dict[int, int] = {}
     for e, times in uses.values():
         # (an exp this rule has made, exp(u - lse), is full: exp(u)/s * exp(w)/s, rewritten
         # inner quotient first, put both 1/s into exp(u) and gave exp(u - 2 lse) exp(w), 0 inf)
         take = min(_exp_units(e.args[0]) - _taken(e.args[0], lse), units // times)
         if take > 0:
-            repl[id(e)] = F.exp(F.sub(e.args[0], lse if take == 1 else F.mul(float(take), lse)))
+            placed[id(e)] = take
             units -= take * times
+    # (not more into one exp than it takes, even a lone one: the graph is rewritten inner
+    # products first, and exp(v) exp(v)^T/s**2, written (exp(v)/s**2) exp(v)^T, had put both
+    # into the inner exp(v), 0 inf in the outer product)
     if units:
         return None
+    repl: dict[int, Expr] = {}
+    for e, _ in uses.values():
+        take = placed.get(id(e))
+        if take:
+            r = _as_softmax(e.args[0], z, take)
+            repl[id(e)] = r if r is not None else \
+                F.exp(F.sub(e.args[0], lse if take == 1 else F.mul(float(take), lse)))
     for f in dens:  # x/s**k is x, s**-k is 1
         repl[id(f[1])] = F.const(1.0) if f[1].op.name == "pow" else None
     return _respread(n, 6, repl)
@@ -764,9 +804,14 @@ def _stable_mul(n: Expr, spread: bool = True) -> Expr | None:
         return _spread_summed_exp(n) if spread and (an in _MULTILINEAR or bn in _MULTILINEAR) \
             else None
     for r, other in ((b, a), (a, b)):
-        if r.op.name == "pow" and F.is_scalar_const(r.args[1]) and \
-                F.value_of(r.args[1]) in (-2.0, -3.0):  # a (1 + exp(u))**-m, as sympy writes
-            q = _over_one_plus_exp_power(other, r.args[0], -int(F.value_of(r.args[1])))
+        if r.op.name == "pow" and F.is_scalar_const(r.args[1]):
+            m = F.value_of(r.args[1])
+            q = None
+            if m in (-2.0, -3.0):  # a (1 + exp(u))**-m, as sympy writes it
+                q = _over_one_plus_exp_power(other, r.args[0], -int(m))
+            elif m in (2.0, 3.0) and r.args[0].op.name == "sigmoid":  # c exp(j u) sigmoid(-u)**m
+                # (what the rule above makes of a bare (1 + exp(u))**-m, rewritten first)
+                q = _over_sigmoid_power(other, F.neg(r.args[0].args[0]), int(m), need_exp=True)
             if q is not None:
                 return _fit(q, n.shape)
         rc = _reciprocal(r)
@@ -801,6 +846,10 @@ def _stable_pow(n: Expr) -> Expr | None:
     exponent that is not a constant natural number: the power rule's s**(p - 1), s**(p - 2)
     overflow where s is tiny (sigmoid(x)**0.3 had an -inf second derivative at x = -500)."""
     a, p = n.args
+    if F.is_scalar_const(p) and F.value_of(p) in (-2.0, -3.0):  # (1 + exp(u))**-m is
+        u = _one_plus_exp_arg(a)  # sigmoid(-u)**m (a power still: a product's rule below
+        if u is not None:  # meets it as one, c exp(j u) sigmoid(-u)**m)
+            return _fit(F.power(F.sigmoid(F.neg(u)), F.value_of(p) * -1.0), n.shape)
     if F.is_const(p, -1.0):  # b**-1 is 1/b (sympy writes a sigmoid (1 + exp(-z))**-1)
         q = _stable_quotient(F.const(1.0), a, n.shape)
         if q is not None:  # (else sigmoid(z)**-1 is for the rule below: its derivative
@@ -910,16 +959,22 @@ def shared_softmax(outputs: list[Expr], family: list[Expr]) -> list[Expr]:
 _CANDIDATES = ("log", "bce", "div", "pow", "mul", "matmul", "outer")  # _stabilize_node's
 
 
-def has_candidates(nodes) -> bool:
+def has_candidates(nodes: list[Expr]) -> bool:
     """Whether any of ``nodes`` may be the root of an unstable pattern (cheap: by op name)."""
-    spread = False  # (see _spreads: a divisor comes before the products that use it)
-    for n in nodes:  # a plain loop: this runs over every node of every graph derived or compiled
-        name = n.op.name
+    spread = False  # (see _spreads)
+    for i, n in enumerate(nodes):  # a plain loop: this runs over every node of every graph
+        name = n.op.name  # derived or compiled
         if not spread and (name == "div" or name == "pow"):
             b = n.args[1] if name == "div" else n.args[0]
             if b.op.name == "pow":
                 b = b.args[0]
-            spread = b.op.name == "sum" and not b.shape
+            if b.op.name == "sum" and not b.shape:
+                spread = True
+                # (the products seen before: the nodes need not be in topological order, and
+                # autodiff lists new nodes users first)
+                if any(p.op.name in _SPREAD_ROOTS and _spread_summed_exp(p) is not None
+                       for p in nodes[:i]):
+                    return True
         if name in _CANDIDATES and (name != "div" or _stable_div(n, spread) is not None) and \
                 (name != "pow" or _stable_pow(n) is not None) and \
                 (name != "mul" or _stable_mul(n, spread) is not None) and \
@@ -927,3 +982,6 @@ def has_candidates(nodes) -> bool:
                  _spread_summed_exp(n) is not None):
             return True
     return False
+
+
+_SPREAD_ROOTS = frozenset(("mul", "div", "matmul", "outer"))

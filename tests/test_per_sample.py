@@ -546,3 +546,8 @@ def test_a_constant_output_repeated_over_samples_takes_their_float32(backend):
             r = f(np.ones(3, dt), np.arange(4.0, dtype=dt))
             assert [str(a.dtype).rsplit(".", 1)[-1] for a in r] == [np.dtype(dt).name] * 2
             assert [float(e) for e in r[1]] == [2.0] * 4
+        if backend != "torch":  # (torch reads a Python int as a float there: noticed)
+            # an integer a graph computes once stays an integer (to_int of a constant)
+            g = sg.compile([sg.to_int(sg.const(2.7)), sg.sum(v) * s], [v, s], backend=backend)
+            r = g(np.ones(3), np.array([1.0, 2.0]))
+            assert str(r[0].dtype).startswith("int") and list(map(int, r[0])) == [2, 2]

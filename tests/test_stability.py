@@ -1576,7 +1576,7 @@ def test_what_sympy_writes_of_a_softmax_entry_dot_or_hessian_reads_back_stable()
                     (sg.sum(sg.exp(2.0 * v)) / s ** 2,
                      np.exp(2 * (np.array([800.0, 799.0, 0.0]) - lse)).sum())):
         np.testing.assert_allclose(_no_overflow(sg.evaluate, e, big), want, rtol=1e-13)
-    # where the factors 1/s cannot all go into an exp: left as written
+    # where the factors 1/s outnumber what the exps take: left as written
     assert "logsumexp" not in str(sg.simplify(sg.exp(sg.take(v, 0)) / s ** 2))
     assert "logsumexp" not in str(sg.simplify(y / s))
 
@@ -1642,3 +1642,56 @@ def test_the_review_of_the_summed_exp_and_sigmoid_power_rules():
     want = np.exp(1600 + 795 - 3 * lse)
     for e in (sg.exp(x) * sg.exp(x) * sg.exp(y) / s**3, sg.exp(x) / s**3 * sg.exp(x) * sg.exp(y)):
         np.testing.assert_allclose(_no_overflow(sg.evaluate, e, big), want, rtol=1e-12)
+
+
+def test_a_bare_power_of_one_plus_exp_and_softmax_entries_in_float32():
+    # (1 + exp(z))**-2 alone (no factor) was left to the power rule: its gradient
+    # -2 sigmoid(-z)**3 exp(z) was 0 inf = nan from z = 89 in float32 (710 in float64)
+    z = sg.scalar("z_bp")
+    v = sg.vector("v_bp", 2)
+    for m in (2, 3):
+        f = (1 + sg.exp(z)) ** -float(m)
+        assert sg.evaluate(f, {z: 0.3}) == pytest.approx((1 + np.exp(0.3)) ** -m, rel=1e-14)
+        g = sg.grad(f, z)
+        for p in (-1000.0, -3.0, 0.5, 1000.0):
+            want = -m * _ref_sigmoid(-p) ** m * _ref_sigmoid(p)
+            np.testing.assert_allclose(_no_overflow(sg.evaluate, g, {z: p}), want, rtol=1e-13,
+                                       atol=1e-300)
+        gv = sg.compile(sg.grad(sg.sum((1 + sg.exp(v)) ** -float(m)), v), [v])
+        assert np.all(np.isfinite(_no_overflow(gv, np.array([89.0, 1000.0], np.float32))))
+    # what sympy writes of a softmax's entries and dots reads back as the softmax itself:
+    # exp(v - logsumexp(v)) carried |logsumexp| ulps, 2e-4 in float32 at logits of 1e4
+    u, w = sg.vector("u_bp", 3), sg.vector("w_bp", 3)
+    x = np.array([1e4, 1e4 - 1, 0], np.float32)
+    wv = np.array([1, 0, 0], np.float32)
+    for e in (sg.dot(sg.softmax(u), w), sg.take(sg.softmax(u), 0), sg.sum(sg.softmax(u) ** 2),
+              sg.hessian(sg.logsumexp(u), u)):
+        back = sg.from_sympy(sg.to_sympy(e))
+        assert "logsumexp" not in str(back)
+        got = _no_overflow(sg.evaluate, back, {u: x, w: wv})
+        np.testing.assert_allclose(got, sg.evaluate(e, {u: x, w: wv}), rtol=2e-7, atol=1e-7)
+        assert isinstance(got, float) or got.dtype == np.float32  # (a number: sg.evaluate's)
+
+
+def test_the_second_review_of_the_summed_exp_and_sigmoid_power_rules():
+    # the exp factor that is a multiple of u is found whichever comes first; has_candidates
+    # finds the pattern in nodes listed users first (as autodiff lists new nodes)
+    from symgrad.graph import topo_order
+    from symgrad.rewrite import has_candidates
+
+    x, y = sg.scalars("x_r2 y_r2")
+    v = sg.vector("v_r2", 3)
+    s = sg.sum(sg.exp(v))
+    d = {x: -700.0, y: 690.0}
+    for e in (sg.exp(-x) * sg.exp(y) / (1 + sg.exp(-x)) ** 2,
+              sg.exp(y) * sg.exp(-x) / (1 + sg.exp(-x)) ** 2,
+              sg.exp(y) * sg.exp(-x) * (1 + sg.exp(-x)) ** -2):
+        np.testing.assert_allclose(_no_overflow(sg.evaluate, e, d), np.exp(-10.0), rtol=1e-12)
+    # (1 + exp(x))**-3 alone, rewritten first, still meets the exp it multiplies
+    e = 3.0 * y * sg.exp(2.0 * x + 1.0) * (1.0 + sg.exp(x)) ** -3.0
+    for p in (-800.0, 0.5, 800.0):
+        want = 3.0 * 0.5 * np.e * _ref_sigmoid(p) ** 2 * _ref_sigmoid(-p)
+        np.testing.assert_allclose(_no_overflow(sg.evaluate, e, {x: p, y: 0.5}), want,
+                                   rtol=1e-13, atol=1e-300)
+    order = topo_order([sg.exp(x) * s**-1])
+    assert has_candidates(order) and has_candidates(order[::-1])
