@@ -100,6 +100,19 @@ def _peel(x: Expr, name: str) -> Expr | None:
     return _viewed(views, x.args[0]) if x.op.name == name else None
 
 
+def _sigmoid_factors(b: Expr, depth: int = 3) -> list[Expr] | None:
+    """[u, w, ...] where ``b`` is a product sigmoid(u) sigmoid(w) ... of sigmoids (or
+    ``1 - sigmoid``, as _sigmoid_arg reads them), each of b's shape; else None."""
+    u = _sigmoid_arg(b)
+    if u is not None:
+        return [u] if u.shape == b.shape else None
+    if not depth or b.op.name != "mul" or b.args[0].shape != b.args[1].shape:
+        return None
+    p = _sigmoid_factors(b.args[0], depth - 1)
+    q = _sigmoid_factors(b.args[1], depth - 1) if p else None
+    return p + q if q else None
+
+
 def _sigmoid_arg(x: Expr) -> Expr | None:
     """``z`` with ``x == sigmoid(z)``: a sigmoid or ``1 - sigmoid(z)``, either through views
     (bce((1 - sigmoid(M)).T, Y) was inf where bce(1 - sigmoid(M), Y.T) is finite)."""
@@ -402,7 +415,7 @@ def over_one_plus_exp(a: Expr, b: Expr) -> Expr | None:
     p, q = b.args
     for one, other in ((p, q), (q, p)):
         if F.is_const(one, 1.0):
-            u = _peel(other, "exp")
+            u = _exp_arg(other)
             if u is not None:
                 # c exp(u) / (1 + exp(u)) is c sigmoid(u): as c exp(u) sigmoid(-u) it was
                 # nan at u = 800 (inf 0), and its derivative took sigmoid(-u)' as
@@ -462,7 +475,27 @@ def _one_plus_exp_arg(b: Expr) -> Expr | None:
         return None
     for one, other in ((b.args[0], b.args[1]), (b.args[1], b.args[0])):
         if F.is_const(one, 1.0):
-            return _peel(other, "exp")
+            return _exp_arg(other)
+    return None
+
+
+def _exp_arg(x: Expr) -> Expr | None:
+    """u where ``x`` is exp(u) (through views), or c exp(w) for a number c > 0 (u = w + log c:
+    sympy's factor and cancel write exp(z + 2) as exp(2) exp(z), and 1/(1 + exp(2) exp(z))
+    was no sigmoid, its gradient nan at z = 800); else None."""
+    u = _peel(x, "exp")
+    if u is not None or x.op.name != "mul":
+        return u
+    for c, e in (x.args, x.args[::-1]):
+        w = _peel(e, "exp")
+        if w is None:
+            continue
+        if F.is_scalar_const(c) and isinstance(F.value_of(c), float) and \
+                0 < F.value_of(c) < math.inf:
+            return F.add(w, F.const(math.log(F.value_of(c))))
+        k = _peel(c, "exp")  # (exp(2) exp(z), as from_sympy reads sympy's E**2*exp(z))
+        if k is not None and F.is_scalar_const(k):
+            return F.add(w, k)
     return None
 
 
@@ -564,6 +597,13 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
     if u is not None:  # a / sigmoid(u) = a (1 + exp(-u)) = a exp(softplus(-u)): the quotient
         # rule's sigmoid(u)**2 underflowed (the gradient of y/sigmoid(z) was -inf at z = -400)
         return _fit(F.mul(a, F.exp(F.softplus(F.neg(u)))), shape)
+    us = _sigmoid_factors(b) if b.op.name == "mul" else None
+    if us:  # a / (sigmoid(u) sigmoid(w) ...) = a exp(softplus(-u) + softplus(-w) + ...):
+        # 1/(sigmoid(z) (1 - sigmoid(z))) was inf at z = 40 for 2.4e17, its gradient nan
+        t = F.softplus(F.neg(us[0]))
+        for w in us[1:]:
+            t = F.add(t, F.softplus(F.neg(w)))
+        return _fit(F.mul(a, F.exp(t)), shape)
     if _peel(b, "exp") is not None:
         # c sigmoid(u) / exp(w) for exp(w) = e exp(u): (c/e) sigmoid(-u), whose log is stable
         # (log(sigmoid(z)/exp(z)) was 0 at z = -200, as -softplus(-z) - z, where -softplus(z)

@@ -1695,3 +1695,29 @@ def test_the_second_review_of_the_summed_exp_and_sigmoid_power_rules():
                                    rtol=1e-13, atol=1e-300)
     order = topo_order([sg.exp(x) * s**-1])
     assert has_candidates(order) and has_candidates(order[::-1])
+
+
+def test_a_quotient_by_a_product_of_sigmoids_and_a_scaled_exp_under_one_plus():
+    # 1/(sigmoid(z) (1 - sigmoid(z))) was inf at z = 40 (2.4e17) and its gradient nan; sympy's
+    # factor and cancel write exp(z + 2) as exp(2) exp(z), and 1/(1 + exp(2) exp(z)) was no
+    # sigmoid (gradient nan at z = 800), nor e exp(z)/(1 + e exp(z))**2 a product of sigmoids
+    sympy = pytest.importorskip("sympy")
+    z = sg.scalar("z_qs")
+    s = sg.sigmoid
+    f = 1 / (s(z) * (1 - s(z)))
+    for p in (-40.0, 0.3, 40.0):
+        want = 1 / (_ref_sigmoid(p) * _ref_sigmoid(-p))
+        assert _no_overflow(sg.evaluate, f, {z: p}) == pytest.approx(want, rel=1e-13)
+        g = _no_overflow(sg.evaluate, sg.grad(f, z), {z: p})
+        assert g == pytest.approx(want * (_ref_sigmoid(p) - _ref_sigmoid(-p)), rel=1e-12)
+    Z, E = sympy.Symbol("z_qs", real=True), sympy.exp
+    cases = [(1 / (E(2) * E(Z) + 1), lambda p: _ref_sigmoid(-(p + 2))),
+             (E(1) * E(Z) / (E(1) * E(Z) + 1) ** 2,
+              lambda p: _ref_sigmoid(p + 1) * _ref_sigmoid(-(p + 1))),
+             (1 / (1 + 2.5 * E(-Z / 2)), lambda p: _ref_sigmoid(p / 2 - np.log(2.5)))]
+    for expr, want in cases:
+        e = sg.from_sympy(expr)
+        for p in (-800.0, -3.0, 0.3, 800.0):
+            assert _no_overflow(sg.evaluate, e, {z: p}) == pytest.approx(want(p), rel=1e-12,
+                                                                        abs=1e-300)
+            assert np.isfinite(_no_overflow(sg.evaluate, sg.grad(e, z), {z: p}))
