@@ -839,7 +839,8 @@ def _stable_mul(n: Expr, spread: bool = True) -> Expr | None:
     if an not in _MUL_FACTORS and bn not in _MUL_FACTORS and not (
             an == "mul" and a.args[0].op.name == "const" and
             a.args[1].op.name in _MUL_FACTORS) and not (
-            bn == "mul" and b.args[0].op.name == "const" and b.args[1].op.name in _MUL_FACTORS):
+            bn == "mul" and b.args[0].op.name == "const" and b.args[1].op.name in _MUL_FACTORS) \
+            and not (an == "mul" and bn == "exp" or an == "exp" and bn == "mul"):
         # (a product of products may still divide by a summed exp deeper down)
         return _spread_summed_exp(n) if spread and (an in _MULTILINEAR or bn in _MULTILINEAR) \
             else None
@@ -869,7 +870,8 @@ def _stable_mul(n: Expr, spread: bool = True) -> Expr | None:
         # exp(z) (1 - sigmoid(z)), 1 - sigmoid(z) being sigmoid(-z), and exp(z) (2/(1 + exp(z)))
         # (2 sigmoid(-z) once its quotient is rewritten)
         k, r = _number_apart(r)
-        w = _sigmoid_arg(r) if _has_exp(other) else None
+        has = _has_exp(other)
+        w = _sigmoid_arg(r) if has else None
         if w is not None:
             u = w.args[0] if w.op.name == "neg" else F.neg(w)
             c = _exp_cofactor(other, u)
@@ -878,7 +880,39 @@ def _stable_mul(n: Expr, spread: bool = True) -> Expr | None:
                     c = F.mul(k, c)
                 return _fit(_scaled(c, F.sigmoid(u), lambda u=u: F.neg(F.softplus(F.neg(u)))),
                             n.shape)
+        elif has and r.op.name == "mul":
+            # the sigmoid a factor of a product: sigmoid(-x) sigmoid(x) exp(x) was
+            # (sigmoid(-x) sigmoid(x)) exp(x), 0 inf = nan at x = 800
+            for f, rest in _factors_apart(r):
+                if f.op.name == "pow" and f.args[0].op.name == "sigmoid" and \
+                        F.is_scalar_const(f.args[1]) and F.value_of(f.args[1]) in (2.0, 3.0):
+                    q = _over_sigmoid_power(other, F.neg(f.args[0].args[0]),
+                                            int(F.value_of(f.args[1])), need_exp=True)
+                    if q is not None:  # (y sigmoid(-u)**2 exp(u), grouped (y s**2) exp(u))
+                        return _fit(F.mul(rest(), q if k is None else F.mul(k, q)), n.shape)
+                    continue
+                w = _sigmoid_arg(f)
+                if w is None:
+                    continue
+                u = w.args[0] if w.op.name == "neg" else F.neg(w)
+                c = _exp_cofactor(other, u)
+                if c is not None:
+                    c = F.mul(rest(), c if k is None else F.mul(k, c))
+                    return _fit(_scaled(c, F.sigmoid(u),
+                                        lambda u=u: F.neg(F.softplus(F.neg(u)))), n.shape)
     return _spread_summed_exp(n) if spread else None
+
+
+def _factors_apart(r: Expr, depth: int = 3):
+    """Each factor f of the product ``r`` (to ``depth`` levels of products) with a function
+    that builds the product of the others (built only for the factor taken)."""
+    if not depth or r.op.name != "mul":
+        return
+    p, q = r.args
+    for x, y in ((p, q), (q, p)):
+        yield x, (lambda y=y: y)
+        for f, rest in _factors_apart(x, depth - 1):
+            yield f, (lambda rest=rest, y=y: F.mul(rest(), y))
 
 
 def _stable_pow(n: Expr) -> Expr | None:
@@ -888,7 +922,9 @@ def _stable_pow(n: Expr) -> Expr | None:
     a, p = n.args
     if F.is_scalar_const(p) and F.value_of(p) in (-2.0, -3.0):  # (1 + exp(u))**-m is
         u = _one_plus_exp_arg(a)  # sigmoid(-u)**m (a power still: a product's rule below
-        if u is not None:  # meets it as one, c exp(j u) sigmoid(-u)**m)
+        # meets it as one, c exp(j u) sigmoid(-u)**m; not where the 1 broadcasts u: a
+        # broadcast_to around the power hid it from that rule, inf 0 in exp(u) (ONES + exp(u))**-2)
+        if u is not None and u.shape == n.shape:
             return _fit(F.power(F.sigmoid(F.neg(u)), F.value_of(p) * -1.0), n.shape)
     if F.is_const(p, -1.0):  # b**-1 is 1/b (sympy writes a sigmoid (1 + exp(-z))**-1)
         q = _stable_quotient(F.const(1.0), a, n.shape)

@@ -1721,3 +1721,35 @@ def test_a_quotient_by_a_product_of_sigmoids_and_a_scaled_exp_under_one_plus():
             assert _no_overflow(sg.evaluate, e, {z: p}) == pytest.approx(want(p), rel=1e-12,
                                                                         abs=1e-300)
             assert np.isfinite(_no_overflow(sg.evaluate, sg.grad(e, z), {z: p}))
+
+
+def test_a_sigmoid_or_its_power_deep_in_a_product_meets_the_exp():
+    # the builder groups products from the left: sigmoid(-x) sigmoid(x) exp(x) is
+    # (sigmoid(-x) sigmoid(x)) exp(x), and y sigmoid(-u)**2 exp(u) is (y s**2) exp(u): the
+    # sigmoid was no direct factor, 0 inf = nan at 800; a bare (ONES + exp(u))**-2 that
+    # broadcasts u was rewritten under a broadcast_to the product rule did not see through
+    sympy = pytest.importorskip("sympy")
+    x = sg.scalar("x_dp")
+    u, y = sg.vector("u_dp", 2), sg.vector("y_dp", 2)
+    s = sg.sigmoid
+    for e, want in ((s(-x) * s(x) * sg.exp(x), lambda p: _ref_sigmoid(p) ** 2),
+                    ((1 - s(x)) * s(-x) * sg.exp(x), lambda p: _ref_sigmoid(p) * _ref_sigmoid(-p)),
+                    (s(-x) * sg.tanh(x) * sg.exp(x), lambda p: np.tanh(p) * _ref_sigmoid(p))):
+        for p in (-800.0, 0.3, 800.0):
+            assert _no_overflow(sg.evaluate, e, {x: p}) == pytest.approx(want(p), rel=1e-13,
+                                                                        abs=1e-300)
+            assert np.isfinite(_no_overflow(sg.evaluate, sg.grad(e, x), {x: p}))
+    X = sympy.Symbol("x_dp", real=True)
+    e = sg.from_sympy(sympy.diff(sympy.log(1 + sympy.exp(X)), X, 2))
+    assert _no_overflow(sg.evaluate, e, {x: 710.0}) == 0.0
+    uv, yv = np.array([0.3, 800.0]), np.array([1.5, 2.0])
+    want = yv * _ref_sigmoid(uv) * _ref_sigmoid(-uv)
+    for e in (sg.exp(u) * s(-u) ** 2 * y, y * s(-u) ** 2 * sg.exp(u),
+              y * (1 + sg.exp(u)) ** -2 * sg.exp(u)):
+        np.testing.assert_allclose(_no_overflow(sg.evaluate, e, {u: uv, y: yv}), want,
+                                   rtol=1e-13, atol=1e-300)
+    ones = np.ones((2, 2))
+    e = sg.exp(u) * (ones + sg.exp(u)) ** -2
+    np.testing.assert_allclose(_no_overflow(sg.evaluate, e, {u: uv}),
+                               np.broadcast_to(_ref_sigmoid(uv) * _ref_sigmoid(-uv), (2, 2)),
+                               rtol=1e-13, atol=1e-300)
