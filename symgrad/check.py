@@ -8,6 +8,7 @@ differences of the symbolic first derivatives (compiled once each).
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -45,8 +46,12 @@ def _values(f: Expr, ws: list[Expr], at: dict) -> tuple[list[Expr], dict]:
         if all(k is not v for v in ins):
             continue
         try:
-            if isinstance(val, (str, bytes)) or np.asarray(val).dtype.kind in "SUV":
-                raise TypeError  # (np.array("0.3", dtype=float) parses it: evaluate refuses)
+            kind = np.asarray(val).dtype.kind if not isinstance(val, (str, bytes)) else "S"
+            if kind in "SUV" or kind == "O" and not all(
+                    isinstance(e, numbers.Real) for e in np.asarray(val).flat):
+                # (np.array("0.3", dtype=float) parses it, and None or [1, None] became nan:
+                # evaluate refuses both; an object array of Python ints or Fractions is fine)
+                raise TypeError
             arr = np.array(val, dtype=float)
         except (TypeError, ValueError):
             raise ValueError(f"check_grad: the value of {k.attrs['vname']} is not a number or "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -331,3 +332,14 @@ def test_check_grad_refuses_text_for_a_value_and_an_order_that_is_no_int():
         with pytest.raises(ValueError, match=r"order must be 1 or 2"):
             sg.check_grad(sg.sin(kx), kx, {kx: 0.3}, order=order)
     assert sg.check_grad(sg.sin(kx), kx, {kx: 0.3}, order=np.int64(2)) < 1e-5
+
+
+def test_a_value_that_is_no_number_is_refused_as_evaluate_refuses_it():
+    # None, or None among numbers, became nan and was reported as a wrong derivative (naming
+    # entry 0 of [1.0, None, 2.0]); numbers numpy keeps as objects (Fractions, big ints) are fine
+    x, v = sg.scalar("x_nn"), sg.vector("v_nn", 3)
+    for f, w, at in ((x * x, x, {x: None}), (sg.sum(v * v), v, {v: [1.0, None, 2.0]})):
+        with pytest.raises(ValueError, match="not a number"):
+            sg.check_grad(f, w, at)
+    big = np.array([1, Fraction(1, 3), 2**70], dtype=object)
+    sg.check_grad(sg.sum(v * v), v, {v: big}, order=1)
