@@ -33,7 +33,7 @@ _DIRECT = {
     "exp": np.exp, "log": np.log, "sigmoid": _sigmoid, "tanh": np.tanh,
     "softplus": lambda x: np.logaddexp(0.0, x), "neg": np.negative, "add": np.add,
     "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
-    "matmul": np.matmul,
+    "matmul": np.matmul, "outer": np.outer, "take": lambda m, i: m[int(i)],
     "bce": lambda mu, y: -y * np.log(mu) - (1.0 - y) * np.log(1.0 - mu),
 }
 
@@ -75,7 +75,15 @@ def vector_pattern(draw):
         (c * e) * (d / s), sg.exp(u + c) / s, sg.sum(e * (1 / s)),
         (e @ B) * (1 / s) if s.ndim == 0 else e * (c * s ** -1),
         sg.dot(e, W3) * (1 / s) if s.ndim == 0 else e / s,
-        sg.mean(e * W3) / sg.mean(e)]))
+        sg.mean(e * W3) / sg.mean(e),
+        # (28 November: each 1/s into an exp factor, exp(u - logsumexp(z)), or the softmax)
+        sg.take(e, 0) / s if s.ndim == 0 else e / s,
+        e * sg.exp(sg.take(V, 1)) / s ** 2 if s.ndim == 0 else e / s,
+        sg.outer(e, e) / s ** 2 if s.ndim == 0 else e / s,
+        sg.sum(sg.exp(2 * V)) / s ** 2 if s.ndim == 0 else e / s,
+        (e / s) * (sg.exp(Y) / s) if s.ndim == 0 else e / s,
+        sg.exp(Y) * (s ** 2) ** -1 if s.ndim == 0 else e / s,
+        -e * s ** -1, c * sg.exp(Y) / s if s.ndim == 0 else e / s]))
 
 
 @st.composite
@@ -89,7 +97,13 @@ def scalar_pattern(draw):
         (1 + sg.exp(-u)) ** -1, sg.log(sg.sigmoid(u) * (1 / e)), sg.log(1 + abs(c) * e),
         sg.exp(u + c) / (1 + e), sg.exp(-u + c) / (1 + sg.exp(-u)), sg.sigmoid(u) ** -1,
         sg.softplus(u) ** -1, sg.bce(1 - sg.sigmoid(u), 0.25), Y / (c * e), Y / sg.sigmoid(u),
-        Y / (1 - sg.sigmoid(u))]))
+        Y / (1 - sg.sigmoid(u)),
+        # (28 November: powers of 1 + exp, products of sigmoids, 1 + c exp)
+        e / (1 + e) ** 2, sg.exp(2 * u) / (1 + e) ** 3, (1 + e) ** -2, (1 + e) ** -3,
+        c * Y * e * (1 + e) ** -2, 1 / (sg.sigmoid(u) * (1 - sg.sigmoid(u))),
+        sg.sigmoid(-u) * sg.sigmoid(u) * e, Y * sg.sigmoid(-u) ** 2 * e,
+        (1 - sg.sigmoid(u)) * sg.sigmoid(-u) * e, 1 / (1 + abs(c) * e),
+        1 / (1 + sg.exp(sg.const(2.0)) * e), sg.exp(Y) * sg.exp(u) / (1 + e) ** 2]))
 
 
 @st.composite
@@ -124,7 +138,7 @@ def formula(draw):
 _finite = st.floats(-2.0, 2.0, allow_nan=False)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(formula(), st.lists(_finite, min_size=3, max_size=3),
        st.lists(_finite, min_size=6, max_size=6), _finite, st.floats(0.5, 1.5))
 def test_stable_rewrites_change_no_value_or_gradient(f, v, m, z, y):
