@@ -8,6 +8,7 @@ code generation, and see through transposes and reshapes.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -942,7 +943,7 @@ def _stable_pow(n: Expr) -> Expr | None:
     return None if la is None else _fit(F.exp(F.mul(p, la)), n.shape)
 
 
-def _stabilize_node(n: Expr, spread: bool = True) -> Expr | None:
+def _stabilize_node(n: Expr, spread: bool = False) -> Expr | None:
     op = n.op.name
     if op == "pow":
         return _stable_pow(n)
@@ -960,10 +961,6 @@ def _stabilize_node(n: Expr, spread: bool = True) -> Expr | None:
     if (op == "matmul" or op == "outer") and spread:
         return _spread_summed_exp(n)
     return None
-
-
-def _stabilize_node_unspread(n: Expr) -> Expr | None:
-    return _stabilize_node(n, False)
 
 
 def _spreads(nodes) -> bool:
@@ -997,7 +994,9 @@ def stabilize(outputs: list[Expr], keep: list[Expr] = (),
         order = topo_order(outputs)
     if not has_candidates(order):
         return list(outputs)  # nothing to rewrite: skip the rebuild
-    node_rule = _stabilize_node if _spreads(order) else _stabilize_node_unspread
+    # (the common case calls _stabilize_node itself: a wrapper was one more call per node)
+    node_rule = functools.partial(_stabilize_node, spread=True) if _spreads(order) else \
+        _stabilize_node
     inner = [w for w in keep if not w.op.leaf]
     if not inner:
         return rebuild(outputs, node_rule, order)
