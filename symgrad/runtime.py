@@ -472,9 +472,18 @@ def log_softmax(xp, x, axis):
 
 
 def diag(xp, v):
+    """The matrix with ``v`` on its diagonal (a batch of them for leading axes), zeros
+    elsewhere: chosen, not multiplied by an identity, whose 0 * inf had made the rest of an
+    infinite entry's row nan (Hessians of exp(-v) at v = -800: nan where they are 0)."""
     v = xp.asarray(v)
     n = v.shape[-1]
-    return v[..., :, None] * xp.eye(n, dtype=v.dtype)
+    if v.__class__ is np.ndarray:
+        out = np.zeros(v.shape + (n,), dtype=v.dtype)
+        idx = np.arange(n)
+        out[..., idx, idx] = v
+        return out
+    eye = xp.eye(n, dtype=v.dtype)
+    return xp.where(eye != 0, v[..., :, None], xp.zeros_like(eye))
 
 
 def diagonal(xp, m):
@@ -482,8 +491,9 @@ def diagonal(xp, m):
         return xp.linalg.diagonal(m)
     if hasattr(xp, "diagonal"):
         return xp.diagonal(m, axis1=-2, axis2=-1)
-    # a namespace without the linalg extension
-    return xp.sum(m * xp.eye(m.shape[-1], dtype=m.dtype), axis=-1)
+    # a namespace without the linalg extension (chosen, not multiplied: see diag)
+    eye = xp.eye(m.shape[-1], dtype=m.dtype)
+    return xp.sum(xp.where(eye != 0, m, xp.zeros_like(eye)), axis=-1)
 
 
 def _index(xp, i, n):

@@ -8,6 +8,8 @@ printing are tested too; timing is not (benchmarks/w3_logreg_hessian.py measures
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import sympy
@@ -685,3 +687,25 @@ def test_a_column_weighted_product_of_two_different_matrices_is_no_gram_matrix()
     a, b, cc = r.random((4, 3)), r.random((4, 3)), r.random((4, 1))
     np.testing.assert_allclose(sg.evaluate(e, {X: a, Y: b, c: cc}), a.T @ (cc * b), rtol=1e-13)
     assert (sg.transpose(X) @ (c * X)).op.name == "gram"  # the same with X itself is one
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch", "jax", "dask"])
+def test_diag_of_an_infinite_or_nan_entry_leaves_zeros_around_it(backend):
+    # diag(v) was v[:, None] * eye: 0 * inf made the rest of an infinite entry's row nan (the
+    # Hessian of sum(w / sigmoid(v)) at v = -800 was nan where it is 0); numpy's diag keeps 0
+    if backend != "numpy":
+        pytest.importorskip(backend)
+    v = sg.vector("v_di", 3)
+    x = np.array([np.inf, 1.0, np.nan])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = np.asarray(sg.compile(sg.diag(v), [v], backend=backend)(x))
+    np.testing.assert_array_equal(got, np.diag(x))
+    if backend == "numpy":
+        np.testing.assert_array_equal(sg.evaluate(sg.diag(v), {v: x}), np.diag(x))
+        w = sg.vector("w_di", 3)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            H = sg.evaluate(sg.hessian(sg.sum(w / sg.sigmoid(v)), v),
+                            {v: np.array([-800.0, 0.0, 1.0]), w: np.ones(3)})
+        assert H[0, 1] == H[0, 2] == H[1, 0] == H[2, 0] == 0.0
