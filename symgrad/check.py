@@ -8,7 +8,6 @@ differences of the symbolic first derivatives (compiled once each).
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
@@ -47,10 +46,10 @@ def _values(f: Expr, ws: list[Expr], at: dict) -> tuple[list[Expr], dict]:
             continue
         try:
             kind = np.asarray(val).dtype.kind if not isinstance(val, (str, bytes)) else "S"
-            if kind in "SUV" or kind == "O" and not all(
-                    isinstance(e, numbers.Real) for e in np.asarray(val).flat):
+            if kind in "SUV" or kind == "O" and any(
+                    e is None or isinstance(e, (str, bytes)) for e in np.asarray(val).flat):
                 # (np.array("0.3", dtype=float) parses it, and None or [1, None] became nan:
-                # evaluate refuses both; an object array of Python ints or Fractions is fine)
+                # evaluate refuses both; Decimals, Fractions and big ints are numbers)
                 raise TypeError
             arr = np.array(val, dtype=float)
         except (TypeError, ValueError):

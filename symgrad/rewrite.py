@@ -106,8 +106,8 @@ def _sigmoid_factors(b: Expr, depth: int = 3) -> list[Expr] | None:
     ``1 - sigmoid``, as _sigmoid_arg reads them), each of b's shape; else None."""
     u = _sigmoid_arg(b)
     if u is not None:
-        return [u] if u.shape == b.shape else None
-    if not depth or b.op.name != "mul" or b.args[0].shape != b.args[1].shape:
+        return [u]
+    if not depth or b.op.name != "mul":  # (factors may broadcast: so does the sum of softplus)
         return None
     p = _sigmoid_factors(b.args[0], depth - 1)
     q = _sigmoid_factors(b.args[1], depth - 1) if p else None
@@ -594,16 +594,16 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
             return _fit(F.matmul(F.softmax(z, axes), q), shape)
         if axes == (0,) and _peel(q, "exp") is z:
             return _fit(F.matmul(p, F.softmax(z, axes)), shape)
-    u = _sigmoid_arg(b)
-    if u is not None:  # a / sigmoid(u) = a (1 + exp(-u)) = a exp(softplus(-u)): the quotient
-        # rule's sigmoid(u)**2 underflowed (the gradient of y/sigmoid(z) was -inf at z = -400)
-        return _fit(F.mul(a, F.exp(F.softplus(F.neg(u)))), shape)
-    us = _sigmoid_factors(b) if b.op.name == "mul" else None
-    if us:  # a / (sigmoid(u) sigmoid(w) ...) = a exp(softplus(-u) + softplus(-w) + ...):
-        # 1/(sigmoid(z) (1 - sigmoid(z))) was inf at z = 40 for 2.4e17, its gradient nan
+    us = _sigmoid_factors(b)
+    if us:  # a / (sigmoid(u) sigmoid(w) ...) = a exp(softplus(-u) + softplus(-w) + ...): the
+        # quotient rule's sigmoid(u)**2 underflowed (the gradient of y/sigmoid(z) was -inf at
+        # z = -400), and 1/(sigmoid(z) (1 - sigmoid(z))) was inf at z = 40 for 2.4e17
         t = F.softplus(F.neg(us[0]))
         for w in us[1:]:
             t = F.add(t, F.softplus(F.neg(w)))
+        for c, w0 in _split_exps(a):  # an exp of a goes into the exponent: exp(x + y) over
+            e = F.exp(F.add(w0, t))  # sigmoid(x) sigmoid(y) is 1 at -360, where exp(-720)
+            return _fit(e if F.is_const(c, 1.0) else F.mul(c, e), shape)  # exp(720) is 0 inf
         return _fit(F.mul(a, F.exp(t)), shape)
     if _peel(b, "exp") is not None:
         # c sigmoid(u) / exp(w) for exp(w) = e exp(u): (c/e) sigmoid(-u), whose log is stable
@@ -846,14 +846,15 @@ def _stable_mul(n: Expr, spread: bool = True) -> Expr | None:
         return _spread_summed_exp(n) if spread and (an in _MULTILINEAR or bn in _MULTILINEAR) \
             else None
     for r, other in ((b, a), (a, b)):
-        if r.op.name == "pow" and F.is_scalar_const(r.args[1]):
-            m = F.value_of(r.args[1])
+        rp = r  # (a broadcast the builder hoists out of the product: see _stabilize_node)
+        if rp.op.name == "pow" and F.is_scalar_const(rp.args[1]):
+            m = F.value_of(rp.args[1])
             q = None
             if m in (-2.0, -3.0):  # a (1 + exp(u))**-m, as sympy writes it
-                q = _over_one_plus_exp_power(other, r.args[0], -int(m))
-            elif m in (2.0, 3.0) and r.args[0].op.name == "sigmoid":  # c exp(j u) sigmoid(-u)**m
-                # (what the rule above makes of a bare (1 + exp(u))**-m, rewritten first)
-                q = _over_sigmoid_power(other, F.neg(r.args[0].args[0]), int(m), need_exp=True)
+                q = _over_one_plus_exp_power(other, rp.args[0], -int(m))
+            elif m in (2.0, 3.0) and rp.args[0].op.name == "sigmoid":  # c exp(j u) sigmoid(-u)**m
+                # (what _stable_pow makes of a bare (1 + exp(u))**-m, rewritten first)
+                q = _over_sigmoid_power(other, F.neg(rp.args[0].args[0]), int(m), need_exp=True)
             if q is not None:
                 return _fit(q, n.shape)
         rc = _reciprocal(r)
@@ -923,9 +924,7 @@ def _stable_pow(n: Expr) -> Expr | None:
     a, p = n.args
     if F.is_scalar_const(p) and F.value_of(p) in (-2.0, -3.0):  # (1 + exp(u))**-m is
         u = _one_plus_exp_arg(a)  # sigmoid(-u)**m (a power still: a product's rule below
-        # meets it as one, c exp(j u) sigmoid(-u)**m; not where the 1 broadcasts u: a
-        # broadcast_to around the power hid it from that rule, inf 0 in exp(u) (ONES + exp(u))**-2)
-        if u is not None and u.shape == n.shape:
+        if u is not None:  # meets it as one, also under the broadcast where the 1 is wider)
             return _fit(F.power(F.sigmoid(F.neg(u)), F.value_of(p) * -1.0), n.shape)
     if F.is_const(p, -1.0):  # b**-1 is 1/b (sympy writes a sigmoid (1 + exp(-z))**-1)
         q = _stable_quotient(F.const(1.0), a, n.shape)
@@ -960,6 +959,11 @@ def _stabilize_node(n: Expr, spread: bool = False) -> Expr | None:
         return _stable_mul(n, spread)
     if (op == "matmul" or op == "outer") and spread:
         return _spread_summed_exp(n)
+    if op == "broadcast_to" and n.args[0].op.name in _CANDIDATES:
+        # the builder hoists a broadcast out of a product (exp(x) * broadcast_to(s**2) is
+        # broadcast_to(exp(x) s**2)): the product under it is new, and seen here
+        r = _stabilize_node(n.args[0], spread)
+        return None if r is None else _fit(r, n.shape)
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -343,3 +344,4 @@ def test_a_value_that_is_no_number_is_refused_as_evaluate_refuses_it():
             sg.check_grad(f, w, at)
     big = np.array([1, Fraction(1, 3), 2**70], dtype=object)
     sg.check_grad(sg.sum(v * v), v, {v: big}, order=1)
+    sg.check_grad(x * x, x, {x: Decimal("0.3")}, order=1)  # (as evaluate takes it)

@@ -1753,3 +1753,32 @@ def test_a_sigmoid_or_its_power_deep_in_a_product_meets_the_exp():
     np.testing.assert_allclose(_no_overflow(sg.evaluate, e, {u: uv}),
                                np.broadcast_to(_ref_sigmoid(uv) * _ref_sigmoid(-uv), (2, 2)),
                                rtol=1e-13, atol=1e-300)
+
+
+def test_the_fourth_review_of_this_sessions_stability_rules():
+    # (ONES + exp(x))**-2 that broadcasts x: its gradient was nan once the bare power was kept
+    # from the sigmoid form; exp(x) times it, rebuilt, is a product the builder hoists a
+    # broadcast out of; an exp over sigmoids goes into the exponent (exp(x + y) over
+    # sigmoid(x) sigmoid(y) was exp(-720) exp(720) = inf at -360); a vector sigmoid times a
+    # matrix one is a product of sigmoids too
+    x, y = sg.scalars("x_r4 y_r4")
+    v, A = sg.vector("v_r4", 3), sg.matrix("A_r4", (2, 3))
+    S = sg.sigmoid
+    f = sg.sum((np.ones(3) + sg.exp(x)) ** -2)
+    assert _no_overflow(sg.evaluate, sg.grad(f, x), {x: 800.0}) == 0.0
+    g = sg.sum((np.ones((2, 3)) + sg.exp(v)) ** -2)
+    gv = _no_overflow(sg.evaluate, sg.grad(g, v), {v: np.array([800.0, 1.0, 2.0])})
+    np.testing.assert_allclose(gv, -4 * (_ref_sigmoid(-np.array([800.0, 1.0, 2.0])) ** 2 *
+                                         _ref_sigmoid(np.array([800.0, 1.0, 2.0]))),
+                               rtol=1e-13, atol=1e-300)
+    np.testing.assert_array_equal(
+        _no_overflow(sg.evaluate, sg.exp(x) * (np.ones(3) + sg.exp(x)) ** -2, {x: 800.0}),
+        np.zeros(3))
+    assert _no_overflow(sg.evaluate, sg.exp(x + y) / (S(x) * S(y)),
+                        {x: -360.0, y: -360.0}) == pytest.approx(1.0, rel=1e-13)
+    assert _no_overflow(sg.evaluate, sg.exp(x) / S(x), {x: -800.0}) == pytest.approx(1.0)
+    vv = np.array([-500.0, 2.0, 3.0])
+    f = sg.sum(1 / (S(v) * S(A)))
+    gv, gA = _no_overflow(sg.evaluate, sg.grad(f, [v, A]), {v: vv, A: np.zeros((2, 3))})
+    assert np.all(np.isfinite(gv)) and np.all(np.isfinite(gA))
+    assert gv[0] == pytest.approx(-2 * np.exp(500.0) * 2, rel=1e-12)
