@@ -846,7 +846,9 @@ def _stable_mul(n: Expr, spread: bool = True) -> Expr | None:
         return _spread_summed_exp(n) if spread and (an in _MULTILINEAR or bn in _MULTILINEAR) \
             else None
     for r, other in ((b, a), (a, b)):
-        rp = r  # (a broadcast the builder hoists out of the product: see _stabilize_node)
+        rp = r
+        while rp.op.name == "broadcast_to":  # (an elementwise product: the broadcast is _fit's;
+            rp = rp.args[0]  # one the builder hoists out of the product: see _stabilize_node)
         if rp.op.name == "pow" and F.is_scalar_const(rp.args[1]):
             m = F.value_of(rp.args[1])
             q = None
