@@ -875,6 +875,13 @@ def _stable_mul(n: Expr, spread: bool = True) -> Expr | None:
         # (2 sigmoid(-z) once its quotient is rewritten)
         k, r = _number_apart(r)
         has = _has_exp(other)
+        if has and k is not None and r.op.name == "pow" and r.args[0].op.name == "sigmoid" \
+                and F.is_scalar_const(r.args[1]) and F.value_of(r.args[1]) in (2.0, 3.0):
+            # (3 sigmoid(-u)**2 exp(u): the number hid the power from the look above)
+            q = _over_sigmoid_power(other, F.neg(r.args[0].args[0]), int(F.value_of(r.args[1])),
+                                    need_exp=True)
+            if q is not None:
+                return _fit(F.mul(k, q), n.shape)
         w = _sigmoid_arg(r) if has else None
         if w is not None:
             u = w.args[0] if w.op.name == "neg" else F.neg(w)

@@ -1782,3 +1782,9 @@ def test_the_fourth_review_of_this_sessions_stability_rules():
     gv, gA = _no_overflow(sg.evaluate, sg.grad(f, [v, A]), {v: vv, A: np.zeros((2, 3))})
     assert np.all(np.isfinite(gv)) and np.all(np.isfinite(gA))
     assert gv[0] == pytest.approx(-2 * np.exp(500.0) * 2, rel=1e-12)
+    # a number beside the sigmoid's power: 3 sigmoid(-x)**2 exp(x)
+    e = (S(-x) ** 2 * 3) * sg.exp(x)
+    for p in (-800.0, 0.3, 800.0):
+        want = 3 * _ref_sigmoid(-p) * _ref_sigmoid(p)
+        assert _no_overflow(sg.evaluate, e, {x: p}) == pytest.approx(want, rel=1e-13,
+                                                                    abs=1e-300)
