@@ -55,6 +55,9 @@ def _values(f: Expr, ws: list[Expr], at: dict) -> tuple[list[Expr], dict]:
         except (TypeError, ValueError):
             raise ValueError(f"check_grad: the value of {k.attrs['vname']} is not a number or "
                              f"an array of numbers: {val!r:.60}") from None
+        except OverflowError:
+            raise ValueError(f"check_grad: the value of {k.attrs['vname']} holds a number too "
+                             "large for a float (at most about 1.8e308)") from None
         if arr.ndim != k.ndim or any(isinstance(d, int) and d != s
                                      for d, s in zip(k.shape, arr.shape)):
             raise ValueError(f"check_grad: the value of {k.attrs['vname']} has shape "

@@ -601,10 +601,19 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
         t = F.softplus(F.neg(us[0]))
         for w in us[1:]:
             t = F.add(t, F.softplus(F.neg(w)))
-        for c, w0 in _split_exps(a):  # an exp of a goes into the exponent: exp(x + y) over
-            e = F.exp(F.add(w0, t))  # sigmoid(x) sigmoid(y) is 1 at -360, where exp(-720)
-            return _fit(e if F.is_const(c, 1.0) else F.mul(c, e), shape)  # exp(720) is 0 inf
-        return _fit(F.mul(a, F.exp(t)), shape)
+        # a's exp factors go into the exponent: exp(x + y) over sigmoid(x) sigmoid(y) is 1 at
+        # -360, where exp(-720) exp(720) is 0 inf; so is exp(x) exp(y) over them, each of them
+        c = a
+        for _ in range(4):
+            split = next(_split_exps(c), None)
+            if split is None:
+                break
+            c, w0 = split
+            t = F.add(w0, t)
+        else:
+            return None
+        e = F.exp(t)
+        return _fit(e if F.is_const(c, 1.0) else F.mul(c, e), shape)
     if _peel(b, "exp") is not None:
         # c sigmoid(u) / exp(w) for exp(w) = e exp(u): (c/e) sigmoid(-u), whose log is stable
         # (log(sigmoid(z)/exp(z)) was 0 at z = -200, as -softplus(-z) - z, where -softplus(z)

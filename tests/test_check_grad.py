@@ -345,3 +345,5 @@ def test_a_value_that_is_no_number_is_refused_as_evaluate_refuses_it():
     big = np.array([1, Fraction(1, 3), 2**70], dtype=object)
     sg.check_grad(sg.sum(v * v), v, {v: big}, order=1)
     sg.check_grad(x * x, x, {x: Decimal("0.3")}, order=1)  # (as evaluate takes it)
+    with pytest.raises(ValueError, match="too large for a float"):
+        sg.check_grad(sg.sum(v * v), v, {v: [10**400, 1, 2]})

@@ -1782,6 +1782,13 @@ def test_the_fourth_review_of_this_sessions_stability_rules():
     gv, gA = _no_overflow(sg.evaluate, sg.grad(f, [v, A]), {v: vv, A: np.zeros((2, 3))})
     assert np.all(np.isfinite(gv)) and np.all(np.isfinite(gA))
     assert gv[0] == pytest.approx(-2 * np.exp(500.0) * 2, rel=1e-12)
+    # several exp factors over a product of sigmoids: each goes into the exponent
+    xv = {v: np.array([-800.0, 1.0, 2.0])}
+    w3 = sg.vector("w_r4", 3)
+    e = sg.exp(v) * sg.exp(w3) / (S(v) * S(w3))
+    got = _no_overflow(sg.evaluate, e, {**xv, w3: np.array([-800.0, 2.0, 0.5])})
+    np.testing.assert_allclose(got, [1.0, (1 + np.e) * (1 + np.exp(2.0)),
+                                     (1 + np.exp(2.0)) * (1 + np.exp(0.5))], rtol=1e-13)
     # a number beside the sigmoid's power: 3 sigmoid(-x)**2 exp(x)
     e = (S(-x) ** 2 * 3) * sg.exp(x)
     for p in (-800.0, 0.3, 800.0):
