@@ -411,22 +411,17 @@ def over_one_plus_exp(a: Expr, b: Expr) -> Expr | None:
     """a / b where ``b`` is 1 + exp(u) (either order, exp seen through views), in a stable
     form: c sigmoid(u) for a = c exp(u) (see _exp_cofactor), else a sigmoid(-u); None for
     another ``b``. (Not fitted to the quotient's shape.)"""
-    if b.op.name != "add":
+    u = _one_plus_exp_arg(b)
+    if u is None:
         return None
-    p, q = b.args
-    for one, other in ((p, q), (q, p)):
-        if F.is_const(one, 1.0):
-            u = _exp_arg(other)
-            if u is not None:
-                # c exp(u) / (1 + exp(u)) is c sigmoid(u): as c exp(u) sigmoid(-u) it was
-                # nan at u = 800 (inf 0), and its derivative took sigmoid(-u)' as
-                # -sigmoid(u) (1 - sigmoid(u)), whose rounding exp(u) made 0.1 at u = 35
-                c = _exp_cofactor(a, u)
-                if c is None:
-                    s = F.sigmoid(F.neg(u))
-                    return s if F.is_const(a, 1.0) else F.mul(a, s)
-                return _scaled(c, F.sigmoid(u), lambda u=u: F.neg(F.softplus(F.neg(u))))
-    return None
+    # c exp(u) / (1 + exp(u)) is c sigmoid(u): as c exp(u) sigmoid(-u) it was nan at u = 800
+    # (inf 0), and its derivative took sigmoid(-u)' as -sigmoid(u) (1 - sigmoid(u)), whose
+    # rounding exp(u) made 0.1 at u = 35
+    c = _exp_cofactor(a, u)
+    if c is None:
+        s = F.sigmoid(F.neg(u))
+        return s if F.is_const(a, 1.0) else F.mul(a, s)
+    return _scaled(c, F.sigmoid(u), lambda u=u: F.neg(F.softplus(F.neg(u))))
 
 
 def _split_exps(a: Expr, depth: int = 4):
@@ -689,24 +684,6 @@ def _over_summed_exp(n: Expr, depth: int, found: list) -> None:
         _over_summed_exp(a, depth - 1, found)
 
 
-def _divides_by_summed_exp(n: Expr, depth: int) -> bool:
-    """Whether the walk of _over_summed_exp would find a 1/sum(exp(z)) (a cheap first look:
-    by op names, then the divisor's shape)."""
-    op = n.op.name
-    if not depth or op not in _MULTILINEAR and op != "pow":
-        return False
-    if op == "pow" or op == "div":
-        b = n.args[0] if op == "pow" else n.args[1]
-        if op == "div" and _divides_by_summed_exp(n.args[0], depth - 1):
-            return True
-        if b.op.name == "pow":
-            b = b.args[0]
-        return b.op.name == "sum" and not b.ndim and (
-            op == "div" or F.is_scalar_const(n.args[1]) and F.value_of(n.args[1]) < 0)
-    return any(_divides_by_summed_exp(a, depth - 1)
-               for a in (n.args if op in ("mul", "matmul", "outer") else n.args[:1]))
-
-
 def _exp_units(u: Expr) -> int:
     """How many factors 1/sum(exp(z)) exp(u) takes in: c for u = c w with c = 2 or 3 (exp(2 z)
     / s**2 is exp(2 (z - lse(z)))), else 1."""
@@ -758,8 +735,6 @@ def _spread_summed_exp(n: Expr) -> Expr | None:
     factor is the softmax itself (softmax(v)[0], exact). Each exp factor takes one (exp(2u)
     two, each counted where it occurs), and the product is left as written (None) where the
     factors 1/s outnumber what they take."""
-    if not _divides_by_summed_exp(n, 6):
-        return None
     found: list = []
     _over_summed_exp(n, 6, found)
     dens = [f for f in found if f[0] == "s"]
@@ -985,19 +960,19 @@ def _stabilize_node(n: Expr, spread: bool = False) -> Expr | None:
     return None
 
 
-def _spreads(nodes) -> bool:
-    """Whether a node of ``nodes`` divides by a scalar sum (or a power of one): the cheap
+def _by_scalar_sum(n: Expr) -> bool:
+    """Whether ``n``, a div or a pow, divides by a scalar sum (or is a power of one): the cheap
     condition for _spread_summed_exp, whose walk through products of products would cost
-    every product of every graph (a plain loop, by op names)."""
-    for n in nodes:
-        name = n.op.name
-        if name == "div" or name == "pow":
-            b = n.args[1] if name == "div" else n.args[0]
-            if b.op.name == "pow":
-                b = b.args[0]
-            if b.op.name == "sum" and not b.shape:
-                return True
-    return False
+    every product of every graph."""
+    b = n.args[1] if n.op.name == "div" else n.args[0]
+    if b.op.name == "pow":
+        b = b.args[0]
+    return b.op.name == "sum" and not b.shape
+
+
+def _spreads(nodes) -> bool:
+    """Whether a node of ``nodes`` divides by a scalar sum (see _by_scalar_sum)."""
+    return any((n.op.name == "div" or n.op.name == "pow") and _by_scalar_sum(n) for n in nodes)
 
 
 def stabilize(outputs: list[Expr], keep: list[Expr] = (),
@@ -1061,17 +1036,13 @@ def has_candidates(nodes: list[Expr]) -> bool:
     spread = False  # (see _spreads)
     for i, n in enumerate(nodes):  # a plain loop: this runs over every node of every graph
         name = n.op.name  # derived or compiled
-        if not spread and (name == "div" or name == "pow"):
-            b = n.args[1] if name == "div" else n.args[0]
-            if b.op.name == "pow":
-                b = b.args[0]
-            if b.op.name == "sum" and not b.shape:
-                spread = True
-                # (the products seen before: the nodes need not be in topological order, and
-                # autodiff lists new nodes users first)
-                if any(p.op.name in _SPREAD_ROOTS and _spread_summed_exp(p) is not None
-                       for p in nodes[:i]):
-                    return True
+        if not spread and (name == "div" or name == "pow") and _by_scalar_sum(n):
+            spread = True
+            # (the products seen before: the nodes need not be in topological order, and
+            # autodiff lists new nodes users first)
+            if any(p.op.name in _SPREAD_ROOTS and _spread_summed_exp(p) is not None
+                   for p in nodes[:i]):
+                return True
         if name in _CANDIDATES and (name != "div" or _stable_div(n, spread) is not None) and \
                 (name != "pow" or _stable_pow(n) is not None) and \
                 (name != "mul" or _stable_mul(n, spread) is not None) and \
