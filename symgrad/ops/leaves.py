@@ -34,7 +34,7 @@ def fmt_number(v: float) -> str:
 
 def unrounded_exponent(e) -> str | None:
     """The full text of a number exponent ``e`` that :func:`fmt_number` would print as a whole
-    number it is not: (-x)**99.99999999999999 is nan where (-x)**100 is 1e200, so a reader (and
+    number it is not: (-x)**99.99999999999999 is nan where (-x)**100 is finite, so a reader (and
     ``sg.parse``) must see every digit there, where a coefficient may drop an ulp."""
     op = getattr(e, "op", None)  # (printing a Hessian's entries passes stand-in nodes)
     if op is None or op.name != "const" or e.shape:
