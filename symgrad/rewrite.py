@@ -381,9 +381,16 @@ def _scaled(c: Expr, s: Expr, log_s: Callable[[], Expr]) -> Expr:
     """c s for a cofactor c of _exp_cofactor and a stable form s (a sigmoid, a softmax);
     ``log_s`` gives s's stable log. A constant c beyond _SAFE_FACTOR (exp(100), a shift of
     100: inf in float32, where exp(100) sigmoid(z) at z = -150 is 1.9e-22) is exp(log|c| +
-    log s) with c's sign."""
+    log s) with c's sign, and so is an exp of a variable shift, n exp(q) s = n exp(q + log s)."""
     if F.is_const(c, 1.0):
         return s
+    n, e = _number_apart(c)
+    q = _peel(e, "exp")
+    if q is not None and not F.is_scalar_const(q):
+        # a shift that is no number, exp(q) s, is exp(q + log s): sigmoid(x)/exp(x + y), as
+        # exp(-y) sigmoid(-x), was inf 0 = nan at (800, -800) where it is 1
+        e = F.exp(F.add(q, log_s()))
+        return e if n is None else F.mul(n, e)
     r = _log_abs(c)
     if r is not None and not math.log(_SAFE_FACTOR[0]) <= r[1] <= math.log(_SAFE_FACTOR[1]):
         e = F.exp(F.add(log_s(), r[1]))

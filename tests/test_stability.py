@@ -1795,3 +1795,16 @@ def test_the_fourth_review_of_this_sessions_stability_rules():
         want = 3 * _ref_sigmoid(-p) * _ref_sigmoid(p)
         assert _no_overflow(sg.evaluate, e, {x: p}) == pytest.approx(want, rel=1e-13,
                                                                     abs=1e-300)
+
+
+def test_a_variable_shift_of_an_exp_goes_into_the_exponent_of_the_stable_form():
+    # sigmoid(x)/exp(x + y) was rewritten to exp(-y) sigmoid(-x): inf 0 = nan at (800, -800),
+    # where the value is 1 (a backends probe)
+    x, y = sg.scalars("x_vs y_vs")
+    f = sg.sigmoid(x) / sg.exp(x + y)
+    for px, py in ((800.0, -800.0), (0.3, 0.2), (-800.0, -1.2)):
+        # sigmoid(x) exp(-x - y) = exp(-x - y - softplus(-x)): no overflow in the reference
+        want = np.exp(-px - py - np.logaddexp(0.0, -px))
+        assert _no_overflow(sg.evaluate, f, {x: px, y: py}) == pytest.approx(want, rel=1e-12)
+    g = _no_overflow(sg.evaluate, sg.grad(f, x), {x: 800.0, y: -800.0})
+    assert g == pytest.approx(-1.0, rel=1e-12)
