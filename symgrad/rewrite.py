@@ -384,13 +384,12 @@ def _scaled(c: Expr, s: Expr, log_s: Callable[[], Expr]) -> Expr:
     log s) with c's sign, and so is an exp of a variable shift, n exp(q) s = n exp(q + log s)."""
     if F.is_const(c, 1.0):
         return s
-    n, e = _number_apart(c)
-    q = _peel(e, "exp")
-    if q is not None and not F.is_scalar_const(q):
-        # a shift that is no number, exp(q) s, is exp(q + log s): sigmoid(x)/exp(x + y), as
-        # exp(-y) sigmoid(-x), was inf 0 = nan at (800, -800) where it is 1
-        e = F.exp(F.add(q, log_s()))
-        return e if n is None else F.mul(n, e)
+    # a shift that is no number, exp(q) s, is exp(q + log s) (and x exp(q) s is x exp(q +
+    # log s)): sigmoid(x)/exp(x + y), as exp(-y) sigmoid(-x), was inf 0 = nan at (800, -800)
+    # where it is 1
+    e = _exps_into(c, log_s(), only_variable=True) if _has_exp(c) else None
+    if e is not None:
+        return e
     r = _log_abs(c)
     if r is not None and not math.log(_SAFE_FACTOR[0]) <= r[1] <= math.log(_SAFE_FACTOR[1]):
         e = F.exp(F.add(log_s(), r[1]))
@@ -445,6 +444,26 @@ def _split_exps(a: Expr, depth: int = 4):
         for f, other in ((a.args[0], a.args[1]), (a.args[1], a.args[0])):
             for c, w in _split_exps(f, depth - 1):
                 yield (other if F.is_const(c, 1.0) else F.mul(c, other)), w
+
+
+def _exps_into(c: Expr, t: Expr, only_variable: bool = False) -> Expr | None:
+    """c exp(t) with every exp factor of c (up to four) taken into the exponent: c' exp(t + w1
+    + w2 ...), where c = c' exp(w1) exp(w2) ...; with ``only_variable``, None unless one of
+    them has an exponent that is no number (a number's exp is _scaled's business)."""
+    found = False
+    for _ in range(4):
+        split = next(_split_exps(c), None)
+        if split is None:
+            break
+        c, w = split
+        found = found or not F.is_scalar_const(w)
+        t = F.add(w, t)
+    else:
+        return None
+    if only_variable and not found:
+        return None
+    e = F.exp(t)
+    return e if F.is_const(c, 1.0) else F.mul(c, e)
 
 
 def _multiple_of(w: Expr, u: Expr) -> tuple[float, float] | None:
@@ -605,17 +624,8 @@ def _stable_quotient(a: Expr, b: Expr, shape, depth: int = 3) -> Expr | None:
             t = F.add(t, F.softplus(F.neg(w)))
         # a's exp factors go into the exponent: exp(x + y) over sigmoid(x) sigmoid(y) is 1 at
         # -360, where exp(-720) exp(720) is 0 inf; so is exp(x) exp(y) over them, each of them
-        c = a
-        for _ in range(4):
-            split = next(_split_exps(c), None)
-            if split is None:
-                break
-            c, w0 = split
-            t = F.add(w0, t)
-        else:
-            return None
-        e = F.exp(t)
-        return _fit(e if F.is_const(c, 1.0) else F.mul(c, e), shape)
+        r = _exps_into(a, t)
+        return None if r is None else _fit(r, shape)
     if _peel(b, "exp") is not None:
         # c sigmoid(u) / exp(w) for exp(w) = e exp(u): (c/e) sigmoid(-u), whose log is stable
         # (log(sigmoid(z)/exp(z)) was 0 at z = -200, as -softplus(-z) - z, where -softplus(z)

@@ -1808,3 +1808,12 @@ def test_a_variable_shift_of_an_exp_goes_into_the_exponent_of_the_stable_form():
         assert _no_overflow(sg.evaluate, f, {x: px, y: py}) == pytest.approx(want, rel=1e-12)
     g = _no_overflow(sg.evaluate, sg.grad(f, x), {x: 800.0, y: -800.0})
     assert g == pytest.approx(-1.0, rel=1e-12)
+    # the cofactor a product with such exps: x exp(u + y) sigmoid(-u), exp(u + y) exp(t)/(1 +
+    # exp(u)) were inf 0 (a variable-shift probe)
+    u, t = sg.scalars("u_vs t_vs")
+    e = x * sg.exp(u + y) * sg.sigmoid(-u)
+    assert _no_overflow(sg.evaluate, e, {x: 2.0, u: -800.0, y: 800.0}) == pytest.approx(2.0)
+    assert _no_overflow(sg.evaluate, e, {x: 2.0, u: 0.5, y: 0.25}) == pytest.approx(
+        2.0 * np.exp(0.75) * _ref_sigmoid(-0.5), rel=1e-13)
+    e = sg.exp(u + y) * sg.exp(t) / (1 + sg.exp(u))
+    assert _no_overflow(sg.evaluate, e, {u: 800.0, y: 800.0, t: -800.0}) == pytest.approx(1.0)
