@@ -387,7 +387,7 @@ def _scaled(c: Expr, s: Expr, log_s: Callable[[], Expr]) -> Expr:
     # a shift that is no number, exp(q) s, is exp(q + log s) (and x exp(q) s is x exp(q +
     # log s)): sigmoid(x)/exp(x + y), as exp(-y) sigmoid(-x), was inf 0 = nan at (800, -800)
     # where it is 1
-    e = _exps_into(c, log_s(), only_variable=True) if _has_exp(c) else None
+    e = _exps_into(c, log_s(), only_variable=True)
     if e is not None:
         return e
     r = _log_abs(c)
@@ -543,7 +543,7 @@ def _over_sigmoid_power(a: Expr, u: Expr, m: int, need_exp: bool = False) -> Exp
     return r
 
 
-def _stable_div(n: Expr, spread: bool = True) -> Expr | None:
+def _stable_div(n: Expr, spread: bool) -> Expr | None:
     """exp(z) / sum(exp(z)) -> softmax(z); a / (1 + exp(-z)) -> a sigmoid(z);
     c exp(z) / (1 + exp(z)) -> c sigmoid(z); exp(u) / sum(exp(z)) -> exp(u - logsumexp(z))
     (``spread``: whether the graph may divide by a summed exp at all; see _spreads)."""
@@ -830,7 +830,7 @@ def _reciprocal(r: Expr) -> tuple[Expr | None, Expr] | None:
     return c, _viewed(views, den)
 
 
-def _stable_mul(n: Expr, spread: bool = True) -> Expr | None:
+def _stable_mul(n: Expr, spread: bool) -> Expr | None:
     """a * (1/b) (or b**-1, or c/b) as _stable_div's a / b: sympy writes a quotient so, and
     from_sympy(to_sympy(softmax(v))) was exp(v) (1/sum(exp(v))), nan at v = 1000; and
     c exp(u) * sigmoid(-u) -> c sigmoid(u)."""
